@@ -1,0 +1,53 @@
+"""xaikit: explain image classifiers, compare methods and libraries on the same footing.
+
+``import xaikit`` imports no deep-learning framework: backends are plugins loaded on
+first use (see :mod:`xaikit.registry`).
+
+>>> import xaikit as xk
+>>> exp = xk.explain(model, images, method="gradcam")       # doctest: +SKIP
+>>> exp.attributions.shape, exp.targets                     # doctest: +SKIP
+>>> acts = xk.activations(model, images)                    # doctest: +SKIP
+>>> xk.list_methods(); xk.list_backends()                   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from ._api import activations, explain, get_explainer, get_extractor
+from .errors import (
+    InputError,
+    LayerError,
+    MissingDependencyError,
+    ModelError,
+    UnknownNameError,
+    XaikitError,
+)
+from .explainer import ActivationExtractor, Attribution, Explainer, ModelSpec
+from .explanation import Activations, Explanation, normalize_maps
+from .methods import METHODS
+from .registry import list_backends, list_methods
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ActivationExtractor",
+    "Activations",
+    "Attribution",
+    "Explainer",
+    "Explanation",
+    "InputError",
+    "LayerError",
+    "METHODS",
+    "MissingDependencyError",
+    "ModelError",
+    "ModelSpec",
+    "UnknownNameError",
+    "XaikitError",
+    "activations",
+    "explain",
+    "get_explainer",
+    "get_extractor",
+    "list_backends",
+    "list_methods",
+    "normalize_maps",
+    "__version__",
+]

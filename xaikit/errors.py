@@ -1,0 +1,44 @@
+"""Exceptions raised by xaikit.
+
+Every error names what was wrong *and* what to do about it. The classes subclass the
+matching built-in exception so ``except ValueError`` keeps working for callers that do
+not know about xaikit.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "XaikitError",
+    "InputError",
+    "LayerError",
+    "ModelError",
+    "UnknownNameError",
+    "MissingDependencyError",
+]
+
+
+class XaikitError(Exception):
+    """Base class of every error raised on purpose by xaikit."""
+
+
+class InputError(XaikitError, ValueError):
+    """Images, targets or parameters that cannot be used as given."""
+
+
+class UnknownNameError(InputError, KeyError):
+    """An unknown method, backend or other name; the message lists the valid ones."""
+
+    def __str__(self) -> str:  # KeyError would otherwise repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class LayerError(InputError):
+    """A layer that does not exist or cannot serve the requested method."""
+
+
+class ModelError(XaikitError, TypeError):
+    """A model the backend cannot explain (wrong type, not built, several inputs...)."""
+
+
+class MissingDependencyError(XaikitError, ImportError):
+    """An optional dependency is not installed; the message says which extra to install."""

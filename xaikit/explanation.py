@@ -1,0 +1,365 @@
+"""The result types shared by every method and backend.
+
+:class:`Explanation` holds attribution maps and everything needed to interpret or
+reproduce them; :class:`Activations` holds feature maps. Both are plain NumPy
+containers: no framework object is kept, so results can be saved, compared across
+backends and loaded on a machine without TensorFlow.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._io import atomic_write_bytes
+from .errors import InputError
+
+__all__ = ["Explanation", "Activations", "normalize_maps", "NORMALIZE_MODES"]
+
+FORMAT_VERSION = 1
+NORMALIZE_MODES = ("auto", "max", "minmax", "abs", "positive", "signed")
+
+
+def normalize_maps(maps: np.ndarray, mode: str = "auto", *, percentile: float = 99.5) -> np.ndarray:
+    """Scale each map of a batch for display, independently per image.
+
+    Parameters
+    ----------
+    maps
+        ``(N, H, W)`` attribution maps.
+    mode
+        ``"max"``: ``a / max(a)`` clipped at 0, for non-negative maps (zero stays zero).
+        ``"minmax"``: ``(a - min) / (max - min)``, the pytorch-grad-cam convention.
+        ``"abs"``: ``|a| / P(|a|)`` clipped to [0, 1], where ``P`` is the ``percentile``.
+        ``"positive"``: ``max(a, 0) / P(a+)`` clipped to [0, 1].
+        ``"signed"``: ``a / P(|a|)`` clipped to [-1, 1], a symmetric scale for diverging maps.
+        ``"auto"``: ``"max"`` for a map without negative values, ``"abs"`` otherwise.
+    percentile
+        Percentile used as the scale for ``abs``/``positive``/``signed`` so that a few
+        extreme pixels do not wash the map out (shap's image plot uses 99.9).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 array of the same shape; ``[0, 1]`` for every mode but ``"signed"``
+        (``[-1, 1]``). A constant map becomes all zeros.
+    """
+    if mode not in NORMALIZE_MODES:
+        raise InputError(f"normalize mode must be one of {NORMALIZE_MODES}; got {mode!r}")
+    if not 0 < percentile <= 100:
+        raise InputError(f"percentile must be in (0, 100]; got {percentile}")
+    maps = np.asarray(maps, dtype=np.float32)
+    if maps.ndim != 3:
+        raise InputError(f"maps must have shape (N, H, W); got {maps.shape}")
+    out = np.zeros_like(maps)
+    for i, m in enumerate(maps):
+        chosen = mode if mode != "auto" else ("max" if m.min() >= 0 else "abs")
+        if chosen == "max":
+            scale = m.max()
+            out[i] = np.clip(m, 0, None) / scale if scale > 0 else 0.0
+        elif chosen == "minmax":
+            lo, hi = m.min(), m.max()
+            out[i] = (m - lo) / (hi - lo) if hi > lo else 0.0
+        elif chosen == "abs":
+            a = np.abs(m)
+            scale = np.percentile(a, percentile)
+            scale = scale if scale > 0 else a.max()
+            out[i] = np.clip(a / scale, 0, 1) if scale > 0 else 0.0
+        elif chosen == "positive":
+            p = np.clip(m, 0, None)
+            scale = np.percentile(p, percentile)
+            scale = scale if scale > 0 else p.max()
+            out[i] = np.clip(p / scale, 0, 1) if scale > 0 else 0.0
+        else:  # signed
+            scale = np.percentile(np.abs(m), percentile)
+            scale = scale if scale > 0 else np.abs(m).max()
+            out[i] = np.clip(m / scale, -1, 1) if scale > 0 else 0.0
+    return out
+
+
+def _to_jsonable(value: Any) -> Any:
+    """Convert parameter values to JSON; arrays are summarised (shape, dtype, checksum)."""
+    if isinstance(value, Mapping):
+        return {str(k): _to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        if value.size <= 16:
+            return value.tolist()
+        import hashlib
+
+        digest = hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()[:16]
+        return {"array_shape": list(value.shape), "dtype": str(value.dtype), "sha256_16": digest,
+                "mean": float(np.mean(value)) if np.issubdtype(value.dtype, np.number) else None}
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return repr(value)
+
+
+@dataclass(frozen=True, eq=False)
+class Explanation:
+    """Attribution maps for a batch of images, with everything needed to use them.
+
+    Attributes
+    ----------
+    attributions : numpy.ndarray
+        float32 ``(N, H, W)`` at input resolution, signed as the method defines them
+        (no hidden normalisation). Methods that work at a layer (Grad-CAM, expected
+        gradients at a layer) are upsampled bilinearly to the input size.
+    method, backend : str
+        Method id (``"gradcam"``, ...) and backend id (``"tensorflow"``, ...).
+    targets : numpy.ndarray
+        int64 ``(N,)``: the class explained for each image.
+    outputs : numpy.ndarray
+        float32 ``(N, K)``: the model's outputs for the unmodified images, as the model
+        returns them (probabilities for a softmax model; ``K = 1`` for a sigmoid model).
+    predictions : numpy.ndarray
+        int64 ``(N,)``: the predicted class (``outputs > 0.5`` for a single sigmoid).
+    params : dict
+        The full effective parameters (defaults filled in, auto-detected layer resolved,
+        seed drawn if it was None), JSON-serialisable.
+    elapsed : float
+        Wall-clock seconds of the whole :meth:`~xaikit.Explainer.explain` call.
+    score : str
+        What was explained: ``"logit"`` (pre-softmax / pre-sigmoid value),
+        ``"probability"`` or ``"output"`` (the raw model output when the model's last
+        activation is not known), or a backend-specific score such as
+        ``"cross_entropy_loss"`` (tf-explain SmoothGrad).
+    layer : str or None
+        The layer the method worked at, if any.
+    layer_attributions : numpy.ndarray or None
+        float32 ``(N, h, w)`` at layer resolution, where the method has one.
+    channel_attributions : numpy.ndarray or None
+        float32 ``(N, H, W, C)`` (or ``(N, h, w, C)`` for a layer method) before the
+        channel reduction, where the method has per-channel values.
+    extras : dict of numpy.ndarray
+        Method diagnostics, e.g. ``"completeness_gap"`` for integrated/expected
+        gradients.
+    info : dict
+        Library versions and other provenance (JSON-serialisable).
+    """
+
+    attributions: np.ndarray
+    method: str
+    backend: str
+    targets: np.ndarray
+    outputs: np.ndarray
+    predictions: np.ndarray
+    params: dict[str, Any]
+    elapsed: float
+    score: str = "logit"
+    layer: str | None = None
+    layer_attributions: np.ndarray | None = None
+    channel_attributions: np.ndarray | None = None
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        attributions = np.asarray(self.attributions)
+        if attributions.ndim != 3 or attributions.dtype != np.float32:
+            raise ValueError(f"attributions must be float32 (N, H, W); got {attributions.dtype} {attributions.shape}")
+        n = attributions.shape[0]
+        for name in ("targets", "predictions"):
+            arr = np.asarray(getattr(self, name))
+            if arr.shape != (n,):
+                raise ValueError(f"{name} must have shape ({n},); got {arr.shape}")
+        if np.asarray(self.outputs).shape[0] != n:
+            raise ValueError(f"outputs must have {n} rows; got {np.asarray(self.outputs).shape}")
+        object.__setattr__(self, "params", _to_jsonable(dict(self.params)))
+        object.__setattr__(self, "info", _to_jsonable(dict(self.info)))
+
+    # ------------------------------------------------------------------ basics
+    def __len__(self) -> int:
+        return int(self.attributions.shape[0])
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(N, H, W)`` of :attr:`attributions`."""
+        return tuple(self.attributions.shape)  # type: ignore[return-value]
+
+    def __getitem__(self, index: int | slice | np.ndarray) -> Explanation:
+        """Select images; an int keeps the batch axis (``exp[0]`` has length 1)."""
+        if isinstance(index, (int, np.integer)):
+            index = slice(int(index), int(index) + 1 if index != -1 else None)
+
+        def take(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[index]
+
+        return replace(
+            self,
+            attributions=self.attributions[index],
+            targets=self.targets[index],
+            outputs=self.outputs[index],
+            predictions=self.predictions[index],
+            layer_attributions=take(self.layer_attributions),
+            channel_attributions=take(self.channel_attributions),
+            extras={k: (v[index] if np.ndim(v) and len(v) == len(self) else v) for k, v in self.extras.items()},
+        )
+
+    def __repr__(self) -> str:
+        n, h, w = self.shape
+        layer = f", layer={self.layer!r}" if self.layer else ""
+        return (f"Explanation(method={self.method!r}, backend={self.backend!r}, n={n}, size={h}x{w}"
+                f"{layer}, score={self.score!r}, targets={self.targets.tolist()[:8]}, elapsed={self.elapsed:.3f}s)")
+
+    # ------------------------------------------------------------- display
+    def normalize(self, mode: str = "auto", *, percentile: float = 99.5) -> np.ndarray:
+        """Per-image scaled copy of :attr:`attributions` for display; see :func:`normalize_maps`."""
+        return normalize_maps(self.attributions, mode, percentile=percentile)
+
+    def overlay(self, images: Any, *, colormap: str = "jet", alpha: float = 0.4, normalize: str = "auto",
+                image_range: tuple[float, float] | str = "auto", percentile: float = 99.5) -> np.ndarray:
+        """Heat map over the images, as uint8 RGB ``(N, H, W, 3)``.
+
+        See :func:`xaikit.viz.overlay` for the parameters.
+        """
+        from .viz.overlay import overlay
+
+        return overlay(images, self.attributions, colormap=colormap, alpha=alpha, normalize=normalize,
+                       image_range=image_range, percentile=percentile)
+
+    # ------------------------------------------------------------------ I/O
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = True) -> Path:
+        """Write to a ``.npz`` file (arrays + JSON metadata), atomically.
+
+        The file loads with :meth:`load` without any framework installed and without
+        pickle.
+        """
+        arrays: dict[str, np.ndarray] = {
+            "attributions": self.attributions,
+            "targets": self.targets,
+            "outputs": self.outputs,
+            "predictions": self.predictions,
+        }
+        if self.layer_attributions is not None:
+            arrays["layer_attributions"] = self.layer_attributions
+        if self.channel_attributions is not None:
+            arrays["channel_attributions"] = self.channel_attributions
+        for key, value in self.extras.items():
+            arrays[f"extras/{key}"] = np.asarray(value)
+        meta = {
+            "format": "xaikit.Explanation",
+            "format_version": FORMAT_VERSION,
+            "method": self.method,
+            "backend": self.backend,
+            "params": self.params,
+            "elapsed": self.elapsed,
+            "score": self.score,
+            "layer": self.layer,
+            "info": self.info,
+        }
+        arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        return atomic_write_bytes(path, buffer.getvalue(), overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Explanation:
+        """Read a file written by :meth:`save`."""
+        with np.load(path, allow_pickle=False) as data:
+            if "__meta__" not in data:
+                raise InputError(f"{path} is not an xaikit Explanation file (no metadata)")
+            meta = json.loads(bytes(data["__meta__"]).decode("utf-8"))
+            if meta.get("format") != "xaikit.Explanation":
+                raise InputError(f"{path} holds {meta.get('format')!r}, not an xaikit Explanation")
+            extras = {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith("extras/")}
+            return cls(
+                attributions=data["attributions"],
+                method=meta["method"],
+                backend=meta["backend"],
+                targets=data["targets"],
+                outputs=data["outputs"],
+                predictions=data["predictions"],
+                params=meta["params"],
+                elapsed=float(meta["elapsed"]),
+                score=meta["score"],
+                layer=meta["layer"],
+                layer_attributions=data["layer_attributions"] if "layer_attributions" in data else None,
+                channel_attributions=data["channel_attributions"] if "channel_attributions" in data else None,
+                extras=extras,
+                info=meta.get("info", {}),
+            )
+
+
+class Activations(Mapping[str, np.ndarray]):
+    """Feature maps of chosen layers: an ordered mapping ``layer name -> (N, h, w, C)``.
+
+    Layers come in model order. Values are float32 arrays; layers whose output is not
+    spatial (Dense, Flatten) are kept with their own shape ``(N, ...)`` only if asked
+    for by name.
+
+    Attributes
+    ----------
+    backend : str
+    elapsed : float
+        Seconds spent extracting.
+    params : dict
+        Effective parameters (``layers``, ``batch_size``).
+    outputs : numpy.ndarray or None
+        Model outputs for the images, when the backend computed them on the way.
+    """
+
+    def __init__(self, maps: Mapping[str, np.ndarray], *, backend: str, elapsed: float,
+                 params: Mapping[str, Any] | None = None, outputs: np.ndarray | None = None,
+                 info: Mapping[str, Any] | None = None) -> None:
+        self._maps = {str(k): np.asarray(v, dtype=np.float32) for k, v in maps.items()}
+        self.backend = backend
+        self.elapsed = float(elapsed)
+        self.params = _to_jsonable(dict(params or {}))
+        self.outputs = outputs
+        self.info = _to_jsonable(dict(info or {}))
+
+    def __getitem__(self, layer: str) -> np.ndarray:
+        try:
+            return self._maps[layer]
+        except KeyError:
+            raise KeyError(f"no activations for layer {layer!r}; available: {list(self._maps)}") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._maps)
+
+    def __len__(self) -> int:
+        return len(self._maps)
+
+    @property
+    def layers(self) -> list[str]:
+        """Layer names in model order."""
+        return list(self._maps)
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(f"{k}: {v.shape}" for k, v in list(self._maps.items())[:6])
+        more = ", ..." if len(self._maps) > 6 else ""
+        return f"Activations(backend={self.backend!r}, {{{shapes}{more}}})"
+
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = True) -> Path:
+        """Write to ``.npz`` atomically (layer order kept in the metadata)."""
+        arrays = {f"layer/{i}": v for i, v in enumerate(self._maps.values())}
+        if self.outputs is not None:
+            arrays["outputs"] = np.asarray(self.outputs)
+        meta = {"format": "xaikit.Activations", "format_version": FORMAT_VERSION, "layers": list(self._maps),
+                "backend": self.backend, "elapsed": self.elapsed, "params": self.params, "info": self.info}
+        arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        return atomic_write_bytes(path, buffer.getvalue(), overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Activations:
+        """Read a file written by :meth:`save`."""
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(bytes(data["__meta__"]).decode("utf-8"))
+            if meta.get("format") != "xaikit.Activations":
+                raise InputError(f"{path} holds {meta.get('format')!r}, not xaikit Activations")
+            maps = {name: data[f"layer/{i}"] for i, name in enumerate(meta["layers"])}
+            outputs = data["outputs"] if "outputs" in data else None
+        return cls(maps, backend=meta["backend"], elapsed=meta["elapsed"], params=meta["params"],
+                   outputs=outputs, info=meta.get("info"))

@@ -1,0 +1,249 @@
+"""Backend discovery through the ``xaikit.backends`` entry-point group.
+
+A backend is a plugin package that exposes a :class:`BackendSpec` object as an entry
+point, exactly as a third party would::
+
+    [project.entry-points."xaikit.backends"]
+    mybackend = "my_package:BACKEND"
+
+The spec names its methods as ``"module:Class"`` strings, so listing backends never
+imports a framework; availability is checked with :func:`importlib.util.find_spec`.
+A plugin that fails to load becomes a warning, not a crash (xarray does the same).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.metadata
+import importlib.util
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import MissingDependencyError, UnknownNameError
+from .methods import METHODS
+
+__all__ = [
+    "BackendSpec",
+    "BackendStatus",
+    "MethodStatus",
+    "ENTRY_POINT_GROUP",
+    "available_backends",
+    "backend_for_model",
+    "get_backend",
+    "get_method_class",
+    "list_backends",
+    "list_methods",
+    "refresh",
+]
+
+ENTRY_POINT_GROUP = "xaikit.backends"
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """What a backend plugin declares.
+
+    Attributes
+    ----------
+    name : str
+        Backend id (``backend=`` value).
+    description : str
+        One line for ``xaikit list``.
+    methods : Mapping[str, str]
+        Method id -> ``"module:Class"`` implementing it.
+    requires : tuple of str
+        Importable module names the backend needs.
+    extra : str
+        The pip extra that installs them (``pip install "xaikit[<extra>]"``).
+    frameworks : tuple of str
+        Top-level module names of the model classes the backend explains
+        (``"keras"`` for Keras 3 models).
+    native : bool
+        Whether ``backend="auto"`` may pick it for those frameworks.
+    distributions : tuple of str
+        Distribution names whose versions are recorded in results.
+    """
+
+    name: str
+    description: str
+    methods: Mapping[str, str]
+    requires: tuple[str, ...] = ()
+    extra: str = ""
+    frameworks: tuple[str, ...] = ()
+    native: bool = False
+    distributions: tuple[str, ...] = field(default_factory=tuple)
+
+    def missing(self) -> list[str]:
+        """Required modules that are not importable (checked without importing them)."""
+        out = []
+        for module in self.requires:
+            try:
+                found = importlib.util.find_spec(module) is not None
+            except (ImportError, ValueError):
+                found = False
+            if not found:
+                out.append(module)
+        return out
+
+    def install_hint(self) -> str:
+        """The command that installs this backend's dependencies."""
+        return f'pip install "xaikit[{self.extra}]"' if self.extra else "pip install " + " ".join(self.requires)
+
+
+@dataclass(frozen=True)
+class BackendStatus:
+    """A row of :func:`list_backends`."""
+
+    name: str
+    available: bool
+    methods: tuple[str, ...]
+    missing: tuple[str, ...]
+    install: str
+    description: str
+    versions: dict[str, str]
+
+    def __str__(self) -> str:
+        state = "available" if self.available else f"missing {', '.join(self.missing)} -> {self.install}"
+        return f"{self.name:<12} {state:<45} methods: {', '.join(self.methods)}"
+
+
+@dataclass(frozen=True)
+class MethodStatus:
+    """A row of :func:`list_methods`."""
+
+    id: str
+    name: str
+    summary: str
+    reference: str
+    backends: tuple[str, ...]
+    unavailable_backends: tuple[str, ...]
+
+    def __str__(self) -> str:
+        extra = f" (not installed: {', '.join(self.unavailable_backends)})" if self.unavailable_backends else ""
+        backends = ", ".join(self.backends) or "-"
+        return f"{self.id:<22} backends: {backends}{extra}"
+
+
+@functools.cache
+def _discover() -> dict[str, BackendSpec]:
+    specs: dict[str, BackendSpec] = {}
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            spec = ep.load()
+        except Exception as exc:  # a broken third-party plugin must not break xaikit
+            warnings.warn(f"xaikit backend plugin {ep.name!r} ({ep.value}) failed to load and is skipped: "
+                          f"{type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=3)
+            continue
+        if not isinstance(spec, BackendSpec):
+            warnings.warn(f"xaikit backend plugin {ep.name!r} ({ep.value}) is not a BackendSpec and is skipped",
+                          RuntimeWarning, stacklevel=3)
+            continue
+        if spec.name in specs:
+            warnings.warn(f"two xaikit backend plugins are named {spec.name!r}; keeping the first ({specs[spec.name]})",
+                          RuntimeWarning, stacklevel=3)
+            continue
+        specs[spec.name] = spec
+    return specs
+
+
+def refresh() -> None:
+    """Forget discovered backends (after installing a plugin in a running session)."""
+    _discover.cache_clear()
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def get_backend(name: str) -> BackendSpec:
+    """Return the spec of a registered backend, or raise with the list of known ones."""
+    specs = _discover()
+    if name not in specs:
+        known = ", ".join(sorted(specs)) or "none (is xaikit installed with pip install -e .?)"
+        raise UnknownNameError(f"unknown backend {name!r}; registered backends: {known}, or 'auto'")
+    return specs[name]
+
+
+def available_backends() -> list[str]:
+    """Names of registered backends whose dependencies are installed."""
+    return [name for name, spec in _discover().items() if not spec.missing()]
+
+
+def _model_frameworks(model: Any) -> list[str]:
+    return [cls.__module__.split(".", 1)[0] for cls in type(model).__mro__ if cls.__module__ != "builtins"]
+
+
+def backend_for_model(model: Any, method: str | None = None) -> str:
+    """Pick the native backend for ``model``'s framework (what ``backend="auto"`` does)."""
+    frameworks = _model_frameworks(model)
+    candidates = [s for s in _discover().values() if s.native and any(f in s.frameworks for f in frameworks)]
+    if method is not None:
+        candidates = [s for s in candidates if method in s.methods] or candidates
+    if not candidates:
+        natives = {s.name: s.frameworks for s in _discover().values() if s.native}
+        raise UnknownNameError(
+            f"no native xaikit backend handles models of type {type(model).__module__}.{type(model).__qualname__}; "
+            f"native backends and the model types they accept: {natives}. Pass backend=... explicitly, or wrap "
+            f"the model in a framework xaikit supports (a keras.Model for the 'tensorflow' backend).")
+    for spec in candidates:
+        if not spec.missing():
+            return spec.name
+    spec = candidates[0]
+    raise MissingDependencyError(f"backend {spec.name!r} is needed for this model but {', '.join(spec.missing())} "
+                                 f"is not installed: {spec.install_hint()}")
+
+
+def get_method_class(method: str, backend: str) -> type:
+    """Import and return the class implementing ``method`` in ``backend``.
+
+    Raises
+    ------
+    UnknownNameError
+        Unknown method or backend, or a backend that does not offer the method (the
+        message lists the backends that do).
+    MissingDependencyError
+        The backend's dependencies are not installed (the message gives the pip extra).
+    """
+    if method not in METHODS:
+        raise UnknownNameError(f"unknown method {method!r}; methods: {', '.join(METHODS)}")
+    spec = get_backend(backend)
+    if method not in spec.methods:
+        offering = [s.name for s in _discover().values() if method in s.methods]
+        raise UnknownNameError(f"backend {backend!r} does not implement {method!r}; it offers "
+                               f"{', '.join(spec.methods)}. Backends with {method!r}: {', '.join(offering) or 'none'}")
+    missing = spec.missing()
+    if missing:
+        raise MissingDependencyError(f"backend {backend!r} needs {', '.join(missing)}, which is not installed: "
+                                     f"{spec.install_hint()}")
+    module_name, _, class_name = spec.methods[method].partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, class_name)
+
+
+def list_backends() -> list[BackendStatus]:
+    """Every registered backend, whether it can be used here, and what to install if not."""
+    rows = []
+    for spec in _discover().values():
+        missing = spec.missing()
+        versions = {d: v for d in spec.distributions if (v := _version(d)) is not None}
+        rows.append(BackendStatus(spec.name, not missing, tuple(spec.methods), tuple(missing),
+                                  spec.install_hint(), spec.description, versions))
+    return rows
+
+
+def list_methods() -> list[MethodStatus]:
+    """Every method with the backends that implement it (installed and not)."""
+    specs = _discover()
+    rows = []
+    for info in METHODS.values():
+        offering = [s for s in specs.values() if info.id in s.methods]
+        rows.append(MethodStatus(info.id, info.name, info.summary, info.reference,
+                                 tuple(s.name for s in offering if not s.missing()),
+                                 tuple(s.name for s in offering if s.missing())))
+    return rows

@@ -1,0 +1,220 @@
+"""Input validation shared by every explainer.
+
+The messages follow scikit-learn's ``check_array``: say what was received, what is
+expected, and how to get there. Nothing here reshapes or rescales data silently; the
+only conversion is the lossless one from integer pixels (e.g. uint8) to float32 and the
+float to float32 cast every TensorFlow/PyTorch model applies anyway.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError
+
+__all__ = [
+    "as_numpy",
+    "check_images",
+    "check_targets",
+    "check_positive_int",
+    "check_nonnegative_float",
+    "check_choice",
+    "check_pair",
+    "check_seed",
+]
+
+
+def as_numpy(array: Any) -> np.ndarray:
+    """Return ``array`` as a NumPy array without copying when possible.
+
+    Accepts NumPy arrays, framework tensors exposing ``.numpy()`` (TensorFlow eager
+    tensors, PyTorch CPU tensors) or ``__array__``, and nested sequences.
+    """
+    if isinstance(array, np.ndarray):
+        return array
+    numpy_method = getattr(array, "numpy", None)
+    if callable(numpy_method):
+        detach = getattr(array, "detach", None)  # torch tensors that require grad
+        if callable(detach):
+            return np.asarray(detach().cpu().numpy())
+        return np.asarray(numpy_method())
+    return np.asarray(array)
+
+
+def _describe_shape(shape: tuple[int | None, ...]) -> str:
+    return "(" + ", ".join("?" if s is None else str(s) for s in shape) + ")"
+
+
+def check_images(
+    images: Any,
+    *,
+    expected_shape: tuple[int | None, int | None, int | None] | None = None,
+    name: str = "images",
+) -> np.ndarray:
+    """Validate a batch of channels-last images and return it as float32.
+
+    Parameters
+    ----------
+    images
+        Array-like of shape ``(N, H, W, C)``. Integer pixels (uint8, ...) are converted
+        to float32 without rescaling; floating point is cast to float32.
+    expected_shape
+        ``(H, W, C)`` the model accepts, ``None`` entries meaning "any".
+    name
+        Name used in error messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 array of shape ``(N, H, W, C)`` (a copy only when a cast was needed).
+
+    Raises
+    ------
+    InputError
+        For a wrong rank, an empty batch, a channel count or size the model does not
+        accept, a non-numeric dtype, or NaN/Inf values. The message says how to fix it.
+    """
+    arr = as_numpy(images)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise InputError(f"{name} must be a numeric array; got dtype {arr.dtype}. Stack your images into one numeric array, e.g. np.stack(list_of_images).")
+    if arr.dtype == np.bool_ or np.issubdtype(arr.dtype, np.complexfloating):
+        raise InputError(f"{name} has dtype {arr.dtype}; pass real-valued pixels (uint8 or float).")
+    if arr.ndim != 4:
+        hint = ""
+        if arr.ndim == 3:
+            if expected_shape is not None and tuple(arr.shape) == tuple(s if s is not None else arr.shape[i] for i, s in enumerate(expected_shape)):
+                hint = " This looks like a single image: pass images[None] (or np.expand_dims(image, 0))."
+            elif arr.shape[-1] in (1, 3, 4):
+                hint = " If this is one image (H, W, C), pass images[None] to make a batch of one."
+            else:
+                hint = " If this is a batch of grayscale images (N, H, W), pass images[..., None] to add the channel axis."
+        elif arr.ndim == 2:
+            hint = " If this is one grayscale image (H, W), pass image[None, :, :, None]."
+        raise InputError(f"{name} must have 4 dimensions (N, H, W, C), channels last; got shape {arr.shape}.{hint}")
+    if arr.shape[0] == 0:
+        raise InputError(f"{name} is an empty batch (shape {arr.shape}); pass at least one image.")
+    if arr.shape[1] == 0 or arr.shape[2] == 0 or arr.shape[3] == 0:
+        raise InputError(f"{name} has an empty axis (shape {arr.shape}).")
+    if expected_shape is not None:
+        exp_h, exp_w, exp_c = expected_shape
+        h, w, c = arr.shape[1:]
+        if exp_c is not None and c != exp_c:
+            hint = ""
+            if arr.shape[1] == exp_c and c not in (1, 3, 4):
+                hint = " The array looks channels-first; pass images.transpose(0, 2, 3, 1)."
+            elif exp_c == 3 and c == 1:
+                hint = " Convert grayscale to RGB with np.repeat(images, 3, axis=-1) if that is what the model was trained on."
+            elif exp_c == 1 and c == 3:
+                hint = " Convert RGB to grayscale the way the model's training data was made (e.g. cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[..., None])."
+            elif exp_c == 3 and c == 4:
+                hint = " Drop the alpha channel: images[..., :3]."
+            raise InputError(f"the model expects {exp_c} channel(s) but {name} has {c} (shape {arr.shape}).{hint}")
+        if (exp_h is not None and h != exp_h) or (exp_w is not None and w != exp_w):
+            raise InputError(
+                f"the model expects images of height x width {exp_h} x {exp_w} but {name} are {h} x {w}. "
+                f"Resize them first, e.g. xaikit.io.load_images(paths, size=({exp_h}, {exp_w})) or "
+                f"cv2.resize(img, ({exp_w}, {exp_h})) per image (cv2 takes width first)."
+            )
+    if np.issubdtype(arr.dtype, np.floating):
+        finite = np.isfinite(arr)
+        if not finite.all():
+            bad = np.argwhere(~finite)
+            first = tuple(int(i) for i in bad[0])
+            raise InputError(
+                f"{name} contains {len(bad)} NaN or Inf value(s) (first at index {first}); "
+                f"clean the input (e.g. np.nan_to_num) or check its preprocessing."
+            )
+        return arr.astype(np.float32, copy=False)
+    return arr.astype(np.float32)
+
+
+def check_targets(targets: Any, n_images: int, n_classes: int | None, *, name: str = "targets") -> np.ndarray:
+    """Normalise explicit targets to an int64 array of shape ``(n_images,)``.
+
+    Parameters
+    ----------
+    targets
+        An int (the same class for every image) or a sequence with one class per image.
+        ``None`` is handled by the caller (it means "the predicted class").
+    n_images
+        Batch size N.
+    n_classes
+        Number of classes of the model (2 for a single-sigmoid binary model), or None
+        when unknown.
+    """
+    if isinstance(targets, (bool, np.bool_)):
+        raise InputError(f"{name} must be an int class index or one index per image, not a bool ({targets!r}).")
+    if isinstance(targets, numbers.Integral):
+        out = np.full(n_images, int(targets), dtype=np.int64)
+    else:
+        arr = as_numpy(targets)
+        if arr.ndim == 0:
+            return check_targets(arr.item(), n_images, n_classes, name=name)
+        if arr.ndim != 1:
+            raise InputError(f"{name} must be an int or a 1-D sequence of ints (one per image); got shape {arr.shape}.")
+        if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.integer) or arr.size == 0):
+            if np.issubdtype(arr.dtype, np.floating) and np.all(np.mod(arr, 1) == 0):
+                raise InputError(f"{name} must be integers; got floats {arr.tolist()[:5]}... Cast with np.asarray({name}, dtype=int).")
+            raise InputError(f"{name} must be integer class indices; got dtype {arr.dtype}.")
+        if arr.shape[0] != n_images:
+            raise InputError(f"{name} has {arr.shape[0]} entries but there are {n_images} images; pass one target per image or a single int for all.")
+        out = arr.astype(np.int64)
+    if n_classes is not None:
+        bad = (out < 0) | (out >= n_classes)
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            extra = " (a single-sigmoid binary model has classes 0 = negative and 1 = positive)" if n_classes == 2 else ""
+            raise InputError(f"{name}[{first}] = {out[first]} is out of range: the model has {n_classes} classes, valid targets are 0..{n_classes - 1}{extra}.")
+    return out
+
+
+def check_positive_int(name: str, value: Any, *, minimum: int = 1) -> int:
+    """Return ``value`` as an int >= ``minimum`` or raise :class:`InputError`."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise InputError(f"{name} must be an integer >= {minimum}; got {value!r} ({type(value).__name__}).")
+    if value < minimum:
+        raise InputError(f"{name} must be an integer >= {minimum}; got {value}.")
+    return int(value)
+
+
+def check_nonnegative_float(name: str, value: Any, *, allow_zero: bool = True, maximum: float | None = None) -> float:
+    """Return ``value`` as a finite float >= 0 (> 0 if ``allow_zero`` is False)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise InputError(f"{name} must be a number; got {value!r} ({type(value).__name__}).")
+    value = float(value)
+    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise InputError(f"{name} must be a finite number {bound}; got {value}.")
+    if maximum is not None and value > maximum:
+        raise InputError(f"{name} must be at most {maximum}; got {value}.")
+    return value
+
+
+def check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
+    """Return ``value`` if it is one of ``choices``, else raise with the list."""
+    if value not in choices:
+        raise InputError(f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}.")
+    return value
+
+
+def check_pair(name: str, value: Any, *, minimum: int = 1) -> tuple[int, int]:
+    """Return an ``(h, w)`` pair from an int or a pair of ints (each >= ``minimum``)."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        v = check_positive_int(name, value, minimum=minimum)
+        return v, v
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        return (check_positive_int(f"{name}[0]", value[0], minimum=minimum), check_positive_int(f"{name}[1]", value[1], minimum=minimum))
+    raise InputError(f"{name} must be an int or a (height, width) pair of ints; got {value!r}.")
+
+
+def check_seed(seed: Any) -> int:
+    """Resolve a seed: an int >= 0 is kept, ``None`` draws a fresh one (to be recorded)."""
+    if seed is None:
+        return int(np.random.SeedSequence().entropy % (2**32))
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise InputError(f"seed must be None or an integer >= 0; got {seed!r}.")
+    return int(seed)
