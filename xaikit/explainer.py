@@ -111,8 +111,9 @@ def resolve_score(score: str | None, spec: ModelSpec) -> str:
                          "this model (a subclassed model or an unusual last layer); use score='output' to explain "
                          "the raw output, or give the model a final Dense/Activation layer.")
     if score == "probability" and spec.output_activation not in ("softmax", "sigmoid"):
+        alternative = "score='output'" if spec.output_activation == "unknown" else "score='logit' (or 'output')"
         raise InputError(f"score='probability' needs a model ending in softmax or sigmoid; this model's last "
-                         f"activation is {spec.output_activation!r}. Use score='logit' (or 'output').")
+                         f"activation is {spec.output_activation!r}. Use {alternative}.")
     return score
 
 
@@ -220,7 +221,9 @@ class Explainer(_Configurable, abc.ABC):
     def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
         """Validate the parameters and return their effective values.
 
-        Subclasses call ``super()._resolve_params`` and add their own.
+        Subclasses call ``super()._resolve_params`` and add their own. Keys starting
+        with ``_`` carry resolved internals (e.g. a baseline broadcast to the image
+        shape) to ``_attribute`` and are not recorded in the result.
         """
         return {
             "batch_size": check_positive_int("batch_size", self.batch_size),
@@ -300,7 +303,7 @@ class Explainer(_Configurable, abc.ABC):
             targets=targets,
             outputs=outputs,
             predictions=predicted_classes(outputs, spec),
-            params=params,
+            params={k: v for k, v in params.items() if not k.startswith("_")},  # "_x": resolved internals
             elapsed=time.perf_counter() - start,
             score=params.get("score", "output"),
             layer=self._layer_of_params(params),

@@ -1,0 +1,457 @@
+"""How the native backend sees a Keras 3 model.
+
+One :class:`KerasModelView` per model (cached weakly, so a model that goes away takes
+its view and compiled functions with it). It answers, without the caller caring
+whether the model is Functional, Sequential (even one never called symbolically),
+nested, or subclassed:
+
+- what the model takes and returns (:class:`xaikit.ModelSpec`);
+- the outputs of any named layer and the pre-activation of the last layer (the logit),
+  by wrapping ``layer.call`` *while a function is being traced*: the wrapper is
+  removed right after, so the user's model is left as it was and the compiled graph
+  has the capture baked in;
+- the part of the model above a layer (``head``), for methods that feed modified
+  activations (expected gradients at a layer);
+- compiled ``tf.function`` s, built once per (method, layer, score, input shape) and
+  reused across calls and explainers.
+
+Inference mode is always used (``training=False``): BatchNorm uses its moving
+statistics and Dropout is off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from xaikit.errors import LayerError, ModelError
+from xaikit.explainer import ModelSpec
+
+__all__ = ["KerasModelView", "model_view", "chunks"]
+
+_VIEWS: weakref.WeakKeyDictionary[Any, KerasModelView] = weakref.WeakKeyDictionary()
+_VIEWS_LOCK = threading.Lock()
+# Wrapping layer.call is process-global state on the user's layers: serialise tracing.
+_TRACE_LOCK = threading.RLock()
+
+_CONV_TYPES = ("Conv1D", "Conv2D", "Conv3D", "SeparableConv1D", "SeparableConv2D", "DepthwiseConv1D",
+               "DepthwiseConv2D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")
+_POOL_TYPES = ("MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D",
+               "AveragePooling3D")
+_KNOWN_ACTIVATIONS = ("softmax", "sigmoid", "linear")
+
+
+def chunks(n: int, size: int) -> Iterator[slice]:
+    """Slices ``[0, size), [size, 2 size), ...`` covering ``range(n)``."""
+    for start in range(0, n, size):
+        yield slice(start, min(start + size, n))
+
+
+def model_view(model: Any) -> KerasModelView:
+    """Return the (cached) view of ``model``; raise :class:`ModelError` if unsupported."""
+    with _VIEWS_LOCK:
+        try:
+            view = _VIEWS.get(model)
+        except TypeError:
+            view = None
+        if view is None:
+            view = KerasModelView(model)
+            _VIEWS[model] = view
+        return view
+
+
+def _activation_name(fn: Any) -> str:
+    if fn is None:
+        return "linear"
+    name = getattr(fn, "__name__", None) or type(fn).__name__
+    return name if name in _KNOWN_ACTIVATIONS else "other"
+
+
+def _is_container(layer: Any) -> bool:
+    return isinstance(layer, keras.Model)
+
+
+def _kind(model: Any) -> str:
+    """``"sequential"``, ``"functional"`` (a graph of layers) or ``"subclassed"``."""
+    if isinstance(model, keras.Sequential):
+        return "sequential"
+    try:
+        from keras.src.models.functional import Functional
+    except ImportError:  # pragma: no cover - private path moved
+        return "functional" if hasattr(model, "_run_through_graph") and getattr(model, "outputs", None) else "subclassed"
+    return "functional" if isinstance(model, Functional) else "subclassed"
+
+
+@dataclass
+class _Capture:
+    """Tensors recorded while tracing one forward pass."""
+
+    wanted: frozenset[str]
+    outputs: dict[str, Any] = field(default_factory=dict)
+    logits: Any = None
+    calls: dict[str, int] = field(default_factory=dict)
+
+
+class KerasModelView:
+    """A Keras 3 model seen by the native backend; see the module docstring."""
+
+    def __init__(self, model: Any) -> None:
+        if not isinstance(model, keras.Model):
+            module = type(model).__module__
+            if module.startswith(("tf_keras", "tensorflow.python.keras", "keras.src.engine")):
+                raise ModelError("this is a tf-keras (Keras 2) model; the native backend explains Keras 3 models "
+                                 "(TensorFlow >= 2.16). Re-create or re-load it with Keras 3 "
+                                 "(keras.saving.load_model on a .keras/.h5 file).")
+            raise ModelError(f"the 'tensorflow' backend explains keras.Model objects; got {type(model).__name__}. "
+                             "Wrap a plain function in a keras.Model, or pick the backend for your framework.")
+        if not model.built:
+            raise ModelError(f"model {model.name!r} has no weights yet (it was never built): call it once on a "
+                             "batch, or model.build((None, height, width, channels)), or load the trained model.")
+        self._model_ref = weakref.ref(model)
+        self.name = model.name
+        self.kind = _kind(model)
+        self.layers = self._index_layers(model)
+        self.input_shape = self._input_shape(model)
+        self.final_layer, self.output_activation, self._final_mode = self._final(model)
+        self._functions: dict[tuple[Any, ...], Callable[..., Any]] = {}
+        self._shape_cache: dict[tuple[int, int, int], dict[str, tuple[int | None, ...]]] = {}
+        self._heads: dict[str, Callable[[Any], Any]] = {}
+        self.trace_counts: dict[tuple[Any, ...], int] = {}
+        self.n_outputs = self._n_outputs(model)
+        self.spec = ModelSpec(self.input_shape, self.n_outputs, self.output_activation, tuple(self.layers))
+
+    # --------------------------------------------------------------- inspection
+    @property
+    def model(self) -> Any:
+        model = self._model_ref()
+        if model is None:  # pragma: no cover - the explainer holds the model
+            raise ModelError("the model this view belongs to no longer exists")
+        return model
+
+    @staticmethod
+    def _index_layers(model: Any) -> dict[str, Any]:
+        found: list[tuple[str, Any]] = []
+
+        def walk(container: Any, prefix: str) -> None:
+            for layer in container.layers:
+                if isinstance(layer, keras.layers.InputLayer):
+                    continue
+                found.append((prefix + layer.name, layer))
+                if _is_container(layer):
+                    walk(layer, prefix + layer.name + "/")
+
+        walk(model, "")
+        # Plain names when unique (the usual case); nested paths stay available too.
+        counts: dict[str, int] = {}
+        for path, _ in found:
+            counts[path.rsplit("/", 1)[-1]] = counts.get(path.rsplit("/", 1)[-1], 0) + 1
+        index: dict[str, Any] = {}
+        for path, layer in found:
+            short = path.rsplit("/", 1)[-1]
+            index[short if counts[short] == 1 else path] = layer
+        return index
+
+    def _input_shape(self, model: Any) -> tuple[int | None, int | None, int | None]:
+        shape = None
+        inputs = getattr(model, "inputs", None) if self.kind != "subclassed" else None
+        if inputs:
+            if len(inputs) != 1:
+                raise ModelError(f"model {model.name!r} has {len(inputs)} inputs; xaikit explains image classifiers "
+                                 "with one (N, H, W, C) input. Build a single-input wrapper model.")
+            shape = tuple(inputs[0].shape)
+        else:
+            build = getattr(model, "_build_shapes_dict", None) or {}
+            if len(build) == 1:
+                shape = tuple(next(iter(build.values())))
+        if shape is None:
+            raise ModelError(f"cannot tell the input shape of model {model.name!r} (a subclassed model built "
+                             "without shapes): call model.build((None, height, width, channels)) or call it once on "
+                             "a batch before explaining it.")
+        if len(shape) != 4:
+            raise ModelError(f"model {model.name!r} takes inputs of shape {shape}; xaikit explains image classifiers "
+                             "taking channels-last (N, H, W, C) batches.")
+        return (shape[1], shape[2], shape[3])
+
+    def _final(self, model: Any) -> tuple[Any, str, str]:
+        """The layer that produces the output, the output activation, and how to get the logit."""
+        layer = None
+        if self.kind == "sequential":
+            layer = model.layers[-1] if model.layers else None
+        elif self.kind == "functional":
+            outputs = model.outputs
+            if len(outputs) != 1:
+                raise ModelError(f"model {model.name!r} has {len(outputs)} outputs; xaikit explains classifiers "
+                                 "with one (N, K) output. Build a wrapper model with the output to explain.")
+            layer = outputs[0]._keras_history.operation
+        while layer is not None and _is_container(layer):  # a nested model produces the output
+            kind = _kind(layer)
+            if kind == "sequential" and layer.layers:
+                layer = layer.layers[-1]
+            elif kind == "functional" and len(layer.outputs) == 1:
+                layer = layer.outputs[0]._keras_history.operation
+            else:
+                layer = None
+        if layer is None:
+            return None, "unknown", "none"
+        if isinstance(layer, keras.layers.Softmax):
+            return layer, "softmax", "input"
+        if isinstance(layer, keras.layers.Activation):
+            name = _activation_name(layer.activation)
+            return layer, (name if name != "other" else "unknown"), ("input" if name != "other" else "none")
+        if hasattr(layer, "activation"):
+            name = _activation_name(layer.activation)
+            if name == "other":
+                return layer, "unknown", "none"
+            return layer, name, "swap"
+        return layer, "unknown", "none"
+
+    def _n_outputs(self, model: Any) -> int:
+        if self.kind != "subclassed":
+            shape = tuple(model.outputs[0].shape)
+        else:
+            shape = tuple(self.probe_shapes(self._probe_hw())["__output__"])
+        if len(shape) != 2:
+            raise ModelError(f"model {self.name!r} returns shape {shape}; xaikit explains classifiers returning "
+                             "(N, K) scores.")
+        return int(shape[1])
+
+    def _probe_hw(self) -> tuple[int, int, int]:
+        h, w, c = self.input_shape
+        return (h or 64, w or 64, c or 3)
+
+    def probe_shapes(self, hwc: tuple[int, int, int]) -> dict[str, tuple[int | None, ...]]:
+        """Output shape of every layer for an input of size ``hwc`` (one eager pass, cached).
+
+        The order of the returned dict is the order in which the layers *finished*
+        during the forward pass, so the last spatial entry is the deepest one.
+        """
+        if hwc in self._shape_cache:
+            return self._shape_cache[hwc]
+        capture = _Capture(wanted=frozenset(self.layers))
+        with self._hooks(capture):
+            out = self.model(tf.zeros((1, *hwc), tf.float32), training=False)
+        shapes: dict[str, tuple[int | None, ...]] = {}
+        for name, tensor in capture.outputs.items():
+            if hasattr(tensor, "shape"):
+                shapes[name] = tuple(tensor.shape)
+        shapes["__output__"] = tuple(out.shape)
+        self._shape_cache[hwc] = shapes
+        return shapes
+
+    def spatial_layers(self, hwc: tuple[int, int, int]) -> list[str]:
+        """Layers with a 4-D (N, h, w, C) output, in the order they finish."""
+        shapes = self.probe_shapes(hwc)
+        return [n for n, s in shapes.items() if n != "__output__" and len(s) == 4 and not _is_container(self.layers[n])]
+
+    def conv_and_pool_layers(self) -> list[str]:
+        """Convolution and (non-global) pooling layers, in model order."""
+        return [n for n, layer in self.layers.items() if type(layer).__name__ in _CONV_TYPES + _POOL_TYPES]
+
+    def check_layer(self, layer: str, hwc: tuple[int, int, int], *, spatial: bool, method: str) -> str:
+        """Validate a layer name for ``method``; raise :class:`LayerError` naming candidates."""
+        if not isinstance(layer, str):
+            raise LayerError(f"layer must be a layer name (str); got {layer!r}. Names: {', '.join(self.layers)}")
+        if layer not in self.layers:
+            candidates = self.spatial_layers(hwc) if spatial else list(self.layers)
+            raise LayerError(f"model {self.name!r} has no layer {layer!r}; layers {method} can use: "
+                             f"{', '.join(candidates)}")
+        if spatial:
+            shape = self.probe_shapes(hwc).get(layer)
+            if shape is None or len(shape) != 4:
+                shown = "(N, " + ", ".join(str(s) for s in shape[1:]) + ")" if shape else "unknown"
+                raise LayerError(f"layer {layer!r} outputs shape {shown}, not a spatial (N, h, w, C) map, so {method} "
+                                 f"cannot use it; spatial layers: {', '.join(self.spatial_layers(hwc))}")
+        return layer
+
+    # ------------------------------------------------------------------- hooks
+    @contextlib.contextmanager
+    def _hooks(self, capture: _Capture, substitute: tuple[str, Any] | None = None) -> Iterator[_Capture]:
+        """Wrap ``call`` of the wanted layers (and the final layer) for one forward pass."""
+        patched: list[tuple[Any, Any]] = []
+        view = self
+
+        def wrap_capture(name: str, layer: Any) -> None:
+            original = layer.call
+
+            def call(*args: Any, **kwargs: Any) -> Any:
+                if substitute is not None and substitute[0] == name:
+                    out = substitute[1]
+                else:
+                    out = original(*args, **kwargs)
+                capture.outputs[name] = out
+                capture.calls[name] = capture.calls.get(name, 0) + 1
+                return out
+
+            if not any(existing is layer for existing, _ in patched):
+                patched.append((layer, layer.__dict__.get("call", _MISSING)))
+            layer.call = call
+
+        def wrap_final(layer: Any, inner: Any) -> None:
+            original = inner  # possibly the capture wrapper
+
+            if view._final_mode == "input":
+                def call(inputs: Any, *args: Any, **kwargs: Any) -> Any:
+                    capture.logits = inputs
+                    return original(inputs, *args, **kwargs)
+            else:  # "swap": the layer applies its own activation; compute without it
+                def call(*args: Any, **kwargs: Any) -> Any:
+                    activation = layer.activation
+                    layer.activation = None
+                    try:
+                        z = original(*args, **kwargs)
+                    finally:
+                        layer.activation = activation
+                    capture.logits = z
+                    return activation(z) if activation is not None else z
+
+            patched.append((layer, layer.__dict__.get("call", _MISSING)))
+            layer.call = call
+
+        with _TRACE_LOCK:
+            try:
+                # The final layer first, so a capture of it records its real (activated) output.
+                if self.final_layer is not None and self._final_mode in ("input", "swap"):
+                    wrap_final(self.final_layer, self.final_layer.call)
+                for name in capture.wanted:
+                    wrap_capture(name, self.layers[name])
+                yield capture
+            finally:
+                for layer, previous in reversed(patched):
+                    if previous is _MISSING:
+                        layer.__dict__.pop("call", None)
+                    else:
+                        layer.__dict__["call"] = previous
+
+    def forward(self, x: Any, capture: Sequence[str] = (), substitute: tuple[str, Any] | None = None) -> _Capture:
+        """Run the model on ``x`` (inside a traced function), recording layers and logits."""
+        cap = _Capture(wanted=frozenset(capture) | (frozenset([substitute[0]]) if substitute else frozenset()))
+        with self._hooks(cap, substitute):
+            cap.outputs["__output__"] = self.model(x, training=False)
+        for name in capture:
+            if cap.calls.get(name, 0) > 1:
+                raise LayerError(f"layer {name!r} is called {cap.calls[name]} times in one forward pass (a shared "
+                                 "layer); its output is ambiguous. Pick a layer that is used once.")
+            if name not in cap.outputs:
+                raise LayerError(f"layer {name!r} was not called during the forward pass; pick a layer on the path "
+                                 "from input to output.")
+        return cap
+
+    # ------------------------------------------------------------------ scores
+    def class_scores(self, cap: _Capture, score: str) -> Any:
+        """``(N, n_classes)`` scores to explain, per ``score`` (see xaikit.explainer.resolve_score)."""
+        out = cap.outputs["__output__"]
+        binary = self.spec.binary
+        if score == "logit":
+            z = out if self.output_activation == "linear" and cap.logits is None else cap.logits
+            if z is None:  # pragma: no cover - resolve_score prevents this
+                raise ModelError("the logit of this model is not available")
+            z = tf.cast(z, tf.float32)
+            return tf.concat([-z, z], axis=1) if binary else z
+        out = tf.cast(out, tf.float32)
+        if binary:
+            return tf.concat([1.0 - out, out], axis=1)
+        return out
+
+    def predicted(self, cap: _Capture) -> Any:
+        """Predicted class per row, the rule of xaikit.explainer.predicted_classes."""
+        out = tf.cast(cap.outputs["__output__"], tf.float32)
+        if self.spec.binary:
+            return tf.cast(out[:, 0] > 0.5, tf.int32)
+        return tf.argmax(out, axis=1, output_type=tf.int32)
+
+    # -------------------------------------------------------------- functions
+    def compiled(self, key: tuple[Any, ...], build: Callable[[], Callable[..., Any]],
+                 signature: Sequence[tf.TensorSpec]) -> Callable[..., Any]:
+        """A tf.function for ``key``, built once; traces are counted in ``trace_counts``."""
+        fn = self._functions.get(key)
+        if fn is None:
+            python_fn = build()
+            counts = self.trace_counts
+
+            def traced(*args: Any) -> Any:
+                counts[key] = counts.get(key, 0) + 1
+                with _TRACE_LOCK:
+                    return python_fn(*args)
+
+            fn = tf.function(traced, input_signature=list(signature), reduce_retracing=True)
+            self._functions[key] = fn
+        return fn
+
+    def image_spec(self, hwc: tuple[int, int, int]) -> tf.TensorSpec:
+        return tf.TensorSpec((None, *hwc), tf.float32)
+
+    def predict(self, x: np.ndarray, batch_size: int) -> np.ndarray:
+        """Model outputs ``(N, K)`` as float32, computed in chunks."""
+        hwc = tuple(x.shape[1:])
+
+        def build() -> Callable[..., Any]:
+            def fn(images: Any) -> Any:
+                return tf.cast(self.model(images, training=False), tf.float32)
+            return fn
+
+        fn = self.compiled(("predict", hwc), build, [self.image_spec(hwc)])
+        return np.concatenate([fn(x[s]).numpy() for s in chunks(len(x), batch_size)], axis=0)
+
+    # ------------------------------------------------------------------- heads
+    def head(self, layer: str) -> Callable[[Any], Any]:
+        """The model above ``layer``: a function from that layer's output to the model output.
+
+        Used inside traced functions, under :meth:`_hooks`, so that the logit of the
+        final layer is recorded. Sequential models run their remaining layers; Functional
+        models get a sub-model from the layer's output tensor; otherwise (nested layer,
+        subclassed model, or a layer other paths bypass) a :class:`LayerError` says why.
+        """
+        if layer in self._heads:
+            return self._heads[layer]
+        model = self.model
+        top_level = [lyr for lyr in model.layers if not isinstance(lyr, keras.layers.InputLayer)]
+        target = self.layers[layer]
+        if not any(lyr is target for lyr in top_level):
+            raise LayerError(f"layer {layer!r} is inside a nested model; methods that feed activations at a layer need "
+                             f"a top-level layer of {self.name!r}: {', '.join(lyr.name for lyr in top_level)}")
+        if self.kind == "sequential":
+            index = next(i for i, lyr in enumerate(top_level) if lyr is target)
+            rest = top_level[index + 1:]
+
+            def run(a: Any) -> Any:
+                for lyr in rest:
+                    a = lyr(a, training=False)
+                return a
+        elif self.kind == "functional":
+            try:
+                sub = keras.Model(target.output, model.outputs[0])
+            except Exception as exc:
+                raise LayerError(f"the model above layer {layer!r} cannot be computed from that layer's output alone "
+                                 f"(another path bypasses it, e.g. a residual connection): {exc}. Pick a layer that "
+                                 "cuts the network in two, such as a block output.") from None
+
+            def run(a: Any) -> Any:
+                return sub(a, training=False)
+        else:
+            raise LayerError(f"model {self.name!r} is a subclassed keras.Model: xaikit cannot run only the part above "
+                             f"layer {layer!r}. Use a Functional or Sequential model for layer-level expected gradients.")
+        self._heads[layer] = run
+        return run
+
+    def run_head(self, layer: str, a: Any) -> _Capture:
+        """Run the head above ``layer`` on activations ``a``, recording the logit."""
+        run = self.head(layer)
+        cap = _Capture(wanted=frozenset())
+        with self._hooks(cap):
+            cap.outputs["__output__"] = run(a)
+        return cap
+
+
+class _Missing:
+    pass
+
+
+_MISSING = _Missing()

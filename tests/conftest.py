@@ -1,0 +1,99 @@
+"""Shared fixtures: tiny hand-built Keras models whose explanations are known."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import numpy as np
+import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "tensorflow: needs TensorFlow")
+
+
+@pytest.fixture(scope="session")
+def keras():
+    keras = pytest.importorskip("keras")
+    pytest.importorskip("tensorflow")
+    return keras
+
+
+@pytest.fixture(scope="session")
+def small_cnn_layers(keras):
+    """Layer factory for a small CNN with BatchNorm, Dropout, pooling and a softmax head."""
+    from keras import layers
+
+    def make():
+        return [
+            layers.Conv2D(4, 3, activation="relu", name="conv_a"),
+            layers.BatchNormalization(name="bn"),
+            layers.Activation("relu", name="bn_relu"),
+            layers.MaxPooling2D(2, name="pool_a"),
+            layers.Conv2D(6, 3, activation="relu", name="conv_b"),
+            layers.Dropout(0.5, name="drop"),
+            layers.Flatten(name="flat"),
+            layers.Dense(5, activation="softmax", name="pred"),
+        ]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def functional_cnn(keras, small_cnn_layers):
+    """Functional version of the small CNN on non-square 20x28x3 inputs, non-trivial BN statistics."""
+    keras.utils.set_random_seed(1)
+    inp = keras.Input((20, 28, 3), name="image")
+    x = inp
+    for layer in small_cnn_layers():
+        x = layer(x)
+    model = keras.Model(inp, x, name="functional_cnn")
+    bn = model.get_layer("bn")
+    rng = np.random.default_rng(0)
+    bn.set_weights([rng.uniform(0.5, 1.5, 4), rng.normal(0, 0.1, 4), rng.normal(0, 0.1, 4), rng.uniform(0.5, 2, 4)])
+    return model
+
+
+@pytest.fixture(scope="session")
+def sequential_cnn(keras, small_cnn_layers, functional_cnn):
+    """The same weights as ``functional_cnn`` in a Sequential model never called symbolically."""
+    model = keras.Sequential(small_cnn_layers(), name="sequential_cnn")
+    model(np.zeros((1, 20, 28, 3), np.float32))  # built by a call on data, as users' models are
+    model.set_weights(functional_cnn.get_weights())
+    return model
+
+
+@pytest.fixture(scope="session")
+def images():
+    return np.random.default_rng(42).uniform(0, 1, (3, 20, 28, 3)).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def background():
+    return np.random.default_rng(7).uniform(0, 1, (8, 20, 28, 3)).astype(np.float32)
+
+
+def linear_model(keras, weights: np.ndarray, bias: np.ndarray, shape: tuple[int, int, int], activation=None,
+                 sequential: bool = False):
+    """f(x) = activation(W^T flatten(x) + b): gradients are W, known in closed form."""
+    from keras import layers
+
+    dense = layers.Dense(weights.shape[1], activation=activation, name="dense")
+    if sequential:
+        model = keras.Sequential([keras.Input(shape), layers.Flatten(name="flat"), dense])
+    else:
+        inp = keras.Input(shape)
+        model = keras.Model(inp, dense(layers.Flatten(name="flat")(inp)))
+    dense.set_weights([weights.astype(np.float32), bias.astype(np.float32)])
+    return model
+
+
+@pytest.fixture(scope="session")
+def make_linear(keras):
+    def make(weights, bias, shape, activation=None, sequential=False):
+        return linear_model(keras, weights, bias, shape, activation, sequential)
+
+    return make
