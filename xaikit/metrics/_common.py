@@ -1,0 +1,331 @@
+"""Helpers shared by the metrics: validation of maps and masks, scoring through a
+``predict`` callable in bounded chunks, fills (substrates / baselines), rankings.
+
+Nothing here imports a deep-learning framework; OpenCV is imported where it is used.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from ..explainer import SCORES
+from ..validation import as_numpy, check_choice, check_images, check_targets
+
+__all__ = [
+    "Predict",
+    "MetricResult",
+    "FILLS",
+    "check_maps",
+    "check_masks",
+    "check_same_shape",
+    "check_score_label",
+    "check_fraction",
+    "check_outputs",
+    "chunks",
+    "describe_fill",
+    "fill_rows",
+    "predict_scores",
+    "resolve_targets",
+    "resolve_fill",
+    "rankdata",
+    "rowwise_pearson",
+    "take_columns",
+    "trapezoid",
+]
+
+#: ``predict(images (n, H, W, C) float32) -> scores (n, K)``
+Predict = Callable[[np.ndarray], Any]
+
+#: Named fills accepted for a deletion/insertion substrate or a MuFidelity baseline.
+FILLS = ("zero", "blur", "mean")
+
+
+@dataclass(frozen=True, eq=False)
+class MetricResult:
+    """Per-image values of a metric that queries the model, with what produced them.
+
+    Attributes
+    ----------
+    values : numpy.ndarray
+        float64 ``(N,)``, one value per image (NaN where the metric is undefined for
+        that image; the docstring of each metric says when).
+    targets : numpy.ndarray
+        int64 ``(N,)``: the output column scored for each image.
+    params : dict
+        The effective parameters (``score`` records whether ``predict`` returned
+        probabilities, logits or raw outputs).
+    """
+
+    values: np.ndarray
+    targets: np.ndarray
+    params: dict[str, Any]
+
+    def mean(self) -> float:
+        """Mean over the images, ignoring NaN (undefined) entries; NaN if all are."""
+        v = np.asarray(self.values, dtype=np.float64)
+        return float(np.mean(v[~np.isnan(v)])) if np.any(~np.isnan(v)) else float("nan")
+
+    def __len__(self) -> int:
+        return int(np.asarray(self.values).shape[0])
+
+
+# ---------------------------------------------------------------------- validation
+def check_maps(maps: Any, *, name: str = "attributions", n: int | None = None,
+               size: tuple[int, int] | None = None) -> np.ndarray:
+    """Validate ``(N, H, W)`` maps and return them as float32 or float64 (never lower).
+
+    ``n`` and ``size`` (``(H, W)``) are the batch size and image size they must match.
+    """
+    if hasattr(maps, "attributions") and hasattr(maps, "targets"):
+        raise InputError(f"{name} must be an array of maps; got an {type(maps).__name__}. Pass "
+                         f"explanation.attributions (and targets=explanation.targets to score the explained classes).")
+    arr = as_numpy(maps)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise InputError(f"{name} must be a numeric array of shape (N, H, W); got dtype {arr.dtype}.")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise InputError(f"{name} has dtype {arr.dtype}; pass real-valued maps.")
+    if arr.ndim != 3:
+        hint = ""
+        if arr.ndim == 4:
+            hint = (" If these are per-channel maps (N, H, W, C), reduce the channel axis explicitly, "
+                    "e.g. maps.sum(axis=-1) or np.abs(maps).max(axis=-1), as the method defines it.")
+        elif arr.ndim == 2:
+            hint = " If this is a single map (H, W), pass maps[None]."
+        raise InputError(f"{name} must have 3 dimensions (N, H, W); got shape {arr.shape}.{hint}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0 or arr.shape[2] == 0:
+        raise InputError(f"{name} is empty (shape {arr.shape}); pass at least one non-empty map.")
+    if n is not None and arr.shape[0] != n:
+        raise InputError(f"{name} has {arr.shape[0]} maps but there are {n} images; pass one map per image.")
+    if size is not None and tuple(arr.shape[1:]) != tuple(size):
+        raise InputError(
+            f"{name} are {arr.shape[1]} x {arr.shape[2]} but the images are {size[0]} x {size[1]}. Metrics compare "
+            f"maps pixel by pixel: use input-resolution maps (Explanation.attributions) or resize them explicitly "
+            f"with xaikit.imaging.resize_maps(maps, {tuple(size)}).")
+    # float32 maps stay float32 (a float64 copy of a large batch would double the memory);
+    # the metrics accumulate sums in float64.
+    out = arr.astype(np.result_type(arr.dtype, np.float32), copy=False)
+    if not np.isfinite(out).all():
+        bad = np.argwhere(~np.isfinite(out))
+        raise InputError(f"{name} contains {len(bad)} NaN or Inf value(s) (first at index "
+                         f"{tuple(int(i) for i in bad[0])}); fix the method's output or use np.nan_to_num.")
+    return out
+
+
+def check_masks(masks: Any, *, n: int, size: tuple[int, int], name: str = "masks") -> np.ndarray:
+    """Validate boolean ground-truth masks of shape ``(N, H, W)``; no mask may be empty."""
+    arr = as_numpy(masks)
+    if arr.dtype != np.bool_:
+        if np.issubdtype(arr.dtype, np.number) and arr.size and np.isin(arr, (0, 1)).all():
+            raise InputError(f"{name} must be boolean; got {arr.dtype} with values 0/1. Pass {name}.astype(bool).")
+        raise InputError(f"{name} must be a boolean array (True inside the object); got dtype {arr.dtype}. "
+                         f"Threshold explicitly, e.g. {name} > 0.5.")
+    if arr.shape != (n, *size):
+        raise InputError(f"{name} must have shape {(n, *size)} (one (H, W) mask per map); got {arr.shape}.")
+    empty = ~arr.reshape(n, -1).any(axis=1)
+    if empty.any():
+        idx = np.flatnonzero(empty).tolist()
+        raise InputError(f"{name} {idx[:10]}{'...' if len(idx) > 10 else ''} are empty (no True pixel): the "
+                         f"localisation scores are undefined there. Drop those images (e.g. the class is absent).")
+    return arr
+
+
+def check_same_shape(a: np.ndarray, b: np.ndarray, names: tuple[str, str] = ("maps_a", "maps_b")) -> None:
+    """Raise if two validated map batches differ in shape."""
+    if a.shape != b.shape:
+        raise InputError(f"{names[0]} and {names[1]} must have the same shape (N, H, W); got {a.shape} and "
+                         f"{b.shape}. Compare maps of the same images at the same resolution.")
+
+
+def check_score_label(score: Any) -> str:
+    """The label of what ``predict`` returns (recorded in results, never used to transform)."""
+    return check_choice("score", score, SCORES)
+
+
+def check_fraction(name: str, value: Any, *, allow_one: bool = True) -> float:
+    """A fraction in ``(0, 1]`` (``(0, 1)`` if ``allow_one`` is False)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise InputError(f"{name} must be a number in (0, 1]; got {value!r}.")
+    value = float(value)
+    upper_ok = value <= 1 if allow_one else value < 1
+    if not (np.isfinite(value) and value > 0 and upper_ok):
+        hint = f" It is a fraction: for {value:g}% pass {value / 100:g}." if 1 < value <= 100 else ""
+        interval = "(0, 1]" if allow_one else "(0, 1)"
+        raise InputError(f"{name} must be in {interval}; got {value}.{hint}")
+    return value
+
+
+# ---------------------------------------------------------------------- model calls
+def chunks(total: int, size: int) -> Iterator[tuple[int, int]]:
+    """``(start, stop)`` pairs covering ``range(total)`` in pieces of at most ``size``."""
+    for start in range(0, total, size):
+        yield start, min(start + size, total)
+
+
+def predict_scores(predict: Predict, images: np.ndarray, columns: np.ndarray | None = None,
+                   *, batch_size: int) -> np.ndarray:
+    """Call ``predict`` on at most ``batch_size`` images at a time.
+
+    Returns the float64 ``(n, K)`` outputs when ``columns`` is None, else the ``(n,)``
+    scores ``out[i, columns[i]]``.
+    """
+    n = len(images)
+    outs: list[np.ndarray] = []
+    for start, stop in chunks(n, batch_size):
+        out = check_outputs(predict(images[start:stop]), stop - start)
+        if columns is not None:
+            out = take_columns(out, columns[start:stop])
+        outs.append(out)
+    return np.concatenate(outs, axis=0)
+
+
+def check_outputs(out: Any, n: int) -> np.ndarray:
+    """Validate what ``predict`` returned for ``n`` images: finite ``(n, K)``."""
+    arr = as_numpy(out)
+    if arr.ndim != 2 or arr.shape[0] != n:
+        raise InputError(f"predict must return an array of shape (n, K) for n images; it returned shape {arr.shape} "
+                         f"for {n} image(s). Wrap the model so it returns one row of class scores per image.")
+    if not np.issubdtype(arr.dtype, np.number):
+        raise InputError(f"predict returned dtype {arr.dtype}; it must return numeric class scores.")
+    arr = arr.astype(np.float64)
+    if not np.isfinite(arr).all():
+        raise InputError("predict returned NaN or Inf scores; check the model and the perturbed inputs' range.")
+    return arr
+
+
+def take_columns(out: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """``out[i, columns[i]]`` with a clear error for a column the model does not have."""
+    k = out.shape[1]
+    if columns.size and (columns.max() >= k or columns.min() < 0):
+        bad = int(columns[(columns >= k) | (columns < 0)][0])
+        extra = (" A single-sigmoid model has one column (index 0 = probability of class 1); wrap predict to "
+                 "return [1 - p, p] to score class 0." if k == 1 else "")
+        raise InputError(f"target {bad} is out of range: predict returns {k} column(s), valid targets are "
+                         f"0..{k - 1}.{extra}")
+    return out[np.arange(len(out)), columns]
+
+
+def resolve_targets(predict: Predict, images: np.ndarray, targets: Any, *, batch_size: int
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Targets as int64 ``(N,)`` and the scores ``predict(images)[i, target_i]``.
+
+    ``targets=None`` means the column with the highest score for each image.
+    """
+    outputs = predict_scores(predict, images, batch_size=batch_size)
+    if targets is None:
+        t = np.argmax(outputs, axis=1).astype(np.int64)
+    else:
+        t = check_targets(targets, len(images), outputs.shape[1])
+    return t, outputs[np.arange(len(images)), t]
+
+
+# ---------------------------------------------------------------------- fills
+def resolve_fill(fill: Any, images: np.ndarray, *, name: str, blur_sigma: float = 5.0,
+                 blur_size: int = 11) -> np.ndarray:
+    """The replacement values for "removed" pixels, broadcastable to ``images``.
+
+    Parameters
+    ----------
+    fill
+        ``"zero"``; ``"mean"`` (each image's per-channel mean); ``"blur"`` (each image
+        blurred with a ``blur_size`` x ``blur_size`` Gaussian kernel of standard deviation
+        ``blur_sigma``, OpenCV's reflect-101 border); a number (a constant); or an array
+        of shape ``(N, H, W, C)`` or ``(1, H, W, C)`` (the same for every image).
+    """
+    n, h, w, c = images.shape
+    if isinstance(fill, str):
+        check_choice(name, fill, FILLS)
+        if fill == "zero":
+            return np.zeros((1, 1, 1, 1), dtype=np.float32)
+        if fill == "mean":
+            return images.mean(axis=(1, 2), keepdims=True, dtype=np.float64).astype(np.float32)
+        import cv2
+
+        if blur_size < 1 or blur_size % 2 == 0:
+            raise InputError(f"blur_size must be an odd integer >= 1; got {blur_size}.")
+        if not blur_sigma > 0:
+            raise InputError(f"blur_sigma must be > 0; got {blur_sigma}.")
+        out = np.empty_like(images)
+        for i in range(n):
+            blurred = cv2.GaussianBlur(images[i], (blur_size, blur_size), sigmaX=blur_sigma, sigmaY=blur_sigma)
+            out[i] = blurred.reshape(h, w, c)  # OpenCV drops a single channel axis
+        return out
+    if isinstance(fill, numbers.Real) and not isinstance(fill, (bool, np.bool_)):
+        if not np.isfinite(fill):
+            raise InputError(f"{name} must be finite; got {fill}.")
+        return np.full((1, 1, 1, 1), float(fill), dtype=np.float32)
+    arr = as_numpy(fill)
+    if arr.ndim != 4 or arr.shape[1:] != (h, w, c) or arr.shape[0] not in (1, n):
+        raise InputError(f"{name} must be one of {FILLS}, a number, or an array of shape {(n, h, w, c)} (one per "
+                         f"image) or {(1, h, w, c)} (shared); got {type(fill).__name__} of shape "
+                         f"{getattr(arr, 'shape', None)}.")
+    return check_images(arr, name=name)
+
+
+def describe_fill(fill: Any) -> Any:
+    """A JSON-friendly description of a fill for the result's params."""
+    if isinstance(fill, str):
+        return fill
+    if isinstance(fill, numbers.Real) and not isinstance(fill, (bool, np.bool_)):
+        return float(fill)
+    return f"array{tuple(np.shape(fill))}"
+
+
+def fill_rows(fill: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The fill for the given image indices (a shared fill is broadcast, not copied)."""
+    return fill if fill.shape[0] == 1 else fill[rows]
+
+
+# ---------------------------------------------------------------------- statistics
+def rankdata(x: np.ndarray) -> np.ndarray:
+    """Row-wise ranks 1..n with ties given their average rank (scipy's ``method="average"``).
+
+    ``x`` is ``(B, n)``; returns float64 ``(B, n)``.
+    """
+    x = np.asarray(x)
+    b, n = x.shape
+    order = np.argsort(x, axis=1, kind="stable")
+    xs = np.take_along_axis(x, order, axis=1)
+    pos = np.broadcast_to(np.arange(n), (b, n))
+    starts = np.ones((b, n), dtype=bool)
+    starts[:, 1:] = xs[:, 1:] != xs[:, :-1]
+    ends = np.ones((b, n), dtype=bool)
+    ends[:, :-1] = starts[:, 1:]
+    first = np.maximum.accumulate(np.where(starts, pos, 0), axis=1)
+    last = np.minimum.accumulate(np.where(ends, pos, n - 1)[:, ::-1], axis=1)[:, ::-1]
+    ranks = np.empty((b, n), dtype=np.float64)
+    np.put_along_axis(ranks, order, (first + last) / 2.0 + 1.0, axis=1)
+    return ranks
+
+
+def rowwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson correlation of each row of ``a`` with the same row of ``b``.
+
+    NaN for a row where either side is constant (the correlation is undefined).
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    da = a - a.mean(axis=1, keepdims=True)
+    db = b - b.mean(axis=1, keepdims=True)
+    na = np.sqrt(np.einsum("ij,ij->i", da, da))
+    nb = np.sqrt(np.einsum("ij,ij->i", db, db))
+    num = np.einsum("ij,ij->i", da, db)
+    # relative threshold: a row that is constant up to float rounding counts as constant
+    scale_a = np.abs(a).max(axis=1) * np.sqrt(a.shape[1])
+    scale_b = np.abs(b).max(axis=1) * np.sqrt(b.shape[1])
+    ok = (na > 1e-12 * np.maximum(scale_a, 1e-300)) & (nb > 1e-12 * np.maximum(scale_b, 1e-300))
+    out = np.full(a.shape[0], np.nan)
+    out[ok] = np.clip(num[ok] / (na[ok] * nb[ok]), -1.0, 1.0)
+    return out
+
+
+def trapezoid(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Trapezoid-rule integral of each row of ``y`` over the abscissae ``x``."""
+    y = np.asarray(y, dtype=np.float64)
+    dx = np.diff(np.asarray(x, dtype=np.float64))
+    return ((y[..., 1:] + y[..., :-1]) * 0.5 * dx).sum(axis=-1)
