@@ -13,6 +13,7 @@ first use (see :mod:`xaikit.registry`).
 from __future__ import annotations
 
 from ._api import activations, explain, get_explainer, get_extractor
+from .compare import Comparison, compare
 from .errors import (
     InputError,
     LayerError,
@@ -32,6 +33,7 @@ __all__ = [
     "ActivationExtractor",
     "Activations",
     "Attribution",
+    "Comparison",
     "Explainer",
     "Explanation",
     "InputError",
@@ -43,6 +45,7 @@ __all__ = [
     "UnknownNameError",
     "XaikitError",
     "activations",
+    "compare",
     "explain",
     "get_explainer",
     "get_extractor",

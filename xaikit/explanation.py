@@ -217,15 +217,18 @@ class Explanation:
         return normalize_maps(self.attributions, mode, percentile=percentile)
 
     def overlay(self, images: Any, *, colormap: str = "jet", alpha: float = 0.4, normalize: str = "auto",
-                image_range: tuple[float, float] | str = "auto", percentile: float = 99.5) -> np.ndarray:
+                image_range: tuple[float, float] | str = "auto", percentile: float = 99.5, undo: Any = None,
+                blend: str = "constant") -> np.ndarray:
         """Heat map over the images, as uint8 RGB ``(N, H, W, 3)``.
 
-        See :func:`xaikit.viz.overlay` for the parameters.
+        ``undo`` names the preprocessing to reverse for display (``"caffe"``,
+        ``"torch"``, ``"tf"``, ``"scale255"``, ``"none"`` or a function); see
+        :func:`xaikit.viz.overlay` for all parameters.
         """
         from .viz.overlay import overlay
 
         return overlay(images, self.attributions, colormap=colormap, alpha=alpha, normalize=normalize,
-                       image_range=image_range, percentile=percentile)
+                       image_range=image_range, percentile=percentile, undo=undo, blend=blend)
 
     # ------------------------------------------------------------------ I/O
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = True) -> Path:

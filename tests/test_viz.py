@@ -1,0 +1,401 @@
+"""Tests of xaikit.viz: overlays, signed maps, grids, comparison figures, saving."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+import xaikit as xk  # noqa: E402
+import xaikit.viz as xv  # noqa: E402
+from xaikit.viz.overlay import CAFFE_MEAN_BGR, TORCH_MEAN, TORCH_STD  # noqa: E402
+from xaikit.viz.signed import SHAP_BLUE, SHAP_RED  # noqa: E402
+
+H, W = 96, 160
+
+
+@pytest.fixture(autouse=True)
+def no_figure_left_open():
+    """Every viz function must leave pyplot's figure registry empty."""
+    plt.close("all")
+    yield
+    assert plt.get_fignums() == []
+
+
+def _photo(n: int = 2, h: int = H, w: int = W, seed: int = 0) -> np.ndarray:
+    """Smooth uint8 RGB test images with structure in every channel."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    base = np.stack([np.sin(6 * xx), np.cos(5 * yy), np.sin(4 * (xx + yy))], -1)
+    imgs = [(0.5 + 0.4 * base + 0.05 * rng.normal(size=base.shape)) for _ in range(n)]
+    return np.clip(np.rint(np.stack(imgs) * 255), 0, 255).astype(np.uint8)
+
+
+def _blob(cy: float, cx: float, s: float, h: int = H, w: int = W) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w]
+    return np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * s * s)).astype(np.float32)
+
+
+def _explanation(maps: np.ndarray, method: str = "gradcam", backend: str = "tensorflow", targets=None,
+                 elapsed: float = 0.5) -> xk.Explanation:
+    n = maps.shape[0]
+    targets = np.arange(n) if targets is None else np.asarray(targets)
+    return xk.Explanation(attributions=maps.astype(np.float32), method=method, backend=backend,
+                          targets=targets.astype(np.int64), outputs=np.zeros((n, 5), np.float32),
+                          predictions=np.arange(n, dtype=np.int64), params={}, elapsed=elapsed)
+
+
+# --------------------------------------------------------------------------- overlay
+def test_overlay_keeps_orientation_of_non_square_images():
+    img = np.full((1, H, W, 3), 128, np.uint8)
+    hot = _blob(8, 8, 10)[None]  # top-left
+    out = xv.overlay(img, hot, colormap="jet", alpha=0.6)
+    assert out.shape == (1, H, W, 3) and out.dtype == np.uint8
+    tl, br = out[0, :16, :16].astype(int), out[0, -16:, -16:].astype(int)
+    # jet: hot -> red, cold -> blue
+    assert tl[..., 0].mean() > br[..., 0].mean() + 50
+    assert br[..., 2].mean() > tl[..., 2].mean() + 50
+    # and a map hot in the top-right stays top-right (no transpose / flip)
+    out2 = xv.overlay(img, _blob(8, W - 8, 10)[None], colormap="jet", alpha=0.6)
+    assert out2[0, :16, -16:, 0].mean() > out2[0, :16, :16, 0].mean() + 50
+
+
+def test_overlay_resize_is_explicit_and_keeps_orientation():
+    img = np.full((1, H, W, 3), 128, np.uint8)
+    small = np.zeros((1, 6, 10), np.float32)
+    small[0, 0, 0] = 1.0  # top-left cell of a layer-resolution map
+    with pytest.raises(xk.InputError, match="resize=True"):
+        xv.overlay(img, small)
+    out = xv.overlay(img, small, resize=True, colormap="jet", alpha=0.6)
+    assert out[0, :8, :8, 0].mean() > out[0, -8:, -8:, 0].mean() + 50
+
+
+def test_overlay_grayscale_images():
+    gray = _photo(1)[..., :1]
+    out = xv.overlay(gray, _blob(40, 80, 20)[None], alpha=0.0)
+    assert out.shape == (1, H, W, 3)
+    assert np.array_equal(out[..., 0], gray[..., 0]) and np.array_equal(out[..., 0], out[..., 2])
+    out = xv.overlay(gray, _blob(40, 80, 20)[None], alpha=0.5)
+    assert not np.array_equal(out[..., 0], out[..., 2])  # the heat map is in colour
+
+
+def test_overlay_uint8_and_unit_float_inputs_agree():
+    imgs = _photo(2)
+    maps = np.stack([_blob(30, 50, 15), _blob(60, 120, 25)])
+    a = xv.overlay(imgs, maps)
+    b = xv.overlay(imgs.astype(np.float32) / 255.0, maps)
+    c = xv.overlay(imgs.astype(np.float32), maps)  # floats in [0, 255]
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+    assert np.abs(a.astype(int) - c.astype(int)).max() <= 1
+    d = xv.overlay(imgs.astype(np.float32) / 255.0, maps, undo="scale255")
+    assert np.abs(a.astype(int) - d.astype(int)).max() <= 1
+
+
+def test_caffe_undo_reproduces_rgb():
+    rgb = _photo(2).astype(np.float32)
+    caffe = rgb[..., ::-1] - np.asarray(CAFFE_MEAN_BGR, np.float32)  # keras vgg16 preprocess_input
+    back = xv.to_display_rgb(caffe, undo="caffe") * 255.0
+    assert np.abs(back - rgb).max() < 1e-3
+
+
+@pytest.mark.parametrize("scheme", ["torch", "tf", "scale255", "none"])
+def test_other_undo_schemes_reproduce_rgb(scheme):
+    rgb = _photo(1).astype(np.float32)
+    pre = {"torch": (rgb / 255.0 - np.asarray(TORCH_MEAN)) / np.asarray(TORCH_STD),
+           "tf": rgb / 127.5 - 1.0, "scale255": rgb / 255.0, "none": rgb}[scheme].astype(np.float32)
+    back = xv.to_display_rgb(pre, undo=scheme) * 255.0
+    assert np.abs(back - rgb).max() < 1e-3
+
+
+def test_ambiguous_range_raises_naming_the_fix():
+    rgb = _photo(1).astype(np.float32)
+    caffe = rgb[..., ::-1] - np.asarray(CAFFE_MEAN_BGR, np.float32)
+    with pytest.raises(xk.InputError) as err:
+        xv.overlay(caffe, _blob(40, 80, 20)[None])
+    assert "image_range" in str(err.value) and "undo" in str(err.value)
+    # a wrong scheme is caught rather than displayed wrongly
+    with pytest.raises(xk.InputError, match="not preprocessed this way"):
+        xv.to_display_rgb(rgb, undo="caffe")
+    with pytest.raises(xk.InputError, match="scale255"):
+        xv.to_display_rgb(rgb / 255.0, undo="none")
+    with pytest.raises(xk.InputError, match="not both"):
+        xv.to_display_rgb(caffe, image_range=(-128, 128), undo="caffe")
+    # an explicit range is always accepted
+    assert xv.to_display_rgb(caffe, image_range=(-128, 128)).shape == (1, H, W, 3)
+
+
+def test_overlay_shape_errors_say_how_to_fix():
+    img = _photo(1)
+    with pytest.raises(xk.InputError, match=r"\[None\]"):
+        xv.overlay(img[0], _blob(40, 80, 20)[None])
+    with pytest.raises(xk.InputError, match="transpose"):
+        xv.overlay(img.transpose(0, 3, 1, 2), _blob(40, 80, 20)[None])
+    with pytest.raises(xk.InputError, match="colormap"):
+        xv.overlay(img, _blob(40, 80, 20)[None], colormap="no-such-map")
+    with pytest.raises(xk.InputError, match="signed"):
+        xv.overlay(img, _blob(40, 80, 20)[None], normalize="signed")
+
+
+def test_explanation_overlay_uses_viz():
+    exp = _explanation(np.stack([_blob(30, 50, 15), _blob(60, 120, 25)]))
+    assert np.array_equal(exp.overlay(_photo(2)), xv.overlay(_photo(2), exp.attributions))
+
+
+# --------------------------------------------------------------------------- signed
+def test_signed_colours_and_symmetric_scale():
+    white = np.full((1, 4, 6, 3), 255, np.uint8)  # grey image underneath is white here
+    a = np.zeros((1, 4, 6), np.float32)
+    a[0, 0, 0], a[0, 0, 1], a[0, 0, 2] = 2.0, -2.0, 1.0
+    out = xv.signed_rgb(white, a, percentile=100).astype(int)
+    red, blue = np.rint(np.asarray(SHAP_RED) * 255), np.rint(np.asarray(SHAP_BLUE) * 255)
+    assert np.array_equal(out[0, 0, 0], red)  # +s -> full red
+    assert np.array_equal(out[0, 0, 1], blue)  # -s -> full blue
+    assert np.allclose(out[0, 0, 2], (255 + red) / 2, atol=1)  # +s/2 -> half-way
+    assert np.array_equal(out[0, 1, 1], [255, 255, 255])  # zero -> the image
+
+
+def test_signed_positive_red_negative_blue_zero_grey_over_photo():
+    img = _photo(1)
+    a = np.zeros((1, H, W), np.float32)
+    a[0, :20, :20] = 1.0
+    a[0, -20:, -20:] = -1.0
+    out = xv.signed_rgb(img, a).astype(int)
+    pos, neg, zero = out[0, 5, 5], out[0, -5, -5], out[0, 50, 80]
+    assert pos[0] > pos[2] + 100 and neg[2] > neg[0] + 100
+    assert zero[0] == zero[1] == zero[2]  # grey image where the map is zero
+    # symmetric: the scale of a map equals the scale of its negation, and -a mirrors the colours
+    assert np.allclose(xv.symmetric_scale(a), xv.symmetric_scale(-a))
+    mirrored = xv.signed_rgb(img, -a).astype(int)
+    assert mirrored[0, 5, 5, 2] > mirrored[0, 5, 5, 0] + 100 and mirrored[0, -5, -5, 0] > mirrored[0, -5, -5, 2] + 100
+
+
+def test_symmetric_scale_percentile_and_batch():
+    a = np.zeros((2, 10, 10), np.float32)
+    a[0] = np.linspace(-1, 1, 100).reshape(10, 10)
+    a[1] = 10 * a[0]
+    s = xv.symmetric_scale(a, 100)
+    assert np.allclose(s, [1.0, 10.0])
+    assert np.allclose(xv.symmetric_scale(a, 100, per_image=False), [10.0, 10.0])
+    assert xv.symmetric_scale(np.zeros((1, 3, 3)))[0] == 1.0  # all-zero map: drawn as the image
+
+
+def test_signed_figure_has_colorbar():
+    imgs = _photo(2)
+    maps = np.stack([_blob(30, 50, 15) - _blob(60, 120, 15)] * 2)
+    fig = xv.signed_figure(imgs, _explanation(maps, method="integrated_gradients"), titles=["a", "b"])
+    assert isinstance(fig, Figure)
+    assert sum(1 for ax in fig.axes if ax.images) == 4  # image + signed map per row
+    assert len(fig.axes) == 6  # + one colorbar per row (per-image scales)
+    fig = xv.signed_figure(imgs, maps, scale="batch", show_image=False)
+    assert len(fig.axes) == 3  # two maps + one shared colorbar
+
+
+# --------------------------------------------------------------------------- grids
+def _activations(c: int = 20, dead=(3, 7), constant=(5,)) -> xk.Activations:
+    rng = np.random.default_rng(1)
+    a = np.abs(rng.normal(size=(2, 12, 18, c))).astype(np.float32)
+    for k in dead:
+        a[:, :, :, k] = 0.0
+    for k in constant:
+        a[:, :, :, k] = 2.5
+    return xk.Activations({"conv2d": a, "dense": np.ones((2, 4), np.float32)}, backend="test", elapsed=0.0)
+
+
+def test_standardisation_is_the_seeds():
+    x = np.random.default_rng(0).normal(3, 2, size=(8, 8, 1)).astype(np.float32)
+    scaled, dead, constant = xv.standardize_channels(x)
+    c = x[..., 0].copy()
+    c -= c.mean()
+    c /= c.std()
+    c = np.clip(c * 64 + 128, 0, 255)
+    assert np.allclose(scaled[..., 0] * 255, c, atol=1e-3)
+    assert not dead.any() and not constant.any()
+
+
+def test_activation_mosaic_tiles_and_dead_channels():
+    acts = _activations(c=20)
+    mosaic, dead, constant = xv.activation_mosaic(acts["conv2d"][0], images_per_row=16, gap=1)
+    h, w = 12, 18
+    assert mosaic.shape == (2 * (h + 1) - 1, 16 * (w + 1) - 1, 3)
+    tiles = [mosaic[r * (h + 1): r * (h + 1) + h, q * (w + 1): q * (w + 1) + w] for r in range(2) for q in range(16)]
+    non_empty = [t for t in tiles if not np.all(t == 1.0)]
+    assert len(non_empty) == 20  # one tile per channel, the 12 cells after them are blank
+    assert np.flatnonzero(dead).tolist() == [3, 7] and np.flatnonzero(constant).tolist() == [5]
+    for k in (3, 5, 7):  # flagged channels are flat grey, not a colormap colour
+        assert np.allclose(tiles[k], tiles[k][0, 0]) and np.allclose(tiles[k][0, 0], tiles[k][0, 0].mean())
+
+
+def test_activation_grid_figure_titles_and_hatching():
+    acts = _activations(c=20)
+    fig = xv.activation_grid(acts, image_index=1)  # None: spatial layers only (dense skipped)
+    assert isinstance(fig, Figure)
+    (ax,) = [a for a in fig.axes if a.images]
+    title = ax.get_title(loc="left")
+    assert "conv2d" in title and "20 channels" in title and "2 of 20 dead" in title and "1 of 20 constant" in title
+    assert "image 1" in title
+    assert len(ax.patches) == 3  # one hatched rectangle per dead / constant channel
+    figs = xv.activation_grids(acts, max_channels=8)
+    assert list(figs) == ["conv2d"]
+    assert "first 8 of 20" in [a for a in figs["conv2d"].axes if a.images][0].get_title(loc="left")
+    with pytest.raises(xk.InputError, match="spatial"):
+        xv.activation_grid(acts, "dense")
+    with pytest.raises(xk.InputError, match="out of range"):
+        xv.activation_grid(acts, image_index=5)
+    with pytest.raises(xk.InputError, match="available"):
+        xv.activation_grid(acts, "nope")
+
+
+def test_activation_grid_one_tall_figure_for_several_layers():
+    rng = np.random.default_rng(0)
+    acts = {"a": rng.random((1, 10, 10, 8), dtype=np.float32), "b": rng.random((1, 5, 5, 32), dtype=np.float32)}
+    fig = xv.activation_grid(acts, ["a", "b"])
+    assert [a.get_title(loc="left").split()[0] for a in fig.axes if a.images] == ["a", "b"]
+
+
+def test_filter_grid_shapes_and_layouts():
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(3, 3, 4, 10)).astype(np.float32)
+    fig = xv.filter_grid(w, pixel=5, tiles_per_row=8)
+    (ax,) = [a for a in fig.axes if a.images]
+    mosaic = ax.images[0].get_array()
+    # 2 filters of 4 channels per row, 5 rows; 15 px tiles, 1 px inner gaps
+    block_w = 4 * 15 + 3 * 1
+    assert mosaic.shape[1] == 2 * block_w + 1 * max(3, 15 // 3)
+    assert len(ax.collections[0].get_paths()) == 10 * 4  # one frame per tile
+
+    rgb = rng.normal(size=(5, 5, 3, 40)).astype(np.float32)
+    fig = xv.filter_grid(rgb, max_filters=16)  # auto -> rgb
+    (ax,) = [a for a in fig.axes if a.images]
+    assert "first 16 of 40 filters" in ax.get_title(loc="left")
+    assert "RGB" in ax.get_title(loc="left")
+    assert len(ax.collections[0].get_paths()) == 16
+    fig = xv.filter_grid(rgb, layout="channels", max_filters=4)
+    assert len([a for a in fig.axes if a.images][0].collections[0].get_paths()) == 4 * 3
+
+    with pytest.raises(xk.InputError, match="c_in=4"):
+        xv.filter_grid(w, layout="rgb")
+    with pytest.raises(xk.InputError, match=r"transpose\(2, 3, 1, 0\)"):
+        xv.filter_grid(np.zeros((16, 3, 3, 3), np.float32))
+
+
+def test_normalize_filters_modes():
+    w = np.random.default_rng(0).normal(size=(3, 3, 2, 4)).astype(np.float32)
+    g, rng_g = xv.normalize_filters(w, "global")
+    assert g.min() == 0 and g.max() == 1 and rng_g == (float(w.min()), float(w.max()))
+    f, rng_f = xv.normalize_filters(w, "filter")
+    assert rng_f is None and np.allclose(f.reshape(-1, 4).min(0), 0) and np.allclose(f.reshape(-1, 4).max(0), 1)
+    w[0, 0, 0, 0] = 0.0
+    s, (lo, hi) = xv.normalize_filters(w, "symmetric")
+    assert lo == -hi == -np.abs(w).max() and s[0, 0, 0, 0] == 0.5  # zero is mid-grey
+    assert np.isclose(s.min(), 0) or np.isclose(s.max(), 1)
+    assert np.allclose(xv.normalize_filters(np.zeros_like(w), "symmetric")[0], 0.5)
+
+
+# --------------------------------------------------------------------------- compare
+def test_compare_figure_grid_and_titles():
+    imgs = _photo(3)
+    base = np.stack([_blob(30, 50, 15), _blob(60, 120, 25), _blob(50, 80, 20)])
+    exps = [
+        _explanation(base, "gradcam", "tensorflow", elapsed=0.3),
+        _explanation(base * 0.5, "gradcam", "tf-explain", targets=[4, 1, 2], elapsed=0.9),
+        _explanation(base - _blob(10, 10, 10)[None], "integrated_gradients", "tensorflow", elapsed=3.0),
+    ]
+    names = ["tabby", "astronaut", "mug", "camera", "lynx"]
+    fig = xv.compare_figure(imgs, exps, class_names=names)
+    image_axes = [ax for ax in fig.axes if ax.images]
+    assert len(image_axes) == 3 * (3 + 1)
+    titles = [ax.get_title() for ax in image_axes]
+    assert "lynx (≠ pred)" in titles  # the column with another target says so
+    assert sum("tabby" in t for t in titles) == 3  # "pred: tabby" + two columns explaining class 0
+    texts = [t.get_text() for t in fig.texts]
+    assert any("gradcam (tensorflow)" in t and "100 ms/img" in t for t in texts)
+    assert any("integrated_gradients" in t and "signed" in t for t in texts)
+    # without class names the index is shown; a dict gives the column labels
+    fig = xv.compare_figure(imgs, {"A": exps[0], "B": exps[2]}, view="overlay", time_in="cell")
+    titles = [ax.get_title() for ax in fig.axes if ax.images]
+    assert "class 0 · 100 ms" in titles
+    assert {"A", "B"} <= {t.get_text() for t in fig.texts}  # time is in the cells, not the header
+    assert [xv.format_seconds(s) for s in (0.00042, 0.042, 1.0, 420)] == ["0.42 ms", "42 ms", "1 s", "7.0 min"]
+
+
+def test_compare_figure_validates():
+    imgs = _photo(2)
+    exp = _explanation(np.stack([_blob(30, 50, 15)] * 3))
+    with pytest.raises(xk.InputError, match="same images"):
+        xv.compare_figure(imgs, [exp])
+    with pytest.raises(xk.InputError, match="class_names"):
+        xv.compare_figure(_photo(3), [exp], class_names=["only one"])
+    with pytest.raises(xk.InputError, match="view"):
+        xv.compare_figure(_photo(3), [exp], view="pretty")
+
+
+def test_compare_figure_scales_to_ten_columns_and_eight_rows():
+    imgs = _photo(8, 24, 40)
+    maps = np.stack([_blob(10, 20, 5, 24, 40)] * 8)
+    exps = {f"m{k} (b{k})": _explanation(maps, targets=np.zeros(8)) for k in range(10)}
+    fig = xv.compare_figure(imgs, exps)
+    assert len([ax for ax in fig.axes if ax.images]) == 8 * 11
+    assert fig.get_figwidth() <= 18.0 + 1e-6
+
+
+# --------------------------------------------------------------------------- save
+def test_save_figure_formats_and_overwrite(tmp_path):
+    fig = xv.compare_figure(_photo(1), [_explanation(_blob(30, 50, 15)[None])])
+    for ext, magic in ((".png", b"\x89PNG"), (".pdf", b"%PDF"), (".svg", b"<?xml")):
+        path = xv.save_figure(fig, tmp_path / f"out{ext}", dpi=50)
+        assert path.read_bytes().startswith(magic)
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        xv.save_figure(fig, tmp_path / "out.png")
+    xv.save_figure(fig, tmp_path / "out.png", overwrite=True, dpi=40)
+    with pytest.raises(xk.InputError, match=".png"):
+        xv.save_figure(fig, tmp_path / "out.gif")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.pdf", "out.png", "out.svg"]
+
+
+def test_save_figure_is_atomic_when_drawing_fails(tmp_path):
+    from matplotlib.artist import Artist
+
+    class Broken(Artist):
+        def draw(self, renderer):
+            raise RuntimeError("boom")
+
+    fig = Figure(figsize=(2, 2))
+    fig.add_artist(Broken())
+    with pytest.raises(RuntimeError, match="boom"):
+        xv.save_figure(fig, tmp_path / "fig.png")
+    assert list(tmp_path.iterdir()) == []  # no partial file, no temporary left behind
+    (tmp_path / "fig.png").write_bytes(b"old")
+    with pytest.raises(RuntimeError):
+        xv.save_figure(fig, tmp_path / "fig.png", overwrite=True)
+    assert (tmp_path / "fig.png").read_bytes() == b"old"  # previous content untouched
+    assert [p.name for p in tmp_path.iterdir()] == ["fig.png"]
+
+
+def test_save_image_roundtrip_rgb(tmp_path):
+    import cv2
+
+    img = xv.overlay(_photo(1), _blob(30, 50, 15)[None])[0]
+    path = xv.save_image(img, tmp_path / "overlay.png")
+    back = cv2.imread(str(path), cv2.IMREAD_COLOR)[..., ::-1]
+    assert np.array_equal(back, img)
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        xv.save_image(img, path)
+    with pytest.raises(xk.InputError, match="uint8"):
+        xv.save_image(img.astype(np.float32) / 255, tmp_path / "f.png")
+    with pytest.raises(xk.InputError, match=r"images\[i\]"):
+        xv.save_image(img[None], tmp_path / "b.png")
+
+
+def test_import_viz_stays_light():
+    code = ("import sys, xaikit, xaikit.viz; "
+            "print(sorted(m for m in ('matplotlib', 'cv2', 'tensorflow') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

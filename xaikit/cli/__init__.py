@@ -1,0 +1,60 @@
+"""The ``xaikit`` command line.
+
+Exit codes a script can rely on:
+
+==== =====================================================================
+0    success
+1    unexpected error (a bug: please report it with the traceback)
+2    usage error (unknown option, missing argument) — from Click
+3    invalid input (images, model, layer, targets, parameters) — the message says the fix
+4    a missing optional dependency — the message says what to install
+5    an output file exists and ``--overwrite`` was not given
+==== =====================================================================
+
+Each command lives in its own module and registers itself on :data:`main`.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from ..errors import MissingDependencyError, XaikitError
+
+EXIT_INPUT = 3
+EXIT_DEPENDENCY = 4
+EXIT_EXISTS = 5
+
+
+class _Group(click.Group):
+    """Turns xaikit's errors into one-line messages and stable exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MissingDependencyError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_DEPENDENCY)
+        except FileExistsError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_EXISTS)
+        except XaikitError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_INPUT)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="xaikit")
+def main() -> None:
+    """Explain image classifiers and compare methods and libraries on the same footing."""
+
+
+def _register() -> None:
+    from . import demo, listing  # noqa: F401  (each module adds its command to `main`)
+
+
+_register()
+
+__all__ = ["main", "EXIT_INPUT", "EXIT_DEPENDENCY", "EXIT_EXISTS"]
