@@ -29,4 +29,11 @@ BACKEND = BackendSpec(
     distributions=("tensorflow", "keras"),
 )
 
-__all__ = ["BACKEND"]
+def class_scores(model, images, score="probability", batch_size=32):  # noqa: ANN001, ANN201
+    """``(N, n_classes)`` class scores as the explainers see them; see :func:`._base.class_scores`."""
+    from ._base import class_scores as _class_scores
+
+    return _class_scores(model, images, score, batch_size)
+
+
+__all__ = ["BACKEND", "class_scores"]

@@ -15,8 +15,8 @@ from xaikit.validation import check_choice
 
 from ._keras import KerasModelView, chunks, model_view
 
-__all__ = ["TFExplainer", "TFExtractorBase", "CHANNEL_REDUCTIONS", "reduce_channels", "gradient_fn", "score_fn",
-           "resolve_targets", "broadcast_baseline", "chunks"]
+__all__ = ["TFExplainer", "TFExplainerWithChannels", "TFExtractorBase", "CHANNEL_REDUCTIONS", "reduce_channels",
+           "gradient_fn", "score_fn", "class_scores", "resolve_targets", "broadcast_baseline", "chunks"]
 
 CHANNEL_REDUCTIONS = ("sum", "abs_sum", "max_abs")
 _INT = tf.TensorSpec([None], tf.int32)
@@ -87,6 +87,30 @@ def gradient_fn(view: KerasModelView, score: str, hwc: tuple[int, ...]) -> Calla
         return fn
 
     return view.compiled(("input_gradient", score, hwc), build, [view.image_spec(hwc), _INT])
+
+
+def class_scores(model: Any, images: np.ndarray, score: str = "probability", batch_size: int = 32) -> np.ndarray:
+    """``(N, n_classes)`` scores of ``model`` for ``images``, as the explainers see them.
+
+    ``score`` is resolved as in :func:`xaikit.explainer.resolve_score`; a single-sigmoid
+    model gives two columns (``[1 - p, p]`` or ``[-z, z]``), so column ``t`` is the score
+    of target ``t`` for every model. This is the ``predict`` callable the metrics need.
+    """
+    from xaikit.explainer import resolve_score
+    from xaikit.validation import check_images
+
+    view = model_view(model)
+    x = check_images(images, expected_shape=view.spec.input_shape)
+    score = resolve_score(score, view.spec)
+    hwc = tuple(x.shape[1:])
+
+    def build() -> Callable[..., Any]:
+        def fn(batch: Any) -> Any:
+            return view.class_scores(view.forward(batch), score)
+        return fn
+
+    fn = view.compiled(("class_scores", score, hwc), build, [view.image_spec(hwc)])
+    return np.concatenate([fn(x[s]).numpy() for s in chunks(len(x), batch_size)])
 
 
 def _versions() -> dict[str, str]:

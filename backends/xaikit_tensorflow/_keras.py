@@ -381,6 +381,10 @@ class KerasModelView:
                 with _TRACE_LOCK:
                     return python_fn(*args)
 
+            # A code object of its own per function: TensorFlow's "frequent retracing" warning
+            # counts traces per code object, and each of these is traced once per shape.
+            name = "xaikit_" + "".join(c if c.isalnum() else "_" for c in str(key[0]))
+            traced.__code__ = traced.__code__.replace(co_name=name)
             fn = tf.function(traced, input_signature=list(signature), reduce_retracing=True)
             self._functions[key] = fn
         return fn

@@ -12,7 +12,7 @@ from xaikit.errors import InputError
 from xaikit.explainer import Attribution, ModelSpec
 from xaikit.validation import check_images, check_nonnegative_float, check_positive_int, check_seed
 
-from ._base import TFExplainerWithChannels, chunks, reduce_channels, resolve_targets
+from ._base import TFExplainerWithChannels, chunks, class_scores, reduce_channels, resolve_targets
 from ._keras import KerasModelView
 
 __all__ = ["TFExpectedGradients"]
@@ -168,8 +168,8 @@ class TFExpectedGradients(TFExplainerWithChannels):
             grads = fn((refs + u * delta).astype(np.float32), targets[index]).numpy()
             for r in range(k):
                 np.add.at(totals[r], index, grads[r] * delta)
-        s_x = self._target_scores(view, images, ranked, params)
-        s_bg = self._target_scores_background(view, background, ranked, params)
+        s_x = np.take_along_axis(class_scores(self.model, images, params["score"], batch_size), ranked, axis=1)
+        s_bg = class_scores(self.model, background, params["score"], batch_size).mean(axis=0)[ranked]
         results = []
         for r in range(k):
             channels = (totals[r] / n_samples).astype(np.float32)
@@ -178,25 +178,3 @@ class TFExpectedGradients(TFExplainerWithChannels):
             results.append(Attribution(maps, outputs, ranked[:, r].astype(np.int64), at_layer=layer is not None,
                                        channels=channels, extras={"completeness_gap": gap.astype(np.float32)}))
         return results
-
-    @staticmethod
-    def _all_scores(view: KerasModelView, x: np.ndarray, score: str, batch_size: int) -> np.ndarray:
-        hwc = tuple(x.shape[1:])
-
-        def build() -> Callable[..., Any]:
-            def fn(images: Any) -> Any:
-                return view.class_scores(view.forward(images), score)
-            return fn
-
-        fn = view.compiled(("class_scores", score, hwc), build, [view.image_spec(hwc)])
-        return np.concatenate([fn(x[s]).numpy() for s in chunks(len(x), batch_size)])
-
-    def _target_scores(self, view: KerasModelView, images: np.ndarray, ranked: np.ndarray,
-                       params: dict[str, Any]) -> np.ndarray:
-        scores = self._all_scores(view, images, params["score"], params["batch_size"])
-        return np.take_along_axis(scores, ranked, axis=1)
-
-    def _target_scores_background(self, view: KerasModelView, background: np.ndarray, ranked: np.ndarray,
-                                  params: dict[str, Any]) -> np.ndarray:
-        mean_scores = self._all_scores(view, background, params["score"], params["batch_size"]).mean(axis=0)
-        return mean_scores[ranked]
