@@ -120,7 +120,7 @@ class TFExpectedGradients(TFExplainerWithChannels):
         params["seed"] = check_seed(self.seed)
         hwc = tuple(images.shape[1:])
         params["layer"] = None if self.layer is None else self._view().check_layer(
-            self.layer, hwc, spatial=False, method="expected_gradients")
+            self.layer, hwc, spatial=True, method="expected_gradients")
         if params["layer"] is not None:
             self._view().head(params["layer"])  # fail early if the model cannot be split there
         return params

@@ -1,0 +1,265 @@
+"""Expected gradients computed by SHAP's ``GradientExplainer``, in xaikit's format."""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+import shap
+import tensorflow as tf
+
+from xaikit.errors import InputError, LayerError
+from xaikit.explainer import Attribution, Explainer, ModelSpec, predicted_classes, resolve_score
+from xaikit.validation import check_choice, check_images, check_nonnegative_float, check_positive_int, check_seed
+from xaikit_tensorflow._base import CHANNEL_REDUCTIONS, chunks, reduce_channels
+from xaikit_tensorflow._keras import KerasModelView, model_view
+
+from ._keras import features_function, head_model, score_function
+from ._shapes import normalize_shap_values, split_shap_result
+
+__all__ = ["ShapExpectedGradients"]
+
+# shap draws its samples from NumPy's global RNG (np.random.seed(rseed) per output):
+# one shap call at a time, so two xaikit calls in threads cannot interleave draws.
+_GLOBAL_RNG_LOCK = threading.Lock()
+
+
+@dataclass
+class _Cached:
+    key: tuple[Any, ...]
+    background: np.ndarray  # in feature space, as shap holds it
+    explainer: Any
+
+
+@dataclass
+class _Prepared:
+    """What one call needs: shap's explainer on the head, the score function, E[S(background)]."""
+
+    explainer: Any
+    feature_shape: tuple[int, ...]
+    scores: Any
+    background_mean_scores: np.ndarray
+
+
+# shap compiles one gradient function per explained output inside its explainer object;
+# keeping the last explainer per model (weakly, as the native backend keeps its views)
+# lets repeated calls, including xaikit.explain shortcuts, skip re-tracing them.
+_EXPLAINERS: weakref.WeakKeyDictionary[Any, _Cached] = weakref.WeakKeyDictionary()
+_EXPLAINERS_LOCK = threading.Lock()
+
+
+class ShapExpectedGradients(Explainer):
+    """Expected gradients by ``shap.GradientExplainer``, at the input or at a layer.
+
+    SHAP computes, for image (or layer activation) :math:`x`, output :math:`c` and
+    ``n_samples`` draws :math:`j`,
+    :math:`\\phi = \\frac{1}{n}\\sum_j \\nabla f_c(t_j \\tilde x_j + (1 - t_j) r_j) \\odot (\\tilde x_j - r_j)`
+    with :math:`r_j` drawn uniformly (with replacement) from ``background``,
+    :math:`t_j \\sim U(0, 1)` and :math:`\\tilde x_j = x + N(0, \\text{local\\_smoothing}^2)`,
+    the same estimator as the native backend's. In expectation the attributions sum to
+    :math:`f_c(x) - E_r f_c(r)`; the per-image difference is in
+    ``extras["completeness_gap"]``.
+
+    At a ``layer`` the model is split the TF2 way (SHAP's ``map2layer`` recipe needs
+    TF1 sessions): images and background go through the part below the layer, and shap
+    explains the part above it, a ``keras.Model`` built from the model's own layers.
+    The map is the channel sum at layer resolution (``layer_attributions``), upsampled
+    to the input.
+
+    What shap explains is the model output as it is: ``score=None`` means
+    ``"probability"`` for a softmax/sigmoid model and ``"output"`` otherwise (the native
+    backend's default is the logit). ``score="logit"`` hands shap a head returning the
+    pre-activation instead, to compare with the native default. A single-sigmoid model
+    is given to shap as two outputs ``[1 - p, p]`` (classes 0 and 1).
+
+    Targets: :meth:`explain_ranked` is shap's ``ranked_outputs=k``; ``explain`` with
+    explicit (or predicted) targets passes them as shap's ``output_rank_order="custom"``
+    with one target per image, so only the asked class is computed (n_samples gradients
+    per image), never all K outputs.
+
+    Randomness: shap seeds NumPy's global RNG (``np.random.seed(seed)``, again for each
+    output). The global state is saved before and restored after the call, so the
+    caller's ``np.random`` stream is unchanged; ``seed=None`` draws a seed (recorded)
+    without touching it. Image ``i``'s draws follow those of images ``0..i-1`` (one
+    stream for the batch, shap's design), so a map depends on the batch it was computed
+    in; the native backend draws per image.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A Keras 3 Functional or Sequential model (subclassed models: input only).
+    background : array (B, H, W, C)
+        Reference images in the model's input space (shap's ``data``); mapped to the
+        layer's activations when ``layer`` is set.
+    n_samples : int, default 200
+        shap's ``nsamples``: draws per image.
+    local_smoothing : float, default 0.0
+        shap's ``local_smoothing`` (noise standard deviation, in units of the input or layer).
+    seed : int or None
+        shap's ``rseed``.
+    layer : str or None
+        Explain at this layer's output (a spatial ``(N, h, w, C)`` or ``(N, h, w)`` layer).
+    batch_size : int, default 32
+        shap's ``batch_size`` (shap's own default is 50): the samples of one image are
+        sent to the model in chunks of this size. Note that shap builds all
+        ``n_samples`` interpolated points of an image in memory first, and predicts all
+        images in one batch to rank outputs.
+    score : {None, "probability", "output", "logit"}
+    channel_reduce : {"sum", "abs_sum", "max_abs"}, default "sum"
+        How per-channel values become a map (``"sum"`` keeps completeness).
+
+    References
+    ----------
+    Lundberg & Lee, "A Unified Approach to Interpreting Model Predictions", NeurIPS 2017;
+    Erion et al., "Improving performance of deep learning models with axiomatic
+    attribution priors and expected gradients", Nature Machine Intelligence 3, 2021.
+    """
+
+    method = "expected_gradients"
+    backend = "shap"
+
+    def __init__(self, model: Any, *, background: Any = None, n_samples: int = 200, local_smoothing: float = 0.0,
+                 seed: int | None = None, layer: str | None = None, batch_size: int = 32, score: str | None = None,
+                 channel_reduce: str = "sum") -> None:
+        super().__init__(model, batch_size=batch_size, score=score)
+        self.background = background
+        self.n_samples = n_samples
+        self.local_smoothing = local_smoothing
+        self.seed = seed
+        self.layer = layer
+        self.channel_reduce = channel_reduce
+
+    # ------------------------------------------------------------------ hooks
+    def _view(self) -> KerasModelView:
+        return model_view(self.model)
+
+    def _model_spec(self) -> ModelSpec:
+        return self._view().spec
+
+    def _predict(self, images: np.ndarray, batch_size: int) -> np.ndarray:
+        return self._view().predict(images, batch_size)
+
+    def _info(self) -> dict[str, Any]:
+        import xaikit
+
+        return {"xaikit": xaikit.__version__, "shap": shap.__version__, "tensorflow": tf.__version__,
+                "keras": keras.__version__}
+
+    def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
+        params = super()._resolve_params(images, spec)
+        score = self.score
+        if score is None:  # what shap explains when handed the model: its output as it is
+            score = "probability" if spec.output_activation in ("softmax", "sigmoid") else "output"
+        params["score"] = resolve_score(score, spec)
+        if self.background is None:
+            raise InputError("expected_gradients needs background=...: a batch of reference images in the model's "
+                             "input space, e.g. 50-100 training images (shap calls it `data`).")
+        background = check_images(self.background, expected_shape=tuple(images.shape[1:]), name="background")
+        params["_background"] = background
+        params["background"] = background  # recorded as shape + checksum
+        params["n_samples"] = check_positive_int("n_samples", self.n_samples)
+        params["local_smoothing"] = check_nonnegative_float("local_smoothing", self.local_smoothing)
+        params["seed"] = check_seed(self.seed)
+        params["channel_reduce"] = check_choice("channel_reduce", self.channel_reduce, CHANNEL_REDUCTIONS)
+        hwc = tuple(images.shape[1:])
+        view = self._view()
+        layer = None
+        if self.layer is not None:
+            layer = view.check_layer(self.layer, hwc, spatial=False, method="expected_gradients")
+            shape = view.probe_shapes(hwc).get(layer)
+            if shape is None or len(shape) not in (3, 4):
+                shown = "unknown" if shape is None else "(N, " + ", ".join(str(s) for s in shape[1:]) + ")"
+                raise LayerError(f"layer {layer!r} outputs shape {shown}; expected gradients at a layer gives maps "
+                                 f"only for spatial (N, h, w, C) or (N, h, w) outputs: "
+                                 f"{', '.join(view.spatial_layers(hwc))}")
+            view.head(layer)  # the native checks: nested layer, residual cut, subclassed model -> LayerError
+        params["layer"] = layer
+        return params
+
+    # ------------------------------------------------------------------ method
+    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
+        outputs = self._view().predict(images, params["batch_size"])
+        if targets is None:
+            targets = predicted_classes(outputs, self._view().spec)
+        # One output per image, chosen by us: shap's "custom" rank order takes an (N, 1) index array.
+        return self._run(images, params, outputs, ranked_outputs=np.asarray(targets, np.int64)[:, None],
+                         order="custom")[0]
+
+    def _attribute_ranked(self, images: np.ndarray, ranked: np.ndarray, params: dict[str, Any]) -> list[Attribution]:
+        # shap ranks the outputs itself (ranked_outputs=k); its indexes become the targets.
+        outputs = self._view().predict(images, params["batch_size"])
+        return self._run(images, params, outputs, ranked_outputs=int(ranked.shape[1]), order="max")
+
+    # --------------------------------------------------------------- plumbing
+    def _prepare(self, params: dict[str, Any], hwc: tuple[int, ...]) -> _Prepared:
+        """shap's explainer for this configuration, reused while model, settings and background are unchanged.
+
+        The background is mapped to feature space on every call (the model's weights may
+        have changed since the last one); the explainer is rebuilt only when that mapping,
+        the layer, the score, batch_size or local_smoothing differ.
+        """
+        view = self._view()
+        layer, score, batch_size = params["layer"], params["score"], params["batch_size"]
+        background = params["_background"]
+        if layer is None:
+            bg_space = background
+        else:
+            features = features_function(view, layer, hwc)
+            bg_space = np.concatenate([features(background[s]).numpy() for s in chunks(len(background), batch_size)])
+        feature_shape = tuple(int(s) for s in bg_space.shape[1:])
+        key = (layer, score, hwc, batch_size, params["local_smoothing"])
+        with _EXPLAINERS_LOCK:
+            cached = _EXPLAINERS.get(self.model)
+        if (cached is None or cached.key != key or cached.background.shape != bg_space.shape
+                or not np.array_equal(cached.background, bg_space)):
+            explainer = shap.GradientExplainer(head_model(view, layer, score, feature_shape), bg_space,
+                                               batch_size=batch_size, local_smoothing=params["local_smoothing"])
+            cached = _Cached(key, bg_space, explainer)
+            with _EXPLAINERS_LOCK:
+                _EXPLAINERS[self.model] = cached
+        scores = view.compiled(("shap_scores", layer, score, feature_shape),
+                               lambda: score_function(view, layer, score),
+                               [tf.TensorSpec((None, *feature_shape), tf.float32)])
+        bg_scores = np.concatenate([scores(bg_space[s]).numpy() for s in chunks(len(bg_space), batch_size)])
+        return _Prepared(cached.explainer, feature_shape, scores, bg_scores.astype(np.float64).mean(axis=0))
+
+    def _run(self, images: np.ndarray, params: dict[str, Any], outputs: np.ndarray, *, ranked_outputs: Any,
+             order: str) -> list[Attribution]:
+        hwc = tuple(images.shape[1:])
+        prepared = self._prepare(params, hwc)
+        layer, batch_size = params["layer"], params["batch_size"]
+        if layer is None:
+            x_space = images
+        else:
+            features = features_function(self._view(), layer, hwc)
+            x_space = np.concatenate([features(images[s]).numpy() for s in chunks(len(images), batch_size)])
+        n = len(images)
+        k = ranked_outputs.shape[1] if order == "custom" else ranked_outputs
+        with _GLOBAL_RNG_LOCK:
+            state = np.random.get_state()
+            try:
+                result = prepared.explainer.shap_values(x_space, nsamples=params["n_samples"],
+                                                        ranked_outputs=ranked_outputs, output_rank_order=order,
+                                                        rseed=params["seed"])
+            finally:
+                np.random.set_state(state)
+        raw, indexes = split_shap_result(result, ranked=True)
+        values = normalize_shap_values(raw, n_images=n, feature_shape=prepared.feature_shape, n_outputs=k)
+        if indexes is None or indexes.shape != (n, k):  # pragma: no cover - split_shap_result checks the rank
+            raise RuntimeError(f"shap returned output indexes of shape {getattr(indexes, 'shape', None)}, not {(n, k)}")
+        s_x = np.concatenate([prepared.scores(x_space[s]).numpy() for s in chunks(n, batch_size)]).astype(np.float64)
+        results = []
+        for r in range(k):
+            targets = indexes[:, r]
+            channels = values[r] if values[r].ndim == 4 else values[r][..., None]  # (N, h, w) layer -> one channel
+            gap = channels.reshape(n, -1).sum(axis=1) - (s_x[np.arange(n), targets]
+                                                          - prepared.background_mean_scores[targets])
+            channels = channels.astype(np.float32)
+            maps = reduce_channels(channels, params["channel_reduce"])
+            results.append(Attribution(maps, outputs, targets.astype(np.int64), at_layer=layer is not None,
+                                       channels=channels, extras={"completeness_gap": gap.astype(np.float32)}))
+        return results
