@@ -39,3 +39,24 @@ def test_compare_errors(functional_cnn, images):
         xk.compare(functional_cnn, images, pairs=[("gradcam", "tensorflow"), ("gradcam", "tensorflow")])
     with pytest.raises(xk.UnknownNameError, match="registered backends"):
         xk.compare(functional_cnn, images, pairs=[("gradcam", "captum")])
+
+
+def test_compare_across_backends_configured_to_agree(functional_cnn, images, background):
+    pytest.importorskip("tf_explain")
+    pytest.importorskip("shap")
+    cmp = xk.compare(
+        functional_cnn, images,
+        pairs=[("gradcam", "tensorflow"), ("gradcam", "tf-explain"), ("expected_gradients", "tensorflow"),
+               ("expected_gradients", "shap")],
+        params={"gradcam": {"layer": "conv_b"},
+                ("gradcam", "tensorflow"): {"relu": False, "score": "probability"},
+                ("gradcam", "tf-explain"): {"guided": False},
+                "expected_gradients": {"score": "probability", "n_samples": 200}},
+        background=background, seed=0)
+    m = cmp.agreement.matrices["spearman"]
+    # Same definition (unguided, no ReLU, gradient of p): identical maps up to float32 round-off.
+    assert m[0, 1] > 0.9999
+    np.testing.assert_allclose(cmp.explanations["gradcam (tf-explain)"].attributions,
+                               cmp.explanations["gradcam (tensorflow)"].attributions, rtol=1e-4, atol=1e-7)
+    # Same estimator, independent random draws: statistical agreement only (200 samples each).
+    assert m[2, 3] > 0.6

@@ -35,7 +35,7 @@ import tensorflow as tf
 from xaikit.errors import LayerError, ModelError
 from xaikit.explainer import ModelSpec
 
-__all__ = ["KerasModelView", "model_view", "chunks"]
+__all__ = ["KerasModelView", "model_view", "model_kind", "chunks"]
 
 _VIEWS: weakref.WeakKeyDictionary[Any, KerasModelView] = weakref.WeakKeyDictionary()
 _VIEWS_LOCK = threading.Lock()
@@ -79,7 +79,7 @@ def _is_container(layer: Any) -> bool:
     return isinstance(layer, keras.Model)
 
 
-def _kind(model: Any) -> str:
+def model_kind(model: Any) -> str:
     """``"sequential"``, ``"functional"`` (a graph of layers) or ``"subclassed"``."""
     if isinstance(model, keras.Sequential):
         return "sequential"
@@ -117,10 +117,10 @@ class KerasModelView:
                              "batch, or model.build((None, height, width, channels)), or load the trained model.")
         self._model_ref = weakref.ref(model)
         self.name = model.name
-        self.kind = _kind(model)
+        self.kind = model_kind(model)
         self.layers = self._index_layers(model)
         self.input_shape = self._input_shape(model)
-        self.final_layer, self.output_activation, self._final_mode = self._final(model)
+        self.final_layer, self.output_activation, self.final_mode = self._final(model)
         self._functions: dict[tuple[Any, ...], Callable[..., Any]] = {}
         self._shape_cache: dict[tuple[int, int, int], dict[str, tuple[int | None, ...]]] = {}
         self._heads: dict[str, Callable[[Any], Any]] = {}
@@ -192,7 +192,7 @@ class KerasModelView:
                                  "with one (N, K) output. Build a wrapper model with the output to explain.")
             layer = outputs[0]._keras_history.operation
         while layer is not None and _is_container(layer):  # a nested model produces the output
-            kind = _kind(layer)
+            kind = model_kind(layer)
             if kind == "sequential" and layer.layers:
                 layer = layer.layers[-1]
             elif kind == "functional" and len(layer.outputs) == 1:
@@ -297,7 +297,7 @@ class KerasModelView:
         def wrap_final(layer: Any, inner: Any) -> None:
             original = inner  # possibly the capture wrapper
 
-            if view._final_mode == "input":
+            if view.final_mode == "input":
                 def call(inputs: Any, *args: Any, **kwargs: Any) -> Any:
                     capture.logits = inputs
                     return original(inputs, *args, **kwargs)
@@ -318,7 +318,7 @@ class KerasModelView:
         with _TRACE_LOCK:
             try:
                 # The final layer first, so a capture of it records its real (activated) output.
-                if self.final_layer is not None and self._final_mode in ("input", "swap"):
+                if self.final_layer is not None and self.final_mode in ("input", "swap"):
                     wrap_final(self.final_layer, self.final_layer.call)
                 for name in capture.wanted:
                     wrap_capture(name, self.layers[name])

@@ -178,7 +178,8 @@ class TFIntegratedGradients(TFExplainerWithChannels):
     baseline : float, array (C,) or (H, W, C), default 0.0
         The reference input (black image by default).
     integration : {"trapezoid", "left", "right", "midpoint"}, default "trapezoid"
-        Quadrature rule; ``"right"`` (alphas ``1/steps ... 1``) is tf-explain's.
+        Quadrature rule. tf-explain's rule is none of these: it averages the gradients at
+        ``k/(steps-1), k = 0..steps-1`` (both ends) without multiplying by ``x - b``.
     batch_size, score, channel_reduce
         As in :class:`TFVanillaGradients`.
 
