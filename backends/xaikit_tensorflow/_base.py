@@ -16,7 +16,7 @@ from xaikit.validation import check_choice
 from ._keras import KerasModelView, chunks, model_view
 
 __all__ = ["TFExplainer", "TFExplainerWithChannels", "TFExtractorBase", "CHANNEL_REDUCTIONS", "reduce_channels",
-           "gradient_fn", "score_fn", "class_scores", "resolve_targets", "broadcast_baseline", "chunks"]
+           "gradient_fn", "score_fn", "class_scores", "resolve_targets", "broadcast_baseline", "add_rows", "chunks"]
 
 CHANNEL_REDUCTIONS = ("sum", "abs_sum", "max_abs")
 _INT = tf.TensorSpec([None], tf.int32)
@@ -34,6 +34,16 @@ def reduce_channels(values: np.ndarray, mode: str) -> np.ndarray:
     if mode == "abs_sum":
         return np.abs(values).sum(axis=-1, dtype=np.float32)
     return np.abs(values).max(axis=-1).astype(np.float32)
+
+
+def add_rows(total: np.ndarray, index: np.ndarray, values: np.ndarray) -> None:
+    """``total[index[i]] += values[i]`` for a sorted ``index`` (rows of one image are contiguous).
+
+    Chunks of (image, sample) rows are image-major, so each image's rows form one run:
+    one vectorised sum per run instead of ``np.add.at``'s element-wise loop.
+    """
+    images, starts = np.unique(index, return_index=True)
+    total[images] += np.add.reduceat(values, starts, axis=0)
 
 
 def broadcast_baseline(baseline: Any, hwc: tuple[int, ...], name: str = "baseline") -> np.ndarray:

@@ -12,7 +12,7 @@ from xaikit.errors import InputError
 from xaikit.explainer import Attribution, ModelSpec
 from xaikit.validation import check_images, check_nonnegative_float, check_positive_int, check_seed
 
-from ._base import TFExplainerWithChannels, chunks, class_scores, reduce_channels, resolve_targets
+from ._base import TFExplainerWithChannels, add_rows, chunks, class_scores, reduce_channels, resolve_targets
 from ._keras import KerasModelView
 
 __all__ = ["TFExpectedGradients"]
@@ -149,6 +149,8 @@ class TFExpectedGradients(TFExplainerWithChannels):
         fn = _multi_gradient_fn(view, params["score"], layer, shape, k)
         draws = [np.random.default_rng([params["seed"], i]) for i in range(n)]
         picks = [(g.integers(0, len(bg_space), n_samples), g.uniform(size=n_samples)) for g in draws]
+        reference_index = np.stack([p[0] for p in picks])  # (n, n_samples)
+        positions = np.stack([p[1] for p in picks]).astype(np.float32)
         noise_rngs = [np.random.default_rng([params["seed"], i, 1]) for i in range(n)]
         smoothing = params["local_smoothing"]
         totals = np.zeros((k, *x_space.shape), np.float64)
@@ -162,12 +164,12 @@ class TFExpectedGradients(TFExplainerWithChannels):
                     where = index == image
                     x_rows[where] += smoothing * noise_rngs[image].standard_normal(
                         (int(where.sum()), *shape), dtype=np.float32)
-            refs = bg_space[np.array([picks[i][0][j] for i, j in zip(index, sample)])]
-            u = np.array([picks[i][1][j] for i, j in zip(index, sample)], dtype=np.float32)[:, None, None, None]
+            refs = bg_space[reference_index[index, sample]]
+            u = positions[index, sample].reshape((-1,) + (1,) * len(shape))
             delta = x_rows - refs
-            grads = fn((refs + u * delta).astype(np.float32), targets[index]).numpy()
+            grads = fn(refs + u * delta, targets[index]).numpy()
             for r in range(k):
-                np.add.at(totals[r], index, grads[r] * delta)
+                add_rows(totals[r], index, grads[r] * delta)
         s_x = np.take_along_axis(class_scores(self.model, images, params["score"], batch_size), ranked, axis=1)
         s_bg = class_scores(self.model, background, params["score"], batch_size).mean(axis=0)[ranked]
         results = []

@@ -11,6 +11,7 @@ from xaikit.validation import check_choice, check_nonnegative_float, check_posit
 
 from ._base import (
     TFExplainerWithChannels,
+    add_rows,
     broadcast_baseline,
     chunks,
     gradient_fn,
@@ -142,8 +143,7 @@ class TFSmoothGrad(TFExplainerWithChannels):
                 where = index == image
                 noise = rngs[image].standard_normal((int(where.sum()), *images.shape[1:]), dtype=np.float32)
                 batch[where] = images[image] + sigma[image] * noise
-            grads = fn(batch, t_all[index])[0].numpy()
-            np.add.at(total, index, grads)
+            add_rows(total, index, fn(batch, t_all[index])[0].numpy())
         channels = (total / n_samples).astype(np.float32)
         return Attribution(reduce_channels(channels, params["channel_reduce"]), outputs, targets, channels=channels)
 
@@ -231,7 +231,7 @@ class TFIntegratedGradients(TFExplainerWithChannels):
             index, step = flat // steps, flat % steps
             batch = (baseline + alphas[step, None, None, None].astype(np.float32) * delta[index]).astype(np.float32)
             grads = fn(batch, targets_used[index])[0].numpy()
-            np.add.at(total, index, grads * weights[step, None, None, None])
+            add_rows(total, index, grads * weights[step, None, None, None].astype(np.float32))
         channels = (delta * total).astype(np.float32)
         gap = channels.reshape(n, -1).sum(axis=1) - (np.concatenate(s_x) - s_b)
         return Attribution(reduce_channels(channels, params["channel_reduce"]), np.concatenate(outputs), targets_used,
