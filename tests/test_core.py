@@ -271,3 +271,15 @@ def test_get_explainer_rejects_unknown_parameters(functional_cnn):
         xk.get_explainer(functional_cnn, "occlusion", patch=4)
     with pytest.raises(InputError, match="xaikit.activations"):
         xk.get_explainer(functional_cnn, "activations")
+
+
+def test_atomic_files_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    from xaikit._io import atomic_write_text
+
+    path = atomic_write_text(tmp_path / "note.txt", "hello")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask

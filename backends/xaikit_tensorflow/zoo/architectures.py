@@ -13,7 +13,7 @@ from typing import Any
 
 from xaikit.errors import InputError
 
-__all__ = ["cnn4", "conv_bn_leaky", "BUILDERS"]
+__all__ = ["BUILDERS", "cnn4", "conv_bn_leaky"]
 
 
 def _check(input_shape: tuple[int, int, int], n_classes: int) -> tuple[tuple[int, int, int], int]:

@@ -36,7 +36,7 @@ from xaikit._io import atomic_path, atomic_write_text
 
 from . import MODELS_DIR, ZOO, ZooModel, load_data
 
-__all__ = ["train_model", "weights_sha256", "main"]
+__all__ = ["main", "train_model", "weights_sha256"]
 
 
 def weights_sha256(model: Any) -> str:
