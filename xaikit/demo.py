@@ -25,6 +25,11 @@ DEMO_PARAMS: dict[str, dict[str, Any]] = {
 }
 
 
+#: Grad-CAM layer per zoo model: the last convolution block. The automatic choice (the last layer
+#: with a 4-D output, as tf-explain picks it) is the 2x2 output of the last pooling layer there.
+DEMO_CAM_LAYERS: dict[str, str] = {"shapes_cnn4": "conv2d_3", "shapes_binary": "conv2d_3", "digits_bn": "leaky_re_lu_1"}
+
+
 def _one_per_class(labels: np.ndarray, n: int) -> np.ndarray:
     """Indices of up to ``n`` images, cycling through the classes in order."""
     chosen: list[int] = []
@@ -55,6 +60,8 @@ def explain_zoo_model(name: str, n_images: int = 4, methods: tuple[str, ...] = A
     explanations = {}
     for method in methods:
         params = dict(DEMO_PARAMS.get(method, {}))
+        if method in ("gradcam", "gradcam++") and name in DEMO_CAM_LAYERS:
+            params["layer"] = DEMO_CAM_LAYERS[name]
         if method == "expected_gradients":
             params["background"] = background
         exp = explain(model, images, method=method, **params)
