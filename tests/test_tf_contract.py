@@ -185,3 +185,13 @@ def test_gradcam_repeated_calls_do_not_retrace(functional_cnn, images):
         explainer.explain(images[i % 3:i % 3 + 1])
         xk.explain(functional_cnn, images, method="gradcam", layer="conv_b")  # a new explainer shares them too
     assert model_view(functional_cnn).trace_counts == counts
+
+
+@pytest.mark.parametrize("method", ["smoothgrad", "expected_gradients"])
+def test_random_methods_do_not_depend_on_the_rest_of_the_batch(method, functional_cnn, images, background):
+    params = method_params(method, background)
+    together = xk.explain(functional_cnn, images, method=method, targets=[1, 2, 3], **params)
+    alone = xk.explain(functional_cnn, images[2:], method=method, targets=[3], **params)
+    reordered = xk.explain(functional_cnn, images[::-1], method=method, targets=[3, 2, 1], **params)
+    np.testing.assert_allclose(alone.attributions[0], together.attributions[2], rtol=2e-4, atol=1e-6)
+    np.testing.assert_allclose(reordered.attributions[::-1], together.attributions, rtol=2e-4, atol=1e-6)

@@ -231,7 +231,7 @@ class Explanation:
                        image_range=image_range, percentile=percentile, undo=undo, blend=blend)
 
     # ------------------------------------------------------------------ I/O
-    def save(self, path: str | os.PathLike[str], *, overwrite: bool = True) -> Path:
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         """Write to a ``.npz`` file (arrays + JSON metadata), atomically.
 
         The file loads with :meth:`load` without any framework installed and without
@@ -343,7 +343,7 @@ class Activations(Mapping[str, np.ndarray]):
         more = ", ..." if len(self._maps) > 6 else ""
         return f"Activations(backend={self.backend!r}, {{{shapes}{more}}})"
 
-    def save(self, path: str | os.PathLike[str], *, overwrite: bool = True) -> Path:
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         """Write to ``.npz`` atomically (layer order kept in the metadata)."""
         arrays = {f"layer/{i}": v for i, v in enumerate(self._maps.values())}
         if self.outputs is not None:

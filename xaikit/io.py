@@ -86,5 +86,5 @@ def load_images(sources: str | os.PathLike[str] | Sequence[str | os.PathLike[str
     if len(shapes) > 1:
         listing = ", ".join(f"{p.name}: {im.shape[0]}x{im.shape[1]}" for p, im in list(zip(paths, images))[:5])
         raise InputError(f"the images have different sizes ({listing}, ...); pass size=(height, width) to resize "
-                         "them to the model's input")
+                         "them to the model's input (CLI: --input-size H W)")
     return np.stack(images), paths

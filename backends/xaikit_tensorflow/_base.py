@@ -16,7 +16,7 @@ from xaikit.validation import check_choice
 from ._keras import KerasModelView, chunks, model_view
 
 __all__ = ["TFExplainer", "TFExplainerWithChannels", "TFExtractorBase", "CHANNEL_REDUCTIONS", "reduce_channels",
-           "gradient_fn", "score_fn", "class_scores", "resolve_targets", "broadcast_baseline", "add_rows", "chunks"]
+           "gradient_fn", "score_fn", "class_scores", "resolve_targets", "broadcast_baseline", "add_rows", "image_rng", "chunks"]
 
 CHANNEL_REDUCTIONS = ("sum", "abs_sum", "max_abs")
 _INT = tf.TensorSpec([None], tf.int32)
@@ -34,6 +34,20 @@ def reduce_channels(values: np.ndarray, mode: str) -> np.ndarray:
     if mode == "abs_sum":
         return np.abs(values).sum(axis=-1, dtype=np.float32)
     return np.abs(values).max(axis=-1).astype(np.float32)
+
+
+def image_rng(seed: int, image: np.ndarray, stream: int = 0) -> np.random.Generator:
+    """A generator for one image, keyed by the seed and the image's *content*.
+
+    The draws for an image therefore do not depend on its position in the batch, on the
+    other images, or on ``batch_size``: the same image with the same seed gets the same
+    noise whether it is explained alone, in a batch, or in a CLI run split into chunks.
+    ``stream`` separates independent uses (e.g. sample positions vs smoothing noise).
+    """
+    import hashlib
+
+    digest = int.from_bytes(hashlib.blake2b(np.ascontiguousarray(image).tobytes(), digest_size=8).digest(), "little")
+    return np.random.default_rng([seed, stream, digest])
 
 
 def add_rows(total: np.ndarray, index: np.ndarray, values: np.ndarray) -> None:

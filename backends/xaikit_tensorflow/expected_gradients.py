@@ -12,7 +12,15 @@ from xaikit.errors import InputError
 from xaikit.explainer import Attribution, ModelSpec
 from xaikit.validation import check_images, check_nonnegative_float, check_positive_int, check_seed
 
-from ._base import TFExplainerWithChannels, add_rows, chunks, class_scores, reduce_channels, resolve_targets
+from ._base import (
+    TFExplainerWithChannels,
+    add_rows,
+    chunks,
+    class_scores,
+    image_rng,
+    reduce_channels,
+    resolve_targets,
+)
 from ._keras import KerasModelView
 
 __all__ = ["TFExpectedGradients"]
@@ -65,8 +73,9 @@ class TFExpectedGradients(TFExplainerWithChannels):
     SHAP's ``(model.layers[i].input, model.output)`` explainers do); the map is the
     channel sum at layer resolution, upsampled to the input.
 
-    The samples of an image are drawn from ``default_rng([seed, image index])`` and are
-    the same for every ranked output (as SHAP re-seeds per output), so
+    The samples of an image are drawn from a generator keyed by ``seed`` and the image's
+    content (so they do not depend on the batch or ``batch_size``) and are the same for
+    every ranked output (as SHAP re-seeds per output), so
     :meth:`explain_ranked` shares the forward passes between outputs.
 
     Parameters
@@ -147,11 +156,11 @@ class TFExpectedGradients(TFExplainerWithChannels):
         shape = tuple(x_space.shape[1:])
         n, k, n_samples = len(images), ranked.shape[1], params["n_samples"]
         fn = _multi_gradient_fn(view, params["score"], layer, shape, k)
-        draws = [np.random.default_rng([params["seed"], i]) for i in range(n)]
+        draws = [image_rng(params["seed"], image) for image in images]
         picks = [(g.integers(0, len(bg_space), n_samples), g.uniform(size=n_samples)) for g in draws]
         reference_index = np.stack([p[0] for p in picks])  # (n, n_samples)
         positions = np.stack([p[1] for p in picks]).astype(np.float32)
-        noise_rngs = [np.random.default_rng([params["seed"], i, 1]) for i in range(n)]
+        noise_rngs = [image_rng(params["seed"], image, stream=1) for image in images]
         smoothing = params["local_smoothing"]
         totals = np.zeros((k, *x_space.shape), np.float64)
         targets = ranked.astype(np.int32)

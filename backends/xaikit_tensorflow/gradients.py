@@ -13,6 +13,7 @@ from ._base import (
     TFExplainerWithChannels,
     add_rows,
     broadcast_baseline,
+    image_rng,
     chunks,
     gradient_fn,
     reduce_channels,
@@ -89,9 +90,10 @@ class TFSmoothGrad(TFExplainerWithChannels):
 
     For image :math:`x`, :math:`\\frac{1}{n}\\sum_j \\nabla S_t(x + \\epsilon_j)` with
     :math:`\\epsilon_j \\sim N(0, \\sigma^2)`, :math:`\\sigma = noise\\,(\\max x - \\min x)`.
-    Samples are streamed through the model ``batch_size`` at a time; the noise is
-    drawn per image from ``default_rng([seed, image index])``, so results do not depend
-    on ``batch_size``.
+    Samples are streamed through the model ``batch_size`` at a time; the noise of an
+    image is drawn from a generator keyed by ``seed`` and the image's content
+    (:func:`._base.image_rng`), so an image's result depends neither on ``batch_size``
+    nor on the other images in the batch.
 
     Parameters
     ----------
@@ -133,7 +135,7 @@ class TFSmoothGrad(TFExplainerWithChannels):
         fn = gradient_fn(view, params["score"], images.shape[1:])
         n, n_samples = len(images), params["n_samples"]
         sigma = params["noise"] * (images.reshape(n, -1).max(axis=1) - images.reshape(n, -1).min(axis=1))
-        rngs = [np.random.default_rng([params["seed"], i]) for i in range(n)]
+        rngs = [image_rng(params["seed"], image) for image in images]
         total = np.zeros(images.shape, np.float64)
         t_all = targets.astype(np.int32)
         for rows in chunks(n * n_samples, params["batch_size"]):

@@ -4,7 +4,9 @@ Two explicit steps, never a guess:
 
 1. :func:`to_display_rgb` turns the images the model saw into float RGB in [0, 1]. The
    user says how: ``image_range=(low, high)``, or ``undo=`` the preprocessing scheme
-   (``"scale255"``, ``"caffe"``, ``"torch"``, ``"tf"``, ``"none"``, or a function).
+   (``"scale255"``, ``"caffe"``, ``"torch"``, ``"tf"``, ``"none"``, a ``keras.applications``
+   family such as ``"vgg16"``, or a function); the inverses come from
+   :mod:`xaikit.preprocessing`, the one home of preprocessing schemes.
    ``image_range="auto"`` only accepts the unambiguous cases (uint8; floats within
    [0, 1]; floats within [0, 255]) and raises for anything else.
 2. :func:`overlay` normalises each map on its own (:func:`xaikit.normalize_maps`),
@@ -24,6 +26,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..explanation import NORMALIZE_MODES, normalize_maps
+from ..preprocessing import CAFFE_MEAN_BGR, SCHEMES, TORCH_MEAN, TORCH_STD, get_scheme
 from ..validation import as_numpy
 
 __all__ = [
@@ -38,22 +41,11 @@ __all__ = [
     "TORCH_STD",
 ]
 
-#: Per-channel means subtracted by Keras ``preprocess_input`` in "caffe" mode (VGG16,
-#: VGG19, ResNet50 v1), in BGR order.
-CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
-#: ImageNet mean and standard deviation of the "torch" mode (inputs first scaled to [0, 1]).
-TORCH_MEAN = (0.485, 0.456, 0.406)
-TORCH_STD = (0.229, 0.224, 0.225)
-
-#: ``name -> (description, display range after undoing)``.
+#: ``name -> (description, display range after undoing)``; the schemes themselves (forward
+#: transform and inverse) live in :mod:`xaikit.preprocessing`, the one home of preprocessing.
+#: ``undo=`` also accepts a ``keras.applications`` family name (``"vgg16"``, ``"xception"``).
 UNDO_SCHEMES: dict[str, tuple[str, tuple[float, float]]] = {
-    "none": ("raw pixels in [0, 255], no preprocessing (Keras EfficientNet, ConvNeXt)", (0.0, 255.0)),
-    "scale255": ("x / 255, pixels in [0, 1] (the seeds' `img_tensor /= 255.`)", (0.0, 1.0)),
-    "caffe": ("RGB->BGR then minus the ImageNet means [103.939, 116.779, 123.68] "
-              "(keras vgg16/vgg19/resnet50 preprocess_input)", (0.0, 255.0)),
-    "torch": ("x / 255, minus mean [0.485, 0.456, 0.406], divided by std [0.229, 0.224, 0.225] "
-              "(keras densenet, torchvision)", (0.0, 1.0)),
-    "tf": ("x / 127.5 - 1, pixels in [-1, 1] (keras mobilenet, xception, inception_v3)", (0.0, 1.0)),
+    name: (scheme.description, (0.0, 255.0)) for name, scheme in SCHEMES.items()
 }
 
 #: Values may exceed the scheme's display range by this fraction of it (resampling
@@ -107,29 +99,26 @@ def _auto_range(arr: np.ndarray) -> tuple[float, float]:
 
 
 def _apply_undo(arr: np.ndarray, undo: str) -> tuple[np.ndarray, tuple[float, float]]:
-    if undo not in UNDO_SCHEMES:
-        raise InputError(f"undo must be one of {_undo_hint()}, a function, or None; got {undo!r}.")
-    x = arr.astype(np.float32)
-    if undo in ("caffe", "torch") and x.shape[-1] != 3:
-        raise InputError(f"undo={undo!r} needs RGB images (3 channels); got {x.shape[-1]} channel(s). "
+    try:
+        scheme = get_scheme(undo)
+    except InputError:
+        raise InputError(f"undo must be one of {_undo_hint()} (or a keras.applications family such as 'vgg16'), "
+                         f"a function, or None; got {undo!r}.") from None
+    if scheme.rgb_only and arr.shape[-1] != 3:
+        raise InputError(f"undo={undo!r} needs RGB images (3 channels); got {arr.shape[-1]} channel(s). "
                          "For grayscale models pass image_range=(low, high) instead.")
-    if undo == "caffe":
-        x = (x + np.asarray(CAFFE_MEAN_BGR, dtype=np.float32))[..., ::-1]
-    elif undo == "torch":
-        x = x * np.asarray(TORCH_STD, dtype=np.float32) + np.asarray(TORCH_MEAN, dtype=np.float32)
-    elif undo == "tf":
-        x = (x + 1.0) / 2.0
-    low, high = UNDO_SCHEMES[undo][1]
+    x = scheme.inverse(arr)
+    low, high = 0.0, 255.0  # every inverse returns pixels
     lo, hi = float(x.min()), float(x.max())
     tol = _RANGE_TOLERANCE * (high - low)
     if lo < low - tol or hi > high + tol:
         raise InputError(
-            f"after undo={undo!r} ({UNDO_SCHEMES[undo][0]}) the images span [{lo:.4g}, {hi:.4g}], outside "
+            f"after undo={undo!r} ({scheme.description}) the images span [{lo:.4g}, {hi:.4g}] in pixels, outside "
             f"[{low:g}, {high:g}]: they were not preprocessed this way. Pick the scheme the model's "
             f"preprocess_input uses (one of {_undo_hint()}) or pass image_range=(low, high).")
-    if high == 255.0 and hi <= 1.0 and undo == "none":
+    if scheme.base == "none" and hi <= 1.0:
         raise InputError(
-            f"undo='none' means raw pixels in [0, 255], but these images are within [{lo:.4g}, {hi:.4g}]; "
+            f"undo={undo!r} means raw pixels in [0, 255], but these images are within [{lo:.4g}, {hi:.4g}]; "
             "use undo='scale255' for pixels divided by 255.")
     return x, (low, high)
 
@@ -158,6 +147,9 @@ def to_display_rgb(images: Any, image_range: tuple[float, float] | str = "auto",
           the channels swapped back to RGB;
         - ``"torch"``: ``(x / 255 - TORCH_MEAN) / TORCH_STD``;
         - ``"tf"``: ``x / 127.5 - 1``;
+        - a ``keras.applications`` family (``"vgg16"``, ``"xception"``, ...): the
+          inverse of the scheme its ``preprocess_input`` computes (see
+          :func:`xaikit.preprocessing.get_scheme`);
         - a function ``f(images) -> pixels`` (its output goes through ``image_range``);
         - ``None`` (default): use ``image_range``.
 

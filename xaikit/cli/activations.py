@@ -1,0 +1,161 @@
+"""``xaikit activations``: feature-map grids of chosen layers (the seeds' activation pictures)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from ..errors import InputError
+from . import main
+from ._common import (
+    check_outputs,
+    chunk_size,
+    default_output,
+    image_options,
+    model_options,
+    output_options,
+    progress,
+    setup,
+)
+from ._models import top_level_layers
+
+
+def resolve_layers(values: tuple[str, ...], model: Any) -> list[str] | None:
+    """``--layers`` values -> layer names, or None for the extractor's default (conv and pooling layers).
+
+    Each value is a name, comma-separated names, ``first:N`` (``model.layers[:N]`` without
+    input layers, as the seeds' ``model.layers[:8]``) or ``all`` (every top-level layer).
+    """
+    tokens = [t.strip() for v in values for t in v.split(",") if t.strip()]
+    if not tokens:
+        return None
+    names: list[str] = []
+    layers = [layer.name for layer in top_level_layers(model)]
+    for token in tokens:
+        if token.lower() == "all":
+            names.extend(layers)
+        elif token.lower().startswith("first:"):
+            try:
+                count = int(token.split(":", 1)[1])
+            except ValueError:
+                count = 0
+            if count < 1:
+                raise InputError(f"--layers {token}: write first:N with N >= 1 (the first N layers, as "
+                                 "model.layers[:N])")
+            names.extend(layers[:count])
+        else:
+            names.append(token)
+    return list(dict.fromkeys(names))
+
+
+def _concat(parts: list[Any]) -> Any:
+    from ..explanation import Activations
+
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    maps = {name: np.concatenate([p[name] for p in parts]) for name in first.layers}
+    outputs = None if any(p.outputs is None for p in parts) else np.concatenate([p.outputs for p in parts])
+    return Activations(maps, backend=first.backend, elapsed=sum(p.elapsed for p in parts), params=first.params,
+                       outputs=outputs, info=first.info)
+
+
+@main.command("activations")
+@model_options
+@image_options
+@click.option("-l", "--layers", "layers", multiple=True, metavar="NAMES|first:N|all",
+              help="Layers to show: names (repeat or comma-separate), first:N (model.layers[:N], as the seeds' "
+                   "model.layers[:8]) or all. Default: every convolution and pooling layer.")
+@click.option("--image-index", type=int, default=0, show_default=True, help="Which image the picture shows.")
+@click.option("--per-layer", is_flag=True,
+              help="One picture per layer, NAME_<layer>.EXT next to -o (the seeds draw one figure per layer).")
+@click.option("--mode", default="channel", show_default=True,
+              help="channel: each channel standardised as the seeds ((x - mean) / std * 64 + 128); layer: one "
+                   "min-max scale per layer.")
+@click.option("--images-per-row", type=int, default=16, show_default=True, help="Channels per row (16 as the seeds).")
+@click.option("--max-channels", type=int, help="Show at most this many channels per layer.")
+@click.option("--cmap", default="viridis", show_default=True, help="Matplotlib colormap.")
+@click.option("--backend", default="auto", show_default=True, help="Backend id or auto.")
+@click.option("--batch-size", type=int, help="Largest batch sent to the model.")
+@click.option("--save-npz", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the activations of all images (xaikit.Activations.load reads it).")
+@click.option("--title", help="Picture title.")
+@output_options
+def activations_command(**o: Any) -> None:
+    """Draw every channel of chosen layers for one image (and save all images' feature maps).
+
+    \b
+    Examples:
+      xaikit activations --model cats_and_dogs_small_2.h5 --image cat.1700.jpg --preprocess scale255 \\
+          --layers first:8 -o acts.png
+      xaikit activations --zoo shapes_cnn4 --layers conv2d,conv2d_1 --per-layer -o acts.png
+    """
+    from .. import get_extractor
+    from ..viz.grids import activation_grid
+    from ..viz.save import save_figure
+
+    default_output(o, "activations", *(() if o["per_layer"] else ("save_npz",)))
+    # with --per-layer, -o only names the pictures (checked once the layers are known)
+    check_outputs({"-o": None if o["per_layer"] else o["output"], "--save-npz": o["save_npz"]}, o["overwrite"],
+                  required=False)
+    st = setup(model_path=o["model_path"], arch=o["arch"], weights=o["weights"], input_size=o["input_size"],
+               classes=o["classes"], zoo=o["zoo"], unsafe=o["unsafe"], preprocess=o["preprocess"],
+               labels_path=o["labels_path"], quiet=o["quiet"], images=o["images"], n_images=o["n_images"])
+    src = st.source
+    assert src is not None
+    n = len(src)
+    index = o["image_index"]
+    if not -n <= index < n:
+        raise InputError(f"--image-index {index} is out of range for {n} image(s) (valid: 0..{n - 1})")
+    index %= n
+    params: dict[str, Any] = {"layers": resolve_layers(o["layers"], st.model)}
+    if o["batch_size"] is not None:
+        params["batch_size"] = o["batch_size"]
+    extractor = get_extractor(st.model, backend=o["backend"], **params)
+    if o["save_npz"] is not None:  # every image, streamed in chunks
+        parts = []
+        with progress(n, o["quiet"], "activations") as bar:
+            for _, pixels in src.chunks(chunk_size(o["chunk_size"])):
+                parts.append(extractor.extract(st.to_input(pixels)))
+                bar.update(len(pixels))
+        acts = _concat(parts)
+        one = {name: acts[name][index:index + 1] for name in acts.layers}
+    else:  # only the image the picture shows
+        acts = extractor.extract(st.to_input(src.load([index])))
+        one = {name: acts[name] for name in acts.layers}
+    for name in acts.layers:
+        fmap = one[name][0]
+        dead = ""
+        if fmap.ndim == 3:
+            count = int((np.abs(fmap.reshape(-1, fmap.shape[-1])).max(axis=0) == 0).sum())
+            dead = f"\tdead channels {count}/{fmap.shape[-1]}"
+        click.echo(f"{name}\t{tuple(fmap.shape)}{dead}")
+    spatial = [name for name in acts.layers if acts[name].ndim == 4]
+    skipped = [name for name in acts.layers if name not in spatial]
+    if skipped:
+        st.log(f"not drawn (no spatial feature map): {', '.join(skipped)}")
+    if o["output"] is not None:
+        if not spatial:
+            raise InputError(f"none of the layers {acts.layers} has a spatial (h, w, C) output to draw; choose "
+                             "convolution or pooling layers")
+        out = Path(o["output"])
+        kwargs = {"image_index": 0, "images_per_row": o["images_per_row"], "cmap": o["cmap"], "mode": o["mode"],
+                  "max_channels": o["max_channels"]}
+        title = o["title"] or f"activations · {st.loaded.source} · {src.names[index]} · preprocess {st.scheme.name}"
+        if o["per_layer"]:
+            targets = {name: out.with_name(f"{out.stem}_{name.replace('/', '_')}{out.suffix}") for name in spatial}
+            check_outputs({f"-o ({name})": p for name, p in targets.items()}, o["overwrite"])
+            for name, path in targets.items():
+                save_figure(activation_grid(one, name, title=title, **kwargs), path, dpi=o["dpi"],
+                            overwrite=o["overwrite"])
+                st.log(f"wrote {path}")
+        else:
+            save_figure(activation_grid(one, spatial, title=title, **kwargs), out, dpi=o["dpi"],
+                        overwrite=o["overwrite"])
+            st.log(f"wrote {out}")
+    if o["save_npz"] is not None:
+        acts.save(o["save_npz"], overwrite=o["overwrite"])
+        st.log(f"wrote {o['save_npz']}")

@@ -1,0 +1,192 @@
+"""``xaikit compare``: several (method, backend) pairs on the same images, with their agreement."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from ..errors import InputError
+from . import main
+from ._common import (
+    check_outputs,
+    chunk_size,
+    concat_explanations,
+    default_output,
+    figure_title,
+    image_options,
+    method_options,
+    method_params,
+    model_options,
+    n_shown,
+    output_options,
+    progress,
+    row_labels,
+    setup,
+)
+from ._labels import parse_targets
+from .explain import figure_options
+
+
+def _pairs(values: tuple[str, ...], model: Any) -> list[tuple[str, str]]:
+    from ..registry import backend_for_model
+
+    pairs = []
+    for value in values:
+        method, _, backend = value.partition(":")
+        method, backend = method.strip(), backend.strip()
+        if not method:
+            raise InputError(f"--pair takes METHOD:BACKEND (e.g. gradcam:tf-explain); got {value!r}")
+        pairs.append((method, backend if backend and backend != "auto" else backend_for_model(model, method)))
+    if len(pairs) < 2:
+        raise InputError("compare needs at least two --pair METHOD:BACKEND options (use `xaikit explain` for one)")
+    return pairs
+
+
+def _split_params(items: tuple[str, ...]) -> tuple[tuple[str, ...], dict[Any, dict[str, Any]]]:
+    """``--param`` values: plain ``KEY=VALUE`` (every pair) and ``METHOD[:BACKEND].KEY=VALUE`` (one pair)."""
+    from ._common import _parse_value
+
+    common, scoped = [], {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if sep and "." in key:
+            scope, _, name = key.strip().rpartition(".")
+            method, _, backend = scope.partition(":")
+            target = (method, backend) if backend else method
+            scoped.setdefault(target, {})[name] = _parse_value(value.strip())
+        else:
+            common.append(item)
+    return tuple(common), scoped
+
+
+def _merge_tables(tables: list[Any]) -> Any:
+    """One agreement table from the tables of consecutive chunks (per-image values concatenated)."""
+    from ..metrics.agreement import AgreementTable
+
+    first = tables[0]
+    per_image = {m: np.concatenate([t.per_image[m] for t in tables], axis=2) for m in first.per_image}
+    matrices = {}
+    for metric, values in per_image.items():
+        valid = ~np.isnan(values)
+        k = valid.sum(axis=2)
+        matrices[metric] = np.where(k > 0, np.where(valid, values, 0.0).sum(axis=2) / np.maximum(k, 1), np.nan)
+    return AgreementTable(first.names, matrices, per_image, first.params)
+
+
+def _markdown(labels: list[str], totals: dict[str, list[Any]], table: Any, n: int) -> str:
+    lines = [f"Compared on {n} image(s).", "", "| pair | seconds / image | score | layer |", "|---|---|---|---|"]
+    for label in labels:
+        exps = totals[label]
+        seconds = sum(e.elapsed for e in exps) / max(n, 1)
+        lines.append(f"| {label} | {seconds:.4f} | {exps[0].score} | {exps[0].layer or '-'} |")
+    out = "\n".join(lines)
+    for metric in table.matrices:
+        out += "\n\n" + table.to_markdown(metric)
+    return out + "\n"
+
+
+@main.command("compare")
+@model_options
+@image_options
+@click.option("--pair", "pairs", multiple=True, required=True, metavar="METHOD:BACKEND",
+              help="A method and the backend computing it (repeat, at least twice): gradcam:tensorflow, "
+                   "gradcam:tf-explain, expected_gradients:shap, ... A missing backend means the native one.")
+@click.option("-t", "--target", "targets", multiple=True, metavar="CLASS",
+              help="Class to explain (index or --labels name), one for all images or one per image. Default: the "
+                   "predicted class, the same for every pair.")
+@method_options
+@click.option("--markdown", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the timings and agreement tables (Spearman, |Spearman|, top-10% IoU, SSIM) as Markdown.")
+@click.option("--fraction", type=float, default=0.1, show_default=True, help="Top fraction of pixels for the IoU.")
+@figure_options
+@output_options
+def compare_command(**o: Any) -> None:
+    """Explain the same images with several (method, backend) pairs; draw them side by side and
+    print how much the maps agree.
+
+    Parameters given once apply to every pair that takes them; ``--param
+    METHOD[:BACKEND].KEY=VALUE`` sets one for a single method or pair.
+
+    \b
+    Examples:
+      xaikit compare --zoo shapes_cnn4 --images dir/ --pair gradcam:tensorflow --pair gradcam:tf-explain -o cmp.png
+      xaikit compare --zoo shapes_cnn4 --pair occlusion:tensorflow --pair occlusion:tf-explain \\
+          --patch-size 8 --param occlusion:tf-explain.baseline=0.5 --markdown cmp.md
+    """
+    from .. import compare
+    from ..registry import get_method_class
+    from ..viz.compare import compare_figure
+    from ..viz.save import save_figure
+
+    default_output(o, "compare", "markdown")
+    check_outputs({"-o": o["output"], "--markdown": o["markdown"]}, o["overwrite"])
+    if o["backend"] != "auto":
+        raise InputError("compare takes its backends from --pair METHOD:BACKEND; drop --backend")
+    st = setup(model_path=o["model_path"], arch=o["arch"], weights=o["weights"], input_size=o["input_size"],
+               classes=o["classes"], zoo=o["zoo"], unsafe=o["unsafe"], preprocess=o["preprocess"],
+               labels_path=o["labels_path"], quiet=o["quiet"], images=o["images"], n_images=o["n_images"])
+    src = st.source
+    assert src is not None
+    pairs = _pairs(o["pairs"], st.model)
+    n = len(src)
+    show = n_shown(n, o["show"])
+    targets = parse_targets(o["targets"], st.labels, n)
+    common_items, scoped = _split_params(o["extra_params"])
+    chunks = src.chunks(chunk_size(o["chunk_size"]))
+    first = next(chunks)
+    common = method_params({**o, "extra_params": common_items}, st, first[1])
+    accepted = {p: set(get_method_class(*p).param_names()) for p in pairs}
+    unused = [k for k in common if not any(k in names for names in accepted.values())]
+    if unused:
+        raise InputError(f"no pair takes {', '.join(map(repr, unused))}; parameters of the pairs: "
+                         + "; ".join(f"{m}:{b}: {', '.join(sorted(v))}" for (m, b), v in accepted.items()))
+    if any("seed" in names for names in accepted.values()) and common.get("seed") is None:
+        from ..validation import check_seed
+
+        common["seed"] = check_seed(None)
+        st.log(f"seed: {common['seed']} (drawn; pass --seed {common['seed']} to repeat this run)")
+    totals: dict[str, list[Any]] = {}
+    shown: dict[str, list[Any]] = {}
+    tables, display = [], []
+    with progress(n, o["quiet"], "compare") as bar:
+        for s, pixels in [first, *chunks]:
+            x = st.to_input(pixels)
+            t = targets[s] if isinstance(targets, list) else targets
+            result = compare(st.model, x, pairs, targets=t, params=scoped or None, fraction=o["fraction"], **common)
+            tables.append(result.agreement)
+            room = show - sum(len(d) for d in display)
+            if room > 0:
+                display.append(st.to_display(x[:room], pixels[:room]))
+            for label, exp in result.explanations.items():
+                totals.setdefault(label, []).append(_Light(exp))
+                if room > 0:
+                    shown.setdefault(label, []).append(exp[:room])
+            bar.update(len(x))
+    labels = list(totals)
+    table = _merge_tables(tables)
+    report = _markdown(labels, totals, table, n)
+    click.echo(report, nl=False)
+    if o["markdown"] is not None:
+        from .._io import atomic_write_text
+
+        atomic_write_text(o["markdown"], report, overwrite=o["overwrite"])
+        st.log(f"wrote {o['markdown']}")
+    if o["output"] is not None:
+        columns = {label: concat_explanations(parts) for label, parts in shown.items()}
+        fig = compare_figure(np.concatenate(display), columns, class_names=st.labels, view=o["view"],
+                             colormap=o["colormap"], alpha=o["alpha"], image_range=(0.0, 255.0),
+                             row_labels=row_labels(src.names[:show]),
+                             title=o["title"] or figure_title(st, "comparison", show, n))
+        save_figure(fig, o["output"], dpi=o["dpi"], overwrite=o["overwrite"])
+        st.log(f"wrote {o['output']}")
+
+
+class _Light:
+    """What the report needs of an explanation of one chunk (its maps are not kept)."""
+
+    def __init__(self, exp: Any) -> None:
+        self.elapsed, self.score, self.layer = exp.elapsed, exp.score, exp.layer
+

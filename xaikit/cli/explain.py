@@ -1,0 +1,164 @@
+"""``xaikit explain``: one method on images, as a picture and/or an ``.npz`` file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from ..errors import InputError
+from . import main
+from ._common import (
+    check_outputs,
+    chunk_size,
+    concat_explanations,
+    default_output,
+    describe,
+    emit,
+    ensure_seed,
+    figure_title,
+    format_params,
+    image_options,
+    method_options,
+    method_params,
+    model_options,
+    n_shown,
+    output_options,
+    progress,
+    row_labels,
+    setup,
+    with_provenance,
+)
+from ._labels import parse_targets
+
+
+def figure_options(f: Any) -> Any:
+    """How the picture looks: ``--show``, ``--view``, ``--colormap``, ``--alpha``, ``--title``."""
+    for decorator in reversed([
+        click.option("--show", type=int, default=8, show_default=True, help="Images (rows) in the picture."),
+        click.option("--view", default="auto", show_default=True,
+                     help="overlay (heat map over the image), signed (red = for, blue = against the class) or auto "
+                          "(signed for occlusion, gradient x input, integrated and expected gradients)."),
+        click.option("--colormap", default="jet", show_default=True, help="Matplotlib colormap of overlays."),
+        click.option("--alpha", type=float, default=0.4, show_default=True, help="Heat-map weight of overlays."),
+        click.option("--title", help="Picture title (default: method, model, preprocessing)."),
+    ]):
+        f = decorator(f)
+    return f
+
+
+def _npz_paths(path: Path | None, ranked: int | None) -> list[Path]:
+    if path is None:
+        return []
+    if not ranked:
+        return [path]
+    return [path.with_name(f"{path.stem}_rank{r + 1}{path.suffix}") for r in range(ranked)]
+
+
+@main.command("explain")
+@model_options
+@image_options
+@click.option("--method", default="gradcam", show_default=True,
+              help="occlusion, gradcam, gradcam++, vanilla_gradients, gradient_x_input, smoothgrad, "
+                   "integrated_gradients, expected_gradients (see `xaikit list`).")
+@click.option("-t", "--target", "targets", multiple=True, metavar="CLASS",
+              help="Class to explain: an index or a name from --labels; one for all images or one per image "
+                   "(repeat or comma-separate). Default: each image's predicted class.")
+@click.option("--ranked-outputs", type=int, metavar="K",
+              help="Explain each image's K highest-ranked classes (shap's ranked_outputs), one column each.")
+@method_options
+@click.option("--save-npz", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the Explanation of all images (xaikit.Explanation.load reads it); with --ranked-outputs "
+                   "one file per rank, NAME_rank1.npz, ...")
+@figure_options
+@output_options
+def explain_command(**o: Any) -> None:
+    """Explain images with one method and draw the maps over the original images.
+
+    \b
+    Examples:
+      xaikit explain --model cats.h5 --image cat.jpg --method gradcam --layer conv2d_3 --preprocess scale255 -o cat.png
+      xaikit explain --arch VGG16 --weights vgg16.h5 --image bird.jpg --preprocess caffe \\
+          --method gradcam --layer block5_conv3 --labels imagenet_class_index.json -o bird.png
+      xaikit explain --zoo shapes_cnn4 --method expected_gradients --layer conv2d_2 --background 64 \\
+          --ranked-outputs 2 -o eg.png
+    """
+    from .. import METHODS, get_explainer
+    from ..viz.compare import compare_figure
+    from ..viz.save import save_figure
+
+    ranked = o["ranked_outputs"]
+    default_output(o, o["method"], "save_npz")
+    npz_paths = _npz_paths(o["save_npz"], ranked)
+    outputs: dict[str, Path | None] = {"-o": o["output"], "--save-npz": None}
+    for r, path in enumerate(npz_paths):
+        outputs["--save-npz" + (f" (rank {r + 1})" if ranked else "")] = path
+    check_outputs(outputs, o["overwrite"])
+    method = o["method"]
+    if method == "activations":
+        raise InputError("feature maps are drawn by `xaikit activations`; `explain` takes an attribution method: "
+                         + ", ".join(m for m in METHODS if m != "activations"))
+    if ranked is not None and o["targets"]:
+        raise InputError("give either --target (the classes to explain) or --ranked-outputs K (each image's K top "
+                         "classes), not both")
+    st = setup(model_path=o["model_path"], arch=o["arch"], weights=o["weights"], input_size=o["input_size"],
+               classes=o["classes"], zoo=o["zoo"], unsafe=o["unsafe"], preprocess=o["preprocess"],
+               labels_path=o["labels_path"], quiet=o["quiet"], images=o["images"], n_images=o["n_images"])
+    src = st.source
+    assert src is not None
+    n = len(src)
+    show = n_shown(n, o["show"])
+    targets = parse_targets(o["targets"], st.labels, n)
+    step = chunk_size(o["chunk_size"])
+    chunks = src.chunks(step)
+    first = next(chunks)
+    explainer = get_explainer(st.model, method, backend=o["backend"], **method_params(o, st, first[1]))
+    ensure_seed(explainer, st.log)
+    k = ranked or 1
+    keep_all = bool(npz_paths)
+    parts: list[list[Any]] = [[] for _ in range(k)]
+    shown_parts: list[list[Any]] = [[] for _ in range(k)]
+    display: list[np.ndarray] = []
+    bar = progress(n, o["quiet"], method)
+    with bar:
+        for s, pixels in [first, *chunks]:
+            x = st.to_input(pixels)
+            if ranked:
+                exps = explainer.explain_ranked(x, ranked)
+            else:
+                t = targets[s] if isinstance(targets, list) else targets
+                exps = [explainer.explain(x, t)]
+            room = show - sum(len(d) for d in display)
+            if room > 0:
+                display.append(st.to_display(x[:room], pixels[:room]))
+            for r, exp in enumerate(exps):
+                if keep_all:
+                    parts[r].append(exp)
+                if room > 0:
+                    shown_parts[r].append(exp[:room])
+            for i in range(len(x)):
+                explained = ", ".join((f"rank {r + 1} " if ranked else "") + describe(st.labels, int(e.targets[i]))
+                                      for r, e in enumerate(exps))
+                emit(bar, f"{src.names[s.start + i]}\tpredicted {describe(st.labels, int(exps[0].predictions[i]))}"
+                          f"\texplained {explained}")
+            bar.update(len(x))
+    head = concat_explanations(shown_parts[0])
+    st.log(f"{method} ({head.backend}): score {head.score}" + (f", layer {head.layer}" if head.layer else "")
+           + f"; {format_params(head.params)}")
+    if o["output"] is not None:
+        label = f"{method} ({head.backend})"
+        columns = {(f"{label} rank {r + 1}" if ranked else label): concat_explanations(p)
+                   for r, p in enumerate(shown_parts)}
+        fig = compare_figure(np.concatenate(display), columns, class_names=st.labels, view=o["view"],
+                             colormap=o["colormap"], alpha=o["alpha"], image_range=(0.0, 255.0),
+                             row_labels=row_labels(src.names[:show]),
+                             title=o["title"] or figure_title(st, label + (f", layer {head.layer}" if head.layer
+                                                                           else ""), show, n))
+        save_figure(fig, o["output"], dpi=o["dpi"], overwrite=o["overwrite"])
+        st.log(f"wrote {o['output']}")
+    for r, path in enumerate(npz_paths):
+        exp = with_provenance(concat_explanations(parts[r]), st, src.names, "explain")
+        exp.save(path, overwrite=o["overwrite"])
+        st.log(f"wrote {path}")

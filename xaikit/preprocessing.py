@@ -1,0 +1,251 @@
+"""Preprocessing schemes: one home for what the model sees and how to undo it for display.
+
+A scheme maps *pixels* (RGB or grayscale values in [0, 255], channels last, as
+:func:`xaikit.io.load_images` returns them) to the model input, and back:
+
+=============  ============================================================  ==========================
+name           forward (pixels -> model input)                              Keras families using it
+=============  ============================================================  ==========================
+``none``       ``x`` unchanged (float32)                                    efficientnet(_v2), convnext,
+                                                                            mobilenet_v3 (they rescale
+                                                                            inside the model)
+``scale255``   ``x / 255``, pixels in [0, 1]                                the seeds' ``img /= 255.``,
+                                                                            xaikit's zoo models
+``caffe``      RGB -> BGR, minus ``[103.939, 116.779, 123.68]`` (BGR)       vgg16, vgg19, resnet
+``torch``      ``(x / 255 - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]`` densenet, torchvision
+``tf``         ``x / 127.5 - 1``, values in [-1, 1]                         mobilenet(_v2), xception,
+                                                                            inception_v3, resnet_v2, ...
+=============  ============================================================  ==========================
+
+A Keras application family can also be named (``"vgg16"``, ``"xception"``, ...): its own
+``keras.applications.<family>.preprocess_input`` is the forward transform (imported on
+first use, on a copy: Keras modifies float arrays in place), and the inverse is that of
+the built-in scheme the function is found to compute (checked numerically once, so a
+Keras change cannot make the display silently wrong).
+
+>>> from xaikit.preprocessing import get_scheme
+>>> caffe = get_scheme("caffe")
+>>> x = caffe.forward(pixels)           # (N, H, W, 3) model input       # doctest: +SKIP
+>>> caffe.inverse(x)                     # back to pixels in [0, 255]     # doctest: +SKIP
+
+The inverse is what :func:`xaikit.viz.overlay` (``undo="caffe"``) and every other
+picture use to show the original image under a map.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError, MissingDependencyError, UnknownNameError
+
+__all__ = [
+    "CAFFE_MEAN_BGR",
+    "TORCH_MEAN",
+    "TORCH_STD",
+    "SCHEMES",
+    "KERAS_FAMILIES",
+    "Scheme",
+    "get_scheme",
+    "preprocess",
+    "unpreprocess",
+    "scheme_names",
+]
+
+#: Per-channel means subtracted by Keras ``preprocess_input`` in "caffe" mode (VGG16,
+#: VGG19, ResNet50 v1), in BGR order.
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+#: ImageNet mean and standard deviation of the "torch" mode (inputs first scaled to [0, 1]).
+TORCH_MEAN = (0.485, 0.456, 0.406)
+TORCH_STD = (0.229, 0.224, 0.225)
+
+#: Modules of ``keras.applications`` that have a ``preprocess_input`` (Keras 3.x), accepted by
+#: their short name; any other module is named in full (``"keras.applications.<module>"``).
+KERAS_FAMILIES = ("convnext", "densenet", "efficientnet", "efficientnet_v2", "inception_resnet_v2", "inception_v3",
+                  "mobilenet", "mobilenet_v2", "mobilenet_v3", "nasnet", "resnet", "resnet50", "resnet_v2", "vgg16",
+                  "vgg19", "xception")
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """A preprocessing scheme: forward transform and its inverse.
+
+    Attributes
+    ----------
+    name : str
+        The name passed as ``--preprocess`` / ``undo=``.
+    description : str
+        One line saying what ``forward`` computes.
+    forward : callable
+        ``pixels (N, H, W, C) in [0, 255] -> model input``, float32, never in place.
+    inverse : callable
+        ``model input -> pixels`` in [0, 255], float32 (the exact inverse of ``forward``).
+    rgb_only : bool
+        True when the scheme needs 3 channels in RGB order (``caffe``, ``torch``).
+    base : str
+        The built-in scheme it computes (itself for built-ins; for a Keras family,
+        the scheme its ``preprocess_input`` was found to match).
+    """
+
+    name: str
+    description: str
+    forward: Callable[[np.ndarray], np.ndarray]
+    inverse: Callable[[np.ndarray], np.ndarray]
+    rgb_only: bool = False
+    base: str = ""
+
+    def __call__(self, pixels: Any) -> np.ndarray:
+        return self.forward(pixels)
+
+
+def _float(x: Any) -> np.ndarray:
+    """A float32 copy (never a view: callers may modify it, and Keras does)."""
+    arr = np.array(x, dtype=np.float32, copy=True)
+    if arr.ndim < 1:
+        raise InputError(f"images must be an array (N, H, W, C); got a scalar {x!r}")
+    return arr
+
+
+def _check_rgb(x: np.ndarray, name: str) -> None:
+    if x.shape[-1] != 3:
+        raise InputError(f"preprocessing {name!r} needs RGB images (3 channels, last axis); got shape {x.shape}. "
+                         "Grayscale models use 'scale255', 'tf' or 'none'.")
+
+
+def _caffe_forward(x: Any) -> np.ndarray:
+    x = _float(x)
+    _check_rgb(x, "caffe")
+    return x[..., ::-1] - np.asarray(CAFFE_MEAN_BGR, np.float32)
+
+
+def _caffe_inverse(x: Any) -> np.ndarray:
+    x = _float(x)
+    _check_rgb(x, "caffe")
+    return (x + np.asarray(CAFFE_MEAN_BGR, np.float32))[..., ::-1].copy()
+
+
+def _torch_forward(x: Any) -> np.ndarray:
+    x = _float(x)
+    _check_rgb(x, "torch")
+    return (x / 255.0 - np.asarray(TORCH_MEAN, np.float32)) / np.asarray(TORCH_STD, np.float32)
+
+
+def _torch_inverse(x: Any) -> np.ndarray:
+    x = _float(x)
+    _check_rgb(x, "torch")
+    return (x * np.asarray(TORCH_STD, np.float32) + np.asarray(TORCH_MEAN, np.float32)) * 255.0
+
+
+SCHEMES: dict[str, Scheme] = {
+    s.name: s
+    for s in [
+        Scheme("none", "no preprocessing: raw pixels in [0, 255] (Keras EfficientNet, ConvNeXt, MobileNetV3)",
+               _float, _float, base="none"),
+        Scheme("scale255", "x / 255: pixels in [0, 1] (the seeds' `img_tensor /= 255.`, xaikit's zoo models)",
+               lambda x: _float(x) / 255.0, lambda x: _float(x) * 255.0, base="scale255"),
+        Scheme("caffe", "RGB->BGR, then minus the ImageNet means [103.939, 116.779, 123.68] "
+                        "(keras vgg16/vgg19/resnet50 preprocess_input)",
+               _caffe_forward, _caffe_inverse, rgb_only=True, base="caffe"),
+        Scheme("torch", "x / 255, minus mean [0.485, 0.456, 0.406], divided by std [0.229, 0.224, 0.225] "
+                        "(keras densenet, torchvision)",
+               _torch_forward, _torch_inverse, rgb_only=True, base="torch"),
+        Scheme("tf", "x / 127.5 - 1: values in [-1, 1] (keras mobilenet, xception, inception_v3, resnet_v2)",
+               lambda x: _float(x) / 127.5 - 1.0, lambda x: (_float(x) + 1.0) * 127.5, base="tf"),
+    ]
+}
+"""The built-in schemes by name."""
+
+
+def scheme_names() -> list[str]:
+    """Built-in scheme names followed by the Keras families (for help texts)."""
+    return [*SCHEMES, *KERAS_FAMILIES]
+
+
+def _hint() -> str:
+    return (f"built-in schemes: {', '.join(SCHEMES)}; or a keras.applications family with its own "
+            f"preprocess_input: {', '.join(KERAS_FAMILIES)}")
+
+
+@functools.cache
+def _keras_family(family: str) -> Scheme:
+    """The scheme of ``keras.applications.<family>.preprocess_input`` (imported here, once)."""
+    if not family.isidentifier():
+        raise UnknownNameError(f"unknown preprocessing {family!r}; {_hint()}")
+    try:
+        import keras  # noqa: F401
+    except ImportError:
+        raise MissingDependencyError(f"preprocessing {family!r} is keras.applications.{family}.preprocess_input, "
+                                     'which needs Keras: pip install "xaikit[tensorflow]"') from None
+    try:
+        module = importlib.import_module(f"keras.applications.{family}")
+    except ImportError:
+        module = None
+    fn = getattr(module, "preprocess_input", None)
+    if fn is None:
+        raise UnknownNameError(f"unknown preprocessing {family!r} (keras.applications.{family}.preprocess_input "
+                               f"does not exist); {_hint()}")
+
+    def forward(x: Any) -> np.ndarray:
+        arr = _float(x)  # a copy: keras' preprocess_input modifies float arrays in place
+        if arr.ndim != 4:
+            raise InputError(f"images must be a batch (N, H, W, C); got shape {arr.shape}")
+        return np.asarray(fn(arr), dtype=np.float32)
+
+    # Which built-in scheme does it compute? Probe with random pixels and compare.
+    probe = np.random.default_rng(0).uniform(0.0, 255.0, (1, 4, 5, 3)).astype(np.float32)
+    out = forward(probe)
+    base = next((name for name, s in SCHEMES.items()
+                 if out.shape == probe.shape and np.allclose(out, s.forward(probe), rtol=1e-5, atol=1e-3)), None)
+    if base is None:
+        def inverse(x: Any) -> np.ndarray:
+            raise InputError(f"keras.applications.{family}.preprocess_input matches none of the built-in schemes "
+                             f"({', '.join(SCHEMES)}), so xaikit cannot undo it for display; pass the original "
+                             "images to the picture functions instead.")
+        desc = f"keras.applications.{family}.preprocess_input (no known inverse)"
+        return Scheme(family, desc, forward, inverse, base="")
+    b = SCHEMES[base]
+    return Scheme(family, f"keras.applications.{family}.preprocess_input (= {base}: {b.description})", forward,
+                  b.inverse, rgb_only=b.rgb_only, base=base)
+
+
+def get_scheme(name: str | Scheme) -> Scheme:
+    """The scheme called ``name``: a built-in one or a ``keras.applications`` family.
+
+    Raises
+    ------
+    UnknownNameError
+        For a name that is neither (the message lists both kinds).
+    MissingDependencyError
+        For a Keras family when Keras is not installed.
+    """
+    if isinstance(name, Scheme):
+        return name
+    if not isinstance(name, str):
+        raise InputError(f"a preprocessing scheme is named by a string; got {name!r}. {_hint()}")
+    key = name.strip().lower()
+    if key in SCHEMES:
+        return SCHEMES[key]
+    explicit = key.startswith("keras.applications.")
+    key = key.removeprefix("keras.applications.").removesuffix(".preprocess_input")
+    if key in KERAS_FAMILIES or explicit:  # only then is Keras imported
+        return _keras_family(key)
+    close = difflib.get_close_matches(key, scheme_names(), n=3, cutoff=0.6)
+    hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
+    raise UnknownNameError(f"unknown preprocessing {name!r}.{hint} {_hint()}; another Keras module is named "
+                           "in full: 'keras.applications.<module>'")
+
+
+def preprocess(pixels: Any, scheme: str | Scheme) -> np.ndarray:
+    """Apply ``scheme``'s forward transform to pixels in [0, 255]; float32, a new array."""
+    return get_scheme(scheme).forward(pixels)
+
+
+def unpreprocess(x: Any, scheme: str | Scheme) -> np.ndarray:
+    """Undo ``scheme``: model input -> float32 pixels in [0, 255] (for display)."""
+    return get_scheme(scheme).inverse(x)
