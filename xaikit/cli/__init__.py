@@ -9,6 +9,7 @@ Exit codes a script can rely on:
 3    invalid input (images, model, layer, targets, parameters) — the message says the fix
 4    a missing optional dependency — the message says what to install
 5    an output file exists and ``--overwrite`` was not given
+130  interrupted (``xaikit bench``: finished cells are kept; re-run to resume)
 ==== =====================================================================
 
 Each command lives in its own module and registers itself on :data:`main`.
@@ -52,7 +53,14 @@ def main() -> None:
 
 
 def _register() -> None:
-    from . import demo, listing  # noqa: F401  (each module adds its command to `main`)
+    # One import line per module, in alphabetical order; each module adds its command(s) to `main`.
+    from . import activations  # noqa: F401
+    from . import bench  # noqa: F401
+    from . import compare  # noqa: F401
+    from . import demo  # noqa: F401
+    from . import explain  # noqa: F401
+    from . import filters  # noqa: F401
+    from . import listing  # noqa: F401
 
 
 _register()

@@ -1,0 +1,422 @@
+"""The benchmark suite: configuration errors, the results store (resume after kill -9,
+reuse, invalidation), the floor, the reports (self-contained HTML) and ``xaikit bench``.
+
+Runs in well under 90 s on 2 cores: one small zoo model, 2-4 images, short curves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from xaikit.bench import ConfigError, ResultStore, cell_key, load_config, parse_config
+from xaikit.bench.config import builtin_suite, builtin_suites
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# --------------------------------------------------------------------------- helpers
+def _write(tmp_path: Path, text: str, name: str = "suite.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+TINY = """
+[suite]
+name = "tiny"
+n_images = {n_images}
+batch_size = 16
+background = 4
+controls = ["random", "edge"]
+
+[speed]
+repeats = 1
+floor_batch_sizes = [1, 4]
+floor_min_seconds = 0.02
+
+[metrics.deletion]
+steps = 6
+[metrics.insertion]
+steps = 6
+[metrics.mu_fidelity]
+grid_size = 4
+n_samples = 8
+[metrics.randomisation]
+n_images = 2
+
+[[models]]
+zoo = "shapes_cnn4"
+[models.params.gradcam]
+layer = "conv2d_3"
+
+[[methods]]
+method = "gradcam"
+backends = ["tensorflow"]
+
+[[methods]]
+method = "smoothgrad"
+backends = ["tensorflow"]
+params = {{ n_samples = {n_samples} }}
+"""
+
+
+def _tiny(tmp_path: Path, n_images: int = 3, n_samples: int = 8, extra: str = "") -> Path:
+    return _write(tmp_path, TINY.format(n_images=n_images, n_samples=n_samples) + extra)
+
+
+def _records(path: Path) -> list[dict]:
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            pass
+    return out
+
+
+# --------------------------------------------------------------------------- configuration
+def test_import_is_light():
+    code = ("import sys, xaikit.bench, xaikit.bench.config, xaikit.bench.store; "
+            "bad = [m for m in ('tensorflow', 'keras', 'matplotlib', 'shap', 'tf_explain') if m in sys.modules]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_builtin_suites_parse_and_benchmarks_copies_match():
+    assert {"zoo", "quick"} <= set(builtin_suites())
+    for name in ("zoo", "quick"):
+        packaged = (ROOT / "xaikit" / "bench" / "suites" / f"{name}.toml").read_text(encoding="utf-8")
+        copy = (ROOT / "benchmarks" / f"{name}.toml").read_text(encoding="utf-8")
+        assert copy == packaged, f"benchmarks/{name}.toml and xaikit/bench/suites/{name}.toml must stay identical"
+        cfg = builtin_suite(name)
+        assert cfg.models and cfg.methods
+    zoo = builtin_suite("zoo")
+    assert [m.zoo for m in zoo.models] == ["shapes_cnn4", "shapes_binary", "digits_bn"]
+    seed = load_config(ROOT / "benchmarks" / "seed004.toml")
+    labels = {m.label for m in seed.methods}
+    assert {"gradcam@shallow", "gradcam@middle", "gradcam@deep"} <= labels
+    xception = next(m for m in seed.models if m.id == "xception")
+    assert not xception.quality and xception.weights == "none"
+    eg = [m for m in seed.methods if m.method == "expected_gradients"]
+    assert {m.ranked_outputs for m in eg} == {2}
+    assert {repr(m.params.get("layer")) for m in eg} == {"{'input_of': 7}", "{'input_of': 14}"}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[suite]\nname = 1\n", "name must be a string"),
+    ("[suite]\nn_images = \"ten\"\n", "n_images must be an integer"),
+    ("[suite]\nn_images = 0\n", "n_images must be >= 1"),
+    ("[speed]\nrepeat = 3\n", "Did you mean 'repeats'"),
+    ("[sweet]\nname = 'x'\n", "unknown key(s) 'sweet'"),
+    ("[metrics]\nenabled = ['deletion', 'accuracy']\n", "unknown metric(s) ['accuracy']"),
+    ("[metrics.deletion]\nsubstrate = 'noise'\n", "substrate must be"),
+    ("[metrics.mu_fidelity]\nsubset_percent = 20\n", "subset_percent must be in (0, 1)"),
+    ("[suite]\nn_images = 2\n", "no models"),
+    ("[[models]]\nzoo = 'shapes_cnn4'\npath = 'm.keras'\n", "exactly one of"),
+    ("[[models]]\nzoo = 'cats'\n", "unknown zoo model 'cats'; zoo models: shapes_cnn4"),
+    ("[[models]]\npath = 'm.keras'\n", "needs images"),
+    ("[[models]]\narch = 'VGG16'\n", "needs weights"),
+    ("[[models]]\nzoo = 'shapes_cnn4'\n", "no methods"),
+    ("[[models]]\nzoo = 'shapes_cnn4'\n[[methods]]\nmethod = 'lime'\n", "unknown method 'lime'; methods: occlusion"),
+    ("[[models]]\nzoo = 'shapes_cnn4'\n[[methods]]\nmethod = 'activations'\n", "feature maps, not attributions"),
+    ("[[models]]\nzoo = 'shapes_cnn4'\n[[methods]]\nmethod = 'gradcam'\nbackends = ['pytorch']\n",
+     "unknown backend 'pytorch'; registered backends:"),
+    ("[[models]]\nzoo = 'shapes_cnn4'\n[[methods]]\nmethod = 'gradcam++'\nbackends = ['shap']\n",
+     "does not implement 'gradcam++'"),
+    ("[[models]]\nzoo = 'shapes_cnn4'\n[[methods]]\nmethod = 'gradcam'\n[[methods]]\nmethod = 'gradcam'\n",
+     "label(s) ['gradcam'] are used twice"),
+    ("[[models]]\nzoo = 'shapes_cnn4'\n[[methods]]\nmethod = 'gradcam'\nmodels = ['vgg']\n",
+     "models ['vgg'] are not model ids"),
+    ("[[models]]\nzoo = 'shapes_cnn4'\n[models.params.smoothgrad]\nn_samples = 3\n[[methods]]\nmethod = 'gradcam'\n",
+     "params for ['smoothgrad']"),
+    ("[[models]]\nzoo = 'shapes_cnn4'\n[[methods]]\nmethod = 'gradcam'\nparams = { layer = { depth = 3 } }\n",
+     "a table value is a layer reference"),
+    ("[[models]\nzoo = 'x'\n", "is not valid TOML"),
+])
+def test_config_errors_name_the_key_and_the_fix(tmp_path, text, message):
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert message in str(info.value), str(info.value)
+    assert str(path) in str(info.value)
+
+
+def test_missing_file_lists_builtin_suites(tmp_path):
+    with pytest.raises(ConfigError, match="built-in suites: quick, zoo"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_config_relative_paths_and_defaults(tmp_path):
+    cfg = parse_config({"models": [{"path": "m.keras", "images": "imgs", "masks": "masks", "id": "mine"}],
+                        "methods": [{"method": "occlusion", "params": {"patch_size": [4, 6]}}]},
+                       origin="x.toml", base=tmp_path)
+    model = cfg.models[0]
+    assert model.path == str(tmp_path / "m.keras") and model.images == str(tmp_path / "imgs")
+    assert model.masks == str(tmp_path / "masks")
+    assert cfg.methods[0].params["patch_size"] == (4, 6)  # arrays become tuples
+    assert cfg.methods[0].backends is None  # "all" installed backends
+    assert cfg.metrics.get("deletion") == {"steps": 51, "substrate": "zero"}
+
+
+# --------------------------------------------------------------------------- store
+def test_cell_key_is_canonical():
+    a = cell_key({"m": "gradcam", "params": {"x": 1, "y": (1, 2)}, "bg": np.arange(20.0)})
+    b = cell_key({"params": {"y": [1, 2], "x": 1}, "bg": np.arange(20.0), "m": "gradcam"})
+    assert a == b
+    assert a != cell_key({"m": "gradcam", "params": {"x": 2, "y": (1, 2)}, "bg": np.arange(20.0)})
+    assert a != cell_key({"m": "gradcam", "params": {"x": 1, "y": (1, 2)}, "bg": np.arange(20.0) + 1})
+
+
+def test_store_survives_a_cut_line_and_missing_side_files(tmp_path):
+    store = ResultStore(tmp_path)
+    store.put("a", {"result": {"v": 1.0, "nan": float("nan")}})
+    store.put("b", {"result": {"v": 2}}, arrays={"maps": np.ones((2, 3, 3), np.float32)})
+    with open(store.path, "ab") as fh:  # what kill -9 in the middle of a write leaves
+        fh.write(b'{"key": "c", "result": {"v": 3')
+    again = ResultStore(tmp_path)
+    assert set(again.records) == {"a", "b"} and again.skipped_lines == 1
+    assert again.get("a")["result"] == {"v": 1.0, "nan": None}
+    np.testing.assert_array_equal(again.arrays("b")["maps"], np.ones((2, 3, 3), np.float32))
+    again.put("d", {"result": {"v": 4}})
+    lines = store.path.read_text().splitlines()
+    assert [json.loads(line)["key"] for line in lines] == ["a", "b", "d"]  # the cut line is gone
+    (tmp_path / "cells" / "b.npz").unlink()  # a record whose maps are missing is not finished
+    assert ResultStore(tmp_path).get("b") is None and "b" not in ResultStore(tmp_path)
+
+
+def test_code_digest_changes_with_the_code(tmp_path, monkeypatch):
+    from xaikit.bench import store
+
+    pkg = tmp_path / "fake_backend_pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(store, "_CODE_DIGESTS", {})
+    before = store.code_digest("fake_backend_pkg")
+    (pkg / "method.py").write_text("def explain(): return 2\n")
+    monkeypatch.setattr(store, "_CODE_DIGESTS", {})
+    assert store.code_digest("fake_backend_pkg") != before  # cells computed by the old code are not reused
+    assert store.code_digest("no_such_module_xyz") == store.code_digest("no_such_module_xyz")
+
+
+def test_peak_rss_sees_numpy_allocations():
+    from xaikit.bench.memory import PeakRSS
+
+    with PeakRSS(0.001) as mem:
+        block = np.ones(80 * 2**20 // 8)
+        time.sleep(0.02)
+        del block
+    assert mem.delta_mb > 50, (mem.start_mb, mem.peak_mb)
+
+
+# --------------------------------------------------------------------------- TensorFlow parts
+tf = pytest.importorskip("tensorflow")
+keras = pytest.importorskip("keras")
+
+
+def test_floor_on_a_tiny_model():
+    from xaikit_tensorflow._keras import model_view
+
+    import xaikit
+    from xaikit.bench.floor import floor_plan, measure_pass_rate
+
+    keras.utils.set_random_seed(3)
+    inp = keras.Input((12, 12, 3))
+    h = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(inp)
+    h = keras.layers.MaxPooling2D(2, name="pool")(h)
+    h = keras.layers.Flatten(name="flat")(h)
+    out = keras.layers.Dense(3, activation="softmax", name="dense")(h)
+    model = keras.Model(inp, out)
+    x = np.random.default_rng(0).uniform(0, 1, (3, 12, 12, 3)).astype(np.float32)
+    t = np.array([0, 1, 2])
+    score = model_view(model).spec.output_activation and "logit"
+    cases = [("vanilla_gradients", {}, {}), ("smoothgrad", {"n_samples": 5, "seed": 0}, {}),
+             ("gradcam", {"layer": "conv"}, {}), ("occlusion", {"patch_size": 4}, {}),
+             ("expected_gradients", {"n_samples": 4, "seed": 0, "layer": "pool", "background": x}, {"k": 2})]
+    for method, params, extra in cases:
+        exp = xaikit.explain(model, x, method=method, targets=t, **params)
+        plan = floor_plan(method, exp.params, layer=exp.layer, score=exp.score, default_score=score,
+                          image_size=(12, 12), ranked_outputs=extra.get("k"))
+        targets = np.stack([t, (t + 1) % 3], axis=1) if plan.k > 1 else t
+        rate = measure_pass_rate(model, x, targets, plan, batch_sizes=[1, 4], min_seconds=0.01)
+        floor = plan.passes * rate["seconds_per_pass"]
+        assert floor > 0 and np.isfinite(floor), (method, rate)
+        ratio = (exp.elapsed / len(x)) / floor
+        assert np.isfinite(ratio) and ratio > 0, (method, ratio)
+        assert set(rate["tried"]) <= {1, 4} and rate["batch_size"] in rate["tried"]
+    assert floor_plan("occlusion", {"n_windows": 9}, layer=None, score="logit", default_score="logit",
+                      image_size=(12, 12)).passes == 10
+    assert floor_plan("smoothgrad", {"n_samples": 7}, layer=None, score="cross_entropy_loss",
+                      default_score="logit", image_size=(12, 12)).score == "logit"
+
+
+def test_plan_merges_parameters_and_rejects_unknown_ones():
+    from xaikit.bench.runner import plan_pairs
+
+    data = {"suite": {"seed": 5, "batch_size": 8},
+            "models": [{"zoo": "shapes_cnn4", "params": {"gradcam": {"layer": "conv2d_3"}}}],
+            "methods": [{"method": "gradcam", "backends": ["tensorflow"], "params": {"layer": "conv2d"}},
+                        {"method": "smoothgrad", "backends": ["tensorflow"], "params": {"n_samples": 3}}]}
+    cfg = parse_config(data)
+    pairs = {p.row: p for p in plan_pairs(cfg, cfg.models[0])}
+    assert pairs["gradcam (tensorflow)"].params == {"batch_size": 8, "layer": "conv2d_3"}  # the model's wins
+    assert pairs["smoothgrad (tensorflow)"].params == {"batch_size": 8, "seed": 5, "n_samples": 3}
+    data["methods"][1]["params"] = {"n_sample": 3}
+    cfg = parse_config(data)
+    with pytest.raises(ConfigError, match=r"\['n_sample'\] are not taken by any of its backends"):
+        plan_pairs(cfg, cfg.models[0])
+
+
+def test_resume_after_kill_9_and_reuse(tmp_path):
+    """A run killed with SIGKILL mid-way keeps every finished cell; the next run reuses them."""
+    from xaikit.bench import run_suite
+
+    config = _tiny(tmp_path, n_images=3, n_samples=96)
+    out = tmp_path / "out"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "MPLBACKEND": "Agg"}
+    store_file = out / "results.jsonl"
+    with open(tmp_path / "stderr.txt", "wb") as log:  # a file, not a pipe: a full pipe would stall the child
+        proc = subprocess.Popen([sys.executable, "-m", "xaikit", "bench", str(config), "-o", str(out), "-q",
+                                 "--no-figures"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=log)
+        deadline = time.time() + 60
+        while time.time() < deadline and proc.poll() is None:
+            if store_file.exists() and len(_records(store_file)) >= 3:
+                break
+            time.sleep(0.02)
+        still_running = proc.poll() is None
+        proc.kill()  # SIGKILL: no cleanup runs
+        proc.wait()
+    assert still_running, f"the run ended before it could be killed: {(tmp_path / 'stderr.txt').read_text()[-2000:]}"
+    assert proc.returncode == -9
+    before = {r["key"]: r for r in _records(store_file)}
+    assert len(before) >= 3
+
+    cfg = load_config(config)
+    first = run_suite(cfg, out)
+    assert not first.errors, first.errors
+    assert first.reused >= len(before), "every cell finished before the kill must be reused"
+    assert first.computed >= 1, "the run was killed before the end, so something was left to compute"
+    after = {r["key"]: r for r in _records(store_file)}
+    for key, record in before.items():  # finished measurements are kept as they were
+        assert after[key]["time"] == record["time"] and after[key].get("result") == record.get("result")
+
+    second = run_suite(cfg, out)
+    assert second.computed == 0 and second.reused == first.reused + first.computed
+
+    # A changed configuration invalidates only what it changes: the smoothgrad pair and the agreement.
+    changed = run_suite(load_config(_tiny(tmp_path, n_images=3, n_samples=12)), out)
+    per_pair = 1 + 7 + 1 + 1  # explain, 7 metrics, randomisation, floor (measured with the new timing)
+    assert changed.computed == per_pair + 1, changed.computed  # + the agreement of all maps
+    assert changed.reused == second.reused - per_pair - 1
+
+
+def test_end_to_end_reports_are_complete_and_self_contained(tmp_path):
+    from xaikit.bench import run_suite, write_reports
+
+    cfg = load_config(_tiny(tmp_path, n_images=2, n_samples=4))
+    results = run_suite(cfg, tmp_path / "out")
+    assert not results.errors, results.errors
+    (model,) = results.models
+    rows = {r.row: r for r in model.rows}
+    assert set(rows) == {"random (control)", "edge (control)", "gradcam (tensorflow)", "smoothgrad (tensorflow)"}
+    for name in ("gradcam (tensorflow)", "smoothgrad (tensorflow)"):
+        r = rows[name]
+        assert set(r.metrics) == {"deletion", "insertion", "mu_fidelity", "pointing_game", "energy_pointing_game",
+                                  "sparseness", "complexity"}
+        assert r.explain["result"]["seconds_per_image"] > 0 and r.explain["result"]["peak_rss_mb"] > 0
+        assert r.floor["floor_per_image"] > 0 and np.isfinite(r.floor["ratio"])
+        assert r.randomisation["weights_restored"]
+    assert rows["edge (control)"].randomisation["final_spearman_abs"] == pytest.approx(1.0)
+    assert model.agreement["names"] == [r.row for r in model.rows]
+
+    written = write_reports(results)
+    out = tmp_path / "out"
+    for name in ("report.md", "report.html", "summary.json"):
+        assert (out / name).is_file()
+    pngs = sorted(p.name for p in (out / "figures").glob("*.png"))
+    assert {"time_quality.png", "metrics_shapes_cnn4.png", "curves_shapes_cnn4.png", "compare_shapes_cnn4.png",
+            "sanity_shapes_cnn4.png", "agreement_shapes_cnn4.png", "speed_shapes_cnn4.png"} <= set(pngs)
+    assert set(pngs) <= set(written)
+
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert "| shapes_cnn4 | gradcam | tensorflow |" in md and "deletion AUC ↓" in md and "×floor" in md
+
+    page = (out / "report.html").read_text(encoding="utf-8")
+    images = re.findall(r"<img [^>]*src=\"([^\"]*)\"", page)
+    assert len(images) == len(pngs), "every figure is embedded once"
+    assert all(src.startswith("data:image/png;base64,") for src in images)
+    assert not re.search(r"(src|href)\s*=\s*['\"](?!#|data:image/png;base64,)", page), "only inline images, anchors"
+    stripped = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", page)
+    assert not re.search(r"https?:", stripped), "no external reference"
+    assert not re.search(r"<(link|iframe|object|embed)\b", stripped)
+    assert not re.search(r"<script[^>]+src=", stripped) and "@import" not in stripped and "url(" not in stripped
+    for heading in ("How to read this", "Summary", "Sanity check", "Speed details", "lower is better",
+                    "higher is better"):
+        assert heading in page
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["models"][0]["id"] == "shapes_cnn4" and summary["table"]
+
+
+def test_cli_bench_quick(tmp_path):
+    from click.testing import CliRunner
+
+    from xaikit.cli import main
+
+    out = tmp_path / "quick"
+    result = CliRunner().invoke(main, ["bench", "--quick", "-o", str(out), "--n-images", "2", "--no-figures", "-q"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "| shapes_cnn4 | gradcam |" in result.stdout
+    assert (out / "report.html").is_file() and (out / "results.jsonl").is_file()
+
+    bad = _write(tmp_path, "[[models]]\nzoo = 'shapes_cnn4'\n[[methods]]\nmethod = 'gradcam'\nbackends = ['torch']\n")
+    result = CliRunner().invoke(main, ["bench", str(bad), "-o", str(tmp_path / "bad")])
+    assert result.exit_code == 3 and "unknown backend 'torch'" in result.output
+
+    result = CliRunner().invoke(main, ["bench", "--quick", "--method", "lime", "-o", str(tmp_path / "x")])
+    assert result.exit_code == 3 and "not in suite 'quick'" in result.output
+
+    result = CliRunner().invoke(main, ["bench", "--quick", "--images", "dir/"])
+    assert result.exit_code == 3 and "give --model FILE too" in result.output
+
+
+def test_cli_bench_on_a_user_model_with_images_and_masks(tmp_path):
+    """`xaikit bench --model m.keras --images dir --masks dir --preprocess scale255`: the user's own files."""
+    import cv2
+    from click.testing import CliRunner
+    from xaikit_tensorflow import zoo
+
+    from xaikit.cli import main
+
+    model_file = tmp_path / "mine.keras"
+    zoo.load_model("shapes_cnn4").save(model_file)
+    data = zoo.load_data("shapes_cnn4", "test", n=5)
+    (tmp_path / "img").mkdir()
+    (tmp_path / "masks").mkdir()
+    for i, (image, mask) in enumerate(zip(data.images, data.masks)):
+        cv2.imwrite(str(tmp_path / "img" / f"im{i}.png"), np.rint(image[..., ::-1] * 255).astype(np.uint8))
+        if i != 2:  # one image without a mask: the pointing games skip it
+            cv2.imwrite(str(tmp_path / "masks" / f"im{i}.png"), mask.astype(np.uint8) * 255)
+    out = tmp_path / "out"
+    args = ["bench", "--quick", "--model", str(model_file), "--images", str(tmp_path / "img"), "--masks",
+            str(tmp_path / "masks"), "--preprocess", "scale255", "--n-images", "4", "--backend", "tensorflow",
+            "--method", "gradcam", "--param", "gradcam.layer=conv2d_3", "-o", str(out), "--no-figures", "-q"]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    (model,) = summary["models"]
+    assert model["id"] == "mine" and model["info"]["masks"]
+    row = next(r for r in model["rows"] if r["label"] == "gradcam")
+    assert row["speed"]["layer"] == "conv2d_3"
+    pointing = row["metrics"]["pointing_game"]
+    assert 1 <= pointing["n_valid"] <= 4 and len(pointing["values"]) == 4

@@ -1,0 +1,743 @@
+"""Benchmark suite configuration: a TOML file parsed into frozen dataclasses.
+
+A suite names the models, the methods (and which backends compute them), the metrics
+and the speed measurement. Every key is checked: an unknown key, a wrong type or an
+unknown name raises :class:`ConfigError` naming the file, the table and the fix.
+
+.. code-block:: toml
+
+    [suite]
+    name = "zoo"              # default output folder: xaikit-bench-<name>
+    seed = 0                  # image sample, random methods, randomisation
+    n_images = 16             # images per model, a seeded sample of its test images
+    batch_size = 32           # every explainer and metric sends at most this many images
+    background = 32           # expected-gradients background: N images, or a folder
+    controls = ["random", "edge"]   # model-independent reference maps
+    map_transform = "auto"    # how maps are fed to the metrics (see MAP_TRANSFORMS)
+
+    [speed]
+    repeats = 3               # timed runs after a warm-up; the median is reported
+    max_seconds = 30          # stop repeating once a cell has been timed this long
+    warmup = "full"           # "full" (one image, real parameters), "cheap", "none"
+    floor = true              # measure the method's floor (see xaikit.bench.floor)
+
+    [metrics]
+    enabled = ["deletion", "insertion", ...]   # default: all of METRICS
+    score = "probability"     # what the causal metrics score
+
+    [metrics.deletion]
+    steps = 51
+    substrate = "zero"
+
+    [[models]]
+    zoo = "shapes_cnn4"       # or path = "my.keras" + images = "dir/", or arch = "Xception"
+    [models.params.gradcam]   # per-model method parameters (method id or label)
+    layer = "conv2d_3"
+
+    [[methods]]
+    method = "smoothgrad"
+    backends = "all"          # or ["tensorflow", "tf-explain"]
+    params = { n_samples = 50, noise = 0.15 }
+    [methods.backend_params.tf-explain]
+    noise = 0.15
+
+Relative paths are resolved against the folder of the configuration file. Python 3.11+
+reads TOML with :mod:`tomllib`; Python 3.10 needs ``tomli`` (``pip install tomli``).
+"""
+
+from __future__ import annotations
+
+import copy
+import numbers
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError, MissingDependencyError
+
+__all__ = [
+    "CONTROLS",
+    "MAP_TRANSFORMS",
+    "METRICS",
+    "ConfigError",
+    "MethodEntry",
+    "MetricsConfig",
+    "ModelEntry",
+    "SpeedConfig",
+    "SuiteConfig",
+    "builtin_suite",
+    "builtin_suites",
+    "load_config",
+    "parse_config",
+]
+
+#: Metrics a suite can enable, in report order.
+METRICS = ("deletion", "insertion", "mu_fidelity", "pointing_game", "energy_pointing_game", "randomisation",
+           "sparseness", "complexity", "agreement")
+#: Metrics that need ground-truth masks (skipped for models without them).
+MASK_METRICS = ("pointing_game", "energy_pointing_game")
+#: Model-independent reference maps: ``random`` (seeded uniform noise) and ``edge``
+#: (Sobel gradient magnitude of the image, Adebayo et al.'s edge-detector control).
+CONTROLS = ("random", "edge")
+#: How attribution maps are given to the metrics. ``"auto"``: the absolute value for
+#: methods whose sign is mostly noise (vanilla gradients, SmoothGrad), the signed map
+#: otherwise; ``"signed"``: always as computed; ``"abs"``: always the magnitude.
+MAP_TRANSFORMS = ("auto", "signed", "abs")
+WARMUPS = ("full", "cheap", "none")
+
+_METRIC_PARAMS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "deletion": {"steps": int, "substrate": (str, numbers.Real), "blur_sigma": numbers.Real,
+                 "blur_size": int},
+    "insertion": {"steps": int, "substrate": (str, numbers.Real), "blur_sigma": numbers.Real,
+                  "blur_size": int},
+    "mu_fidelity": {"grid_size": (int, list), "subset_percent": numbers.Real, "n_samples": int,
+                    "baseline": (str, numbers.Real)},
+    "pointing_game": {"tolerance": numbers.Real},
+    "energy_pointing_game": {},
+    "randomisation": {"n_images": int, "mode": str, "layers": list},
+    "sparseness": {},
+    "complexity": {},
+    "agreement": {"fraction": numbers.Real},
+}
+_METRIC_DEFAULTS: dict[str, dict[str, Any]] = {
+    "deletion": {"steps": 51, "substrate": "zero"},
+    "insertion": {"steps": 51, "substrate": "blur"},
+    "mu_fidelity": {"grid_size": 8, "subset_percent": 0.2, "n_samples": 128, "baseline": 0.0},
+    "pointing_game": {"tolerance": 0},
+    "energy_pointing_game": {},
+    "randomisation": {"n_images": 8, "mode": "cascading"},
+    "sparseness": {},
+    "complexity": {},
+    "agreement": {"fraction": 0.1},
+}
+_SCORES = ("probability", "logit", "output")
+
+
+class ConfigError(InputError):
+    """A benchmark configuration that cannot be used; the message names the key and the fix."""
+
+
+# --------------------------------------------------------------------------- dataclasses
+@dataclass(frozen=True)
+class SpeedConfig:
+    """How time and memory are measured.
+
+    Attributes
+    ----------
+    repeats : int
+        Timed runs of each explainer on the sample after the warm-up; the median time
+        per image is reported.
+    max_seconds : float
+        Stop repeating once a cell's timed runs have lasted this long (at least one run
+        is always made): slow methods on big models are timed once.
+    warmup : {"full", "cheap", "none"}
+        ``"full"``: one untimed run on one image with the real parameters (compiles the
+        functions); ``"cheap"``: the same with the cost parameters reduced (2 samples,
+        2 steps, one occlusion window) for methods too slow to run twice; ``"none"``.
+    floor : bool
+        Measure each method's floor (see :mod:`xaikit.bench.floor`).
+    floor_batch_sizes : tuple of int
+        Batch sizes tried for the floor; the fastest per pass is kept.
+    floor_min_seconds : float
+        Each floor measurement loops until it lasts at least this long.
+    memory_interval : float
+        Seconds between two RSS samples.
+    """
+
+    repeats: int = 3
+    max_seconds: float = 30.0
+    warmup: str = "full"
+    floor: bool = True
+    floor_batch_sizes: tuple[int, ...] = (1, 4, 16, 64)
+    floor_min_seconds: float = 0.2
+    memory_interval: float = 0.005
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """Enabled metrics and their parameters.
+
+    Attributes
+    ----------
+    enabled : tuple of str
+        Among :data:`METRICS`, in report order.
+    score : str
+        What the causal metrics (deletion, insertion, MuFidelity) score:
+        ``"probability"`` (RISE's convention), ``"logit"`` or ``"output"``.
+    params : dict
+        metric -> its parameters (defaults filled in).
+    """
+
+    enabled: tuple[str, ...] = METRICS
+    score: str = "probability"
+    params: dict[str, dict[str, Any]] = field(default_factory=lambda: copy.deepcopy(_METRIC_DEFAULTS))
+
+    def get(self, metric: str) -> dict[str, Any]:
+        return dict(self.params.get(metric, {}))
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model of the suite and where its images come from.
+
+    Exactly one of ``zoo``, ``path`` and ``arch`` names the model.
+
+    Attributes
+    ----------
+    id : str
+        Name in the report (default: the zoo name, the file stem or the architecture).
+    zoo, path, arch : str or None
+        A zoo model; a ``.keras``/``.h5`` file or SavedModel folder; a
+        ``keras.applications`` architecture (with ``weights``, ``input_size``, ``classes``).
+    images : str or None
+        A folder (or file) of images; ``"synthetic"`` for generated shapes at the model's
+        input size; None for a zoo model's test split.
+    masks : str or None
+        Folder of ground-truth masks, matched to the images by file stem (white = object).
+    preprocess : str or None
+        Preprocessing scheme from pixels to the model input (see
+        :mod:`xaikit.preprocessing`); None: ``scale255`` for zoo models, the family's
+        ``preprocess_input`` for ``arch``, ``none`` otherwise.
+    quality : bool
+        False: only speed is measured (random weights make quality numbers meaningless).
+    params : dict
+        method id or label -> parameters for this model only.
+    n_images, background : optional overrides of the suite's values.
+    """
+
+    id: str
+    zoo: str | None = None
+    path: str | None = None
+    arch: str | None = None
+    weights: str | None = None
+    input_size: tuple[int, int] | None = None
+    classes: int | None = None
+    images: str | None = None
+    masks: str | None = None
+    preprocess: str | None = None
+    labels: str | None = None
+    quality: bool = True
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    n_images: int | None = None
+    background: int | str | None = None
+    unsafe: bool = False
+
+    @property
+    def source(self) -> str:
+        if self.zoo:
+            return f"zoo:{self.zoo}"
+        if self.arch:
+            size = "x".join(map(str, self.input_size)) if self.input_size else "default size"
+            return f"arch:{self.arch}(weights={self.weights}, {size}, classes={self.classes or 'default'})"
+        return f"file:{Path(self.path or '').name}"
+
+
+@dataclass(frozen=True)
+class MethodEntry:
+    """A method, with its parameters, computed by one or more backends.
+
+    Attributes
+    ----------
+    method : str
+        Method id (:data:`xaikit.METHODS`).
+    label : str
+        Row name in the report (default: the method id). Give labels to run the same
+        method with different parameters (``gradcam@block1``, ``gradcam@block14``).
+    backends : tuple of str or None
+        Backends to run; None (``"all"``) = every installed backend implementing it.
+    params : dict
+        Parameters given to every backend that accepts them.
+    backend_params : dict
+        backend -> parameters for that backend only (override ``params``).
+    models : tuple of str or None
+        Model ids this entry runs on; None = all.
+    ranked_outputs : int or None
+        Explain each image's top-k classes in one call (shap's ``ranked_outputs``);
+        the time covers all k, the quality metrics use the top class.
+    """
+
+    method: str
+    label: str
+    backends: tuple[str, ...] | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    backend_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    models: tuple[str, ...] | None = None
+    ranked_outputs: int | None = None
+
+
+@dataclass(frozen=True)
+class SuiteConfig:
+    """A whole benchmark suite; see the module docstring for the file format."""
+
+    name: str
+    models: tuple[ModelEntry, ...]
+    methods: tuple[MethodEntry, ...]
+    description: str = ""
+    seed: int = 0
+    n_images: int = 16
+    batch_size: int = 32
+    background: int | str = 32
+    controls: tuple[str, ...] = CONTROLS
+    map_transform: str = "auto"
+    pool: int = 256
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    speed: SpeedConfig = field(default_factory=SpeedConfig)
+    source: str = "<built>"
+    notes: tuple[str, ...] = ()
+
+    def with_models(self, models: Sequence[ModelEntry]) -> SuiteConfig:
+        """The same suite on other models (per-model method filters are dropped)."""
+        methods = tuple(replace(m, models=None) for m in self.methods)
+        return replace(self, models=tuple(models), methods=methods)
+
+
+# --------------------------------------------------------------------------- parsing helpers
+class _Reader:
+    """Reads one TOML table, remembering where it is for error messages."""
+
+    def __init__(self, data: Any, where: str, origin: str) -> None:
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{origin}: {where} must be a table (key = value pairs); got {_kind(data)}.")
+        self.data = dict(data)
+        self.where = where
+        self.origin = origin
+        self.used: set[str] = set()
+
+    def error(self, message: str) -> ConfigError:
+        return ConfigError(f"{self.origin}: {self.where}: {message}")
+
+    def get(self, key: str, types: type | tuple[type, ...], default: Any = None, *, required: bool = False) -> Any:
+        self.used.add(key)
+        if key not in self.data:
+            if required:
+                raise self.error(f"missing required key {key!r}.")
+            return default
+        value = self.data[key]
+        if not _is(value, types):
+            raise self.error(f"{key} must be {_describe(types)}; got {_kind(value)} {value!r}.")
+        return value
+
+    def finish(self, valid: Sequence[str]) -> None:
+        unknown = [k for k in self.data if k not in valid]
+        if unknown:
+            hint = ""
+            close = [v for v in valid for u in unknown if _close(u, v)]
+            if close:
+                hint = f" Did you mean {', '.join(repr(c) for c in dict.fromkeys(close))}?"
+            raise self.error(f"unknown key(s) {', '.join(repr(u) for u in unknown)}; valid keys: "
+                             f"{', '.join(valid)}.{hint}")
+
+
+def _close(a: str, b: str) -> bool:
+    """Typos: same letters give or take one, or one is a prefix of the other."""
+    a, b = a.lower(), b.lower()
+    if a == b:
+        return False
+    if a.startswith(b) or b.startswith(a):
+        return True
+    if abs(len(a) - len(b)) > 1:
+        return False
+    # one edit apart
+    i = 0
+    while i < min(len(a), len(b)) and a[i] == b[i]:
+        i += 1
+    return a[i + 1:] == b[i + 1:] or a[i + 1:] == b[i:] or a[i:] == b[i + 1:]
+
+
+def _is(value: Any, types: type | tuple[type, ...]) -> bool:
+    types = types if isinstance(types, tuple) else (types,)
+    if isinstance(value, bool) and bool not in types:
+        return False
+    if float in types and isinstance(value, numbers.Real):
+        return True
+    return isinstance(value, types)
+
+
+def _describe(types: type | tuple[type, ...]) -> str:
+    names = {bool: "true/false", int: "an integer", float: "a number", numbers.Real: "a number", str: "a string",
+             list: "an array", dict: "a table"}
+    types = types if isinstance(types, tuple) else (types,)
+    return " or ".join(names.get(t, t.__name__) for t in types)
+
+
+def _kind(value: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array",
+            dict: "a table"}.get(type(value), type(value).__name__)
+
+
+def _strings(reader: _Reader, key: str, default: Any, *, allow_all: bool = False) -> tuple[str, ...] | None:
+    value = reader.get(key, (list, str), default)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if allow_all and value == "all":
+            return None
+        if allow_all:
+            raise reader.error(f"{key} must be \"all\" or an array of names; got {value!r}.")
+        value = [value]
+    if not all(isinstance(v, str) and v for v in value):
+        raise reader.error(f"{key} must be an array of non-empty strings; got {value!r}.")
+    return tuple(value)
+
+
+def _positive(reader: _Reader, key: str, value: Any, *, minimum: float = 1) -> Any:
+    if value is not None and value < minimum:
+        raise reader.error(f"{key} must be >= {minimum}; got {value}.")
+    return value
+
+
+def _resolve_path(value: str | None, base: Path | None) -> str | None:
+    if value is None or base is None:
+        return value
+    p = Path(os.path.expanduser(value))
+    return str(p if p.is_absolute() else (base / p))
+
+
+def _params_table(reader: _Reader, key: str) -> dict[str, Any]:
+    value = reader.get(key, dict, {})
+    out = {}
+    for name, v in value.items():
+        out[str(name)] = _param_value(v, f"{reader.where}.{key}.{name}", reader.origin)
+    return out
+
+
+def _param_value(value: Any, where: str, origin: str) -> Any:
+    """A method parameter from TOML: arrays become tuples (patch sizes), tables are layer references."""
+    if isinstance(value, dict):
+        keys = set(value)
+        if keys == {"input_of"} or keys == {"index"}:
+            (k, v), = value.items()
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise ConfigError(f"{origin}: {where}: {k} must be a layer index >= 0; got {v!r}.")
+            return {k: v}
+        raise ConfigError(f"{origin}: {where}: a table value is a layer reference, {{ index = I }} (model.layers[I]) "
+                          f"or {{ input_of = I }} (the layer feeding model.layers[I], as SHAP's "
+                          f"model.layers[I].input); got keys {sorted(keys)}.")
+    if isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+# --------------------------------------------------------------------------- sections
+def _suite(data: Mapping[str, Any], origin: str, base: Path | None) -> dict[str, Any]:
+    r = _Reader(data.get("suite", {}), "[suite]", origin)
+    out: dict[str, Any] = {}
+    out["name"] = r.get("name", str, None)
+    out["description"] = r.get("description", str, "")
+    out["seed"] = _positive(r, "seed", r.get("seed", int, 0), minimum=0)
+    out["n_images"] = _positive(r, "n_images", r.get("n_images", int, 16))
+    out["batch_size"] = _positive(r, "batch_size", r.get("batch_size", int, 32))
+    bg = r.get("background", (int, str), 32)
+    out["background"] = _positive(r, "background", bg) if isinstance(bg, int) else _resolve_path(bg, base)
+    controls = _strings(r, "controls", list(CONTROLS))
+    bad = [c for c in controls or () if c not in CONTROLS]
+    if bad:
+        raise r.error(f"unknown control(s) {bad}; controls: {', '.join(CONTROLS)} (or [] for none).")
+    out["controls"] = controls or ()
+    mt = r.get("map_transform", str, "auto")
+    if mt not in MAP_TRANSFORMS:
+        raise r.error(f"map_transform must be one of {', '.join(MAP_TRANSFORMS)}; got {mt!r}.")
+    out["map_transform"] = mt
+    out["pool"] = _positive(r, "pool", r.get("pool", int, 256))
+    notes = _strings(r, "notes", [])
+    out["notes"] = notes or ()
+    r.finish(["name", "description", "seed", "n_images", "batch_size", "background", "controls", "map_transform",
+              "pool", "notes"])
+    return out
+
+
+def _speed(data: Mapping[str, Any], origin: str) -> SpeedConfig:
+    r = _Reader(data.get("speed", {}), "[speed]", origin)
+    d = SpeedConfig()
+    repeats = _positive(r, "repeats", r.get("repeats", int, d.repeats))
+    max_seconds = r.get("max_seconds", float, d.max_seconds)
+    if max_seconds <= 0:
+        raise r.error(f"max_seconds must be > 0; got {max_seconds}.")
+    warmup = r.get("warmup", str, d.warmup)
+    if warmup not in WARMUPS:
+        raise r.error(f"warmup must be one of {', '.join(WARMUPS)}; got {warmup!r}.")
+    floor = r.get("floor", bool, d.floor)
+    sizes = r.get("floor_batch_sizes", list, list(d.floor_batch_sizes))
+    if not sizes or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in sizes):
+        raise r.error(f"floor_batch_sizes must be a non-empty array of integers >= 1; got {sizes!r}.")
+    min_s = r.get("floor_min_seconds", float, d.floor_min_seconds)
+    interval = r.get("memory_interval", float, d.memory_interval)
+    if min_s <= 0 or interval <= 0:
+        raise r.error("floor_min_seconds and memory_interval must be > 0.")
+    r.finish(["repeats", "max_seconds", "warmup", "floor", "floor_batch_sizes", "floor_min_seconds",
+              "memory_interval"])
+    return SpeedConfig(repeats, float(max_seconds), warmup, floor, tuple(sorted(set(sizes))), float(min_s),
+                       float(interval))
+
+
+def _metrics(data: Mapping[str, Any], origin: str) -> MetricsConfig:
+    r = _Reader(data.get("metrics", {}), "[metrics]", origin)
+    enabled = _strings(r, "enabled", list(METRICS))
+    bad = [m for m in enabled or () if m not in METRICS]
+    if bad:
+        raise r.error(f"unknown metric(s) {bad}; metrics: {', '.join(METRICS)}.")
+    score = r.get("score", str, "probability")
+    if score not in _SCORES:
+        raise r.error(f"score must be one of {', '.join(_SCORES)}; got {score!r}.")
+    params = copy.deepcopy(_METRIC_DEFAULTS)
+    for metric in METRICS:
+        if metric not in r.data:
+            continue
+        r.used.add(metric)
+        sub = _Reader(r.data[metric], f"[metrics.{metric}]", origin)
+        spec = _METRIC_PARAMS[metric]
+        for key, types in spec.items():
+            value = sub.get(key, types, None)
+            if value is not None:
+                params[metric][key] = value
+        sub.finish(list(spec))
+        _check_metric(sub, metric, params[metric])
+    r.finish(["enabled", "score", *METRICS])
+    order = [m for m in METRICS if m in (enabled or ())]
+    return MetricsConfig(tuple(order), score, params)
+
+
+def _check_metric(r: _Reader, metric: str, p: dict[str, Any]) -> None:
+    if metric in ("deletion", "insertion"):
+        if p["steps"] < 2:
+            raise r.error(f"steps must be >= 2 (the curve includes 0 % and 100 %); got {p['steps']}.")
+        if isinstance(p["substrate"], str) and p["substrate"] not in ("zero", "blur", "mean"):
+            raise r.error(f"substrate must be \"zero\", \"blur\", \"mean\" or a number; got {p['substrate']!r}.")
+    if metric == "mu_fidelity":
+        if not 0 < p["subset_percent"] < 1:
+            raise r.error(f"subset_percent must be in (0, 1); got {p['subset_percent']}.")
+        if p["n_samples"] < 2:
+            raise r.error(f"n_samples must be >= 2; got {p['n_samples']}.")
+        g = p["grid_size"]
+        if isinstance(g, list):
+            if len(g) != 2 or not all(isinstance(v, int) and v >= 1 for v in g):
+                raise r.error(f"grid_size must be an integer or [rows, columns]; got {g!r}.")
+            p["grid_size"] = tuple(g)
+        if isinstance(p["baseline"], str) and p["baseline"] not in ("zero", "blur", "mean"):
+            raise r.error(f"baseline must be \"zero\", \"blur\", \"mean\" or a number; got {p['baseline']!r}.")
+    if metric == "randomisation":
+        if p["n_images"] < 1:
+            raise r.error(f"n_images must be >= 1; got {p['n_images']}.")
+        if p["mode"] not in ("cascading", "independent"):
+            raise r.error(f"mode must be \"cascading\" or \"independent\"; got {p['mode']!r}.")
+        if "layers" in p:
+            if not all(isinstance(v, str) for v in p["layers"]):
+                raise r.error("layers must be an array of layer names (top first).")
+            p["layers"] = tuple(p["layers"])
+    if metric == "agreement" and not 0 < p["fraction"] <= 1:
+        raise r.error(f"fraction must be in (0, 1]; got {p['fraction']}.")
+    if metric == "pointing_game" and p["tolerance"] < 0:
+        raise r.error(f"tolerance must be >= 0 pixels; got {p['tolerance']}.")
+
+
+_MODEL_KEYS = ["id", "zoo", "path", "arch", "weights", "input_size", "classes", "images", "masks", "preprocess",
+               "labels", "quality", "params", "n_images", "background", "unsafe"]
+
+
+def _model(data: Any, index: int, origin: str, base: Path | None) -> ModelEntry:
+    r = _Reader(data, f"[[models]] #{index + 1}", origin)
+    zoo = r.get("zoo", str)
+    path = r.get("path", str)
+    arch = r.get("arch", str)
+    given = [k for k, v in (("zoo", zoo), ("path", path), ("arch", arch)) if v]
+    if len(given) != 1:
+        raise r.error("name the model with exactly one of zoo = \"NAME\", path = \"FILE\" or arch = \"NAME\" "
+                      f"(keras.applications); got {', '.join(given) or 'none'}.")
+    if zoo is not None:
+        from xaikit_tensorflow.zoo import ZOO  # no TensorFlow import
+
+        if zoo not in ZOO:
+            raise r.error(f"unknown zoo model {zoo!r}; zoo models: {', '.join(ZOO)}.")
+    weights = r.get("weights", str)
+    if arch is not None and weights is None:
+        raise r.error(f"arch = {arch!r} needs weights = \"none\" (random, offline) or a weights file.")
+    if arch is None and weights is not None:
+        raise r.error("weights is only used with arch = \"NAME\" (keras.applications).")
+    size = r.get("input_size", list)
+    if size is not None:
+        if len(size) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size):
+            raise r.error(f"input_size must be [height, width]; got {size!r}.")
+        size = (int(size[0]), int(size[1]))
+    classes = _positive(r, "classes", r.get("classes", int))
+    images = r.get("images", str)
+    if path is not None and images is None:
+        raise r.error(f"path = {path!r} needs images = \"FOLDER\": the images to explain (preprocessed with "
+                      "preprocess = \"SCHEME\").")
+    if arch is not None and images is None:
+        images = "synthetic"
+    masks = r.get("masks", str)
+    preprocess = r.get("preprocess", str)
+    labels = r.get("labels", str)
+    quality = r.get("quality", bool, True)
+    n_images = _positive(r, "n_images", r.get("n_images", int))
+    bg = r.get("background", (int, str))
+    params_raw = r.get("params", dict, {})
+    params: dict[str, dict[str, Any]] = {}
+    for key, value in params_raw.items():
+        sub = _Reader(value, f"[[models]] #{index + 1} params.{key}", origin)
+        params[str(key)] = {str(k): _param_value(v, f"{sub.where}.{k}", origin) for k, v in sub.data.items()}
+    unsafe = r.get("unsafe", bool, False)
+    default_id = zoo or arch or Path(path or "model").stem
+    mid = r.get("id", str, default_id)
+    r.finish(_MODEL_KEYS)
+    base_images = images if images in (None, "synthetic") else _resolve_path(images, base)
+    return ModelEntry(
+        id=mid, zoo=zoo, path=_resolve_path(path, base), arch=arch,
+        weights=weights if weights is None or weights.lower() in ("none", "imagenet") else _resolve_path(weights, base),
+        input_size=size, classes=classes, images=base_images, masks=_resolve_path(masks, base),
+        preprocess=preprocess, labels=_resolve_path(labels, base), quality=quality, params=params,
+        n_images=n_images, background=bg if not isinstance(bg, str) else _resolve_path(bg, base), unsafe=unsafe)
+
+
+_METHOD_KEYS = ["method", "label", "backends", "params", "backend_params", "models", "ranked_outputs"]
+
+
+def _method(data: Any, index: int, origin: str) -> MethodEntry:
+    from ..methods import METHODS
+
+    r = _Reader(data, f"[[methods]] #{index + 1}", origin)
+    method = r.get("method", str, required=True)
+    if method not in METHODS:
+        raise r.error(f"unknown method {method!r}; methods: {', '.join(m for m in METHODS if m != 'activations')}.")
+    if METHODS[method].kind != "attribution":
+        raise r.error(f"{method!r} returns feature maps, not attributions; the benchmark compares attribution "
+                      "methods.")
+    r.where = f"[[methods]] #{index + 1} ({method})"
+    label = r.get("label", str, method)
+    backends = _strings(r, "backends", "all", allow_all=True)
+    params = _params_table(r, "params")
+    bp_raw = r.get("backend_params", dict, {})
+    backend_params = {}
+    for name, value in bp_raw.items():
+        sub = _Reader(value, f"{r.where} backend_params.{name}", origin)
+        backend_params[str(name)] = {str(k): _param_value(v, f"{sub.where}.{k}", origin) for k, v in sub.data.items()}
+        if backends is not None and name not in backends:
+            raise r.error(f"backend_params has an entry for {name!r}, which is not in backends {list(backends)}.")
+    models = _strings(r, "models", None)
+    ranked = _positive(r, "ranked_outputs", r.get("ranked_outputs", int))
+    r.finish(_METHOD_KEYS)
+    if "targets" in params:
+        raise r.error("targets is not a method parameter here: every method explains each image's predicted class "
+                      "(use ranked_outputs = K for the top K).")
+    return MethodEntry(method, label, backends, params, backend_params, models, ranked)
+
+
+def _check_backends(config: SuiteConfig, origin: str) -> None:
+    """Backend names must be registered (installed or not: a missing one is skipped with a note)."""
+    from ..registry import _discover
+
+    known = _discover()
+    for i, m in enumerate(config.methods):
+        for b in (m.backends or ()) + tuple(m.backend_params):
+            if b not in known:
+                raise ConfigError(f"{origin}: [[methods]] #{i + 1} ({m.method}): unknown backend {b!r}; registered "
+                                  f"backends: {', '.join(known) or 'none'}.")
+            if m.method not in known[b].methods:
+                offering = [n for n, s in known.items() if m.method in s.methods]
+                raise ConfigError(f"{origin}: [[methods]] #{i + 1}: backend {b!r} does not implement {m.method!r}; "
+                                  f"backends that do: {', '.join(offering)}.")
+
+
+def parse_config(data: Mapping[str, Any], *, origin: str = "<config>", base: str | os.PathLike[str] | None = None,
+                 default_name: str | None = None) -> SuiteConfig:
+    """Build a :class:`SuiteConfig` from parsed TOML (a dict).
+
+    Parameters
+    ----------
+    data
+        The TOML document as a dict.
+    origin
+        Shown in error messages (the file name).
+    base
+        Folder against which relative paths are resolved.
+    default_name
+        Suite name when ``[suite] name`` is not given.
+    """
+    top = _Reader(data, "top level", origin)
+    top.finish(["suite", "speed", "metrics", "models", "methods"])
+    base_path = Path(base) if base is not None else None
+    suite = _suite(data, origin, base_path)
+    speed = _speed(data, origin)
+    metrics = _metrics(data, origin)
+    models_raw = data.get("models")
+    if not isinstance(models_raw, list) or not models_raw:
+        raise ConfigError(f"{origin}: no models: add at least one [[models]] table, e.g.\n\n"
+                          "[[models]]\nzoo = \"shapes_cnn4\"")
+    models = tuple(_model(m, i, origin, base_path) for i, m in enumerate(models_raw))
+    ids = [m.id for m in models]
+    dup = sorted({i for i in ids if ids.count(i) > 1})
+    if dup:
+        raise ConfigError(f"{origin}: model id(s) {dup} are used twice; give each [[models]] its own id = \"...\".")
+    methods_raw = data.get("methods")
+    if not isinstance(methods_raw, list) or not methods_raw:
+        raise ConfigError(f"{origin}: no methods: add at least one [[methods]] table, e.g.\n\n"
+                          "[[methods]]\nmethod = \"gradcam\"")
+    methods = tuple(_method(m, i, origin) for i, m in enumerate(methods_raw))
+    labels = [m.label for m in methods]
+    dup = sorted({lab for lab in labels if labels.count(lab) > 1})
+    if dup:
+        raise ConfigError(f"{origin}: method label(s) {dup} are used twice; give entries of the same method "
+                          "different parameters a label = \"...\" each.")
+    for i, m in enumerate(methods):
+        unknown = [x for x in m.models or () if x not in ids]
+        if unknown:
+            raise ConfigError(f"{origin}: [[methods]] #{i + 1} ({m.label}): models {unknown} are not model ids; "
+                              f"ids: {', '.join(ids)}.")
+    valid_keys = set(labels) | {m.method for m in methods}
+    for model in models:
+        unknown = [k for k in model.params if k not in valid_keys]
+        if unknown:
+            raise ConfigError(f"{origin}: [[models]] {model.id!r}: params for {unknown}, which are neither method ids "
+                              f"nor labels of the suite ({', '.join(sorted(valid_keys))}).")
+    name = suite.pop("name") or default_name or "suite"
+    config = SuiteConfig(name=name, models=models, methods=methods, metrics=metrics, speed=speed, source=origin,
+                         **suite)
+    _check_backends(config, origin)
+    return config
+
+
+def _toml() -> Any:
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        try:
+            import tomli as tomllib  # type: ignore[no-redef]
+        except ImportError:
+            raise MissingDependencyError("reading benchmark configurations on Python 3.10 needs tomli: "
+                                         "pip install tomli (Python 3.11+ has tomllib built in)") from None
+    return tomllib
+
+
+def load_config(path: str | os.PathLike[str]) -> SuiteConfig:
+    """Read a TOML suite file; relative paths in it are relative to its folder."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: no such configuration file" + (" (it is a folder)" if p.is_dir() else "")
+                          + f"; built-in suites: {', '.join(builtin_suites())}.")
+    tomllib = _toml()
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p} is not a UTF-8 text file") from None
+    return parse_config(data, origin=str(p), base=p.resolve().parent, default_name=p.stem)
+
+
+SUITES_DIR = Path(__file__).resolve().parent / "suites"
+
+
+def builtin_suites() -> list[str]:
+    """Names of the suites shipped with xaikit (``zoo``, ``quick``)."""
+    return sorted(p.stem for p in SUITES_DIR.glob("*.toml"))
+
+
+def builtin_suite(name: str) -> SuiteConfig:
+    """Load a shipped suite by name."""
+    path = SUITES_DIR / f"{name}.toml"
+    if not path.is_file():
+        raise ConfigError(f"no built-in suite {name!r}; built-in suites: {', '.join(builtin_suites())}, or give a "
+                          "TOML file.")
+    return load_config(path)

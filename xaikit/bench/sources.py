@@ -1,0 +1,322 @@
+"""Models and images of a benchmark: load the model, draw the seeded sample, find the masks.
+
+Everything the cells depend on is summarised by checksums: the weights
+(:func:`weights_digest`) and the sample (images and masks), so a cell's key changes
+when either does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from .config import ConfigError, ModelEntry
+from .store import array_digest
+
+__all__ = ["PreparedModel", "prepare_model", "resolve_layer_refs", "weights_digest"]
+
+
+@dataclass
+class PreparedModel:
+    """A loaded model with its sample, ready for the cells.
+
+    Attributes
+    ----------
+    images : numpy.ndarray
+        float32 ``(n, H, W, C)``, the model input (preprocessed).
+    display : numpy.ndarray
+        float32 ``(n, H, W, C)`` pixels in [0, 1] for pictures.
+    masks : numpy.ndarray or None
+        bool ``(n, H, W)``; None when the model has no ground truth.
+    has_mask : numpy.ndarray or None
+        bool ``(n,)``: images that have a (non-empty) mask.
+    targets : numpy.ndarray
+        int64 ``(n,)``: the predicted class of each image; every method explains it.
+    labels : numpy.ndarray or None
+        True labels when known (zoo data).
+    """
+
+    entry: ModelEntry
+    model: Any
+    model_id: str
+    weights_sha: str
+    n_params: int
+    images: np.ndarray
+    display: np.ndarray
+    names: list[str]
+    masks: np.ndarray | None
+    has_mask: np.ndarray | None
+    targets: np.ndarray
+    labels: np.ndarray | None
+    class_names: list[str] | None
+    preprocess: str
+    sample_sha: str
+    default_score: str
+    seed: int
+    info: dict[str, Any] = field(default_factory=dict)
+    _background: np.ndarray | None = None
+    _background_spec: Any = None
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return int(self.images.shape[1]), int(self.images.shape[2])
+
+    @property
+    def quality(self) -> bool:
+        return self.entry.quality
+
+    def class_name(self, k: int) -> str:
+        if self.class_names is not None and 0 <= k < len(self.class_names):
+            return str(self.class_names[k])
+        return str(k)
+
+    def background(self, spec: int | str, batch_size: int) -> np.ndarray:
+        """Expected-gradients background (cached per spec): N images or a folder, preprocessed."""
+        if self._background is not None and self._background_spec == spec:
+            return self._background
+        self._background = _background(self, spec)
+        self._background_spec = spec
+        return self._background
+
+
+def weights_digest(model: Any) -> str:
+    """sha256 (first 16 hex digits) of every weight of ``model``: names, shapes and values."""
+    import keras
+
+    h = hashlib.sha256()
+    for w in model.weights:
+        value = np.ascontiguousarray(keras.ops.convert_to_numpy(w))
+        h.update(str(getattr(w, "path", getattr(w, "name", ""))).encode())
+        h.update(str(value.shape).encode())
+        h.update(value.tobytes())
+    return h.hexdigest()[:16]
+
+
+def _seeded_choice(total: int, n: int, seed: int) -> np.ndarray:
+    n = min(n, total)
+    return np.sort(np.random.default_rng([seed, 1]).choice(total, n, replace=False))
+
+
+def _load_masks(folder: str, paths: list[Path], size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    import cv2
+
+    from ..io import IMAGE_SUFFIXES
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise ConfigError(f"masks = {folder!r} is not a folder")
+    by_stem = {p.stem: p for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+    h, w = size
+    masks = np.zeros((len(paths), h, w), bool)
+    has = np.zeros(len(paths), bool)
+    for i, p in enumerate(paths):
+        m = by_stem.get(p.stem)
+        if m is None:
+            continue
+        grey = cv2.imread(str(m), cv2.IMREAD_GRAYSCALE)
+        if grey is None:
+            raise InputError(f"OpenCV cannot read the mask {m}")
+        if grey.shape != (h, w):
+            grey = cv2.resize(grey, (w, h), interpolation=cv2.INTER_NEAREST)
+        masks[i] = grey > 127
+        has[i] = masks[i].any()
+    return masks, has
+
+
+def resolve_layer_refs(model: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """Replace ``{"index": i}`` / ``{"input_of": i}`` layer references by layer names.
+
+    ``{"index": i}`` is ``model.layers[i]``; ``{"input_of": i}`` is the layer whose output
+    feeds ``model.layers[i]`` (what SHAP's ``model.layers[i].input`` selects). Indices
+    count the input layer first, as Keras' ``model.layers`` does for Functional models.
+    """
+    out = dict(params)
+    layers = list(model.layers)
+    for key, value in params.items():
+        if not isinstance(value, dict):
+            continue
+        (kind, i), = value.items()
+        if i >= len(layers):
+            raise ConfigError(f"{key} = {{ {kind} = {i} }}: the model has {len(layers)} layers (0..{len(layers) - 1})")
+        if kind == "index":
+            out[key] = layers[i].name
+            continue
+        inp = layers[i].input
+        if isinstance(inp, (list, tuple)):
+            raise ConfigError(f"{key} = {{ input_of = {i} }}: layer {layers[i].name!r} has several inputs; name the "
+                              "layer instead")
+        history = getattr(inp, "_keras_history", None)
+        producer = getattr(history, "operation", None) if history is not None else None
+        if producer is None:
+            raise ConfigError(f"{key} = {{ input_of = {i} }}: cannot tell which layer feeds {layers[i].name!r}; name "
+                              "the layer instead")
+        import keras
+
+        if isinstance(producer, keras.layers.InputLayer):
+            raise ConfigError(f"{key} = {{ input_of = {i} }}: {layers[i].name!r} is fed by the model input; explain "
+                              "at the input (no layer) instead")
+        out[key] = producer.name
+    return out
+
+
+# --------------------------------------------------------------------------- loading
+def _load(entry: ModelEntry, seed: int) -> tuple[Any, str | None, list[str] | None, str]:
+    """(model, default preprocessing, class names, description)."""
+    if entry.zoo is not None:
+        from xaikit_tensorflow import zoo
+
+        info = zoo.model_info(entry.zoo)
+        return zoo.load_model(entry.zoo), "scale255", list(info.class_names), info.description
+    from ..cli._models import load_model
+
+    if entry.arch is not None:
+        if (entry.weights or "").lower() == "none":
+            import keras
+
+            # Random weights, but the same ones on every run: the weights checksum (and so
+            # every cell key) stays the same and finished cells are reused.
+            keras.utils.set_random_seed(seed)
+        loaded = load_model(arch=entry.arch, weights=entry.weights, input_size=entry.input_size,
+                            classes=entry.classes)
+        return loaded.model, loaded.family, None, loaded.source
+    loaded = load_model(model_path=entry.path, unsafe=entry.unsafe, input_size=entry.input_size)
+    return loaded.model, None, None, loaded.source
+
+
+def _labels_file(path: str | None) -> list[str] | None:
+    if path is None:
+        return None
+    from ..cli._labels import load_labels
+
+    labels = load_labels(path)  # a Mapping index -> name
+    return [labels.name(k) for k in range(max(labels) + 1)] if len(labels) else None
+
+
+def prepare_model(entry: ModelEntry, *, n_images: int, seed: int, pool: int, batch_size: int) -> PreparedModel:
+    """Load ``entry``'s model and draw its seeded sample of images (and masks)."""
+    from xaikit_tensorflow import class_scores
+    from xaikit_tensorflow._keras import model_view
+
+    from ..explainer import resolve_score
+    from ..preprocessing import get_scheme
+
+    model, default_pre, class_names, description = _load(entry, seed)
+    view = model_view(model)
+    h, w, c = view.spec.input_shape
+    if h is None or w is None:
+        if entry.input_size is None:
+            raise ConfigError(f"model {entry.id!r} accepts any image size; give input_size = [height, width]")
+        h, w = entry.input_size
+    size = (int(h), int(w))
+    channels = int(c or 3)
+    n = int(entry.n_images or n_images)
+    labels = masks = has_mask = None
+    names: list[str]
+    if entry.zoo is not None and entry.images is None:
+        from xaikit_tensorflow import zoo
+
+        data = zoo.load_data(entry.zoo, "test", n=max(pool, n))
+        idx = _seeded_choice(len(data), n, seed)
+        x = np.asarray(data.images[idx], np.float32)
+        display = x
+        labels = data.labels[idx]
+        if data.masks is not None:
+            masks = data.masks[idx]
+            has_mask = masks.reshape(len(idx), -1).any(axis=1)
+        names = [f"{entry.zoo}:test[{i}]" for i in idx]
+        preprocess = "scale255 (zoo data, already in [0, 1])"
+        scheme_name = None
+    else:
+        scheme_name = entry.preprocess or default_pre or "none"
+        scheme = get_scheme(scheme_name)
+        if entry.images == "synthetic":
+            from ..datasets import make_shapes
+
+            data = make_shapes(n, size=size, seed=seed)
+            pixels = data.images * np.float32(255.0)
+            if channels == 1:
+                pixels = pixels.mean(axis=-1, keepdims=True)
+            names = [f"synthetic[{i}]" for i in range(n)]
+            masks, has_mask = data.masks, data.masks.reshape(n, -1).any(axis=1)
+            labels = None
+        else:
+            from ..io import find_images, load_images
+
+            paths = find_images(entry.images)  # type: ignore[arg-type]
+            idx = _seeded_choice(len(paths), n, seed)
+            chosen = [paths[i] for i in idx]
+            pixels, _ = load_images(chosen, size=size, channels=channels)
+            names = [p.name for p in chosen]
+            if entry.masks is not None:
+                masks, has_mask = _load_masks(entry.masks, chosen, size)
+                if not has_mask.any():
+                    raise ConfigError(f"model {entry.id!r}: no mask in {entry.masks} matches the sampled images by "
+                                      f"file name (e.g. {chosen[0].stem}.png); masks are matched by file stem")
+        x = scheme.forward(np.asarray(pixels, np.float32))
+        display = np.clip(np.asarray(pixels, np.float32) / 255.0, 0, 1)
+        preprocess = scheme.name
+    if display.shape[-1] == 1:
+        display = np.repeat(display, 3, axis=-1)
+    scores = class_scores(model, x, "probability", batch_size)
+    targets = np.argmax(scores, axis=1).astype(np.int64)
+    if class_names is None:
+        class_names = _labels_file(entry.labels)
+    sample_sha = array_digest(x) + (array_digest(masks) if masks is not None else "")
+    n_params = int(sum(int(np.prod(w.shape)) for w in model.weights))
+    info = {"description": description, "input_shape": [size[0], size[1], channels],
+            "n_outputs": view.spec.n_outputs, "output_activation": view.spec.output_activation,
+            "n_params": n_params, "n_images": len(x), "masks": masks is not None}
+    if labels is not None:
+        info["sample_accuracy"] = float(np.mean(targets == labels))
+    if entry.zoo is not None:
+        from xaikit_tensorflow import zoo
+
+        info["test_accuracy"] = zoo.model_info(entry.zoo).accuracy
+    return PreparedModel(
+        entry=entry, model=model, model_id=entry.source, weights_sha=weights_digest(model), n_params=n_params,
+        images=x, display=display, names=names, masks=masks, has_mask=has_mask, targets=targets, labels=labels,
+        class_names=class_names, preprocess=preprocess if scheme_name is None else scheme_name,
+        sample_sha=sample_sha, default_score=resolve_score(None, view.spec), seed=seed, info=info)
+
+
+def _background(pm: PreparedModel, spec: int | str) -> np.ndarray:
+    from ..preprocessing import get_scheme
+
+    entry = pm.entry
+    h, w = pm.image_size
+    channels = pm.images.shape[-1]
+    if isinstance(spec, str):
+        from ..io import load_images
+
+        if not os.path.exists(spec):
+            raise ConfigError(f"model {entry.id!r}: background = {spec!r} does not exist")
+        pixels, _ = load_images([spec], size=(h, w), channels=channels)
+        scheme = get_scheme(entry.preprocess or "none") if entry.zoo is None else get_scheme("scale255")
+        return scheme.forward(np.asarray(pixels, np.float32))
+    n = int(spec)
+    if entry.zoo is not None and entry.images is None:
+        from xaikit_tensorflow import zoo
+
+        return np.asarray(zoo.load_data(entry.zoo, "train", n=n).images, np.float32)
+    scheme = get_scheme(pm.preprocess.split(" ")[0])
+    if entry.images == "synthetic":
+        from ..datasets import make_shapes
+
+        pixels = make_shapes(n, size=(h, w), seed=pm.seed + 1).images * np.float32(255.0)
+        if channels == 1:
+            pixels = pixels.mean(axis=-1, keepdims=True)
+        return scheme.forward(pixels)
+    from ..io import find_images, load_images
+
+    paths = find_images(entry.images)  # type: ignore[arg-type]
+    chosen = set(pm.names)
+    rest = [p for p in paths if p.name not in chosen] or paths
+    idx = _seeded_choice(len(rest), n, pm.seed + 1)
+    pixels, _ = load_images([rest[i] for i in idx], size=(h, w), channels=channels)
+    return scheme.forward(np.asarray(pixels, np.float32))
