@@ -350,6 +350,7 @@ GLOSSARY = {
     "integration": "Quadrature rule of the path integral.",
     "multiply_by_input": "Multiply the mean gradient by `x - baseline` (the integrated-gradients definition).",
     "local_smoothing": "Noise added to the explained input (SHAP's `local_smoothing`).",
+    "completeness": "Report `extras[\"completeness_gap\"]`; at the input it costs one forward pass over the background.",
     "upsample": "How the patch grid becomes a pixel map: `bilinear` or `patch`.",
     "layers": "Layers to extract (`None`: every convolution and pooling layer).",
 }

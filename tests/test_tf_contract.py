@@ -157,7 +157,9 @@ def test_compiled_functions_are_reused_and_chunks_are_bounded(functional_cnn, im
         fn = original(self, key, build, signature)
 
         def wrapper(*args):
-            sizes.append(int(args[0].shape[0]))
+            # The last argument of every kernel holds one row per model input row (the targets,
+            # or the images for kernels without targets): that is the batch the model sees.
+            sizes.append(int(np.shape(args[-1])[0]))
             return fn(*args)
         return wrapper
 
@@ -195,3 +197,11 @@ def test_random_methods_do_not_depend_on_the_rest_of_the_batch(method, functiona
     reordered = xk.explain(functional_cnn, images[::-1], method=method, targets=[3, 2, 1], **params)
     np.testing.assert_allclose(alone.attributions[0], together.attributions[2], rtol=2e-4, atol=1e-6)
     np.testing.assert_allclose(reordered.attributions[::-1], together.attributions, rtol=2e-4, atol=1e-6)
+
+
+def test_expected_gradients_completeness_check_can_be_switched_off(functional_cnn, images, background):
+    params = method_params("expected_gradients", background)
+    with_check = xk.explain(functional_cnn, images, method="expected_gradients", **params)
+    without = xk.explain(functional_cnn, images, method="expected_gradients", completeness=False, **params)
+    assert "completeness_gap" in with_check.extras and "completeness_gap" not in without.extras
+    np.testing.assert_array_equal(with_check.attributions, without.attributions)

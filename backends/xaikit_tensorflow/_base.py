@@ -16,7 +16,8 @@ from xaikit.validation import check_choice
 from ._keras import KerasModelView, chunks, model_view
 
 __all__ = ["TFExplainer", "TFExplainerWithChannels", "TFExtractorBase", "CHANNEL_REDUCTIONS", "reduce_channels",
-           "gradient_fn", "score_fn", "class_scores", "resolve_targets", "broadcast_baseline", "add_rows", "image_rng", "chunks"]
+           "gradient_fn", "score_fn", "class_scores", "resolve_targets", "broadcast_baseline", "add_rows", "image_rng", "chunks",
+           "path_gradient_sums_fn", "stream_rows", "segments"]
 
 CHANNEL_REDUCTIONS = ("sum", "abs_sum", "max_abs")
 _INT = tf.TensorSpec([None], tf.int32)
@@ -29,11 +30,18 @@ def reduce_channels(values: np.ndarray, mode: str) -> np.ndarray:
     attribution); ``"abs_sum"`` is tf-explain's grayscale reduction; ``"max_abs"`` is
     Simonyan et al.'s saliency (largest magnitude over channels).
     """
-    if mode == "sum":
-        return values.sum(axis=-1, dtype=np.float32)
-    if mode == "abs_sum":
-        return np.abs(values).sum(axis=-1, dtype=np.float32)
-    return np.abs(values).max(axis=-1).astype(np.float32)
+    # An explicit loop over the (few) channels: NumPy's reduction over a short last axis is
+    # strided and several times slower than C element-wise passes.
+    channels = [values[..., c] for c in range(values.shape[-1])]
+    if mode != "sum":
+        channels = [np.abs(c) for c in channels]
+    out = np.array(channels[0], dtype=np.float32, copy=True)
+    for c in channels[1:]:
+        if mode == "max_abs":
+            np.maximum(out, c, out=out)
+        else:
+            out += c
+    return out
 
 
 def image_rng(seed: int, image: np.ndarray, stream: int = 0) -> np.random.Generator:
@@ -135,6 +143,76 @@ def class_scores(model: Any, images: np.ndarray, score: str = "probability", bat
 
     fn = view.compiled(("class_scores", score, hwc), build, [view.image_spec(hwc)])
     return np.concatenate([fn(x[s]).numpy() for s in chunks(len(x), batch_size)])
+
+
+def path_gradient_sums_fn(view: KerasModelView, score: str, shape: tuple[int, ...], k: int = 1,
+                          layer: str | None = None, times_delta: bool = False) -> Callable[..., Any]:
+    """Compiled kernel shared by SmoothGrad, integrated and expected gradients.
+
+    ``(x, seg, r, e, u, w, t) -> (k, S, *shape)``: for sample row ``i`` of image
+    ``seg[i]`` (an index into the ``S`` rows of ``x``), the point
+    ``p_i = r_i + u_i (x[seg_i] + e_i - r_i)`` is sent through the model (or through the
+    part above ``layer``, ``x`` then being that layer's activations), and the gradients of
+    the ``k`` target scores ``t[i]`` at ``p_i``, times ``w_i`` (and times
+    ``x[seg_i] + e_i - r_i`` when ``times_delta``), are summed per image in-graph. ``r``
+    and ``e`` may have one row, broadcast to all. SmoothGrad: ``r = 0, u = 1, e =`` noise;
+    integrated gradients: ``r =`` baseline, ``u = alpha``, ``w =`` quadrature weight;
+    expected gradients: ``r =`` references, ``u ~ U(0, 1)``, ``e =`` smoothing noise,
+    ``times_delta``. Building points and reducing per image in the graph keeps host
+    memory traffic to the inputs that must come from the host (noise, references).
+    """
+    rows = tf.TensorSpec((None, *shape), tf.float32)
+    vector = tf.TensorSpec([None], tf.float32)
+
+    def build() -> Callable[..., Any]:
+        def fn(x: Any, seg: Any, r: Any, e: Any, u: Any, w: Any, t: Any) -> Any:
+            expand = (slice(None),) + (None,) * len(shape)
+            delta = tf.gather(x, seg) + e - r
+            points = r + u[expand] * delta
+            with tf.GradientTape(persistent=k > 1) as tape:
+                tape.watch(points)
+                cap = view.forward(points) if layer is None else view.run_head(layer, points)
+                scores = view.class_scores(cap, score)
+                selected = [tf.gather(scores, t[:, j], batch_dims=1) for j in range(k)]
+            sums = []
+            for s in selected:
+                g = tf.cast(tape.gradient(s, points), tf.float32) * w[expand]
+                if times_delta:
+                    g = g * delta
+                sums.append(tf.math.unsorted_segment_sum(g, seg, tf.shape(x)[0]))
+            del tape
+            return tf.stack(sums)
+        return fn
+
+    signature = [rows, tf.TensorSpec([None], tf.int32), rows, rows, vector, vector, tf.TensorSpec([None, k], tf.int32)]
+    return view.compiled(("path_gradient_sums", score, layer, shape, k, times_delta), build, signature)
+
+
+def stream_rows(n_rows: int, batch_size: int, prepare: Callable[[slice], Any], run: Callable[[slice, Any], None]) -> None:
+    """``run(rows, prepare(rows))`` for chunks of ``batch_size`` rows, preparing the next chunk meanwhile.
+
+    ``prepare`` (host work: drawing noise, gathering references) runs in a helper thread
+    while ``run`` executes the compiled function for the previous chunk (TensorFlow
+    releases the GIL while it computes), so host work overlaps model work.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    parts = list(chunks(n_rows, batch_size))
+    if not parts:
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xaikit-prefetch") as pool:
+        pending = pool.submit(prepare, parts[0])
+        for i, rows in enumerate(parts):
+            prepared = pending.result()
+            if i + 1 < len(parts):
+                pending = pool.submit(prepare, parts[i + 1])
+            run(rows, prepared)
+
+
+def segments(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For a sorted row->image ``index``: the distinct images and each row's position among them."""
+    images, seg = np.unique(index, return_inverse=True)
+    return images, seg.astype(np.int32)
 
 
 def _versions() -> dict[str, str]:

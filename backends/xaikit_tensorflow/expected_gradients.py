@@ -14,50 +14,35 @@ from xaikit.validation import check_images, check_nonnegative_float, check_posit
 
 from ._base import (
     TFExplainerWithChannels,
-    add_rows,
     chunks,
     class_scores,
     image_rng,
+    path_gradient_sums_fn,
     reduce_channels,
-    resolve_targets,
+    segments,
+    stream_rows,
 )
 from ._keras import KerasModelView
 
 __all__ = ["TFExpectedGradients"]
 
 
-def _multi_gradient_fn(view: KerasModelView, score: str, layer: str | None, shape: tuple[int, ...],
-                       k: int) -> Callable[..., Any]:
-    """Compiled ``(points, T (B, k)) -> grads (k, B, *shape)``: one forward, k backward passes.
+def _probe_fn(view: KerasModelView, score: str, layer: str | None, hwc: tuple[int, ...]) -> Callable[..., Any]:
+    """Compiled ``x -> (outputs, class scores, activations of layer)``: one forward pass for all three."""
 
-    ``points`` are images (``layer`` None) or activations of ``layer`` fed to the model
-    above it.
-    """
-
-    def build() -> Callable[..., Any]:
-        def fn(points: Any, t: Any) -> Any:
-            with tf.GradientTape(persistent=k > 1) as tape:
-                tape.watch(points)
-                cap = view.forward(points) if layer is None else view.run_head(layer, points)
-                scores = view.class_scores(cap, score)
-                selected = [tf.gather(scores, t[:, r], batch_dims=1) for r in range(k)]
-            grads = [tf.cast(tape.gradient(s, points), tf.float32) for s in selected]
-            del tape
-            return tf.stack(grads)
-        return fn
-
-    spec = tf.TensorSpec((None, *shape), tf.float32)
-    return view.compiled(("expected_gradients", score, layer, shape, k), build,
-                         [spec, tf.TensorSpec([None, k], tf.int32)])
-
-
-def _features_fn(view: KerasModelView, layer: str, hwc: tuple[int, ...]) -> Callable[..., Any]:
     def build() -> Callable[..., Any]:
         def fn(x: Any) -> Any:
-            return tf.cast(view.forward(x, capture=[layer]).outputs[layer], tf.float32)
+            cap = view.forward(x, capture=[layer] if layer else [])
+            features = tf.cast(cap.outputs[layer], tf.float32) if layer else tf.zeros([tf.shape(x)[0], 0])
+            return tf.cast(cap.outputs["__output__"], tf.float32), view.class_scores(cap, score), features
         return fn
 
-    return view.compiled(("features", layer, hwc), build, [view.image_spec(hwc)])
+    return view.compiled(("expected_gradients_probe", score, layer, hwc), build, [view.image_spec(hwc)])
+
+
+def _probe(fn: Callable[..., Any], x: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    parts = [[t.numpy() for t in fn(x[s])] for s in chunks(len(x), batch_size)]
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
 
 
 class TFExpectedGradients(TFExplainerWithChannels):
@@ -95,6 +80,10 @@ class TFExpectedGradients(TFExplainerWithChannels):
     batch_size, score, channel_reduce
         As in the other gradient methods. SHAP explains the model output as it is
         (probabilities for a softmax model): use ``score="probability"`` to match it.
+    completeness : bool, default True
+        Report ``extras["completeness_gap"]``. At the input this costs one forward pass
+        over the background (at a layer it comes free with mapping the background);
+        switch it off when explaining few images against a large background in a loop.
 
     References
     ----------
@@ -107,7 +96,7 @@ class TFExpectedGradients(TFExplainerWithChannels):
 
     def __init__(self, model: Any, *, background: Any = None, n_samples: int = 200, local_smoothing: float = 0.0,
                  seed: int | None = None, layer: str | None = None, batch_size: int = 32, score: str | None = None,
-                 channel_reduce: str = "sum") -> None:
+                 channel_reduce: str = "sum", completeness: bool = True) -> None:
         super().__init__(model, batch_size=batch_size, score=score)
         self.background = background
         self.n_samples = n_samples
@@ -115,6 +104,7 @@ class TFExpectedGradients(TFExplainerWithChannels):
         self.seed = seed
         self.layer = layer
         self.channel_reduce = channel_reduce
+        self.completeness = completeness
 
     def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
         params = super()._resolve_params(images, spec)
@@ -127,6 +117,7 @@ class TFExpectedGradients(TFExplainerWithChannels):
         params["n_samples"] = check_positive_int("n_samples", self.n_samples)
         params["local_smoothing"] = check_nonnegative_float("local_smoothing", self.local_smoothing)
         params["seed"] = check_seed(self.seed)
+        params["completeness"] = bool(self.completeness)
         hwc = tuple(images.shape[1:])
         params["layer"] = None if self.layer is None else self._view().check_layer(
             self.layer, hwc, spatial=True, method="expected_gradients")
@@ -135,27 +126,30 @@ class TFExpectedGradients(TFExplainerWithChannels):
         return params
 
     def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        view = self._view()
-        outputs, targets = resolve_targets(view, images, targets, params["batch_size"])
-        return self._attribute_ranked(images, targets[:, None], params, outputs=outputs)[0]
+        return self._attribute_ranked(images, None if targets is None else targets[:, None], params)[0]
 
-    def _attribute_ranked(self, images: np.ndarray, ranked: np.ndarray, params: dict[str, Any],
-                          outputs: np.ndarray | None = None) -> list[Attribution]:
+    def _attribute_ranked(self, images: np.ndarray, ranked: np.ndarray | None,
+                          params: dict[str, Any]) -> list[Attribution]:
+        from xaikit.explainer import predicted_classes
+
         view = self._view()
         batch_size, layer = params["batch_size"], params["layer"]
         hwc = tuple(images.shape[1:])
-        if outputs is None:
-            outputs = view.predict(images, batch_size)
+        probe = _probe_fn(view, params["score"], layer, hwc)
+        outputs, scores_x, features_x = _probe(probe, images, batch_size)
+        if ranked is None:
+            ranked = predicted_classes(outputs, view.spec)[:, None]
         background = params["_background"]
         if layer is None:
             x_space, bg_space = images, background
-        else:
-            features = _features_fn(view, layer, hwc)
-            x_space = np.concatenate([features(images[s]).numpy() for s in chunks(len(images), batch_size)])
-            bg_space = np.concatenate([features(background[s]).numpy() for s in chunks(len(background), batch_size)])
+            scores_bg = (class_scores(self.model, background, params["score"], batch_size)
+                         if params["completeness"] else None)
+        else:  # the background is mapped to the layer anyway: its scores come with it
+            x_space = features_x
+            _, scores_bg, bg_space = _probe(probe, background, batch_size)
         shape = tuple(x_space.shape[1:])
         n, k, n_samples = len(images), ranked.shape[1], params["n_samples"]
-        fn = _multi_gradient_fn(view, params["score"], layer, shape, k)
+        fn = path_gradient_sums_fn(view, params["score"], shape, k, layer, times_delta=True)
         draws = [image_rng(params["seed"], image) for image in images]
         picks = [(g.integers(0, len(bg_space), n_samples), g.uniform(size=n_samples)) for g in draws]
         reference_index = np.stack([p[0] for p in picks])  # (n, n_samples)
@@ -164,28 +158,38 @@ class TFExpectedGradients(TFExplainerWithChannels):
         smoothing = params["local_smoothing"]
         totals = np.zeros((k, *x_space.shape), np.float64)
         targets = ranked.astype(np.int32)
-        for rows in chunks(n * n_samples, batch_size):
+        zero = np.zeros((1, *shape), np.float32)
+
+        def prepare(rows: slice) -> tuple[np.ndarray, ...]:
             flat = np.arange(rows.start, rows.stop)
             index, sample = flat // n_samples, flat % n_samples
-            x_rows = x_space[index]
+            used, seg = segments(index)
+            noise = zero
             if smoothing > 0:
-                for image in np.unique(index):
-                    where = index == image
-                    x_rows[where] += smoothing * noise_rngs[image].standard_normal(
-                        (int(where.sum()), *shape), dtype=np.float32)
+                noise = np.empty((len(index), *shape), np.float32)
+                starts = np.searchsorted(seg, np.arange(len(used) + 1))
+                for j, image in enumerate(used):
+                    part = noise[starts[j]:starts[j + 1]]
+                    noise_rngs[image].standard_normal(out=part, dtype=np.float32)
+                    part *= np.float32(smoothing)
             refs = bg_space[reference_index[index, sample]]
-            u = positions[index, sample].reshape((-1,) + (1,) * len(shape))
-            delta = x_rows - refs
-            grads = fn(refs + u * delta, targets[index]).numpy()
-            for r in range(k):
-                add_rows(totals[r], index, grads[r] * delta)
-        s_x = np.take_along_axis(class_scores(self.model, images, params["score"], batch_size), ranked, axis=1)
-        s_bg = class_scores(self.model, background, params["score"], batch_size).mean(axis=0)[ranked]
+            return used, seg, refs, noise, positions[index, sample], np.ones(len(index), np.float32), targets[index]
+
+        def run(rows: slice, prepared: tuple[np.ndarray, ...]) -> None:
+            used, seg, refs, noise, u, w, t = prepared
+            totals[:, used] += fn(x_space[used], seg, refs, noise, u, w, t).numpy()
+
+        stream_rows(n * n_samples, batch_size, prepare, run)
+        s_x = np.take_along_axis(scores_x, ranked, axis=1)
+        s_bg = None if scores_bg is None else scores_bg.mean(axis=0)[ranked]
         results = []
         for r in range(k):
             channels = (totals[r] / n_samples).astype(np.float32)
-            gap = channels.reshape(n, -1).sum(axis=1) - (s_x[:, r] - s_bg[:, r])
+            extras = {}
+            if s_bg is not None:
+                gap = channels.reshape(n, -1).sum(axis=1) - (s_x[:, r] - s_bg[:, r])
+                extras["completeness_gap"] = gap.astype(np.float32)
             maps = reduce_channels(channels, params["channel_reduce"])
             results.append(Attribution(maps, outputs, ranked[:, r].astype(np.int64), at_layer=layer is not None,
-                                       channels=channels, extras={"completeness_gap": gap.astype(np.float32)}))
+                                       channels=channels, extras=extras))
         return results

@@ -11,9 +11,11 @@ from xaikit.validation import check_choice, check_nonnegative_float, check_posit
 
 from ._base import (
     TFExplainerWithChannels,
-    add_rows,
     broadcast_baseline,
     image_rng,
+    path_gradient_sums_fn,
+    segments,
+    stream_rows,
     chunks,
     gradient_fn,
     reduce_channels,
@@ -63,7 +65,7 @@ class TFVanillaGradients(TFExplainerWithChannels):
             grads.append(g.numpy())
             outputs.append(out.numpy())
             used.append(t.numpy())
-        channels = np.concatenate(grads)
+        channels = grads[0] if len(grads) == 1 else np.concatenate(grads)
         if self._times_input:
             channels = channels * images
         return Attribution(reduce_channels(channels, params["channel_reduce"]), np.concatenate(outputs),
@@ -132,20 +134,32 @@ class TFSmoothGrad(TFExplainerWithChannels):
     def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
         view = self._view()
         outputs, targets = resolve_targets(view, images, targets, params["batch_size"])
-        fn = gradient_fn(view, params["score"], images.shape[1:])
+        hwc = tuple(images.shape[1:])
+        fn = path_gradient_sums_fn(view, params["score"], hwc)
         n, n_samples = len(images), params["n_samples"]
         sigma = params["noise"] * (images.reshape(n, -1).max(axis=1) - images.reshape(n, -1).min(axis=1))
         rngs = [image_rng(params["seed"], image) for image in images]
         total = np.zeros(images.shape, np.float64)
         t_all = targets.astype(np.int32)
-        for rows in chunks(n * n_samples, params["batch_size"]):
+        zero = np.zeros((1, *hwc), np.float32)
+
+        def prepare(rows: slice) -> tuple[np.ndarray, ...]:
             index = np.arange(rows.start, rows.stop) // n_samples  # image of each sample row
-            batch = np.empty((len(index), *images.shape[1:]), np.float32)
-            for image in np.unique(index):
-                where = index == image
-                noise = rngs[image].standard_normal((int(where.sum()), *images.shape[1:]), dtype=np.float32)
-                batch[where] = images[image] + sigma[image] * noise
-            add_rows(total, index, fn(batch, t_all[index])[0].numpy())
+            used, seg = segments(index)
+            noise = np.empty((len(index), *hwc), np.float32)
+            starts = np.searchsorted(seg, np.arange(len(used) + 1))
+            for j, image in enumerate(used):  # rows of one image are contiguous
+                part = noise[starts[j]:starts[j + 1]]
+                rngs[image].standard_normal(out=part, dtype=np.float32)
+                part *= np.float32(sigma[image])
+            ones = np.ones(len(index), np.float32)
+            return used, seg, noise, ones, t_all[index][:, None]
+
+        def run(rows: slice, prepared: tuple[np.ndarray, ...]) -> None:
+            used, seg, noise, ones, t = prepared
+            total[used] += fn(images[used], seg, zero, noise, ones, ones, t).numpy()[0]
+
+        stream_rows(n * n_samples, params["batch_size"], prepare, run)
         channels = (total / n_samples).astype(np.float32)
         return Attribution(reduce_channels(channels, params["channel_reduce"]), outputs, targets, channels=channels)
 
@@ -224,16 +238,24 @@ class TFIntegratedGradients(TFExplainerWithChannels):
         s_b = np.concatenate([scores(np.broadcast_to(baseline, (s.stop - s.start, *hwc)), targets_used[s])[0].numpy()
                               for s in chunks(len(images), params["batch_size"])])
         alphas, weights = integration_points(params["steps"], params["integration"])
-        fn = gradient_fn(view, params["score"], hwc)
+        fn = path_gradient_sums_fn(view, params["score"], hwc)
         steps, n = params["steps"], len(images)
         delta = images - baseline
         total = np.zeros(images.shape, np.float64)
-        for rows in chunks(n * steps, params["batch_size"]):
+        zero, base = np.zeros((1, *hwc), np.float32), baseline[None].astype(np.float32)
+
+        def prepare(rows: slice) -> tuple[np.ndarray, ...]:
             flat = np.arange(rows.start, rows.stop)
             index, step = flat // steps, flat % steps
-            batch = (baseline + alphas[step, None, None, None].astype(np.float32) * delta[index]).astype(np.float32)
-            grads = fn(batch, targets_used[index])[0].numpy()
-            add_rows(total, index, grads * weights[step, None, None, None].astype(np.float32))
+            used, seg = segments(index)
+            return (used, seg, alphas[step].astype(np.float32), weights[step].astype(np.float32),
+                    targets_used[index][:, None].astype(np.int32))
+
+        def run(rows: slice, prepared: tuple[np.ndarray, ...]) -> None:
+            used, seg, u, w, t = prepared
+            total[used] += fn(images[used], seg, base, zero, u, w, t).numpy()[0]
+
+        stream_rows(n * steps, params["batch_size"], prepare, run)
         channels = (delta * total).astype(np.float32)
         gap = channels.reshape(n, -1).sum(axis=1) - (np.concatenate(s_x) - s_b)
         return Attribution(reduce_channels(channels, params["channel_reduce"]), np.concatenate(outputs), targets_used,

@@ -12,7 +12,7 @@ from xaikit.errors import InputError
 from xaikit.explainer import Attribution, ModelSpec
 from xaikit.validation import check_pair
 
-from ._base import TFExplainer, broadcast_baseline, chunks, score_fn
+from ._base import TFExplainer, broadcast_baseline, chunks, score_fn, segments
 from ._keras import KerasModelView
 
 __all__ = ["TFOcclusion", "patch_windows"]
@@ -90,7 +90,8 @@ class TFOcclusion(TFExplainer):
         height, width = hwc[0], hwc[1]
 
         def build() -> Callable[..., Any]:
-            def fn(x: Any, windows: Any, baseline: Any, t: Any) -> Any:
+            def fn(images: Any, seg: Any, windows: Any, baseline: Any, t: Any) -> Any:
+                x = tf.gather(images, seg)  # row i occludes image seg[i]
                 rows = tf.range(height)[None, :, None]
                 cols = tf.range(width)[None, None, :]
                 top, left, bottom, right = (windows[:, i, None, None] for i in range(4))
@@ -100,8 +101,8 @@ class TFOcclusion(TFExplainer):
                 return tf.gather(view.class_scores(cap, score), t, batch_dims=1)
             return fn
 
-        signature = [view.image_spec(hwc), tf.TensorSpec([None, 4], tf.int32), tf.TensorSpec(hwc, tf.float32),
-                     tf.TensorSpec([None], tf.int32)]
+        signature = [view.image_spec(hwc), tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, 4], tf.int32),
+                     tf.TensorSpec(hwc, tf.float32), tf.TensorSpec([None], tf.int32)]
         return view.compiled(("occlusion", score, hwc), build, signature)
 
     def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
@@ -123,7 +124,9 @@ class TFOcclusion(TFExplainer):
         for rows in chunks(n * p, params["batch_size"]):
             flat = np.arange(rows.start, rows.stop)
             index, window = flat // p, flat % p
-            drops[rows] = base_scores[index] - fn(images[index], windows[window], baseline, targets_used[index]).numpy()
+            used, seg = segments(index)
+            drops[rows] = base_scores[index] - fn(images[used], seg, windows[window], baseline,
+                                                  targets_used[index]).numpy()
         drops = drops.reshape(n, p)
         total = np.zeros(images.shape[:3], np.float64)
         count = np.zeros(images.shape[1:3], np.float64)

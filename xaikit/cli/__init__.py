@@ -61,6 +61,7 @@ def _register() -> None:
     from . import explain  # noqa: F401
     from . import filters  # noqa: F401
     from . import listing  # noqa: F401
+    from . import speed  # noqa: F401
 
 
 _register()

@@ -1,0 +1,422 @@
+"""The speed suite: native methods against their floor and against the libraries they wrap.
+
+One command (``xaikit speed``) runs every case below in one process (memory cases in
+fresh subprocesses, so that each peak is clean), prints a table and appends every
+finished case to a results store (``speed/results.jsonl``), so an interrupted run
+resumes and a re-run reuses finished cases (the key includes the code of xaikit and of
+the backends, so edited code is re-measured).
+
+Cases
+-----
+``floor``
+    Each native method on ``N`` images: median wall time of ``explain`` after a warm-up,
+    against the floor of :mod:`xaikit.bench.floor` (the model passes the method needs,
+    in a compiled loop, at the best batch size not larger than the passes it makes).
+``overhead``
+    The same single image explained with Grad-CAM again and again: xaikit against
+    tf-explain's own ``GradCAM().explain`` (what users of tf-explain call).
+``library``
+    The same work (method, images, samples/steps/patches, targets) through the native
+    backend and through the tf-explain and shap adapters (which run those libraries'
+    own computations).
+``memory``
+    Peak RSS added by SmoothGrad with 20 and with 200 samples at the same
+    ``batch_size``, natively and through tf-explain (which stacks all samples of an
+    image in one batch).
+``ranked``
+    Expected gradients for the top-2 classes: native ``explain_ranked(k=2)`` (one forward
+    pass, two backward passes per sample) against two separate native calls and
+    against shap's ``ranked_outputs=2``.
+
+The models are built here with random weights (``weights=None``): speed does not depend
+on the weights. ``cnn4`` is the seeds' cats-vs-dogs CNN on 150x150x3 (single sigmoid);
+``vgg16`` and ``xception`` are ``keras.applications`` architectures at 150x150x3 with 10
+classes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["SpeedCase", "default_cases", "run_speed_suite", "build_model"]
+
+SIZE = (150, 150, 3)
+_MODEL_CACHE: dict[str, Any] = {}
+
+
+def build_model(name: str) -> Any:
+    """A model of the suite, with seeded random weights (cached per process)."""
+    if name in _MODEL_CACHE:
+        return _MODEL_CACHE[name]
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(0)
+    if name == "cnn4":
+        inp = keras.Input(SIZE)
+        h = inp
+        for i, filters in enumerate((32, 64, 128, 128)):
+            h = layers.Conv2D(filters, 3, activation="relu", name="conv2d" + (f"_{i}" if i else ""))(h)
+            h = layers.MaxPooling2D(name="max_pooling2d" + (f"_{i}" if i else ""))(h)
+        h = layers.Flatten(name="flatten")(h)
+        h = layers.Dense(512, activation="relu", name="dense")(h)
+        model = keras.Model(inp, layers.Dense(1, activation="sigmoid", name="dense_1")(h), name="cnn4")
+    elif name == "vgg16":
+        model = keras.applications.VGG16(weights=None, input_shape=SIZE, classes=10)
+    elif name == "xception":
+        model = keras.applications.Xception(weights=None, input_shape=SIZE, classes=10)
+    else:
+        raise ValueError(f"unknown speed-suite model {name!r}; models: cnn4, vgg16, xception")
+    _MODEL_CACHE[name] = model
+    return model
+
+
+#: Grad-CAM layers: the last convolution block (the seeds' choices for the big models).
+CAM_LAYERS = {"cnn4": "conv2d_3", "vgg16": "block5_conv3", "xception": "block14_sepconv2_act"}
+
+
+def _images(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(0, 1, (n, *SIZE)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class SpeedCase:
+    """One measurement of the suite."""
+
+    kind: str  # floor | overhead | library | memory | ranked
+    model: str
+    method: str
+    n_images: int
+    params: dict[str, Any] = field(default_factory=dict)
+    backends: tuple[str, ...] = ("tensorflow",)
+
+    @property
+    def label(self) -> str:
+        extra = ", ".join(f"{k}={v}" for k, v in self.params.items() if k not in ("background", "layer"))
+        return f"{self.kind}: {self.model} {self.method} N={self.n_images}" + (f" ({extra})" if extra else "")
+
+    def spec(self) -> dict[str, Any]:
+        return {"kind": self.kind, "model": self.model, "method": self.method, "n": self.n_images,
+                "params": self.params, "backends": list(self.backends)}
+
+
+def _method_params(model: str, method: str, big: bool) -> dict[str, Any]:
+    samples = 8 if big else 50
+    return {
+        "gradcam": {"layer": CAM_LAYERS[model]},
+        "gradcam++": {"layer": CAM_LAYERS[model]},
+        "vanilla_gradients": {},
+        "gradient_x_input": {},
+        "smoothgrad": {"n_samples": samples, "seed": 0},
+        "integrated_gradients": {"steps": samples},
+        "expected_gradients": {"n_samples": samples, "seed": 0, "background_size": 16},
+        "occlusion": {"patch_size": 30 if big else 15},
+    }[method]
+
+
+def default_cases(quick: bool = False, full: bool = False) -> list[SpeedCase]:
+    """The suite. ``quick``: the 4-conv CNN only, few images; ``full``: N=64 on the big models too."""
+    from ..methods import ATTRIBUTION_METHODS
+
+    cases: list[SpeedCase] = []
+    models = ["cnn4"] if quick else ["cnn4", "vgg16", "xception"]
+    for model in models:
+        big = model != "cnn4"
+        sizes = (1, 8) if quick else ((1, 64) if not big or full else (1, 16))
+        for method in ATTRIBUTION_METHODS:
+            for n in sizes:
+                cases.append(SpeedCase("floor", model, method, n, _method_params(model, method, big)))
+    cases.append(SpeedCase("overhead", "cnn4", "gradcam", 1, {"layer": CAM_LAYERS["cnn4"], "calls": 20},
+                           ("tensorflow", "tf-explain-api")))
+    n_lib = 4 if quick else 16
+    for method, backends in [("smoothgrad", ("tensorflow", "tf-explain")),
+                             ("integrated_gradients", ("tensorflow", "tf-explain")),
+                             ("occlusion", ("tensorflow", "tf-explain")),
+                             ("vanilla_gradients", ("tensorflow", "tf-explain")),
+                             ("gradcam", ("tensorflow", "tf-explain")),
+                             ("expected_gradients", ("tensorflow", "shap"))]:
+        params = _method_params("cnn4", method, big=False)
+        if method == "occlusion":
+            params = {**params, "baseline": 0.5}
+        cases.append(SpeedCase("library", "cnn4", method, n_lib, params, backends))
+    for backend in ("tensorflow", "tf-explain"):
+        for n_samples in (20, 200):
+            cases.append(SpeedCase("memory", "cnn4", "smoothgrad", 1,
+                                   {"n_samples": n_samples, "seed": 0, "batch_size": 16}, (backend,)))
+    cases.append(SpeedCase("ranked", "cnn4", "expected_gradients", 4 if quick else 8,
+                           {"n_samples": 50, "seed": 0, "background_size": 16, "k": 2},
+                           ("tensorflow", "tensorflow-separate", "shap")))
+    if not quick:
+        cases.append(SpeedCase("ranked", "vgg16", "expected_gradients", 1,
+                               {"n_samples": 16, "seed": 0, "background_size": 8, "k": 2, "layer": "block2_pool"},
+                               ("tensorflow", "tensorflow-separate", "shap")))
+    return cases
+
+
+# ----------------------------------------------------------------------------- timing
+def _median_time(fn: Callable[[], Any], *, budget: float = 20.0, max_runs: int = 5) -> tuple[float, int]:
+    """Median wall time of ``fn`` over up to ``max_runs`` runs within ``budget`` seconds (after a warm-up)."""
+    times: list[float] = []
+    while len(times) < max_runs and (sum(times) < budget or len(times) < 1):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+        if len(times) == 1 and times[0] > budget / 3:
+            break  # an expensive case: one timed run is all the budget allows
+    return float(np.median(times)), len(times)
+
+
+def _background(case: SpeedCase) -> np.ndarray | None:
+    size = case.params.get("background_size")
+    return None if size is None else _images(int(size), seed=1)
+
+
+def _explain_params(case: SpeedCase) -> dict[str, Any]:
+    params = {k: v for k, v in case.params.items() if k not in ("background_size", "calls", "k")}
+    background = _background(case)
+    if background is not None:
+        params["background"] = background
+    return params
+
+
+def _floor_case(case: SpeedCase) -> dict[str, Any]:
+    import xaikit as xk
+    from xaikit.explainer import resolve_score
+
+    from .floor import floor_plan, measure_pass_rate
+
+    model = build_model(case.model)
+    x = _images(case.n_images)
+    explainer = xk.get_explainer(model, case.method, backend="tensorflow", **_explain_params(case))
+    warm = explainer.explain(x[:1])  # traces the compiled functions (not timed)
+    explainer.explain(x[:1])
+    targets = np.full(case.n_images, warm.targets[0])  # explicit targets: no prediction pass is timed
+    exp = explainer.explain(x[:1], targets[:1])
+    view_spec = explainer._model_spec()
+    plan = floor_plan(case.method, exp.params, layer=exp.layer, score=exp.score,
+                      default_score=resolve_score(None, view_spec), image_size=SIZE[:2])
+    total_passes = plan.passes * case.n_images
+    sizes = [b for b in (1, 2, 4, 8, 16, 32, 64) if b <= total_passes] or [total_passes]
+    sample, sample_targets = x[: min(len(x), 64)], np.asarray(targets[: min(len(x), 64)])
+    best = measure_pass_rate(model, sample, sample_targets, plan, batch_sizes=sizes, min_seconds=0.3)["batch_size"]
+    # This machine's speed drifts by tens of percent over minutes: alternate the method and its
+    # floor in rounds and take the median of each, so the ratio compares like with like.
+    method_times, floor_times = [], []
+    for _ in range(5):
+        method_times.append(_median_time(lambda: explainer.explain(x, targets), budget=2.0, max_runs=9)[0])
+        rate = measure_pass_rate(model, sample, sample_targets, plan, batch_sizes=[best], min_seconds=0.3)
+        floor_times.append(rate["seconds_per_pass"] * total_passes)
+        if sum(method_times) > 60:
+            break
+    seconds, floor = float(np.median(method_times)), float(np.median(floor_times))
+    return {"seconds": seconds, "rounds": len(method_times), "floor_seconds": floor, "ratio": seconds / floor,
+            "floor_batch_size": best, "floor": plan.description, "passes": total_passes,
+            "ratio_per_round": [m / f for m, f in zip(method_times, floor_times)]}
+
+
+def _overhead_case(case: SpeedCase) -> dict[str, Any]:
+    import xaikit as xk
+    from tf_explain.core.grad_cam import GradCAM
+
+    model = build_model(case.model)
+    x = _images(1)
+    layer = case.params["layer"]
+    calls = int(case.params["calls"])
+    explainer = xk.get_explainer(model, "gradcam", layer=layer)
+    explainer.explain(x)
+    tfx = GradCAM()
+    tfx.explain((x, None), model, class_index=0, layer_name=layer)
+
+    def per_call(fn: Callable[[], Any]) -> float:
+        times = []
+        for _ in range(calls):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return float(np.median(times))
+
+    ours = per_call(lambda: explainer.explain(x, 0))
+    theirs = per_call(lambda: tfx.explain((x, None), model, class_index=0, layer_name=layer))
+    fresh = per_call(lambda: xk.explain(model, x, method="gradcam", layer=layer, targets=0))
+    return {"seconds": {"tensorflow": ours, "tensorflow (new explainer per call)": fresh, "tf-explain": theirs},
+            "ratio": theirs / ours}
+
+
+def _library_case(case: SpeedCase) -> dict[str, Any]:
+    import xaikit as xk
+
+    model = build_model(case.model)
+    x = _images(case.n_images)
+    params = _explain_params(case)
+    targets = xk.explain(model, x[:1], method="vanilla_gradients").targets.repeat(case.n_images)
+    out: dict[str, float] = {}
+    for backend in case.backends:
+        explainer = xk.get_explainer(model, case.method, backend=backend, **params)
+        explainer.explain(x[:1], targets[:1])
+        out[backend] = _median_time(lambda: explainer.explain(x, targets))[0]
+    native = out["tensorflow"]
+    return {"seconds": out, "ratio": {b: t / native for b, t in out.items() if b != "tensorflow"}}
+
+
+def _ranked_case(case: SpeedCase) -> dict[str, Any]:
+    import xaikit as xk
+
+    model = build_model(case.model)
+    x = _images(case.n_images)
+    params = _explain_params(case)
+    k = int(case.params["k"])
+    native = xk.get_explainer(model, "expected_gradients", backend="tensorflow", **params)
+    shap_explainer = xk.get_explainer(model, "expected_gradients", backend="shap", **params)
+    ranked = native.explain_ranked(x[:1], k)
+    out = {}
+    out["tensorflow"] = _median_time(lambda: native.explain_ranked(x, k))[0]
+    targets = [r.targets for r in native.explain_ranked(x, k)] if case.n_images > 1 else [r.targets for r in ranked]
+
+    def separate() -> None:
+        for t in targets:
+            native.explain(x, t)
+
+    out["tensorflow-separate"] = _median_time(separate)[0]
+    shap_explainer.explain_ranked(x[:1], k)
+    out["shap"] = _median_time(lambda: shap_explainer.explain_ranked(x, k))[0]
+    return {"seconds": out, "ratio": {b: t / out["tensorflow"] for b, t in out.items() if b != "tensorflow"}}
+
+
+def _memory_case(case: SpeedCase) -> dict[str, Any]:
+    """Run in a fresh interpreter: peak RSS added by one explain call."""
+    payload = json.dumps({"model": case.model, "method": case.method, "n": case.n_images,
+                          "params": case.params, "backend": case.backends[0]})
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run([sys.executable, "-m", "xaikit.bench.speed", "--memory-child", payload],
+                          capture_output=True, text=True, env=env, check=False)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"memory measurement failed: {proc.stderr[-2000:]}")
+    return json.loads(lines[-1])
+
+
+def _memory_child(payload: str) -> None:
+    import warnings
+
+    warnings.simplefilter("ignore")
+    import xaikit as xk
+
+    from .memory import PeakRSS
+
+    spec = json.loads(payload)
+    model = build_model(spec["model"])
+    x = _images(spec["n"])
+    explainer = xk.get_explainer(model, spec["method"], backend=spec["backend"], **spec["params"])
+    # Warm up with a 1-sample explainer of the same batch size: traces and allocator pools
+    # for that batch exist before the measured call, which then shows what the samples add.
+    warm = {**spec["params"], "n_samples": 1}
+    xk.get_explainer(model, spec["method"], backend=spec["backend"], **warm).explain(x, 0)
+    with PeakRSS() as peak:
+        explainer.explain(x, 0)
+    print(json.dumps({"peak_mb": peak.peak_mb, "delta_mb": peak.delta_mb, "start_mb": peak.start_mb}))
+
+
+RUNNERS = {"floor": _floor_case, "overhead": _overhead_case, "library": _library_case, "memory": _memory_case,
+           "ranked": _ranked_case}
+
+
+# ------------------------------------------------------------------------------ suite
+def _fmt(seconds: float) -> str:
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    return f"{seconds * 1e3:.1f} ms"
+
+
+def summarize(records: Iterable[dict[str, Any]]) -> str:
+    """Markdown tables of a speed run."""
+    records = list(records)
+    lines = ["## Native methods against their floor", "",
+             "| model | method | N | xaikit | floor | x floor | floor = |", "|---|---|---:|---:|---:|---:|---|"]
+    for r in records:
+        if r["case"]["kind"] == "floor":
+            c, v = r["case"], r["result"]
+            lines.append(f"| {c['model']} | {c['method']} | {c['n']} | {_fmt(v['seconds'])} | {_fmt(v['floor_seconds'])} "
+                         f"| {v['ratio']:.2f} | {v['floor']} (best batch {v['floor_batch_size']}) |")
+    lines += ["", "## The same work through the libraries xaikit wraps", "",
+              "| case | N | xaikit (native) | other | other / native |", "|---|---:|---:|---|---|"]
+    for r in records:
+        c, v = r["case"], r["result"]
+        if c["kind"] in ("library", "ranked", "overhead"):
+            native = v["seconds"]["tensorflow"]
+            others = "; ".join(f"{b} {_fmt(t)}" for b, t in v["seconds"].items() if b != "tensorflow")
+            ratios = v["ratio"] if isinstance(v["ratio"], dict) else {"tf-explain": v["ratio"]}
+            ratio = "; ".join(f"{b} {x:.2f}x" for b, x in ratios.items())
+            what = f"{c['kind']}: {c['model']} {c['method']}" + (f" k={c['params'].get('k')}" if c["kind"] == "ranked" else "")
+            lines.append(f"| {what} | {c['n']} | {_fmt(native)} | {others} | {ratio} |")
+    lines += ["", "## Peak memory added by one SmoothGrad call (1 image, batch_size 16)", "",
+              "| backend | n_samples | peak RSS added (MB) |", "|---|---:|---:|"]
+    for r in records:
+        c, v = r["case"], r["result"]
+        if c["kind"] == "memory":
+            lines.append(f"| {c['backends'][0]} | {c['params']['n_samples']} | {v['delta_mb']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def run_speed_suite(out_dir: str | os.PathLike[str], *, quick: bool = False, full: bool = False,
+                    fresh: bool = False, only: str | None = None, log: Callable[[str], None] = print) -> list[dict]:
+    """Run the suite (resuming from ``out_dir``), write ``speed.md``, return the records."""
+    from .._io import atomic_write_text
+    from .store import ResultStore, cell_key, code_digest
+
+    out = Path(out_dir)
+    if fresh and (out / ResultStore.FILE).exists():
+        (out / ResultStore.FILE).unlink()
+    store = ResultStore(out)
+    import platform
+
+    digest = code_digest("xaikit", "xaikit_tensorflow", "xaikit_tfexplain", "xaikit_shap")
+    machine = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()}
+    records = []
+    for case in default_cases(quick=quick, full=full):
+        if only and only not in case.kind and only not in case.method and only not in case.model:
+            continue
+        key = cell_key({"speed": case.spec(), "code": digest, "machine": machine})
+        record = store.get(key)
+        if record is None:
+            start = time.perf_counter()
+            result = RUNNERS[case.kind](case)
+            record = store.put(key, {"case": case.spec(), "result": result, "machine": machine,
+                                     "wall": time.perf_counter() - start})
+            status = f"{time.perf_counter() - start:.0f} s"
+        else:
+            status = "reused"
+        records.append(record)
+        log(f"{case.label:<90} {_describe(record['result'])}  [{status}]")
+    text = f"# xaikit speed suite\n\nMachine: {machine}. Medians after a warm-up.\n\n" + summarize(records)
+    atomic_write_text(out / "speed.md", text)
+    log(f"wrote {out / 'speed.md'}")
+    return records
+
+
+def _describe(result: dict[str, Any]) -> str:
+    if "floor_seconds" in result:
+        return f"{_fmt(result['seconds'])} vs floor {_fmt(result['floor_seconds'])} = {result['ratio']:.2f}x"
+    if "delta_mb" in result:
+        return f"+{result['delta_mb']:.1f} MB"
+    ratio = result["ratio"]
+    ratios = ratio if isinstance(ratio, dict) else {"tf-explain": ratio}
+    return "; ".join(f"{b} {_fmt(t)}" for b, t in result["seconds"].items()) + " | " + \
+        ", ".join(f"{b}/native {x:.2f}" for b, x in ratios.items() if not math.isnan(x))
+
+
+if __name__ == "__main__":  # the memory child process
+    if len(sys.argv) == 3 and sys.argv[1] == "--memory-child":
+        _memory_child(sys.argv[2])
+    else:
+        sys.exit("usage: python -m xaikit.bench.speed --memory-child JSON  (use `xaikit speed` to run the suite)")

@@ -1,0 +1,23 @@
+"""``xaikit speed``: the speed suite (native methods vs their floor and vs the wrapped libraries)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from . import main
+
+
+@main.command("speed")
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("xaikit-speed"), show_default=True, help="Results store and speed.md.")
+@click.option("--quick", is_flag=True, help="The 4-conv CNN only, few images (a few minutes).")
+@click.option("--full", is_flag=True, help="Also N=64 on VGG16 and Xception (long).")
+@click.option("--fresh", is_flag=True, help="Ignore finished cases of an earlier run.")
+@click.option("--only", default=None, help="Run only cases whose kind, method or model contains this text.")
+def speed_command(out_dir: Path, quick: bool, full: bool, fresh: bool, only: str | None) -> None:
+    """Time every native method against its floor and against tf-explain and shap on the same work."""
+    from ..bench.speed import run_speed_suite
+
+    run_speed_suite(out_dir, quick=quick, full=full, fresh=fresh, only=only, log=click.echo)
