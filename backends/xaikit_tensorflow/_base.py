@@ -188,25 +188,32 @@ def path_gradient_sums_fn(view: KerasModelView, score: str, shape: tuple[int, ..
     return view.compiled(("path_gradient_sums", score, layer, shape, k, times_delta), build, signature)
 
 
-def stream_rows(n_rows: int, batch_size: int, prepare: Callable[[slice], Any], run: Callable[[slice, Any], None]) -> None:
-    """``run(rows, prepare(rows))`` for chunks of ``batch_size`` rows, preparing the next chunk meanwhile.
+def stream_rows(n_rows: int, batch_size: int, prepare: Callable[[slice], Any], compute: Callable[[Any], Any],
+                consume: Callable[[slice, Any, Any], None], *, in_flight: int = 2) -> None:
+    """Stream ``n_rows`` sample rows through the model in chunks of ``batch_size``.
 
-    ``prepare`` (host work: drawing noise, gathering references) runs in a helper thread
-    while ``run`` executes the compiled function for the previous chunk (TensorFlow
-    releases the GIL while it computes), so host work overlaps model work.
+    For each chunk, in order: ``prepared = prepare(rows)`` (host work: noise, references;
+    run in this thread, in chunk order, so random streams are drawn deterministically),
+    ``result = compute(prepared)`` (the compiled function; up to ``in_flight`` chunks run at
+    once in worker threads, as TensorFlow releases the GIL, so one chunk's backward pass
+    overlaps the next one's forward pass and the host work), then ``consume(rows,
+    prepared, result)`` back in this thread, in chunk order. Peak memory is that of
+    ``in_flight`` chunks of ``batch_size`` rows, whatever ``n_rows`` is.
     """
+    from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
-    parts = list(chunks(n_rows, batch_size))
-    if not parts:
-        return
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xaikit-prefetch") as pool:
-        pending = pool.submit(prepare, parts[0])
-        for i, rows in enumerate(parts):
-            prepared = pending.result()
-            if i + 1 < len(parts):
-                pending = pool.submit(prepare, parts[i + 1])
-            run(rows, prepared)
+    pending: deque[tuple[slice, Any, Any]] = deque()
+    with ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="xaikit-chunk") as pool:
+        for rows in chunks(n_rows, batch_size):
+            prepared = prepare(rows)
+            pending.append((rows, prepared, pool.submit(compute, prepared)))
+            if len(pending) >= in_flight:
+                done_rows, done_prepared, future = pending.popleft()
+                consume(done_rows, done_prepared, future.result())
+        while pending:
+            done_rows, done_prepared, future = pending.popleft()
+            consume(done_rows, done_prepared, future.result())
 
 
 def segments(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -175,11 +175,14 @@ class TFExpectedGradients(TFExplainerWithChannels):
             refs = bg_space[reference_index[index, sample]]
             return used, seg, refs, noise, positions[index, sample], np.ones(len(index), np.float32), targets[index]
 
-        def run(rows: slice, prepared: tuple[np.ndarray, ...]) -> None:
+        def compute(prepared: tuple[np.ndarray, ...]) -> np.ndarray:
             used, seg, refs, noise, u, w, t = prepared
-            totals[:, used] += fn(x_space[used], seg, refs, noise, u, w, t).numpy()
+            return fn(x_space[used], seg, refs, noise, u, w, t).numpy()
 
-        stream_rows(n * n_samples, batch_size, prepare, run)
+        def consume(rows: slice, prepared: tuple[np.ndarray, ...], sums: np.ndarray) -> None:
+            totals[:, prepared[0]] += sums
+
+        stream_rows(n * n_samples, batch_size, prepare, compute, consume)
         s_x = np.take_along_axis(scores_x, ranked, axis=1)
         s_bg = None if scores_bg is None else scores_bg.mean(axis=0)[ranked]
         results = []

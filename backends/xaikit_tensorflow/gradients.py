@@ -155,11 +155,14 @@ class TFSmoothGrad(TFExplainerWithChannels):
             ones = np.ones(len(index), np.float32)
             return used, seg, noise, ones, t_all[index][:, None]
 
-        def run(rows: slice, prepared: tuple[np.ndarray, ...]) -> None:
+        def compute(prepared: tuple[np.ndarray, ...]) -> np.ndarray:
             used, seg, noise, ones, t = prepared
-            total[used] += fn(images[used], seg, zero, noise, ones, ones, t).numpy()[0]
+            return fn(images[used], seg, zero, noise, ones, ones, t).numpy()[0]
 
-        stream_rows(n * n_samples, params["batch_size"], prepare, run)
+        def consume(rows: slice, prepared: tuple[np.ndarray, ...], sums: np.ndarray) -> None:
+            total[prepared[0]] += sums
+
+        stream_rows(n * n_samples, params["batch_size"], prepare, compute, consume)
         channels = (total / n_samples).astype(np.float32)
         return Attribution(reduce_channels(channels, params["channel_reduce"]), outputs, targets, channels=channels)
 
@@ -251,11 +254,14 @@ class TFIntegratedGradients(TFExplainerWithChannels):
             return (used, seg, alphas[step].astype(np.float32), weights[step].astype(np.float32),
                     targets_used[index][:, None].astype(np.int32))
 
-        def run(rows: slice, prepared: tuple[np.ndarray, ...]) -> None:
+        def compute(prepared: tuple[np.ndarray, ...]) -> np.ndarray:
             used, seg, u, w, t = prepared
-            total[used] += fn(images[used], seg, base, zero, u, w, t).numpy()[0]
+            return fn(images[used], seg, base, zero, u, w, t).numpy()[0]
 
-        stream_rows(n * steps, params["batch_size"], prepare, run)
+        def consume(rows: slice, prepared: tuple[np.ndarray, ...], sums: np.ndarray) -> None:
+            total[prepared[0]] += sums
+
+        stream_rows(n * steps, params["batch_size"], prepare, compute, consume)
         channels = (delta * total).astype(np.float32)
         gap = channels.reshape(n, -1).sum(axis=1) - (np.concatenate(s_x) - s_b)
         return Attribution(reduce_channels(channels, params["channel_reduce"]), np.concatenate(outputs), targets_used,

@@ -12,7 +12,7 @@ from xaikit.errors import InputError
 from xaikit.explainer import Attribution, ModelSpec
 from xaikit.validation import check_pair
 
-from ._base import TFExplainer, broadcast_baseline, chunks, score_fn, segments
+from ._base import TFExplainer, broadcast_baseline, chunks, score_fn, segments, stream_rows
 from ._keras import KerasModelView
 
 __all__ = ["TFOcclusion", "patch_windows"]
@@ -121,12 +121,21 @@ class TFOcclusion(TFExplainer):
         fn = self._function(view, params["score"], hwc)
         n, p = len(images), len(windows)
         drops = np.empty(n * p, np.float64)  # drop of image i, window w at row i * p + w
-        for rows in chunks(n * p, params["batch_size"]):
+
+        def prepare(rows: slice) -> tuple[np.ndarray, ...]:
             flat = np.arange(rows.start, rows.stop)
             index, window = flat // p, flat % p
             used, seg = segments(index)
-            drops[rows] = base_scores[index] - fn(images[used], seg, windows[window], baseline,
-                                                  targets_used[index]).numpy()
+            return index, used, seg, windows[window]
+
+        def compute(prepared: tuple[np.ndarray, ...]) -> np.ndarray:
+            index, used, seg, window_rows = prepared
+            return fn(images[used], seg, window_rows, baseline, targets_used[index]).numpy()
+
+        def consume(rows: slice, prepared: tuple[np.ndarray, ...], scores: np.ndarray) -> None:
+            drops[rows] = base_scores[prepared[0]] - scores
+
+        stream_rows(n * p, params["batch_size"], prepare, compute, consume)
         drops = drops.reshape(n, p)
         total = np.zeros(images.shape[:3], np.float64)
         count = np.zeros(images.shape[1:3], np.float64)

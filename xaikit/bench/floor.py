@@ -9,6 +9,10 @@ the same model, images and targets, with:
   ``tf.range`` loop inside, so no Python runs between passes);
 - the input nudged by ``1e-7 * i`` at iteration ``i`` so that no pass can be hoisted
   out of the loop or cached;
+- TensorFlow may overlap consecutive passes of the loop (throughput); ``serial=True``
+  chains them instead (each pass depends on the previous result). On this CPU the
+  chained loop was sometimes slower than separate calls, so the speed suite measures
+  both and takes the faster as the floor;
 - the batch size that gives the lowest time per pass among the sizes tried
   (``speed.floor_batch_sizes``, capped by the number of passes the method makes on the
   sample: a method explaining 16 images with one pass each cannot batch more than 16);
@@ -144,8 +148,13 @@ def floor_plan(method: str, params: dict[str, Any], *, layer: str | None, score:
 
 
 # --------------------------------------------------------------------------- measurement
-def _loop_function(view: Any, plan: FloorPlan, feature_shape: tuple[int, ...]) -> Any:
-    """Compiled ``(x, t, iters) -> checksum`` running ``iters`` passes of ``plan.kind`` on batch ``x``."""
+def _loop_function(view: Any, plan: FloorPlan, feature_shape: tuple[int, ...], serial: bool = True) -> Any:
+    """Compiled ``(x, t, iters) -> checksum`` running ``iters`` passes of ``plan.kind`` on batch ``x``.
+
+    With ``serial`` each pass depends on the previous one's result, so passes run back to
+    back; otherwise TensorFlow's while loop may overlap consecutive passes (up to 10 in
+    flight), which measures throughput rather than the cost of the passes themselves.
+    """
     import tensorflow as tf
 
     score, layer, kind, k = plan.score, plan.layer, plan.kind, plan.k
@@ -179,13 +188,15 @@ def _loop_function(view: Any, plan: FloorPlan, feature_shape: tuple[int, ...]) -
             acc = tf.zeros([], tf.float32)
             for i in tf.range(iters):
                 xi = x + tf.cast(i, x.dtype) * 1e-7
+                if serial:
+                    xi = xi + 0.0 * acc  # a data dependency: pass i + 1 starts when pass i is done
                 acc += tf.cast(tf.reduce_sum(unit(xi, t)), tf.float32)
             return acc
         return fn
 
     spec = tf.TensorSpec((None, *feature_shape), tf.float32)
     signature = [spec, tf.TensorSpec([None, k], tf.int32), tf.TensorSpec([], tf.int32)]
-    return view.compiled(("bench_floor", kind, layer, score, k, feature_shape), build, signature)
+    return view.compiled(("bench_floor", kind, layer, score, k, feature_shape, serial), build, signature)
 
 
 def _features(view: Any, layer: str, x: np.ndarray, batch_size: int) -> np.ndarray:
@@ -217,7 +228,7 @@ def candidate_batch_sizes(sizes: Sequence[int], total_passes: int) -> list[int]:
 
 def measure_pass_rate(model: Any, images: np.ndarray, targets: np.ndarray, plan: FloorPlan, *,
                       batch_sizes: Sequence[int], min_seconds: float = 0.2, max_batch_seconds: float = 3.0,
-                      feature_batch: int = 32) -> dict[str, Any]:
+                      feature_batch: int = 32, serial: bool = False) -> dict[str, Any]:
     """Seconds per pass of ``plan.kind`` at the best of ``batch_sizes``.
 
     Parameters
@@ -234,6 +245,9 @@ def measure_pass_rate(model: Any, images: np.ndarray, targets: np.ndarray, plan:
         than ``max_batch_seconds`` (bigger batches only cost memory).
     min_seconds
         Each timed loop runs enough iterations to last at least this long.
+    serial
+        Chain the passes (each depends on the previous result) instead of letting
+        TensorFlow overlap them.
 
     Returns
     -------
@@ -253,7 +267,7 @@ def measure_pass_rate(model: Any, images: np.ndarray, targets: np.ndarray, plan:
     t = t[:, :plan.k]
     if plan.kind == "head_forward_backward" and plan.layer is not None:
         x = _features(view, plan.layer, x, feature_batch)
-    fn = _loop_function(view, plan, tuple(x.shape[1:]))
+    fn = _loop_function(view, plan, tuple(x.shape[1:]), serial)
     tried: dict[int, float] = {}
     best_b, best = None, math.inf
     for b in sorted({int(v) for v in batch_sizes}):
