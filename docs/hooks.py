@@ -381,17 +381,20 @@ def _init_args(module: str, cls: str, seen: int = 0) -> list[tuple[str, str]]:
         out += [(a.arg, ast.unparse(d) if d is not None else "required")
                 for a, d in zip(args.kwonlyargs, args.kw_defaults)]
         return [(n, d) for n, d in out if n != "model"]
-    for base in node.bases:  # inherited constructor: same module, or imported with `from X import Y`
+    for base in node.bases:  # inherited constructor (MRO order): same module, or imported with `from X import Y`
         base_name = ast.unparse(base)
-        if any(isinstance(n, ast.ClassDef) and n.name == base_name for n in tree.body):
-            return _init_args(module, base_name, seen + 1)
-        for n in tree.body:
-            if isinstance(n, ast.ImportFrom) and any(a.name == base_name for a in n.names):
-                target = n.module or ""
-                if n.level:
-                    package = module.rsplit(".", n.level)[0]
-                    target = f"{package}.{target}" if target else package
-                return _init_args(target, base_name, seen + 1)
+        try:
+            if any(isinstance(n, ast.ClassDef) and n.name == base_name for n in tree.body):
+                return _init_args(module, base_name, seen + 1)
+            for n in tree.body:
+                if isinstance(n, ast.ImportFrom) and any(a.name == base_name for a in n.names):
+                    target = n.module or ""
+                    if n.level:
+                        package = module.rsplit(".", n.level)[0]
+                        target = f"{package}.{target}" if target else package
+                    return _init_args(target, base_name, seen + 1)
+        except LookupError:
+            continue  # a mixin without a constructor: the next base has it
     raise LookupError(f"cannot find the constructor of {module}:{cls}")
 
 

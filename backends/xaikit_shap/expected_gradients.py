@@ -7,16 +7,14 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
-import keras
 import numpy as np
 import shap
 import tensorflow as tf
 
-from xaikit.errors import InputError, LayerError
+from xaikit.errors import LayerError
 from xaikit.explainer import Attribution, Explainer, ModelSpec, predicted_classes, resolve_score
-from xaikit.validation import check_choice, check_images, check_nonnegative_float, check_positive_int, check_seed
-from xaikit_tensorflow._base import CHANNEL_REDUCTIONS, chunks, reduce_channels
-from xaikit_tensorflow._keras import KerasModelView, model_view
+from xaikit_tensorflow._base import ChannelReduceMixin, KerasModelMixin, chunks, reduce_channels, versions
+from xaikit_tensorflow.expected_gradients import sampling_params
 
 from ._keras import features_function, head_model, score_function
 from ._shapes import normalize_shap_values, split_shap_result
@@ -52,7 +50,7 @@ _EXPLAINERS: weakref.WeakKeyDictionary[Any, _Cached] = weakref.WeakKeyDictionary
 _EXPLAINERS_LOCK = threading.Lock()
 
 
-class ShapExpectedGradients(Explainer):
+class ShapExpectedGradients(ChannelReduceMixin, KerasModelMixin, Explainer):
     """Expected gradients by ``shap.GradientExplainer``, at the input or at a layer.
 
     SHAP computes, for image (or layer activation) :math:`x`, output :math:`c` and
@@ -134,20 +132,8 @@ class ShapExpectedGradients(Explainer):
         self.channel_reduce = channel_reduce
 
     # ------------------------------------------------------------------ hooks
-    def _view(self) -> KerasModelView:
-        return model_view(self.model)
-
-    def _model_spec(self) -> ModelSpec:
-        return self._view().spec
-
-    def _predict(self, images: np.ndarray, batch_size: int) -> np.ndarray:
-        return self._view().predict(images, batch_size)
-
     def _info(self) -> dict[str, Any]:
-        import xaikit
-
-        return {"xaikit": xaikit.__version__, "shap": shap.__version__, "tensorflow": tf.__version__,
-                "keras": keras.__version__}
+        return versions("shap")
 
     def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
         params = super()._resolve_params(images, spec)
@@ -155,16 +141,7 @@ class ShapExpectedGradients(Explainer):
         if score is None:  # what shap explains when handed the model: its output as it is
             score = "probability" if spec.output_activation in ("softmax", "sigmoid") else "output"
         params["score"] = resolve_score(score, spec)
-        if self.background is None:
-            raise InputError("expected_gradients needs background=...: a batch of reference images in the model's "
-                             "input space, e.g. 50-100 training images (shap calls it `data`).")
-        background = check_images(self.background, expected_shape=tuple(images.shape[1:]), name="background")
-        params["_background"] = background
-        params["background"] = background  # recorded as shape + checksum
-        params["n_samples"] = check_positive_int("n_samples", self.n_samples)
-        params["local_smoothing"] = check_nonnegative_float("local_smoothing", self.local_smoothing)
-        params["seed"] = check_seed(self.seed)
-        params["channel_reduce"] = check_choice("channel_reduce", self.channel_reduce, CHANNEL_REDUCTIONS)
+        params.update(sampling_params(self, images))
         hwc = tuple(images.shape[1:])
         view = self._view()
         layer = None

@@ -15,7 +15,8 @@ from xaikit.validation import check_choice
 
 from ._keras import KerasModelView, chunks, model_view
 
-__all__ = ["TFExplainer", "TFExplainerWithChannels", "TFExtractorBase", "CHANNEL_REDUCTIONS", "reduce_channels",
+__all__ = ["TFExplainer", "TFExplainerWithChannels", "TFExtractorBase", "KerasModelMixin", "ChannelReduceMixin",
+           "versions", "CHANNEL_REDUCTIONS", "reduce_channels",
            "gradient_fn", "score_fn", "class_scores", "resolve_targets", "broadcast_baseline", "add_rows", "image_rng", "chunks",
            "path_gradient_sums_fn", "stream_rows", "segments"]
 
@@ -222,16 +223,32 @@ def segments(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return images, seg.astype(np.int32)
 
 
-def _versions() -> dict[str, str]:
+def versions(*distributions: str) -> dict[str, str]:
+    """Versions recorded in results: xaikit, TensorFlow, Keras and the given distributions."""
+    import importlib.metadata
+
     import xaikit
 
-    return {"xaikit": xaikit.__version__, "tensorflow": tf.__version__, "keras": keras.__version__}
+    out = {"xaikit": xaikit.__version__}
+    for name in distributions:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:  # pragma: no cover
+            out[name] = "unknown"
+    return {**out, "tensorflow": tf.__version__, "keras": keras.__version__}
 
 
-class TFExplainer(Explainer):
-    """Base of the native TensorFlow/Keras 3 explainers."""
+_versions = versions
 
-    backend = "tensorflow"
+
+class KerasModelMixin:
+    """The Explainer hooks every Keras-based backend shares: the model view, its spec, prediction.
+
+    Adapters of other libraries (tf-explain, shap) reuse them, so every backend validates
+    and describes a Keras model the same way.
+    """
+
+    model: Any
 
     def _view(self) -> KerasModelView:
         return model_view(self.model)
@@ -242,8 +259,25 @@ class TFExplainer(Explainer):
     def _predict(self, images: np.ndarray, batch_size: int) -> np.ndarray:
         return self._view().predict(images, batch_size)
 
+
+class ChannelReduceMixin:
+    """Pixel-level methods: per-channel values reduced to one map by ``channel_reduce``."""
+
+    channel_reduce: str
+
+    def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
+        params = super()._resolve_params(images, spec)  # type: ignore[misc]
+        params["channel_reduce"] = check_choice("channel_reduce", self.channel_reduce, CHANNEL_REDUCTIONS)
+        return params
+
+
+class TFExplainer(KerasModelMixin, Explainer):
+    """Base of the native TensorFlow/Keras 3 explainers."""
+
+    backend = "tensorflow"
+
     def _info(self) -> dict[str, Any]:
-        return _versions()
+        return versions()
 
     @staticmethod
     def _targets_for_graph(targets: np.ndarray | None, n: int) -> np.ndarray:
@@ -251,25 +285,14 @@ class TFExplainer(Explainer):
         return np.full(n, -1, np.int32) if targets is None else targets.astype(np.int32)
 
 
-class TFExplainerWithChannels(TFExplainer):
-    """Pixel-level methods: per-channel values reduced by ``channel_reduce``."""
-
-    def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
-        params = super()._resolve_params(images, spec)
-        params["channel_reduce"] = check_choice("channel_reduce", self.channel_reduce, CHANNEL_REDUCTIONS)
-        return params
+class TFExplainerWithChannels(ChannelReduceMixin, TFExplainer):
+    """Native pixel-level methods."""
 
 
-class TFExtractorBase(ActivationExtractor):
+class TFExtractorBase(KerasModelMixin, ActivationExtractor):
     """Base of the native activation extractor."""
 
     backend = "tensorflow"
 
-    def _view(self) -> KerasModelView:
-        return model_view(self.model)
-
-    def _model_spec(self) -> ModelSpec:
-        return self._view().spec
-
     def _info(self) -> dict[str, Any]:
-        return _versions()
+        return versions()

@@ -110,7 +110,8 @@ class KerasModelView:
                 raise ModelError("this is a tf-keras (Keras 2) model; the native backend explains Keras 3 models "
                                  "(TensorFlow >= 2.16). Re-create or re-load it with Keras 3 "
                                  "(keras.saving.load_model on a .keras/.h5 file).")
-            raise ModelError(f"the 'tensorflow' backend explains keras.Model objects; got {type(model).__name__}. "
+            raise ModelError(f"xaikit's Keras backends (tensorflow, tf-explain, shap) explain keras.Model objects; "
+                             f"got {type(model).__name__}. "
                              "Wrap a plain function in a keras.Model, or pick the backend for your framework.")
         if not model.built:
             raise ModelError(f"model {model.name!r} has no weights yet (it was never built): call it once on a "

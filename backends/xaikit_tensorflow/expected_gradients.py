@@ -45,6 +45,22 @@ def _probe(fn: Callable[..., Any], x: np.ndarray, batch_size: int) -> tuple[np.n
     return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
 
 
+def sampling_params(explainer: Any, images: np.ndarray) -> dict[str, Any]:
+    """Validate the parameters every expected-gradients backend shares (native and shap).
+
+    Returns ``background`` (kept as ``_background`` and recorded as shape + checksum),
+    ``n_samples``, ``local_smoothing`` and ``seed`` (drawn and recorded when None).
+    """
+    if explainer.background is None:
+        raise InputError("expected_gradients needs background=...: a batch of reference images in the model's "
+                         "input space, e.g. 50-100 training images (SHAP calls it `data`).")
+    background = check_images(explainer.background, expected_shape=tuple(images.shape[1:]), name="background")
+    return {"_background": background, "background": background,
+            "n_samples": check_positive_int("n_samples", explainer.n_samples),
+            "local_smoothing": check_nonnegative_float("local_smoothing", explainer.local_smoothing),
+            "seed": check_seed(explainer.seed)}
+
+
 class TFExpectedGradients(TFExplainerWithChannels):
     """Expected gradients, as SHAP's GradientExplainer computes them.
 
@@ -108,15 +124,7 @@ class TFExpectedGradients(TFExplainerWithChannels):
 
     def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
         params = super()._resolve_params(images, spec)
-        if self.background is None:
-            raise InputError("expected_gradients needs background=...: a batch of reference images in the model's "
-                             "input space, e.g. 50-100 training images (SHAP calls it `data`).")
-        background = check_images(self.background, expected_shape=tuple(images.shape[1:]), name="background")
-        params["_background"] = background
-        params["background"] = background  # recorded as shape + checksum
-        params["n_samples"] = check_positive_int("n_samples", self.n_samples)
-        params["local_smoothing"] = check_nonnegative_float("local_smoothing", self.local_smoothing)
-        params["seed"] = check_seed(self.seed)
+        params.update(sampling_params(self, images))
         params["completeness"] = bool(self.completeness)
         hwc = tuple(images.shape[1:])
         params["layer"] = None if self.layer is None else self._view().check_layer(

@@ -5,15 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import keras
 import numpy as np
-import tensorflow as tf
 
-from xaikit.errors import InputError, ModelError
+from xaikit.errors import InputError
 from xaikit.explainer import ActivationExtractor, Explainer, ModelSpec, predicted_classes, resolve_score
-from xaikit.validation import check_choice, check_positive_int
-from xaikit_tensorflow._base import CHANNEL_REDUCTIONS, reduce_channels
-from xaikit_tensorflow._keras import KerasModelView, chunks, model_view
+from xaikit.validation import check_positive_int
+from xaikit_tensorflow._base import CHANNEL_REDUCTIONS, ChannelReduceMixin, KerasModelMixin, reduce_channels, versions
+from xaikit_tensorflow._keras import chunks
 
 from ._graph import TFExplainGraph, tfexplain_graph
 
@@ -33,23 +31,7 @@ def probability_name(spec: ModelSpec) -> str:
     return "probability" if spec.output_activation in ("softmax", "sigmoid") else "output"
 
 
-def _versions() -> dict[str, str]:
-    import tf_explain
-
-    import xaikit
-
-    return {"xaikit": xaikit.__version__, "tf-explain": tf_explain.__version__, "tensorflow": tf.__version__,
-            "keras": keras.__version__}
-
-
-def _view(model: Any) -> KerasModelView:
-    if not isinstance(model, keras.Model):
-        raise ModelError(f"the 'tf-explain' backend explains keras.Model objects (Keras 3); "
-                         f"got {type(model).__name__}.")
-    return model_view(model)
-
-
-class TFXExplainer(Explainer):
+class TFXExplainer(KerasModelMixin, Explainer):
     """Base of the tf-explain adapters.
 
     Subclasses call tf-explain's own lower-level functions on the graph returned by
@@ -62,17 +44,8 @@ class TFXExplainer(Explainer):
     #: the scores a method accepts besides None (tf-explain's own choice)
     _scores: tuple[str, ...] = ("logit", "probability", "output")
 
-    def _view(self) -> KerasModelView:
-        return _view(self.model)
-
-    def _model_spec(self) -> ModelSpec:
-        return self._view().spec
-
-    def _predict(self, images: np.ndarray, batch_size: int) -> np.ndarray:
-        return self._view().predict(images, batch_size)
-
     def _info(self) -> dict[str, Any]:
-        return _versions()
+        return versions("tf-explain")
 
     def _default_score(self, spec: ModelSpec) -> str:
         """What tf-explain differentiates when ``score`` is None (its ``model.output``)."""
@@ -100,25 +73,15 @@ class TFXExplainer(Explainer):
         return outputs, np.asarray(targets, np.int64)
 
 
-class TFXChannelExplainer(TFXExplainer):
+class TFXChannelExplainer(ChannelReduceMixin, TFXExplainer):
     """Pixel-level methods: tf-explain reduces ``|values|`` over channels (``"abs_sum"``)."""
 
-    def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
-        params = super()._resolve_params(images, spec)
-        params["channel_reduce"] = check_choice("channel_reduce", self.channel_reduce, CHANNEL_REDUCTIONS)
-        return params
 
-
-class TFXExtractorBase(ActivationExtractor):
+class TFXExtractorBase(KerasModelMixin, ActivationExtractor):
     """Base of the tf-explain activation extractor."""
 
     backend = "tf-explain"
 
-    def _view(self) -> KerasModelView:
-        return _view(self.model)
-
-    def _model_spec(self) -> ModelSpec:
-        return self._view().spec
-
     def _info(self) -> dict[str, Any]:
-        return _versions()
+        return versions("tf-explain")
+
