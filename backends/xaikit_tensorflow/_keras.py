@@ -383,9 +383,11 @@ class KerasModelView:
                     return python_fn(*args)
 
             # A code object of its own per function: TensorFlow's "frequent retracing" warning
-            # counts traces per code object, and each of these is traced once per shape.
-            name = "xaikit_" + "".join(c if c.isalnum() else "_" for c in str(key[0]))
-            traced.__code__ = traced.__code__.replace(co_name=name)
+            # counts traces per (content-compared) code object, and each of these functions is
+            # traced once per shape. An unused constant naming the key makes the code distinct;
+            # the function's name and source stay, so AutoGraph still converts it.
+            code = traced.__code__
+            traced.__code__ = code.replace(co_consts=code.co_consts + (f"xaikit compiled function {key!r}",))
             fn = tf.function(traced, input_signature=list(signature), reduce_retracing=True)
             self._functions[key] = fn
         return fn
