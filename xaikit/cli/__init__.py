@@ -17,8 +17,13 @@ Each command lives in its own module and registers itself on :data:`main`.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
+
+# TensorFlow's C++ start-up chatter (oneDNN, CUDA probing on a CPU machine) drowns the
+# command's own output; keep it quiet unless the user asked for a level.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import click
 
