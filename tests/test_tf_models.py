@@ -145,7 +145,7 @@ def test_separate_activation_layers_give_logits(keras, images, last, activation)
     logit_model = keras.Model(inp, z)
     target = 1
     a = xk.explain(model, images, method="vanilla_gradients", targets=target)
-    b = xk.explain(logit_model, images, method="vanilla_gradients", targets=0 if activation == "sigmoid" else target)
+    b = xk.explain(logit_model, images, method="vanilla_gradients", targets=target)  # a 1-unit logit is binary too
     assert a.score == "logit"
     np.testing.assert_allclose(a.attributions, b.attributions, rtol=1e-5, atol=1e-7)
 
@@ -220,3 +220,54 @@ def test_uint8_images_and_grayscale_models(keras):
     a = xk.explain(model, x, method="gradient_x_input")
     b = xk.explain(model, x.astype(np.float32), method="gradient_x_input")
     np.testing.assert_array_equal(a.attributions, b.attributions)
+
+
+def test_view_is_rebuilt_when_the_model_changes(keras, images):
+    from keras import layers
+
+    model = keras.Sequential([keras.Input((20, 28, 3)), layers.Flatten(), layers.Dense(3, activation="softmax")])
+    first = xk.explain(model, images, method="vanilla_gradients")
+    assert first.outputs.shape == (3, 3)
+    model.pop()
+    model.add(layers.Dense(5, activation="softmax"))
+    second = xk.explain(model, images, method="vanilla_gradients", targets=4)
+    assert second.outputs.shape == (3, 5)
+    model.layers[-1].activation = keras.activations.linear  # the "remove the softmax" trick
+    third = xk.explain(model, images, method="vanilla_gradients", targets=4)
+    np.testing.assert_allclose(third.outputs, model(images).numpy(), rtol=1e-6)
+    with pytest.raises(InputError, match="softmax or sigmoid"):
+        xk.explain(model, images, method="vanilla_gradients", score="probability")
+
+
+def test_single_logit_output_is_a_binary_model(make_linear):
+    rng = np.random.default_rng(3)
+    weights, bias = rng.normal(size=(20 * 28 * 3, 1)).astype(np.float32), np.zeros(1, np.float32)
+    model = make_linear(weights, bias, (20, 28, 3))  # Dense(1), trained with from_logits=True
+    x = rng.uniform(0, 1, (4, 20, 28, 3)).astype(np.float32)
+    z = x.reshape(4, -1) @ weights[:, 0]
+    exp = xk.explain(model, x, method="vanilla_gradients")
+    assert exp.predictions.tolist() == (z > 0).astype(int).tolist() == exp.targets.tolist()
+    neg = xk.explain(model, x, method="vanilla_gradients", targets=0)
+    np.testing.assert_allclose(neg.channel_attributions[0].ravel(), -weights[:, 0], rtol=1e-5, atol=1e-6)
+
+
+def test_logit_hook_leaves_the_layer_as_it_was(functional_cnn, images):
+    pred = functional_cnn.get_layer("pred")
+    activation = pred.activation
+    xk.explain(functional_cnn, images, method="gradcam")
+    assert pred.activation is activation and "call" not in pred.__dict__
+
+
+def test_more_parameter_errors(functional_cnn, images):
+    with pytest.raises(InputError, match="stride .* larger than patch_size"):
+        xk.explain(functional_cnn, images, method="occlusion", patch_size=4, stride=8)
+    with pytest.raises(InputError, match="trapezoid' needs steps >= 2"):
+        xk.explain(functional_cnn, images, method="integrated_gradients", steps=1)
+    assert xk.explain(functional_cnn, images, method="integrated_gradients", steps=1, integration="right")
+    with pytest.raises(InputError, match="beyond the float32 range"):
+        xk.explain(functional_cnn, images.astype(np.float64) * 1e39, method="gradcam")
+    with pytest.raises(InputError, match="no pair takes the parameter.*'n_sample'"):
+        xk.compare(functional_cnn, images, pairs=[("smoothgrad", "tensorflow")], n_sample=4)
+    exp = xk.explain(functional_cnn, images, method="gradcam")
+    with pytest.raises(IndexError):
+        exp[3]

@@ -120,6 +120,11 @@ def compare(model: Any, images: Any, pairs: Sequence[Pair], *, targets: Any = No
     labels = [pair_label(*p) for p in pairs]
     if len(set(labels)) != len(labels):
         raise InputError(f"a (method, backend) pair is given twice: {labels}")
+    accepted = {name for method, backend in pairs for name in get_method_class(method, backend).param_names()}
+    unused = sorted(set(common) - accepted)
+    if unused:
+        raise InputError(f"no pair takes the parameter(s) {', '.join(map(repr, unused))}; parameters of these pairs: "
+                         f"{', '.join(sorted(accepted))}")
     x = as_numpy(images)
     explanations: dict[str, Explanation] = {}
     resolved = targets

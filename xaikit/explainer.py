@@ -59,20 +59,26 @@ class ModelSpec:
         ``"softmax"``, ``"sigmoid"``, ``"linear"`` or ``"unknown"`` (subclassed models).
     layers : tuple of str
         Names of the layers the backend can reach, in model order.
-    spatial_layers : tuple of str
-        The subset with a 4-D ``(N, h, w, C)`` output.
     """
 
     input_shape: tuple[int | None, int | None, int | None]
     n_outputs: int
     output_activation: str
     layers: tuple[str, ...] = ()
-    spatial_layers: tuple[str, ...] = ()
 
     @property
     def binary(self) -> bool:
-        """A single sigmoid unit: two classes, 0 (negative) and 1 (positive)."""
-        return self.n_outputs == 1 and self.output_activation == "sigmoid"
+        """A single sigmoid or logit unit: two classes, 0 (negative) and 1 (positive).
+
+        A one-unit linear output is read as the logit of a binary classifier (a
+        ``Dense(1)`` trained with ``from_logits=True``).
+        """
+        return self.n_outputs == 1 and self.output_activation in ("sigmoid", "linear")
+
+    @property
+    def binary_threshold(self) -> float:
+        """The output above which a binary model predicts class 1 (0.5 for p, 0 for a logit)."""
+        return 0.5 if self.output_activation == "sigmoid" else 0.0
 
     @property
     def n_classes(self) -> int:
@@ -84,14 +90,18 @@ def predicted_classes(outputs: np.ndarray, spec: ModelSpec) -> np.ndarray:
     """The predicted class per row: argmax, or ``p > 0.5`` for a single sigmoid."""
     outputs = np.asarray(outputs)
     if spec.binary:
-        return (outputs[:, 0] > 0.5).astype(np.int64)
+        return (outputs[:, 0] > spec.binary_threshold).astype(np.int64)
     return np.argmax(outputs, axis=1).astype(np.int64)
 
 
 def top_k_classes(outputs: np.ndarray, spec: ModelSpec, k: int) -> np.ndarray:
     """``(N, k)`` classes ranked by output, highest first (for ``explain_ranked``)."""
     outputs = np.asarray(outputs, dtype=np.float64)
-    scores = np.concatenate([1.0 - outputs, outputs], axis=1) if spec.binary else outputs
+    if spec.binary:
+        scores = np.concatenate([1.0 - outputs, outputs] if spec.output_activation == "sigmoid" else [-outputs, outputs],
+                                axis=1)
+    else:
+        scores = outputs
     if k > scores.shape[1]:
         raise InputError(f"k={k} but the model has only {scores.shape[1]} classes")
     return np.argsort(-scores, axis=1, kind="stable")[:, :k].astype(np.int64)

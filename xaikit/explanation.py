@@ -189,7 +189,8 @@ class Explanation:
     def __getitem__(self, index: int | slice | np.ndarray) -> Explanation:
         """Select images; an int keeps the batch axis (``exp[0]`` has length 1)."""
         if isinstance(index, (int, np.integer)):
-            index = slice(int(index), int(index) + 1 if index != -1 else None)
+            i = range(len(self))[int(index)]  # IndexError for an image that is not there
+            index = slice(i, i + 1)
 
         def take(a: np.ndarray | None) -> np.ndarray | None:
             return None if a is None else a[index]

@@ -123,6 +123,9 @@ def check_images(
         # Fast path: a float64 sum is finite iff every value is (float32 values cannot overflow
         # it); only a non-finite sum pays for the element-wise check that locates the culprit.
         if np.isfinite(arr.sum(dtype=np.float64)):
+            if arr.dtype.itemsize > 4 and np.abs(arr).max() > np.finfo(np.float32).max:
+                raise InputError(f"{name} has values beyond the float32 range (|x| up to {np.abs(arr).max():.3g}) "
+                                 "that would become Inf in the model; rescale the input.")
             return arr.astype(np.float32, copy=False)
         finite = np.isfinite(arr)
         if not finite.all():

@@ -67,7 +67,10 @@ def score_function(view: KerasModelView, layer: str | None, score: str) -> Calla
     def outputs(a: Any) -> Any:
         out = view.model(a, training=False) if above is None else above(a)
         out = tf.cast(out, tf.float32)
-        return tf.concat([1.0 - out, out], axis=1) if binary else out
+        if not binary:
+            return out
+        # two classes: [1 - p, p] for a sigmoid, [-z, z] for a single logit output
+        return tf.concat([1.0 - out, out] if view.spec.output_activation == "sigmoid" else [-out, out], axis=1)
     return outputs
 
 

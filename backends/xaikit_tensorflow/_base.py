@@ -17,7 +17,7 @@ from ._keras import KerasModelView, chunks, model_view
 
 __all__ = ["TFExplainer", "TFExplainerWithChannels", "TFExtractorBase", "KerasModelMixin", "ChannelReduceMixin",
            "versions", "CHANNEL_REDUCTIONS", "reduce_channels",
-           "gradient_fn", "score_fn", "class_scores", "resolve_targets", "broadcast_baseline", "add_rows", "image_rng", "chunks",
+           "gradient_fn", "score_fn", "class_scores", "resolve_targets", "broadcast_baseline", "image_rng", "chunks",
            "path_gradient_sums_fn", "stream_rows", "segments"]
 
 CHANNEL_REDUCTIONS = ("sum", "abs_sum", "max_abs")
@@ -57,16 +57,6 @@ def image_rng(seed: int, image: np.ndarray, stream: int = 0) -> np.random.Genera
 
     digest = int.from_bytes(hashlib.blake2b(np.ascontiguousarray(image).tobytes(), digest_size=8).digest(), "little")
     return np.random.default_rng([seed, stream, digest])
-
-
-def add_rows(total: np.ndarray, index: np.ndarray, values: np.ndarray) -> None:
-    """``total[index[i]] += values[i]`` for a sorted ``index`` (rows of one image are contiguous).
-
-    Chunks of (image, sample) rows are image-major, so each image's rows form one run:
-    one vectorised sum per run instead of ``np.add.at``'s element-wise loop.
-    """
-    images, starts = np.unique(index, return_index=True)
-    total[images] += np.add.reduceat(values, starts, axis=0)
 
 
 def broadcast_baseline(baseline: Any, hwc: tuple[int, ...], name: str = "baseline") -> np.ndarray:
@@ -189,6 +179,16 @@ def path_gradient_sums_fn(view: KerasModelView, score: str, shape: tuple[int, ..
     return view.compiled(("path_gradient_sums", score, layer, shape, k, times_delta), build, signature)
 
 
+def _current_device() -> str | None:
+    """The device of the caller's ``tf.device`` scope, if any (TensorFlow has no public getter)."""
+    try:
+        from tensorflow.python.eager import context
+
+        return context.context().device_name or None
+    except Exception:  # pragma: no cover - private API moved
+        return None
+
+
 def stream_rows(n_rows: int, batch_size: int, prepare: Callable[[slice], Any], compute: Callable[[Any], Any],
                 consume: Callable[[slice, Any, Any], None], *, in_flight: int = 2) -> None:
     """Stream ``n_rows`` sample rows through the model in chunks of ``batch_size``.
@@ -204,11 +204,19 @@ def stream_rows(n_rows: int, batch_size: int, prepare: Callable[[slice], Any], c
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
+    device = _current_device()
+
+    def compute_here(prepared: Any) -> Any:
+        if not device:
+            return compute(prepared)
+        with tf.device(device):  # the caller's tf.device scope is thread-local: carry it over
+            return compute(prepared)
+
     pending: deque[tuple[slice, Any, Any]] = deque()
     with ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="xaikit-chunk") as pool:
         for rows in chunks(n_rows, batch_size):
             prepared = prepare(rows)
-            pending.append((rows, prepared, pool.submit(compute, prepared)))
+            pending.append((rows, prepared, pool.submit(compute_here, prepared)))
             if len(pending) >= in_flight:
                 done_rows, done_prepared, future = pending.popleft()
                 consume(done_rows, done_prepared, future.result())
@@ -238,7 +246,6 @@ def versions(*distributions: str) -> dict[str, str]:
     return {**out, "tensorflow": tf.__version__, "keras": keras.__version__}
 
 
-_versions = versions
 
 
 class KerasModelMixin:

@@ -55,15 +55,40 @@ def chunks(n: int, size: int) -> Iterator[slice]:
         yield slice(start, min(start + size, n))
 
 
+def _fingerprint(model: Any) -> tuple[Any, ...]:
+    """What a view depends on: the layers (recursively) and their activations, by identity.
+
+    Adding, removing or replacing a layer, or setting a layer's ``activation`` (the usual
+    "remove the softmax" trick), changes it, so a cached view (and its compiled functions)
+    is rebuilt instead of silently running the old graph.
+    """
+    out: list[Any] = [model.built]
+
+    def walk(container: Any) -> None:
+        for layer in getattr(container, "layers", ()):
+            out.append((id(layer), id(layer.__dict__.get("activation"))))
+            if isinstance(layer, keras.Model):
+                walk(layer)
+
+    walk(model)
+    return tuple(out)
+
+
 def model_view(model: Any) -> KerasModelView:
-    """Return the (cached) view of ``model``; raise :class:`ModelError` if unsupported."""
+    """Return the (cached) view of ``model``; raise :class:`ModelError` if unsupported.
+
+    The view is rebuilt when the model's structure changed since it was made (see
+    :func:`_fingerprint`); weights may change freely (compiled functions read them live).
+    """
     with _VIEWS_LOCK:
         try:
             view = _VIEWS.get(model)
         except TypeError:
             view = None
-        if view is None:
+        fingerprint = _fingerprint(model) if isinstance(model, keras.Model) else None
+        if view is None or view.fingerprint != fingerprint:
             view = KerasModelView(model)
+            view.fingerprint = fingerprint
             _VIEWS[model] = view
         return view
 
@@ -128,6 +153,7 @@ class KerasModelView:
         self.trace_counts: dict[tuple[Any, ...], int] = {}
         self.n_outputs = self._n_outputs(model)
         self.spec = ModelSpec(self.input_shape, self.n_outputs, self.output_activation, tuple(self.layers))
+        self.fingerprint: tuple[Any, ...] | None = None
 
     # --------------------------------------------------------------- inspection
     @property
@@ -274,67 +300,70 @@ class KerasModelView:
 
     # ------------------------------------------------------------------- hooks
     @contextlib.contextmanager
-    def _hooks(self, capture: _Capture, substitute: tuple[str, Any] | None = None) -> Iterator[_Capture]:
-        """Wrap ``call`` of the wanted layers (and the final layer) for one forward pass."""
-        patched: list[tuple[Any, Any]] = []
-        view = self
+    def _hooks(self, capture: _Capture) -> Iterator[_Capture]:
+        """Record the wanted layers' outputs (and the final layer's logit) during one forward pass.
+
+        Only the thread that installs the hooks records anything: another thread calling
+        the same model meanwhile (the user's ``predict``, another library) goes through the
+        wrappers unchanged and gets exactly the model's usual outputs. The logit of a layer
+        with a built-in activation is read by wrapping ``layer.activation`` in a recorder
+        that returns the activation's usual result, so that layer's output never changes.
+        """
+        patched: list[tuple[Any, str, Any]] = []  # (object, attribute, previous instance value)
+        owner = threading.get_ident()
+
+        def patch(obj: Any, attribute: str, value: Any) -> None:
+            if not any(o is obj and a == attribute for o, a, _ in patched):
+                patched.append((obj, attribute, obj.__dict__.get(attribute, _MISSING)))
+            setattr(obj, attribute, value)
 
         def wrap_capture(name: str, layer: Any) -> None:
             original = layer.call
 
             def call(*args: Any, **kwargs: Any) -> Any:
-                if substitute is not None and substitute[0] == name:
-                    out = substitute[1]
-                else:
-                    out = original(*args, **kwargs)
-                capture.outputs[name] = out
-                capture.calls[name] = capture.calls.get(name, 0) + 1
+                out = original(*args, **kwargs)
+                if threading.get_ident() == owner:
+                    capture.outputs[name] = out
+                    capture.calls[name] = capture.calls.get(name, 0) + 1
                 return out
 
-            if not any(existing is layer for existing, _ in patched):
-                patched.append((layer, layer.__dict__.get("call", _MISSING)))
-            layer.call = call
+            patch(layer, "call", call)
 
-        def wrap_final(layer: Any, inner: Any) -> None:
-            original = inner  # possibly the capture wrapper
-
-            if view.final_mode == "input":
-                def call(inputs: Any, *args: Any, **kwargs: Any) -> Any:
-                    capture.logits = inputs
-                    return original(inputs, *args, **kwargs)
-            else:  # "swap": the layer applies its own activation; compute without it
-                def call(*args: Any, **kwargs: Any) -> Any:
-                    activation = layer.activation
-                    layer.activation = None
-                    try:
-                        z = original(*args, **kwargs)
-                    finally:
-                        layer.activation = activation
-                    capture.logits = z
-                    return activation(z) if activation is not None else z
-
-            patched.append((layer, layer.__dict__.get("call", _MISSING)))
-            layer.call = call
-
+        layer = self.final_layer
         with _TRACE_LOCK:
             try:
-                # The final layer first, so a capture of it records its real (activated) output.
-                if self.final_layer is not None and self.final_mode in ("input", "swap"):
-                    wrap_final(self.final_layer, self.final_layer.call)
-                for name in capture.wanted:
+                if layer is not None and self.final_mode == "input":  # Softmax / Activation layer: its input
+                    original = layer.call
+
+                    def final_call(inputs: Any, *args: Any, **kwargs: Any) -> Any:
+                        if threading.get_ident() == owner:
+                            capture.logits = inputs
+                        return original(inputs, *args, **kwargs)
+
+                    patch(layer, "call", final_call)
+                elif layer is not None and self.final_mode == "swap":  # Dense(..., activation=softmax) etc.
+                    activation = layer.activation
+
+                    def recorder(z: Any) -> Any:
+                        if threading.get_ident() == owner:
+                            capture.logits = z
+                        return activation(z) if activation is not None else z
+
+                    patch(layer, "activation", recorder)
+                for name in capture.wanted:  # after the final layer: its capture records the activated output
                     wrap_capture(name, self.layers[name])
                 yield capture
             finally:
-                for layer, previous in reversed(patched):
+                for obj, attribute, previous in reversed(patched):
                     if previous is _MISSING:
-                        layer.__dict__.pop("call", None)
+                        obj.__dict__.pop(attribute, None)
                     else:
-                        layer.__dict__["call"] = previous
+                        obj.__dict__[attribute] = previous
 
-    def forward(self, x: Any, capture: Sequence[str] = (), substitute: tuple[str, Any] | None = None) -> _Capture:
+    def forward(self, x: Any, capture: Sequence[str] = ()) -> _Capture:
         """Run the model on ``x`` (inside a traced function), recording layers and logits."""
-        cap = _Capture(wanted=frozenset(capture) | (frozenset([substitute[0]]) if substitute else frozenset()))
-        with self._hooks(cap, substitute):
+        cap = _Capture(wanted=frozenset(capture))
+        with self._hooks(cap):
             cap.outputs["__output__"] = self.model(x, training=False)
         for name in capture:
             if cap.calls.get(name, 0) > 1:
@@ -357,15 +386,17 @@ class KerasModelView:
             z = tf.cast(z, tf.float32)
             return tf.concat([-z, z], axis=1) if binary else z
         out = tf.cast(out, tf.float32)
-        if binary:
+        if binary and self.output_activation == "sigmoid":
             return tf.concat([1.0 - out, out], axis=1)
+        if binary:  # a single logit output: "output" is the logit
+            return tf.concat([-out, out], axis=1)
         return out
 
     def predicted(self, cap: _Capture) -> Any:
         """Predicted class per row, the rule of xaikit.explainer.predicted_classes."""
         out = tf.cast(cap.outputs["__output__"], tf.float32)
         if self.spec.binary:
-            return tf.cast(out[:, 0] > 0.5, tf.int32)
+            return tf.cast(out[:, 0] > self.spec.binary_threshold, tf.int32)
         return tf.argmax(out, axis=1, output_type=tf.int32)
 
     # -------------------------------------------------------------- functions
@@ -388,7 +419,7 @@ class KerasModelView:
             # the function's name and source stay, so AutoGraph still converts it.
             code = traced.__code__
             traced.__code__ = code.replace(co_consts=code.co_consts + (f"xaikit compiled function {key!r}",))
-            fn = tf.function(traced, input_signature=list(signature), reduce_retracing=True)
+            fn = tf.function(traced, input_signature=list(signature))
             self._functions[key] = fn
         return fn
 

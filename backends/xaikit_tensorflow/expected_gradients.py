@@ -97,7 +97,8 @@ class TFExpectedGradients(TFExplainerWithChannels):
         As in the other gradient methods. SHAP explains the model output as it is
         (probabilities for a softmax model): use ``score="probability"`` to match it.
     completeness : bool, default True
-        Report ``extras["completeness_gap"]``. At the input this costs one forward pass
+        Report ``extras["completeness_gap"]`` (with ``local_smoothing > 0`` the sum is taken
+        around the noised inputs, so the gap also contains the smoothing's effect). At the input this costs one forward pass
         over the background (at a layer it comes free with mapping the background);
         switch it off when explaining few images against a large background in a loop.
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from xaikit.errors import InputError
 from xaikit.explainer import Attribution, ModelSpec
 from xaikit.validation import check_choice, check_nonnegative_float, check_positive_int, check_seed
 
@@ -171,8 +172,6 @@ def integration_points(steps: int, rule: str) -> tuple[np.ndarray, np.ndarray]:
     """Path positions ``alpha`` in [0, 1] and quadrature weights (summing to 1)."""
     k = np.arange(steps, dtype=np.float64)
     if rule == "trapezoid":
-        if steps == 1:
-            return np.array([1.0]), np.array([1.0])
         alphas = k / (steps - 1)
         weights = np.full(steps, 1.0 / (steps - 1))
         weights[[0, -1]] /= 2
@@ -221,6 +220,9 @@ class TFIntegratedGradients(TFExplainerWithChannels):
         params = super()._resolve_params(images, spec)
         params["steps"] = check_positive_int("steps", self.steps)
         params["integration"] = check_choice("integration", self.integration, ("trapezoid", "left", "right", "midpoint"))
+        if params["integration"] == "trapezoid" and params["steps"] < 2:
+            raise InputError("integration='trapezoid' needs steps >= 2 (both ends of the path); use steps >= 2 or "
+                             "integration='right'/'midpoint' for a single point")
         params["_baseline"] = broadcast_baseline(self.baseline, images.shape[1:])
         params["baseline"] = self.baseline
         return params

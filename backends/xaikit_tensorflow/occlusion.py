@@ -79,6 +79,9 @@ class TFOcclusion(TFExplainer):
         height, width = images.shape[1:3]
         if patch[0] > height or patch[1] > width:
             raise InputError(f"patch_size {patch} is larger than the images ({height} x {width}); use a smaller patch")
+        if stride[0] > patch[0] or stride[1] > patch[1]:
+            raise InputError(f"stride {stride} is larger than patch_size {patch}: pixels between the patches would "
+                             "never be occluded; use stride <= patch_size")
         params.update(patch_size=list(patch), stride=list(stride), baseline=self.baseline)
         params["_baseline"] = broadcast_baseline(self.baseline, images.shape[1:])
         params["_windows"] = patch_windows(height, width, patch, stride)

@@ -162,8 +162,10 @@ class TFExplainGraph:
             if want_logit:
                 z = logit[-1]
                 scores = keras.ops.concatenate([-z, z], axis=1)
-            else:
+            elif view.spec.output_activation == "sigmoid":
                 scores = keras.ops.concatenate([1.0 - out, out], axis=1)
+            else:  # a single logit output
+                scores = keras.ops.concatenate([-out, out], axis=1)
         else:
             scores = logit[-1] if want_logit else out
         self.inputs = inp
