@@ -22,6 +22,7 @@ statistics and Dropout is off.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -408,18 +409,12 @@ class KerasModelView:
             python_fn = build()
             counts = self.trace_counts
 
-            def traced(*args: Any) -> Any:
+            def xaikit_compiled_function(*args: Any) -> Any:
                 counts[key] = counts.get(key, 0) + 1
                 with _TRACE_LOCK:
                     return python_fn(*args)
 
-            # A code object of its own per function: TensorFlow's "frequent retracing" warning
-            # counts traces per (content-compared) code object, and each of these functions is
-            # traced once per shape. An unused constant naming the key makes the code distinct;
-            # the function's name and source stay, so AutoGraph still converts it.
-            code = traced.__code__
-            traced.__code__ = code.replace(co_consts=code.co_consts + (f"xaikit compiled function {key!r}",))
-            fn = tf.function(traced, input_signature=list(signature))
+            fn = tf.function(xaikit_compiled_function, input_signature=list(signature))
             self._functions[key] = fn
         return fn
 
@@ -486,6 +481,23 @@ class KerasModelView:
         with self._hooks(cap):
             cap.outputs["__output__"] = run(a)
         return cap
+
+
+class _OwnRetracingWarnings(logging.Filter):
+    """Drop TensorFlow's "frequent retracing" warning about xaikit's own compiled functions.
+
+    TensorFlow counts traces per Python code object, and every xaikit kernel shares the
+    code of ``xaikit_compiled_function``; each kernel is traced once per input shape (the
+    trace counts are in :attr:`KerasModelView.trace_counts` and tested), so the warning is
+    a false alarm. Warnings about any other function pass through.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("triggered tf.function retracing" in message and "xaikit_compiled_function" in message)
+
+
+logging.getLogger("tensorflow").addFilter(_OwnRetracingWarnings())
 
 
 class _Missing:
