@@ -370,6 +370,20 @@ def test_command_line_imports_no_framework():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_tensorflow_start_up_lines_stay_off_the_terminal(tmp_path):
+    """TensorFlow 2.21 logs oneDNN/CUDA lines before reading TF_CPP_MIN_LOG_LEVEL; the CLI hides them."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    res = subprocess.run([sys.executable, "-m", "xaikit", "filters", "--zoo", "shapes_cnn4", "-o", str(tmp_path / "f.png")],
+                         capture_output=True, text=True, env=env, check=False)
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "f.png").is_file()
+    assert "absl" not in res.stderr and "oneDNN" not in res.stderr and "cuda" not in res.stderr.lower(), res.stderr
+
+
 def test_help_of_every_command():
     for command in ("explain", "compare", "activations", "filters", "list", "demo"):
         res = run(command, "--help")

@@ -22,7 +22,8 @@ import sys
 from typing import Any
 
 # TensorFlow's C++ start-up chatter (oneDNN, CUDA probing on a CPU machine) drowns the
-# command's own output; keep it quiet unless the user asked for a level.
+# command's own output; keep it quiet unless the user asked for a level (see _quiet.py:
+# commands that need TensorFlow import it through import_tensorflow_quietly).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import click

@@ -24,7 +24,6 @@ logit cannot be taken); ``gradcam``/``gradcam++``, layer-wise expected gradients
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,7 +81,9 @@ class LoadedModel:
 
 
 def _quiet_tensorflow() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from ._quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
 
 
 def _keras() -> Any:

@@ -223,6 +223,9 @@ def bench_command(**o: Any) -> None:
                 click.echo(f"  note: {n}")
         return
     log(f"suite {cfg.name!r} ({cfg.source}) -> {out}/")
+    from ._quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
     progress = not o["quiet"] and sys.stderr.isatty()
     try:
         results = run_suite(cfg, out, log=log, progress=progress, reuse=not o["fresh"])

@@ -18,5 +18,7 @@ from . import main
 def demo_command(out_dir: Path, n_images: int, overwrite: bool) -> None:
     """Explain the shipped zoo models with every method and write side-by-side pictures."""
     from ..demo import run_demo
+    from ._quiet import import_tensorflow_quietly
 
+    import_tensorflow_quietly()
     run_demo(out_dir, overwrite=overwrite, n_images=n_images, log=click.echo)

@@ -19,5 +19,7 @@ from . import main
 def speed_command(out_dir: Path, quick: bool, full: bool, fresh: bool, only: str | None) -> None:
     """Time every native method against its floor and against tf-explain and shap on the same work."""
     from ..bench.speed import run_speed_suite
+    from ._quiet import import_tensorflow_quietly
 
+    import_tensorflow_quietly()
     run_speed_suite(out_dir, quick=quick, full=full, fresh=fresh, only=only, log=click.echo)

@@ -1,0 +1,41 @@
+"""Keep TensorFlow's native start-up log lines out of the command line's output.
+
+TensorFlow 2.21 prints its oneDNN and CUDA-probing lines through absl *before* it reads
+``TF_CPP_MIN_LOG_LEVEL``, so the variable alone no longer hides them. The command line
+imports TensorFlow once with the process's stderr file descriptor pointed at
+``/dev/null``; Python exceptions still propagate, and ``TF_CPP_MIN_LOG_LEVEL=0`` shows
+everything. The Python API never does this: a library does not touch its host's stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow (if installed and not yet imported) without its start-up chatter.
+
+    A missing TensorFlow is not an error here: the caller's own import then raises the
+    error that names the extra to install.
+    """
+    level = os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "tensorflow" in sys.modules or level == "0":
+        return
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr descriptor (embedded interpreter): nothing to hide
+        return
+    try:
+        sys.stderr.flush()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        try:
+            import tensorflow  # noqa: F401
+        except ImportError:
+            pass
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
