@@ -159,7 +159,9 @@ def test_compiled_functions_are_reused_and_chunks_are_bounded(functional_cnn, im
         def wrapper(*args):
             # The last argument of every kernel holds one row per model input row (the targets,
             # or the images for kernels without targets): that is the batch the model sees.
-            sizes.append(int(np.shape(args[-1])[0]))
+            # Functions without arguments (the weights fingerprint) run no batch.
+            if args:
+                sizes.append(int(np.shape(args[-1])[0]))
             return fn(*args)
         return wrapper
 
@@ -205,3 +207,36 @@ def test_expected_gradients_completeness_check_can_be_switched_off(functional_cn
     without = xk.explain(functional_cnn, images, method="expected_gradients", completeness=False, **params)
     assert "completeness_gap" in with_check.extras and "completeness_gap" not in without.extras
     np.testing.assert_array_equal(with_check.attributions, without.attributions)
+
+
+@pytest.mark.parametrize("method,layer", [("expected_gradients", None), ("expected_gradients", "pool_a"),
+                                          ("integrated_gradients", None)])
+def test_background_terms_are_reused_until_the_weights_change(keras, functional_cnn, images, background, method,
+                                                              layer):
+    """The background's (or baseline's) scores and layer activations are computed once per weights state."""
+    from xaikit_tensorflow._keras import model_view
+
+    def copy(model):
+        twin = keras.models.clone_model(model)
+        twin.set_weights(model.get_weights())
+        return twin
+
+    model = copy(functional_cnn)
+    params = {**method_params(method, background), **({"layer": layer} if layer else {})}
+    explainer = xk.get_explainer(model, method, **params)
+    first = explainer.explain(images, targets=[0, 1, 2])
+    view = model_view(model)
+    hits = view.memo_stats["hits"]
+    again = explainer.explain(images, targets=[0, 1, 2])
+    assert view.memo_stats["hits"] == hits + 1
+    np.testing.assert_array_equal(again.attributions, first.attributions)
+    np.testing.assert_array_equal(again.extras["completeness_gap"], first.extras["completeness_gap"])
+    # a non-trainable weight below the layer changes (as training or the randomisation check do)
+    bn = model.get_layer("bn")
+    bn.moving_variance.assign(bn.moving_variance.numpy() * 3.0)
+    changed = explainer.explain(images, targets=[0, 1, 2])
+    fresh = xk.get_explainer(copy(model), method, **params).explain(images, targets=[0, 1, 2])
+    np.testing.assert_allclose(changed.attributions, fresh.attributions, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(changed.extras["completeness_gap"], fresh.extras["completeness_gap"], rtol=1e-5,
+                               atol=1e-6)
+    assert not np.allclose(changed.extras["completeness_gap"], first.extras["completeness_gap"], atol=1e-4)

@@ -152,6 +152,9 @@ class KerasModelView:
         self._shape_cache: dict[tuple[int, int, int], dict[str, tuple[int | None, ...]]] = {}
         self._heads: dict[str, Callable[[Any], Any]] = {}
         self.trace_counts: dict[tuple[Any, ...], int] = {}
+        self._memo: dict[tuple[Any, ...], tuple[np.ndarray, Any]] = {}
+        self._memo_lock = threading.Lock()
+        self.memo_stats = {"hits": 0, "misses": 0}
         self.n_outputs = self._n_outputs(model)
         self.spec = ModelSpec(self.input_shape, self.n_outputs, self.output_activation, tuple(self.layers))
         self.fingerprint: tuple[Any, ...] | None = None
@@ -417,6 +420,53 @@ class KerasModelView:
             fn = tf.function(xaikit_compiled_function, input_signature=list(signature))
             self._functions[key] = fn
         return fn
+
+    def weights_stamp(self) -> np.ndarray:
+        """``(n_variables, 2)`` sums and sums of squares of every float weight of the model.
+
+        Any assignment to a weight (training, ``set_weights``, the randomisation sanity
+        check) changes it; one compiled read of the weights, far cheaper than a forward
+        pass. The key of :meth:`memo`.
+        """
+        variables = [v for v in self.model.weights if "float" in str(v.dtype)]
+
+        def build() -> Callable[..., Any]:
+            def fn() -> Any:
+                if not variables:
+                    return tf.zeros([0, 2], tf.float32)
+                rows = []
+                for v in variables:
+                    w = tf.cast(v.value if hasattr(v, "value") else v, tf.float32)
+                    rows.append(tf.stack([tf.reduce_sum(w), tf.reduce_sum(tf.square(w))]))
+                return tf.stack(rows)
+            return fn
+
+        return self.compiled(("weights_stamp", len(variables)), build, [])().numpy()
+
+    def memo(self, key: tuple[Any, ...], compute: Callable[[], Any], max_bytes: int = 256 << 20) -> Any:
+        """``compute()``, reused while the model's weights are unchanged (see :meth:`weights_stamp`).
+
+        For quantities derived from the weights and a fixed input, such as the scores or
+        layer activations of an explainer's background. The last 4 keys are kept;
+        results larger than ``max_bytes`` are not kept.
+        """
+        stamp = self.weights_stamp()
+        with self._memo_lock:
+            entry = self._memo.get(key)
+            if entry is not None and np.array_equal(entry[0], stamp):
+                self.memo_stats["hits"] += 1
+                self._memo[key] = self._memo.pop(key)  # most recent last
+                return entry[1]
+        value = compute()
+        size = sum(getattr(v, "nbytes", 0) for v in (value if isinstance(value, tuple) else (value,)))
+        with self._memo_lock:
+            self.memo_stats["misses"] += 1
+            self._memo.pop(key, None)
+            if size <= max_bytes:
+                self._memo[key] = (stamp, value)
+                while len(self._memo) > 4:
+                    self._memo.pop(next(iter(self._memo)))
+        return value
 
     def image_spec(self, hwc: tuple[int, int, int]) -> tf.TensorSpec:
         return tf.TensorSpec((None, *hwc), tf.float32)

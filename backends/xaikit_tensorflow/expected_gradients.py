@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -99,8 +100,10 @@ class TFExpectedGradients(TFExplainerWithChannels):
     completeness : bool, default True
         Report ``extras["completeness_gap"]`` (with ``local_smoothing > 0`` the sum is taken
         around the noised inputs, so the gap also contains the smoothing's effect). At the input this costs one forward pass
-        over the background (at a layer it comes free with mapping the background);
-        switch it off when explaining few images against a large background in a loop.
+        over the background (at a layer it comes free with mapping the background), made once
+        and reused by later calls while the background and the model's weights are unchanged
+        (a fingerprint of the weights is read at every call, so training or randomising the
+        model between calls is seen).
 
     References
     ----------
@@ -149,13 +152,17 @@ class TFExpectedGradients(TFExplainerWithChannels):
         if ranked is None:
             ranked = predicted_classes(outputs, view.spec)[:, None]
         background = params["_background"]
+        # What the background gives (its scores; its activations at the layer) depends only
+        # on the background and the weights: computed once, reused while neither changes.
+        key = ("expected_gradients_background", params["score"], layer, background.shape,
+               hashlib.blake2b(np.ascontiguousarray(background).tobytes(), digest_size=16).digest())
         if layer is None:
             x_space, bg_space = images, background
-            scores_bg = (class_scores(self.model, background, params["score"], batch_size)
+            scores_bg = (view.memo(key, lambda: class_scores(self.model, background, params["score"], batch_size))
                          if params["completeness"] else None)
         else:  # the background is mapped to the layer anyway: its scores come with it
             x_space = features_x
-            _, scores_bg, bg_space = _probe(probe, background, batch_size)
+            scores_bg, bg_space = view.memo(key, lambda: _probe(probe, background, batch_size)[1:])
         shape = tuple(x_space.shape[1:])
         n, k, n_samples = len(images), ranked.shape[1], params["n_samples"]
         fn = path_gradient_sums_fn(view, params["score"], shape, k, layer, times_delta=True)

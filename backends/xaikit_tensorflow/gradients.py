@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ from xaikit.validation import check_choice, check_nonnegative_float, check_posit
 from ._base import (
     TFExplainerWithChannels,
     broadcast_baseline,
+    class_scores,
     image_rng,
     path_gradient_sums_fn,
     segments,
@@ -240,8 +242,12 @@ class TFIntegratedGradients(TFExplainerWithChannels):
             outputs.append(out.numpy())
             used.append(t.numpy())
         targets_used = np.concatenate(used)
-        s_b = np.concatenate([scores(np.broadcast_to(baseline, (s.stop - s.start, *hwc)), targets_used[s])[0].numpy()
-                              for s in chunks(len(images), params["batch_size"])])
+        # One baseline for every image: its scores are one forward pass, kept while the weights are unchanged.
+        key = ("baseline_scores", params["score"], tuple(hwc),
+               hashlib.blake2b(np.ascontiguousarray(baseline, np.float32).tobytes(), digest_size=16).digest())
+        baseline_scores = view.memo(key, lambda: class_scores(self.model, baseline[None].astype(np.float32),
+                                                              params["score"], 1))
+        s_b = baseline_scores[0, targets_used]
         alphas, weights = integration_points(params["steps"], params["integration"])
         fn = path_gradient_sums_fn(view, params["score"], hwc)
         steps, n = params["steps"], len(images)
