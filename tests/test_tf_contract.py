@@ -240,3 +240,27 @@ def test_background_terms_are_reused_until_the_weights_change(keras, functional_
     np.testing.assert_allclose(changed.extras["completeness_gap"], fresh.extras["completeness_gap"], rtol=1e-5,
                                atol=1e-6)
     assert not np.allclose(changed.extras["completeness_gap"], first.extras["completeness_gap"], atol=1e-4)
+
+
+@pytest.mark.parametrize("n_rows,batch_size", [(200, 16), (20, 16), (7, 16), (9, 1), (33, 5)])
+def test_rows_alive_at_once_never_exceed_batch_size(n_rows, batch_size):
+    """Chunks run two at a time, so together they hold at most batch_size rows; every row once, in order."""
+    import threading
+    import time
+
+    from xaikit_tensorflow._base import stream_rows
+
+    lock, alive, peak, consumed = threading.Lock(), [0], [0], []
+
+    def compute(rows):
+        with lock:
+            alive[0] += rows.stop - rows.start
+            peak[0] = max(peak[0], alive[0])
+        time.sleep(0.002)
+        with lock:
+            alive[0] -= rows.stop - rows.start
+        return rows
+
+    stream_rows(n_rows, batch_size, lambda rows: rows, compute, lambda rows, prepared, result: consumed.append(result))
+    assert peak[0] <= batch_size
+    assert [i for r in consumed for i in range(r.start, r.stop)] == list(range(n_rows))

@@ -198,8 +198,12 @@ def stream_rows(n_rows: int, batch_size: int, prepare: Callable[[slice], Any], c
     ``result = compute(prepared)`` (the compiled function; up to ``in_flight`` chunks run at
     once in worker threads, as TensorFlow releases the GIL, so one chunk's backward pass
     overlaps the next one's forward pass and the host work), then ``consume(rows,
-    prepared, result)`` back in this thread, in chunk order. Peak memory is that of
-    ``in_flight`` chunks of ``batch_size`` rows, whatever ``n_rows`` is.
+    prepared, result)`` back in this thread, in chunk order.
+
+    ``batch_size`` bounds the rows alive at once, not only the rows of one call: when the
+    rows do not fit in one chunk, they run in chunks of ``batch_size // in_flight`` rows
+    (``in_flight`` of them at a time), so peak memory is that of ``batch_size`` rows
+    whatever ``n_rows`` is.
     """
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
@@ -212,9 +216,13 @@ def stream_rows(n_rows: int, batch_size: int, prepare: Callable[[slice], Any], c
         with tf.device(device):  # the caller's tf.device scope is thread-local: carry it over
             return compute(prepared)
 
+    if n_rows <= batch_size or batch_size < in_flight:
+        step, in_flight = batch_size, 1 if n_rows > batch_size else in_flight
+    else:
+        step = batch_size // in_flight
     pending: deque[tuple[slice, Any, Any]] = deque()
     with ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="xaikit-chunk") as pool:
-        for rows in chunks(n_rows, batch_size):
+        for rows in chunks(n_rows, step):
             prepared = prepare(rows)
             pending.append((rows, prepared, pool.submit(compute_here, prepared)))
             if len(pending) >= in_flight:
