@@ -420,3 +420,17 @@ def test_cli_bench_on_a_user_model_with_images_and_masks(tmp_path):
     assert row["speed"]["layer"] == "conv2d_3"
     pointing = row["metrics"]["pointing_game"]
     assert 1 <= pointing["n_valid"] <= 4 and len(pointing["values"]) == 4
+
+
+def test_speed_report_assembles_the_latest_record_of_each_case_without_measuring(tmp_path):
+    from xaikit.bench.speed import default_cases, run_speed_suite
+    from xaikit.bench.store import ResultStore
+
+    case = next(c for c in default_cases(quick=True) if c.kind == "memory")
+    store = ResultStore(tmp_path)
+    for key, when, mb in [("old", "2026-01-01T00:00:00", 111.0), ("new", "2026-01-02T00:00:00", 222.0)]:
+        store.put(key, {"case": case.spec(), "result": {"delta_mb": mb}, "time": when})
+    records = run_speed_suite(tmp_path, quick=True, report_only=True, log=lambda s: None)
+    assert [r["result"]["delta_mb"] for r in records] == [222.0]  # only the measured case, its latest record
+    text = (tmp_path / "speed.md").read_text()
+    assert "222.0" in text and "111.0" not in text and "Assembled from the latest record" in text

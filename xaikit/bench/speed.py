@@ -326,17 +326,21 @@ def _ranked_case(case: SpeedCase) -> dict[str, Any]:
     return {"seconds": out, "ratio": {b: t / out["tensorflow"] for b, t in out.items() if b != "tensorflow"}}
 
 
-def _memory_case(case: SpeedCase) -> dict[str, Any]:
-    """Run in a fresh interpreter: peak RSS added by one explain call."""
+def _memory_case(case: SpeedCase, repeats: int = 3) -> dict[str, Any]:
+    """Peak RSS added by one explain call, each time in a fresh interpreter; the median of ``repeats``."""
     payload = json.dumps({"model": case.model, "method": case.method, "n": case.n_images,
                           "params": case.params, "backend": case.backends[0]})
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.run([sys.executable, "-m", "xaikit.bench.speed", "--memory-child", payload],
-                          capture_output=True, text=True, env=env, check=False)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"memory measurement failed: {proc.stderr[-2000:]}")
-    return json.loads(lines[-1])
+    runs = []
+    for _ in range(repeats):
+        proc = subprocess.run([sys.executable, "-m", "xaikit.bench.speed", "--memory-child", payload],
+                              capture_output=True, text=True, env=env, check=False)
+        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+        if proc.returncode != 0 or not lines:
+            raise RuntimeError(f"memory measurement failed: {proc.stderr[-2000:]}")
+        runs.append(json.loads(lines[-1]))
+    middle = sorted(runs, key=lambda r: r["delta_mb"])[len(runs) // 2]
+    return {**middle, "delta_mb_runs": [r["delta_mb"] for r in runs]}
 
 
 def _memory_child(payload: str) -> None:
@@ -409,25 +413,39 @@ def summarize(records: Iterable[dict[str, Any]]) -> str:
 
 
 def run_speed_suite(out_dir: str | os.PathLike[str], *, quick: bool = False, full: bool = False,
-                    fresh: bool = False, only: str | None = None, log: Callable[[str], None] = print) -> list[dict]:
-    """Run the suite (resuming from ``out_dir``), write ``speed.md``, return the records."""
+                    fresh: bool = False, only: str | None = None, log: Callable[[str], None] = print,
+                    report_only: bool = False) -> list[dict]:
+    """Run the suite (resuming from ``out_dir``), write ``speed.md``, return the records.
+
+    With ``report_only`` nothing is measured: ``speed.md`` is assembled from the latest
+    record of each case in the store, whatever code measured it (for runs made case by
+    case with ``only``); cases never measured are left out.
+    """
     from .._io import atomic_write_text
     from .store import ResultStore, cell_key, code_digest
 
     out = Path(out_dir)
-    if fresh and (out / ResultStore.FILE).exists():
-        (out / ResultStore.FILE).unlink()
-    store = ResultStore(out)
+    store = ResultStore(out)  # with fresh, matching cases are measured again and appended (the last record wins)
     import platform
 
     digest = code_digest("xaikit", "xaikit_tensorflow", "xaikit_tfexplain", "xaikit_shap")
     machine = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()}
     records = []
+    latest: dict[str, dict[str, Any]] = {}
+    if report_only:
+        for r in sorted(store, key=lambda r: r.get("time", "")):
+            latest[json.dumps(r.get("case"), sort_keys=True)] = r
     for case in default_cases(quick=quick, full=full):
         if only and only not in case.kind and only not in case.method and only not in case.model:
             continue
+        if report_only:
+            found = latest.get(json.dumps(case.spec(), sort_keys=True))
+            if found is not None:
+                records.append(found)
+                log(f"{case.label:<90} {_describe(found['result'])}  [{found.get('time', '?')}]")
+            continue
         key = cell_key({"speed": case.spec(), "code": digest, "machine": machine})
-        record = store.get(key)
+        record = None if fresh else store.get(key)
         if record is None:
             start = time.perf_counter()
             result = RUNNERS[case.kind](case)
@@ -438,7 +456,12 @@ def run_speed_suite(out_dir: str | os.PathLike[str], *, quick: bool = False, ful
             status = "reused"
         records.append(record)
         log(f"{case.label:<90} {_describe(record['result'])}  [{status}]")
-    text = f"# xaikit speed suite\n\nMachine: {machine}. Medians after a warm-up.\n\n" + summarize(records)
+    text = f"# xaikit speed suite\n\nMachine: {machine}. Medians after a warm-up.\n\n"
+    if report_only and records:
+        times = sorted(r.get("time", "?") for r in records)
+        text += (f"Assembled from the latest record of each case ({len(records)} cases, measured "
+                 f"{times[0]} to {times[-1]}).\n\n")
+    text += summarize(records)
     atomic_write_text(out / "speed.md", text)
     log(f"wrote {out / 'speed.md'}")
     return records

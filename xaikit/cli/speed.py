@@ -14,12 +14,15 @@ from . import main
               default=Path("xaikit-speed"), show_default=True, help="Results store and speed.md.")
 @click.option("--quick", is_flag=True, help="The 4-conv CNN only, few images (a few minutes).")
 @click.option("--full", is_flag=True, help="Also N=64 on VGG16 and Xception (long).")
-@click.option("--fresh", is_flag=True, help="Ignore finished cases of an earlier run.")
+@click.option("--fresh", is_flag=True, help="Measure the selected cases again even if the store has them.")
+@click.option("--report", "report_only", is_flag=True,
+              help="Measure nothing: write speed.md from the latest record of each case in the store.")
 @click.option("--only", default=None, help="Run only cases whose kind, method or model contains this text.")
-def speed_command(out_dir: Path, quick: bool, full: bool, fresh: bool, only: str | None) -> None:
+def speed_command(out_dir: Path, quick: bool, full: bool, fresh: bool, only: str | None, report_only: bool) -> None:
     """Time every native method against its floor and against tf-explain and shap on the same work."""
     from ..bench.speed import run_speed_suite
     from ._quiet import import_tensorflow_quietly
 
-    import_tensorflow_quietly()
-    run_speed_suite(out_dir, quick=quick, full=full, fresh=fresh, only=only, log=click.echo)
+    if not report_only:
+        import_tensorflow_quietly()
+    run_speed_suite(out_dir, quick=quick, full=full, fresh=fresh, only=only, log=click.echo, report_only=report_only)
