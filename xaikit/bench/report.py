@@ -38,6 +38,7 @@ from .plots import (
     speed_figure,
     time_quality_figure,
 )
+from .store import json_ready
 
 __all__ = ["COLUMNS", "GLOSSARY", "Column", "findings", "markdown_report", "sanity_verdict", "summary_rows",
            "write_reports"]
@@ -545,30 +546,6 @@ def summary_json(results: Any) -> dict[str, Any]:
             "table": summary_rows(results)}
 
 
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
-    return str(o)
-
-
-def _clean(o: Any) -> Any:
-    if isinstance(o, dict):
-        return {str(k): _clean(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_clean(v) for v in o]
-    if isinstance(o, np.ndarray):
-        return _clean(o.tolist())
-    if isinstance(o, np.generic):
-        return _clean(o.item())
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
-    return o
-
-
 def write_reports(results: Any, out_dir: str | Path | None = None, *, figures: bool = True,
                   n_show: int = 4) -> dict[str, Path]:
     """Write ``report.md``, ``report.html``, ``summary.json`` and ``figures/*.png``; return their paths."""
@@ -583,7 +560,7 @@ def write_reports(results: Any, out_dir: str | Path | None = None, *, figures: b
             written[name] = atomic_write_bytes(out / "figures" / name, data)
     written["report.md"] = atomic_write_text(out / "report.md", markdown_report(results))
     written["summary.json"] = atomic_write_text(
-        out / "summary.json", json.dumps(_clean(summary_json(results)), indent=1, default=_json_default,
+        out / "summary.json", json.dumps(json_ready(summary_json(results)), indent=1, default=str,
                                          allow_nan=False))
     written["report.html"] = atomic_write_text(out / "report.html", html_report(results, figs))
     return written

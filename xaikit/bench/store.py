@@ -40,6 +40,7 @@ __all__ = [
     "array_digest",
     "canonical",
     "cell_key",
+    "json_ready",
     "code_digest",
 ]
 
@@ -121,16 +122,16 @@ def cell_key(spec: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
 
 
-def _jsonable(value: Any) -> Any:
-    """Results to JSON: arrays become lists, NaN/Inf become None."""
+def json_ready(value: Any) -> Any:
+    """Values to JSON: mappings and sequences recursively, arrays become lists, NaN/Inf become None."""
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [json_ready(v) for v in value]
     if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
+        return json_ready(value.tolist())
     if isinstance(value, np.generic):
-        return _jsonable(value.item())
+        return json_ready(value.item())
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     return value
@@ -234,7 +235,7 @@ class ResultStore:
     def put(self, key: str, record: Mapping[str, Any], arrays: Mapping[str, np.ndarray] | None = None) -> dict[str, Any]:
         """Persist a finished cell: side arrays first (atomically), then one fsync'ed line."""
         out = {"key": key, "store_version": STORE_VERSION, "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-               **_jsonable(dict(record))}
+               **json_ready(dict(record))}
         if arrays:
             name = f"{key}.npz"
             buffer = io.BytesIO()

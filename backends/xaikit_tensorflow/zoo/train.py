@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from xaikit._io import atomic_path, atomic_write_text
+from xaikit.bench.store import json_ready
 
 from . import MODELS_DIR, ZOO, ZooModel, load_data
 
@@ -69,14 +70,6 @@ def _predicted(outputs: np.ndarray, entry: ZooModel) -> np.ndarray:
     if entry.output_activation == "sigmoid":
         return (outputs[:, 0] > 0.5).astype(np.int64)
     return np.argmax(outputs, axis=1).astype(np.int64)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 def train_model(entry: ZooModel, out_dir: Path, *, epochs: int | None = None, verbose: int = 2) -> dict[str, Any]:
@@ -131,7 +124,7 @@ def train_model(entry: ZooModel, out_dir: Path, *, epochs: int | None = None, ve
         "description": entry.description,
         "architecture": entry.architecture,
         "dataset": entry.dataset,
-        "data": _jsonable(entry.data),
+        "data": json_ready(entry.data),
         "input_shape": list(entry.input_shape),
         "class_names": list(entry.class_names),
         "output_activation": entry.output_activation,
