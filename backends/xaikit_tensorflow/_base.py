@@ -18,7 +18,7 @@ from ._keras import KerasModelView, chunks, model_view
 __all__ = ["TFExplainer", "TFExplainerWithChannels", "TFExtractorBase", "KerasModelMixin", "ChannelReduceMixin",
            "versions", "CHANNEL_REDUCTIONS", "reduce_channels",
            "gradient_fn", "score_fn", "class_scores", "resolve_targets", "broadcast_baseline", "image_rng", "chunks",
-           "path_gradient_sums_fn", "stream_rows", "segments"]
+           "path_gradient_sums_fn", "stream_rows", "stream_path_gradient_sums", "segments"]
 
 CHANNEL_REDUCTIONS = ("sum", "abs_sum", "max_abs")
 _INT = tf.TensorSpec([None], tf.int32)
@@ -231,6 +231,27 @@ def stream_rows(n_rows: int, batch_size: int, prepare: Callable[[slice], Any], c
         while pending:
             done_rows, done_prepared, future = pending.popleft()
             consume(done_rows, done_prepared, future.result())
+
+
+def stream_path_gradient_sums(fn: Callable[..., Any], x: np.ndarray, n_rows: int, batch_size: int,
+                              prepare: Callable[[slice], tuple[np.ndarray, ...]], k: int = 1) -> np.ndarray:
+    """Run a :func:`path_gradient_sums_fn` kernel over ``n_rows`` sample rows; ``(k, *x.shape)`` float64 sums.
+
+    ``prepare(rows)`` returns the kernel's arguments after ``x`` for those rows, with
+    ``used`` (the images the rows belong to) in place of ``x``:
+    ``(used, seg, r, e, u, w, t)``. Rows are streamed as :func:`stream_rows` does.
+    """
+    totals = np.zeros((k, *x.shape), np.float64)
+
+    def compute(prepared: tuple[np.ndarray, ...]) -> np.ndarray:
+        used, *rest = prepared
+        return fn(x[used], *rest).numpy()
+
+    def consume(rows: slice, prepared: tuple[np.ndarray, ...], sums: np.ndarray) -> None:
+        totals[:, prepared[0]] += sums
+
+    stream_rows(n_rows, batch_size, prepare, compute, consume)
+    return totals
 
 
 def segments(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

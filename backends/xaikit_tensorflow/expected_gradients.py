@@ -21,7 +21,7 @@ from ._base import (
     path_gradient_sums_fn,
     reduce_channels,
     segments,
-    stream_rows,
+    stream_path_gradient_sums,
 )
 from ._keras import KerasModelView
 
@@ -172,7 +172,6 @@ class TFExpectedGradients(TFExplainerWithChannels):
         positions = np.stack([p[1] for p in picks]).astype(np.float32)
         noise_rngs = [image_rng(params["seed"], image, stream=1) for image in images]
         smoothing = params["local_smoothing"]
-        totals = np.zeros((k, *x_space.shape), np.float64)
         targets = ranked.astype(np.int32)
         zero = np.zeros((1, *shape), np.float32)
 
@@ -191,14 +190,7 @@ class TFExpectedGradients(TFExplainerWithChannels):
             refs = bg_space[reference_index[index, sample]]
             return used, seg, refs, noise, positions[index, sample], np.ones(len(index), np.float32), targets[index]
 
-        def compute(prepared: tuple[np.ndarray, ...]) -> np.ndarray:
-            used, seg, refs, noise, u, w, t = prepared
-            return fn(x_space[used], seg, refs, noise, u, w, t).numpy()
-
-        def consume(rows: slice, prepared: tuple[np.ndarray, ...], sums: np.ndarray) -> None:
-            totals[:, prepared[0]] += sums
-
-        stream_rows(n * n_samples, batch_size, prepare, compute, consume)
+        totals = stream_path_gradient_sums(fn, x_space, n * n_samples, batch_size, prepare, k=k)
         s_x = np.take_along_axis(scores_x, ranked, axis=1)
         s_bg = None if scores_bg is None else scores_bg.mean(axis=0)[ranked]
         results = []

@@ -18,7 +18,7 @@ from ._base import (
     image_rng,
     path_gradient_sums_fn,
     segments,
-    stream_rows,
+    stream_path_gradient_sums,
     chunks,
     gradient_fn,
     reduce_channels,
@@ -142,7 +142,6 @@ class TFSmoothGrad(TFExplainerWithChannels):
         n, n_samples = len(images), params["n_samples"]
         sigma = params["noise"] * (images.reshape(n, -1).max(axis=1) - images.reshape(n, -1).min(axis=1))
         rngs = [image_rng(params["seed"], image) for image in images]
-        total = np.zeros(images.shape, np.float64)
         t_all = targets.astype(np.int32)
         zero = np.zeros((1, *hwc), np.float32)
 
@@ -156,16 +155,9 @@ class TFSmoothGrad(TFExplainerWithChannels):
                 rngs[image].standard_normal(out=part, dtype=np.float32)
                 part *= np.float32(sigma[image])
             ones = np.ones(len(index), np.float32)
-            return used, seg, noise, ones, t_all[index][:, None]
+            return used, seg, zero, noise, ones, ones, t_all[index][:, None]
 
-        def compute(prepared: tuple[np.ndarray, ...]) -> np.ndarray:
-            used, seg, noise, ones, t = prepared
-            return fn(images[used], seg, zero, noise, ones, ones, t).numpy()[0]
-
-        def consume(rows: slice, prepared: tuple[np.ndarray, ...], sums: np.ndarray) -> None:
-            total[prepared[0]] += sums
-
-        stream_rows(n * n_samples, params["batch_size"], prepare, compute, consume)
+        total = stream_path_gradient_sums(fn, images, n * n_samples, params["batch_size"], prepare)[0]
         channels = (total / n_samples).astype(np.float32)
         return Attribution(reduce_channels(channels, params["channel_reduce"]), outputs, targets, channels=channels)
 
@@ -252,24 +244,16 @@ class TFIntegratedGradients(TFExplainerWithChannels):
         fn = path_gradient_sums_fn(view, params["score"], hwc)
         steps, n = params["steps"], len(images)
         delta = images - baseline
-        total = np.zeros(images.shape, np.float64)
         zero, base = np.zeros((1, *hwc), np.float32), baseline[None].astype(np.float32)
 
         def prepare(rows: slice) -> tuple[np.ndarray, ...]:
             flat = np.arange(rows.start, rows.stop)
             index, step = flat // steps, flat % steps
             used, seg = segments(index)
-            return (used, seg, alphas[step].astype(np.float32), weights[step].astype(np.float32),
+            return (used, seg, base, zero, alphas[step].astype(np.float32), weights[step].astype(np.float32),
                     targets_used[index][:, None].astype(np.int32))
 
-        def compute(prepared: tuple[np.ndarray, ...]) -> np.ndarray:
-            used, seg, u, w, t = prepared
-            return fn(images[used], seg, base, zero, u, w, t).numpy()[0]
-
-        def consume(rows: slice, prepared: tuple[np.ndarray, ...], sums: np.ndarray) -> None:
-            total[prepared[0]] += sums
-
-        stream_rows(n * steps, params["batch_size"], prepare, compute, consume)
+        total = stream_path_gradient_sums(fn, images, n * steps, params["batch_size"], prepare)[0]
         channels = (delta * total).astype(np.float32)
         gap = channels.reshape(n, -1).sum(axis=1) - (np.concatenate(s_x) - s_b)
         return Attribution(reduce_channels(channels, params["channel_reduce"]), np.concatenate(outputs), targets_used,
