@@ -471,23 +471,24 @@ def _figures(results: Any, n_show: int = 4) -> dict[str, list[tuple[str, str, by
 
     out: dict[str, list[tuple[str, str, bytes]]] = {}
     metrics = results.config.metrics.enabled
-    fig = time_quality_figure([m for m in results.models if m.entry.quality])
-    if fig is not None:
-        out.setdefault("all", []).append(("time_quality.png", ("Time per image against the causal gap (insertion "
-                                          "AUC − deletion AUC) of every method and backend. Dotted and dashed "
-                                          "lines: the random and edge controls."), png_bytes(fig)))
+
+    def add(section: str, name: str, fig: Any, caption: str, dpi: float = 110) -> None:
+        if fig is not None:
+            out.setdefault(section, []).append((name, caption, png_bytes(fig, dpi=dpi)))
+
+    add("all", "time_quality.png", time_quality_figure([m for m in results.models if m.entry.quality]),
+        "Time per image against the causal gap (insertion AUC − deletion AUC) of every method and backend. "
+        "Dotted and dashed lines: the random and edge controls.")
     for mr in results.models:
-        items = out.setdefault(mr.id, [])
+        out.setdefault(mr.id, [])  # every model has a section, figures or not
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in mr.id)
         if mr.entry.quality:
-            fig = metric_spread_figure(mr, metrics)
-            if fig is not None:
-                items.append((f"metrics_{safe}.png", ("Per-image values of each metric (box: quartiles, points: "
-                              "images). Grey rows are the model-independent controls."), png_bytes(fig)))
-            fig = curves_figure(mr)
-            if fig is not None:
-                items.append((f"curves_{safe}.png", ("Mean deletion and insertion curves (solid: tensorflow, "
-                              "dashed: tf-explain, dash-dot: shap; grey: controls)."), png_bytes(fig)))
+            add(mr.id, f"metrics_{safe}.png", metric_spread_figure(mr, metrics),
+                "Per-image values of each metric (box: quartiles, points: images). Grey rows are the "
+                "model-independent controls.")
+            add(mr.id, f"curves_{safe}.png", curves_figure(mr),
+                "Mean deletion and insertion curves (solid: tensorflow, dashed: tf-explain, dash-dot: shap; "
+                "grey: controls).")
         made = _explanations(results, mr, n_show)
         if made is not None:
             from ..viz.compare import compare_figure
@@ -499,22 +500,17 @@ def _figures(results: Any, n_show: int = 4) -> dict[str, list[tuple[str, str, by
                 title += " (random weights)"
             fig = compare_figure(display, cols, class_names=pm.class_names, image_range=(0.0, 1.0),
                                  row_labels=[n if len(n) <= 22 else n[:21] + "…" for n in names], title=title)
-            items.append((f"compare_{safe}.png", ("The maps themselves (each scaled on its own; signed methods in "
-                          "red/blue). Column headers give the time per image."), png_bytes(fig, dpi=90)))
+            add(mr.id, f"compare_{safe}.png", fig, "The maps themselves (each scaled on its own; signed methods in "
+                "red/blue). Column headers give the time per image.", dpi=90)
         if mr.entry.quality:
-            fig = sanity_figure(mr)
-            if fig is not None:
-                items.append((f"sanity_{safe}.png", ("Similarity to the original maps as the layers are "
-                              "re-initialised from the output down. The edge control (thick dashed) cannot change; "
-                              "a method that follows it does not depend on the model."), png_bytes(fig)))
-            fig = agreement_figure(mr)
-            if fig is not None:
-                items.append((f"agreement_{safe}.png", ("Pairwise Spearman ρ of |maps| between all rows (mean over "
-                              "images)."), png_bytes(fig)))
-        fig = speed_figure(mr)
-        if fig is not None:
-            items.append((f"speed_{safe}.png", ("Median time per image and the floor (the passes the method cannot "
-                          "avoid, at the best batch size); × = time / floor."), png_bytes(fig)))
+            add(mr.id, f"sanity_{safe}.png", sanity_figure(mr),
+                "Similarity to the original maps as the layers are re-initialised from the output down. The edge "
+                "control (thick dashed) cannot change; a method that follows it does not depend on the model.")
+            add(mr.id, f"agreement_{safe}.png", agreement_figure(mr),
+                "Pairwise Spearman ρ of |maps| between all rows (mean over images).")
+        add(mr.id, f"speed_{safe}.png", speed_figure(mr),
+            "Median time per image and the floor (the passes the method cannot avoid, at the best batch size); "
+            "× = time / floor.")
     return out
 
 
