@@ -84,6 +84,20 @@ def normalize_maps(maps: np.ndarray, mode: str = "auto", *, percentile: float = 
     return out
 
 
+def describe_array(value: np.ndarray) -> Any:
+    """How a result records an array parameter: its values if it has at most 16, else
+    ``{"array_shape", "dtype", "sha256_16", "mean"}``. Backends that need a key for the
+    array (e.g. to reuse work done on a background) use this record, so the array is
+    hashed once per call."""
+    if value.size <= 16:
+        return value.tolist()
+    import hashlib
+
+    digest = hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()[:16]
+    return {"array_shape": list(value.shape), "dtype": str(value.dtype), "sha256_16": digest,
+            "mean": float(np.mean(value)) if np.issubdtype(value.dtype, np.number) else None}
+
+
 def _to_jsonable(value: Any) -> Any:
     """Convert parameter values to JSON; arrays are summarised (shape, dtype, checksum)."""
     if isinstance(value, Mapping):
@@ -91,13 +105,7 @@ def _to_jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_to_jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
-        if value.size <= 16:
-            return value.tolist()
-        import hashlib
-
-        digest = hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()[:16]
-        return {"array_shape": list(value.shape), "dtype": str(value.dtype), "sha256_16": digest,
-                "mean": float(np.mean(value)) if np.issubdtype(value.dtype, np.number) else None}
+        return describe_array(value)
     if isinstance(value, np.generic):
         return value.item()
     if value is None or isinstance(value, (bool, int, float, str)):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +10,7 @@ import tensorflow as tf
 
 from xaikit.errors import InputError
 from xaikit.explainer import Attribution, ModelSpec
+from xaikit.explanation import describe_array
 from xaikit.validation import check_images, check_nonnegative_float, check_positive_int, check_seed
 
 from ._base import (
@@ -56,7 +56,7 @@ def sampling_params(explainer: Any, images: np.ndarray) -> dict[str, Any]:
         raise InputError("expected_gradients needs background=...: a batch of reference images in the model's "
                          "input space, e.g. 50-100 training images (SHAP calls it `data`).")
     background = check_images(explainer.background, expected_shape=tuple(images.shape[1:]), name="background")
-    return {"_background": background, "background": background,
+    return {"_background": background, "background": describe_array(background),
             "n_samples": check_positive_int("n_samples", explainer.n_samples),
             "local_smoothing": check_nonnegative_float("local_smoothing", explainer.local_smoothing),
             "seed": check_seed(explainer.seed)}
@@ -154,8 +154,7 @@ class TFExpectedGradients(TFExplainerWithChannels):
         background = params["_background"]
         # What the background gives (its scores; its activations at the layer) depends only
         # on the background and the weights: computed once, reused while neither changes.
-        key = ("expected_gradients_background", params["score"], layer, background.shape,
-               hashlib.blake2b(np.ascontiguousarray(background).tobytes(), digest_size=16).digest())
+        key = ("expected_gradients_background", params["score"], layer, repr(params["background"]))
         if layer is None:
             x_space, bg_space = images, background
             scores_bg = (view.memo(key, lambda: class_scores(self.model, background, params["score"], batch_size))
