@@ -11,8 +11,8 @@ Pages hold placeholders that this hook replaces while the site is built:
     modules in :data:`API_MODULES`.
 ``<!-- xaikit:params METHOD -->``
     The parameters of one method in every backend that implements it, with their
-    defaults, read from the source of the classes (``ast``; nothing is imported, so the
-    build needs neither TensorFlow nor shap).
+    defaults and meanings, from the method catalogue (:mod:`xaikit.catalogue`) and each
+    adapter's declared differences.
 ``<!-- xaikit:gallery -->``
     The gallery, from ``docs/gallery.py`` (each picture with the command that made it).
 
@@ -22,7 +22,6 @@ entry) raises, so ``mkdocs build --strict`` fails rather than publishing a stale
 
 from __future__ import annotations
 
-import ast
 import importlib
 import importlib.util
 import inspect
@@ -331,97 +330,52 @@ def _document(full: str, attr: str, obj: Any, resolve: Callable[[str], str | Non
 
 # ----------------------------------------------------------------------------- method parameters
 #: What every parameter means; a parameter missing here fails the docs build.
-GLOSSARY = {
-    "layer": "Layer to work at (`None`: the method's default layer, see above).",
-    "batch_size": "Largest batch sent to the model at once; bounds peak memory.",
-    "score": "What is explained: `logit`, `probability`, `output` (and backend-specific scores); `None` = the "
-             "backend's default, recorded in the result.",
-    "seed": "Seed of the random draws (`None`: drawn, recorded in `params`).",
-    "n_samples": "Number of noisy copies / background draws per image.",
-    "noise": "Noise standard deviation.",
-    "steps": "Points on the path from the baseline to the image.",
-    "baseline": "Reference value or image, in the model's input space.",
-    "patch_size": "Side of the occluding patch, in pixels.",
-    "stride": "Step between patches (`None`: the patch size).",
-    "background": "Reference images `(B, H, W, C)` in the model's input space.",
-    "relu": "Apply the final ReLU of Grad-CAM.",
-    "guided": "Keep only positive gradients at positive activations (tf-explain's guided Grad-CAM).",
-    "channel_reduce": "How per-channel values become one map: `sum` (signed, complete), `abs_sum`, `max_abs`.",
-    "integration": "Quadrature rule of the path integral.",
-    "multiply_by_input": "Multiply the mean gradient by `x - baseline` (the integrated-gradients definition).",
-    "local_smoothing": "Noise added to the explained input (SHAP's `local_smoothing`).",
-    "completeness": "Report `extras[\"completeness_gap\"]`; at the input it costs one forward pass over the background.",
-    "upsample": "How the patch grid becomes a pixel map: `bilinear` or `patch`.",
-    "layers": "Layers to extract (`None`: every convolution and pooling layer).",
-}
+def _param_tables(method: str) -> dict[str, dict[str, Any]]:
+    """backend -> {name: Param} for every backend offering ``method`` (native first).
+
+    Native backends compute the core's implementation, whose parameters are the
+    catalogue's; an adapter's class declares only where its library differs
+    (``param_changes``), so its module is imported (the docs build has every backend
+    installed; a missing one is reported instead of its column).
+    """
+    from xaikit.methods import IMPLEMENTATIONS
+    from xaikit.registry import _discover, _load
+
+    offering = [spec for spec in _discover().values() if method in spec.offered()]
+    tables: dict[str, dict[str, Any]] = {}
+    for spec in sorted(offering, key=lambda b: (not b.native, b.name)):
+        if method in spec.methods:
+            if spec.missing():
+                raise ValueError(f"the docs need backend {spec.name!r} installed ({spec.install_hint()})")
+            tables[spec.name] = _load(spec.methods[method]).param_table()
+        else:
+            tables[spec.name] = IMPLEMENTATIONS[method].param_table()
+    return tables
 
 
-def _module_source(module: str) -> tuple[ast.Module, Path]:
-    spec = importlib.util.find_spec(module)
-    if spec is None or spec.origin is None:
-        raise ImportError(f"cannot find module {module}")
-    path = Path(spec.origin)
-    return ast.parse(path.read_text(encoding="utf-8")), path
-
-
-def _init_args(module: str, cls: str, seen: int = 0) -> list[tuple[str, str]]:
-    """``[(name, default source)]`` of the keyword parameters of ``cls.__init__``, read from the source."""
-    if seen > 8:
-        raise RecursionError(f"cannot resolve the constructor of {module}:{cls}")
-    tree, _ = _module_source(module)
-    node = next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls), None)
-    if node is None:
-        raise LookupError(f"class {cls} not found in {module}")
-    init = next((n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
-    if init is not None:
-        args = init.args
-        positional = args.args[1:]  # drop self
-        pos_defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
-        out = [(a.arg, ast.unparse(d) if d is not None else "required") for a, d in zip(positional, pos_defaults)]
-        out += [(a.arg, ast.unparse(d) if d is not None else "required")
-                for a, d in zip(args.kwonlyargs, args.kw_defaults)]
-        return [(n, d) for n, d in out if n != "model"]
-    for base in node.bases:  # inherited constructor (MRO order): same module, or imported with `from X import Y`
-        base_name = ast.unparse(base)
-        try:
-            if any(isinstance(n, ast.ClassDef) and n.name == base_name for n in tree.body):
-                return _init_args(module, base_name, seen + 1)
-            for n in tree.body:
-                if isinstance(n, ast.ImportFrom) and any(a.name == base_name for a in n.names):
-                    target = n.module or ""
-                    if n.level:
-                        package = module.rsplit(".", n.level)[0]
-                        target = f"{package}.{target}" if target else package
-                    return _init_args(target, base_name, seen + 1)
-        except LookupError:
-            continue  # a mixin without a constructor: the next base has it
-    raise LookupError(f"cannot find the constructor of {module}:{cls}")
+def _default(value: Any) -> str:
+    return f"`{value!r}`"
 
 
 def method_parameters(method: str) -> str:
-    from xaikit.methods import METHODS
-    from xaikit.registry import _discover
+    from xaikit.catalogue import METHODS
 
     if method not in METHODS:
         raise ValueError(f"<!-- xaikit:params {method} -->: unknown method; methods: {', '.join(METHODS)}")
-    offering = [spec for spec in _discover().values() if method in spec.methods]
-    backends = {spec.name: spec for spec in sorted(offering, key=lambda b: (not b.native, b.name))}  # native first
-    table: dict[str, dict[str, str]] = {}
-    for name, spec in backends.items():
-        module, _, cls = spec.methods[method].partition(":")
-        for param, default in _init_args(module, cls):
-            table.setdefault(param, {})[name] = default
-    missing = [p for p in table if p not in GLOSSARY]
-    if missing:
-        raise ValueError(f"docs/hooks.py GLOSSARY has no entry for parameter(s) {missing} of {method!r}")
-    order = list(GLOSSARY)
+    tables = _param_tables(method)
+    backends = list(tables)
+    names: list[str] = []
+    for table in tables.values():
+        names += [n for n in table if n not in names]
     head = "| parameter | " + " | ".join(f"`{b}`" for b in backends) + " | meaning |"
     rows = [head, "|---" * (len(backends) + 2) + "|"]
-    for param in sorted(table, key=order.index):
-        cells = [f"`{table[param][b]}`" if b in table[param] else "—" for b in backends]
-        rows.append(f"| `{param}` | " + " | ".join(cells) + f" | {GLOSSARY[param]} |")
-    return ("Defaults per backend, read from the source of each implementation (— : the backend does not "
-            "take the parameter):\n\n" + "\n".join(rows) + "\n")
+    for name in names:
+        cells = [_default(tables[b][name].default) if name in tables[b] else "—" for b in backends]
+        docs = list(dict.fromkeys(tables[b][name].doc for b in backends if name in tables[b]))
+        meaning = " / ".join(inline(d) for d in docs)
+        rows.append(f"| `{name}` | " + " | ".join(cells) + f" | {meaning} |")
+    return ("Defaults per backend, from the method catalogue and each adapter's declared differences "
+            "(— : the backend does not take the parameter):\n\n" + "\n".join(rows) + "\n")
 
 
 # ----------------------------------------------------------------------------- gallery

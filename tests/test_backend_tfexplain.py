@@ -42,7 +42,7 @@ def method_params(method: str) -> dict:
         "gradcam": {"layer": "conv_b"},
         "vanilla_gradients": {},
         "gradient_x_input": {},
-        "smoothgrad": {"n_samples": 3, "noise": 0.2, "seed": 3},
+        "smoothgrad": {"n_samples": 3, "noise_std": 0.2, "seed": 3},
         "integrated_gradients": {"steps": 4},
     }[method]
 
@@ -157,15 +157,15 @@ def test_smoothgrad_seed_is_tfexplain_noise_without_global_state(functional_cnn,
     seed, n, noise = 11, 3, 0.2
     np.random.seed(123)
     before = np.random.get_state()[1].copy()
-    exp = tfx(functional_cnn, images, "smoothgrad", n_samples=n, noise=noise, seed=seed, targets=2, batch_size=4)
+    exp = tfx(functional_cnn, images, "smoothgrad", n_samples=n, noise_std=noise, seed=seed, targets=2, batch_size=4)
     np.testing.assert_array_equal(np.random.get_state()[1], before)  # NumPy's global generator untouched
-    again = tfx(functional_cnn, images, "smoothgrad", n_samples=n, noise=noise, seed=seed, targets=2, batch_size=4)
+    again = tfx(functional_cnn, images, "smoothgrad", n_samples=n, noise_std=noise, seed=seed, targets=2, batch_size=4)
     np.testing.assert_array_equal(again.attributions, exp.attributions)
-    assert not np.allclose(tfx(functional_cnn, images, "smoothgrad", n_samples=n, noise=noise, seed=seed + 1,
+    assert not np.allclose(tfx(functional_cnn, images, "smoothgrad", n_samples=n, noise_std=noise, seed=seed + 1,
                                targets=2).attributions, exp.attributions)
-    drawn = tfx(functional_cnn, images, "smoothgrad", n_samples=n, noise=noise, targets=2)
+    drawn = tfx(functional_cnn, images, "smoothgrad", n_samples=n, noise_std=noise, targets=2)
     assert isinstance(drawn.params["seed"], int)
-    np.testing.assert_array_equal(tfx(functional_cnn, images, "smoothgrad", n_samples=n, noise=noise, targets=2,
+    np.testing.assert_array_equal(tfx(functional_cnn, images, "smoothgrad", n_samples=n, noise_std=noise, targets=2,
                                       seed=drawn.params["seed"]).attributions, drawn.attributions)
     # seed = what a tf-explain user gets with np.random.seed(seed) before explaining the whole batch
     state = np.random.get_state()
@@ -277,7 +277,7 @@ def test_integrated_gradients_relation_to_native_right_rule(functional_cnn, imag
 def test_smoothgrad_is_mean_gradient_of_cross_entropy(functional_cnn, images):
     """d CE / dx = -(1 / p_c) d p_c / dx at each noisy sample: native probability gradients at the same samples."""
     seed, n, noise = 5, 4, 0.2
-    exp = tfx(functional_cnn, images, "smoothgrad", n_samples=n, noise=noise, seed=seed, targets=TARGETS)
+    exp = tfx(functional_cnn, images, "smoothgrad", n_samples=n, noise_std=noise, seed=seed, targets=TARGETS)
     noisy = np.repeat(images, n, axis=0) + np.random.RandomState(seed).normal(
         0, noise, (3 * n, *images.shape[1:])).astype(np.float32)
     targets = np.repeat(TARGETS, n)
@@ -333,7 +333,7 @@ def test_binary_sigmoid_model_explains_both_classes(make_linear):
     close(pos.channel_attributions, native(model, x, "vanilla_gradients", score="probability",
                                            targets=1).channel_attributions)
     # SmoothGrad: tf-explain alone returns zeros here (cross-entropy of one column); with [1 - p, p] it is -grad log p_c
-    sg = tfx(model, x, "smoothgrad", n_samples=2, noise=0.1, seed=0, targets=[0, 1])
+    sg = tfx(model, x, "smoothgrad", n_samples=2, noise_std=0.1, seed=0, targets=[0, 1])
     noisy = np.repeat(x, 2, axis=0) + np.random.RandomState(0).normal(0, 0.1, (4, 4, 6, 2)).astype(np.float32)
     g = native(model, noisy, "vanilla_gradients", score="probability", targets=[0, 0, 1, 1])
     p = g.outputs[:, 0] * np.array([-1, -1, 1, 1]) + np.array([1, 1, 0, 0])  # p_c for c = 0, 0, 1, 1
@@ -379,7 +379,7 @@ def test_errors_name_the_fix(functional_cnn, images, make_linear, keras):
         tfx(functional_cnn, images, "occlusion", patch_size=(4, 2))
     with pytest.raises(InputError, match="'1-probability'"):
         tfx(functional_cnn, images, "occlusion", score="1-output")
-    with pytest.raises(InputError, match="explains one of"):
+    with pytest.raises(InputError, match="score must be one of .logit., .probability., .output.; got .cross_entropy_loss."):
         tfx(functional_cnn, images, "gradcam", score="cross_entropy_loss")
     with pytest.raises(LayerError, match="no layer 'nope'"):
         tfx(functional_cnn, images, "gradcam", layer="nope")

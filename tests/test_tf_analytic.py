@@ -106,7 +106,7 @@ def test_occlusion_overlapping_windows_average(linear_setup):
 
 
 def test_occlusion_border_windows_are_clipped_like_tf_explain():
-    from xaikit_tensorflow.occlusion import patch_windows
+    from xaikit.kernels import patch_windows
 
     windows = patch_windows(150, 150, (7, 7), (7, 7))
     assert len(windows) == 22 * 22
@@ -191,7 +191,7 @@ def test_gradcam_matches_hand_computation(cam_model):
         no_relu = xk.explain(model, x, method="gradcam", layer="pool", targets=c, relu=False)
         np.testing.assert_allclose(no_relu.layer_attributions, (acts * alpha).sum(-1), rtol=1e-5, atol=1e-7)
     auto = xk.explain(model, x, method="gradcam")
-    assert auto.layer == "pool" and auto.params["layer"] == "pool"
+    assert auto.layer == "conv" and auto.params["layer"] == "conv"  # the conv block, not the pooling after it
 
 
 def test_gradcam_plus_plus_matches_closed_form(cam_model):

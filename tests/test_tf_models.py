@@ -55,7 +55,7 @@ def test_sequential_built_with_build(keras, small_cnn_layers, functional_cnn, im
     a = xk.explain(model, images, method="gradcam++")
     b = xk.explain(functional_cnn, images, method="gradcam++")
     np.testing.assert_allclose(a.attributions, b.attributions, rtol=1e-5, atol=1e-7)
-    assert a.layer == b.layer == "drop"  # last layer with a 4-D output, as tf-explain picks it
+    assert a.layer == b.layer == "conv_b"  # the last conv block's output (not the dropout/pooling after it)
 
 
 def test_unbuilt_model_error(keras, small_cnn_layers, images):

@@ -24,7 +24,7 @@ from .errors import (
 )
 from .explainer import ActivationExtractor, Attribution, Explainer, ModelSpec
 from .explanation import Activations, Explanation, normalize_maps
-from .methods import METHODS
+from .catalogue import METHODS
 from .registry import list_backends, list_methods
 
 __version__ = "0.1.0"

@@ -7,7 +7,7 @@ from typing import Any
 from .errors import InputError
 from .explainer import ActivationExtractor, Explainer
 from .explanation import Activations, Explanation
-from .methods import METHODS
+from .catalogue import METHODS
 from .registry import backend_for_model, get_method_class
 
 __all__ = ["explain", "activations", "get_explainer", "get_extractor"]

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .methods import ATTRIBUTION_METHODS
+from .catalogue import ATTRIBUTION_METHODS
 
 __all__ = ["run_demo", "DEMO_PARAMS"]
 

@@ -1,23 +1,28 @@
 """The Explainer contract: one template for every method of every backend.
 
-The base class owns everything that must behave the same everywhere: parameter
-storage (constructor stores, scikit-learn style), input validation, target
-normalisation, the predicted-class rule, upsampling of layer maps, timing and the
-assembly of the :class:`~xaikit.Explanation`. A backend implements three hooks:
+The base class owns everything that must behave the same everywhere: parameters
+(declared in the catalogue, stored by the constructor scikit-learn style, validated once
+from their schema), input validation, target normalisation, the predicted-class and
+default-score rules, upsampling of layer maps, result checks, timing and the assembly
+of the :class:`~xaikit.Explanation`. A backend implements:
 
-``_model_spec()``
-    What the model accepts and returns (:class:`ModelSpec`), without running it.
+``_describe(images)``
+    The model's :class:`~xaikit.ModelSpec` for these images (its model services do it).
 ``_predict(images, batch_size)``
     The model's outputs for a batch, in chunks of ``batch_size``.
 ``_attribute(images, targets, params)``
     The method itself; returns an :class:`Attribution`.
 
-and a method adds its own parameters by extending ``_resolve_params``.
+Native backends get the last two from the core's method implementations
+(:mod:`xaikit.methods`) on their :class:`~xaikit.engine.Engine`; adapters of a library
+write ``_attribute`` and declare, in ``param_changes``, only where their library's
+parameters differ from the catalogue's.
 """
 
 from __future__ import annotations
 
 import abc
+import functools
 import inspect
 import time
 from collections.abc import Mapping
@@ -26,10 +31,20 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .errors import InputError, LayerError
-from .explanation import Activations, Explanation
-from .imaging import resize_maps
-from .validation import check_choice, check_images, check_positive_int, check_targets
+from .catalogue import COMMON_PARAMS, MethodSchema, Param, get_method, param_table
+from .errors import InputError, ModelError, XaikitError
+from .explanation import Activations, Explanation, describe_array
+from .kernels import broadcast_baseline, resize_maps
+from .spec import (
+    SCORES,
+    ModelSpec,
+    default_cam_layer,
+    predicted_classes,
+    resolve_score,
+    select_layers,
+    top_k_classes,
+)
+from .validation import as_numpy, check_images, check_positive_int, check_targets
 
 __all__ = [
     "ActivationExtractor",
@@ -41,90 +56,6 @@ __all__ = [
     "resolve_score",
     "top_k_classes",
 ]
-
-SCORES = ("logit", "probability", "output")
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """What a backend knows about a model before running it.
-
-    Attributes
-    ----------
-    input_shape : tuple
-        ``(H, W, C)`` with ``None`` for free dimensions.
-    n_outputs : int
-        Width K of the model's output.
-    output_activation : str
-        ``"softmax"``, ``"sigmoid"``, ``"linear"`` or ``"unknown"`` (subclassed models).
-    layers : tuple of str
-        Names of the layers the backend can reach, in model order.
-    """
-
-    input_shape: tuple[int | None, int | None, int | None]
-    n_outputs: int
-    output_activation: str
-    layers: tuple[str, ...] = ()
-
-    @property
-    def binary(self) -> bool:
-        """A single sigmoid or logit unit: two classes, 0 (negative) and 1 (positive).
-
-        A one-unit linear output is read as the logit of a binary classifier (a
-        ``Dense(1)`` trained with ``from_logits=True``).
-        """
-        return self.n_outputs == 1 and self.output_activation in ("sigmoid", "linear")
-
-    @property
-    def binary_threshold(self) -> float:
-        """The output above which a binary model predicts class 1 (0.5 for p, 0 for a logit)."""
-        return 0.5 if self.output_activation == "sigmoid" else 0.0
-
-    @property
-    def n_classes(self) -> int:
-        """Number of explainable classes (2 for a single-sigmoid binary model)."""
-        return 2 if self.binary else self.n_outputs
-
-
-def predicted_classes(outputs: np.ndarray, spec: ModelSpec) -> np.ndarray:
-    """The predicted class per row: argmax, or ``p > 0.5`` for a single sigmoid."""
-    outputs = np.asarray(outputs)
-    if spec.binary:
-        return (outputs[:, 0] > spec.binary_threshold).astype(np.int64)
-    return np.argmax(outputs, axis=1).astype(np.int64)
-
-
-def top_k_classes(outputs: np.ndarray, spec: ModelSpec, k: int) -> np.ndarray:
-    """``(N, k)`` classes ranked by output, highest first (for ``explain_ranked``)."""
-    outputs = np.asarray(outputs, dtype=np.float64)
-    if spec.binary:
-        scores = np.concatenate([1.0 - outputs, outputs] if spec.output_activation == "sigmoid" else [-outputs, outputs],
-                                axis=1)
-    else:
-        scores = outputs
-    if k > scores.shape[1]:
-        raise InputError(f"k={k} but the model has only {scores.shape[1]} classes")
-    return np.argsort(-scores, axis=1, kind="stable")[:, :k].astype(np.int64)
-
-
-def resolve_score(score: str | None, spec: ModelSpec) -> str:
-    """Resolve the ``score`` parameter against what the model's output is.
-
-    ``None`` means the pre-activation logit when the model's last activation is known
-    (softmax, sigmoid or linear), else the raw output.
-    """
-    if score is None:
-        return "logit" if spec.output_activation in ("softmax", "sigmoid", "linear") else "output"
-    check_choice("score", score, SCORES)
-    if score == "logit" and spec.output_activation not in ("softmax", "sigmoid", "linear"):
-        raise InputError("score='logit' needs to know the model's last activation, which xaikit cannot see in "
-                         "this model (a subclassed model or an unusual last layer); use score='output' to explain "
-                         "the raw output, or give the model a final Dense/Activation layer.")
-    if score == "probability" and spec.output_activation not in ("softmax", "sigmoid"):
-        alternative = "score='output'" if spec.output_activation == "unknown" else "score='logit' (or 'output')"
-        raise InputError(f"score='probability' needs a model ending in softmax or sigmoid; this model's last "
-                         f"activation is {spec.output_activation!r}. Use {alternative}.")
-    return score
 
 
 @dataclass
@@ -142,7 +73,8 @@ class Attribution:
     at_layer : bool
         If True, ``maps`` are at layer resolution and the base upsamples them.
     channels : numpy.ndarray or None
-        Per-channel values before the channel reduction.
+        Per-channel values before the channel reduction (model layout at the input,
+        channels-last at a layer).
     extras : dict
         Method diagnostics.
     """
@@ -156,14 +88,54 @@ class Attribution:
 
 
 class _Configurable:
-    """Constructor-stored parameters, scikit-learn style."""
+    """Parameters declared as :class:`~xaikit.catalogue.Param` s, stored by the constructor.
+
+    Subclasses name their method (``method``); their parameters are the catalogue's
+    (:data:`~xaikit.catalogue.COMMON_PARAMS` and the method's own) with the class's
+    ``param_changes`` applied: another default, a backend-only parameter (under its own
+    name when its meaning differs), or ``None`` for a parameter the backend does not take.
+    """
+
+    method: ClassVar[str]
+    base_params: ClassVar[tuple[Param, ...]] = COMMON_PARAMS
+    param_changes: ClassVar[Mapping[str, Param | None]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if isinstance(cls.__dict__.get("method", getattr(cls, "method", None)), str):
+            params = [inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+            params += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=p.default)
+                       for name, p in cls.param_table().items()]
+            cls.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+
+    def __init__(self, model: Any, **params: Any) -> None:
+        table = self.param_table()
+        unknown = [name for name in params if name not in table]
+        if unknown:
+            raise InputError(f"{self._label()} has no parameter(s) {', '.join(map(repr, unknown))}; its parameters "
+                             f"are: {', '.join(table)}")
+        self.model = model
+        for name, p in table.items():
+            setattr(self, name, params.get(name, p.default))
+
+    @classmethod
+    def schema(cls) -> MethodSchema:
+        """The method's catalogue entry."""
+        return get_method(cls.method)
+
+    @classmethod
+    def param_table(cls) -> dict[str, Param]:
+        """name -> :class:`~xaikit.catalogue.Param` of every parameter this class takes."""
+        return _param_table(cls)
 
     @classmethod
     def param_names(cls) -> list[str]:
         """Names of the keyword parameters of the constructor (``model`` excluded)."""
-        sig = inspect.signature(cls.__init__)
-        return [p.name for p in sig.parameters.values()
-                if p.name not in ("self", "model") and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        return list(cls.param_table())
+
+    @classmethod
+    def _label(cls) -> str:
+        return f"{cls.method!r} ({getattr(cls, 'backend', '?')})"
 
     def get_params(self) -> dict[str, Any]:
         """The parameters as given to the constructor (not resolved)."""
@@ -183,12 +155,41 @@ class _Configurable:
         return f"{type(self).__name__}({args})"
 
 
-class Explainer(_Configurable, abc.ABC):
-    """Base class of every attribution method.
+@functools.cache
+def _param_table(cls: type) -> dict[str, Param]:
+    schema = get_method(cls.method)
+    return param_table((*cls.base_params, *schema.params), cls.param_changes)
 
-    Subclasses declare ``method`` and ``backend``, take their parameters as keyword
-    arguments in ``__init__`` (storing them unchanged) and implement the hooks listed
-    in the module docstring.
+
+class _Described(_Configurable):
+    """Validation against the model's description, shared by explainers and extractors."""
+
+    backend: ClassVar[str]
+
+    @abc.abstractmethod
+    def _describe(self, images: np.ndarray) -> ModelSpec:
+        """The model's description for these (generically validated) images."""
+
+    def _info(self) -> dict[str, Any]:
+        """Provenance recorded in results (library versions)."""
+        return {}
+
+    def _checked_images(self, images: Any) -> tuple[np.ndarray, ModelSpec]:
+        arr = as_numpy(images)
+        if arr.ndim == 3:  # one image without its batch axis? The model's shape tells
+            try:
+                spec = self._describe(arr[None])
+            except XaikitError:
+                spec = None
+            check_images(arr, expected_shape=None if spec is None else spec.input_shape,
+                         layout="NHWC" if spec is None else spec.layout)
+        x = check_images(arr)
+        spec = self._describe(x)
+        return check_images(x, expected_shape=spec.input_shape, layout=spec.layout), spec
+
+
+class Explainer(_Described, abc.ABC):
+    """Base class of every attribution method.
 
     Parameters
     ----------
@@ -201,21 +202,11 @@ class Explainer(_Configurable, abc.ABC):
     score : {None, "logit", "probability", "output"}
         What to explain. ``None``: the pre-softmax/pre-sigmoid logit when the model's
         last activation is known, else the raw output.
+    **params
+        The method's parameters (see its catalogue entry, :func:`xaikit.catalogue.get_method`).
     """
 
-    method: ClassVar[str]
-    backend: ClassVar[str]
-
-    def __init__(self, model: Any, *, batch_size: int = 32, score: str | None = None) -> None:
-        self.model = model
-        self.batch_size = batch_size
-        self.score = score
-
     # ------------------------------------------------------------ backend hooks
-    @abc.abstractmethod
-    def _model_spec(self) -> ModelSpec:
-        """Describe the model (input shape, outputs, layers)."""
-
     @abc.abstractmethod
     def _predict(self, images: np.ndarray, batch_size: int) -> np.ndarray:
         """Model outputs ``(N, K)`` for validated images."""
@@ -224,21 +215,51 @@ class Explainer(_Configurable, abc.ABC):
     def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
         """Compute the method. ``targets`` None means the predicted classes."""
 
-    def _info(self) -> dict[str, Any]:
-        """Provenance recorded in results (library versions)."""
-        return {}
+    def _default_score(self, spec: ModelSpec) -> str | None:
+        """What ``score=None`` means: ``None`` is the core's rule (:func:`~xaikit.spec.resolve_score`).
 
-    def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
-        """Validate the parameters and return their effective values.
-
-        Subclasses call ``super()._resolve_params`` and add their own. Keys starting
-        with ``_`` carry resolved internals (e.g. a baseline broadcast to the image
-        shape) to ``_attribute`` and are not recorded in the result.
+        An adapter whose library explains something else by default (tf-explain and shap
+        explain the model's output as it is) returns that score.
         """
-        return {
-            "batch_size": check_positive_int("batch_size", self.batch_size),
-            "score": resolve_score(self.score, spec),
-        }
+        return None
+
+    # ------------------------------------------------------------ parameters
+    def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
+        """Validate every parameter from its schema and return the effective values.
+
+        Subclasses call ``super()._resolve_params`` and add derived values. Keys starting
+        with ``_`` carry resolved internals (e.g. a baseline broadcast to the image shape)
+        to ``_attribute`` and are not recorded in the result.
+        """
+        params: dict[str, Any] = {}
+        for name, p in self.param_table().items():
+            value = getattr(self, name)
+            if p.kind == "score":
+                chosen = self._default_score(spec) if value is None else p.check(value)
+                # a model score is checked against the model; a library's own score (tf-explain's
+                # "cross_entropy_loss") was checked against the adapter's choices
+                params[name] = resolve_score(chosen, spec) if chosen is None or chosen in SCORES else chosen
+            elif p.kind == "layer":
+                params[name] = self._resolve_layer(value, spec, images)
+            elif p.kind == "baseline":
+                base = broadcast_baseline(value, images.shape[1:], -1 if spec.layout == "NHWC" else 0, name=name)
+                params[name] = describe_array(np.asarray(value, np.float32)) if np.ndim(value) else float(value)
+                params["_" + name] = base
+            elif p.kind == "images":
+                arr = check_images(p.check(value), expected_shape=tuple(images.shape[1:]), layout=spec.layout,
+                                   name=name)
+                params[name] = describe_array(arr)
+                params["_" + name] = arr
+            else:
+                params[name] = p.check(value)
+        return params
+
+    def _resolve_layer(self, layer: Any, spec: ModelSpec, images: np.ndarray) -> str | None:
+        """The effective ``layer``: checked against the model, or the method's default for None."""
+        mode = self.schema().layer
+        if layer is None:
+            return default_cam_layer(spec, self.method) if mode == "auto" else None
+        return spec.check_layer(layer, spatial=True, method=self.method)
 
     def _layer_of_params(self, params: Mapping[str, Any]) -> str | None:
         return params.get("layer")
@@ -250,8 +271,9 @@ class Explainer(_Configurable, abc.ABC):
         Parameters
         ----------
         images : array-like
-            ``(N, H, W, C)`` channels-last batch, as the model takes it (already
-            preprocessed). Integer pixels are converted to float32 unscaled.
+            A batch as the model takes it (already preprocessed): ``(N, H, W, C)`` for
+            Keras, ``(N, C, H, W)`` for PyTorch. Integer pixels are converted to float32
+            unscaled.
         targets : None, int or sequence of int
             ``None``: each image's predicted class. An int: that class for every image.
             A sequence: one class per image.
@@ -261,8 +283,7 @@ class Explainer(_Configurable, abc.ABC):
         Explanation
         """
         start = time.perf_counter()
-        spec = self._model_spec()
-        x = check_images(images, expected_shape=spec.input_shape)
+        x, spec = self._checked_images(images)
         params = self._resolve_params(x, spec)
         t = None if targets is None else check_targets(targets, len(x), spec.n_classes)
         result = self._attribute(x, t, params)
@@ -277,11 +298,11 @@ class Explainer(_Configurable, abc.ABC):
         ``_attribute_ranked``; ``elapsed`` of each is the shared total.
         """
         start = time.perf_counter()
-        spec = self._model_spec()
-        x = check_images(images, expected_shape=spec.input_shape)
+        x, spec = self._checked_images(images)
         k = check_positive_int("k", k)
         params = self._resolve_params(x, spec)
         outputs = self._predict(x, params["batch_size"])
+        _check_outputs(outputs, self)
         ranked = top_k_classes(outputs, spec, k)
         results = self._attribute_ranked(x, ranked, params)
         return [self._assemble(x, spec, {**params, "rank": r, "ranked_outputs": k}, res, start)
@@ -293,17 +314,20 @@ class Explainer(_Configurable, abc.ABC):
     # ----------------------------------------------------------------- assembly
     def _assemble(self, x: np.ndarray, spec: ModelSpec, params: dict[str, Any], result: Attribution,
                   start: float) -> Explanation:
-        n, height, width = x.shape[:3]
+        n = x.shape[0]
+        height, width = (x.shape[1], x.shape[2]) if spec.layout == "NHWC" else (x.shape[2], x.shape[3])
         maps = np.asarray(result.maps, dtype=np.float32)
         if maps.ndim != 3 or maps.shape[0] != n:
             raise RuntimeError(f"backend {self.backend!r} returned maps of shape {maps.shape} for {n} images")
+        outputs = np.asarray(result.outputs, dtype=np.float32)
+        _check_outputs(outputs, self)
+        _check_maps(maps, self)
         layer_maps = None
         if result.at_layer:
             layer_maps = maps
             maps = resize_maps(maps, (height, width), interpolation="bilinear")
         elif maps.shape[1:] != (height, width):
             raise RuntimeError(f"backend {self.backend!r} returned {maps.shape[1:]} maps for {height}x{width} images")
-        outputs = np.asarray(result.outputs, dtype=np.float32)
         targets = np.asarray(result.targets, dtype=np.int64)
         channels = None if result.channels is None else np.asarray(result.channels, dtype=np.float32)
         return Explanation(
@@ -321,10 +345,30 @@ class Explainer(_Configurable, abc.ABC):
             channel_attributions=channels,
             extras={k: np.asarray(v) for k, v in result.extras.items()},
             info=self._info(),
+            layout=spec.layout,
         )
 
 
-class ActivationExtractor(_Configurable, abc.ABC):
+def _check_outputs(outputs: np.ndarray, who: Any) -> None:
+    """A model that returns NaN or Inf makes every map meaningless: say so instead of returning them."""
+    finite = np.isfinite(outputs)
+    if not finite.all():
+        rows = np.flatnonzero(~finite.all(axis=tuple(range(1, outputs.ndim))))
+        raise ModelError(f"the model returned NaN or Inf for {len(rows)} image(s) (first: image {int(rows[0])}); "
+                         f"{who._label()} cannot explain them. Check the images' preprocessing (their range) and the "
+                         "model (it may have diverged or overflow in float32).")
+
+
+def _check_maps(maps: np.ndarray, who: Any) -> None:
+    finite = np.isfinite(maps)
+    if not finite.all():
+        rows = np.flatnonzero(~finite.reshape(len(maps), -1).all(axis=1))
+        raise ModelError(f"{who._label()} produced NaN or Inf attributions for {len(rows)} image(s) (first: image "
+                         f"{int(rows[0])}) although the model's outputs are finite: a gradient or a sum overflowed "
+                         "float32. Rescale the inputs (or the noise/baseline) to the range the model was trained on.")
+
+
+class ActivationExtractor(_Described, abc.ABC):
     """Base class of activation (feature-map) extraction.
 
     Parameters
@@ -332,57 +376,28 @@ class ActivationExtractor(_Configurable, abc.ABC):
     model
         The model.
     layers : None, str or sequence of str
-        Layers to extract. ``None``: every convolution and pooling layer (what the
-        seeds do with ``model.layers[:8]``). Unknown names raise with the candidates.
+        Layers to extract. ``None``: every convolution and pooling layer; ``"first:8"``:
+        the first 8 layers with a spatial output (the seeds' ``model.layers[:8]``); names.
+        Unknown names raise with the candidates.
     batch_size : int
         Largest batch sent to the model at once.
     """
 
     method: ClassVar[str] = "activations"
-    backend: ClassVar[str]
-
-    def __init__(self, model: Any, *, layers: str | list[str] | None = None, batch_size: int = 32) -> None:
-        self.model = model
-        self.layers = layers
-        self.batch_size = batch_size
-
-    @abc.abstractmethod
-    def _model_spec(self) -> ModelSpec: ...
-
-    @abc.abstractmethod
-    def _default_layers(self) -> list[str]:
-        """Layers extracted when ``layers`` is None."""
+    base_params: ClassVar[tuple[Param, ...]] = COMMON_PARAMS[:1]  # batch_size only
 
     @abc.abstractmethod
     def _extract(self, images: np.ndarray, layers: list[str], batch_size: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Return ``({layer: (N, ...)}, outputs (N, K))``."""
 
-    def _info(self) -> dict[str, Any]:
-        return {}
-
-    def _resolve_layers(self, spec: ModelSpec) -> list[str]:
-        if self.layers is None:
-            layers = self._default_layers()
-            if not layers:
-                raise LayerError(f"the model has no convolution or pooling layer to extract by default; "
-                                 f"name layers explicitly (layers=[...]) among: {', '.join(spec.layers)}")
-            return layers
-        names = [self.layers] if isinstance(self.layers, str) else list(self.layers)
-        if not names:
-            raise InputError("layers is an empty list; pass None for the default (conv and pooling layers) or names")
-        for name in names:
-            if not isinstance(name, str) or name not in spec.layers:
-                raise LayerError(f"unknown layer {name!r}; the model's layers are: {', '.join(spec.layers)}")
-        order = {name: i for i, name in enumerate(spec.layers)}
-        return sorted(dict.fromkeys(names), key=order.__getitem__)
-
     def extract(self, images: Any) -> Activations:
         """Run the images through the model and return the chosen layers' outputs."""
         start = time.perf_counter()
-        spec = self._model_spec()
-        x = check_images(images, expected_shape=spec.input_shape)
+        x, spec = self._checked_images(images)
         batch_size = check_positive_int("batch_size", self.batch_size)
-        layers = self._resolve_layers(spec)
+        layers = select_layers(spec, self.layers)
         maps, outputs = self._extract(x, layers, batch_size)
+        _check_outputs(np.asarray(outputs), self)
         return Activations(maps, backend=self.backend, elapsed=time.perf_counter() - start,
-                           params={"layers": layers, "batch_size": batch_size}, outputs=outputs, info=self._info())
+                           params={"layers": layers, "batch_size": batch_size}, outputs=outputs, info=self._info(),
+                           layout=spec.layout)

@@ -154,6 +154,9 @@ class Explanation:
         gradients.
     info : dict
         Library versions and other provenance (JSON-serialisable).
+    layout : str
+        ``"NHWC"`` or ``"NCHW"``: the layout of the images that were explained (and of
+        ``channel_attributions`` at the input), so pictures read the images right.
     """
 
     attributions: np.ndarray
@@ -170,6 +173,7 @@ class Explanation:
     channel_attributions: np.ndarray | None = None
     extras: dict[str, np.ndarray] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
+    layout: str = "NHWC"
 
     def __post_init__(self) -> None:
         attributions = np.asarray(self.attributions)
@@ -236,6 +240,8 @@ class Explanation:
         """
         from .viz.overlay import overlay
 
+        if self.layout == "NCHW":  # pictures take channels last
+            images = np.moveaxis(np.asarray(images), 1, -1)
         return overlay(images, self.attributions, colormap=colormap, alpha=alpha, normalize=normalize,
                        image_range=image_range, percentile=percentile, undo=undo, blend=blend)
 
@@ -268,6 +274,7 @@ class Explanation:
             "score": self.score,
             "layer": self.layer,
             "info": self.info,
+            "layout": self.layout,
         }
         arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
         buffer = io.BytesIO()
@@ -299,6 +306,7 @@ class Explanation:
                 channel_attributions=data["channel_attributions"] if "channel_attributions" in data else None,
                 extras=extras,
                 info=meta.get("info", {}),
+                layout=meta.get("layout", "NHWC"),
             )
 
 
@@ -318,17 +326,21 @@ class Activations(Mapping[str, np.ndarray]):
         Effective parameters (``layers``, ``batch_size``).
     outputs : numpy.ndarray or None
         Model outputs for the images, when the backend computed them on the way.
+    layout : str
+        ``"NHWC"`` (Keras: maps ``(N, h, w, C)``) or ``"NCHW"`` (PyTorch: ``(N, C, h, w)``):
+        the model's own layout, kept so that the maps are what the framework gives.
     """
 
     def __init__(self, maps: Mapping[str, np.ndarray], *, backend: str, elapsed: float,
                  params: Mapping[str, Any] | None = None, outputs: np.ndarray | None = None,
-                 info: Mapping[str, Any] | None = None) -> None:
+                 info: Mapping[str, Any] | None = None, layout: str = "NHWC") -> None:
         self._maps = {str(k): np.asarray(v, dtype=np.float32) for k, v in maps.items()}
         self.backend = backend
         self.elapsed = float(elapsed)
         self.params = _to_jsonable(dict(params or {}))
         self.outputs = outputs
         self.info = _to_jsonable(dict(info or {}))
+        self.layout = layout
 
     def __getitem__(self, layer: str) -> np.ndarray:
         try:
@@ -358,7 +370,8 @@ class Activations(Mapping[str, np.ndarray]):
         if self.outputs is not None:
             arrays["outputs"] = np.asarray(self.outputs)
         meta = {"format": "xaikit.Activations", "format_version": FORMAT_VERSION, "layers": list(self._maps),
-                "backend": self.backend, "elapsed": self.elapsed, "params": self.params, "info": self.info}
+                "backend": self.backend, "elapsed": self.elapsed, "params": self.params, "info": self.info,
+                "layout": self.layout}
         arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **arrays)
@@ -374,4 +387,4 @@ class Activations(Mapping[str, np.ndarray]):
             maps = {name: data[f"layer/{i}"] for i, name in enumerate(meta["layers"])}
             outputs = data["outputs"] if "outputs" in data else None
         return cls(maps, backend=meta["backend"], elapsed=meta["elapsed"], params=meta["params"],
-                   outputs=outputs, info=meta.get("info"))
+                   outputs=outputs, info=meta.get("info"), layout=meta.get("layout", "NHWC"))

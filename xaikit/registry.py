@@ -6,9 +6,13 @@ point, exactly as a third party would::
     [project.entry-points."xaikit.backends"]
     mybackend = "my_package:BACKEND"
 
-The spec names its methods as ``"module:Class"`` strings, so listing backends never
-imports a framework; availability is checked with :func:`importlib.util.find_spec`.
-A plugin that fails to load becomes a warning, not a crash (xarray does the same).
+A native backend names its engine (``"module:factory"``, see :mod:`xaikit.engine`) and
+its capabilities: it then offers every method of the catalogue whose ``needs`` those
+capabilities cover, computed by the core's implementation (:mod:`xaikit.methods`) on
+its engine. An adapter of a library names its own classes as ``"module:Class"``
+strings. Neither is imported to list backends, so listing never imports a framework;
+availability is checked with :func:`importlib.util.find_spec`. A plugin that fails to
+load becomes a warning, not a crash (xarray does the same).
 """
 
 from __future__ import annotations
@@ -22,8 +26,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .catalogue import METHODS
 from .errors import MissingDependencyError, UnknownNameError
-from .methods import METHODS
 
 __all__ = [
     "BackendSpec",
@@ -53,7 +57,8 @@ class BackendSpec:
     description : str
         One line for ``xaikit list``.
     methods : Mapping[str, str]
-        Method id -> ``"module:Class"`` implementing it.
+        Method id -> ``"module:Class"`` implementing it (adapters; a native backend may
+        also override a core implementation here).
     requires : tuple of str
         Importable module names the backend needs.
     extra : str
@@ -65,16 +70,33 @@ class BackendSpec:
         Whether ``backend="auto"`` may pick it for those frameworks.
     distributions : tuple of str
         Distribution names whose versions are recorded in results.
+    engine : str
+        ``"module:callable"`` returning the :class:`~xaikit.engine.Engine` of a model
+        (native backends).
+    capabilities : tuple of str
+        What the engine computes (:data:`xaikit.catalogue.CAPABILITIES`).
+    services : str
+        ``"module:object"``: the :class:`~xaikit.services.ModelServices` of the models
+        this backend explains (adapters point at their framework's native services).
     """
 
     name: str
     description: str
-    methods: Mapping[str, str]
+    methods: Mapping[str, str] = field(default_factory=dict)
     requires: tuple[str, ...] = ()
     extra: str = ""
     frameworks: tuple[str, ...] = ()
     native: bool = False
     distributions: tuple[str, ...] = field(default_factory=tuple)
+    engine: str = ""
+    capabilities: tuple[str, ...] = ()
+    services: str = ""
+
+    def offered(self) -> tuple[str, ...]:
+        """The method ids this backend offers, in catalogue order (nothing is imported)."""
+        caps = set(self.capabilities)
+        return tuple(m for m, schema in METHODS.items()
+                     if m in self.methods or (self.engine and schema.needs <= caps))
 
     def missing(self) -> list[str]:
         """Required modules that are not importable (checked without importing them)."""
@@ -152,6 +174,7 @@ def _discover() -> dict[str, BackendSpec]:
 def refresh() -> None:
     """Forget discovered backends (after installing a plugin in a running session)."""
     _discover.cache_clear()
+    _bound_class.cache_clear()
 
 
 def _version(dist: str) -> str | None:
@@ -184,7 +207,7 @@ def backend_for_model(model: Any, method: str | None = None) -> str:
     frameworks = _model_frameworks(model)
     candidates = [s for s in _discover().values() if s.native and any(f in s.frameworks for f in frameworks)]
     if method is not None:
-        candidates = [s for s in candidates if method in s.methods] or candidates
+        candidates = [s for s in candidates if method in s.offered()] or candidates
     if not candidates:
         natives = {s.name: s.frameworks for s in _discover().values() if s.native}
         raise UnknownNameError(
@@ -197,6 +220,24 @@ def backend_for_model(model: Any, method: str | None = None) -> str:
     spec = candidates[0]
     raise MissingDependencyError(f"backend {spec.name!r} is needed for this model but {', '.join(spec.missing())} "
                                  f"is not installed: {spec.install_hint()}")
+
+
+def _load(target: str) -> Any:
+    module_name, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+@functools.cache
+def _bound_class(method: str, backend: str) -> type:
+    """The core's implementation of ``method`` bound to ``backend``'s engine (one class per pair)."""
+    from .methods import IMPLEMENTATIONS
+
+    spec = get_backend(backend)
+    core = IMPLEMENTATIONS[method]
+    factory = _load(spec.engine)
+    return type(core.__name__, (core,), {"backend": backend, "engine_factory": staticmethod(factory),
+                                         "__module__": core.__module__,
+                                         "__qualname__": f"{core.__qualname__}[{backend}]"})
 
 
 def get_method_class(method: str, backend: str) -> type:
@@ -213,17 +254,18 @@ def get_method_class(method: str, backend: str) -> type:
     if method not in METHODS:
         raise UnknownNameError(f"unknown method {method!r}; methods: {', '.join(METHODS)}")
     spec = get_backend(backend)
-    if method not in spec.methods:
-        offering = [s.name for s in _discover().values() if method in s.methods]
-        raise UnknownNameError(f"backend {backend!r} does not implement {method!r}; it offers "
-                               f"{', '.join(spec.methods)}. Backends with {method!r}: {', '.join(offering) or 'none'}")
+    if method not in spec.offered():
+        offering = [s.name for s in _discover().values() if method in s.offered()]
+        needs = ", ".join(sorted(METHODS[method].needs))
+        raise UnknownNameError(f"backend {backend!r} does not implement {method!r} (it needs {needs}); it offers "
+                               f"{', '.join(spec.offered())}. Backends with {method!r}: {', '.join(offering) or 'none'}")
     missing = spec.missing()
     if missing:
         raise MissingDependencyError(f"backend {backend!r} needs {', '.join(missing)}, which is not installed: "
                                      f"{spec.install_hint()}")
-    module_name, _, class_name = spec.methods[method].partition(":")
-    module = importlib.import_module(module_name)
-    return getattr(module, class_name)
+    if method in spec.methods:
+        return _load(spec.methods[method])
+    return _bound_class(method, backend)
 
 
 def list_backends() -> list[BackendStatus]:
@@ -232,7 +274,7 @@ def list_backends() -> list[BackendStatus]:
     for spec in _discover().values():
         missing = spec.missing()
         versions = {d: v for d in spec.distributions if (v := _version(d)) is not None}
-        rows.append(BackendStatus(spec.name, not missing, tuple(spec.methods), tuple(missing),
+        rows.append(BackendStatus(spec.name, not missing, spec.offered(), tuple(missing),
                                   spec.install_hint(), spec.description, versions))
     return rows
 
@@ -242,7 +284,7 @@ def list_methods() -> list[MethodStatus]:
     specs = _discover()
     rows = []
     for info in METHODS.values():
-        offering = [s for s in specs.values() if info.id in s.methods]
+        offering = [s for s in specs.values() if info.id in s.offered()]
         rows.append(MethodStatus(info.id, info.name, info.summary, info.reference,
                                  tuple(s.name for s in offering if not s.missing()),
                                  tuple(s.name for s in offering if s.missing())))

@@ -25,6 +25,7 @@ __all__ = [
     "check_choice",
     "check_pair",
     "check_seed",
+    "check_bool",
 ]
 
 
@@ -51,26 +52,32 @@ def _describe_shape(shape: tuple[int | None, ...]) -> str:
 
 def check_images(
     images: Any,
+    expected_shape: tuple[int | None, ...] | None = None,
     *,
-    expected_shape: tuple[int | None, int | None, int | None] | None = None,
+    layout: str = "NHWC",
     name: str = "images",
 ) -> np.ndarray:
-    """Validate a batch of channels-last images and return it as float32.
+    """Validate a batch of images and return it as float32.
 
     Parameters
     ----------
     images
-        Array-like of shape ``(N, H, W, C)``. Integer pixels (uint8, ...) are converted
-        to float32 without rescaling; floating point is cast to float32.
+        Array-like of shape ``(N, H, W, C)`` (``layout="NHWC"``, Keras) or ``(N, C, H, W)``
+        (``"NCHW"``, PyTorch). Integer pixels (uint8, ...) are converted to float32 without
+        rescaling; floating point is cast to float32 (values beyond float32's range are an
+        error, not Inf).
     expected_shape
-        ``(H, W, C)`` the model accepts, ``None`` entries meaning "any".
+        One image's shape the model accepts, in ``layout`` order, ``None`` entries meaning
+        "any". Without it only the generic checks run.
+    layout
+        ``"NHWC"`` or ``"NCHW"``.
     name
         Name used in error messages.
 
     Returns
     -------
     numpy.ndarray
-        float32 array of shape ``(N, H, W, C)`` (a copy only when a cast was needed).
+        float32 array (a copy only when a cast was needed).
 
     Raises
     ------
@@ -79,64 +86,95 @@ def check_images(
         accept, a non-numeric dtype, or NaN/Inf values. The message says how to fix it.
     """
     arr = as_numpy(images)
+    described = "(N, H, W, C), channels last" if layout == "NHWC" else "(N, C, H, W), channels first"
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
-        raise InputError(f"{name} must be a numeric array; got dtype {arr.dtype}. Stack your images into one numeric array, e.g. np.stack(list_of_images).")
+        raise InputError(f"{name} must be a numeric array; got dtype {arr.dtype}. Stack your images into one numeric "
+                         "array, e.g. np.stack(list_of_images).")
     if arr.dtype == np.bool_ or np.issubdtype(arr.dtype, np.complexfloating):
         raise InputError(f"{name} has dtype {arr.dtype}; pass real-valued pixels (uint8 or float).")
     if arr.ndim != 4:
         hint = ""
         if arr.ndim == 3:
-            if expected_shape is not None and tuple(arr.shape) == tuple(s if s is not None else arr.shape[i] for i, s in enumerate(expected_shape)):
+            if expected_shape is not None and tuple(arr.shape) == tuple(
+                    s if s is not None else arr.shape[i] for i, s in enumerate(expected_shape)):
                 hint = " This looks like a single image: pass images[None] (or np.expand_dims(image, 0))."
-            elif arr.shape[-1] in (1, 3, 4):
-                hint = " If this is one image (H, W, C), pass images[None] to make a batch of one."
+            elif (arr.shape[-1] if layout == "NHWC" else arr.shape[0]) in (1, 3, 4):
+                hint = " If this is one image, pass images[None] to make a batch of one."
             else:
-                hint = " If this is a batch of grayscale images (N, H, W), pass images[..., None] to add the channel axis."
+                axis = "images[..., None]" if layout == "NHWC" else "images[:, None]"
+                hint = f" If this is a batch of grayscale images (N, H, W), pass {axis} to add the channel axis."
         elif arr.ndim == 2:
-            hint = " If this is one grayscale image (H, W), pass image[None, :, :, None]."
-        raise InputError(f"{name} must have 4 dimensions (N, H, W, C), channels last; got shape {arr.shape}.{hint}")
+            hint = (" If this is one grayscale image (H, W), pass "
+                    + ("image[None, :, :, None]." if layout == "NHWC" else "image[None, None]."))
+        raise InputError(f"{name} must have 4 dimensions {described}; got shape {arr.shape}.{hint}")
     if arr.shape[0] == 0:
         raise InputError(f"{name} is an empty batch (shape {arr.shape}); pass at least one image.")
-    if arr.shape[1] == 0 or arr.shape[2] == 0 or arr.shape[3] == 0:
+    if 0 in arr.shape[1:]:
         raise InputError(f"{name} has an empty axis (shape {arr.shape}).")
     if expected_shape is not None:
-        exp_h, exp_w, exp_c = expected_shape
+        _check_shape(arr, tuple(expected_shape), layout, name)
+    return _as_float32(arr, name)
+
+
+def _check_shape(arr: np.ndarray, expected: tuple[int | None, ...], layout: str, name: str) -> None:
+    if layout == "NHWC":
+        exp_h, exp_w, exp_c = expected
         h, w, c = arr.shape[1:]
-        if exp_c is not None and c != exp_c:
-            hint = ""
-            if arr.shape[1] == exp_c and c not in (1, 3, 4):
-                hint = " The array looks channels-first; pass images.transpose(0, 2, 3, 1)."
-            elif exp_c == 3 and c == 1:
-                hint = " Convert grayscale to RGB with np.repeat(images, 3, axis=-1) if that is what the model was trained on."
-            elif exp_c == 1 and c == 3:
-                hint = " Convert RGB to grayscale the way the model's training data was made (e.g. cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[..., None])."
-            elif exp_c == 3 and c == 4:
-                hint = " Drop the alpha channel: images[..., :3]."
-            raise InputError(f"the model expects {exp_c} channel(s) but {name} has {c} (shape {arr.shape}).{hint}")
-        if (exp_h is not None and h != exp_h) or (exp_w is not None and w != exp_w):
-            raise InputError(
-                f"the model expects images of height x width {exp_h} x {exp_w} but {name} are {h} x {w}. "
-                f"Resize them first, e.g. xaikit.io.load_images(paths, size=({exp_h}, {exp_w})) or "
-                f"cv2.resize(img, ({exp_w}, {exp_h})) per image (cv2 takes width first)."
-            )
+        other_c = arr.shape[1]
+        fix_layout = "images.transpose(0, 2, 3, 1)"
+    else:
+        exp_c, exp_h, exp_w = expected
+        c, h, w = arr.shape[1:]
+        other_c = arr.shape[3]
+        fix_layout = "images.transpose(0, 3, 1, 2)"
+    if exp_c is not None and c != exp_c:
+        hint = ""
+        if other_c == exp_c and c not in (1, 3, 4):
+            other = "channels-first" if layout == "NHWC" else "channels-last"
+            hint = f" The array looks {other}; this model takes {layout}: pass {fix_layout}."
+        elif exp_c == 3 and c == 1:
+            axis = 3 if layout == "NHWC" else 1
+            hint = (f" Convert grayscale to RGB with np.repeat(images, 3, axis={axis}) if that is what the model was "
+                    "trained on.")
+        elif exp_c == 1 and c == 3:
+            hint = (" Convert RGB to grayscale the way the model's training data was made (e.g. "
+                    "cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)).")
+        elif exp_c == 3 and c == 4:
+            hint = " Drop the alpha channel."
+        raise InputError(f"the model expects {exp_c} channel(s) but {name} has {c} (shape {arr.shape}, read as "
+                         f"{layout}).{hint}")
+    if (exp_h is not None and h != exp_h) or (exp_w is not None and w != exp_w):
+        raise InputError(
+            f"the model expects images of height x width {exp_h} x {exp_w} but {name} are {h} x {w}. "
+            f"Resize them first, e.g. xaikit.io.load_images(paths, size=({exp_h}, {exp_w})) or "
+            f"cv2.resize(img, ({exp_w}, {exp_h})) per image (cv2 takes width first)."
+        )
+
+
+def _as_float32(arr: np.ndarray, name: str) -> np.ndarray:
+    """float32 copy (or view) of numeric ``arr``; NaN, Inf and values beyond float32's range raise."""
     if np.issubdtype(arr.dtype, np.floating):
         # Fast path: a float64 sum is finite iff every value is (float32 values cannot overflow
         # it); only a non-finite sum pays for the element-wise check that locates the culprit.
         if np.isfinite(arr.sum(dtype=np.float64)):
-            if arr.dtype.itemsize > 4 and np.abs(arr).max() > np.finfo(np.float32).max:
-                raise InputError(f"{name} has values beyond the float32 range (|x| up to {np.abs(arr).max():.3g}) "
-                                 "that would become Inf in the model; rescale the input.")
+            if arr.dtype.itemsize > 4:
+                peak = float(np.abs(arr).max())
+                if peak > float(np.finfo(np.float32).max):
+                    raise InputError(f"{name} has values beyond the float32 range (|x| up to {peak:.3g}) that would "
+                                     "become Inf in the model; rescale the input.")
             return arr.astype(np.float32, copy=False)
         finite = np.isfinite(arr)
-        if not finite.all():
-            bad = np.argwhere(~finite)
+        bad = np.argwhere(~finite)
+        if len(bad):
             first = tuple(int(i) for i in bad[0])
             raise InputError(
                 f"{name} contains {len(bad)} NaN or Inf value(s) (first at index {first}); "
                 f"clean the input (e.g. np.nan_to_num) or check its preprocessing."
             )
-        return arr.astype(np.float32, copy=False)
-    return arr.astype(np.float32)
+        # finite values whose float64 sum overflows: huge values
+        raise InputError(f"{name} has values beyond the float32 range (|x| up to {float(np.abs(arr).max()):.3g}) that "
+                         "would become Inf in the model; rescale the input.")
+    return arr.astype(np.float32)  # every integer is within float32's range
 
 
 def check_targets(targets: Any, n_images: int, n_classes: int | None, *, name: str = "targets") -> np.ndarray:
@@ -225,3 +263,17 @@ def check_seed(seed: Any) -> int:
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise InputError(f"seed must be None or an integer >= 0; got {seed!r}.")
     return int(seed)
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """Return ``value`` if it is a bool (``numpy.bool_`` included); anything else raises.
+
+    Strings are refused: ``bool("False")`` is True, so reading text as a flag would
+    silently invert it (the CLI parses ``true``/``false`` before calling explainers).
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    hint = ""
+    if isinstance(value, str):
+        hint = " Pass True or False (a string such as 'False' would read as true)."
+    raise InputError(f"{name} must be True or False; got {value!r} ({type(value).__name__}).{hint}")

@@ -12,9 +12,9 @@ import shap
 import tensorflow as tf
 
 from xaikit.errors import LayerError
-from xaikit.explainer import Attribution, Explainer, ModelSpec, predicted_classes, resolve_score
-from xaikit_tensorflow._base import ChannelReduceMixin, KerasModelMixin, chunks, reduce_channels, versions
-from xaikit_tensorflow.expected_gradients import sampling_params
+from xaikit.explainer import Attribution, Explainer, ModelSpec, predicted_classes
+from xaikit.kernels import chunks, reduce_channels
+from xaikit_tensorflow._base import KerasModelMixin, versions
 
 from ._keras import features_function, head_model, score_function
 from ._shapes import normalize_shap_values, split_shap_result
@@ -50,7 +50,7 @@ _EXPLAINERS: weakref.WeakKeyDictionary[Any, _Cached] = weakref.WeakKeyDictionary
 _EXPLAINERS_LOCK = threading.Lock()
 
 
-class ShapExpectedGradients(ChannelReduceMixin, KerasModelMixin, Explainer):
+class ShapExpectedGradients(KerasModelMixin, Explainer):
     """Expected gradients by ``shap.GradientExplainer``, at the input or at a layer.
 
     SHAP computes, for image (or layer activation) :math:`x`, output :math:`c` and
@@ -119,47 +119,31 @@ class ShapExpectedGradients(ChannelReduceMixin, KerasModelMixin, Explainer):
 
     method = "expected_gradients"
     backend = "shap"
-
-    def __init__(self, model: Any, *, background: Any = None, n_samples: int = 200, local_smoothing: float = 0.0,
-                 seed: int | None = None, layer: str | None = None, batch_size: int = 32, score: str | None = None,
-                 channel_reduce: str = "sum") -> None:
-        super().__init__(model, batch_size=batch_size, score=score)
-        self.background = background
-        self.n_samples = n_samples
-        self.local_smoothing = local_smoothing
-        self.seed = seed
-        self.layer = layer
-        self.channel_reduce = channel_reduce
+    param_changes = {"completeness": None}  # shap's result always comes with its completeness gap
 
     # ------------------------------------------------------------------ hooks
     def _info(self) -> dict[str, Any]:
         return versions("shap")
 
-    def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
-        params = super()._resolve_params(images, spec)
-        score = self.score
-        if score is None:  # what shap explains when handed the model: its output as it is
-            score = "probability" if spec.output_activation in ("softmax", "sigmoid") else "output"
-        params["score"] = resolve_score(score, spec)
-        params.update(sampling_params(self, images))
-        hwc = tuple(images.shape[1:])
-        view = self._view()
-        layer = None
-        if self.layer is not None:
-            layer = view.check_layer(self.layer, hwc, spatial=False, method="expected_gradients")
-            shape = view.probe_shapes(hwc).get(layer)
-            if shape is None or len(shape) not in (3, 4):
-                shown = "unknown" if shape is None else "(N, " + ", ".join(str(s) for s in shape[1:]) + ")"
-                raise LayerError(f"layer {layer!r} outputs shape {shown}; expected gradients at a layer gives maps "
-                                 f"only for spatial (N, h, w, C) or (N, h, w) outputs: "
-                                 f"{', '.join(view.spatial_layers(hwc))}")
-            view.head(layer)  # the native checks: nested layer, residual cut, subclassed model -> LayerError
-        params["layer"] = layer
-        return params
+    def _default_score(self, spec: ModelSpec) -> str:
+        """What shap explains when handed the model: its output as it is."""
+        return "probability" if spec.output_activation in ("softmax", "sigmoid") else "output"
+
+    def _resolve_layer(self, layer: Any, spec: ModelSpec, images: np.ndarray) -> str | None:
+        if layer is None:
+            return None
+        layer = spec.check_layer(layer, spatial=False, method="expected_gradients")
+        shape = spec.layer(layer).output_shape if spec.layer(layer) else None
+        if shape is None or len(shape) not in (2, 3):
+            shown = "unknown" if shape is None else "(N, " + ", ".join(str(s) for s in shape) + ")"
+            raise LayerError(f"layer {layer!r} outputs shape {shown}; expected gradients at a layer gives maps "
+                             f"only for spatial (N, h, w, C) or (N, h, w) outputs: {', '.join(spec.spatial_layers())}")
+        self._view().head(layer)  # the native checks: nested layer, residual cut, subclassed model -> LayerError
+        return layer
 
     # ------------------------------------------------------------------ method
     def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        outputs = self._view().predict(images, params["batch_size"])
+        outputs = self._predict(images, params["batch_size"])
         if targets is None:
             targets = predicted_classes(outputs, self._view().spec)
         # One output per image, chosen by us: shap's "custom" rank order takes an (N, 1) index array.
@@ -168,7 +152,7 @@ class ShapExpectedGradients(ChannelReduceMixin, KerasModelMixin, Explainer):
 
     def _attribute_ranked(self, images: np.ndarray, ranked: np.ndarray, params: dict[str, Any]) -> list[Attribution]:
         # shap ranks the outputs itself (ranked_outputs=k); its indexes become the targets.
-        outputs = self._view().predict(images, params["batch_size"])
+        outputs = self._predict(images, params["batch_size"])
         return self._run(images, params, outputs, ranked_outputs=int(ranked.shape[1]), order="max")
 
     # --------------------------------------------------------------- plumbing

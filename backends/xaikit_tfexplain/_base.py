@@ -7,16 +7,23 @@ from typing import Any
 
 import numpy as np
 
-from xaikit.errors import InputError
-from xaikit.explainer import ActivationExtractor, Explainer, ModelSpec, predicted_classes, resolve_score
-from xaikit.validation import check_positive_int
-from xaikit_tensorflow._base import CHANNEL_REDUCTIONS, ChannelReduceMixin, KerasModelMixin, reduce_channels, versions
-from xaikit_tensorflow._keras import chunks
+from xaikit.catalogue import SHARED, Param
+from xaikit.explainer import ActivationExtractor, Explainer, ModelSpec, predicted_classes
+from xaikit.kernels import chunks, reduce_channels
+from xaikit_tensorflow._base import KerasModelMixin, versions
 
 from ._graph import TFExplainGraph, tfexplain_graph
 
-__all__ = ["TFXExplainer", "TFXExtractorBase", "TFXChannelExplainer", "CHANNEL_REDUCTIONS", "reduce_channels",
-           "chunks", "by_target", "probability_name"]
+__all__ = ["TFXExplainer", "TFXExtractorBase", "ABS_SUM", "reduce_channels", "chunks", "by_target",
+           "probability_name", "score_param"]
+
+#: tf-explain reduces ``|values|`` over channels.
+ABS_SUM = SHARED["channel_reduce"].with_default("abs_sum")
+
+
+def score_param(*choices: str, doc: str) -> Param:
+    """The ``score`` parameter of an adapter whose tf-explain function explains its own quantity."""
+    return Param("score", "score", None, doc, choices=choices, nullable="tf-explain's own score")
 
 
 def by_target(targets: np.ndarray, indices: np.ndarray | None = None) -> Iterator[tuple[int, np.ndarray]]:
@@ -41,24 +48,13 @@ class TFXExplainer(KerasModelMixin, Explainer):
     """
 
     backend = "tf-explain"
-    #: the scores a method accepts besides None (tf-explain's own choice)
-    _scores: tuple[str, ...] = ("logit", "probability", "output")
 
     def _info(self) -> dict[str, Any]:
         return versions("tf-explain")
 
-    def _default_score(self, spec: ModelSpec) -> str:
+    def _default_score(self, spec: ModelSpec) -> str | None:
         """What tf-explain differentiates when ``score`` is None (its ``model.output``)."""
         return probability_name(spec)
-
-    def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
-        score = self._default_score(spec) if self.score is None else self.score
-        if score not in self._scores:
-            choices = ", ".join(map(repr, self._scores))
-            raise InputError(f"{type(self).__name__} (tf-explain) explains one of {choices}; got score={score!r}.")
-        if score in ("logit", "probability", "output"):
-            score = resolve_score(score, spec)
-        return {"batch_size": check_positive_int("batch_size", self.batch_size), "score": score}
 
     def _graph(self, score: str) -> TFExplainGraph:
         """The replayed graph whose output is ``score`` (``"logit"``, or the model's output)."""
@@ -66,15 +62,10 @@ class TFXExplainer(KerasModelMixin, Explainer):
 
     def _outputs_and_targets(self, images: np.ndarray, targets: np.ndarray | None,
                              batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-        view = self._view()
-        outputs = view.predict(images, batch_size)
+        outputs = self._predict(images, batch_size)
         if targets is None:
-            targets = predicted_classes(outputs, view.spec)
+            targets = predicted_classes(outputs, self._view().spec)
         return outputs, np.asarray(targets, np.int64)
-
-
-class TFXChannelExplainer(ChannelReduceMixin, TFXExplainer):
-    """Pixel-level methods: tf-explain reduces ``|values|`` over channels (``"abs_sum"``)."""
 
 
 class TFXExtractorBase(KerasModelMixin, ActivationExtractor):

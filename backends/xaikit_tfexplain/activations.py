@@ -35,9 +35,6 @@ class TFXActivations(TFXExtractorBase):
     batch_size : int, default 32
     """
 
-    def _default_layers(self) -> list[str]:
-        return self._view().conv_and_pool_layers()
-
     def _extract(self, images: np.ndarray, layers: list[str],
                  batch_size: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
         view = self._view()
@@ -50,4 +47,4 @@ class TFXActivations(TFXExtractorBase):
             values = [values]
         order = [ref.name for ref in graph.layers if ref.name in layers]  # tf-explain keeps model.layers order
         maps = dict(zip(order, (np.asarray(v, np.float32) for v in values)))
-        return {name: maps[name] for name in layers}, view.predict(images, batch_size)
+        return {name: maps[name] for name in layers}, self._predict(images, batch_size)

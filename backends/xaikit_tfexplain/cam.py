@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 from tf_explain.core.grad_cam import GradCAM
 
+from xaikit.catalogue import SHARED, Param
 from xaikit.errors import LayerError
 from xaikit.explainer import Attribution, ModelSpec
 from xaikit_tensorflow._keras import KerasModelView
@@ -25,15 +26,16 @@ def tfexplain_auto_layer(view: KerasModelView, hwc: tuple[int, int, int]) -> str
     ``output_shape`` no longer exists in Keras 3, so the shapes come from xaikit's probe
     pass instead. Like tf-explain, a nested model counts as one layer (its output).
     """
-    shapes = view.probe_shapes(hwc)
+    spec = view.describe(hwc)
+    shapes = {info.name: info.output_shape for info in spec.layer_info}
     top_level = [layer.name for layer in view.model.layers if not isinstance(layer, keras.layers.InputLayer)]
     for name in reversed(top_level):
         shape = shapes.get(name)
-        if shape is not None and len(shape) == 4:
+        if shape is not None and len(shape) == 3:
             return name
     raise LayerError(f"model {view.name!r} has no top-level layer with a 4-D (N, h, w, C) output, so tf-explain's "
                      f"Grad-CAM has no feature maps to weight (tf-explain raises 'Model does not seem to contain 4D "
-                     f"layer'); name a layer explicitly among: {', '.join(view.spatial_layers(hwc)) or 'none'}")
+                     f"layer'); name a layer explicitly among: {', '.join(spec.spatial_layers()) or 'none'}")
 
 
 class TFXGradCAM(TFXExplainer):
@@ -85,31 +87,25 @@ class TFXGradCAM(TFXExplainer):
     """
 
     method = "gradcam"
+    param_changes = {
+        "layer": SHARED["layer"].with_default(None, "The layer whose output is used; None: tf-explain's rule (the "
+                                                    "last top-level layer with a 4-D output)."),
+        "relu": SHARED["relu"].with_default(False, "Rectify the map (the paper's definition; tf-explain does not)."),
+        "guided": Param("guided", "bool", True, "tf-explain's use_guided_grads: keep only positive gradients at "
+                        "positive activations (no native counterpart; False is the paper's gradient)."),
+    }
 
-    def __init__(self, model: Any, *, layer: str | None = None, guided: bool = True, relu: bool = False,
-                 batch_size: int = 32, score: str | None = None) -> None:
-        super().__init__(model, batch_size=batch_size, score=score)
-        self.layer = layer
-        self.guided = guided
-        self.relu = relu
-
-    def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
-        params = super()._resolve_params(images, spec)
-        view, hwc = self._view(), tuple(images.shape[1:])
-        if self.layer is None:
-            params["layer"] = tfexplain_auto_layer(view, hwc)
-        else:
-            params["layer"] = view.check_layer(self.layer, hwc, spatial=True, method="Grad-CAM")
-        params["guided"] = bool(self.guided)
-        params["relu"] = bool(self.relu)
-        return params
+    def _resolve_layer(self, layer: Any, spec: ModelSpec, images: np.ndarray) -> str | None:
+        if layer is None:
+            return tfexplain_auto_layer(self._view(), tuple(images.shape[1:]))
+        return spec.check_layer(layer, spatial=True, method="Grad-CAM")
 
     def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
         graph = self._graph(params["score"])
         layer = params["layer"]
         graph.tensor_of(layer, "Grad-CAM")  # a clear error for shared layers / subclassed internals
         outputs, targets = self._outputs_and_targets(images, targets, params["batch_size"])
-        _, h, w, k = self._view().probe_shapes(tuple(images.shape[1:]))[layer]
+        h, w, k = self._view().describe(tuple(images.shape[1:])).layer(layer).output_shape
         maps = np.zeros((len(images), h, w), np.float32)
         weights = np.zeros((len(images), k), np.float32)
         for c, indices in by_target(targets):

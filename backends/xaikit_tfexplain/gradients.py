@@ -11,18 +11,17 @@ from tf_explain.core.integrated_gradients import IntegratedGradients
 from tf_explain.core.smoothgrad import SmoothGrad
 from tf_explain.core.vanilla_gradients import ACTIVATION_LAYER_CLASSES, VanillaGradients
 
+from xaikit.catalogue import SHARED, Param
 from xaikit.errors import InputError
 from xaikit.explainer import Attribution, ModelSpec
-from xaikit.validation import check_nonnegative_float, check_positive_int, check_seed
-from xaikit_tensorflow._base import broadcast_baseline
 
-from ._base import TFXChannelExplainer, by_target, chunks, probability_name, reduce_channels
+from ._base import ABS_SUM, TFXExplainer, by_target, chunks, probability_name, reduce_channels, score_param
 
 __all__ = ["TFXVanillaGradients", "TFXGradientsInputs", "TFXSmoothGrad", "TFXIntegratedGradients",
            "tfexplain_noisy_images"]
 
 
-class TFXVanillaGradients(TFXChannelExplainer):
+class TFXVanillaGradients(TFXExplainer):
     """tf-explain's vanilla gradients (``VanillaGradients.compute_gradients``), raw and per image.
 
     ``compute_gradients(images, score_model, class_index)`` returns
@@ -52,12 +51,8 @@ class TFXVanillaGradients(TFXChannelExplainer):
     """
 
     method = "vanilla_gradients"
+    param_changes = {"channel_reduce": ABS_SUM}
     _compute = staticmethod(VanillaGradients.compute_gradients)
-
-    def __init__(self, model: Any, *, batch_size: int = 32, score: str | None = None,
-                 channel_reduce: str = "abs_sum") -> None:
-        super().__init__(model, batch_size=batch_size, score=score)
-        self.channel_reduce = channel_reduce
 
     def _default_score(self, spec: ModelSpec) -> str:
         """``VanillaGradients.get_score_model``'s choice (computed without calling it: it fails on Keras 3
@@ -106,7 +101,7 @@ def tfexplain_noisy_images(images: np.ndarray, n_samples: int, noise: float, rng
     return repeated + rng.normal(0, noise, repeated.shape).astype(np.float32)
 
 
-class TFXSmoothGrad(TFXChannelExplainer):
+class TFXSmoothGrad(TFXExplainer):
     """tf-explain's SmoothGrad (``SmoothGrad.get_averaged_gradients``), raw and per image.
 
     tf-explain averages over ``n_samples`` noisy copies the gradient of the
@@ -143,8 +138,10 @@ class TFXSmoothGrad(TFXChannelExplainer):
     model : keras.Model
     n_samples : int, default 5
         tf-explain's ``num_samples`` (its default).
-    noise : float, default 1.0
-        Standard deviation of the noise in input units (tf-explain's default 1.0).
+    noise_std : float, default 1.0
+        Standard deviation of the noise **in input units** (tf-explain's ``noise``, default
+        1.0). Not the native ``noise``, which is a fraction of each image's value range:
+        one name, one meaning.
     seed : int in [0, 2**32) or None
         ``None`` draws one, recorded in the result's params.
     batch_size : int, default 32
@@ -154,15 +151,18 @@ class TFXSmoothGrad(TFXChannelExplainer):
     """
 
     method = "smoothgrad"
-    _scores = ("cross_entropy_loss",)
-
-    def __init__(self, model: Any, *, n_samples: int = 5, noise: float = 1.0, seed: int | None = None,
-                 batch_size: int = 32, score: str | None = None, channel_reduce: str = "abs_sum") -> None:
-        super().__init__(model, batch_size=batch_size, score=score)
-        self.n_samples = n_samples
-        self.noise = noise
-        self.seed = seed
-        self.channel_reduce = channel_reduce
+    param_changes = {
+        "n_samples": SHARED["n_samples"].with_default(5),
+        "noise": None,
+        "noise_std": Param("noise_std", "float", 1.0, "Standard deviation of tf-explain's Gaussian noise in absolute "
+                           "input units (tf-explain's `noise`; the native `noise` is a fraction of the range).",
+                           low=0.0),
+        "seed": Param("seed", "int", None, "Seed of tf-explain's NumPy RandomState noise.", low=0, high=2**32 - 1,
+                      nullable="a seed is drawn and recorded"),
+        "score": score_param("cross_entropy_loss", doc="tf-explain differentiates the categorical cross-entropy "
+                             "-log p_c."),
+        "channel_reduce": ABS_SUM,
+    }
 
     def _default_score(self, spec: ModelSpec) -> str:
         return "cross_entropy_loss"
@@ -173,13 +173,8 @@ class TFXSmoothGrad(TFXChannelExplainer):
             raise InputError(f"tf-explain's SmoothGrad differentiates the categorical cross-entropy of the model's "
                              f"probabilities, but this model's last activation is {spec.output_activation!r}. Use "
                              f"backend='tensorflow' (SmoothGrad of a score), or add a softmax to the model.")
-        params["n_samples"] = check_positive_int("n_samples", self.n_samples)
-        params["noise"] = check_nonnegative_float("noise", self.noise)
-        params["seed"] = check_seed(self.seed)
-        if params["seed"] >= 2**32:
-            raise InputError(f"seed must be below 2**32 for tf-explain's NumPy (RandomState) noise; "
-                             f"got {params['seed']}.")
-        params["noise_scale"] = "absolute"
+        if params["seed"] is None:
+            params["seed"] = int(np.random.SeedSequence().entropy % (2**32))
         params["images_per_call"] = max(1, params["batch_size"] // params["n_samples"])
         return params
 
@@ -190,14 +185,14 @@ class TFXSmoothGrad(TFXChannelExplainer):
         rng = np.random.RandomState(params["seed"])
         channels = np.zeros(images.shape, np.float32)
         for s in chunks(len(images), params["images_per_call"]):  # image order: the noise stream is tf-explain's
-            noisy = tfexplain_noisy_images(images[s], n, params["noise"], rng).reshape(s.stop - s.start, n, *hwc)
+            noisy = tfexplain_noisy_images(images[s], n, params["noise_std"], rng).reshape(s.stop - s.start, n, *hwc)
             for c, rows in by_target(targets, np.arange(s.start, s.stop)):
                 batch = noisy[rows - s.start].reshape(-1, *hwc)
                 channels[rows] = np.asarray(SmoothGrad.get_averaged_gradients(batch, graph.model, c, n), np.float32)
         return Attribution(reduce_channels(channels, params["channel_reduce"]), outputs, targets, channels=channels)
 
 
-class TFXIntegratedGradients(TFXChannelExplainer):
+class TFXIntegratedGradients(TFXExplainer):
     """tf-explain's "integrated gradients", raw and per image.
 
     ``IntegratedGradients.generate_linear_path(baseline, x, steps)`` builds
@@ -241,29 +236,21 @@ class TFXIntegratedGradients(TFXChannelExplainer):
     """
 
     method = "integrated_gradients"
-
-    def __init__(self, model: Any, *, steps: int = 10, baseline: Any = 0.0, integration: str = "inclusive",
-                 multiply_by_input: bool = False, batch_size: int = 32, score: str | None = None,
-                 channel_reduce: str = "abs_sum") -> None:
-        super().__init__(model, batch_size=batch_size, score=score)
-        self.steps = steps
-        self.baseline = baseline
-        self.integration = integration
-        self.multiply_by_input = multiply_by_input
-        self.channel_reduce = channel_reduce
+    param_changes = {
+        "steps": Param("steps", "int", 10, "Number of points on the path, both ends included (tf-explain's "
+                       "n_steps; it divides by steps - 1).", low=2),
+        "integration": Param("integration", "choice", "inclusive", "tf-explain's one rule: equal weights on "
+                             "k/(steps-1), k = 0..steps-1.", choices=("inclusive",),
+                             hint="tf-explain's integrated gradients has one rule, integration='inclusive'; for "
+                                  "'trapezoid', 'left', 'right' or 'midpoint' use backend='tensorflow'."),
+        "multiply_by_input": Param("multiply_by_input", "bool", False, "Multiply tf-explain's mean gradient by "
+                                   "images - baseline (the paper's attribution with tf-explain's quadrature)."),
+        "channel_reduce": ABS_SUM,
+    }
 
     def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
         params = super()._resolve_params(images, spec)
-        params["steps"] = check_positive_int("steps", self.steps, minimum=2)
-        if self.integration != "inclusive":
-            raise InputError(f"tf-explain's integrated gradients has one rule, integration='inclusive' (the mean "
-                             f"of the gradients at k/(steps-1), k=0..steps-1); got {self.integration!r}. For "
-                             f"'trapezoid', 'left', 'right' or 'midpoint' use backend='tensorflow'.")
-        params["integration"] = "inclusive"
-        params["multiply_by_input"] = bool(self.multiply_by_input)
-        broadcast_baseline(self.baseline, images.shape[1:])  # validation (shape, finiteness)
-        params["_baseline"] = np.broadcast_to(np.asarray(self.baseline, np.float64), images.shape[1:])
-        params["baseline"] = self.baseline
+        params["_baseline"] = np.broadcast_to(np.asarray(self.baseline, np.float64), images.shape[1:])  # tf-explain's
         params["images_per_call"] = max(1, params["batch_size"] // params["steps"])
         return params
 

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import cv2
 import numpy as np
 from tf_explain.utils.image import apply_grey_patch
 
+from xaikit.catalogue import SHARED, Param
 from xaikit.errors import InputError
 from xaikit.explainer import Attribution, ModelSpec
-from xaikit.validation import check_choice, check_positive_int
-from xaikit_tensorflow._base import broadcast_baseline
 
-from ._base import TFXExplainer, chunks, probability_name
+from ._base import TFXExplainer, chunks, probability_name, score_param
 
 __all__ = ["TFXOcclusion", "tfexplain_grid"]
 
@@ -76,14 +74,18 @@ class TFXOcclusion(TFXExplainer):
     """
 
     method = "occlusion"
-    _scores = ("1-probability", "1-output")
-
-    def __init__(self, model: Any, *, patch_size: int = 8, baseline: Any = _GREY, upsample: str = "bilinear",
-                 batch_size: int = 32, score: str | None = None) -> None:
-        super().__init__(model, batch_size=batch_size, score=score)
-        self.patch_size = patch_size
-        self.baseline = baseline
-        self.upsample = upsample
+    param_changes = {
+        "patch_size": Param("patch_size", "int", 8, "Side of tf-explain's square patches (one int; the stride is the "
+                            "patch).", low=1,
+                            hint="tf-explain takes one int patch_size (square patches, stride = patch); for rectangular "
+                                 "patches or another stride use backend='tensorflow'."),
+        "stride": None,
+        "baseline": SHARED["baseline"].with_default(_GREY, "The occluding value in the model's input space; "
+                                                    "tf-explain hard-codes 127.5 (grey on [0, 255] inputs only)."),
+        "upsample": Param("upsample", "choice", "bilinear", "'bilinear': tf-explain's cv2.resize of the grid; "
+                          "'patch': each pixel gets the value of its patch.", choices=("bilinear", "patch")),
+        "score": score_param("1-probability", "1-output", doc="tf-explain scores 1 minus the model's output."),
+    }
 
     def _default_score(self, spec: ModelSpec) -> str:
         return "1-" + probability_name(spec)
@@ -93,17 +95,11 @@ class TFXOcclusion(TFXExplainer):
         if params["score"] != self._default_score(spec):
             raise InputError(f"tf-explain's occlusion scores 1 minus the model's output; for this model that is "
                              f"score={self._default_score(spec)!r} (got {params['score']!r}).")
-        if not isinstance(self.patch_size, numbers.Integral) or isinstance(self.patch_size, bool):
-            raise InputError(f"tf-explain's occlusion takes one int patch_size (square patches, stride = patch); "
-                             f"got {self.patch_size!r}. For rectangular patches or another stride use "
-                             f"backend='tensorflow'.")
-        patch = check_positive_int("patch_size", self.patch_size)
+        patch = params["patch_size"]
         height, width = images.shape[1:3]
         if patch > min(height, width):
             raise InputError(f"patch_size {patch} is larger than the images ({height} x {width}); use a smaller patch")
-        params.update(patch_size=[patch, patch], stride=[patch, patch], baseline=self.baseline,
-                      upsample=check_choice("upsample", self.upsample, ("bilinear", "patch")))
-        params["_baseline"] = broadcast_baseline(self.baseline, images.shape[1:])
+        params.update(patch_size=[patch, patch], stride=[patch, patch])
         params["_grey"] = np.ndim(self.baseline) == 0 and float(self.baseline) == _GREY
         params["n_windows"] = int(np.prod(tfexplain_grid(height, width, patch)))
         return params

@@ -69,7 +69,7 @@ def parity_table(model: Any, images: np.ndarray, targets: Any, *, layer: str | N
     expected = ((steps - 1) * right.channel_attributions + (images - baseline) * g_b.channel_attributions) / steps
     rows.append(_row("integrated_gradients", a.channel_attributions, expected,
                      "steps * tfx == (steps - 1) * native(right, steps - 1) + (x - b) * grad(b)"))
-    a = tfx(images, "smoothgrad", n_samples=n_samples, noise=noise, seed=seed)
+    a = tfx(images, "smoothgrad", n_samples=n_samples, noise_std=noise, seed=seed)
     noisy = np.repeat(images, n_samples, axis=0) + np.random.RandomState(seed).normal(
         0, noise, (n * n_samples, *images.shape[1:])).astype(np.float32)
     tt = np.repeat(t, n_samples)

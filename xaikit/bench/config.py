@@ -39,7 +39,7 @@ unknown name raises :class:`ConfigError` naming the file, the table and the fix.
     backends = "all"          # or ["tensorflow", "tf-explain"]
     params = { n_samples = 50, noise = 0.15 }
     [methods.backend_params.tf-explain]
-    noise = 0.15
+    noise_std = 0.15          # tf-explain's noise is absolute: another name
 
 Relative paths are resolved against the folder of the configuration file. Python 3.11+
 reads TOML with :mod:`tomllib`; Python 3.10 needs ``tomli`` (``pip install tomli``).
@@ -595,7 +595,7 @@ _METHOD_KEYS = ["method", "label", "backends", "params", "backend_params", "mode
 
 
 def _method(data: Any, index: int, origin: str) -> MethodEntry:
-    from ..methods import METHODS
+    from ..catalogue import METHODS
 
     r = _Reader(data, f"[[methods]] #{index + 1}", origin)
     method = r.get("method", str, required=True)
@@ -634,8 +634,8 @@ def _check_backends(config: SuiteConfig, origin: str) -> None:
             if b not in known:
                 raise ConfigError(f"{origin}: [[methods]] #{i + 1} ({m.method}): unknown backend {b!r}; registered "
                                   f"backends: {', '.join(known) or 'none'}.")
-            if m.method not in known[b].methods:
-                offering = [n for n, s in known.items() if m.method in s.methods]
+            if m.method not in known[b].offered():
+                offering = [n for n, s in known.items() if m.method in s.offered()]
                 raise ConfigError(f"{origin}: [[methods]] #{i + 1}: backend {b!r} does not implement {m.method!r}; "
                                   f"backends that do: {', '.join(offering)}.")
 

@@ -212,7 +212,8 @@ def environment() -> dict[str, Any]:
 
 
 #: Core modules whose code shapes every explanation (validation, targets, upsampling).
-_CORE = ("xaikit.explainer", "xaikit.explanation", "xaikit.imaging", "xaikit.validation", "xaikit._api")
+_CORE = ("xaikit.explainer", "xaikit.explanation", "xaikit.kernels", "xaikit.methods", "xaikit.catalogue", "xaikit.spec",
+         "xaikit.engine", "xaikit.validation", "xaikit._api")
 
 
 def _backend_code(backend: str) -> str:
@@ -220,8 +221,9 @@ def _backend_code(backend: str) -> str:
     from ..registry import get_backend
 
     spec = get_backend(backend)
-    packages = {target.split(":", 1)[0].split(".", 1)[0] for target in spec.methods.values()}
-    return code_digest(*packages, "xaikit_tensorflow", *_CORE)
+    targets = [*spec.methods.values(), spec.engine, spec.services]
+    packages = {target.split(":", 1)[0].split(".", 1)[0] for target in targets if target}
+    return code_digest(*sorted(packages), "xaikit_tensorflow", *_CORE)
 
 
 def _backend_versions(backend: str) -> dict[str, str]:

@@ -129,7 +129,7 @@ def _method_params(model: str, method: str, big: bool) -> dict[str, Any]:
 
 def default_cases(quick: bool = False, full: bool = False) -> list[SpeedCase]:
     """The suite. ``quick``: the 4-conv CNN only, few images; ``full``: N=64 on the big models too."""
-    from ..methods import ATTRIBUTION_METHODS
+    from ..catalogue import ATTRIBUTION_METHODS
 
     cases: list[SpeedCase] = []
     models = ["cnn4"] if quick else ["cnn4", "vgg16", "xception"]

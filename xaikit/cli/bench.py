@@ -95,7 +95,7 @@ def _filters(cfg: Any, methods: tuple[str, ...], backends: tuple[str, ...]) -> A
         kept = []
         for e in entries:
             pool = e.backends if e.backends is not None else tuple(
-                b for b, spec in _discover().items() if e.method in spec.methods)
+                b for b, spec in _discover().items() if e.method in spec.offered())
             chosen = tuple(b for b in pool if b in wanted_b)
             if chosen:
                 kept.append(dataclasses.replace(

@@ -1,0 +1,254 @@
+"""The Keras 3 engine: xaikit's primitives as compiled TensorFlow functions.
+
+Each primitive is one ``tf.function`` per (primitive, layer, score, input shape), built
+once per model view and reused across calls, explainers and batch sizes (a ``None``
+batch dimension); points, occluded images and per-image sums are built inside the
+graph, so only what must come from the host (noise, references, windows) crosses over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from xaikit.engine import Engine
+from xaikit.spec import ModelSpec
+
+from ._keras import KerasModelView, model_view
+
+__all__ = ["KerasEngine", "engine_for", "versions"]
+
+_INT = tf.TensorSpec([None], tf.int32)
+
+
+def versions(*distributions: str) -> dict[str, str]:
+    """Versions recorded in results: xaikit, TensorFlow, Keras and the given distributions."""
+    import importlib.metadata
+
+    import xaikit
+
+    out = {"xaikit": xaikit.__version__}
+    for name in distributions:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:  # pragma: no cover
+            out[name] = "unknown"
+    return {**out, "tensorflow": tf.__version__, "keras": keras.__version__}
+
+
+def engine_for(model: Any) -> KerasEngine:
+    """The engine of ``model`` (one per model view; raises :class:`~xaikit.ModelError` if unsupported)."""
+    view = model_view(model)
+    engine = view._engine
+    if engine is None:
+        engine = view._engine = KerasEngine(view)
+    return engine
+
+
+def _current_device() -> str | None:
+    """The device of the caller's ``tf.device`` scope, if any (TensorFlow has no public getter)."""
+    try:
+        from tensorflow.python.eager import context
+
+        return context.context().device_name or None
+    except Exception:  # pragma: no cover - private API moved
+        return None
+
+
+class KerasEngine(Engine):
+    """xaikit's primitives on a Keras 3 model (see :mod:`xaikit.engine` for the contract)."""
+
+    capabilities = frozenset({"scores", "gradients", "layers", "head"})
+    framework = "keras"
+
+    def __init__(self, view: KerasModelView) -> None:
+        self.view = view
+
+    @property
+    def layout(self) -> str:
+        return "NHWC"
+
+    def describe(self, image_shape: tuple[int, ...]) -> ModelSpec:
+        return self.view.describe(image_shape)
+
+    def versions(self) -> dict[str, str]:
+        return versions()
+
+    def fingerprint(self) -> str:
+        return self.view.weights_fingerprint()
+
+    def thread_context(self) -> Callable[[], contextlib.AbstractContextManager[Any]] | None:
+        device = _current_device()
+        if not device:
+            return None
+        return lambda: tf.device(device)  # the caller's tf.device scope is thread-local: carry it over
+
+    # ----------------------------------------------------------------- helpers
+    def _compiled(self, key: tuple[Any, ...], build: Callable[[], Callable[..., Any]],
+                  signature: Sequence[tf.TensorSpec]) -> Callable[..., Any]:
+        return self.view.compiled(key, build, signature)
+
+    def _selected(self, cap: Any, t: Any, score: str) -> tuple[Any, Any]:
+        view = self.view
+        t_used = tf.where(t < 0, view.predicted(cap), t)
+        return tf.gather(view.class_scores(cap, score), t_used, batch_dims=1), t_used
+
+    def _out(self, cap: Any) -> Any:
+        return tf.cast(cap.outputs["__output__"], tf.float32)
+
+    # ----------------------------------------------------------------- scores
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        view, shape = self.view, tuple(x.shape[1:])
+
+        def build() -> Callable[..., Any]:
+            def fn(images: Any) -> Any:
+                return tf.cast(view.model(images, training=False), tf.float32)
+            return fn
+
+        return self._compiled(("predict", shape), build, [view.image_spec(shape)])(x).numpy()
+
+    def class_scores(self, x: np.ndarray, score: str) -> np.ndarray:
+        view, shape = self.view, tuple(x.shape[1:])
+
+        def build() -> Callable[..., Any]:
+            def fn(batch: Any) -> Any:
+                return view.class_scores(view.forward(batch), score)
+            return fn
+
+        return self._compiled(("class_scores", score, shape), build, [view.image_spec(shape)])(x).numpy()
+
+    def target_scores(self, x: np.ndarray, t: np.ndarray, score: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        view, shape = self.view, tuple(x.shape[1:])
+
+        def build() -> Callable[..., Any]:
+            def fn(images: Any, targets: Any) -> Any:
+                cap = view.forward(images)
+                s, t_used = self._selected(cap, targets, score)
+                return s, self._out(cap), t_used
+            return fn
+
+        fn = self._compiled(("score", score, shape), build, [view.image_spec(shape), _INT])
+        return tuple(v.numpy() for v in fn(x, t))  # type: ignore[return-value]
+
+    def occlusion_scores(self, x: np.ndarray, seg: np.ndarray, windows: np.ndarray, baseline: np.ndarray,
+                         t: np.ndarray, score: str) -> np.ndarray:
+        view, shape = self.view, tuple(x.shape[1:])
+        height, width = shape[0], shape[1]
+
+        def build() -> Callable[..., Any]:
+            def fn(images: Any, seg: Any, windows: Any, baseline: Any, targets: Any) -> Any:
+                rows_x = tf.gather(images, seg)  # row i occludes image seg[i]
+                rows = tf.range(height)[None, :, None]
+                cols = tf.range(width)[None, None, :]
+                top, left, bottom, right = (windows[:, i, None, None] for i in range(4))
+                inside = (rows >= top) & (rows < bottom) & (cols >= left) & (cols < right)
+                occluded = tf.where(inside[..., None], baseline[None], rows_x)
+                return tf.gather(view.class_scores(view.forward(occluded), score), targets, batch_dims=1)
+            return fn
+
+        signature = [view.image_spec(shape), _INT, tf.TensorSpec([None, 4], tf.int32),
+                     tf.TensorSpec(shape, tf.float32), _INT]
+        fn = self._compiled(("occlusion", score, shape), build, signature)
+        return fn(x, seg, windows, baseline, t).numpy()
+
+    # ----------------------------------------------------------------- gradients
+    def input_gradients(self, x: np.ndarray, t: np.ndarray, score: str
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        view, shape = self.view, tuple(x.shape[1:])
+
+        def build() -> Callable[..., Any]:
+            def fn(images: Any, targets: Any) -> Any:
+                with tf.GradientTape() as tape:
+                    tape.watch(images)
+                    cap = view.forward(images)
+                    s, t_used = self._selected(cap, targets, score)
+                grads = tape.gradient(s, images)
+                return grads, self._out(cap), t_used, s
+            return fn
+
+        fn = self._compiled(("input_gradient", score, shape), build, [view.image_spec(shape), _INT])
+        return tuple(v.numpy() for v in fn(x, t))  # type: ignore[return-value]
+
+    def path_gradient_sums(self, x: np.ndarray, seg: np.ndarray, r: np.ndarray, e: np.ndarray, u: np.ndarray,
+                           w: np.ndarray, t: np.ndarray, score: str, *, layer: str | None = None,
+                           times_delta: bool = False) -> np.ndarray:
+        view, shape, k = self.view, tuple(x.shape[1:]), int(t.shape[1])
+        rows = tf.TensorSpec((None, *shape), tf.float32)
+        vector = tf.TensorSpec([None], tf.float32)
+
+        def build() -> Callable[..., Any]:
+            def fn(x: Any, seg: Any, r: Any, e: Any, u: Any, w: Any, t: Any) -> Any:
+                expand = (slice(None),) + (None,) * len(shape)
+                delta = tf.gather(x, seg) + e - r
+                points = r + u[expand] * delta
+                with tf.GradientTape(persistent=k > 1) as tape:
+                    tape.watch(points)
+                    cap = view.forward(points) if layer is None else view.run_head(layer, points)
+                    scores = view.class_scores(cap, score)
+                    selected = [tf.gather(scores, t[:, j], batch_dims=1) for j in range(k)]
+                sums = []
+                for s in selected:
+                    g = tf.cast(tape.gradient(s, points), tf.float32) * w[expand]
+                    if times_delta:
+                        g = g * delta
+                    sums.append(tf.math.unsorted_segment_sum(g, seg, tf.shape(x)[0]))
+                del tape
+                return tf.stack(sums)
+            return fn
+
+        signature = [rows, _INT, rows, rows, vector, vector, tf.TensorSpec([None, k], tf.int32)]
+        fn = self._compiled(("path_gradient_sums", score, layer, shape, k, times_delta), build, signature)
+        return fn(x, seg, r, e, u, w, t).numpy()
+
+    # ----------------------------------------------------------------- layers
+    def layer_gradients(self, x: np.ndarray, t: np.ndarray, score: str, layer: str
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        view, shape = self.view, tuple(x.shape[1:])
+
+        def build() -> Callable[..., Any]:
+            def fn(images: Any, targets: Any) -> Any:
+                with tf.GradientTape() as tape:
+                    cap = view.forward(images, capture=[layer])
+                    acts = cap.outputs[layer]
+                    s, t_used = self._selected(cap, targets, score)
+                grads = tf.cast(tape.gradient(s, acts), tf.float32)
+                return tf.cast(acts, tf.float32), grads, self._out(cap), t_used
+            return fn
+
+        fn = self._compiled(("layer_gradient", score, layer, shape), build, [view.image_spec(shape), _INT])
+        return tuple(v.numpy() for v in fn(x, t))  # type: ignore[return-value]
+
+    def layer_outputs(self, x: np.ndarray, layers: Sequence[str]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        view, shape, names = self.view, tuple(x.shape[1:]), tuple(layers)
+
+        def build() -> Callable[..., Any]:
+            def fn(images: Any) -> Any:
+                cap = view.forward(images, capture=names)
+                return [tf.cast(cap.outputs[n], tf.float32) for n in names], self._out(cap)
+            return fn
+
+        maps, out = self._compiled(("activations", names, shape), build, [view.image_spec(shape)])(x)
+        return {n: m.numpy() for n, m in zip(names, maps)}, out.numpy()
+
+    def probe(self, x: np.ndarray, score: str, layer: str | None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        view, shape = self.view, tuple(x.shape[1:])
+
+        def build() -> Callable[..., Any]:
+            def fn(images: Any) -> Any:
+                cap = view.forward(images, capture=[layer] if layer else [])
+                features = (tf.cast(cap.outputs[layer], tf.float32) if layer
+                            else tf.zeros([tf.shape(images)[0], 0]))
+                return self._out(cap), view.class_scores(cap, score), features
+            return fn
+
+        out, scores, features = self._compiled(("probe", score, layer, shape), build, [view.image_spec(shape)])(x)
+        return out.numpy(), scores.numpy(), (features.numpy() if layer else None)
+
+    def check_head(self, layer: str) -> None:
+        self.view.head(layer)

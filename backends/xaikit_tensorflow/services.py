@@ -1,0 +1,42 @@
+"""Model services for Keras 3 models (shared by the tensorflow, tf-explain and shap backends)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from xaikit.services import EngineServices
+
+from .engine import KerasEngine, engine_for
+
+__all__ = ["KerasServices", "SERVICES"]
+
+
+class KerasServices(EngineServices):
+    """What xaikit needs from a Keras 3 model besides the methods: see :class:`xaikit.services.ModelServices`."""
+
+    framework = "keras"
+    backend = "tensorflow"
+    suffixes = (".keras", ".h5", ".hdf5")
+
+    def accepts(self, model: Any) -> bool:
+        return any(cls.__module__.split(".", 1)[0] in ("keras", "tf_keras") for cls in type(model).__mro__)
+
+    def engine(self, model: Any) -> KerasEngine:
+        return engine_for(model)
+
+    def randomizer(self, model: Any) -> Any:
+        from .randomize import KerasRandomizer
+
+        return KerasRandomizer(model)
+
+    def parameter_count(self, model: Any) -> int:
+        return int(model.count_params())
+
+    def load(self, path: str | os.PathLike[str], *, unsafe: bool = False, **options: Any) -> Any:
+        from xaikit.cli._models import load_model
+
+        return load_model(model_path=str(path), unsafe=unsafe, **options).model
+
+
+SERVICES = KerasServices()

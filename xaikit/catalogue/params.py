@@ -1,0 +1,232 @@
+"""Method parameters as data: type, range, default and meaning, validated in one place.
+
+Every parameter of every method is a :class:`Param`. The catalogue declares each shared
+parameter once (:data:`SHARED`), so ``noise`` or ``steps`` means the same thing for every
+method and backend that takes it; a backend whose library means something else declares
+its own parameter under another name (tf-explain's absolute ``noise_std`` is not the
+native ``noise``, a fraction of the image's range).
+
+Validation of context-free parameters happens here (:meth:`Param.check`); parameters that
+need the model or the images (a layer, a baseline, a background) are checked by the
+explainer template with the model's description (:mod:`xaikit.explainer`).
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from ..validation import check_bool, check_choice, check_pair, check_positive_int, check_seed
+
+__all__ = ["Param", "KINDS", "SHARED", "shared", "param_table"]
+
+#: What a parameter holds. ``layer``, ``baseline`` and ``images`` are checked against the
+#: model and the images by the explainer; the others by :meth:`Param.check`.
+KINDS = ("int", "float", "bool", "choice", "pair", "seed", "score", "layer", "layers", "baseline", "images", "str")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a method.
+
+    Attributes
+    ----------
+    name : str
+        The keyword, as passed to :func:`xaikit.explain`.
+    kind : str
+        One of :data:`KINDS`.
+    default : Any
+        The value used when the parameter is not given.
+    doc : str
+        What the parameter means (one sentence, shown in the docs and ``xaikit list``).
+    low, high : float or None
+        Inclusive bounds of numbers (``low_open``: ``low`` itself is excluded).
+    choices : tuple
+        The allowed values of a ``choice``.
+    nullable : str or None
+        If set, ``None`` is allowed and this says what it means.
+    required : str or None
+        If set, the parameter must be given; the message says what to pass.
+    hint : str
+        Appended to the message of a refused value (where else to find other values).
+    """
+
+    name: str
+    kind: str
+    default: Any
+    doc: str
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    choices: tuple[Any, ...] = ()
+    nullable: str | None = None
+    required: str | None = None
+    hint: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:  # pragma: no cover - a catalogue bug
+            raise ValueError(f"parameter {self.name!r}: unknown kind {self.kind!r}")
+
+    def with_default(self, default: Any, doc: str | None = None) -> Param:
+        """The same parameter with another default (a backend whose library defaults differently)."""
+        return replace(self, default=default, doc=self.doc if doc is None else doc)
+
+    # ------------------------------------------------------------------ checks
+    def _range_text(self) -> str:
+        parts = []
+        if self.low is not None:
+            parts.append(f"{'>' if self.low_open else '>='} {self.low:g}")
+        if self.high is not None:
+            parts.append(f"<= {self.high:g}")
+        return " and ".join(parts)
+
+    def check(self, value: Any) -> Any:
+        """The validated value of a context-free parameter (``None`` passes where allowed).
+
+        Raises
+        ------
+        InputError
+            Naming the parameter, what it got and what it takes (and :attr:`hint`).
+        """
+        if not self.hint:
+            return self._check(value)
+        try:
+            return self._check(value)
+        except InputError as exc:
+            raise InputError(f"{exc} {self.hint}") from None
+
+    def _check(self, value: Any) -> Any:
+        if value is None:
+            if self.kind == "seed":  # None: a seed is drawn, and recorded in the result
+                return check_seed(None)
+            if self.nullable is not None:
+                return None
+            if self.required is not None:
+                raise InputError(self.required)
+            raise InputError(f"{self.name} cannot be None; it takes {self.describe_type()}.")
+        kind = self.kind
+        if kind == "int":
+            minimum = int(self.low) if self.low is not None else -(2**63)
+            value = check_positive_int(self.name, value, minimum=minimum)
+            if self.high is not None and value > self.high:
+                raise InputError(f"{self.name} must be an integer {self._range_text()}; got {value}.")
+            return value
+        if kind == "float":
+            return self._check_float(value)
+        if kind == "bool":
+            return check_bool(self.name, value)
+        if kind in ("choice", "score"):
+            if not isinstance(value, str):
+                raise InputError(f"{self.name} must be one of {', '.join(map(repr, self.choices))}; got {value!r} "
+                                 f"({type(value).__name__}).")
+            return check_choice(self.name, value, self.choices)
+        if kind == "pair":
+            return list(check_pair(self.name, value))
+        if kind == "seed":
+            return check_seed(value)
+        if kind == "str":
+            if not isinstance(value, str):
+                raise InputError(f"{self.name} must be a string; got {value!r} ({type(value).__name__}).")
+            return value
+        return value  # layer, layers, baseline, images: checked with the model by the explainer
+
+    def _check_float(self, value: Any) -> float:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+            raise InputError(f"{self.name} must be a number {self._range_text()}; got {value!r} "
+                             f"({type(value).__name__}).".replace("  ", " "))
+        out = float(value)
+        if not np.isfinite(out) or abs(out) > float(np.finfo(np.float32).max):
+            raise InputError(f"{self.name} must be a finite number (within float32's range, as the model computes "
+                             f"in float32); got {value!r}.")
+        if (self.low is not None and (out < self.low or (self.low_open and out == self.low))) or (
+                self.high is not None and out > self.high):
+            raise InputError(f"{self.name} must be a finite number {self._range_text()}; got {out:g}.")
+        return out
+
+    def describe_type(self) -> str:
+        """The accepted values in words (for messages and docs)."""
+        text = {
+            "int": "an integer", "float": "a number", "bool": "True or False",
+            "choice": "one of " + ", ".join(map(repr, self.choices)),
+            "score": "one of " + ", ".join(map(repr, self.choices)),
+            "pair": "an int or an (height, width) pair of ints", "seed": "an integer >= 0",
+            "layer": "a layer name", "layers": "layer names or a selection such as 'first:8'",
+            "baseline": "a number, a per-channel array or an image", "images": "a batch of images",
+            "str": "a string",
+        }[self.kind]
+        bounds = self._range_text() if self.kind in ("int", "float") else ""
+        text = f"{text} {bounds}".strip()
+        return f"{text}, or None ({self.nullable})" if self.nullable else text
+
+
+def _p(name: str, kind: str, default: Any, doc: str, **kw: Any) -> Param:
+    return Param(name, kind, default, doc, **kw)
+
+
+#: The parameters shared by several methods: one name, one meaning.
+SHARED: dict[str, Param] = {p.name: p for p in [
+    _p("batch_size", "int", 32, "Largest number of images (or samples, patches, steps) sent to the model at once; "
+       "bounds peak memory.", low=1),
+    _p("score", "score", None, "What is explained: the pre-activation 'logit', the 'probability' after "
+       "softmax/sigmoid, or the raw 'output'.", choices=("logit", "probability", "output"),
+       nullable="the logit when the model's last activation is known, else the raw output"),
+    _p("layer", "layer", None, "The layer whose output is used.", nullable="the method's default layer"),
+    _p("relu", "bool", True, "Apply the final ReLU of the definition; False keeps negative evidence."),
+    _p("channel_reduce", "choice", "sum", "How per-channel values become one map: 'sum' (keeps the sign and "
+       "completeness), 'abs_sum' (tf-explain's), 'max_abs' (Simonyan et al.'s saliency).",
+       choices=("sum", "abs_sum", "max_abs")),
+    _p("seed", "seed", None, "Seed of the random draws (streams keyed by the seed and each image's content, so a "
+       "result does not depend on the batch).", nullable="a seed is drawn and recorded"),
+    _p("n_samples", "int", 50, "Number of random samples per image.", low=1),
+    _p("noise", "float", 0.15, "Standard deviation of the Gaussian noise, as a fraction of each image's value range "
+       "(max - min).", low=0.0),
+    _p("steps", "int", 50, "Number of points on the path from the baseline to the image.", low=1),
+    _p("integration", "choice", "trapezoid", "Quadrature rule along the path.",
+       choices=("trapezoid", "left", "right", "midpoint")),
+    _p("baseline", "baseline", 0.0, "Reference input in the model's input space: a number, one value per channel, "
+       "or an image."),
+    _p("patch_size", "pair", 8, "Size of the occluding patch (an int or (height, width))."),
+    _p("stride", "pair", None, "Step between patches.", nullable="the patch size (non-overlapping patches)"),
+    _p("background", "images", None, "Reference images in the model's input space (SHAP's `data`), e.g. 50-100 "
+       "training images.", required="this method needs background=...: a batch of reference images in the model's "
+       "input space, e.g. 50-100 training images (SHAP calls it `data`)."),
+    _p("local_smoothing", "float", 0.0, "Standard deviation of Gaussian noise added to the explained input "
+       "(SHAP's local_smoothing), in absolute units of the input or layer.", low=0.0),
+    _p("completeness", "bool", True, "Report each image's completeness gap in extras['completeness_gap'] "
+       "(costs a forward pass over the background or baseline)."),
+    _p("layers", "layers", None, "Layers to extract: names, or a selection such as 'first:8', 'last:4', 'conv', "
+       "'pool'.", nullable="every convolution and pooling layer"),
+]}
+
+
+def shared(*names: str, **defaults: Any) -> tuple[Param, ...]:
+    """Shared parameters by name, with method-specific defaults where given."""
+    out = []
+    for name in names:
+        p = SHARED[name]
+        out.append(p.with_default(defaults.pop(name)) if name in defaults else p)
+    if defaults:  # pragma: no cover - a catalogue bug
+        raise ValueError(f"defaults for parameters not listed: {sorted(defaults)}")
+    return tuple(out)
+
+
+def param_table(base: Sequence[Param], changes: Mapping[str, Param | None] | None = None) -> dict[str, Param]:
+    """``base`` as a name -> Param table, with a backend's ``changes`` applied.
+
+    ``changes`` maps a name to a replacement :class:`Param` (another default, or a
+    backend-only parameter) or to ``None`` (the backend does not take it).
+    """
+    table = {p.name: p for p in base}
+    for name, p in (changes or {}).items():
+        if p is None:
+            table.pop(name, None)
+        else:
+            if p.name != name:  # pragma: no cover - a backend bug
+                raise ValueError(f"parameter change {name!r} names a Param called {p.name!r}")
+            table[name] = p
+    return table

@@ -1,0 +1,201 @@
+"""The engine: what a native backend computes for one model; the methods are the core's.
+
+A native backend (TensorFlow, PyTorch, a black-box callable) implements :class:`Engine`
+for its framework: a few primitives -- scores, gradients at the input or at a layer, the
+model above a layer, perturbed scores -- computed in the framework, compiled and
+batched as it likes. Every method (:mod:`xaikit.methods`) is written once on these
+primitives, so a method means the same thing on every framework and a new framework
+gets every method its primitives allow (:attr:`Engine.capabilities`, matched against
+each method's ``needs`` in the catalogue).
+
+Conventions of every primitive (the conformance suite checks them):
+
+- arrays in and out are NumPy; images ``x`` are float32 in the model's layout
+  (:attr:`ModelSpec.layout`); **layer tensors cross the boundary channels-last**
+  ``(N, h, w, C)`` whatever the framework, so the core's CAM and reduction code has one
+  layout;
+- targets ``t`` are int32; ``t < 0`` means "the predicted class" (resolved inside the
+  pass by :func:`xaikit.spec.predicted_classes`' rule), so single-pass methods need no
+  extra forward pass;
+- ``score`` is one of ``"logit"``, ``"probability"``, ``"output"``; class scores of a
+  single-unit binary model are two columns (``[-z, z]`` or ``[1 - p, p]``);
+- one call handles one chunk: the core streams rows (:func:`xaikit.kernels.stream_rows`),
+  so ``batch_size`` bounds memory on every engine;
+- a primitive may be called from several threads at once and returns what a sequential
+  call would.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .spec import ModelSpec
+
+__all__ = ["Engine"]
+
+
+class Engine(abc.ABC):
+    """Framework primitives for one model. Backends subclass it; see the module docstring.
+
+    Attributes
+    ----------
+    capabilities : frozenset of str
+        What this engine computes (:data:`xaikit.catalogue.CAPABILITIES`): ``scores``
+        (always), ``gradients``, ``layers``, ``head``.
+    framework : str
+        Name of the framework, recorded in results.
+    """
+
+    capabilities: ClassVar[frozenset[str]] = frozenset({"scores"})
+    framework: ClassVar[str] = ""
+    #: Results kept by :meth:`memo` (the most recent first out).
+    memo_entries: ClassVar[int] = 4
+
+    @property
+    def _memo_state(self) -> tuple[OrderedDict[Any, tuple[str, Any]], threading.Lock, dict[str, int]]:
+        state = self.__dict__.get("_xaikit_memo")
+        if state is None:
+            state = self.__dict__.setdefault("_xaikit_memo", (OrderedDict(), threading.Lock(), {"hits": 0, "misses": 0}))
+        return state
+
+    @property
+    def memo_stats(self) -> dict[str, int]:
+        """Hits and misses of :meth:`memo` (for tests and the speed suite)."""
+        return self._memo_state[2]
+
+    @abc.abstractmethod
+    def fingerprint(self) -> str:
+        """A hash of the model's weights (their bytes, or the framework's version counters).
+
+        Any change to any weight -- training, ``set_weights``, a permutation of filters, the
+        randomisation sanity check -- changes it; :meth:`memo` and the bench's cell keys
+        rely on it.
+        """
+
+    def memo(self, key: Any, compute: Callable[[], Any], max_bytes: int = 256 << 20) -> Any:
+        """``compute()``, reused while the model's weights are unchanged (:meth:`fingerprint`).
+
+        For quantities derived from the weights and a fixed input, such as the scores or
+        layer activations of an explainer's background. The last :attr:`memo_entries`
+        keys are kept; results larger than ``max_bytes`` are not kept.
+        """
+        entries, lock, stats = self._memo_state
+        stamp = self.fingerprint()
+        with lock:
+            entry = entries.get(key)
+            if entry is not None and entry[0] == stamp:
+                stats["hits"] += 1
+                entries.move_to_end(key)
+                return entry[1]
+        value = compute()
+        size = sum(getattr(v, "nbytes", 0) for v in (value if isinstance(value, tuple) else (value,)))
+        with lock:
+            stats["misses"] += 1
+            entries.pop(key, None)
+            if size <= max_bytes:
+                entries[key] = (stamp, value)
+                while len(entries) > self.memo_entries:
+                    entries.popitem(last=False)
+        return value
+
+    # ----------------------------------------------------------------- describing
+    @property
+    @abc.abstractmethod
+    def layout(self) -> str:
+        """``"NHWC"`` or ``"NCHW"``: how the model takes a batch."""
+
+    @abc.abstractmethod
+    def describe(self, image_shape: tuple[int, ...]) -> ModelSpec:
+        """The model's :class:`ModelSpec` for images of one image's ``image_shape`` (model layout).
+
+        Raises :class:`~xaikit.InputError` naming the fix when the model cannot take such
+        images (wrong channel count or size).
+        """
+
+    def versions(self) -> dict[str, str]:
+        """Library versions recorded in results."""
+        return {}
+
+    def thread_context(self) -> Callable[[], contextlib.AbstractContextManager[Any]] | None:
+        """A factory of the context worker threads run primitives in (a device scope), or None."""
+        return None
+
+    # ----------------------------------------------------------------- scores
+    @abc.abstractmethod
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """The model's outputs ``(B, K)`` float32 for one chunk."""
+
+    @abc.abstractmethod
+    def target_scores(self, x: np.ndarray, t: np.ndarray, score: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(selected (B,), outputs (B, K), targets used (B,))`` for one chunk."""
+
+    @abc.abstractmethod
+    def class_scores(self, x: np.ndarray, score: str) -> np.ndarray:
+        """``(B, n_classes)`` scores of one chunk (binary: two columns)."""
+
+    def occlusion_scores(self, x: np.ndarray, seg: np.ndarray, windows: np.ndarray, baseline: np.ndarray,
+                         t: np.ndarray, score: str) -> np.ndarray:
+        """Scores ``(R,)`` of row ``i``: image ``x[seg[i]]`` with ``windows[i]`` set to ``baseline``, class ``t[i]``.
+
+        ``windows`` is ``(R, 4)`` int32 ``(top, left, bottom, right)`` in pixels; ``baseline``
+        one image. The default builds the occluded images in NumPy; engines build them on
+        the device.
+        """
+        rows = x[seg].copy()
+        for i, (top, left, bottom, right) in enumerate(windows):
+            if self.layout == "NCHW":
+                rows[i, :, top:bottom, left:right] = baseline[:, top:bottom, left:right]
+            else:
+                rows[i, top:bottom, left:right] = baseline[top:bottom, left:right]
+        scores = self.class_scores(rows, score)
+        return np.take_along_axis(scores, t.astype(np.int64)[:, None], axis=1)[:, 0]
+
+    # ----------------------------------------------------------------- gradients
+    def input_gradients(self, x: np.ndarray, t: np.ndarray, score: str
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(d score / d x, outputs, targets used, selected score)`` for one chunk."""
+        raise NotImplementedError(f"{type(self).__name__} computes no gradients")
+
+    def path_gradient_sums(self, x: np.ndarray, seg: np.ndarray, r: np.ndarray, e: np.ndarray, u: np.ndarray,
+                           w: np.ndarray, t: np.ndarray, score: str, *, layer: str | None = None,
+                           times_delta: bool = False) -> np.ndarray:
+        """Gradient sums along paths, per image: ``(k, S, *shape)`` float32.
+
+        Row ``i`` is the point ``p_i = r_i + u_i (x[seg_i] + e_i - r_i)``; its gradients
+        of the ``k`` target scores ``t[i]`` (``t`` is ``(R, k)``), times ``w_i`` (and times
+        ``x[seg_i] + e_i - r_i`` when ``times_delta``), are summed per image ``seg_i``.
+        ``r`` and ``e`` may have one row, broadcast to all. With ``layer``, ``x`` holds that
+        layer's activations (channels-last) and the points go through the model above
+        it. SmoothGrad: ``r = 0, u = 1, e =`` noise; integrated gradients: ``r =``
+        baseline, ``u = alpha``, ``w =`` quadrature weight; expected gradients: ``r =``
+        references, ``u ~ U(0, 1)``, ``e =`` smoothing noise, ``times_delta``.
+        """
+        raise NotImplementedError(f"{type(self).__name__} computes no gradients")
+
+    # ----------------------------------------------------------------- layers
+    def layer_gradients(self, x: np.ndarray, t: np.ndarray, score: str, layer: str
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(activations, d score / d activations, outputs, targets used)``; layer tensors channels-last."""
+        raise NotImplementedError(f"{type(self).__name__} has no access to layers")
+
+    def layer_outputs(self, x: np.ndarray, layers: Sequence[str]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """``({layer: output in the model's layout}, outputs)`` for one chunk (activation extraction)."""
+        raise NotImplementedError(f"{type(self).__name__} has no access to layers")
+
+    def probe(self, x: np.ndarray, score: str, layer: str | None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """``(outputs, class scores, activations of layer channels-last or None)`` in one forward pass."""
+        if layer is None:
+            return self.predict(x), self.class_scores(x, score), None
+        raise NotImplementedError(f"{type(self).__name__} has no access to layers")
+
+    def check_head(self, layer: str) -> None:
+        """Raise :class:`~xaikit.LayerError` if the model above ``layer`` cannot be run on its activations."""
+        raise NotImplementedError(f"{type(self).__name__} cannot run part of a model")

@@ -1,0 +1,66 @@
+"""Random streams keyed by the seed and each image's content.
+
+An image's draws do not depend on its position in the batch, on the other images, on
+``batch_size`` or on how a long run is split into chunks: the same image with the same
+seed gets the same noise whether it is explained alone, in a batch, or in a CLI run
+split into pieces. Streams are consumed in sample order, a chunk at a time, so plans
+are never allocated whole (memory is bounded by the chunk, not by ``n_samples``).
+Drawing ``a`` then ``b`` values from a stream gives the same values as drawing ``a + b``
+at once (NumPy keeps its buffered bits in the generator's state; tested).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["STREAMS", "image_digest", "image_rng", "ImageStreams"]
+
+#: Stream numbers, one per use, so that independent draws never share a stream.
+STREAMS = {"noise": 0, "smoothing": 1, "references": 2, "positions": 3, "masks": 4, "shifts": 5}
+
+
+def image_digest(image: np.ndarray) -> int:
+    """64-bit digest of an image's bytes (its content, not its position in a batch)."""
+    data = np.ascontiguousarray(image).tobytes()
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+
+
+def image_rng(seed: int, image: np.ndarray, stream: int = 0) -> np.random.Generator:
+    """A generator for one image, keyed by ``seed``, ``stream`` and the image's content."""
+    return np.random.default_rng([seed, stream, image_digest(image)])
+
+
+class ImageStreams:
+    """One random stream per image, drawn lazily in sample order.
+
+    Parameters
+    ----------
+    seed : int
+        The explanation's seed.
+    images : sequence of numpy.ndarray
+        The images (their content keys the streams).
+    stream : str
+        One of :data:`STREAMS`.
+    """
+
+    def __init__(self, seed: int, images: Sequence[np.ndarray] | np.ndarray, stream: str) -> None:
+        self._generators = [image_rng(seed, image, STREAMS[stream]) for image in images]
+
+    def normal(self, image: int, count: int, shape: tuple[int, ...], scale: float = 1.0) -> np.ndarray:
+        """``(count, *shape)`` float32 standard normals times ``scale``, the next ones of ``image``'s stream."""
+        out = np.empty((count, *shape), np.float32)
+        self._generators[image].standard_normal(out=out, dtype=np.float32)
+        if scale != 1.0:
+            out *= np.float32(scale)
+        return out
+
+    def uniform(self, image: int, count: int) -> np.ndarray:
+        """``count`` float64 draws from U[0, 1), the next ones of ``image``'s stream."""
+        return self._generators[image].uniform(size=count)
+
+    def integers(self, image: int, count: int, high: int) -> np.ndarray:
+        """``count`` int64 draws from ``0 .. high - 1``, the next ones of ``image``'s stream."""
+        return self._generators[image].integers(0, high, size=count)

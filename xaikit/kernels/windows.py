@@ -1,0 +1,51 @@
+"""Occlusion windows and their accumulation into per-pixel maps."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["window_starts", "patch_windows", "accumulate_windows"]
+
+
+def window_starts(size: int, patch: int, stride: int) -> list[int]:
+    """Window starts covering ``range(size)``: ``0, stride, ...`` until a window reaches the end.
+
+    With ``stride == patch`` this is tf-explain's grid (the last window clipped at the
+    border); with a smaller stride windows overlap and every pixel is still covered.
+    """
+    count = -(-max(size - patch, 0) // stride) + 1
+    return [i * stride for i in range(count)]
+
+
+def patch_windows(height: int, width: int, patch: tuple[int, int], stride: tuple[int, int]) -> np.ndarray:
+    """``(P, 4)`` int32 windows ``(top, left, bottom, right)``, clipped to the image, row-major."""
+    rows = window_starts(height, patch[0], stride[0])
+    cols = window_starts(width, patch[1], stride[1])
+    return np.array([(r, c, min(r + patch[0], height), min(c + patch[1], width)) for r in rows for c in cols],
+                    dtype=np.int32).reshape(-1, 4)
+
+
+def accumulate_windows(values: np.ndarray, windows: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Per-pixel mean of the values of the windows covering each pixel.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        ``(N, P)``: one value per image and window (an occlusion drop).
+    windows : numpy.ndarray
+        ``(P, 4)`` windows from :func:`patch_windows`.
+    size : (int, int)
+        ``(H, W)`` of the images.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 ``(N, H, W)``; pixels no window covers are 0.
+    """
+    values = np.asarray(values, np.float64)
+    total = np.zeros((values.shape[0], *size), np.float64)
+    count = np.zeros(size, np.float64)
+    for w, (top, left, bottom, right) in enumerate(windows):  # one vectorised add per window
+        total[:, top:bottom, left:right] += values[:, w, None, None]
+        count[top:bottom, left:right] += 1
+    return (total / np.maximum(count, 1)).astype(np.float32)

@@ -1,0 +1,73 @@
+"""Input-gradient methods: vanilla gradients and gradient x input."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..explainer import Attribution
+from ..kernels import chunks, reduce_channels
+from .base import EngineExplainer, graph_targets
+
+__all__ = ["VanillaGradients", "GradientXInput", "channel_axis"]
+
+
+def channel_axis(params: dict[str, Any]) -> int:
+    """The channel axis of a batch in the model's layout (3 for NHWC, 1 for NCHW)."""
+    return params["_spec"].channel_axis
+
+
+class VanillaGradients(EngineExplainer):
+    """Gradient of the target score with respect to the input pixels.
+
+    Parameters
+    ----------
+    model
+    batch_size : int, default 32
+        Images per model call.
+    score : {None, "logit", "probability", "output"}
+        What is differentiated; ``None`` = the logit when the model ends in softmax or
+        sigmoid (see :func:`xaikit.spec.resolve_score`).
+    channel_reduce : {"sum", "abs_sum", "max_abs"}, default "sum"
+        How per-channel gradients become one map (kept unreduced in
+        ``channel_attributions``).
+
+    References
+    ----------
+    Simonyan, Vedaldi & Zisserman, "Deep Inside Convolutional Networks: Visualising Image
+    Classification Models and Saliency Maps", ICLR workshop 2014.
+    """
+
+    method = "vanilla_gradients"
+    times_input: ClassVar[bool] = False
+
+    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
+        engine = self._engine()
+        t_in = graph_targets(targets, len(images))
+        grads, outputs, used = [], [], []
+        for s in chunks(len(images), params["batch_size"]):
+            g, out, t, _ = engine.input_gradients(images[s], t_in[s], params["score"])
+            grads.append(g)
+            outputs.append(out)
+            used.append(t)
+        channels = grads[0] if len(grads) == 1 else np.concatenate(grads)
+        if self.times_input:
+            channels = channels * images
+        maps = reduce_channels(channels, params["channel_reduce"], axis=channel_axis(params))
+        return Attribution(maps, np.concatenate(outputs), np.concatenate(used), channels=channels)
+
+
+class GradientXInput(VanillaGradients):
+    """Input times the gradient of the target score, element-wise.
+
+    Parameters are those of :class:`VanillaGradients`.
+
+    References
+    ----------
+    Shrikumar et al., "Not Just a Black Box: Learning Important Features Through
+    Propagating Activation Differences", 2016, arXiv:1605.01713.
+    """
+
+    method = "gradient_x_input"
+    times_input = True

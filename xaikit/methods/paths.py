@@ -1,0 +1,271 @@
+"""Gradients summed along sampled paths: SmoothGrad, integrated gradients, expected gradients.
+
+All three stream ``n_images x samples`` rows through one engine primitive
+(:meth:`xaikit.engine.Engine.path_gradient_sums`), ``batch_size`` rows alive at a time;
+they differ only in the points they ask for (noise, interpolation, references).
+Random draws come from per-image streams (:class:`xaikit.kernels.ImageStreams`), drawn
+a chunk at a time, so neither results nor memory depend on the batching.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from ..explainer import Attribution
+from ..kernels import ImageStreams, integration_points, reduce_channels, row_plan, segments
+from ..spec import ModelSpec, predicted_classes
+from .base import EngineExplainer, stream_sums
+from .gradients import channel_axis
+
+__all__ = ["SmoothGrad", "IntegratedGradients", "ExpectedGradients"]
+
+
+def _draw_rows(streams: ImageStreams, used: np.ndarray, seg: np.ndarray, shape: tuple[int, ...],
+               scale: np.ndarray | float) -> np.ndarray:
+    """Normal noise for rows grouped by image (rows of one image are contiguous), each image's next draws."""
+    out = np.empty((len(seg), *shape), np.float32)
+    starts = np.searchsorted(seg, np.arange(len(used) + 1))
+    for j, image in enumerate(used):
+        sigma = float(scale[image]) if np.ndim(scale) else float(scale)
+        out[starts[j]:starts[j + 1]] = streams.normal(int(image), int(starts[j + 1] - starts[j]), shape, sigma)
+    return out
+
+
+class SmoothGrad(EngineExplainer):
+    """Mean gradient over noisy copies of each image.
+
+    For image :math:`x`, :math:`\\frac{1}{n}\\sum_j \\nabla S_t(x + \\epsilon_j)` with
+    :math:`\\epsilon_j \\sim N(0, \\sigma^2)`, :math:`\\sigma = noise\\,(\\max x - \\min x)`.
+    Samples are streamed through the model ``batch_size`` at a time; the noise of an
+    image is drawn from a stream keyed by ``seed`` and the image's content, so an image's
+    result depends neither on ``batch_size`` nor on the other images in the batch.
+
+    Parameters
+    ----------
+    model
+    n_samples : int, default 50
+    noise : float, default 0.15
+        Standard deviation as a fraction of each image's value range (the paper's
+        "noise level", 10-20 % recommended).
+    seed : int or None
+        ``None`` draws a seed, recorded in the result's params.
+    batch_size, score, channel_reduce
+        As in :class:`~xaikit.methods.gradients.VanillaGradients`.
+
+    References
+    ----------
+    Smilkov et al., "SmoothGrad: removing noise by adding noise", 2017, arXiv:1706.03825.
+    """
+
+    method = "smoothgrad"
+
+    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
+        engine = self._engine()
+        outputs, targets = self._outputs_and_targets(images, targets, params)
+        n, n_samples, shape = len(images), params["n_samples"], tuple(images.shape[1:])
+        flat = images.reshape(n, -1)
+        sigma = params["noise"] * (flat.max(axis=1).astype(np.float64) - flat.min(axis=1))
+        if not np.all(sigma <= np.finfo(np.float32).max):
+            raise InputError(f"noise={params['noise']:g} times the images' value range overflows float32 (sigma up to "
+                             f"{sigma.max():.3g}); noise is a fraction of the range: use a value such as 0.15.")
+        streams = ImageStreams(params["seed"], images, "noise")
+        t_all = targets.astype(np.int32)
+        zero = np.zeros((1, *shape), np.float32)
+
+        def prepare(rows: slice) -> tuple[np.ndarray, ...]:
+            index, _ = row_plan(rows, n_samples)
+            used, seg = segments(index)
+            noise = _draw_rows(streams, used, seg, shape, sigma)
+            ones = np.ones(len(index), np.float32)
+            return used, seg, zero, noise, ones, ones, t_all[index][:, None]
+
+        total = stream_sums(engine, images, n * n_samples, params["batch_size"], prepare, score=params["score"])[0]
+        channels = (total / n_samples).astype(np.float32)
+        maps = reduce_channels(channels, params["channel_reduce"], axis=channel_axis(params))
+        return Attribution(maps, outputs, targets, channels=channels)
+
+
+class IntegratedGradients(EngineExplainer):
+    """Integrated gradients along the straight path from a baseline.
+
+    :math:`(x - b) \\odot \\int_0^1 \\nabla S_t(b + \\alpha (x - b))\\, d\\alpha`,
+    approximated with ``steps`` points of the chosen quadrature ``integration``.
+    The attributions of an image sum to :math:`S_t(x) - S_t(b)` up to the quadrature
+    error, reported per image in ``extras["completeness_gap"]``.
+
+    Parameters
+    ----------
+    model
+    steps : int, default 50
+    baseline : float, array (C,) or image, default 0.0
+        The reference input (black image by default).
+    integration : {"trapezoid", "left", "right", "midpoint"}, default "trapezoid"
+        Quadrature rule. tf-explain's rule is none of these: it averages the gradients at
+        ``k/(steps-1), k = 0..steps-1`` (both ends) without multiplying by ``x - b``.
+    batch_size, score, channel_reduce
+        As in :class:`~xaikit.methods.gradients.VanillaGradients`.
+
+    References
+    ----------
+    Sundararajan, Taly & Yan, "Axiomatic Attribution for Deep Networks", ICML 2017.
+    """
+
+    method = "integrated_gradients"
+
+    def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
+        params = super()._resolve_params(images, spec)
+        integration_points(params["steps"], params["integration"], np.zeros(0))  # validates the pair
+        return params
+
+    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
+        engine = self._engine()
+        shape = tuple(images.shape[1:])
+        baseline = params["_baseline"]
+        s_x, outputs, targets_used = self._target_scores(images, targets, params)
+        # One baseline for every image: its scores are one forward pass of one image (cheaper than
+        # hashing the weights of a large model to reuse them).
+        s_b = engine.class_scores(baseline[None], params["score"])[0, targets_used]
+        steps, n, rule = params["steps"], len(images), params["integration"]
+        zero, base = np.zeros((1, *shape), np.float32), baseline[None]
+        t_all = targets_used.astype(np.int32)
+
+        def prepare(rows: slice) -> tuple[np.ndarray, ...]:
+            index, step = row_plan(rows, steps)
+            used, seg = segments(index)
+            alphas, weights = integration_points(steps, rule, step)
+            return used, seg, base, zero, alphas.astype(np.float32), weights.astype(np.float32), t_all[index][:, None]
+
+        total = stream_sums(engine, images, n * steps, params["batch_size"], prepare, score=params["score"])[0]
+        channels = ((images - baseline) * total).astype(np.float32)
+        gap = channels.reshape(n, -1).sum(axis=1, dtype=np.float64) - (s_x - s_b)
+        maps = reduce_channels(channels, params["channel_reduce"], axis=channel_axis(params))
+        return Attribution(maps, outputs, targets_used, channels=channels,
+                           extras={"completeness_gap": gap.astype(np.float32)})
+
+
+class ExpectedGradients(EngineExplainer):
+    """Expected gradients, as SHAP's GradientExplainer computes them.
+
+    For image :math:`x` and target score :math:`S_t`,
+    :math:`\\phi = \\frac{1}{n}\\sum_j \\nabla S_t(r_j + u_j (\\tilde x_j - r_j)) \\odot (\\tilde x_j - r_j)`
+    with :math:`r_j` drawn uniformly from ``background``, :math:`u_j \\sim U(0, 1)` and
+    :math:`\\tilde x_j = x + N(0, \\text{local\\_smoothing}^2)`. In expectation the
+    attributions sum to :math:`S_t(x) - E_r S_t(r)`; the per-image difference is in
+    ``extras["completeness_gap"]``. At a ``layer`` the same is done on that layer's
+    activations (the model is split into the part below and the part above it, as
+    SHAP's ``(model.layers[i].input, model.output)`` explainers do); the map is the
+    channel sum at layer resolution, upsampled to the input.
+
+    The samples of an image are drawn from streams keyed by ``seed`` and the image's
+    content (so they do not depend on the batch or ``batch_size``) and are the same for
+    every ranked output (as SHAP re-seeds per output), so :meth:`explain_ranked` shares
+    the forward passes between outputs.
+
+    Parameters
+    ----------
+    model
+    background : array
+        Reference images in the model's input space (SHAP's ``data``); mapped to the
+        layer's activations when ``layer`` is set.
+    n_samples : int, default 200
+        SHAP's ``nsamples``.
+    local_smoothing : float, default 0.0
+        Standard deviation of the noise added to the explained input (SHAP's
+        ``local_smoothing``, in absolute units of the input or layer).
+    seed : int or None
+    layer : str or None
+        Explain at this layer's output instead of the input.
+    batch_size, score, channel_reduce
+        As in the other gradient methods. SHAP explains the model output as it is
+        (probabilities for a softmax model): use ``score="probability"`` to match it.
+    completeness : bool, default True
+        Report ``extras["completeness_gap"]`` (with ``local_smoothing > 0`` the sum is taken
+        around the noised inputs, so the gap also contains the smoothing's effect). At the
+        input this costs one forward pass over the background (at a layer it comes free
+        with mapping the background), made once and reused by later calls while the
+        background and the model's weights are unchanged (a hash of the weights is read
+        at every call, so training or randomising the model between calls is seen).
+
+    References
+    ----------
+    Erion et al., "Improving performance of deep learning models with axiomatic
+    attribution priors and expected gradients", Nature Machine Intelligence 3, 2021;
+    Lundberg & Lee, "A Unified Approach to Interpreting Model Predictions", NeurIPS 2017.
+    """
+
+    method = "expected_gradients"
+
+    def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
+        params = super()._resolve_params(images, spec)
+        if params["layer"] is not None:
+            self._engine().check_head(params["layer"])  # fail early if the model cannot be split there
+        return params
+
+    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
+        return self._attribute_ranked(images, None if targets is None else targets[:, None], params)[0]
+
+    def _probe(self, x: np.ndarray, params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        engine, bs = self._engine(), params["batch_size"]
+        parts = [engine.probe(x[i:i + bs], params["score"], params["layer"]) for i in range(0, len(x), bs)]
+        features = None if params["layer"] is None else np.concatenate([p[2] for p in parts])
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), features
+
+    def _attribute_ranked(self, images: np.ndarray, ranked: np.ndarray | None,
+                          params: dict[str, Any]) -> list[Attribution]:
+        engine = self._engine()
+        batch_size, layer = params["batch_size"], params["layer"]
+        outputs, scores_x, features_x = self._probe(images, params)
+        if ranked is None:
+            ranked = predicted_classes(outputs, params["_spec"])[:, None]
+        background = params["_background"]
+        # What the background gives (its scores; its activations at the layer) depends only
+        # on the background and the weights: computed once, reused while neither changes.
+        key = ("expected_gradients_background", params["score"], layer, repr(params["background"]))
+        if layer is None:
+            x_space, bg_space = images, background
+            scores_bg = (engine.memo(key, lambda: self._probe(background, params)[1])
+                         if params["completeness"] else None)
+        else:  # the background is mapped to the layer anyway: its scores come with it
+            x_space = features_x
+            scores_bg, bg_space = engine.memo(key, lambda: self._probe(background, params)[1:])
+        shape = tuple(x_space.shape[1:])
+        n, k, n_samples = len(images), ranked.shape[1], params["n_samples"]
+        references = ImageStreams(params["seed"], images, "references")
+        positions = ImageStreams(params["seed"], images, "positions")
+        smoothing_noise = ImageStreams(params["seed"], images, "smoothing")
+        smoothing = params["local_smoothing"]
+        t_all = ranked.astype(np.int32)
+        zero = np.zeros((1, *shape), np.float32)
+
+        def prepare(rows: slice) -> tuple[np.ndarray, ...]:
+            index, _ = row_plan(rows, n_samples)
+            used, seg = segments(index)
+            starts = np.searchsorted(seg, np.arange(len(used) + 1))
+            picks = np.empty(len(index), np.int64)
+            where = np.empty(len(index), np.float32)
+            for j, image in enumerate(used):  # rows of one image are contiguous: its next draws
+                count = int(starts[j + 1] - starts[j])
+                picks[starts[j]:starts[j + 1]] = references.integers(int(image), count, len(bg_space))
+                where[starts[j]:starts[j + 1]] = positions.uniform(int(image), count)
+            noise = _draw_rows(smoothing_noise, used, seg, shape, smoothing) if smoothing > 0 else zero
+            return used, seg, bg_space[picks], noise, where, np.ones(len(index), np.float32), t_all[index]
+
+        totals = stream_sums(engine, x_space, n * n_samples, batch_size, prepare, score=params["score"], k=k,
+                             layer=layer, times_delta=True)
+        s_x = np.take_along_axis(scores_x, ranked, axis=1)
+        s_bg = None if scores_bg is None else scores_bg.mean(axis=0)[ranked]
+        axis = -1 if layer is not None else channel_axis(params)
+        results = []
+        for r in range(k):
+            channels = (totals[r] / n_samples).astype(np.float32)
+            extras = {}
+            if s_bg is not None:
+                gap = channels.reshape(n, -1).sum(axis=1, dtype=np.float64) - (s_x[:, r] - s_bg[:, r])
+                extras["completeness_gap"] = gap.astype(np.float32)
+            maps = reduce_channels(channels, params["channel_reduce"], axis=axis)
+            results.append(Attribution(maps, outputs, ranked[:, r].astype(np.int64), at_layer=layer is not None,
+                                       channels=channels, extras=extras))
+        return results

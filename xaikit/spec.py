@@ -1,0 +1,285 @@
+"""What xaikit knows about a model: :class:`ModelSpec`, and the rules every backend shares.
+
+The rules here are the core's, so every backend follows them the same way: which
+class is predicted (:func:`predicted_classes`), what ``score=None`` means
+(:func:`resolve_score`: the one default-score rule), which layer a CAM uses by default
+(:func:`default_cam_layer`), which layers ``activations`` extracts (:func:`select_layers`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import InputError, LayerError
+
+__all__ = [
+    "LAYOUTS",
+    "LayerInfo",
+    "ModelSpec",
+    "SCORES",
+    "default_cam_layer",
+    "predicted_classes",
+    "resolve_score",
+    "select_layers",
+    "top_k_classes",
+]
+
+SCORES = ("logit", "probability", "output")
+#: Image layouts: Keras takes channels last, PyTorch channels first.
+LAYOUTS = ("NHWC", "NCHW")
+#: Layer kinds an engine reports (:attr:`LayerInfo.kind`).
+LAYER_KINDS = ("conv", "pool", "global_pool", "activation", "norm", "dense", "flatten", "dropout", "reshape",
+               "container", "other")
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One layer (module) of a model, as an engine sees it.
+
+    Attributes
+    ----------
+    name : str
+        The name methods take (Keras layer name, PyTorch module path).
+    kind : str
+        One of ``conv``, ``pool``, ``global_pool``, ``activation``, ``norm``, ``dense``,
+        ``flatten``, ``dropout``, ``reshape``, ``container`` (a nested model), ``other``.
+    output_shape : tuple or None
+        Per-image output shape in the model's layout, at the described image size
+        (``None`` when the layer did not run or returns several tensors).
+    calls : int
+        Times the layer ran in one forward pass (a shared layer runs several times).
+    """
+
+    name: str
+    kind: str
+    output_shape: tuple[int | None, ...] | None = None
+    calls: int = 1
+
+    @property
+    def spatial(self) -> bool:
+        """Whether the layer outputs a map per channel (``(h, w, C)`` or ``(C, h, w)``)."""
+        return self.output_shape is not None and len(self.output_shape) == 3
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a backend knows about a model, given the images to explain.
+
+    Attributes
+    ----------
+    input_shape : tuple
+        One image's shape in the model's layout, ``(H, W, C)`` or ``(C, H, W)``, ``None``
+        for free dimensions.
+    n_outputs : int
+        Width K of the model's output.
+    output_activation : str
+        ``"softmax"``, ``"sigmoid"``, ``"linear"`` or ``"unknown"``.
+    layers : tuple of str
+        Names of the layers the backend can reach, in model order.
+    layout : str
+        ``"NHWC"`` (Keras) or ``"NCHW"`` (PyTorch): how the model takes a batch.
+    layer_info : tuple of LayerInfo
+        The layers with their kinds and, when described with images, their output shapes,
+        in the order they finish during a forward pass.
+    framework : str
+        ``"keras"``, ``"torch"``, ``"callable"``...
+    name : str
+        The model's name, for messages.
+    """
+
+    input_shape: tuple[int | None, ...]
+    n_outputs: int
+    output_activation: str
+    layers: tuple[str, ...] = ()
+    layout: str = "NHWC"
+    layer_info: tuple[LayerInfo, ...] = field(default=(), compare=False)
+    framework: str = ""
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}; got {self.layout!r}")
+
+    @property
+    def channel_axis(self) -> int:
+        """The channel axis of a batch: 3 (NHWC) or 1 (NCHW)."""
+        return 3 if self.layout == "NHWC" else 1
+
+    @property
+    def channels(self) -> int | None:
+        """Input channels (None when free)."""
+        return self.input_shape[2] if self.layout == "NHWC" else self.input_shape[0]
+
+    @property
+    def image_size(self) -> tuple[int | None, int | None]:
+        """``(H, W)`` of the input (None for free dimensions)."""
+        shape = self.input_shape
+        return (shape[0], shape[1]) if self.layout == "NHWC" else (shape[1], shape[2])
+
+    @property
+    def binary(self) -> bool:
+        """A single sigmoid or logit unit: two classes, 0 (negative) and 1 (positive).
+
+        A one-unit linear output is read as the logit of a binary classifier (a
+        ``Dense(1)`` trained with ``from_logits=True``).
+        """
+        return self.n_outputs == 1 and self.output_activation in ("sigmoid", "linear")
+
+    @property
+    def binary_threshold(self) -> float:
+        """The output above which a binary model predicts class 1 (0.5 for p, 0 for a logit)."""
+        return 0.5 if self.output_activation == "sigmoid" else 0.0
+
+    @property
+    def n_classes(self) -> int:
+        """Number of explainable classes (2 for a single-unit binary model)."""
+        return 2 if self.binary else self.n_outputs
+
+    def layer(self, name: str) -> LayerInfo | None:
+        """The :class:`LayerInfo` of ``name`` (None if unknown)."""
+        for info in self.layer_info:
+            if info.name == name:
+                return info
+        return None
+
+    def spatial_layers(self) -> list[str]:
+        """Layers with a per-channel map output, in the order they finish (nested models excluded:
+        their inner layers are listed)."""
+        return [info.name for info in self.layer_info if info.spatial and info.kind != "container"]
+
+    def check_layer(self, layer: object, *, spatial: bool, method: str) -> str:
+        """Validate a layer name for ``method``; raise :class:`LayerError` naming the candidates."""
+        candidates = self.spatial_layers() if spatial else list(self.layers)
+        if not isinstance(layer, str):
+            raise LayerError(f"layer must be a layer name (str); got {layer!r}. Layers {method} can use: "
+                             f"{', '.join(candidates)}")
+        if layer not in self.layers:
+            raise LayerError(f"model {self.name!r} has no layer {layer!r}; layers {method} can use: "
+                             f"{', '.join(candidates)}")
+        info = self.layer(layer)
+        if info is not None and info.calls > 1:
+            raise LayerError(f"layer {layer!r} is called {info.calls} times in one forward pass (a shared layer); "
+                             "its output is ambiguous. Pick a layer that is used once.")
+        if spatial and (info is None or not info.spatial):
+            shape = None if info is None else info.output_shape
+            shown = "unknown (it did not run)" if shape is None else "(N, " + ", ".join(map(str, shape)) + ")"
+            raise LayerError(f"layer {layer!r} outputs shape {shown}, not a spatial map per channel, so {method} "
+                             f"cannot use it; spatial layers: {', '.join(self.spatial_layers())}")
+        return layer
+
+
+def predicted_classes(outputs: np.ndarray, spec: ModelSpec) -> np.ndarray:
+    """The predicted class per row: argmax, or above the threshold for a single-unit binary model."""
+    outputs = np.asarray(outputs)
+    if spec.binary:
+        return (outputs[:, 0] > spec.binary_threshold).astype(np.int64)
+    return np.argmax(outputs, axis=1).astype(np.int64)
+
+
+def top_k_classes(outputs: np.ndarray, spec: ModelSpec, k: int) -> np.ndarray:
+    """``(N, k)`` classes ranked by output, highest first (for ``explain_ranked``)."""
+    outputs = np.asarray(outputs, dtype=np.float64)
+    if spec.binary:
+        scores = np.concatenate([1.0 - outputs, outputs] if spec.output_activation == "sigmoid" else [-outputs, outputs],
+                                axis=1)
+    else:
+        scores = outputs
+    if k > scores.shape[1]:
+        raise InputError(f"k={k} but the model has only {scores.shape[1]} classes")
+    return np.argsort(-scores, axis=1, kind="stable")[:, :k].astype(np.int64)
+
+
+def resolve_score(score: str | None, spec: ModelSpec) -> str:
+    """Resolve the ``score`` parameter against what the model's output is: the one default-score rule.
+
+    ``None`` means the pre-activation logit when the model's last activation is known
+    (softmax, sigmoid or linear), else the raw output. Adapters whose library explains
+    something else by default say so by passing their own default here.
+    """
+    known = spec.output_activation in ("softmax", "sigmoid", "linear")
+    if score is None:
+        return "logit" if known else "output"
+    if score not in SCORES:
+        raise InputError(f"score must be one of {', '.join(map(repr, SCORES))}; got {score!r}.")
+    if score == "logit" and not known:
+        raise InputError("score='logit' needs to know the model's last activation, which xaikit cannot see in "
+                         "this model (a subclassed model, a black box, or an unusual last layer); use "
+                         "score='output' to explain the raw output, or give the model a final Dense/Activation "
+                         "layer (nn.Softmax / nn.Sigmoid for PyTorch).")
+    if score == "probability" and spec.output_activation not in ("softmax", "sigmoid"):
+        alternative = "score='output'" if spec.output_activation == "unknown" else "score='logit' (or 'output')"
+        raise InputError(f"score='probability' needs a model ending in softmax or sigmoid; this model's last "
+                         f"activation is {spec.output_activation!r}. Use {alternative}.")
+    return score
+
+
+_TRAILING = ("pool", "dropout")
+
+
+def default_cam_layer(spec: ModelSpec, method: str) -> str:
+    """The layer a CAM uses by default: the output of the last convolution block.
+
+    That is the last layer with a spatial output, stepping back over trailing pooling and
+    dropout layers (VGG16: ``block5_conv3``, not ``block5_pool``), as Grad-CAM's paper and
+    the tutorials use it.
+    """
+    spatial = [info for info in spec.layer_info if info.spatial and info.kind != "container"]
+    if not spatial:
+        raise LayerError(f"model {spec.name!r} has no layer with a spatial output, so {method} has no feature maps "
+                         f"to weight; its layers are: {', '.join(spec.layers)}")
+    for info in reversed(spatial):
+        if info.kind not in _TRAILING and info.calls == 1:
+            return info.name
+    return spatial[-1].name
+
+
+_SELECTION = re.compile(r"^(first|last):(\d+)$")
+
+
+def select_layers(spec: ModelSpec, layers: str | Sequence[str] | None) -> list[str]:
+    """The layers ``activations`` extracts, in model order.
+
+    Parameters
+    ----------
+    layers
+        ``None`` or ``"conv+pool"``: every convolution and (non-global) pooling layer;
+        ``"conv"`` / ``"pool"`` / ``"spatial"`` / ``"all"``: those kinds; ``"first:N"`` /
+        ``"last:N"``: the first/last N of the layers with a spatial output (the seeds'
+        ``model.layers[:8]``); a name or a list of names.
+    """
+    by_kind = {
+        "conv": lambda i: i.kind == "conv",
+        "pool": lambda i: i.kind == "pool",
+        "conv+pool": lambda i: i.kind in ("conv", "pool"),
+        "spatial": lambda i: i.spatial,
+        "all": lambda i: i.kind != "container",
+    }
+    order = {name: i for i, name in enumerate(spec.layers)}
+    if layers is None or (isinstance(layers, str) and layers in by_kind):
+        keep = by_kind["conv+pool" if layers is None else layers]
+        chosen = [info.name for info in spec.layer_info if keep(info)]
+        if not chosen:
+            raise LayerError(f"model {spec.name!r} has no {layers or 'convolution or pooling'} layers; name layers "
+                             f"explicitly (layers=[...]) among: {', '.join(spec.layers)}")
+        return sorted(chosen, key=lambda n: order.get(n, len(order)))
+    if isinstance(layers, str):
+        match = _SELECTION.match(layers.strip())
+        if match:
+            spatial = sorted(spec.spatial_layers(), key=lambda n: order.get(n, len(order)))
+            n = int(match.group(2))
+            if n < 1:
+                raise LayerError(f"layers={layers!r}: N must be >= 1")
+            return spatial[:n] if match.group(1) == "first" else spatial[-n:]
+        layers = [layers]
+    names = list(layers)
+    if not names:
+        raise LayerError("layers is empty; give layer names, a selection such as 'first:8', or None")
+    for name in names:
+        if not isinstance(name, str) or name not in order:
+            raise LayerError(f"unknown layer {name!r}; the model's layers are: {', '.join(spec.layers)} "
+                             "(or a selection: 'first:N', 'last:N', 'conv', 'pool', 'spatial', 'all')")
+    return sorted(dict.fromkeys(names), key=order.__getitem__)
