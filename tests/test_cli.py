@@ -17,6 +17,7 @@ cv2 = pytest.importorskip("cv2")
 from click.testing import CliRunner  # noqa: E402
 
 import xaikit as xk  # noqa: E402
+from xaikit._io import is_temp_file  # noqa: E402
 from xaikit.cli import main  # noqa: E402
 
 pytestmark = pytest.mark.tensorflow
@@ -137,7 +138,7 @@ def test_existing_output_needs_overwrite(files, tmp_path):
     assert out.read_bytes() == b"old"
     run(*args, "--overwrite")
     assert out.read_bytes()[:4] == b"\x89PNG"
-    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # atomic: no temporary left
+    assert not [p for p in tmp_path.iterdir() if is_temp_file(p)]  # atomic: no temporary left
 
 
 @pytest.mark.parametrize("labels", ["labels.txt", "list.json", "dict.json", "imagenet.json"])
