@@ -266,16 +266,16 @@ def test_occlusion_and_baselines(files, tmp_path):
 
 def test_savedmodel_folder(files, tmp_path):
     out = tmp_path / "sm.npz"
-    res = run("explain", "--model", files["savedmodel"], "-i", files["images"], "--method", "vanilla_gradients",
-              "--save-npz", out, "-o", tmp_path / "sm.png")
+    res = run("explain", "--model", files["savedmodel"], "--unsafe", "-i", files["images"], "--method",
+              "vanilla_gradients", "--save-npz", out, "-o", tmp_path / "sm.png")
     assert "SavedModel" in res.stderr
     exp = xk.Explanation.load(out)
     assert exp.score == "output" and exp.attributions.shape == (3, 24, 24)
-    res = run("explain", "--model", files["savedmodel"], "-i", files["single"], "--method", "gradcam",
+    res = run("explain", "--model", files["savedmodel"], "--unsafe", "-i", files["single"], "--method", "gradcam",
               "-o", tmp_path / "g.png", ok=False)
     assert res.exit_code == 3 and "spatial" in res.stderr
-    res = run("filters", "--model", files["savedmodel"], "-o", tmp_path / "f.png", ok=False)
-    assert res.exit_code == 3 and "SavedModel" in res.stderr
+    res = run("filters", "--model", files["savedmodel"], "--unsafe", "-o", tmp_path / "f.png", ok=False)
+    assert res.exit_code == 3 and "SavedModel" in res.stderr and "--unsafe" not in res.stderr
 
 
 def test_keras_application_by_name(files, tmp_path):

@@ -219,6 +219,8 @@ def load_model(name: str, *, directory: str | os.PathLike[str] | None = None) ->
         For a name not in :data:`ZOO`.
     FileNotFoundError
         If the file is missing; the message gives the command that recreates it.
+    FileFormatError
+        If the file is damaged (see :mod:`xaikit_tensorflow.loading`).
     """
     entry = model_info(name)
     path = (Path(directory) if directory is not None else MODELS_DIR) / f"{entry.name}.keras"
@@ -226,6 +228,6 @@ def load_model(name: str, *, directory: str | os.PathLike[str] | None = None) ->
         raise FileNotFoundError(f"zoo model file {path} is missing; recreate it with "
                                 f"python -m xaikit_tensorflow.zoo.train --model {entry.name}"
                                 + (f" --out {path.parent}" if directory is not None else ""))
-    import keras
+    from ..loading import load_model as load_model_file
 
-    return keras.saving.load_model(path, compile=False, safe_mode=True)
+    return load_model_file(path)  # safe mode; a damaged file gets an error naming it
