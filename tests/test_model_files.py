@@ -142,3 +142,10 @@ def test_a_damaged_zoo_file_is_named(tmp_path):
     (tmp_path / "shapes_binary.keras").write_bytes(source.read_bytes()[:1000])
     with pytest.raises(FileFormatError, match="shapes_binary.keras is not a loadable Keras model file.*truncated"):
         zoo.load_model("shapes_binary", directory=tmp_path)
+
+
+def test_a_damaged_zoo_training_record_is_named(tmp_path, monkeypatch):
+    (tmp_path / "shapes_binary.json").write_text('{"test_accuracy": 0.9')
+    monkeypatch.setattr(zoo, "MODELS_DIR", tmp_path)
+    with pytest.raises(FileFormatError, match=r"shapes_binary.json is not a readable zoo training record.*zoo.train"):
+        _ = zoo.ZOO["shapes_binary"].metadata

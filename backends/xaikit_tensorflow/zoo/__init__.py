@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from xaikit.datasets import BINARY_CLASSES, DIGIT_CLASSES, SHAPE_CLASSES, ImageDataset, load_digits, make_shapes
-from xaikit.errors import InputError, UnknownNameError
+from xaikit.errors import FileFormatError, InputError, UnknownNameError
 from xaikit.validation import check_choice, check_positive_int
 
 __all__ = ["MODELS_DIR", "ZOO", "ZooModel", "list_models", "load_data", "load_model", "model_info"]
@@ -91,7 +91,15 @@ class ZooModel:
         meta = MODELS_DIR / f"{self.name}.json"
         if not meta.is_file():
             return None
-        return json.loads(meta.read_text(encoding="utf-8"))
+        try:
+            data = json.loads(meta.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise FileFormatError(f"{meta} is not a readable zoo training record: {exc}; recreate it with "
+                                  f"python -m xaikit_tensorflow.zoo.train --model {self.name}") from None
+        if not isinstance(data, dict):
+            raise FileFormatError(f"{meta} is not a readable zoo training record: it holds a {type(data).__name__}, "
+                                  "not a JSON object")
+        return data
 
     @property
     def accuracy(self) -> float | None:
