@@ -155,3 +155,19 @@ def test_lines_that_are_not_records_are_skipped(tmp_path):
     assert list(again.records) == ["good"] and again.skipped_lines == 4
     with pytest.raises(ValueError, match="no 'result'"):
         again.put("z", {"value": 1})
+
+
+def test_a_claim_of_a_killed_process_is_released(tmp_path):
+    """kill -9 while computing a cell: the operating system drops the lock, the next run takes the cell over."""
+    code = ("import sys, time\nfrom xaikit.bench.store import ResultStore\n"
+            f"with ResultStore({str(tmp_path)!r}).claim('cell'):\n    print('claimed', flush=True)\n    time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "claimed"
+    finally:
+        proc.kill()
+        proc.wait()
+    waited = []
+    with ResultStore(tmp_path).claim("cell", on_wait=lambda: waited.append(1)):
+        pass
+    assert waited == []  # not held any more: taken at once
