@@ -115,14 +115,16 @@ def shrink(path: Path, max_bytes: int = MAX_BYTES) -> int:
         return size
     from PIL import Image
 
+    from xaikit._io import atomic_path
+
     with Image.open(path) as im:
         rgb = im.convert("RGB")
-    tmp = path.with_suffix(".tmp.png")
-    for colors in (256, 192, 128):
-        rgb.quantize(colors=colors, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE).save(tmp, optimize=True)
-        if tmp.stat().st_size <= max_bytes:
-            break
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        for colors in (256, 192, 128):
+            rgb.quantize(colors=colors, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE).save(
+                tmp, format="PNG", optimize=True)
+            if tmp.stat().st_size <= max_bytes:
+                break
     return path.stat().st_size
 
 

@@ -313,6 +313,14 @@ def test_resume_after_kill_9_and_reuse(tmp_path):
     second = run_suite(cfg, out)
     assert second.computed == 0 and second.reused == first.reused + first.computed
 
+    # A damaged side file (truncated maps) does not break later runs: that cell is computed again, and said so.
+    side = min((out / "cells").glob("*.npz"))
+    side.write_bytes(side.read_bytes()[:100])
+    repaired = run_suite(cfg, out)
+    assert not repaired.errors, repaired.errors
+    assert repaired.computed >= 1 and any("damaged" in note for note in repaired.notes)
+    assert f"cell {side.stem}: damaged side file" in (out / "store.log").read_text()
+
     # A changed configuration invalidates only what it changes: the smoothgrad pair and the agreement.
     changed = run_suite(load_config(_tiny(tmp_path, n_images=3, n_samples=12)), out)
     per_pair = 1 + 7 + 1 + 1  # explain, 7 metrics, randomisation, floor (measured with the new timing)

@@ -17,6 +17,7 @@ cv2 = pytest.importorskip("cv2")
 from click.testing import CliRunner  # noqa: E402
 
 import xaikit as xk  # noqa: E402
+from xaikit._io import is_temp_file  # noqa: E402
 from xaikit.cli import main  # noqa: E402
 
 pytestmark = pytest.mark.tensorflow
@@ -137,7 +138,7 @@ def test_existing_output_needs_overwrite(files, tmp_path):
     assert out.read_bytes() == b"old"
     run(*args, "--overwrite")
     assert out.read_bytes()[:4] == b"\x89PNG"
-    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # atomic: no temporary left
+    assert not [p for p in tmp_path.iterdir() if is_temp_file(p)]  # atomic: no temporary left
 
 
 @pytest.mark.parametrize("labels", ["labels.txt", "list.json", "dict.json", "imagenet.json"])
@@ -265,16 +266,16 @@ def test_occlusion_and_baselines(files, tmp_path):
 
 def test_savedmodel_folder(files, tmp_path):
     out = tmp_path / "sm.npz"
-    res = run("explain", "--model", files["savedmodel"], "-i", files["images"], "--method", "vanilla_gradients",
-              "--save-npz", out, "-o", tmp_path / "sm.png")
+    res = run("explain", "--model", files["savedmodel"], "--unsafe", "-i", files["images"], "--method",
+              "vanilla_gradients", "--save-npz", out, "-o", tmp_path / "sm.png")
     assert "SavedModel" in res.stderr
     exp = xk.Explanation.load(out)
     assert exp.score == "output" and exp.attributions.shape == (3, 24, 24)
-    res = run("explain", "--model", files["savedmodel"], "-i", files["single"], "--method", "gradcam",
+    res = run("explain", "--model", files["savedmodel"], "--unsafe", "-i", files["single"], "--method", "gradcam",
               "-o", tmp_path / "g.png", ok=False)
     assert res.exit_code == 3 and "spatial" in res.stderr
-    res = run("filters", "--model", files["savedmodel"], "-o", tmp_path / "f.png", ok=False)
-    assert res.exit_code == 3 and "SavedModel" in res.stderr
+    res = run("filters", "--model", files["savedmodel"], "--unsafe", "-o", tmp_path / "f.png", ok=False)
+    assert res.exit_code == 3 and "SavedModel" in res.stderr and "--unsafe" not in res.stderr
 
 
 def test_keras_application_by_name(files, tmp_path):

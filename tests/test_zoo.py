@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from xaikit._io import is_temp_file
 from xaikit.errors import InputError, UnknownNameError
 
 pytest.importorskip("tensorflow")
@@ -176,4 +177,4 @@ def test_training_script_writes_loadable_files(tmp_path) -> None:
     assert meta["training"]["epochs"] == 1 and meta["n_test"] == len(zoo.load_data("digits_bn"))
     model = zoo.load_model("digits_bn", directory=tmp_path)
     assert model.output_shape == (None, 10)
-    assert not list(tmp_path.glob(".*.tmp")), "no temporary files left behind"
+    assert not [p for p in tmp_path.iterdir() if is_temp_file(p)], "no temporary files left behind"

@@ -14,6 +14,7 @@ __all__ = [
     "ModelError",
     "UnknownNameError",
     "MissingDependencyError",
+    "FileFormatError",
 ]
 
 
@@ -30,6 +31,13 @@ class UnknownNameError(InputError, KeyError):
 
     def __str__(self) -> str:  # KeyError would otherwise repr() the message
         return str(self.args[0]) if self.args else ""
+
+
+class FileFormatError(InputError):
+    """A file that cannot be read as what it should be (damaged, truncated, tampered with or of another kind).
+
+    The message names the file and what is wrong with it.
+    """
 
 
 class LayerError(InputError):

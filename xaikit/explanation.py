@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ._io import atomic_write_bytes
+from ._npz import DEFAULT_MAX_BYTES, NpzReader
 from .errors import InputError
 
 __all__ = ["Explanation", "Activations", "normalize_maps", "NORMALIZE_MODES"]
@@ -182,10 +184,11 @@ class Explanation:
         n = attributions.shape[0]
         for name in ("targets", "predictions"):
             arr = np.asarray(getattr(self, name))
-            if arr.shape != (n,):
-                raise ValueError(f"{name} must have shape ({n},); got {arr.shape}")
-        if np.asarray(self.outputs).shape[0] != n:
-            raise ValueError(f"outputs must have {n} rows; got {np.asarray(self.outputs).shape}")
+            if arr.shape != (n,) or arr.dtype.kind not in "iu":
+                raise ValueError(f"{name} must be integer class indices of shape ({n},); got {arr.dtype} {arr.shape}")
+        outputs = np.asarray(self.outputs)
+        if outputs.ndim != 2 or outputs.shape[0] != n or outputs.dtype.kind != "f":
+            raise ValueError(f"outputs must be floats of shape ({n}, K); got {outputs.dtype} {outputs.shape}")
         object.__setattr__(self, "params", _to_jsonable(dict(self.params)))
         object.__setattr__(self, "info", _to_jsonable(dict(self.info)))
 
@@ -282,32 +285,116 @@ class Explanation:
         return atomic_write_bytes(path, buffer.getvalue(), overwrite=overwrite)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Explanation:
-        """Read a file written by :meth:`save`."""
-        with np.load(path, allow_pickle=False) as data:
-            if "__meta__" not in data:
-                raise InputError(f"{path} is not an xaikit Explanation file (no metadata)")
-            meta = json.loads(bytes(data["__meta__"]).decode("utf-8"))
-            if meta.get("format") != "xaikit.Explanation":
-                raise InputError(f"{path} holds {meta.get('format')!r}, not an xaikit Explanation")
-            extras = {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith("extras/")}
+    def load(cls, path: str | os.PathLike[str], *, max_bytes: int | None = DEFAULT_MAX_BYTES) -> Explanation:
+        """Read a file written by :meth:`save`.
+
+        Every array's shape and dtype and the metadata are checked before any array is
+        loaded; pickle is never used.
+
+        Parameters
+        ----------
+        path
+            The ``.npz`` file.
+        max_bytes
+            Refuse a file whose arrays would need more memory than this (default 2 GiB;
+            None: no bound).
+
+        Raises
+        ------
+        FileFormatError
+            The file is not an xaikit Explanation file, is damaged, truncated or
+            inconsistent, or too large; the message names the file and the problem.
+        FileNotFoundError
+            No such file.
+        """
+        with NpzReader(path, what="xaikit Explanation file", max_bytes=max_bytes) as npz:
+            meta = _read_meta(npz, "xaikit.Explanation")
+            fields = _meta_fields(npz, meta, method=str, backend=str, params=dict, elapsed=(int, float),
+                                  score=str, layer=(str, type(None)), info=(dict, type(None)))
+            n = npz.require("attributions", ndim=3, dtype=np.float32).shape[0]
+            n_out = _require_rows(npz, "outputs", n, kinds="f", ndim=2)[1]
+            for name in ("targets", "predictions"):
+                _require_rows(npz, name, n, kinds="iu", ndim=1)
+            if "layer_attributions" in npz:
+                _require_rows(npz, "layer_attributions", n, kinds="f", ndim=3, dtype=np.float32)
+            if "channel_attributions" in npz:
+                _require_rows(npz, "channel_attributions", n, kinds="f", ndim=4, dtype=np.float32)
+            extras = [k for k in npz.headers if k.startswith("extras/")]
+            for name in extras:
+                npz.require(name)
+            targets, predictions = npz.read("targets"), npz.read("predictions")
+            n_classes = 2 if n_out == 1 else n_out
+            for name, values in (("targets", targets), ("predictions", predictions)):
+                if values.size and (values.min() < 0 or values.max() >= n_classes):
+                    raise npz.error(f"the {name} must be class indices in [0, {n_classes}) for outputs of width "
+                                    f"{n_out}; got values from {values.min()} to {values.max()}")
+            optional = {name: npz.read(name) if name in npz else None
+                        for name in ("layer_attributions", "channel_attributions")}
             return cls(
-                attributions=data["attributions"],
-                method=meta["method"],
-                backend=meta["backend"],
-                targets=data["targets"],
-                outputs=data["outputs"],
-                predictions=data["predictions"],
-                params=meta["params"],
-                elapsed=float(meta["elapsed"]),
-                score=meta["score"],
-                layer=meta["layer"],
-                layer_attributions=data["layer_attributions"] if "layer_attributions" in data else None,
-                channel_attributions=data["channel_attributions"] if "channel_attributions" in data else None,
-                extras=extras,
-                info=meta.get("info", {}),
-                layout=meta.get("layout", "NHWC"),
+                attributions=npz.read("attributions"),
+                method=fields["method"],
+                backend=fields["backend"],
+                targets=targets,
+                outputs=npz.read("outputs"),
+                predictions=predictions,
+                params=fields["params"],
+                elapsed=float(fields["elapsed"]),
+                score=fields["score"],
+                layer=fields["layer"],
+                extras={k.split("/", 1)[1]: npz.read(k) for k in extras},
+                info=fields["info"] or {},
+                **optional,
+                layout=_layout(npz, meta),
             )
+
+
+def _layout(npz: NpzReader, meta: dict[str, Any]) -> str:
+    """The layout a file records (files written before layouts existed are channels last)."""
+    layout = meta.get("layout", "NHWC")
+    if layout not in ("NHWC", "NCHW"):
+        raise npz.error(f"its metadata 'layout' must be 'NHWC' or 'NCHW'; got {layout!r}")
+    return layout
+
+
+def _read_meta(npz: NpzReader, kind: str) -> dict[str, Any]:
+    """The ``__meta__`` JSON of a file written by xaikit, checked to describe a ``kind`` this version reads."""
+    meta = npz.read_json("__meta__")
+    if not isinstance(meta, dict) or "format" not in meta:
+        raise npz.error("its metadata is not an xaikit metadata record")
+    if meta["format"] != kind:
+        raise npz.error(f"it holds {meta['format']!r}, not {kind!r}")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise npz.error(f"its format_version is {version!r}; expected a positive integer")
+    if version > FORMAT_VERSION:
+        raise npz.error(f"it was written in format version {version} by a newer xaikit; this one reads up to "
+                        f"{FORMAT_VERSION}: upgrade xaikit")
+    return meta
+
+
+def _meta_fields(npz: NpzReader, meta: dict[str, Any], **types: Any) -> dict[str, Any]:
+    """``meta[name]`` for each name, checked against its type(s); a type tuple with NoneType makes it optional."""
+    out = {}
+    for name, kinds in types.items():
+        kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+        value = meta.get(name)
+        if name not in meta and type(None) not in kinds:
+            raise npz.error(f"its metadata has no {name!r}")
+        if not isinstance(value, kinds) or isinstance(value, bool):
+            wanted = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+            raise npz.error(f"its metadata {name!r} is {type(value).__name__} {str(value)[:60]!r}; expected {wanted}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise npz.error(f"its metadata {name!r} is {value}; expected a finite number")
+        out[name] = value
+    return out
+
+
+def _require_rows(npz: NpzReader, name: str, n: int | None, **kwargs: Any) -> tuple[int, ...]:
+    """The shape of ``name`` (checked as by :meth:`NpzReader.require`), which must have ``n`` rows (if given)."""
+    shape = npz.require(name, **kwargs).shape
+    if n is not None and shape[0] != n:
+        raise npz.error(f"the array {name!r} has {shape[0]} rows for {n} images (shape {shape})")
+    return shape
 
 
 class Activations(Mapping[str, np.ndarray]):
@@ -378,13 +465,21 @@ class Activations(Mapping[str, np.ndarray]):
         return atomic_write_bytes(path, buffer.getvalue(), overwrite=overwrite)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Activations:
-        """Read a file written by :meth:`save`."""
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(bytes(data["__meta__"]).decode("utf-8"))
-            if meta.get("format") != "xaikit.Activations":
-                raise InputError(f"{path} holds {meta.get('format')!r}, not xaikit Activations")
-            maps = {name: data[f"layer/{i}"] for i, name in enumerate(meta["layers"])}
-            outputs = data["outputs"] if "outputs" in data else None
-        return cls(maps, backend=meta["backend"], elapsed=meta["elapsed"], params=meta["params"],
-                   outputs=outputs, info=meta.get("info"), layout=meta.get("layout", "NHWC"))
+    def load(cls, path: str | os.PathLike[str], *, max_bytes: int | None = DEFAULT_MAX_BYTES) -> Activations:
+        """Read a file written by :meth:`save`; checked as :meth:`Explanation.load` checks its files."""
+        with NpzReader(path, what="xaikit Activations file", max_bytes=max_bytes) as npz:
+            meta = _read_meta(npz, "xaikit.Activations")
+            fields = _meta_fields(npz, meta, layers=list, backend=str, elapsed=(int, float), params=dict,
+                                  info=(dict, type(None)))
+            layers = fields["layers"]
+            if not all(isinstance(name, str) for name in layers) or len(set(layers)) != len(layers):
+                raise npz.error("its metadata 'layers' must be a list of distinct layer names")
+            shapes = [npz.require(f"layer/{i}", dtype=np.float32).shape for i in range(len(layers))]
+            if any(not shape for shape in shapes) or len({shape[0] for shape in shapes}) > 1:
+                raise npz.error(f"the layer arrays must be (N, ...) with the same N; got shapes {shapes[:8]}")
+            if "outputs" in npz:
+                _require_rows(npz, "outputs", shapes[0][0] if shapes else None, kinds="f", ndim=2)
+            maps = {name: npz.read(f"layer/{i}") for i, name in enumerate(layers)}
+            outputs = npz.read("outputs") if "outputs" in npz else None
+        return cls(maps, backend=fields["backend"], elapsed=fields["elapsed"], params=fields["params"],
+                   outputs=outputs, info=fields["info"], layout=_layout(npz, meta))

@@ -34,9 +34,9 @@ class KerasServices(EngineServices):
         return int(model.count_params())
 
     def load(self, path: str | os.PathLike[str], *, unsafe: bool = False, **options: Any) -> Any:
-        from xaikit.cli._models import load_model
+        from .loading import load_model
 
-        return load_model(model_path=str(path), unsafe=unsafe, **options).model
+        return load_model(path, unsafe=unsafe, **options)
 
 
 SERVICES = KerasServices()

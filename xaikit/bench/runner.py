@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import FileFormatError, InputError
 from .config import MASK_METRICS, ConfigError, ModelEntry, SuiteConfig
 from .memory import PeakRSS, rss_source
 from .store import ResultStore, canonical, cell_key, code_digest
@@ -272,47 +272,82 @@ class _Runner:
         self.progress = progress
         self.bar: Any = None
         self._done: set[str] = set()  # keys finished (computed or reused) in this run
+        self._since = 0 if reuse else self.store.end  # a fresh run reuses only records written after it started
+        self._loaded: tuple[str, dict[str, np.ndarray]] | None = None  # side arrays checked by _reusable
         if self.store.skipped_lines:
             self.results.notes.append(f"the store had {self.store.skipped_lines} unreadable line(s) (a run killed "
                                       "while writing); they were ignored")
 
     # ------------------------------------------------------------- cell plumbing
-    def _cached(self, key: str) -> dict[str, Any] | None:
-        return self.store.get(key) if self.reuse else None
+    def _reusable(self, key: str, describe: str, *, repair: bool) -> dict[str, Any] | None:
+        """The finished record of ``key`` this run may use, its side file checked (else None).
+
+        Without ``reuse`` only records written since this run started count (by this run
+        or a concurrent one). A damaged side file makes the cell unfinished; with
+        ``repair`` (only while holding the cell's claim) it is discarded and logged.
+        """
+        record = self.store.get(key, since=0 if key in self._done else self._since)
+        if record is None or not record.get("arrays"):
+            return record
+        try:
+            self._loaded = (key, self.store.arrays(key))
+        except FileFormatError as exc:
+            if repair:
+                self.store.discard(key, f"damaged side file: {exc}")
+                message = f"{describe}: the stored maps were damaged ({exc}); computing the cell again"
+                self.log(f"  {message}")
+                self.results.notes.append(message)
+            return None
+        return record
+
+    def _arrays(self, key: str) -> dict[str, np.ndarray]:
+        """The side arrays of a finished cell (those :meth:`_reusable` just checked, else read from the store)."""
+        loaded, self._loaded = self._loaded, None
+        return loaded[1] if loaded is not None and loaded[0] == key else self.store.arrays(key)
 
     def _cell(self, key: str, describe: str, compute: Callable[[], tuple[dict[str, Any], dict[str, np.ndarray] | None]],
               context: dict[str, Any]) -> dict[str, Any] | None:
-        """Return the stored record of ``key``, computing and storing it if needed (None on failure)."""
+        """Return the stored record of ``key``, computing and storing it if needed (None on failure).
+
+        The cell is computed while holding its claim in the store, after checking again
+        that no other process finished it meanwhile: concurrent runs compute it once.
+        """
         if self.bar is not None:
             self.bar.set_description_str(describe[:70])
         try:
-            record = self._cached(key) if key not in self._done else self.store.get(key)
-            if record is not None:
-                if key in self._done:
-                    self.results.shared += 1  # computed earlier in this run for another row
-                else:
-                    self.results.reused += 1
-                    self._done.add(key)
-                return record
-            start = time.perf_counter()
-            try:
-                result, arrays = compute()
-            except (KeyboardInterrupt, SystemExit):
-                raise
-            except Exception as exc:  # noqa: BLE001 - a failing cell is reported, the run goes on
-                tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
-                self.results.errors.append({**context, "error": _error_text(exc),
-                                            "traceback": "".join(tb[-6:])[-3000:]})
-                self.log(f"  FAILED {describe}: {_error_text(exc)}")
-                return None
-            record = self.store.put(key, {**context, "seconds": time.perf_counter() - start, "result": result},
-                                    arrays)
-            self.results.computed += 1
-            self._done.add(key)
+            record = self._reusable(key, describe, repair=False)
+            if record is None:
+                with self.store.claim(key, on_wait=lambda: self.log(f"  waiting: another run is computing {describe}")):
+                    record = self._reusable(key, describe, repair=True)
+                    if record is None:
+                        return self._compute(key, describe, compute, context)
+            if key in self._done:
+                self.results.shared += 1  # computed earlier in this run for another row
+            else:
+                self.results.reused += 1  # by an earlier run, or a concurrent one
+                self._done.add(key)
             return record
         finally:
             if self.bar is not None:
                 self.bar.update(1)
+
+    def _compute(self, key: str, describe: str,
+                 compute: Callable[[], tuple[dict[str, Any], dict[str, np.ndarray] | None]],
+                 context: dict[str, Any]) -> dict[str, Any] | None:
+        start = time.perf_counter()
+        try:
+            result, arrays = compute()
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a failing cell is reported, the run goes on
+            tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
+            self.results.errors.append({**context, "error": _error_text(exc), "traceback": "".join(tb[-6:])[-3000:]})
+            self.log(f"  FAILED {describe}: {_error_text(exc)}")
+            return None
+        record = self.store.put(key, {**context, "seconds": time.perf_counter() - start, "result": result}, arrays)
+        self.results.computed += 1
+        self._done.add(key)
+        return record
 
     # ------------------------------------------------------------------ run
     def run(self) -> BenchResults:
@@ -507,7 +542,7 @@ class _Runner:
         if record is None:
             return False
         row.explain = record
-        row.maps = self.store.arrays(key)["attributions"]
+        row.maps = self._arrays(key)["attributions"]
         row.transform = transform_maps(row.maps[:1], row.method, self.config.map_transform)[1]
         return True
 

@@ -16,23 +16,34 @@ atomically) exist. A process killed at any point (Ctrl-C, a crash, ``kill -9``) 
 either the whole line or a partial last line; the partial line is ignored when the
 store is read and cut off before the next append, so no finished measurement is lost
 and no garbage is kept. The last record of a key wins.
+
+Concurrency: appends happen under an inter-process lock and a runner computes a cell
+while holding that cell's lock (:meth:`ResultStore.claim`), so two runs on one folder
+never lose a line and never compute a cell twice (the second waits, then reuses).
+
+Damage: a line that is not a record (cut, edited) is skipped and counted; a side file
+that does not load (truncated, altered) raises :class:`~xaikit.errors.FileFormatError`
+from :meth:`ResultStore.arrays`, and the runner then discards it
+(:meth:`ResultStore.discard`, noted in ``store.log``) and computes the cell again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import math
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .._io import atomic_write_bytes
+from .._npz import NpzReader
 
 __all__ = [
     "STORE_VERSION",
@@ -138,21 +149,33 @@ def json_ready(value: Any) -> Any:
 
 
 class ResultStore:
-    """Append-only JSON-lines store of finished cells, in a folder.
+    """Append-only JSON-lines store of finished cells, in a folder, safe for concurrent runs.
 
     Parameters
     ----------
     folder
-        Created if missing. Holds ``results.jsonl`` and ``cells/<key>.npz`` side files
-        (attribution maps of explanation cells).
+        Created if missing. Holds ``results.jsonl``, ``cells/<key>.npz`` side files
+        (attribution maps of explanation cells), ``store.log`` (what the store repaired)
+        and ``.locks/`` (inter-process lock files).
 
     Notes
     -----
-    One process writes a store at a time (the benchmark runner); readers may read it
-    at any moment.
+    Several processes may run on one store at once (two ``xaikit bench -o same_dir``):
+
+    - every append happens under an inter-process lock (:mod:`filelock`), after
+      re-reading what other processes appended, so no line is cut or interleaved;
+    - a runner computes a cell inside :meth:`claim`, a per-cell lock: a second process
+      that reaches the same cell waits, then finds the record and reuses it, so a cell
+      is computed once. A killed process releases its locks (the operating system drops
+      them with the process), so nothing is left to clean up.
+
+    Readers never need the lock: a line is read only once it is complete.
     """
 
     FILE = "results.jsonl"
+    LOG = "store.log"
+    LOCKS = ".locks"
+    _LOCK_STRIPES = 256  # cells share this many lock files (a folder of them, not one per cell)
 
     def __init__(self, folder: str | os.PathLike[str]) -> None:
         self.folder = Path(folder)
@@ -161,28 +184,57 @@ class ResultStore:
         self.cells_dir = self.folder / "cells"
         self.records: dict[str, dict[str, Any]] = {}
         self.skipped_lines = 0
-        self._load()
+        self._starts: dict[str, int] = {}  # key -> byte offset of its last line
+        self._offset = 0  # bytes of complete lines read so far
+        self._partial_tail = False
+        self.refresh()
+        self.skipped_lines += int(self._partial_tail)  # a line cut by a kill: dropped on the next append
 
     # ----------------------------------------------------------------- reading
-    def _load(self) -> None:
-        if not self.path.exists():
+    def refresh(self) -> None:
+        """Read the complete lines appended since the last read (by this or another process)."""
+        try:
+            with open(self.path, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                if size < self._offset:  # the file was replaced: read it again from the start
+                    self.records.clear()
+                    self._starts.clear()
+                    self._offset = 0
+                fh.seek(self._offset)
+                data = fh.read()
+        except FileNotFoundError:
             return
-        with open(self.path, "rb") as fh:
-            data = fh.read()
-        lines = data.split(b"\n")
-        # The last element is b"" for a file that ends with a newline, else a partial line.
-        for raw in lines[:-1]:
-            if not raw.strip():
+        end = data.rfind(b"\n") + 1
+        self._partial_tail = bool(data[end:].strip())
+        pos = self._offset
+        for raw in data[:end].split(b"\n")[:-1]:
+            start, pos = pos, pos + len(raw) + 1
+            record = self._parse(raw)
+            if record is None:
+                self.skipped_lines += int(bool(raw.strip()))
                 continue
-            try:
-                record = json.loads(raw.decode("utf-8"))
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                self.skipped_lines += 1
-                continue
-            if isinstance(record, dict) and "key" in record:
-                self.records[record["key"]] = record
-        if lines[-1].strip():
-            self.skipped_lines += 1  # a line cut by a kill: dropped on the next append
+            self.records[record["key"]] = record
+            self._starts[record["key"]] = start
+        self._offset += end
+
+    @staticmethod
+    def _parse(raw: bytes) -> dict[str, Any] | None:
+        """The record on one line, or None for a line that is not one (cut, damaged or edited)."""
+        try:
+            record = json.loads(raw.decode("utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+            return None
+        if not (isinstance(record, dict) and isinstance(record.get("key"), str) and "result" in record):
+            return None
+        side = record.get("arrays")
+        if side is not None and side != f"{record['key']}.npz":  # never a path outside cells/
+            return None
+        return record
+
+    @property
+    def end(self) -> int:
+        """Bytes of the results file read so far: records appended later start at or after this offset."""
+        return self._offset
 
     def __contains__(self, key: str) -> bool:
         return self.get(key) is not None
@@ -193,19 +245,59 @@ class ResultStore:
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(self.records.values())
 
-    def get(self, key: str) -> dict[str, Any] | None:
-        """The record of ``key`` if it is finished (its side file, if any, present)."""
+    def get(self, key: str, *, since: int = 0) -> dict[str, Any] | None:
+        """The record of ``key`` if it is finished (its side file, if any, present).
+
+        ``since``: only a record appended at or after this offset of the file (see
+        :attr:`end`), e.g. by a run started after a fresh one.
+        """
         record = self.records.get(key)
-        if record is None:
+        if record is None or self._starts.get(key, 0) < since:
             return None
         side = record.get("arrays")
         if side and not (self.cells_dir / side).is_file():
             return None
         return record
 
+    # ----------------------------------------------------------------- locking
+    def _lock(self, name: str) -> Any:
+        from filelock import FileLock
+
+        folder = self.folder / self.LOCKS
+        folder.mkdir(exist_ok=True)
+        return FileLock(folder / name)
+
+    @contextlib.contextmanager
+    def claim(self, key: str, *, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+        """Hold the inter-process lock of cell ``key`` (re-reading the store once it is held).
+
+        Compute a cell inside the claim after checking :meth:`get` again: another process
+        may have finished it while this one waited. ``on_wait`` is called once if the
+        lock is held elsewhere (to say why nothing happens).
+        """
+        from filelock import Timeout
+
+        stripe = int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:8], 16) % self._LOCK_STRIPES
+        lock = self._lock(f"cell-{stripe:03d}.lock")
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            if on_wait is not None:
+                on_wait()
+            lock.acquire()
+        try:
+            self.refresh()
+            yield
+        finally:
+            lock.release()
+
     # ----------------------------------------------------------------- writing
     def _repair_tail(self) -> None:
-        """Cut a partial last line (left by a killed process) so appends start on a fresh line."""
+        """Cut a partial last line (left by a killed process) so appends start on a fresh line.
+
+        Called with the store lock held: every writer holds it while appending, so a
+        partial line is never one being written.
+        """
         if not self.path.exists():
             return
         size = self.path.stat().st_size
@@ -231,9 +323,20 @@ class ResultStore:
             fh.truncate(cut)
             fh.flush()
             os.fsync(fh.fileno())
+        self._note(f"cut a partial last line of {self.FILE} ({size - cut} bytes, left by a killed process)")
+
+    def _note(self, message: str) -> None:
+        """Append ``message`` to ``store.log`` (call with the store lock held)."""
+        with open(self.folder / self.LOG, "a", encoding="utf-8") as fh:
+            fh.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} pid {os.getpid()}: {message}\n")
 
     def put(self, key: str, record: Mapping[str, Any], arrays: Mapping[str, np.ndarray] | None = None) -> dict[str, Any]:
-        """Persist a finished cell: side arrays first (atomically), then one fsync'ed line."""
+        """Persist a finished cell: side arrays first (atomically), then one fsync'ed line, under the store lock.
+
+        ``record`` must hold the cell's ``"result"``.
+        """
+        if "result" not in record:
+            raise ValueError(f"the record of cell {key} has no 'result'")
         out = {"key": key, "store_version": STORE_VERSION, "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
                **json_ready(dict(record))}
         if arrays:
@@ -243,18 +346,36 @@ class ResultStore:
             atomic_write_bytes(self.cells_dir / name, buffer.getvalue())
             out["arrays"] = name
         line = json.dumps(out, separators=(",", ":"), allow_nan=False) + "\n"
-        self._repair_tail()
-        with open(self.path, "ab") as fh:
-            fh.write(line.encode("utf-8"))
-            fh.flush()
-            os.fsync(fh.fileno())
-        self.records[key] = out
-        return out
+        with self._lock("results.lock"):
+            self._repair_tail()
+            with open(self.path, "ab") as fh:
+                fh.write(line.encode("utf-8"))
+                fh.flush()
+                os.fsync(fh.fileno())
+            self.refresh()
+        return self.records[key]
+
+    def discard(self, key: str, reason: str) -> None:
+        """Forget the side file of ``key`` (damaged: ``reason``) so that the cell is computed again; logged."""
+        record = self.records.get(key)
+        side = record.get("arrays") if record else None
+        with self._lock("results.lock"):
+            if side:
+                (self.cells_dir / side).unlink(missing_ok=True)
+            self._note(f"cell {key}: {reason}; its side file was removed and the cell will be computed again")
 
     def arrays(self, key: str) -> dict[str, np.ndarray]:
-        """The side arrays of a finished cell."""
+        """The side arrays of a finished cell.
+
+        Raises
+        ------
+        KeyError
+            The cell is not finished or has no arrays.
+        FileFormatError
+            The side file is damaged (truncated, altered); the message names it.
+        """
         record = self.get(key)
         if record is None or not record.get("arrays"):
             raise KeyError(f"cell {key} has no stored arrays")
-        with np.load(self.cells_dir / record["arrays"], allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
+        with NpzReader(self.cells_dir / record["arrays"], what="bench cell file", max_bytes=None) as npz:
+            return npz.read_numeric()

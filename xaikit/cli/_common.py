@@ -65,7 +65,8 @@ def model_options(f: Any) -> Any:
         click.option("--zoo", metavar="NAME", help="A model of xaikit's zoo (offline): shapes_cnn4, shapes_binary, "
                                                     "digits_bn."),
         click.option("--unsafe", is_flag=True,
-                     help="Allow Lambda layers (arbitrary Python code) when loading a model file you trust."),
+                     help="Load what runs code, from a model you trust: Lambda layers (arbitrary Python code) "
+                          "and TensorFlow SavedModel folders (their graph runs as saved)."),
     )(f)
 
 

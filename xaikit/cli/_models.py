@@ -3,16 +3,17 @@
 =====================  ==================================================================
 source                 how it is loaded
 =====================  ==================================================================
-``--model m.keras``    ``keras.saving.load_model(..., compile=False, safe_mode=True)``
+``--model m.keras``    :func:`xaikit_tensorflow.loading.load_model` (Keras safe mode on)
 ``--model m.h5``       the same (Keras 3 reads legacy HDF5 model files)
-``--model folder/``    a TensorFlow SavedModel: ``keras.layers.TFSMLayer`` wrapped in a
-                       one-layer Functional model (see below)
+``--model folder/``    a TensorFlow SavedModel, only with ``--unsafe`` (its graph runs as
+                       saved): ``keras.layers.TFSMLayer`` in a one-layer Functional model
 ``--arch VGG16``       ``keras.applications.VGG16(weights=..., input_shape=..., classes=...)``
 ``--zoo shapes_cnn4``  :func:`xaikit_tensorflow.zoo.load_model` (shipped, offline)
 =====================  ==================================================================
 
-Keras safe mode stays on: a file with a ``Lambda`` layer (arbitrary Python code) is
-refused unless the user passes ``--unsafe`` after deciding to trust it.
+What runs code is refused unless the user passes ``--unsafe`` after deciding to trust
+the file: a ``Lambda`` layer (Keras safe mode) and any SavedModel. A damaged file gets
+an error naming it and what is wrong (see :mod:`xaikit_tensorflow.loading`).
 
 A SavedModel is an opaque graph: its layers are not visible. Methods that only need
 the input gradient or forward passes work (``vanilla_gradients``, ``gradient_x_input``,
@@ -96,87 +97,15 @@ def _keras() -> Any:
     return keras
 
 
-def _unsafe_message(path: Path) -> str:
-    return (f"{path} contains a Lambda layer (arbitrary Python code), which Keras safe mode refuses to load. "
-            "If you trust the file (you made it, or it comes from a source you trust), pass --unsafe.")
-
-
-def _load_file(path: Path, unsafe: bool) -> Any:
-    keras = _keras()
+def _loading() -> Any:
+    """:mod:`xaikit_tensorflow.loading` (model files and SavedModels), or the error naming the extra to install."""
+    _keras()
     try:
-        return keras.saving.load_model(path, compile=False, safe_mode=not unsafe)
-    except (ValueError, TypeError, OSError, KeyError, AttributeError) as exc:
-        text = str(exc)
-        if "safe_mode" in text or "unsafe_deserialization" in text:
-            raise InputError(_unsafe_message(path)) from None
-        if "No model config found" in text or path.name.endswith(".weights.h5"):
-            raise InputError(f"{path} holds weights only, not a model; load it into its architecture with "
-                             "--arch NAME --weights FILE (keras.applications) or save the whole model with "
-                             "model.save('model.keras').") from None
-        first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-        raise InputError(f"cannot load the model file {path}: {first}") from None
-
-
-def _signature_input(obj: Any, endpoint: str) -> tuple[int | None, ...]:
-    """The (N, H, W, C) input shape of a SavedModel endpoint."""
-    import tensorflow as tf
-
-    fn = obj.signatures.get(endpoint) if hasattr(obj, "signatures") else None
-    specs: list[Any] = []
-    if fn is not None:
-        args, kwargs = fn.structured_input_signature
-        specs = [s for s in tf.nest.flatten((args, kwargs)) if isinstance(s, tf.TensorSpec)]
-    else:
-        f = getattr(obj, endpoint, None)
-        sig = getattr(f, "input_signature", None) or ()
-        specs = [s for s in tf.nest.flatten(sig) if isinstance(s, tf.TensorSpec)]
-    if len(specs) != 1:
-        raise ModelError(f"the SavedModel endpoint {endpoint!r} takes {len(specs)} inputs; xaikit explains image "
-                         "classifiers with one (N, H, W, C) input.")
-    shape = tuple(specs[0].shape.as_list())
-    if len(shape) != 4:
-        raise ModelError(f"the SavedModel endpoint {endpoint!r} takes inputs of shape {shape}; xaikit explains "
-                         "image classifiers taking channels-last (N, H, W, C) batches.")
-    return shape
-
-
-def _load_savedmodel(path: Path, input_size: tuple[int, int] | None) -> Any:
-    keras = _keras()
-    import tensorflow as tf
-
-    try:
-        obj = tf.saved_model.load(str(path))
-    except Exception as exc:  # noqa: BLE001 - TensorFlow raises many types here
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise InputError(f"cannot load the SavedModel folder {path}: {first}") from None
-    signatures = list(getattr(obj, "signatures", {}).keys())
-    endpoint = "serving_default" if "serving_default" in signatures else ("serve" if hasattr(obj, "serve") else None)
-    if endpoint is None:
-        raise InputError(f"the SavedModel {path} has no 'serving_default' signature or 'serve' endpoint "
-                         f"(signatures: {signatures or 'none'}); export it with model.export(path) (Keras 3) or "
-                         "tf.saved_model.save(model, path).")
-    shape = _signature_input(obj, endpoint)
-    h, w, c = shape[1], shape[2], shape[3]
-    if h is None or w is None:
-        if input_size is None:
-            raise InputError(f"the SavedModel {path} accepts any image size; say which with --input-size H W")
-        h, w = input_size
-    if c is None:
-        raise ModelError(f"the SavedModel {path} does not fix the number of input channels; xaikit needs 1 or 3")
-    layer = keras.layers.TFSMLayer(str(path), call_endpoint=endpoint, name="savedmodel")
-    inputs = keras.Input((h, w, c), name="image")
-    out = layer(inputs)
-    if isinstance(out, dict):
-        if len(out) != 1:
-            raise ModelError(f"the SavedModel {path} returns {len(out)} outputs ({', '.join(out)}); xaikit explains "
-                             "classifiers with one (N, K) output.")
-        out = next(iter(out.values()))
-    elif isinstance(out, (list, tuple)):
-        if len(out) != 1:
-            raise ModelError(f"the SavedModel {path} returns {len(out)} outputs; xaikit explains classifiers with "
-                             "one (N, K) output.")
-        out = out[0]
-    return keras.Model(inputs, out, name=path.name or "savedmodel")
+        from xaikit_tensorflow import loading
+    except ImportError:
+        raise MissingDependencyError('loading model files needs the native TensorFlow backend: '
+                                     'pip install "xaikit[tensorflow]"') from None
+    return loading
 
 
 def arch_names() -> list[str]:
@@ -285,20 +214,13 @@ def load_model(*, model_path: str | None = None, arch: str | None = None, zoo: s
         source = f"{arch} ({'random weights' if weights.lower() == 'none' else Path(weights).name})"
     else:
         path = Path(model_path)  # type: ignore[arg-type]
+        if not path.exists():
+            raise InputError(f"--model {path}: no such file or folder")
+        model = _loading().load_model(path, unsafe=unsafe, input_size=input_size)
         if path.is_dir():
-            if not (path / "saved_model.pb").is_file():
-                raise InputError(f"{path} is a folder but not a TensorFlow SavedModel (no saved_model.pb inside)")
-            model = _load_savedmodel(path, input_size)
             opaque = True
             notes.append("SavedModel: layers are not visible (gradcam, activations and filters need a .keras/.h5 "
                          "file); the output is explained as is (--score output)")
-        elif path.is_file():
-            if path.suffix.lower() not in (".keras", ".h5", ".hdf5"):
-                raise InputError(f"{path}: xaikit loads .keras and .h5 model files and SavedModel folders; got a "
-                                 f"{path.suffix or 'suffix-less'} file")
-            model = _load_file(path, unsafe)
-        else:
-            raise InputError(f"--model {path}: no such file or folder")
         source = path.name or str(path)
     inputs = getattr(model, "inputs", None)
     if not inputs or len(inputs) != 1:

@@ -78,7 +78,7 @@ def save_figure(fig: Any, path: str | os.PathLike[str], *, dpi: float = 150, ove
         raise InputError(f"dpi must be a positive number; got {dpi!r}")
     _refuse_existing(path, overwrite)
     with atomic_path(path, overwrite=overwrite) as tmp:
-        # An explicit format: the temporary name ends in .tmp. Saving a Figure without a
+        # An explicit format: the temporary name has no image suffix. Saving a Figure without a
         # pyplot canvas uses the non-interactive Agg/PDF/SVG canvases, whatever the backend.
         fig.savefig(tmp, format=fmt, dpi=dpi, transparent=transparent,
                     bbox_inches="tight" if tight else None, pad_inches=0.05 if tight else 0.1,

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from xaikit.datasets import BINARY_CLASSES, DIGIT_CLASSES, SHAPE_CLASSES, ImageDataset, load_digits, make_shapes
-from xaikit.errors import InputError, UnknownNameError
+from xaikit.errors import FileFormatError, InputError, UnknownNameError
 from xaikit.validation import check_choice, check_positive_int
 
 __all__ = ["MODELS_DIR", "ZOO", "ZooModel", "list_models", "load_data", "load_model", "model_info"]
@@ -91,7 +91,15 @@ class ZooModel:
         meta = MODELS_DIR / f"{self.name}.json"
         if not meta.is_file():
             return None
-        return json.loads(meta.read_text(encoding="utf-8"))
+        try:
+            data = json.loads(meta.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise FileFormatError(f"{meta} is not a readable zoo training record: {exc}; recreate it with "
+                                  f"python -m xaikit_tensorflow.zoo.train --model {self.name}") from None
+        if not isinstance(data, dict):
+            raise FileFormatError(f"{meta} is not a readable zoo training record: it holds a {type(data).__name__}, "
+                                  "not a JSON object")
+        return data
 
     @property
     def accuracy(self) -> float | None:
@@ -219,6 +227,8 @@ def load_model(name: str, *, directory: str | os.PathLike[str] | None = None) ->
         For a name not in :data:`ZOO`.
     FileNotFoundError
         If the file is missing; the message gives the command that recreates it.
+    FileFormatError
+        If the file is damaged (see :mod:`xaikit_tensorflow.loading`).
     """
     entry = model_info(name)
     path = (Path(directory) if directory is not None else MODELS_DIR) / f"{entry.name}.keras"
@@ -226,6 +236,6 @@ def load_model(name: str, *, directory: str | os.PathLike[str] | None = None) ->
         raise FileNotFoundError(f"zoo model file {path} is missing; recreate it with "
                                 f"python -m xaikit_tensorflow.zoo.train --model {entry.name}"
                                 + (f" --out {path.parent}" if directory is not None else ""))
-    import keras
+    from ..loading import load_model as load_model_file
 
-    return keras.saving.load_model(path, compile=False, safe_mode=True)
+    return load_model_file(path)  # safe mode; a damaged file gets an error naming it
