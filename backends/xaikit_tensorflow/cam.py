@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from xaikit.errors import LayerError
 from xaikit.explainer import Attribution, ModelSpec
+from xaikit.validation import check_bool
 
 from ._base import TFExplainer, chunks
 from ._keras import KerasModelView
@@ -82,7 +83,7 @@ class TFGradCAM(TFExplainer):
             params["layer"] = auto_layer(view, hwc, self.method)
         else:
             params["layer"] = view.check_layer(self.layer, hwc, spatial=True, method=self.method)
-        params["relu"] = bool(self.relu)
+        params["relu"] = check_bool("relu", self.relu)
         return params
 
     def _function(self, view: KerasModelView, params: dict[str, Any], hwc: tuple[int, ...]) -> Callable[..., Any]:

@@ -11,7 +11,7 @@ import tensorflow as tf
 from xaikit.errors import InputError
 from xaikit.explainer import Attribution, ModelSpec
 from xaikit.explanation import describe_array
-from xaikit.validation import check_images, check_nonnegative_float, check_positive_int, check_seed
+from xaikit.validation import check_bool, check_images, check_nonnegative_float, check_positive_int, check_seed
 
 from ._base import (
     TFExplainerWithChannels,
@@ -129,7 +129,7 @@ class TFExpectedGradients(TFExplainerWithChannels):
     def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
         params = super()._resolve_params(images, spec)
         params.update(sampling_params(self, images))
-        params["completeness"] = bool(self.completeness)
+        params["completeness"] = check_bool("completeness", self.completeness)
         hwc = tuple(images.shape[1:])
         params["layer"] = None if self.layer is None else self._view().check_layer(
             self.layer, hwc, spatial=True, method="expected_gradients")

@@ -11,6 +11,7 @@ from tf_explain.core.grad_cam import GradCAM
 
 from xaikit.errors import LayerError
 from xaikit.explainer import Attribution, ModelSpec
+from xaikit.validation import check_bool
 from xaikit_tensorflow._keras import KerasModelView
 
 from ._base import TFXExplainer, by_target, chunks
@@ -100,8 +101,8 @@ class TFXGradCAM(TFXExplainer):
             params["layer"] = tfexplain_auto_layer(view, hwc)
         else:
             params["layer"] = view.check_layer(self.layer, hwc, spatial=True, method="Grad-CAM")
-        params["guided"] = bool(self.guided)
-        params["relu"] = bool(self.relu)
+        params["guided"] = check_bool("guided", self.guided)
+        params["relu"] = check_bool("relu", self.relu)
         return params
 
     def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:

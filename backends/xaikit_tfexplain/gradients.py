@@ -13,7 +13,7 @@ from tf_explain.core.vanilla_gradients import ACTIVATION_LAYER_CLASSES, VanillaG
 
 from xaikit.errors import InputError
 from xaikit.explainer import Attribution, ModelSpec
-from xaikit.validation import check_nonnegative_float, check_positive_int, check_seed
+from xaikit.validation import check_bool, check_nonnegative_float, check_positive_int, check_seed
 from xaikit_tensorflow._base import broadcast_baseline
 
 from ._base import TFXChannelExplainer, by_target, chunks, probability_name, reduce_channels
@@ -260,7 +260,7 @@ class TFXIntegratedGradients(TFXChannelExplainer):
                              f"of the gradients at k/(steps-1), k=0..steps-1); got {self.integration!r}. For "
                              f"'trapezoid', 'left', 'right' or 'midpoint' use backend='tensorflow'.")
         params["integration"] = "inclusive"
-        params["multiply_by_input"] = bool(self.multiply_by_input)
+        params["multiply_by_input"] = check_bool("multiply_by_input", self.multiply_by_input)
         broadcast_baseline(self.baseline, images.shape[1:])  # validation (shape, finiteness)
         params["_baseline"] = np.broadcast_to(np.asarray(self.baseline, np.float64), images.shape[1:])
         params["baseline"] = self.baseline
