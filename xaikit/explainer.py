@@ -29,6 +29,7 @@ import numpy as np
 from .errors import InputError, LayerError
 from .explanation import Activations, Explanation
 from .imaging import resize_maps
+from .layer_selection import select_layers
 from .validation import check_choice, check_images, check_positive_int, check_targets
 
 __all__ = [
@@ -59,12 +60,16 @@ class ModelSpec:
         ``"softmax"``, ``"sigmoid"``, ``"linear"`` or ``"unknown"`` (subclassed models).
     layers : tuple of str
         Names of the layers the backend can reach, in model order.
+    top_layers : tuple of str
+        The top-level layers, input layers excluded (what ``model.layers[:N]`` indexes);
+        empty means the same as ``layers``.
     """
 
     input_shape: tuple[int | None, int | None, int | None]
     n_outputs: int
     output_activation: str
     layers: tuple[str, ...] = ()
+    top_layers: tuple[str, ...] = ()
 
     @property
     def binary(self) -> bool:
@@ -332,8 +337,10 @@ class ActivationExtractor(_Configurable, abc.ABC):
     model
         The model.
     layers : None, str or sequence of str
-        Layers to extract. ``None``: every convolution and pooling layer (what the
-        seeds do with ``model.layers[:8]``). Unknown names raise with the candidates.
+        Layers to extract. ``None``: every convolution and pooling layer. Otherwise
+        names, ``"first:N"`` (the first N top-level layers, the seeds'
+        ``model.layers[:8]``) or ``"all"``, as items or comma-separated
+        (:mod:`xaikit.layer_selection`). Unknown names raise with the candidates.
     batch_size : int
         Largest batch sent to the model at once.
     """
@@ -367,14 +374,7 @@ class ActivationExtractor(_Configurable, abc.ABC):
                 raise LayerError(f"the model has no convolution or pooling layer to extract by default; "
                                  f"name layers explicitly (layers=[...]) among: {', '.join(spec.layers)}")
             return layers
-        names = [self.layers] if isinstance(self.layers, str) else list(self.layers)
-        if not names:
-            raise InputError("layers is an empty list; pass None for the default (conv and pooling layers) or names")
-        for name in names:
-            if not isinstance(name, str) or name not in spec.layers:
-                raise LayerError(f"unknown layer {name!r}; the model's layers are: {', '.join(spec.layers)}")
-        order = {name: i for i, name in enumerate(spec.layers)}
-        return sorted(dict.fromkeys(names), key=order.__getitem__)
+        return select_layers(self.layers, spec.layers, spec.top_layers or spec.layers)
 
     def extract(self, images: Any) -> Activations:
         """Run the images through the model and return the chosen layers' outputs."""

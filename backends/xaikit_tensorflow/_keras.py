@@ -156,7 +156,8 @@ class KerasModelView:
         self._memo_lock = threading.Lock()
         self.memo_stats = {"hits": 0, "misses": 0}
         self.n_outputs = self._n_outputs(model)
-        self.spec = ModelSpec(self.input_shape, self.n_outputs, self.output_activation, tuple(self.layers))
+        top = tuple(layer.name for layer in model.layers if not isinstance(layer, keras.layers.InputLayer))
+        self.spec = ModelSpec(self.input_shape, self.n_outputs, self.output_activation, tuple(self.layers), top)
         self.fingerprint: tuple[Any, ...] | None = None
 
     # --------------------------------------------------------------- inspection
