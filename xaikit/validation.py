@@ -248,7 +248,8 @@ def check_targets(targets: Any, n_images: int, n_classes: int | None, *, name: s
         if not 0 <= v < limit:
             if n_classes is None:
                 raise InputError(f"{name}[{i}] = {v} is not a class index (0 <= index <= {MAX_INT}).")
-            extra = " (a single-sigmoid binary model has classes 0 = negative and 1 = positive)" if n_classes == 2 else ""
+            extra = (" (a single-sigmoid binary model has classes 0 = negative and 1 = positive)"
+                     if n_classes == 2 else "")
             raise InputError(f"{name}[{i}] = {v} is out of range: the model has {n_classes} classes, valid targets "
                              f"are 0..{n_classes - 1}{extra}.")
     if single is not None:
