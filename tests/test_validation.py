@@ -135,3 +135,16 @@ def test_choices_compare_safely():
     with pytest.raises(InputError, match="one of"):
         check_choice("score", ["logit"], ("logit", "output"))
     assert check_choice("score", "logit", ("logit", "output")) == "logit"
+
+
+def test_metric_bools_refuse_text():
+    """The same class as relu="False": a metric flag given as text was read as True."""
+    from xaikit.metrics import agreement
+
+    maps = np.random.default_rng(0).normal(size=(2, 6, 6)).astype(np.float32)
+    for call in (lambda v: agreement.spearman(maps, -maps, absolute=v),
+                 lambda v: agreement.topk_iou(maps, -maps, absolute=v),
+                 lambda v: agreement.ssim(maps, -maps, normalize=v)):
+        with pytest.raises(InputError, match="must be True or False"):
+            call("no")
+        call(np.bool_(False))
