@@ -39,7 +39,7 @@ __all__ = [
 #: methods key an image's draws by the seed and the image's content, so the chunk size
 #: changes no random draw; the numbers are equal up to float32 rounding, because the
 #: model's float32 reductions (convolutions, sums over a batch) depend on how many rows
-#: a call holds (measured: relative differences of 1e-7..1e-6, see docs/cli.md). Adapters
+#: a call holds (measured: at most 1.5e-6 of a map's largest value, see docs/cli.md). Adapters
 #: follow their library: tf-explain and shap draw one stream per call, so their numbers
 #: depend on the chunks.
 DEFAULT_CHUNK = 64
@@ -320,7 +320,9 @@ def setup(*, model_path: str | None, arch: str | None, weights: str | None, inpu
     if to_grey and loaded.channels != 1:
         raise InputError(f"--to-grey converts colour images for a model taking 1 channel; this model takes "
                          f"{loaded.channels}: drop --to-grey")
-    source = _image_source(paths, loaded, n_images, size, to_grey, log) if need_images else None  # type: ignore[arg-type]
+    source = None
+    if need_images:
+        source = _image_source(paths, loaded, n_images, size, to_grey, log)  # type: ignore[arg-type]
     if source is not None:
         log(f"images: {len(source)} ({source.names[0]}{', ...' if len(source) > 1 else ''})")
     return Setup(loaded, scheme, source, labels, log, quiet, to_grey)

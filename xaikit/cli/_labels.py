@@ -29,7 +29,7 @@ from typing import Any
 
 from ..errors import InputError
 
-__all__ = ["Labels", "load_labels", "parse_targets", "NAME_PREFIX"]
+__all__ = ["NAME_PREFIX", "Labels", "load_labels", "parse_targets"]
 
 #: ``--target name:TEXT`` looks TEXT up as a class name, never as an index.
 NAME_PREFIX = "name:"
