@@ -178,6 +178,7 @@ def test_smoothgrad_seed_is_tfexplain_noise_without_global_state(functional_cnn,
     close(exp.channel_attributions, reference)
 
 
+@pytest.mark.filterwarnings("ignore:tf-explain occlusion fills")  # tf-explain's grey 127.5 on [0, 6.4] images
 def test_occlusion_equals_get_sensitivity_map_on_square_images(keras):
     """tf-explain's occlusion is right for square images: there the adapter reproduces it."""
     from keras import layers
@@ -244,6 +245,7 @@ def test_pixel_gradients_equal_native(method, score, functional_cnn, images):
     close(exp.attributions, ref.attributions)
 
 
+@pytest.mark.filterwarnings("ignore:tf-explain occlusion fills")  # 127.5 on [0, 1] images, on purpose
 @pytest.mark.parametrize("baseline", [0.5, 127.5])
 def test_occlusion_is_one_minus_p_plus_native_drop(baseline, functional_cnn, images):
     exp = tfx(functional_cnn, images, "occlusion", patch_size=4, baseline=baseline, upsample="patch",
@@ -427,3 +429,17 @@ def test_parity_table(functional_cnn, images):
     assert [r["method"] for r in rows] == ["gradcam (conv_b)", "vanilla_gradients", "gradient_x_input", "occlusion",
                                            "integrated_gradients", "smoothgrad"]
     assert all(r["max_rel"] < 1e-5 for r in rows), rows
+
+
+def test_occlusion_warns_when_the_fill_is_outside_the_images_range(functional_cnn, images):
+    """tf-explain's default fill 127.5 on [0, 1] inputs saturates the model with no word."""
+    import warnings
+
+    with pytest.warns(UserWarning, match=r"baseline=127.5, outside the images' value range \[0.*Set baseline="):
+        tfx(functional_cnn, images, "occlusion", patch_size=4)
+    with pytest.warns(UserWarning, match="baseline=-1"):
+        tfx(functional_cnn, images, "occlusion", patch_size=4, baseline=-1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tfx(functional_cnn, images, "occlusion", patch_size=4, baseline=0.5)  # grey of [0, 1] inputs: no warning
+        tfx(functional_cnn, images * 255, "occlusion", patch_size=4)  # [0, 255] inputs: 127.5 is grey

@@ -442,3 +442,62 @@ def test_speed_report_assembles_the_latest_record_of_each_case_without_measuring
     assert [r["result"]["delta_mb"] for r in records] == [222.0]  # only the measured case, its latest record
     text = (tmp_path / "speed.md").read_text()
     assert "222.0" in text and "111.0" not in text and "Assembled from the latest record" in text
+
+
+# --------------------------------------------------------------------------- input-range dependent parameters
+def test_range_dependent_parameters_follow_the_preprocessing(tmp_path):
+    """`bench --model --preprocess caffe` reused the zoo suite's occlusion baseline 0.5 and tf-explain
+    noise 0.15, chosen for [0, 1] inputs; they are now a grey pixel and 15 % of the input range."""
+    from types import SimpleNamespace
+
+    from xaikit.bench.config import ModelEntry
+    from xaikit.bench.runner import Pair, _Runner
+    from xaikit.preprocessing import get_scheme
+
+    suite = builtin_suite("zoo")
+    occlusion = next(m for m in suite.methods if m.method == "occlusion")
+    smoothgrad = next(m for m in suite.methods if m.method == "smoothgrad")
+    assert occlusion.params["baseline"] == {"pixel": "grey"}
+    assert smoothgrad.backend_params["tf-explain"]["noise_std"] == {"range_fraction": 0.15}
+    assert smoothgrad.backend_params["tensorflow"]["noise"] == 0.15  # native noise is range-relative already
+    runner = _Runner(suite.with_models([ModelEntry(id="m", path="m.keras", images="d")]), tmp_path, reuse=False,
+                     log=lambda s: None, progress=False)
+    grey = np.full((1, 1, 1, 3), 127.5, np.float32)
+    expected = {"scale255": (0.5, 0.15), "tf": (0.0, 0.3), "caffe": (get_scheme("caffe").forward(grey)[0, 0, 0], 38.25)}
+    for scheme, (baseline, noise) in expected.items():
+        pm = SimpleNamespace(scheme=scheme, images=np.zeros((1, 8, 8, 3), np.float32))
+        occ = runner._params_for_run(pm, Pair("m", "occlusion", "occlusion", "tensorflow", dict(occlusion.params)))
+        np.testing.assert_allclose(occ["baseline"], baseline, rtol=1e-6)
+        sg = runner._params_for_run(pm, Pair("m", "smoothgrad", "smoothgrad", "tf-explain",
+                                             {**smoothgrad.params, **smoothgrad.backend_params["tf-explain"]}))
+        assert sg["noise_std"] == pytest.approx(noise)
+    # on the zoo's [0, 1] images the values are the ones the suite always used: finished cells stay valid
+    pm = SimpleNamespace(scheme="scale255", images=np.zeros((1, 8, 8, 3), np.float32))
+    occ = runner._params_for_run(pm, Pair("m", "occlusion", "occlusion", "tensorflow", dict(occlusion.params)))
+    assert type(occ["baseline"]) is float and occ["baseline"] == 0.5
+
+
+@pytest.mark.parametrize("value,match", [({"pixel": "beige"}, "pixel must be"), ({"pixel": 300}, "pixel must be"),
+                                         ({"range_fraction": -1}, "range_fraction must be"),
+                                         ({"pixel": "grey", "x": 1}, "a table value is")])
+def test_input_unit_references_are_checked(value, match):
+    data = {"models": [{"zoo": "shapes_cnn4"}], "methods": [{"method": "occlusion", "params": {"baseline": value}}]}
+    with pytest.raises(ConfigError, match=match):
+        parse_config(data)
+
+
+def test_bench_param_bools_and_twice(tmp_path):
+    from click.testing import CliRunner
+
+    from xaikit.cli import main
+
+    base = ["bench", "--quick", "--dry-run", "--method", "gradcam"]
+    res = CliRunner().invoke(main, [*base, "--param", "gradcam.relu=False"], catch_exceptions=False)
+    assert res.exit_code == 0 and '"relu": false' in res.stdout
+    res = CliRunner().invoke(main, [*base, "--param", "gradcam.relu=nah"], catch_exceptions=False)
+    assert res.exit_code == 3 and "--param relu takes true or false" in res.stderr
+    res = CliRunner().invoke(main, [*base, "--param", "gradcam.relu=1", "--param", "gradcam.relu=0"],
+                             catch_exceptions=False)
+    assert res.exit_code == 3 and "twice" in res.stderr
+    res = CliRunner().invoke(main, ["bench", "--quick", "--dry-run", "--seed", str(2**32)], catch_exceptions=False)
+    assert res.exit_code == 2 and "--seed" in res.stderr

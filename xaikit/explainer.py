@@ -41,9 +41,9 @@ from .spec import (
     default_cam_layer,
     predicted_classes,
     resolve_score,
-    select_layers,
     top_k_classes,
 )
+from .layer_selection import select_layers
 from .validation import as_numpy, check_images, check_positive_int, check_targets
 
 __all__ = [
@@ -376,9 +376,11 @@ class ActivationExtractor(_Described, abc.ABC):
     model
         The model.
     layers : None, str or sequence of str
-        Layers to extract. ``None``: every convolution and pooling layer; ``"first:8"``:
-        the first 8 layers with a spatial output (the seeds' ``model.layers[:8]``); names.
-        Unknown names raise with the candidates.
+        Layers to extract. ``None``: every convolution and pooling layer. Otherwise
+        names, ``"first:N"`` (the first N top-level layers, the seeds'
+        ``model.layers[:8]``), ``"all"``, or a kind (``"conv"``, ``"pool"``, ``"spatial"``),
+        as items or comma-separated (:mod:`xaikit.layer_selection`). Unknown names raise
+        with the candidates.
     batch_size : int
         Largest batch sent to the model at once.
     """
@@ -395,7 +397,7 @@ class ActivationExtractor(_Described, abc.ABC):
         start = time.perf_counter()
         x, spec = self._checked_images(images)
         batch_size = check_positive_int("batch_size", self.batch_size)
-        layers = select_layers(spec, self.layers)
+        layers = select_layers(self.layers, spec)
         maps, outputs = self._extract(x, layers, batch_size)
         _check_outputs(np.asarray(outputs), self)
         return Activations(maps, backend=self.backend, elapsed=time.perf_counter() - start,

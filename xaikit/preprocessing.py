@@ -56,6 +56,9 @@ __all__ = [
     "preprocess",
     "unpreprocess",
     "scheme_names",
+    "PIXEL_KEYWORDS",
+    "pixel_input",
+    "pixel_range_width",
 ]
 
 #: Per-channel means subtracted by Keras ``preprocess_input`` in "caffe" mode (VGG16,
@@ -239,6 +242,57 @@ def get_scheme(name: str | Scheme) -> Scheme:
     hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
     raise UnknownNameError(f"unknown preprocessing {name!r}.{hint} {_hint()}; another Keras module is named "
                            "in full: 'keras.applications.<module>'")
+
+
+#: Named constant pixels (RGB or grey values in [0, 255], before preprocessing).
+PIXEL_KEYWORDS = {"black": 0.0, "grey": 127.5, "gray": 127.5, "white": 255.0}
+
+
+def pixel_input(scheme: str | Scheme, pixel: str | float, channels: int = 3) -> float | np.ndarray:
+    """The model input of a constant pixel: what ``scheme`` makes of it.
+
+    Values that depend on the input range (an occlusion fill, an integration baseline)
+    are best given as pixels: ``"grey"`` is 0.5 for ``scale255``, 0.0 for ``tf`` and about
+    ``[23.6, 10.7, 3.8]`` for ``caffe``.
+
+    Parameters
+    ----------
+    scheme
+        The preprocessing (a name or a :class:`Scheme`).
+    pixel
+        ``"black"``, ``"grey"``/``"gray"``, ``"white"`` or a pixel value in [0, 255]
+        (the same for every channel).
+    channels
+        Channels of the model input (1 or 3).
+
+    Returns
+    -------
+    float or numpy.ndarray
+        One float when every channel gets the same value, else a float32 ``(channels,)``.
+    """
+    if isinstance(pixel, str):
+        if pixel.strip().lower() not in PIXEL_KEYWORDS:
+            raise InputError(f"a pixel is {', '.join(PIXEL_KEYWORDS)} or a value in [0, 255]; got {pixel!r}")
+        value = PIXEL_KEYWORDS[pixel.strip().lower()]
+    elif isinstance(pixel, (int, float, np.integer, np.floating)) and not isinstance(pixel, (bool, np.bool_)) \
+            and 0.0 <= float(pixel) <= 255.0:
+        value = float(pixel)
+    else:
+        raise InputError(f"a pixel is {', '.join(PIXEL_KEYWORDS)} or a value in [0, 255]; got {pixel!r}")
+    values = get_scheme(scheme).forward(np.full((1, 1, 1, channels), value, np.float32))[0, 0, 0]
+    return float(values[0]) if np.all(values == values[0]) else values.astype(np.float32)
+
+
+def pixel_range_width(scheme: str | Scheme, channels: int = 3) -> float:
+    """How wide the model-input range of pixels [0, 255] is: ``|forward(255) - forward(0)|``.
+
+    Averaged over channels (``torch`` scales each channel by its own std). 1 for
+    ``scale255``, 2 for ``tf``, 255 for ``none`` and ``caffe``: the factor turning a
+    fraction of the range into an absolute value in model-input units.
+    """
+    s = get_scheme(scheme)
+    ends = s.forward(np.stack([np.zeros((1, 1, channels), np.float32), np.full((1, 1, channels), 255.0, np.float32)]))
+    return float(np.mean(np.abs(ends[1, 0, 0] - ends[0, 0, 0])))
 
 
 def preprocess(pixels: Any, scheme: str | Scheme) -> np.ndarray:

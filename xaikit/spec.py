@@ -3,12 +3,11 @@
 The rules here are the core's, so every backend follows them the same way: which
 class is predicted (:func:`predicted_classes`), what ``score=None`` means
 (:func:`resolve_score`: the one default-score rule), which layer a CAM uses by default
-(:func:`default_cam_layer`), which layers ``activations`` extracts (:func:`select_layers`).
+(:func:`default_cam_layer`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -24,7 +23,6 @@ __all__ = [
     "default_cam_layer",
     "predicted_classes",
     "resolve_score",
-    "select_layers",
     "top_k_classes",
 ]
 
@@ -80,6 +78,9 @@ class ModelSpec:
         ``"softmax"``, ``"sigmoid"``, ``"linear"`` or ``"unknown"``.
     layers : tuple of str
         Names of the layers the backend can reach, in model order.
+    top_layers : tuple of str
+        The top-level layers, input layers excluded (what ``model.layers[:N]`` indexes);
+        empty means the same as ``layers``.
     layout : str
         ``"NHWC"`` (Keras) or ``"NCHW"`` (PyTorch): how the model takes a batch.
     layer_info : tuple of LayerInfo
@@ -95,6 +96,7 @@ class ModelSpec:
     n_outputs: int
     output_activation: str
     layers: tuple[str, ...] = ()
+    top_layers: tuple[str, ...] = ()
     layout: str = "NHWC"
     layer_info: tuple[LayerInfo, ...] = field(default=(), compare=False)
     framework: str = ""
@@ -235,51 +237,3 @@ def default_cam_layer(spec: ModelSpec, method: str) -> str:
         if info.kind not in _TRAILING and info.calls == 1:
             return info.name
     return spatial[-1].name
-
-
-_SELECTION = re.compile(r"^(first|last):(\d+)$")
-
-
-def select_layers(spec: ModelSpec, layers: str | Sequence[str] | None) -> list[str]:
-    """The layers ``activations`` extracts, in model order.
-
-    Parameters
-    ----------
-    layers
-        ``None`` or ``"conv+pool"``: every convolution and (non-global) pooling layer;
-        ``"conv"`` / ``"pool"`` / ``"spatial"`` / ``"all"``: those kinds; ``"first:N"`` /
-        ``"last:N"``: the first/last N of the layers with a spatial output (the seeds'
-        ``model.layers[:8]``); a name or a list of names.
-    """
-    by_kind = {
-        "conv": lambda i: i.kind == "conv",
-        "pool": lambda i: i.kind == "pool",
-        "conv+pool": lambda i: i.kind in ("conv", "pool"),
-        "spatial": lambda i: i.spatial,
-        "all": lambda i: i.kind != "container",
-    }
-    order = {name: i for i, name in enumerate(spec.layers)}
-    if layers is None or (isinstance(layers, str) and layers in by_kind):
-        keep = by_kind["conv+pool" if layers is None else layers]
-        chosen = [info.name for info in spec.layer_info if keep(info)]
-        if not chosen:
-            raise LayerError(f"model {spec.name!r} has no {layers or 'convolution or pooling'} layers; name layers "
-                             f"explicitly (layers=[...]) among: {', '.join(spec.layers)}")
-        return sorted(chosen, key=lambda n: order.get(n, len(order)))
-    if isinstance(layers, str):
-        match = _SELECTION.match(layers.strip())
-        if match:
-            spatial = sorted(spec.spatial_layers(), key=lambda n: order.get(n, len(order)))
-            n = int(match.group(2))
-            if n < 1:
-                raise LayerError(f"layers={layers!r}: N must be >= 1")
-            return spatial[:n] if match.group(1) == "first" else spatial[-n:]
-        layers = [layers]
-    names = list(layers)
-    if not names:
-        raise LayerError("layers is empty; give layer names, a selection such as 'first:8', or None")
-    for name in names:
-        if not isinstance(name, str) or name not in order:
-            raise LayerError(f"unknown layer {name!r}; the model's layers are: {', '.join(spec.layers)} "
-                             "(or a selection: 'first:N', 'last:N', 'conv', 'pool', 'spatial', 'all')")
-    return sorted(dict.fromkeys(names), key=order.__getitem__)

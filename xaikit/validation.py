@@ -26,6 +26,9 @@ __all__ = [
     "check_pair",
     "check_seed",
     "check_bool",
+    "parse_bool_text",
+    "MAX_INT",
+    "SEED_LIMIT",
 ]
 
 
@@ -177,6 +180,65 @@ def _as_float32(arr: np.ndarray, name: str) -> np.ndarray:
     return arr.astype(np.float32)  # every integer is within float32's range
 
 
+#: Largest count, size or index a parameter may take: the int32 range TensorFlow and
+#: PyTorch use for sizes and class indices (a larger value is a typo, not a request).
+MAX_INT = 2**31 - 1
+#: Seeds are below 2**32, the range NumPy's legacy seeding takes (tf-explain's and shap's
+#: noise): one seed means the same on every backend, so ``compare`` can pass it to all.
+SEED_LIMIT = 2**32
+_BOOL_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
+
+def _integral(value: Any) -> int | None:
+    """``value`` as a Python int if it is an integer (Python, NumPy or a 0-d integer array), else None.
+
+    Bools are not integers here (``True`` as a class index or a size is a mistake).
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, np.ndarray) and value.ndim == 0 and np.issubdtype(value.dtype, np.integer):
+        return int(value.item())
+    return None
+
+
+def _real(value: Any) -> float | None:
+    """``value`` as a Python float if it is a real number (incl. NumPy scalars, 0-d arrays), else None.
+
+    An integer too large for a float (``10**400``) gives ``inf``, which callers refuse as
+    non-finite.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, np.ndarray) and value.ndim == 0 and (
+            np.issubdtype(value.dtype, np.integer) or np.issubdtype(value.dtype, np.floating)):
+        value = value.item()
+    if not isinstance(value, numbers.Real):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return float("inf") if value > 0 else float("-inf")
+
+
+def _target_type_error(name: str, value: Any) -> InputError:
+    """The message for a target that is not an integer class index, with the fix for its type."""
+    if isinstance(value, (bool, np.bool_)):
+        return InputError(f"{name} must be an int class index or one index per image, not a bool ({value!r}).")
+    if isinstance(value, (str, np.str_, bytes)):
+        return InputError(
+            f"{name} must be class indices (ints); got the text {value!r}. The Python API takes indices only: map "
+            f"a class name to its index with your model's label list (e.g. class_names.index({value!r})); the "
+            f"command line takes names with --labels FILE.")
+    number = _real(value)
+    if number is not None and np.isfinite(number) and number == int(number):
+        return InputError(f"{name} must be an int class index; got the float {value!r}. Pass int({value!r}) "
+                          f"(floats are not cast silently).")
+    return InputError(f"{name} must be an int class index or a 1-D sequence of ints (one per image); got "
+                      f"{value!r} ({type(value).__name__}).")
+
+
 def check_targets(targets: Any, n_images: int, n_classes: int | None, *, name: str = "targets") -> np.ndarray:
     """Normalise explicit targets to an int64 array of shape ``(n_images,)``.
 
@@ -184,96 +246,137 @@ def check_targets(targets: Any, n_images: int, n_classes: int | None, *, name: s
     ----------
     targets
         An int (the same class for every image) or a sequence with one class per image.
-        ``None`` is handled by the caller (it means "the predicted class").
+        ``None`` is handled by the caller (it means "the predicted class"). Floats (even
+        integral ones such as ``2.0``), bools and class names are refused with the fix.
     n_images
         Batch size N.
     n_classes
         Number of classes of the model (2 for a single-sigmoid binary model), or None
         when unknown.
     """
-    if isinstance(targets, (bool, np.bool_)):
-        raise InputError(f"{name} must be an int class index or one index per image, not a bool ({targets!r}).")
-    if isinstance(targets, numbers.Integral):
-        out = np.full(n_images, int(targets), dtype=np.int64)
+    single = _integral(targets)
+    if single is not None:
+        values = np.asarray([single], dtype=object)
+    elif isinstance(targets, (bool, np.bool_, str, np.str_, bytes, numbers.Number)):
+        raise _target_type_error(name, targets)
     else:
         arr = as_numpy(targets)
         if arr.ndim == 0:
-            return check_targets(arr.item(), n_images, n_classes, name=name)
+            raise _target_type_error(name, arr.item())
         if arr.ndim != 1:
             raise InputError(f"{name} must be an int or a 1-D sequence of ints (one per image); got shape {arr.shape}.")
-        if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.integer) or arr.size == 0):
-            if np.issubdtype(arr.dtype, np.floating) and np.all(np.mod(arr, 1) == 0):
-                raise InputError(f"{name} must be integers; got floats {arr.tolist()[:5]}... Cast with np.asarray({name}, dtype=int).")
-            raise InputError(f"{name} must be integer class indices; got dtype {arr.dtype}.")
         if arr.shape[0] != n_images:
-            raise InputError(f"{name} has {arr.shape[0]} entries but there are {n_images} images; pass one target per image or a single int for all.")
-        out = arr.astype(np.int64)
-    if n_classes is not None:
-        bad = (out < 0) | (out >= n_classes)
-        if bad.any():
-            first = int(np.flatnonzero(bad)[0])
-            extra = " (a single-sigmoid binary model has classes 0 = negative and 1 = positive)" if n_classes == 2 else ""
-            raise InputError(f"{name}[{first}] = {out[first]} is out of range: the model has {n_classes} classes, valid targets are 0..{n_classes - 1}{extra}.")
-    return out
+            hint = ""
+            if n_images == 1 and arr.shape[0] > 1:
+                hint = (f" To explain one image for {arr.shape[0]} classes, repeat it: "
+                        f"explain(np.repeat(images, {arr.shape[0]}, axis=0), targets=[...]) gives one map per class.")
+            raise InputError(f"{name} has {arr.shape[0]} entries but there are {n_images} images; pass one target per "
+                             f"image or a single int for all.{hint}")
+        items = arr.tolist()
+        bad = next((i for i, v in enumerate(items) if _integral(v) is None), None)
+        if bad is not None:
+            if np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(np.mod(arr, 1) == 0):
+                raise InputError(f"{name} must be integers; got floats {items[:5]}... Cast with "
+                                 f"np.asarray({name}, dtype=int) (floats are not cast silently).")
+            raise _target_type_error(f"{name}[{bad}]", items[bad])
+        values = np.asarray(items, dtype=object)  # Python ints: no wrap-around before the range check
+    limit = n_classes if n_classes is not None else MAX_INT + 1
+    for i, v in enumerate(values.tolist()):
+        if not 0 <= v < limit:
+            if n_classes is None:
+                raise InputError(f"{name}[{i}] = {v} is not a class index (0 <= index <= {MAX_INT}).")
+            extra = (" (a single-sigmoid binary model has classes 0 = negative and 1 = positive)"
+                     if n_classes == 2 else "")
+            raise InputError(f"{name}[{i}] = {v} is out of range: the model has {n_classes} classes, valid targets "
+                             f"are 0..{n_classes - 1}{extra}.")
+    if single is not None:
+        return np.full(n_images, single, dtype=np.int64)
+    return values.astype(np.int64)
 
 
-def check_positive_int(name: str, value: Any, *, minimum: int = 1) -> int:
-    """Return ``value`` as an int >= ``minimum`` or raise :class:`InputError`."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+def check_positive_int(name: str, value: Any, *, minimum: int = 1, maximum: int = MAX_INT) -> int:
+    """Return ``value`` as an int in ``[minimum, maximum]`` or raise :class:`InputError`.
+
+    Python and NumPy integers (and 0-d integer arrays) are accepted; bools, floats and
+    text are not.
+    """
+    number = _integral(value)
+    if number is None:
         raise InputError(f"{name} must be an integer >= {minimum}; got {value!r} ({type(value).__name__}).")
-    if value < minimum:
-        raise InputError(f"{name} must be an integer >= {minimum}; got {value}.")
-    return int(value)
+    if number < minimum:
+        raise InputError(f"{name} must be an integer >= {minimum}; got {number}.")
+    if number > maximum:
+        raise InputError(f"{name} must be at most {maximum}; got {number}.")
+    return number
 
 
 def check_nonnegative_float(name: str, value: Any, *, allow_zero: bool = True, maximum: float | None = None) -> float:
     """Return ``value`` as a finite float >= 0 (> 0 if ``allow_zero`` is False)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+    number = _real(value)
+    if number is None:
         raise InputError(f"{name} must be a number; got {value!r} ({type(value).__name__}).")
-    value = float(value)
-    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+    if not np.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
-        raise InputError(f"{name} must be a finite number {bound}; got {value}.")
-    if maximum is not None and value > maximum:
-        raise InputError(f"{name} must be at most {maximum}; got {value}.")
-    return value
+        raise InputError(f"{name} must be a finite number {bound}; got {number:g}.")
+    if maximum is not None and number > maximum:
+        raise InputError(f"{name} must be at most {maximum}; got {number}.")
+    return number
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """Return ``value`` as a Python bool; only ``True``/``False`` (and NumPy bools) are accepted.
+
+    Text such as ``"False"`` or ``"no"`` would be *true* under ``bool(...)``, and ``0``/``1``
+    are counts elsewhere, so anything but a bool raises :class:`InputError` naming ``name``.
+    (The command line turns true/false/yes/no/1/0 into bools before they get here.)
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, np.ndarray) and value.shape == () and value.dtype == np.bool_:
+        return bool(value.item())
+    hint = ""
+    if isinstance(value, str) and value.strip().lower() in _BOOL_WORDS:
+        hint = f" Pass {_BOOL_WORDS[value.strip().lower()]} (the text {value!r} is not read as a bool)."
+    raise InputError(f"{name} must be True or False; got {value!r} ({type(value).__name__}).{hint}")
+
+
+def parse_bool_text(name: str, text: str) -> bool:
+    """Read a command-line bool: true/false, yes/no, 1/0 (any case); anything else raises naming ``name``."""
+    key = str(text).strip().strip("\"'").strip().lower()
+    if key not in _BOOL_WORDS:
+        raise InputError(f"{name} takes true or false (also yes/no, 1/0); got {text!r}.")
+    return _BOOL_WORDS[key]
 
 
 def check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
     """Return ``value`` if it is one of ``choices``, else raise with the list."""
-    if value not in choices:
+    comparable = value is None or isinstance(value, (str, numbers.Number)) and not isinstance(value, np.ndarray)
+    if not comparable or not any(type(value) is type(c) and value == c or value is c for c in choices):
         raise InputError(f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}.")
     return value
 
 
 def check_pair(name: str, value: Any, *, minimum: int = 1) -> tuple[int, int]:
-    """Return an ``(h, w)`` pair from an int or a pair of ints (each >= ``minimum``)."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+    """Return an ``(h, w)`` pair from an int or a pair of ints (each >= ``minimum``).
+
+    A pair is a tuple, a list or a 1-D integer array of length 2.
+    """
+    if _integral(value) is not None:
         v = check_positive_int(name, value, minimum=minimum)
         return v, v
+    if isinstance(value, np.ndarray) and value.shape == (2,):
+        value = tuple(value)
     if isinstance(value, (tuple, list)) and len(value) == 2:
-        return (check_positive_int(f"{name}[0]", value[0], minimum=minimum), check_positive_int(f"{name}[1]", value[1], minimum=minimum))
+        return (check_positive_int(f"{name}[0]", value[0], minimum=minimum),
+                check_positive_int(f"{name}[1]", value[1], minimum=minimum))
     raise InputError(f"{name} must be an int or a (height, width) pair of ints; got {value!r}.")
 
 
 def check_seed(seed: Any) -> int:
-    """Resolve a seed: an int >= 0 is kept, ``None`` draws a fresh one (to be recorded)."""
+    """Resolve a seed: an int in ``[0, 2**32)`` is kept, ``None`` draws a fresh one (to be recorded)."""
     if seed is None:
-        return int(np.random.SeedSequence().entropy % (2**32))
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise InputError(f"seed must be None or an integer >= 0; got {seed!r}.")
-    return int(seed)
-
-
-def check_bool(name: str, value: Any) -> bool:
-    """Return ``value`` if it is a bool (``numpy.bool_`` included); anything else raises.
-
-    Strings are refused: ``bool("False")`` is True, so reading text as a flag would
-    silently invert it (the CLI parses ``true``/``false`` before calling explainers).
-    """
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    hint = ""
-    if isinstance(value, str):
-        hint = " Pass True or False (a string such as 'False' would read as true)."
-    raise InputError(f"{name} must be True or False; got {value!r} ({type(value).__name__}).{hint}")
+        return int(np.random.SeedSequence().entropy % SEED_LIMIT)
+    number = _integral(seed)
+    if number is None or not 0 <= number < SEED_LIMIT:
+        raise InputError(f"seed must be None or an integer in [0, 2**32); got {seed!r}.")
+    return number

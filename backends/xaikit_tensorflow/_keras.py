@@ -175,6 +175,7 @@ class KerasModelView:
         self._specs: dict[tuple[int, ...], ModelSpec] = {}
         self._heads: dict[str, Callable[[Any], Any]] = {}
         self.trace_counts: dict[tuple[Any, ...], int] = {}
+        self.top_layers = tuple(layer.name for layer in model.layers if not isinstance(layer, keras.layers.InputLayer))
         self.n_outputs: int | None = self._n_outputs(model)
         self._spec: ModelSpec | None = None if self.n_outputs is None else self._static_spec(self.n_outputs)
         self.fingerprint: tuple[Any, ...] | None = None
@@ -197,7 +198,8 @@ class KerasModelView:
         return self._spec
 
     def _static_spec(self, n_outputs: int) -> ModelSpec:
-        return ModelSpec(self.input_shape, n_outputs, self.output_activation, tuple(self.layers), layout="NHWC",
+        return ModelSpec(self.input_shape, n_outputs, self.output_activation, tuple(self.layers), self.top_layers,
+                         layout="NHWC",
                          framework="keras", name=self.name)
 
     def describe(self, image_shape: tuple[int, ...]) -> ModelSpec:
@@ -226,6 +228,7 @@ class KerasModelView:
         order = finished + [n for n in self.layers if n not in shapes]
         info = tuple(LayerInfo(n, layer_kind(self.layers[n]), shapes.get(n), calls.get(n, 0)) for n in order)
         spec = ModelSpec(self.input_shape, self._spec.n_outputs, self.output_activation, tuple(self.layers),
+                         self.top_layers,
                          layout="NHWC", layer_info=info, framework="keras", name=self.name)
         self._specs[image_shape] = spec
         return spec

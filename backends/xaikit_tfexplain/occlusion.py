@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import cv2
@@ -22,6 +23,20 @@ _GREY = 127.5  # tf-explain's apply_grey_patch value
 def tfexplain_grid(height: int, width: int, patch: int) -> tuple[int, int]:
     """tf-explain's sensitivity grid: ``(ceil(H / patch), ceil(W / patch))`` non-overlapping cells."""
     return -(-height // patch), -(-width // patch)
+
+
+def _warn_if_outside(fill: np.ndarray, images: np.ndarray, given: Any) -> None:
+    """Warn when the occluding value lies outside the images' value range (a default meant for other inputs)."""
+    low, high = float(images.min()), float(images.max())
+    if float(fill.min()) >= low and float(fill.max()) <= high:
+        return
+    shown = f"{float(given):g}" if np.ndim(given) == 0 else "the given array"
+    warnings.warn(f"tf-explain occlusion fills the patches with baseline={shown}, outside the images' value range "
+                  f"[{low:.4g}, {high:.4g}]: the occluded copies are unlike any input (127.5, tf-explain's grey for "
+                  f"[0, 255] pixels, saturates a model taking [0, 1] images and flattens the map). Set baseline= to "
+                  f"a value in the model's input units, e.g. a grey pixel after your preprocessing: "
+                  f"xaikit.preprocessing.pixel_input(scheme, 'grey') (0.5 for [0, 1], 0.0 for [-1, 1]); on the "
+                  f"command line --baseline grey.", UserWarning, stacklevel=4)
 
 
 class TFXOcclusion(TFXExplainer):
@@ -63,7 +78,10 @@ class TFXOcclusion(TFXExplainer):
         Side of the square patches (tf-explain takes one int; the stride is the patch).
     baseline : float, array (C,) or (H, W, C), default 127.5
         The occluding value, in the model's input space (tf-explain hard-codes 127.5:
-        grey on [0, 255] inputs, but *not* grey for [0, 1] or [-1, 1] preprocessing).
+        grey on [0, 255] inputs, but *not* grey for [0, 1] or [-1, 1] preprocessing). A
+        fill outside the images' value range raises a ``UserWarning`` naming this
+        parameter: on [0, 1] inputs 127.5 saturates the model, so every patch covering the
+        object gives the same score and the map's interior is flat (exactly 0).
     upsample : {"bilinear", "patch"}, default "bilinear"
         ``"bilinear"``: tf-explain's ``cv2.resize`` of the grid (oriented correctly);
         ``"patch"``: every pixel gets the value of the patch covering it.
@@ -100,6 +118,7 @@ class TFXOcclusion(TFXExplainer):
         if patch > min(height, width):
             raise InputError(f"patch_size {patch} is larger than the images ({height} x {width}); use a smaller patch")
         params.update(patch_size=[patch, patch], stride=[patch, patch])
+        _warn_if_outside(params["_baseline"], images, self.baseline)
         params["_grey"] = np.ndim(self.baseline) == 0 and float(self.baseline) == _GREY
         params["n_windows"] = int(np.prod(tfexplain_grid(height, width, patch)))
         return params

@@ -39,7 +39,20 @@ unknown name raises :class:`ConfigError` naming the file, the table and the fix.
     backends = "all"          # or ["tensorflow", "tf-explain"]
     params = { n_samples = 50, noise = 0.15 }
     [methods.backend_params.tf-explain]
-    noise_std = 0.15          # tf-explain's noise is absolute: another name
+    noise_std = { range_fraction = 0.15 }   # tf-explain's absolute noise: 15 % of the input range
+
+    [[methods]]
+    method = "occlusion"
+    params = { patch_size = 8, baseline = { pixel = "grey" } }   # grey in every model's input units
+
+Values that depend on the model's input range are given in pixels and follow each
+model's preprocessing (:func:`xaikit.preprocessing.pixel_input`), so one suite fits
+[0, 1], [-1, 1] and caffe inputs alike:
+
+- ``{ pixel = "grey" }`` (``"black"``, ``"white"`` or a value in [0, 255]): the model
+  input of that constant pixel, e.g. an occlusion fill or an integration baseline;
+- ``{ range_fraction = F }``: ``F`` times the width of the model input's range of pixels
+  (:func:`xaikit.preprocessing.pixel_range_width`), e.g. tf-explain's absolute noise.
 
 Relative paths are resolved against the folder of the configuration file. Python 3.11+
 reads TOML with :mod:`tomllib`; Python 3.10 needs ``tomli`` (``pip install tomli``).
@@ -403,8 +416,13 @@ def _params_table(reader: _Reader, key: str) -> dict[str, Any]:
     return out
 
 
+#: Tables that stand for a value in the model's input units, resolved per model (module docstring).
+INPUT_REFS = ("pixel", "range_fraction")
+
+
 def _param_value(value: Any, where: str, origin: str) -> Any:
-    """A method parameter from TOML: arrays become tuples (patch sizes), tables are layer references."""
+    """A method parameter from TOML: arrays become tuples (patch sizes), tables are layer references
+    (``index``, ``input_of``) or values in the model's input units (``pixel``, ``range_fraction``)."""
     if isinstance(value, dict):
         keys = set(value)
         if keys == {"input_of"} or keys == {"index"}:
@@ -412,9 +430,24 @@ def _param_value(value: Any, where: str, origin: str) -> Any:
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise ConfigError(f"{origin}: {where}: {k} must be a layer index >= 0; got {v!r}.")
             return {k: v}
+        if keys == {"pixel"}:
+            from ..preprocessing import PIXEL_KEYWORDS
+
+            v = value["pixel"]
+            number = isinstance(v, numbers.Real) and not isinstance(v, bool)
+            if not (isinstance(v, str) and v.lower() in PIXEL_KEYWORDS or number and 0 <= v <= 255):
+                raise ConfigError(f"{origin}: {where}: pixel must be {', '.join(map(repr, PIXEL_KEYWORDS))} or a "
+                                  f"value in [0, 255]; got {v!r}.")
+            return {"pixel": v.lower() if isinstance(v, str) else float(v)}
+        if keys == {"range_fraction"}:
+            v = value["range_fraction"]
+            if not isinstance(v, numbers.Real) or isinstance(v, bool) or not 0 <= v < float("inf"):
+                raise ConfigError(f"{origin}: {where}: range_fraction must be a number >= 0; got {v!r}.")
+            return {"range_fraction": float(v)}
         raise ConfigError(f"{origin}: {where}: a table value is a layer reference, {{ index = I }} (model.layers[I]) "
                           f"or {{ input_of = I }} (the layer feeding model.layers[I], as SHAP's "
-                          f"model.layers[I].input); got keys {sorted(keys)}.")
+                          f"model.layers[I].input), or a value in the model's input units, {{ pixel = \"grey\" }} or "
+                          f"{{ range_fraction = F }}; got keys {sorted(keys)}.")
     if isinstance(value, list):
         return tuple(value)
     return value

@@ -462,9 +462,11 @@ class _Runner:
 
     # ------------------------------------------------------------ explain
     def _params_for_run(self, pm: Any, pair: Pair) -> dict[str, Any]:
+        """The pair's parameters for ``pm``: values in input units resolved, the background loaded."""
         from ..registry import get_method_class
+        from .sources import resolve_input_refs
 
-        params = dict(pair.params)
+        params = resolve_input_refs(pair.params, pm.scheme, int(pm.images.shape[-1]))
         accepted = get_method_class(pair.method, pair.backend).param_names()
         if "background" in accepted and "background" not in params:
             spec = pm.entry.background if pm.entry.background is not None else self.config.background

@@ -19,7 +19,7 @@ from ..errors import InputError
 from .config import ConfigError, ModelEntry
 from .store import array_digest
 
-__all__ = ["PreparedModel", "prepare_model", "resolve_layer_refs", "weights_digest"]
+__all__ = ["PreparedModel", "prepare_model", "resolve_input_refs", "resolve_layer_refs", "weights_digest"]
 
 
 @dataclass
@@ -70,6 +70,11 @@ class PreparedModel:
     @property
     def quality(self) -> bool:
         return self.entry.quality
+
+    @property
+    def scheme(self) -> str:
+        """The preprocessing scheme that made :attr:`images` (zoo data: ``scale255``)."""
+        return self.preprocess.split(" ")[0]
 
     def class_name(self, k: int) -> str:
         if self.class_names is not None and 0 <= k < len(self.class_names):
@@ -139,7 +144,7 @@ def resolve_layer_refs(model: Any, params: dict[str, Any]) -> dict[str, Any]:
     out = dict(params)
     layers = list(model.layers)
     for key, value in params.items():
-        if not isinstance(value, dict):
+        if not isinstance(value, dict) or set(value) not in ({"index"}, {"input_of"}):
             continue
         (kind, i), = value.items()
         if i >= len(layers):
@@ -162,6 +167,25 @@ def resolve_layer_refs(model: Any, params: dict[str, Any]) -> dict[str, Any]:
             raise ConfigError(f"{key} = {{ input_of = {i} }}: {layers[i].name!r} is fed by the model input; explain "
                               "at the input (no layer) instead")
         out[key] = producer.name
+    return out
+
+
+def resolve_input_refs(params: dict[str, Any], scheme: str, channels: int) -> dict[str, Any]:
+    """Replace ``{"pixel": p}`` / ``{"range_fraction": f}`` by values in the model's input units.
+
+    ``{"pixel": "grey"}`` becomes what ``scheme`` makes of a grey pixel (0.5 for
+    ``scale255``, 0.0 for ``tf``, per-channel for ``caffe``); ``{"range_fraction": f}``
+    becomes ``f`` times the width of the input range of pixels [0, 255] (1 for
+    ``scale255``, 2 for ``tf``, 255 for ``caffe``). Other values are kept.
+    """
+    from ..preprocessing import pixel_input, pixel_range_width
+
+    out = dict(params)
+    for key, value in params.items():
+        if isinstance(value, dict) and set(value) == {"pixel"}:
+            out[key] = pixel_input(scheme, value["pixel"], channels)
+        elif isinstance(value, dict) and set(value) == {"range_fraction"}:
+            out[key] = float(value["range_fraction"]) * pixel_range_width(scheme, channels)
     return out
 
 
@@ -304,7 +328,7 @@ def _background(pm: PreparedModel, spec: int | str) -> np.ndarray:
         from xaikit_tensorflow import zoo
 
         return np.asarray(zoo.load_data(entry.zoo, "train", n=n).images, np.float32)
-    scheme = get_scheme(pm.preprocess.split(" ")[0])
+    scheme = get_scheme(pm.scheme)
     if entry.images == "synthetic":
         from ..datasets import make_shapes
 

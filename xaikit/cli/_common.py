@@ -12,7 +12,6 @@ code 5, and every file is written atomically).
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -24,20 +23,51 @@ import click
 import numpy as np
 
 from ..errors import InputError
-from ..preprocessing import SCHEMES, Scheme, get_scheme
+from ..preprocessing import SCHEMES, Scheme, get_scheme, pixel_input
+from ..validation import MAX_INT
 from ._labels import Labels, load_labels
 from ._models import LoadedModel, load_model
+from ._params import check_param_items, parse_pair, parse_param_value, split_param_item
 
 __all__ = [
     "model_options", "image_options", "method_options", "output_options", "Setup", "setup", "ImageSource",
-    "method_params", "check_outputs", "progress", "emit", "concat_explanations", "ensure_seed", "figure_title",
+    "method_params", "check_method_options", "check_outputs", "progress", "emit", "concat_explanations",
+    "ensure_seed", "figure_title", "warn", "COUNT", "colormap_option", "one_row_per_target",
 ]
 
 #: Images loaded and explained at a time by the commands (``--chunk-size``). Native random
-#: methods key an image's draws by the seed and the image's content, so results do not
-#: depend on the chunk size (adapters follow their library: tf-explain and shap draw one
-#: stream per call, so their numbers do).
+#: methods key an image's draws by the seed and the image's content, so the chunk size
+#: changes no random draw; the numbers are equal up to float32 rounding, because the
+#: model's float32 reductions (convolutions, sums over a batch) depend on how many rows
+#: a call holds (measured: at most 1.5e-6 of a map's largest value, see docs/cli.md). Adapters
+#: follow their library: tf-explain and shap draw one stream per call, so their numbers
+#: depend on the chunks.
 DEFAULT_CHUNK = 64
+#: A count option: an integer >= 1 (checked by Click before anything is loaded).
+COUNT = click.IntRange(min=1, max=MAX_INT)
+
+
+def _check_colormap(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Refuse an unknown Matplotlib colormap when the options are parsed, not after the work."""
+    if value is None:
+        return value
+    from ..viz.overlay import get_colormap
+
+    try:
+        get_colormap(value)
+    except InputError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    return value
+
+
+def colormap_option(*names: str, default: str, help: str) -> Callable[[Any], Any]:
+    """A colormap option checked at parse time (exit code 2 with the valid names)."""
+    return click.option(*names, default=default, show_default=True, callback=_check_colormap, help=help)
+
+
+def warn(message: str) -> None:
+    """A warning on stderr; shown even with ``--quiet`` (it says the result may not be what was meant)."""
+    click.echo(f"warning: {message}", err=True)
 
 
 # --------------------------------------------------------------------------- options
@@ -58,9 +88,9 @@ def model_options(f: Any) -> Any:
                      help="A keras.applications architecture (VGG16, ResNet50, Xception, ...); needs --weights."),
         click.option("--weights", metavar="FILE|none|imagenet",
                      help="Weights of --arch: a file, 'none' (random) or 'imagenet' (Keras downloads it once)."),
-        click.option("--input-size", type=int, nargs=2, metavar="H W",
+        click.option("--input-size", type=COUNT, nargs=2, metavar="H W",
                      help="Input size for --arch, or the resize target of a model that accepts any size."),
-        click.option("--classes", type=int, metavar="K",
+        click.option("--classes", type=COUNT, metavar="K",
                      help="Output classes of --arch (include_top, --weights none)."),
         click.option("--zoo", metavar="NAME", help="A model of xaikit's zoo (offline): shapes_cnn4, shapes_binary, "
                                                     "digits_bn."),
@@ -71,21 +101,25 @@ def model_options(f: Any) -> Any:
 
 
 def image_options(f: Any) -> Any:
-    """``--images``, ``--n-images``, ``--preprocess``, ``--labels``, ``--chunk-size``."""
+    """``--images``, ``--n-images``, ``--preprocess``, ``--to-grey``, ``--labels``, ``--chunk-size``."""
     return _compose(
         click.option("-i", "--images", "--image", "images", multiple=True, metavar="PATH",
                      help="Image file or folder (repeatable). Any format OpenCV reads. With --zoo and no --images: "
                           "the zoo's test images."),
-        click.option("--n-images", type=int, default=4, show_default=True,
+        click.option("--n-images", type=COUNT, default=4, show_default=True,
                      help="How many zoo test images to use when --zoo is given without --images."),
         click.option("-p", "--preprocess", metavar="SCHEME",
                      help=f"What the model takes: {', '.join(SCHEMES)} or a keras.applications family (vgg16, "
                           "xception, ...). Default: none (zoo models: scale255). Printed when run."),
+        click.option("--to-grey", "--to-gray", "to_grey", is_flag=True,
+                     help="The model takes 1 channel: convert colour images to grey (OpenCV: 0.299 R + 0.587 G + "
+                          "0.114 B; logged). Without it a colour image is an error; grey files need no option."),
         click.option("--labels", "labels_path", metavar="FILE",
                      help="Class names: .txt (one per line) or .json (list, {index: name}, or Keras' "
                           "imagenet_class_index.json)."),
-        click.option("--chunk-size", type=int, default=DEFAULT_CHUNK, show_default=True,
-                     help="Images read and explained at a time (a folder of any size streams)."),
+        click.option("--chunk-size", type=COUNT, default=DEFAULT_CHUNK, show_default=True,
+                     help="Images read and explained at a time (a folder of any size streams). Results equal "
+                          "those of other chunk sizes up to float32 rounding."),
     )(f)
 
 
@@ -98,7 +132,10 @@ def method_options(f: Any) -> Any:
         click.option("--batch-size", type=int, help="Largest batch sent to the model (bounds memory)."),
         click.option("--seed", type=int, help="Seed of random methods (drawn and printed if not given)."),
         click.option("--n-samples", type=int, help="Samples of smoothgrad / expected_gradients."),
-        click.option("--noise", type=float, help="SmoothGrad noise, as a fraction of the image's value range."),
+        click.option("--noise", type=float,
+                     help="SmoothGrad noise. tensorflow (native): the standard deviation as a fraction of each "
+                          "image's value range (max - min), e.g. 0.15; tf-explain: the absolute standard deviation "
+                          "in model-input units (0.15 is slight on [0, 1] inputs, nothing on [0, 255])."),
         click.option("--steps", type=int, help="Integration steps of integrated_gradients."),
         click.option("--baseline", metavar="VALUE",
                      help="Baseline of occlusion / integrated_gradients: a number or per-channel 'a,b,c' in model "
@@ -110,7 +147,9 @@ def method_options(f: Any) -> Any:
                           "training images of a --zoo model."),
         click.option("--score", help="What gradient methods explain: logit, probability or output."),
         click.option("--param", "extra_params", multiple=True, metavar="KEY=VALUE",
-                     help="Any other method parameter (value parsed as JSON, else text), e.g. relu=false."),
+                     help="Any other method parameter (value parsed as JSON, else text), e.g. relu=false; a bool "
+                          "parameter takes true/false, yes/no or 1/0. A parameter with its own option (--layer, ...) "
+                          "is set there, not here."),
     )(f)
 
 
@@ -121,12 +160,38 @@ def output_options(f: Any) -> Any:
                      help="The picture: .png, .pdf or .svg (by extension). Default, when no other output is "
                           "asked for: NAME_<what>.png in the current folder (NAME: the first image or the model)."),
         click.option("--overwrite", is_flag=True, help="Replace existing output files (otherwise: exit code 5)."),
-        click.option("--dpi", type=float, default=150, show_default=True, help="Resolution of PNG output."),
+        click.option("--dpi", type=click.FloatRange(min=10, max=1200), default=150, show_default=True,
+                     help="Resolution of PNG output (10..1200)."),
         click.option("-q", "--quiet", is_flag=True, help="No progress bars or notes on stderr."),
     )(f)
 
 
 # --------------------------------------------------------------------------- images
+def read_images(sources: Sequence[str | Path], *, size: tuple[int, int] | None, channels: int, to_grey: bool,
+                log: Callable[[str], None], what: str = "images") -> np.ndarray:
+    """Pixels ``(n, H, W, channels)`` (uint8) of image files, never turned grey silently.
+
+    For a 1-channel model, files are read in colour first: grey files (every pixel
+    R = G = B) give their grey values as they are; a colour file is an error unless
+    ``to_grey`` (``--to-grey``), which converts with OpenCV's luminance and logs it.
+    """
+    from ..io import load_images
+
+    if channels != 1:
+        return load_images(list(sources), size=size, channels=channels)[0]
+    rgb, paths = load_images(list(sources), size=size, channels=3)
+    colour = np.flatnonzero((rgb != rgb[..., :1]).any(axis=(1, 2, 3)))
+    if not len(colour):
+        return np.ascontiguousarray(rgb[..., :1])
+    names = ", ".join(paths[i].name for i in colour[:3]) + (", ..." if len(colour) > 3 else "")
+    if not to_grey:
+        raise InputError(f"the model takes 1 channel (grey) but {len(colour)} of the {what} are in colour ({names}); "
+                         "pass --to-grey to convert them (OpenCV: 0.299 R + 0.587 G + 0.114 B), or convert them the "
+                         "way the model's training images were made")
+    log(f"--to-grey: {len(colour)} colour {what} converted to grey ({names})")
+    return load_images(list(sources), size=size, channels=1)[0]
+
+
 @dataclass
 class ImageSource:
     """The images of a run: files read lazily in chunks, or in-memory zoo pixels."""
@@ -136,6 +201,8 @@ class ImageSource:
     channels: int
     paths: list[Path] | None = None
     pixels: np.ndarray | None = None  # float32 pixels in [0, 255] (zoo)
+    to_grey: bool = False
+    log: Callable[[str], None] = lambda message: None
 
     def __len__(self) -> int:
         return len(self.names)
@@ -144,12 +211,9 @@ class ImageSource:
         """Pixels ``(n, H, W, C)`` (uint8 from files, float32 for zoo images) of ``index``."""
         if self.pixels is not None:
             return self.pixels[index]
-        from ..io import load_images
-
         assert self.paths is not None
         chosen = self.paths[index] if isinstance(index, slice) else [self.paths[i] for i in index]
-        images, _ = load_images(chosen, size=self.size, channels=self.channels)
-        return images
+        return read_images(chosen, size=self.size, channels=self.channels, to_grey=self.to_grey, log=self.log)
 
     def chunks(self, size: int) -> Iterator[tuple[slice, np.ndarray]]:
         """``(slice, pixels)`` for consecutive chunks of ``size`` images."""
@@ -159,7 +223,7 @@ class ImageSource:
 
 
 def _image_source(paths: list[Path], loaded: LoadedModel, n_images: int,
-                  input_size: tuple[int, int] | None) -> ImageSource:
+                  input_size: tuple[int, int] | None, to_grey: bool, log: Callable[[str], None]) -> ImageSource:
     size = loaded.input_size
     if None in size:
         size = tuple(input_size) if input_size else None  # type: ignore[assignment]
@@ -167,13 +231,12 @@ def _image_source(paths: list[Path], loaded: LoadedModel, n_images: int,
         raise InputError(f"--input-size {input_size[0]} {input_size[1]} does not match the model input "
                          f"{size[0]}x{size[1]}; images are resized to the model input, drop --input-size")
     if paths:
-        return ImageSource([p.name for p in paths], size, loaded.channels, paths=paths)  # type: ignore[arg-type]
+        return ImageSource([p.name for p in paths], size, loaded.channels, paths=paths,  # type: ignore[arg-type]
+                           to_grey=to_grey, log=log)
     if loaded.zoo is None:
         raise InputError("give images with --images FILE|FOLDER (repeatable)")
     from xaikit_tensorflow import zoo
 
-    if n_images < 1:
-        raise InputError(f"--n-images must be >= 1; got {n_images}")
     data = zoo.load_data(loaded.zoo, split="test", n=n_images)
     pixels = np.asarray(data.images, np.float32) * np.float32(255.0)
     names = [f"{loaded.zoo}:test[{i}]" for i in range(len(pixels))]
@@ -191,6 +254,7 @@ class Setup:
     labels: Labels | None
     log: Callable[[str], None]
     quiet: bool
+    to_grey: bool = False
 
     @property
     def model(self) -> Any:
@@ -217,7 +281,8 @@ def make_logger(quiet: bool) -> Callable[[str], None]:
 
 def setup(*, model_path: str | None, arch: str | None, weights: str | None, input_size: Any, classes: int | None,
           zoo: str | None, unsafe: bool, preprocess: str | None, labels_path: str | None, quiet: bool,
-          images: Sequence[str] | None = None, n_images: int = 4, need_images: bool = True) -> Setup:
+          images: Sequence[str] | None = None, n_images: int = 4, need_images: bool = True,
+          to_grey: bool = False) -> Setup:
     """Load the model, choose the preprocessing, find the images, read the labels; log what was chosen."""
     log = make_logger(quiet)
     size = tuple(input_size) if input_size else None
@@ -253,33 +318,18 @@ def setup(*, model_path: str | None, arch: str | None, weights: str | None, inpu
         labels = Labels(dict(enumerate(loaded.class_names)), source=loaded.source)
     if labels is not None:
         labels.check_count(loaded.n_classes, loaded.n_outputs)
-    source = _image_source(paths, loaded, n_images, size) if need_images else None  # type: ignore[arg-type]
+    if to_grey and loaded.channels != 1:
+        raise InputError(f"--to-grey converts colour images for a model taking 1 channel; this model takes "
+                         f"{loaded.channels}: drop --to-grey")
+    source = None
+    if need_images:
+        source = _image_source(paths, loaded, n_images, size, to_grey, log)  # type: ignore[arg-type]
     if source is not None:
         log(f"images: {len(source)} ({source.names[0]}{', ...' if len(source) > 1 else ''})")
-    return Setup(loaded, scheme, source, labels, log, quiet)
+    return Setup(loaded, scheme, source, labels, log, quiet, to_grey)
 
 
 # --------------------------------------------------------------------------- parameters
-def _parse_pair(text: str, option: str) -> int | tuple[int, int]:
-    parts = [p for p in text.lower().replace("x", ",").split(",") if p.strip()]
-    try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        raise InputError(f"{option} takes N or HxW (integers); got {text!r}") from None
-    if len(values) == 1:
-        return values[0]
-    if len(values) == 2:
-        return (values[0], values[1])
-    raise InputError(f"{option} takes N or HxW; got {text!r}")
-
-
-def _parse_value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
 def _pixel_size(st: Setup, sample: np.ndarray | None) -> tuple[int, int]:
     if sample is not None:
         return int(sample.shape[1]), int(sample.shape[2])
@@ -290,10 +340,10 @@ def _pixel_size(st: Setup, sample: np.ndarray | None) -> tuple[int, int]:
 
 
 def _baseline(text: str, st: Setup, sample: np.ndarray | None) -> Any:
-    keyword = {"black": 0.0, "white": 255.0, "grey": 127.5, "gray": 127.5}.get(text.strip().lower())
-    if keyword is not None:  # a constant pixel, preprocessed: one value per channel
-        values = st.to_input(np.full((1, 1, 1, st.loaded.channels), keyword, np.float32))[0, 0, 0]
-        return float(values[0]) if np.all(values == values[0]) else values.astype(np.float32)
+    from ..preprocessing import PIXEL_KEYWORDS
+
+    if text.strip().lower() in PIXEL_KEYWORDS:  # a constant pixel, preprocessed: one value per channel
+        return pixel_input(st.scheme, text, st.loaded.channels)
     try:
         values = [float(v) for v in text.split(",")]
     except ValueError:
@@ -303,10 +353,9 @@ def _baseline(text: str, st: Setup, sample: np.ndarray | None) -> Any:
     path = Path(text)
     if not path.is_file():
         raise InputError(f"--baseline {text!r} is neither a number, 'a,b,c', black/white/grey nor an image file")
-    from ..io import load_images
-
     h, w = _pixel_size(st, sample)
-    pixels, _ = load_images([path], size=(h, w), channels=st.loaded.channels)
+    pixels = read_images([path], size=(h, w), channels=st.loaded.channels, to_grey=st.to_grey, log=st.log,
+                         what="--baseline image")
     return st.to_input(pixels)[0]
 
 
@@ -320,38 +369,64 @@ def _background(values: Sequence[str], st: Setup, sample: np.ndarray | None) -> 
 
         data = zoo.load_data(st.loaded.zoo, split="train", n=n)
         return st.to_input(np.asarray(data.images, np.float32) * np.float32(255.0))
-    from ..io import load_images
-
     h, w = _pixel_size(st, sample)
-    pixels, paths = load_images(list(values), size=(h, w), channels=st.loaded.channels)
-    st.log(f"background: {len(paths)} image(s)")
+    pixels = read_images(list(values), size=(h, w), channels=st.loaded.channels, to_grey=st.to_grey, log=st.log,
+                         what="--background images")
+    st.log(f"background: {len(pixels)} image(s)")
     return st.to_input(pixels)
 
 
-def method_params(opts: dict[str, Any], st: Setup, sample: np.ndarray | None = None) -> dict[str, Any]:
+def check_method_options(opts: dict[str, Any]) -> None:
+    """The method options' syntax, before anything is loaded: ``--param`` items (KEY=VALUE, each
+    key once, none also given by its own option) and the ``--patch-size``/``--stride`` sizes."""
+    check_param_items([split_param_item(item)[0] for item in opts.get("extra_params") or ()], opts)
+    for key in ("patch_size", "stride"):
+        if opts.get(key) is not None:
+            parse_pair(opts[key], "--" + key.replace("_", "-"))
+
+
+def method_params(opts: dict[str, Any], st: Setup, sample: np.ndarray | None = None, *,
+                  bool_names: frozenset[str] = frozenset()) -> dict[str, Any]:
     """The method parameters the user gave, converted to what the explainers take.
 
-    Only conversion happens here (text to numbers, images to arrays); whether a value is
-    valid for a method is the explainer's business (its message names the fix).
+    Only conversion happens here (text to numbers and bools, images to arrays); whether
+    a value is valid for a method is the explainer's business (its message names the
+    fix). ``bool_names`` are the method's bool parameters (see
+    :func:`._params.bool_param_names`): their ``--param`` values must be true/false words.
     """
+    check_method_options(opts)
     params: dict[str, Any] = {}
     for key in ("layer", "batch_size", "seed", "n_samples", "noise", "steps", "score"):
         if opts.get(key) is not None:
             params[key] = opts[key]
     if opts.get("patch_size") is not None:
-        params["patch_size"] = _parse_pair(opts["patch_size"], "--patch-size")
+        params["patch_size"] = parse_pair(opts["patch_size"], "--patch-size")
     if opts.get("stride") is not None:
-        params["stride"] = _parse_pair(opts["stride"], "--stride")
+        params["stride"] = parse_pair(opts["stride"], "--stride")
     if opts.get("baseline") is not None:
         params["baseline"] = _baseline(opts["baseline"], st, sample)
     if opts.get("background"):
         params["background"] = _background(opts["background"], st, sample)
     for item in opts.get("extra_params") or ():
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise InputError(f"--param takes KEY=VALUE; got {item!r}")
-        params[key.strip()] = _parse_value(value.strip())
+        key, value = split_param_item(item)
+        params[key] = parse_param_value(key, value, bool_names)
     return params
+
+
+def one_row_per_target(source: ImageSource, targets: Any, labels: Labels | None,
+                       log: Callable[[str], None]) -> ImageSource:
+    """One image with several ``--target`` classes: the image once per class (rows of the results).
+
+    Seed 004 explains one cat for "tabby" (281) and "Egyptian cat" (285); the Python API
+    does the same with ``np.repeat(image, 2, axis=0)`` and ``targets=[281, 285]``.
+    """
+    if len(source) != 1 or not isinstance(targets, list) or len(targets) < 2:
+        return source
+    k = len(targets)
+    log(f"one image, {k} classes: explained once per class ({', '.join(describe(labels, t) for t in targets)})")
+    return dataclasses.replace(source, names=source.names * k,
+                               paths=None if source.paths is None else source.paths * k,
+                               pixels=None if source.pixels is None else np.repeat(source.pixels, k, axis=0))
 
 
 def ensure_seed(explainer: Any, log: Callable[[str], None]) -> int | None:

@@ -10,6 +10,11 @@ Accepted label files:
 
 A target is a class index or a class name; names match exactly first, then ignoring
 case, spaces, hyphens and underscores (``"tiger cat"`` finds ``"tiger_cat"``).
+
+Digits are an index first: ``-t 3`` is class 3, also when the labels file names another
+class ``"3"`` (a warning then says so); ``-t name:3`` picks the class *named* "3". A
+number that is not a valid index but is a class name (``-t 20`` with names "10", "20",
+"30") can only mean the name and is read as one.
 """
 
 from __future__ import annotations
@@ -17,13 +22,18 @@ from __future__ import annotations
 import difflib
 import json
 import os
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
 
-__all__ = ["Labels", "load_labels", "parse_targets"]
+__all__ = ["NAME_PREFIX", "Labels", "load_labels", "parse_targets"]
+
+#: ``--target name:TEXT`` looks TEXT up as a class name, never as an index.
+NAME_PREFIX = "name:"
+_INDEX = re.compile(r"[+-]?\d+")
 
 
 def _key(name: str) -> str:
@@ -58,6 +68,10 @@ class Labels(Mapping[int, str]):
     def name(self, index: int) -> str:
         """The name of ``index``, or ``"class <index>"`` when the file has none for it."""
         return self._names.get(int(index), f"class {int(index)}")
+
+    def named(self, text: str) -> list[int]:
+        """The classes whose name (or alias) is exactly ``text``."""
+        return sorted(set(self._exact.get(text, [])))
 
     def index(self, name: str) -> int:
         """The class index of ``name``; unknown or ambiguous names raise with suggestions."""
@@ -140,29 +154,49 @@ def load_labels(path: str | os.PathLike[str]) -> Labels:
     return Labels(names, source=source)
 
 
-def parse_targets(values: Sequence[str], labels: Labels | None, n_images: int) -> Any:
+def _target(token: str, labels: Labels | None, warn: Callable[[str], None]) -> int:
+    """One ``--target`` token -> a class index, by the rule in the module docstring."""
+    if token.lower().startswith(NAME_PREFIX):
+        name = token[len(NAME_PREFIX):].strip()
+        if labels is None:
+            raise InputError(f"--target {token!r} names a class; pass --labels FILE to name classes")
+        return labels.index(name)
+    if _INDEX.fullmatch(token):
+        k = int(token)
+        named = labels.named(token) if labels is not None else []
+        if not named or k in named:
+            return k
+        assert labels is not None
+        if 0 <= k < len(labels):
+            warn(f"--target {token} is read as class index {k} ({labels.name(k)}), but {labels.source or 'the labels'} "
+                 f"also names class {named[0]} {token!r}; write --target {NAME_PREFIX}{token} for that class")
+            return k
+        if len(named) == 1:  # not an index of this model: only the name fits
+            return named[0]
+        return k  # out of range and an ambiguous name: the range error names the valid indices
+    if labels is None:
+        raise InputError(f"--target {token!r} is a class name; pass --labels FILE to name classes (or give the "
+                         "class index)")
+    return labels.index(token)
+
+
+def parse_targets(values: Sequence[str], labels: Labels | None, n_images: int,
+                  warn: Callable[[str], None] = lambda message: None) -> Any:
     """``--target`` values -> None, one int for every image, or a list with one int per image.
 
-    Each value may hold several comma-separated targets; names need ``labels``.
+    Each value may hold several comma-separated targets; names need ``labels``. One
+    image may get several targets (it is then explained once per class, see
+    :func:`._common.one_row_per_target`). Digits are indices first (module docstring);
+    ``warn`` receives the message when a digit token is also another class's name.
     Range checks are the explainer's (it knows the model's classes).
     """
     tokens = [t.strip() for v in values for t in str(v).split(",") if t.strip()]
     if not tokens:
         return None
-    out: list[int] = []
-    for token in tokens:
-        try:
-            out.append(int(token))
-            continue
-        except ValueError:
-            pass
-        if labels is None:
-            raise InputError(f"--target {token!r} is a class name; pass --labels FILE to name classes (or give the "
-                             "class index)")
-        out.append(labels.index(token))
+    out = [_target(token, labels, warn) for token in tokens]
     if len(out) == 1:
         return out[0]
-    if len(out) != n_images:
-        raise InputError(f"--target gives {len(out)} classes for {n_images} images; give one class for all images "
-                         "or one per image")
+    if len(out) != n_images and n_images != 1:
+        raise InputError(f"--target gives {len(out)} classes for {n_images} images; give one class for all images, "
+                         "one per image, or several for a single image (explained once per class)")
     return out

@@ -11,8 +11,10 @@ import numpy as np
 from ..errors import InputError
 from . import main
 from ._common import (
+    COUNT,
     check_outputs,
     chunk_size,
+    colormap_option,
     default_output,
     image_options,
     model_options,
@@ -20,35 +22,6 @@ from ._common import (
     progress,
     setup,
 )
-from ._models import top_level_layers
-
-
-def resolve_layers(values: tuple[str, ...], model: Any) -> list[str] | None:
-    """``--layers`` values -> layer names, or None for the extractor's default (conv and pooling layers).
-
-    Each value is a name, comma-separated names, ``first:N`` (``model.layers[:N]`` without
-    input layers, as the seeds' ``model.layers[:8]``) or ``all`` (every top-level layer).
-    """
-    tokens = [t.strip() for v in values for t in v.split(",") if t.strip()]
-    if not tokens:
-        return None
-    names: list[str] = []
-    layers = [layer.name for layer in top_level_layers(model)]
-    for token in tokens:
-        if token.lower() == "all":
-            names.extend(layers)
-        elif token.lower().startswith("first:"):
-            try:
-                count = int(token.split(":", 1)[1])
-            except ValueError:
-                count = 0
-            if count < 1:
-                raise InputError(f"--layers {token}: write first:N with N >= 1 (the first N layers, as "
-                                 "model.layers[:N])")
-            names.extend(layers[:count])
-        else:
-            names.append(token)
-    return list(dict.fromkeys(names))
 
 
 def _concat(parts: list[Any]) -> Any:
@@ -72,14 +45,14 @@ def _concat(parts: list[Any]) -> Any:
 @click.option("--image-index", type=int, default=0, show_default=True, help="Which image the picture shows.")
 @click.option("--per-layer", is_flag=True,
               help="One picture per layer, NAME_<layer>.EXT next to -o (the seeds draw one figure per layer).")
-@click.option("--mode", default="channel", show_default=True,
+@click.option("--mode", type=click.Choice(["channel", "layer"]), default="channel", show_default=True,
               help="channel: each channel standardised as the seeds ((x - mean) / std * 64 + 128); layer: one "
                    "min-max scale per layer.")
-@click.option("--images-per-row", type=int, default=16, show_default=True, help="Channels per row (16 as the seeds).")
-@click.option("--max-channels", type=int, help="Show at most this many channels per layer.")
-@click.option("--cmap", default="viridis", show_default=True, help="Matplotlib colormap.")
+@click.option("--images-per-row", type=COUNT, default=16, show_default=True, help="Channels per row (16 as the seeds).")
+@click.option("--max-channels", type=COUNT, help="Show at most this many channels per layer.")
+@colormap_option("--cmap", default="viridis", help="Matplotlib colormap.")
 @click.option("--backend", default="auto", show_default=True, help="Backend id or auto.")
-@click.option("--batch-size", type=int, help="Largest batch sent to the model.")
+@click.option("--batch-size", type=COUNT, help="Largest batch sent to the model.")
 @click.option("--save-npz", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the activations of all images (xaikit.Activations.load reads it).")
 @click.option("--title", help="Picture title.")
@@ -103,7 +76,8 @@ def activations_command(**o: Any) -> None:
                   required=False)
     st = setup(model_path=o["model_path"], arch=o["arch"], weights=o["weights"], input_size=o["input_size"],
                classes=o["classes"], zoo=o["zoo"], unsafe=o["unsafe"], preprocess=o["preprocess"],
-               labels_path=o["labels_path"], quiet=o["quiet"], images=o["images"], n_images=o["n_images"])
+               labels_path=o["labels_path"], quiet=o["quiet"], images=o["images"], n_images=o["n_images"],
+               to_grey=o["to_grey"])
     src = st.source
     assert src is not None
     n = len(src)
@@ -111,7 +85,7 @@ def activations_command(**o: Any) -> None:
     if not -n <= index < n:
         raise InputError(f"--image-index {index} is out of range for {n} image(s) (valid: 0..{n - 1})")
     index %= n
-    params: dict[str, Any] = {"layers": resolve_layers(o["layers"], st.model)}
+    params: dict[str, Any] = {"layers": list(o["layers"]) or None}  # names, first:N, all (xaikit.layer_selection)
     if o["batch_size"] is not None:
         params["batch_size"] = o["batch_size"]
     extractor = get_extractor(st.model, backend=o["backend"], **params)

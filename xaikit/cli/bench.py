@@ -21,6 +21,7 @@ from typing import Any
 import click
 
 from ..errors import InputError
+from ..validation import MAX_INT, SEED_LIMIT
 from . import main
 
 EXIT_INTERRUPTED = 130
@@ -106,24 +107,34 @@ def _filters(cfg: Any, methods: tuple[str, ...], backends: tuple[str, ...]) -> A
     return dataclasses.replace(cfg, methods=tuple(entries))
 
 
+def _entry_classes(entry: Any) -> list[type]:
+    """The explainer classes of a suite entry: its backends, or every installed one implementing it."""
+    from ..registry import list_methods
+    from ._params import method_classes
+
+    installed = next((row.backends for row in list_methods() if row.id == entry.method), ())
+    backends = entry.backends if entry.backends is not None else installed
+    return method_classes([(entry.method, b) for b in backends if b in installed])
+
+
 def _params(cfg: Any, items: tuple[str, ...]) -> Any:
     from ..bench.config import ConfigError, _param_value
+    from ._params import bool_param_names, check_param_items, parse_param_value, split_param_item
 
+    syntax = "METHOD.KEY=VALUE (e.g. gradcam.layer=conv2d_3)"
+    check_param_items([split_param_item(item, syntax)[0] for item in items])
     entries = list(cfg.methods)
     for item in items:
-        key, sep, value = item.partition("=")
-        scope, dot, name = key.strip().rpartition(".")
-        if not sep or not dot or not scope or not name:
-            raise InputError(f"--param takes METHOD.KEY=VALUE (e.g. gradcam.layer=conv2d_3); got {item!r}")
-        try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError:
-            parsed = value
-        parsed = _param_value(parsed, f"--param {item}", "command line")
+        key, value = split_param_item(item, syntax)
+        scope, dot, name = key.rpartition(".")
+        if not dot or not scope or not name:
+            raise InputError(f"--param takes {syntax}; got {item!r}")
         hits = [i for i, e in enumerate(entries) if scope in (e.method, e.label)]
         if not hits:
             raise ConfigError(f"--param {item}: no method {scope!r} in the suite; methods: "
                               f"{', '.join(sorted({e.label for e in entries}))}")
+        bools = bool_param_names(cls for i in hits for cls in _entry_classes(entries[i]))
+        parsed = _param_value(parse_param_value(name, value, bools), f"--param {item}", "command line")
         for i in hits:
             entries[i] = dataclasses.replace(entries[i], params={**entries[i].params, name: parsed})
     return dataclasses.replace(cfg, methods=tuple(entries))
@@ -141,8 +152,8 @@ def _params(cfg: Any, items: tuple[str, ...]) -> Any:
 @click.option("--arch", metavar="NAME", help="A keras.applications architecture (with --weights, --input-size); "
                                              "random weights are benchmarked for speed only.")
 @click.option("--weights", metavar="none|FILE", help="Weights of --arch (default none: random, speed only).")
-@click.option("--input-size", type=int, nargs=2, metavar="H W", help="Input size of --arch, or of a model that "
-                                                                     "accepts any size.")
+@click.option("--input-size", type=click.IntRange(min=1), nargs=2, metavar="H W",
+              help="Input size of --arch, or of a model that accepts any size.")
 @click.option("-i", "--images", metavar="FOLDER", help="Images of --model: a seeded sample of --n-images is drawn.")
 @click.option("--masks", metavar="FOLDER", help="Ground-truth masks (white = object), matched to images by file "
                                                 "name; enables the pointing games.")
@@ -151,14 +162,17 @@ def _params(cfg: Any, items: tuple[str, ...]) -> Any:
 @click.option("--labels", "labels_path", metavar="FILE", help="Class names (.txt or .json) for the figures.")
 @click.option("--unsafe", is_flag=True, help="Allow Lambda layers and SavedModel folders (code) in a --model you "
                                             "trust.")
-@click.option("--n-images", type=int, help="Images per model (overrides the suite).")
-@click.option("--seed", type=int, help="Seed of the sample, random methods and randomisation (overrides the suite).")
-@click.option("--batch-size", type=int, help="Largest batch sent to the model (overrides the suite).")
+@click.option("--n-images", type=click.IntRange(min=1), help="Images per model (overrides the suite).")
+@click.option("--seed", type=click.IntRange(0, SEED_LIMIT - 1),
+              help="Seed of the sample, random methods and randomisation (overrides the suite).")
+@click.option("--batch-size", type=click.IntRange(1, MAX_INT),
+              help="Largest batch sent to the model (overrides the suite).")
 @click.option("--method", "methods", multiple=True, metavar="NAME", help="Only these methods (id or label; "
                                                                          "repeatable or comma-separated).")
 @click.option("--backend", "backends", multiple=True, metavar="NAME", help="Only these backends (repeatable).")
 @click.option("--param", "params", multiple=True, metavar="METHOD.KEY=VALUE",
-              help="Set a method parameter, e.g. gradcam.layer=conv5_block3_out or smoothgrad.n_samples=20.")
+              help="Set a method parameter, e.g. gradcam.layer=conv5_block3_out or smoothgrad.n_samples=20 "
+                   "(JSON, else text; a bool parameter takes true/false, yes/no or 1/0).")
 @click.option("--fresh", is_flag=True, help="Recompute every cell (new records are appended to the store).")
 @click.option("--no-figures", is_flag=True, help="Write the tables only (faster).")
 @click.option("--dry-run", is_flag=True, help="Print the models and method/backend pairs, run nothing.")
@@ -200,9 +214,6 @@ def bench_command(**o: Any) -> None:
         else:
             cfg = cfg.with_models([override])
     changes = {k: o[k] for k in ("n_images", "seed", "batch_size") if o[k] is not None}
-    for k, v in changes.items():
-        if v < (0 if k == "seed" else 1):
-            raise InputError(f"--{k.replace('_', '-')} must be >= {0 if k == 'seed' else 1}; got {v}")
     if changes:
         cfg = dc.replace(cfg, **changes)
     if o["methods"] or o["backends"]:

@@ -11,6 +11,7 @@ import numpy as np
 from ..errors import InputError
 from . import main
 from ._common import (
+    check_method_options,
     check_outputs,
     chunk_size,
     concat_explanations,
@@ -21,12 +22,15 @@ from ._common import (
     method_params,
     model_options,
     n_shown,
+    one_row_per_target,
     output_options,
     progress,
     row_labels,
     setup,
+    warn,
 )
 from ._labels import parse_targets
+from ._params import bool_param_names, method_classes, parse_param_value, split_param_item
 from .explain import figure_options
 
 
@@ -40,25 +44,30 @@ def _pairs(values: tuple[str, ...], model: Any) -> list[tuple[str, str]]:
         if not method:
             raise InputError(f"--pair takes METHOD:BACKEND (e.g. gradcam:tf-explain); got {value!r}")
         pairs.append((method, backend if backend and backend != "auto" else backend_for_model(model, method)))
-    if len(pairs) < 2:
-        raise InputError("compare needs at least two --pair METHOD:BACKEND options (use `xaikit explain` for one)")
     return pairs
 
 
-def _split_params(items: tuple[str, ...]) -> tuple[tuple[str, ...], dict[Any, dict[str, Any]]]:
-    """``--param`` values: plain ``KEY=VALUE`` (every pair) and ``METHOD[:BACKEND].KEY=VALUE`` (one pair)."""
-    from ._common import _parse_value
+def _split_params(items: tuple[str, ...], pairs: list[tuple[str, str]]
+                  ) -> tuple[tuple[str, ...], dict[Any, dict[str, Any]]]:
+    """``--param`` values: plain ``KEY=VALUE`` (every pair) and ``METHOD[:BACKEND].KEY=VALUE`` (one pair).
 
+    A scoped value is converted for the pairs it names (a bool parameter of theirs takes
+    true/false words); plain values are converted by :func:`._common.method_params`.
+    """
     common, scoped = [], {}
     for item in items:
-        key, sep, value = item.partition("=")
-        if sep and "." in key:
-            scope, _, name = key.strip().rpartition(".")
-            method, _, backend = scope.partition(":")
-            target = (method, backend) if backend else method
-            scoped.setdefault(target, {})[name] = _parse_value(value.strip())
-        else:
+        key, value = split_param_item(item, "KEY=VALUE or METHOD[:BACKEND].KEY=VALUE")
+        if "." not in key:
             common.append(item)
+            continue
+        scope, _, name = key.rpartition(".")
+        method, _, backend = scope.partition(":")
+        chosen = [p for p in pairs if p[0] == method and (not backend or p[1] == backend)]
+        if not chosen:
+            raise InputError(f"--param {key}=...: no --pair is {scope}; pairs: "
+                             + ", ".join(f"{m}:{b}" for m, b in pairs))
+        target = (method, backend) if backend else method
+        scoped.setdefault(target, {})[name] = parse_param_value(name, value, bool_param_names(method_classes(chosen)))
     return tuple(common), scoped
 
 
@@ -95,12 +104,14 @@ def _markdown(labels: list[str], totals: dict[str, list[Any]], table: Any, n: in
               help="A method and the backend computing it (repeat, at least twice): gradcam:tensorflow, "
                    "gradcam:tf-explain, expected_gradients:shap, ... A missing backend means the native one.")
 @click.option("-t", "--target", "targets", multiple=True, metavar="CLASS",
-              help="Class to explain (index or --labels name), one for all images or one per image. Default: the "
+              help="Class to explain (index or --labels name; digits are an index, name:TEXT a name), one for all "
+                   "images, one per image, or several for one image (explained once per class). Default: the "
                    "predicted class, the same for every pair.")
 @method_options
 @click.option("--markdown", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the timings and agreement tables (Spearman, |Spearman|, top-10% IoU, SSIM) as Markdown.")
-@click.option("--fraction", type=float, default=0.1, show_default=True, help="Top fraction of pixels for the IoU.")
+@click.option("--fraction", type=click.FloatRange(0.0, 1.0, min_open=True), default=0.1, show_default=True,
+              help="Top fraction of pixels for the IoU (0 < f <= 1).")
 @figure_options
 @output_options
 def compare_command(**o: Any) -> None:
@@ -125,19 +136,24 @@ def compare_command(**o: Any) -> None:
     check_outputs({"-o": o["output"], "--markdown": o["markdown"]}, o["overwrite"])
     if o["backend"] != "auto":
         raise InputError("compare takes its backends from --pair METHOD:BACKEND; drop --backend")
+    check_method_options(o)
+    if len(o["pairs"]) < 2:
+        raise InputError("compare needs at least two --pair METHOD:BACKEND options (use `xaikit explain` for one)")
     st = setup(model_path=o["model_path"], arch=o["arch"], weights=o["weights"], input_size=o["input_size"],
                classes=o["classes"], zoo=o["zoo"], unsafe=o["unsafe"], preprocess=o["preprocess"],
-               labels_path=o["labels_path"], quiet=o["quiet"], images=o["images"], n_images=o["n_images"])
-    src = st.source
-    assert src is not None
+               labels_path=o["labels_path"], quiet=o["quiet"], images=o["images"], n_images=o["n_images"],
+               to_grey=o["to_grey"])
+    assert st.source is not None
     pairs = _pairs(o["pairs"], st.model)
+    targets = parse_targets(o["targets"], st.labels, len(st.source), warn)
+    src = one_row_per_target(st.source, targets, st.labels, st.log)
     n = len(src)
     show = n_shown(n, o["show"])
-    targets = parse_targets(o["targets"], st.labels, n)
-    common_items, scoped = _split_params(o["extra_params"])
+    common_items, scoped = _split_params(o["extra_params"], pairs)
     chunks = src.chunks(chunk_size(o["chunk_size"]))
     first = next(chunks)
-    common = method_params({**o, "extra_params": common_items}, st, first[1])
+    common = method_params({**o, "extra_params": common_items}, st, first[1],
+                           bool_names=bool_param_names(method_classes(pairs)))
     accepted = {p: set(get_method_class(*p).param_names()) for p in pairs}
     unused = [k for k in common if not any(k in names for names in accepted.values())]
     if unused:

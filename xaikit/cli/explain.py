@@ -11,8 +11,11 @@ import numpy as np
 from ..errors import InputError
 from . import main
 from ._common import (
+    COUNT,
+    check_method_options,
     check_outputs,
     chunk_size,
+    colormap_option,
     concat_explanations,
     default_output,
     describe,
@@ -25,24 +28,31 @@ from ._common import (
     method_params,
     model_options,
     n_shown,
+    one_row_per_target,
     output_options,
     progress,
     row_labels,
     setup,
+    warn,
     with_provenance,
 )
 from ._labels import parse_targets
+from ._params import bool_param_names, method_classes
+
+#: How the maps are drawn (``--view``); the picture functions take the same names.
+VIEWS = ("auto", "overlay", "signed")
 
 
 def figure_options(f: Any) -> Any:
     """How the picture looks: ``--show``, ``--view``, ``--colormap``, ``--alpha``, ``--title``."""
     for decorator in reversed([
-        click.option("--show", type=int, default=8, show_default=True, help="Images (rows) in the picture."),
-        click.option("--view", default="auto", show_default=True,
+        click.option("--show", type=COUNT, default=8, show_default=True, help="Images (rows) in the picture."),
+        click.option("--view", type=click.Choice(VIEWS, case_sensitive=False), default="auto", show_default=True,
                      help="overlay (heat map over the image), signed (red = for, blue = against the class) or auto "
                           "(signed for occlusion, gradient x input, integrated and expected gradients)."),
-        click.option("--colormap", default="jet", show_default=True, help="Matplotlib colormap of overlays."),
-        click.option("--alpha", type=float, default=0.4, show_default=True, help="Heat-map weight of overlays."),
+        colormap_option("--colormap", default="jet", help="Matplotlib colormap of overlays."),
+        click.option("--alpha", type=click.FloatRange(0.0, 1.0), default=0.4, show_default=True,
+                     help="Heat-map weight of overlays (0..1)."),
         click.option("--title", help="Picture title (default: method, model, preprocessing)."),
     ]):
         f = decorator(f)
@@ -64,9 +74,10 @@ def _npz_paths(path: Path | None, ranked: int | None) -> list[Path]:
               help="occlusion, gradcam, gradcam++, vanilla_gradients, gradient_x_input, smoothgrad, "
                    "integrated_gradients, expected_gradients (see `xaikit list`).")
 @click.option("-t", "--target", "targets", multiple=True, metavar="CLASS",
-              help="Class to explain: an index or a name from --labels; one for all images or one per image "
-                   "(repeat or comma-separate). Default: each image's predicted class.")
-@click.option("--ranked-outputs", type=int, metavar="K",
+              help="Class to explain: an index or a name from --labels (digits are an index; name:TEXT is always a "
+                   "name); one for all images, one per image, or several for one image (explained once per class). "
+                   "Repeat or comma-separate. Default: each image's predicted class.")
+@click.option("--ranked-outputs", type=COUNT, metavar="K",
               help="Explain each image's K highest-ranked classes (shap's ranked_outputs), one column each.")
 @method_options
 @click.option("--save-npz", type=click.Path(dir_okay=False, path_type=Path),
@@ -103,18 +114,24 @@ def explain_command(**o: Any) -> None:
     if ranked is not None and o["targets"]:
         raise InputError("give either --target (the classes to explain) or --ranked-outputs K (each image's K top "
                          "classes), not both")
+    check_method_options(o)
     st = setup(model_path=o["model_path"], arch=o["arch"], weights=o["weights"], input_size=o["input_size"],
                classes=o["classes"], zoo=o["zoo"], unsafe=o["unsafe"], preprocess=o["preprocess"],
-               labels_path=o["labels_path"], quiet=o["quiet"], images=o["images"], n_images=o["n_images"])
-    src = st.source
-    assert src is not None
+               labels_path=o["labels_path"], quiet=o["quiet"], images=o["images"], n_images=o["n_images"],
+               to_grey=o["to_grey"])
+    assert st.source is not None
+    targets = parse_targets(o["targets"], st.labels, len(st.source), warn)
+    src = one_row_per_target(st.source, targets, st.labels, st.log)
     n = len(src)
     show = n_shown(n, o["show"])
-    targets = parse_targets(o["targets"], st.labels, n)
     step = chunk_size(o["chunk_size"])
     chunks = src.chunks(step)
     first = next(chunks)
-    explainer = get_explainer(st.model, method, backend=o["backend"], **method_params(o, st, first[1]))
+    from ..registry import backend_for_model
+
+    backend = o["backend"] if o["backend"] != "auto" else backend_for_model(st.model, method)
+    bools = bool_param_names(method_classes([(method, backend)]))
+    explainer = get_explainer(st.model, method, backend=backend, **method_params(o, st, first[1], bool_names=bools))
     ensure_seed(explainer, st.log)
     k = ranked or 1
     keep_all = bool(npz_paths)

@@ -8,7 +8,7 @@ import click
 
 from ..errors import InputError
 from . import main
-from ._common import check_outputs, default_output, model_options, output_options, setup
+from ._common import COUNT, check_outputs, colormap_option, default_output, model_options, output_options, setup
 from ._models import find_layer
 
 
@@ -32,16 +32,16 @@ def _kernel_layers(model: Any) -> list[str]:
 @main.command("filters")
 @model_options
 @click.option("-l", "--layer", help="The convolution layer (default: the first one).")
-@click.option("--normalize", default="global", show_default=True,
+@click.option("--normalize", type=click.Choice(["global", "filter", "symmetric"]), default="global", show_default=True,
               help="global (min-max over the whole kernel, as seed 001), filter (per filter) or symmetric "
                    "(zero = mid-grey).")
-@click.option("--layout", default="auto", show_default=True,
+@click.option("--layout", type=click.Choice(["auto", "channels", "rgb"]), default="auto", show_default=True,
               help="channels (each input channel in grey), rgb (each filter as a colour image; needs 3 input "
                    "channels) or auto (rgb for 3 input channels).")
-@click.option("--max-filters", type=int, default=32, show_default=True, help="Show the first N filters.")
-@click.option("--max-channels", type=int, default=16, show_default=True,
+@click.option("--max-filters", type=COUNT, default=32, show_default=True, help="Show the first N filters.")
+@click.option("--max-channels", type=COUNT, default=16, show_default=True,
               help="Show the first N input channels per filter (channels layout).")
-@click.option("--cmap", default="gray", show_default=True, help="Colormap of the channels layout.")
+@colormap_option("--cmap", default="gray", help="Colormap of the channels layout.")
 @click.option("--title", help="Picture title.")
 @output_options
 def filters_command(**o: Any) -> None:

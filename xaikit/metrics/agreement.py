@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..validation import check_bool
 from ._common import check_fraction, check_maps, check_same_shape, rankdata, rowwise_pearson
 
 __all__ = ["AgreementTable", "AGREEMENT_METRICS", "agreement_table", "spearman", "ssim", "topk_iou"]
@@ -55,7 +56,7 @@ def spearman(maps_a: Any, maps_b: Any, *, absolute: bool = False) -> np.ndarray:
         float64 ``(N,)`` in [-1, 1]; NaN where a map is constant (undefined).
     """
     a, b = _pair(maps_a, maps_b)
-    if absolute:
+    if check_bool("absolute", absolute):
         a, b = np.abs(a), np.abs(b)
     n = a.shape[0]
     return rowwise_pearson(rankdata(a.reshape(n, -1)), rankdata(b.reshape(n, -1)))
@@ -87,7 +88,7 @@ def topk_iou(maps_a: Any, maps_b: Any, *, fraction: float = 0.1, absolute: bool 
     """
     a, b = _pair(maps_a, maps_b)
     fraction = check_fraction("fraction", fraction)
-    if absolute:
+    if check_bool("absolute", absolute):
         a, b = np.abs(a), np.abs(b)
     n = a.shape[0]
     pixels = a.shape[1] * a.shape[2]
@@ -167,7 +168,7 @@ def ssim(maps_a: Any, maps_b: Any, *, normalize: bool = True, data_range: float 
         raise InputError(f"win_size must be an odd integer >= 1; got {win_size!r}.")
     if not (isinstance(sigma, numbers.Real) and sigma > 0):
         raise InputError(f"sigma must be a number > 0; got {sigma!r}.")
-    if normalize:
+    if check_bool("normalize", normalize):
         if data_range is not None:
             raise InputError("data_range is only used with normalize=False (normalised maps have range 1); "
                              "drop data_range or pass normalize=False.")

@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from ..errors import InputError, LayerError
-from ..validation import check_choice, check_images, check_seed, check_targets
+from ..validation import check_bool, check_choice, check_images, check_seed, check_targets
 from .agreement import spearman, ssim
 from ._common import check_maps
 
@@ -160,6 +160,7 @@ def cascading_randomisation(explain_fn: ExplainFn, randomizer: Randomizer, image
                          "predicted classes, e.g. np.argmax(predict(images), axis=1), or the labels.")
     t = check_targets(targets, n, None)
     mode = check_choice("mode", mode, ("cascading", "independent"))
+    keep_maps = check_bool("keep_maps", keep_maps)
     seed = check_seed(seed)
     available = list(randomizer.layers())
     if layers is None:
