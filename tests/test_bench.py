@@ -225,10 +225,9 @@ keras = pytest.importorskip("keras")
 
 
 def test_floor_on_a_tiny_model():
-    from xaikit_tensorflow._keras import model_view
-
     import xaikit
     from xaikit.bench.floor import floor_plan, measure_pass_rate
+    from xaikit.registry import services_for
 
     keras.utils.set_random_seed(3)
     inp = keras.Input((12, 12, 3))
@@ -239,7 +238,8 @@ def test_floor_on_a_tiny_model():
     model = keras.Model(inp, out)
     x = np.random.default_rng(0).uniform(0, 1, (3, 12, 12, 3)).astype(np.float32)
     t = np.array([0, 1, 2])
-    score = model_view(model).spec.output_activation and "logit"
+    engine = services_for(model).engine(model)
+    score = "logit"
     cases = [("vanilla_gradients", {}, {}), ("smoothgrad", {"n_samples": 5, "seed": 0}, {}),
              ("gradcam", {"layer": "conv"}, {}), ("occlusion", {"patch_size": 4}, {}),
              ("expected_gradients", {"n_samples": 4, "seed": 0, "layer": "pool", "background": x}, {"k": 2})]
@@ -248,7 +248,7 @@ def test_floor_on_a_tiny_model():
         plan = floor_plan(method, exp.params, layer=exp.layer, score=exp.score, default_score=score,
                           image_size=(12, 12), ranked_outputs=extra.get("k"))
         targets = np.stack([t, (t + 1) % 3], axis=1) if plan.k > 1 else t
-        rate = measure_pass_rate(model, x, targets, plan, batch_sizes=[1, 4], min_seconds=0.01)
+        rate = measure_pass_rate(engine, x, targets, plan, batch_sizes=[1, 4], min_seconds=0.01)
         floor = plan.passes * rate["seconds_per_pass"]
         assert floor > 0 and np.isfinite(floor), (method, rate)
         ratio = (exp.elapsed / len(x)) / floor
@@ -465,14 +465,14 @@ def test_range_dependent_parameters_follow_the_preprocessing(tmp_path):
     grey = np.full((1, 1, 1, 3), 127.5, np.float32)
     expected = {"scale255": (0.5, 0.15), "tf": (0.0, 0.3), "caffe": (get_scheme("caffe").forward(grey)[0, 0, 0], 38.25)}
     for scheme, (baseline, noise) in expected.items():
-        pm = SimpleNamespace(scheme=scheme, images=np.zeros((1, 8, 8, 3), np.float32))
+        pm = SimpleNamespace(scheme=scheme, images=np.zeros((1, 8, 8, 3), np.float32), channels=3)
         occ = runner._params_for_run(pm, Pair("m", "occlusion", "occlusion", "tensorflow", dict(occlusion.params)))
         np.testing.assert_allclose(occ["baseline"], baseline, rtol=1e-6)
         sg = runner._params_for_run(pm, Pair("m", "smoothgrad", "smoothgrad", "tf-explain",
                                              {**smoothgrad.params, **smoothgrad.backend_params["tf-explain"]}))
         assert sg["noise_std"] == pytest.approx(noise)
     # on the zoo's [0, 1] images the values are the ones the suite always used: finished cells stay valid
-    pm = SimpleNamespace(scheme="scale255", images=np.zeros((1, 8, 8, 3), np.float32))
+    pm = SimpleNamespace(scheme="scale255", images=np.zeros((1, 8, 8, 3), np.float32), channels=3)
     occ = runner._params_for_run(pm, Pair("m", "occlusion", "occlusion", "tensorflow", dict(occlusion.params)))
     assert type(occ["baseline"]) is float and occ["baseline"] == 0.5
 

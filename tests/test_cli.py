@@ -217,15 +217,15 @@ def test_default_picture_names(files, tmp_path, monkeypatch):
 
 
 def test_missing_dependency_exit_4(files, tmp_path, monkeypatch):
-    from xaikit.cli import _models
-    from xaikit.errors import MissingDependencyError
+    from xaikit import registry
 
-    def no_keras():
-        raise MissingDependencyError('loading models needs TensorFlow and Keras 3: pip install "xaikit[tensorflow]"')
-
-    monkeypatch.setattr(_models, "_keras", no_keras)
-    res = run("explain", "--model", files["keras"], "-i", files["single"], "-o", tmp_path / "x.png", ok=False)
-    assert res.exit_code == 4 and "pip install" in res.stderr
+    monkeypatch.setattr(registry.BackendSpec, "missing", lambda self: ["tensorflow"])  # as if not installed
+    registry.get_services.cache_clear()
+    try:
+        res = run("explain", "--model", files["keras"], "-i", files["single"], "-o", tmp_path / "x.png", ok=False)
+    finally:
+        registry.get_services.cache_clear()
+    assert res.exit_code == 4 and 'pip install "xaikit[tensorflow]"' in res.stderr
 
 
 def test_unsafe_is_needed_for_lambda_layers(files, tmp_path):

@@ -40,9 +40,12 @@ RUNNER = textwrap.dedent("""
     from xaikit.bench.runner import _Runner
 
     out, computations, n, fresh = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4] == "fresh"
+    # Both runs start before either writes: a fresh run started after the other's records would rightly
+    # recompute them, so the runners are built first and only then released together.
+    runner = _Runner(None, out, reuse=not fresh, log=lambda line: None, progress=False)
+    (out / f"ready-{os.getpid()}").touch()
     while not (out / "go").exists():
         time.sleep(0.005)
-    runner = _Runner(None, out, reuse=not fresh, log=lambda line: None, progress=False)
 
     def cell(i):
         def compute():
@@ -68,6 +71,17 @@ def _start(tmp_path: Path, script: str, *args: object) -> subprocess.Popen:
     path.write_text(script)
     return subprocess.Popen([sys.executable, str(path), *map(str, args)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(condition: object, procs: list[subprocess.Popen], timeout: float = 120.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        if any(p.poll() is not None for p in procs) or time.monotonic() > deadline:
+            _finish(procs)  # raises with the failing process's stderr
+            raise AssertionError("the processes did not get ready")
+        time.sleep(0.01)
 
 
 def _finish(procs: list[subprocess.Popen]) -> list[str]:
@@ -107,6 +121,7 @@ def test_two_runners_compute_every_cell_exactly_once(tmp_path, mode):
             old.put(f"cell{i}", {"result": {"value": -1}})
     computations = tmp_path / "computations.txt"
     procs = [_start(tmp_path, RUNNER, out, computations, n, mode) for _ in range(2)]
+    _wait_for(lambda: len(list(out.glob("ready-*"))) == 2, procs)
     (out / "go").touch()
     counts = [json.loads(line) for line in _finish(procs)]
     done = Counter(line.split()[1] for line in computations.read_text().splitlines())

@@ -48,7 +48,7 @@ def explain_zoo_model(name: str, n_images: int = 4, methods: tuple[str, ...] = A
 
     Returns the images, ``{"method (backend)": Explanation}`` and the dataset.
     """
-    from xaikit_tensorflow import zoo
+    from . import zoo
 
     from ._api import explain
 
@@ -81,7 +81,7 @@ def run_demo(out_dir: str | os.PathLike[str] = "out", *, overwrite: bool = False
     - ``demo_digits.png``: the Conv-BatchNorm-LeakyReLU model on upscaled digits (1 channel);
     - ``demo_activations.png``: every channel of every conv and pooling layer for one image.
     """
-    from xaikit_tensorflow import zoo
+    from . import zoo
 
     from ._api import activations
     from .viz.compare import compare_figure

@@ -112,11 +112,13 @@ class Engine(abc.ABC):
         """``"NHWC"`` or ``"NCHW"``: how the model takes a batch."""
 
     @abc.abstractmethod
-    def describe(self, image_shape: tuple[int, ...]) -> ModelSpec:
+    def describe(self, image_shape: tuple[int, ...] | None) -> ModelSpec:
         """The model's :class:`ModelSpec` for images of one image's ``image_shape`` (model layout).
 
         Raises :class:`~xaikit.InputError` naming the fix when the model cannot take such
-        images (wrong channel count or size).
+        images (wrong channel count or size). ``None``: what is known without running the
+        model (``input_shape`` may hold ``None``, ``n_outputs`` 0 when unknown, no layer
+        shapes).
         """
 
     def versions(self) -> dict[str, str]:
@@ -195,6 +197,19 @@ class Engine(abc.ABC):
         if layer is None:
             return self.predict(x), self.class_scores(x, score), None
         raise NotImplementedError(f"{type(self).__name__} has no access to layers")
+
+    def pass_loop(self, plan: Any, x: np.ndarray, t: np.ndarray, iters: int, *, serial: bool = False) -> None:
+        """Run ``iters`` passes of ``plan.kind`` on batch ``x`` (targets ``t`` ``(B, k)``) and wait for them.
+
+        The floor of a method (:mod:`xaikit.bench.floor`): the passes it cannot avoid,
+        with no Python between them where the framework allows (a compiled loop). The
+        input is nudged by ``1e-7 * i`` at iteration ``i`` so that no pass is hoisted out
+        of the loop; ``serial`` chains each pass on the previous one's result.
+        ``plan.kind``: ``forward``, ``forward_backward_input``, ``forward_backward_layer``
+        (to ``plan.layer``), ``head_forward_backward`` (``x`` holds ``plan.layer``'s
+        activations, channels-last; ``plan.k`` backward passes per forward pass).
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot time passes")
 
     def check_head(self, layer: str) -> None:
         """Raise :class:`~xaikit.LayerError` if the model above ``layer`` cannot be run on its activations."""

@@ -35,22 +35,20 @@ picture use to show the original image under a map.
 from __future__ import annotations
 
 import difflib
-import functools
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .errors import InputError, MissingDependencyError, UnknownNameError
+from .errors import InputError, UnknownNameError
 
 __all__ = [
     "CAFFE_MEAN_BGR",
     "TORCH_MEAN",
     "TORCH_STD",
     "SCHEMES",
-    "KERAS_FAMILIES",
+    "identify",
     "Scheme",
     "get_scheme",
     "preprocess",
@@ -67,13 +65,6 @@ CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 #: ImageNet mean and standard deviation of the "torch" mode (inputs first scaled to [0, 1]).
 TORCH_MEAN = (0.485, 0.456, 0.406)
 TORCH_STD = (0.229, 0.224, 0.225)
-
-#: Modules of ``keras.applications`` that have a ``preprocess_input`` (Keras 3.x), accepted by
-#: their short name; any other module is named in full (``"keras.applications.<module>"``).
-KERAS_FAMILIES = ("convnext", "densenet", "efficientnet", "efficientnet_v2", "inception_resnet_v2", "inception_v3",
-                  "mobilenet", "mobilenet_v2", "mobilenet_v3", "nasnet", "resnet", "resnet50", "resnet_v2", "vgg16",
-                  "vgg19", "xception")
-
 
 @dataclass(frozen=True)
 class Scheme:
@@ -166,55 +157,25 @@ SCHEMES: dict[str, Scheme] = {
 
 
 def scheme_names() -> list[str]:
-    """Built-in scheme names followed by the Keras families (for help texts)."""
-    return [*SCHEMES, *KERAS_FAMILIES]
+    """Built-in scheme names followed by those the installed backends add (Keras families), for help texts."""
+    from .registry import backend_preprocessing_names
+
+    return [*SCHEMES, *backend_preprocessing_names()]
 
 
 def _hint() -> str:
-    return (f"built-in schemes: {', '.join(SCHEMES)}; or a keras.applications family with its own "
-            f"preprocess_input: {', '.join(KERAS_FAMILIES)}")
+    from .registry import backend_preprocessing_names
+
+    extra = backend_preprocessing_names()
+    return f"built-in schemes: {', '.join(SCHEMES)}" + (f"; from the backends: {', '.join(extra)}" if extra else "")
 
 
-@functools.cache
-def _keras_family(family: str) -> Scheme:
-    """The scheme of ``keras.applications.<family>.preprocess_input`` (imported here, once)."""
-    if not family.isidentifier():
-        raise UnknownNameError(f"unknown preprocessing {family!r}; {_hint()}")
-    try:
-        import keras  # noqa: F401
-    except ImportError:
-        raise MissingDependencyError(f"preprocessing {family!r} is keras.applications.{family}.preprocess_input, "
-                                     'which needs Keras: pip install "xaikit[tensorflow]"') from None
-    try:
-        module = importlib.import_module(f"keras.applications.{family}")
-    except ImportError:
-        module = None
-    fn = getattr(module, "preprocess_input", None)
-    if fn is None:
-        raise UnknownNameError(f"unknown preprocessing {family!r} (keras.applications.{family}.preprocess_input "
-                               f"does not exist); {_hint()}")
-
-    def forward(x: Any) -> np.ndarray:
-        arr = _float(x)  # a copy: keras' preprocess_input modifies float arrays in place
-        if arr.ndim != 4:
-            raise InputError(f"images must be a batch (N, H, W, C); got shape {arr.shape}")
-        return np.asarray(fn(arr), dtype=np.float32)
-
-    # Which built-in scheme does it compute? Probe with random pixels and compare.
+def identify(forward: Callable[[Any], np.ndarray]) -> str | None:
+    """The built-in scheme a preprocessing function computes (probed with random pixels), or None."""
     probe = np.random.default_rng(0).uniform(0.0, 255.0, (1, 4, 5, 3)).astype(np.float32)
-    out = forward(probe)
-    base = next((name for name, s in SCHEMES.items()
+    out = forward(probe.copy())
+    return next((name for name, s in SCHEMES.items()
                  if out.shape == probe.shape and np.allclose(out, s.forward(probe), rtol=1e-5, atol=1e-3)), None)
-    if base is None:
-        def inverse(x: Any) -> np.ndarray:
-            raise InputError(f"keras.applications.{family}.preprocess_input matches none of the built-in schemes "
-                             f"({', '.join(SCHEMES)}), so xaikit cannot undo it for display; pass the original "
-                             "images to the picture functions instead.")
-        desc = f"keras.applications.{family}.preprocess_input (no known inverse)"
-        return Scheme(family, desc, forward, inverse, base="")
-    b = SCHEMES[base]
-    return Scheme(family, f"keras.applications.{family}.preprocess_input (= {base}: {b.description})", forward,
-                  b.inverse, rgb_only=b.rgb_only, base=base)
 
 
 def get_scheme(name: str | Scheme) -> Scheme:
@@ -234,10 +195,11 @@ def get_scheme(name: str | Scheme) -> Scheme:
     key = name.strip().lower()
     if key in SCHEMES:
         return SCHEMES[key]
-    explicit = key.startswith("keras.applications.")
-    key = key.removeprefix("keras.applications.").removesuffix(".preprocess_input")
-    if key in KERAS_FAMILIES or explicit:  # only then is Keras imported
-        return _keras_family(key)
+    from .registry import backend_preprocessing
+
+    scheme = backend_preprocessing(key)  # a backend's own (a keras.applications family): only then is it imported
+    if scheme is not None:
+        return scheme
     close = difflib.get_close_matches(key, scheme_names(), n=3, cutoff=0.6)
     hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
     raise UnknownNameError(f"unknown preprocessing {name!r}.{hint} {_hint()}; another Keras module is named "

@@ -21,9 +21,11 @@ import functools
 import importlib
 import importlib.metadata
 import importlib.util
+import os
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .catalogue import METHODS
@@ -38,6 +40,12 @@ __all__ = [
     "backend_for_model",
     "get_backend",
     "get_method_class",
+    "get_services",
+    "backend_preprocessing",
+    "backend_preprocessing_names",
+    "load_model",
+    "services_for",
+    "services_for_framework",
     "list_backends",
     "list_methods",
     "refresh",
@@ -78,6 +86,12 @@ class BackendSpec:
     services : str
         ``"module:object"``: the :class:`~xaikit.services.ModelServices` of the models
         this backend explains (adapters point at their framework's native services).
+    model_files : tuple of str
+        Model-file suffixes the services load (``".keras"``; ``"/saved_model.pb"`` for a
+        folder holding that file), so a file is routed without importing any framework.
+    preprocessing : tuple of str
+        Names of the preprocessing schemes the services add (``"vgg16"``; a name ending
+        in ``.*`` is a prefix), resolved by :meth:`~xaikit.services.ModelServices.preprocessing`.
     """
 
     name: str
@@ -91,6 +105,8 @@ class BackendSpec:
     engine: str = ""
     capabilities: tuple[str, ...] = ()
     services: str = ""
+    model_files: tuple[str, ...] = ()
+    preprocessing: tuple[str, ...] = ()
 
     def offered(self) -> tuple[str, ...]:
         """The method ids this backend offers, in catalogue order (nothing is imported)."""
@@ -175,6 +191,7 @@ def refresh() -> None:
     """Forget discovered backends (after installing a plugin in a running session)."""
     _discover.cache_clear()
     _bound_class.cache_clear()
+    get_services.cache_clear()
 
 
 def _version(dist: str) -> str | None:
@@ -289,3 +306,80 @@ def list_methods() -> list[MethodStatus]:
                                  tuple(s.name for s in offering if not s.missing()),
                                  tuple(s.name for s in offering if s.missing())))
     return rows
+
+
+# --------------------------------------------------------------------------- model services
+@functools.cache
+def get_services(backend: str) -> Any:
+    """The :class:`~xaikit.services.ModelServices` of ``backend`` (imports its framework)."""
+    spec = get_backend(backend)
+    if not spec.services:
+        raise UnknownNameError(f"backend {backend!r} declares no model services")
+    missing = spec.missing()
+    if missing:
+        raise MissingDependencyError(f"backend {backend!r} needs {', '.join(missing)}, which is not installed: "
+                                     f"{spec.install_hint()}")
+    return _load(spec.services)
+
+
+def services_for(model: Any) -> Any:
+    """The model services of ``model``'s framework (the native backend ``backend="auto"`` picks)."""
+    return get_services(backend_for_model(model))
+
+
+def services_for_framework(framework: str) -> Any:
+    """The model services of the native backend for ``framework`` (``"keras"``, ``"torch"``, ...)."""
+    natives = [s for s in _discover().values() if s.native and s.services and framework in s.frameworks]
+    if not natives:
+        known = sorted({f for s in _discover().values() if s.native for f in s.frameworks})
+        raise UnknownNameError(f"no native xaikit backend for framework {framework!r}; frameworks: {', '.join(known)}")
+    for spec in natives:
+        if not spec.missing():
+            return get_services(spec.name)
+    raise MissingDependencyError(f"framework {framework!r} needs backend {natives[0].name!r}: "
+                                 f"{natives[0].install_hint()}")
+
+
+def _routes(path: Path) -> list[BackendSpec]:
+    name = path.name.lower()
+    out = []
+    for spec in _discover().values():
+        for pattern in spec.model_files:
+            if pattern.startswith("/") and path.is_dir() and (path / pattern[1:]).exists():
+                out.append(spec)
+            elif not pattern.startswith("/") and name.endswith(pattern.lower()) and not path.is_dir():
+                out.append(spec)
+    return out
+
+
+def load_model(path: str | os.PathLike[str], *, unsafe: bool = False, **options: Any) -> Any:
+    """Load a model file with the backend that reads its kind (by suffix; nothing else is imported).
+
+    Files that carry code (a Keras ``Lambda`` layer, a SavedModel graph, TorchScript, a
+    pickled module) load only with ``unsafe=True``, after you decide to trust them; each
+    backend's message says why. ``options`` go to the backend (e.g. ``arch=`` for a
+    PyTorch state dict).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"model file {path} does not exist")
+    routes = _routes(path)
+    if not routes:
+        kinds = sorted({p for s in _discover().values() for p in s.model_files})
+        raise UnknownNameError(f"no xaikit backend reads {path} (by its suffix); model files: {', '.join(kinds)}")
+    spec = next((s for s in routes if not s.missing()), routes[0])
+    return get_services(spec.name).load(path, unsafe=unsafe, **options)
+
+
+# --------------------------------------------------------------------------- preprocessing
+def backend_preprocessing_names() -> list[str]:
+    """The preprocessing schemes installed backends add (e.g. Keras' families), without importing them."""
+    return [n for s in _discover().values() if not s.missing() for n in s.preprocessing if not n.endswith(".*")]
+
+
+def backend_preprocessing(name: str) -> Any:
+    """The :class:`~xaikit.preprocessing.Scheme` a backend defines under ``name``, or None."""
+    for spec in _discover().values():
+        if any(name == n or (n.endswith(".*") and name.startswith(n[:-1])) for n in spec.preprocessing):
+            return get_services(spec.name).preprocessing(name)
+    return None

@@ -46,8 +46,12 @@ class ModelServices(abc.ABC):
         """Whether ``model`` is a model of this framework (checked without importing it if possible)."""
 
     @abc.abstractmethod
-    def describe(self, model: Any, images: np.ndarray) -> ModelSpec:
-        """The model's :class:`~xaikit.ModelSpec` for these images (layout, size, classes, activation, layers)."""
+    def describe(self, model: Any, images: np.ndarray | None) -> ModelSpec:
+        """The model's :class:`~xaikit.ModelSpec` for these images (layout, size, classes, activation, layers).
+
+        With ``images=None``: what is known without running the model (``input_shape`` may
+        hold ``None``; ``n_outputs`` is 0 when the model does not declare it).
+        """
 
     @abc.abstractmethod
     def class_scores(self, model: Any, images: Any, score: str | None = "probability",
@@ -71,13 +75,58 @@ class ModelServices(abc.ABC):
         """Number of trainable and non-trainable parameters (0 when unknown)."""
         return 0
 
-    def load(self, path: str | os.PathLike[str], *, unsafe: bool = False, **options: Any) -> Any:
-        """Load a model file of this framework (``suffixes``); files that carry code need ``unsafe``."""
+    def load(self, path: str | os.PathLike[str], *, unsafe: bool = False, input_size: tuple[int, int] | None = None,
+             **options: Any) -> Any:
+        """Load a model file of this framework (``suffixes``); files that carry code need ``unsafe``.
+
+        ``input_size`` is the ``(H, W)`` of models that do not declare one (ignored by the
+        others); other ``options`` are the framework's (e.g. ``arch=`` for a state dict).
+        """
         raise ModelError(f"the {self.backend!r} backend does not load model files")
 
     def engine(self, model: Any) -> Engine | None:
         """The model's engine, if this framework has a native one."""
         return None
+
+    # ----------------------------------------------------------------- models by name
+    def architectures(self) -> tuple[str, ...]:
+        """Names of the architectures :meth:`architecture` builds (``keras.applications``, torchvision...)."""
+        return ()
+
+    def architecture(self, name: str, *, weights: str | None = None, input_size: tuple[int, int] | None = None,
+                     classes: int | None = None, seed: int | None = None) -> Any:
+        """A model of a named architecture: random weights (``"none"``, seeded) or a ``weights`` file."""
+        raise ModelError(f"the {self.backend!r} backend builds no named architectures")
+
+    def architecture_preprocess(self, name: str) -> str | None:
+        """The preprocessing scheme (:mod:`xaikit.preprocessing`) the architecture's original weights take."""
+        return None
+
+    def zoo_model(self, name: str, **options: Any) -> Any:
+        """A fresh copy of zoo model ``name`` (:mod:`xaikit.zoo`) in this framework."""
+        raise ModelError(f"the {self.backend!r} backend has no zoo models")
+
+    def zoo_record(self, name: str) -> dict[str, Any] | None:
+        """How zoo model ``name`` was made in this framework (``test_accuracy``...), None if not made."""
+        return None
+
+    def layer_reference(self, model: Any, kind: str, index: int) -> str:
+        """The name of the layer a suite refers to by position: ``kind="index"`` (the ``index``-th
+        layer as the framework counts them) or ``"input_of"`` (the layer feeding it, SHAP's
+        ``model.layers[i].input``)."""
+        raise ModelError(f"the {self.backend!r} backend cannot resolve layers by position; name the layer")
+
+    def conv_filters(self, model: Any, layer: str) -> np.ndarray:
+        """The kernels of convolution ``layer`` as ``(kh, kw, in, out)`` float32 (filter pictures)."""
+        raise ModelError(f"the {self.backend!r} backend cannot read convolution kernels")
+
+    def preprocessing(self, name: str) -> Any:
+        """The :class:`~xaikit.preprocessing.Scheme` this framework defines under ``name`` (None if none)."""
+        return None
+
+    def kernel_layers(self, model: Any) -> list[str]:
+        """Names of the layers :meth:`conv_filters` can read, in model order."""
+        return []
 
 
 class EngineServices(ModelServices):
@@ -87,7 +136,9 @@ class EngineServices(ModelServices):
     def engine(self, model: Any) -> Engine:
         """The engine of ``model``."""
 
-    def describe(self, model: Any, images: np.ndarray) -> ModelSpec:
+    def describe(self, model: Any, images: np.ndarray | None) -> ModelSpec:
+        if images is None:
+            return self.engine(model).describe(None)
         x = check_images(images)
         return self.engine(model).describe(tuple(x.shape[1:]))
 

@@ -7,6 +7,8 @@ functions) and model services (:mod:`.services`); every method comes from the co
 
 from xaikit.registry import BackendSpec
 
+from .preprocessing import KERAS_FAMILIES  # NumPy only: the family names, no Keras import
+
 _M = "xaikit_tensorflow"
 
 BACKEND = BackendSpec(
@@ -15,6 +17,8 @@ BACKEND = BackendSpec(
     engine=f"{_M}.engine:engine_for",
     capabilities=("scores", "gradients", "layers", "head"),
     services=f"{_M}.services:SERVICES",
+    model_files=(".keras", ".h5", ".hdf5", "/saved_model.pb"),
+    preprocessing=(*KERAS_FAMILIES, "keras.applications.*"),
     requires=("tensorflow", "keras"),
     extra="tensorflow",
     frameworks=("keras", "tf_keras", "tensorflow"),

@@ -202,7 +202,7 @@ class KerasModelView:
                          layout="NHWC",
                          framework="keras", name=self.name)
 
-    def describe(self, image_shape: tuple[int, ...]) -> ModelSpec:
+    def describe(self, image_shape: tuple[int, ...] | None) -> ModelSpec:
         """The model's :class:`~xaikit.ModelSpec` for images of shape ``image_shape`` ``(H, W, C)``.
 
         Layer kinds and output shapes come from one eager pass on a zero image of that
@@ -210,6 +210,8 @@ class KerasModelView:
         fit, the static description is returned (without layer shapes) so that the image
         check says what is wrong.
         """
+        if image_shape is None:
+            return self._spec if self._spec is not None else self._static_spec(0)
         image_shape = tuple(int(s) for s in image_shape)
         cached = self._specs.get(image_shape)
         if cached is not None:

@@ -73,7 +73,7 @@ class KerasEngine(Engine):
     def layout(self) -> str:
         return "NHWC"
 
-    def describe(self, image_shape: tuple[int, ...]) -> ModelSpec:
+    def describe(self, image_shape: tuple[int, ...] | None) -> ModelSpec:
         return self.view.describe(image_shape)
 
     def versions(self) -> dict[str, str]:
@@ -252,3 +252,49 @@ class KerasEngine(Engine):
 
     def check_head(self, layer: str) -> None:
         self.view.head(layer)
+
+    # ----------------------------------------------------------------- floor
+    def pass_loop(self, plan: Any, x: np.ndarray, t: np.ndarray, iters: int, *, serial: bool = False) -> None:
+        view = self.view
+        score, layer, kind, k = plan.score, plan.layer, plan.kind, plan.k
+        shape = tuple(x.shape[1:])
+
+        def unit(xi: Any, ti: Any) -> Any:
+            if kind == "forward":
+                return tf.gather(view.class_scores(view.forward(xi), score), ti[:, 0], batch_dims=1)
+            if kind == "forward_backward_input":
+                with tf.GradientTape() as tape:
+                    tape.watch(xi)
+                    s = tf.gather(view.class_scores(view.forward(xi), score), ti[:, 0], batch_dims=1)
+                return tape.gradient(s, xi)
+            if kind == "forward_backward_layer":
+                with tf.GradientTape() as tape:
+                    cap = view.forward(xi, capture=[layer])
+                    a = cap.outputs[layer]
+                    s = tf.gather(view.class_scores(cap, score), ti[:, 0], batch_dims=1)
+                return tape.gradient(s, a)
+            # head_forward_backward: xi holds the layer's activations (or the images when layer is None)
+            with tf.GradientTape(persistent=k > 1) as tape:
+                tape.watch(xi)
+                cap = view.forward(xi) if layer is None else view.run_head(layer, xi)
+                scores = view.class_scores(cap, score)
+                selected = [tf.gather(scores, ti[:, r], batch_dims=1) for r in range(k)]
+            grads = [tape.gradient(s, xi) for s in selected]
+            del tape
+            return tf.add_n([tf.reduce_sum(g) for g in grads])
+
+        def build() -> Callable[..., Any]:
+            def fn(x0: Any, t0: Any, n: Any) -> Any:
+                acc = tf.zeros([], tf.float32)
+                for i in tf.range(n):
+                    xi = x0 + tf.cast(i, x0.dtype) * 1e-7
+                    if serial:
+                        xi = xi + 0.0 * acc  # a data dependency: pass i + 1 starts when pass i is done
+                    acc += tf.cast(tf.reduce_sum(unit(xi, t0)), tf.float32)
+                return acc
+            return fn
+
+        signature = [tf.TensorSpec((None, *shape), tf.float32), tf.TensorSpec([None, k], tf.int32),
+                     tf.TensorSpec([], tf.int32)]
+        fn = self._compiled(("bench_floor", kind, layer, score, k, shape, serial), build, signature)
+        fn(x, t, np.int32(iters)).numpy()

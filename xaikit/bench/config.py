@@ -202,8 +202,12 @@ class ModelEntry:
     id : str
         Name in the report (default: the zoo name, the file stem or the architecture).
     zoo, path, arch : str or None
-        A zoo model; a ``.keras``/``.h5`` file or SavedModel folder; a
-        ``keras.applications`` architecture (with ``weights``, ``input_size``, ``classes``).
+        A zoo model; a model file any installed backend reads (``.keras``/``.h5``/SavedModel
+        folder, ``.pt``, ``.onnx``); a named architecture (``keras.applications``,
+        torchvision; with ``weights``, ``input_size``, ``classes``).
+    framework : str or None
+        ``"keras"`` or ``"torch"``: the framework of a zoo model (the PyTorch twins carry the
+        Keras weights) or of an architecture whose name both frameworks know.
     images : str or None
         A folder (or file) of images; ``"synthetic"`` for generated shapes at the model's
         input size; None for a zoo model's test split.
@@ -236,11 +240,12 @@ class ModelEntry:
     n_images: int | None = None
     background: int | str | None = None
     unsafe: bool = False
+    framework: str | None = None
 
     @property
     def source(self) -> str:
         if self.zoo:
-            return f"zoo:{self.zoo}"
+            return f"zoo:{self.zoo}" + (f"@{self.framework}" if self.framework not in (None, "keras") else "")
         if self.arch:
             size = "x".join(map(str, self.input_size)) if self.input_size else "default size"
             return f"arch:{self.arch}(weights={self.weights}, {size}, classes={self.classes or 'default'})"
@@ -566,7 +571,7 @@ def _check_metric(r: _Reader, metric: str, p: dict[str, Any]) -> None:
 
 
 _MODEL_KEYS = ["id", "zoo", "path", "arch", "weights", "input_size", "classes", "images", "masks", "preprocess",
-               "labels", "quality", "params", "n_images", "background", "unsafe"]
+               "labels", "quality", "params", "n_images", "background", "unsafe", "framework"]
 
 
 def _model(data: Any, index: int, origin: str, base: Path | None) -> ModelEntry:
@@ -579,7 +584,7 @@ def _model(data: Any, index: int, origin: str, base: Path | None) -> ModelEntry:
         raise r.error("name the model with exactly one of zoo = \"NAME\", path = \"FILE\" or arch = \"NAME\" "
                       f"(keras.applications); got {', '.join(given) or 'none'}.")
     if zoo is not None:
-        from xaikit_tensorflow.zoo import ZOO  # no TensorFlow import
+        from ..zoo import ZOO
 
         if zoo not in ZOO:
             raise r.error(f"unknown zoo model {zoo!r}; zoo models: {', '.join(ZOO)}.")
@@ -612,7 +617,11 @@ def _model(data: Any, index: int, origin: str, base: Path | None) -> ModelEntry:
         sub = _Reader(value, f"[[models]] #{index + 1} params.{key}", origin)
         params[str(key)] = {str(k): _param_value(v, f"{sub.where}.{k}", origin) for k, v in sub.data.items()}
     unsafe = r.get("unsafe", bool, False)
-    default_id = zoo or arch or Path(path or "model").stem
+    framework = r.get("framework", str)
+    if framework is not None and framework not in ("keras", "torch"):
+        raise r.error(f"framework must be \"keras\" or \"torch\"; got {framework!r}.")
+    default_id = (zoo + (f"@{framework}" if framework not in (None, "keras") else "")) if zoo else (
+        arch or Path(path or "model").stem)
     mid = r.get("id", str, default_id)
     r.finish(_MODEL_KEYS)
     base_images = images if images in (None, "synthetic") else _resolve_path(images, base)
@@ -621,7 +630,8 @@ def _model(data: Any, index: int, origin: str, base: Path | None) -> ModelEntry:
         weights=weights if weights is None or weights.lower() in ("none", "imagenet") else _resolve_path(weights, base),
         input_size=size, classes=classes, images=base_images, masks=_resolve_path(masks, base),
         preprocess=preprocess, labels=_resolve_path(labels, base), quality=quality, params=params,
-        n_images=n_images, background=bg if not isinstance(bg, str) else _resolve_path(bg, base), unsafe=unsafe)
+        n_images=n_images, background=bg if not isinstance(bg, str) else _resolve_path(bg, base), unsafe=unsafe,
+        framework=framework)
 
 
 _METHOD_KEYS = ["method", "label", "backends", "params", "backend_params", "models", "ranked_outputs"]

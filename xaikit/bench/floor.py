@@ -5,11 +5,12 @@ through the model per image (the ``cost`` column of :data:`xaikit.METHODS`). The
 is the time of exactly those passes, measured in the same process as the method, on
 the same model, images and targets, with:
 
-- one compiled TensorFlow function per kind of pass (``tf.function`` with a
+- one compiled loop per kind of pass, from the model's engine
+  (:meth:`xaikit.engine.Engine.pass_loop`: TensorFlow builds a ``tf.function`` with a
   ``tf.range`` loop inside, so no Python runs between passes);
 - the input nudged by ``1e-7 * i`` at iteration ``i`` so that no pass can be hoisted
   out of the loop or cached;
-- TensorFlow may overlap consecutive passes of the loop (throughput); ``serial=True``
+- the framework may overlap consecutive passes of the loop (throughput); ``serial=True``
   chains them instead (each pass depends on the previous result). On this CPU the
   chained loop was sometimes slower than separate calls, so the speed suite measures
   both and takes the faster as the floor;
@@ -54,43 +55,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = ["PASS_KINDS", "FloorPlan", "floor_plan", "measure_pass_rate"]
+from ..catalogue import PASS_KINDS, FloorPlan, get_method
 
-#: The kinds of pass the floor is made of.
-PASS_KINDS = ("forward", "forward_backward_input", "forward_backward_layer", "head_forward_backward")
-
-
-@dataclass(frozen=True)
-class FloorPlan:
-    """The unavoidable passes of one explanation, per image.
-
-    Attributes
-    ----------
-    kind : str
-        One of :data:`PASS_KINDS`.
-    passes : int
-        Number of such passes per image.
-    layer : str or None
-        The layer of ``forward_backward_layer`` and ``head_forward_backward``.
-    k : int
-        Backward passes per forward pass (ranked outputs of expected gradients).
-    score : str
-        The score differentiated.
-    description : str
-        The floor in words, for the report.
-    """
-
-    kind: str
-    passes: int
-    layer: str | None = None
-    k: int = 1
-    score: str = "logit"
-    description: str = ""
+__all__ = ["PASS_KINDS", "FloorPlan", "floor_plan", "measure_pass_rate", "candidate_batch_sizes"]
 
 
 def _score(exp_score: str | None, default: str) -> str:
@@ -99,7 +70,7 @@ def _score(exp_score: str | None, default: str) -> str:
 
 def floor_plan(method: str, params: dict[str, Any], *, layer: str | None, score: str | None, default_score: str,
                image_size: tuple[int, int], ranked_outputs: int | None = None) -> FloorPlan:
-    """What the floor of ``method`` is, given the effective parameters of an explanation.
+    """What the floor of ``method`` is, given the effective parameters of an explanation (the catalogue's rule).
 
     Parameters
     ----------
@@ -117,100 +88,8 @@ def floor_plan(method: str, params: dict[str, Any], *, layer: str | None, score:
     ranked_outputs
         ``k`` for expected gradients explained with ``explain_ranked``.
     """
-    s = _score(score, default_score)
-    if method in ("vanilla_gradients", "gradient_x_input"):
-        return FloorPlan("forward_backward_input", 1, score=s, description="1 x (forward + backward to the input)")
-    if method in ("gradcam", "gradcam++"):
-        return FloorPlan("forward_backward_layer", 1, layer=layer, score=s,
-                         description=f"1 x (forward + backward down to {layer})")
-    if method == "smoothgrad":
-        n = int(params["n_samples"])
-        return FloorPlan("forward_backward_input", n, score=s, description=f"{n} x (forward + backward to the input)")
-    if method == "integrated_gradients":
-        n = int(params["steps"])
-        return FloorPlan("forward_backward_input", n, score=s, description=f"{n} x (forward + backward to the input)")
-    if method == "expected_gradients":
-        n = int(params["n_samples"])
-        k = int(ranked_outputs or 1)
-        where = f"above {layer}" if layer else "whole model"
-        back = f"{k} backward" if k > 1 else "backward"
-        return FloorPlan("head_forward_backward", n, layer=layer, k=k, score=s,
-                         description=f"{n} x (forward {where} + {back})")
-    if method == "occlusion":
-        windows = params.get("n_windows")
-        if windows is None:
-            patch = params.get("patch_size", 8)
-            ph, pw = (patch, patch) if np.ndim(patch) == 0 else (int(patch[0]), int(patch[1]))
-            windows = math.ceil(image_size[0] / ph) * math.ceil(image_size[1] / pw)
-        n = 1 + int(windows)
-        return FloorPlan("forward", n, score=s, description=f"{n} x forward (1 + {windows} windows)")
-    raise ValueError(f"no floor is defined for method {method!r}")
-
-
-# --------------------------------------------------------------------------- measurement
-def _loop_function(view: Any, plan: FloorPlan, feature_shape: tuple[int, ...], serial: bool = True) -> Any:
-    """Compiled ``(x, t, iters) -> checksum`` running ``iters`` passes of ``plan.kind`` on batch ``x``.
-
-    With ``serial`` each pass depends on the previous one's result, so passes run back to
-    back; otherwise TensorFlow's while loop may overlap consecutive passes (up to 10 in
-    flight), which measures throughput rather than the cost of the passes themselves.
-    """
-    import tensorflow as tf
-
-    score, layer, kind, k = plan.score, plan.layer, plan.kind, plan.k
-
-    def unit(x: Any, t: Any) -> Any:
-        if kind == "forward":
-            return tf.gather(view.class_scores(view.forward(x), score), t[:, 0], batch_dims=1)
-        if kind == "forward_backward_input":
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                s = tf.gather(view.class_scores(view.forward(x), score), t[:, 0], batch_dims=1)
-            return tape.gradient(s, x)
-        if kind == "forward_backward_layer":
-            with tf.GradientTape() as tape:
-                cap = view.forward(x, capture=[layer])
-                a = cap.outputs[layer]
-                s = tf.gather(view.class_scores(cap, score), t[:, 0], batch_dims=1)
-            return tape.gradient(s, a)
-        # head_forward_backward: x is the layer's activations (or the images when layer is None)
-        with tf.GradientTape(persistent=k > 1) as tape:
-            tape.watch(x)
-            cap = view.forward(x) if layer is None else view.run_head(layer, x)
-            scores = view.class_scores(cap, score)
-            selected = [tf.gather(scores, t[:, r], batch_dims=1) for r in range(k)]
-        grads = [tape.gradient(s, x) for s in selected]
-        del tape
-        return tf.add_n([tf.reduce_sum(g) for g in grads])
-
-    def build() -> Any:
-        def fn(x: Any, t: Any, iters: Any) -> Any:
-            acc = tf.zeros([], tf.float32)
-            for i in tf.range(iters):
-                xi = x + tf.cast(i, x.dtype) * 1e-7
-                if serial:
-                    xi = xi + 0.0 * acc  # a data dependency: pass i + 1 starts when pass i is done
-                acc += tf.cast(tf.reduce_sum(unit(xi, t)), tf.float32)
-            return acc
-        return fn
-
-    spec = tf.TensorSpec((None, *feature_shape), tf.float32)
-    signature = [spec, tf.TensorSpec([None, k], tf.int32), tf.TensorSpec([], tf.int32)]
-    return view.compiled(("bench_floor", kind, layer, score, k, feature_shape, serial), build, signature)
-
-
-def _features(view: Any, layer: str, x: np.ndarray, batch_size: int) -> np.ndarray:
-    import tensorflow as tf
-
-    hwc = tuple(x.shape[1:])
-
-    def build() -> Any:
-        def fn(images: Any) -> Any:
-            return tf.cast(view.forward(images, capture=[layer]).outputs[layer], tf.float32)
-        return fn
-
-    fn = view.compiled(("bench_features", layer, hwc), build, [view.image_spec(hwc)])
-    return np.concatenate([fn(x[i:i + batch_size]).numpy() for i in range(0, len(x), batch_size)])
+    return get_method(method).floor(params, layer=layer, score=_score(score, default_score), image_size=image_size,
+                                    k=int(ranked_outputs or 1))
 
 
 def _tile(a: np.ndarray, n: int) -> np.ndarray:
@@ -226,15 +105,15 @@ def candidate_batch_sizes(sizes: Sequence[int], total_passes: int) -> list[int]:
     return out
 
 
-def measure_pass_rate(model: Any, images: np.ndarray, targets: np.ndarray, plan: FloorPlan, *,
+def measure_pass_rate(engine: Any, images: np.ndarray, targets: np.ndarray, plan: FloorPlan, *,
                       batch_sizes: Sequence[int], min_seconds: float = 0.2, max_batch_seconds: float = 3.0,
                       feature_batch: int = 32, serial: bool = False) -> dict[str, Any]:
     """Seconds per pass of ``plan.kind`` at the best of ``batch_sizes``.
 
     Parameters
     ----------
-    model
-        A Keras model (the native backend's view of it is used).
+    engine
+        The model's :class:`~xaikit.engine.Engine` (``services.engine(model)``).
     images, targets
         The sample (images are tiled to fill a batch); ``targets`` ``(N,)`` or ``(N, k)``.
     plan
@@ -255,9 +134,6 @@ def measure_pass_rate(model: Any, images: np.ndarray, targets: np.ndarray, plan:
         ``seconds_per_pass`` (best), ``batch_size`` (where it was reached), ``tried``
         (``{batch size: seconds per pass}``) and ``kind``.
     """
-    from xaikit_tensorflow._keras import model_view
-
-    view = model_view(model)
     x = np.asarray(images, np.float32)
     t = np.asarray(targets, np.int32)
     if t.ndim == 1:
@@ -266,21 +142,25 @@ def measure_pass_rate(model: Any, images: np.ndarray, targets: np.ndarray, plan:
         raise ValueError(f"targets have {t.shape[1]} column(s) but the plan needs k={plan.k}")
     t = t[:, :plan.k]
     if plan.kind == "head_forward_backward" and plan.layer is not None:
-        x = _features(view, plan.layer, x, feature_batch)
-    fn = _loop_function(view, plan, tuple(x.shape[1:]), serial)
+        x = np.concatenate([engine.probe(x[i:i + feature_batch], plan.score, plan.layer)[2]
+                            for i in range(0, len(x), feature_batch)])
+
+    def fn(xb: np.ndarray, tb: np.ndarray, iters: int) -> None:
+        engine.pass_loop(plan, xb, tb, iters, serial=serial)
+
     tried: dict[int, float] = {}
     best_b, best = None, math.inf
     for b in sorted({int(v) for v in batch_sizes}):
         xb, tb = _tile(x, b), _tile(t, b)
-        fn(xb, tb, np.int32(1))  # trace (first size only) and warm up
+        fn(xb, tb, 1)  # compile (first size only) and warm up
         start = time.perf_counter()
-        fn(xb, tb, np.int32(1)).numpy()
+        fn(xb, tb, 1)
         one = time.perf_counter() - start
         iters = max(1, math.ceil(min_seconds / max(one, 1e-6)))
         runs = []
         for _ in range(2):
             start = time.perf_counter()
-            fn(xb, tb, np.int32(iters)).numpy()
+            fn(xb, tb, iters)
             runs.append((time.perf_counter() - start) / (iters * b))
         per_pass = min(runs)
         tried[b] = per_pass

@@ -223,7 +223,12 @@ def _backend_code(backend: str) -> str:
     spec = get_backend(backend)
     targets = [*spec.methods.values(), spec.engine, spec.services]
     packages = {target.split(":", 1)[0].split(".", 1)[0] for target in targets if target}
-    return code_digest(*sorted(packages), "xaikit_tensorflow", *_CORE)
+    return code_digest(*sorted(packages), *_CORE)
+
+
+def _services_package(pm: Any) -> str:
+    """The package of the model's services (its backend's framework code), for cell keys."""
+    return type(pm.services).__module__.split(".", 1)[0]
 
 
 def _backend_versions(backend: str) -> dict[str, str]:
@@ -466,7 +471,7 @@ class _Runner:
         from ..registry import get_method_class
         from .sources import resolve_input_refs
 
-        params = resolve_input_refs(pair.params, pm.scheme, int(pm.images.shape[-1]))
+        params = resolve_input_refs(pair.params, pm.scheme, pm.channels)
         accepted = get_method_class(pair.method, pair.backend).param_names()
         if "background" in accepted and "background" not in params:
             spec = pm.entry.background if pm.entry.background is not None else self.config.background
@@ -552,7 +557,7 @@ class _Runner:
         from .controls import control_maps
 
         row = RowResult(control, control, "control", control=True)
-        row.maps = control_maps(control, pm.images, pm.seed)
+        row.maps = control_maps(control, pm.images_nhwc, pm.seed)
         row.maps_key = cell_key({"kind": "control_maps", "control": control, "sample": pm.sample_sha,
                                  "seed": pm.seed, "code": code_digest("xaikit.bench.controls")})
         row.transform = "signed"
@@ -560,10 +565,11 @@ class _Runner:
 
     # ------------------------------------------------------------ metrics
     def _predict(self, pm: Any) -> Callable[[np.ndarray], np.ndarray]:
-        from xaikit_tensorflow import class_scores
+        """The metrics' ``predict``: channels-last images (as the metrics perturb them) -> class scores."""
+        from ..kernels import to_layout
 
         score, bs = self.config.metrics.score, self.config.batch_size
-        return lambda imgs: class_scores(pm.model, imgs, score, bs)
+        return lambda imgs: pm.services.class_scores(pm.model, to_layout(imgs, "NHWC", pm.layout), score, bs)
 
     def _metric(self, pm: Any, row: RowResult, metric: str) -> None:
         from .. import metrics as M
@@ -573,13 +579,13 @@ class _Runner:
         maps, transform = transform_maps(row.maps, row.method, cfg.map_transform) if row.maps is not None else (None, "")
         causal = metric in ("deletion", "insertion", "mu_fidelity")
         spec = {"kind": "metric", "metric": metric, "maps": row.maps_key, "params": params, "transform": transform,
-                "code": code_digest("xaikit.metrics", "xaikit_tensorflow._base", "xaikit_tensorflow._keras"),
+                "code": code_digest("xaikit.metrics", _services_package(pm)),
                 "score": cfg.metrics.score if causal else None, "batch": cfg.batch_size if causal else None,
                 "seed": cfg.seed if metric == "mu_fidelity" else None}
         key = cell_key(spec)
 
         def compute() -> tuple[dict[str, Any], None]:
-            x, t = pm.images, pm.targets
+            x, t = pm.images_nhwc, pm.targets
             bs, score = cfg.batch_size, cfg.metrics.score
             if metric in ("deletion", "insertion"):
                 fn = M.deletion if metric == "deletion" else M.insertion
@@ -625,16 +631,16 @@ class _Runner:
         n = min(int(params["n_images"]), len(pm.images))
         spec = {"kind": "randomisation", "maps": row.maps_key, "model": pm.model_id, "weights": pm.weights_sha,
                 "params": params, "n": n, "seed": cfg.seed,
-                "code": code_digest("xaikit.metrics", "xaikit_tensorflow.randomize")}
+                "code": code_digest("xaikit.metrics", _services_package(pm))}
         key = cell_key(spec)
 
         def compute() -> tuple[dict[str, Any], None]:
-            from xaikit_tensorflow.randomize import KerasRandomizer
+            from ..kernels import to_layout
 
             x, t = pm.images[:n], pm.targets[:n]
             if pair is None:
                 def explain_fn(xs: np.ndarray, ts: np.ndarray) -> np.ndarray:
-                    return edge_maps(xs)
+                    return edge_maps(to_layout(xs, pm.layout, "NHWC"))
             else:
                 run_params = self._params_for_run(pm, pair)
                 explainer = get_explainer(pm.model, pair.method, backend=pair.backend, **run_params)
@@ -643,7 +649,7 @@ class _Runner:
                     # ranked_outputs would re-rank on the randomised model: explain the fixed targets instead
                     return explainer.explain(xs, ts).attributions
 
-            randomizer = KerasRandomizer(pm.model)
+            randomizer = pm.services.randomizer(pm.model)
             res = cascading_randomisation(explain_fn, randomizer, x, t, layers=params.get("layers"),
                                           mode=params["mode"], seed=cfg.seed)
             restored = weights_digest(pm.model) == pm.weights_sha
@@ -667,8 +673,6 @@ class _Runner:
 
     # ------------------------------------------------------------ floor
     def _floor(self, pm: Any, row: RowResult, pair: Pair) -> None:
-        from xaikit_tensorflow import class_scores
-
         from .floor import candidate_batch_sizes, floor_plan, measure_pass_rate
 
         cfg, speed = self.config, self.config.speed
@@ -690,17 +694,17 @@ class _Runner:
         spec = {"kind": "floor_rate", "model": pm.model_id, "weights": pm.weights_sha, "pass": plan.kind,
                 "layer": plan.layer, "k": plan.k, "score": plan.score, "sample": pm.sample_sha, "sizes": sizes,
                 "min_seconds": speed.floor_min_seconds,
-                "code": code_digest("xaikit.bench.floor", "xaikit_tensorflow._keras"),
+                "code": code_digest("xaikit.bench.floor", _services_package(pm)),
                 "timing": [row.explain_key, row.explain.get("time")]}  # type: ignore[union-attr]
         key = cell_key(spec)
 
         def compute() -> tuple[dict[str, Any], None]:
             if plan.k > 1:
-                scores = class_scores(pm.model, pm.images, "probability", cfg.batch_size)
+                scores = pm.services.class_scores(pm.model, pm.images, None, cfg.batch_size)
                 targets = np.argsort(-scores, axis=1, kind="stable")[:, :plan.k]
             else:
                 targets = pm.targets
-            rate = measure_pass_rate(pm.model, pm.images, targets, plan, batch_sizes=sizes,
+            rate = measure_pass_rate(pm.services.engine(pm.model), pm.images, targets, plan, batch_sizes=sizes,
                                      min_seconds=speed.floor_min_seconds, feature_batch=cfg.batch_size)
             rate["tried"] = {str(k): v for k, v in rate["tried"].items()}
             return rate, None

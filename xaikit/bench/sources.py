@@ -7,7 +7,6 @@ when either does.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ class PreparedModel:
     Attributes
     ----------
     images : numpy.ndarray
-        float32 ``(n, H, W, C)``, the model input (preprocessed).
+        float32, the model input (preprocessed) in the model's layout (``layout``).
     display : numpy.ndarray
         float32 ``(n, H, W, C)`` pixels in [0, 1] for pictures.
     masks : numpy.ndarray or None
@@ -40,6 +39,10 @@ class PreparedModel:
         int64 ``(n,)``: the predicted class of each image; every method explains it.
     labels : numpy.ndarray or None
         True labels when known (zoo data).
+    services : ModelServices
+        The model's services (scores, randomiser, fingerprint) for the cells.
+    layout : str
+        ``"NHWC"`` or ``"NCHW"``.
     """
 
     entry: ModelEntry
@@ -60,12 +63,25 @@ class PreparedModel:
     default_score: str
     seed: int
     info: dict[str, Any] = field(default_factory=dict)
+    services: Any = None
+    layout: str = "NHWC"
     _background: np.ndarray | None = None
     _background_spec: Any = None
 
     @property
     def image_size(self) -> tuple[int, int]:
-        return int(self.images.shape[1]), int(self.images.shape[2])
+        return int(self.display.shape[1]), int(self.display.shape[2])
+
+    @property
+    def images_nhwc(self) -> np.ndarray:
+        """:attr:`images` channels last (as the metrics and the pictures take them)."""
+        from ..kernels import to_layout
+
+        return to_layout(self.images, self.layout, "NHWC")
+
+    @property
+    def channels(self) -> int:
+        return int(self.images.shape[3] if self.layout == "NHWC" else self.images.shape[1])
 
     @property
     def quality(self) -> bool:
@@ -91,16 +107,10 @@ class PreparedModel:
 
 
 def weights_digest(model: Any) -> str:
-    """sha256 (first 16 hex digits) of every weight of ``model``: names, shapes and values."""
-    import keras
+    """A hash of every weight of ``model`` (its framework's services' fingerprint; 16 hex digits)."""
+    from ..registry import services_for
 
-    h = hashlib.sha256()
-    for w in model.weights:
-        value = np.ascontiguousarray(keras.ops.convert_to_numpy(w))
-        h.update(str(getattr(w, "path", getattr(w, "name", ""))).encode())
-        h.update(str(value.shape).encode())
-        h.update(value.tobytes())
-    return h.hexdigest()[:16]
+    return services_for(model).fingerprint(model)[:16]
 
 
 def _seeded_choice(total: int, n: int, seed: int) -> np.ndarray:
@@ -137,36 +147,23 @@ def _load_masks(folder: str, paths: list[Path], size: tuple[int, int]) -> tuple[
 def resolve_layer_refs(model: Any, params: dict[str, Any]) -> dict[str, Any]:
     """Replace ``{"index": i}`` / ``{"input_of": i}`` layer references by layer names.
 
-    ``{"index": i}`` is ``model.layers[i]``; ``{"input_of": i}`` is the layer whose output
-    feeds ``model.layers[i]`` (what SHAP's ``model.layers[i].input`` selects). Indices
-    count the input layer first, as Keras' ``model.layers`` does for Functional models.
+    ``{"index": i}`` is the ``i``-th layer as the framework counts them (Keras'
+    ``model.layers[i]``, input layer first); ``{"input_of": i}`` is the layer whose output
+    feeds it (what SHAP's ``model.layers[i].input`` selects). The model's services resolve
+    them (:meth:`xaikit.services.ModelServices.layer_reference`).
     """
+    from ..errors import XaikitError
+    from ..registry import services_for
+
     out = dict(params)
-    layers = list(model.layers)
     for key, value in params.items():
         if not isinstance(value, dict) or set(value) not in ({"index"}, {"input_of"}):
             continue
         (kind, i), = value.items()
-        if i >= len(layers):
-            raise ConfigError(f"{key} = {{ {kind} = {i} }}: the model has {len(layers)} layers (0..{len(layers) - 1})")
-        if kind == "index":
-            out[key] = layers[i].name
-            continue
-        inp = layers[i].input
-        if isinstance(inp, (list, tuple)):
-            raise ConfigError(f"{key} = {{ input_of = {i} }}: layer {layers[i].name!r} has several inputs; name the "
-                              "layer instead")
-        history = getattr(inp, "_keras_history", None)
-        producer = getattr(history, "operation", None) if history is not None else None
-        if producer is None:
-            raise ConfigError(f"{key} = {{ input_of = {i} }}: cannot tell which layer feeds {layers[i].name!r}; name "
-                              "the layer instead")
-        import keras
-
-        if isinstance(producer, keras.layers.InputLayer):
-            raise ConfigError(f"{key} = {{ input_of = {i} }}: {layers[i].name!r} is fed by the model input; explain "
-                              "at the input (no layer) instead")
-        out[key] = producer.name
+        try:
+            out[key] = services_for(model).layer_reference(model, kind, int(i))
+        except XaikitError as exc:
+            raise ConfigError(f"{key} = {{ {kind} = {i} }}: {exc}") from None
     return out
 
 
@@ -190,65 +187,48 @@ def resolve_input_refs(params: dict[str, Any], scheme: str, channels: int) -> di
 
 
 # --------------------------------------------------------------------------- loading
-def _load(entry: ModelEntry, seed: int) -> tuple[Any, str | None, list[str] | None, str]:
-    """(model, default preprocessing, class names, description)."""
-    if entry.zoo is not None:
-        from xaikit_tensorflow import zoo
+def _open(entry: ModelEntry, seed: int) -> Any:
+    """The entry's :class:`~xaikit.models.OpenedModel` (random architecture weights seeded by ``seed``)."""
+    from ..models import open_model
 
-        info = zoo.model_info(entry.zoo)
-        return zoo.load_model(entry.zoo), "scale255", list(info.class_names), info.description
-    from ..cli._models import load_model
-
-    if entry.arch is not None:
-        if (entry.weights or "").lower() == "none":
-            import keras
-
-            # Random weights, but the same ones on every run: the weights checksum (and so
-            # every cell key) stays the same and finished cells are reused.
-            keras.utils.set_random_seed(seed)
-        loaded = load_model(arch=entry.arch, weights=entry.weights, input_size=entry.input_size,
-                            classes=entry.classes)
-        return loaded.model, loaded.family, None, loaded.source
-    loaded = load_model(model_path=entry.path, unsafe=entry.unsafe, input_size=entry.input_size)
-    return loaded.model, None, None, loaded.source
+    return open_model(path=entry.path, arch=entry.arch, zoo=entry.zoo, weights=entry.weights,
+                      input_size=entry.input_size, classes=entry.classes, unsafe=entry.unsafe,
+                      framework=entry.framework, seed=seed)
 
 
 def _labels_file(path: str | None) -> list[str] | None:
     if path is None:
         return None
-    from ..cli._labels import load_labels
+    from ..labels import load_labels
 
     labels = load_labels(path)  # a Mapping index -> name
     return [labels.name(k) for k in range(max(labels) + 1)] if len(labels) else None
 
 
 def prepare_model(entry: ModelEntry, *, n_images: int, seed: int, pool: int, batch_size: int) -> PreparedModel:
-    """Load ``entry``'s model and draw its seeded sample of images (and masks)."""
-    from xaikit_tensorflow import class_scores
-    from xaikit_tensorflow._keras import model_view
-
-    from ..explainer import resolve_score
+    """Load ``entry``'s model and draw its seeded sample of images (and masks), in the model's layout."""
+    from .. import zoo as zoo_module
+    from ..kernels import to_layout
     from ..preprocessing import get_scheme
+    from ..spec import resolve_score
 
-    model, default_pre, class_names, description = _load(entry, seed)
-    view = model_view(model)
-    h, w, c = view.spec.input_shape
+    opened = _open(entry, seed)
+    model, services = opened.model, opened.services
+    h, w = opened.input_size
     if h is None or w is None:
         if entry.input_size is None:
             raise ConfigError(f"model {entry.id!r} accepts any image size; give input_size = [height, width]")
         h, w = entry.input_size
     size = (int(h), int(w))
-    channels = int(c or 3)
+    channels = int(opened.channels or 3)
     n = int(entry.n_images or n_images)
     labels = masks = has_mask = None
     names: list[str]
     if entry.zoo is not None and entry.images is None:
-        from xaikit_tensorflow import zoo
-
-        data = zoo.load_data(entry.zoo, "test", n=max(pool, n))
+        data = zoo_module.load_data(entry.zoo, "test", n=max(pool, n))
         idx = _seeded_choice(len(data), n, seed)
-        x = np.asarray(data.images[idx], np.float32)
-        display = x
+        pixels01 = np.asarray(data.images[idx], np.float32)
+        x, display = pixels01, pixels01
         labels = data.labels[idx]
         if data.masks is not None:
             masks = data.masks[idx]
@@ -257,7 +237,7 @@ def prepare_model(entry: ModelEntry, *, n_images: int, seed: int, pool: int, bat
         preprocess = "scale255 (zoo data, already in [0, 1])"
         scheme_name = None
     else:
-        scheme_name = entry.preprocess or default_pre or "none"
+        scheme_name = entry.preprocess or opened.default_preprocess or opened.family or "none"
         scheme = get_scheme(scheme_name)
         if entry.images == "synthetic":
             from ..datasets import make_shapes
@@ -287,34 +267,48 @@ def prepare_model(entry: ModelEntry, *, n_images: int, seed: int, pool: int, bat
         preprocess = scheme.name
     if display.shape[-1] == 1:
         display = np.repeat(display, 3, axis=-1)
-    scores = class_scores(model, x, "probability", batch_size)
+    x = to_layout(np.asarray(x, np.float32), "NHWC", opened.layout)
+    spec = services.describe(model, x[:1])
+    scores = services.class_scores(model, x, "probability" if spec.output_activation in ("softmax", "sigmoid")
+                                   else None, batch_size)
     targets = np.argmax(scores, axis=1).astype(np.int64)
-    if class_names is None:
-        class_names = _labels_file(entry.labels)
+    class_names = opened.class_names or _labels_file(entry.labels)
     sample_sha = array_digest(x) + (array_digest(masks) if masks is not None else "")
-    n_params = int(sum(int(np.prod(w.shape)) for w in model.weights))
-    info = {"description": description, "input_shape": [size[0], size[1], channels],
-            "n_outputs": view.spec.n_outputs, "output_activation": view.spec.output_activation,
+    n_params = services.parameter_count(model)
+    info = {"description": zoo_module.model_info(entry.zoo).description if entry.zoo else opened.source,
+            "input_shape": [size[0], size[1], channels], "layout": spec.layout, "framework": spec.framework,
+            "n_outputs": spec.n_outputs, "output_activation": spec.output_activation,
             "n_params": n_params, "n_images": len(x), "masks": masks is not None}
     if labels is not None:
         info["sample_accuracy"] = float(np.mean(targets == labels))
     if entry.zoo is not None:
-        from xaikit_tensorflow import zoo
-
-        info["test_accuracy"] = zoo.model_info(entry.zoo).accuracy
+        record = zoo_module.training_record(entry.zoo)
+        info["test_accuracy"] = None if record is None else record.get("test_accuracy")
     return PreparedModel(
-        entry=entry, model=model, model_id=entry.source, weights_sha=weights_digest(model), n_params=n_params,
-        images=x, display=display, names=names, masks=masks, has_mask=has_mask, targets=targets, labels=labels,
-        class_names=class_names, preprocess=preprocess if scheme_name is None else scheme_name,
-        sample_sha=sample_sha, default_score=resolve_score(None, view.spec), seed=seed, info=info)
+        entry=entry, model=model, model_id=entry.source, weights_sha=weights_digest(model),
+        n_params=n_params, images=x, display=display, names=names, masks=masks, has_mask=has_mask, targets=targets,
+        labels=labels, class_names=class_names, preprocess=preprocess if scheme_name is None else scheme_name,
+        sample_sha=sample_sha, default_score=resolve_score(None, spec), seed=seed, info=info, services=services,
+        layout=spec.layout)
 
 
 def _background(pm: PreparedModel, spec: int | str) -> np.ndarray:
     from ..preprocessing import get_scheme
 
+    from ..kernels import to_layout
+
     entry = pm.entry
     h, w = pm.image_size
-    channels = pm.images.shape[-1]
+    channels = pm.channels
+    return to_layout(np.asarray(_background_pixels(pm, spec, (h, w), channels), np.float32), "NHWC", pm.layout)
+
+
+def _background_pixels(pm: PreparedModel, spec: int | str, size: tuple[int, int], channels: int) -> np.ndarray:
+    """The background as model input, channels last."""
+    from ..preprocessing import get_scheme
+
+    entry = pm.entry
+    h, w = size
     if isinstance(spec, str):
         from ..io import load_images
 
@@ -325,7 +319,7 @@ def _background(pm: PreparedModel, spec: int | str) -> np.ndarray:
         return scheme.forward(np.asarray(pixels, np.float32))
     n = int(spec)
     if entry.zoo is not None and entry.images is None:
-        from xaikit_tensorflow import zoo
+        from .. import zoo
 
         return np.asarray(zoo.load_data(entry.zoo, "train", n=n).images, np.float32)
     scheme = get_scheme(pm.scheme)

@@ -57,29 +57,21 @@ SIZE = (150, 150, 3)
 _MODEL_CACHE: dict[str, Any] = {}
 
 
+#: The suite's models: a named architecture each, at 150x150x3 with seeded random weights.
+_ARCHITECTURES = {"cnn4": ("cnn4", 1), "vgg16": ("VGG16", 10), "xception": ("Xception", 10)}
+
+
 def build_model(name: str) -> Any:
     """A model of the suite, with seeded random weights (cached per process)."""
     if name in _MODEL_CACHE:
         return _MODEL_CACHE[name]
-    import keras
-    from keras import layers
+    from ..models import open_model
 
-    keras.utils.set_random_seed(0)
-    if name == "cnn4":
-        inp = keras.Input(SIZE)
-        h = inp
-        for i, filters in enumerate((32, 64, 128, 128)):
-            h = layers.Conv2D(filters, 3, activation="relu", name="conv2d" + (f"_{i}" if i else ""))(h)
-            h = layers.MaxPooling2D(name="max_pooling2d" + (f"_{i}" if i else ""))(h)
-        h = layers.Flatten(name="flatten")(h)
-        h = layers.Dense(512, activation="relu", name="dense")(h)
-        model = keras.Model(inp, layers.Dense(1, activation="sigmoid", name="dense_1")(h), name="cnn4")
-    elif name == "vgg16":
-        model = keras.applications.VGG16(weights=None, input_shape=SIZE, classes=10)
-    elif name == "xception":
-        model = keras.applications.Xception(weights=None, input_shape=SIZE, classes=10)
-    else:
-        raise ValueError(f"unknown speed-suite model {name!r}; models: cnn4, vgg16, xception")
+    if name not in _ARCHITECTURES:
+        raise ValueError(f"unknown speed-suite model {name!r}; models: {', '.join(_ARCHITECTURES)}")
+    arch, classes = _ARCHITECTURES[name]
+    model = open_model(arch=arch, weights="none", input_size=SIZE[:2], classes=classes, seed=0,
+                       framework="keras").model
     _MODEL_CACHE[name] = model
     return model
 
@@ -205,20 +197,21 @@ def _floor_case(case: SpeedCase) -> dict[str, Any]:
     explainer.explain(x[:1])
     targets = np.full(case.n_images, warm.targets[0])  # explicit targets: no prediction pass is timed
     exp = explainer.explain(x[:1], targets[:1])
-    view_spec = explainer._model_spec()
+    spec = explainer._describe(x[:1])
     plan = floor_plan(case.method, exp.params, layer=exp.layer, score=exp.score,
-                      default_score=resolve_score(None, view_spec), image_size=SIZE[:2])
+                      default_score=resolve_score(None, spec), image_size=SIZE[:2])
     total_passes = plan.passes * case.n_images
     sizes = [b for b in (1, 2, 4, 8, 16, 32, 64) if b <= total_passes] or [total_passes]
     sample, sample_targets = x[: min(len(x), 64)], np.asarray(targets[: min(len(x), 64)])
-    best = measure_pass_rate(model, sample, sample_targets, plan, batch_sizes=sizes, min_seconds=0.3)["batch_size"]
+    engine = _engine(model)
+    best = measure_pass_rate(engine, sample, sample_targets, plan, batch_sizes=sizes, min_seconds=0.3)["batch_size"]
     # This machine's speed drifts by tens of percent over minutes: alternate the method and its
     # floor in rounds and take the median of each, so the ratio compares like with like.
     method_times, floor_times, overlapped_times = [], [], []
     for _ in range(5):
         method_times.append(_median_time(lambda: explainer.explain(x, targets), budget=2.0, max_runs=9)[0])
         for serial, into in ((True, floor_times), (False, overlapped_times)):
-            rate = measure_pass_rate(model, sample, sample_targets, plan, batch_sizes=[best], min_seconds=0.3,
+            rate = measure_pass_rate(engine, sample, sample_targets, plan, batch_sizes=[best], min_seconds=0.3,
                                      serial=serial)
             into.append(rate["seconds_per_pass"] * total_passes)
         if sum(method_times) > 60:
@@ -235,20 +228,21 @@ def _floor_case(case: SpeedCase) -> dict[str, Any]:
     return result
 
 
+def _engine(model: Any) -> Any:
+    from ..registry import services_for
+
+    return services_for(model).engine(model)
+
+
 def _one_call_seconds(model: Any, x: np.ndarray, targets: np.ndarray, plan: Any) -> float:
     """Median time of one call of a compiled function making the method's passes on ``x`` (no loop)."""
-    from xaikit_tensorflow._keras import model_view
-
-    from .floor import _loop_function
-
-    view = model_view(model)
+    engine = _engine(model)
     t = np.asarray(targets, np.int32).reshape(len(x), -1)[:, : plan.k]
-    fn = _loop_function(view, plan, tuple(x.shape[1:]), False)  # one iteration: nothing to overlap
-    fn(x, t, np.int32(1))
+    engine.pass_loop(plan, x, t, 1)  # one iteration: nothing to overlap
     times = []
     for _ in range(15):
         start = time.perf_counter()
-        fn(x, t, np.int32(1)).numpy()
+        engine.pass_loop(plan, x, t, 1)
         times.append(time.perf_counter() - start)
     return float(np.median(times))
 
@@ -428,7 +422,11 @@ def run_speed_suite(out_dir: str | os.PathLike[str], *, quick: bool = False, ful
     store = ResultStore(out)  # with fresh, matching cases are measured again and appended (the last record wins)
     import platform
 
-    digest = code_digest("xaikit", "xaikit_tensorflow", "xaikit_tfexplain", "xaikit_shap")
+    from ..registry import _discover
+
+    packages = sorted({t.split(":", 1)[0].split(".", 1)[0] for s in _discover().values()
+                       for t in (*s.methods.values(), s.engine, s.services) if t})
+    digest = code_digest("xaikit", *packages)
     machine = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()}
     records = []
     latest: dict[str, dict[str, Any]] = {}

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..validation import check_bool, check_choice, check_pair, check_positive_int, check_seed
+from ..validation import MAX_INT, check_bool, check_choice, check_pair, check_positive_int, check_seed
 
 __all__ = ["Param", "KINDS", "SHARED", "shared", "param_table"]
 
@@ -111,11 +111,9 @@ class Param:
             raise InputError(f"{self.name} cannot be None; it takes {self.describe_type()}.")
         kind = self.kind
         if kind == "int":
-            minimum = int(self.low) if self.low is not None else -(2**63)
-            value = check_positive_int(self.name, value, minimum=minimum)
-            if self.high is not None and value > self.high:
-                raise InputError(f"{self.name} must be an integer {self._range_text()}; got {value}.")
-            return value
+            minimum = int(self.low) if self.low is not None else -MAX_INT
+            maximum = int(self.high) if self.high is not None else MAX_INT
+            return check_positive_int(self.name, value, minimum=minimum, maximum=maximum)
         if kind == "float":
             return self._check_float(value)
         if kind == "bool":

@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import InputError
 from ..preprocessing import SCHEMES, Scheme, get_scheme, pixel_input
 from ..validation import MAX_INT
-from ._labels import Labels, load_labels
+from ..labels import Labels, load_labels
 from ._models import LoadedModel, load_model
 from ._params import check_param_items, parse_pair, parse_param_value, split_param_item
 
@@ -83,7 +83,10 @@ def model_options(f: Any) -> Any:
     """``--model``, ``--arch``/``--weights``/``--input-size``/``--classes``, ``--zoo``, ``--unsafe``."""
     return _compose(
         click.option("-m", "--model", "model_path", metavar="FILE|FOLDER",
-                     help="Keras model file (.keras, .h5) or TensorFlow SavedModel folder."),
+                     help="A model file any installed backend reads (.keras, .h5, SavedModel folder, .pt, .onnx) "
+                          "or package.module:function (a callable returning class scores; needs --unsafe)."),
+        click.option("--framework", type=click.Choice(["keras", "torch"]),
+                     help="Framework of --zoo (torch: the PyTorch twins) or of an --arch both frameworks know."),
         click.option("--arch", metavar="NAME",
                      help="A keras.applications architecture (VGG16, ResNet50, Xception, ...); needs --weights."),
         click.option("--weights", metavar="FILE|none|imagenet",
@@ -235,7 +238,7 @@ def _image_source(paths: list[Path], loaded: LoadedModel, n_images: int,
                            to_grey=to_grey, log=log)
     if loaded.zoo is None:
         raise InputError("give images with --images FILE|FOLDER (repeatable)")
-    from xaikit_tensorflow import zoo
+    from .. import zoo
 
     data = zoo.load_data(loaded.zoo, split="test", n=n_images)
     pixels = np.asarray(data.images, np.float32) * np.float32(255.0)
@@ -261,13 +264,18 @@ class Setup:
         return self.loaded.model
 
     def to_input(self, pixels: np.ndarray) -> np.ndarray:
-        """Pixels -> model input with the run's scheme."""
-        return self.scheme.forward(pixels)
+        """Pixels (channels last) -> model input with the run's scheme, in the model's layout."""
+        from ..kernels import to_layout
+
+        return to_layout(self.scheme.forward(pixels), "NHWC", self.loaded.layout)
 
     def to_display(self, x: np.ndarray, pixels: np.ndarray) -> np.ndarray:
-        """Model input -> pixels for pictures: the scheme's inverse (the original pixels if it has none)."""
+        """Model input -> pixels for pictures (channels last): the scheme's inverse (the original pixels if it has
+        none)."""
+        from ..kernels import to_layout
+
         try:
-            return self.scheme.inverse(x)
+            return self.scheme.inverse(to_layout(x, self.loaded.layout, "NHWC"))
         except InputError:
             return np.asarray(pixels, np.float32)
 
@@ -282,7 +290,7 @@ def make_logger(quiet: bool) -> Callable[[str], None]:
 def setup(*, model_path: str | None, arch: str | None, weights: str | None, input_size: Any, classes: int | None,
           zoo: str | None, unsafe: bool, preprocess: str | None, labels_path: str | None, quiet: bool,
           images: Sequence[str] | None = None, n_images: int = 4, need_images: bool = True,
-          to_grey: bool = False) -> Setup:
+          to_grey: bool = False, framework: str | None = None) -> Setup:
     """Load the model, choose the preprocessing, find the images, read the labels; log what was chosen."""
     log = make_logger(quiet)
     size = tuple(input_size) if input_size else None
@@ -292,7 +300,7 @@ def setup(*, model_path: str | None, arch: str | None, weights: str | None, inpu
 
         paths = find_images(list(images))
     loaded = load_model(model_path=model_path, arch=arch, zoo=zoo, weights=weights,
-                        input_size=size, classes=classes, unsafe=unsafe)  # type: ignore[arg-type]
+                        input_size=size, classes=classes, unsafe=unsafe, framework=framework)  # type: ignore[arg-type]
     h, w = loaded.input_size
     log(f"model: {loaded.source} — input {h or '?'}x{w or '?'}x{loaded.channels}, {loaded.n_outputs} output(s)")
     for note in loaded.notes:
@@ -316,7 +324,7 @@ def setup(*, model_path: str | None, arch: str | None, weights: str | None, inpu
         labels = load_labels(labels_path)
     elif loaded.class_names is not None:
         labels = Labels(dict(enumerate(loaded.class_names)), source=loaded.source)
-    if labels is not None:
+    if labels is not None and loaded.n_outputs:
         labels.check_count(loaded.n_classes, loaded.n_outputs)
     if to_grey and loaded.channels != 1:
         raise InputError(f"--to-grey converts colour images for a model taking 1 channel; this model takes "
@@ -365,7 +373,7 @@ def _background(values: Sequence[str], st: Setup, sample: np.ndarray | None) -> 
         if st.loaded.zoo is None:
             raise InputError(f"--background {n} takes {n} training images of a --zoo model; for other models pass "
                              "image files or a folder of typical inputs")
-        from xaikit_tensorflow import zoo
+        from .. import zoo
 
         data = zoo.load_data(st.loaded.zoo, split="train", n=n)
         return st.to_input(np.asarray(data.images, np.float32) * np.float32(255.0))

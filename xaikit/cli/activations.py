@@ -75,7 +75,7 @@ def activations_command(**o: Any) -> None:
     check_outputs({"-o": None if o["per_layer"] else o["output"], "--save-npz": o["save_npz"]}, o["overwrite"],
                   required=False)
     st = setup(model_path=o["model_path"], arch=o["arch"], weights=o["weights"], input_size=o["input_size"],
-               classes=o["classes"], zoo=o["zoo"], unsafe=o["unsafe"], preprocess=o["preprocess"],
+               classes=o["classes"], zoo=o["zoo"], unsafe=o["unsafe"], framework=o["framework"], preprocess=o["preprocess"],
                labels_path=o["labels_path"], quiet=o["quiet"], images=o["images"], n_images=o["n_images"],
                to_grey=o["to_grey"])
     src = st.source

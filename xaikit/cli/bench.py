@@ -61,7 +61,7 @@ def _model_override(o: dict[str, Any]) -> Any:
                           preprocess=o.get("preprocess"), labels=o.get("labels"), input_size=size,
                           unsafe=o.get("unsafe", False))
     if o.get("zoo"):
-        from xaikit_tensorflow.zoo import ZOO
+        from ..zoo import ZOO
 
         if o["zoo"] not in ZOO:
             raise ConfigError(f"unknown zoo model {o['zoo']!r}; zoo models: {', '.join(ZOO)}")

@@ -36,7 +36,7 @@ from ._common import (
     warn,
     with_provenance,
 )
-from ._labels import parse_targets
+from ..labels import parse_targets
 from ._params import bool_param_names, method_classes
 
 #: How the maps are drawn (``--view``); the picture functions take the same names.
@@ -116,7 +116,7 @@ def explain_command(**o: Any) -> None:
                          "classes), not both")
     check_method_options(o)
     st = setup(model_path=o["model_path"], arch=o["arch"], weights=o["weights"], input_size=o["input_size"],
-               classes=o["classes"], zoo=o["zoo"], unsafe=o["unsafe"], preprocess=o["preprocess"],
+               classes=o["classes"], zoo=o["zoo"], unsafe=o["unsafe"], framework=o["framework"], preprocess=o["preprocess"],
                labels_path=o["labels_path"], quiet=o["quiet"], images=o["images"], n_images=o["n_images"],
                to_grey=o["to_grey"])
     assert st.source is not None

@@ -9,24 +9,6 @@ import click
 from ..errors import InputError
 from . import main
 from ._common import COUNT, check_outputs, colormap_option, default_output, model_options, output_options, setup
-from ._models import find_layer
-
-
-def _kernel_layers(model: Any) -> list[str]:
-    """Names of layers (nested ones included) whose first weight is a 4-D kernel."""
-    import keras
-
-    names = []
-
-    def walk(container: Any, prefix: str) -> None:
-        for layer in container.layers:
-            if isinstance(layer, keras.Model):
-                walk(layer, prefix + layer.name + "/")
-            elif layer.weights and len(layer.weights[0].shape) == 4:
-                names.append(prefix + layer.name)
-
-    walk(model, "")
-    return names
 
 
 @main.command("filters")
@@ -58,22 +40,19 @@ def filters_command(**o: Any) -> None:
     default_output(o, f"{o['layer']}_filters" if o["layer"] else "filters", images=False)
     check_outputs({"-o": o["output"]}, o["overwrite"])
     st = setup(model_path=o["model_path"], arch=o["arch"], weights=o["weights"], input_size=o["input_size"],
-               classes=o["classes"], zoo=o["zoo"], unsafe=o["unsafe"], preprocess=None, labels_path=None,
+               classes=o["classes"], zoo=o["zoo"], unsafe=o["unsafe"], framework=o["framework"], preprocess=None, labels_path=None,
                quiet=o["quiet"], need_images=False)
     if st.loaded.opaque:
         raise InputError("a SavedModel's layers are not visible, so its filters cannot be drawn; load the "
                          ".keras/.h5 file of the model")
-    candidates = _kernel_layers(st.model)
+    services = st.loaded.services
+    candidates = services.kernel_layers(st.model)
     if not candidates:
         raise InputError("the model has no layer with a 4-D (kh, kw, c_in, c_out) kernel to draw")
     name = o["layer"] or candidates[0]
-    layer = find_layer(st.model, name)
-    if not layer.weights or len(layer.weights[0].shape) != 4:
-        raise InputError(f"layer {name!r} ({type(layer).__name__}) has no 4-D convolution kernel; layers with one: "
-                         f"{', '.join(candidates)}")
-    kernel = layer.weights[0].numpy()
+    kernel = services.conv_filters(st.model, name)
     kh, kw, c_in, c_out = kernel.shape
-    click.echo(f"{name}\t{type(layer).__name__}\tkernel {kh}x{kw}x{c_in}x{c_out}\t"
+    click.echo(f"{name}\tconvolution\tkernel {kh}x{kw}x{c_in}x{c_out}\t"
                f"min {float(kernel.min()):.4g}\tmax {float(kernel.max()):.4g}")
     title = o["title"] or f"{name} · {st.loaded.source} · kernel {kh}×{kw}×{c_in}×{c_out}"
     fig = filter_grid(kernel, layout=o["layout"], normalize=o["normalize"], max_filters=o["max_filters"],

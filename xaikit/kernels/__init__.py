@@ -11,6 +11,7 @@ from .baselines import broadcast_baseline
 from .cam import gradcam_plus_plus_weights, gradcam_weights, weighted_cam
 from .channels import CHANNEL_REDUCTIONS, reduce_channels
 from .integration import INTEGRATION_RULES, integration_points
+from .layout import LAYOUTS, channel_axis, to_layout
 from .rng import STREAMS, ImageStreams, image_digest, image_rng
 from .streaming import chunks, row_plan, segments, stream_rows
 from .upsample import resize_maps
@@ -19,10 +20,12 @@ from .windows import accumulate_windows, patch_windows, window_starts
 __all__ = [
     "CHANNEL_REDUCTIONS",
     "INTEGRATION_RULES",
+    "LAYOUTS",
     "STREAMS",
     "ImageStreams",
     "accumulate_windows",
     "broadcast_baseline",
+    "channel_axis",
     "chunks",
     "gradcam_plus_plus_weights",
     "gradcam_weights",
@@ -35,6 +38,7 @@ __all__ = [
     "row_plan",
     "segments",
     "stream_rows",
+    "to_layout",
     "weighted_cam",
     "window_starts",
 ]

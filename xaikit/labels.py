@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from .errors import InputError
 
 __all__ = ["NAME_PREFIX", "Labels", "load_labels", "parse_targets"]
 
