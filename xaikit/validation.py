@@ -159,7 +159,9 @@ def _as_float32(arr: np.ndarray, name: str) -> np.ndarray:
     if np.issubdtype(arr.dtype, np.floating):
         # Fast path: a float64 sum is finite iff every value is (float32 values cannot overflow
         # it); only a non-finite sum pays for the element-wise check that locates the culprit.
-        if np.isfinite(arr.sum(dtype=np.float64)):
+        with np.errstate(over="ignore"):  # a sum overflowing float64 is one of the cases checked below
+            total = arr.sum(dtype=np.float64)
+        if np.isfinite(total):
             if arr.dtype.itemsize > 4:
                 peak = float(np.abs(arr).max())
                 if peak > float(np.finfo(np.float32).max):

@@ -1,0 +1,176 @@
+"""Threads, weight edits, numbers beyond float32 and huge sample counts (issue 10, items 1, 3, 7, 11)."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import xaikit as xk
+from xaikit.engine import Engine
+from xaikit.errors import InputError, ModelError
+from xaikit.registry import available_backends, list_methods
+from xaikit.spec import LayerInfo, ModelSpec
+
+keras = pytest.importorskip("keras")
+pytestmark = pytest.mark.tensorflow
+
+
+def fused_softmax_cnn(weights=None):
+    """A small CNN whose last Dense has a fused softmax (the logit is read by swapping its activation)."""
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((16, 16, 3))
+    h = keras.layers.Conv2D(4, 3, activation="relu", name="c1")(inp)
+    h = keras.layers.MaxPooling2D(2, name="pool")(h)
+    h = keras.layers.Conv2D(4, 3, activation="relu", name="c2")(h)
+    h = keras.layers.Flatten(name="flat")(h)
+    model = keras.Model(inp, keras.layers.Dense(3, activation="softmax", name="pred")(h))
+    if weights is not None:
+        model.set_weights(weights)
+    return model
+
+
+IMAGES = np.random.default_rng(0).uniform(0, 1, (3, 16, 16, 3)).astype(np.float32)
+BACKGROUND = np.random.default_rng(1).uniform(0, 1, (4, 16, 16, 3)).astype(np.float32)
+PARAMS = {"smoothgrad": {"n_samples": 3, "seed": 1}, "integrated_gradients": {"steps": 4},
+          "expected_gradients": {"background": BACKGROUND, "n_samples": 6, "seed": 2},
+          "occlusion": {"patch_size": 8}}
+
+
+def _jobs(backend: str) -> list[str]:
+    methods = [r.id for r in list_methods() if backend in r.backends and r.id != "activations"]
+    return methods + methods[::-1]  # every method twice, the same ones at once from different threads
+
+
+@pytest.mark.parametrize("backend", [b for b in ("tensorflow", "tf-explain", "shap") if b in available_backends()])
+def test_threads_on_a_fresh_model_give_the_sequential_results(backend):
+    """Regression: 4 threads explaining a freshly loaded fused-softmax model got scores 'output' in some threads
+    (the view was built while another thread's hook had swapped layer.activation), maps off by up to 17, and
+    StagingError/ModelError -- first call included."""
+    weights = fused_softmax_cnn().get_weights()
+    jobs = _jobs(backend)
+    reference = fused_softmax_cnn(weights)
+    expected = [xk.explain(reference, IMAGES, method=m, backend=backend, targets=[0, 1, 2], **PARAMS.get(m, {}))
+                for m in jobs]
+    for _ in range(2):  # a fresh model each time: nothing is built or traced yet
+        model = fused_softmax_cnn(weights)
+        with cf.ThreadPoolExecutor(4) as pool:
+            got = list(pool.map(lambda m: xk.explain(model, IMAGES, method=m, backend=backend, targets=[0, 1, 2],
+                                                     **PARAMS.get(m, {})), jobs))
+        for method, a, b in zip(jobs, got, expected):
+            assert a.score == b.score, method
+            np.testing.assert_allclose(a.attributions, b.attributions, rtol=1e-5, atol=1e-6, err_msg=method)
+
+
+def test_permuted_filters_are_seen_by_the_reuse_fingerprint():
+    """Regression: the fingerprint (per-variable sum and sum of squares) missed permuted filters, so expected
+    gradients reused the old background terms (maps off by 2.59, stale completeness gaps)."""
+    from xaikit_tensorflow.engine import engine_for
+
+    model = fused_softmax_cnn()
+    params = {"background": BACKGROUND, "n_samples": 8, "seed": 0, "layer": "pool"}
+    explainer = xk.get_explainer(model, "expected_gradients", **params)
+    explainer.explain(IMAGES, targets=[0, 1, 2])
+    before = engine_for(model).fingerprint()
+    kernel = model.get_layer("c1").kernel
+    kernel.assign(kernel.numpy()[..., ::-1])  # permute the filters: sums and sums of squares stay equal
+    assert engine_for(model).fingerprint() != before
+    changed = explainer.explain(IMAGES, targets=[0, 1, 2])
+    fresh = xk.explain(fused_softmax_cnn(model.get_weights()), IMAGES, method="expected_gradients",
+                       targets=[0, 1, 2], **params)
+    np.testing.assert_allclose(changed.attributions, fresh.attributions, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(changed.extras["completeness_gap"], fresh.extras["completeness_gap"], rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_values_beyond_float32_are_errors_not_zero_maps():
+    """Regression: float64 images of 1e306 (finite, but Inf in float32) and SmoothGrad noise=1e40 gave all-zero maps
+    with a RuntimeWarning only."""
+    model = fused_softmax_cnn()
+    huge = IMAGES.astype(np.float64) * 1e306
+    with pytest.raises(InputError, match="float32 range"):
+        xk.explain(model, huge, method="vanilla_gradients")
+    with pytest.raises(InputError, match="noise"):
+        xk.explain(model, IMAGES, method="smoothgrad", noise=1e40)
+    with pytest.raises(InputError, match="overflows float32"):
+        xk.explain(model, IMAGES * np.float32(1e30), method="smoothgrad", noise=1e20, n_samples=2, seed=0)
+    with pytest.raises(InputError, match="float32"):
+        xk.explain(model, IMAGES, method="integrated_gradients", baseline=1e300)
+
+
+def test_a_model_returning_nan_is_an_error():
+    """Regression: a model that outputs NaN gave NaN maps without a word."""
+    inp = keras.Input((16, 16, 3))
+    out = keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(keras.layers.Lambda(
+        lambda t: t * float("nan"))(inp)))
+    model = keras.Model(inp, out)
+    for method in ("vanilla_gradients", "occlusion", "gradcam"):
+        if method == "gradcam":
+            continue  # no spatial layer in this model
+        with pytest.raises(ModelError, match="NaN"):
+            xk.explain(model, IMAGES, method=method)
+
+
+class _CountingEngine(Engine):
+    """A linear 'model' on 2x2x1 images whose gradient sums cost nothing: measures the core's own memory."""
+
+    capabilities = frozenset({"scores", "gradients"})
+    framework = "test"
+
+    def __init__(self) -> None:
+        self.rows_seen = 0
+        self.largest_chunk = 0
+
+    @property
+    def layout(self) -> str:
+        return "NHWC"
+
+    def describe(self, image_shape):  # noqa: ANN001, ANN201
+        return ModelSpec((2, 2, 1), 2, "linear", ("dense",), layer_info=(LayerInfo("dense", "dense", (2,)),))
+
+    def fingerprint(self) -> str:
+        return "fixed"
+
+    def predict(self, x):  # noqa: ANN001, ANN201
+        return np.stack([x.reshape(len(x), -1).sum(1), -x.reshape(len(x), -1).sum(1)], 1).astype(np.float32)
+
+    def class_scores(self, x, score):  # noqa: ANN001, ANN201
+        return self.predict(x)
+
+    def target_scores(self, x, t, score):  # noqa: ANN001, ANN201
+        out = self.predict(x)
+        t = np.where(t < 0, out.argmax(1), t)
+        return out[np.arange(len(x)), t], out, t
+
+    def path_gradient_sums(self, x, seg, r, e, u, w, t, score, *, layer=None, times_delta=False):  # noqa: ANN001, ANN201
+        self.rows_seen += len(seg)
+        self.largest_chunk = max(self.largest_chunk, len(seg))
+        return np.zeros((t.shape[1], *x.shape), np.float32)
+
+
+@pytest.mark.parametrize("method,params", [("expected_gradients", {"n_samples": 400_000, "background": np.ones((3, 2, 2, 1))}),
+                                           ("integrated_gradients", {"steps": 400_000}),
+                                           ("smoothgrad", {"n_samples": 400_000})])
+def test_memory_is_bounded_by_batch_size_not_by_the_number_of_samples(method, params):
+    """Regression: plans were allocated up front (EG: 4.2 GB at n_samples=1e8, IG: 3.1 GB at steps=1e8). Now the
+    rows are drawn a chunk at a time: the peak of the core's own allocations does not grow with the samples."""
+    from xaikit.methods import IMPLEMENTATIONS
+
+    engine = _CountingEngine()
+    cls = type("Bound", (IMPLEMENTATIONS[method],), {"backend": "test", "engine_factory": staticmethod(lambda m: engine)})
+    x = np.ones((2, 2, 2, 1), np.float32)
+
+    def peak(n: int) -> int:
+        count = {"steps": n} if "steps" in params else {"n_samples": n, "seed": 0}
+        explainer = cls(object(), batch_size=20_000, **{**params, **count})
+        tracemalloc.start()
+        explainer.explain(x, targets=[0, 1])
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        return top
+
+    small, large = peak(40_000), peak(400_000)
+    assert engine.largest_chunk <= 20_000
+    assert large < 1.3 * small + (1 << 20), (small, large)  # 10x the samples, not 10x the memory
