@@ -1,0 +1,321 @@
+"""A conformance suite for xaikit backends, in the spirit of scikit-learn's ``check_estimator``.
+
+Every backend in the repository runs it (``tests/test_conformance.py``), and a third party
+runs it on its own backend: give a :class:`ModelFactory` that builds two tiny models in
+your framework, then call the checks::
+
+    from xaikit.testing import ModelFactory, conformance_checks
+
+    class MyFactory(ModelFactory):
+        layout = "NCHW"
+        def linear(self, weights, bias, activation): ...   # f(x) = act(W . x + b)
+        def cnn(self): ...                                   # (model, layer name)
+
+    @pytest.mark.parametrize("check", conformance_checks("mybackend", MyFactory()), ids=str)
+    def test_conformance(check):
+        check()
+
+What is checked, for every method the backend offers (``xaikit.list_methods``):
+
+- **contract**: an :class:`~xaikit.Explanation` with float32 ``(N, H, W)`` finite maps,
+  int64 targets and predictions, the model's outputs, the effective parameters and the
+  layout recorded; explicit targets (an int, one per image) are honoured; an
+  out-of-range target is an :class:`~xaikit.InputError`;
+- **batch-size invariance**: ``batch_size=1`` gives the maps of ``batch_size=64``;
+- **seeds** (random methods): the same seed gives the same maps, another seed other
+  maps, ``seed=None`` records the seed it drew, and NumPy's global random state is not
+  touched;
+- **threads**: four threads explaining one model give the sequential results;
+- **references** (native backends): on a linear model ``f(x) = W x + b`` the methods
+  have closed forms -- vanilla gradients ``W_t``, gradient x input ``x W_t``,
+  integrated gradients ``(x - b) W_t`` for every quadrature rule, SmoothGrad ``W_t``,
+  expected gradients with one reference ``(x - r) W_t``, occlusion the patch share of
+  ``W_t (x - baseline)`` -- compared with the NumPy kernels of the core.
+"""
+
+from __future__ import annotations
+
+import abc
+import concurrent.futures as cf
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError
+from .kernels import accumulate_windows, patch_windows, to_layout
+
+__all__ = ["ModelFactory", "Check", "conformance_checks", "IMAGE_SHAPE"]
+
+#: The canonical image shape of the checks, ``(H, W, C)`` (non-square on purpose).
+IMAGE_SHAPE = (6, 8, 3)
+_K = 4  # classes
+
+
+class ModelFactory(abc.ABC):
+    """Builds the two tiny models the checks need, in a backend's framework.
+
+    Attributes
+    ----------
+    layout : str
+        ``"NHWC"`` or ``"NCHW"``: how the models take a batch.
+    """
+
+    layout: str = "NHWC"
+
+    @abc.abstractmethod
+    def linear(self, weights: np.ndarray, bias: np.ndarray, activation: str) -> Any:
+        """``f(x) = activation(sum_hwc W[h, w, c, k] x[h, w, c] + b[k])`` on images of :data:`IMAGE_SHAPE`.
+
+        ``weights`` is ``(H, W, C, K)`` in the canonical channels-last order whatever the
+        model's layout; ``activation`` is ``"linear"`` (the outputs are logits) or
+        ``"softmax"``.
+        """
+
+    @abc.abstractmethod
+    def cnn(self) -> tuple[Any, str]:
+        """A small seeded CNN on :data:`IMAGE_SHAPE` images with :data:`_K` softmax outputs, and a spatial
+        layer name for layer methods (a convolution's output)."""
+
+    def images(self, n: int = 3, seed: int = 0) -> np.ndarray:
+        """``n`` random images in the model's layout."""
+        x = np.random.default_rng(seed).uniform(0, 1, (n, *IMAGE_SHAPE)).astype(np.float32)
+        return to_layout(x, "NHWC", self.layout)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One conformance check: call it; it raises ``AssertionError`` with the details when it fails."""
+
+    name: str
+    run: Callable[[], None]
+
+    def __call__(self) -> None:
+        self.run()
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _method_params(method: str, factory: ModelFactory, layer: str | None, backend_params: set[str]) -> dict:
+    x = factory.images(4, seed=9)
+    table = {
+        "occlusion": {"patch_size": 2, "baseline": 0.5},
+        "smoothgrad": {"n_samples": 4, "seed": 3},
+        "integrated_gradients": {"steps": 6},
+        "expected_gradients": {"background": x, "n_samples": 8, "seed": 4},
+        "gradcam": {"layer": layer}, "gradcam++": {"layer": layer},
+    }
+    params = dict(table.get(method, {}))
+    if "noise_std" in backend_params and "n_samples" in params:  # tf-explain's absolute noise
+        params["noise_std"] = 0.1
+    return {k: v for k, v in params.items() if k in backend_params}
+
+
+def _offered(backend: str) -> list[str]:
+    from .registry import get_backend
+
+    return [m for m in get_backend(backend).offered() if m != "activations"]
+
+
+def conformance_checks(backend: str, factory: ModelFactory, methods: list[str] | None = None) -> list[Check]:
+    """The checks of ``backend`` (see the module docstring), one :class:`Check` per (kind, method)."""
+    from .registry import get_backend, get_method_class
+
+    spec = get_backend(backend)
+    methods = methods or _offered(backend)
+    checks: list[Check] = []
+    state: dict[str, Any] = {}
+
+    def cnn() -> tuple[Any, str]:
+        if "cnn" not in state:
+            state["cnn"] = factory.cnn()
+        return state["cnn"]
+
+    for method in methods:
+        cls = get_method_class(method, backend)
+        accepted = set(cls.param_names())
+        random = "seed" in accepted
+
+        def params(m: str = method, a: set[str] = accepted) -> dict:
+            return _method_params(m, factory, cnn()[1], a)
+
+        checks.append(Check(f"{backend}:{method}:contract", lambda m=method, p=params: _contract(backend, m, cnn()[0],
+                                                                                              factory, p())))
+        if spec.native or not random:
+            checks.append(Check(f"{backend}:{method}:batch_size", lambda m=method, p=params: _batch_size(
+                backend, m, cnn()[0], factory, p())))
+        if random:
+            checks.append(Check(f"{backend}:{method}:seeds", lambda m=method, p=params: _seeds(
+                backend, m, cnn()[0], factory, p())))
+        checks.append(Check(f"{backend}:{method}:threads", lambda m=method, p=params: _threads(
+            backend, m, cnn()[0], factory, p())))
+        if spec.native and method in _REFERENCES:
+            checks.append(Check(f"{backend}:{method}:reference", lambda m=method: _REFERENCES[m](backend, factory)))
+    return checks
+
+
+# ----------------------------------------------------------------------------- checks
+def _explain(backend: str, method: str, model: Any, x: np.ndarray, targets: Any = None, **params: Any) -> Any:
+    import xaikit as xk
+
+    return xk.explain(model, x, method=method, backend=backend, targets=targets, **params)
+
+
+def _contract(backend: str, method: str, model: Any, factory: ModelFactory, params: dict) -> None:
+    import xaikit as xk
+
+    x = factory.images(3)
+    n, (h, w) = len(x), IMAGE_SHAPE[:2]
+    exp = _explain(backend, method, model, x, **params)
+    assert isinstance(exp, xk.Explanation), type(exp)
+    assert exp.method == method and exp.backend == backend, (exp.method, exp.backend)
+    assert exp.attributions.shape == (n, h, w) and exp.attributions.dtype == np.float32, exp.attributions.shape
+    assert np.isfinite(exp.attributions).all(), "non-finite attributions"
+    assert exp.targets.dtype == np.int64 and exp.targets.shape == (n,), exp.targets
+    assert exp.predictions.dtype == np.int64 and exp.predictions.shape == (n,), exp.predictions
+    assert exp.outputs.shape == (n, _K), exp.outputs.shape
+    np.testing.assert_array_equal(exp.targets, exp.predictions, err_msg="targets=None must explain the prediction")
+    assert exp.layout == factory.layout, (exp.layout, factory.layout)
+    assert "batch_size" in exp.params and "score" in exp.params, sorted(exp.params)
+    fixed = _explain(backend, method, model, x, targets=1, **params)
+    assert fixed.targets.tolist() == [1] * n, fixed.targets
+    each = _explain(backend, method, model, x, targets=[3, 2, 1], **params)
+    assert each.targets.tolist() == [3, 2, 1], each.targets
+    try:
+        _explain(backend, method, model, x, targets=[_K, 0, 0], **params)
+    except InputError:
+        pass
+    else:
+        raise AssertionError(f"target {_K} of a {_K}-class model must raise InputError")
+
+
+def _batch_size(backend: str, method: str, model: Any, factory: ModelFactory, params: dict) -> None:
+    x = factory.images(5)
+    t = [0, 1, 2, 3, 0]
+    big = _explain(backend, method, model, x, targets=t, **{**params, "batch_size": 64})
+    for b in (1, 3):
+        small = _explain(backend, method, model, x, targets=t, **{**params, "batch_size": b})
+        np.testing.assert_allclose(small.attributions, big.attributions, rtol=2e-4, atol=1e-6,
+                                   err_msg=f"batch_size={b} vs 64")
+
+
+def _seeds(backend: str, method: str, model: Any, factory: ModelFactory, params: dict) -> None:
+    x = factory.images(2)
+    np.random.seed(123)
+    state = np.random.get_state()[1].copy()
+    a = _explain(backend, method, model, x, targets=[0, 1], **params)
+    b = _explain(backend, method, model, x, targets=[0, 1], **params)
+    np.testing.assert_array_equal(a.attributions, b.attributions, err_msg="same seed, different maps")
+    other = _explain(backend, method, model, x, targets=[0, 1], **{**params, "seed": params["seed"] + 1})
+    assert not np.allclose(other.attributions, a.attributions), "another seed gave the same maps"
+    drawn = _explain(backend, method, model, x, targets=[0, 1], **{**params, "seed": None})
+    assert isinstance(drawn.params["seed"], int), "seed=None must record the seed it drew"
+    again = _explain(backend, method, model, x, targets=[0, 1], **{**params, "seed": drawn.params["seed"]})
+    np.testing.assert_array_equal(again.attributions, drawn.attributions, err_msg="the recorded seed does not "
+                                  "reproduce the result")
+    np.testing.assert_array_equal(np.random.get_state()[1], state, err_msg="NumPy's global random state changed")
+
+
+def _threads(backend: str, method: str, model: Any, factory: ModelFactory, params: dict) -> None:
+    x = factory.images(3)
+    jobs = [[0, 1, 2], [1, 2, 3], [2, 3, 0], [3, 0, 1]]
+    expected = [_explain(backend, method, model, x, targets=t, **params).attributions for t in jobs]
+    with cf.ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda t: _explain(backend, method, model, x, targets=t, **params).attributions, jobs))
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7, err_msg="threads changed the result")
+
+
+# ----------------------------------------------------------------------------- references on a linear model
+def _linear(factory: ModelFactory, activation: str = "linear") -> tuple[Any, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(42)
+    weights = rng.normal(0, 1, (*IMAGE_SHAPE, _K)).astype(np.float32)
+    bias = rng.normal(0, 0.1, _K).astype(np.float32)
+    return factory.linear(weights, bias, activation), weights, bias
+
+
+def _canonical(exp: Any, factory: ModelFactory) -> np.ndarray:
+    """``channel_attributions`` in canonical channels-last order."""
+    return to_layout(exp.channel_attributions, factory.layout, "NHWC")
+
+
+def _ref_gradients(backend: str, factory: ModelFactory) -> None:
+    model, weights, _ = _linear(factory)
+    x = factory.images(3)
+    t = np.array([0, 2, 3])
+    exp = _explain(backend, "vanilla_gradients", model, x, targets=t)
+    expected = np.stack([weights[..., k] for k in t])
+    np.testing.assert_allclose(_canonical(exp, factory), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(exp.attributions, expected.sum(-1), rtol=1e-5, atol=1e-5)
+
+
+def _ref_gradient_x_input(backend: str, factory: ModelFactory) -> None:
+    model, weights, _ = _linear(factory)
+    x = factory.images(3)
+    t = np.array([1, 1, 0])
+    exp = _explain(backend, "gradient_x_input", model, x, targets=t)
+    expected = to_layout(x, factory.layout, "NHWC") * np.stack([weights[..., k] for k in t])
+    np.testing.assert_allclose(_canonical(exp, factory), expected, rtol=1e-5, atol=1e-6)
+
+
+def _ref_smoothgrad(backend: str, factory: ModelFactory) -> None:
+    model, weights, _ = _linear(factory)
+    x = factory.images(2)
+    exp = _explain(backend, "smoothgrad", model, x, targets=[3, 1], n_samples=5, noise=0.3, seed=0)
+    expected = np.stack([weights[..., 3], weights[..., 1]])  # the gradient of a linear model is constant
+    np.testing.assert_allclose(_canonical(exp, factory), expected, rtol=1e-5, atol=1e-5)
+
+
+def _ref_integrated_gradients(backend: str, factory: ModelFactory) -> None:
+    model, weights, bias = _linear(factory)
+    x = factory.images(2)
+    t = np.array([0, 3])
+    delta = to_layout(x, factory.layout, "NHWC") - 0.25
+    expected = delta * np.stack([weights[..., k] for k in t])
+    for rule in ("trapezoid", "left", "right", "midpoint"):
+        exp = _explain(backend, "integrated_gradients", model, x, targets=t, steps=4, baseline=0.25,
+                       integration=rule)
+        np.testing.assert_allclose(_canonical(exp, factory), expected, rtol=1e-5, atol=1e-5, err_msg=rule)
+        np.testing.assert_allclose(exp.extras["completeness_gap"], 0.0, atol=1e-4, err_msg=rule)
+
+
+def _ref_expected_gradients(backend: str, factory: ModelFactory) -> None:
+    model, weights, _ = _linear(factory)
+    x = factory.images(2)
+    reference = factory.images(1, seed=5)
+    t = np.array([2, 0])
+    exp = _explain(backend, "expected_gradients", model, x, targets=t, background=reference, n_samples=16, seed=0)
+    delta = to_layout(x - reference, factory.layout, "NHWC")
+    expected = delta * np.stack([weights[..., k] for k in t])
+    np.testing.assert_allclose(_canonical(exp, factory), expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(exp.extras["completeness_gap"], 0.0, atol=1e-3)
+
+
+def _ref_occlusion(backend: str, factory: ModelFactory) -> None:
+    model, weights, _ = _linear(factory)
+    x = factory.images(2)
+    t = np.array([1, 2])
+    exp = _explain(backend, "occlusion", model, x, targets=t, patch_size=(2, 3), stride=(1, 2), baseline=0.5)
+    h, w = IMAGE_SHAPE[:2]
+    windows = patch_windows(h, w, (2, 3), (1, 2))
+    contrib = (to_layout(x, factory.layout, "NHWC") - 0.5) * np.stack([weights[..., k] for k in t])
+    drops = np.stack([[contrib[i, top:bottom, left:right].sum() for top, left, bottom, right in windows]
+                      for i in range(len(x))])
+    np.testing.assert_allclose(exp.attributions, accumulate_windows(drops, windows, (h, w)), rtol=1e-4, atol=1e-5)
+
+
+_REFERENCES: dict[str, Callable[[str, ModelFactory], None]] = {
+    "vanilla_gradients": _ref_gradients,
+    "gradient_x_input": _ref_gradient_x_input,
+    "smoothgrad": _ref_smoothgrad,
+    "integrated_gradients": _ref_integrated_gradients,
+    "expected_gradients": _ref_expected_gradients,
+    "occlusion": _ref_occlusion,
+}
+
+
+def iter_checks(backend: str, factory: ModelFactory) -> Iterator[Check]:  # pragma: no cover - convenience
+    """The checks one by one (for running outside pytest: ``for c in iter_checks(...): c()``)."""
+    yield from conformance_checks(backend, factory)
