@@ -48,7 +48,8 @@ class Engine(abc.ABC):
     ----------
     capabilities : frozenset of str
         What this engine computes (:data:`xaikit.catalogue.CAPABILITIES`): ``scores``
-        (always), ``gradients``, ``layers``, ``head``.
+        (always), ``gradients``, ``layers``, ``head``, ``guided`` (modified ReLU backward
+        passes).
     framework : str
         Name of the framework, recorded in results.
     """
@@ -159,16 +160,39 @@ class Engine(abc.ABC):
         scores = self.class_scores(rows, score)
         return np.take_along_axis(scores, t.astype(np.int64)[:, None], axis=1)[:, 0]
 
+    def masked_scores(self, x: np.ndarray, seg: np.ndarray, masks: np.ndarray, fill: np.ndarray, t: np.ndarray,
+                      score: str) -> np.ndarray:
+        """Scores ``(R,)`` of row ``i``: ``x[seg[i]] * m_i + fill * (1 - m_i)``, class ``t[i]``.
+
+        ``masks`` is ``(R, H, W)`` float32 (usually in [0, 1]; broadcast over channels) at
+        the images' resolution; ``fill`` one image in the model's layout (zeros: the
+        masked image itself, as RISE and Score-CAM use it). The default builds the rows in
+        NumPy; engines build them on the device.
+        """
+        axis = 3 if self.layout == "NHWC" else 1
+        m = np.expand_dims(masks.astype(np.float32), axis)
+        rows = x[seg] * m + fill[None] * (1.0 - m)
+        scores = self.class_scores(rows.astype(np.float32), score)
+        return np.take_along_axis(scores, t.astype(np.int64)[:, None], axis=1)[:, 0]
+
     # ----------------------------------------------------------------- gradients
-    def input_gradients(self, x: np.ndarray, t: np.ndarray, score: str
+    def input_gradients(self, x: np.ndarray, t: np.ndarray, score: str, *, rule: str = "plain"
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """``(d score / d x, outputs, targets used, selected score)`` for one chunk."""
+        """``(d score / d x, outputs, targets used, selected score)`` for one chunk.
+
+        ``rule``: ``"plain"`` (the gradient); with the ``guided`` capability also
+        ``"guided"`` (every ReLU passes back only positive gradients at positive inputs:
+        Springenberg et al.'s guided backpropagation) and ``"deconvnet"`` (every ReLU passes
+        back the ReLU of the gradient whatever its input: Zeiler & Fergus' deconvnet). The
+        forward pass and the outputs are unchanged; the user's model is left as it was.
+        """
         raise NotImplementedError(f"{type(self).__name__} computes no gradients")
 
     def path_gradient_sums(self, x: np.ndarray, seg: np.ndarray, r: np.ndarray, e: np.ndarray, u: np.ndarray,
                            w: np.ndarray, t: np.ndarray, score: str, *, layer: str | None = None,
-                           times_delta: bool = False) -> np.ndarray:
-        """Gradient sums along paths, per image: ``(k, S, *shape)`` float32.
+                           times_delta: bool = False, second_moment: bool = False) -> np.ndarray:
+        """Gradient sums along paths, per image: ``(k, S, *shape)`` float32 (``(2, k, S, *shape)`` with
+        ``second_moment``: the sums of ``w g`` and of ``w g**2``, for VarGrad and SquareGrad).
 
         Row ``i`` is the point ``p_i = r_i + u_i (x[seg_i] + e_i - r_i)``; its gradients
         of the ``k`` target scores ``t[i]`` (``t`` is ``(R, k)``), times ``w_i`` (and times
@@ -210,6 +234,15 @@ class Engine(abc.ABC):
         activations, channels-last; ``plan.k`` backward passes per forward pass).
         """
         raise NotImplementedError(f"{type(self).__name__} cannot time passes")
+
+    def head_scores(self, features: np.ndarray, t: np.ndarray, score: str, layer: str) -> np.ndarray:
+        """Scores ``(B,)`` of classes ``t`` computed from ``layer``'s activations ``features`` (channels-last)
+        through the model above the layer (capability ``head``; Ablation-CAM).
+
+        ``t`` must be explicit (no ``-1``): the predicted class of a modified activation is
+        not what an explanation asks for.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot run part of a model")
 
     def check_head(self, layer: str) -> None:
         """Raise :class:`~xaikit.LayerError` if the model above ``layer`` cannot be run on its activations."""

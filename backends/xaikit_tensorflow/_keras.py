@@ -355,7 +355,7 @@ class KerasModelView:
 
     # ------------------------------------------------------------------- hooks
     @contextlib.contextmanager
-    def _hooks(self, capture: _Capture) -> Iterator[_Capture]:
+    def _hooks(self, capture: _Capture, relu_rule: str | None = None) -> Iterator[_Capture]:
         """Record the wanted layers' outputs (and the final layer's logit) during one forward pass.
 
         Only the thread that installs the hooks records anything: another thread calling
@@ -363,6 +363,10 @@ class KerasModelView:
         wrappers unchanged and gets exactly the model's usual outputs. The logit of a layer
         with a built-in activation is read by wrapping ``layer.activation`` in a recorder
         that returns the activation's usual result, so that layer's output never changes.
+
+        ``relu_rule`` (``"guided"`` or ``"deconvnet"``) replaces the backward pass of every
+        ReLU -- a ``relu`` activation of any layer, an ``Activation("relu")`` or a plain
+        ``ReLU`` layer -- in the owner thread only; forward values are unchanged.
         """
         patched: list[tuple[Any, str, Any]] = []  # (object, attribute, previous instance value)
         owner = threading.get_ident()
@@ -405,6 +409,8 @@ class KerasModelView:
                         return activation(z) if activation is not None else z
 
                     patch(layer, "activation", recorder)
+                if relu_rule is not None:
+                    self._patch_relus(relu_rule, owner, patch)
                 for name in capture.wanted:  # after the final layer: its capture records the activated output
                     wrap_capture(name, self.layers[name])
                 yield capture
@@ -415,10 +421,23 @@ class KerasModelView:
                     else:
                         obj.__dict__[attribute] = previous
 
-    def forward(self, x: Any, capture: Sequence[str] = ()) -> _Capture:
+    def _patch_relus(self, rule: str, owner: int, patch: Callable[[Any, str, Any], None]) -> None:
+        """Give every ReLU of the model the backward pass of ``rule`` (in the owner thread)."""
+        relu = _modified_relu(rule)
+        for layer in self.layers.values():
+            if _is_container(layer):
+                continue
+            activation = layer.__dict__.get("activation", getattr(layer, "activation", None))
+            if activation is not None and getattr(activation, "__name__", "") == "relu":
+                patch(layer, "activation", _owner_only(relu, activation, owner))
+            elif type(layer).__name__ == "ReLU" and not getattr(layer, "negative_slope", 0) \
+                    and getattr(layer, "max_value", None) is None and not getattr(layer, "threshold", 0):
+                patch(layer, "call", _owner_only(relu, layer.call, owner))
+
+    def forward(self, x: Any, capture: Sequence[str] = (), relu_rule: str | None = None) -> _Capture:
         """Run the model on ``x`` (inside a traced function), recording layers and logits."""
         cap = _Capture(wanted=frozenset(capture))
-        with self._hooks(cap):
+        with self._hooks(cap, relu_rule):
             cap.outputs["__output__"] = self.model(x, training=False)
         for name in capture:
             if cap.calls.get(name, 0) > 1:
@@ -558,6 +577,31 @@ class KerasModelView:
         with self._hooks(cap):
             cap.outputs["__output__"] = run(a)
         return cap
+
+
+def _modified_relu(rule: str) -> Callable[[Any], Any]:
+    """ReLU whose backward pass follows ``rule``: ``guided`` (positive gradients at positive inputs) or
+    ``deconvnet`` (positive gradients, whatever the input)."""
+
+    @tf.custom_gradient
+    def relu(z: Any) -> Any:
+        def grad(dy: Any) -> Any:
+            positive = tf.cast(dy > 0, dy.dtype)
+            return dy * positive * tf.cast(z > 0, dy.dtype) if rule == "guided" else dy * positive
+        return tf.nn.relu(z), grad
+
+    return relu
+
+
+def _owner_only(replacement: Callable[[Any], Any], original: Callable[..., Any], owner: int) -> Callable[..., Any]:
+    """``replacement`` in the thread that installed it, ``original`` in any other."""
+
+    def call(z: Any, *args: Any, **kwargs: Any) -> Any:
+        if threading.get_ident() == owner:
+            return replacement(z)
+        return original(z, *args, **kwargs)
+
+    return call
 
 
 class _OwnRetracingWarnings(logging.Filter):

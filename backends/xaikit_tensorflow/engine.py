@@ -63,7 +63,7 @@ def _current_device() -> str | None:
 class KerasEngine(Engine):
     """xaikit's primitives on a Keras 3 model (see :mod:`xaikit.engine` for the contract)."""
 
-    capabilities = frozenset({"scores", "gradients", "layers", "head"})
+    capabilities = frozenset({"scores", "gradients", "layers", "head", "guided"})
     framework = "keras"
 
     def __init__(self, view: KerasModelView) -> None:
@@ -156,27 +156,46 @@ class KerasEngine(Engine):
         fn = self._compiled(("occlusion", score, shape), build, signature)
         return fn(x, seg, windows, baseline, t).numpy()
 
+    def masked_scores(self, x: np.ndarray, seg: np.ndarray, masks: np.ndarray, fill: np.ndarray, t: np.ndarray,
+                      score: str) -> np.ndarray:
+        view, shape = self.view, tuple(x.shape[1:])
+
+        def build() -> Callable[..., Any]:
+            def fn(images: Any, seg: Any, masks: Any, fill: Any, targets: Any) -> Any:
+                m = masks[..., None]
+                rows = tf.gather(images, seg) * m + fill[None] * (1.0 - m)
+                return tf.gather(view.class_scores(view.forward(rows), score), targets, batch_dims=1)
+            return fn
+
+        signature = [view.image_spec(shape), _INT, tf.TensorSpec((None, *shape[:2]), tf.float32),
+                     tf.TensorSpec(shape, tf.float32), _INT]
+        fn = self._compiled(("masked_scores", score, shape), build, signature)
+        return fn(x, seg, masks.astype(np.float32), fill.astype(np.float32), t).numpy()
+
     # ----------------------------------------------------------------- gradients
-    def input_gradients(self, x: np.ndarray, t: np.ndarray, score: str
+    def input_gradients(self, x: np.ndarray, t: np.ndarray, score: str, *, rule: str = "plain"
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         view, shape = self.view, tuple(x.shape[1:])
+        relu_rule = None if rule == "plain" else rule
+        if rule not in ("plain", "guided", "deconvnet"):
+            raise ValueError(f"unknown gradient rule {rule!r}")
 
         def build() -> Callable[..., Any]:
             def fn(images: Any, targets: Any) -> Any:
                 with tf.GradientTape() as tape:
                     tape.watch(images)
-                    cap = view.forward(images)
+                    cap = view.forward(images, relu_rule=relu_rule)
                     s, t_used = self._selected(cap, targets, score)
                 grads = tape.gradient(s, images)
                 return grads, self._out(cap), t_used, s
             return fn
 
-        fn = self._compiled(("input_gradient", score, shape), build, [view.image_spec(shape), _INT])
+        fn = self._compiled(("input_gradient", score, shape, rule), build, [view.image_spec(shape), _INT])
         return tuple(v.numpy() for v in fn(x, t))  # type: ignore[return-value]
 
     def path_gradient_sums(self, x: np.ndarray, seg: np.ndarray, r: np.ndarray, e: np.ndarray, u: np.ndarray,
                            w: np.ndarray, t: np.ndarray, score: str, *, layer: str | None = None,
-                           times_delta: bool = False) -> np.ndarray:
+                           times_delta: bool = False, second_moment: bool = False) -> np.ndarray:
         view, shape, k = self.view, tuple(x.shape[1:]), int(t.shape[1])
         rows = tf.TensorSpec((None, *shape), tf.float32)
         vector = tf.TensorSpec([None], tf.float32)
@@ -191,18 +210,21 @@ class KerasEngine(Engine):
                     cap = view.forward(points) if layer is None else view.run_head(layer, points)
                     scores = view.class_scores(cap, score)
                     selected = [tf.gather(scores, t[:, j], batch_dims=1) for j in range(k)]
-                sums = []
+                sums, squares = [], []
                 for s in selected:
-                    g = tf.cast(tape.gradient(s, points), tf.float32) * w[expand]
+                    g = tf.cast(tape.gradient(s, points), tf.float32)
                     if times_delta:
                         g = g * delta
-                    sums.append(tf.math.unsorted_segment_sum(g, seg, tf.shape(x)[0]))
+                    sums.append(tf.math.unsorted_segment_sum(g * w[expand], seg, tf.shape(x)[0]))
+                    if second_moment:
+                        squares.append(tf.math.unsorted_segment_sum(g * g * w[expand], seg, tf.shape(x)[0]))
                 del tape
-                return tf.stack(sums)
+                return tf.stack([tf.stack(sums), tf.stack(squares)]) if second_moment else tf.stack(sums)
             return fn
 
         signature = [rows, _INT, rows, rows, vector, vector, tf.TensorSpec([None, k], tf.int32)]
-        fn = self._compiled(("path_gradient_sums", score, layer, shape, k, times_delta), build, signature)
+        key = ("path_gradient_sums", score, layer, shape, k, times_delta, second_moment)
+        fn = self._compiled(key, build, signature)
         return fn(x, seg, r, e, u, w, t).numpy()
 
     # ----------------------------------------------------------------- layers
@@ -252,6 +274,18 @@ class KerasEngine(Engine):
 
     def check_head(self, layer: str) -> None:
         self.view.head(layer)
+
+    def head_scores(self, features: np.ndarray, t: np.ndarray, score: str, layer: str) -> np.ndarray:
+        view, shape = self.view, tuple(features.shape[1:])
+
+        def build() -> Callable[..., Any]:
+            def fn(a: Any, targets: Any) -> Any:
+                return tf.gather(view.class_scores(view.run_head(layer, a), score), targets, batch_dims=1)
+            return fn
+
+        fn = self._compiled(("head_scores", score, layer, shape), build, [tf.TensorSpec((None, *shape), tf.float32),
+                                                                         _INT])
+        return fn(features.astype(np.float32), t.astype(np.int32)).numpy()
 
     # ----------------------------------------------------------------- floor
     def pass_loop(self, plan: Any, x: np.ndarray, t: np.ndarray, iters: int, *, serial: bool = False) -> None:

@@ -22,8 +22,9 @@ PASS_KINDS = ("forward", "forward_backward_input", "forward_backward_layer", "he
 #: What an engine can compute; a method lists what it needs.
 #: ``scores``: class scores of (perturbed) images; ``gradients``: input gradients;
 #: ``layers``: a layer's activations and the gradient at them; ``head``: the model above a
-#: layer run on given activations.
-CAPABILITIES = ("scores", "gradients", "layers", "head")
+#: layer run on given activations; ``guided``: input gradients through modified ReLU
+#: backward passes (guided backpropagation, deconvnet).
+CAPABILITIES = ("scores", "gradients", "layers", "head", "guided")
 
 #: How a method's maps are best looked at and scored: ``signed`` (red/blue around 0),
 #: ``positive`` (non-negative by definition: a heat map), ``magnitude`` (the sign is mostly
