@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from xaikit._progress import report as report_progress
 from xaikit.errors import InputError
 from xaikit.explainer import ActivationExtractor, Explainer, ModelSpec
 from xaikit.validation import check_choice
@@ -228,9 +229,11 @@ def stream_rows(n_rows: int, batch_size: int, prepare: Callable[[slice], Any], c
             if len(pending) >= in_flight:
                 done_rows, done_prepared, future = pending.popleft()
                 consume(done_rows, done_prepared, future.result())
+                report_progress(done_rows.stop, n_rows)
         while pending:
             done_rows, done_prepared, future = pending.popleft()
             consume(done_rows, done_prepared, future.result())
+            report_progress(done_rows.stop, n_rows)
 
 
 def stream_path_gradient_sums(fn: Callable[..., Any], x: np.ndarray, n_rows: int, batch_size: int,
