@@ -40,7 +40,11 @@ def figure_options(f: Any) -> Any:
         click.option("--show", type=int, default=8, show_default=True, help="Images (rows) in the picture."),
         click.option("--view", default="auto", show_default=True,
                      help="overlay (heat map over the image), signed (red = for, blue = against the class) or auto "
-                          "(signed for occlusion, gradient x input, integrated and expected gradients)."),
+                          "(chosen per method from what its maps contain)."),
+        click.option("--normalize", default="auto", show_default=True,
+                     help="How maps are scaled: auto (per map: deviations from the median for maps offset by a "
+                          "constant, |a| for gradients, a / max for non-negative maps, the signed scale otherwise), "
+                          "max, minmax, abs, positive (overlays), signed, or median (a - median)."),
         click.option("--colormap", default="jet", show_default=True, help="Matplotlib colormap of overlays."),
         click.option("--alpha", type=float, default=0.4, show_default=True, help="Heat-map weight of overlays."),
         click.option("--title", help="Picture title (default: method, model, preprocessing)."),
@@ -152,6 +156,7 @@ def explain_command(**o: Any) -> None:
         columns = {(f"{label} rank {r + 1}" if ranked else label): concat_explanations(p)
                    for r, p in enumerate(shown_parts)}
         fig = compare_figure(np.concatenate(display), columns, class_names=st.labels, view=o["view"],
+                             normalize=o["normalize"],
                              colormap=o["colormap"], alpha=o["alpha"], image_range=(0.0, 255.0),
                              row_labels=row_labels(src.names[:show]),
                              title=o["title"] or figure_title(st, label + (f", layer {head.layer}" if head.layer
