@@ -120,3 +120,14 @@ def test_warm_up_uses_the_timed_call_shapes(functional_cnn, images):
                        images)[1] == len(images)
     with pytest.raises(xk.InputError, match="warm-up mode"):
         warm_up(xk.get_explainer(functional_cnn, "gradcam"), images, mode="twice")
+
+
+def test_comparison_displays_itself_in_a_notebook(functional_cnn, images):
+    from matplotlib.figure import Figure
+
+    cmp = xk.compare(functional_cnn, images, pairs=[("gradcam", "tensorflow"), ("gradcam++", "tensorflow")])
+    page = cmp._repr_html_()
+    assert "<img src='data:image/png;base64," in page and "Spearman" in page and "relu=True" in page
+    fig = cmp.plot(images, max_images=2)
+    assert isinstance(fig, Figure) and len([ax for ax in fig.axes if ax.images]) == 2 * 3
+    assert isinstance(cmp.figure(), Figure)

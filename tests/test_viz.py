@@ -539,3 +539,28 @@ def test_activation_pages_bound_every_page_and_say_what_is_shown():
     assert [k for k, _ in per_layer] == ["l0", "wide"]
     with pytest.raises(xk.InputError, match="activation_pages"):
         xv.activation_grid({"huge": np.zeros((1, 4, 4, 40000), np.float32)})
+
+
+# --------------------------------------------------------------------------- notebooks
+def test_explanation_displays_itself_in_a_notebook():
+    maps = np.stack([_blob(30, 50, 15) - 0.2 * _blob(60, 120, 10)] * 200)  # a large batch: only a few drawn
+    exp = _explanation(maps, "integrated_gradients", targets=np.zeros(200), elapsed=2.0, warmup=0.5,
+                       params={"steps": 64, "baseline": 0.0})
+    page = exp._repr_html_()
+    assert "<img src='data:image/png;base64," in page and "</table>" in page
+    assert "first 4 of 200 images" in page and "steps=64" in page and "first call 500 ms" in page
+    fig = exp.plot(_photo(200), max_images=3)
+    assert isinstance(fig, Figure) and len([ax for ax in fig.axes if ax.images]) == 3 * 2
+    assert any("10 ms/img" in t.get_text() for t in fig.texts)  # the whole call's steady time, not the slice's
+    assert isinstance(_explanation(maps[:2]).plot(), Figure)  # without images: the maps alone
+    with pytest.raises(xk.InputError, match="images given"):
+        exp.plot(_photo(3))
+
+
+def test_activations_display_themselves_in_a_notebook():
+    acts = _activations(c=40)
+    page = acts._repr_html_()
+    assert "<img src='data:image/png;base64," in page and "conv2d" in page and "2×12×18×40" in page
+    fig = acts.plot(max_channels=8)
+    assert isinstance(fig, Figure)
+    assert "first 8 of 40" in [a for a in fig.axes if a.images][0].get_title(loc="left")

@@ -69,13 +69,25 @@ class Comparison:
                 + params_table(self.explanations) + "\n\n" + self.agreement.to_markdown(metric))
 
     def figure(self, images: Any = None, **kwargs: Any) -> Any:
-        """The comparison figure (rows = images, columns = pairs); see :func:`xaikit.viz.compare_figure`.
+        """The comparison figure of every image (rows = images, columns = pairs); see
+        :func:`xaikit.viz.compare_figure`. Without ``images`` the maps are drawn on a plain background."""
+        return self.plot(images, max_images=None, **kwargs)
 
-        Without ``images`` the maps are drawn on a plain background.
+    def plot(self, images: Any = None, *, max_images: int | None = 8, **kwargs: Any) -> Any:
+        """The comparison figure of the first ``max_images`` images, as a matplotlib Figure (not in pyplot).
+
+        ``images``: the images that were compared (drawn under the maps), or None. The
+        column headers give each pair's steady-state time and first call. Other keyword
+        arguments go to :func:`xaikit.viz.compare_figure` (``class_names``, ``undo``...).
         """
-        from .viz.compare import compare_figure
+        from .viz.compare import first_images_figure
 
-        return compare_figure(images, self.explanations, **kwargs)
+        return first_images_figure(images, self.explanations, max_images, **kwargs)
+
+    def _repr_html_(self) -> str:
+        from .viz.notebook import comparison_html
+
+        return comparison_html(self)
 
 
 def timing_table(parts: Mapping[str, Sequence[Explanation]], n_images: int) -> str:

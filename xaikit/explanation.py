@@ -296,6 +296,24 @@ class Explanation:
         return overlay(images, self.attributions, colormap=colormap, alpha=alpha, normalize=normalize,
                        image_range=image_range, percentile=percentile, undo=undo, blend=blend)
 
+    def plot(self, images: Any = None, *, max_images: int | None = 8, **kwargs: Any) -> Any:
+        """The maps of the first ``max_images`` images as a matplotlib Figure (not registered with pyplot).
+
+        ``images``: the images that were explained (the maps are drawn over them), or None
+        (the maps alone). Each map is drawn as its content asks (signed red/blue, heat-map
+        overlay, deviations from an offset: see :func:`xaikit.viz.choose_view`); keyword
+        arguments go to :func:`xaikit.viz.compare_figure` (``class_names``, ``undo``,
+        ``view``, ``normalize``...).
+        """
+        from .viz.compare import first_images_figure
+
+        return first_images_figure(images, {f"{self.method} ({self.backend})": self}, max_images, **kwargs)
+
+    def _repr_html_(self) -> str:
+        from .viz.notebook import explanation_html
+
+        return explanation_html(self)
+
     # ------------------------------------------------------------------ I/O
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         """Write to a ``.npz`` file (arrays + JSON metadata), atomically.
@@ -408,6 +426,22 @@ class Activations(Mapping[str, np.ndarray]):
         shapes = ", ".join(f"{k}: {v.shape}" for k, v in list(self._maps.items())[:6])
         more = ", ..." if len(self._maps) > 6 else ""
         return f"Activations(backend={self.backend!r}, {{{shapes}{more}}})"
+
+    def plot(self, *, image_index: int = 0, layers: str | list[str] | None = None, max_channels: int | None = 32,
+             **kwargs: Any) -> Any:
+        """Every spatial layer's channels (at most ``max_channels`` each) for one image, as a matplotlib Figure.
+
+        See :func:`xaikit.viz.activation_grid` for the keyword arguments; for many layers
+        or channels, :func:`xaikit.viz.activation_pages` splits the picture into pages.
+        """
+        from .viz.grids import activation_grid
+
+        return activation_grid(self, layers, image_index=image_index, max_channels=max_channels, **kwargs)
+
+    def _repr_html_(self) -> str:
+        from .viz.notebook import activations_html
+
+        return activations_html(self)
 
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         """Write to ``.npz`` atomically (layer order kept in the metadata)."""

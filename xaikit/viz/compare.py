@@ -401,8 +401,23 @@ def compare_figure(images: Any, explanations: Any, *, class_names: Any = None, v
         headers.append("\n".join(lines))
     header_lines = max(h.count("\n") + 1 for h in headers)
     header_h = (header_lines + 0.6) * 1.2 * head_fs / 72 + 0.12 + (0.35 if title else 0.0)
-    legend_h = 0.75
     fig_w = left + n_cols * cell_w + (n_cols - 1) * wgap + right
+    # colour legends (how every map was scaled), drawn at the bottom
+    legends = []
+    overlay_modes = sorted({v.text for v in views if v.kind == "overlay"})
+    if overlay_modes:
+        legends.append(("overlay", get_colormap(colormap), (0.0, 1.0),
+                        f"overlay, per map: {', '.join(overlay_modes)} scaled to [0, 1] (P{percentile:g})"))
+    if any(v.kind == "signed" for v in views):
+        what = "a − median" if any(v.centered for v in views if v.kind == "signed") else "a"
+        legends.append(("signed", signed_colormap(signed_cmap, background=1.0), (-1.0, 1.0),
+                        (f"signed, per map: v / s, v = {what}, s = P{signed_percentile:g} of |v|; red for the "
+                        "target, blue against")))
+    width_each = min(3.6, (fig_w - 0.6) / max(len(legends), 1) - 0.4)
+    legend_texts = [_wrap_label(text, width_each + 0.3, cell_fs - 0.5, bold=False, lines=4)
+                    for *_, text in legends]
+    legend_lines = max((t.count("\n") + 1 for t in legend_texts), default=0)
+    legend_h = 0.45 + legend_lines * 1.25 * (cell_fs - 0.5) / 72
     fig_h = header_h + n * (cell_title_h + cell_h + row_gap) + legend_h
     fig = Figure(figsize=(fig_w, fig_h))
 
@@ -441,22 +456,10 @@ def compare_figure(images: Any, explanations: Any, *, class_names: Any = None, v
             ax.set_title(_fit(_class_name(class_names, target), name_room, cell_fs) + suffix, fontsize=cell_fs,
                          pad=2)
 
-    # colour legends: how every map was scaled
-    legends = []
-    overlay_modes = sorted({v.text for v in views if v.kind == "overlay"})
-    if overlay_modes:
-        legends.append(("overlay", get_colormap(colormap), (0.0, 1.0),
-                        f"overlay, per map: {', '.join(overlay_modes)} scaled to [0, 1] (P{percentile:g})"))
-    if any(v.kind == "signed" for v in views):
-        what = "a − median" if any(v.centered for v in views if v.kind == "signed") else "a"
-        legends.append(("signed", signed_colormap(signed_cmap, background=1.0), (-1.0, 1.0),
-                        (f"signed, per map: v / s, v = {what}, s = P{signed_percentile:g} of |v|; red for the "
-                        "target, blue against")))
     if legends:
-        width_each = min(3.6, (fig_w - 0.6) / len(legends) - 0.4)
         total = len(legends) * width_each + (len(legends) - 1) * 0.6
         x0 = (fig_w - total) / 2
-        for k, (kind, cmap, (lo, hi), text) in enumerate(legends):
+        for k, ((kind, cmap, (lo, hi), _), text) in enumerate(zip(legends, legend_texts, strict=True)):
             cax = fig.add_axes(box(x0 + k * (width_each + 0.6), fig_h - legend_h + 0.12, width_each, 0.1))
             cb = fig.colorbar(ScalarMappable(norm=Normalize(lo, hi), cmap=cmap), cax=cax, orientation="horizontal")
             if kind == "signed":
@@ -465,8 +468,34 @@ def compare_figure(images: Any, explanations: Any, *, class_names: Any = None, v
                 cb.set_ticks([0, 0.5, 1], labels=["0", "0.5", "1"])
             cb.ax.tick_params(labelsize=cell_fs - 0.5, length=2, pad=1)
             cb.outline.set_visible(False)
-            cb.set_label(_wrap_label(text, width_each + 0.3, cell_fs - 0.5, bold=False), fontsize=cell_fs - 0.5,
-                         labelpad=2, linespacing=1.1)
+            cb.set_label(text, fontsize=cell_fs - 0.5, labelpad=2, linespacing=1.1)
     if title:
         fig.text(0.5, 1.0 - 0.08 / fig_h, title, ha="center", va="top", fontsize=head_fs + 2.5)
     return fig
+
+
+def first_images_figure(images: Any, explanations: Mapping[str, Any], max_images: int | None = None,
+                        **kwargs: Any) -> Any:
+    """:func:`compare_figure` of the first ``max_images`` images (None: all), with the times of the whole calls.
+
+    The explanations are sliced to the images drawn, but their steady-state times and
+    first-call costs (``times`` / ``first_calls``, unless given) are those of the calls
+    that explained every image. ``images`` (or None) must hold one image per explanation
+    row.
+    """
+    from ..validation import as_numpy, check_positive_int
+
+    cols = dict(_as_columns(dict(explanations)))
+    n = len(next(iter(cols.values())))
+    k = n if max_images is None else min(n, check_positive_int("max_images", max_images))
+    if images is not None:
+        images = as_numpy(images)
+        if len(images) != n:
+            raise InputError(f"{len(images)} images given for explanations of {n} images; pass the images that "
+                             "were explained, in the same order")
+        images = images[:k]
+    kwargs.setdefault("times", {label: steady_seconds_per_image(e) for label, e in cols.items()})
+    kwargs.setdefault("first_calls", {label: warmup_seconds(e) for label, e in cols.items()})
+    if k < n:
+        kwargs["title"] = (kwargs.get("title") + " · " if kwargs.get("title") else "") + f"first {k} of {n} images"
+    return compare_figure(images, {label: e[:k] for label, e in cols.items()}, **kwargs)
