@@ -21,8 +21,16 @@ import numpy as np
 from ._io import atomic_write_bytes
 from .errors import InputError
 
-__all__ = ["Explanation", "Activations", "normalize_maps", "NORMALIZE_MODES", "OFFSET_BAND", "format_params",
-           "has_negative_values", "map_offset"]
+__all__ = [
+    "NORMALIZE_MODES",
+    "OFFSET_BAND",
+    "Activations",
+    "Explanation",
+    "format_params",
+    "has_negative_values",
+    "map_offset",
+    "normalize_maps",
+]
 
 FORMAT_VERSION = 1
 NORMALIZE_MODES = ("auto", "max", "minmax", "abs", "positive", "signed", "median")

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_IMAGES", "png_data_uri", "explanation_html", "activations_html", "comparison_html"]
+__all__ = ["MAX_IMAGES", "activations_html", "comparison_html", "explanation_html", "png_data_uri"]
 
 #: Images drawn inline at most (the table gives the batch size).
 MAX_IMAGES = 4
