@@ -391,7 +391,7 @@ def compare_figure(images: Any, explanations: Any, *, class_names: Any = None, v
     cell_title_h = cell_fs * 1.6 / 72
     row_gap = 0.05
     # column headers: label (two lines at most), time, how the maps are drawn
-    room = cell_w - 0.04
+    room = cell_w - 0.12  # a clear gap between neighbouring headers
     headers = ["image"] * first_col
     for c, (label, _) in enumerate(cols):
         lines = [_wrap_label(label, room, head_fs)]
