@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 
 from ._api import get_explainer
+from ._display import format_params
 from ._timing import record_warmup, warm_up, warmup_seconds
 from .errors import InputError
-from .explanation import Explanation, format_params
+from .explanation import Explanation
 from .metrics.agreement import AgreementTable, agreement_table
 from .registry import get_method_class
 from .validation import as_numpy

@@ -24,7 +24,7 @@ import click
 import numpy as np
 
 from ..errors import InputError
-from ..explanation import format_params  # noqa: F401 - the commands import it from here
+from .._display import format_params  # noqa: F401 - the commands import it from here
 from ..preprocessing import SCHEMES, Scheme, get_scheme
 from ._labels import Labels, load_labels
 from ._models import LoadedModel, load_model

@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
+from .._display import has_negative_values, map_offset
 from .._timing import steady_seconds_per_image, warmup_seconds
 from ..errors import InputError
-from ..explanation import has_negative_values, map_offset
 from .overlay import Undo, _check_maps, get_colormap, overlay, to_display_rgb
 from .signed import signed_colormap, signed_rgb
 

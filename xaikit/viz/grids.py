@@ -32,14 +32,14 @@ from .overlay import get_colormap
 __all__ = [
     "MAX_PAGE_INCHES",
     "MAX_PAGE_PIXELS",
-    "standardize_channels",
-    "activation_mosaic",
     "activation_grid",
     "activation_grids",
+    "activation_mosaic",
     "activation_pages",
+    "filter_grid",
     "gap_color",
     "normalize_filters",
-    "filter_grid",
+    "standardize_channels",
 ]
 
 _DEAD_RGB = (0.86, 0.86, 0.86)  # flat light grey for channels without information

@@ -75,7 +75,7 @@ def _timing(exp: Any) -> str:
 
 def explanation_html(exp: Any, max_images: int = MAX_IMAGES) -> str:
     """What ``Explanation._repr_html_`` shows: the first maps (drawn as :func:`compare_figure` would) and a table."""
-    from ..explanation import format_params
+    from .._display import format_params
     from .compare import choose_view
 
     n, h, w = exp.shape
@@ -109,8 +109,8 @@ def activations_html(acts: Any, max_layers: int = 3, max_channels: int = 16) -> 
 
 def comparison_html(cmp: Any, max_images: int = 3) -> str:
     """What ``Comparison._repr_html_`` shows: the first images' maps per pair, times, parameters, agreement."""
+    from .._display import format_params
     from .._timing import warmup_seconds
-    from ..explanation import format_params
     from .compare import format_seconds
 
     n = len(cmp.targets)
