@@ -19,12 +19,12 @@ entered, it receives those reports:
 from __future__ import annotations
 
 import sys
-import threading
 import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
 from .._progress import progress_scope
+from .._ticker import Ticker
 
 __all__ = ["LINE_INTERVAL", "RunProgress"]
 
@@ -94,8 +94,7 @@ class RunProgress:
         self._stream_start: tuple[float, int] | None = None  # (time, done) when the running call's stream began
         self._start = clock()
         self._bars: list[Any] = []
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ticker = Ticker(self.interval, self.tick, "xaikit-progress")
         self._scope: Any = None
 
     # ---------------------------------------------------------------- what emit() needs
@@ -111,21 +110,18 @@ class RunProgress:
         tqdm.write(line, file=file or sys.stdout)
 
     # ---------------------------------------------------------------- the context
-    def __enter__(self) -> RunProgress:
+    def __enter__(self) -> RunProgress:  # noqa: PYI034
         if self.quiet:
             return self
         if self.terminal:
             self._bars = [self._bar(self.total, self.desc, "img", 0)]
         self._scope = progress_scope(self.on_rows)
         self._scope.__enter__()
-        self._thread = threading.Thread(target=self._beat, name="xaikit-progress", daemon=True)
-        self._thread.start()
+        self._ticker.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        self._ticker.stop()
         if self._scope is not None:
             self._scope.__exit__(*exc)
         for bar in reversed(self._bars):
@@ -136,10 +132,6 @@ class RunProgress:
 
         shape = {"dynamic_ncols": True} if _terminal_shape(self.stream) else {"ncols": 100, "nrows": 24}
         return tqdm(total=total, desc=desc, unit=unit, file=self.stream, leave=False, position=position, **shape)
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.tick()
 
     # ---------------------------------------------------------------- updates
     def update(self, n: int) -> None:
