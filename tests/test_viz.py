@@ -564,3 +564,16 @@ def test_activations_display_themselves_in_a_notebook():
     fig = acts.plot(max_channels=8)
     assert isinstance(fig, Figure)
     assert "first 8 of 40" in [a for a in fig.axes if a.images][0].get_title(loc="left")
+
+
+def test_signed_figure_draws_offset_maps_as_deviations():
+    imgs = _photo(2)
+    offset = (0.6 + 0.05 * np.stack([_blob(30, 50, 10), _blob(60, 120, 10)])).astype(np.float32)
+    fig = xv.signed_figure(imgs, _explanation(offset, "occlusion", "tf-explain"))
+    maps = [np.asarray(ax.images[0].get_array()) for ax in fig.axes if ax.images][1::2]
+    for rgb in maps:
+        assert ((rgb[..., 0].astype(int) - rgb[..., 2]) > 80).mean() < 0.2  # the blob, not a red square
+    assert any("median 0.6 subtracted" in ax.get_title() for ax in fig.axes)
+    raw = xv.signed_figure(imgs, offset, center="none")
+    rgb = [np.asarray(ax.images[0].get_array()) for ax in raw.axes if ax.images][1]
+    assert ((rgb[..., 0].astype(int) - rgb[..., 2]) > 80).mean() > 0.9  # as asked: the maps as they are
