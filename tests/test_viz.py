@@ -18,6 +18,7 @@ import xaikit as xk  # noqa: E402
 import xaikit.viz as xv  # noqa: E402
 from xaikit.viz.overlay import CAFFE_MEAN_BGR, TORCH_MEAN, TORCH_STD  # noqa: E402
 from xaikit.viz.signed import SHAP_BLUE, SHAP_RED  # noqa: E402
+import itertools
 
 H, W = 96, 160
 
@@ -248,7 +249,7 @@ def test_activation_grid_figure_titles_and_hatching():
     assert len(ax.patches) == 3  # one hatched rectangle per dead / constant channel
     figs = xv.activation_grids(acts, max_channels=8)
     assert list(figs) == ["conv2d"]
-    assert "first 8 of 20" in [a for a in figs["conv2d"].axes if a.images][0].get_title(loc="left")
+    assert "first 8 of 20" in next(a for a in figs["conv2d"].axes if a.images).get_title(loc="left")
     with pytest.raises(xk.InputError, match="spatial"):
         xv.activation_grid(acts, "dense")
     with pytest.raises(xk.InputError, match="out of range"):
@@ -282,7 +283,7 @@ def test_filter_grid_shapes_and_layouts():
     assert "RGB" in ax.get_title(loc="left")
     assert len(ax.collections[0].get_paths()) == 16
     fig = xv.filter_grid(rgb, layout="channels", max_filters=4)
-    assert len([a for a in fig.axes if a.images][0].collections[0].get_paths()) == 4 * 3
+    assert len(next(a for a in fig.axes if a.images).collections[0].get_paths()) == 4 * 3
 
     with pytest.raises(xk.InputError, match="c_in=4"):
         xv.filter_grid(w, layout="rgb")
@@ -492,7 +493,7 @@ def test_column_headers_do_not_overlap():
         boxes = [t.get_window_extent(renderer) for t in fig.texts if t.get_text() not in ("t",) and "\n" in
                  t.get_text()]
         boxes.sort(key=lambda b: b.x0)
-        for a, b in zip(boxes, boxes[1:]):
+        for a, b in itertools.pairwise(boxes):
             assert a.x1 <= b.x0 + 0.5, f"headers overlap at cell_inches={cell}"
         top = fig.bbox.height
         assert all(b.y1 <= top for b in boxes)
@@ -534,7 +535,7 @@ def test_activation_pages_bound_every_page_and_say_what_is_shown():
     heads = [a.get_title(loc="left") for _, f in everything for a in f.axes if a.images]
     runs = [tuple(int(v) for v in h.split("channels ")[-1].split(" of ")[0].split("–")) for h in heads]
     assert runs[0][0] == 0 and runs[-1][1] == 699  # every channel, once, in order
-    assert all(b[0] == a[1] + 1 for a, b in zip(runs, runs[1:]))
+    assert all(b[0] == a[1] + 1 for a, b in itertools.pairwise(runs))
     per_layer = xv.activation_pages(acts, ["l0", "wide"], per_layer=True)
     assert [k for k, _ in per_layer] == ["l0", "wide"]
     with pytest.raises(xk.InputError, match="activation_pages"):
@@ -563,7 +564,7 @@ def test_activations_display_themselves_in_a_notebook():
     assert "<img src='data:image/png;base64," in page and "conv2d" in page and "2×12×18×40" in page
     fig = acts.plot(max_channels=8)
     assert isinstance(fig, Figure)
-    assert "first 8 of 40" in [a for a in fig.axes if a.images][0].get_title(loc="left")
+    assert "first 8 of 40" in next(a for a in fig.axes if a.images).get_title(loc="left")
 
 
 def test_signed_figure_draws_offset_maps_as_deviations():

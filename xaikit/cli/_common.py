@@ -23,8 +23,8 @@ from typing import Any
 import click
 import numpy as np
 
-from ..errors import InputError
 from .._display import format_params  # noqa: F401 - the commands import it from here
+from ..errors import InputError
 from ..preprocessing import SCHEMES, Scheme, get_scheme
 from ._labels import Labels, load_labels
 from ._models import LoadedModel, load_model
