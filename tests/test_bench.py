@@ -501,3 +501,100 @@ def test_bench_param_bools_and_twice(tmp_path):
     assert res.exit_code == 3 and "twice" in res.stderr
     res = CliRunner().invoke(main, ["bench", "--quick", "--dry-run", "--seed", str(2**32)], catch_exceptions=False)
     assert res.exit_code == 2 and "--seed" in res.stderr
+
+
+# --------------------------------------------------------------------------- intervals, findings, figures
+def _fake_results(rows: dict[str, tuple[list[float], list[float]]], seed: int = 0):
+    """A model result with given per-image deletion / insertion values (label -> (deletion, insertion))."""
+    from types import SimpleNamespace
+
+    from xaikit.bench.config import ModelEntry
+    from xaikit.bench.runner import ModelResult, RowResult
+
+    out = []
+    for label, (dele, ins) in rows.items():
+        control = label in ("random", "edge")
+        r = RowResult(label, label, "control" if control else "tensorflow", control=control)
+        r.metrics = {"deletion": {"values": dele, "mean": float(np.mean(dele))},
+                     "insertion": {"values": ins, "mean": float(np.mean(ins))}}
+        out.append(r)
+    mr = ModelResult(ModelEntry(id="mine", path="mine.keras"), {"n_images": len(dele)}, out)
+    return SimpleNamespace(models=[mr], config=SimpleNamespace(seed=seed)), mr
+
+
+def test_bootstrap_intervals_are_seeded_and_paired():
+    from xaikit.bench.intervals import difference, interval, resamples, separated
+
+    idx = resamples(4, seed=0)
+    assert np.array_equal(idx, resamples(4, seed=0)) and not np.array_equal(idx, resamples(4, seed=1))
+    mean, lo, hi = interval([0.1, 0.2, 0.3, 0.4], idx)
+    assert mean == pytest.approx(0.25) and 0.1 <= lo < mean < hi <= 0.4
+    assert interval([0.1, None, 0.3, np.nan], idx)[0] == pytest.approx(0.2)  # missing values skipped
+    # the images vary a lot, a method is better on every one: the paired difference separates
+    a, b = [0.9, 0.5, 0.2, 0.7], [0.8, 0.4, 0.1, 0.6]
+    assert separated(difference(a, b, idx)) == 1 and separated(difference(b, a, idx)) == -1
+    assert separated(difference([0.5, 0.1, 0.6, 0.2], [0.1, 0.5, 0.2, 0.6], idx)) == 0
+
+
+def test_findings_claim_only_what_the_intervals_support():
+    """The user's report called expected gradients "most faithful" although its deletion AUC was the worst and
+    equal to the random map's, on 4 images: on its own it cannot be told from the random map there."""
+    from xaikit.bench.report import findings, markdown_table, summary_rows
+
+    rnd_del, rnd_ins = [0.30, 0.32, 0.29, 0.31], [0.84, 0.85, 0.83, 0.84]
+    results, mr = _fake_results({
+        "random": (rnd_del, rnd_ins),
+        "expected_gradients": (rnd_del, [0.99, 0.60, 0.99, 0.98]),  # one image far worse: a wide interval
+        "occlusion": ([0.10, 0.13, 0.11, 0.12], [0.97, 0.96, 0.97, 0.98]),
+    })
+    text = findings(results, mr)
+    most = [f for f in text if f.startswith("Most faithful")]
+    assert len(most) == 1 and "occlusion" in most[0] and "expected_gradients" not in most[0]
+    assert any(f.startswith("Not distinguishable from the random map") and "expected_gradients" in f for f in text)
+    assert any(f.startswith("Better than the random map") and "occlusion" in f for f in text)
+    assert any(f.startswith("Deletion AUC alone not distinguishable") and "expected_gradients" in f for f in text)
+    table = markdown_table(summary_rows(results))
+    assert "| mine | occlusion | tensorflow | 0.115 [0.10" in table  # means with their intervals
+    # two methods whose difference the 4 images cannot resolve: neither is called the most faithful
+    results, mr = _fake_results({"random": (rnd_del, rnd_ins), "a": ([0.1, 0.2, 0.1, 0.2], [0.9, 0.9, 0.95, 0.9]),
+                                 "b": ([0.2, 0.1, 0.2, 0.1], [0.9, 0.95, 0.9, 0.9])})
+    text = findings(results, mr)
+    assert not any(f.startswith("Most faithful") for f in text)
+    assert any(f.startswith("No single most faithful method on these 4 images") and "not separated from it" in f
+               for f in text)
+
+
+def test_time_quality_labels_do_not_overlap():
+    """Points close together (same time, similar quality) got labels drawn over each other."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from xaikit.bench.plots import time_quality_figure
+
+    points = {  # (seconds per image, causal gap) of the user's report, where labels were drawn over each other
+        "gradcam": (0.0015, 0.488), "gradcam++": (0.0018, 0.400), "vanilla_gradients": (0.0032, 0.740),
+        "gradient_x_input": (0.0017, 0.695), "smoothgrad": (0.106, 0.681), "integrated_gradients": (0.089, 0.691),
+        "occlusion": (0.058, 0.854), "expected_gradients": (0.341, 0.692)}
+    names = list(points)
+    _, mr = _fake_results({n: ([0.3], [0.3 + q]) for n, (_, q) in points.items()})
+    for r in mr.rows:
+        r.explain = {"result": {"seconds_per_image": points[r.label][0]}}
+    fig = time_quality_figure([mr])
+    renderer = FigureCanvasAgg(fig).get_renderer() if not isinstance(fig.canvas, FigureCanvasAgg) else \
+        fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    from matplotlib.text import Text
+
+    boxes = [Text.get_window_extent(t, renderer) for t in ax.texts  # the text, without a leader line
+             if t.get_text() in {f"{n} (tensorflow)" for n in names}]
+    assert len(boxes) == len(names)
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not a.overlaps(b), "two labels overlap"
+
+
+def test_report_on_a_user_model_is_titled_for_it():
+    from xaikit.bench.config import ModelEntry
+
+    cfg = builtin_suite("zoo").with_models([ModelEntry(id="mine", path="mine.keras")])
+    assert "Every zoo model" not in cfg.description
+    assert cfg.description.startswith("mine (file:mine.keras) explained by the methods and libraries of the 'zoo'")

@@ -404,8 +404,8 @@ def test_help_of_every_command():
     ("explain", ["--view", "sideways"], "--view"), ("explain", ["--show", "0"], "--show"),
     ("explain", ["--chunk-size", "0"], "--chunk-size"), ("explain", ["--ranked-outputs", "0"], "--ranked-outputs"),
     ("compare", ["--fraction", "0", "--pair", "gradcam", "--pair", "vanilla_gradients"], "--fraction"),
-    ("activations", ["--max-channels", "0"], "--max-channels"), ("activations", ["--images-per-row", "0"],
-                                                                  "--images-per-row"),
+    ("activations", ["--max-channels", "-1"], "--max-channels"), ("activations", ["--images-per-row", "0"],
+                                                                   "--images-per-row"),
     ("activations", ["--cmap", "no-such-map"], "--cmap"), ("activations", ["--mode", "bogus"], "--mode"),
 ])
 def test_options_are_checked_before_any_work(files, tmp_path, command, args, option):
@@ -541,3 +541,97 @@ def test_activations_layer_grammar_is_the_api_s(files, tmp_path):
     for bad in ("first:0", "first:x", ""):
         with pytest.raises(xk.errors.InputError, match="first:N|empty"):
             xk.activations(model, images, layers=bad)
+
+
+# --------------------------------------------------------------------------- progress, pages, compare output
+def test_progress_lines_when_stderr_is_not_a_terminal():
+    """Not a terminal: one line every few seconds with the rows of the running call, their rate and the time left."""
+    import io
+
+    from xaikit._progress import report
+    from xaikit.cli._bars import RunProgress
+
+    now = [100.0]
+    out = io.StringIO()
+    bar = RunProgress(4, False, "occlusion", stream=out, terminal=False, interval=3600, clock=lambda: now[0])
+    with bar:
+        bar.tick()  # no rows reported yet (a library running its own loop): still a sign of life
+        report(16, 169)  # the backends' streaming loops call this
+        now[0] += 4.0
+        report(48, 169)
+        bar.tick()
+        bar.update(1)
+        bar.tick()
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "occlusion: 0/4 images · 0 s elapsed"
+    assert lines[1] == "occlusion: 0/4 images · 48/169 rows (28%), 12 rows/s, ~10 s left · 4 s elapsed"
+    assert lines[2] == "occlusion: 1/4 images · 4 s elapsed"
+    report(1, 2)  # outside the context: nobody listens, nothing breaks
+    assert RunProgress(4, True, "x", stream=out, terminal=False).disable
+
+
+def test_progress_bar_on_a_terminal_without_a_window_size():
+    """A pseudo-terminal opened without a size (script, CI, docker -t) reports 0 x 0 and tqdm alone draws
+    nothing there; the bars must still appear."""
+    import os
+
+    pty = pytest.importorskip("pty")  # noqa: F841 - POSIX only
+    from xaikit._progress import report
+    from xaikit.cli._bars import RunProgress
+
+    master, slave = os.openpty()
+    with os.fdopen(slave, "w", encoding="utf-8") as stream:
+        assert os.get_terminal_size(stream.fileno()).columns == 0
+        with RunProgress(2, False, "occlusion", stream=stream) as bar:
+            assert bar.terminal and not bar.disable
+            report(30, 100)
+            bar.tick()  # what the refresh thread does every second
+            bar.update(1)
+            bar.tick()
+        stream.flush()
+        import select
+
+        chunks = []
+        while select.select([master], [], [], 1.0)[0]:  # everything the terminal received (nothing: no wait)
+            chunks.append(os.read(master, 65536))
+        drawn = b"".join(chunks).decode("utf-8", "replace")
+    os.close(master)
+    assert "occlusion" in drawn and "30/100" in drawn and "1/2" in drawn
+
+
+def test_explain_prints_progress_lines_while_it_runs(files, tmp_path, monkeypatch):
+    monkeypatch.setattr("xaikit.cli._bars.LINE_INTERVAL", 0.001)
+    res = run("explain", "--model", files["keras"], "-i", files["images"], "--method", "occlusion",
+              "--patch-size", "2", "--batch-size", "4", "-o", tmp_path / "o.png")
+    assert "occlusion: 0/3 images" in res.stderr and " rows (" in res.stderr
+
+
+def test_compare_prints_effective_parameters_and_steady_times(files, tmp_path):
+    res = run("compare", "--model", files["keras"], "-i", files["images"], "--pair", "gradcam:tensorflow",
+              "--pair", "smoothgrad:tensorflow", "--n-samples", "3", "--seed", "0", "-o", tmp_path / "c.png")
+    assert "| pair | seconds / image (steady state) | first call (warm-up) | score | layer |" in res.stdout
+    assert "| smoothgrad (tensorflow) | batch_size=32, score='logit', n_samples=3, noise=0.15, seed=0, " \
+           "channel_reduce='sum' |" in res.stdout
+
+
+def test_activations_in_pages_checked_before_any_work(files, tmp_path, monkeypatch):
+    out = tmp_path / "acts.png"
+    res = run("activations", "--model", files["keras"], "-i", files["single"], "--layers-per-page", "1",
+              "--max-channels", "2", "-o", out)
+    pages = sorted(p.name for p in tmp_path.glob("acts_p*.png"))
+    assert pages == ["acts_p1.png", "acts_p2.png", "acts_p3.png", "acts_p4.png"] and not out.exists()
+    assert "the first 2 of each are drawn" in res.stderr and "on 4 pages" in res.stderr
+    # existing pictures are refused before the model runs (a slow model would have run for nothing)
+    import xaikit.explainer
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("extracted activations although an output exists")
+
+    monkeypatch.setattr(xaikit.explainer.ActivationExtractor, "extract", no_work)
+    res = run("activations", "--model", files["keras"], "-i", files["single"], "--layers-per-page", "1",
+              "-o", out, ok=False)
+    assert res.exit_code == 5 and "acts_p1.png exists" in res.stderr
+    (tmp_path / "per_conv2d_1.png").write_bytes(b"")
+    res = run("activations", "--model", files["keras"], "-i", files["single"], "--per-layer",
+              "-o", tmp_path / "per.png", ok=False)
+    assert res.exit_code == 5 and "per_conv2d_1.png exists" in res.stderr

@@ -60,3 +60,74 @@ def test_compare_across_backends_configured_to_agree(functional_cnn, images, bac
                                cmp.explanations["gradcam (tensorflow)"].attributions, rtol=1e-4, atol=1e-7)
     # Same estimator, independent random draws: statistical agreement only (200 samples each).
     assert m[2, 3] > 0.6
+
+
+# --------------------------------------------------------------------------- steady-state times, parameters
+NATIVE = ["occlusion", "gradcam", "gradcam++", "vanilla_gradients", "gradient_x_input", "smoothgrad",
+          "integrated_gradients", "expected_gradients"]
+
+
+@pytest.mark.parametrize("method", NATIVE)
+def test_cheap_warm_up_compiles_what_the_timed_call_runs(keras, method, background):
+    """Even the cheapest warm-up (one image, 2 samples / 2 steps / one window) compiles everything the timed
+    call runs: it traces nothing, so no tracing lands in its time (a fresh model: nothing compiled before)."""
+    from xaikit_tensorflow._keras import model_view
+
+    from xaikit._timing import warm_up
+
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((12, 16, 3)), keras.layers.Conv2D(3, 3, activation="relu", name="c"),
+                              keras.layers.Flatten(), keras.layers.Dense(4, activation="softmax")])
+    x = np.random.default_rng(0).uniform(0, 1, (3, 12, 16, 3)).astype(np.float32)
+    params = {"background": background[:4, :12, :16]} if method == "expected_gradients" else {}
+    explainer = xk.get_explainer(model, method, **params)
+    seconds, n = warm_up(explainer, x, [1, 2, 3], mode="cheap")
+    assert seconds > 0 and n == 1
+    view = model_view(model)
+    traced = dict(view.trace_counts)
+    assert traced  # the warm-up compiled the method's functions
+    explainer.explain(x, [1, 2, 3])
+    assert view.trace_counts == traced, f"{method}: the timed call traced {view.trace_counts} after {traced}"
+
+
+def test_compare_reports_steady_state_first_call_and_effective_parameters(functional_cnn, images):
+    cmp = xk.compare(functional_cnn, images, pairs=[("gradcam", "tensorflow"), ("smoothgrad", "tensorflow")],
+                     params={"gradcam": {"layer": "conv_b"}}, n_samples=4, seed=1)
+    assert set(cmp.first_call) == set(cmp.labels) and all(v > 0 for v in cmp.first_call.values())
+    for exp in cmp.explanations.values():  # the result says its call ran after a warm-up
+        assert exp.info["timing"]["warmup_seconds"] > 0
+    md = cmp.to_markdown()
+    assert "seconds / image (steady state)" in md and "first call (warm-up)" in md
+    assert "(1 image(s))" in md and "(3 image(s))" in md  # smoothgrad: the first image; gradcam: the same call
+    params = md.split("| pair | effective parameters |")[1]
+    assert "| gradcam (tensorflow) | batch_size=32, score='logit', layer='conv_b', relu=True |" in params
+    assert "noise=0.15" in params and "n_samples=4" in params and "channel_reduce='sum'" in params
+    cold = xk.compare(functional_cnn, images, pairs=[("gradcam", "tensorflow"), ("gradcam++", "tensorflow")],
+                      warmup=False)
+    assert cold.first_call == {label: None for label in cold.labels}
+    assert "not measured" in cold.to_markdown() and "include their first call" in cold.to_markdown()
+
+
+def test_warm_up_uses_the_timed_call_shapes(functional_cnn, images):
+    """Streamed native methods warm up on the first image with the real parameters (their chunks then have
+    the timed call's shapes); one-pass methods and library adapters repeat the call on the whole batch."""
+    from xaikit._timing import warm_up
+
+    assert warm_up(xk.get_explainer(functional_cnn, "occlusion", patch_size=4), images)[1] == 1
+    assert warm_up(xk.get_explainer(functional_cnn, "gradcam"), images)[1] == len(images)
+    if "tf-explain" in xk.registry.available_backends():
+        assert warm_up(xk.get_explainer(functional_cnn, "occlusion", backend="tf-explain", patch_size=4),
+                       images)[1] == len(images)
+    with pytest.raises(xk.InputError, match="warm-up mode"):
+        warm_up(xk.get_explainer(functional_cnn, "gradcam"), images, mode="twice")
+
+
+def test_comparison_displays_itself_in_a_notebook(functional_cnn, images):
+    from matplotlib.figure import Figure
+
+    cmp = xk.compare(functional_cnn, images, pairs=[("gradcam", "tensorflow"), ("gradcam++", "tensorflow")])
+    page = cmp._repr_html_()
+    assert "<img src='data:image/png;base64," in page and "Spearman" in page and "relu=True" in page
+    fig = cmp.plot(images, max_images=2)
+    assert isinstance(fig, Figure) and len([ax for ax in fig.axes if ax.images]) == 2 * 3
+    assert isinstance(cmp.figure(), Figure)

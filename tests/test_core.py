@@ -196,7 +196,11 @@ def test_normalize_modes():
     np.testing.assert_allclose(signed[1], [[-1, 0], [0.5, 1]])
     auto = xk.normalize_maps(maps, "auto", percentile=100)
     np.testing.assert_allclose(auto[0], out[0])  # non-negative -> max
-    np.testing.assert_allclose(auto[1], [[1, 0], [0.5, 1]])  # signed -> abs
+    # signed -> positive: an overlay cannot show a sign, and |a| would draw the evidence against the target as hot
+    np.testing.assert_allclose(auto[1], [[0, 0], [0.5, 1]])
+    np.testing.assert_allclose(xk.normalize_maps(maps, "abs", percentile=100)[1], [[1, 0], [0.5, 1]])
+    offset = np.array([[[5.0, 5.0], [5.0, 6.0]]], np.float32)  # a band away from zero: its rise above the median
+    np.testing.assert_allclose(xk.normalize_maps(offset, "auto", percentile=100), [[[0, 0], [0, 1]]])
     assert not xk.normalize_maps(np.zeros((1, 3, 3)), "minmax").any()
     with pytest.raises(InputError):
         xk.normalize_maps(maps, "zscore")

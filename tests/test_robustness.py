@@ -36,7 +36,7 @@ IMAGES = np.random.default_rng(0).uniform(0, 1, (3, 16, 16, 3)).astype(np.float3
 BACKGROUND = np.random.default_rng(1).uniform(0, 1, (4, 16, 16, 3)).astype(np.float32)
 PARAMS = {"smoothgrad": {"n_samples": 3, "seed": 1}, "integrated_gradients": {"steps": 4},
           "expected_gradients": {"background": BACKGROUND, "n_samples": 6, "seed": 2},
-          "occlusion": {"patch_size": 8}}
+          "occlusion": {"patch_size": 8, "baseline": 0.5}}
 
 
 def _jobs(backend: str) -> list[str]:

@@ -18,6 +18,7 @@ import xaikit as xk  # noqa: E402
 import xaikit.viz as xv  # noqa: E402
 from xaikit.viz.overlay import CAFFE_MEAN_BGR, TORCH_MEAN, TORCH_STD  # noqa: E402
 from xaikit.viz.signed import SHAP_BLUE, SHAP_RED  # noqa: E402
+import itertools
 
 H, W = 96, 160
 
@@ -45,12 +46,16 @@ def _blob(cy: float, cx: float, s: float, h: int = H, w: int = W) -> np.ndarray:
 
 
 def _explanation(maps: np.ndarray, method: str = "gradcam", backend: str = "tensorflow", targets=None,
-                 elapsed: float = 0.5) -> xk.Explanation:
+                 elapsed: float = 0.5, warmup: float | None = 0.25, params=None) -> xk.Explanation:
+    """An Explanation as a timed call returns it (after a warm-up of ``warmup`` seconds, None: none)."""
+    from xaikit._timing import record_warmup
+
     n = maps.shape[0]
     targets = np.arange(n) if targets is None else np.asarray(targets)
-    return xk.Explanation(attributions=maps.astype(np.float32), method=method, backend=backend,
-                          targets=targets.astype(np.int64), outputs=np.zeros((n, 5), np.float32),
-                          predictions=np.arange(n, dtype=np.int64), params={}, elapsed=elapsed)
+    exp = xk.Explanation(attributions=maps.astype(np.float32), method=method, backend=backend,
+                         targets=targets.astype(np.int64), outputs=np.zeros((n, 5), np.float32),
+                         predictions=np.arange(n, dtype=np.int64), params=params or {}, elapsed=elapsed)
+    return exp if warmup is None else record_warmup(exp, warmup)
 
 
 # --------------------------------------------------------------------------- overlay
@@ -244,7 +249,7 @@ def test_activation_grid_figure_titles_and_hatching():
     assert len(ax.patches) == 3  # one hatched rectangle per dead / constant channel
     figs = xv.activation_grids(acts, max_channels=8)
     assert list(figs) == ["conv2d"]
-    assert "first 8 of 20" in [a for a in figs["conv2d"].axes if a.images][0].get_title(loc="left")
+    assert "first 8 of 20" in next(a for a in figs["conv2d"].axes if a.images).get_title(loc="left")
     with pytest.raises(xk.InputError, match="spatial"):
         xv.activation_grid(acts, "dense")
     with pytest.raises(xk.InputError, match="out of range"):
@@ -278,7 +283,7 @@ def test_filter_grid_shapes_and_layouts():
     assert "RGB" in ax.get_title(loc="left")
     assert len(ax.collections[0].get_paths()) == 16
     fig = xv.filter_grid(rgb, layout="channels", max_filters=4)
-    assert len([a for a in fig.axes if a.images][0].collections[0].get_paths()) == 4 * 3
+    assert len(next(a for a in fig.axes if a.images).collections[0].get_paths()) == 4 * 3
 
     with pytest.raises(xk.InputError, match="c_in=4"):
         xv.filter_grid(w, layout="rgb")
@@ -316,13 +321,13 @@ def test_compare_figure_grid_and_titles():
     assert "lynx (≠ pred)" in titles  # the column with another target says so
     assert sum("tabby" in t for t in titles) == 3  # "pred: tabby" + two columns explaining class 0
     texts = [t.get_text() for t in fig.texts]
-    assert any("gradcam (tensorflow)" in t and "100 ms/img" in t for t in texts)
+    assert any("gradcam (tensorflow)" in t and "100 ms/img · 1st call 250 ms" in t for t in texts)
     assert any("integrated_gradients" in t and "signed" in t for t in texts)
     # without class names the index is shown; a dict gives the column labels
     fig = xv.compare_figure(imgs, {"A": exps[0], "B": exps[2]}, view="overlay", time_in="cell")
     titles = [ax.get_title() for ax in fig.axes if ax.images]
     assert "class 0 · 100 ms" in titles
-    assert {"A", "B"} <= {t.get_text() for t in fig.texts}  # time is in the cells, not the header
+    assert not any("ms/img" in t.get_text() for t in fig.texts)  # time is in the cells, not the header
     assert [xv.format_seconds(s) for s in (0.00042, 0.042, 1.0, 420)] == ["0.42 ms", "42 ms", "1 s", "7.0 min"]
 
 
@@ -399,3 +404,177 @@ def test_import_viz_stays_light():
             "print(sorted(m for m in ('matplotlib', 'cv2', 'tensorflow') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# --------------------------------------------------------------------------- views chosen from the maps
+def _cell_images(fig, column: int, n_cols: int) -> list[np.ndarray]:
+    """The RGB arrays drawn in one column (0 = first map column after the image column)."""
+    axes = [ax for ax in fig.axes if ax.images and ax.get_position().height < 0.9]
+    return [np.asarray(ax.images[0].get_array()) for ax in axes[column + 1::n_cols]]
+
+
+def test_map_with_a_constant_offset_is_drawn_as_its_deviations():
+    """tf-explain's occlusion is 1 - p(occluded): 1 - p(image) everywhere but where the object is. Scaled as it
+    is (any view), it drew as one flat red square; its deviations from the median show the object."""
+    imgs = _photo(2)
+    offset = (0.6 + 0.05 * np.stack([_blob(30, 50, 10), _blob(60, 120, 10)])).astype(np.float32)
+    exp = _explanation(offset, "occlusion", "tf-explain")
+    assert xk.explanation.map_offset(offset[0]) == pytest.approx(np.median(offset[0]))
+    assert xv.choose_view(exp) == xv.View("signed", "signed", centered=True)
+    fig = xv.compare_figure(imgs, [exp])
+    for rgb in _cell_images(fig, 0, 2):
+        red = (rgb[..., 0].astype(int) - rgb[..., 2]) > 80
+        assert 0.005 < red.mean() < 0.2  # the blob, not the whole map
+    titles = [ax.get_title() for ax in fig.axes if ax.images]
+    assert any("median 0.6" in t for t in titles)  # the cells say what they are drawn against
+    assert any("signed, a − median" in t.get_text() for t in fig.texts)
+    over = xv.overlay(imgs, offset)  # normalize="auto" of the overlay: the rise above the median, not a flat red
+    assert (over[..., 0].astype(int) - over[..., 2] > 80).mean() < 0.2
+
+
+def test_signed_map_of_a_non_signed_method_is_drawn_signed():
+    """tf-explain's Grad-CAM has no ReLU: drawn by |a| (the old "auto"), negative evidence looked hot."""
+    imgs = _photo(1)
+    maps = (_blob(30, 50, 12) - _blob(60, 120, 12))[None]
+    exp = _explanation(maps, "gradcam", "tf-explain")
+    assert xv.default_view(exp) == "signed"
+    rgb = _cell_images(xv.compare_figure(imgs, [exp]), 0, 2)[0]
+    assert rgb[60, 120, 2] > rgb[60, 120, 0] + 60 and rgb[30, 50, 0] > rgb[30, 50, 2] + 60  # blue against, red for
+    # an overlay cannot show a sign: its "auto" draws the evidence for the target, not |a|
+    norm = xk.normalize_maps(maps)
+    assert norm[0, 60, 120] == 0 and norm[0, 30, 50] == pytest.approx(1, abs=0.05)
+
+
+def test_choose_view_per_method_and_content_and_explicit_choices():
+    pos = np.stack([_blob(30, 50, 12)])
+    signed = pos - np.stack([_blob(60, 120, 12)])
+    assert xv.choose_view(_explanation(pos, "gradcam")) == xv.View("overlay", "max")
+    assert xv.choose_view(_explanation(signed, "smoothgrad")) == xv.View("overlay", "abs")  # the sign is noise
+    assert xv.choose_view(_explanation(pos, "integrated_gradients")).kind == "signed"  # its sign is the point
+    assert xv.choose_view(_explanation(signed, "gradcam"), view="overlay") == xv.View("overlay", "positive")
+    assert xv.choose_view(_explanation(signed, "gradcam"), normalize="abs") == xv.View("overlay", "abs")
+    assert xv.choose_view(_explanation(pos, "gradcam"), normalize="median").centered
+    with pytest.raises(xk.InputError, match="signed view takes"):
+        xv.choose_view(_explanation(pos, "gradcam"), view="signed", normalize="max")
+    with pytest.raises(xk.InputError, match="normalize must be one of"):
+        xv.compare_figure(_photo(1), [_explanation(pos)], normalize="pretty")
+    constant = xv.compare_figure(_photo(1), [_explanation(np.zeros((1, H, W), np.float32))])
+    assert any("constant 0" in ax.get_title() for ax in constant.axes if ax.images)  # an empty map says so
+
+
+def test_times_are_steady_state_and_ranked_columns_share_one():
+    imgs = _photo(2)
+    maps = np.stack([_blob(30, 50, 15), _blob(60, 120, 25)])
+    cold = _explanation(maps, elapsed=0.86, warmup=None)  # one call: its elapsed includes tracing
+    fig = xv.compare_figure(imgs, [cold])
+    assert not any("/img" in t.get_text() for t in fig.texts)
+    ranked = {f"eg rank {r + 1}": _explanation(maps, "expected_gradients", elapsed=3.0, warmup=2.0,
+                                                  params={"rank": r, "ranked_outputs": 3}) for r in range(3)}
+    fig = xv.compare_figure(imgs, ranked)
+    headers = [t.get_text() for t in fig.texts if t.get_text().startswith("eg rank")]
+    assert "1.5 s/img (3 ranks)" in headers[0] and "1st call 2 s" in headers[0]
+    assert not any("/img" in h for h in headers[1:])  # the shared total is not repeated on every rank
+    fig = xv.compare_figure(imgs, {"a": cold}, times={"a": 0.004}, first_calls={"a": 0.43})
+    assert any("4 ms/img · 1st call 430 ms" in t.get_text() for t in fig.texts)
+
+
+def test_column_headers_do_not_overlap():
+    """Long labels (ranked outputs: 'expected_gradients (tensorflow) rank 1') in narrow columns."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    imgs = _photo(2, 24, 40)
+    maps = np.stack([_blob(10, 20, 5, 24, 40)] * 2)
+    cols = {f"expected_gradients (tensorflow) rank {r + 1}": _explanation(
+        maps, "expected_gradients", params={"rank": r, "ranked_outputs": 6}) for r in range(6)}
+    cols["gradcam++ (tf-explain) with a long label"] = _explanation(maps)
+    for cell in (1.0, 1.3, 2.2):
+        fig = xv.compare_figure(imgs, cols, cell_inches=cell, title="t")
+        renderer = FigureCanvasAgg(fig).get_renderer()
+        boxes = [t.get_window_extent(renderer) for t in fig.texts if t.get_text() not in ("t",) and "\n" in
+                 t.get_text()]
+        boxes.sort(key=lambda b: b.x0)
+        for a, b in itertools.pairwise(boxes):
+            assert a.x1 <= b.x0 + 0.5, f"headers overlap at cell_inches={cell}"
+        top = fig.bbox.height
+        assert all(b.y1 <= top for b in boxes)
+
+
+def test_maps_without_images():
+    maps = np.stack([_blob(30, 50, 15), _blob(60, 120, 25)])
+    fig = xv.compare_figure(None, [_explanation(maps), _explanation(maps - 0.3, "occlusion")])
+    assert len([ax for ax in fig.axes if ax.images]) == 2 * 2  # no image column
+
+
+# --------------------------------------------------------------------------- grid gaps, pages
+def test_gaps_stay_visible_when_the_colormap_reaches_white():
+    """With cmap="gray" the white gaps equalled the maximum value, so tile edges vanished."""
+    fmap = np.ones((8, 8, 4), np.float32)
+    fmap[0, 0] = 0.0  # non-constant channels whose maximum fills the tiles' borders
+    mosaic, _, _ = xv.activation_mosaic(fmap, cmap="gray", images_per_row=4, gap=1)
+    tile_max = mosaic[1, 1]  # a pixel at the maximum value
+    gap = mosaic[0, 8]
+    assert np.linalg.norm(gap - tile_max) > 0.3
+    assert xv.gap_color("viridis") == (1.0, 1.0, 1.0)  # white where it stands out
+
+
+def test_activation_pages_bound_every_page_and_say_what_is_shown():
+    rng = np.random.default_rng(0)
+    acts = {f"l{k}": rng.random((1, 6, 6, 40), dtype=np.float32) for k in range(5)}
+    acts["wide"] = rng.random((1, 4, 4, 700), dtype=np.float32)
+    pages = xv.activation_pages(acts, max_channels=16, layers_per_page=2, title="acts")
+    assert [k for k, _ in pages] == ["p1", "p2", "p3"]
+    assert all(sum(1 for a in f.axes if a.images) <= 2 for _, f in pages)
+    titles = [a.get_title(loc="left") for _, f in pages for a in f.axes if a.images]
+    assert sum("first 16 of 40 shown" in t for t in titles) == 5 and "first 16 of 700 shown" in titles[-1]
+    dpi, budget = 100, 2_000_000
+    everything = xv.activation_pages(acts, ["wide"], max_channels=None, max_pixels=budget, dpi=dpi)
+    assert len(everything) > 1  # 700 channels do not fit one page: continued on the next ones
+    for _, fig in everything:
+        w, h = fig.get_size_inches()
+        assert w * h * dpi * dpi <= budget
+    heads = [a.get_title(loc="left") for _, f in everything for a in f.axes if a.images]
+    runs = [tuple(int(v) for v in h.split("channels ")[-1].split(" of ")[0].split("–")) for h in heads]
+    assert runs[0][0] == 0 and runs[-1][1] == 699  # every channel, once, in order
+    assert all(b[0] == a[1] + 1 for a, b in itertools.pairwise(runs))
+    per_layer = xv.activation_pages(acts, ["l0", "wide"], per_layer=True)
+    assert [k for k, _ in per_layer] == ["l0", "wide"]
+    with pytest.raises(xk.InputError, match="activation_pages"):
+        xv.activation_grid({"huge": np.zeros((1, 4, 4, 40000), np.float32)})
+
+
+# --------------------------------------------------------------------------- notebooks
+def test_explanation_displays_itself_in_a_notebook():
+    maps = np.stack([_blob(30, 50, 15) - 0.2 * _blob(60, 120, 10)] * 200)  # a large batch: only a few drawn
+    exp = _explanation(maps, "integrated_gradients", targets=np.zeros(200), elapsed=2.0, warmup=0.5,
+                       params={"steps": 64, "baseline": 0.0})
+    page = exp._repr_html_()
+    assert "<img src='data:image/png;base64," in page and "</table>" in page
+    assert "first 4 of 200 images" in page and "steps=64" in page and "first call 500 ms" in page
+    fig = exp.plot(_photo(200), max_images=3)
+    assert isinstance(fig, Figure) and len([ax for ax in fig.axes if ax.images]) == 3 * 2
+    assert any("10 ms/img" in t.get_text() for t in fig.texts)  # the whole call's steady time, not the slice's
+    assert isinstance(_explanation(maps[:2]).plot(), Figure)  # without images: the maps alone
+    with pytest.raises(xk.InputError, match="images given"):
+        exp.plot(_photo(3))
+
+
+def test_activations_display_themselves_in_a_notebook():
+    acts = _activations(c=40)
+    page = acts._repr_html_()
+    assert "<img src='data:image/png;base64," in page and "conv2d" in page and "2×12×18×40" in page
+    fig = acts.plot(max_channels=8)
+    assert isinstance(fig, Figure)
+    assert "first 8 of 40" in next(a for a in fig.axes if a.images).get_title(loc="left")
+
+
+def test_signed_figure_draws_offset_maps_as_deviations():
+    imgs = _photo(2)
+    offset = (0.6 + 0.05 * np.stack([_blob(30, 50, 10), _blob(60, 120, 10)])).astype(np.float32)
+    fig = xv.signed_figure(imgs, _explanation(offset, "occlusion", "tf-explain"))
+    maps = [np.asarray(ax.images[0].get_array()) for ax in fig.axes if ax.images][1::2]
+    for rgb in maps:
+        assert ((rgb[..., 0].astype(int) - rgb[..., 2]) > 80).mean() < 0.2  # the blob, not a red square
+    assert any("median 0.6 subtracted" in ax.get_title() for ax in fig.axes)
+    raw = xv.signed_figure(imgs, offset, center="none")
+    rgb = [np.asarray(ax.images[0].get_array()) for ax in raw.axes if ax.images][1]
+    assert ((rgb[..., 0].astype(int) - rgb[..., 2]) > 80).mean() > 0.9  # as asked: the maps as they are

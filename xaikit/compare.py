@@ -9,13 +9,15 @@ from typing import Any
 import numpy as np
 
 from ._api import get_explainer
+from ._display import format_params
+from ._timing import record_warmup, warm_up, warmup_seconds
 from .errors import InputError
 from .explanation import Explanation
 from .metrics.agreement import AgreementTable, agreement_table
 from .registry import get_method_class
 from .validation import as_numpy
 
-__all__ = ["Comparison", "compare", "pair_label"]
+__all__ = ["Comparison", "compare", "pair_label", "params_table", "timing_table"]
 
 Pair = tuple[str, str]
 
@@ -53,21 +55,73 @@ class Comparison:
 
     @property
     def timings(self) -> dict[str, float]:
-        """label -> seconds per image."""
+        """label -> seconds per image of the timed call: the steady state when it ran after a warm-up
+        (``compare(..., warmup=True)``, the default; see :attr:`first_call`)."""
         return {label: exp.elapsed / len(exp) for label, exp in self.explanations.items()}
 
+    @property
+    def first_call(self) -> dict[str, float | None]:
+        """label -> seconds of the warm-up call (tracing, compiling, library set-up), None if none ran."""
+        return {label: warmup_seconds(exp) for label, exp in self.explanations.items()}
+
     def to_markdown(self, metric: str = "spearman") -> str:
-        """Timings and one agreement matrix as Markdown."""
-        lines = ["| pair | seconds / image | score | layer |", "|---|---|---|---|"]
-        for label, exp in self.explanations.items():
-            lines.append(f"| {label} | {exp.elapsed / len(exp):.4f} | {exp.score} | {exp.layer or '-'} |")
-        return "\n".join(lines) + "\n\n" + self.agreement.to_markdown(metric)
+        """Timings, the effective parameters of every pair and one agreement matrix, as Markdown."""
+        return (timing_table({k: [e] for k, e in self.explanations.items()}, len(self.targets)) + "\n\n"
+                + params_table(self.explanations) + "\n\n" + self.agreement.to_markdown(metric))
 
-    def figure(self, images: Any, **kwargs: Any) -> Any:
-        """The comparison figure (rows = images, columns = pairs); see :func:`xaikit.viz.compare_figure`."""
-        from .viz.compare import compare_figure
+    def figure(self, images: Any = None, **kwargs: Any) -> Any:
+        """The comparison figure of every image (rows = images, columns = pairs); see
+        :func:`xaikit.viz.compare_figure`. Without ``images`` the maps are drawn on a plain background."""
+        return self.plot(images, max_images=None, **kwargs)
 
-        return compare_figure(images, self.explanations, **kwargs)
+    def plot(self, images: Any = None, *, max_images: int | None = 8, **kwargs: Any) -> Any:
+        """The comparison figure of the first ``max_images`` images, as a matplotlib Figure (not in pyplot).
+
+        ``images``: the images that were compared (drawn under the maps), or None. The
+        column headers give each pair's steady-state time and first call. Other keyword
+        arguments go to :func:`xaikit.viz.compare_figure` (``class_names``, ``undo``...).
+        """
+        from .viz.compare import first_images_figure
+
+        return first_images_figure(images, self.explanations, max_images, **kwargs)
+
+    def _repr_html_(self) -> str:
+        from .viz.notebook import comparison_html
+
+        return comparison_html(self)
+
+
+def timing_table(parts: Mapping[str, Sequence[Explanation]], n_images: int) -> str:
+    """Markdown: per pair, the steady-state seconds per image, the first-call seconds, score and layer.
+
+    ``parts`` maps a label to the explanations of consecutive chunks of the same images
+    (one for :class:`Comparison`); the warm-up, if any, is the first chunk's.
+    """
+    lines = ["| pair | seconds / image (steady state) | first call (warm-up) | score | layer |",
+             "|---|---:|---:|---|---|"]
+    cold = False
+    for label, exps in parts.items():
+        seconds = sum(e.elapsed for e in exps) / max(n_images, 1)
+        warm = warmup_seconds(exps[0])
+        cold = cold or warm is None
+        first = "not measured" if warm is None else \
+            f"{warm:.4g} s ({exps[0].info['timing'].get('warmup_images', 1)} image(s))"
+        lines.append(f"| {label} | {seconds:.4g} | {first} | {exps[0].score} | {exps[0].layer or '-'} |")
+    lines += ["", ("Steady state: the wall time of the explain call on all images, divided by their number, run "
+                  "after a warm-up call with the same tensor shapes (which traced and compiled what the method "
+                  "needs); the first call is that warm-up.")]
+    if cold:
+        lines.append("Pairs without a warm-up ('not measured') include their first call's tracing in the time.")
+    return "\n".join(lines)
+
+
+def params_table(explanations: Mapping[str, Explanation]) -> str:
+    """Markdown: the effective parameters each pair ran with (defaults filled in, as recorded in its result)."""
+    lines = ["| pair | effective parameters |", "|---|---|"]
+    for label, exp in explanations.items():
+        text = format_params(exp.params).replace("|", "\\|")
+        lines.append(f"| {label} | {text} |")
+    return "\n".join(lines)
 
 
 def _params_for(method: str, backend: str, params: Mapping[Any, Mapping[str, Any]] | None,
@@ -82,7 +136,7 @@ def _params_for(method: str, backend: str, params: Mapping[Any, Mapping[str, Any
 
 
 def compare(model: Any, images: Any, pairs: Sequence[Pair], *, targets: Any = None,
-            params: Mapping[Any, Mapping[str, Any]] | None = None, fraction: float = 0.1,
+            params: Mapping[Any, Mapping[str, Any]] | None = None, fraction: float = 0.1, warmup: bool = True,
             **common: Any) -> Comparison:
     """Explain the same images with several (method, backend) pairs and compare the maps.
 
@@ -103,6 +157,14 @@ def compare(model: Any, images: Any, pairs: Sequence[Pair], *, targets: Any = No
         its method's.
     fraction : float
         Top fraction of pixels for the top-k IoU.
+    warmup : bool
+        Before each pair's timed call, warm it up with the same tensor shapes
+        (:func:`xaikit._timing.warm_up`: the native backend's streamed methods on the
+        first image, everything else with the same call), so that
+        :attr:`Comparison.timings` are steady-state times and
+        :attr:`Comparison.first_call` holds the one-off cost. It costs one more image
+        (streamed native methods) or one more call. False: time the first call as it
+        comes (it then includes tracing whenever the pair has not run before).
     **common
         Parameters given to every explainer that accepts them (``batch_size=16``,
         ``seed=0``, ``background=...``); explainers that do not take one ignore it.
@@ -130,9 +192,10 @@ def compare(model: Any, images: Any, pairs: Sequence[Pair], *, targets: Any = No
     resolved = targets
     for (method, backend), label in zip(pairs, labels):
         explainer = get_explainer(model, method, backend=backend, **_params_for(method, backend, params, common))
+        warm = warm_up(explainer, x, resolved) if warmup else None
         exp = explainer.explain(x, resolved)
         if resolved is None:
             resolved = exp.targets
-        explanations[label] = exp
+        explanations[label] = exp if warm is None else record_warmup(exp, *warm)
     table = agreement_table({label: exp.attributions for label, exp in explanations.items()}, fraction=fraction)
     return Comparison(explanations, list(pairs), table, np.asarray(resolved, dtype=np.int64))  # type: ignore[arg-type]

@@ -392,6 +392,11 @@ class ActivationExtractor(_Described, abc.ABC):
     def _extract(self, images: np.ndarray, layers: list[str], batch_size: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Return ``({layer: (N, ...)}, outputs (N, K))``."""
 
+    def layers_for(self, images: Any) -> list[str]:
+        """The layers :meth:`extract` would return for ``images`` (validates ``layers``; one probe pass at most)."""
+        _, spec = self._checked_images(images)
+        return select_layers(self.layers, spec)
+
     def extract(self, images: Any) -> Activations:
         """Run the images through the model and return the chosen layers' outputs."""
         start = time.perf_counter()

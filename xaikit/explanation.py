@@ -19,73 +19,30 @@ from typing import Any
 
 import numpy as np
 
+from ._display import (
+    NORMALIZE_MODES,
+    OFFSET_BAND,
+    format_params,
+    has_negative_values,
+    map_offset,
+    normalize_maps,
+)
 from ._io import atomic_write_bytes
 from ._npz import DEFAULT_MAX_BYTES, NpzReader
 from .errors import InputError
 
-__all__ = ["Explanation", "Activations", "normalize_maps", "NORMALIZE_MODES"]
+__all__ = [
+    "NORMALIZE_MODES",
+    "OFFSET_BAND",
+    "Activations",
+    "Explanation",
+    "format_params",
+    "has_negative_values",
+    "map_offset",
+    "normalize_maps",
+]
 
 FORMAT_VERSION = 1
-NORMALIZE_MODES = ("auto", "max", "minmax", "abs", "positive", "signed")
-
-
-def normalize_maps(maps: np.ndarray, mode: str = "auto", *, percentile: float = 99.5) -> np.ndarray:
-    """Scale each map of a batch for display, independently per image.
-
-    Parameters
-    ----------
-    maps
-        ``(N, H, W)`` attribution maps.
-    mode
-        ``"max"``: ``a / max(a)`` clipped at 0, for non-negative maps (zero stays zero).
-        ``"minmax"``: ``(a - min) / (max - min)``, the pytorch-grad-cam convention.
-        ``"abs"``: ``|a| / P(|a|)`` clipped to [0, 1], where ``P`` is the ``percentile``.
-        ``"positive"``: ``max(a, 0) / P(a+)`` clipped to [0, 1].
-        ``"signed"``: ``a / P(|a|)`` clipped to [-1, 1], a symmetric scale for diverging maps.
-        ``"auto"``: ``"max"`` for a map without negative values, ``"abs"`` otherwise.
-    percentile
-        Percentile used as the scale for ``abs``/``positive``/``signed`` so that a few
-        extreme pixels do not wash the map out (shap's image plot uses 99.9).
-
-    Returns
-    -------
-    numpy.ndarray
-        float32 array of the same shape; ``[0, 1]`` for every mode but ``"signed"``
-        (``[-1, 1]``). A constant map becomes all zeros.
-    """
-    if mode not in NORMALIZE_MODES:
-        raise InputError(f"normalize mode must be one of {NORMALIZE_MODES}; got {mode!r}")
-    if not 0 < percentile <= 100:
-        raise InputError(f"percentile must be in (0, 100]; got {percentile}")
-    maps = np.asarray(maps, dtype=np.float32)
-    if maps.ndim != 3:
-        raise InputError(f"maps must have shape (N, H, W); got {maps.shape}")
-    out = np.zeros_like(maps)
-    for i, m in enumerate(maps):
-        chosen = mode if mode != "auto" else ("max" if m.min() >= 0 else "abs")
-        if chosen == "max":
-            scale = m.max()
-            out[i] = np.clip(m, 0, None) / scale if scale > 0 else 0.0
-        elif chosen == "minmax":
-            lo, hi = m.min(), m.max()
-            out[i] = (m - lo) / (hi - lo) if hi > lo else 0.0
-        elif chosen == "abs":
-            a = np.abs(m)
-            scale = np.percentile(a, percentile)
-            scale = scale if scale > 0 else a.max()
-            out[i] = np.clip(a / scale, 0, 1) if scale > 0 else 0.0
-        elif chosen == "positive":
-            p = np.clip(m, 0, None)
-            scale = np.percentile(p, percentile)
-            scale = scale if scale > 0 else p.max()
-            out[i] = np.clip(p / scale, 0, 1) if scale > 0 else 0.0
-        else:  # signed
-            scale = np.percentile(np.abs(m), percentile)
-            scale = scale if scale > 0 else np.abs(m).max()
-            out[i] = np.clip(m / scale, -1, 1) if scale > 0 else 0.0
-    return out
-
-
 def describe_array(value: np.ndarray) -> Any:
     """How a result records an array parameter: its values if it has at most 16, else
     ``{"array_shape", "dtype", "sha256_16", "mean"}``. Backends that need a key for the
@@ -237,16 +194,40 @@ class Explanation:
                 blend: str = "constant") -> np.ndarray:
         """Heat map over the images, as uint8 RGB ``(N, H, W, 3)``.
 
-        ``undo`` names the preprocessing to reverse for display (``"caffe"``,
+        ``normalize="auto"`` scales each map from what it contains (see
+        :func:`normalize_maps`; vanilla gradients and SmoothGrad show ``|a|``). An overlay
+        cannot show a sign: for signed maps draw :meth:`plot` or
+        :func:`xaikit.viz.signed_rgb`. ``undo`` names the preprocessing to reverse for display (``"caffe"``,
         ``"torch"``, ``"tf"``, ``"scale255"``, ``"none"`` or a function); see
         :func:`xaikit.viz.overlay` for all parameters.
         """
+        from .viz.compare import MAGNITUDE_VIEW_METHODS
         from .viz.overlay import overlay
 
+        if normalize == "auto" and self.method in MAGNITUDE_VIEW_METHODS:
+            normalize = "abs"  # the sign of raw gradients is mostly noise: their magnitude is the picture
         if self.layout == "NCHW":  # pictures take channels last
             images = np.moveaxis(np.asarray(images), 1, -1)
         return overlay(images, self.attributions, colormap=colormap, alpha=alpha, normalize=normalize,
                        image_range=image_range, percentile=percentile, undo=undo, blend=blend)
+
+    def plot(self, images: Any = None, *, max_images: int | None = 8, **kwargs: Any) -> Any:
+        """The maps of the first ``max_images`` images as a matplotlib Figure (not registered with pyplot).
+
+        ``images``: the images that were explained (the maps are drawn over them), or None
+        (the maps alone). Each map is drawn as its content asks (signed red/blue, heat-map
+        overlay, deviations from an offset: see :func:`xaikit.viz.choose_view`); keyword
+        arguments go to :func:`xaikit.viz.compare_figure` (``class_names``, ``undo``,
+        ``view``, ``normalize``...).
+        """
+        from .viz.compare import first_images_figure
+
+        return first_images_figure(images, {f"{self.method} ({self.backend})": self}, max_images, **kwargs)
+
+    def _repr_html_(self) -> str:
+        from .viz.notebook import explanation_html
+
+        return explanation_html(self)
 
     # ------------------------------------------------------------------ I/O
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
@@ -450,6 +431,22 @@ class Activations(Mapping[str, np.ndarray]):
         shapes = ", ".join(f"{k}: {v.shape}" for k, v in list(self._maps.items())[:6])
         more = ", ..." if len(self._maps) > 6 else ""
         return f"Activations(backend={self.backend!r}, {{{shapes}{more}}})"
+
+    def plot(self, *, image_index: int = 0, layers: str | list[str] | None = None, max_channels: int | None = 32,
+             **kwargs: Any) -> Any:
+        """Every spatial layer's channels (at most ``max_channels`` each) for one image, as a matplotlib Figure.
+
+        See :func:`xaikit.viz.activation_grid` for the keyword arguments; for many layers
+        or channels, :func:`xaikit.viz.activation_pages` splits the picture into pages.
+        """
+        from .viz.grids import activation_grid
+
+        return activation_grid(self, layers, image_index=image_index, max_channels=max_channels, **kwargs)
+
+    def _repr_html_(self) -> str:
+        from .viz.notebook import activations_html
+
+        return activations_html(self)
 
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         """Write to ``.npz`` atomically (layer order kept in the metadata)."""

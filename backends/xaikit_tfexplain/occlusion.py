@@ -10,6 +10,7 @@ import numpy as np
 from tf_explain.utils.image import apply_grey_patch
 
 from xaikit.catalogue import SHARED, Param
+from xaikit._progress import report as report_progress
 from xaikit.errors import InputError
 from xaikit.explainer import Attribution, ModelSpec
 
@@ -146,6 +147,7 @@ class TFXOcclusion(TFXExplainer):
             predictions = np.asarray(graph.model.predict_on_batch(batch))
             confidence = predictions[np.arange(len(index)), targets[image_of]]
             grid[image_of, cell // grid_w, cell % grid_w] = 1 - confidence
+            report_progress(flat.stop, n * cells)
         if params["upsample"] == "bilinear":
             maps = np.stack([cv2.resize(g, (width, height)) for g in grid])  # cv2 takes (width, height)
         else:

@@ -18,7 +18,7 @@ unknown name raises :class:`ConfigError` naming the file, the table and the fix.
     [speed]
     repeats = 3               # timed runs after a warm-up; the median is reported
     max_seconds = 30          # stop repeating once a cell has been timed this long
-    warmup = "full"           # "full" (one image, real parameters), "cheap", "none"
+    warmup = "full"           # "full" (the timed call's tensor shapes, see xaikit._timing), "cheap", "none"
     floor = true              # measure the method's floor (see xaikit.bench.floor)
 
     [metrics]
@@ -146,9 +146,15 @@ class SpeedConfig:
         Stop repeating once a cell's timed runs have lasted this long (at least one run
         is always made): slow methods on big models are timed once.
     warmup : {"full", "cheap", "none"}
-        ``"full"``: one untimed run on one image with the real parameters (compiles the
-        functions); ``"cheap"``: the same with the cost parameters reduced (2 samples,
-        2 steps, one occlusion window) for methods too slow to run twice; ``"none"``.
+        ``"full"``: one untimed run with the tensor shapes of the timed runs, so that they
+        include neither tracing nor the runtime's per-shape set-up
+        (:func:`xaikit._timing.warm_up` ``mode="auto"``: native streamed methods on the
+        first image with the real parameters, one-pass methods and library adapters on the
+        whole sample); ``"cheap"``: one image with the cost parameters reduced (2 samples,
+        2 steps, one occlusion window) for methods too slow to run twice (it compiles the
+        native functions, but the first timed run may still set up new shapes: use
+        ``repeats >= 2``); ``"none"``. The warm-up's wall time is reported as the first
+        call.
     floor : bool
         Measure each method's floor (see :mod:`xaikit.bench.floor`).
     floor_batch_sizes : tuple of int
@@ -306,9 +312,16 @@ class SuiteConfig:
     notes: tuple[str, ...] = ()
 
     def with_models(self, models: Sequence[ModelEntry]) -> SuiteConfig:
-        """The same suite on other models (per-model method filters are dropped)."""
+        """The same suite on other models (per-model method filters are dropped).
+
+        The description (the reports' subtitle) says so: the suite's own one describes
+        its models, not these.
+        """
         methods = tuple(replace(m, models=None) for m in self.methods)
-        return replace(self, models=tuple(models), methods=methods)
+        names = ", ".join(f"{m.id} ({m.source})" for m in models)
+        description = (f"{names} explained by the methods and libraries of the '{self.name}' suite "
+                       f"({len(methods)} method entries), on a seeded sample of its images.")
+        return replace(self, models=tuple(models), methods=methods, description=description)
 
 
 # --------------------------------------------------------------------------- parsing helpers

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .intervals import LEVEL, N_BOOT
 from .report import (
     COLUMNS,
     GLOSSARY,
@@ -25,6 +26,7 @@ from .report import (
     backend_parity,
     findings,
     fmt_cell,
+    fmt_interval,
     fmt_seconds,
     sanity_verdict,
     summary_rows,
@@ -60,6 +62,7 @@ tr.group td { background: #e9eef5; font-weight: 600; }
 tr.control td { color: var(--muted); font-style: italic; }
 td.best { font-weight: 700; background: var(--good); }
 td.worst { background: var(--bad); }
+span.ci { color: var(--muted); font-size: 0.82em; font-weight: normal; }
 .muted { color: var(--muted); }
 figure { margin: 18px 0 26px; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 6px; }
@@ -117,7 +120,22 @@ def _figure_html(item: tuple[str, str, bytes]) -> str:
            f"</figcaption></figure>"
 
 
+def _apart(rows: list[dict[str, Any]], key: str, chosen: set[int], others: list[int]) -> bool:
+    """Whether the bootstrap intervals of the ``chosen`` rows are disjoint from every other row's (True without
+    intervals: speed columns)."""
+    intervals = {i: rows[i].get(f"{key}_ci") for i in [*chosen, *others]}
+    if all(v is None for v in intervals.values()) and f"{key}_ci" not in rows[others[0]]:
+        return True
+    for i in chosen:
+        for j in others:
+            a, b = intervals[i], intervals[j]
+            if a is None or b is None or not (a[1] < b[0] or b[1] < a[0]):
+                return False
+    return True
+
+
 def _best_worst(rows: list[dict[str, Any]], key: str, direction: int) -> tuple[set[int], set[int]]:
+    """Rows to mark best / worst in a column: extreme means whose bootstrap interval is apart from the others'."""
     if direction == 0:
         return set(), set()
     vals = [(i, d[key]) for i, d in enumerate(rows) if not d["control"] and d.get(key) is not None]
@@ -131,7 +149,13 @@ def _best_worst(rows: list[dict[str, Any]], key: str, direction: int) -> tuple[s
     worst = min(nums) if direction > 0 else max(nums)
     if best == worst:
         return set(), set()
-    return {i for i, v in vals if v == best}, {i for i, v in vals if v == worst}
+    best_rows = {i for i, v in vals if v == best}
+    worst_rows = {i for i, v in vals if v == worst}
+    rest = [i for i, _ in vals]
+    if key != "rand_rho":  # its intervals are of ρ, the column ranks |ρ|: compared as means only
+        best_rows = best_rows if _apart(rows, key, best_rows, [i for i in rest if i not in best_rows]) else set()
+        worst_rows = worst_rows if _apart(rows, key, worst_rows, [i for i in rest if i not in worst_rows]) else set()
+    return best_rows, worst_rows
 
 
 def _summary_table(results: Any) -> str:
@@ -153,7 +177,10 @@ def _summary_table(results: Any) -> str:
                 best, worst = marks[c.key]
                 cls = "num" + (" best" if i in best else " worst" if i in worst and len(mrows) > 3 else "")
                 v = d.get(c.key)
-                cells.append(f"<td class='{cls}' data-v='{'' if v is None else v}'>{_e(fmt_cell(c.key, d))}</td>")
+                ci = fmt_interval(c.key, d)
+                ci_html = f"<br><span class='ci'>{_e(ci)}</span>" if ci else ""
+                cells.append(f"<td class='{cls}' data-v='{'' if v is None else v}'>{_e(fmt_cell(c.key, d))}"
+                             f"{ci_html}</td>")
             body.append(f"<tr class='{'control' if d['control'] else ''}'>{''.join(cells)}</tr>")
     return (f"<div class='scroll'><table class='sortable summary'><thead><tr>{head}</tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table></div>")
@@ -323,8 +350,11 @@ def html_report(results: Any, figures: dict[str, list[tuple[str, str, bytes]]]) 
                      "</a>. Their rows have empty cells.</div>")
     parts += ["<h2 id='read'>How to read this</h2>", _glossary(results)]
     parts += ["<h2 id='summary'>Summary</h2>",
-              ("<p>One row per model, method and backend; the best value of each column within a model is green, "
-              "the worst red (controls excluded). Click a header to sort. <i>Italic</i> rows are controls. "
+              ("<p>One row per model, method and backend. Quality values are means over the images, with their "
+              f"{LEVEL:.0%} bootstrap interval over the images underneath (seeded; {N_BOOT} resamples): with a few "
+              "images they are wide, and a difference inside them may be the luck of the sample. The best value "
+              "of a column within a model is green and the worst red (controls excluded) only when its interval is "
+              "apart from every other row's. Click a header to sort. <i>Italic</i> rows are controls. "
               "rand. ρ / SSIM: similarity of the maps after every layer was randomised (closer to 0 = the method "
               "depends on the model; † some maps became constant and are left out; 'const' = all did). "
               "peak RSS (+Δ): the process's resident memory, and what the method added to it.</p>"),

@@ -14,8 +14,9 @@ when it is installed, else from ``/proc/self/statm`` (Linux), else from
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable
+
+from .._ticker import Ticker
 
 __all__ = ["PeakRSS", "current_rss", "rss_source"]
 
@@ -104,31 +105,22 @@ class PeakRSS:
         self.start_mb = self.peak_mb = self.delta_mb = float("nan")
         self.samples = 0
         self._peak = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ticker = Ticker(self.interval, self._sample, "xaikit-bench-rss")
 
     def _sample(self) -> None:
         value = _READ()
         self.samples += 1
         self._peak = max(self._peak, value)
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self._sample()
-
     def __enter__(self) -> PeakRSS:  # noqa: PYI034
         start = _READ()
         self._peak = start
         self.start_mb = start / 2**20
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="xaikit-bench-rss", daemon=True)
-        self._thread.start()
+        self._ticker.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        self._ticker.stop()
         self._sample()
         self.peak_mb = self._peak / 2**20
         self.delta_mb = self.peak_mb - self.start_mb

@@ -17,6 +17,7 @@ __all__ = [
     "agreement_figure",
     "curves_figure",
     "metric_spread_figure",
+    "place_labels",
     "png_bytes",
     "sanity_figure",
     "speed_figure",
@@ -237,6 +238,70 @@ def speed_figure(mr: Any) -> Any:
     return fig
 
 
+def _overlap(a: Any, b: Any) -> float:
+    """Area shared by two display-space boxes."""
+    w = min(a.x1, b.x1) - max(a.x0, b.x0)
+    h = min(a.y1, b.y1) - max(a.y0, b.y0)
+    return w * h if w > 0 and h > 0 else 0.0
+
+
+def place_labels(fig: Any, ax: Any, points: Sequence[tuple[float, float]], texts: Sequence[str],
+                 fontsize: float = 6.8) -> list[Any]:
+    """Annotate data ``points`` with ``texts`` so that no two labels overlap each other, a marker or the frame.
+
+    Each label tries positions around its point (right, left, above, below, then farther
+    out, with a leader line); the first free one wins, else the one overlapping least.
+    The figure's layout is run first and then frozen, so the positions stay valid when
+    it is saved. Returns the annotations.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.transforms import Bbox
+
+    if not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)
+    fig.draw_without_rendering()  # constrained layout places the axes
+    fig.set_layout_engine("none")  # ... and keeps them there
+    renderer = fig.canvas.get_renderer()
+    scale = fig.dpi / 72.0
+    frame = ax.get_window_extent(renderer)
+    marks = []
+    for x, y in points:
+        px, py = ax.transData.transform((x, y))
+        marks.append(Bbox.from_extents(px - 4 * scale, py - 4 * scale, px + 4 * scale, py + 4 * scale))
+    order = sorted(range(len(points)), key=lambda i: (-points[i][1], points[i][0]))
+    placed: list[Any] = []
+    annotations: list[Any] = [None] * len(points)
+    for i in order:
+        ann = ax.annotate(texts[i], points[i], fontsize=fontsize, xytext=(0, 0), textcoords="offset points",
+                          va="center", ha="left", annotation_clip=False)
+        width = ann.get_window_extent(renderer).width / scale  # points
+        best, best_cost = None, np.inf
+        for reach in (1.0, 2.2, 3.6, 5.2):
+            for dx, dy in ((6, 0), (-6 - width, 0), (-width / 2, 9), (-width / 2, -9), (6, 8), (6, -8),
+                           (-6 - width, 8), (-6 - width, -8)):
+                off = (dx * (reach if dx > 0 else 1) - (reach - 1) * 6 * (dx < 0), dy * reach)
+                ann.set_position(off)
+                box = ann.get_window_extent(renderer)
+                outside = (box.x0 < frame.x0) + (box.x1 > frame.x1) + (box.y0 < frame.y0) + (box.y1 > frame.y1)
+                cost = (sum(_overlap(box, other) for other in placed)
+                        + sum(_overlap(box, m) for j, m in enumerate(marks)) + 1e6 * outside)
+                if cost < best_cost:
+                    best, best_cost = off, cost
+                if cost == 0:
+                    break
+            if best_cost == 0:
+                break
+        ann.set_position(best)
+        if abs(best[0]) > 20 or abs(best[1]) > 12:  # far from its point: draw a leader line
+            ann.remove()
+            ann = ax.annotate(texts[i], points[i], fontsize=fontsize, xytext=best, textcoords="offset points",
+                              va="center", ha="left", annotation_clip=False,
+                              arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5, "shrinkA": 0, "shrinkB": 3})
+        placed.append(ann.get_window_extent(renderer))
+        annotations[i] = ann
+    return annotations
+
+
 def time_quality_figure(models: Sequence[Any]) -> Any:
     """Per quality model: time per image against the causal gap (insertion - deletion AUC)."""
     panels = []
@@ -260,7 +325,6 @@ def time_quality_figure(models: Sequence[Any]) -> Any:
         colors = dict(zip(methods, _colors(len(methods))))
         for r, t, q in pts:
             ax.scatter(t, q, marker=_BACKEND_MARKERS.get(r.backend, "o"), color=colors[r.label], s=40, zorder=3)
-            ax.annotate(r.row, (t, q), fontsize=6.8, xytext=(4, 2), textcoords="offset points")
         from matplotlib.ticker import LogLocator, NullFormatter
         from matplotlib.transforms import blended_transform_factory
 
@@ -286,4 +350,12 @@ def time_quality_figure(models: Sequence[Any]) -> Any:
                for b, m in _BACKEND_MARKERS.items() if b != "control"]
     axes[-1].legend(handles=handles, fontsize=7.5, loc="best", title="backend", title_fontsize=7.5)
     fig.suptitle("time against faithfulness: up and to the left is better", fontsize=10)
+    for ax, (mr, pts) in zip(axes, panels):  # labels last: they are placed around the drawn points
+        ts = [t for _, t, _ in pts]
+        qs = [q for _, _, q in pts]
+        ax.set_xlim(min(ts) / 2.5, max(ts) * 6)  # room for the labels
+        pad = 0.12 * (max(qs) - min(qs) or 0.1)
+        low, high = ax.get_ylim()
+        ax.set_ylim(min(low, min(qs) - pad), max(high, max(qs) + pad))
+        place_labels(fig, ax, [(t, q) for _, t, q in pts], [r.row for r, _, _ in pts])
     return fig

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from .._io import atomic_write_bytes, atomic_write_text
+from .intervals import LEVEL, difference, interval, resamples, separated
 from .plots import (
     agreement_figure,
     curves_figure,
@@ -65,6 +66,7 @@ COLUMNS = (
     Column("sparseness", "Gini", +1),
     Column("complexity", "entropy", -1),
     Column("time", "time/img", -1, "speed"),
+    Column("first", "1st call", 0, "speed"),
     Column("floor", "floor/img", 0, "speed"),
     Column("ratio", "×floor", -1, "speed"),
     Column("peak", "peak RSS MB (+Δ)", 0, "speed"),
@@ -100,9 +102,12 @@ GLOSSARY = {
     "agreement": ("Agreement", "1 = identical maps",
                   ("Spearman ρ of maps (signed and of |maps|), IoU of the top 10 % pixels and SSIM, between two "
                   "backends computing the same method (implementation parity) or between methods.")),
-    "time": ("Time per image", "lower is better",
-             ("Median over the timed runs (after a warm-up that compiles) of the wall time of one explain call on "
-             "the sample, divided by the number of images.")),
+    "time": ("Time per image (steady state) and first call", "lower is better",
+             ("Median over the timed runs of the wall time of one explain call on the sample, divided by the "
+             "number of images, after a warm-up that traces and compiles with the timed call's tensor shapes "
+             "(native methods: the first image with the real parameters; one-pass methods and library adapters, "
+             "which trace again for every new shape: the same call). '1st call' is that warm-up's wall time: what "
+             "the first call of a session costs on top.")),
     "floor": ("Floor per image and ×floor", "×floor close to 1 is better",
               ("The time of the model passes the method cannot avoid (e.g. n_samples forward+backward passes for "
               "SmoothGrad, one forward per patch for occlusion), measured in the same run with a compiled loop at "
@@ -143,24 +148,49 @@ def sanity_verdict(rand: dict[str, Any] | None, control: bool = False) -> str:
     return "barely changes: fails"
 
 
+PER_IMAGE_METRICS = ("deletion", "insertion", "mu_fidelity", "pointing_game", "energy_pointing_game", "sparseness",
+                     "complexity")
+
+
+def _resamples(results: Any, n: int) -> Any:
+    return resamples(n, int(getattr(results.config, "seed", 0)))
+
+
+def _final_rho(rd: dict[str, Any] | None) -> list[Any] | None:
+    """Per-image Spearman ρ of |maps| after every layer was randomised."""
+    values = (rd or {}).get("spearman_abs")
+    return list(values[-1]) if values else None
+
+
 def summary_rows(results: Any) -> list[dict[str, Any]]:
-    """One dict per row of every model: identification and every :data:`COLUMNS` value."""
+    """One dict per row of every model: identification and every :data:`COLUMNS` value.
+
+    Quality values are means over images; ``"<column>_ci"`` holds their bootstrap
+    interval ``(low, high)`` over the images (:mod:`.intervals`; None when there is
+    nothing to resample).
+    """
     out = []
     for mr in results.models:
         rows = [r for r in mr.rows if not r.control] + [r for r in mr.rows if r.control]
         for r in rows:
             d: dict[str, Any] = {"model": mr.id, "label": r.label, "method": r.method, "backend": r.backend,
                                  "control": r.control, "quality": bool(mr.entry.quality)}
-            for m in ("deletion", "insertion", "mu_fidelity", "pointing_game", "energy_pointing_game",
-                      "sparseness", "complexity"):
+            for m in PER_IMAGE_METRICS:
                 d[m] = _num(r.metrics.get(m, {}).get("mean")) if m in r.metrics else None
+                values = r.metrics.get(m, {}).get("values")
+                ci = interval(values, _resamples(results, len(values))) if values else None
+                d[f"{m}_ci"] = ci[1:] if ci is not None and np.isfinite(ci[1]) else None
             rd = r.randomisation
             d["rand_rho"] = _num(rd.get("final_spearman_abs")) if rd else None
+            rho = _final_rho(rd)
+            ci = interval(rho, _resamples(results, len(rho))) if rho else None
+            d["rand_rho_ci"] = ci[1:] if ci is not None and np.isfinite(ci[1]) else None
             d["rand_ssim"] = _num(rd.get("final_ssim")) if rd else None
             d["rand_const"] = (rd.get("nan_final"), rd.get("n_images")) if rd else None
             d["sanity"] = sanity_verdict(rd, r.control)
             ex = r.explain["result"] if r.explain else None
             d["time"] = _num(ex["seconds_per_image"]) if ex else None
+            d["first"] = _num(ex.get("warmup_seconds")) if ex else None
             d["runs"] = ex["repeats_done"] if ex else None
             d["peak"] = _num(ex["peak_rss_mb"]) if ex else None
             d["peak_delta"] = _num(ex.get("rss_cell_delta_mb", ex.get("rss_delta_mb"))) if ex else None
@@ -187,9 +217,25 @@ def fmt_seconds(s: float | None) -> str:
     return f"{s / 60:.1f} min"
 
 
-def fmt_cell(col: str, d: dict[str, Any]) -> str:
+def fmt_interval(col: str, d: dict[str, Any]) -> str:
+    """``"[0.08, 0.17]"``: the bootstrap interval of a quality column, or ``""``."""
+    ci = d.get(f"{col}_ci")
+    if not ci:
+        return ""
+    digits = 2 if col == "complexity" else 3
+    return f"[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+
+
+def fmt_cell(col: str, d: dict[str, Any], intervals: bool = False) -> str:
+    """The text of one summary cell; with ``intervals``, quality means are followed by their bootstrap interval."""
+    text = _fmt_value(col, d)
+    ci = fmt_interval(col, d) if intervals else ""
+    return f"{text} {ci}" if ci else text
+
+
+def _fmt_value(col: str, d: dict[str, Any]) -> str:
     v = d.get(col)
-    if col in ("time", "floor"):
+    if col in ("time", "floor", "first"):
         return fmt_seconds(v)
     if v is None:
         if col == "rand_rho" and d.get("rand_const") and d["rand_const"][0]:
@@ -214,13 +260,16 @@ def _row_name(d: dict[str, Any]) -> tuple[str, str]:
     return d["label"], d["backend"]
 
 
-def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[Column] = COLUMNS) -> str:
+def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[Column] = COLUMNS, *,
+                   intervals: bool = True) -> str:
+    """The summary table; quality means are followed by their bootstrap interval over images (``intervals``)."""
     arrows = {1: " ↑", -1: " ↓", -2: " →0", 0: ""}
     head = ["model", "method", "backend"] + [c.header + arrows[c.direction] for c in columns]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * 3 + "---:|" * len(columns)]
     for d in rows:
         method, backend = _row_name(d)
-        lines.append("| " + " | ".join([d["model"], method, backend] + [fmt_cell(c.key, d) for c in columns]) + " |")
+        lines.append("| " + " | ".join([d["model"], method, backend]
+                                       + [fmt_cell(c.key, d, intervals) for c in columns]) + " |")
     return "\n".join(lines)
 
 
@@ -261,31 +310,117 @@ def _f(v: Any, digits: int = 3) -> str:
 SANITY_FAIL_RHO = 0.8
 PARITY_MIN_RHO = 0.7
 OVERHEAD_RATIO = 5.0
-_FAITHFULNESS = (("deletion", -1), ("insertion", 1), ("mu_fidelity", 1), ("pointing_game", 1),
-                 ("energy_pointing_game", 1))
 
 
-def _mean_ranks(rows: Sequence[dict[str, Any]]) -> dict[int, float]:
-    """Mean over the faithfulness metrics of each row's rank (1 = best; ties share their mean rank)."""
-    ranks: dict[int, list[float]] = {i: [] for i in range(len(rows))}
-    for key, direction in _FAITHFULNESS:
-        vals = [(i, d[key]) for i, d in enumerate(rows) if d.get(key) is not None]
-        if len(vals) < 2:
-            continue
-        ordered = sorted(vals, key=lambda iv: -direction * iv[1])
-        pos = 0
-        while pos < len(ordered):
-            end = pos
-            while end + 1 < len(ordered) and ordered[end + 1][1] == ordered[pos][1]:
-                end += 1
-            for k in range(pos, end + 1):
-                ranks[ordered[k][0]].append((pos + end) / 2 + 1)
-            pos = end + 1
-    return {i: float(np.mean(r)) for i, r in ranks.items() if r}
+def _fmt_ci(ci: Any, digits: int = 3, signed: bool = False) -> str:
+    """``"0.21 [0.10, 0.33]"`` from ``(mean, low, high)``; the interval is left out when undefined."""
+    mean, lo, hi = ci
+    sign = "+" if signed else ""
+    text = f"{mean:{sign}.{digits}f}"
+    return text + (f" [{lo:.{digits}f}, {hi:.{digits}f}]" if np.isfinite(lo) and np.isfinite(hi) else "")
+
+
+def _gap_values(r: Any) -> list[float] | None:
+    """Per-image causal gap (insertion AUC − deletion AUC) of a row."""
+    ins, dele = (r.metrics.get(m, {}).get("values") for m in ("insertion", "deletion"))
+    if ins is None or dele is None or len(ins) != len(dele):
+        return None
+    return [np.nan if a is None or b is None else a - b for a, b in zip(ins, dele)]
+
+
+def _faithfulness_findings(results: Any, mr: Any) -> list[str]:
+    """Claims about the causal gap that the paired bootstrap intervals over the images support, and only those."""
+    rows = [r for r in mr.rows if not r.control and _gap_values(r) is not None]
+    rnd = next((r for r in mr.rows if r.control and r.label == "random" and _gap_values(r) is not None), None)
+    if not rows:
+        return []
+    n = len(_gap_values(rows[0]))
+    idx = _resamples(results, n)
+    pct = f"{LEVEL:.0%}"
+    sample = f"{n} image{'s' if n != 1 else ''}"
+    gaps = {r.row: _gap_values(r) for r in rows}
+    out = []
+    beats: list[Any] = []
+    if rnd is not None:
+        groups: dict[int, list[str]] = {1: [], 0: [], -1: []}
+        for r in rows:
+            diff = difference(gaps[r.row], _gap_values(rnd), idx)
+            side = separated(diff)
+            if side > 0:
+                beats.append(r)
+            if diff is not None:
+                groups[side].append(f"{r.row} ({_fmt_ci(diff, signed=True)})")
+        head = (f"the difference in causal gap (insertion AUC − deletion AUC) to the random map, with its paired "
+                f"{pct} bootstrap interval over the {sample}")
+        if groups[1]:
+            out.append(f"Better than the random map (interval above 0; {head}): {', '.join(groups[1])}.")
+        if groups[0]:
+            out.append(f"Not distinguishable from the random map on these {sample} (interval contains 0): "
+                       f"{', '.join(groups[0])}. More images (--n-images) narrow the intervals.")
+        if groups[-1]:
+            out.append(f"Worse than the random map (interval below 0): {', '.join(groups[-1])}.")
+        for metric in ("deletion", "insertion"):  # a gap can beat the random map's on one curve alone
+            level = [f"{r.row} ({_fmt_ci(diff, signed=True)})" for r in rows
+                     if (diff := difference(r.metrics[metric]["values"], rnd.metrics[metric]["values"], idx))
+                     is not None and separated(diff) == 0]
+            if level and len(level) < len(rows):
+                out.append(f"{metric.capitalize()} AUC alone not distinguishable from the random map's (paired "
+                           f"{pct} interval of the difference contains 0): {', '.join(level)}.")
+    sanity = {r.row: _sanity(results, r) for r in rows}
+    candidates = [r for r in (beats if rnd is not None else rows) if sanity[r.row] is not False]
+    if not candidates:
+        if rnd is not None:
+            out.append(f"No method is separated from the random map on these {sample}, so none is called the most "
+                       "faithful.")
+        return out
+    mean_gap = {r.row: float(np.nanmean(gaps[r.row])) for r in candidates}
+    best = max(candidates, key=lambda r: mean_gap[r.row])
+    tied = [r for r in candidates if r is not best and separated(difference(gaps[best.row], gaps[r.row], idx)) <= 0]
+
+    def numbers(r: Any) -> str:
+        parts = []
+        for m in ("deletion", "insertion"):
+            ci = interval(r.metrics[m]["values"], idx)
+            parts.append(f"{m} {_fmt_ci(ci)}" if ci else m)
+        return f"{r.row}: {', '.join(parts)}"
+
+    criteria = (f"the largest causal gap (insertion AUC − deletion AUC) among the methods that beat the random map "
+                f"and do not fail the sanity check (ρ < {SANITY_FAIL_RHO})" if rnd is not None
+                else "the largest causal gap (insertion AUC − deletion AUC)")
+    if not tied:
+        others = "every other candidate's" if len(candidates) > 1 else "the random map's"
+        out.append(f"Most faithful ({criteria}, and the paired {pct} intervals of its differences to {others} "
+                   f"lie above 0): {numbers(best)}.")
+    else:
+        group = [best, *tied]
+        out.append(f"No single most faithful method on these {sample}: {criteria} is {best.row}'s, but "
+                   f"{', '.join(r.row for r in tied)} {'is' if len(tied) == 1 else 'are'} not separated from it "
+                   f"(the paired {pct} intervals of the differences contain 0). "
+                   + "; ".join(numbers(r) for r in group) + ".")
+        timed = [r for r in group if r.explain]
+        if len(timed) > 1:
+            cheap = min(timed, key=lambda r: r.explain["result"]["seconds_per_image"])
+            out.append(f"Cheapest of those: {cheap.row} at {fmt_seconds(cheap.explain['result']['seconds_per_image'])}"
+                       "/image.")
+    return out
+
+
+def _sanity(results: Any, r: Any) -> bool | None:
+    """False when the whole interval of ρ (|maps| after randomising every layer) lies at or above the threshold,
+    True when it lies below, None when it straddles it or is undefined."""
+    rho = _final_rho(r.randomisation)
+    if rho is None:
+        return True if r.randomisation and r.randomisation.get("nan_final") else None
+    ci = interval(rho, _resamples(results, len(rho)))
+    if ci is None:
+        return True if r.randomisation.get("nan_final") else None
+    lo, hi = (ci[1], ci[2]) if np.isfinite(ci[1]) else (ci[0], ci[0])
+    return False if lo >= SANITY_FAIL_RHO else True if hi < SANITY_FAIL_RHO else None
 
 
 def findings(results: Any, mr: Any) -> list[str]:
-    """What the numbers of one model say, in sentences (heuristic thresholds, given in the text)."""
+    """What the numbers of one model say, in sentences: only what the bootstrap intervals over the images
+    support (see :mod:`.intervals`), with heuristic thresholds given in the text."""
     all_rows = [d for d in summary_rows(results) if d["model"] == mr.id]
     rows = [d for d in all_rows if not d["control"]]
     if not rows:
@@ -296,48 +431,15 @@ def findings(results: Any, mr: Any) -> list[str]:
 
     out = []
     if mr.entry.quality:
-        rnd = next((d for d in all_rows if d["control"] and d["label"] == "random"), None)
-
-        def gap(d: dict[str, Any]) -> float | None:
-            if d.get("deletion") is None or d.get("insertion") is None:
-                return None
-            return d["insertion"] - d["deletion"]
-
-        def beats_random(d: dict[str, Any]) -> bool | None:
-            """The causal gap (insertion AUC - deletion AUC) is larger than the random map's."""
-            if rnd is None or gap(d) is None or gap(rnd) is None:
-                return None
-            return gap(d) > gap(rnd)
-
-        def sane(d: dict[str, Any]) -> bool | None:
-            if d.get("rand_rho") is None:
-                return True if d.get("rand_const") and d["rand_const"][0] else None
-            return d["rand_rho"] < SANITY_FAIL_RHO
-
-        ranks = _mean_ranks(rows)
-        trusted = [i for i, d in enumerate(rows) if beats_random(d) is not False and sane(d) is not False
-                   and i in ranks]
-        trusted.sort(key=lambda i: ranks[i])
-        if trusted:
-            best = "; ".join(f"{name(rows[i])}: deletion {_f(rows[i]['deletion'])}, insertion "
-                             f"{_f(rows[i]['insertion'])}, {fmt_seconds(rows[i]['time'])}/image"
-                             for i in trusted[:3])
-            out.append(f"Most faithful among the methods that pass the sanity check (ρ < {SANITY_FAIL_RHO}) and beat "
-                       f"the random map (mean rank over deletion, insertion, MuFidelity and the pointing games): "
-                       f"{best}.")
-            cheap = min(trusted, key=lambda i: rows[i]["time"] if rows[i]["time"] is not None else np.inf)
-            if cheap != trusted[0] and rows[cheap]["time"] is not None:
-                out.append(f"Cheapest of those: {name(rows[cheap])} at {fmt_seconds(rows[cheap]['time'])}/image "
-                           f"(rank {ranks[cheap]:.1f} vs {ranks[trusted[0]]:.1f} for the best).")
-        fail = [d for d in rows if sane(d) is False]
+        out += _faithfulness_findings(results, mr)
+        fail = [r for r in mr.rows if not r.control and _sanity(results, r) is False]
         if fail:
-            out.append(f"Barely change when every layer is randomised (ρ of |maps| ≥ {SANITY_FAIL_RHO}; the "
-                       f"maps follow the image more than the model): "
-                       + ", ".join(f"{name(d)} ({_f(d['rand_rho'], 2)})" for d in fail) + ".")
-        weak = [d for d in rows if beats_random(d) is False]
-        if weak and rnd is not None:
-            out.append(f"No better than the random map (insertion AUC − deletion AUC, random: {_f(gap(rnd))}): "
-                       + ", ".join(f"{name(d)} ({_f(gap(d))})" for d in weak) + ".")
+            rhos = [_final_rho(r.randomisation) for r in fail]
+            listed = [f"{r.row} ({_fmt_ci(interval(rho, _resamples(results, len(rho))), 2)})"
+                      for r, rho in zip(fail, rhos)]
+            out.append(f"Barely change when every layer is randomised (the {LEVEL:.0%} interval of ρ of |maps| lies "
+                       f"at or above {SANITY_FAIL_RHO}; the maps follow the image more than the model): "
+                       + ", ".join(listed) + ".")
         for p in backend_parity(mr):
             v = p.get("spearman_abs")
             if v is not None and v < PARITY_MIN_RHO:
@@ -374,9 +476,12 @@ def markdown_report(results: Any) -> str:
               f"class; causal metrics score the {cfg.metrics.score}; maps fed to the metrics: "
               f"{cfg.map_transform} (auto = |map| for vanilla gradients and SmoothGrad)"), ""]
     lines += ["## Summary", "",
-              ("↑ higher is better, ↓ lower is better, →0 closer to 0 is better. rand. ρ / SSIM: similarity of the "
+              (f"Quality values are means over the images with their {LEVEL:.0%} bootstrap interval over the images "
+              "[low, high] (seeded): a difference inside the intervals may be the luck of the sample. "
+              "↑ higher is better, ↓ lower is better, →0 closer to 0 is better. rand. ρ / SSIM: similarity of the "
               "maps after all layers were randomised (Spearman ρ of |maps|; near 0 = the method depends on the "
-              "model; † some maps became constant and are left out). ×floor: time / floor. peak RSS: the process "
+              "model; † some maps became constant and are left out). 1st call: the warm-up before the timed runs "
+              "(tracing, compiling). ×floor: time / floor. peak RSS: the process "
               "during the timed runs (+Δ: over the RSS before the warm-up). Quality columns are empty for "
               "speed-only models (random weights)."), "",
               markdown_table(rows), ""]
@@ -443,6 +548,7 @@ def _model_line(mr: Any) -> str:
 # --------------------------------------------------------------------------- figures
 def _explanations(results: Any, mr: Any, n_show: int) -> tuple[dict[str, Any], np.ndarray, list[str]] | None:
     """Explanation objects rebuilt from the stored maps, for the comparison figure."""
+    from .._timing import record_warmup
     from ..explanation import Explanation
 
     pm = mr.prepared
@@ -455,10 +561,13 @@ def _explanations(results: Any, mr: Any, n_show: int) -> tuple[dict[str, Any], n
         n = min(n_show, len(arrays["attributions"]))
         outputs = np.asarray(arrays["outputs"][:n], np.float32)
         preds = np.asarray(pm.targets[:n], np.int64) if pm is not None else np.argmax(outputs, axis=1)
-        cols[r.row] = Explanation(
+        exp = Explanation(
             attributions=np.asarray(arrays["attributions"][:n], np.float32), method=r.method, backend=r.backend,
             targets=np.asarray(arrays["targets"][:n], np.int64), outputs=outputs, predictions=preds,
             params={}, elapsed=ex["seconds_per_image"] * n, score=str(ex.get("score")), layer=ex.get("layer"))
+        if ex.get("warmup_seconds") is not None:  # the median time after a warm-up: steady state
+            exp = record_warmup(exp, ex["warmup_seconds"], ex.get("warmup_images") or 1)
+        cols[r.row] = exp
     if not cols or pm is None:
         return None
     n = min(n_show, len(pm.display))
@@ -500,8 +609,9 @@ def _figures(results: Any, n_show: int = 4) -> dict[str, list[tuple[str, str, by
                 title += " (random weights)"
             fig = compare_figure(display, cols, class_names=pm.class_names, image_range=(0.0, 1.0),
                                  row_labels=[n if len(n) <= 22 else n[:21] + "…" for n in names], title=title)
-            add(mr.id, f"compare_{safe}.png", fig, "The maps themselves (each scaled on its own; signed methods in "
-                "red/blue). Column headers give the time per image.", dpi=90)
+            add(mr.id, f"compare_{safe}.png", fig, "The maps themselves, each scaled on its own and drawn as its "
+                "content asks (signed maps in red/blue, maps offset by a constant as their deviations from the "
+                "median). Column headers give the steady-state time per image and the first call.", dpi=90)
         if mr.entry.quality:
             add(mr.id, f"sanity_{safe}.png", sanity_figure(mr),
                 "Similarity to the original maps as the layers are re-initialised from the output down. The edge "

@@ -3,9 +3,10 @@
 For each model: load it and draw its seeded sample; then for each (method, backend)
 pair, in order, the cells
 
-1. ``explain`` -- a warm-up, then up to ``speed.repeats`` timed runs on the sample
-   (median seconds per image, peak RSS sampled in a background thread); the maps of
-   the last run are kept (``cells/<key>.npz``);
+1. ``explain`` -- a warm-up with the timed runs' tensor shapes (:mod:`xaikit._timing`;
+   its wall time is the first-call cost), then up to ``speed.repeats`` timed runs on the
+   sample (median seconds per image: the steady state; peak RSS sampled in a background
+   thread); the maps of the last run are kept (``cells/<key>.npz``);
 2. one cell per quality metric (deletion, insertion, MuFidelity, pointing games,
    sparseness, complexity) on those maps;
 3. ``randomisation`` -- the cascading model-parameter randomisation sanity check
@@ -31,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from ..catalogue import METHODS
 from ..errors import FileFormatError, InputError
 from .config import MASK_METRICS, ConfigError, ModelEntry, SuiteConfig
 from .memory import PeakRSS, rss_source
@@ -39,7 +41,7 @@ from .store import ResultStore, canonical, cell_key, code_digest
 __all__ = ["MAGNITUDE_METHODS", "BenchResults", "ModelResult", "Pair", "RowResult", "plan_pairs", "run_suite"]
 
 #: Methods whose sign is mostly noise: ``map_transform = "auto"`` gives the metrics |map|.
-MAGNITUDE_METHODS = ("vanilla_gradients", "smoothgrad")
+MAGNITUDE_METHODS = tuple(m for m, s in METHODS.items() if s.view == "magnitude")
 QUALITY_MAP_METRICS = ("deletion", "insertion", "mu_fidelity", "pointing_game", "energy_pointing_game",
                        "sparseness", "complexity")
 
@@ -245,19 +247,6 @@ def transform_maps(maps: np.ndarray, method: str, mode: str) -> tuple[np.ndarray
     if mode == "abs" or (mode == "auto" and method in MAGNITUDE_METHODS):
         return np.abs(maps), "abs"
     return maps, "signed"
-
-
-def _cheap_params(method: str, params: dict[str, Any], size: tuple[int, int]) -> dict[str, Any]:
-    """Parameters that compile the same functions as ``params`` with the least work (cheap warm-up)."""
-    p = dict(params)
-    if method in ("smoothgrad", "expected_gradients"):
-        p["n_samples"] = 2
-    if method == "integrated_gradients":
-        p["steps"] = 2
-    if method == "occlusion":
-        p["patch_size"] = int(min(size))
-        p.pop("stride", None)
-    return p
 
 
 def _error_text(exc: BaseException) -> str:
@@ -490,7 +479,7 @@ class _Runner:
                      "code": _backend_code(pair.backend), "params": params,
                      "sample": pm.sample_sha, "ranked_outputs": pair.ranked_outputs}
         row.maps_key = cell_key(maps_spec)
-        key = cell_key({"kind": "explain", "maps": row.maps_key, "version": 2,
+        key = cell_key({"kind": "explain", "maps": row.maps_key, "version": 3,  # 3: warm-up with the timed shapes
                         "speed": [speed.repeats, speed.max_seconds, speed.warmup, speed.memory_interval]})
         row.explain_key = key
         x, t = pm.images, pm.targets
@@ -507,13 +496,14 @@ class _Runner:
             from .memory import current_rss
 
             rss_before = current_rss() / 2**20
+            warm_images = 0
             if speed.warmup != "none":
-                warm = explainer if speed.warmup == "full" else get_explainer(
-                    pm.model, pair.method, backend=pair.backend, **_cheap_params(pair.method, params, pm.image_size))
-                t0 = time.perf_counter()
+                from .._timing import warm_up
+
                 with PeakRSS(speed.memory_interval) as wmem:
-                    run(warm, x[:1], t[:1])
-                warm_seconds, warm_peak = time.perf_counter() - t0, wmem.peak_mb
+                    warm_seconds, warm_images = warm_up(explainer, x, t, ranked=pair.ranked_outputs,
+                                                        mode="cheap" if speed.warmup == "cheap" else "auto")
+                warm_peak = wmem.peak_mb
             runs: list[float] = []
             with PeakRSS(speed.memory_interval) as mem:
                 while True:
@@ -529,7 +519,8 @@ class _Runner:
                 "rss_start_mb": mem.start_mb, "rss_delta_mb": mem.delta_mb, "rss_samples": mem.samples,
                 "rss_before_warmup_mb": rss_before,
                 "rss_cell_delta_mb": max(mem.peak_mb, warm_peak or 0.0) - rss_before,
-                "warmup": speed.warmup, "warmup_seconds": warm_seconds, "warmup_peak_rss_mb": warm_peak,
+                "warmup": speed.warmup, "warmup_seconds": warm_seconds, "warmup_images": warm_images,
+                "warmup_peak_rss_mb": warm_peak,
                 "params": exp.params, "score": exp.score, "layer": exp.layer, "info": exp.info,
                 "targets_match": bool(np.array_equal(exp.targets, t)),
                 "dropped_params": list(pair.dropped),

@@ -22,6 +22,7 @@ from typing import Any
 import click
 import numpy as np
 
+from .._display import format_params  # noqa: F401 - the commands import it from here
 from ..errors import InputError
 from ..preprocessing import SCHEMES, Scheme, get_scheme, pixel_input
 from ..validation import MAX_INT
@@ -499,12 +500,10 @@ def default_output(o: dict[str, Any], what: str, *others: str, images: bool = Tr
 
 
 def progress(total: int, quiet: bool, desc: str) -> Any:
-    """A tqdm bar on stderr, off with ``--quiet`` or when stderr is not a terminal."""
-    from tqdm.auto import tqdm
+    """Progress on stderr (a bar on a terminal, a line every few seconds otherwise; see :mod:`._bars`)."""
+    from ._bars import RunProgress
 
-    disable = quiet or not sys.stderr.isatty()
-    return tqdm(total=total, desc=desc, unit="img", file=sys.stderr, disable=disable, leave=False,
-                dynamic_ncols=True)
+    return RunProgress(total, quiet, desc)
 
 
 def emit(bar: Any, line: str) -> None:
@@ -549,15 +548,6 @@ def with_provenance(exp: Any, st: Setup, names: Sequence[str], command: str) -> 
     info["cli"] = {"command": command, "model": st.loaded.source, "preprocess": st.scheme.name,
                    "images": list(names)}
     return dataclasses.replace(exp, info=info)
-
-
-def format_params(params: dict[str, Any]) -> str:
-    """Effective parameters for a log line; arrays (summarised in ``params``) shown by shape."""
-    def show(v: Any) -> str:
-        if isinstance(v, dict) and "array_shape" in v:
-            return "array " + "x".join(str(d) for d in v["array_shape"])
-        return repr(v)
-    return ", ".join(f"{k}={show(v)}" for k, v in params.items())
 
 
 def figure_title(st: Setup, what: str, n_shown: int, n_total: int) -> str:

@@ -9,6 +9,7 @@ import click
 import numpy as np
 
 from ..errors import InputError
+from ..validation import MAX_INT
 from . import main
 from ._common import (
     COUNT,
@@ -49,7 +50,10 @@ def _concat(parts: list[Any]) -> Any:
               help="channel: each channel standardised as the seeds ((x - mean) / std * 64 + 128); layer: one "
                    "min-max scale per layer.")
 @click.option("--images-per-row", type=COUNT, default=16, show_default=True, help="Channels per row (16 as the seeds).")
-@click.option("--max-channels", type=COUNT, help="Show at most this many channels per layer.")
+@click.option("--max-channels", type=click.IntRange(min=0, max=MAX_INT), default=64, show_default=True,
+              help="Channels drawn per layer at most (0: all of them, over as many pages as it takes).")
+@click.option("--layers-per-page", type=COUNT, default=8, show_default=True,
+              help="Layers drawn in one picture; more layers go to NAME_p2.EXT, NAME_p3.EXT, ... next to -o.")
 @colormap_option("--cmap", default="viridis", help="Matplotlib colormap.")
 @click.option("--backend", default="auto", show_default=True, help="Backend id or auto.")
 @click.option("--batch-size", type=COUNT, help="Largest batch sent to the model.")
@@ -67,13 +71,17 @@ def activations_command(**o: Any) -> None:
       xaikit activations --zoo shapes_cnn4 --layers conv2d,conv2d_1 --per-layer -o acts.png
     """
     from .. import get_extractor
-    from ..viz.grids import activation_grid
+    from ..viz.grids import activation_pages
     from ..viz.save import save_figure
 
     default_output(o, "activations", *(() if o["per_layer"] else ("save_npz",)))
-    # with --per-layer, -o only names the pictures (checked once the layers are known)
+    # with --per-layer, -o only names the pictures (checked once the layers are known, before any work)
     check_outputs({"-o": None if o["per_layer"] else o["output"], "--save-npz": o["save_npz"]}, o["overwrite"],
                   required=False)
+    for option in ("max_channels", "layers_per_page"):
+        if o[option] < (0 if option == "max_channels" else 1):
+            raise InputError(f"--{option.replace('_', '-')} must be >= {0 if option == 'max_channels' else 1}; "
+                             f"got {o[option]}")
     st = setup(model_path=o["model_path"], arch=o["arch"], weights=o["weights"], input_size=o["input_size"],
                classes=o["classes"], zoo=o["zoo"], unsafe=o["unsafe"], framework=o["framework"], preprocess=o["preprocess"],
                labels_path=o["labels_path"], quiet=o["quiet"], images=o["images"], n_images=o["n_images"],
@@ -89,6 +97,9 @@ def activations_command(**o: Any) -> None:
     if o["batch_size"] is not None:
         params["batch_size"] = o["batch_size"]
     extractor = get_extractor(st.model, backend=o["backend"], **params)
+    if o["output"] is not None:  # every picture this run may write, before any work
+        planned = extractor.layers_for(st.to_input(src.load([index])))  # validates --layers too
+        _check_pictures(Path(o["output"]), planned, o["per_layer"], o["overwrite"])
     if o["save_npz"] is not None:  # every image, streamed in chunks
         parts = []
         with progress(n, o["quiet"], "activations") as bar:
@@ -116,20 +127,49 @@ def activations_command(**o: Any) -> None:
             raise InputError(f"none of the layers {acts.layers} has a spatial (h, w, C) output to draw; choose "
                              "convolution or pooling layers")
         out = Path(o["output"])
-        kwargs = {"image_index": 0, "images_per_row": o["images_per_row"], "cmap": o["cmap"], "mode": o["mode"],
-                  "max_channels": o["max_channels"]}
+        cap = o["max_channels"] or None
         title = o["title"] or f"activations · {st.loaded.source} · {src.names[index]} · preprocess {st.scheme.name}"
-        if o["per_layer"]:
-            targets = {name: out.with_name(f"{out.stem}_{name.replace('/', '_')}{out.suffix}") for name in spatial}
-            check_outputs({f"-o ({name})": p for name, p in targets.items()}, o["overwrite"])
-            for name, path in targets.items():
-                save_figure(activation_grid(one, name, title=title, **kwargs), path, dpi=o["dpi"],
-                            overwrite=o["overwrite"])
-                st.log(f"wrote {path}")
-        else:
-            save_figure(activation_grid(one, spatial, title=title, **kwargs), out, dpi=o["dpi"],
-                        overwrite=o["overwrite"])
-            st.log(f"wrote {out}")
+        pages = activation_pages(one, spatial, image_index=0, images_per_row=o["images_per_row"], cmap=o["cmap"],
+                                 mode=o["mode"], max_channels=cap, layers_per_page=o["layers_per_page"],
+                                 per_layer=o["per_layer"], dpi=o["dpi"], title=title,
+                                 more_hint="--max-channels 0 draws all")
+        capped = [name for name in spatial if cap is not None and one[name].shape[-1] > cap]
+        if capped:
+            st.log(f"note: {len(capped)} layer(s) have more than {cap} channels ({', '.join(capped[:4])}"
+                   f"{', ...' if len(capped) > 4 else ''}); the first {cap} of each are drawn. --max-channels N draws "
+                   "more (0: all, over more pages).")
+        for key, fig in pages:
+            path = _picture_path(out, key if (o["per_layer"] or len(pages) > 1) else None)
+            save_figure(fig, path, dpi=o["dpi"], overwrite=o["overwrite"])
+            st.log(f"wrote {path}")
+        if len(pages) > 1 and not o["per_layer"]:
+            st.log(f"{len(spatial)} layers drawn on {len(pages)} pages (--layers-per-page {o['layers_per_page']}; "
+                   "--layers NAMES draws chosen layers)")
     if o["save_npz"] is not None:
         acts.save(o["save_npz"], overwrite=o["overwrite"])
         st.log(f"wrote {o['save_npz']}")
+
+
+def _picture_path(out: Path, key: str | None) -> Path:
+    """``-o`` itself (one picture), or ``NAME_<key>.EXT`` next to it (pages, layers)."""
+    if key is None:
+        return out
+    return out.with_name(f"{out.stem}_{key.replace('/', '_')}{out.suffix}")
+
+
+def _check_pictures(out: Path, layers: list[str], per_layer: bool, overwrite: bool) -> None:
+    """Refuse, before any work, pictures that exist: ``-o``, its pages ``NAME_p<k>``, or ``NAME_<layer>[_p<k>]``."""
+    import glob
+
+    if per_layer:
+        check_outputs({f"-o ({name})": _picture_path(out, name) for name in layers}, overwrite)
+        stems = [_picture_path(out, name).stem + "_p" for name in layers]
+    else:
+        stems = [out.stem + "_p"]
+    if overwrite:
+        return
+    for stem in stems:
+        found = sorted(out.parent.glob(glob.escape(stem) + "[0-9]*" + glob.escape(out.suffix)))
+        if found:
+            raise FileExistsError(f"{found[0]} exists (a page this command writes next to -o {out}); pass "
+                                  "--overwrite to replace it, or another -o")

@@ -85,13 +85,11 @@ def _merge_tables(tables: list[Any]) -> Any:
     return AgreementTable(first.names, matrices, per_image, first.params)
 
 
-def _markdown(labels: list[str], totals: dict[str, list[Any]], table: Any, n: int) -> str:
-    lines = [f"Compared on {n} image(s).", "", "| pair | seconds / image | score | layer |", "|---|---|---|---|"]
-    for label in labels:
-        exps = totals[label]
-        seconds = sum(e.elapsed for e in exps) / max(n, 1)
-        lines.append(f"| {label} | {seconds:.4f} | {exps[0].score} | {exps[0].layer or '-'} |")
-    out = "\n".join(lines)
+def _markdown(totals: dict[str, list[Any]], table: Any, n: int) -> str:
+    from ..compare import params_table, timing_table
+
+    out = (f"Compared on {n} image(s).\n\n" + timing_table(totals, n) + "\n\n"
+           + params_table({label: parts[0] for label, parts in totals.items()}))
     for metric in table.matrices:
         out += "\n\n" + table.to_markdown(metric)
     return out + "\n"
@@ -171,7 +169,8 @@ def compare_command(**o: Any) -> None:
         for s, pixels in [first, *chunks]:
             x = st.to_input(pixels)
             t = targets[s] if isinstance(targets, list) else targets
-            result = compare(st.model, x, pairs, targets=t, params=scoped or None, fraction=o["fraction"], **common)
+            result = compare(st.model, x, pairs, targets=t, params=scoped or None, fraction=o["fraction"],
+                             warmup=not tables, **common)  # later chunks run warm
             tables.append(result.agreement)
             room = show - sum(len(d) for d in display)
             if room > 0:
@@ -181,9 +180,8 @@ def compare_command(**o: Any) -> None:
                 if room > 0:
                     shown.setdefault(label, []).append(exp[:room])
             bar.update(len(x))
-    labels = list(totals)
     table = _merge_tables(tables)
-    report = _markdown(labels, totals, table, n)
+    report = _markdown(totals, table, n)
     click.echo(report, nl=False)
     if o["markdown"] is not None:
         from .._io import atomic_write_text
@@ -191,8 +189,13 @@ def compare_command(**o: Any) -> None:
         atomic_write_text(o["markdown"], report, overwrite=o["overwrite"])
         st.log(f"wrote {o['markdown']}")
     if o["output"] is not None:
+        from .._timing import warmup_seconds
+
         columns = {label: concat_explanations(parts) for label, parts in shown.items()}
+        times = {label: sum(e.elapsed for e in parts) / n for label, parts in totals.items()}
+        first_calls = {label: warmup_seconds(parts[0]) for label, parts in totals.items()}
         fig = compare_figure(np.concatenate(display), columns, class_names=st.labels, view=o["view"],
+                             normalize=o["normalize"], times=times, first_calls=first_calls,
                              colormap=o["colormap"], alpha=o["alpha"], image_range=(0.0, 255.0),
                              row_labels=row_labels(src.names[:show]),
                              title=o["title"] or figure_title(st, "comparison", show, n))
@@ -204,5 +207,6 @@ class _Light:
     """What the report needs of an explanation of one chunk (its maps are not kept)."""
 
     def __init__(self, exp: Any) -> None:
-        self.elapsed, self.score, self.layer = exp.elapsed, exp.score, exp.layer
+        self.elapsed, self.score, self.layer, self.params, self.info = (exp.elapsed, exp.score, exp.layer,
+                                                                        exp.params, exp.info)
 

@@ -49,7 +49,12 @@ def figure_options(f: Any) -> Any:
         click.option("--show", type=COUNT, default=8, show_default=True, help="Images (rows) in the picture."),
         click.option("--view", type=click.Choice(VIEWS, case_sensitive=False), default="auto", show_default=True,
                      help="overlay (heat map over the image), signed (red = for, blue = against the class) or auto "
-                          "(signed for occlusion, gradient x input, integrated and expected gradients)."),
+                          "(chosen per method from what its maps contain)."),
+        click.option("--normalize", default="auto", show_default=True,
+                     type=click.Choice(["auto", "max", "minmax", "abs", "positive", "signed", "median"]),
+                     help="How maps are scaled: auto (per map: deviations from the median for maps offset by a "
+                          "constant, |a| for gradients, a / max for non-negative maps, the signed scale otherwise), "
+                          "max, minmax, abs, positive (overlays), signed, or median (a - median)."),
         colormap_option("--colormap", default="jet", help="Matplotlib colormap of overlays."),
         click.option("--alpha", type=click.FloatRange(0.0, 1.0), default=0.4, show_default=True,
                      help="Heat-map weight of overlays (0..1)."),
@@ -169,6 +174,7 @@ def explain_command(**o: Any) -> None:
         columns = {(f"{label} rank {r + 1}" if ranked else label): concat_explanations(p)
                    for r, p in enumerate(shown_parts)}
         fig = compare_figure(np.concatenate(display), columns, class_names=st.labels, view=o["view"],
+                             normalize=o["normalize"],
                              colormap=o["colormap"], alpha=o["alpha"], image_range=(0.0, 255.0),
                              row_labels=row_labels(src.names[:show]),
                              title=o["title"] or figure_title(st, label + (f", layer {head.layer}" if head.layer

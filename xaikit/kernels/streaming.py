@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from .._progress import report as report_progress
+
 __all__ = ["chunks", "stream_rows", "row_plan", "segments"]
 
 
@@ -73,6 +75,7 @@ def stream_rows(n_rows: int, batch_size: int, prepare: Callable[[slice], Any], c
         for rows in chunks(n_rows, step):
             prepared = prepare(rows)
             consume(rows, prepared, compute_here(prepared))
+            report_progress(rows.stop, n_rows)
         return
     pending: deque[tuple[slice, Any, Any]] = deque()
     with ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="xaikit-chunk") as pool:
@@ -82,6 +85,8 @@ def stream_rows(n_rows: int, batch_size: int, prepare: Callable[[slice], Any], c
             if len(pending) >= in_flight:
                 done_rows, done_prepared, future = pending.popleft()
                 consume(done_rows, done_prepared, future.result())
+                report_progress(done_rows.stop, n_rows)
         while pending:
             done_rows, done_prepared, future = pending.popleft()
             consume(done_rows, done_prepared, future.result())
+            report_progress(done_rows.stop, n_rows)

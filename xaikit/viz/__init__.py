@@ -14,12 +14,22 @@ them, so importing this package stays light.
 
 from __future__ import annotations
 
-from .compare import SIGNED_VIEW_METHODS, compare_figure, default_view, format_seconds
+from .compare import (
+    MAGNITUDE_VIEW_METHODS,
+    SIGNED_VIEW_METHODS,
+    View,
+    choose_view,
+    compare_figure,
+    default_view,
+    format_seconds,
+)
 from .grids import (
     activation_grid,
     activation_grids,
     activation_mosaic,
+    activation_pages,
     filter_grid,
+    gap_color,
     normalize_filters,
     standardize_channels,
 )
@@ -28,16 +38,21 @@ from .save import save_figure, save_image
 from .signed import signed_colormap, signed_figure, signed_rgb, symmetric_scale
 
 __all__ = [
+    "MAGNITUDE_VIEW_METHODS",
     "SIGNED_VIEW_METHODS",
     "UNDO_SCHEMES",
+    "View",
     "activation_grid",
     "activation_grids",
     "activation_mosaic",
+    "activation_pages",
+    "choose_view",
     "colorize",
     "compare_figure",
     "default_view",
     "filter_grid",
     "format_seconds",
+    "gap_color",
     "get_colormap",
     "normalize_filters",
     "overlay",

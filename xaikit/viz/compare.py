@@ -1,32 +1,62 @@
 """The comparison figure: rows = images, columns = (method, backend) explanations.
 
 This is the picture the benchmark, :func:`xaikit.compare` and the CLI produce. The first
-column shows the image (with the predicted class); every other column one explanation,
-drawn as a heat-map overlay (:func:`xaikit.viz.overlay`) or, for methods whose sign
-matters, as the signed red/blue view (:func:`xaikit.viz.signed_rgb`). Column titles read
-``"method (backend)"`` and the time per image; each cell is titled with the class it
-explains (a name from ``class_names``, else the index), so columns with different targets
-are told apart. Colour legends at the bottom say how every map was scaled.
+column shows the image (with the predicted class); every other column one explanation.
+How a column is drawn is chosen from what its maps contain (:func:`choose_view`), so
+that no map is drawn in a way that hides its data:
+
+- maps with negative values (and methods whose sign is the point: occlusion, gradient x
+  input, integrated and expected gradients) use the signed red/blue view
+  (:func:`xaikit.viz.signed_rgb`): a ``|a|`` heat map would draw evidence *against* the
+  class as hot;
+- maps offset by a near-constant (tf-explain's occlusion ``1 - p``: the same value but
+  where the object is; see :data:`xaikit.explanation.OFFSET_BAND`) are drawn as their
+  deviations from their median, and the column and cells say so, because scaled as they
+  are they draw as one flat colour;
+- vanilla gradients and SmoothGrad show their magnitude ``|a|`` (their sign is mostly
+  noise); other non-negative maps (Grad-CAM) a heat-map overlay of ``a / max``.
+
+Column titles read ``"method (backend)"``, the steady-state time per image and the
+first-call cost when they were measured (:mod:`xaikit._timing`), and how the maps are
+drawn; each cell is titled with the class it explains (a name from ``class_names``, else
+the index), so columns with different targets are told apart; a map that is constant is
+marked. Colour legends at the bottom say how every map was scaled.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from .._display import has_negative_values, map_offset
+from ..catalogue import METHODS
+from .._timing import steady_seconds_per_image, warmup_seconds
 from ..errors import InputError
 from .overlay import Undo, _check_maps, get_colormap, overlay, to_display_rgb
 from .signed import signed_colormap, signed_rgb
 
-__all__ = ["compare_figure", "SIGNED_VIEW_METHODS", "default_view", "format_seconds"]
+__all__ = [
+    "MAGNITUDE_VIEW_METHODS",
+    "SIGNED_VIEW_METHODS",
+    "View",
+    "choose_view",
+    "compare_figure",
+    "default_view",
+    "format_seconds",
+]
 
-#: Methods drawn with the signed view by ``view="auto"``: their sign is the point
-#: (evidence for / against the target). Vanilla gradients and SmoothGrad are signed too,
-#: but their sign is mostly noise, so "auto" shows their magnitude as an overlay.
-SIGNED_VIEW_METHODS = ("expected_gradients", "gradient_x_input", "integrated_gradients", "occlusion")
+#: Methods drawn with the signed view by ``view="auto"`` even when a map happens to have
+#: no negative value: their sign is the point (evidence for / against the target).
+SIGNED_VIEW_METHODS = tuple(m for m, s in METHODS.items() if s.view == "signed" and s.kind == "attribution")
+#: Methods whose sign is mostly noise: ``"auto"`` shows their magnitude ``|a|`` as an overlay.
+MAGNITUDE_VIEW_METHODS = tuple(m for m, s in METHODS.items() if s.view == "magnitude")
 _VIEWS = ("auto", "overlay", "signed")
+_OVERLAY_MODES = ("max", "minmax", "abs", "positive")
+_NORMALIZE = ("auto", *_OVERLAY_MODES, "signed", "median")
+_OVERLAY_TEXT = {"max": "a / max", "minmax": "min-max", "abs": "|a|", "positive": "a⁺", "median": "(a − median)⁺"}
 
 
 def format_seconds(seconds: float) -> str:
@@ -41,15 +71,78 @@ def format_seconds(seconds: float) -> str:
     return f"{s / 60:.1f} min"
 
 
-def default_view(explanation: Any) -> str:
-    """``"signed"`` for :data:`SIGNED_VIEW_METHODS` and for unknown methods with negative values, else ``"overlay"``."""
-    from ..methods import METHODS
+@dataclass(frozen=True)
+class View:
+    """How one column of maps is drawn.
 
-    if explanation.method in SIGNED_VIEW_METHODS:
-        return "signed"
-    if explanation.method not in METHODS and float(np.min(explanation.attributions)) < 0:
-        return "signed"
-    return "overlay"
+    Attributes
+    ----------
+    kind : {"overlay", "signed"}
+    normalize : str
+        Overlay scaling (:func:`xaikit.normalize_maps` mode) or ``"signed"``.
+    centered : bool
+        Each map is drawn as ``a - median(a)`` (maps offset by a near-constant).
+    """
+
+    kind: str
+    normalize: str
+    centered: bool = False
+
+    @property
+    def text(self) -> str:
+        """Short description for the column header."""
+        if self.kind == "signed":
+            return "signed, a − median" if self.centered else "signed"
+        return _OVERLAY_TEXT["median" if self.centered else self.normalize]
+
+
+def choose_view(explanation: Any, view: str = "auto", normalize: str = "auto") -> View:
+    """How to draw one column, from the method and what its maps contain (see the module docstring).
+
+    Parameters
+    ----------
+    explanation
+        An :class:`xaikit.Explanation` (its ``method`` and ``attributions`` are read).
+    view
+        ``"auto"``, ``"overlay"`` or ``"signed"``.
+    normalize
+        ``"auto"`` (chosen per column), an overlay scaling (``"max"``, ``"minmax"``,
+        ``"abs"``, ``"positive"``: they imply the overlay view), ``"signed"`` (the signed
+        view of the maps as they are) or ``"median"`` (deviations from each map's median,
+        in the signed view unless ``view="overlay"``).
+    """
+    if view not in _VIEWS:
+        raise InputError(f"view must be one of {_VIEWS} (or a dict of them per column); got {view!r}")
+    if normalize not in _NORMALIZE:
+        raise InputError(f"normalize must be one of {_NORMALIZE}; got {normalize!r}")
+    if normalize in _OVERLAY_MODES:
+        if view == "signed":
+            raise InputError(f"normalize={normalize!r} scales an overlay heat map; the signed view takes "
+                             "normalize='auto', 'signed' or 'median' (or use view='overlay')")
+        return View("overlay", normalize)
+    if normalize == "signed":
+        if view == "overlay":
+            raise InputError("normalize='signed' draws signed values, which an overlay heat map cannot show; use "
+                             "view='signed', or an overlay scaling ('max', 'abs', 'positive', 'minmax')")
+        return View("signed", "signed")
+    maps = np.asarray(explanation.attributions)
+    method = explanation.method
+    centered = normalize == "median" or (
+        method not in MAGNITUDE_VIEW_METHODS and any(map_offset(m) != 0 for m in maps))
+    if view == "overlay" or (view == "auto" and method in MAGNITUDE_VIEW_METHODS and not centered):
+        if centered:
+            return View("overlay", "median", centered=True)
+        magnitude = method in MAGNITUDE_VIEW_METHODS
+        signed = any(has_negative_values(m) for m in maps)
+        return View("overlay", "abs" if magnitude else "positive" if signed else "max")
+    if view == "signed" or centered or method in SIGNED_VIEW_METHODS or any(has_negative_values(m) for m in maps):
+        return View("signed", "signed", centered=centered)
+    return View("overlay", "max")
+
+
+def default_view(explanation: Any) -> str:
+    """``"signed"`` or ``"overlay"``: the kind :func:`choose_view` picks with everything on ``"auto"``."""
+    return choose_view(explanation).kind
 
 
 def _as_columns(explanations: Any) -> list[tuple[str, Any]]:
@@ -81,18 +174,99 @@ def _class_name(class_names: Any, k: int) -> str:
                          "class of the model (or a dict {index: name}).") from None
 
 
-def _fit(text: str, width_in: float, fontsize: float) -> str:
-    """Truncate ``text`` with an ellipsis to roughly fit ``width_in`` inches."""
-    max_chars = max(4, int(width_in * 72 / (0.56 * fontsize)))
-    return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
+def _text_width(text: str, fontsize: float, bold: bool = False) -> float:
+    """Width of ``text`` in inches, measured with matplotlib's font metrics (default font)."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+
+    prop = FontProperties(size=fontsize, weight="bold" if bold else "normal")
+    width, _, _ = TextToPath().get_text_width_height_descent(text, prop, ismath=False)
+    return width / 72.0
 
 
-def _wrap_label(label: str, width_in: float, fontsize: float) -> str:
-    max_chars = max(4, int(width_in * 72 / (0.58 * fontsize)))
-    if len(label) <= max_chars or " (" not in label:
-        return _fit(label, width_in, fontsize)
-    head, tail = label.split(" (", 1)
-    return _fit(head, width_in, fontsize) + "\n" + _fit("(" + tail, width_in, fontsize)
+def _fit(text: str, width_in: float, fontsize: float, bold: bool = False) -> str:
+    """Truncate ``text`` with an ellipsis so that it fits ``width_in`` inches."""
+    if _text_width(text, fontsize, bold) <= width_in:
+        return text
+    while len(text) > 1 and _text_width(text + "…", fontsize, bold) > width_in:
+        text = text[:-1]
+    return text.rstrip() + "…"
+
+
+def _wrap_label(label: str, width_in: float, fontsize: float, bold: bool = True, lines: int = 2) -> str:
+    """``label`` broken at spaces into at most ``lines`` lines that fit ``width_in`` (the last one truncated)."""
+    words, out, current = label.split(" "), [], ""
+    for word in words:
+        trial = f"{current} {word}" if current else word
+        if current and _text_width(trial, fontsize, bold) > width_in:
+            out.append(current)
+            current = word
+        else:
+            current = trial
+    out.append(current)
+    if len(out) > lines:
+        out = out[:lines - 1] + [" ".join(out[lines - 1:])]
+    return "\n".join(_fit(line, width_in, fontsize, bold) for line in out)
+
+
+def _ranked_groups(cols: list[tuple[str, Any]]) -> dict[int, int]:
+    """Column index -> number of ranks, for the first column of each group of ``explain_ranked`` results.
+
+    Their ``elapsed`` is the shared total of all ranks, so the time is written once per group.
+    Later columns of a group map to 0.
+    """
+    out: dict[int, int] = {}
+    j = 0
+    while j < len(cols):
+        e = cols[j][1]
+        k = (getattr(e, "params", None) or {}).get("ranked_outputs")
+        if not k or (e.params.get("rank") not in (0, None)):
+            j += 1
+            continue
+        size = 1
+        while (j + size < len(cols) and size < int(k) and cols[j + size][1].params.get("ranked_outputs") == k
+               and (cols[j + size][1].method, cols[j + size][1].backend) == (e.method, e.backend)):
+            out[j + size] = 0
+            size += 1
+        out[j] = size
+        j += size
+    return out
+
+
+def _time_texts(cols: list[tuple[str, Any]], times: Mapping[str, float] | None,
+                first_calls: Mapping[str, float | None] | None) -> list[str | None]:
+    """Per column: ``"4.9 ms/img · 1st call 0.12 s"``, or None when no steady-state time is known."""
+    ranked = _ranked_groups(cols)
+    out: list[str | None] = []
+    for j, (label, e) in enumerate(cols):
+        steady = times.get(label) if times is not None else steady_seconds_per_image(e)
+        first = first_calls.get(label) if first_calls is not None else warmup_seconds(e)
+        if steady is None or ranked.get(j) == 0:
+            out.append(None)
+            continue
+        text = f"{format_seconds(steady)}/img"
+        if ranked.get(j, 1) > 1:
+            text += f" ({ranked[j]} ranks)"
+        if first is not None:
+            text += f" · 1st call {format_seconds(first)}"
+        out.append(text)
+    return out
+
+
+def _time_lines(text: str, width_in: float, fontsize: float) -> str:
+    """The time text on one line if it fits, else its ``" · "``-separated parts on lines of their own."""
+    if _text_width(text, fontsize, bold=True) <= width_in:
+        return text
+    return "\n".join(_fit(part, width_in, fontsize, bold=True) for part in text.split(" · "))
+
+
+def _cell_note(m: np.ndarray, offset: float, centered: bool) -> str:
+    """What a cell title adds about its map: the median it is drawn against, or that it is constant."""
+    if float(m.max()) == float(m.min()):
+        return f" · constant {float(m.min()):.3g}".replace("-", "\u2212")
+    if centered:
+        return f" · median {offset:.3g}".replace("-", "\u2212")
+    return ""
 
 
 def compare_figure(images: Any, explanations: Any, *, class_names: Any = None, view: Any = "auto",
@@ -100,6 +274,7 @@ def compare_figure(images: Any, explanations: Any, *, class_names: Any = None, v
                    percentile: float = 99.5, signed_percentile: float = 99.9, signed_cmap: Any = "shap",
                    image_alpha: float = 0.35, image_range: tuple[float, float] | str = "auto", undo: Undo = None,
                    row_labels: Sequence[str] | None = None, time_in: str | None = "header",
+                   times: Mapping[str, float] | None = None, first_calls: Mapping[str, float | None] | None = None,
                    title: str | None = None, cell_inches: float | None = None, max_width: float = 18.0) -> Any:
     """Rows = images, columns = explanations of the same images; the comparison picture.
 
@@ -108,7 +283,7 @@ def compare_figure(images: Any, explanations: Any, *, class_names: Any = None, v
     images
         ``(N, H, W, C)`` images the explanations were computed for, as the model saw them
         or un-preprocessed; see :func:`xaikit.viz.to_display_rgb` for ``image_range`` /
-        ``undo``.
+        ``undo``. None: no image column, the maps are drawn on a plain background.
     explanations
         ``list[Explanation]`` (column titles ``"method (backend)"``) or
         ``dict[label, Explanation]`` (titles = labels). All must hold the N images at
@@ -117,10 +292,15 @@ def compare_figure(images: Any, explanations: Any, *, class_names: Any = None, v
         Sequence or mapping ``class index -> name`` for the cell titles; None shows
         ``"class k"``.
     view
-        ``"auto"`` (signed view for :data:`SIGNED_VIEW_METHODS`, overlay otherwise),
-        ``"overlay"``, ``"signed"``, or a dict ``{column label: view}`` (missing labels
-        use ``"auto"``).
-    colormap, alpha, normalize, blend, percentile
+        ``"auto"`` (chosen per column from the method and the maps, see
+        :func:`choose_view`), ``"overlay"``, ``"signed"``, or a dict ``{column label:
+        view}`` (missing labels use ``"auto"``).
+    normalize
+        ``"auto"`` (per column: deviations from the median for offset maps, ``|a|`` for
+        gradients, ``a / max`` for other non-negative maps, the signed scale otherwise),
+        an overlay scaling (``"max"``, ``"minmax"``, ``"abs"``, ``"positive"``), ``"signed"``
+        or ``"median"``; see :func:`choose_view`.
+    colormap, alpha, blend, percentile
         Overlay cells, see :func:`xaikit.viz.overlay`.
     signed_percentile, signed_cmap, image_alpha
         Signed cells, see :func:`xaikit.viz.signed_rgb` (each map on its own symmetric
@@ -128,9 +308,14 @@ def compare_figure(images: Any, explanations: Any, *, class_names: Any = None, v
     row_labels
         One label per image, written left of the row; default ``"#i"``.
     time_in
-        Where the elapsed time per image (``Explanation.elapsed / N``) is written:
-        ``"header"`` (under the column title, default: it is one number per column),
-        ``"cell"`` (in every cell title) or None.
+        Where the steady-state time per image is written: ``"header"`` (under the column
+        title, default), ``"cell"`` (in every cell title) or None.
+    times, first_calls
+        Steady-state seconds per image and first-call seconds per column label. Default:
+        from each explanation, when its call ran after a warm-up (:mod:`xaikit._timing`;
+        :func:`xaikit.compare`, the CLI and the bench do that). A column without a known
+        steady-state time shows none: a single call's ``elapsed`` includes tracing.
+        Results of :meth:`~xaikit.Explainer.explain_ranked` share one time, written once.
     title
         Figure title.
     cell_inches
@@ -139,16 +324,20 @@ def compare_figure(images: Any, explanations: Any, *, class_names: Any = None, v
     Returns
     -------
     matplotlib.figure.Figure
-        ``N * (len(explanations) + 1)`` image axes (plus colour-legend axes), not
-        registered with pyplot.
+        ``N * len(explanations)`` map axes (plus the image column and colour-legend
+        axes), not registered with pyplot.
     """
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
 
     cols = _as_columns(explanations)
-    rgb = to_display_rgb(images, image_range, undo=undo)
-    n, h, w = rgb.shape[:3]
+    if images is None:
+        n, h, w = cols[0][1].attributions.shape
+        rgb = np.full((n, h, w, 3), 0.5, np.float32)
+    else:
+        rgb = to_display_rgb(images, image_range, undo=undo)
+        n, h, w = rgb.shape[:3]
     for label, e in cols:
         if len(e) != n:
             raise InputError(f"column {label!r} explains {len(e)} images but {n} images were given; "
@@ -160,32 +349,37 @@ def compare_figure(images: Any, explanations: Any, *, class_names: Any = None, v
         unknown = [k for k in view if k not in {c[0] for c in cols}]
         if unknown:
             raise InputError(f"view has labels {unknown} that are not columns; columns: {[c[0] for c in cols]}")
-        views = [view.get(label, "auto") for label, _ in cols]
+        asked = [view.get(label, "auto") for label, _ in cols]
     else:
-        views = [view] * len(cols)
-    for v in views:
-        if v not in _VIEWS:
-            raise InputError(f"view must be one of {_VIEWS} (or a dict of them per column); got {v!r}")
-    views = [default_view(e) if v == "auto" else v for v, (_, e) in zip(views, cols, strict=True)]
+        asked = [view] * len(cols)
+    views = [choose_view(e, v, normalize) for v, (_, e) in zip(asked, cols, strict=True)]
     if row_labels is not None:
         row_labels = [str(r) for r in row_labels]
         if len(row_labels) != n:
             raise InputError(f"row_labels must have one entry per image ({n}); got {len(row_labels)}")
     else:
         row_labels = [f"#{i}" for i in range(n)]
+    time_texts = _time_texts(cols, times, first_calls) if time_in else [None] * len(cols)
 
     # ---- render every cell first (errors before any figure exists)
-    cells = []
+    cells, offsets = [], []
+    plain = images is None  # no image underneath: the map itself
     for (_, e), v in zip(cols, views, strict=True):
-        if v == "signed":
-            cells.append(signed_rgb(rgb, e.attributions, percentile=signed_percentile, cmap=signed_cmap,
+        maps = np.asarray(e.attributions, np.float32)
+        med = np.asarray([np.median(m) for m in maps], np.float32) if v.centered else np.zeros(n, np.float32)
+        offsets.append(med)
+        drawn = maps - med[:, None, None]
+        if v.kind == "signed":
+            cells.append(signed_rgb(rgb, drawn, percentile=signed_percentile, cmap=signed_cmap,
                                     image_alpha=image_alpha, image_range=(0.0, 1.0)))
         else:
-            cells.append(overlay(rgb, e.attributions, colormap=colormap, alpha=alpha, normalize=normalize,
-                                 percentile=percentile, blend=blend, image_range=(0.0, 1.0)))
+            cells.append(overlay(rgb, drawn, colormap=colormap, alpha=1.0 if plain else alpha,
+                                 normalize="positive" if v.centered else v.normalize, percentile=percentile,
+                                 blend=blend, image_range=(0.0, 1.0)))
 
     # ---- geometry, in inches
-    n_cols = len(cols) + 1
+    first_col = 0 if plain else 1
+    n_cols = len(cols) + first_col
     left, right, wgap = 0.32, 0.08, 0.06
     if cell_inches is None:
         cell_w = min(2.2, (max_width - left - right - (n_cols - 1) * wgap) / n_cols)
@@ -197,32 +391,44 @@ def compare_figure(images: Any, explanations: Any, *, class_names: Any = None, v
     cell_fs = 7.5 if cell_w >= 1.7 else 6.5
     cell_title_h = cell_fs * 1.6 / 72
     row_gap = 0.05
-    header_h = 3.6 * head_fs / 72 + 0.1 + (0.35 if title else 0.0)
-    legend_h = 0.62
+    # column headers: label (two lines at most), time, how the maps are drawn
+    room = cell_w - 0.12  # a clear gap between neighbouring headers
+    headers = ["image"] * first_col
+    for c, (label, _) in enumerate(cols):
+        lines = [_wrap_label(label, room, head_fs)]
+        if time_texts[c] and time_in == "header":
+            lines.append(_time_lines(time_texts[c], room, head_fs))
+        lines.append(_fit(views[c].text, room, head_fs, bold=True))
+        headers.append("\n".join(lines))
+    header_lines = max(h.count("\n") + 1 for h in headers)
+    header_h = (header_lines + 0.6) * 1.2 * head_fs / 72 + 0.12 + (0.35 if title else 0.0)
     fig_w = left + n_cols * cell_w + (n_cols - 1) * wgap + right
+    # colour legends (how every map was scaled), drawn at the bottom
+    legends = []
+    overlay_modes = sorted({v.text for v in views if v.kind == "overlay"})
+    if overlay_modes:
+        legends.append(("overlay", get_colormap(colormap), (0.0, 1.0),
+                        f"overlay, per map: {', '.join(overlay_modes)} scaled to [0, 1] (P{percentile:g})"))
+    if any(v.kind == "signed" for v in views):
+        what = "a − median" if any(v.centered for v in views if v.kind == "signed") else "a"
+        legends.append(("signed", signed_colormap(signed_cmap, background=1.0), (-1.0, 1.0),
+                        (f"signed, per map: v / s, v = {what}, s = P{signed_percentile:g} of |v|; red for the "
+                        "target, blue against")))
+    width_each = min(3.6, (fig_w - 0.6) / max(len(legends), 1) - 0.4)
+    legend_texts = [_wrap_label(text, width_each + 0.3, cell_fs - 0.5, bold=False, lines=4)
+                    for *_, text in legends]
+    legend_lines = max((t.count("\n") + 1 for t in legend_texts), default=0)
+    legend_h = 0.45 + legend_lines * 1.25 * (cell_fs - 0.5) / 72
     fig_h = header_h + n * (cell_title_h + cell_h + row_gap) + legend_h
     fig = Figure(figsize=(fig_w, fig_h))
 
     def box(x_in: float, y_top_in: float, w_in: float, h_in: float) -> list[float]:
         return [x_in / fig_w, 1.0 - (y_top_in + h_in) / fig_h, w_in / fig_w, h_in / fig_h]
 
-    # column headers
-    for j in range(n_cols):
+    for j, text in enumerate(headers):
         x = left + j * (cell_w + wgap)
-        if j == 0:
-            text = "image"
-        else:
-            label, e = cols[j - 1]
-            text = _wrap_label(label, cell_w, head_fs)
-            extra = []
-            if time_in == "header":
-                extra.append(f"{format_seconds(e.elapsed / max(len(e), 1))}/img")
-            if views[j - 1] == "signed":
-                extra.append("signed")
-            if extra:
-                text += "\n" + " · ".join(extra)
         fig.text((x + cell_w / 2) / fig_w, 1.0 - (header_h - 0.04) / fig_h, text, ha="center", va="bottom",
-                 fontsize=head_fs, fontweight="bold" if j else "normal", linespacing=1.15)
+                 fontsize=head_fs, fontweight="bold" if j >= first_col else "normal", linespacing=1.15)
 
     preds = [np.asarray(e.predictions) for _, e in cols]
     agree = np.all([np.array_equal(preds[0], p) for p in preds])
@@ -233,36 +439,28 @@ def compare_figure(images: Any, explanations: Any, *, class_names: Any = None, v
         for j in range(n_cols):
             ax = fig.add_axes(box(left + j * (cell_w + wgap), y, cell_w, cell_h))
             ax.set_axis_off()
-            if j == 0:
+            if j < first_col:
                 ax.imshow(rgb[i], interpolation="antialiased")
                 if agree:
-                    ax.set_title(_fit(f"pred: {_class_name(class_names, int(preds[0][i]))}", cell_w, cell_fs),
+                    ax.set_title(_fit(f"pred: {_class_name(class_names, int(preds[0][i]))}", room, cell_fs),
                                  fontsize=cell_fs, pad=2, color="0.25")
                 continue
-            label, e = cols[j - 1]
-            ax.imshow(cells[j - 1][i], interpolation="antialiased")
+            c = j - first_col
+            label, e = cols[c]
+            ax.imshow(cells[c][i], interpolation="antialiased")
             target = int(e.targets[i])
             suffix = " (≠ pred)" if int(e.predictions[i]) != target else ""
-            if time_in == "cell":
-                suffix += f" · {format_seconds(e.elapsed / max(len(e), 1))}"
-            room = max(0.3, cell_w - len(suffix) * 0.56 * cell_fs / 72)
-            ax.set_title(_fit(_class_name(class_names, target), room, cell_fs) + suffix, fontsize=cell_fs, pad=2)
+            suffix += _cell_note(e.attributions[i], float(offsets[c][i]), views[c].centered)
+            if time_in == "cell" and time_texts[c]:
+                suffix += f" · {time_texts[c].split('/img')[0]}"
+            name_room = max(0.3, room - _text_width(suffix, cell_fs))
+            ax.set_title(_fit(_class_name(class_names, target), name_room, cell_fs) + suffix, fontsize=cell_fs,
+                         pad=2)
 
-    # colour legends: how every map was scaled
-    legends = []
-    if "overlay" in views:
-        p = f"P{percentile:g}"
-        how = {"auto": f"a / max (|a| / {p} of |a| if signed)", "max": "a / max", "minmax": "min-max",
-               "abs": f"|a| / {p} of |a|", "positive": f"a⁺ / {p} of a⁺"}[normalize]
-        legends.append(("overlay", get_colormap(colormap), (0.0, 1.0), f"importance, per map: {how}"))
-    if "signed" in views:
-        legends.append(("signed", signed_colormap(signed_cmap, background=1.0), (-1.0, 1.0),
-                        f"signed, per map: a / s, s = P{signed_percentile:g} of |a|; red for the target, blue against"))
     if legends:
-        width_each = min(3.6, (fig_w - 0.6) / len(legends) - 0.4)
         total = len(legends) * width_each + (len(legends) - 1) * 0.6
         x0 = (fig_w - total) / 2
-        for k, (kind, cmap, (lo, hi), text) in enumerate(legends):
+        for k, ((kind, cmap, (lo, hi), _), text) in enumerate(zip(legends, legend_texts, strict=True)):
             cax = fig.add_axes(box(x0 + k * (width_each + 0.6), fig_h - legend_h + 0.12, width_each, 0.1))
             cb = fig.colorbar(ScalarMappable(norm=Normalize(lo, hi), cmap=cmap), cax=cax, orientation="horizontal")
             if kind == "signed":
@@ -271,7 +469,34 @@ def compare_figure(images: Any, explanations: Any, *, class_names: Any = None, v
                 cb.set_ticks([0, 0.5, 1], labels=["0", "0.5", "1"])
             cb.ax.tick_params(labelsize=cell_fs - 0.5, length=2, pad=1)
             cb.outline.set_visible(False)
-            cb.set_label(_fit(text, width_each + 0.5, cell_fs - 0.5), fontsize=cell_fs - 0.5, labelpad=2)
+            cb.set_label(text, fontsize=cell_fs - 0.5, labelpad=2, linespacing=1.1)
     if title:
         fig.text(0.5, 1.0 - 0.08 / fig_h, title, ha="center", va="top", fontsize=head_fs + 2.5)
     return fig
+
+
+def first_images_figure(images: Any, explanations: Mapping[str, Any], max_images: int | None = None,
+                        **kwargs: Any) -> Any:
+    """:func:`compare_figure` of the first ``max_images`` images (None: all), with the times of the whole calls.
+
+    The explanations are sliced to the images drawn, but their steady-state times and
+    first-call costs (``times`` / ``first_calls``, unless given) are those of the calls
+    that explained every image. ``images`` (or None) must hold one image per explanation
+    row.
+    """
+    from ..validation import as_numpy, check_positive_int
+
+    cols = dict(_as_columns(dict(explanations)))
+    n = len(next(iter(cols.values())))
+    k = n if max_images is None else min(n, check_positive_int("max_images", max_images))
+    if images is not None:
+        images = as_numpy(images)
+        if len(images) != n:
+            raise InputError(f"{len(images)} images given for explanations of {n} images; pass the images that "
+                             "were explained, in the same order")
+        images = images[:k]
+    kwargs.setdefault("times", {label: steady_seconds_per_image(e) for label, e in cols.items()})
+    kwargs.setdefault("first_calls", {label: warmup_seconds(e) for label, e in cols.items()})
+    if k < n:
+        kwargs["title"] = (kwargs.get("title") + " · " if kwargs.get("title") else "") + f"first {k} of {n} images"
+    return compare_figure(images, {label: e[:k] for label, e in cols.items()}, **kwargs)

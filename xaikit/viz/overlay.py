@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from .._display import NORMALIZE_MODES, normalize_maps
 from ..errors import InputError
-from ..explanation import NORMALIZE_MODES, normalize_maps
 from ..preprocessing import CAFFE_MEAN_BGR, SCHEMES, TORCH_MEAN, TORCH_STD, get_scheme
 from ..validation import as_numpy
 

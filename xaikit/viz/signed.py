@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .._display import map_offset
 from ..errors import InputError
 from ..validation import as_numpy
 from .overlay import Undo, _check_maps, get_colormap, to_display_gray
@@ -154,7 +155,7 @@ def _format_value(x: float) -> str:
 def signed_figure(images: Any, maps: Any, *, percentile: float = 99.9, scale: Any = "image", cmap: Any = "shap",
                   image_alpha: float = 0.35, image_range: tuple[float, float] | str = "auto", undo: Undo = None,
                   show_image: bool = True, titles: Any = None, label: str | None = None,
-                  cell_size: float = 3.0, resize: bool = False) -> Any:
+                  cell_size: float = 3.0, resize: bool = False, center: str = "auto") -> Any:
     """A figure of signed maps (one row per image) with a symmetric colorbar.
 
     Parameters
@@ -175,6 +176,11 @@ def signed_figure(images: Any, maps: Any, *, percentile: float = 99.9, scale: An
     percentile, scale, cmap, image_alpha, image_range, undo, resize
         As in :func:`signed_rgb`. With ``scale="image"`` every row gets its own
         colorbar; with a shared scale there is one colorbar for the figure.
+    center
+        ``"auto"``: a map offset by a near-constant (tf-explain's occlusion ``1 - p``; see
+        :func:`xaikit.explanation.map_offset`) is drawn as its deviations from its median,
+        which would otherwise colour the whole map; the row title says so. ``"median"``:
+        every map. ``"none"``: the maps as they are.
 
     Returns
     -------
@@ -193,6 +199,15 @@ def signed_figure(images: Any, maps: Any, *, percentile: float = 99.9, scale: An
         suptitle = f"{exp.method} ({exp.backend})"
         label = label or f"attribution ({exp.score})"
     label = label or "attribution"
+    if center not in ("auto", "median", "none"):
+        raise InputError(f"center must be 'auto', 'median' or 'none'; got {center!r}")
+    medians = None
+    if center != "none":
+        arr = np.asarray(as_numpy(maps), dtype=np.float32)
+        if center == "median" or any(map_offset(m) != 0 for m in arr):
+            medians = np.median(arr.reshape(len(arr), -1), axis=1).astype(np.float32)
+            maps = arr - medians[:, None, None]
+            label = f"{label} − median"
     rgb_images = None
     if show_image:
         from .overlay import to_display_rgb
@@ -231,8 +246,10 @@ def signed_figure(images: Any, maps: Any, *, percentile: float = 99.9, scale: An
         ax = fig.add_subplot(gs[i, col])
         ax.imshow(rendered[i], interpolation="antialiased")
         ax.set_axis_off()
-        if not shared:
-            ax.set_title(f"s = {_format_value(float(scales[i]))} (P{percentile:g} of |a|)", fontsize=8, color="0.3")
+        if not shared or medians is not None:
+            what = f"median {_format_value(float(medians[i]))} subtracted; " if medians is not None else ""
+            ax.set_title(f"{what}s = {_format_value(float(scales[i]))} (P{percentile:g} of |a|)", fontsize=8,
+                         color="0.3")
         if not shared:
             cax = fig.add_subplot(gs[i, ncols])
             sm = ScalarMappable(norm=Normalize(-scales[i], scales[i]), cmap=cbar_cmap)
