@@ -13,7 +13,8 @@ import pytest
 
 import xaikit as xk
 from xaikit.errors import InputError
-from xaikit.registry import available_backends, get_method_class, list_methods
+from xaikit.binding import get_method_class
+from xaikit.registry import available_backends, list_methods
 
 pytestmark = pytest.mark.tensorflow
 pytest.importorskip("tensorflow")

@@ -12,6 +12,7 @@ import pytest
 
 import xaikit as xk
 from xaikit import registry
+from xaikit.binding import get_method_class
 from xaikit.errors import InputError, MissingDependencyError, UnknownNameError
 from xaikit.explainer import ModelSpec, predicted_classes, resolve_score, top_k_classes
 from xaikit.validation import check_images, check_pair, check_seed, check_targets
@@ -218,9 +219,9 @@ def test_activations_container(tmp_path):
 # ---------------------------------------------------------------------------- registry
 def test_unknown_method_and_backend_list_the_valid_ones():
     with pytest.raises(UnknownNameError, match="methods: activations, occlusion, gradcam"):
-        registry.get_method_class("lime", "tensorflow")
+        get_method_class("lime", "tensorflow")
     with pytest.raises(UnknownNameError, match="registered backends: .*tensorflow"):
-        registry.get_method_class("gradcam", "pytorch")
+        get_method_class("gradcam", "pytorch")
     with pytest.raises(InputError, match="unknown method"):
         xk.explain(object(), np.zeros((1, 2, 2, 1)), method="lime")
 
@@ -263,9 +264,9 @@ def test_broken_plugin_is_a_warning_and_missing_dependency_names_the_extra(monke
         assert any("broken" in str(w.message) and "boom" in str(w.message) for w in caught)
         assert not rows["fake"].available and rows["fake"].missing == ("surely_not_installed_module_xyz",)
         with pytest.raises(MissingDependencyError, match=r'pip install "xaikit\[fake\]"'):
-            registry.get_method_class("gradcam", "fake")
+            get_method_class("gradcam", "fake")
         with pytest.raises(UnknownNameError, match="does not implement 'occlusion'"):
-            registry.get_method_class("occlusion", "fake")
+            get_method_class("occlusion", "fake")
     finally:
         registry.refresh()
 

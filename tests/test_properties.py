@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 import xaikit as xk
 from xaikit.catalogue import Param
 from xaikit.errors import XaikitError
-from xaikit.registry import available_backends, get_method_class, list_methods
+from xaikit.binding import get_method_class
+from xaikit.registry import available_backends, list_methods
 
 keras = pytest.importorskip("keras")
 pytestmark = pytest.mark.tensorflow

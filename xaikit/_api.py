@@ -8,7 +8,8 @@ from .errors import InputError
 from .explainer import ActivationExtractor, Explainer
 from .explanation import Activations, Explanation
 from .catalogue import METHODS
-from .registry import backend_for_model, get_method_class
+from .binding import get_method_class
+from .registry import backend_for_model
 
 __all__ = ["explain", "activations", "get_explainer", "get_extractor"]
 

@@ -14,7 +14,7 @@ from ._timing import record_warmup, warm_up, warmup_seconds
 from .errors import InputError
 from .explanation import Explanation
 from .metrics.agreement import AgreementTable, agreement_table
-from .registry import get_method_class
+from .binding import get_method_class
 from .validation import as_numpy
 
 __all__ = ["Comparison", "compare", "pair_label", "params_table", "timing_table"]

@@ -9,7 +9,7 @@ point, exactly as a third party would::
 A native backend names its engine (``"module:factory"``, see :mod:`xaikit.engine`) and
 its capabilities: it then offers every method of the catalogue whose ``needs`` those
 capabilities cover, computed by the core's implementation (:mod:`xaikit.methods`) on
-its engine. An adapter of a library names its own classes as ``"module:Class"``
+its engine (:func:`xaikit.binding.get_method_class` binds them). An adapter of a library names its own classes as ``"module:Class"``
 strings. Neither is imported to list backends, so listing never imports a framework;
 availability is checked with :func:`importlib.util.find_spec`. A plugin that fails to
 load becomes a warning, not a crash (xarray does the same).
@@ -39,7 +39,6 @@ __all__ = [
     "available_backends",
     "backend_for_model",
     "get_backend",
-    "get_method_class",
     "get_services",
     "backend_preprocessing",
     "backend_preprocessing_names",
@@ -190,7 +189,6 @@ def _discover() -> dict[str, BackendSpec]:
 def refresh() -> None:
     """Forget discovered backends (after installing a plugin in a running session)."""
     _discover.cache_clear()
-    _bound_class.cache_clear()
     get_services.cache_clear()
 
 
@@ -242,47 +240,6 @@ def backend_for_model(model: Any, method: str | None = None) -> str:
 def _load(target: str) -> Any:
     module_name, _, attribute = target.partition(":")
     return getattr(importlib.import_module(module_name), attribute)
-
-
-@functools.cache
-def _bound_class(method: str, backend: str) -> type:
-    """The core's implementation of ``method`` bound to ``backend``'s engine (one class per pair)."""
-    from .methods import IMPLEMENTATIONS
-
-    spec = get_backend(backend)
-    core = IMPLEMENTATIONS[method]
-    factory = _load(spec.engine)
-    return type(core.__name__, (core,), {"backend": backend, "engine_factory": staticmethod(factory),
-                                         "__module__": core.__module__,
-                                         "__qualname__": f"{core.__qualname__}[{backend}]"})
-
-
-def get_method_class(method: str, backend: str) -> type:
-    """Import and return the class implementing ``method`` in ``backend``.
-
-    Raises
-    ------
-    UnknownNameError
-        Unknown method or backend, or a backend that does not offer the method (the
-        message lists the backends that do).
-    MissingDependencyError
-        The backend's dependencies are not installed (the message gives the pip extra).
-    """
-    if method not in METHODS:
-        raise UnknownNameError(f"unknown method {method!r}; methods: {', '.join(METHODS)}")
-    spec = get_backend(backend)
-    if method not in spec.offered():
-        offering = [s.name for s in _discover().values() if method in s.offered()]
-        needs = ", ".join(sorted(METHODS[method].needs))
-        raise UnknownNameError(f"backend {backend!r} does not implement {method!r} (it needs {needs}); it offers "
-                               f"{', '.join(spec.offered())}. Backends with {method!r}: {', '.join(offering) or 'none'}")
-    missing = spec.missing()
-    if missing:
-        raise MissingDependencyError(f"backend {backend!r} needs {', '.join(missing)}, which is not installed: "
-                                     f"{spec.install_hint()}")
-    if method in spec.methods:
-        return _load(spec.methods[method])
-    return _bound_class(method, backend)
 
 
 def list_backends() -> list[BackendStatus]:

@@ -121,7 +121,8 @@ def _offered(backend: str) -> list[str]:
 
 def conformance_checks(backend: str, factory: ModelFactory, methods: list[str] | None = None) -> list[Check]:
     """The checks of ``backend`` (see the module docstring), one :class:`Check` per (kind, method)."""
-    from .registry import get_backend, get_method_class
+    from .binding import get_method_class
+    from .registry import get_backend
 
     spec = get_backend(backend)
     methods = methods or _offered(backend)

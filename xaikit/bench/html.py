@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .intervals import LEVEL, N_BOOT
-from .report import (
+from .summary import (
     COLUMNS,
     GLOSSARY,
     _agreement_lookup,

@@ -82,7 +82,7 @@ def plan_pairs(config: SuiteConfig, model: ModelEntry, notes: list[str] | None =
     backend does not take is dropped (and listed in ``Pair.dropped``); a parameter no
     backend of the entry takes is a configuration error.
     """
-    from ..registry import get_method_class
+    from ..binding import get_method_class
 
     notes = notes if notes is not None else []
     pairs = []
@@ -457,7 +457,7 @@ class _Runner:
     # ------------------------------------------------------------ explain
     def _params_for_run(self, pm: Any, pair: Pair) -> dict[str, Any]:
         """The pair's parameters for ``pm``: values in input units resolved, the background loaded."""
-        from ..registry import get_method_class
+        from ..binding import get_method_class
         from .sources import resolve_input_refs
 
         params = resolve_input_refs(pair.params, pm.scheme, pm.channels)

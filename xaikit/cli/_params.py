@@ -83,6 +83,6 @@ def parse_pair(text: str, option: str) -> int | tuple[int, int]:
 
 def method_classes(pairs: Sequence[tuple[str, str]]) -> list[type]:
     """The explainer classes of ``(method, backend)`` pairs (unknown names raise with the valid ones)."""
-    from ..registry import get_method_class
+    from ..binding import get_method_class
 
     return [get_method_class(method, backend) for method, backend in pairs]

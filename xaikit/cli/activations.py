@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..validation import MAX_INT
-from . import main
+from ._group import main
 from ._common import (
     COUNT,
     check_outputs,

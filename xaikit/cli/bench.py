@@ -22,7 +22,7 @@ import click
 
 from ..errors import InputError
 from ..validation import MAX_INT, SEED_LIMIT
-from . import main
+from ._group import main
 
 EXIT_INTERRUPTED = 130
 

@@ -9,7 +9,7 @@ import click
 import numpy as np
 
 from ..errors import InputError
-from . import main
+from ._group import main
 from ._common import (
     check_method_options,
     check_outputs,
@@ -126,7 +126,7 @@ def compare_command(**o: Any) -> None:
           --patch-size 8 --param occlusion:tf-explain.baseline=0.5 --markdown cmp.md
     """
     from .. import compare
-    from ..registry import get_method_class
+    from ..binding import get_method_class
     from ..viz.compare import compare_figure
     from ..viz.save import save_figure
 

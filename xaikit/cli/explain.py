@@ -9,7 +9,7 @@ import click
 import numpy as np
 
 from ..errors import InputError
-from . import main
+from ._group import main
 from ._common import (
     COUNT,
     check_method_options,

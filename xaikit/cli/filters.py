@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from ..errors import InputError
-from . import main
+from ._group import main
 from ._common import COUNT, check_outputs, colormap_option, default_output, model_options, output_options, setup
 
 

@@ -1,7 +1,7 @@
 """The methods, written once on the engine primitives; and the catalogue's names.
 
 Every native backend offers the method classes here, bound to its engine by the
-registry (:func:`xaikit.registry.get_method_class`), for every method whose catalogue
+registry (:func:`xaikit.binding.get_method_class`), for every method whose catalogue
 ``needs`` its engine's capabilities cover. Adapters of other libraries (tf-explain,
 shap, ...) bring their own classes.
 """

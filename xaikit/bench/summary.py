@@ -1,0 +1,450 @@
+"""What a benchmark report says: the summary table, its columns and glossary, intervals, findings.
+
+Shared by the Markdown report (:mod:`.report`) and the HTML page (:mod:`.html`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .intervals import LEVEL, difference, interval, resamples, separated
+
+__all__ = ["COLUMNS", "GLOSSARY", "Column", "backend_parity", "findings", "fmt_cell", "fmt_interval", "fmt_seconds",
+           "markdown_table", "sanity_verdict", "summary_rows"]
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of the summary table: ``direction`` +1 higher is better, -1 lower, -2 closer to 0, 0 neither."""
+
+    key: str
+    header: str
+    direction: int
+    kind: str = "quality"  # "quality" or "speed"
+
+
+COLUMNS = (
+    Column("deletion", "deletion AUC", -1),
+    Column("insertion", "insertion AUC", +1),
+    Column("mu_fidelity", "MuFidelity", +1),
+    Column("pointing_game", "pointing", +1),
+    Column("energy_pointing_game", "energy PG", +1),
+    Column("rand_rho", "rand. ρ", -2),
+    Column("rand_ssim", "rand. SSIM", -2),
+    Column("sparseness", "Gini", +1),
+    Column("complexity", "entropy", -1),
+    Column("time", "time/img", -1, "speed"),
+    Column("first", "1st call", 0, "speed"),
+    Column("floor", "floor/img", 0, "speed"),
+    Column("ratio", "×floor", -1, "speed"),
+    Column("peak", "peak RSS MB (+Δ)", 0, "speed"),
+)
+
+#: metric -> (name, direction text, what it measures). The text of "how to read this".
+GLOSSARY = {
+    "deletion": ("Deletion AUC", "lower is better",
+                 ("Pixels are removed (set to the substrate) from most to least important; the curve is the "
+                 "probability of the explained class. A faithful map makes it fall fast. Petsiuk et al., RISE, 2018.")),
+    "insertion": ("Insertion AUC", "higher is better",
+                  ("Pixels are put back on a blurred image from most to least important; a faithful map makes the "
+                  "probability rise fast.")),
+    "mu_fidelity": ("MuFidelity", "higher is better (1 = perfect, 0 = unrelated)",
+                    ("Correlation, over random subsets of grid cells, between the attribution a subset holds and the "
+                    "drop in probability when it is removed. Bhatt et al., IJCAI 2020.")),
+    "pointing_game": ("Pointing game", "higher is better",
+                      ("Share of images whose most important pixel lies on the ground-truth object (synthetic shapes "
+                      "only). Zhang et al., ECCV 2016.")),
+    "energy_pointing_game": ("Energy pointing game", "higher is better",
+                             ("Share of the positive attribution that falls on the object. Wang et al., Score-CAM, "
+                             "2020.")),
+    "randomisation": ("Randomisation sanity check (rand. ρ, rand. SSIM)", "closer to 0 is better",
+                      ("The model's layers are re-initialised from the output down; the maps of the fully randomised "
+                      "model are compared with the original ones (Spearman ρ of |maps|, SSIM). A map that does not "
+                      "change is not explaining the model -- an edge detector stays at 1. Adebayo et al., NeurIPS "
+                      "2018. Weights are restored afterwards (checked by checksum).")),
+    "sparseness": ("Sparseness (Gini)", "higher = more concentrated",
+                   ("Gini index of |map|: 0 for a uniform map, close to 1 for a few pixels. Easier to read, not more "
+                   "correct. Chalasani et al., ICML 2020.")),
+    "complexity": ("Complexity (entropy)", "lower = simpler",
+                   "Entropy of the normalised |map| in nats; ln(H·W) for a uniform map. Bhatt et al., IJCAI 2020."),
+    "agreement": ("Agreement", "1 = identical maps",
+                  ("Spearman ρ of maps (signed and of |maps|), IoU of the top 10 % pixels and SSIM, between two "
+                  "backends computing the same method (implementation parity) or between methods.")),
+    "time": ("Time per image (steady state) and first call", "lower is better",
+             ("Median over the timed runs of the wall time of one explain call on the sample, divided by the "
+             "number of images, after a warm-up that traces and compiles with the timed call's tensor shapes "
+             "(native methods: the first image with the real parameters; one-pass methods and library adapters, "
+             "which trace again for every new shape: the same call). '1st call' is that warm-up's wall time: what "
+             "the first call of a session costs on top.")),
+    "floor": ("Floor per image and ×floor", "×floor close to 1 is better",
+              ("The time of the model passes the method cannot avoid (e.g. n_samples forward+backward passes for "
+              "SmoothGrad, one forward per patch for occlusion), measured in the same run with a compiled loop at "
+              "the best batch size. ×floor = time / floor: how much an implementation adds on top.")),
+    "peak": ("Peak RSS (+Δ)", "lower is better",
+             ("Highest resident memory of the process during the timed runs, sampled every 5 ms in a background "
+             "thread (TensorFlow's allocations are invisible to tracemalloc). It includes everything loaded "
+             "before; +Δ is the increase over the RSS before the warm-up, i.e. what the method added. TensorFlow "
+             "keeps freed memory in its pools, so a method run after a hungrier one shows a small Δ.")),
+}
+
+
+# --------------------------------------------------------------------------- numbers
+def _num(v: Any) -> float | None:
+    if v is None:
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def sanity_verdict(rand: dict[str, Any] | None, control: bool = False) -> str:
+    """A short reading of the randomisation result (heuristic thresholds on ρ of |maps|)."""
+    if not rand:
+        return ""
+    if control:
+        return "unchanged, as a model-independent map must be"
+    rho = _num(rand.get("final_spearman_abs"))
+    const = rand.get("nan_final") or 0
+    if rho is None:
+        return "changes (maps become constant)" if const else "undefined"
+    if rho < 0.5:
+        return "changes: passes"
+    if rho < 0.8:
+        return "partly changes"
+    return "barely changes: fails"
+
+
+PER_IMAGE_METRICS = ("deletion", "insertion", "mu_fidelity", "pointing_game", "energy_pointing_game", "sparseness",
+                     "complexity")
+
+
+def _resamples(results: Any, n: int) -> Any:
+    return resamples(n, int(getattr(results.config, "seed", 0)))
+
+
+def _final_rho(rd: dict[str, Any] | None) -> list[Any] | None:
+    """Per-image Spearman ρ of |maps| after every layer was randomised."""
+    values = (rd or {}).get("spearman_abs")
+    return list(values[-1]) if values else None
+
+
+def summary_rows(results: Any) -> list[dict[str, Any]]:
+    """One dict per row of every model: identification and every :data:`COLUMNS` value.
+
+    Quality values are means over images; ``"<column>_ci"`` holds their bootstrap
+    interval ``(low, high)`` over the images (:mod:`.intervals`; None when there is
+    nothing to resample).
+    """
+    out = []
+    for mr in results.models:
+        rows = [r for r in mr.rows if not r.control] + [r for r in mr.rows if r.control]
+        for r in rows:
+            d: dict[str, Any] = {"model": mr.id, "label": r.label, "method": r.method, "backend": r.backend,
+                                 "control": r.control, "quality": bool(mr.entry.quality)}
+            for m in PER_IMAGE_METRICS:
+                d[m] = _num(r.metrics.get(m, {}).get("mean")) if m in r.metrics else None
+                values = r.metrics.get(m, {}).get("values")
+                ci = interval(values, _resamples(results, len(values))) if values else None
+                d[f"{m}_ci"] = ci[1:] if ci is not None and np.isfinite(ci[1]) else None
+            rd = r.randomisation
+            d["rand_rho"] = _num(rd.get("final_spearman_abs")) if rd else None
+            rho = _final_rho(rd)
+            ci = interval(rho, _resamples(results, len(rho))) if rho else None
+            d["rand_rho_ci"] = ci[1:] if ci is not None and np.isfinite(ci[1]) else None
+            d["rand_ssim"] = _num(rd.get("final_ssim")) if rd else None
+            d["rand_const"] = (rd.get("nan_final"), rd.get("n_images")) if rd else None
+            d["sanity"] = sanity_verdict(rd, r.control)
+            ex = r.explain["result"] if r.explain else None
+            d["time"] = _num(ex["seconds_per_image"]) if ex else None
+            d["first"] = _num(ex.get("warmup_seconds")) if ex else None
+            d["runs"] = ex["repeats_done"] if ex else None
+            d["peak"] = _num(ex["peak_rss_mb"]) if ex else None
+            d["peak_delta"] = _num(ex.get("rss_cell_delta_mb", ex.get("rss_delta_mb"))) if ex else None
+            d["score"] = ex.get("score") if ex else None
+            d["layer"] = ex.get("layer") if ex else None
+            d["floor"] = _num(r.floor["floor_per_image"]) if r.floor else None
+            d["ratio"] = _num(r.floor["ratio"]) if r.floor else None
+            d["floor_desc"] = r.floor["description"] if r.floor else None
+            d["floor_batch"] = r.floor["batch_size"] if r.floor else None
+            d["transform"] = r.transform
+            out.append(d)
+    return out
+
+
+def fmt_seconds(s: float | None) -> str:
+    if s is None:
+        return "–"
+    if s < 1e-3:
+        return f"{s * 1e6:.0f} µs"
+    if s < 1:
+        return f"{s * 1e3:.3g} ms"
+    if s < 120:
+        return f"{s:.3g} s"
+    return f"{s / 60:.1f} min"
+
+
+def fmt_interval(col: str, d: dict[str, Any]) -> str:
+    """``"[0.08, 0.17]"``: the bootstrap interval of a quality column, or ``""``."""
+    ci = d.get(f"{col}_ci")
+    if not ci:
+        return ""
+    digits = 2 if col == "complexity" else 3
+    return f"[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+
+
+def fmt_cell(col: str, d: dict[str, Any], intervals: bool = False) -> str:
+    """The text of one summary cell; with ``intervals``, quality means are followed by their bootstrap interval."""
+    text = _fmt_value(col, d)
+    ci = fmt_interval(col, d) if intervals else ""
+    return f"{text} {ci}" if ci else text
+
+
+def _fmt_value(col: str, d: dict[str, Any]) -> str:
+    v = d.get(col)
+    if col in ("time", "floor", "first"):
+        return fmt_seconds(v)
+    if v is None:
+        if col == "rand_rho" and d.get("rand_const") and d["rand_const"][0]:
+            return "const"
+        return "–"
+    if col == "ratio":
+        return f"{v:.1f}"
+    if col == "peak":
+        delta = d.get("peak_delta")
+        return f"{v:.0f}" + (f" (+{max(delta, 0):.0f})" if delta is not None else "")
+    if col == "complexity":
+        return f"{v:.2f}"
+    text = f"{v:.3f}"
+    if col == "rand_rho" and d.get("rand_const") and d["rand_const"][0]:
+        text += "†"
+    return text
+
+
+def _row_name(d: dict[str, Any]) -> tuple[str, str]:
+    if d["control"]:
+        return f"{d['label']} (control)", "–"
+    return d["label"], d["backend"]
+
+
+def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[Column] = COLUMNS, *,
+                   intervals: bool = True) -> str:
+    """The summary table; quality means are followed by their bootstrap interval over images (``intervals``)."""
+    arrows = {1: " ↑", -1: " ↓", -2: " →0", 0: ""}
+    head = ["model", "method", "backend"] + [c.header + arrows[c.direction] for c in columns]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * 3 + "---:|" * len(columns)]
+    for d in rows:
+        method, backend = _row_name(d)
+        lines.append("| " + " | ".join([d["model"], method, backend]
+                                       + [fmt_cell(c.key, d, intervals) for c in columns]) + " |")
+    return "\n".join(lines)
+
+
+def _agreement_lookup(mr: Any) -> tuple[list[str], dict[str, np.ndarray]]:
+    ag = mr.agreement or {}
+    names = ag.get("names", [])
+    mats = {k: np.asarray([[np.nan if v is None else v for v in row] for row in m], float)
+            for k, m in ag.get("matrices", {}).items()}
+    return names, mats
+
+
+def backend_parity(mr: Any) -> list[dict[str, Any]]:
+    """Agreement between backends computing the same method entry."""
+    names, mats = _agreement_lookup(mr)
+    if not names:
+        return []
+    index = {n: i for i, n in enumerate(names)}
+    out = []
+    by_label: dict[str, list[Any]] = {}
+    for r in mr.rows:
+        if not r.control and r.row in index:
+            by_label.setdefault(r.label, []).append(r)
+    for label, rows in by_label.items():
+        for i in range(len(rows)):
+            for j in range(i + 1, len(rows)):
+                a, b = index[rows[i].row], index[rows[j].row]
+                out.append({"label": label, "a": rows[i].backend, "b": rows[j].backend,
+                            **{k: _num(m[a, b]) for k, m in mats.items()}})
+    return out
+
+
+def _f(v: Any, digits: int = 3) -> str:
+    v = _num(v)
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+#: Thresholds of :func:`findings` (heuristics, stated in the report).
+SANITY_FAIL_RHO = 0.8
+PARITY_MIN_RHO = 0.7
+OVERHEAD_RATIO = 5.0
+
+
+def _fmt_ci(ci: Any, digits: int = 3, signed: bool = False) -> str:
+    """``"0.21 [0.10, 0.33]"`` from ``(mean, low, high)``; the interval is left out when undefined."""
+    mean, lo, hi = ci
+    sign = "+" if signed else ""
+    text = f"{mean:{sign}.{digits}f}"
+    return text + (f" [{lo:.{digits}f}, {hi:.{digits}f}]" if np.isfinite(lo) and np.isfinite(hi) else "")
+
+
+def _gap_values(r: Any) -> list[float] | None:
+    """Per-image causal gap (insertion AUC − deletion AUC) of a row."""
+    ins, dele = (r.metrics.get(m, {}).get("values") for m in ("insertion", "deletion"))
+    if ins is None or dele is None or len(ins) != len(dele):
+        return None
+    return [np.nan if a is None or b is None else a - b for a, b in zip(ins, dele)]
+
+
+def _faithfulness_findings(results: Any, mr: Any) -> list[str]:
+    """Claims about the causal gap that the paired bootstrap intervals over the images support, and only those."""
+    rows = [r for r in mr.rows if not r.control and _gap_values(r) is not None]
+    rnd = next((r for r in mr.rows if r.control and r.label == "random" and _gap_values(r) is not None), None)
+    if not rows:
+        return []
+    n = len(_gap_values(rows[0]))
+    idx = _resamples(results, n)
+    pct = f"{LEVEL:.0%}"
+    sample = f"{n} image{'s' if n != 1 else ''}"
+    gaps = {r.row: _gap_values(r) for r in rows}
+    out = []
+    beats: list[Any] = []
+    if rnd is not None:
+        groups: dict[int, list[str]] = {1: [], 0: [], -1: []}
+        for r in rows:
+            diff = difference(gaps[r.row], _gap_values(rnd), idx)
+            side = separated(diff)
+            if side > 0:
+                beats.append(r)
+            if diff is not None:
+                groups[side].append(f"{r.row} ({_fmt_ci(diff, signed=True)})")
+        head = (f"the difference in causal gap (insertion AUC − deletion AUC) to the random map, with its paired "
+                f"{pct} bootstrap interval over the {sample}")
+        if groups[1]:
+            out.append(f"Better than the random map (interval above 0; {head}): {', '.join(groups[1])}.")
+        if groups[0]:
+            out.append(f"Not distinguishable from the random map on these {sample} (interval contains 0): "
+                       f"{', '.join(groups[0])}. More images (--n-images) narrow the intervals.")
+        if groups[-1]:
+            out.append(f"Worse than the random map (interval below 0): {', '.join(groups[-1])}.")
+        for metric in ("deletion", "insertion"):  # a gap can beat the random map's on one curve alone
+            level = [f"{r.row} ({_fmt_ci(diff, signed=True)})" for r in rows
+                     if (diff := difference(r.metrics[metric]["values"], rnd.metrics[metric]["values"], idx))
+                     is not None and separated(diff) == 0]
+            if level and len(level) < len(rows):
+                out.append(f"{metric.capitalize()} AUC alone not distinguishable from the random map's (paired "
+                           f"{pct} interval of the difference contains 0): {', '.join(level)}.")
+    sanity = {r.row: _sanity(results, r) for r in rows}
+    candidates = [r for r in (beats if rnd is not None else rows) if sanity[r.row] is not False]
+    if not candidates:
+        if rnd is not None:
+            out.append(f"No method is separated from the random map on these {sample}, so none is called the most "
+                       "faithful.")
+        return out
+    mean_gap = {r.row: float(np.nanmean(gaps[r.row])) for r in candidates}
+    best = max(candidates, key=lambda r: mean_gap[r.row])
+    tied = [r for r in candidates if r is not best and separated(difference(gaps[best.row], gaps[r.row], idx)) <= 0]
+
+    def numbers(r: Any) -> str:
+        parts = []
+        for m in ("deletion", "insertion"):
+            ci = interval(r.metrics[m]["values"], idx)
+            parts.append(f"{m} {_fmt_ci(ci)}" if ci else m)
+        return f"{r.row}: {', '.join(parts)}"
+
+    criteria = (f"the largest causal gap (insertion AUC − deletion AUC) among the methods that beat the random map "
+                f"and do not fail the sanity check (ρ < {SANITY_FAIL_RHO})" if rnd is not None
+                else "the largest causal gap (insertion AUC − deletion AUC)")
+    if not tied:
+        others = "every other candidate's" if len(candidates) > 1 else "the random map's"
+        out.append(f"Most faithful ({criteria}, and the paired {pct} intervals of its differences to {others} "
+                   f"lie above 0): {numbers(best)}.")
+    else:
+        group = [best, *tied]
+        out.append(f"No single most faithful method on these {sample}: {criteria} is {best.row}'s, but "
+                   f"{', '.join(r.row for r in tied)} {'is' if len(tied) == 1 else 'are'} not separated from it "
+                   f"(the paired {pct} intervals of the differences contain 0). "
+                   + "; ".join(numbers(r) for r in group) + ".")
+        timed = [r for r in group if r.explain]
+        if len(timed) > 1:
+            cheap = min(timed, key=lambda r: r.explain["result"]["seconds_per_image"])
+            out.append(f"Cheapest of those: {cheap.row} at {fmt_seconds(cheap.explain['result']['seconds_per_image'])}"
+                       "/image.")
+    return out
+
+
+def _sanity(results: Any, r: Any) -> bool | None:
+    """False when the whole interval of ρ (|maps| after randomising every layer) lies at or above the threshold,
+    True when it lies below, None when it straddles it or is undefined."""
+    rho = _final_rho(r.randomisation)
+    if rho is None:
+        return True if r.randomisation and r.randomisation.get("nan_final") else None
+    ci = interval(rho, _resamples(results, len(rho)))
+    if ci is None:
+        return True if r.randomisation.get("nan_final") else None
+    lo, hi = (ci[1], ci[2]) if np.isfinite(ci[1]) else (ci[0], ci[0])
+    return False if lo >= SANITY_FAIL_RHO else True if hi < SANITY_FAIL_RHO else None
+
+
+def findings(results: Any, mr: Any) -> list[str]:
+    """What the numbers of one model say, in sentences: only what the bootstrap intervals over the images
+    support (see :mod:`.intervals`), with heuristic thresholds given in the text."""
+    all_rows = [d for d in summary_rows(results) if d["model"] == mr.id]
+    rows = [d for d in all_rows if not d["control"]]
+    if not rows:
+        return []
+
+    def name(d: dict[str, Any]) -> str:
+        return f"{d['label']} ({d['backend']})"
+
+    out = []
+    if mr.entry.quality:
+        out += _faithfulness_findings(results, mr)
+        fail = [r for r in mr.rows if not r.control and _sanity(results, r) is False]
+        if fail:
+            rhos = [_final_rho(r.randomisation) for r in fail]
+            listed = [f"{r.row} ({_fmt_ci(interval(rho, _resamples(results, len(rho))), 2)})"
+                      for r, rho in zip(fail, rhos)]
+            out.append(f"Barely change when every layer is randomised (the {LEVEL:.0%} interval of ρ of |maps| lies "
+                       f"at or above {SANITY_FAIL_RHO}; the maps follow the image more than the model): "
+                       + ", ".join(listed) + ".")
+        for p in backend_parity(mr):
+            v = p.get("spearman_abs")
+            if v is not None and v < PARITY_MIN_RHO:
+                out.append(f"{p['label']}: {p['a']} and {p['b']} disagree (ρ of |maps| {v:.2f} < "
+                           f"{PARITY_MIN_RHO}): the libraries compute different things (score, reduction, "
+                           "baseline, guided gradients...): see the score column of the speed table.")
+    slow = [d for d in rows if d.get("ratio") is not None and d["ratio"] > OVERHEAD_RATIO]
+    if slow:
+        out.append(f"More than {OVERHEAD_RATIO:g}x their floor (time lost outside the unavoidable model passes): "
+                   + ", ".join(f"{name(d)} ×{d['ratio']:.0f}" for d in sorted(slow, key=lambda d: -d["ratio"]))
+                   + ".")
+    timed = [d for d in rows if d.get("time") is not None]
+    if timed and not mr.entry.quality:
+        fastest = min(timed, key=lambda d: d["time"])
+        slowest = max(timed, key=lambda d: d["time"])
+        out.append(f"Fastest: {name(fastest)} at {fmt_seconds(fastest['time'])}/image; slowest: {name(slowest)} at "
+                   f"{fmt_seconds(slowest['time'])}/image.")
+    return out
+
+
+def _model_line(mr: Any) -> str:
+    info = mr.info
+    parts = [f"{info.get('source')}", f"{info.get('n_params', 0):,} parameters",
+             f"input {'x'.join(map(str, info.get('input_shape', [])))}", f"{info.get('n_images')} images",
+             f"preprocess {info.get('preprocess')}"]
+    if info.get("test_accuracy") is not None:
+        parts.append(f"test accuracy {info['test_accuracy']:.3f}")
+    if info.get("sample_accuracy") is not None:
+        parts.append(f"accuracy on the sample {info['sample_accuracy']:.3f}")
+    if not info.get("quality", True):
+        parts.append("speed only (random weights: quality numbers would be meaningless)")
+    return "; ".join(parts) + "."
+
+
+# --------------------------------------------------------------------------- figures
