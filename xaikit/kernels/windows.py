@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["window_starts", "patch_windows", "accumulate_windows"]
+__all__ = ["accumulate_windows", "occluded_images", "patch_windows", "window_starts"]
 
 
 def window_starts(size: int, patch: int, stride: int) -> list[int]:
@@ -49,3 +49,39 @@ def accumulate_windows(values: np.ndarray, windows: np.ndarray, size: tuple[int,
         total[:, top:bottom, left:right] += values[:, w, None, None]
         count[top:bottom, left:right] += 1
     return (total / np.maximum(count, 1)).astype(np.float32)
+
+
+def occluded_images(x: np.ndarray, seg: np.ndarray, windows: np.ndarray, baseline: np.ndarray,
+                    channel_axis: int = -1) -> np.ndarray:
+    """Row ``i``: image ``x[seg[i]]`` with the pixels of ``windows[i]`` replaced by ``baseline``'s.
+
+    Built for a whole chunk at once by broadcasting (one pass over the rows, no Python
+    loop per row): the reference for engines that occlude on the host.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        ``(S, H, W, C)`` (``channel_axis=-1``) or ``(S, C, H, W)`` (``channel_axis=1``) images.
+    seg : numpy.ndarray
+        ``(R,)`` int: the image of each row.
+    windows : numpy.ndarray
+        ``(R, 4)`` int ``(top, left, bottom, right)`` in pixels, one per row.
+    baseline : numpy.ndarray
+        One image (``x.shape[1:]``): the occluding values.
+    channel_axis : int
+        The channel axis of the batch ``x``: ``-1`` (or 3) channels last, ``1`` channels first.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(R, *x.shape[1:])`` occluded images, of ``x``'s dtype.
+    """
+    channels_last = channel_axis % 4 == 3
+    height, width = x.shape[1:3] if channels_last else x.shape[2:4]
+    top, left, bottom, right = (np.asarray(windows)[:, i, None, None] for i in range(4))
+    rows = np.arange(height)[None, :, None]
+    cols = np.arange(width)[None, None, :]
+    inside = (rows >= top) & (rows < bottom) & (cols >= left) & (cols < right)  # (R, H, W)
+    occluded = x[seg]  # a copy: the only (R, ...) array made
+    np.copyto(occluded, np.asarray(baseline, x.dtype), where=inside[..., None] if channels_last else inside[:, None])
+    return occluded
