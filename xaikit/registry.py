@@ -21,19 +21,23 @@ import functools
 import importlib
 import importlib.metadata
 import importlib.util
+import os
+import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .catalogue import METHODS
-from .errors import MissingDependencyError, UnknownNameError
+from .errors import InputError, MissingDependencyError, UnknownNameError
 
 __all__ = [
+    "ANY_MODEL",
     "BackendSpec",
     "BackendStatus",
     "MethodStatus",
     "ENTRY_POINT_GROUP",
+    "PYTHON_REFERENCE",
     "available_backends",
     "backend_for_model",
     "get_backend",
@@ -41,9 +45,18 @@ __all__ = [
     "list_backends",
     "list_methods",
     "refresh",
+    "backend_for_source",
+    "backends_for_model",
+    "get_services",
+    "services_for_model",
 ]
 
 ENTRY_POINT_GROUP = "xaikit.backends"
+#: ``BackendSpec.frameworks`` entry of a catch-all backend: it takes any model its services accept.
+ANY_MODEL = "*"
+#: ``BackendSpec.model_files`` entry of a backend whose services load ``package.module:attribute`` references.
+PYTHON_REFERENCE = "module:attribute"
+_REFERENCE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 
 @dataclass(frozen=True)
@@ -65,7 +78,8 @@ class BackendSpec:
         The pip extra that installs them (``pip install "xaikit[<extra>]"``).
     frameworks : tuple of str
         Top-level module names of the model classes the backend explains
-        (``"keras"`` for Keras 3 models).
+        (``"keras"`` for Keras 3 models); :data:`ANY_MODEL` (``"*"``) for a catch-all
+        backend that takes any model its services accept (see :func:`backend_for_model`).
     native : bool
         Whether ``backend="auto"`` may pick it for those frameworks.
     distributions : tuple of str
@@ -78,6 +92,11 @@ class BackendSpec:
     services : str
         ``"module:object"``: the :class:`~xaikit.services.ModelServices` of the models
         this backend explains (adapters point at their framework's native services).
+    model_files : tuple of str
+        What its services' ``load`` reads, listed without importing them: file suffixes
+        (``".keras"``, ``".onnx"``), ``"/"`` for a folder (a SavedModel),
+        :data:`PYTHON_REFERENCE` for ``package.module:attribute`` references (native
+        backends only; see :func:`backend_for_source`).
     """
 
     name: str
@@ -91,6 +110,7 @@ class BackendSpec:
     engine: str = ""
     capabilities: tuple[str, ...] = ()
     services: str = ""
+    model_files: tuple[str, ...] = ()
 
     def offered(self) -> tuple[str, ...]:
         """The method ids this backend offers, in catalogue order (nothing is imported)."""
@@ -203,23 +223,111 @@ def _model_frameworks(model: Any) -> list[str]:
 
 
 def backend_for_model(model: Any, method: str | None = None) -> str:
-    """Pick the native backend for ``model``'s framework (what ``backend="auto"`` does)."""
-    frameworks = _model_frameworks(model)
-    candidates = [s for s in _discover().values() if s.native and any(f in s.frameworks for f in frameworks)]
+    """Pick the native backend for ``model`` (what ``backend="auto"`` does).
+
+    The rule, in order:
+
+    1. The native backends naming one of the model's frameworks, the top-level modules of
+       the classes in ``type(model).__mro__`` (a ``keras.Model`` -> ``tensorflow``); among
+       them, one offering ``method`` is preferred.
+    2. Only when no registered backend (native or adapter, installed or not) names any of
+       the model's frameworks: the catch-all native backends (``frameworks=("*",)``) whose
+       services accept the model (:meth:`~xaikit.services.ModelServices.accepts`). The
+       ``callable`` backend accepts plain functions and callable objects that are not a
+       deep-learning framework's model.
+
+    So a framework's model never falls through to the black-box backend, even when its
+    own backend is missing: the error then names the extra to install. To explain a
+    framework's model as a black box, pass ``backend="callable"`` or wrap it
+    (``xaikit_callable.BlackBox``).
+    """
+    specs = list(_discover().values())
+    candidates = [s for s in _specs_for_model(model) if s.native]
     if method is not None:
         candidates = [s for s in candidates if method in s.offered()] or candidates
     if not candidates:
-        natives = {s.name: s.frameworks for s in _discover().values() if s.native}
+        natives = {s.name: s.frameworks for s in specs if s.native}
         raise UnknownNameError(
             f"no native xaikit backend handles models of type {type(model).__module__}.{type(model).__qualname__}; "
             f"native backends and the model types they accept: {natives}. Pass backend=... explicitly, or wrap "
-            f"the model in a framework xaikit supports (a keras.Model for the 'tensorflow' backend).")
+            f"the model in a framework xaikit supports (a keras.Model for the 'tensorflow' backend; a function "
+            f"f(images) -> (N, K) scores for the 'callable' backend).")
     for spec in candidates:
         if not spec.missing():
             return spec.name
     spec = candidates[0]
     raise MissingDependencyError(f"backend {spec.name!r} is needed for this model but {', '.join(spec.missing())} "
                                  f"is not installed: {spec.install_hint()}")
+
+
+def get_services(backend: str) -> Any:
+    """The :class:`~xaikit.services.ModelServices` of a registered backend (imports it and its framework)."""
+    spec = get_backend(backend)
+    if not spec.services:
+        raise UnknownNameError(f"backend {backend!r} declares no model services")
+    missing = spec.missing()
+    if missing:
+        raise MissingDependencyError(f"backend {backend!r} needs {', '.join(missing)}, which is not installed: "
+                                     f"{spec.install_hint()}")
+    return _load(spec.services)
+
+
+def _specs_for_model(model: Any) -> list[BackendSpec]:
+    """The backends explaining ``model``: those naming its frameworks, else the catch-alls accepting it."""
+    frameworks = _model_frameworks(model)
+    specs = list(_discover().values())
+    named = [s for s in specs if any(f in s.frameworks for f in frameworks)]
+    if named:
+        return named
+    return [s for s in specs if s.native and ANY_MODEL in s.frameworks and not s.missing()
+            and _load(s.services).accepts(model)]
+
+
+def backends_for_model(model: Any) -> list[str]:
+    """Every registered backend (native or adapter, installed or not) that explains ``model``.
+
+    The rule of :func:`backend_for_model`: the backends naming one of the model's
+    frameworks, else the catch-all backends whose services accept it. The bench runs a
+    model's methods on these only (a Keras model is not run through the black-box
+    backend, an ONNX model not through the Keras adapters).
+    """
+    return [s.name for s in _specs_for_model(model)]
+
+
+def services_for_model(model: Any) -> Any:
+    """The :class:`~xaikit.services.ModelServices` of ``model``'s native backend (:func:`backend_for_model`)."""
+    return get_services(backend_for_model(model))
+
+
+def backend_for_source(source: str | os.PathLike[str]) -> str:
+    """The native backend whose services load ``source`` (nothing is imported).
+
+    ``source`` is a model file (matched by suffix against the native backends'
+    ``model_files``), a folder (``"/"``) or, when no such path exists, a
+    ``package.module:attribute`` reference (:data:`PYTHON_REFERENCE`). Load it with
+    ``get_services(name).load(source, unsafe=...)``.
+
+    Raises
+    ------
+    InputError
+        No such file, or no backend loads it (the message lists what each one loads).
+    """
+    text = os.fspath(source)
+    if os.path.isdir(text):
+        kind, shown = "/", "folders"
+    elif os.path.exists(text):
+        kind = os.path.splitext(text)[1].lower()
+        shown = f"{kind} files" if kind else "files without a suffix"
+    elif _REFERENCE.fullmatch(text):
+        kind, shown = PYTHON_REFERENCE, "package.module:attribute references"
+    else:
+        raise InputError(f"{text}: no such file or folder (a Python model is named package.module:attribute)")
+    natives = [s for s in _discover().values() if s.native and s.services]
+    for spec in natives:
+        if kind in spec.model_files:
+            return spec.name
+    loads = "; ".join(f"{s.name}: {', '.join(s.model_files)}" for s in natives if s.model_files)
+    raise InputError(f"{text}: no xaikit backend loads {shown}; what each backend loads: {loads or 'nothing'}")
 
 
 def _load(target: str) -> Any:

@@ -20,6 +20,7 @@ BACKEND = BackendSpec(
     frameworks=("keras", "tf_keras", "tensorflow"),
     native=True,
     distributions=("tensorflow", "keras"),
+    model_files=(".keras", ".h5", ".hdf5", "/"),
 )
 
 
