@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from xaikit.services import EngineServices
+from xaikit.errors import ModelError
+from xaikit.services import EngineServices, InputSignature
 
 from .engine import KerasEngine, engine_for
 
@@ -24,6 +25,15 @@ class KerasServices(EngineServices):
 
     def engine(self, model: Any) -> KerasEngine:
         return engine_for(model)
+
+    def signature(self, model: Any) -> InputSignature:
+        inputs = getattr(model, "inputs", None)
+        if not inputs or len(inputs) != 1:
+            raise ModelError(f"the model {getattr(model, 'name', '')!r} must have one image input; it has "
+                             f"{len(inputs) if inputs else 'no known'} inputs")
+        outputs = getattr(model, "outputs", None)
+        width = outputs[0].shape[-1] if outputs else None
+        return InputSignature(tuple(inputs[0].shape)[1:], "NHWC", None if width is None else int(width))
 
     def randomizer(self, model: Any) -> Any:
         from .randomize import KerasRandomizer

@@ -415,6 +415,7 @@ class _Runner:
             if self.bar is not None:
                 self.bar.update(self._n_cells(entry, pairs))
             return
+        pairs = self._pairs_for(pm, pairs)
         mr = ModelResult(entry, dict(pm.info, id=entry.id, source=entry.source, weights_sha=pm.weights_sha,
                                      preprocess=pm.preprocess, names=pm.names, targets=pm.targets.tolist(),
                                      quality=entry.quality),
@@ -434,7 +435,7 @@ class _Runner:
                 mr.rows.append(row)
                 for metric in metrics:
                     self._metric(pm, row, metric)
-                if control == "edge" and "randomisation" in cfg.metrics.enabled:
+                if control == "edge" and "randomisation" in cfg.metrics.enabled and pm.keras:
                     self._randomisation(pm, row, None)
         for pair in pairs:
             try:
@@ -451,14 +452,40 @@ class _Runner:
                 continue
             for metric in metrics:
                 self._metric(pm, row, metric)
-            if entry.quality and "randomisation" in cfg.metrics.enabled:
+            if entry.quality and "randomisation" in cfg.metrics.enabled and pm.keras:
                 self._randomisation(pm, row, pair)
-            if cfg.speed.floor:
+            if cfg.speed.floor and pm.keras:
                 self._floor(pm, row, pair)
         if entry.quality and "agreement" in cfg.metrics.enabled:
             self._agreement(pm, mr)
         for row in mr.rows:  # maps are re-read from the store by the report
             row.maps = None
+
+    def _pairs_for(self, pm: Any, pairs: list[Pair]) -> list[Pair]:
+        """The pairs whose backend explains ``pm.model`` (:func:`xaikit.registry.backends_for_model`).
+
+        A Keras model is not run through the black-box backend, nor a black box through the
+        Keras backends. For a model other than Keras, the randomisation check and the
+        floor (measured on the TensorFlow graph) are skipped.
+        """
+        from ..registry import backends_for_model
+
+        explaining = set(backends_for_model(pm.model))
+        kept = [p for p in pairs if p.backend in explaining]
+        skipped = sorted({p.backend for p in pairs} - explaining)
+        if skipped:
+            self.log(f"  skipped backend(s) {', '.join(skipped)}: they do not explain this model")
+            if self.bar is not None:
+                self.bar.update(sum(self._pair_cells(pm.entry) for p in pairs if p.backend not in explaining))
+        if not pm.keras:
+            self.log("  randomisation check and floor: measured on Keras models only; skipped")
+            if self.bar is not None:
+                cfg, quality = self.config, pm.entry.quality
+                randomisation = quality and "randomisation" in cfg.metrics.enabled
+                self.bar.total -= len(kept) * (int(cfg.speed.floor) + int(randomisation))
+                self.bar.total -= int(randomisation and "edge" in cfg.controls)
+                self.bar.refresh()
+        return kept
 
     # ------------------------------------------------------------ explain
     def _params_for_run(self, pm: Any, pair: Pair) -> dict[str, Any]:
@@ -470,7 +497,7 @@ class _Runner:
         accepted = get_method_class(pair.method, pair.backend).param_names()
         if "background" in accepted and "background" not in params:
             spec = pm.entry.background if pm.entry.background is not None else self.config.background
-            params["background"] = pm.background(spec, self.config.batch_size)
+            params["background"] = pm.model_input(pm.background(spec, self.config.batch_size))
         return params
 
     def _explain(self, pm: Any, row: RowResult) -> bool:
@@ -488,7 +515,7 @@ class _Runner:
         key = cell_key({"kind": "explain", "maps": row.maps_key, "version": 2,
                         "speed": [speed.repeats, speed.max_seconds, speed.warmup, speed.memory_interval]})
         row.explain_key = key
-        x, t = pm.images, pm.targets
+        x, t = pm.model_input(pm.images), pm.targets
 
         def run(explainer: Any, xs: np.ndarray, ts: np.ndarray) -> Any:
             if pair.ranked_outputs:
@@ -560,10 +587,8 @@ class _Runner:
 
     # ------------------------------------------------------------ metrics
     def _predict(self, pm: Any) -> Callable[[np.ndarray], np.ndarray]:
-        from xaikit_tensorflow import class_scores
-
         score, bs = self.config.metrics.score, self.config.batch_size
-        return lambda imgs: class_scores(pm.model, imgs, score, bs)
+        return lambda imgs: pm.services.class_scores(pm.model, pm.model_input(imgs), score, bs)
 
     def _metric(self, pm: Any, row: RowResult, metric: str) -> None:
         from .. import metrics as M

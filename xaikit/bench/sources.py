@@ -29,7 +29,8 @@ class PreparedModel:
     Attributes
     ----------
     images : numpy.ndarray
-        float32 ``(n, H, W, C)``, the model input (preprocessed).
+        float32 ``(n, H, W, C)``, the model input (preprocessed), channels last whatever
+        the model's ``layout`` (:meth:`model_input` transposes them for it).
     display : numpy.ndarray
         float32 ``(n, H, W, C)`` pixels in [0, 1] for pictures.
     masks : numpy.ndarray or None
@@ -60,8 +61,19 @@ class PreparedModel:
     default_score: str
     seed: int
     info: dict[str, Any] = field(default_factory=dict)
+    layout: str = "NHWC"
+    services: Any = None
     _background: np.ndarray | None = None
     _background_spec: Any = None
+
+    def model_input(self, x: np.ndarray) -> np.ndarray:
+        """Images ``(n, H, W, C)`` (how the bench keeps them) in the model's layout."""
+        return x.transpose(0, 3, 1, 2) if self.layout == "NCHW" else x
+
+    @property
+    def keras(self) -> bool:
+        """Whether the model is a Keras model (the floor and the randomisation check need one)."""
+        return self.services is not None and self.services.framework == "keras"
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -91,7 +103,16 @@ class PreparedModel:
 
 
 def weights_digest(model: Any) -> str:
-    """sha256 (first 16 hex digits) of every weight of ``model``: names, shapes and values."""
+    """sha256 (first 16 hex digits) of every weight of a Keras ``model``: names, shapes and values.
+
+    Other models: their services' fingerprint (an unpinned Python function gets a new one
+    each time, so its cells are never reused).
+    """
+    from ..registry import services_for_model
+
+    services = services_for_model(model)
+    if services.framework != "keras":
+        return str(services.fingerprint(model))[:16]
     import keras
 
     h = hashlib.sha256()
@@ -142,10 +163,10 @@ def resolve_layer_refs(model: Any, params: dict[str, Any]) -> dict[str, Any]:
     count the input layer first, as Keras' ``model.layers`` does for Functional models.
     """
     out = dict(params)
-    layers = list(model.layers)
     for key, value in params.items():
         if not isinstance(value, dict) or set(value) not in ({"index"}, {"input_of"}):
             continue
+        layers = list(model.layers)
         (kind, i), = value.items()
         if i >= len(layers):
             raise ConfigError(f"{key} = {{ {kind} = {i} }}: the model has {len(layers)} layers (0..{len(layers) - 1})")
@@ -224,21 +245,26 @@ def _labels_file(path: str | None) -> list[str] | None:
 
 def prepare_model(entry: ModelEntry, *, n_images: int, seed: int, pool: int, batch_size: int) -> PreparedModel:
     """Load ``entry``'s model and draw its seeded sample of images (and masks)."""
-    from xaikit_tensorflow import class_scores
-    from xaikit_tensorflow._keras import model_view
-
     from ..explainer import resolve_score
     from ..preprocessing import get_scheme
+    from ..registry import services_for_model
 
     model, default_pre, class_names, description = _load(entry, seed)
-    view = model_view(model)
-    h, w, c = view.spec.input_shape
+    services = services_for_model(model)
+    signature = services.signature(model)
+    if signature is None and entry.input_size is None:
+        raise ConfigError(f"model {entry.id!r} declares no input shape; give input_size = [height, width] (it is "
+                          "called with channels-last colour images)")
+    shape, layout = (signature.shape, signature.layout) if signature is not None else ((None, None, 3), "NHWC")
+    h, w, c = shape if layout == "NHWC" else (shape[1], shape[2], shape[0])
     if h is None or w is None:
         if entry.input_size is None:
             raise ConfigError(f"model {entry.id!r} accepts any image size; give input_size = [height, width]")
         h, w = entry.input_size
     size = (int(h), int(w))
     channels = int(c or 3)
+    probe = (*size, channels) if layout == "NHWC" else (channels, *size)
+    spec = services.describe(model, np.zeros((1, *probe), np.float32))
     n = int(entry.n_images or n_images)
     labels = masks = has_mask = None
     names: list[str]
@@ -287,14 +313,16 @@ def prepare_model(entry: ModelEntry, *, n_images: int, seed: int, pool: int, bat
         preprocess = scheme.name
     if display.shape[-1] == 1:
         display = np.repeat(display, 3, axis=-1)
-    scores = class_scores(model, x, "probability", batch_size)
+    x_model = x.transpose(0, 3, 1, 2) if layout == "NCHW" else x
+    scores = services.class_scores(model, x_model, "probability" if spec.output_activation in ("softmax", "sigmoid")
+                                   else None, batch_size)
     targets = np.argmax(scores, axis=1).astype(np.int64)
     if class_names is None:
         class_names = _labels_file(entry.labels)
     sample_sha = array_digest(x) + (array_digest(masks) if masks is not None else "")
-    n_params = int(sum(int(np.prod(w.shape)) for w in model.weights))
+    n_params = int(services.parameter_count(model))
     info = {"description": description, "input_shape": [size[0], size[1], channels],
-            "n_outputs": view.spec.n_outputs, "output_activation": view.spec.output_activation,
+            "n_outputs": spec.n_outputs, "output_activation": spec.output_activation, "layout": layout,
             "n_params": n_params, "n_images": len(x), "masks": masks is not None}
     if labels is not None:
         info["sample_accuracy"] = float(np.mean(targets == labels))
@@ -306,7 +334,8 @@ def prepare_model(entry: ModelEntry, *, n_images: int, seed: int, pool: int, bat
         entry=entry, model=model, model_id=entry.source, weights_sha=weights_digest(model), n_params=n_params,
         images=x, display=display, names=names, masks=masks, has_mask=has_mask, targets=targets, labels=labels,
         class_names=class_names, preprocess=preprocess if scheme_name is None else scheme_name,
-        sample_sha=sample_sha, default_score=resolve_score(None, view.spec), seed=seed, info=info)
+        sample_sha=sample_sha, default_score=resolve_score(None, spec), seed=seed, info=info, layout=layout,
+        services=services)
 
 
 def _background(pm: PreparedModel, spec: int | str) -> np.ndarray:

@@ -82,8 +82,9 @@ def _compose(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
 def model_options(f: Any) -> Any:
     """``--model``, ``--arch``/``--weights``/``--input-size``/``--classes``, ``--zoo``, ``--unsafe``."""
     return _compose(
-        click.option("-m", "--model", "model_path", metavar="FILE|FOLDER",
-                     help="Keras model file (.keras, .h5) or TensorFlow SavedModel folder."),
+        click.option("-m", "--model", "model_path", metavar="FILE|FOLDER|MODULE:NAME",
+                     help="Keras model file (.keras, .h5), TensorFlow SavedModel folder, ONNX file (.onnx), or a "
+                          "Python callable f(images) -> scores as package.module:name (needs --unsafe)."),
         click.option("--arch", metavar="NAME",
                      help="A keras.applications architecture (VGG16, ResNet50, Xception, ...); needs --weights."),
         click.option("--weights", metavar="FILE|none|imagenet",
@@ -95,8 +96,9 @@ def model_options(f: Any) -> Any:
         click.option("--zoo", metavar="NAME", help="A model of xaikit's zoo (offline): shapes_cnn4, shapes_binary, "
                                                     "digits_bn."),
         click.option("--unsafe", is_flag=True,
-                     help="Load what runs code, from a model you trust: Lambda layers (arbitrary Python code) "
-                          "and TensorFlow SavedModel folders (their graph runs as saved)."),
+                     help="Load what runs code, from a model you trust: Lambda layers (arbitrary Python code), "
+                          "TensorFlow SavedModel folders (their graph runs as saved) and package.module:name "
+                          "references (importing the module runs it)."),
     )(f)
 
 
@@ -261,11 +263,14 @@ class Setup:
         return self.loaded.model
 
     def to_input(self, pixels: np.ndarray) -> np.ndarray:
-        """Pixels -> model input with the run's scheme."""
-        return self.scheme.forward(pixels)
+        """Pixels ``(N, H, W, C)`` -> model input with the run's scheme, in the model's layout."""
+        x = self.scheme.forward(pixels)
+        return x.transpose(0, 3, 1, 2) if self.loaded.layout == "NCHW" else x
 
     def to_display(self, x: np.ndarray, pixels: np.ndarray) -> np.ndarray:
-        """Model input -> pixels for pictures: the scheme's inverse (the original pixels if it has none)."""
+        """Model input -> pixels ``(N, H, W, C)`` for pictures: the scheme's inverse (else the original pixels)."""
+        if self.loaded.layout == "NCHW":
+            x = x.transpose(0, 2, 3, 1)
         try:
             return self.scheme.inverse(x)
         except InputError:

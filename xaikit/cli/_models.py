@@ -9,11 +9,21 @@ source                 how it is loaded
                        saved): ``keras.layers.TFSMLayer`` in a one-layer Functional model
 ``--arch VGG16``       ``keras.applications.VGG16(weights=..., input_shape=..., classes=...)``
 ``--zoo shapes_cnn4``  :func:`xaikit_tensorflow.zoo.load_model` (shipped, offline)
+``--model m.onnx``     :class:`xaikit_callable.OnnxModel` (onnxruntime; a black box)
+``--model pkg.mod:f``  the callable ``f`` of module ``pkg.mod`` (or a
+                       ``xaikit_callable.BlackBox`` there), only with ``--unsafe``
 =====================  ==================================================================
 
+Files and references are loaded by the model services of the backend that declares
+them (:func:`xaikit.registry.backend_for_source`); what the model takes (image shape,
+layout, outputs) comes from its services' ``signature`` (a plain function declares
+nothing: ``--input-size`` is needed and it is called with channels-last batches).
+
 What runs code is refused unless the user passes ``--unsafe`` after deciding to trust
-the file: a ``Lambda`` layer (Keras safe mode) and any SavedModel. A damaged file gets
-an error naming it and what is wrong (see :mod:`xaikit_tensorflow.loading`).
+the file: a ``Lambda`` layer (Keras safe mode), any SavedModel and a Python reference
+(importing its module runs it). An ONNX file holds no code. A damaged file gets an
+error naming it and what is wrong (see :mod:`xaikit_tensorflow.loading`,
+:mod:`xaikit_callable.onnx_model`).
 
 A SavedModel is an opaque graph: its layers are not visible. Methods that only need
 the input gradient or forward passes work (``vanilla_gradients``, ``gradient_x_input``,
@@ -29,7 +39,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import InputError, MissingDependencyError, ModelError
+from ..registry import backend_for_source, get_backend, get_services, services_for_model
 
 __all__ = ["LoadedModel", "load_model", "top_level_layers", "find_layer", "arch_names"]
 
@@ -61,6 +74,13 @@ class LoadedModel:
         True for a SavedModel (no visible layers).
     zoo : str or None
         The zoo name, if the model came from the zoo.
+    notes : list of str
+        What the commands log about the model.
+    layout : str
+        How the model takes a batch: ``"NHWC"`` or ``"NCHW"`` (images are read channels-last
+        and transposed for it, see :meth:`xaikit.cli._common.Setup.to_input`).
+    framework : str
+        Its services' framework (``"keras"``, ``"callable"``, ``"onnx"``...).
     """
 
     model: Any
@@ -74,6 +94,8 @@ class LoadedModel:
     opaque: bool = False
     zoo: str | None = None
     notes: list[str] = field(default_factory=list)
+    layout: str = "NHWC"
+    framework: str = "keras"
 
     @property
     def n_classes(self) -> int:
@@ -95,17 +117,6 @@ def _keras() -> Any:
         raise MissingDependencyError('loading models needs TensorFlow and Keras 3: pip install "xaikit[tensorflow]"') \
             from None
     return keras
-
-
-def _loading() -> Any:
-    """:mod:`xaikit_tensorflow.loading` (model files and SavedModels), or the error naming the extra to install."""
-    _keras()
-    try:
-        from xaikit_tensorflow import loading
-    except ImportError:
-        raise MissingDependencyError('loading model files needs the native TensorFlow backend: '
-                                     'pip install "xaikit[tensorflow]"') from None
-    return loading
 
 
 def arch_names() -> list[str]:
@@ -213,25 +224,54 @@ def load_model(*, model_path: str | None = None, arch: str | None = None, zoo: s
         model, family = _load_arch(arch, weights, input_size, classes, 3)
         source = f"{arch} ({'random weights' if weights.lower() == 'none' else Path(weights).name})"
     else:
-        path = Path(model_path)  # type: ignore[arg-type]
-        if not path.exists():
-            raise InputError(f"--model {path}: no such file or folder")
-        model = _loading().load_model(path, unsafe=unsafe, input_size=input_size)
-        if path.is_dir():
-            opaque = True
-            notes.append("SavedModel: layers are not visible (gradcam, activations and filters need a .keras/.h5 "
-                         "file); the output is explained as is (--score output)")
-        source = path.name or str(path)
-    inputs = getattr(model, "inputs", None)
-    if not inputs or len(inputs) != 1:
-        raise ModelError(f"the model {source} must have one image input; it has "
-                         f"{len(inputs) if inputs else 'no known'} inputs")
-    shape = tuple(inputs[0].shape)
-    if len(shape) != 4 or shape[3] not in (1, 3):
-        raise ModelError(f"the model {source} takes inputs of shape {shape}; xaikit's command line explains image "
-                         "classifiers taking (N, H, W, 1 or 3) batches")
-    outputs = getattr(model, "outputs", None)
-    n_outputs = int(outputs[0].shape[-1]) if outputs and outputs[0].shape[-1] is not None else 1
-    size: tuple[int | None, int | None] = (shape[1], shape[2])
-    return LoadedModel(model, source, size, int(shape[3]), n_outputs, default_preprocess, family, class_names,
-                       opaque, zoo, notes)
+        model, source, opaque = _load_source(str(model_path), unsafe, input_size, notes)
+    services = services_for_model(model)
+    shape, layout, n_outputs = _signature(services, model, source, input_size, notes)
+    channels = shape[2] if layout == "NHWC" else shape[0]
+    size: tuple[int | None, int | None] = (shape[0], shape[1]) if layout == "NHWC" else (shape[1], shape[2])
+    if len(shape) != 3 or channels not in (1, 3):
+        batch = "(N, H, W, 1 or 3)" if layout == "NHWC" else "(N, 1 or 3, H, W)"
+        raise ModelError(f"the model {source} takes inputs of shape (N, {', '.join(map(str, shape))}); xaikit's "
+                         f"command line explains image classifiers taking {batch} batches")
+    if n_outputs is None:  # only a forward pass tells: one zero image at the size the images will have
+        concrete = size if None not in size else input_size
+        if concrete is None:
+            raise InputError(f"the model {source} accepts any image size; give --input-size H W")
+        probe = (*concrete, channels) if layout == "NHWC" else (channels, *concrete)
+        n_outputs = services.describe(model, np.zeros((1, *probe), np.float32)).n_outputs
+    return LoadedModel(model, source, size, int(channels), int(n_outputs), default_preprocess, family, class_names,
+                       opaque, zoo, notes, layout, services.framework)
+
+
+def _load_source(text: str, unsafe: bool, input_size: tuple[int, int] | None, notes: list[str]
+                 ) -> tuple[Any, str, bool]:
+    """``(model, source, opaque)`` of ``--model``: a file or folder a backend loads, or a Python reference."""
+    backend = backend_for_source(text)  # names a missing file and what each backend loads
+    if "tensorflow" in get_backend(backend).requires:
+        _quiet_tensorflow()
+    model = get_services(backend).load(text, unsafe=unsafe, input_size=input_size)
+    path = Path(text)
+    if path.is_dir():
+        notes.append("SavedModel: layers are not visible (gradcam, activations and filters need a .keras/.h5 "
+                     "file); the output is explained as is (--score output)")
+        return model, path.name or text, True
+    return model, (path.name if path.exists() else text), False
+
+
+def _signature(services: Any, model: Any, source: str, input_size: tuple[int, int] | None, notes: list[str]
+               ) -> tuple[tuple[int | None, ...], str, int | None]:
+    """``(one image's shape, layout, outputs or None)`` the model declares; a bare function declares none."""
+    signature = services.signature(model)
+    if signature is not None:
+        if set(get_backend(services.backend).capabilities) == {"scores"}:
+            notes.append(f"{source} is a black box: methods that need only scores work (occlusion); gradient and "
+                         "layer methods do not")
+        return tuple(signature.shape), signature.layout, signature.n_outputs
+    if input_size is None:
+        raise InputError(f"{source} declares no input shape; give --input-size H W (it is called with (N, H, W, 3) "
+                         "float32 batches), or point --model at a xaikit_callable.BlackBox(f, layout=..., "
+                         "input_shape=...) that states it")
+    notes.append(f"{source} is a Python callable: it is called with (N, {input_size[0]}, {input_size[1]}, 3) float32 "
+                 "batches (channels last); to state another layout or channel count, point --model at a "
+                 "xaikit_callable.BlackBox(f, layout=..., input_shape=...)")
+    return (int(input_size[0]), int(input_size[1]), 3), "NHWC", None

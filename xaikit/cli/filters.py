@@ -63,6 +63,9 @@ def filters_command(**o: Any) -> None:
     if st.loaded.opaque:
         raise InputError("a SavedModel's layers are not visible, so its filters cannot be drawn; load the "
                          ".keras/.h5 file of the model")
+    if st.loaded.framework != "keras":
+        raise InputError(f"filters draws the convolution kernels of Keras models; {st.loaded.source} is a "
+                         f"{st.loaded.framework} model")
     candidates = _kernel_layers(st.model)
     if not candidates:
         raise InputError("the model has no layer with a 4-D (kh, kw, c_in, c_out) kernel to draw")
