@@ -199,6 +199,25 @@ def test_fingerprint_reuses_only_a_pinned_version():
     assert len(computed) == 3
 
 
+def test_what_is_known_without_images_and_the_forward_pass_loop(x):
+    from types import SimpleNamespace
+
+    from xaikit_callable.services import SERVICES
+
+    bare = engine_for(linear).describe(None)
+    assert bare.n_outputs == 0 and bare.input_shape == (None, None, None) and bare.output_activation == "unknown"
+    declared = engine_for(BlackBox(linear_nchw, input_shape=(3, 6, 8), output="logit")).describe(None)
+    assert declared.layout == "NCHW" and declared.channels == 3 and declared.output_activation == "linear"
+    calls = []
+    engine = engine_for(BlackBox(lambda v: calls.append(float(v[0, 0, 0, 0])) or linear(v)))
+    engine.pass_loop(SimpleNamespace(kind="forward", score="output"), x, np.zeros((3, 1), np.int32), 3)
+    assert len(calls) == 3 and calls == sorted(set(calls))  # each pass nudged: nothing can be hoisted
+    with pytest.raises(NotImplementedError, match="forward passes only"):
+        engine.pass_loop(SimpleNamespace(kind="forward_backward_input", score="output"), x, x, 1)
+    with pytest.raises(InputError, match="no loading options"):
+        SERVICES.load("m.onnx", arch="resnet18")
+
+
 # ----------------------------------------------------------------------------- parity with TensorFlow
 def test_a_keras_zoo_model_as_a_function_gives_the_native_occlusion_maps():
     pytest.importorskip("tensorflow")

@@ -55,8 +55,20 @@ class CallableEngine(Engine):
         """The layout of images of one image's ``image_shape``: declared, or inferred when unambiguous."""
         return self.box.layout or infer_layout(image_shape, self.box.name)
 
-    def describe(self, image_shape: tuple[int, ...]) -> ModelSpec:
-        box, layout = self.box, self.layout_of(image_shape)
+    def describe(self, image_shape: tuple[int, ...] | None) -> ModelSpec:
+        """The spec for images of ``image_shape`` (the model is called once per new shape).
+
+        ``None``: what the box declares without running it (``n_outputs`` 0 when unknown;
+        an undeclared layout is given as ``"NHWC"``, the layout images are read in, and
+        is inferred from the images when they come).
+        """
+        box = self.box
+        if image_shape is None:
+            n_outputs = box.static_outputs or 0
+            return ModelSpec(input_shape=box.input_shape or (None, None, None), n_outputs=n_outputs,
+                             output_activation=box.output_activation(n_outputs), layout=box.layout or "NHWC",
+                             framework=box.framework, name=box.name, no_logit=box.no_logit)
+        layout = self.layout_of(image_shape)
         box.check_shape(image_shape, layout)
         n_outputs = box.n_outputs(image_shape)
         channels = image_shape[2] if layout == "NHWC" else image_shape[0]
@@ -98,3 +110,14 @@ class CallableEngine(Engine):
         outputs, scores = self._scores(x, score)
         t_used = np.where(t < 0, self._predicted(outputs), t).astype(np.int32)
         return np.take_along_axis(scores, t_used[:, None].astype(np.int64), axis=1)[:, 0], outputs, t_used
+
+    def pass_loop(self, plan: Any, x: np.ndarray, t: np.ndarray, iters: int, *, serial: bool = False) -> None:
+        """``iters`` forward passes of batch ``x`` (the floor of a perturbation method; no other pass exists).
+
+        Each pass scores ``x + 1e-7 * i``; passes are sequential calls of the model, so
+        ``serial`` changes nothing.
+        """
+        if plan.kind != "forward":
+            raise NotImplementedError(f"a black box runs forward passes only; got {plan.kind!r}")
+        for i in range(int(iters)):
+            self.class_scores(x + np.float32(1e-7 * i), plan.score)

@@ -49,14 +49,16 @@ class CallableServices(EngineServices):
             return None
         return InputSignature(box.input_shape, box.layout, box.static_outputs)
 
-    def load(self, path: str | os.PathLike[str], *, unsafe: bool = False, **options: Any) -> Any:
+    def load(self, path: str | os.PathLike[str], *, unsafe: bool = False, input_size: tuple[int, int] | None = None,
+             **options: Any) -> Any:
         """An ``.onnx`` file as an :class:`~xaikit_callable.OnnxModel`, or a ``package.module:attribute`` callable.
 
         A reference imports its module, which runs its code: it needs ``unsafe=True``. An
-        ONNX file holds no code and needs nothing. ``options`` of other backends' loaders
-        (``input_size``) are not used: an ONNX file and a :class:`BlackBox` declare their
-        input shape.
+        ONNX file holds no code and needs nothing. ``input_size`` is not used: an ONNX
+        file declares its input, a function takes the images it is given.
         """
+        if options:
+            raise InputError(f"the 'callable' backend takes no loading options; got {', '.join(map(repr, options))}")
         text = os.fspath(path)
         if Path(text).suffix.lower() == ".onnx" or Path(text).exists():
             from .onnx_model import OnnxModel
