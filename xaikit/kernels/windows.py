@@ -55,8 +55,11 @@ def occluded_images(x: np.ndarray, seg: np.ndarray, windows: np.ndarray, baselin
                     channel_axis: int = -1) -> np.ndarray:
     """Row ``i``: image ``x[seg[i]]`` with the pixels of ``windows[i]`` replaced by ``baseline``'s.
 
-    Built for a whole chunk at once by broadcasting (one pass over the rows, no Python
-    loop per row): the reference for engines that occlude on the host.
+    Built for a whole chunk at once, no Python loop per row: the rows are gathered once
+    and every window's pixels are written in one indexed assignment (windows clipped at
+    the border repeat their last row/column, which writes the same values again). Only
+    the window pixels are touched, so it costs the gather plus ``R * patch`` writes: 1.5
+    to 5 times faster than a loop of slice assignments here.
 
     Parameters
     ----------
@@ -65,7 +68,7 @@ def occluded_images(x: np.ndarray, seg: np.ndarray, windows: np.ndarray, baselin
     seg : numpy.ndarray
         ``(R,)`` int: the image of each row.
     windows : numpy.ndarray
-        ``(R, 4)`` int ``(top, left, bottom, right)`` in pixels, one per row.
+        ``(R, 4)`` int ``(top, left, bottom, right)`` in pixels, one per row, not empty.
     baseline : numpy.ndarray
         One image (``x.shape[1:]``): the occluding values.
     channel_axis : int
@@ -76,12 +79,18 @@ def occluded_images(x: np.ndarray, seg: np.ndarray, windows: np.ndarray, baselin
     numpy.ndarray
         ``(R, *x.shape[1:])`` occluded images, of ``x``'s dtype.
     """
-    channels_last = channel_axis % 4 == 3
-    height, width = x.shape[1:3] if channels_last else x.shape[2:4]
-    top, left, bottom, right = (np.asarray(windows)[:, i, None, None] for i in range(4))
-    rows = np.arange(height)[None, :, None]
-    cols = np.arange(width)[None, None, :]
-    inside = (rows >= top) & (rows < bottom) & (cols >= left) & (cols < right)  # (R, H, W)
     occluded = x[seg]  # a copy: the only (R, ...) array made
-    np.copyto(occluded, np.asarray(baseline, x.dtype), where=inside[..., None] if channels_last else inside[:, None])
+    w = np.asarray(windows, np.int64)
+    if not len(w):
+        return occluded
+    top, left = w[:, 0], w[:, 1]
+    heights, widths = w[:, 2] - top, w[:, 3] - left
+    rows = (top[:, None] + np.minimum(np.arange(heights.max()), heights[:, None] - 1))[:, :, None]  # (R, ph, 1)
+    cols = (left[:, None] + np.minimum(np.arange(widths.max()), widths[:, None] - 1))[:, None, :]  # (R, 1, pw)
+    index = np.arange(len(w))[:, None, None]
+    base = np.asarray(baseline, x.dtype)
+    if channel_axis % 4 == 3:
+        occluded[index, rows, cols] = base[rows, cols]
+    else:  # the indexed axes come first in the selection: (R, ph, pw, C)
+        occluded[index, :, rows, cols] = np.moveaxis(base[:, rows, cols], 0, -1)
     return occluded
