@@ -230,6 +230,7 @@ API_MODULES: list[tuple[str, str]] = [
     ("xaikit.registry", "Backend plugins: discovery through entry points, what is installed."),
     ("xaikit.metrics", "Quality metrics of attribution maps."),
     ("xaikit_tensorflow.zoo", "The shipped trained models and their data (offline)."),
+    ("xaikit_callable", "The black-box backend: functions and ONNX files as models."),
 ]
 
 

@@ -36,6 +36,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .kernels import occluded_images
 from .spec import ModelSpec
 
 __all__ = ["Engine"]
@@ -112,6 +113,14 @@ class Engine(abc.ABC):
     def layout(self) -> str:
         """``"NHWC"`` or ``"NCHW"``: how the model takes a batch."""
 
+    def layout_of(self, image_shape: tuple[int | None, ...]) -> str:
+        """The layout of a batch of images of one image's ``image_shape``: :attr:`layout`.
+
+        An engine whose layout is read from the images (a black box without a declared
+        one) overrides it.
+        """
+        return self.layout
+
     @abc.abstractmethod
     def describe(self, image_shape: tuple[int, ...] | None) -> ModelSpec:
         """The model's :class:`ModelSpec` for images of one image's ``image_shape`` (model layout).
@@ -148,15 +157,10 @@ class Engine(abc.ABC):
         """Scores ``(R,)`` of row ``i``: image ``x[seg[i]]`` with ``windows[i]`` set to ``baseline``, class ``t[i]``.
 
         ``windows`` is ``(R, 4)`` int32 ``(top, left, bottom, right)`` in pixels; ``baseline``
-        one image. The default builds the occluded images in NumPy; engines build them on
-        the device.
+        one image. The default builds the chunk's occluded images in NumPy at once
+        (:func:`xaikit.kernels.occluded_images`); engines may build them on the device.
         """
-        rows = x[seg].copy()
-        for i, (top, left, bottom, right) in enumerate(windows):
-            if self.layout == "NCHW":
-                rows[i, :, top:bottom, left:right] = baseline[:, top:bottom, left:right]
-            else:
-                rows[i, top:bottom, left:right] = baseline[top:bottom, left:right]
+        rows = occluded_images(x, seg, windows, baseline, 1 if self.layout_of(tuple(x.shape[1:])) == "NCHW" else -1)
         scores = self.class_scores(rows, score)
         return np.take_along_axis(scores, t.astype(np.int64)[:, None], axis=1)[:, 0]
 

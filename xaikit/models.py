@@ -79,9 +79,9 @@ class OpenedModel:
         return self.spec.image_size
 
     @property
-    def channels(self) -> int | None:
-        """Input channels (None when the model does not say)."""
-        return self.spec.channels
+    def channels(self) -> int:
+        """Input channels; 3 (RGB) when the model does not say (a note tells the user)."""
+        return self.spec.channels or 3
 
     @property
     def n_outputs(self) -> int:
@@ -191,6 +191,8 @@ def open_model(*, path: str | None = None, arch: str | None = None, zoo: str | N
             notes.append(note)
     services = services_for(model)
     spec = services.describe(model, None)
+    if spec.channels is None:
+        notes.append("the model does not declare its input channels: images are read as RGB (3 channels)")
     opened = OpenedModel(model, services, spec, source, default_preprocess, family, class_names, opaque, zoo, notes)
     h, w = spec.image_size
     if input_size is not None and None not in (h, w) and tuple(input_size) != (h, w) and arch is None:

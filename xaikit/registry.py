@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from .catalogue import METHODS
-from .errors import MissingDependencyError, UnknownNameError
+from .errors import InputError, MissingDependencyError, UnknownNameError
 
 __all__ = [
+    "ANY_MODEL",
     "BackendSpec",
     "BackendStatus",
     "MethodStatus",
@@ -48,9 +49,12 @@ __all__ = [
     "list_backends",
     "list_methods",
     "refresh",
+    "backends_for_model",
 ]
 
 ENTRY_POINT_GROUP = "xaikit.backends"
+#: ``BackendSpec.frameworks`` entry of a catch-all backend: it takes any model its services accept.
+ANY_MODEL = "*"
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,8 @@ class BackendSpec:
         The pip extra that installs them (``pip install "xaikit[<extra>]"``).
     frameworks : tuple of str
         Top-level module names of the model classes the backend explains
-        (``"keras"`` for Keras 3 models).
+        (``"keras"`` for Keras 3 models); :data:`ANY_MODEL` (``"*"``) for a catch-all
+        backend that takes any model its services accept (see :func:`backend_for_model`).
     native : bool
         Whether ``backend="auto"`` may pick it for those frameworks.
     distributions : tuple of str
@@ -218,23 +223,63 @@ def _model_frameworks(model: Any) -> list[str]:
 
 
 def backend_for_model(model: Any, method: str | None = None) -> str:
-    """Pick the native backend for ``model``'s framework (what ``backend="auto"`` does)."""
-    frameworks = _model_frameworks(model)
-    candidates = [s for s in _discover().values() if s.native and any(f in s.frameworks for f in frameworks)]
+    """Pick the native backend for ``model`` (what ``backend="auto"`` does).
+
+    The rule, in order:
+
+    1. The native backends naming one of the model's frameworks, the top-level modules of
+       the classes in ``type(model).__mro__`` (a ``keras.Model`` -> ``tensorflow``); among
+       them, one offering ``method`` is preferred.
+    2. Only when no registered backend (native or adapter, installed or not) names any of
+       the model's frameworks: the catch-all native backends (``frameworks=("*",)``) whose
+       services accept the model (:meth:`~xaikit.services.ModelServices.accepts`). The
+       ``callable`` backend accepts plain functions and callable objects that are not a
+       deep-learning framework's model.
+
+    So a framework's model never falls through to the black-box backend, even when its
+    own backend is missing: the error then names the extra to install. To explain a
+    framework's model as a black box, pass ``backend="callable"`` or wrap it
+    (``xaikit_callable.BlackBox``).
+    """
+    specs = list(_discover().values())
+    candidates = [s for s in _specs_for_model(model) if s.native]
     if method is not None:
         candidates = [s for s in candidates if method in s.offered()] or candidates
     if not candidates:
-        natives = {s.name: s.frameworks for s in _discover().values() if s.native}
+        natives = {s.name: s.frameworks for s in specs if s.native}
         raise UnknownNameError(
             f"no native xaikit backend handles models of type {type(model).__module__}.{type(model).__qualname__}; "
             f"native backends and the model types they accept: {natives}. Pass backend=... explicitly, or wrap "
-            f"the model in a framework xaikit supports (a keras.Model for the 'tensorflow' backend).")
+            f"the model in a framework xaikit supports (a keras.Model for the 'tensorflow' backend; a function "
+            f"f(images) -> (N, K) scores for the 'callable' backend).")
     for spec in candidates:
         if not spec.missing():
             return spec.name
     spec = candidates[0]
     raise MissingDependencyError(f"backend {spec.name!r} is needed for this model but {', '.join(spec.missing())} "
                                  f"is not installed: {spec.install_hint()}")
+
+
+def _specs_for_model(model: Any) -> list[BackendSpec]:
+    """The backends explaining ``model``: those naming its frameworks, else the catch-alls accepting it."""
+    frameworks = _model_frameworks(model)
+    specs = list(_discover().values())
+    named = [s for s in specs if any(f in s.frameworks for f in frameworks)]
+    if named:
+        return named
+    return [s for s in specs if s.native and ANY_MODEL in s.frameworks and not s.missing()
+            and _load(s.services).accepts(model)]
+
+
+def backends_for_model(model: Any) -> list[str]:
+    """Every registered backend (native or adapter, installed or not) that explains ``model``.
+
+    The rule of :func:`backend_for_model`: the backends naming one of the model's
+    frameworks, else the catch-all backends whose services accept it. The bench runs a
+    model's methods on these only (a Keras model is not run through the black-box
+    backend, an ONNX model not through the Keras adapters).
+    """
+    return [s.name for s in _specs_for_model(model)]
 
 
 def _load(target: str) -> Any:

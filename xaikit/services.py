@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 import os
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -21,7 +21,25 @@ from .kernels import chunks
 from .spec import ModelSpec, resolve_score
 from .validation import check_images
 
-__all__ = ["ModelServices", "EngineServices"]
+__all__ = ["ModelServices", "EngineServices", "InputSignature"]
+
+
+class InputSignature(NamedTuple):
+    """What a model declares about its input and output without seeing images.
+
+    Attributes
+    ----------
+    shape : tuple
+        One image's shape in the model's layout, ``None`` for a free dimension.
+    layout : str
+        ``"NHWC"`` or ``"NCHW"``.
+    n_outputs : int or None
+        Width K of the output, None when only a forward pass tells.
+    """
+
+    shape: tuple[int | None, ...]
+    layout: str
+    n_outputs: int | None
 
 
 class ModelServices(abc.ABC):
@@ -65,6 +83,14 @@ class ModelServices(abc.ABC):
     @abc.abstractmethod
     def fingerprint(self, model: Any) -> str:
         """A hash of the model's weights; see :meth:`xaikit.engine.Engine.fingerprint`."""
+
+    def signature(self, model: Any) -> InputSignature | None:
+        """The input shape, layout and output width the model declares, or None when it declares none.
+
+        The command line sizes and lays out the images it reads with it; a model that
+        declares nothing (a plain function) needs ``--input-size``.
+        """
+        return None
 
     def randomizer(self, model: Any) -> Any:
         """A :class:`xaikit.metrics.Randomizer` re-initialising the model's layers in place (sanity check)."""

@@ -90,6 +90,10 @@ class ModelSpec:
         ``"keras"``, ``"torch"``, ``"callable"``...
     name : str
         The model's name, for messages.
+    no_logit : str
+        Why the logit cannot be computed although the last activation is known (a black
+        box that returns only probabilities); empty when it can. :func:`resolve_score`
+        then explains the output by default and refuses ``score="logit"`` with this reason.
     """
 
     input_shape: tuple[int | None, ...]
@@ -101,6 +105,7 @@ class ModelSpec:
     layer_info: tuple[LayerInfo, ...] = field(default=(), compare=False)
     framework: str = ""
     name: str = ""
+    no_logit: str = ""
 
     def __post_init__(self) -> None:
         if self.layout not in LAYOUTS:
@@ -199,14 +204,17 @@ def resolve_score(score: str | None, spec: ModelSpec) -> str:
     """Resolve the ``score`` parameter against what the model's output is: the one default-score rule.
 
     ``None`` means the pre-activation logit when the model's last activation is known
-    (softmax, sigmoid or linear), else the raw output. Adapters whose library explains
-    something else by default say so by passing their own default here.
+    (softmax, sigmoid or linear) and the logit can be computed (:attr:`ModelSpec.no_logit`),
+    else the raw output. Adapters whose library explains something else by default say
+    so by passing their own default here.
     """
     known = spec.output_activation in ("softmax", "sigmoid", "linear")
     if score is None:
-        return "logit" if known else "output"
+        return "logit" if known and not spec.no_logit else "output"
     if score not in SCORES:
         raise InputError(f"score must be one of {', '.join(map(repr, SCORES))}; got {score!r}.")
+    if score == "logit" and known and spec.no_logit:
+        raise InputError(f"score='logit' is not available for this model: {spec.no_logit}")
     if score == "logit" and not known:
         raise InputError("score='logit' needs to know the model's last activation, which xaikit cannot see in "
                          "this model (a subclassed model, a black box, or an unusual last layer); use "

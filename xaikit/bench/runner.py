@@ -409,6 +409,7 @@ class _Runner:
             if self.bar is not None:
                 self.bar.update(self._n_cells(entry, pairs))
             return
+        pairs = self._pairs_for(pm, pairs)
         mr = ModelResult(entry, dict(pm.info, id=entry.id, source=entry.source, weights_sha=pm.weights_sha,
                                      preprocess=pm.preprocess, names=pm.names, targets=pm.targets.tolist(),
                                      quality=entry.quality),
@@ -428,7 +429,7 @@ class _Runner:
                 mr.rows.append(row)
                 for metric in metrics:
                     self._metric(pm, row, metric)
-                if control == "edge" and "randomisation" in cfg.metrics.enabled:
+                if control == "edge" and "randomisation" in cfg.metrics.enabled and pm.randomisable:
                     self._randomisation(pm, row, None)
         for pair in pairs:
             try:
@@ -445,7 +446,7 @@ class _Runner:
                 continue
             for metric in metrics:
                 self._metric(pm, row, metric)
-            if entry.quality and "randomisation" in cfg.metrics.enabled:
+            if entry.quality and "randomisation" in cfg.metrics.enabled and pm.randomisable:
                 self._randomisation(pm, row, pair)
             if cfg.speed.floor:
                 self._floor(pm, row, pair)
@@ -453,6 +454,33 @@ class _Runner:
             self._agreement(pm, mr)
         for row in mr.rows:  # maps are re-read from the store by the report
             row.maps = None
+
+    def _pairs_for(self, pm: Any, pairs: list[Pair]) -> list[Pair]:
+        """The pairs whose backend explains ``pm.model`` (:func:`xaikit.registry.backends_for_model`).
+
+        A Keras model is not run through the black-box backend, nor a black box through the
+        Keras backends. For a model other than Keras, the randomisation check and the
+        floor (measured on the TensorFlow graph) are skipped.
+        """
+        from ..registry import backends_for_model
+
+        explaining = set(backends_for_model(pm.model))
+        kept = [p for p in pairs if p.backend in explaining]
+        skipped = sorted({p.backend for p in pairs} - explaining)
+        if skipped:
+            self.log(f"  skipped backend(s) {', '.join(skipped)}: they do not explain this model")
+            if self.bar is not None:
+                self.bar.update(sum(self._pair_cells(pm.entry) for p in pairs if p.backend not in explaining))
+        if not pm.randomisable:
+            self.log(f"  randomisation check: the {pm.services.backend!r} backend cannot re-initialise this model's "
+                     "weights; skipped")
+            if self.bar is not None:
+                cfg, quality = self.config, pm.entry.quality
+                randomisation = quality and "randomisation" in cfg.metrics.enabled
+                self.bar.total -= len(kept) * int(randomisation)
+                self.bar.total -= int(randomisation and "edge" in cfg.controls)
+                self.bar.refresh()
+        return kept
 
     # ------------------------------------------------------------ explain
     def _params_for_run(self, pm: Any, pair: Pair) -> dict[str, Any]:

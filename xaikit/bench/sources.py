@@ -73,6 +73,13 @@ class PreparedModel:
         return int(self.display.shape[1]), int(self.display.shape[2])
 
     @property
+    def randomisable(self) -> bool:
+        """Whether the model's services can re-initialise its weights (the randomisation sanity check)."""
+        from ..services import ModelServices
+
+        return type(self.services).randomizer is not ModelServices.randomizer
+
+    @property
     def images_nhwc(self) -> np.ndarray:
         """:attr:`images` channels last (as the metrics and the pictures take them)."""
         from ..kernels import to_layout

@@ -160,8 +160,8 @@ def _params(cfg: Any, items: tuple[str, ...]) -> Any:
 @click.option("-p", "--preprocess", metavar="SCHEME", help="Pixels -> model input for --images: none, scale255, "
                                                            "caffe, torch, tf or a keras.applications family.")
 @click.option("--labels", "labels_path", metavar="FILE", help="Class names (.txt or .json) for the figures.")
-@click.option("--unsafe", is_flag=True, help="Allow Lambda layers and SavedModel folders (code) in a --model you "
-                                            "trust.")
+@click.option("--unsafe", is_flag=True, help="Allow Lambda layers, SavedModel folders and package.module:name "
+                                            "references (code) in a --model you trust.")
 @click.option("--n-images", type=click.IntRange(min=1), help="Images per model (overrides the suite).")
 @click.option("--seed", type=click.IntRange(0, SEED_LIMIT - 1),
               help="Seed of the sample, random methods and randomisation (overrides the suite).")

@@ -15,7 +15,7 @@ from .layout import LAYOUTS, channel_axis, to_layout
 from .rng import STREAMS, ImageStreams, image_digest, image_rng
 from .streaming import chunks, row_plan, segments, stream_rows
 from .upsample import resize_maps
-from .windows import accumulate_windows, patch_windows, window_starts
+from .windows import accumulate_windows, occluded_images, patch_windows, window_starts
 
 __all__ = [
     "CHANNEL_REDUCTIONS",
@@ -32,6 +32,7 @@ __all__ = [
     "image_digest",
     "image_rng",
     "integration_points",
+    "occluded_images",
     "patch_windows",
     "reduce_channels",
     "resize_maps",
