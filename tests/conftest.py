@@ -10,6 +10,12 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import numpy as np
 import pytest
 
+try:  # PyTorch before TensorFlow: the Triton of CUDA builds of torch crashes if TensorFlow's LLVM is loaded first
+    import torch  # noqa: F401
+    import torchvision  # noqa: F401
+except ImportError:  # pragma: no cover - the torch extra is not installed
+    pass
+
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "tensorflow: needs TensorFlow")

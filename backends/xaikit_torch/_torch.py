@@ -237,7 +237,9 @@ class TorchModelView:
         return torch.float32
 
     def layer_name(self, layer: Any) -> Any:
-        """The path of a module object of this model (strings and None pass through)."""
+        """The path of a module object of this model (names and None pass through, checked by the core)."""
+        if isinstance(layer, str) and layer in self.modules:
+            self._hookable(layer)  # a TorchScript module says so before anything else is checked
         if layer is None or isinstance(layer, str) or not isinstance(layer, nn.Module):
             return layer
         if layer is self.model:
