@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -10,11 +11,12 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import numpy as np
 import pytest
 
-try:  # PyTorch before TensorFlow: the Triton of CUDA builds of torch crashes if TensorFlow's LLVM is loaded first
-    import torch  # noqa: F401
-    import torchvision  # noqa: F401
-except ImportError:  # pragma: no cover - the torch extra is not installed
-    pass
+# PyTorch before TensorFlow: the Triton of CUDA builds of torch crashes if TensorFlow's LLVM is loaded first.
+for _first in ("torch", "torchvision"):
+    try:
+        importlib.import_module(_first)
+    except ImportError:  # pragma: no cover - the torch extra is not installed
+        break
 
 
 def pytest_configure(config: pytest.Config) -> None:

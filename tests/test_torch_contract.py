@@ -99,6 +99,36 @@ def test_sequential_and_custom_forward_give_identical_results(method, torch_cnn,
     assert a.targets.tolist() == b.targets.tolist()
 
 
+def test_head_of_a_model_reading_its_batch_size_below_the_layer(torch, torch_cnn, torch_images, torch_background):
+    """The part below the layer runs on one zero image only when that gives the same head outputs."""
+    from torch import nn
+    from xaikit_torch.engine import engine_for
+
+    class ReadsBatchSize(nn.Module):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            n = x.shape[0]  # used above the layer: one image below would make (1, n * features) rows
+            h = self.net[:8](x)
+            return self.net[9:](h.reshape(n, -1))
+
+    model = ReadsBatchSize(copy.deepcopy(torch_cnn)).eval()
+    params = {**method_params("expected_gradients", torch_background), "batch_size": 8}
+    a = xk.explain(model, torch_images, method="expected_gradients", layer="net.pool_a", **params)
+    b = xk.explain(torch_cnn, torch_images, method="expected_gradients", layer="pool_a", **params)
+    np.testing.assert_allclose(a.attributions, b.attributions, rtol=1e-5, atol=1e-7)
+    view = engine_for(model).view
+    assert view._one_row_below == {"net.pool_a": False}
+    wrapped = nn.Sequential(nn.Identity(), copy.deepcopy(torch_cnn)).eval()  # a chain, but not of the layer's parents
+    custom = type("Wrapped", (nn.Module,), {"forward": lambda self, x: self.inner(x)})()
+    custom.inner = wrapped
+    c = xk.explain(custom, torch_images, method="expected_gradients", layer="inner.1.pool_a", **params)
+    np.testing.assert_allclose(c.attributions, b.attributions, rtol=1e-5, atol=1e-7)
+    assert engine_for(custom).view._one_row_below == {"inner.1.pool_a": True}
+
+
 @pytest.mark.parametrize("method", ["smoothgrad", "expected_gradients"])
 def test_seed_reproducibility_and_global_rngs_untouched(method, torch, torch_cnn, torch_images, torch_background):
     params = method_params(method, torch_background)
@@ -188,7 +218,6 @@ def test_activations_are_channels_first_and_in_place_safe(torch_cnn, torch_image
 def test_default_score_rule(torch):
     """Logits are read before a final Softmax/Sigmoid/LogSoftmax; a plain head is linear; outputs computed later are unknown."""
     from torch import nn
-
     from xaikit_torch.engine import engine_for
 
     with torch.random.fork_rng(devices=[]):

@@ -50,7 +50,7 @@ from torch import nn
 from xaikit.errors import InputError, LayerError, ModelError
 from xaikit.spec import LayerInfo, ModelSpec
 
-__all__ = ["TorchModelView", "model_view", "layer_kind"]
+__all__ = ["TorchModelView", "layer_kind", "model_view"]
 
 _VIEWS: weakref.WeakKeyDictionary[nn.Module, TorchModelView] = weakref.WeakKeyDictionary()
 _VIEWS_LOCK = threading.Lock()
@@ -176,7 +176,7 @@ class _EvalScope:
                         module.training = False
             self._depth += 1
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         with self._lock:
             self._depth -= 1
             if self._depth == 0:
@@ -204,6 +204,7 @@ class TorchModelView:
         self._specs: dict[tuple[int, ...], ModelSpec] = {}
         self._image_shapes: dict[tuple[str, tuple[int, ...]], tuple[int, ...]] = {}
         self._heads: dict[str, tuple[nn.Module, ...] | None] = {}
+        self._one_row_below: dict[str, bool] = {}
         self._lock = threading.Lock()
         self.engine: Any = None
 
@@ -524,33 +525,59 @@ class TorchModelView:
                              "network in two, such as a block output.")
         if linked[1] is None:
             raise LayerError(f"the output of model {self.name!r} does not depend on layer {layer!r}")
+        self._one_row_below[layer] = self._one_row_suffices(layer, shape, image_shape)
+
+    def _one_row_suffices(self, layer: str, shape: tuple[int, ...], image_shape: tuple[int, ...]) -> bool:
+        """Whether the part below ``layer`` may run on one zero image whatever the batch above it.
+
+        Checked once per layer: the head's outputs for two different rows of activations
+        must be the same with one and with two zero images below (a model that reads the
+        batch size at its input and reshapes with it above the layer fails this, and then
+        runs the full batch below).
+        """
+        generator = torch.Generator().manual_seed(0)  # not the global RNG
+        rows = torch.randn((2, *shape), generator=generator).to(device=self.device, dtype=self.dtype)
+        try:
+            with self.running(grad=False):
+                full = self._replaced_pass(layer, rows, image_shape, 2, None).outputs["__output__"]
+                small = self._replaced_pass(layer, rows, image_shape, 1, None).outputs["__output__"]
+            return bool(small.shape == full.shape and torch.allclose(small, full, rtol=1e-5, atol=1e-6))
+        except (RuntimeError, ValueError, TypeError, IndexError):
+            return False
+
+    def _replaced_pass(self, layer: str, a: torch.Tensor, image_shape: tuple[int, ...], rows: int,
+                       final: str | None) -> _Pass:
+        state = _Pass()
+        grad = torch.is_grad_enabled()
+        with _grad_mode_kept():
+            torch.set_grad_enabled(False)  # the part below the layer builds no graph
+            with self.hooks(state, replace=(layer, a), grad=grad, final=final):
+                x = torch.zeros((rows, *image_shape), device=a.device, dtype=self.dtype)
+                state.outputs["__output__"] = self.model(x)
+        _check_calls(state, [layer])
+        return state
 
     def run_head(self, layer: str, a: torch.Tensor, probe: _Probe, image_shape: tuple[int, ...]) -> _Pass:
         """The model above ``layer`` on activations ``a`` (channels first), recording the logit.
 
         ``nn.Sequential`` chains run the modules after the layer. Any other model runs a
-        full forward pass on a zero batch in which a hook replaces the layer's output by
-        ``a``; the part below the layer runs without autograd (its cost is one forward
-        pass of that part, its result is discarded; :meth:`check_head` made sure the
-        output does not depend on it).
+        forward pass on zero images in which a hook replaces the layer's output by ``a``
+        (:meth:`check_head` made sure the output does not depend on those images). The
+        part below the layer runs without autograd, on one image when
+        :meth:`check_head` found that enough (else on as many as ``a`` has rows): its
+        cost is then one image's pass through that part per call, not the batch's.
         """
         rest = self.sequential_rest(layer)
-        state = _Pass()
         final = probe.final if probe.logit_is_input else None
-        if rest is not None:
-            with self.hooks(state, final=final):
-                out = a
-                for module in rest:
-                    out = module(out)
-            state.outputs["__output__"] = out
-            return state
-        grad = torch.is_grad_enabled()
-        with _grad_mode_kept():
-            torch.set_grad_enabled(False)  # the part below the layer builds no graph
-            with self.hooks(state, replace=(layer, a), grad=grad, final=final):
-                x = torch.zeros((a.shape[0], *image_shape), device=a.device, dtype=self.dtype)
-                state.outputs["__output__"] = self.model(x)
-        _check_calls(state, [layer])
+        if rest is None:
+            rows = 1 if self._one_row_below.get(layer) else a.shape[0]
+            return self._replaced_pass(layer, a, image_shape, rows, final)
+        state = _Pass()
+        with self.hooks(state, final=final):
+            out = a
+            for module in rest:
+                out = module(out)
+        state.outputs["__output__"] = out
         return state
 
     # ------------------------------------------------------------- fingerprint

@@ -103,7 +103,7 @@ class TorchRandomizer:
     def __enter__(self) -> TorchRandomizer:
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.restore()
 
     def _module(self, name: str) -> nn.Module:

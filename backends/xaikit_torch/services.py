@@ -7,7 +7,7 @@ from typing import Any
 
 from xaikit.services import EngineServices
 
-__all__ = ["TorchServices", "SERVICES"]
+__all__ = ["SERVICES", "TorchServices"]
 
 
 class TorchServices(EngineServices):

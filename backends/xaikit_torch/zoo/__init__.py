@@ -51,8 +51,9 @@ def load_twin(name: str, *, directory: str | os.PathLike[str] | None = None) -> 
     FileFormatError
         If the file is damaged or holds another architecture.
     """
-    from xaikit.errors import UnknownNameError
     from xaikit_tensorflow.zoo import MODELS_DIR, model_info  # the zoo's records; imports no TensorFlow
+
+    from xaikit.errors import UnknownNameError
 
     from .convert import build_twin, load_keras_weights, read_keras_file
 

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from torch import nn
+from torch import Tensor, nn
 
 from xaikit.errors import InputError
 
-__all__ = ["Activated", "BUILDERS", "cnn4", "conv_bn_leaky"]
+__all__ = ["BUILDERS", "Activated", "cnn4", "conv_bn_leaky"]
 
 
 class Activated(nn.Module):
@@ -34,7 +34,7 @@ class Activated(nn.Module):
         self.layer = layer
         self.activation = activation
 
-    def forward(self, x):  # noqa: ANN001, ANN201 - torch's signature
+    def forward(self, x: Tensor) -> Tensor:
         return self.activation(self.layer(x))
 
 

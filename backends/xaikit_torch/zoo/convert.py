@@ -36,7 +36,7 @@ from xaikit.errors import FileFormatError, MissingDependencyError
 
 from .architectures import BUILDERS, Activated
 
-__all__ = ["KerasFile", "read_keras_file", "build_twin", "load_keras_weights"]
+__all__ = ["KerasFile", "build_twin", "load_keras_weights", "read_keras_file"]
 
 
 class KerasFile:
