@@ -173,3 +173,70 @@ def test_other_suffixes_and_missing_files(services, tmp_path):
     other.write_bytes(b"x")
     with pytest.raises(InputError, match=r"\.pt, \.pth"):
         services.load(other)
+
+
+# ----------------------------------------------------------------------------- primitives of the methods to come
+@pytest.mark.parametrize("custom", [False, True])
+def test_masked_and_head_scores_are_the_model_on_those_inputs(torch_cnn, torch_cnn_custom, torch_images, custom):
+    from xaikit_torch.engine import engine_for
+
+    model = torch_cnn_custom if custom else torch_cnn
+    engine = engine_for(model)
+    engine.describe(torch_images.shape[1:])
+    masks = np.random.default_rng(0).uniform(size=(5, 20, 28)).astype(np.float32)
+    seg, t = np.array([0, 0, 1, 2, 2]), np.array([0, 3, 1, 4, 2])
+    fill = np.full((3, 20, 28), 0.5, np.float32)
+    rows = torch_images[seg] * masks[:, None] + fill[None] * (1 - masks[:, None])
+    expected = engine.class_scores(rows, "logit")[np.arange(5), t]
+    np.testing.assert_allclose(engine.masked_scores(torch_images, seg, masks, fill, t, "logit"), expected, rtol=1e-5)
+    _, scores, features = engine.probe(torch_images, "probability", "pool_a")
+    np.testing.assert_allclose(engine.head_scores(features, np.array([1, 2, 3]), "probability", "pool_a"),
+                               scores[np.arange(3), [1, 2, 3]], rtol=1e-5)
+
+
+def test_second_moments_of_path_gradients(torch_cnn, torch_images):
+    from xaikit_torch.engine import engine_for
+
+    engine = engine_for(torch_cnn)
+    grads, _, _, _ = engine.input_gradients(torch_images, np.array([1, 2, 3], np.int32), "logit")
+    zero = np.zeros((1, *torch_images.shape[1:]), np.float32)
+    seg, w = np.array([0, 1, 1, 2], np.int32), np.array([0.5, 1.0, 2.0, 1.0], np.float32)
+    t = np.array([[1], [2], [2], [3]], np.int32)
+    sums = engine.path_gradient_sums(torch_images, seg, zero, zero, np.ones(4, np.float32), w, t, "logit",
+                                     second_moment=True)
+    assert sums.shape == (2, 1, *torch_images.shape)
+    weight = np.array([0.5, 3.0, 1.0])[:, None, None, None]
+    np.testing.assert_allclose(sums[0, 0], weight * grads, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(sums[1, 0], weight * grads ** 2, rtol=1e-5, atol=1e-10)
+
+
+def test_description_without_images(torch_cnn):
+    from xaikit_torch.engine import engine_for
+
+    spec = engine_for(torch_cnn).describe(None)
+    assert spec.input_shape == (3, None, None) and spec.n_outputs == 0 and spec.layout == "NCHW"
+    assert spec.layer("conv_b").kind == "conv" and spec.layer("conv_b").output_shape is None
+
+
+def test_architectures_zoo_and_kernels(torch, services, torch_cnn, tmp_path):
+    assert "resnet18" in services.architectures() and "cnn4" in services.architectures()
+    rng = torch.random.get_rng_state().clone()
+    a = services.architecture("resnet18", classes=3, seed=1)
+    b = services.architecture("resnet18", classes=3, seed=1)
+    assert torch.equal(torch.random.get_rng_state(), rng)
+    assert not a.training and torch.equal(a.fc.weight, b.fc.weight) and a.fc.out_features == 3
+    path = tmp_path / "r.pth"
+    torch.save(a.state_dict(), path)
+    assert torch.equal(services.architecture("resnet18", weights=str(path), classes=3).fc.weight, a.fc.weight)
+    assert services.architecture_preprocess("resnet18") == "torch"
+    with pytest.raises(InputError, match="unknown architecture"):
+        services.architecture("resnet_18")
+    twin = services.zoo_model("shapes_binary")
+    assert list(twin._modules)[0] == "conv2d"
+    assert services.zoo_record("shapes_binary")["test_accuracy"] > 0.9
+    assert services.kernel_layers(torch_cnn) == ["conv_a", "conv_b"]
+    filters = services.conv_filters(torch_cnn, "conv_b")
+    assert filters.shape == (3, 3, 4, 6)  # (kh, kw, in, out), as Keras keeps kernels
+    np.testing.assert_array_equal(filters[..., 5], torch_cnn.conv_b.weight[5].detach().numpy().transpose(1, 2, 0))
+    with pytest.raises(LayerError, match="conv_a, conv_b"):
+        services.conv_filters(torch_cnn, "pred")

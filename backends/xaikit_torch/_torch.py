@@ -269,8 +269,19 @@ class TorchModelView:
         return module
 
     # ------------------------------------------------------------- describing
-    def describe(self, image_shape: tuple[int, ...]) -> ModelSpec:
-        """The :class:`~xaikit.ModelSpec` for images of shape ``image_shape`` ``(C, H, W)`` (cached per shape)."""
+    def describe(self, image_shape: tuple[int, ...] | None) -> ModelSpec:
+        """The :class:`~xaikit.ModelSpec` for images of shape ``image_shape`` ``(C, H, W)`` (cached per shape).
+
+        ``None``: what is known without running the model: its modules and their kinds, the
+        input channels of the first convolution or linear layer (registration order), no
+        output width (0) and an ``"unknown"`` output activation (which module runs last is
+        known only from a pass).
+        """
+        if image_shape is None:
+            channels = next((int(m.in_channels) for m in self.modules.values() if hasattr(m, "in_channels")), None)
+            info = tuple(LayerInfo(n, layer_kind(m), None, 0) for n, m in self.modules.items())
+            return ModelSpec((channels, None, None), 0, "unknown", tuple(self.modules), self.top_layers,
+                             layout="NCHW", layer_info=info, framework="torch", name=self.name)
         image_shape = tuple(int(s) for s in image_shape)
         spec = self._specs.get(image_shape)
         if spec is not None:
@@ -501,8 +512,8 @@ class TorchModelView:
         on activations alone.
         """
         self.module(layer)
-        if self.sequential_rest(layer) is not None:
-            return
+        if layer in self._one_row_below or self.sequential_rest(layer) is not None:
+            return  # checked before, or a chain
         described = [(shape, probe) for shape, probe in self._probes.items() if probe.calls.get(layer)]
         if not described:
             raise LayerError(f"layer {layer!r} did not run when model {self.name!r} was described with images; pick a "

@@ -72,7 +72,7 @@ class TorchEngine(Engine):
     def layout(self) -> str:
         return "NCHW"
 
-    def describe(self, image_shape: tuple[int, ...]) -> ModelSpec:
+    def describe(self, image_shape: tuple[int, ...] | None) -> ModelSpec:
         return self.view.describe(image_shape)
 
     def versions(self) -> dict[str, str]:
@@ -170,6 +170,16 @@ class TorchEngine(Engine):
             scores = self._scores(self._run(occluded, probe), probe, score)
             return as_numpy(scores.gather(1, self._index(t)[:, None])[:, 0])
 
+    def masked_scores(self, x: np.ndarray, seg: np.ndarray, masks: np.ndarray, fill: np.ndarray, t: np.ndarray,
+                      score: str) -> np.ndarray:
+        """Scores ``(R,)`` of row ``i``: ``x[seg[i]] * m_i + fill * (1 - m_i)``, class ``t[i]`` (rows built on the device)."""
+        probe = self._probe(x)
+        with self.view.running(grad=False):
+            m = self._tensor(masks)[:, None]  # (R, 1, H, W): broadcast over the channels
+            rows = self._images(x)[self._index(seg)] * m + self._images(fill)[None] * (1.0 - m)
+            scores = self._scores(self._run(rows, probe), probe, score)
+            return as_numpy(scores.gather(1, self._index(t)[:, None])[:, 0])
+
     # ----------------------------------------------------------------- gradients
     def input_gradients(self, x: np.ndarray, t: np.ndarray, score: str
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -184,11 +194,13 @@ class TorchEngine(Engine):
 
     def path_gradient_sums(self, x: np.ndarray, seg: np.ndarray, r: np.ndarray, e: np.ndarray, u: np.ndarray,
                            w: np.ndarray, t: np.ndarray, score: str, *, layer: str | None = None,
-                           times_delta: bool = False) -> np.ndarray:
+                           times_delta: bool = False, second_moment: bool = False) -> np.ndarray:
         view = self.view
         image_shape = (tuple(int(s) for s in x.shape[1:]) if layer is None
                        else view.image_shape_for(layer, tuple(int(s) for s in x.shape[1:])))
         probe = view.probe(image_shape)
+        if layer is not None:
+            view.check_head(layer)  # once per layer (cached): a layer another path bypasses is refused
         with view.running(grad=True):
             expand = (slice(None),) + (None,) * (x.ndim - 1)
             seg_t = self._index(seg)
@@ -204,14 +216,18 @@ class TorchEngine(Engine):
             scores = self._scores(state, probe, score)
             targets = self._index(t)
             weights = self._tensor(w)[expand]
-            sums = []
+            sums, squares = [], []
             for j in range(targets.shape[1]):
                 selected = scores.gather(1, targets[:, j:j + 1]).sum()
                 (g,) = torch.autograd.grad(selected, points, retain_graph=j < targets.shape[1] - 1)
-                g = g.float() * weights
+                g = g.float()
                 if times_delta:
                     g = g * delta
-                sums.append(torch.zeros((len(x), *g.shape[1:]), device=g.device).index_add_(0, seg_t, g))
+                sums.append(torch.zeros((len(x), *g.shape[1:]), device=g.device).index_add_(0, seg_t, g * weights))
+                if second_moment:  # VarGrad, SquareGrad: the sums of w g**2 too
+                    squares.append(torch.zeros_like(sums[-1]).index_add_(0, seg_t, g * g * weights))
+            if second_moment:
+                return as_numpy(torch.stack([torch.stack(sums), torch.stack(squares)]))
             return as_numpy(torch.stack(sums))
 
     # ----------------------------------------------------------------- layers
@@ -240,6 +256,17 @@ class TorchEngine(Engine):
             state = self._run(self._images(x), probe, [layer] if layer else [])
             features = as_numpy(_channels_last(state.outputs[layer])) if layer else None
             return as_numpy(self._output(state)), as_numpy(self._scores(state, probe, score)), features
+
+    def head_scores(self, features: np.ndarray, t: np.ndarray, score: str, layer: str) -> np.ndarray:
+        """Scores ``(B,)`` of explicit classes ``t`` from ``layer``'s channels-last activations ``features``."""
+        view = self.view
+        image_shape = view.image_shape_for(layer, tuple(int(s) for s in features.shape[1:]))
+        probe = view.probe(image_shape)
+        view.check_head(layer)  # once per layer: a layer another path bypasses is refused
+        with view.running(grad=False):
+            a = self._tensor(features).permute(0, 3, 1, 2).to(view.dtype).contiguous()
+            scores = self._scores(view.run_head(layer, a, probe, image_shape), probe, score)
+            return as_numpy(scores.gather(1, self._index(t)[:, None])[:, 0])
 
     def check_head(self, layer: str) -> None:
         self.view.check_head(layer)
