@@ -30,9 +30,10 @@ class TorchRandomizer:
     same afterwards (another thread drawing from it *during* the call would see the
     seeded stream). A module without ``reset_parameters`` (a custom layer) gets seeded
     normal values :math:`\\mathcal N(0, \\sigma^2)` with :math:`\\sigma` the standard
-    deviation of each original tensor. The original parameters and buffers are copied the
-    first time a module is randomised and copied back bit-exactly by :meth:`restore`
-    (also on leaving a ``with`` block).
+    deviation of each original tensor. The original parameters and buffers (its children's
+    too, which a ``reset_parameters`` may reset) are copied the first time a module is
+    randomised and copied back bit-exactly by :meth:`restore` (also on leaving a ``with``
+    block).
 
     Parameters
     ----------
@@ -65,8 +66,8 @@ class TorchRandomizer:
         """Re-initialise ``layer``'s parameters (and buffers) with its own initialisation, seeded by ``seed``."""
         module = self._module(layer)
         tensors = dict(_own_tensors(module))
-        if layer not in self._originals:
-            self._originals[layer] = {name: t.detach().clone() for name, t in tensors.items()}
+        if layer not in self._originals:  # its children too: a module's reset_parameters may reset them
+            self._originals[layer] = {name: t.detach().clone() for name, t in _own_tensors(module, recurse=True)}
         devices = sorted({t.device.index or 0 for t in tensors.values() if t.device.type == "cuda"})
         with torch.random.fork_rng(devices=devices), torch.no_grad():
             state = int(np.random.SeedSequence([int(seed)]).generate_state(1)[0])
@@ -94,7 +95,7 @@ class TorchRandomizer:
         """Put back the original parameters and buffers of every module randomised so far (bit-exact)."""
         with torch.no_grad():
             for layer, originals in list(self._originals.items()):
-                tensors = dict(_own_tensors(self._by_name[layer]))
+                tensors = dict(_own_tensors(self._by_name[layer], recurse=True))
                 for name, value in originals.items():
                     tensors[name].copy_(value)
                 del self._originals[layer]
@@ -114,6 +115,6 @@ class TorchRandomizer:
         return module
 
 
-def _own_tensors(module: nn.Module) -> list[tuple[str, torch.Tensor]]:
-    """The module's own parameters and buffers (not its children's)."""
-    return [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]
+def _own_tensors(module: nn.Module, recurse: bool = False) -> list[tuple[str, torch.Tensor]]:
+    """The module's own parameters and buffers (and its children's with ``recurse``)."""
+    return [*module.named_parameters(recurse=recurse), *module.named_buffers(recurse=recurse)]
