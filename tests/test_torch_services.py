@@ -232,7 +232,7 @@ def test_architectures_zoo_and_kernels(torch, services, torch_cnn, tmp_path):
     with pytest.raises(InputError, match="unknown architecture"):
         services.architecture("resnet_18")
     twin = services.zoo_model("shapes_binary")
-    assert list(twin._modules)[0] == "conv2d"
+    assert next(iter(twin._modules)) == "conv2d"
     assert services.zoo_record("shapes_binary")["test_accuracy"] > 0.9
     assert services.kernel_layers(torch_cnn) == ["conv_a", "conv_b"]
     filters = services.conv_filters(torch_cnn, "conv_b")
