@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -9,6 +10,13 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import numpy as np
 import pytest
+
+# PyTorch before TensorFlow: the Triton of CUDA builds of torch crashes if TensorFlow's LLVM is loaded first.
+for _first in ("torch", "torchvision"):
+    try:
+        importlib.import_module(_first)
+    except ImportError:  # pragma: no cover - the torch extra is not installed
+        break
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -97,3 +105,78 @@ def make_linear(keras):
         return linear_model(keras, weights, bias, shape, activation, sequential)
 
     return make
+
+
+# ----------------------------------------------------------------------------- PyTorch
+@pytest.fixture(scope="session")
+def torch():
+    torch = pytest.importorskip("torch")
+    # One intra-op thread: the test machine's two cores are shared, and torch's OpenMP threads
+    # spin-wait when oversubscribed (a 20 ms ResNet pass then takes a second).
+    torch.set_num_threads(1)
+    return torch
+
+
+def small_torch_cnn(torch, *, custom_forward: bool = False):
+    """The Keras ``small_cnn_layers`` network in PyTorch: Conv-ReLU (in place), BatchNorm, pooling, Dropout, softmax.
+
+    ``custom_forward`` gives the same modules under a class with its own ``forward`` (not
+    an ``nn.Sequential``), so the engine's generic paths (hooks replacing a layer's
+    output) are compared with the ``nn.Sequential`` ones.
+    """
+    from collections import OrderedDict
+
+    from torch import nn
+
+    layers = OrderedDict(
+        conv_a=nn.Conv2d(3, 4, 3), relu_a=nn.ReLU(inplace=True), bn=nn.BatchNorm2d(4), bn_relu=nn.ReLU(),
+        pool_a=nn.MaxPool2d(2), conv_b=nn.Conv2d(4, 6, 3), relu_b=nn.ReLU(), drop=nn.Dropout(0.5),
+        flat=nn.Flatten(), pred=nn.Linear(6 * 7 * 11, 5), softmax=nn.Softmax(dim=1))
+    if not custom_forward:
+        return nn.Sequential(layers)
+
+    class SmallCNN(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            for name, module in layers.items():
+                self.add_module(name, module)
+
+        def forward(self, x):
+            for module in self.children():
+                x = module(x)
+            return x
+
+    return SmallCNN()
+
+
+@pytest.fixture(scope="session")
+def torch_cnn(torch):
+    """The small CNN with seeded weights and non-trivial BatchNorm statistics, in train mode (as users leave it)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(1)
+        model = small_torch_cnn(torch)
+    rng = np.random.default_rng(0)
+    with torch.no_grad():
+        model.bn.weight.copy_(torch.from_numpy(rng.uniform(0.5, 1.5, 4).astype(np.float32)))
+        model.bn.bias.copy_(torch.from_numpy(rng.normal(0, 0.1, 4).astype(np.float32)))
+        model.bn.running_mean.copy_(torch.from_numpy(rng.normal(0, 0.1, 4).astype(np.float32)))
+        model.bn.running_var.copy_(torch.from_numpy(rng.uniform(0.5, 2, 4).astype(np.float32)))
+    return model.train()
+
+
+@pytest.fixture(scope="session")
+def torch_cnn_custom(torch, torch_cnn):
+    """The same weights as ``torch_cnn`` in a module with its own ``forward``."""
+    model = small_torch_cnn(torch, custom_forward=True)
+    model.load_state_dict(torch_cnn.state_dict())
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def torch_images(images):
+    return np.ascontiguousarray(images.transpose(0, 3, 1, 2))
+
+
+@pytest.fixture(scope="session")
+def torch_background(background):
+    return np.ascontiguousarray(background.transpose(0, 3, 1, 2))

@@ -387,9 +387,9 @@ def test_cli_bench_quick(tmp_path):
     assert "| shapes_cnn4 | gradcam |" in result.stdout
     assert (out / "report.html").is_file() and (out / "results.jsonl").is_file()
 
-    bad = _write(tmp_path, "[[models]]\nzoo = 'shapes_cnn4'\n[[methods]]\nmethod = 'gradcam'\nbackends = ['torch']\n")
+    bad = _write(tmp_path, "[[models]]\nzoo = 'shapes_cnn4'\n[[methods]]\nmethod = 'gradcam'\nbackends = ['nosuch']\n")
     result = CliRunner().invoke(main, ["bench", str(bad), "-o", str(tmp_path / "bad")])
-    assert result.exit_code == 3 and "unknown backend 'torch'" in result.output
+    assert result.exit_code == 3 and "unknown backend 'nosuch'" in result.output
 
     result = CliRunner().invoke(main, ["bench", "--quick", "--method", "lime", "-o", str(tmp_path / "x")])
     assert result.exit_code == 3 and "not in suite 'quick'" in result.output

@@ -14,7 +14,7 @@ import pytest
 import xaikit as xk
 from xaikit.errors import InputError
 from xaikit.binding import get_method_class
-from xaikit.registry import available_backends, list_methods
+from xaikit.registry import available_backends, get_backend, list_methods
 
 pytestmark = pytest.mark.tensorflow
 pytest.importorskip("tensorflow")
@@ -54,10 +54,14 @@ def _explain(model, images, background, method, backend, **params):
 
 
 @pytest.mark.parametrize("method,backend,name,default", BOOLS, ids=[f"{m}:{b}.{p}" for m, b, p, _ in BOOLS])
-def test_text_and_numbers_are_refused_and_bools_recorded(method, backend, name, default, functional_cnn, images,
-                                                         background):
+def test_text_and_numbers_are_refused_and_bools_recorded(method, backend, name, default, request):
+    """On the small CNN of the backend's framework (Keras, or its PyTorch version for torch backends)."""
+    torch_backend = "torch" in get_backend(backend).frameworks
+    model, images, background = (request.getfixturevalue(f) for f in (
+        ("torch_cnn", "torch_images", "torch_background") if torch_backend else ("functional_cnn", "images",
+                                                                                  "background")))
     for odd in ("False", "no", "true", 0):
         with pytest.raises(InputError, match=f"{name} must be True or False"):
-            _explain(functional_cnn, images, background, method, backend, **{name: odd})
-    exp = _explain(functional_cnn, images, background, method, backend, **{name: np.bool_(not default)})
+            _explain(model, images, background, method, backend, **{name: odd})
+    exp = _explain(model, images, background, method, backend, **{name: np.bool_(not default)})
     assert exp.params[name] is (not default)

@@ -288,3 +288,22 @@ def test_atomic_files_get_ordinary_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
+
+
+def test_random_streams_are_the_same_in_both_layouts():
+    """Streams are keyed and drawn channels-last, so a channels-first model gets the same noise, transposed."""
+    from xaikit.kernels import ImageStreams
+
+    nhwc = np.random.default_rng(0).uniform(size=(2, 5, 7, 3)).astype(np.float32)
+    nchw = nhwc.transpose(0, 3, 1, 2).copy()
+    last, first = ImageStreams(9, nhwc, "noise"), ImageStreams(9, nchw, "noise", "NCHW")
+    for count in (3, 1, 4):  # drawn a chunk at a time, in sample order
+        a = last.normal(1, count, (5, 7, 3), 0.5)
+        b = first.normal(1, count, (3, 5, 7), 0.5, "NCHW")
+        assert b.flags.c_contiguous
+        np.testing.assert_array_equal(b, a.transpose(0, 3, 1, 2))
+    np.testing.assert_array_equal(ImageStreams(9, nchw, "references", "NCHW").integers(0, 6, 10),
+                                  ImageStreams(9, nhwc, "references").integers(0, 6, 10))
+    # channels-last activations of a channels-first model draw as they are
+    np.testing.assert_array_equal(ImageStreams(9, nchw, "smoothing", "NCHW").normal(0, 2, (4, 4, 8)),
+                                  ImageStreams(9, nhwc, "smoothing").normal(0, 2, (4, 4, 8)))

@@ -135,6 +135,14 @@ class Engine(abc.ABC):
         """Library versions recorded in results."""
         return {}
 
+    def layer_name(self, layer: Any) -> Any:
+        """The name of a layer given as the framework's object (a ``torch.nn.Module``); names pass through.
+
+        Methods take ``layer=`` as a name or, where the framework has layer objects
+        users hold, as the object itself; the name is what is checked and recorded.
+        """
+        return layer
+
     def thread_context(self) -> Callable[[], contextlib.AbstractContextManager[Any]] | None:
         """A factory of the context worker threads run primitives in (a device scope), or None."""
         return None

@@ -388,6 +388,10 @@ class ActivationExtractor(_Described, abc.ABC):
     method: ClassVar[str] = "activations"
     base_params: ClassVar[tuple[Param, ...]] = COMMON_PARAMS[:1]  # batch_size only
 
+    def _selection(self) -> Any:
+        """The ``layers`` selection, with layer objects (where a backend takes them) given by name."""
+        return self.layers
+
     @abc.abstractmethod
     def _extract(self, images: np.ndarray, layers: list[str], batch_size: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Return ``({layer: (N, ...)}, outputs (N, K))``."""
@@ -402,7 +406,7 @@ class ActivationExtractor(_Described, abc.ABC):
         start = time.perf_counter()
         x, spec = self._checked_images(images)
         batch_size = check_positive_int("batch_size", self.batch_size)
-        layers = select_layers(self.layers, spec)
+        layers = select_layers(self._selection(), spec)
         maps, outputs = self._extract(x, layers, batch_size)
         _check_outputs(np.asarray(outputs), self)
         return Activations(maps, backend=self.backend, elapsed=time.perf_counter() - start,

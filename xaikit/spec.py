@@ -31,7 +31,7 @@ SCORES = ("logit", "probability", "output")
 LAYOUTS = ("NHWC", "NCHW")
 #: Layer kinds an engine reports (:attr:`LayerInfo.kind`).
 LAYER_KINDS = ("conv", "pool", "global_pool", "activation", "norm", "dense", "flatten", "dropout", "reshape",
-               "container", "other")
+               "container", "block", "other")
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,9 @@ class LayerInfo:
         The name methods take (Keras layer name, PyTorch module path).
     kind : str
         One of ``conv``, ``pool``, ``global_pool``, ``activation``, ``norm``, ``dense``,
-        ``flatten``, ``dropout``, ``reshape``, ``container`` (a nested model), ``other``.
+        ``flatten``, ``dropout``, ``reshape``, ``container`` (a nested model, an
+        ``nn.Sequential``: its output is one of its layers'), ``block`` (a module computing
+        its own output from sub-modules, such as a residual block), ``other``.
     output_shape : tuple or None
         Per-image output shape in the model's layout, at the described image size
         (``None`` when the layer did not run or returns several tensors).
@@ -227,15 +229,18 @@ def resolve_score(score: str | None, spec: ModelSpec) -> str:
     return score
 
 
-_TRAILING = ("pool", "dropout")
+_TRAILING = ("pool", "global_pool", "dropout")
 
 
 def default_cam_layer(spec: ModelSpec, method: str) -> str:
     """The layer a CAM uses by default: the output of the last convolution block.
 
     That is the last layer with a spatial output, stepping back over trailing pooling and
-    dropout layers (VGG16: ``block5_conv3``, not ``block5_pool``), as Grad-CAM's paper and
-    the tutorials use it.
+    dropout layers (VGG16: ``block5_conv3``, not ``block5_pool``; a PyTorch global pool
+    keeps a ``(C, 1, 1)`` map and is skipped too) and over layers that run more than once
+    (ambiguous), as Grad-CAM's paper and the tutorials use it. Containers (nested models,
+    ``nn.Sequential``) are not candidates, their layers are; blocks are (torchvision
+    ResNet-18: ``layer4.1``, the last residual block).
     """
     spatial = [info for info in spec.layer_info if info.spatial and info.kind != "container"]
     if not spatial:
@@ -244,4 +249,5 @@ def default_cam_layer(spec: ModelSpec, method: str) -> str:
     for info in reversed(spatial):
         if info.kind not in _TRAILING and info.calls == 1:
             return info.name
-    return spatial[-1].name
+    once = [info for info in spatial if info.calls == 1]
+    return (once or spatial)[-1].name

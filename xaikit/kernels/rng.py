@@ -7,6 +7,12 @@ split into pieces. Streams are consumed in sample order, a chunk at a time, so p
 are never allocated whole (memory is bounded by the chunk, not by ``n_samples``).
 Drawing ``a`` then ``b`` values from a stream gives the same values as drawing ``a + b``
 at once (NumPy keeps its buffered bits in the generator's state; tested).
+
+**One layout for the streams.** Streams are keyed by the image in channels-last order
+and image-shaped noise is drawn channels-last, then transposed to the model's layout,
+so the same image explained on a channels-first (PyTorch) and a channels-last (Keras)
+model gets the same noise, references and positions: the same network in both
+frameworks gives the same SmoothGrad and expected-gradients maps.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["STREAMS", "image_digest", "image_rng", "ImageStreams"]
+__all__ = ["STREAMS", "ImageStreams", "channels_last", "image_digest", "image_rng"]
 
 #: Stream numbers, one per use, so that independent draws never share a stream.
 STREAMS = {"noise": 0, "smoothing": 1, "references": 2, "positions": 3, "masks": 4, "shifts": 5}
@@ -33,6 +39,11 @@ def image_rng(seed: int, image: np.ndarray, stream: int = 0) -> np.random.Genera
     return np.random.default_rng([seed, stream, image_digest(image)])
 
 
+def channels_last(image: np.ndarray, layout: str) -> np.ndarray:
+    """One image ``(C, H, W)`` (``layout="NCHW"``) as ``(H, W, C)``; channels-last images unchanged."""
+    return np.moveaxis(image, 0, -1) if layout == "NCHW" else image
+
+
 class ImageStreams:
     """One random stream per image, drawn lazily in sample order.
 
@@ -41,21 +52,31 @@ class ImageStreams:
     seed : int
         The explanation's seed.
     images : sequence of numpy.ndarray
-        The images (their content keys the streams).
+        The images (their content, in channels-last order, keys the streams).
     stream : str
         One of :data:`STREAMS`.
+    layout : {"NHWC", "NCHW"}
+        The layout of ``images``.
     """
 
-    def __init__(self, seed: int, images: Sequence[np.ndarray] | np.ndarray, stream: str) -> None:
-        self._generators = [image_rng(seed, image, STREAMS[stream]) for image in images]
+    def __init__(self, seed: int, images: Sequence[np.ndarray] | np.ndarray, stream: str,
+                 layout: str = "NHWC") -> None:
+        self._generators = [image_rng(seed, channels_last(image, layout), STREAMS[stream]) for image in images]
 
-    def normal(self, image: int, count: int, shape: tuple[int, ...], scale: float = 1.0) -> np.ndarray:
-        """``(count, *shape)`` float32 standard normals times ``scale``, the next ones of ``image``'s stream."""
-        out = np.empty((count, *shape), np.float32)
+    def normal(self, image: int, count: int, shape: tuple[int, ...], scale: float = 1.0,
+               layout: str = "NHWC") -> np.ndarray:
+        """``(count, *shape)`` float32 standard normals times ``scale``, the next ones of ``image``'s stream.
+
+        With ``layout="NCHW"``, ``shape`` is ``(C, H, W)``: the values are drawn as
+        ``(count, H, W, C)`` and transposed, so they equal the channels-last draws.
+        """
+        channels_first = layout == "NCHW" and len(shape) == 3
+        drawn = (shape[1], shape[2], shape[0]) if channels_first else tuple(shape)
+        out = np.empty((count, *drawn), np.float32)
         self._generators[image].standard_normal(out=out, dtype=np.float32)
         if scale != 1.0:
             out *= np.float32(scale)
-        return out
+        return np.ascontiguousarray(out.transpose(0, 3, 1, 2)) if channels_first else out
 
     def uniform(self, image: int, count: int) -> np.ndarray:
         """``count`` float64 draws from U[0, 1), the next ones of ``image``'s stream."""

@@ -45,6 +45,9 @@ class EngineExplainer(_EngineBound, Explainer):
         params["_spec"] = spec
         return params
 
+    def _resolve_layer(self, layer: Any, spec: ModelSpec, images: np.ndarray) -> str | None:
+        return super()._resolve_layer(self._engine().layer_name(layer), spec, images)
+
     def _predict(self, images: np.ndarray, batch_size: int) -> np.ndarray:
         engine = self._engine()
         return np.concatenate([engine.predict(images[s]) for s in chunks(len(images), batch_size)])
@@ -69,6 +72,12 @@ class EngineExplainer(_EngineBound, Explainer):
 
 class EngineExtractor(_EngineBound, ActivationExtractor):
     """Activation extraction on the engine: the chosen layers' outputs, one pass per chunk."""
+
+    def _selection(self) -> Any:
+        engine, layers = self._engine(), self.layers
+        if isinstance(layers, (list, tuple)):
+            return [engine.layer_name(layer) for layer in layers]
+        return engine.layer_name(layers)
 
     def _extract(self, images: np.ndarray, layers: list[str], batch_size: int
                  ) -> tuple[dict[str, np.ndarray], np.ndarray]:

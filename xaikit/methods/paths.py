@@ -24,13 +24,17 @@ __all__ = ["SmoothGrad", "IntegratedGradients", "ExpectedGradients"]
 
 
 def _draw_rows(streams: ImageStreams, used: np.ndarray, seg: np.ndarray, shape: tuple[int, ...],
-               scale: np.ndarray | float) -> np.ndarray:
-    """Normal noise for rows grouped by image (rows of one image are contiguous), each image's next draws."""
+               scale: np.ndarray | float, layout: str) -> np.ndarray:
+    """Normal noise for rows grouped by image (rows of one image are contiguous), each image's next draws.
+
+    ``shape`` is one row's shape in ``layout`` (the noise is drawn channels-last whatever the layout).
+    """
     out = np.empty((len(seg), *shape), np.float32)
     starts = np.searchsorted(seg, np.arange(len(used) + 1))
     for j, image in enumerate(used):
         sigma = float(scale[image]) if np.ndim(scale) else float(scale)
-        out[starts[j]:starts[j + 1]] = streams.normal(int(image), int(starts[j + 1] - starts[j]), shape, sigma)
+        out[starts[j]:starts[j + 1]] = streams.normal(int(image), int(starts[j + 1] - starts[j]), shape, sigma,
+                                                      layout)
     return out
 
 
@@ -71,14 +75,15 @@ class SmoothGrad(EngineExplainer):
         if not np.all(sigma <= np.finfo(np.float32).max):
             raise InputError(f"noise={params['noise']:g} times the images' value range overflows float32 (sigma up to "
                              f"{sigma.max():.3g}); noise is a fraction of the range: use a value such as 0.15.")
-        streams = ImageStreams(params["seed"], images, "noise")
+        layout = params["_spec"].layout
+        streams = ImageStreams(params["seed"], images, "noise", layout)
         t_all = targets.astype(np.int32)
         zero = np.zeros((1, *shape), np.float32)
 
         def prepare(rows: slice) -> tuple[np.ndarray, ...]:
             index, _ = row_plan(rows, n_samples)
             used, seg = segments(index)
-            noise = _draw_rows(streams, used, seg, shape, sigma)
+            noise = _draw_rows(streams, used, seg, shape, sigma, layout)
             ones = np.ones(len(index), np.float32)
             return used, seg, zero, noise, ones, ones, t_all[index][:, None]
 
@@ -233,9 +238,11 @@ class ExpectedGradients(EngineExplainer):
             scores_bg, bg_space = engine.memo(key, lambda: self._probe(background, params)[1:])
         shape = tuple(x_space.shape[1:])
         n, k, n_samples = len(images), ranked.shape[1], params["n_samples"]
-        references = ImageStreams(params["seed"], images, "references")
-        positions = ImageStreams(params["seed"], images, "positions")
-        smoothing_noise = ImageStreams(params["seed"], images, "smoothing")
+        layout = params["_spec"].layout
+        references = ImageStreams(params["seed"], images, "references", layout)
+        positions = ImageStreams(params["seed"], images, "positions", layout)
+        smoothing_noise = ImageStreams(params["seed"], images, "smoothing", layout)
+        noise_layout = layout if layer is None else "NHWC"  # layer activations cross the engine channels-last
         smoothing = params["local_smoothing"]
         t_all = ranked.astype(np.int32)
         zero = np.zeros((1, *shape), np.float32)
@@ -250,7 +257,8 @@ class ExpectedGradients(EngineExplainer):
                 count = int(starts[j + 1] - starts[j])
                 picks[starts[j]:starts[j + 1]] = references.integers(int(image), count, len(bg_space))
                 where[starts[j]:starts[j + 1]] = positions.uniform(int(image), count)
-            noise = _draw_rows(smoothing_noise, used, seg, shape, smoothing) if smoothing > 0 else zero
+            noise = (_draw_rows(smoothing_noise, used, seg, shape, smoothing, noise_layout) if smoothing > 0
+                     else zero)
             return used, seg, bg_space[picks], noise, where, np.ones(len(index), np.float32), t_all[index]
 
         totals = stream_sums(engine, x_space, n * n_samples, batch_size, prepare, score=params["score"], k=k,

@@ -1,0 +1,645 @@
+"""How the native backend sees a ``torch.nn.Module``.
+
+One :class:`TorchModelView` per model (cached weakly, rebuilt when the module tree
+changes). It answers, for any module -- ``nn.Sequential``, a torchvision network, a
+subclass with its own ``forward`` --:
+
+- what the model takes and returns (:meth:`TorchModelView.describe`): one forward pass
+  of a zero image with a forward hook on every module gives each module's output shape,
+  how often it ran (a module called twice, like the ``relu`` a torchvision
+  ``BasicBlock`` reuses, is ambiguous by name), and the last module that ran, which
+  says what the output is (:meth:`TorchModelView.output_activation`);
+- the output of any module, its gradient, and the logit (the input of a final
+  ``nn.Softmax`` / ``nn.Sigmoid`` / ``nn.LogSoftmax``), through forward hooks that live
+  for one pass (:meth:`TorchModelView.hooks`);
+- the model above a layer (:meth:`TorchModelView.head`): the rest of an
+  ``nn.Sequential``, or, for any other architecture, a forward pass whose hook *replaces*
+  the layer's output by the given activations.
+
+**No state changes.** Every pass runs in eval mode: the ``training`` flag of every
+module is remembered, set to False while xaikit's passes run (reference-counted across
+threads) and put back module by module afterwards, so BatchNorm uses and keeps its
+running statistics and Dropout is off. Gradients come from ``torch.autograd.grad``, so
+no ``.grad`` is ever written; every hook is removed in a ``finally``.
+
+**Threads.** Hooks are attached to the shared modules, so each hook acts only in the
+thread that installed it: another thread running the same model at the same moment
+(another explanation, the user's own code) goes through it unchanged.
+
+**In-place operations.** torchvision's ReLUs are ``inplace=True``: a tensor captured by
+a hook may be overwritten by the next module. A captured output is therefore copied,
+and the copy is what the rest of the model sees (so a later in-place operation changes
+neither the recorded activations nor the tensor the gradient is taken with respect to).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+import weakref
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from xaikit.errors import InputError, LayerError, ModelError
+from xaikit.spec import LayerInfo, ModelSpec
+
+__all__ = ["TorchModelView", "layer_kind", "model_view"]
+
+_VIEWS: weakref.WeakKeyDictionary[nn.Module, TorchModelView] = weakref.WeakKeyDictionary()
+_VIEWS_LOCK = threading.Lock()
+
+#: Final modules whose input is the logit, and the output activation they stand for.
+_FINAL_ACTIVATIONS: tuple[tuple[type, str], ...] = ((nn.Softmax, "softmax"), (nn.LogSoftmax, "softmax"),
+                                                    (nn.Sigmoid, "sigmoid"))
+_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+_POOLS = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d, nn.LPPool1d,
+          nn.LPPool2d, nn.FractionalMaxPool2d, nn.FractionalMaxPool3d)
+_ADAPTIVE_POOLS = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d, nn.AdaptiveMaxPool1d,
+                   nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)
+_NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm)
+_DROPOUTS = (nn.modules.dropout._DropoutNd, nn.AlphaDropout, nn.FeatureAlphaDropout)
+_RESHAPES = (nn.Unflatten, nn.Upsample, nn.PixelShuffle, nn.PixelUnshuffle, nn.ChannelShuffle,
+             nn.modules.padding._ConstantPadNd, nn.modules.padding._ReflectionPadNd,
+             nn.modules.padding._ReplicationPadNd, nn.ZeroPad2d)
+
+
+def layer_kind(module: nn.Module) -> str:
+    """The :class:`xaikit.spec.LayerInfo` kind of a module.
+
+    ``nn.Sequential`` / ``ModuleList`` / ``ModuleDict`` are ``container`` (their output
+    is one of their children's); any other module with children is a ``block`` (a
+    residual block computes its own output, and it is what a CAM usually looks at).
+    """
+    if isinstance(module, _CONTAINERS):
+        return "container"
+    if isinstance(module, nn.modules.conv._ConvNd):
+        return "conv"
+    if isinstance(module, _ADAPTIVE_POOLS):
+        size = module.output_size
+        sizes = size if isinstance(size, tuple) else (size,)
+        return "global_pool" if all(s == 1 for s in sizes) else "pool"
+    if isinstance(module, _POOLS):
+        return "pool"
+    if isinstance(module, (nn.Linear, nn.Bilinear)):
+        return "dense"
+    if isinstance(module, nn.Flatten):
+        return "flatten"
+    if isinstance(module, _DROPOUTS):
+        return "dropout"
+    if isinstance(module, _NORMS):
+        return "norm"
+    if isinstance(module, _RESHAPES):
+        return "reshape"
+    if type(module).__module__ == "torch.nn.modules.activation":
+        return "activation"
+    if next(module.children(), None) is not None:
+        return "block"
+    return "other"
+
+
+def _structure(model: nn.Module) -> tuple[Any, ...]:
+    """What a view depends on: the module tree, by identity (replacing a module rebuilds the view)."""
+    return tuple((name, id(module)) for name, module in model.named_modules())
+
+
+def model_view(model: Any) -> TorchModelView:
+    """The (cached) view of ``model``; :class:`ModelError` if it is not a usable ``nn.Module``."""
+    if not isinstance(model, nn.Module):
+        raise ModelError(f"xaikit's torch backend explains torch.nn.Module objects; got {type(model).__name__}. "
+                         "Wrap a plain function in an nn.Module, or pick the backend for your framework.")
+    structure = _structure(model)
+    with _VIEWS_LOCK:
+        view = _VIEWS.get(model)
+        if view is None or view.structure != structure:
+            view = TorchModelView(model, structure)
+            _VIEWS[model] = view
+        return view
+
+
+@dataclass
+class _Pass:
+    """What one forward pass records, for the thread that runs it."""
+
+    owner: int = field(default_factory=threading.get_ident)
+    logits: Any = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    calls: dict[str, int] = field(default_factory=dict)
+
+    def mine(self) -> bool:
+        return threading.get_ident() == self.owner
+
+
+@dataclass(frozen=True)
+class _Probe:
+    """What one described forward pass found out (per image shape)."""
+
+    shapes: dict[str, tuple[int, ...] | None]
+    calls: dict[str, int]
+    order: tuple[str, ...]
+    n_outputs: int
+    final: str | None
+    output_activation: str
+    logit_is_input: bool
+    log_probabilities: bool
+
+
+class _EvalScope:
+    """Eval mode while any of xaikit's passes runs on the model; every module's flag restored after.
+
+    Reference-counted: the first pass to enter records each module's ``training`` flag
+    and switches the model to eval mode, the last to leave restores the flags one by one
+    (``module.training = flag``, not ``model.train()``, so mixed modes come back as they
+    were). Code outside xaikit that trains the same model in another thread at the same
+    time would see eval mode meanwhile: do not explain a model while it trains.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self._model = weakref.ref(model)
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._saved: list[tuple[nn.Module, bool]] = []
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._depth == 0:
+                model = self._model()
+                self._saved = [(m, m.training) for m in model.modules()] if model is not None else []
+                for module, training in self._saved:
+                    if training:
+                        module.training = False
+            self._depth += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0:
+                for module, training in self._saved:
+                    module.training = training
+                self._saved = []
+
+
+class TorchModelView:
+    """A ``torch.nn.Module`` as the native backend sees it; see the module docstring."""
+
+    def __init__(self, model: nn.Module, structure: tuple[Any, ...]) -> None:
+        for name, param in model.named_parameters():
+            if isinstance(param, nn.parameter.UninitializedParameter):
+                raise ModelError(f"module {name or type(model).__name__!r} has lazy parameters that are not "
+                                 "initialised yet: run the model once on a batch of images before explaining it.")
+        self._model_ref = weakref.ref(model)
+        self.structure = structure
+        self.name = type(model).__name__
+        self.modules: dict[str, nn.Module] = {name: m for name, m in model.named_modules() if name}
+        self._paths = {id(m): name for name, m in self.modules.items()}
+        self.top_layers = tuple(name for name, _ in model.named_children())
+        self.eval_scope = _EvalScope(model)
+        self._probes: dict[tuple[int, ...], _Probe] = {}
+        self._specs: dict[tuple[int, ...], ModelSpec] = {}
+        self._image_shapes: dict[tuple[str, tuple[int, ...]], tuple[int, ...]] = {}
+        self._heads: dict[str, tuple[nn.Module, ...] | None] = {}
+        self._one_row_below: dict[str, bool] = {}
+        self._lock = threading.Lock()
+        self.engine: Any = None
+
+    # --------------------------------------------------------------- inspection
+    @property
+    def model(self) -> nn.Module:
+        model = self._model_ref()
+        if model is None:  # pragma: no cover - the explainer holds the model
+            raise ModelError("the model this view belongs to no longer exists")
+        return model
+
+    def _first_tensor(self) -> torch.Tensor | None:
+        for tensor in self.model.parameters():
+            return tensor
+        for tensor in self.model.buffers():
+            return tensor
+        return None
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model's weights are (the inputs go there; CPU for a model without weights)."""
+        tensor = self._first_tensor()
+        return torch.device("cpu") if tensor is None else tensor.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The floating dtype of the model's weights (float32 unless the model was converted)."""
+        for tensor in self.model.parameters():
+            if tensor.is_floating_point():
+                return tensor.dtype
+        return torch.float32
+
+    def layer_name(self, layer: Any) -> Any:
+        """The path of a module object of this model (names and None pass through, checked by the core)."""
+        if isinstance(layer, str) and layer in self.modules:
+            self._hookable(layer)  # a TorchScript module says so before anything else is checked
+        if layer is None or isinstance(layer, str) or not isinstance(layer, nn.Module):
+            return layer
+        if layer is self.model:
+            raise LayerError(f"layer is the model {self.name!r} itself; pass one of its modules (by path, such as "
+                             f"{', '.join(map(repr, self.top_layers[:3]))}, or the module object)")
+        path = self._paths.get(id(layer))
+        if path is None:
+            raise LayerError(f"the {type(layer).__name__} module passed as layer is not part of model {self.name!r}; "
+                             f"pass one of its modules (by path, such as {', '.join(map(repr, self.top_layers[:3]))})")
+        return path
+
+    def module(self, name: str) -> nn.Module:
+        try:
+            return self.modules[name]
+        except KeyError:
+            raise LayerError(f"model {self.name!r} has no module {name!r}; its modules are: "
+                             f"{', '.join(self.modules)}") from None
+
+    def _hookable(self, name: str) -> nn.Module:
+        module = self.module(name)
+        if isinstance(module, torch.jit.ScriptModule):
+            raise LayerError(f"module {name!r} of model {self.name!r} is TorchScript (compiled code), whose layers "
+                             "cannot be reached; layer methods need the Python module: load its state_dict() into the "
+                             "architecture (arch=...). Input-gradient and perturbation methods work with "
+                             "score='output'.")
+        return module
+
+    # ------------------------------------------------------------- describing
+    def describe(self, image_shape: tuple[int, ...] | None) -> ModelSpec:
+        """The :class:`~xaikit.ModelSpec` for images of shape ``image_shape`` ``(C, H, W)`` (cached per shape).
+
+        ``None``: what is known without running the model: its modules and their kinds, the
+        input channels of the first convolution or linear layer (registration order), no
+        output width (0) and an ``"unknown"`` output activation (which module runs last is
+        known only from a pass).
+        """
+        if image_shape is None:
+            channels = next((int(m.in_channels) for m in self.modules.values() if hasattr(m, "in_channels")), None)
+            info = tuple(LayerInfo(n, layer_kind(m), None, 0) for n, m in self.modules.items())
+            return ModelSpec((channels, None, None), 0, "unknown", tuple(self.modules), self.top_layers,
+                             layout="NCHW", layer_info=info, framework="torch", name=self.name)
+        image_shape = tuple(int(s) for s in image_shape)
+        spec = self._specs.get(image_shape)
+        if spec is not None:
+            return spec
+        probe = self.probe(image_shape)
+        info = tuple(LayerInfo(n, layer_kind(self.modules[n]), probe.shapes.get(n), probe.calls.get(n, 0))
+                     for n in (*probe.order, *(n for n in self.modules if n not in probe.calls)))
+        spec = ModelSpec(image_shape, probe.n_outputs, probe.output_activation, tuple(self.modules),
+                         self.top_layers, layout="NCHW", layer_info=info, framework="torch", name=self.name)
+        self._specs[image_shape] = spec
+        return spec
+
+    def probe(self, image_shape: tuple[int, ...]) -> _Probe:
+        """One forward pass of a zero image with a hook on every module; see :meth:`describe`."""
+        cached = self._probes.get(image_shape)
+        if cached is not None:
+            return cached
+        if len(image_shape) != 3:
+            raise InputError(f"images of shape (N, {', '.join(map(str, image_shape))}): PyTorch image models take "
+                             "(N, C, H, W) batches")
+        state = _Pass()
+        shapes: dict[str, tuple[int, ...] | None] = {}
+        last_leaf: dict[str, Any] = {}
+
+        def hook(name: str, module: nn.Module) -> Callable[..., None]:
+            leaf = next(module.children(), None) is None
+
+            def record(_: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
+                if not state.mine():
+                    return
+                state.calls[name] = state.calls.get(name, 0) + 1
+                shapes.pop(name, None)  # finish order: the last call counts
+                shapes[name] = tuple(output.shape[1:]) if isinstance(output, torch.Tensor) else None
+                if leaf:
+                    last_leaf.clear()
+                    if isinstance(output, torch.Tensor):
+                        last_leaf.update(name=name, output=output.detach().clone(), ptr=output.data_ptr())
+                    else:
+                        last_leaf.update(name=name)
+            return record
+
+        model = self.model
+        handles = []
+        try:
+            for name, module in self.modules.items():
+                if not isinstance(module, torch.jit.ScriptModule):  # compiled code: no hooks
+                    handles.append(module.register_forward_hook(hook(name, module)))
+            with self.running(grad=False):
+                x = torch.zeros((1, *image_shape), device=self.device, dtype=self.dtype)
+                try:
+                    out = model(x)
+                except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+                    raise InputError(self._shape_message(image_shape, exc)) from None
+        finally:
+            for handle in handles:
+                handle.remove()
+        if not isinstance(out, torch.Tensor) or out.ndim != 2:
+            what = f"shape (N, {', '.join(map(str, out.shape[1:]))})" if isinstance(out, torch.Tensor) else \
+                f"a {type(out).__name__}"
+            raise ModelError(f"model {self.name!r} returns {what}; xaikit explains classifiers returning (N, K) "
+                             "scores. Wrap it in an nn.Module whose forward returns the class scores (e.g. "
+                             "outputs.logits).")
+        activation, logit_is_input, log_probabilities = self._output_activation(out, last_leaf)
+        for name, shape in shapes.items():
+            if shape is not None:
+                self._image_shapes[(name, shape)] = image_shape
+        probe = _Probe(shapes=dict(shapes), calls=dict(state.calls), order=tuple(shapes), n_outputs=int(out.shape[1]),
+                       final=last_leaf.get("name"), output_activation=activation, logit_is_input=logit_is_input,
+                       log_probabilities=log_probabilities)
+        self._probes[image_shape] = probe
+        return probe
+
+    def _output_activation(self, out: torch.Tensor, last: dict[str, Any]) -> tuple[str, bool, bool]:
+        """``(output activation, logit is the final module's input, output is log-probabilities)``.
+
+        The last module that ran tells, if the model returns its output unchanged (same
+        tensor, same values): ``nn.Softmax`` / ``nn.LogSoftmax`` -> softmax,
+        ``nn.Sigmoid`` -> sigmoid (the logit is the module's input); another activation
+        -> unknown; anything else (``nn.Linear``, a convolution, pooling) -> linear: the
+        output is the logit, as torch classifiers usually return. An output computed
+        after the last module (``F.softmax(self.fc(x))``) -> unknown.
+        """
+        output = last.get("output")
+        same = (output is not None and out.data_ptr() == last["ptr"] and out.numel() == output.numel()
+                and torch.equal(out.detach().reshape(-1), output.reshape(-1)))
+        if not same:
+            return "unknown", False, False
+        module = self.modules[last["name"]]
+        for kind, name in _FINAL_ACTIVATIONS:
+            if isinstance(module, kind):
+                return name, True, isinstance(module, nn.LogSoftmax)
+        if layer_kind(module) == "activation":
+            return "unknown", False, False
+        return "linear", False, False
+
+    def _shape_message(self, image_shape: tuple[int, ...], exc: BaseException) -> str:
+        text = str(exc).strip()
+        first = text.splitlines()[0] if text else type(exc).__name__
+        message = (f"model {self.name!r} cannot take images of shape (N, {', '.join(map(str, image_shape))}) "
+                   f"(channels first): {first}")
+        if image_shape[-1] in (1, 3, 4) and image_shape[0] not in (1, 3, 4):
+            message += (". The images look channels-last; PyTorch models take (N, C, H, W): pass "
+                        "images.transpose(0, 3, 1, 2)")
+        return message
+
+    def image_shape_for(self, layer: str, activation_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """An image shape ``(C, H, W)`` for which ``layer`` outputs channels-last ``activation_shape``."""
+        h, w, c = activation_shape
+        shape = self._image_shapes.get((layer, (c, h, w)))
+        if shape is None:
+            raise LayerError(f"layer {layer!r} was never seen to output shape (N, {c}, {h}, {w}); describe the model "
+                             "with the images first")
+        return shape
+
+    # ------------------------------------------------------------------ passes
+    @contextlib.contextmanager
+    def running(self, grad: bool) -> Iterator[None]:
+        """Eval mode, inference mode off, and autograd on or off, for one primitive call."""
+        with self.eval_scope, torch.inference_mode(False), torch.set_grad_enabled(grad):
+            yield
+
+    @contextlib.contextmanager
+    def hooks(self, state: _Pass, capture: Sequence[str] = (), *, grad: bool = False,
+              replace: tuple[str, torch.Tensor] | None = None, final: str | None = None) -> Iterator[_Pass]:
+        """Forward hooks for one pass, removed on leaving (also on errors).
+
+        ``capture``: record these modules' outputs in ``state.outputs`` (a copy; with
+        ``grad`` a leaf requiring grad, of which another copy goes on through the model,
+        and autograd is switched on from there: the part below the layer builds no
+        graph). ``replace``: the module's output becomes the given tensor (autograd on
+        from there). ``final``: the module whose input is the logit.
+        """
+        handles = []
+
+        def capturing(name: str) -> Callable[..., Any]:
+            def hook(_: nn.Module, inputs: tuple[Any, ...], output: Any) -> Any:
+                if not state.mine():
+                    return None
+                state.calls[name] = state.calls.get(name, 0) + 1
+                if not isinstance(output, torch.Tensor):
+                    raise LayerError(f"layer {name!r} returns a {type(output).__name__}, not a tensor; pick a module "
+                                     "that returns one tensor")
+                copy = output.detach().clone()
+                if not grad:
+                    state.outputs[name] = copy
+                    return None
+                torch.set_grad_enabled(True)
+                state.outputs[name] = copy.requires_grad_(True)
+                return copy.clone()
+            return hook
+
+        def replacing(name: str, value: torch.Tensor) -> Callable[..., Any]:
+            def hook(_: nn.Module, inputs: tuple[Any, ...], output: Any) -> Any:
+                if not state.mine():
+                    return None
+                state.calls[name] = state.calls.get(name, 0) + 1
+                torch.set_grad_enabled(grad)
+                return value.clone()
+            return hook
+
+        def logit(_: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
+            if state.mine():
+                state.logits = inputs[0]
+
+        try:
+            if final is not None:
+                handles.append(self.modules[final].register_forward_hook(logit))
+            for name in capture:
+                handles.append(self._hookable(name).register_forward_hook(capturing(name)))
+            if replace is not None:
+                handles.append(self._hookable(replace[0]).register_forward_hook(replacing(*replace)))
+            yield state
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    def forward(self, x: torch.Tensor, probe: _Probe, capture: Sequence[str] = (), *, grad: bool = False) -> _Pass:
+        """Run the model on ``x``, recording the logit and the outputs of ``capture``.
+
+        With ``capture`` and ``grad``, autograd starts at the captured layers (the caller
+        differentiates with respect to ``state.outputs[layer]``); without ``capture``,
+        ``grad`` is the caller's grad mode (the input's gradient).
+        """
+        state = _Pass()
+        with _grad_mode_kept():
+            if capture and grad:  # the part below the layers builds no graph
+                torch.set_grad_enabled(False)
+            with self.hooks(state, capture, grad=grad, final=probe.final if probe.logit_is_input else None):
+                state.outputs["__output__"] = self.model(x)
+        _check_calls(state, capture)
+        return state
+
+    # ------------------------------------------------------------------- heads
+    def sequential_rest(self, layer: str) -> tuple[nn.Module, ...] | None:
+        """The modules that run after ``layer`` when every module above it is a plain ``nn.Sequential``.
+
+        ``None`` when the model is not such a chain (then :meth:`run_head` replaces the
+        layer's output in a full forward pass).
+        """
+        if layer in self._heads:
+            return self._heads[layer]
+        parts = layer.split(".")
+        chain: list[tuple[nn.Module, str]] = []
+        container: nn.Module = self.model
+        rest: tuple[nn.Module, ...] | None = ()
+        for part in parts:
+            if not (isinstance(container, nn.Sequential) and type(container).forward is nn.Sequential.forward):
+                rest = None
+                break
+            chain.append((container, part))
+            container = container._modules[part]
+        if rest is not None:
+            collected: list[nn.Module] = []
+            for parent, part in reversed(chain):
+                names = list(parent._modules)
+                collected += [parent._modules[n] for n in names[names.index(part) + 1:]]
+            rest = tuple(collected)
+        self._heads[layer] = rest
+        return rest
+
+    def check_head(self, layer: str) -> None:
+        """Raise :class:`LayerError` unless the output depends on the input only through ``layer``.
+
+        A chain of ``nn.Sequential`` is cut by any of its children. Otherwise the output
+        is computed with the layer's output replaced by a tensor requiring grad and the
+        input requiring grad too: if autograd links the output to the input, another path
+        bypasses the layer (a residual connection) and the part above it cannot be run
+        on activations alone.
+        """
+        self.module(layer)
+        if layer in self._one_row_below or self.sequential_rest(layer) is not None:
+            return  # checked before, or a chain
+        described = [(shape, probe) for shape, probe in self._probes.items() if probe.calls.get(layer)]
+        if not described:
+            raise LayerError(f"layer {layer!r} did not run when model {self.name!r} was described with images; pick a "
+                             "module on the path from input to output")
+        image_shape, probe = described[-1]
+        shape = probe.shapes.get(layer)
+        if probe.calls[layer] != 1 or shape is None:
+            raise LayerError(f"layer {layer!r} ran {probe.calls[layer]} times in one forward pass or returns no single "
+                             "tensor; methods that feed activations at a layer need a layer that runs once")
+        with self.running(grad=True):
+            x = torch.zeros((1, *image_shape), device=self.device, dtype=self.dtype, requires_grad=True)
+            a = torch.zeros((1, *shape), device=self.device, dtype=self.dtype, requires_grad=True)
+            state = _Pass()
+            with self.hooks(state, replace=(layer, a), grad=True):
+                out = self.model(x)
+            linked = torch.autograd.grad(out.sum(), [x, a], allow_unused=True)
+        if linked[0] is not None:
+            raise LayerError(f"the model above layer {layer!r} cannot be computed from that layer's output alone "
+                             "(another path bypasses it, e.g. a residual connection). Pick a layer that cuts the "
+                             "network in two, such as a block output.")
+        if linked[1] is None:
+            raise LayerError(f"the output of model {self.name!r} does not depend on layer {layer!r}")
+        self._one_row_below[layer] = self._one_row_suffices(layer, shape, image_shape)
+
+    def _one_row_suffices(self, layer: str, shape: tuple[int, ...], image_shape: tuple[int, ...]) -> bool:
+        """Whether the part below ``layer`` may run on one zero image whatever the batch above it.
+
+        Checked once per layer: the head's outputs for two different rows of activations
+        must be the same with one and with two zero images below (a model that reads the
+        batch size at its input and reshapes with it above the layer fails this, and then
+        runs the full batch below).
+        """
+        generator = torch.Generator().manual_seed(0)  # not the global RNG
+        rows = torch.randn((2, *shape), generator=generator).to(device=self.device, dtype=self.dtype)
+        try:
+            with self.running(grad=False):
+                full = self._replaced_pass(layer, rows, image_shape, 2, None).outputs["__output__"]
+                small = self._replaced_pass(layer, rows, image_shape, 1, None).outputs["__output__"]
+            return bool(small.shape == full.shape and torch.allclose(small, full, rtol=1e-5, atol=1e-6))
+        except (RuntimeError, ValueError, TypeError, IndexError):
+            return False
+
+    def _replaced_pass(self, layer: str, a: torch.Tensor, image_shape: tuple[int, ...], rows: int,
+                       final: str | None) -> _Pass:
+        state = _Pass()
+        grad = torch.is_grad_enabled()
+        with _grad_mode_kept():
+            torch.set_grad_enabled(False)  # the part below the layer builds no graph
+            with self.hooks(state, replace=(layer, a), grad=grad, final=final):
+                x = torch.zeros((rows, *image_shape), device=a.device, dtype=self.dtype)
+                state.outputs["__output__"] = self.model(x)
+        _check_calls(state, [layer])
+        return state
+
+    def run_head(self, layer: str, a: torch.Tensor, probe: _Probe, image_shape: tuple[int, ...]) -> _Pass:
+        """The model above ``layer`` on activations ``a`` (channels first), recording the logit.
+
+        ``nn.Sequential`` chains run the modules after the layer. Any other model runs a
+        forward pass on zero images in which a hook replaces the layer's output by ``a``
+        (:meth:`check_head` made sure the output does not depend on those images). The
+        part below the layer runs without autograd, on one image when
+        :meth:`check_head` found that enough (else on as many as ``a`` has rows): its
+        cost is then one image's pass through that part per call, not the batch's.
+        """
+        rest = self.sequential_rest(layer)
+        final = probe.final if probe.logit_is_input else None
+        if rest is None:
+            rows = 1 if self._one_row_below.get(layer) else a.shape[0]
+            return self._replaced_pass(layer, a, image_shape, rows, final)
+        state = _Pass()
+        with self.hooks(state, final=final):
+            out = a
+            for module in rest:
+                out = module(out)
+        state.outputs["__output__"] = out
+        return state
+
+    # ------------------------------------------------------------- fingerprint
+    def weights_fingerprint(self) -> str:
+        """A CRC-32 of every parameter's and buffer's bytes, with its name, shape and dtype, combined.
+
+        Content only, so the same weights give the same fingerprint in any process (the
+        bench keys its cells with it) and every write is seen, however it was made:
+        ``with torch.no_grad(): w.copy_(w[perm])``, ``nn.init.*``, ``load_state_dict``,
+        optimizer steps, assignments -- and also writes that leave torch's version
+        counters unchanged (in-place operations on ``w.data``, writes through a NumPy
+        view, fused optimizer kernels such as ``Adam(fused=True)``), which is why the
+        counters are not used: ``(id, _version, data_ptr)`` would be free but would miss
+        those, and differs between processes. CRC-32 is linear over the bits, so no
+        permutation of values and no set of sign flips of a tensor smaller than 2**32
+        values leaves it unchanged; other changes go unseen with probability 2**-32 per
+        tensor. Cost: about 1 ns per value on one CPU core (resnet18's 11.7 M: ~12 ms;
+        weights on a GPU are copied to the host first), far less than the forward passes
+        :meth:`xaikit.engine.Engine.memo` saves.
+        """
+        rows = []
+        with torch.no_grad():
+            for name, t in [*self.model.named_parameters(), *self.model.named_buffers()]:
+                data = t.detach().contiguous().reshape(-1)
+                raw = data.view(torch.uint8) if data.element_size() > 0 else data
+                rows.append((name, tuple(t.shape), str(t.dtype), zlib.crc32(raw.cpu().numpy())))
+        return hashlib.blake2b(repr(rows).encode(), digest_size=16).hexdigest()
+
+
+@contextlib.contextmanager
+def _grad_mode_kept() -> Iterator[None]:
+    """Restore the thread's autograd mode on leaving (hooks switch it on half-way through a pass)."""
+    previous = torch.is_grad_enabled()
+    try:
+        yield
+    finally:
+        torch.set_grad_enabled(previous)
+
+
+def _check_calls(state: _Pass, layers: Sequence[str]) -> None:
+    for name in layers:
+        calls = state.calls.get(name, 0)
+        if calls > 1:
+            raise LayerError(f"layer {name!r} is called {calls} times in one forward pass (a shared module, such as "
+                             "the relu of a torchvision BasicBlock); its output is ambiguous. Pick a module that is "
+                             "used once (e.g. the block that contains it).")
+        if calls == 0:
+            raise LayerError(f"layer {name!r} was not called during the forward pass; pick a module on the path from "
+                             "input to output.")
+
+
+def as_numpy(tensor: torch.Tensor) -> np.ndarray:
+    """A float32 NumPy copy of a tensor on any device."""
+    return tensor.detach().to(device="cpu", dtype=torch.float32).numpy()

@@ -1,0 +1,277 @@
+"""The PyTorch engine: xaikit's primitives on a ``torch.nn.Module``.
+
+Every primitive moves its NumPy inputs to the model's device once (in the model's
+dtype), builds the rows it needs there -- occluded images, path points, per-image sums
+with ``index_add_`` -- and brings float32 NumPy results back; only what must come from
+the host (noise, references, windows) crosses over. A model on a GPU needs no other
+code. Passes run in eval mode with the module's flags restored afterwards, gradients
+come from ``torch.autograd.grad`` (no ``.grad`` written), hooks live for one pass
+(:mod:`._torch`).
+
+**What "logit" means here.** A torch classifier usually returns logits (no final
+activation): its output activation is ``"linear"``, and ``score=None`` (the core's
+rule, :func:`xaikit.spec.resolve_score`) explains the raw output, which *is* the logit;
+``score="probability"`` is refused for it, as for any model that does not end in
+softmax or sigmoid. A model ending in ``nn.Softmax`` / ``nn.Sigmoid`` has its logit read
+as that module's input. ``nn.LogSoftmax`` counts as softmax: the logit is its input and
+the probabilities are ``exp`` of the output. What was explained is recorded in every
+result (``Explanation.score``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from xaikit.engine import Engine
+from xaikit.spec import ModelSpec
+
+from ._torch import TorchModelView, _Pass, _Probe, as_numpy, model_view
+
+__all__ = ["TorchEngine", "engine_for", "versions"]
+
+
+def versions(*distributions: str) -> dict[str, str]:
+    """Versions recorded in results: xaikit, torch, torchvision (when installed) and the given distributions."""
+    import importlib.metadata
+
+    import xaikit
+
+    out = {"xaikit": xaikit.__version__, "torch": torch.__version__}
+    for name in ("torchvision", *distributions):
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            if name != "torchvision":  # pragma: no cover
+                out[name] = "unknown"
+    return out
+
+
+def engine_for(model: Any) -> TorchEngine:
+    """The engine of ``model`` (one per model view; :class:`~xaikit.ModelError` if it is not an ``nn.Module``)."""
+    view = model_view(model)
+    engine = view.engine
+    if engine is None:
+        engine = view.engine = TorchEngine(view)
+    return engine
+
+
+class TorchEngine(Engine):
+    """xaikit's primitives on a PyTorch module (see :mod:`xaikit.engine` for the contract)."""
+
+    capabilities = frozenset({"scores", "gradients", "layers", "head"})
+    framework = "torch"
+
+    def __init__(self, view: TorchModelView) -> None:
+        self.view = view
+
+    @property
+    def layout(self) -> str:
+        return "NCHW"
+
+    def describe(self, image_shape: tuple[int, ...] | None) -> ModelSpec:
+        return self.view.describe(image_shape)
+
+    def versions(self) -> dict[str, str]:
+        return versions()
+
+    def fingerprint(self) -> str:
+        return self.view.weights_fingerprint()
+
+    def layer_name(self, layer: Any) -> Any:
+        return self.view.layer_name(layer)
+
+    # ----------------------------------------------------------------- helpers
+    def _probe(self, x: np.ndarray) -> _Probe:
+        return self.view.probe(tuple(int(s) for s in x.shape[1:]))
+
+    def _tensor(self, a: np.ndarray, dtype: torch.dtype | None = None) -> torch.Tensor:
+        a = np.asarray(a)
+        if not a.flags.writeable or not a.flags.c_contiguous:
+            a = np.ascontiguousarray(a).copy()
+        return torch.from_numpy(a).to(device=self.view.device, dtype=dtype or torch.float32)
+
+    def _images(self, a: np.ndarray) -> torch.Tensor:
+        return self._tensor(a, self.view.dtype)
+
+    def _index(self, a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(a, np.int64)).to(self.view.device)
+
+    def _run(self, x: torch.Tensor, probe: _Probe, capture: Sequence[str] = (), *, grad: bool = False) -> _Pass:
+        return self.view.forward(x.to(self.view.dtype), probe, capture, grad=grad)
+
+    @staticmethod
+    def _output(state: _Pass) -> torch.Tensor:
+        return state.outputs["__output__"].float()
+
+    @staticmethod
+    def _scores(state: _Pass, probe: _Probe, score: str) -> torch.Tensor:
+        """``(B, n_classes)`` float32 scores of a pass, per ``score`` (binary models: two columns)."""
+        out = state.outputs["__output__"].float()
+        binary = probe.n_outputs == 1 and probe.output_activation in ("sigmoid", "linear")
+        if score == "logit":
+            z = out if probe.output_activation == "linear" else state.logits.float()
+            return torch.cat([-z, z], dim=1) if binary else z
+        if binary and probe.output_activation == "sigmoid":
+            return torch.cat([1.0 - out, out], dim=1)
+        if binary:  # a single logit output: "output" is the logit
+            return torch.cat([-out, out], dim=1)
+        if score == "probability" and probe.log_probabilities:
+            return out.exp()
+        return out
+
+    @staticmethod
+    def _predicted(out: torch.Tensor, probe: _Probe) -> torch.Tensor:
+        """Predicted class per row, the rule of :func:`xaikit.spec.predicted_classes`."""
+        if probe.n_outputs == 1 and probe.output_activation in ("sigmoid", "linear"):
+            threshold = 0.5 if probe.output_activation == "sigmoid" else 0.0
+            return (out[:, 0] > threshold).long()
+        return out.argmax(dim=1)
+
+    def _selected(self, state: _Pass, probe: _Probe, t: torch.Tensor, score: str
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+        t_used = torch.where(t < 0, self._predicted(self._output(state), probe), t)
+        return self._scores(state, probe, score).gather(1, t_used[:, None])[:, 0], t_used
+
+    # ----------------------------------------------------------------- scores
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        probe = self._probe(x)
+        with self.view.running(grad=False):
+            return as_numpy(self._output(self._run(self._images(x), probe)))
+
+    def class_scores(self, x: np.ndarray, score: str) -> np.ndarray:
+        probe = self._probe(x)
+        with self.view.running(grad=False):
+            return as_numpy(self._scores(self._run(self._images(x), probe), probe, score))
+
+    def target_scores(self, x: np.ndarray, t: np.ndarray, score: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        probe = self._probe(x)
+        with self.view.running(grad=False):
+            state = self._run(self._images(x), probe)
+            s, t_used = self._selected(state, probe, self._index(t), score)
+            return as_numpy(s), as_numpy(self._output(state)), t_used.cpu().numpy().astype(np.int32)
+
+    def occlusion_scores(self, x: np.ndarray, seg: np.ndarray, windows: np.ndarray, baseline: np.ndarray,
+                         t: np.ndarray, score: str) -> np.ndarray:
+        probe = self._probe(x)
+        height, width = x.shape[2], x.shape[3]
+        with self.view.running(grad=False):
+            device = self.view.device
+            rows_x = self._images(x)[self._index(seg)]  # row i occludes image seg[i]
+            win = self._index(windows)
+            rows = torch.arange(height, device=device)[None, :, None]
+            cols = torch.arange(width, device=device)[None, None, :]
+            top, left, bottom, right = (win[:, i, None, None] for i in range(4))
+            inside = (rows >= top) & (rows < bottom) & (cols >= left) & (cols < right)
+            occluded = torch.where(inside[:, None], self._images(baseline)[None], rows_x)
+            scores = self._scores(self._run(occluded, probe), probe, score)
+            return as_numpy(scores.gather(1, self._index(t)[:, None])[:, 0])
+
+    def masked_scores(self, x: np.ndarray, seg: np.ndarray, masks: np.ndarray, fill: np.ndarray, t: np.ndarray,
+                      score: str) -> np.ndarray:
+        """Scores ``(R,)`` of row ``i``: ``x[seg[i]] * m_i + fill * (1 - m_i)``, class ``t[i]`` (rows built on the device)."""
+        probe = self._probe(x)
+        with self.view.running(grad=False):
+            m = self._tensor(masks)[:, None]  # (R, 1, H, W): broadcast over the channels
+            rows = self._images(x)[self._index(seg)] * m + self._images(fill)[None] * (1.0 - m)
+            scores = self._scores(self._run(rows, probe), probe, score)
+            return as_numpy(scores.gather(1, self._index(t)[:, None])[:, 0])
+
+    # ----------------------------------------------------------------- gradients
+    def input_gradients(self, x: np.ndarray, t: np.ndarray, score: str
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        probe = self._probe(x)
+        with self.view.running(grad=True):
+            images = self._tensor(x).requires_grad_(True)
+            state = self._run(images, probe)
+            s, t_used = self._selected(state, probe, self._index(t), score)
+            (grads,) = torch.autograd.grad(s.sum(), images)
+            return (as_numpy(grads), as_numpy(self._output(state)), t_used.cpu().numpy().astype(np.int32),
+                    as_numpy(s))
+
+    def path_gradient_sums(self, x: np.ndarray, seg: np.ndarray, r: np.ndarray, e: np.ndarray, u: np.ndarray,
+                           w: np.ndarray, t: np.ndarray, score: str, *, layer: str | None = None,
+                           times_delta: bool = False, second_moment: bool = False) -> np.ndarray:
+        view = self.view
+        image_shape = (tuple(int(s) for s in x.shape[1:]) if layer is None
+                       else view.image_shape_for(layer, tuple(int(s) for s in x.shape[1:])))
+        probe = view.probe(image_shape)
+        if layer is not None:
+            view.check_head(layer)  # once per layer (cached): a layer another path bypasses is refused
+        with view.running(grad=True):
+            expand = (slice(None),) + (None,) * (x.ndim - 1)
+            seg_t = self._index(seg)
+            with torch.no_grad():
+                delta = self._tensor(x)[seg_t] + self._tensor(e) - self._tensor(r)
+                points = self._tensor(r) + self._tensor(u)[expand] * delta
+            points.requires_grad_(True)
+            if layer is None:
+                state = self._run(points, probe)
+            else:  # points are channels-last activations; the model takes them channels first
+                nchw = points.permute(0, 3, 1, 2).to(view.dtype).contiguous()
+                state = view.run_head(layer, nchw, probe, image_shape)
+            scores = self._scores(state, probe, score)
+            targets = self._index(t)
+            weights = self._tensor(w)[expand]
+            sums, squares = [], []
+            for j in range(targets.shape[1]):
+                selected = scores.gather(1, targets[:, j:j + 1]).sum()
+                (g,) = torch.autograd.grad(selected, points, retain_graph=j < targets.shape[1] - 1)
+                g = g.float()
+                if times_delta:
+                    g = g * delta
+                sums.append(torch.zeros((len(x), *g.shape[1:]), device=g.device).index_add_(0, seg_t, g * weights))
+                if second_moment:  # VarGrad, SquareGrad: the sums of w g**2 too
+                    squares.append(torch.zeros_like(sums[-1]).index_add_(0, seg_t, g * g * weights))
+            if second_moment:
+                return as_numpy(torch.stack([torch.stack(sums), torch.stack(squares)]))
+            return as_numpy(torch.stack(sums))
+
+    # ----------------------------------------------------------------- layers
+    def layer_gradients(self, x: np.ndarray, t: np.ndarray, score: str, layer: str
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        probe = self._probe(x)
+        with self.view.running(grad=True):
+            state = self._run(self._images(x), probe, [layer], grad=True)
+            acts = state.outputs[layer]
+            s, t_used = self._selected(state, probe, self._index(t), score)
+            (grads,) = torch.autograd.grad(s.sum(), acts)
+            return (as_numpy(_channels_last(acts)), as_numpy(_channels_last(grads)), as_numpy(self._output(state)),
+                    t_used.cpu().numpy().astype(np.int32))
+
+    def layer_outputs(self, x: np.ndarray, layers: Sequence[str]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        probe = self._probe(x)
+        names = tuple(layers)
+        with self.view.running(grad=False):
+            state = self._run(self._images(x), probe, names)
+            return {n: as_numpy(state.outputs[n]) for n in names}, as_numpy(self._output(state))
+
+    def probe(self, x: np.ndarray, score: str, layer: str | None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        probe = self._probe(x)
+        with self.view.running(grad=False):
+            state = self._run(self._images(x), probe, [layer] if layer else [])
+            features = as_numpy(_channels_last(state.outputs[layer])) if layer else None
+            return as_numpy(self._output(state)), as_numpy(self._scores(state, probe, score)), features
+
+    def head_scores(self, features: np.ndarray, t: np.ndarray, score: str, layer: str) -> np.ndarray:
+        """Scores ``(B,)`` of explicit classes ``t`` from ``layer``'s channels-last activations ``features``."""
+        view = self.view
+        image_shape = view.image_shape_for(layer, tuple(int(s) for s in features.shape[1:]))
+        probe = view.probe(image_shape)
+        view.check_head(layer)  # once per layer: a layer another path bypasses is refused
+        with view.running(grad=False):
+            a = self._tensor(features).permute(0, 3, 1, 2).to(view.dtype).contiguous()
+            scores = self._scores(view.run_head(layer, a, probe, image_shape), probe, score)
+            return as_numpy(scores.gather(1, self._index(t)[:, None])[:, 0])
+
+    def check_head(self, layer: str) -> None:
+        self.view.check_head(layer)
+
+
+def _channels_last(tensor: torch.Tensor) -> torch.Tensor:
+    """``(N, C, h, w)`` -> ``(N, h, w, C)``: layer tensors cross the engine boundary channels-last."""
+    return tensor.permute(0, 2, 3, 1) if tensor.ndim == 4 else tensor
