@@ -127,7 +127,8 @@ def test_builtin_suites_parse_and_benchmarks_copies_match():
     ("[[models]]\npath = 'm.keras'\n", "needs images"),
     ("[[models]]\narch = 'VGG16'\n", "needs weights"),
     ("[[models]]\nzoo = 'shapes_cnn4'\n", "no methods"),
-    ("[[models]]\nzoo = 'shapes_cnn4'\n[[methods]]\nmethod = 'lime'\n", "unknown method 'lime'; methods: occlusion"),
+    ("[[models]]\nzoo = 'shapes_cnn4'\n[[methods]]\nmethod = 'no_such_method'\n",
+     "unknown method 'no_such_method'; methods: occlusion"),
     ("[[models]]\nzoo = 'shapes_cnn4'\n[[methods]]\nmethod = 'activations'\n", "feature maps, not attributions"),
     ("[[models]]\nzoo = 'shapes_cnn4'\n[[methods]]\nmethod = 'gradcam'\nbackends = ['pytorch']\n",
      "unknown backend 'pytorch'; registered backends:"),
@@ -391,7 +392,7 @@ def test_cli_bench_quick(tmp_path):
     result = CliRunner().invoke(main, ["bench", str(bad), "-o", str(tmp_path / "bad")])
     assert result.exit_code == 3 and "unknown backend 'torch'" in result.output
 
-    result = CliRunner().invoke(main, ["bench", "--quick", "--method", "lime", "-o", str(tmp_path / "x")])
+    result = CliRunner().invoke(main, ["bench", "--quick", "--method", "no_such_method", "-o", str(tmp_path / "x")])
     assert result.exit_code == 3 and "not in suite 'quick'" in result.output
 
     result = CliRunner().invoke(main, ["bench", "--quick", "--images", "dir/"])

@@ -214,11 +214,11 @@ def test_activations_container(tmp_path):
 # ---------------------------------------------------------------------------- registry
 def test_unknown_method_and_backend_list_the_valid_ones():
     with pytest.raises(UnknownNameError, match="methods: activations, occlusion, gradcam"):
-        registry.get_method_class("lime", "tensorflow")
+        registry.get_method_class("no_such_method", "tensorflow")
     with pytest.raises(UnknownNameError, match="registered backends: .*tensorflow"):
         registry.get_method_class("gradcam", "pytorch")
     with pytest.raises(InputError, match="unknown method"):
-        xk.explain(object(), np.zeros((1, 2, 2, 1)), method="lime")
+        xk.explain(object(), np.zeros((1, 2, 2, 1)), method="no_such_method")
 
 
 def test_auto_backend_for_unknown_model_type():

@@ -9,6 +9,7 @@ segments becomes the mask ``z[labels]``.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -120,7 +121,13 @@ def slic_segments(image: np.ndarray, n_segments: int, compactness: float) -> np.
     x = (x - low) / (high - low) if high > low else np.zeros_like(x)
     labels = slic(x, n_segments=n_segments, compactness=compactness, start_label=0, channel_axis=-1,
                   convert2lab=False, enforce_connectivity=True)
-    return np.unique(labels, return_inverse=True)[1].reshape(labels.shape).astype(np.int32)
+    labels = np.unique(labels, return_inverse=True)[1].reshape(labels.shape).astype(np.int32)
+    found = int(labels.max()) + 1
+    if found < n_segments / 4 and found < labels.size:
+        warnings.warn(f"SLIC cut an image into {found} segment(s) for n_segments={n_segments}: at compactness="
+                      f"{compactness:g} its colour clusters fragmented and were merged. Raise compactness (e.g. 1 to "
+                      "10) or use segmentation='grid'.", RuntimeWarning, stacklevel=2)
+    return labels
 
 
 def image_segments(images_hwc: np.ndarray, segmentation: str, n_segments: int, compactness: float) -> list[np.ndarray]:

@@ -134,7 +134,7 @@ class KernelSHAP(_SegmentSurrogate):
         Coalitions evaluated per image (at most).
     segmentation : {"slic", "grid"}, default "slic"
     n_segments : int, default 50
-    compactness : float, default 0.1
+    compactness : float, default 1.0
         SLIC's, on the image scaled to [0, 1].
     baseline : float, array (C,) or image, default 0.0
         What removed segments become, in the model's input space.
@@ -202,7 +202,7 @@ class LIME(_SegmentSurrogate):
         Coalitions per image, the whole image included.
     segmentation : {"slic", "grid"}, default "slic"
     n_segments : int, default 50
-    compactness : float, default 0.1
+    compactness : float, default 1.0
     baseline : float, array (C,) or image, default 0.0
     kernel_width : float, default 0.25
     ridge_alpha : float, default 1.0
