@@ -101,7 +101,11 @@ def test_builtin_suites_parse_and_benchmarks_copies_match():
         cfg = builtin_suite(name)
         assert cfg.models and cfg.methods
     zoo = builtin_suite("zoo")
-    assert [m.zoo for m in zoo.models] == ["shapes_cnn4", "shapes_binary", "digits_bn"]
+    assert [(m.zoo, m.framework) for m in zoo.models] == [(n, f) for f in (None, "torch")
+                                                          for n in ("shapes_cnn4", "shapes_binary", "digits_bn")]
+    from xaikit.catalogue import ATTRIBUTION_METHODS
+
+    assert {m.method for m in zoo.methods} == set(ATTRIBUTION_METHODS)  # every method
     seed = load_config(ROOT / "benchmarks" / "seed004.toml")
     labels = {m.label for m in seed.methods}
     assert {"gradcam@shallow", "gradcam@middle", "gradcam@deep"} <= labels
@@ -127,7 +131,8 @@ def test_builtin_suites_parse_and_benchmarks_copies_match():
     ("[[models]]\npath = 'm.keras'\n", "needs images"),
     ("[[models]]\narch = 'VGG16'\n", "needs weights"),
     ("[[models]]\nzoo = 'shapes_cnn4'\n", "no methods"),
-    ("[[models]]\nzoo = 'shapes_cnn4'\n[[methods]]\nmethod = 'lime'\n", "unknown method 'lime'; methods: occlusion"),
+    ("[[models]]\nzoo = 'shapes_cnn4'\n[[methods]]\nmethod = 'no_such_method'\n",
+     "unknown method 'no_such_method'; methods: occlusion"),
     ("[[models]]\nzoo = 'shapes_cnn4'\n[[methods]]\nmethod = 'activations'\n", "feature maps, not attributions"),
     ("[[models]]\nzoo = 'shapes_cnn4'\n[[methods]]\nmethod = 'gradcam'\nbackends = ['pytorch']\n",
      "unknown backend 'pytorch'; registered backends:"),
@@ -391,7 +396,7 @@ def test_cli_bench_quick(tmp_path):
     result = CliRunner().invoke(main, ["bench", str(bad), "-o", str(tmp_path / "bad")])
     assert result.exit_code == 3 and "unknown backend 'nosuch'" in result.output
 
-    result = CliRunner().invoke(main, ["bench", "--quick", "--method", "lime", "-o", str(tmp_path / "x")])
+    result = CliRunner().invoke(main, ["bench", "--quick", "--method", "no_such_method", "-o", str(tmp_path / "x")])
     assert result.exit_code == 3 and "not in suite 'quick'" in result.output
 
     result = CliRunner().invoke(main, ["bench", "--quick", "--images", "dir/"])

@@ -219,11 +219,11 @@ def test_activations_container(tmp_path):
 # ---------------------------------------------------------------------------- registry
 def test_unknown_method_and_backend_list_the_valid_ones():
     with pytest.raises(UnknownNameError, match="methods: activations, occlusion, gradcam"):
-        get_method_class("lime", "tensorflow")
+        get_method_class("no_such_method", "tensorflow")
     with pytest.raises(UnknownNameError, match="registered backends: .*tensorflow"):
         get_method_class("gradcam", "pytorch")
     with pytest.raises(InputError, match="unknown method"):
-        xk.explain(object(), np.zeros((1, 2, 2, 1)), method="lime")
+        xk.explain(object(), np.zeros((1, 2, 2, 1)), method="no_such_method")
 
 
 def test_auto_backend_for_unknown_model_type():
@@ -296,14 +296,14 @@ def test_random_streams_are_the_same_in_both_layouts():
 
     nhwc = np.random.default_rng(0).uniform(size=(2, 5, 7, 3)).astype(np.float32)
     nchw = nhwc.transpose(0, 3, 1, 2).copy()
-    last, first = ImageStreams(9, nhwc, "noise"), ImageStreams(9, nchw, "noise", "NCHW")
+    last, first = ImageStreams(9, nhwc, "noise", "NHWC"), ImageStreams(9, nchw, "noise", "NCHW")
     for count in (3, 1, 4):  # drawn a chunk at a time, in sample order
         a = last.normal(1, count, (5, 7, 3), 0.5)
         b = first.normal(1, count, (3, 5, 7), 0.5, "NCHW")
         assert b.flags.c_contiguous
         np.testing.assert_array_equal(b, a.transpose(0, 3, 1, 2))
     np.testing.assert_array_equal(ImageStreams(9, nchw, "references", "NCHW").integers(0, 6, 10),
-                                  ImageStreams(9, nhwc, "references").integers(0, 6, 10))
+                                  ImageStreams(9, nhwc, "references", "NHWC").integers(0, 6, 10))
     # channels-last activations of a channels-first model draw as they are
     np.testing.assert_array_equal(ImageStreams(9, nchw, "smoothing", "NCHW").normal(0, 2, (4, 4, 8)),
-                                  ImageStreams(9, nhwc, "smoothing").normal(0, 2, (4, 4, 8)))
+                                  ImageStreams(9, nhwc, "smoothing", "NHWC").normal(0, 2, (4, 4, 8)))

@@ -36,7 +36,10 @@ IMAGES = np.random.default_rng(0).uniform(0, 1, (3, 16, 16, 3)).astype(np.float3
 BACKGROUND = np.random.default_rng(1).uniform(0, 1, (4, 16, 16, 3)).astype(np.float32)
 PARAMS = {"smoothgrad": {"n_samples": 3, "seed": 1}, "integrated_gradients": {"steps": 4},
           "expected_gradients": {"background": BACKGROUND, "n_samples": 6, "seed": 2},
-          "occlusion": {"patch_size": 8, "baseline": 0.5}}
+          "occlusion": {"patch_size": 8, "baseline": 0.5}, "vargrad": {"n_samples": 3, "seed": 1},
+          "squaregrad": {"n_samples": 3, "seed": 1}, "rise": {"n_samples": 16, "grid_size": 3, "seed": 1},
+          "kernel_shap": {"n_samples": 16, "n_segments": 8, "seed": 1},
+          "lime": {"n_samples": 16, "n_segments": 8, "seed": 1}, "sobol": {"grid_size": 2, "n_designs": 4}}
 
 
 def _jobs(backend: str) -> list[str]:

@@ -8,26 +8,23 @@ import pytest
 import xaikit as xk
 from xaikit.methods import ATTRIBUTION_METHODS
 
+from method_params import method_params
+
 pytestmark = pytest.mark.tensorflow
 
 
-def method_params(method: str, background: np.ndarray) -> dict:
-    """Small but non-trivial settings for each method."""
-    return {
-        "occlusion": {"patch_size": 4, "stride": 3},
-        "gradcam": {"layer": "bn_relu"},
-        "gradcam++": {},
-        "vanilla_gradients": {},
-        "gradient_x_input": {},
-        "smoothgrad": {"n_samples": 6, "seed": 3},
-        "integrated_gradients": {"steps": 8},
-        "expected_gradients": {"background": background, "n_samples": 12, "seed": 4},
-    }[method]
+RANDOM_METHODS = [m for m in ATTRIBUTION_METHODS if xk.METHODS[m].random]
+LAYER_CAMS = [m for m in ATTRIBUTION_METHODS if xk.METHODS[m].layer == "auto" and xk.METHODS[m].view == "positive"]
 
 
 def test_every_method_is_covered():
     assert set(ATTRIBUTION_METHODS) == {"occlusion", "gradcam", "gradcam++", "vanilla_gradients", "gradient_x_input",
-                                        "smoothgrad", "integrated_gradients", "expected_gradients"}
+                                        "smoothgrad", "integrated_gradients", "expected_gradients", "xgradcam",
+                                        "hirescam", "layercam", "scorecam", "ablationcam", "eigencam",
+                                        "guided_backprop", "deconvnet", "guided_gradcam", "vargrad", "squaregrad",
+                                        "rise", "kernel_shap", "lime", "sobol"}
+    assert set(RANDOM_METHODS) == {"smoothgrad", "expected_gradients", "vargrad", "squaregrad", "rise", "kernel_shap",
+                                   "lime"}
 
 
 @pytest.mark.parametrize("method", ATTRIBUTION_METHODS)
@@ -48,7 +45,7 @@ def test_contract(method, functional_cnn, images, background):
         if key != "background":
             assert exp.params[key] == recorded.get(key, value), key
     assert exp.elapsed > 0 and exp.info["tensorflow"]
-    if method in ("gradcam", "gradcam++"):
+    if method in LAYER_CAMS:
         assert exp.layer_attributions is not None and exp.layer_attributions.shape[0] == n
         assert exp.attributions.min() >= 0  # rectified by definition
     # explicit targets: an int for all, one per image
@@ -76,7 +73,7 @@ def test_sequential_and_functional_give_identical_results(method, functional_cnn
     assert a.targets.tolist() == b.targets.tolist()
 
 
-@pytest.mark.parametrize("method", ["smoothgrad", "expected_gradients"])
+@pytest.mark.parametrize("method", RANDOM_METHODS)
 def test_seed_reproducibility_and_global_rng_untouched(method, functional_cnn, images, background):
     params = method_params(method, background)
     np.random.seed(123)
@@ -191,7 +188,7 @@ def test_gradcam_repeated_calls_do_not_retrace(functional_cnn, images):
     assert model_view(functional_cnn).trace_counts == counts
 
 
-@pytest.mark.parametrize("method", ["smoothgrad", "expected_gradients"])
+@pytest.mark.parametrize("method", RANDOM_METHODS)
 def test_random_methods_do_not_depend_on_the_rest_of_the_batch(method, functional_cnn, images, background):
     params = method_params(method, background)
     together = xk.explain(functional_cnn, images, method=method, targets=[1, 2, 3], **params)

@@ -12,21 +12,9 @@ import xaikit as xk
 from xaikit.errors import InputError, LayerError
 from xaikit.methods import ATTRIBUTION_METHODS
 
+from method_params import method_params
+
 pytest.importorskip("torch")
-
-
-def method_params(method: str, background: np.ndarray) -> dict:
-    """Small but non-trivial settings for each method (as tests/test_tf_contract.py)."""
-    return {
-        "occlusion": {"patch_size": 4, "stride": 3},
-        "gradcam": {"layer": "bn_relu"},
-        "gradcam++": {},
-        "vanilla_gradients": {},
-        "gradient_x_input": {},
-        "smoothgrad": {"n_samples": 6, "seed": 3},
-        "integrated_gradients": {"steps": 8},
-        "expected_gradients": {"background": background, "n_samples": 12, "seed": 4},
-    }[method]
 
 
 def state_of(torch, model):

@@ -12,9 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from .catalogue import ATTRIBUTION_METHODS
+__all__ = ["run_demo", "DEMO_METHODS", "DEMO_PARAMS"]
 
-__all__ = ["run_demo", "DEMO_PARAMS"]
+#: The methods of the demo pictures (one column each): the first eight attribution methods of the catalogue,
+#: so that the pictures stay readable and the demo quick. The others (the CAM family, guided passes,
+#: gradient statistics, black-box methods) are one ``xaikit compare`` away.
+DEMO_METHODS: tuple[str, ...] = ("occlusion", "gradcam", "gradcam++", "vanilla_gradients", "gradient_x_input",
+                                 "smoothgrad", "integrated_gradients", "expected_gradients")
 
 #: Per-method parameters used by the demo (everything else at its default).
 DEMO_PARAMS: dict[str, dict[str, Any]] = {
@@ -42,7 +46,7 @@ def _one_per_class(labels: np.ndarray, n: int) -> np.ndarray:
     return np.array(chosen)
 
 
-def explain_zoo_model(name: str, n_images: int = 4, methods: tuple[str, ...] = ATTRIBUTION_METHODS,
+def explain_zoo_model(name: str, n_images: int = 4, methods: tuple[str, ...] = DEMO_METHODS,
                       log: Any = print) -> tuple[np.ndarray, dict[str, Any], Any]:
     """Explain ``n_images`` test images of zoo model ``name`` with ``methods``.
 

@@ -30,7 +30,11 @@ What is checked, for every method the backend offers (``xaikit.list_methods``):
   have closed forms -- vanilla gradients ``W_t``, gradient x input ``x W_t``,
   integrated gradients ``(x - b) W_t`` for every quadrature rule, SmoothGrad ``W_t``,
   expected gradients with one reference ``(x - r) W_t``, occlusion the patch share of
-  ``W_t (x - baseline)`` -- compared with the NumPy kernels of the core.
+  ``W_t (x - baseline)``, guided backpropagation and deconvnet ``W_t`` (no ReLU to
+  modify), VarGrad 0 and SquareGrad ``W_t^2`` (a constant gradient), KernelSHAP and
+  LIME without ridge the sum of ``W_t (x - baseline)`` over each segment, RISE keeping
+  every pixel ``f_t(x)`` everywhere, Sobol Jansen's estimator of the additive model on
+  the same designs -- compared with the NumPy kernels of the core.
 """
 
 from __future__ import annotations
@@ -44,7 +48,15 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
-from .kernels import accumulate_windows, patch_windows, to_layout
+from .kernels import (
+    accumulate_windows,
+    grid_segments,
+    jansen_total_indices,
+    patch_windows,
+    sobol_designs,
+    sobol_rows,
+    to_layout,
+)
 
 __all__ = ["ModelFactory", "Check", "conformance_checks", "IMAGE_SHAPE"]
 
@@ -103,11 +115,20 @@ def _method_params(method: str, factory: ModelFactory, layer: str | None, backen
     table = {
         "occlusion": {"patch_size": 2, "baseline": 0.5},
         "smoothgrad": {"n_samples": 4, "seed": 3},
+        "vargrad": {"n_samples": 4, "seed": 3},
+        "squaregrad": {"n_samples": 4, "seed": 3},
         "integrated_gradients": {"steps": 6},
         "expected_gradients": {"background": x, "n_samples": 8, "seed": 4},
-        "gradcam": {"layer": layer}, "gradcam++": {"layer": layer},
+        "rise": {"n_samples": 16, "grid_size": 3, "seed": 3},
+        "kernel_shap": {"n_samples": 24, "n_segments": 12, "seed": 3},
+        "lime": {"n_samples": 24, "n_segments": 12, "seed": 3},
+        "sobol": {"grid_size": 2, "n_designs": 4},
     }
     params = dict(table.get(method, {}))
+    from .catalogue import METHODS
+
+    if METHODS[method].layer == "auto":  # the CAM family
+        params["layer"] = layer
     if "noise_std" in backend_params and "n_samples" in params:  # tf-explain's absolute noise
         params["noise_std"] = 0.1
     return {k: v for k, v in params.items() if k in backend_params}
@@ -307,6 +328,67 @@ def _ref_occlusion(backend: str, factory: ModelFactory) -> None:
     np.testing.assert_allclose(exp.attributions, accumulate_windows(drops, windows, (h, w)), rtol=1e-4, atol=1e-5)
 
 
+def _ref_modified_backward(backend: str, factory: ModelFactory) -> None:
+    model, weights, _ = _linear(factory)
+    x = factory.images(2)
+    t = np.array([3, 0])
+    expected = np.stack([weights[..., k] for k in t])  # no ReLU to modify: the gradient
+    for method in ("guided_backprop", "deconvnet"):
+        exp = _explain(backend, method, model, x, targets=t)
+        np.testing.assert_allclose(_canonical(exp, factory), expected, rtol=1e-5, atol=1e-6, err_msg=method)
+
+
+def _ref_gradient_statistics(backend: str, factory: ModelFactory) -> None:
+    model, weights, _ = _linear(factory)
+    x = factory.images(2)
+    t = np.array([1, 2])
+    w = np.stack([weights[..., k] for k in t])
+    var = _explain(backend, "vargrad", model, x, targets=t, n_samples=5, noise=0.3, seed=0)
+    square = _explain(backend, "squaregrad", model, x, targets=t, n_samples=5, noise=0.3, seed=0)
+    np.testing.assert_allclose(_canonical(var, factory), 0.0, atol=1e-6 * float((w ** 2).max()))
+    np.testing.assert_allclose(_canonical(square, factory), w ** 2, rtol=1e-5, atol=1e-6)
+
+
+def _segment_values(contribution: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Each pixel's segment's total of ``contribution`` (per-pixel, channels summed)."""
+    totals = np.bincount(labels.ravel(), weights=contribution.ravel(), minlength=int(labels.max()) + 1)
+    return totals[labels]
+
+
+def _ref_surrogates(backend: str, factory: ModelFactory) -> None:
+    model, weights, _ = _linear(factory)
+    x = factory.images(2)
+    t = np.array([2, 1])
+    contribution = ((to_layout(x, factory.layout, "NHWC") - 0.25) * np.stack([weights[..., k] for k in t])).sum(-1)
+    for method, extra in (("kernel_shap", {}), ("lime", {"ridge_alpha": 0.0})):
+        exp = _explain(backend, method, model, x, targets=t, segmentation="grid", n_segments=6, n_samples=40,
+                       baseline=0.25, seed=0, **extra)
+        labels = grid_segments(IMAGE_SHAPE[:2], (2, 3))
+        np.testing.assert_array_equal(exp.extras["segments"], np.stack([labels, labels]))
+        expected = np.stack([_segment_values(c, labels) for c in contribution])
+        np.testing.assert_allclose(exp.attributions, expected, rtol=1e-4, atol=1e-4, err_msg=method)
+
+
+def _ref_rise(backend: str, factory: ModelFactory) -> None:
+    model, _, _ = _linear(factory)
+    x = factory.images(2)
+    exp = _explain(backend, "rise", model, x, targets=[0, 3], n_samples=3, p_keep=1.0, seed=0)
+    expected = exp.outputs[[0, 1], [0, 3]][:, None, None]  # every mask keeps every pixel
+    np.testing.assert_allclose(exp.attributions, np.broadcast_to(expected, exp.attributions.shape), rtol=1e-5)
+
+
+def _ref_sobol(backend: str, factory: ModelFactory) -> None:
+    model, weights, _ = _linear(factory)
+    x = factory.images(1)
+    exp = _explain(backend, "sobol", model, x, targets=2, grid_size=2, n_designs=16, baseline=0.5)
+    labels = grid_segments(IMAGE_SHAPE[:2], (2, 2))
+    contribution = ((to_layout(x, factory.layout, "NHWC")[0] - 0.5) * weights[..., 2]).sum(-1)
+    cells = np.bincount(labels.ravel(), weights=contribution.ravel(), minlength=4)
+    a, b = sobol_designs(4, 16)
+    expected = jansen_total_indices(sobol_rows(a, b, np.arange(16 * 5)) @ cells, 16)  # f = f(b) + cells . mask
+    np.testing.assert_allclose(exp.layer_attributions[0].ravel(), expected, rtol=1e-3, atol=1e-5)
+
+
 _REFERENCES: dict[str, Callable[[str, ModelFactory], None]] = {
     "vanilla_gradients": _ref_gradients,
     "gradient_x_input": _ref_gradient_x_input,
@@ -314,6 +396,11 @@ _REFERENCES: dict[str, Callable[[str, ModelFactory], None]] = {
     "integrated_gradients": _ref_integrated_gradients,
     "expected_gradients": _ref_expected_gradients,
     "occlusion": _ref_occlusion,
+    "guided_backprop": _ref_modified_backward,
+    "vargrad": _ref_gradient_statistics,
+    "kernel_shap": _ref_surrogates,
+    "rise": _ref_rise,
+    "sobol": _ref_sobol,
 }
 
 

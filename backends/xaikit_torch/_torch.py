@@ -185,6 +185,56 @@ class _EvalScope:
                 self._saved = []
 
 
+class _ModifiedReLU(torch.autograd.Function):
+    """ReLU whose backward pass is guided backpropagation's or the deconvnet's."""
+
+    @staticmethod
+    def forward(ctx: Any, z: torch.Tensor, guided: bool) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(z)
+        ctx.guided = guided
+        return z.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        (z,) = ctx.saved_tensors
+        out = grad.clamp(min=0)  # positive gradients only (both rules)
+        if ctx.guided:
+            out = out * (z > 0).to(out.dtype)  # ... at positive inputs only
+        return out, None
+
+
+class _OutOfPlace:
+    """In-place ``nn.ReLU`` modules switched to out of place while any modified-ReLU pass runs (reference-counted).
+
+    A forward hook that recomputes a ReLU from its input needs that input: an in-place
+    ReLU would have overwritten it. Out-of-place ReLUs give the same values.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self._model = weakref.ref(model)
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._saved: list[nn.Module] = []
+
+    def relus(self) -> Any:
+        with self._lock:
+            if self._depth == 0:
+                model = self._model()
+                self._saved = [m for m in model.modules() if isinstance(m, nn.ReLU) and m.inplace] if model else []
+                for module in self._saved:
+                    module.inplace = False
+            self._depth += 1
+        return self  # a handle: remove() ends this pass's use
+
+    def remove(self) -> None:
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0:
+                for module in self._saved:
+                    module.inplace = True
+                self._saved = []
+
+
 class TorchModelView:
     """A ``torch.nn.Module`` as the native backend sees it; see the module docstring."""
 
@@ -200,6 +250,7 @@ class TorchModelView:
         self._paths = {id(m): name for name, m in self.modules.items()}
         self.top_layers = tuple(name for name, _ in model.named_children())
         self.eval_scope = _EvalScope(model)
+        self.out_of_place = _OutOfPlace(model)
         self._probes: dict[tuple[int, ...], _Probe] = {}
         self._specs: dict[tuple[int, ...], ModelSpec] = {}
         self._image_shapes: dict[tuple[str, tuple[int, ...]], tuple[int, ...]] = {}
@@ -405,14 +456,19 @@ class TorchModelView:
 
     @contextlib.contextmanager
     def hooks(self, state: _Pass, capture: Sequence[str] = (), *, grad: bool = False,
-              replace: tuple[str, torch.Tensor] | None = None, final: str | None = None) -> Iterator[_Pass]:
+              replace: tuple[str, torch.Tensor] | None = None, final: str | None = None,
+              relu_rule: str | None = None) -> Iterator[_Pass]:
         """Forward hooks for one pass, removed on leaving (also on errors).
 
         ``capture``: record these modules' outputs in ``state.outputs`` (a copy; with
         ``grad`` a leaf requiring grad, of which another copy goes on through the model,
         and autograd is switched on from there: the part below the layer builds no
         graph). ``replace``: the module's output becomes the given tensor (autograd on
-        from there). ``final``: the module whose input is the logit.
+        from there). ``final``: the module whose input is the logit. ``relu_rule``
+        (``"guided"``, ``"deconvnet"``): every ``nn.ReLU`` module's output is recomputed
+        from its input by a function with that backward pass (in-place ReLUs are run out
+        of place meanwhile, so their input survives); a functional ``F.relu`` inside a
+        ``forward`` cannot be reached and keeps its gradient (Captum has the same limit).
         """
         handles = []
 
@@ -446,7 +502,17 @@ class TorchModelView:
             if state.mine():
                 state.logits = inputs[0]
 
+        def modified_relu(_: nn.Module, inputs: tuple[Any, ...], output: Any) -> Any:
+            if not state.mine():
+                return None
+            return _ModifiedReLU.apply(inputs[0], relu_rule == "guided")
+
         try:
+            if relu_rule is not None:
+                for module in self.modules.values():
+                    if isinstance(module, nn.ReLU):
+                        handles.append(module.register_forward_hook(modified_relu))
+                handles.append(self.out_of_place.relus())
             if final is not None:
                 handles.append(self.modules[final].register_forward_hook(logit))
             for name in capture:
@@ -458,7 +524,8 @@ class TorchModelView:
             for handle in handles:
                 handle.remove()
 
-    def forward(self, x: torch.Tensor, probe: _Probe, capture: Sequence[str] = (), *, grad: bool = False) -> _Pass:
+    def forward(self, x: torch.Tensor, probe: _Probe, capture: Sequence[str] = (), *, grad: bool = False,
+                relu_rule: str | None = None) -> _Pass:
         """Run the model on ``x``, recording the logit and the outputs of ``capture``.
 
         With ``capture`` and ``grad``, autograd starts at the captured layers (the caller
@@ -469,7 +536,8 @@ class TorchModelView:
         with _grad_mode_kept():
             if capture and grad:  # the part below the layers builds no graph
                 torch.set_grad_enabled(False)
-            with self.hooks(state, capture, grad=grad, final=probe.final if probe.logit_is_input else None):
+            with self.hooks(state, capture, grad=grad, final=probe.final if probe.logit_is_input else None,
+                            relu_rule=relu_rule):
                 state.outputs["__output__"] = self.model(x)
         _check_calls(state, capture)
         return state

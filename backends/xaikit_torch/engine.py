@@ -62,7 +62,7 @@ def engine_for(model: Any) -> TorchEngine:
 class TorchEngine(Engine):
     """xaikit's primitives on a PyTorch module (see :mod:`xaikit.engine` for the contract)."""
 
-    capabilities = frozenset({"scores", "gradients", "layers", "head"})
+    capabilities = frozenset({"scores", "gradients", "layers", "head", "guided"})
     framework = "torch"
 
     def __init__(self, view: TorchModelView) -> None:
@@ -100,8 +100,9 @@ class TorchEngine(Engine):
     def _index(self, a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.asarray(a, np.int64)).to(self.view.device)
 
-    def _run(self, x: torch.Tensor, probe: _Probe, capture: Sequence[str] = (), *, grad: bool = False) -> _Pass:
-        return self.view.forward(x.to(self.view.dtype), probe, capture, grad=grad)
+    def _run(self, x: torch.Tensor, probe: _Probe, capture: Sequence[str] = (), *, grad: bool = False,
+             relu_rule: str | None = None) -> _Pass:
+        return self.view.forward(x.to(self.view.dtype), probe, capture, grad=grad, relu_rule=relu_rule)
 
     @staticmethod
     def _output(state: _Pass) -> torch.Tensor:
@@ -181,12 +182,14 @@ class TorchEngine(Engine):
             return as_numpy(scores.gather(1, self._index(t)[:, None])[:, 0])
 
     # ----------------------------------------------------------------- gradients
-    def input_gradients(self, x: np.ndarray, t: np.ndarray, score: str
+    def input_gradients(self, x: np.ndarray, t: np.ndarray, score: str, *, rule: str = "plain"
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        if rule not in ("plain", "guided", "deconvnet"):
+            raise ValueError(f"unknown gradient rule {rule!r}")
         probe = self._probe(x)
         with self.view.running(grad=True):
             images = self._tensor(x).requires_grad_(True)
-            state = self._run(images, probe)
+            state = self._run(images, probe, relu_rule=None if rule == "plain" else rule)
             s, t_used = self._selected(state, probe, self._index(t), score)
             (grads,) = torch.autograd.grad(s.sum(), images)
             return (as_numpy(grads), as_numpy(self._output(state)), t_used.cpu().numpy().astype(np.int32),
@@ -275,3 +278,38 @@ class TorchEngine(Engine):
 def _channels_last(tensor: torch.Tensor) -> torch.Tensor:
     """``(N, C, h, w)`` -> ``(N, h, w, C)``: layer tensors cross the engine boundary channels-last."""
     return tensor.permute(0, 2, 3, 1) if tensor.ndim == 4 else tensor
+
+    # ----------------------------------------------------------------- floor
+    def pass_loop(self, plan: Any, x: np.ndarray, t: np.ndarray, iters: int, *, serial: bool = False) -> None:
+        """``iters`` passes of ``plan.kind`` on batch ``x``, one Python call each (PyTorch runs eagerly).
+
+        Each pass waits for the previous one's result (a CUDA sync through ``.item()``),
+        so ``serial`` changes nothing; the input is nudged by ``1e-7 * i``.
+        """
+        view, probe = self.view, None
+        targets = self._index(np.asarray(t)[:, :plan.k])
+        for i in range(int(iters)):
+            xi = self._tensor(x) + 1e-7 * i
+            if plan.kind == "head_forward_backward" and plan.layer is not None:
+                image_shape = view.image_shape_for(plan.layer, tuple(int(s) for s in x.shape[1:]))
+                probe = self._probe(np.zeros((1, *image_shape), np.float32))
+                with view.running(grad=True):
+                    a = xi.permute(0, 3, 1, 2).contiguous().requires_grad_(True)
+                    state = view.run_head(plan.layer, a, probe, image_shape)
+                    scores = self._scores(state, probe, plan.score)
+                    total = sum(torch.autograd.grad(scores.gather(1, targets[:, j:j + 1]).sum(), a,
+                                                    retain_graph=j < plan.k - 1)[0].sum() for j in range(plan.k))
+                total.item()
+                continue
+            probe = probe or self._probe(x)
+            grad = plan.kind != "forward"
+            with view.running(grad=grad):
+                if plan.kind == "forward_backward_layer":
+                    state = self._run(xi, probe, (plan.layer,), grad=True)
+                    wrt = state.outputs[plan.layer]
+                else:
+                    xi = xi.requires_grad_(grad)
+                    state = self._run(xi, probe)
+                    wrt = xi
+                s = self._scores(state, probe, plan.score).gather(1, targets[:, :1])[:, 0].sum()
+                (torch.autograd.grad(s, wrt)[0].sum() if grad else s).item()

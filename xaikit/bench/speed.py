@@ -116,6 +116,16 @@ def _method_params(model: str, method: str, big: bool) -> dict[str, Any]:
         "integrated_gradients": {"steps": samples},
         "expected_gradients": {"n_samples": samples, "seed": 0, "background_size": 16},
         "occlusion": {"patch_size": 30 if big else 15},
+        **{cam: {"layer": CAM_LAYERS[model]} for cam in ("xgradcam", "hirescam", "layercam", "scorecam",
+                                                         "ablationcam", "eigencam", "guided_gradcam")},
+        "guided_backprop": {},
+        "deconvnet": {},
+        "vargrad": {"n_samples": samples, "seed": 0},
+        "squaregrad": {"n_samples": samples, "seed": 0},
+        "rise": {"n_samples": 500 if big else 1000, "grid_size": 7, "seed": 0},
+        "kernel_shap": {"n_samples": 256 if big else 500, "n_segments": 50, "seed": 0},
+        "lime": {"n_samples": 256 if big else 500, "n_segments": 50, "seed": 0},
+        "sobol": {"grid_size": 8, "n_designs": 32},
     }[method]
 
 

@@ -53,11 +53,44 @@ def _activations(params: Mapping[str, Any], ctx: FloorContext) -> FloorPlan:
     return FloorPlan("forward", 1, score=ctx.score, description="1 x forward")
 
 
+def _channel_forwards(what: str) -> Any:
+    """1 forward pass for the activations, then one per channel (``n_channels``, recorded by the method)."""
+    def floor(params: Mapping[str, Any], ctx: FloorContext) -> FloorPlan:
+        c = int(params["n_channels"])
+        return FloorPlan("forward", 1 + c, score=ctx.score, description=f"{1 + c} x forward (1 + {c} {what})")
+    return floor
+
+
+def _guided_gradcam(params: Mapping[str, Any], ctx: FloorContext) -> FloorPlan:
+    return FloorPlan("forward_backward_input", 2, score=ctx.score,
+                     description=f"2 x (forward + backward): to {ctx.layer} (Grad-CAM) and to the input (guided)")
+
+
+def _sample_forwards(count: Any, what: str, extra: int = 1) -> Any:
+    """``extra`` forward passes (the image, the baseline) plus ``count(params)`` perturbed ones."""
+    def floor(params: Mapping[str, Any], ctx: FloorContext) -> FloorPlan:
+        n = int(count(params))
+        return FloorPlan("forward", extra + n, score=ctx.score,
+                         description=f"{extra + n} x forward ({extra} + {n} {what})")
+    return floor
+
+
+def _sobol_rows(params: Mapping[str, Any]) -> int:
+    return int(params["n_designs"]) * (int(params["grid_size"]) ** 2 + 1)
+
+
 GRADIENTS = frozenset({"scores", "gradients"})
 LAYERS = frozenset({"scores", "gradients", "layers"})
 
 _CAM_PARAMS = shared("layer", "relu")
 _PIXEL = shared("channel_reduce")
+GUIDED = frozenset({"scores", "gradients", "guided"})
+ACTIVATIONS = frozenset({"scores", "layers"})
+SCORES = frozenset({"scores"})
+_NOISE = shared("n_samples", "noise", "seed", "channel_reduce")
+_SEGMENTS = shared("segmentation", "n_segments", "compactness", "baseline")
+_GRADCAM_PAPER = ("Selvaraju et al., 'Grad-CAM: Visual Explanations from Deep Networks via Gradient-based "
+                  "Localization', ICCV 2017.")
 
 ENTRIES: tuple[MethodSchema, ...] = (
     MethodSchema(
@@ -80,8 +113,7 @@ ENTRIES: tuple[MethodSchema, ...] = (
         "gradcam", "Grad-CAM",
         "ReLU of the feature maps of a layer weighted by the spatial mean of the target score's "
         "gradient with respect to them, upsampled to the input.",
-        "Selvaraju et al., 'Grad-CAM: Visual Explanations from Deep Networks via Gradient-based "
-        "Localization', ICCV 2017.",
+        _GRADCAM_PAPER,
         signed=False, cost="1 forward + 1 backward pass (down to the layer)", params=_CAM_PARAMS,
         needs=LAYERS, layer="auto", view="positive", floor_fn=_layer_gradients,
         formula="L = ReLU(sum_k a_k A^k),  a_k = mean_ij dS_t/dA^k_ij"),
@@ -140,4 +172,154 @@ ENTRIES: tuple[MethodSchema, ...] = (
                 *shared("completeness", "channel_reduce")),
         needs=GRADIENTS, layer="optional", floor_fn=_expected_gradients, warmup={"n_samples": 2},
         formula="A = E_{r, u} [ dS_t/dx (r + u (x~ - r)) * (x~ - r) ],  x~ = x + N(0, local_smoothing^2)"),
+    # ------------------------------------------------------------------ the CAM family
+    MethodSchema(
+        "xgradcam", "XGrad-CAM",
+        "Grad-CAM with each channel's gradient averaged over the locations with the channel's normalised "
+        "activations as weights.",
+        "Fu et al., 'Axiom-based Grad-CAM: Towards Accurate Visualization and Explanation of CNNs', BMVC 2020.",
+        signed=False, cost="1 forward + 1 backward pass (down to the layer)", params=_CAM_PARAMS,
+        needs=LAYERS, layer="auto", view="positive", floor_fn=_layer_gradients,
+        formula="L = ReLU(sum_k w_k A^k),  w_k = sum_ij (A^k_ij / sum_ab A^k_ab) dS_t/dA^k_ij"),
+    MethodSchema(
+        "hirescam", "HiResCAM",
+        "Feature maps multiplied element-wise by the target score's gradient (no spatial averaging), summed "
+        "over channels, rectified.",
+        "Draelos & Carin, 'Use HiResCAM instead of Grad-CAM for faithful explanations of convolutional neural "
+        "networks', 2020 (arXiv:2011.08891).",
+        signed=False, cost="1 forward + 1 backward pass (down to the layer)", params=_CAM_PARAMS,
+        needs=LAYERS, layer="auto", view="positive", floor_fn=_layer_gradients,
+        formula="L = ReLU(sum_k dS_t/dA^k * A^k)"),
+    MethodSchema(
+        "layercam", "LayerCAM",
+        "Feature maps multiplied element-wise by the positive part of the target score's gradient, summed "
+        "over channels, rectified.",
+        "Jiang et al., 'LayerCAM: Exploring Hierarchical Class Activation Maps for Localization', IEEE "
+        "Transactions on Image Processing 30, 2021.",
+        signed=False, cost="1 forward + 1 backward pass (down to the layer)", params=_CAM_PARAMS,
+        needs=LAYERS, layer="auto", view="positive", floor_fn=_layer_gradients,
+        formula="L = ReLU(sum_k ReLU(dS_t/dA^k) * A^k)"),
+    MethodSchema(
+        "scorecam", "Score-CAM",
+        "Feature maps weighted by the softmax over channels of the target score of the image masked by each "
+        "channel's upsampled, min-max normalised activation; no gradients.",
+        "Wang et al., 'Score-CAM: Score-Weighted Visual Explanations for Convolutional Neural Networks', "
+        "CVPR Workshops 2020.",
+        signed=False, cost="1 + number of channels forward passes", params=_CAM_PARAMS,
+        needs=ACTIVATIONS, layer="auto", view="positive", floor_fn=_channel_forwards("masked images"),
+        formula="L = ReLU(sum_k a_k A^k),  a = softmax_k S_t(x * s(up(A^k))),  s = min-max"),
+    MethodSchema(
+        "ablationcam", "Ablation-CAM",
+        "Feature maps weighted by the relative drop of the target score when each channel is set to zero "
+        "(the model above the layer run once per channel); no gradients.",
+        "Desai & Ramaswamy, 'Ablation-CAM: Visual Explanations for Deep Convolutional Network via "
+        "Gradient-free Localization', WACV 2020.",
+        signed=False, cost="1 forward pass + number of channels forward passes above the layer",
+        params=_CAM_PARAMS, needs=frozenset({"scores", "layers", "head"}), layer="auto", view="positive",
+        floor_fn=_channel_forwards("ablated channels, counted as whole forward passes: an upper bound"),
+        formula="L = ReLU(sum_k w_k A^k),  w_k = (y - y_k) / y,  y_k = S_t with A^k = 0"),
+    MethodSchema(
+        "eigencam", "Eigen-CAM",
+        "Projection of a layer's activations on their first principal component (class-agnostic: the "
+        "target is recorded, not used), rectified.",
+        "Muhammad & Yeasin, 'Eigen-CAM: Class Activation Map using Principal Components', IJCNN 2020.",
+        signed=False, cost="1 forward pass (down to the layer)", params=_CAM_PARAMS,
+        needs=ACTIVATIONS, layer="auto", view="positive", floor_fn=_activations,
+        formula="L = ReLU(A_c v_1),  A_c = activations (hw x C) centred,  v_1 its first right singular vector"),
+    # ------------------------------------------------------------------ modified backward passes
+    MethodSchema(
+        "guided_backprop", "Guided backpropagation",
+        "Gradient of the target score at the input with every ReLU passing back only positive gradients at "
+        "positive inputs.",
+        "Springenberg et al., 'Striving for Simplicity: The All Convolutional Net', ICLR workshop 2015.",
+        signed=True, cost="1 forward + 1 backward pass", params=_PIXEL, needs=GUIDED, view="magnitude",
+        floor_fn=_input_gradients(None), formula="R_l = 1[z_l > 0] * 1[R_{l+1} > 0] * R_{l+1} at every ReLU"),
+    MethodSchema(
+        "deconvnet", "Deconvnet",
+        "Backward pass of the target score to the input in which every ReLU passes back the ReLU of the "
+        "gradient, whatever its input.",
+        "Zeiler & Fergus, 'Visualizing and Understanding Convolutional Networks', ECCV 2014.",
+        signed=True, cost="1 forward + 1 backward pass", params=_PIXEL, needs=GUIDED, view="magnitude",
+        floor_fn=_input_gradients(None), formula="R_l = ReLU(R_{l+1}) at every ReLU"),
+    MethodSchema(
+        "guided_gradcam", "Guided Grad-CAM",
+        "Guided backpropagation multiplied pixel by pixel by the Grad-CAM map upsampled to the input.",
+        _GRADCAM_PAPER,
+        signed=True, cost="2 forward + 2 backward passes (one down to the layer)",
+        params=shared("layer", "channel_reduce"), needs=LAYERS | GUIDED, layer="auto", view="magnitude",
+        floor_fn=_guided_gradcam, formula="A = guided_backprop(x) * up(Grad-CAM)"),
+    # ------------------------------------------------------------------ gradient statistics over noise
+    MethodSchema(
+        "vargrad", "VarGrad",
+        "Variance of the target score's gradient over n copies of the image with Gaussian noise (SmoothGrad's "
+        "samples, another statistic).",
+        "Adebayo et al., 'Sanity Checks for Saliency Maps', NeurIPS 2018; Adebayo et al., 'Local Explanation "
+        "Methods for Deep Neural Networks Lack Sensitivity to Parameter Values', ICLR workshop 2018.",
+        signed=False, cost="n_samples forward + backward passes", params=_NOISE, needs=GRADIENTS, view="positive",
+        floor_fn=_input_gradients("n_samples"), warmup={"n_samples": 2},
+        formula="A = 1/n sum_j g_j^2 - (1/n sum_j g_j)^2,  g_j = dS_t/dx (x + e_j)"),
+    MethodSchema(
+        "squaregrad", "SquareGrad",
+        "Mean of the squared gradient of the target score over n copies of the image with Gaussian noise "
+        "(SmoothGrad's samples, another statistic).",
+        "Hooker et al., 'A Benchmark for Interpretability Methods in Deep Neural Networks', NeurIPS 2019.",
+        signed=False, cost="n_samples forward + backward passes", params=_NOISE, needs=GRADIENTS, view="positive",
+        floor_fn=_input_gradients("n_samples"), warmup={"n_samples": 2},
+        formula="A = 1/n sum_j g_j^2,  g_j = dS_t/dx (x + e_j)"),
+    # ------------------------------------------------------------------ black-box methods
+    MethodSchema(
+        "rise", "RISE",
+        "Mean of the target score over random smooth masks, each pixel weighted by how much the masks keep it.",
+        "Petsiuk, Das & Saenko, 'RISE: Randomized Input Sampling for Explanation of Black-box Models', BMVC 2018.",
+        signed=True, cost="1 + n_samples forward passes",
+        params=(*shared("n_samples", "grid_size", n_samples=4000),
+                Param("p_keep", "float", 0.5, "Probability that a cell of the coarse grid is kept (not masked).",
+                      low=0.0, high=1.0, low_open=True),
+                *shared("baseline", "seed")),
+        needs=SCORES, floor_fn=_sample_forwards(lambda p: p["n_samples"], "masked images"),
+        warmup={"n_samples": 2},
+        formula="A(p) = sum_j S_t(x * M_j + b * (1 - M_j)) M_j(p) / sum_j M_j(p)"),
+    MethodSchema(
+        "kernel_shap", "KernelSHAP (superpixels)",
+        "Shapley values of the image's segments for the target score (a removed segment takes the baseline), "
+        "estimated by weighted least squares on coalitions sampled from the Shapley kernel, exact when every "
+        "coalition fits in n_samples.",
+        "Lundberg & Lee, 'A Unified Approach to Interpreting Model Predictions', NeurIPS 2017.",
+        signed=True, cost="2 + n_samples forward passes (fewer when every coalition is evaluated)",
+        params=(*shared("n_samples", n_samples=1000), *_SEGMENTS, *shared("seed")),
+        needs=SCORES, floor_fn=_sample_forwards(lambda p: p["n_samples"], "coalitions", extra=2),
+        warmup={"n_samples": 2},
+        formula="phi = argmin sum_z pi(z) (S_t(z) - S_t(0) - z . phi)^2  s.t. sum phi = S_t(1) - S_t(0)"),
+    MethodSchema(
+        "lime", "LIME (superpixels)",
+        "Coefficients of a weighted ridge regression of the target score on random coalitions of the image's "
+        "segments (a removed segment takes the baseline), weighted by an exponential kernel on the cosine "
+        "distance to the whole image.",
+        "Ribeiro, Singh & Guestrin, '\"Why Should I Trust You?\": Explaining the Predictions of Any "
+        "Classifier', KDD 2016.",
+        signed=True, cost="n_samples forward passes (the first sample is the image itself)",
+        params=(*shared("n_samples", n_samples=1000), *_SEGMENTS,
+                Param("kernel_width", "float", 0.25, "Width of the exponential kernel on the cosine distance "
+                      "between a coalition and the whole image (lime_image's 0.25).", low=0.0, low_open=True),
+                Param("ridge_alpha", "float", 1.0, "Ridge penalty of the surrogate linear model (lime's "
+                      "Ridge(alpha=1)); 0 is ordinary weighted least squares.", low=0.0),
+                *shared("seed")),
+        needs=SCORES, floor_fn=_sample_forwards(lambda p: p["n_samples"] - 1, "coalitions"),
+        warmup={"n_samples": 2},
+        formula="A = coefficients of Ridge(ridge_alpha) fitted to (z_j, S_t(z_j)) with weights "
+                "sqrt(exp(-d(z_j, 1)^2 / kernel_width^2)),  d = cosine distance"),
+    MethodSchema(
+        "sobol", "Sobol attribution",
+        "Total-order Sobol indices of the cells of a grid for the target score, the image multiplied cell by "
+        "cell by quasi-Monte Carlo masks (Jansen's estimator).",
+        "Fel et al., 'Look at the Variance! Efficient Black-box Explanations with Sobol-based Sensitivity "
+        "Analysis', NeurIPS 2021.",
+        signed=False, cost="1 + n_designs x (grid_size^2 + 1) forward passes",
+        params=(*shared("grid_size", grid_size=8),
+                Param("n_designs", "int", 32, "Quasi-Monte Carlo designs (a power of two); the model runs "
+                      "n_designs x (grid_size^2 + 1) times per image.", low=2),
+                *shared("baseline")),
+        needs=SCORES, view="positive", floor_fn=_sample_forwards(_sobol_rows, "masked images"),
+        warmup={"n_designs": 2, "grid_size": 1},
+        formula="S_Ti = sum_n (f(A_n) - f(C_i,n))^2 / (2 N Var f(A)),  f(M) = S_t(x * up(M) + b * (1 - up(M)))"),
 )

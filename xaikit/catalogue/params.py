@@ -197,6 +197,14 @@ SHARED: dict[str, Param] = {p.name: p for p in [
        "(SHAP's local_smoothing), in absolute units of the input or layer.", low=0.0),
     _p("completeness", "bool", True, "Report each image's completeness gap in extras['completeness_gap'] "
        "(costs a forward pass over the background or baseline)."),
+    _p("grid_size", "int", 7, "Cells per side of the coarse grid the masks are drawn on.", low=1),
+    _p("segmentation", "choice", "slic", "How images are cut into segments: 'slic' superpixels (scikit-image, on the "
+       "image scaled to [0, 1]) or a regular 'grid'.", choices=("slic", "grid")),
+    _p("n_segments", "int", 50, "Approximate number of segments per image (SLIC's target, or the cells of the grid).",
+       low=1),
+    _p("compactness", "float", 1.0, "SLIC's weight of closeness in space against closeness in colour (higher: "
+       "squarer segments; below about 0.3 noisy images may merge into a few segments); not used by the grid.",
+       low=0.0, low_open=True),
     _p("layers", "layers", None, "Layers to extract: names, or a selection such as 'first:8', 'last:4', 'conv', "
        "'pool'.", nullable="every convolution and pooling layer"),
 ]}

@@ -2,18 +2,50 @@
 
 Each is the reference that backends may use and that tests compare against: channel
 reduction, baselines, integration rules, occlusion windows, per-image random streams,
-the chunked-call loop, CAM channel weights and upsampling.
+the chunked-call loop, CAM weights, upsampling, perturbation masks and segments, the
+regressions of KernelSHAP and LIME, Sobol designs and estimators.
 """
 
 from __future__ import annotations
 
 from .baselines import broadcast_baseline
-from .cam import gradcam_plus_plus_weights, gradcam_weights, weighted_cam
+from .cam import (
+    ablation_weights,
+    gradcam_plus_plus_weights,
+    gradcam_weights,
+    hirescam_weights,
+    layercam_weights,
+    principal_projection,
+    scorecam_weights,
+    weighted_cam,
+    xgradcam_weights,
+)
 from .channels import CHANNEL_REDUCTIONS, reduce_channels
+from .coalitions import (
+    WeightedMoments,
+    enumerated_coalitions,
+    lime_kernel,
+    paired_coalitions,
+    shapley_kernel,
+    shapley_size_probabilities,
+)
 from .integration import INTEGRATION_RULES, integration_points
 from .layout import LAYOUTS, channel_axis, to_layout
+from .masks import (
+    SEGMENTATIONS,
+    bilinear_matrix,
+    coalition_masks,
+    grid_segments,
+    grid_shape,
+    image_segments,
+    rise_cells,
+    rise_masks,
+    slic_segments,
+    upsample_bilinear,
+)
 from .rng import STREAMS, ImageStreams, image_digest, image_rng
-from .streaming import chunks, row_plan, segments, stream_rows
+from .sobol import jansen_total_indices, sobol_designs, sobol_rows
+from .streaming import chunks, ragged_row_plan, row_plan, segments, stream_rows
 from .upsample import resize_maps
 from .windows import accumulate_windows, occluded_images, patch_windows, window_starts
 
@@ -21,25 +53,51 @@ __all__ = [
     "CHANNEL_REDUCTIONS",
     "INTEGRATION_RULES",
     "LAYOUTS",
+    "SEGMENTATIONS",
     "STREAMS",
     "ImageStreams",
+    "WeightedMoments",
+    "ablation_weights",
     "accumulate_windows",
+    "bilinear_matrix",
     "broadcast_baseline",
     "channel_axis",
     "chunks",
+    "coalition_masks",
+    "enumerated_coalitions",
     "gradcam_plus_plus_weights",
     "gradcam_weights",
+    "grid_segments",
+    "grid_shape",
+    "hirescam_weights",
     "image_digest",
     "image_rng",
+    "image_segments",
     "integration_points",
     "occluded_images",
+    "jansen_total_indices",
+    "layercam_weights",
+    "lime_kernel",
+    "paired_coalitions",
     "patch_windows",
+    "principal_projection",
+    "ragged_row_plan",
     "reduce_channels",
     "resize_maps",
+    "rise_cells",
+    "rise_masks",
     "row_plan",
+    "scorecam_weights",
     "segments",
+    "shapley_kernel",
+    "shapley_size_probabilities",
+    "slic_segments",
+    "sobol_designs",
+    "sobol_rows",
     "stream_rows",
     "to_layout",
+    "upsample_bilinear",
     "weighted_cam",
     "window_starts",
+    "xgradcam_weights",
 ]

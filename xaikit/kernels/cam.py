@@ -1,14 +1,16 @@
 """Class activation maps from a layer's activations and the target's gradient at them (NumPy).
 
-Arrays are channels-last ``(N, h, w, C)``; a CAM variant only computes channel weights
-(as pytorch-grad-cam's subclasses do).
+Arrays are channels-last ``(N, h, w, C)``; a CAM variant only computes weights (as
+pytorch-grad-cam's subclasses do): one per channel ``(N, C)`` or one per location and
+channel ``(N, h, w, C)``, combined with the activations by :func:`weighted_cam`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["gradcam_weights", "gradcam_plus_plus_weights", "weighted_cam"]
+__all__ = ["gradcam_weights", "gradcam_plus_plus_weights", "xgradcam_weights", "hirescam_weights",
+           "layercam_weights", "scorecam_weights", "ablation_weights", "principal_projection", "weighted_cam"]
 
 
 def gradcam_weights(activations: np.ndarray, grads: np.ndarray) -> np.ndarray:
@@ -32,7 +34,73 @@ def gradcam_plus_plus_weights(activations: np.ndarray, grads: np.ndarray) -> np.
     return (alpha * np.maximum(g, 0.0)).sum(axis=(1, 2)).astype(np.float32)
 
 
+def xgradcam_weights(activations: np.ndarray, grads: np.ndarray) -> np.ndarray:
+    """XGrad-CAM: the gradient averaged with the normalised activations as weights; ``(N, C)``.
+
+    :math:`w_k = \\sum_{ij} \\frac{A^k_{ij}}{\\sum_{ab} A^k_{ab}} g^k_{ij}` (0 for a channel whose
+    activations sum to 0). pytorch-grad-cam adds ``1e-7`` to the denominator instead.
+    """
+    a = activations.astype(np.float64)
+    total = a.sum(axis=(1, 2))
+    numerator = (a * grads).sum(axis=(1, 2))
+    safe = np.where(total == 0, 1.0, total)
+    return np.where(total == 0, 0.0, numerator / safe).astype(np.float32)
+
+
+def hirescam_weights(activations: np.ndarray, grads: np.ndarray) -> np.ndarray:
+    """HiResCAM: the gradient itself, location by location; ``(N, h, w, C)``."""
+    return grads.astype(np.float32)
+
+
+def layercam_weights(activations: np.ndarray, grads: np.ndarray) -> np.ndarray:
+    """LayerCAM: the positive part of the gradient, location by location; ``(N, h, w, C)``."""
+    return np.maximum(grads, 0.0).astype(np.float32)
+
+
+def scorecam_weights(scores: np.ndarray) -> np.ndarray:
+    """Score-CAM: softmax over the channels of the scores of the images masked by each channel; ``(N, C)``."""
+    s = np.asarray(scores, np.float64)
+    e = np.exp(s - s.max(axis=1, keepdims=True))
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def ablation_weights(score: np.ndarray, ablated: np.ndarray) -> np.ndarray:
+    """Ablation-CAM: the relative drop of the score when a channel is zeroed, ``(y - y_k) / y``; ``(N, C)``.
+
+    ``score`` is ``(N,)``, ``ablated`` ``(N, C)``. A score of exactly 0 leaves the drop
+    unnormalised (the definition divides by it).
+    """
+    y = np.asarray(score, np.float64)[:, None]
+    drop = y - np.asarray(ablated, np.float64)
+    return np.where(y == 0, drop, drop / np.where(y == 0, 1.0, y)).astype(np.float32)
+
+
+def principal_projection(activations: np.ndarray) -> np.ndarray:
+    """Eigen-CAM: each image's activations projected on their first principal direction; ``(N, h, w)``.
+
+    The ``(h w, C)`` activations are centred over locations (as pytorch-grad-cam does) and
+    projected on the first right singular vector ``v``. A singular vector's sign is
+    arbitrary; it is fixed so that the components of ``v`` sum to a non-negative number,
+    which is the same as the map correlating positively with the mean activation over
+    channels (their covariance is ``sigma_1^2 sum(v) / C``).
+    """
+    n, h, w, c = activations.shape
+    a = activations.reshape(n, h * w, c).astype(np.float64)
+    a = a - a.mean(axis=1, keepdims=True)
+    _, _, vt = np.linalg.svd(a, full_matrices=False)
+    v = vt[:, 0, :]
+    v = v * np.where(v.sum(axis=1, keepdims=True) < 0, -1.0, 1.0)
+    return np.einsum("npc,nc->np", a, v).reshape(n, h, w).astype(np.float32)
+
+
 def weighted_cam(activations: np.ndarray, weights: np.ndarray, relu: bool) -> np.ndarray:
-    """``sum_k weights[:, k] * activations[..., k]`` per image, rectified if ``relu``; ``(N, h, w)``."""
-    cam = np.einsum("nhwc,nc->nhw", activations.astype(np.float32), weights.astype(np.float32))
+    """``sum_k weights[..., k] * activations[..., k]`` per image, rectified if ``relu``; ``(N, h, w)``.
+
+    ``weights`` is ``(N, C)`` (one per channel) or ``(N, h, w, C)`` (one per location).
+    """
+    acts = activations.astype(np.float32)
+    if weights.ndim == 2:
+        cam = np.einsum("nhwc,nc->nhw", acts, weights.astype(np.float32))
+    else:
+        cam = np.einsum("nhwc,nhwc->nhw", acts, weights.astype(np.float32))
     return np.maximum(cam, 0.0) if relu else cam

@@ -59,8 +59,7 @@ class ImageStreams:
         The layout of ``images``.
     """
 
-    def __init__(self, seed: int, images: Sequence[np.ndarray] | np.ndarray, stream: str,
-                 layout: str = "NHWC") -> None:
+    def __init__(self, seed: int, images: Sequence[np.ndarray] | np.ndarray, stream: str, layout: str) -> None:
         self._generators = [image_rng(seed, channels_last(image, layout), STREAMS[stream]) for image in images]
 
     def normal(self, image: int, count: int, shape: tuple[int, ...], scale: float = 1.0,

@@ -18,7 +18,7 @@ import numpy as np
 
 from .._progress import report as report_progress
 
-__all__ = ["chunks", "stream_rows", "row_plan", "segments"]
+__all__ = ["chunks", "stream_rows", "row_plan", "ragged_row_plan", "segments"]
 
 
 def chunks(n: int, size: int) -> Iterator[slice]:
@@ -37,6 +37,13 @@ def row_plan(rows: slice, per_image: int) -> tuple[np.ndarray, np.ndarray]:
     """``(image, sample)`` of the rows of a chunk, rows being ``image * per_image + sample``."""
     flat = np.arange(rows.start, rows.stop, dtype=np.int64)
     return flat // per_image, flat % per_image
+
+
+def ragged_row_plan(rows: slice, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(image, sample)`` of the rows of a chunk when image ``i`` has rows ``offsets[i] .. offsets[i + 1] - 1``."""
+    flat = np.arange(rows.start, rows.stop, dtype=np.int64)
+    image = np.searchsorted(offsets, flat, side="right") - 1
+    return image, flat - offsets[image]
 
 
 def stream_rows(n_rows: int, batch_size: int, prepare: Callable[[slice], Any], compute: Callable[[Any], Any],

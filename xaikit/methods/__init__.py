@@ -11,26 +11,45 @@ from __future__ import annotations
 from ..catalogue import ATTRIBUTION_METHODS, METHODS
 from ..catalogue import MethodSchema as MethodInfo
 from .base import EngineExplainer, EngineExtractor
-from .cam import GradCAM, GradCAMPlusPlus
-from .gradients import GradientXInput, VanillaGradients
+from .cam import GradCAM, GradCAMPlusPlus, GuidedGradCAM, HiResCAM, LayerCAM, XGradCAM
+from .cam_free import AblationCAM, EigenCAM, ScoreCAM
+from .gradients import Deconvnet, GradientXInput, GuidedBackprop, VanillaGradients
 from .occlusion import Occlusion
-from .paths import ExpectedGradients, IntegratedGradients, SmoothGrad
+from .paths import ExpectedGradients, IntegratedGradients, SmoothGrad, SquareGrad, VarGrad
+from .rise import RISE
+from .sobol import Sobol
+from .surrogates import LIME, KernelSHAP
 
 __all__ = [
     "ATTRIBUTION_METHODS",
     "IMPLEMENTATIONS",
+    "LIME",
     "METHODS",
+    "RISE",
+    "AblationCAM",
+    "Deconvnet",
+    "EigenCAM",
     "EngineExplainer",
     "EngineExtractor",
     "ExpectedGradients",
     "GradCAM",
     "GradCAMPlusPlus",
     "GradientXInput",
+    "GuidedBackprop",
+    "GuidedGradCAM",
+    "HiResCAM",
     "IntegratedGradients",
+    "KernelSHAP",
+    "LayerCAM",
     "MethodInfo",
     "Occlusion",
+    "ScoreCAM",
     "SmoothGrad",
+    "Sobol",
+    "SquareGrad",
     "VanillaGradients",
+    "VarGrad",
+    "XGradCAM",
 ]
 
 #: method id -> the core class computing it on an engine.
@@ -44,4 +63,19 @@ IMPLEMENTATIONS: dict[str, type] = {
     "smoothgrad": SmoothGrad,
     "integrated_gradients": IntegratedGradients,
     "expected_gradients": ExpectedGradients,
+    "xgradcam": XGradCAM,
+    "hirescam": HiResCAM,
+    "layercam": LayerCAM,
+    "scorecam": ScoreCAM,
+    "ablationcam": AblationCAM,
+    "eigencam": EigenCAM,
+    "guided_backprop": GuidedBackprop,
+    "deconvnet": Deconvnet,
+    "guided_gradcam": GuidedGradCAM,
+    "vargrad": VarGrad,
+    "squaregrad": SquareGrad,
+    "rise": RISE,
+    "kernel_shap": KernelSHAP,
+    "lime": LIME,
+    "sobol": Sobol,
 }

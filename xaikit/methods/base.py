@@ -9,10 +9,31 @@ import numpy as np
 
 from ..engine import Engine
 from ..explainer import ActivationExtractor, Explainer
-from ..kernels import chunks, stream_rows
+from ..kernels import ImageStreams, chunks, segments, stream_rows
 from ..spec import ModelSpec, predicted_classes
 
-__all__ = ["EngineExplainer", "EngineExtractor", "graph_targets", "stream_sums"]
+__all__ = ["EngineExplainer", "EngineExtractor", "graph_targets", "image_size", "row_groups", "stream_masked_scores",
+           "stream_sums", "uniform_rows"]
+
+
+def image_size(images: np.ndarray, spec: ModelSpec) -> tuple[int, int]:
+    """``(H, W)`` of a batch in the model's layout."""
+    return (images.shape[1], images.shape[2]) if spec.layout == "NHWC" else (images.shape[2], images.shape[3])
+
+
+def row_groups(seg: np.ndarray, n_used: int) -> np.ndarray:
+    """Start of each image's rows in a chunk (rows of one image are contiguous): ``(n_used + 1,)``."""
+    return np.searchsorted(seg, np.arange(n_used + 1))
+
+
+def uniform_rows(streams: ImageStreams, used: np.ndarray, seg: np.ndarray, per_row: int) -> np.ndarray:
+    """``(R, per_row)`` uniforms in [0, 1): each image's next draws, rows grouped by image (random masks)."""
+    out = np.empty((len(seg), per_row), np.float64)
+    starts = row_groups(seg, len(used))
+    for j, image in enumerate(used):
+        count = int(starts[j + 1] - starts[j])
+        out[starts[j]:starts[j + 1]] = streams.uniform(int(image), count * per_row).reshape(count, per_row)
+    return out
 
 
 def graph_targets(targets: np.ndarray | None, n: int) -> np.ndarray:
@@ -94,21 +115,51 @@ class EngineExtractor(_EngineBound, ActivationExtractor):
 
 def stream_sums(engine: Engine, x: np.ndarray, n_rows: int, batch_size: int,
                 prepare: Callable[[slice], tuple[np.ndarray, ...]], *, score: str, k: int = 1,
-                layer: str | None = None, times_delta: bool = False) -> np.ndarray:
-    """Run :meth:`Engine.path_gradient_sums` over ``n_rows`` sample rows; ``(k, *x.shape)`` float64 sums.
+                layer: str | None = None, times_delta: bool = False, second_moment: bool = False) -> np.ndarray:
+    """Run :meth:`Engine.path_gradient_sums` over ``n_rows`` sample rows; ``(k, *x.shape)`` float64 sums
+    (``(2, k, *x.shape)`` with ``second_moment``: the sums of the gradients and of their squares).
 
     ``prepare(rows)`` returns ``(used, seg, r, e, u, w, t)`` for those rows, ``used``
     being the images the rows belong to (indices into ``x``) and ``seg`` each row's
     position among them. Rows are streamed as :func:`xaikit.kernels.stream_rows` does.
     """
-    totals = np.zeros((k, *x.shape), np.float64)
+    totals = np.zeros(((2,) if second_moment else ()) + (k, *x.shape), np.float64)
+    extra = {"second_moment": True} if second_moment else {}  # engines written before it need not take it
 
     def compute(prepared: tuple[np.ndarray, ...]) -> np.ndarray:
         used, *rest = prepared
-        return engine.path_gradient_sums(x[used], *rest, score, layer=layer, times_delta=times_delta)
+        return engine.path_gradient_sums(x[used], *rest, score, layer=layer, times_delta=times_delta, **extra)
 
     def consume(rows: slice, prepared: tuple[np.ndarray, ...], sums: np.ndarray) -> None:
-        totals[:, prepared[0]] += sums
+        totals[..., prepared[0], :, :, :] += sums
 
     stream_rows(n_rows, batch_size, prepare, compute, consume, context=engine.thread_context())
     return totals
+
+
+def stream_masked_scores(engine: Engine, images: np.ndarray, n_rows: int, batch_size: int,
+                         prepare: Callable[[slice], tuple[np.ndarray, np.ndarray, Any]],
+                         consume: Callable[[slice, np.ndarray, Any, np.ndarray], None], *, fill: np.ndarray,
+                         targets: np.ndarray, score: str) -> None:
+    """Scores of masked images (:meth:`Engine.masked_scores`) for ``n_rows`` rows, streamed ``batch_size`` at a time.
+
+    ``prepare(rows)`` returns ``(index, masks, state)``: the image of each row (sorted),
+    its mask ``(R, H, W)`` and anything ``consume(rows, index, state, scores)`` needs
+    back; ``targets`` are the explicit classes per image, ``fill`` what masked pixels
+    take (one image in the model's layout).
+    """
+    t_all = np.asarray(targets).astype(np.int32)
+
+    def prepare_rows(rows: slice) -> tuple[Any, ...]:
+        index, masks, state = prepare(rows)
+        used, seg = segments(index)
+        return index, used, seg, masks, state
+
+    def compute(prepared: tuple[Any, ...]) -> np.ndarray:
+        index, used, seg, masks, _ = prepared
+        return engine.masked_scores(images[used], seg, masks, fill, t_all[index], score)
+
+    def consume_rows(rows: slice, prepared: tuple[Any, ...], scores: np.ndarray) -> None:
+        consume(rows, prepared[0], prepared[4], scores)
+
+    stream_rows(n_rows, batch_size, prepare_rows, compute, consume_rows, context=engine.thread_context())

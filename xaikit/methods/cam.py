@@ -1,4 +1,9 @@
-"""Class activation maps: Grad-CAM and Grad-CAM++, written once on the engine's layer gradients."""
+"""Class activation maps from a layer's gradients, written once on the engine's layer gradients.
+
+Grad-CAM, Grad-CAM++, XGrad-CAM, HiResCAM and LayerCAM differ only in the weights of the
+activations (:mod:`xaikit.kernels.cam`); Guided Grad-CAM multiplies Grad-CAM by guided
+backpropagation.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,20 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..explainer import Attribution
-from ..kernels import chunks, gradcam_plus_plus_weights, gradcam_weights, weighted_cam
-from .base import EngineExplainer, graph_targets
+from ..kernels import (
+    chunks,
+    gradcam_plus_plus_weights,
+    gradcam_weights,
+    hirescam_weights,
+    layercam_weights,
+    reduce_channels,
+    resize_maps,
+    weighted_cam,
+    xgradcam_weights,
+)
+from .base import EngineExplainer, graph_targets, image_size
 
-__all__ = ["GradCAM", "GradCAMPlusPlus"]
+__all__ = ["GradCAM", "GradCAMPlusPlus", "XGradCAM", "HiResCAM", "LayerCAM", "GuidedGradCAM"]
 
 
 class GradCAM(EngineExplainer):
@@ -20,7 +35,8 @@ class GradCAM(EngineExplainer):
     :math:`L^c = \\mathrm{ReLU}(\\sum_k \\alpha_k^c A^k)` with
     :math:`\\alpha_k^c = \\frac{1}{hw}\\sum_{ij} \\partial S_c / \\partial A^k_{ij}`;
     upsampled bilinearly to the input size (the layer-resolution map is kept in
-    ``layer_attributions``). A CAM variant only changes the channel weights.
+    ``layer_attributions``). A CAM variant only changes the weights
+    (:attr:`channel_weights`: one per channel, or one per location and channel).
 
     Parameters
     ----------
@@ -40,19 +56,26 @@ class GradCAM(EngineExplainer):
     """
 
     method = "gradcam"
+    #: ``(activations, gradients) -> weights``, ``(N, C)`` or ``(N, h, w, C)`` (channels-last arrays).
     channel_weights: ClassVar[Callable[[np.ndarray, np.ndarray], np.ndarray]] = staticmethod(gradcam_weights)
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
+    def _layer_cams(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any], relu: bool
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(maps at layer resolution, outputs, targets used)``, one engine pass per chunk."""
         engine = self._engine()
         t_in = graph_targets(targets, len(images))
         weights_of = type(self).channel_weights
         maps, outputs, used = [], [], []
         for s in chunks(len(images), params["batch_size"]):
             acts, grads, out, t = engine.layer_gradients(images[s], t_in[s], params["score"], params["layer"])
-            maps.append(weighted_cam(acts, weights_of(acts, grads), params["relu"]))
+            maps.append(weighted_cam(acts, weights_of(acts, grads), relu))
             outputs.append(out)
             used.append(t)
-        return Attribution(np.concatenate(maps), np.concatenate(outputs), np.concatenate(used), at_layer=True)
+        return np.concatenate(maps), np.concatenate(outputs), np.concatenate(used)
+
+    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
+        maps, outputs, used = self._layer_cams(images, targets, params, params["relu"])
+        return Attribution(maps, outputs, used, at_layer=True)
 
 
 class GradCAMPlusPlus(GradCAM):
@@ -71,3 +94,98 @@ class GradCAMPlusPlus(GradCAM):
 
     method = "gradcam++"
     channel_weights = staticmethod(gradcam_plus_plus_weights)
+
+
+class XGradCAM(GradCAM):
+    """XGrad-CAM: each channel's gradient averaged with the channel's normalised activations as weights.
+
+    :math:`w_k = \\sum_{ij} \\frac{A^k_{ij}}{\\sum_{ab} A^k_{ab}} \\frac{\\partial S_c}{\\partial A^k_{ij}}`,
+    :math:`L = \\mathrm{ReLU}(\\sum_k w_k A^k)`; a channel whose activations sum to 0 gets
+    weight 0 (pytorch-grad-cam adds ``1e-7`` to the denominator instead). Parameters as
+    :class:`GradCAM`.
+
+    References
+    ----------
+    Fu et al., "Axiom-based Grad-CAM: Towards Accurate Visualization and Explanation of
+    CNNs", BMVC 2020.
+    """
+
+    method = "xgradcam"
+    channel_weights = staticmethod(xgradcam_weights)
+
+
+class HiResCAM(GradCAM):
+    """HiResCAM: activations times the gradient location by location, summed over channels.
+
+    :math:`L = \\mathrm{ReLU}(\\sum_k \\frac{\\partial S_c}{\\partial A^k} \\odot A^k)`. Where the
+    gradient is the same at every location (a global-average-pooling head) it equals
+    Grad-CAM; elsewhere it keeps where each channel's gradient is large instead of
+    averaging it away. Parameters as :class:`GradCAM`.
+
+    References
+    ----------
+    Draelos & Carin, "Use HiResCAM instead of Grad-CAM for faithful explanations of
+    convolutional neural networks", 2020, arXiv:2011.08891.
+    """
+
+    method = "hirescam"
+    channel_weights = staticmethod(hirescam_weights)
+
+
+class LayerCAM(GradCAM):
+    """LayerCAM: activations times the positive part of the gradient, location by location.
+
+    :math:`L = \\mathrm{ReLU}(\\sum_k \\mathrm{ReLU}(\\frac{\\partial S_c}{\\partial A^k}) \\odot A^k)`,
+    usable at shallow layers where Grad-CAM's averaged gradients blur. Parameters as
+    :class:`GradCAM`.
+
+    References
+    ----------
+    Jiang et al., "LayerCAM: Exploring Hierarchical Class Activation Maps for
+    Localization", IEEE Transactions on Image Processing 30, 2021.
+    """
+
+    method = "layercam"
+    channel_weights = staticmethod(layercam_weights)
+
+
+class GuidedGradCAM(GradCAM):
+    """Guided Grad-CAM: guided backpropagation times the upsampled Grad-CAM map, pixel by pixel.
+
+    :math:`A = \\mathrm{GB}(x) \\odot \\mathrm{up}(L^c_{\\text{Grad-CAM}})`, per input channel
+    (in ``channel_attributions``), then reduced with ``channel_reduce``. Grad-CAM is the
+    rectified map of :class:`GradCAM`, upsampled bilinearly as every CAM is; it is not
+    min-max scaled (pytorch-grad-cam scales it to [0, 1] first, which changes each map by
+    a positive factor). The Grad-CAM map at layer resolution is in
+    ``extras["gradcam"]``. Two passes per image: one down to the layer, one guided pass to
+    the input.
+
+    Parameters
+    ----------
+    model
+    layer : str or None
+        As in :class:`GradCAM`.
+    channel_reduce : {"sum", "abs_sum", "max_abs"}, default "sum"
+    batch_size, score
+        As in :class:`GradCAM`.
+
+    References
+    ----------
+    Selvaraju et al., "Grad-CAM: Visual Explanations from Deep Networks via
+    Gradient-based Localization", ICCV 2017.
+    """
+
+    method = "guided_gradcam"
+    channel_weights = staticmethod(gradcam_weights)
+
+    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
+        engine, spec = self._engine(), params["_spec"]
+        cams, outputs, used = self._layer_cams(images, targets, params, relu=True)
+        upsampled = resize_maps(cams, image_size(images, spec), interpolation="bilinear")
+        t_used = used.astype(np.int32)
+        guided = []
+        for s in chunks(len(images), params["batch_size"]):
+            guided.append(engine.input_gradients(images[s], t_used[s], params["score"], rule="guided")[0])
+        channels = np.concatenate(guided) * np.expand_dims(upsampled, spec.channel_axis)
+        maps = reduce_channels(channels, params["channel_reduce"], axis=spec.channel_axis)
+        return Attribution(maps, outputs, used, channels=channels, extras={"gradcam": cams})

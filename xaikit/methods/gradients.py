@@ -1,4 +1,5 @@
-"""Input-gradient methods: vanilla gradients and gradient x input."""
+"""Input-gradient methods: vanilla gradients, gradient x input, and the modified backward passes of guided
+backpropagation and deconvnet."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from ..explainer import Attribution
 from ..kernels import chunks, reduce_channels
 from .base import EngineExplainer, graph_targets
 
-__all__ = ["VanillaGradients", "GradientXInput", "channel_axis"]
+__all__ = ["VanillaGradients", "GradientXInput", "GuidedBackprop", "Deconvnet", "channel_axis"]
 
 
 def channel_axis(params: dict[str, Any]) -> int:
@@ -41,13 +42,16 @@ class VanillaGradients(EngineExplainer):
 
     method = "vanilla_gradients"
     times_input: ClassVar[bool] = False
+    #: How ReLUs pass gradients back (:meth:`xaikit.engine.Engine.input_gradients`).
+    rule: ClassVar[str] = "plain"
 
     def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
         engine = self._engine()
         t_in = graph_targets(targets, len(images))
         grads, outputs, used = [], [], []
+        rule = {} if self.rule == "plain" else {"rule": self.rule}
         for s in chunks(len(images), params["batch_size"]):
-            g, out, t, _ = engine.input_gradients(images[s], t_in[s], params["score"])
+            g, out, t, _ = engine.input_gradients(images[s], t_in[s], params["score"], **rule)
             grads.append(g)
             outputs.append(out)
             used.append(t)
@@ -71,3 +75,54 @@ class GradientXInput(VanillaGradients):
 
     method = "gradient_x_input"
     times_input = True
+
+
+class GuidedBackprop(VanillaGradients):
+    """Guided backpropagation: the input gradient with every ReLU passing back only positive gradients
+    at positive inputs.
+
+    At every ReLU (an activation of any layer, an ``Activation("relu")`` or a ``ReLU``
+    layer) the backward pass computes :math:`R_l = 1[z_l > 0]\\, 1[R_{l+1} > 0]\\, R_{l+1}`
+    instead of :math:`1[z_l > 0]\\, R_{l+1}`; the forward pass and the outputs are the
+    model's. Other activations (leaky ReLU, GELU, ...) keep their usual gradient, as in
+    Captum and pytorch-grad-cam, which replace ``ReLU`` modules only. Adebayo et al.
+    (2018) found these maps nearly unchanged when the model's weights are randomised:
+    they show the input's edges more than what the model learned.
+
+    Parameters
+    ----------
+    model
+    batch_size, score, channel_reduce
+        As in :class:`VanillaGradients`.
+
+    References
+    ----------
+    Springenberg et al., "Striving for Simplicity: The All Convolutional Net", ICLR
+    workshop 2015.
+    """
+
+    method = "guided_backprop"
+    rule = "guided"
+
+
+class Deconvnet(VanillaGradients):
+    """Deconvnet: the backward pass in which every ReLU passes back the ReLU of the gradient.
+
+    At every ReLU the backward pass computes :math:`R_l = \\max(R_{l+1}, 0)`, whatever
+    the sign of the ReLU's input (the "switches" of max-pooling are the usual gradient
+    of the pooling); the forward pass is the model's. Captum's ``Deconvolution``
+    computes the same.
+
+    Parameters
+    ----------
+    model
+    batch_size, score, channel_reduce
+        As in :class:`VanillaGradients`.
+
+    References
+    ----------
+    Zeiler & Fergus, "Visualizing and Understanding Convolutional Networks", ECCV 2014.
+    """
+
+    method = "deconvnet"
+    rule = "deconvnet"

@@ -10,7 +10,7 @@ from ..errors import InputError
 from ..explainer import Attribution
 from ..kernels import accumulate_windows, patch_windows, row_plan, segments, stream_rows
 from ..spec import ModelSpec
-from .base import EngineExplainer
+from .base import EngineExplainer, image_size
 
 __all__ = ["Occlusion"]
 
@@ -49,7 +49,7 @@ class Occlusion(EngineExplainer):
         params = super()._resolve_params(images, spec)
         patch = tuple(params["patch_size"])
         stride = patch if params["stride"] is None else tuple(params["stride"])
-        height, width = _size(images, spec)
+        height, width = image_size(images, spec)
         if patch[0] > height or patch[1] > width:
             raise InputError(f"patch_size {list(patch)} is larger than the images ({height} x {width}); use a smaller "
                              "patch")
@@ -82,9 +82,5 @@ class Occlusion(EngineExplainer):
             drops[rows] = base_scores[prepared[0]] - scores
 
         stream_rows(n * p, params["batch_size"], prepare, compute, consume, context=engine.thread_context())
-        maps = accumulate_windows(drops.reshape(n, p), windows, _size(images, params["_spec"]))
+        maps = accumulate_windows(drops.reshape(n, p), windows, image_size(images, params["_spec"]))
         return Attribution(maps, outputs, targets_used)
-
-
-def _size(images: np.ndarray, spec: ModelSpec) -> tuple[int, int]:
-    return (images.shape[1], images.shape[2]) if spec.layout == "NHWC" else (images.shape[2], images.shape[3])

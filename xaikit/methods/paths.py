@@ -1,15 +1,16 @@
-"""Gradients summed along sampled paths: SmoothGrad, integrated gradients, expected gradients.
+"""Gradients summed along sampled paths: SmoothGrad (and VarGrad, SquareGrad), integrated and expected gradients.
 
-All three stream ``n_images x samples`` rows through one engine primitive
+All stream ``n_images x samples`` rows through one engine primitive
 (:meth:`xaikit.engine.Engine.path_gradient_sums`), ``batch_size`` rows alive at a time;
-they differ only in the points they ask for (noise, interpolation, references).
+they differ only in the points they ask for (noise, interpolation, references) and, for
+the gradient statistics over noise, in the statistic kept.
 Random draws come from per-image streams (:class:`xaikit.kernels.ImageStreams`), drawn
 a chunk at a time, so neither results nor memory depend on the batching.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -17,10 +18,10 @@ from ..errors import InputError
 from ..explainer import Attribution
 from ..kernels import ImageStreams, integration_points, reduce_channels, row_plan, segments
 from ..spec import ModelSpec, predicted_classes
-from .base import EngineExplainer, stream_sums
+from .base import EngineExplainer, row_groups, stream_sums
 from .gradients import channel_axis
 
-__all__ = ["SmoothGrad", "IntegratedGradients", "ExpectedGradients"]
+__all__ = ["SmoothGrad", "VarGrad", "SquareGrad", "IntegratedGradients", "ExpectedGradients"]
 
 
 def _draw_rows(streams: ImageStreams, used: np.ndarray, seg: np.ndarray, shape: tuple[int, ...],
@@ -30,7 +31,7 @@ def _draw_rows(streams: ImageStreams, used: np.ndarray, seg: np.ndarray, shape: 
     ``shape`` is one row's shape in ``layout`` (the noise is drawn channels-last whatever the layout).
     """
     out = np.empty((len(seg), *shape), np.float32)
-    starts = np.searchsorted(seg, np.arange(len(used) + 1))
+    starts = row_groups(seg, len(used))
     for j, image in enumerate(used):
         sigma = float(scale[image]) if np.ndim(scale) else float(scale)
         out[starts[j]:starts[j + 1]] = streams.normal(int(image), int(starts[j + 1] - starts[j]), shape, sigma,
@@ -65,6 +66,13 @@ class SmoothGrad(EngineExplainer):
     """
 
     method = "smoothgrad"
+    #: Whether the statistic needs the sum of squared gradients too.
+    second_moment: ClassVar[bool] = False
+
+    @staticmethod
+    def statistic(mean: np.ndarray, mean_square: np.ndarray | None) -> np.ndarray:
+        """The statistic of the gradients over the noisy copies, from their mean (and mean square)."""
+        return mean
 
     def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
         engine = self._engine()
@@ -87,10 +95,75 @@ class SmoothGrad(EngineExplainer):
             ones = np.ones(len(index), np.float32)
             return used, seg, zero, noise, ones, ones, t_all[index][:, None]
 
-        total = stream_sums(engine, images, n * n_samples, params["batch_size"], prepare, score=params["score"])[0]
-        channels = (total / n_samples).astype(np.float32)
+        sums = stream_sums(engine, images, n * n_samples, params["batch_size"], prepare, score=params["score"],
+                           second_moment=self.second_moment)
+        if self.second_moment:
+            channels = self.statistic(sums[0, 0] / n_samples, sums[1, 0] / n_samples)
+        else:
+            channels = self.statistic(sums[0] / n_samples, None)
+        channels = channels.astype(np.float32)
         maps = reduce_channels(channels, params["channel_reduce"], axis=channel_axis(params))
         return Attribution(maps, outputs, targets, channels=channels)
+
+
+class VarGrad(SmoothGrad):
+    """Variance of the gradient over noisy copies of each image: SmoothGrad's samples, another statistic.
+
+    :math:`\\frac{1}{n}\\sum_j g_j^2 - \\big(\\frac{1}{n}\\sum_j g_j\\big)^2` with
+    :math:`g_j = \\nabla S_t(x + \\epsilon_j)`, per input value, then reduced over channels
+    with ``channel_reduce``. This is the population variance, as Captum's
+    ``NoiseTunnel(nt_type="vargrad")`` computes it; Xplique's ``VarGrad`` multiplies it
+    by ``n / (n - 1)``. The noise, the samples and their streaming are SmoothGrad's
+    (same ``n_samples``, ``noise``, ``seed``: the same noisy copies); non-negative by
+    definition.
+
+    Parameters
+    ----------
+    model
+    n_samples, noise, seed, batch_size, score, channel_reduce
+        As in :class:`SmoothGrad`.
+
+    References
+    ----------
+    Adebayo et al., "Sanity Checks for Saliency Maps", NeurIPS 2018; Adebayo et al.,
+    "Local Explanation Methods for Deep Neural Networks Lack Sensitivity to Parameter
+    Values", ICLR workshop 2018.
+    """
+
+    method = "vargrad"
+    second_moment = True
+
+    @staticmethod
+    def statistic(mean: np.ndarray, mean_square: np.ndarray | None) -> np.ndarray:
+        return np.maximum(mean_square - mean * mean, 0.0)  # rounding can leave -1e-9 where the variance is 0
+
+
+class SquareGrad(SmoothGrad):
+    """Mean of the squared gradient over noisy copies of each image (SmoothGrad squared).
+
+    :math:`\\frac{1}{n}\\sum_j (\\nabla S_t(x + \\epsilon_j))^2` per input value, then reduced
+    over channels with ``channel_reduce``; Captum's ``nt_type="smoothgrad_sq"`` and
+    Xplique's ``SquareGrad``. The samples are SmoothGrad's (same parameters, same noisy
+    copies).
+
+    Parameters
+    ----------
+    model
+    n_samples, noise, seed, batch_size, score, channel_reduce
+        As in :class:`SmoothGrad`.
+
+    References
+    ----------
+    Hooker et al., "A Benchmark for Interpretability Methods in Deep Neural Networks",
+    NeurIPS 2019.
+    """
+
+    method = "squaregrad"
+    second_moment = True
+
+    @staticmethod
+    def statistic(mean: np.ndarray, mean_square: np.ndarray | None) -> np.ndarray:
+        return mean_square
 
 
 class IntegratedGradients(EngineExplainer):
@@ -250,7 +323,7 @@ class ExpectedGradients(EngineExplainer):
         def prepare(rows: slice) -> tuple[np.ndarray, ...]:
             index, _ = row_plan(rows, n_samples)
             used, seg = segments(index)
-            starts = np.searchsorted(seg, np.arange(len(used) + 1))
+            starts = row_groups(seg, len(used))
             picks = np.empty(len(index), np.int64)
             where = np.empty(len(index), np.float32)
             for j, image in enumerate(used):  # rows of one image are contiguous: its next draws

@@ -38,6 +38,24 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("digits_bn", "gradcam", {}),
     ("digits_bn", "integrated_gradients", {"steps": 16}),
     ("digits_bn", "expected_gradients", {"n_samples": 16, "seed": 4, "layer": "max_pooling2d"}),
+    # the methods of issue 13, on the same twins
+    ("shapes_cnn4", "xgradcam", {}),
+    ("shapes_cnn4", "hirescam", {}),
+    ("shapes_cnn4", "layercam", {}),
+    ("shapes_cnn4", "scorecam", {}),
+    ("shapes_cnn4", "ablationcam", {}),
+    ("shapes_cnn4", "eigencam", {}),
+    ("shapes_cnn4", "guided_backprop", {}),
+    ("shapes_cnn4", "deconvnet", {}),
+    ("shapes_cnn4", "guided_gradcam", {}),
+    ("shapes_cnn4", "vargrad", {"n_samples": 8, "seed": 3}),
+    ("shapes_cnn4", "squaregrad", {"n_samples": 8, "seed": 3}),
+    ("shapes_cnn4", "rise", {"n_samples": 64, "grid_size": 5, "seed": 3}),
+    ("shapes_cnn4", "kernel_shap", {"n_samples": 64, "n_segments": 12, "seed": 3}),
+    ("shapes_cnn4", "lime", {"n_samples": 64, "n_segments": 12, "seed": 3}),
+    ("shapes_cnn4", "sobol", {"grid_size": 4, "n_designs": 8}),
+    ("digits_bn", "guided_backprop", {}),
+    ("digits_bn", "scorecam", {}),
 ]
 
 
