@@ -141,8 +141,12 @@ def test_overlay_shape_errors_say_how_to_fix():
     img = _photo(1)
     with pytest.raises(xk.InputError, match=r"\[None\]"):
         xv.overlay(img[0], _blob(40, 80, 20)[None])
-    with pytest.raises(xk.InputError, match="transpose"):
-        xv.overlay(img.transpose(0, 3, 1, 2), _blob(40, 80, 20)[None])
+    # channels-first images are read as such (the maps' size tells the spatial axes) ...
+    np.testing.assert_array_equal(xv.overlay(img.transpose(0, 3, 1, 2), _blob(40, 80, 20)[None]),
+                                  xv.overlay(img, _blob(40, 80, 20)[None]))
+    # ... and a shape that two layouts fit is not guessed
+    with pytest.raises(xk.InputError, match="layout='NHWC'"):
+        xv.to_display_rgb(np.zeros((1, 3, 3, 3), np.uint8))
     with pytest.raises(xk.InputError, match="colormap"):
         xv.overlay(img, _blob(40, 80, 20)[None], colormap="no-such-map")
     with pytest.raises(xk.InputError, match="signed"):
@@ -578,3 +582,19 @@ def test_signed_figure_draws_offset_maps_as_deviations():
     raw = xv.signed_figure(imgs, offset, center="none")
     rgb = [np.asarray(ax.images[0].get_array()) for ax in raw.axes if ax.images][1]
     assert ((rgb[..., 0].astype(int) - rgb[..., 2]) > 80).mean() > 0.9  # as asked: the maps as they are
+
+
+def test_activation_grids_read_channels_first_maps():
+    """PyTorch activations are (N, C, h, w): the grids read the layout the Activations record (or layout=)."""
+    from xaikit.viz.grids import channels_last
+
+    rng = np.random.default_rng(0)
+    nhwc = rng.normal(size=(2, 5, 7, 4)).astype(np.float32)
+    nchw = np.ascontiguousarray(nhwc.transpose(0, 3, 1, 2))
+    torch_like = xk.Activations({"c": nchw}, backend="torch", elapsed=0.0, layout="NCHW")
+    np.testing.assert_array_equal(channels_last(torch_like)["c"], nhwc)
+    np.testing.assert_array_equal(channels_last({"c": nchw}, "NCHW")["c"], nhwc)
+    assert channels_last({"c": nhwc})["c"] is nhwc  # a plain mapping is read channels last
+    a = xv.activation_grid(torch_like, "c")
+    b = xv.activation_grid({"c": nhwc}, "c")
+    assert a.axes[0].get_title() == b.axes[0].get_title()

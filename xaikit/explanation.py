@@ -206,9 +206,7 @@ class Explanation:
 
         if normalize == "auto" and self.method in MAGNITUDE_VIEW_METHODS:
             normalize = "abs"  # the sign of raw gradients is mostly noise: their magnitude is the picture
-        if self.layout == "NCHW":  # pictures take channels last
-            images = np.moveaxis(np.asarray(images), 1, -1)
-        return overlay(images, self.attributions, colormap=colormap, alpha=alpha, normalize=normalize,
+        return overlay(images, self.attributions, layout=self.layout, colormap=colormap, alpha=alpha, normalize=normalize,
                        image_range=image_range, percentile=percentile, undo=undo, blend=blend)
 
     def plot(self, images: Any = None, *, max_images: int | None = 8, **kwargs: Any) -> Any:

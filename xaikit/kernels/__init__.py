@@ -30,7 +30,7 @@ from .coalitions import (
     shapley_size_probabilities,
 )
 from .integration import INTEGRATION_RULES, integration_points
-from .layout import LAYOUTS, channel_axis, to_layout
+from .layout import LAYOUTS, channel_axis, images_channels_last, to_layout
 from .masks import (
     SEGMENTATIONS,
     bilinear_matrix,
@@ -72,6 +72,7 @@ __all__ = [
     "hirescam_weights",
     "image_digest",
     "image_rng",
+    "images_channels_last",
     "image_segments",
     "integration_points",
     "occluded_images",

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["LAYOUTS", "to_layout", "channel_axis"]
+__all__ = ["LAYOUTS", "to_layout", "channel_axis", "images_channels_last"]
 
 LAYOUTS = ("NHWC", "NCHW")
 
@@ -27,3 +27,28 @@ def to_layout(images: np.ndarray, source: str, target: str) -> np.ndarray:
     if src == dst:
         return images
     return np.ascontiguousarray(np.moveaxis(images, src, dst))
+
+
+def images_channels_last(images: np.ndarray, layout: str | None, size: tuple[int, int] | None = None,
+                         name: str = "images") -> np.ndarray:
+    """A batch of images channels last, as the pictures draw them.
+
+    ``layout`` ``"NHWC"`` or ``"NCHW"`` says how ``images`` are laid out. ``None`` infers it,
+    but only when the shape leaves one reading: with ``size`` (the ``(H, W)`` of the maps
+    drawn over the images) the layout whose spatial axes match it; without, the layout
+    whose channel axis holds 1 or 3 values (grey, RGB) while the other does not. Anything else is
+    an :class:`~xaikit.InputError` asking for ``layout=``, never a guess.
+    """
+    images = np.asarray(images)
+    if images.ndim != 4:
+        return images  # the callers report their own shape errors
+    if layout is None:
+        fits = [] if size is None else [lay for lay, hw in (("NHWC", images.shape[1:3]), ("NCHW", images.shape[2:4]))
+                                        if tuple(hw) == tuple(size)]
+        if not fits:  # no size, or maps of another size (the caller resizes or says so): the channels tell
+            fits = [lay for lay, c in (("NHWC", images.shape[3]), ("NCHW", images.shape[1])) if c in (1, 3)]
+        if len(fits) != 1:
+            raise InputError(f"cannot tell whether {name} of shape {images.shape} are channels last (NHWC) or first "
+                             "(NCHW); pass layout='NHWC' (Keras) or layout='NCHW' (PyTorch)")
+        layout = fits[0]
+    return to_layout(images, layout, "NHWC")

@@ -26,10 +26,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..kernels import to_layout
 from ..validation import as_numpy, check_positive_int
 from .overlay import get_colormap
 
 __all__ = [
+    "channels_last",
     "MAX_PAGE_INCHES",
     "MAX_PAGE_PIXELS",
     "activation_grid",
@@ -173,6 +175,19 @@ def activation_mosaic(fmap: Any, *, images_per_row: int = 16, cmap: Any = "virid
         ch = first + k
         tile[:] = _DEAD_RGB if (dead[ch] or constant[ch]) else cmap_obj(scaled[:, :, ch])[..., :3]
     return mosaic, dead, constant
+
+
+def channels_last(activations: Mapping[str, Any], layout: str | None = None) -> Mapping[str, Any]:
+    """The activations with spatial maps channels last ``(N, h, w, C)``, as the grids draw them.
+
+    ``layout`` says how the maps are laid out; ``None`` takes the layout an
+    :class:`~xaikit.Activations` records (PyTorch's are ``"NCHW"``). A plain mapping without
+    ``layout`` is read channels last (Keras' layout): pass ``layout="NCHW"`` for PyTorch maps.
+    """
+    layout = layout or getattr(activations, "layout", None) or "NHWC"
+    if layout == "NHWC":
+        return activations
+    return {name: (to_layout(as_numpy(v), layout, "NHWC") if np.ndim(v) == 4 else v) for name, v in activations.items()}
 
 
 def _spatial_layers(activations: Mapping[str, Any], layers: Any) -> list[str]:
@@ -328,7 +343,7 @@ def _panels(activations: Mapping[str, Any], names: Sequence[str], image_index: i
 def activation_grid(activations: Mapping[str, Any], layers: str | Sequence[str] | None = None, *,
                     image_index: int = 0, images_per_row: int = 16, cmap: Any = "viridis", mode: str = "channel",
                     max_channels: int | None = None, tile_inches: float = 0.9, gap: int = 1,
-                    title: str | None = None) -> Any:
+                    title: str | None = None, layout: str | None = None) -> Any:
     """Every channel of the chosen layers for one image, in one (tall) figure.
 
     For models with many layers or channels, :func:`activation_pages` splits the same
@@ -358,6 +373,9 @@ def activation_grid(activations: Mapping[str, Any], layers: str | Sequence[str] 
         Pixels between tiles (white, or :func:`gap_color` when the colormap reaches white).
     title
         Figure title; default none.
+    layout
+        ``"NHWC"`` or ``"NCHW"`` maps; ``None``: the layout an :class:`~xaikit.Activations`
+        records, else channels last (:func:`channels_last`).
 
     Returns
     -------
@@ -371,6 +389,7 @@ def activation_grid(activations: Mapping[str, Any], layers: str | Sequence[str] 
         When the figure would exceed :data:`MAX_FIGURE_PIXELS` at 150 dpi (a picture
         no image viewer opens): the message says how to draw it in pages or smaller.
     """
+    activations = channels_last(activations, layout)
     names = _spatial_layers(activations, layers)
     images_per_row = check_positive_int("images_per_row", images_per_row)
     panels = _panels(activations, names, image_index, max_channels)
@@ -396,7 +415,8 @@ def activation_pages(activations: Mapping[str, Any], layers: str | Sequence[str]
                      image_index: int = 0, images_per_row: int = 16, cmap: Any = "viridis", mode: str = "channel",
                      max_channels: int | None = 64, layers_per_page: int = 8, per_layer: bool = False,
                      max_pixels: int = MAX_PAGE_PIXELS, dpi: float = 150, tile_inches: float = 0.9, gap: int = 1,
-                     title: str | None = None, more_hint: str = "") -> list[tuple[str, Any]]:
+                     title: str | None = None, more_hint: str = "", layout: str | None = None
+                     ) -> list[tuple[str, Any]]:
     """The activation picture of :func:`activation_grid`, split into pages of a bounded size.
 
     Parameters
@@ -425,6 +445,7 @@ def activation_pages(activations: Mapping[str, Any], layers: str | Sequence[str]
         ``(key, figure)`` per page; the key is ``"p<k>"`` (or the layer name with
         ``per_layer``, ``"<layer>_p<k>"`` when a layer spans pages), for file names.
     """
+    activations = channels_last(activations, layout)
     names = _spatial_layers(activations, layers)
     images_per_row = check_positive_int("images_per_row", images_per_row)
     layers_per_page = check_positive_int("layers_per_page", layers_per_page)

@@ -26,6 +26,7 @@ import numpy as np
 
 from .._display import NORMALIZE_MODES, normalize_maps
 from ..errors import InputError
+from ..kernels import images_channels_last
 from ..preprocessing import CAFFE_MEAN_BGR, SCHEMES, TORCH_MEAN, TORCH_STD, get_scheme
 from ..validation import as_numpy
 
@@ -124,14 +125,19 @@ def _apply_undo(arr: np.ndarray, undo: str) -> tuple[np.ndarray, tuple[float, fl
 
 
 def to_display_rgb(images: Any, image_range: tuple[float, float] | str = "auto", *,
-                   undo: Undo = None) -> np.ndarray:
+                   undo: Undo = None, layout: str | None = None, size: tuple[int, int] | None = None) -> np.ndarray:
     """Convert a batch of images to float RGB in [0, 1] for display.
 
     Parameters
     ----------
     images
-        ``(N, H, W, C)`` with C = 1 or 3 (grayscale is repeated to RGB). Integer or
-        float pixels, or the preprocessed model input together with ``undo``.
+        ``(N, H, W, C)`` or ``(N, C, H, W)`` with C = 1 or 3 (grayscale is repeated to
+        RGB). Integer or float pixels, or the preprocessed model input together with ``undo``.
+    layout
+        ``"NHWC"`` (Keras) or ``"NCHW"`` (PyTorch); ``None`` reads the shape, and raises
+        when it does not tell (see :func:`xaikit.kernels.images_channels_last`).
+    size
+        ``(H, W)`` of the maps to be drawn over the images, which tells the layout apart.
     image_range
         ``(low, high)``: the values that map to black and white. ``"auto"`` accepts only
         the unambiguous cases: uint8 -> (0, 255); floats within [0, 1] -> (0, 1); numbers
@@ -168,7 +174,7 @@ def to_display_rgb(images: Any, image_range: tuple[float, float] | str = "auto",
         ``image_range``), an unknown scheme, or both ``undo`` and an explicit
         ``image_range``.
     """
-    arr = as_numpy(images)
+    arr = images_channels_last(as_numpy(images), layout, size)
     _check_images_4d(arr)
     explicit_range = not (isinstance(image_range, str) and image_range == "auto")
     if isinstance(image_range, str) and image_range != "auto":
@@ -251,16 +257,19 @@ def _check_maps(maps: Any, size: tuple[int, int, int], *, resize: bool) -> np.nd
 
 def overlay(images: Any, maps: Any, *, colormap: Any = "jet", alpha: float = 0.4, normalize: str = "auto",
             image_range: tuple[float, float] | str = "auto", percentile: float = 99.5, undo: Undo = None,
-            blend: str = "constant", resize: bool = False) -> np.ndarray:
+            blend: str = "constant", resize: bool = False, layout: str | None = None) -> np.ndarray:
     """Blend heat maps over images.
 
     Parameters
     ----------
     images
-        ``(N, H, W, C)`` images (C = 1 or 3), see :func:`to_display_rgb`.
+        ``(N, H, W, C)`` or ``(N, C, H, W)`` images (C = 1 or 3), see :func:`to_display_rgb`.
     maps
         ``(N, H, W)`` attribution maps at the images' resolution, e.g.
         ``Explanation.attributions``.
+    layout
+        The images' layout; ``None`` reads it from the shapes (the maps' size tells
+        which axes are spatial) and raises when they do not tell.
     colormap
         A matplotlib colormap name (``"jet"`` as the seeds' ``cv2.COLORMAP_JET``,
         ``"turbo"``, ``"inferno"``, ...) or Colormap.
@@ -297,7 +306,8 @@ def overlay(images: Any, maps: Any, *, colormap: Any = "jet", alpha: float = 0.4
         raise InputError(f"normalize must be one of {NORMALIZE_MODES[:-1]}; got {normalize!r}")
     if blend not in ("constant", "value"):
         raise InputError(f"blend must be 'constant' or 'value'; got {blend!r}")
-    rgb = to_display_rgb(images, image_range, undo=undo)
+    size = None if resize else tuple(np.shape(maps)[1:3])
+    rgb = to_display_rgb(images, image_range, undo=undo, layout=layout, size=size)
     maps = _check_maps(maps, rgb.shape[:3], resize=resize)
     norm = normalize_maps(maps, normalize, percentile=percentile)
     heat = colorize(norm, colormap)
