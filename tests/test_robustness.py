@@ -177,3 +177,33 @@ def test_memory_is_bounded_by_batch_size_not_by_the_number_of_samples(method, pa
     small, large = peak(40_000), peak(400_000)
     assert engine.largest_chunk <= 20_000
     assert large < 1.3 * small + (1 << 20), (small, large)  # 10x the samples, not 10x the memory
+
+
+def test_an_integer_input_model_gets_a_clear_error_for_gradients():
+    """Regression: a model taking int32 images raised AttributeError ('NoneType' has no attribute 'numpy')."""
+    inp = keras.Input((8, 8, 3), dtype="int32")
+    h = keras.layers.Conv2D(2, 3, name="c")(keras.layers.Rescaling(1 / 255.0)(inp))
+    model = keras.Model(inp, keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(h)))
+    x = np.random.default_rng(0).integers(0, 256, (2, 8, 8, 3)).astype(np.int32)
+    for method in ("vanilla_gradients", "smoothgrad", "integrated_gradients"):
+        with pytest.raises(ModelError, match="no gradient with respect to its input.*int32"):
+            xk.explain(model, x, method=method)
+    assert xk.explain(model, x, method="gradcam").attributions.shape == (2, 8, 8)  # layer methods still work
+    assert xk.explain(model, x, method="occlusion", patch_size=4).attributions.shape == (2, 8, 8)
+
+
+@pytest.mark.skipif("tf-explain" not in available_backends(), reason="needs tf-explain")
+def test_tf_explain_guided_gradcam_on_mixed_precision_says_what_to_do():
+    """Regression: tf-explain's guided Grad-CAM on a mixed_float16 model raised InvalidArgumentError."""
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        inp = keras.Input((8, 8, 3))
+        h = keras.layers.Conv2D(2, 3, activation="relu", name="c")(inp)
+        model = keras.Model(inp, keras.layers.Dense(3, activation="softmax", dtype="float32")(
+            keras.layers.Flatten()(h)))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    x = np.random.default_rng(0).uniform(0, 1, (2, 8, 8, 3)).astype(np.float32)
+    with pytest.raises(ModelError, match="guided=False"):
+        xk.explain(model, x, method="gradcam", backend="tf-explain")
+    assert np.isfinite(xk.explain(model, x, method="gradcam", backend="tf-explain", guided=False).attributions).all()

@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from xaikit.engine import Engine
+from xaikit.errors import ModelError
 from xaikit.spec import ModelSpec
 
 from ._keras import KerasModelView, model_view
@@ -58,6 +59,13 @@ def _current_device() -> str | None:
         return context.context().device_name or None
     except Exception:  # pragma: no cover - private API moved
         return None
+
+
+def _no_input_gradient(view: KerasModelView) -> ModelError:
+    dtype = getattr(view.model.inputs[0], "dtype", "?") if getattr(view.model, "inputs", None) else "?"
+    return ModelError(f"model {view.name!r} gives no gradient with respect to its input (it takes {dtype} images, "
+                      "or cuts the input off the graph): gradient methods cannot explain it. Use occlusion, a CAM "
+                      "method at a layer, or a model that takes float images.")
 
 
 class KerasEngine(Engine):
@@ -173,8 +181,15 @@ class KerasEngine(Engine):
         return fn(x, seg, masks.astype(np.float32), fill.astype(np.float32), t).numpy()
 
     # ----------------------------------------------------------------- gradients
+    def _check_differentiable(self) -> None:
+        """Integer image inputs have no gradient: say so before tracing (a traced error would be wrapped)."""
+        inputs = getattr(self.view.model, "inputs", None) or []
+        if inputs and not str(inputs[0].dtype).startswith(("float", "bfloat")):
+            raise _no_input_gradient(self.view)
+
     def input_gradients(self, x: np.ndarray, t: np.ndarray, score: str, *, rule: str = "plain"
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        self._check_differentiable()
         view, shape = self.view, tuple(x.shape[1:])
         relu_rule = None if rule == "plain" else rule
         if rule not in ("plain", "guided", "deconvnet"):
@@ -187,6 +202,8 @@ class KerasEngine(Engine):
                     cap = view.forward(images, relu_rule=relu_rule)
                     s, t_used = self._selected(cap, targets, score)
                 grads = tape.gradient(s, images)
+                if grads is None:
+                    raise _no_input_gradient(view)
                 return grads, self._out(cap), t_used, s
             return fn
 
@@ -196,6 +213,8 @@ class KerasEngine(Engine):
     def path_gradient_sums(self, x: np.ndarray, seg: np.ndarray, r: np.ndarray, e: np.ndarray, u: np.ndarray,
                            w: np.ndarray, t: np.ndarray, score: str, *, layer: str | None = None,
                            times_delta: bool = False, second_moment: bool = False) -> np.ndarray:
+        if layer is None:
+            self._check_differentiable()
         view, shape, k = self.view, tuple(x.shape[1:]), int(t.shape[1])
         rows = tf.TensorSpec((None, *shape), tf.float32)
         vector = tf.TensorSpec([None], tf.float32)
@@ -212,7 +231,10 @@ class KerasEngine(Engine):
                     selected = [tf.gather(scores, t[:, j], batch_dims=1) for j in range(k)]
                 sums, squares = [], []
                 for s in selected:
-                    g = tf.cast(tape.gradient(s, points), tf.float32)
+                    g = tape.gradient(s, points)
+                    if g is None:
+                        raise _no_input_gradient(view)
+                    g = tf.cast(g, tf.float32)
                     if times_delta:
                         g = g * delta
                     sums.append(tf.math.unsorted_segment_sum(g * w[expand], seg, tf.shape(x)[0]))

@@ -10,7 +10,7 @@ import tensorflow as tf
 from tf_explain.core.grad_cam import GradCAM
 
 from xaikit.catalogue import SHARED, Param
-from xaikit.errors import LayerError
+from xaikit.errors import LayerError, ModelError
 from xaikit.explainer import Attribution, ModelSpec
 from xaikit_tensorflow._keras import KerasModelView
 
@@ -99,6 +99,15 @@ class TFXGradCAM(TFXExplainer):
         if layer is None:
             return tfexplain_auto_layer(self._view(), tuple(images.shape[1:]))
         return spec.check_layer(layer, spatial=True, method="Grad-CAM")
+
+    def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
+        params = super()._resolve_params(images, spec)
+        layer = self._view().layers[params["layer"]]
+        if params["guided"] and str(getattr(layer, "compute_dtype", "float32")) != "float32":
+            raise ModelError(f"layer {params['layer']!r} computes in {layer.compute_dtype} (mixed precision): "
+                             "tf-explain's guided Grad-CAM multiplies float32 masks with its gradients and fails "
+                             "on them. Pass guided=False (the paper's gradient), or use backend='tensorflow'.")
+        return params
 
     def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
         graph = self._graph(params["score"])
