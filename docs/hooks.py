@@ -13,6 +13,9 @@ Pages hold placeholders that this hook replaces while the site is built:
     The parameters of one method in every backend that implements it, with their
     defaults and meanings, from the method catalogue (:mod:`xaikit.catalogue`) and each
     adapter's declared differences.
+``<!-- xaikit:method-table -->``
+    Which backend implements which method, from the catalogue and the registered backends
+    (a native backend offers every method its engine's capabilities cover).
 ``<!-- xaikit:gallery -->``
     The gallery, from ``docs/gallery.py`` (each picture with the command that made it).
 
@@ -43,6 +46,7 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any, **kwargs
     markdown = markdown.replace("<!-- xaikit:cli -->", cli_reference())
     markdown = markdown.replace("<!-- xaikit:api -->", api_reference())
     markdown = markdown.replace("<!-- xaikit:gallery -->", gallery())
+    markdown = markdown.replace("<!-- xaikit:method-table -->", method_table())
     markdown = re.sub(r"<!-- xaikit:params ([\w+\-]+) -->", lambda m: method_parameters(m.group(1)), markdown)
     left = re.findall(r"<!-- xaikit:[^>]*-->", markdown)
     if left:
@@ -377,6 +381,36 @@ def method_parameters(method: str) -> str:
         rows.append(f"| `{name}` | " + " | ".join(cells) + f" | {meaning} |")
     return ("Defaults per backend, from the method catalogue and each adapter's declared differences "
             "(— : the backend does not take the parameter):\n\n" + "\n".join(rows) + "\n")
+
+
+def method_page(method: str) -> str:
+    """The docs page of a method id (``gradcam++`` -> ``gradcam-plus-plus.md``)."""
+    return method.replace("++", "-plus-plus").replace("_", "-") + ".md"
+
+
+def method_table() -> str:
+    from xaikit.catalogue import METHODS
+    from xaikit.registry import _discover
+
+    specs = sorted(_discover().values(), key=lambda b: (not b.native, b.name))
+    head = "| method | " + " | ".join(f"`{b.name}`" for b in specs) + " |"
+    rows = [head, "|---" * (len(specs) + 1) + "|"]
+    for method, schema in METHODS.items():
+        cells = []
+        for spec in specs:
+            if method not in spec.offered():
+                cells.append("—")
+            elif method in spec.methods:
+                cells.append(f"yes (`{spec.methods[method].rsplit(':', 1)[-1]}`)")
+            else:
+                cells.append("yes")
+        page = method_page(method)
+        if not (DOCS / "methods" / page).is_file():
+            raise ValueError(f"method {method!r} has no page docs/methods/{page}")
+        rows.append(f"| [`{method}`](../methods/{page}) | " + " | ".join(cells) + " |")
+    return ("Generated from the method catalogue and the registered backends: a native backend (`yes`) "
+            "computes the core's implementation on its engine; an adapter names the class that calls its "
+            "library.\n\n" + "\n".join(rows) + "\n")
 
 
 # ----------------------------------------------------------------------------- gallery
