@@ -27,7 +27,7 @@ BACKEND = BackendSpec(
         "occlusion": f"{_M}.occlusion:TFXOcclusion",
         "gradcam": f"{_M}.cam:TFXGradCAM",
         "vanilla_gradients": f"{_M}.gradients:TFXVanillaGradients",
-        "gradient_x_input": f"{_M}.gradients:TFXGradientsInputs",
+        "gradient_x_input": f"{_M}.gradients:TFXGradientXInput",
         "smoothgrad": f"{_M}.gradients:TFXSmoothGrad",
         "integrated_gradients": f"{_M}.gradients:TFXIntegratedGradients",
     },

@@ -17,7 +17,7 @@ from xaikit.explainer import Attribution, ModelSpec
 
 from ._base import ABS_SUM, TFXExplainer, by_target, chunks, probability_name, reduce_channels, score_param
 
-__all__ = ["TFXVanillaGradients", "TFXGradientsInputs", "TFXSmoothGrad", "TFXIntegratedGradients",
+__all__ = ["TFXVanillaGradients", "TFXGradientXInput", "TFXSmoothGrad", "TFXIntegratedGradients",
            "tfexplain_noisy_images"]
 
 
@@ -76,7 +76,7 @@ class TFXVanillaGradients(TFXExplainer):
         return Attribution(reduce_channels(channels, params["channel_reduce"]), outputs, targets, channels=channels)
 
 
-class TFXGradientsInputs(TFXVanillaGradients):
+class TFXGradientXInput(TFXVanillaGradients):
     """tf-explain's ``GradientsInputs.compute_gradients``: ``x * d score / d x``, raw and per image.
 
     Same score rule (``get_score_model``), reduction and batching as
