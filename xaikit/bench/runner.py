@@ -75,7 +75,8 @@ def _services_package(pm: Any) -> str:
     return type(pm.services).__module__.split(".", 1)[0]
 
 
-def _backend_versions(backend: str) -> dict[str, str]:
+def backend_versions(backend: str) -> dict[str, str]:
+    """The versions of ``backend``'s libraries (part of the keys of its maps)."""
     from ..registry import list_backends
 
     for b in list_backends():
@@ -424,7 +425,7 @@ class _Runner:
         assert pair is not None
         params = self._params_for_run(pm, pair)
         maps_spec = {"kind": "maps", "model": pm.model_id, "weights": pm.weights_sha, "method": pair.method,
-                     "backend": pair.backend, "versions": _backend_versions(pair.backend),
+                     "backend": pair.backend, "versions": backend_versions(pair.backend),
                      "code": _backend_code(pair.backend), "params": params,
                      "sample": pm.sample_sha, "ranked_outputs": pair.ranked_outputs}
         row.maps_key = cell_key(maps_spec)

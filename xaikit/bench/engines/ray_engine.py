@@ -130,6 +130,7 @@ class RayEngine(Engine):
         self._in_flight = 0
         self._puts: dict[str, Any] = {}  # key -> ObjectRef: every model and shared value is put once
         self._by_model: dict[str, set[str]] = {}  # model key -> keys of the shared values put for its tasks
+        self._forgets: list[Any] = []  # calls that drop a model on the workers (waited for before closing)
 
     # ----------------------------------------------------------------- the Engine protocol
     @property
@@ -173,8 +174,7 @@ class RayEngine(Engine):
         opened model."""
         for key in self._by_model.pop(ref.key, set()) | self._by_model.pop("", set()):
             self._puts.pop(key, None)
-        for actor in self.actors:
-            actor.forget.remote(ref.key)
+        self._forgets += [actor.forget.remote(ref.key) for actor in self.actors]
 
     def worker_pids(self) -> list[int]:
         """The process id of each worker (faults are tested by killing one)."""
@@ -187,6 +187,9 @@ class RayEngine(Engine):
                 "cluster_gpus": resources.get("GPU", 0)}
 
     def close(self) -> None:
+        if getattr(self, "_forgets", None):
+            self._ray.wait(self._forgets, num_returns=len(self._forgets), timeout=10)
+            self._forgets = []
         for actor in getattr(self, "actors", []):
             self._ray.kill(actor)
         self.actors = []
