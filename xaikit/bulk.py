@@ -159,6 +159,20 @@ class _Reader:
         self._stop.set()
 
 
+def _read(paths: list[Path], size: tuple[int, int], channels: int, to_grey: bool) -> np.ndarray:
+    """Pixels of ``paths``; for a 1-channel model, colour files are an error unless ``to_grey``."""
+    from .io import load_images
+
+    if channels != 1 or to_grey:
+        return load_images(paths, size=size, channels=channels)[0]
+    rgb = load_images(paths, size=size, channels=3)[0]
+    colour = np.flatnonzero((rgb != rgb[..., :1]).any(axis=(1, 2, 3)))
+    if len(colour):
+        raise InputError(f"the model takes 1 channel (grey) but {paths[colour[0]]} is in colour; pass to_grey=True "
+                         "(--to-grey) to convert colour images (OpenCV: 0.299 R + 0.587 G + 0.114 B)")
+    return np.ascontiguousarray(rgb[..., :1])
+
+
 # --------------------------------------------------------------------------- the task
 def explain_chunk(model: Any, *, images: np.ndarray, method: str, backend: str, params: dict[str, Any],
                   targets: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -172,11 +186,14 @@ def explain_chunk(model: Any, *, images: np.ndarray, method: str, backend: str, 
 
 
 # --------------------------------------------------------------------------- the model
-def _open(model: Any, framework: str | None) -> tuple[Any, Any]:
+def _open(model: Any, framework: str | None, source: dict[str, Any] | None) -> tuple[Any, Any]:
     """``(OpenedModel, ModelRef or None)`` of what the caller gave (no reference for a model object)."""
     from .bench.engines import ModelRef
+    from .bench.sources import weights_digest
     from .models import OpenedModel, open_model
 
+    if isinstance(model, OpenedModel) and source is not None:
+        return model, ModelRef.build(source, weights_digest(model.model))
     if isinstance(model, ModelRef):
         spec = dict(model.spec)
     elif isinstance(model, dict):
@@ -196,8 +213,6 @@ def _open(model: Any, framework: str | None) -> tuple[Any, Any]:
         services = services_for(model)
         return OpenedModel(model, services, services.describe(model, None), type(model).__name__), None
     opened = open_model(**spec)
-    from .bench.sources import weights_digest
-
     return opened, ModelRef.build(spec, weights_digest(opened.model))
 
 
@@ -206,7 +221,7 @@ def explain_to_zarr(model: Any, images: Any, out: str | os.PathLike[str], method
                     chunk_size: int = 32, prefetch: int = 2, engine: Any = "local", address: str | None = None,
                     workers: int | None = None, framework: str | None = None, overwrite: bool = False,
                     progress: Callable[[int, int], None] | None = None, names: Sequence[str] | None = None,
-                    **params: Any) -> BulkResult:
+                    to_grey: bool = False, source: dict[str, Any] | None = None, **params: Any) -> BulkResult:
     """Explain every image of ``images`` with ``method`` into the Zarr store ``out`` (resuming it).
 
     Parameters
@@ -242,6 +257,12 @@ def explain_to_zarr(model: Any, images: Any, out: str | os.PathLike[str], method
         chunks count as done at the start).
     names
         Names of in-memory images (default ``"0"``, ``"1"``, ...).
+    to_grey
+        A model taking 1 channel: convert colour files to grey (else a colour file is an
+        error; grey files need nothing).
+    source
+        With an :class:`~xaikit.models.OpenedModel`: the :func:`~xaikit.models.open_model`
+        arguments that opened it (how workers open it).
     **params
         The method's parameters. A random method without ``seed`` gets one drawn on the
         first run and recorded; resuming uses it.
@@ -253,14 +274,14 @@ def explain_to_zarr(model: Any, images: Any, out: str | os.PathLike[str], method
     from . import __version__
     from .bench.engines import Engine, OpenModel, Task, get_engine
     from .bench.runner import backend_versions
-    from .bench.store import canonical, cell_key, json_ready
+    from .bench.store import array_digest, canonical, cell_key, json_ready
     from .kernels import to_layout
     from .preprocessing import get_scheme
 
     zarr = _zarr()
     if chunk_size < 1 or prefetch < 1:
         raise InputError(f"chunk_size and prefetch must be >= 1; got {chunk_size} and {prefetch}")
-    opened, ref = _open(model, framework)
+    opened, ref = _open(model, framework, source)
     if ref is None and not (isinstance(engine, str) and engine == "local"):
         raise InputError("the Ray engine opens the model on its workers: give a model file, 'zoo:NAME' or "
                          "open_model arguments, not a model object")
@@ -285,7 +306,7 @@ def explain_to_zarr(model: Any, images: Any, out: str | os.PathLike[str], method
         h, w = opened.input_size
         channels = opened.channels
         size = (h, w) if h and w else load_images(paths[:1], channels=channels)[0].shape[1:3]
-        load = lambda s: load_images(paths[s], size=tuple(size), channels=channels)[0]  # noqa: E731
+        load = lambda s: _read(paths[s], tuple(size), channels, to_grey)  # noqa: E731
     n = len(image_names)
     scheme_name = preprocess or opened.default_preprocess or "none"
     scheme = get_scheme(scheme_name)
@@ -304,7 +325,8 @@ def explain_to_zarr(model: Any, images: Any, out: str | os.PathLike[str], method
     fingerprint = ref.fingerprint if ref is not None else services.fingerprint(model_obj)[:16]
     spec = {"format": FORMAT, "model": fingerprint, "method": method, "backend": backend_name,
             "params": canonical(params), "preprocess": scheme.name, "chunk_size": chunk_size,
-            "images": cell_key({"names": image_names}), "targets": canonical(targets)}
+            "images": array_digest(images) if isinstance(images, np.ndarray) else cell_key({"names": image_names}),
+            "targets": canonical(targets)}
     # ---- the store
     out_path = Path(out)
     n_chunks = (n + chunk_size - 1) // chunk_size
