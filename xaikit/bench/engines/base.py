@@ -89,11 +89,16 @@ class ModelRef:
 
 @dataclass
 class OpenModel:
-    """A model opened in this process: the framework's object and its services."""
+    """A model opened in this process: the framework's object, its services, and what tasks keep for it.
+
+    ``cache`` lives as long as the opened model (on a worker: across its tasks); tasks
+    key their entries by plain data (an explainer by method, backend and parameters).
+    """
 
     model: Any
     services: Any
     layout: str = "NHWC"
+    cache: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
