@@ -39,8 +39,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import FileFormatError, InputError
-from . import cells
-from .cells import MAGNITUDE_METHODS, Sample, transform_maps
+from .cells import (MAGNITUDE_METHODS, Sample, agreement_cell, explain_cell, floor_cell, metric_cell,
+                    randomisation_cell, transform_maps)
 from .config import MASK_METRICS, ConfigError, ModelEntry, SuiteConfig
 from .engines import Engine, ModelRef, OpenModel, Outcome, Task, get_engine
 from .engines.base import error_text
@@ -432,7 +432,7 @@ class _Runner:
         key = cell_key({"kind": "explain", "maps": row.maps_key, "version": 3,  # 3: warm-up with the timed shapes
                         "speed": [speed.repeats, speed.max_seconds, speed.warmup, speed.memory_interval]})
         row.explain_key = key
-        task = Task(cells.explain_cell, run.ref, {"sample": run.sample},
+        task = Task(explain_cell, run.ref, {"sample": run.sample},
                     {"method": pair.method, "backend": pair.backend, "params": params,
                      "ranked_outputs": pair.ranked_outputs, "dropped": pair.dropped, "speed": speed})
         context = {"kind": "explain", "model": pm.entry.id, "label": row.label, "method": row.method,
@@ -477,7 +477,7 @@ class _Runner:
                 "code": code_digest("xaikit.metrics", _services_package(pm)),
                 "score": cfg.metrics.score if causal else None, "batch": cfg.batch_size if causal else None,
                 "seed": cfg.seed if metric == "mu_fidelity" else None}
-        task = Task(cells.metric_cell, run.ref, {"sample": run.sample, "maps": (str(row.maps_key), row.maps)},
+        task = Task(metric_cell, run.ref, {"sample": run.sample, "maps": (str(row.maps_key), row.maps)},
                     {"metric": metric, "params": params, "transform": transform, "score": cfg.metrics.score,
                      "batch_size": cfg.batch_size, "seed": cfg.seed})
         context = {"kind": "metric", "metric": metric, "model": pm.entry.id, "label": row.label,
@@ -498,7 +498,7 @@ class _Runner:
         spec = {"kind": "randomisation", "maps": row.maps_key, "model": pm.model_id, "weights": pm.weights_sha,
                 "params": params, "n": n, "seed": cfg.seed,
                 "code": code_digest("xaikit.metrics", _services_package(pm))}
-        task = Task(cells.randomisation_cell, run.ref, {"sample": run.sample},
+        task = Task(randomisation_cell, run.ref, {"sample": run.sample},
                     {"n": n, "method": None if pair is None else pair.method,
                      "backend": None if pair is None else pair.backend,
                      "params": {} if pair is None else self._params_for_run(pm, pair), "check": params,
@@ -537,7 +537,7 @@ class _Runner:
                 "min_seconds": speed.floor_min_seconds,
                 "code": code_digest("xaikit.bench.floor", _services_package(pm)),
                 "timing": [row.explain_key, row.explain.get("time")]}  # type: ignore[union-attr]
-        task = Task(cells.floor_cell, run.ref, {"sample": run.sample},
+        task = Task(floor_cell, run.ref, {"sample": run.sample},
                     {"plan": plan, "sizes": sizes, "min_seconds": speed.floor_min_seconds,
                      "batch_size": cfg.batch_size})
         context = {"kind": "floor", "model": pm.entry.id, "label": row.label, "backend": row.backend,
@@ -567,7 +567,7 @@ class _Runner:
                 "fraction": fraction, "transform": cfg.map_transform, "code": code_digest("xaikit.metrics")}
         key = cell_key(spec)
         named = {r.row: transform_maps(r.maps, r.method, cfg.map_transform)[0] for r in rows}
-        task = Task(cells.agreement_cell, None, {"maps": (key, named)}, {"fraction": fraction})
+        task = Task(agreement_cell, None, {"maps": (key, named)}, {"fraction": fraction})
 
         def done(record: dict[str, Any] | None) -> tuple[()]:
             if record is not None:

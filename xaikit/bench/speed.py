@@ -178,7 +178,7 @@ def _engine_cases(quick: bool) -> list[SpeedCase]:
     from .speed_distributed import DISTRIBUTED_RUNNERS, distributed_cases
 
     RUNNERS.update(DISTRIBUTED_RUNNERS)
-    return distributed_cases(quick)
+    return distributed_cases(SpeedCase, quick)
 
 
 # ----------------------------------------------------------------------------- timing

@@ -36,15 +36,13 @@ BULK_MODEL = "shapes_cnn4"
 BULK_METHODS = {"gradcam": {"layer": "conv2d_3"}, "smoothgrad": {"n_samples": 16, "seed": 0}}
 
 
-def distributed_cases(quick: bool = False) -> list[Any]:
-    """The engine cases (``quick``: fewer images)."""
-    from .speed import SpeedCase
-
+def distributed_cases(case: Any, quick: bool = False) -> list[Any]:
+    """The engine cases as ``case`` objects (:class:`.speed.SpeedCase`; ``quick``: fewer images)."""
     n = 400 if quick else 2000
-    cases = [SpeedCase("engine", BULK_MODEL, "bench-quick", 4, {"workers": [1, 2]}, ("local", "ray"))]
-    cases += [SpeedCase("bulk", BULK_MODEL, method, n, {**params, "workers": [1, 2], "chunk_size": 64},
+    cases = [case("engine", BULK_MODEL, "bench-quick", 4, {"workers": [1, 2]}, ("local", "ray"))]
+    cases += [case("bulk", BULK_MODEL, method, n, {**params, "workers": [1, 2], "chunk_size": 64},
                         ("local", "ray", "memory")) for method, params in BULK_METHODS.items()]
-    cases.append(SpeedCase("bulk_memory", BULK_MODEL, "gradcam", n, {"sizes": [n // 10, n], "chunk_size": 64},
+    cases.append(case("bulk_memory", BULK_MODEL, "gradcam", n, {"sizes": [n // 10, n], "chunk_size": 64},
                            ("local",)))
     return cases
 
