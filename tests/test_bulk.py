@@ -1,4 +1,5 @@
-"""Bulk explanation into Zarr: resumes after ``kill -9``, streams with bounded read-ahead, refuses another run's store."""
+"""Bulk explanation into Zarr: resumes after ``kill -9``, streams with bounded read-ahead, refuses another
+run's store."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ import pytest
 ray = pytest.importorskip("ray")
 pytest.importorskip("zarr", minversion="3")
 
-from test_bench import _records, _tiny  # noqa: E402
+from test_bench import _records, _tiny
 
 #: Fields of an explain record that are measurements of time or memory (they differ between runs).
 TIMING = {"seconds_per_image", "runs", "repeats_done", "peak_rss_mb", "rss_start_mb", "rss_delta_mb", "rss_samples",

@@ -302,7 +302,7 @@ def explain_to_zarr(model: Any, images: Any, out: str | os.PathLike[str], method
             raise InputError(f"names has {len(image_names)} entries for {len(images)} images")
         size = images.shape[1:3]
         channels = images.shape[3]
-        load: Callable[[slice], np.ndarray] = lambda s: np.asarray(pixels_all[s], np.float32)  # noqa: E731
+        load: Callable[[slice], np.ndarray] = lambda s: np.asarray(pixels_all[s], np.float32)
     else:
         from .io import load_images
 
@@ -311,7 +311,7 @@ def explain_to_zarr(model: Any, images: Any, out: str | os.PathLike[str], method
         h, w = opened.input_size
         channels = opened.channels
         size = (h, w) if h and w else load_images(paths[:1], channels=channels)[0].shape[1:3]
-        load = lambda s: _read(paths[s], tuple(size), channels, to_grey)  # noqa: E731
+        load = lambda s: _read(paths[s], tuple(size), channels, to_grey)
     n = len(image_names)
     scheme_name = preprocess or opened.default_preprocess or "none"
     scheme = get_scheme(scheme_name)
@@ -346,8 +346,9 @@ def explain_to_zarr(model: Any, images: Any, out: str | os.PathLike[str], method
             if not overwrite:
                 what = "a store of another run" if old else "not a bulk explanation store"
                 differs = [k for k in spec if (old.get("spec") or {}).get(k) != json_ready(spec[k])]
-                raise FileExistsError(f"{out_path} is {what}" + (f" (it differs in {', '.join(differs)})" if old else "")
-                                      + "; give another output or overwrite=True (--overwrite) to replace it")
+                why = f" (it differs in {', '.join(differs)})" if old else ""
+                raise FileExistsError(f"{out_path} is {what}{why}; give another output or overwrite=True "
+                                      "(--overwrite) to replace it")
             import shutil
 
             shutil.rmtree(out_path) if out_path.is_dir() else out_path.unlink()
@@ -370,7 +371,8 @@ def explain_to_zarr(model: Any, images: Any, out: str | os.PathLike[str], method
             "preprocess": scheme.name, "chunk_size": chunk_size, "n_images": n, "images": image_names,
             "model": {"source": opened.source,
                       "fingerprint": fingerprint, "layout": layout, "open": ref.spec if ref is not None else None},
-            "versions": {"xaikit": __version__, **backend_versions(backend_name)}, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "versions": {"xaikit": __version__, **backend_versions(backend_name)},
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         })
     info = dict(root.attrs["xaikit_bulk"])
     run_params = dict(params)

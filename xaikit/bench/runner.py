@@ -39,8 +39,16 @@ from typing import Any
 import numpy as np
 
 from ..errors import FileFormatError, InputError
-from .cells import (MAGNITUDE_METHODS, Sample, agreement_cell, explain_cell, floor_cell, metric_cell,
-                    randomisation_cell, transform_maps)
+from .cells import (
+    MAGNITUDE_METHODS,
+    Sample,
+    agreement_cell,
+    explain_cell,
+    floor_cell,
+    metric_cell,
+    randomisation_cell,
+    transform_maps,
+)
 from .config import MASK_METRICS, ConfigError, ModelEntry, SuiteConfig
 from .engines import Engine, ModelRef, OpenModel, Outcome, Task, get_engine
 from .engines.base import error_text
@@ -260,8 +268,8 @@ class _Runner:
                     finish(other, record)
             elif deferred:  # nothing runs here and no claim is held: wait for the other run's claim
                 cell = deferred.popleft()
-                with self.store.claim(cell.key, on_wait=lambda: self.log(f"  waiting: another run is computing "
-                                                                         f"{cell.describe}")):
+                waiting = f"  waiting: another run is computing {cell.describe}"
+                with self.store.claim(cell.key, on_wait=lambda text=waiting: self.log(text)):
                     record = self._reusable(cell.key, cell.describe, repair=True)
                     if record is None:
                         self.engine.submit(cell.task, cell.key)
