@@ -565,8 +565,17 @@ def test_progress_lines_when_stderr_is_not_a_terminal():
     lines = out.getvalue().splitlines()
     assert lines[0] == "occlusion: 0/4 images · 0 s elapsed"
     assert lines[1] == "occlusion: 0/4 images · 48/169 rows (28%), 12 rows/s, ~10 s left · 4 s elapsed"
-    assert lines[2] == "occlusion: 1/4 images · 4 s elapsed"
+    assert lines[2] == "occlusion: 1/4 images (0.2 images/s, ~12 s left) · 4 s elapsed"
     report(1, 2)  # outside the context: nobody listens, nothing breaks
+    # a resumed run (bulk explanation): the images done before count as done, not in the rate
+    out = io.StringIO()
+    now = [100.0]
+    with RunProgress(10, False, "gradcam", stream=out, terminal=False, interval=3600, clock=lambda: now[0],
+                     initial=6) as resumed:
+        now[0] += 2.0
+        resumed.update(2)
+        resumed.tick()
+    assert out.getvalue().splitlines()[-1] == "gradcam: 8/10 images (1.0 images/s, ~2 s left) · 2 s elapsed"
     assert RunProgress(4, True, "x", stream=out, terminal=False).disable
 
 

@@ -1,216 +1,66 @@
-"""Run a benchmark suite cell by cell, reusing every finished cell of the store.
+"""Run a benchmark suite cell by cell on an engine, reusing every finished cell of the store.
 
 For each model: load it and draw its seeded sample; then for each (method, backend)
-pair, in order, the cells
+pair, the cells
 
 1. ``explain`` -- a warm-up with the timed runs' tensor shapes (:mod:`xaikit._timing`;
    its wall time is the first-call cost), then up to ``speed.repeats`` timed runs on the
    sample (median seconds per image: the steady state; peak RSS sampled in a background
    thread); the maps of the last run are kept (``cells/<key>.npz``);
-2. one cell per quality metric (deletion, insertion, MuFidelity, pointing games,
-   sparseness, complexity) on those maps;
-3. ``randomisation`` -- the cascading model-parameter randomisation sanity check
-   (weights restored afterwards and checked against the checksum);
-4. ``floor`` -- the pass rate of the method's unavoidable passes (:mod:`.floor`);
+2. once its maps exist: one cell per quality metric (deletion, insertion, MuFidelity,
+   pointing games, sparseness, complexity) on those maps; ``randomisation`` -- the
+   cascading model-parameter randomisation sanity check (weights restored afterwards and
+   checked against the checksum); ``floor`` -- the pass rate of the method's unavoidable
+   passes (:mod:`.floor`);
 
-then the controls (``random``, ``edge``) and one ``agreement`` cell for all the maps
-of the model. A cell whose key is in the store is not recomputed (see :mod:`.store`).
-A failing cell is reported and its dependants skipped; the run goes on.
+with the controls (``random``, ``edge``) first, and one ``agreement`` cell for all the
+maps of the model last. A cell whose key is in the store is not recomputed (see
+:mod:`.store`). A failing cell is reported and its dependants skipped; the run goes on.
+
+The pieces: :mod:`.plan` (the pairs), :mod:`.cells` (each cell as a function of plain
+data: model, sample, parameters), :mod:`.engines` (what runs the cells: ``local``, in
+this process one at a time, or ``ray``, on workers), and this module, the driver: it
+keys the cells, claims them, hands them to the engine and alone writes the store, so the
+store's guarantees (durable records, each cell computed once by concurrent runs) hold
+whichever engine computes.
 """
 
 from __future__ import annotations
 
 import os
-import platform
 import sys
 import time
-import traceback
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..catalogue import METHODS
 from ..errors import FileFormatError, InputError
+from .cells import (
+    MAGNITUDE_METHODS,
+    Sample,
+    agreement_cell,
+    explain_cell,
+    floor_cell,
+    metric_cell,
+    randomisation_cell,
+    transform_maps,
+)
 from .config import MASK_METRICS, ConfigError, ModelEntry, SuiteConfig
-from .memory import PeakRSS, rss_source
+from .engines import Engine, ModelRef, OpenModel, Outcome, Task, get_engine
+from .engines.base import error_text
+from .plan import Pair, plan_pairs
+from .results import BenchResults, ModelResult, RowResult, environment
 from .store import ResultStore, canonical, cell_key, code_digest
 
-__all__ = ["MAGNITUDE_METHODS", "BenchResults", "ModelResult", "Pair", "RowResult", "plan_pairs", "run_suite"]
+__all__ = ["MAGNITUDE_METHODS", "BenchResults", "ModelResult", "Pair", "RowResult", "plan_pairs", "run_suite",
+           "transform_maps"]
 
-#: Methods whose sign is mostly noise: ``map_transform = "auto"`` gives the metrics |map|.
-MAGNITUDE_METHODS = tuple(m for m, s in METHODS.items() if s.view == "magnitude")
 QUALITY_MAP_METRICS = ("deletion", "insertion", "mu_fidelity", "pointing_game", "energy_pointing_game",
                        "sparseness", "complexity")
-
-
-# --------------------------------------------------------------------------- plan
-@dataclass(frozen=True)
-class Pair:
-    """One row of the benchmark: a method entry computed by one backend on one model."""
-
-    model_id: str
-    label: str
-    method: str
-    backend: str
-    params: dict[str, Any]
-    ranked_outputs: int | None = None
-    dropped: tuple[str, ...] = ()
-
-    @property
-    def row(self) -> str:
-        return f"{self.label} ({self.backend})"
-
-
-def _installed_backends(method: str) -> tuple[list[str], list[str]]:
-    from ..registry import list_methods
-
-    for row in list_methods():
-        if row.id == method:
-            return list(row.backends), list(row.unavailable_backends)
-    return [], []
-
-
-def plan_pairs(config: SuiteConfig, model: ModelEntry, notes: list[str] | None = None) -> list[Pair]:
-    """The (method, backend) pairs run on ``model``, with their merged parameters.
-
-    Parameters are merged from low to high priority: the suite's ``batch_size`` and
-    ``seed``, the entry's ``params``, its ``backend_params`` for the backend, then the
-    model's ``params`` for the method id and for the entry's label. A parameter the
-    backend does not take is dropped (and listed in ``Pair.dropped``); a parameter no
-    backend of the entry takes is a configuration error.
-    """
-    from ..binding import get_method_class
-
-    notes = notes if notes is not None else []
-    pairs = []
-    for entry in config.methods:
-        if entry.models is not None and model.id not in entry.models:
-            continue
-        installed, _ = _installed_backends(entry.method)
-        if entry.backends is None:
-            backends = installed
-        else:
-            backends = [b for b in entry.backends if b in installed]
-            for b in entry.backends:
-                if b not in installed:
-                    from ..registry import get_backend
-
-                    notes.append(f"{entry.label}: backend {b!r} is not installed here and was skipped "
-                                 f"({get_backend(b).install_hint()})")
-        if not backends:
-            notes.append(f"{entry.label}: no installed backend implements {entry.method!r}; skipped")
-            continue
-        accepted = {b: set(get_method_class(entry.method, b).param_names()) for b in backends}
-        given = {**entry.params, **{k: v for bp in entry.backend_params.values() for k, v in bp.items()},
-                 **model.params.get(entry.method, {}), **model.params.get(entry.label, {})}
-        nowhere = [k for k in given if not any(k in a for a in accepted.values())]
-        if nowhere:
-            listing = "; ".join(f"{b}: {', '.join(sorted(a))}" for b, a in accepted.items())
-            raise ConfigError(f"{config.source}: method {entry.label!r} on model {model.id!r}: parameter(s) "
-                              f"{nowhere} are not taken by any of its backends ({listing}).")
-        for b in backends:
-            merged: dict[str, Any] = {"batch_size": config.batch_size}
-            if "seed" in accepted[b]:
-                merged["seed"] = config.seed
-            merged.update(entry.params)
-            merged.update(entry.backend_params.get(b, {}))
-            merged.update(model.params.get(entry.method, {}))
-            if entry.label != entry.method:
-                merged.update(model.params.get(entry.label, {}))
-            dropped = tuple(k for k in merged if k not in accepted[b])
-            params = {k: v for k, v in merged.items() if k in accepted[b]}
-            pairs.append(Pair(model.id, entry.label, entry.method, b, params, entry.ranked_outputs, dropped))
-    return pairs
-
-
-# --------------------------------------------------------------------------- results
-@dataclass
-class RowResult:
-    """Everything measured for one row (a pair, or a control)."""
-
-    label: str
-    method: str
-    backend: str
-    control: bool = False
-    pair: Pair | None = None
-    explain: dict[str, Any] | None = None
-    explain_key: str | None = None
-    maps_key: str | None = None
-    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
-    randomisation: dict[str, Any] | None = None
-    floor: dict[str, Any] | None = None
-    transform: str = "signed"
-    maps: np.ndarray | None = None  # (n, H, W), kept in memory during the run only
-
-    @property
-    def row(self) -> str:
-        return f"{self.label} ({self.backend})"
-
-
-@dataclass
-class ModelResult:
-    entry: ModelEntry
-    info: dict[str, Any]
-    rows: list[RowResult] = field(default_factory=list)
-    agreement: dict[str, Any] | None = None
-    prepared: Any = None  # PreparedModel during the run
-
-    @property
-    def id(self) -> str:
-        return self.entry.id
-
-
-@dataclass
-class BenchResults:
-    """What a run produced: per-model rows, errors, notes, counts, environment."""
-
-    config: SuiteConfig
-    out_dir: Path
-    store: ResultStore
-    models: list[ModelResult] = field(default_factory=list)
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    computed: int = 0
-    reused: int = 0
-    shared: int = 0
-    seconds: float = 0.0
-    environment: dict[str, Any] = field(default_factory=dict)
-
-
-# --------------------------------------------------------------------------- helpers
-def _versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    out = {"python": platform.python_version()}
-    for dist in ("xaikit", "numpy", "tensorflow", "keras", "tf-explain", "shap", "opencv-python-headless",
-                 "matplotlib"):
-        try:
-            out[dist] = md.version(dist)
-        except md.PackageNotFoundError:
-            pass
-    return out
-
-
-def environment() -> dict[str, Any]:
-    """Machine and library versions recorded with the results."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - macOS / Windows
-        cores = os.cpu_count() or 0
-    return {"platform": platform.platform(), "cpu": cpu, "cores": cores, "memory_source": rss_source(),
-            "versions": _versions(), "date": time.strftime("%Y-%m-%d %H:%M:%S")}
 
 
 #: Core modules whose code shapes every explanation (validation, targets, upsampling).
@@ -233,7 +83,8 @@ def _services_package(pm: Any) -> str:
     return type(pm.services).__module__.split(".", 1)[0]
 
 
-def _backend_versions(backend: str) -> dict[str, str]:
+def backend_versions(backend: str) -> dict[str, str]:
+    """The versions of ``backend``'s libraries (part of the keys of its maps)."""
     from ..registry import list_backends
 
     for b in list_backends():
@@ -242,28 +93,58 @@ def _backend_versions(backend: str) -> dict[str, str]:
     return {}
 
 
-def transform_maps(maps: np.ndarray, method: str, mode: str) -> tuple[np.ndarray, str]:
-    """Maps as the metrics see them, and the name of the transform applied."""
-    if mode == "abs" or (mode == "auto" and method in MAGNITUDE_METHODS):
-        return np.abs(maps), "abs"
-    return maps, "signed"
+def _model_ref(entry: ModelEntry, seed: int, weights_sha: str) -> ModelRef:
+    """How the workers open ``entry``'s model (as :func:`.sources.prepare_model` did, the same weights)."""
+    return ModelRef.build({"path": entry.path, "arch": entry.arch, "zoo": entry.zoo, "weights": entry.weights,
+                           "input_size": entry.input_size, "classes": entry.classes, "unsafe": entry.unsafe,
+                           "framework": entry.framework, "seed": seed}, weights_sha)
 
 
-def _error_text(exc: BaseException) -> str:
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {first}"[:500]
+@dataclass
+class _Cell:
+    """A cell waiting to run: its key, what to say about it, the task computing it, what to do with the record."""
+
+    key: str
+    describe: str
+    context: dict[str, Any]
+    task: Task
+    done: Callable[[dict[str, Any] | None], Iterable[_Cell]] = field(default=lambda record: ())
 
 
-# --------------------------------------------------------------------------- the runner
+def _call(model: OpenModel | None, *, compute: Callable[[], tuple[dict[str, Any], Any]]) -> tuple[dict[str, Any], Any]:
+    """A task running a closure (cells computed in the driver's process only: the local engine)."""
+    return compute()
+
+
+@dataclass
+class _ModelRun:
+    """One model's run: the prepared model, how workers open it, its sample as a shared value."""
+
+    pm: Any  # PreparedModel
+    ref: ModelRef
+    mr: ModelResult
+    metrics: list[str]
+
+    @property
+    def sample(self) -> tuple[str, Sample]:
+        pm = self.pm
+        return (f"sample:{self.ref.key}:{pm.sample_sha}",
+                Sample(pm.images, pm.targets, pm.layout, pm.masks, pm.has_mask, pm.sample_sha))
+
+
+# --------------------------------------------------------------------------- the driver
 class _Runner:
     def __init__(self, config: SuiteConfig, out_dir: Path, *, reuse: bool, log: Callable[[str], None],
-                 progress: bool) -> None:
+                 progress: bool, engine: Engine | None = None) -> None:
+        from .engines.local import LocalEngine
+
         self.config = config
         self.results = BenchResults(config, out_dir, ResultStore(out_dir))
         self.store = self.results.store
         self.reuse = reuse
         self.log = log
         self.progress = progress
+        self.engine = engine if engine is not None else LocalEngine()
         self.bar: Any = None
         self._done: set[str] = set()  # keys finished (computed or reused) in this run
         self._since = 0 if reuse else self.store.end  # a fresh run reuses only records written after it started
@@ -301,52 +182,106 @@ class _Runner:
 
     def _cell(self, key: str, describe: str, compute: Callable[[], tuple[dict[str, Any], dict[str, np.ndarray] | None]],
               context: dict[str, Any]) -> dict[str, Any] | None:
-        """Return the stored record of ``key``, computing and storing it if needed (None on failure).
+        """Return the stored record of ``key``, computing ``compute()`` in this process and storing it if needed.
 
         The cell is computed while holding its claim in the store, after checking again
         that no other process finished it meanwhile: concurrent runs compute it once.
         """
-        if self.bar is not None:
-            self.bar.set_description_str(describe[:70])
-        try:
-            record = self._reusable(key, describe, repair=False)
-            if record is None:
-                with self.store.claim(key, on_wait=lambda: self.log(f"  waiting: another run is computing {describe}")):
-                    record = self._reusable(key, describe, repair=True)
-                    if record is None:
-                        return self._compute(key, describe, compute, context)
-            if key in self._done:
-                self.results.shared += 1  # computed earlier in this run for another row
-            else:
-                self.results.reused += 1  # by an earlier run, or a concurrent one
-                self._done.add(key)
-            return record
-        finally:
+        out: list[dict[str, Any] | None] = []
+        self._run_cells([_Cell(key, describe, context, Task(_call, args={"compute": compute}),
+                               lambda record: out.append(record) or ())])
+        return out[0]
+
+    def _reused(self, key: str) -> None:
+        if key in self._done:
+            self.results.shared += 1  # computed earlier in this run for another row
+        else:
+            self.results.reused += 1  # by an earlier run, or a concurrent one
+            self._done.add(key)
+
+    def _store(self, cell: _Cell, outcome: Outcome) -> dict[str, Any] | None:
+        """Write a computed cell to the store (the driver alone writes it); None for a failed one."""
+        if outcome.error is not None:
+            self.results.errors.append({**cell.context, "error": outcome.error, "traceback": outcome.traceback or ""})
+            self.log(f"  FAILED {cell.describe}: {outcome.error}")
+            return None
+        record = self.store.put(cell.key, {**cell.context, "seconds": outcome.seconds, "result": outcome.result},
+                                outcome.arrays)
+        self.results.computed += 1
+        self._done.add(cell.key)
+        return record
+
+    def _run_cells(self, cells: Iterable[_Cell]) -> None:
+        """Run ``cells`` and the cells their results call for, keeping the engine busy.
+
+        A cell is handed to the engine while this process holds its claim (taken without
+        waiting: a process holding claims never waits for another's, so two runs on one
+        store cannot wait for each other); a cell claimed elsewhere waits until nothing
+        else runs here, then waits for the claim and is reused. A cell whose key is
+        already running here (another row of the same cell) waits for that one.
+        Follow-up cells (the metrics of new maps) run next, before the queue.
+        """
+        queue: deque[_Cell] = deque(cells)
+        deferred: deque[_Cell] = deque()
+        running: dict[str, list[_Cell]] = {}  # key -> cells waiting for that computation (the first computes it)
+
+        def finish(cell: _Cell, record: dict[str, Any] | None) -> None:
             if self.bar is not None:
                 self.bar.update(1)
+            queue.extendleft(reversed(list(cell.done(record) or ())))
 
-    def _compute(self, key: str, describe: str,
-                 compute: Callable[[], tuple[dict[str, Any], dict[str, np.ndarray] | None]],
-                 context: dict[str, Any]) -> dict[str, Any] | None:
-        start = time.perf_counter()
-        try:
-            result, arrays = compute()
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except Exception as exc:  # noqa: BLE001 - a failing cell is reported, the run goes on
-            tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
-            self.results.errors.append({**context, "error": _error_text(exc), "traceback": "".join(tb[-6:])[-3000:]})
-            self.log(f"  FAILED {describe}: {_error_text(exc)}")
-            return None
-        record = self.store.put(key, {**context, "seconds": time.perf_counter() - start, "result": result}, arrays)
-        self.results.computed += 1
-        self._done.add(key)
-        return record
+        def compute(cell: _Cell) -> None:
+            running[cell.key] = [cell]
+            self.engine.submit(cell.task, cell.key)
+
+        while queue or deferred or self.engine.in_flight:
+            while queue and self.engine.has_room():
+                cell = queue.popleft()
+                if self.bar is not None:
+                    self.bar.set_description_str(cell.describe[:70])
+                if cell.key in running:
+                    running[cell.key].append(cell)
+                    continue
+                record = self._reusable(cell.key, cell.describe, repair=False)
+                if record is None:
+                    if not self.store.try_claim(cell.key):
+                        deferred.append(cell)
+                        continue
+                    record = self._reusable(cell.key, cell.describe, repair=True)
+                    if record is None:
+                        compute(cell)
+                        continue
+                    self.store.release_claim(cell.key)
+                self._reused(cell.key)
+                finish(cell, record)
+            if self.engine.in_flight:
+                key, outcome = self.engine.next_done()
+                try:
+                    record = self._store(running[key][0], outcome)
+                finally:
+                    self.store.release_claim(key)
+                first, *others = running.pop(key)
+                finish(first, record)
+                for other in others:
+                    if record is not None:
+                        self.results.shared += 1
+                    finish(other, record)
+            elif deferred:  # nothing runs here and no claim is held: wait for the other run's claim
+                cell = deferred.popleft()
+                waiting = f"  waiting: another run is computing {cell.describe}"
+                with self.store.claim(cell.key, on_wait=lambda text=waiting: self.log(text)):
+                    record = self._reusable(cell.key, cell.describe, repair=True)
+                    if record is None:
+                        self.engine.submit(cell.task, cell.key)
+                        record = self._store(cell, self.engine.next_done()[1])
+                    else:
+                        self._reused(cell.key)
+                finish(cell, record)
 
     # ------------------------------------------------------------------ run
     def run(self) -> BenchResults:
         start = time.perf_counter()
-        self.results.environment = environment()
+        self.results.environment = {**environment(), "engine": self.engine.describe()}
         plans = []
         for entry in self.config.models:
             notes: list[str] = []
@@ -403,9 +338,11 @@ class _Runner:
         except InputError:
             raise
         except Exception as exc:  # noqa: BLE001 - a model that fails to load is reported, the others run
-            self.results.errors.append({"model": entry.id, "cell": "load", "error": _error_text(exc),
+            import traceback
+
+            self.results.errors.append({"model": entry.id, "cell": "load", "error": error_text(exc),
                                         "traceback": traceback.format_exc()[-3000:]})
-            self.log(f"  FAILED to load {entry.id}: {_error_text(exc)}")
+            self.log(f"  FAILED to load {entry.id}: {error_text(exc)}")
             if self.bar is not None:
                 self.bar.update(self._n_cells(entry, pairs))
             return
@@ -423,14 +360,16 @@ class _Runner:
             skipped = len([m for m in MASK_METRICS if m in cfg.metrics.enabled])
             self.bar.total -= skipped * (len(pairs) + len(cfg.controls))
             self.bar.refresh()
+        run = _ModelRun(pm, _model_ref(entry, cfg.seed, pm.weights_sha), mr, metrics)
+        self.engine.adopt(run.ref, OpenModel(pm.model, pm.services, pm.layout))
+        todo: list[_Cell] = []
         if entry.quality:
             for control in cfg.controls:
                 row = self._control_row(pm, control)
                 mr.rows.append(row)
-                for metric in metrics:
-                    self._metric(pm, row, metric)
+                todo += [self._metric(run, row, metric) for metric in metrics]
                 if control == "edge" and "randomisation" in cfg.metrics.enabled and pm.randomisable:
-                    self._randomisation(pm, row, None)
+                    todo.append(self._randomisation(run, row, None))
         for pair in pairs:
             try:
                 pair = Pair(pair.model_id, pair.label, pair.method, pair.backend,
@@ -439,19 +378,13 @@ class _Runner:
                 raise ConfigError(f"{cfg.source}: {pair.row} on {entry.id}: {exc}") from None
             row = RowResult(pair.label, pair.method, pair.backend, pair=pair)
             mr.rows.append(row)
-            ok = self._explain(pm, row)
-            if not ok:
-                if self.bar is not None:  # the pair's other cells will not run
-                    self.bar.update(self._pair_cells(entry) - 1)
-                continue
-            for metric in metrics:
-                self._metric(pm, row, metric)
-            if entry.quality and "randomisation" in cfg.metrics.enabled and pm.randomisable:
-                self._randomisation(pm, row, pair)
-            if cfg.speed.floor:
-                self._floor(pm, row, pair)
-        if entry.quality and "agreement" in cfg.metrics.enabled:
-            self._agreement(pm, mr)
+            todo.append(self._explain(run, row))
+        try:
+            self._run_cells(todo)
+            if entry.quality and "agreement" in cfg.metrics.enabled:
+                self._run_cells(self._agreement(run))
+        finally:
+            self.engine.release(run.ref)
         for row in mr.rows:  # maps are re-read from the store by the report
             row.maps = None
 
@@ -495,82 +428,42 @@ class _Runner:
             params["background"] = pm.background(spec, self.config.batch_size)
         return params
 
-    def _explain(self, pm: Any, row: RowResult) -> bool:
-        from .._api import get_explainer
-
-        pair = row.pair
+    def _explain(self, run: _ModelRun, row: RowResult) -> _Cell:
+        pm, pair, speed = run.pm, row.pair, self.config.speed
         assert pair is not None
-        speed = self.config.speed
         params = self._params_for_run(pm, pair)
         maps_spec = {"kind": "maps", "model": pm.model_id, "weights": pm.weights_sha, "method": pair.method,
-                     "backend": pair.backend, "versions": _backend_versions(pair.backend),
+                     "backend": pair.backend, "versions": backend_versions(pair.backend),
                      "code": _backend_code(pair.backend), "params": params,
                      "sample": pm.sample_sha, "ranked_outputs": pair.ranked_outputs}
         row.maps_key = cell_key(maps_spec)
         key = cell_key({"kind": "explain", "maps": row.maps_key, "version": 3,  # 3: warm-up with the timed shapes
                         "speed": [speed.repeats, speed.max_seconds, speed.warmup, speed.memory_interval]})
         row.explain_key = key
-        x, t = pm.images, pm.targets
-
-        def run(explainer: Any, xs: np.ndarray, ts: np.ndarray) -> Any:
-            if pair.ranked_outputs:
-                return explainer.explain_ranked(xs, pair.ranked_outputs)
-            return [explainer.explain(xs, ts)]
-
-        def compute() -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-            explainer = get_explainer(pm.model, pair.method, backend=pair.backend, **params)
-            warm_seconds = None
-            warm_peak = None
-            from .memory import current_rss
-
-            rss_before = current_rss() / 2**20
-            warm_images = 0
-            if speed.warmup != "none":
-                from .._timing import warm_up
-
-                with PeakRSS(speed.memory_interval) as wmem:
-                    warm_seconds, warm_images = warm_up(explainer, x, t, ranked=pair.ranked_outputs,
-                                                        mode="cheap" if speed.warmup == "cheap" else "auto")
-                warm_peak = wmem.peak_mb
-            runs: list[float] = []
-            with PeakRSS(speed.memory_interval) as mem:
-                while True:
-                    t0 = time.perf_counter()
-                    exps = run(explainer, x, t)
-                    runs.append((time.perf_counter() - t0) / len(x))
-                    if len(runs) >= speed.repeats or sum(runs) * len(x) >= speed.max_seconds:
-                        break
-            exp = exps[0]
-            result = {
-                "seconds_per_image": float(np.median(runs)), "runs": runs, "repeats_done": len(runs),
-                "repeats_asked": speed.repeats, "n_images": len(x), "peak_rss_mb": mem.peak_mb,
-                "rss_start_mb": mem.start_mb, "rss_delta_mb": mem.delta_mb, "rss_samples": mem.samples,
-                "rss_before_warmup_mb": rss_before,
-                "rss_cell_delta_mb": max(mem.peak_mb, warm_peak or 0.0) - rss_before,
-                "warmup": speed.warmup, "warmup_seconds": warm_seconds, "warmup_images": warm_images,
-                "warmup_peak_rss_mb": warm_peak,
-                "params": exp.params, "score": exp.score, "layer": exp.layer, "info": exp.info,
-                "targets_match": bool(np.array_equal(exp.targets, t)),
-                "dropped_params": list(pair.dropped),
-            }
-            gap = exp.extras.get("completeness_gap")
-            if gap is not None:
-                result["completeness_gap_mean_abs"] = float(np.mean(np.abs(gap)))
-            arrays = {"attributions": exp.attributions, "targets": exp.targets, "outputs": exp.outputs}
-            for r, e in enumerate(exps[1:], start=1):
-                arrays[f"rank{r}_attributions"] = e.attributions
-                arrays[f"rank{r}_targets"] = e.targets
-            return result, arrays
-
+        task = Task(explain_cell, run.ref, {"sample": run.sample},
+                    {"method": pair.method, "backend": pair.backend, "params": params,
+                     "ranked_outputs": pair.ranked_outputs, "dropped": pair.dropped, "speed": speed})
         context = {"kind": "explain", "model": pm.entry.id, "label": row.label, "method": row.method,
                    "backend": row.backend, "maps_key": row.maps_key, "spec": canonical(maps_spec)}
-        record = self._cell(key, f"{pm.entry.id} · {row.row} · explain", compute, context)
-        if record is None:
-            return False
-        row.explain = record
-        row.maps = self._arrays(key)["attributions"]
-        row.transform = transform_maps(row.maps[:1], row.method, self.config.map_transform)[1]
-        return True
+
+        def done(record: dict[str, Any] | None) -> list[_Cell]:
+            if record is None:
+                if self.bar is not None:  # the pair's other cells will not run
+                    self.bar.update(self._pair_cells(pm.entry) - 1)
+                return []
+            row.explain = record
+            row.maps = self._arrays(key)["attributions"]
+            row.transform = transform_maps(row.maps[:1], row.method, self.config.map_transform)[1]
+            follow = [self._metric(run, row, metric) for metric in run.metrics]
+            if pm.entry.quality and "randomisation" in self.config.metrics.enabled and pm.randomisable:
+                follow.append(self._randomisation(run, row, pair))
+            if self.config.speed.floor:
+                floor = self._floor(run, row, pair)
+                if floor is not None:
+                    follow.append(floor)
+            return follow
+
+        return _Cell(key, f"{pm.entry.id} · {row.row} · explain", context, task, done)
 
     def _control_row(self, pm: Any, control: str) -> RowResult:
         from .controls import control_maps
@@ -583,118 +476,56 @@ class _Runner:
         return row
 
     # ------------------------------------------------------------ metrics
-    def _predict(self, pm: Any) -> Callable[[np.ndarray], np.ndarray]:
-        """The metrics' ``predict``: channels-last images (as the metrics perturb them) -> class scores."""
-        from ..kernels import to_layout
-
-        score, bs = self.config.metrics.score, self.config.batch_size
-        return lambda imgs: pm.services.class_scores(pm.model, to_layout(imgs, "NHWC", pm.layout), score, bs)
-
-    def _metric(self, pm: Any, row: RowResult, metric: str) -> None:
-        from .. import metrics as M
-
-        cfg = self.config
+    def _metric(self, run: _ModelRun, row: RowResult, metric: str) -> _Cell:
+        cfg, pm = self.config, run.pm
         params = cfg.metrics.get(metric)
-        maps, transform = transform_maps(row.maps, row.method, cfg.map_transform) if row.maps is not None else (None, "")
+        transform = transform_maps(row.maps[:1], row.method, cfg.map_transform)[1] if row.maps is not None else ""
         causal = metric in ("deletion", "insertion", "mu_fidelity")
         spec = {"kind": "metric", "metric": metric, "maps": row.maps_key, "params": params, "transform": transform,
                 "code": code_digest("xaikit.metrics", _services_package(pm)),
                 "score": cfg.metrics.score if causal else None, "batch": cfg.batch_size if causal else None,
                 "seed": cfg.seed if metric == "mu_fidelity" else None}
-        key = cell_key(spec)
-
-        def compute() -> tuple[dict[str, Any], None]:
-            x, t = pm.images_nhwc, pm.targets
-            bs, score = cfg.batch_size, cfg.metrics.score
-            if metric in ("deletion", "insertion"):
-                fn = M.deletion if metric == "deletion" else M.insertion
-                res = fn(self._predict(pm), x, maps, t, batch_size=bs, score=score, **params)
-                return {"values": res.values, "mean": res.mean(), "fractions": res.fractions,
-                        "curve_mean": res.curves.mean(axis=0), "curve_std": res.curves.std(axis=0),
-                        "start": res.curves[:, 0], "params": res.params, "transform": transform}, None
-            if metric == "mu_fidelity":
-                res = M.mu_fidelity(self._predict(pm), x, maps, t, batch_size=bs, seed=cfg.seed, score=score,
-                                    **params)
-                return {"values": res.values, "mean": res.mean(), "params": res.params, "transform": transform}, None
-            if metric in ("pointing_game", "energy_pointing_game"):
-                keep = np.flatnonzero(pm.has_mask)
-                values = np.full(len(x), np.nan)
-                if metric == "pointing_game":
-                    values[keep] = M.pointing_game(maps[keep], pm.masks[keep], **params)
-                else:
-                    values[keep] = M.energy_pointing_game(maps[keep], pm.masks[keep])
-                valid = values[~np.isnan(values)]
-                return {"values": values, "mean": float(valid.mean()) if valid.size else None,
-                        "n_valid": int(valid.size), "params": params, "transform": transform}, None
-            fn = M.sparseness if metric == "sparseness" else M.complexity
-            values = fn(maps)
-            valid = values[~np.isnan(values)]
-            return {"values": values, "mean": float(valid.mean()) if valid.size else None,
-                    "transform": transform}, None
-
+        task = Task(metric_cell, run.ref, {"sample": run.sample, "maps": (str(row.maps_key), row.maps)},
+                    {"metric": metric, "params": params, "transform": transform, "score": cfg.metrics.score,
+                     "batch_size": cfg.batch_size, "seed": cfg.seed})
         context = {"kind": "metric", "metric": metric, "model": pm.entry.id, "label": row.label,
                    "backend": row.backend, "maps_key": row.maps_key}
-        record = self._cell(key, f"{pm.entry.id} · {row.row} · {metric}", compute, context)
-        if record is not None:
-            row.metrics[metric] = record["result"]
+
+        def done(record: dict[str, Any] | None) -> tuple[()]:
+            if record is not None:
+                row.metrics[metric] = record["result"]
+            return ()
+
+        return _Cell(cell_key(spec), f"{pm.entry.id} · {row.row} · {metric}", context, task, done)
 
     # ------------------------------------------------------------ randomisation
-    def _randomisation(self, pm: Any, row: RowResult, pair: Pair | None) -> None:
-        from .._api import get_explainer
-        from ..metrics import cascading_randomisation
-        from .controls import edge_maps
-        from .sources import weights_digest
-
-        cfg = self.config
+    def _randomisation(self, run: _ModelRun, row: RowResult, pair: Pair | None) -> _Cell:
+        cfg, pm = self.config, run.pm
         params = cfg.metrics.get("randomisation")
         n = min(int(params["n_images"]), len(pm.images))
         spec = {"kind": "randomisation", "maps": row.maps_key, "model": pm.model_id, "weights": pm.weights_sha,
                 "params": params, "n": n, "seed": cfg.seed,
                 "code": code_digest("xaikit.metrics", _services_package(pm))}
-        key = cell_key(spec)
-
-        def compute() -> tuple[dict[str, Any], None]:
-            from ..kernels import to_layout
-
-            x, t = pm.images[:n], pm.targets[:n]
-            if pair is None:
-                def explain_fn(xs: np.ndarray, ts: np.ndarray) -> np.ndarray:
-                    return edge_maps(to_layout(xs, pm.layout, "NHWC"))
-            else:
-                run_params = self._params_for_run(pm, pair)
-                explainer = get_explainer(pm.model, pair.method, backend=pair.backend, **run_params)
-
-                def explain_fn(xs: np.ndarray, ts: np.ndarray) -> Any:
-                    # ranked_outputs would re-rank on the randomised model: explain the fixed targets instead
-                    return explainer.explain(xs, ts).attributions
-
-            randomizer = pm.services.randomizer(pm.model)
-            res = cascading_randomisation(explain_fn, randomizer, x, t, layers=params.get("layers"),
-                                          mode=params["mode"], seed=cfg.seed)
-            restored = weights_digest(pm.model) == pm.weights_sha
-            if not restored:
-                raise RuntimeError(f"the weights of {pm.entry.id} differ from the original after the randomisation "
-                                   "check: later cells would be wrong; stopping this model is safest")
-            means = res.mean()
-            return {"layers": list(res.layers), "spearman": res.spearman, "spearman_abs": res.spearman_abs,
-                    "ssim": res.ssim, "mean_spearman": means["spearman"], "mean_spearman_abs": means["spearman_abs"],
-                    "mean_ssim": means["ssim"], "final_spearman": float(means["spearman"][-1]),
-                    "final_spearman_abs": float(means["spearman_abs"][-1]), "final_ssim": float(means["ssim"][-1]),
-                    "top_spearman_abs": float(means["spearman_abs"][0]), "weights_restored": restored,
-                    "n_images": n, "params": res.params,
-                    "nan_final": int(np.isnan(res.spearman_abs[-1]).sum())}, None
-
+        task = Task(randomisation_cell, run.ref, {"sample": run.sample},
+                    {"n": n, "method": None if pair is None else pair.method,
+                     "backend": None if pair is None else pair.backend,
+                     "params": {} if pair is None else self._params_for_run(pm, pair), "check": params,
+                     "seed": cfg.seed, "weights_sha": pm.weights_sha, "model_id": pm.entry.id})
         context = {"kind": "randomisation", "model": pm.entry.id, "label": row.label, "backend": row.backend,
                    "maps_key": row.maps_key}
-        record = self._cell(key, f"{pm.entry.id} · {row.row} · randomisation", compute, context)
-        if record is not None:
-            row.randomisation = record["result"]
+
+        def done(record: dict[str, Any] | None) -> tuple[()]:
+            if record is not None:
+                row.randomisation = record["result"]
+            return ()
+
+        return _Cell(cell_key(spec), f"{pm.entry.id} · {row.row} · randomisation", context, task, done)
 
     # ------------------------------------------------------------ floor
-    def _floor(self, pm: Any, row: RowResult, pair: Pair) -> None:
-        from .floor import candidate_batch_sizes, floor_plan, measure_pass_rate
+    def _floor(self, run: _ModelRun, row: RowResult, pair: Pair) -> _Cell | None:
+        from .floor import candidate_batch_sizes, floor_plan
 
-        cfg, speed = self.config, self.config.speed
+        cfg, speed, pm = self.config, self.config.speed, run.pm
         exp = row.explain["result"]  # type: ignore[index]
         try:
             plan = floor_plan(pair.method, exp["params"], layer=exp.get("layer"), score=exp.get("score"),
@@ -702,12 +533,11 @@ class _Runner:
                               ranked_outputs=pair.ranked_outputs)
         except (KeyError, ValueError) as exc:
             self.results.errors.append({"model": pm.entry.id, "label": row.label, "backend": row.backend,
-                                        "cell": "floor", "error": _error_text(exc)})
+                                        "cell": "floor", "error": error_text(exc)})
             if self.bar is not None:
                 self.bar.update(1)
-            return
-        n = len(pm.images)
-        sizes = candidate_batch_sizes(speed.floor_batch_sizes, plan.passes * n)
+            return None
+        sizes = candidate_batch_sizes(speed.floor_batch_sizes, plan.passes * len(pm.images))
         # The floor is measured in the same run as the method's time: it is keyed by the timing cell (and when
         # that was measured), so re-timing a method re-measures its floor, and a reused time keeps its floor.
         spec = {"kind": "floor_rate", "model": pm.model_id, "weights": pm.weights_sha, "pass": plan.kind,
@@ -715,57 +545,50 @@ class _Runner:
                 "min_seconds": speed.floor_min_seconds,
                 "code": code_digest("xaikit.bench.floor", _services_package(pm)),
                 "timing": [row.explain_key, row.explain.get("time")]}  # type: ignore[union-attr]
-        key = cell_key(spec)
-
-        def compute() -> tuple[dict[str, Any], None]:
-            if plan.k > 1:
-                scores = pm.services.class_scores(pm.model, pm.images, None, cfg.batch_size)
-                targets = np.argsort(-scores, axis=1, kind="stable")[:, :plan.k]
-            else:
-                targets = pm.targets
-            rate = measure_pass_rate(pm.services.engine(pm.model), pm.images, targets, plan, batch_sizes=sizes,
-                                     min_seconds=speed.floor_min_seconds, feature_batch=cfg.batch_size)
-            rate["tried"] = {str(k): v for k, v in rate["tried"].items()}
-            return rate, None
-
+        task = Task(floor_cell, run.ref, {"sample": run.sample},
+                    {"plan": plan, "sizes": sizes, "min_seconds": speed.floor_min_seconds,
+                     "batch_size": cfg.batch_size})
         context = {"kind": "floor", "model": pm.entry.id, "label": row.label, "backend": row.backend,
                    "pass": plan.kind}
-        record = self._cell(key, f"{pm.entry.id} · {row.row} · floor", compute, context)
-        if record is None:
-            return
-        rate = record["result"]
-        floor = plan.passes * rate["seconds_per_pass"]
-        row.floor = {"kind": plan.kind, "passes": plan.passes, "description": plan.description,
-                     "seconds_per_pass": rate["seconds_per_pass"], "batch_size": rate["batch_size"],
-                     "tried": rate["tried"], "floor_per_image": floor,
-                     "ratio": exp["seconds_per_image"] / floor if floor > 0 else None}
+
+        def done(record: dict[str, Any] | None) -> tuple[()]:
+            if record is None:
+                return ()
+            rate = record["result"]
+            floor = plan.passes * rate["seconds_per_pass"]
+            row.floor = {"kind": plan.kind, "passes": plan.passes, "description": plan.description,
+                         "seconds_per_pass": rate["seconds_per_pass"], "batch_size": rate["batch_size"],
+                         "tried": rate["tried"], "floor_per_image": floor,
+                         "ratio": exp["seconds_per_image"] / floor if floor > 0 else None}
+            return ()
+
+        return _Cell(cell_key(spec), f"{pm.entry.id} · {row.row} · floor", context, task, done)
 
     # ------------------------------------------------------------ agreement
-    def _agreement(self, pm: Any, mr: ModelResult) -> None:
-        from ..metrics import agreement_table
-
-        cfg = self.config
+    def _agreement(self, run: _ModelRun) -> list[_Cell]:
+        cfg, mr = self.config, run.mr
         rows = [r for r in mr.rows if r.maps is not None]
         if len(rows) < 2:
-            return
+            return []
         fraction = cfg.metrics.get("agreement")["fraction"]
         spec = {"kind": "agreement", "maps": [r.maps_key for r in rows], "names": [r.row for r in rows],
                 "fraction": fraction, "transform": cfg.map_transform, "code": code_digest("xaikit.metrics")}
         key = cell_key(spec)
+        named = {r.row: transform_maps(r.maps, r.method, cfg.map_transform)[0] for r in rows}
+        task = Task(agreement_cell, None, {"maps": (key, named)}, {"fraction": fraction})
 
-        def compute() -> tuple[dict[str, Any], None]:
-            named = {r.row: transform_maps(r.maps, r.method, cfg.map_transform)[0] for r in rows}
-            table = agreement_table(named, fraction=fraction)
-            return {"names": list(table.names), "matrices": table.matrices, "params": table.params}, None
+        def done(record: dict[str, Any] | None) -> tuple[()]:
+            if record is not None:
+                mr.agreement = record["result"]
+            return ()
 
-        context = {"kind": "agreement", "model": pm.entry.id}
-        record = self._cell(key, f"{pm.entry.id} · agreement", compute, context)
-        if record is not None:
-            mr.agreement = record["result"]
+        return [_Cell(key, f"{run.pm.entry.id} · agreement", {"kind": "agreement", "model": run.pm.entry.id}, task,
+                      done)]
 
 
 def run_suite(config: SuiteConfig, out_dir: str | os.PathLike[str], *, reuse: bool = True,
-              log: Callable[[str], None] | None = None, progress: bool = False) -> BenchResults:
+              log: Callable[[str], None] | None = None, progress: bool = False, engine: str | Engine = "local",
+              address: str | None = None, workers: int | None = None) -> BenchResults:
     """Run (or resume) ``config``, storing cells in ``out_dir``; see the module docstring.
 
     Parameters
@@ -780,14 +603,27 @@ def run_suite(config: SuiteConfig, out_dir: str | os.PathLike[str], *, reuse: bo
         Called with one line per model and per failure; default: silent.
     progress
         Show a tqdm bar on stderr.
+    engine
+        What computes the cells: ``"local"`` (this process, one cell at a time), ``"ray"``
+        (Ray workers, see :class:`~xaikit.bench.engines.ray_engine.RayEngine`) or an
+        :class:`~xaikit.bench.engines.Engine` (left open). The results are the same cell
+        for cell, timings aside; the store is written by this process only.
+    address, workers
+        The Ray engine's cluster address (None: the running Ray session, else a new local
+        one) and worker count (default: the cluster's CPUs).
 
     Returns
     -------
     BenchResults
         Feed it to :func:`xaikit.bench.report.write_reports`.
     """
-    import os as _os
-
-    _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    runner = _Runner(config, Path(out_dir), reuse=reuse, log=log or (lambda s: None), progress=progress)
-    return runner.run()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    owned = not isinstance(engine, Engine)
+    runner_engine = get_engine(engine, address=address, workers=workers)
+    try:
+        runner = _Runner(config, Path(out_dir), reuse=reuse, log=log or (lambda s: None), progress=progress,
+                         engine=runner_engine)
+        return runner.run()
+    finally:
+        if owned:
+            runner_engine.close()

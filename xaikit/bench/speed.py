@@ -165,7 +165,20 @@ def default_cases(quick: bool = False, full: bool = False) -> list[SpeedCase]:
         cases.append(SpeedCase("ranked", "vgg16", "expected_gradients", 1,
                                {"n_samples": 16, "seed": 0, "background_size": 8, "k": 2, "layer": "block2_pool"},
                                ("tensorflow", "tensorflow-separate", "shap")))
+    cases += _engine_cases(quick)
     return cases
+
+
+def _engine_cases(quick: bool) -> list[SpeedCase]:
+    """The engines' cases (:mod:`.speed_distributed`), when Ray and Zarr are installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None or importlib.util.find_spec("zarr") is None:
+        return []
+    from .speed_distributed import DISTRIBUTED_RUNNERS, distributed_cases
+
+    RUNNERS.update(DISTRIBUTED_RUNNERS)
+    return distributed_cases(SpeedCase, quick)
 
 
 # ----------------------------------------------------------------------------- timing
@@ -413,6 +426,10 @@ def summarize(records: Iterable[dict[str, Any]]) -> str:
         c, v = r["case"], r["result"]
         if c["kind"] == "memory":
             lines.append(f"| {c['backends'][0]} | {c['params']['n_samples']} | {v['delta_mb']:.1f} |")
+    if any(r["case"]["kind"] in ("engine", "bulk", "bulk_memory") for r in records):
+        from .speed_distributed import distributed_summary
+
+        lines += distributed_summary(records)
     return "\n".join(lines) + "\n"
 
 

@@ -187,6 +187,7 @@ class ResultStore:
         self._starts: dict[str, int] = {}  # key -> byte offset of its last line
         self._offset = 0  # bytes of complete lines read so far
         self._partial_tail = False
+        self._held: dict[int, list[Any]] = {}  # lock stripe -> [lock, claims held in it]
         self.refresh()
         self.skipped_lines += int(self._partial_tail)  # a line cut by a kill: dropped on the next append
 
@@ -267,6 +268,48 @@ class ResultStore:
         folder.mkdir(exist_ok=True)
         return FileLock(folder / name)
 
+    def _stripe_lock(self, key: str, *, wait: bool, on_wait: Callable[[], None] | None = None) -> bool:
+        """Hold the lock stripe of cell ``key`` (counted: one store object may claim several cells of a stripe)."""
+        from filelock import Timeout
+
+        stripe = int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:8], 16) % self._LOCK_STRIPES
+        held = self._held.get(stripe)
+        if held is not None:
+            held[1] += 1
+            return True
+        lock = self._lock(f"cell-{stripe:03d}.lock")
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            if not wait:
+                return False
+            if on_wait is not None:
+                on_wait()
+            lock.acquire()
+        self._held[stripe] = [lock, 1]
+        return True
+
+    def release_claim(self, key: str) -> None:
+        """Give back a claim taken with :meth:`try_claim`."""
+        stripe = int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:8], 16) % self._LOCK_STRIPES
+        held = self._held[stripe]
+        held[1] -= 1
+        if held[1] == 0:
+            del self._held[stripe]
+            held[0].release()
+
+    def try_claim(self, key: str) -> bool:
+        """Take the claim of cell ``key`` if no other process holds it (re-reading the store); never waits.
+
+        One process may hold the claims of many cells at once (cells computed in
+        parallel); it never waits for a claim while holding others, so two runs cannot
+        wait for each other. Give each claim back with :meth:`release_claim`.
+        """
+        if not self._stripe_lock(key, wait=False):
+            return False
+        self.refresh()
+        return True
+
     @contextlib.contextmanager
     def claim(self, key: str, *, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
         """Hold the inter-process lock of cell ``key`` (re-reading the store once it is held).
@@ -275,21 +318,12 @@ class ResultStore:
         may have finished it while this one waited. ``on_wait`` is called once if the
         lock is held elsewhere (to say why nothing happens).
         """
-        from filelock import Timeout
-
-        stripe = int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:8], 16) % self._LOCK_STRIPES
-        lock = self._lock(f"cell-{stripe:03d}.lock")
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            if on_wait is not None:
-                on_wait()
-            lock.acquire()
+        self._stripe_lock(key, wait=True, on_wait=on_wait)
         try:
             self.refresh()
             yield
         finally:
-            lock.release()
+            self.release_claim(key)
 
     # ----------------------------------------------------------------- writing
     def _repair_tail(self) -> None:

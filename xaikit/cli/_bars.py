@@ -76,11 +76,14 @@ class RunProgress:
         Seconds between lines (not a terminal) or bar refreshes (terminal: 1 s).
     clock
         Monotonic clock (tests pass a fake one).
+    initial
+        Images already done when the command starts (a resumed run): counted as done,
+        not in the rate.
     """
 
     def __init__(self, total: int, quiet: bool, desc: str, *, stream: TextIO | None = None,
                  terminal: bool | None = None, interval: float | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, initial: int = 0) -> None:
         self.total = int(total)
         self.desc = desc
         self.quiet = quiet
@@ -89,7 +92,7 @@ class RunProgress:
         self.terminal = bool(isatty and isatty()) if terminal is None else terminal
         self.interval = interval if interval is not None else (1.0 if self.terminal else LINE_INTERVAL)
         self.clock = clock
-        self.done = 0
+        self.done = self.initial = int(initial)
         self.rows: tuple[int, int, str] | None = None  # (done, total, unit) of the running call
         self._stream_start: tuple[float, int] | None = None  # (time, done) when the running call's stream began
         self._start = clock()
@@ -114,7 +117,7 @@ class RunProgress:
         if self.quiet:
             return self
         if self.terminal:
-            self._bars = [self._bar(self.total, self.desc, "img", 0)]
+            self._bars = [self._bar(self.total, self.desc, "img", 0, initial=self.initial)]
         self._scope = progress_scope(self.on_rows)
         self._scope.__enter__()
         self._ticker.start()
@@ -127,11 +130,12 @@ class RunProgress:
         for bar in reversed(self._bars):
             bar.close()
 
-    def _bar(self, total: int, desc: str, unit: str, position: int) -> Any:
+    def _bar(self, total: int, desc: str, unit: str, position: int, initial: int = 0) -> Any:
         from tqdm.auto import tqdm
 
         shape = {"dynamic_ncols": True} if _terminal_shape(self.stream) else {"ncols": 100, "nrows": 24}
-        return tqdm(total=total, desc=desc, unit=unit, file=self.stream, leave=False, position=position, **shape)
+        return tqdm(total=total, desc=desc, unit=unit, file=self.stream, leave=False, position=position,
+                    initial=initial, **shape)
 
     # ---------------------------------------------------------------- updates
     def update(self, n: int) -> None:
@@ -173,6 +177,10 @@ class RunProgress:
         """``"occlusion: 0/4 images · 12,345/44,100 rows (28%), 120 rows/s, ~5 min 3 s left · 1 min 42 s"``."""
         now = self.clock()
         parts = [f"{self.desc}: {self.done}/{self.total} images"]
+        ran = self.done - self.initial
+        if ran > 0 and now > self._start:
+            rate = ran / (now - self._start)
+            parts[0] += f" ({rate:,.1f} images/s, ~{_duration((self.total - self.done) / rate)} left)"
         if self.rows is not None:
             done, total, unit = self.rows
             text = f"{done:,}/{total:,} {unit} ({100 * done / max(total, 1):.0f}%)"

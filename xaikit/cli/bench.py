@@ -27,6 +27,22 @@ from ._group import main
 EXIT_INTERRUPTED = 130
 
 
+def engine_options(f: Any) -> Any:
+    """``--engine local|ray``, ``--address``, ``--workers``: what computes the cells (or chunks)."""
+    for decorator in reversed([
+        click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                     help="local: this process, nothing to set up; ray: Ray workers (pip install "
+                          "'xaikit[distributed]'), on this machine or a cluster (--address)."),
+        click.option("--address", metavar="ADDR",
+                     help="Ray cluster to join: auto (the cluster `ray start --head` started), host:6379 or "
+                          "ray://host:10001. Default: start Ray on this machine."),
+        click.option("--workers", type=click.IntRange(min=1), metavar="N",
+                     help="Ray workers (default: the cluster's CPUs)."),
+    ]):
+        f = decorator(f)
+    return f
+
+
 def _suite(config: str | None, quick: bool) -> Any:
     from ..bench.config import builtin_suite, builtin_suites, load_config
 
@@ -177,6 +193,7 @@ def _params(cfg: Any, items: tuple[str, ...]) -> Any:
 @click.option("--no-figures", is_flag=True, help="Write the tables only (faster).")
 @click.option("--dry-run", is_flag=True, help="Print the models and method/backend pairs, run nothing.")
 @click.option("--strict", is_flag=True, help="Exit with code 1 if any cell failed.")
+@engine_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or notes on stderr.")
 def bench_command(**o: Any) -> None:
     """Benchmark explanation methods and their implementations: quality, sanity, agreement, speed.
@@ -193,6 +210,8 @@ def bench_command(**o: Any) -> None:
       xaikit bench benchmarks/seed004.toml -o out/seed004
       xaikit bench --model my.keras --images photos/ --preprocess scale255
       xaikit bench --zoo digits_bn --method gradcam,occlusion --n-images 8
+      xaikit bench --engine ray                         # cells on Ray workers (this machine)
+      xaikit bench --engine ray --address auto          # ... on the cluster of `ray start --head`
     """
     import dataclasses as dc
 
@@ -240,7 +259,8 @@ def bench_command(**o: Any) -> None:
     import_tensorflow_quietly()
     progress = not o["quiet"] and sys.stderr.isatty()
     try:
-        results = run_suite(cfg, out, log=log, progress=progress, reuse=not o["fresh"])
+        results = run_suite(cfg, out, log=log, progress=progress, reuse=not o["fresh"], engine=o["engine"],
+                            address=o["address"], workers=o["workers"])
     except KeyboardInterrupt:
         from ..bench.store import ResultStore
 

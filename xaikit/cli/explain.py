@@ -37,7 +37,9 @@ from ._common import (
     with_provenance,
 )
 from ..labels import parse_targets
+from ._bars import RunProgress
 from ._params import bool_param_names, method_classes
+from .bench import engine_options
 
 #: How the maps are drawn (``--view``); the picture functions take the same names.
 VIEWS = ("auto", "overlay", "signed")
@@ -88,6 +90,10 @@ def _npz_paths(path: Path | None, ranked: int | None) -> list[Path]:
 @click.option("--save-npz", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the Explanation of all images (xaikit.Explanation.load reads it); with --ranked-outputs "
                    "one file per rank, NAME_rank1.npz, ...")
+@click.option("--out", "zarr_out", type=click.Path(file_okay=False, path_type=Path), metavar="MAPS.zarr",
+              help="Bulk explanation: write the maps of all --images (a folder, files or glob patterns, any number) "
+                   "into a Zarr store, streamed in --chunk-size chunks; running again resumes it. No picture.")
+@engine_options
 @figure_options
 @output_options
 def explain_command(**o: Any) -> None:
@@ -100,12 +106,17 @@ def explain_command(**o: Any) -> None:
           --method gradcam --layer block5_conv3 --labels imagenet_class_index.json -o bird.png
       xaikit explain --zoo shapes_cnn4 --method expected_gradients --layer conv2d_2 --background 64 \\
           --ranked-outputs 2 -o eg.png
+      xaikit explain --zoo shapes_cnn4 --images 'val/*.png' --method smoothgrad --out maps.zarr --engine ray
     """
     from .. import METHODS, get_explainer
     from ..viz.compare import compare_figure
     from ..viz.save import save_figure
 
     ranked = o["ranked_outputs"]
+    if o["zarr_out"] is not None:
+        return _bulk(o)
+    if o["engine"] != "local" or o["address"] or o["workers"]:
+        raise InputError("--engine, --address and --workers run a bulk explanation: add --out MAPS.zarr")
     default_output(o, o["method"], "save_npz")
     npz_paths = _npz_paths(o["save_npz"], ranked)
     outputs: dict[str, Path | None] = {"-o": o["output"], "--save-npz": None}
@@ -185,3 +196,62 @@ def explain_command(**o: Any) -> None:
         exp = with_provenance(concat_explanations(parts[r]), st, src.names, "explain")
         exp.save(path, overwrite=o["overwrite"])
         st.log(f"wrote {path}")
+
+
+def _bulk(o: dict[str, Any]) -> None:
+    """``--out MAPS.zarr``: :func:`xaikit.bulk.explain_to_zarr` over the images, with a progress line."""
+    from ..bulk import explain_to_zarr
+    from ..preprocessing import get_scheme
+    from ._common import Setup, make_logger
+    from ._models import load_model
+
+    clash = [name for name, key in (("-o", "output"), ("--save-npz", "save_npz"), ("--ranked-outputs",
+                                                                                   "ranked_outputs")) if o[key]]
+    if clash:
+        raise InputError(f"--out writes the maps into a Zarr store; {', '.join(clash)} belong to a picture or an "
+                         ".npz of few images: drop them, or drop --out")
+    if not o["images"]:
+        raise InputError("--out explains the images given with --images FOLDER|FILE|PATTERN (repeatable)")
+    if len(o["targets"]) > 1:
+        raise InputError("--out takes one --target for all images (or none: each image's predicted class)")
+    check_method_options(o)
+    log = make_logger(o["quiet"])
+    spec = {"path": o["model_path"], "arch": o["arch"], "zoo": o["zoo"], "weights": o["weights"],
+            "input_size": tuple(o["input_size"]) if o["input_size"] else None, "classes": o["classes"],
+            "unsafe": o["unsafe"], "framework": o["framework"]}
+    loaded = load_model(model_path=o["model_path"], arch=o["arch"], zoo=o["zoo"], weights=o["weights"],
+                        input_size=spec["input_size"], classes=o["classes"], unsafe=o["unsafe"],
+                        framework=o["framework"])
+    scheme = get_scheme(o["preprocess"] or loaded.default_preprocess or "none")
+    log(f"model: {loaded.source}; preprocessing: {scheme.name} = {scheme.description}")
+    st = Setup(loaded, scheme, None, None, log, o["quiet"], o["to_grey"])
+    backend = o["backend"] if o["backend"] != "auto" else None
+    from ..registry import backend_for_model
+
+    backend = backend or backend_for_model(loaded.model, o["method"])
+    params = method_params(o, st, None, bool_names=bool_param_names(method_classes([(o["method"], backend)])))
+    target = None
+    if o["targets"]:
+        target = parse_targets(o["targets"], None, 1, warn)
+        target = target[0] if isinstance(target, list) else target
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = RunProgress(total, o["quiet"], f"{o['method']} -> {o['zarr_out'].name}", initial=done).__enter__()
+        else:
+            bar.update(done - bar.done)
+
+    try:
+        result = explain_to_zarr(loaded, list(o["images"]), o["zarr_out"], o["method"], targets=target,
+                                 backend=backend, preprocess=scheme.name, chunk_size=o["chunk_size"],
+                                 engine=o["engine"], address=o["address"], workers=o["workers"],
+                                 overwrite=o["overwrite"], progress=progress, to_grey=o["to_grey"], source=spec,
+                                 **params)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    log(f"wrote {result.path}: {result.n_images} images in {result.n_chunks} chunks ({result.computed} computed, "
+        f"{result.reused} kept from an earlier run), {result.images_per_second:.1f} images/s on "
+        f"{result.engine.get('engine')}")

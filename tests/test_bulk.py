@@ -1,0 +1,137 @@
+"""Bulk explanation into Zarr: resumes after ``kill -9``, streams with bounded read-ahead, refuses another
+run's store."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("zarr", minversion="3")
+
+CHILD = textwrap.dedent("""
+    import sys
+    import numpy as np
+    from xaikit.bulk import explain_to_zarr
+
+    explain_to_zarr("zoo:shapes_cnn4", sys.argv[1], sys.argv[2], method="smoothgrad", chunk_size=2, n_samples=24,
+                    seed=5)
+""")
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory):
+    import cv2
+
+    from xaikit import zoo
+
+    folder = tmp_path_factory.mktemp("images")
+    for i, image in enumerate(zoo.load_data("shapes_cnn4", "test", n=24).images):
+        cv2.imwrite(str(folder / f"img{i:02d}.png"), np.round(image[..., ::-1] * 255).astype(np.uint8))
+    return folder
+
+
+def test_bulk_resumes_after_kill_9_and_equals_an_uninterrupted_run(image_folder, tmp_path):
+    from xaikit.bulk import explain_to_zarr, open_zarr
+
+    out = tmp_path / "killed.zarr"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    (tmp_path / "child.py").write_text(CHILD)
+    with open(tmp_path / "stderr.txt", "wb") as log:
+        proc = subprocess.Popen([sys.executable, str(tmp_path / "child.py"), str(image_folder), str(out)], env=env,
+                                stdout=subprocess.DEVNULL, stderr=log)
+        deadline = time.time() + 90
+        while time.time() < deadline and proc.poll() is None:
+            if (out / "done" / "c").is_dir() and len(list((out / "done" / "c").iterdir())) >= 2:
+                break
+            time.sleep(0.01)
+        still_running = proc.poll() is None
+        proc.kill()  # SIGKILL: no cleanup runs
+        proc.wait()
+    assert still_running, (tmp_path / "stderr.txt").read_text()[-2000:]
+    finished = int(open_zarr(out)["done"][:].sum())
+    assert 2 <= finished < 12
+
+    resumed = explain_to_zarr("zoo:shapes_cnn4", image_folder, out, method="smoothgrad", chunk_size=2, n_samples=24,
+                              seed=5)
+    assert resumed.reused == finished and resumed.computed == 12 - finished
+    whole = explain_to_zarr("zoo:shapes_cnn4", image_folder, tmp_path / "whole.zarr", method="smoothgrad",
+                            chunk_size=2, n_samples=24, seed=5)
+    assert whole.computed == 12
+    a, b = open_zarr(out), open_zarr(tmp_path / "whole.zarr")
+    for name in ("maps", "targets", "predictions", "outputs", "done"):
+        np.testing.assert_array_equal(a[name][:], b[name][:], err_msg=name)
+    assert not np.isnan(a["maps"][:]).any()
+    info = a.attrs["xaikit_bulk"]
+    assert info["images"] == [str(p) for p in sorted(image_folder.iterdir())]
+    assert info["model"]["fingerprint"] and info["versions"]["xaikit"] and info["run"]["params"]["seed"] == 5
+
+
+def test_the_seed_drawn_on_the_first_run_is_the_one_resumed_with(tmp_path):
+    from xaikit import zoo
+    from xaikit.bulk import explain_to_zarr, open_zarr
+
+    pixels = np.asarray(zoo.load_data("shapes_cnn4", "test", n=6).images, np.float32) * np.float32(255)
+    out = tmp_path / "m.zarr"
+    explain_to_zarr("zoo:shapes_cnn4", pixels[:6], out, method="smoothgrad", chunk_size=3, n_samples=4)
+    store = open_zarr(out)
+    seed = store.attrs["xaikit_bulk"]["seed"]
+    first = store["maps"][:]
+    import zarr
+
+    zarr.open_group(str(out), mode="a")["done"][1] = 0  # as if killed before the second chunk was recorded
+    again = explain_to_zarr("zoo:shapes_cnn4", pixels[:6], out, method="smoothgrad", chunk_size=3, n_samples=4)
+    assert again.computed == 1 and open_zarr(out).attrs["xaikit_bulk"]["seed"] == seed
+    np.testing.assert_array_equal(open_zarr(out)["maps"][:], first)
+
+
+def test_a_store_of_another_run_is_refused_unless_overwritten(image_folder, tmp_path):
+    from click.testing import CliRunner
+
+    from xaikit.cli import main
+
+    out = tmp_path / "maps.zarr"
+    args = ["explain", "--zoo", "shapes_cnn4", "--images", str(image_folder / "img0*.png"), "--out", str(out),
+            "--chunk-size", "4", "-q"]
+    res = CliRunner().invoke(main, [*args, "--method", "gradcam"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(main, [*args, "--method", "vanilla_gradients"], catch_exceptions=False)
+    assert res.exit_code == 5 and "differs in method" in res.output and "--overwrite" in res.output
+    res = CliRunner().invoke(main, [*args, "--method", "vanilla_gradients", "--overwrite"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    from xaikit.bulk import open_zarr
+
+    store = open_zarr(out)
+    assert store["maps"].shape == (10, 64, 64) and store.attrs["xaikit_bulk"]["method"] == "vanilla_gradients"
+    res = CliRunner().invoke(main, [*args, "-o", "x.png"], catch_exceptions=False)
+    assert res.exit_code == 3 and "drop them, or drop --out" in res.output
+    res = CliRunner().invoke(main, ["explain", "--zoo", "shapes_cnn4", "--engine", "ray"], catch_exceptions=False)
+    assert res.exit_code == 3 and "add --out" in res.output
+
+
+def test_the_reader_reads_at_most_prefetch_chunks_ahead():
+    from xaikit.bulk import _Reader
+
+    loaded, consumed = [], []
+    lock = threading.Lock()
+
+    def load(s: slice) -> np.ndarray:
+        with lock:
+            loaded.append(s.start)
+            ahead = len(loaded) - len(consumed)
+        assert ahead <= 2 + 2  # the queue (prefetch), the chunk being loaded, the one being handed over
+        return np.zeros((1,))
+
+    chunks = [(i, slice(i, i + 1)) for i in range(30)]
+    reader = _Reader(load, chunks, prefetch=2)
+    for i, _, _ in reader:
+        time.sleep(0.002)
+        with lock:
+            consumed.append(i)
+    assert consumed == list(range(30))

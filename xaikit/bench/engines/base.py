@@ -1,0 +1,242 @@
+"""What an engine runs: tasks of plain data, the models they name, and the outcome of each.
+
+A :class:`Task` is a module-level function and its arguments, all plain data (arrays,
+numbers, strings, a :class:`ModelRef`), so that any process can run it: the driver
+itself (:class:`~xaikit.bench.engines.local.LocalEngine`) or a Ray worker
+(:class:`~xaikit.bench.engines.ray_engine.RayEngine`). The function is called as
+``fn(model, **shared, **args)`` where ``model`` is the :class:`OpenModel` the task's
+:class:`ModelRef` names (None for tasks without a model) and ``shared`` are the large
+arrays several tasks read (a model's image sample, a row's maps): the Ray engine sends
+each of those once through the object store.
+
+:func:`execute` runs one task and never raises for a failure of the work itself: a
+failure is an :class:`Outcome` with ``error`` set, so that the driver reports it and
+goes on, whichever engine ran it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+import traceback
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ...errors import InputError
+
+__all__ = ["Engine", "ModelRef", "OpenModel", "Outcome", "Task", "error_text", "execute", "open_ref"]
+
+
+def error_text(exc: BaseException) -> str:
+    """``"TypeName: first line of the message"`` (at most 500 characters)."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first}"[:500]
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """How any process opens a model: the arguments of :func:`xaikit.models.open_model`.
+
+    Attributes
+    ----------
+    key : str
+        Identity of the model (a hash of ``spec``, ``fingerprint`` and the file contents):
+        workers keep one opened model per key.
+    spec : dict
+        Keyword arguments of :func:`~xaikit.models.open_model` (``path``, ``arch``, ``zoo``,
+        ``weights``, ``input_size``, ``classes``, ``unsafe``, ``framework``, ``seed``).
+    fingerprint : str or None
+        The weights digest the driver saw (:func:`xaikit.bench.sources.weights_digest`);
+        a worker that opens other weights (another file under the same name on another
+        machine, an architecture initialised differently) refuses to run.
+    data : bytes or None
+        The contents of a model *file*, shipped with the reference so that workers on
+        other machines need no shared file system (written to a temporary file there).
+        Model folders (SavedModel) are not shipped: their path must be readable by the
+        workers.
+    """
+
+    key: str
+    spec: dict[str, Any]
+    fingerprint: str | None = None
+    data: bytes | None = None
+
+    @classmethod
+    def build(cls, spec: dict[str, Any], fingerprint: str | None = None, *, ship_file: bool = True) -> ModelRef:
+        """A reference to the model ``open_model(**spec)`` opens (a model file's contents included)."""
+        spec = {k: v for k, v in spec.items() if v is not None and v is not False}
+        data = None
+        path = spec.get("path")
+        if ship_file and path is not None and ":" not in Path(str(path)).name and Path(path).is_file():
+            data = Path(path).read_bytes()
+        h = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode())
+        h.update(str(fingerprint).encode())
+        if data is not None:
+            h.update(hashlib.sha256(data).digest())
+        return cls(h.hexdigest()[:24], spec, fingerprint, data)
+
+    @property
+    def name(self) -> str:
+        spec = self.spec
+        return str(spec.get("zoo") or spec.get("arch") or Path(str(spec.get("path", "model"))).name)
+
+
+@dataclass
+class OpenModel:
+    """A model opened in this process: the framework's object, its services, and what tasks keep for it.
+
+    ``cache`` lives as long as the opened model (on a worker: across its tasks); tasks
+    key their entries by plain data (an explainer by method, backend and parameters).
+    """
+
+    model: Any
+    services: Any
+    layout: str = "NHWC"
+    cache: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work: ``fn(model, **shared, **args)``.
+
+    Attributes
+    ----------
+    fn : callable
+        A module-level function (Ray sends it by reference).
+    model : ModelRef or None
+        The model the function works on, opened once per worker.
+    shared : dict
+        name -> ``(key, value)``: large values several tasks read (the image sample, a
+        row's maps). ``key`` identifies the value: an engine sends each key once.
+    args : dict
+        The other (small) arguments.
+    """
+
+    fn: Callable[..., tuple[dict[str, Any], dict[str, Any] | None]]
+    model: ModelRef | None = None
+    shared: dict[str, tuple[str, Any]] = field(default_factory=dict)
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Outcome:
+    """What a task produced: its result and side arrays, or the error that stopped it."""
+
+    result: dict[str, Any] | None = None
+    arrays: dict[str, Any] | None = None
+    seconds: float = 0.0
+    error: str | None = None
+    traceback: str | None = None
+    worker: int | None = None  # the process that ran it
+
+
+# --------------------------------------------------------------------------- running a task
+_TEMP_DIR: list[str] = []
+
+
+def open_ref(ref: ModelRef) -> OpenModel:
+    """Open the model ``ref`` names in this process, checking that its weights are the driver's."""
+    from ...models import open_model
+    from ..sources import weights_digest
+
+    spec = dict(ref.spec)
+    if ref.data is not None:
+        if not _TEMP_DIR:
+            _TEMP_DIR.append(tempfile.mkdtemp(prefix="xaikit-models-"))
+        local = Path(_TEMP_DIR[0]) / ref.key / Path(str(spec["path"])).name
+        if not local.exists():
+            from ..._io import atomic_write_bytes
+
+            local.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(local, ref.data)
+        spec["path"] = str(local)
+    opened = open_model(**spec)
+    if ref.fingerprint is not None:
+        seen = weights_digest(opened.model)
+        if seen != ref.fingerprint:
+            raise InputError(f"the model {ref.name} opened on worker process {os.getpid()} has weights {seen}, the "
+                             f"driver's has {ref.fingerprint}: the workers must see the same model file (install the "
+                             "same files and versions on every node, or give a model file rather than a folder so "
+                             "that it is shipped with the tasks)")
+    return OpenModel(opened.model, opened.services, opened.layout)
+
+
+def execute(task: Task, model: OpenModel | None, shared: dict[str, Any]) -> Outcome:
+    """Run ``task`` on ``model`` with the ``shared`` values; a failure becomes ``Outcome.error``."""
+    start = time.perf_counter()
+    try:
+        result, arrays = task.fn(model, **shared, **task.args)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a failing task is reported, the run goes on
+        tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
+        return Outcome(error=error_text(exc), traceback="".join(tb[-6:])[-3000:], seconds=time.perf_counter() - start,
+                       worker=os.getpid())
+    return Outcome(result, arrays, time.perf_counter() - start, worker=os.getpid())
+
+
+class Engine(ABC):
+    """Runs tasks, at most :attr:`capacity` at a time, and hands back each outcome once.
+
+    The driver :meth:`submit` s tasks while :meth:`has_room`, then takes finished ones
+    with :meth:`next_done` (in completion order). Engines are context managers:
+    :meth:`close` releases their workers.
+    """
+
+    name = "engine"
+
+    @property
+    @abstractmethod
+    def capacity(self) -> int:
+        """Tasks in flight at most."""
+
+    @property
+    @abstractmethod
+    def in_flight(self) -> int:
+        """Tasks submitted and not yet handed back."""
+
+    def has_room(self) -> bool:
+        return self.in_flight < self.capacity
+
+    @abstractmethod
+    def submit(self, task: Task, tag: Any = None) -> None:
+        """Start ``task``; ``tag`` comes back with its outcome."""
+
+    @abstractmethod
+    def next_done(self) -> tuple[Any, Outcome]:
+        """``(tag, outcome)`` of a finished task (waits for one)."""
+
+    def adopt(self, ref: ModelRef, model: OpenModel) -> None:
+        """Use ``model``, already open in the driver, for tasks naming ``ref`` (where it can)."""
+
+    def release(self, ref: ModelRef) -> None:
+        """Tasks naming ``ref`` are over: drop what is kept for them."""
+
+    def describe(self) -> dict[str, Any]:
+        """What runs the tasks (recorded with the results)."""
+        return {"engine": self.name}
+
+    def close(self) -> None:
+        """Release the workers."""
+
+    def run(self, tasks: list[Task]) -> Iterator[tuple[int, Outcome]]:
+        """``(index, outcome)`` of every task, in completion order (keeps the engine full)."""
+        todo = list(enumerate(tasks))
+        todo.reverse()
+        while todo or self.in_flight:
+            while todo and self.has_room():
+                i, task = todo.pop()
+                self.submit(task, i)
+            yield self.next_done()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

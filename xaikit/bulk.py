@@ -1,0 +1,445 @@
+"""Bulk explanation: the maps of a whole image set in a chunked Zarr store, streamed and resumable.
+
+>>> import xaikit.bulk                                                         # doctest: +SKIP
+>>> xaikit.bulk.explain_to_zarr("zoo:shapes_cnn4", "val/", "maps.zarr", method="gradcam")  # doctest: +SKIP
+
+or ``xaikit explain --zoo shapes_cnn4 --images val/ --out maps.zarr [--engine ray]``.
+
+The images are read in chunks of ``chunk_size`` (a reader thread keeps at most
+``prefetch`` chunks ahead), each chunk is explained by an engine
+(:mod:`xaikit.bench.engines`: ``local`` in this process, ``ray`` on workers) and the
+driver writes it into the store, so memory is bounded by the chunks in flight and
+``batch_size``, never by the dataset.
+
+The store (a Zarr group, ``zarr>=3``):
+
+=================  ==========================================================
+``maps``           float32 ``(N, H, W)``, one Zarr chunk per ``chunk_size`` images
+                   (NaN where not yet computed)
+``targets``        int64 ``(N,)``: the class explained
+``predictions``    int64 ``(N,)``: the predicted class
+``outputs``        float32 ``(N, K)``: the model outputs of the images
+``done``           uint8 ``(n_chunks,)``: 1 once a chunk is written (the record)
+attributes         ``xaikit_bulk``: method, backend, parameters (as given and as
+                   run), score, layer, preprocessing, image names, chunk size,
+                   model (source, weights fingerprint, layout), versions, engine
+=================  ==========================================================
+
+Resuming: a chunk is finished when its arrays are written and then its ``done`` flag
+(Zarr writes each chunk file atomically); running the same call again after a kill
+(even ``kill -9``) keeps the finished chunks and computes the others, and gives the
+store an uninterrupted run would have (chunks are the same images whatever ran
+before; random methods draw per image from the seed, recorded on the first run).
+A store made by another run (other model, method, parameters or images) is refused.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError, MissingDependencyError
+
+__all__ = ["BulkResult", "explain_chunk", "explain_to_zarr", "find_bulk_images", "open_zarr"]
+
+FORMAT = "xaikit-bulk-1"
+
+
+def _zarr() -> Any:
+    try:
+        import zarr
+    except ImportError:
+        raise MissingDependencyError("bulk explanation writes Zarr stores: pip install 'xaikit[distributed]' "
+                                     "(zarr 3, Python 3.11+)") from None
+    if int(zarr.__version__.split(".")[0]) < 3:
+        raise MissingDependencyError(f"bulk explanation needs zarr 3 (found {zarr.__version__}): "
+                                     "pip install 'zarr>=3' (Python 3.11+)")
+    return zarr
+
+
+def open_zarr(path: str | os.PathLike[str]) -> Any:
+    """The Zarr group of a bulk explanation, read-only (``group["maps"][i]``, ``group.attrs["xaikit_bulk"]``)."""
+    return _zarr().open_group(str(path), mode="r")
+
+
+@dataclass
+class BulkResult:
+    """What :func:`explain_to_zarr` did.
+
+    Attributes
+    ----------
+    path : Path
+        The Zarr store.
+    n_images, n_chunks : int
+        Images and chunks of the store.
+    computed, reused : int
+        Chunks computed by this call, and kept from an earlier (interrupted) one.
+    seconds : float
+        Wall time of this call.
+    images_per_second : float
+        Images computed by this call per second of it (0 when all were reused).
+    engine : dict
+        What computed the chunks.
+    """
+
+    path: Path
+    n_images: int
+    n_chunks: int
+    computed: int
+    reused: int
+    seconds: float
+    images_per_second: float
+    engine: dict[str, Any] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- images
+def find_bulk_images(images: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """Image files of folders, files and glob patterns (``"val/*.JPEG"``), in a stable (sorted) order."""
+    from .io import find_images
+
+    items = [images] if isinstance(images, (str, os.PathLike)) else list(images)
+    expanded: list[str | os.PathLike[str]] = []
+    for item in items:
+        text = str(item)
+        if not Path(text).exists() and glob.has_magic(text):
+            matches = sorted(glob.glob(text, recursive=True))
+            if not matches:
+                raise InputError(f"no file matches the pattern {text!r}")
+            expanded += [m for m in matches if Path(m).is_file()]
+        else:
+            expanded.append(item)
+    return find_images(expanded)
+
+
+class _Reader:
+    """Reads chunks of pixels in a background thread, at most ``prefetch`` chunks ahead."""
+
+    def __init__(self, load: Callable[[slice], np.ndarray], chunks: list[tuple[int, slice]], prefetch: int) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(int(prefetch), 1))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(load, chunks), name="xaikit-bulk-reader", daemon=True)
+        self._thread.start()
+
+    def _run(self, load: Callable[[slice], np.ndarray], chunks: list[tuple[int, slice]]) -> None:
+        try:
+            for i, s in chunks:
+                item = (i, s, load(s))
+                while not self._stop.is_set():
+                    try:
+                        self._queue.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if self._stop.is_set():
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the driver, which raises it
+            self._queue.put(exc)
+            return
+        self._queue.put(None)
+
+    def __iter__(self) -> Iterator[tuple[int, slice, np.ndarray]]:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+def _read(paths: list[Path], size: tuple[int, int], channels: int, to_grey: bool) -> np.ndarray:
+    """Pixels of ``paths``; for a 1-channel model, colour files are an error unless ``to_grey``."""
+    from .io import load_images
+
+    if channels != 1 or to_grey:
+        return load_images(paths, size=size, channels=channels)[0]
+    rgb = load_images(paths, size=size, channels=3)[0]
+    colour = np.flatnonzero((rgb != rgb[..., :1]).any(axis=(1, 2, 3)))
+    if len(colour):
+        raise InputError(f"the model takes 1 channel (grey) but {paths[colour[0]]} is in colour; pass to_grey=True "
+                         "(--to-grey) to convert colour images (OpenCV: 0.299 R + 0.587 G + 0.114 B)")
+    return np.ascontiguousarray(rgb[..., :1])
+
+
+# --------------------------------------------------------------------------- the task
+def explain_chunk(model: Any, *, images: np.ndarray, method: str, backend: str, params: dict[str, Any],
+                  targets: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Explain one chunk (runs on an engine: ``model`` is the opened model, whose explainer is kept for the next)."""
+    from ._api import get_explainer
+    from .bench.store import cell_key
+
+    key = "explainer:" + cell_key({"method": method, "backend": backend, "params": params})
+    explainer = model.cache.get(key)
+    if explainer is None:  # one per worker and run: its compiled functions are traced once
+        explainer = model.cache[key] = get_explainer(model.model, method, backend=backend, **params)
+    exp = explainer.explain(images, targets)
+    result = {"elapsed": exp.elapsed, "params": exp.params, "score": exp.score, "layer": exp.layer}
+    return result, {"maps": exp.attributions, "targets": exp.targets, "predictions": exp.predictions,
+                    "outputs": exp.outputs}
+
+
+# --------------------------------------------------------------------------- the model
+def _open(model: Any, framework: str | None, source: dict[str, Any] | None) -> tuple[Any, Any]:
+    """``(OpenedModel, ModelRef or None)`` of what the caller gave (no reference for a model object)."""
+    from .bench.engines import ModelRef
+    from .bench.sources import weights_digest
+    from .models import OpenedModel, open_model
+
+    if isinstance(model, OpenedModel) and source is not None:
+        return model, ModelRef.build(source, weights_digest(model.model))
+    if isinstance(model, ModelRef):
+        spec = dict(model.spec)
+    elif isinstance(model, dict):
+        spec = dict(model)
+    elif isinstance(model, (str, os.PathLike)):
+        text = str(model)
+        if text.startswith("zoo:"):
+            name, _, fw = text[4:].partition("@")
+            spec = {"zoo": name, "framework": fw or framework}
+        else:
+            spec = {"path": text, "framework": framework} if framework else {"path": text}
+    elif isinstance(model, OpenedModel):
+        return model, None
+    else:  # a model object: run in this process only
+        from .registry import services_for
+
+        services = services_for(model)
+        return OpenedModel(model, services, services.describe(model, None), type(model).__name__), None
+    opened = open_model(**spec)
+    return opened, ModelRef.build(spec, weights_digest(opened.model))
+
+
+def explain_to_zarr(model: Any, images: Any, out: str | os.PathLike[str], method: str = "gradcam", *,
+                    targets: Any = None, backend: str = "auto", preprocess: str | None = None,
+                    chunk_size: int = 32, prefetch: int = 2, engine: Any = "local", address: str | None = None,
+                    workers: int | None = None, framework: str | None = None, overwrite: bool = False,
+                    progress: Callable[[int, int], None] | None = None, names: Sequence[str] | None = None,
+                    to_grey: bool = False, source: dict[str, Any] | None = None, **params: Any) -> BulkResult:
+    """Explain every image of ``images`` with ``method`` into the Zarr store ``out`` (resuming it).
+
+    Parameters
+    ----------
+    model
+        A model file path, ``"zoo:NAME"`` (``"zoo:NAME@torch"``), a dict of
+        :func:`xaikit.models.open_model` arguments, an :class:`~xaikit.models.OpenedModel`
+        or a model object. The Ray engine opens the model on its workers, so it needs a
+        name it can open (not an object).
+    images
+        A folder, an image file, a glob pattern (``"val/**/*.JPEG"``) or a list of them;
+        or an array of pixels ``(N, H, W, C)`` in [0, 255] (channels last, preprocessed
+        like files).
+    out
+        The Zarr store (a folder, conventionally ``*.zarr``).
+    method, backend, targets
+        As :func:`xaikit.explain`: ``targets`` None (the predicted classes), one class, or
+        one per image.
+    preprocess
+        Pixels -> model input (:mod:`xaikit.preprocessing`); default: what the model is
+        known to take (zoo: ``scale255``), else ``none``.
+    chunk_size
+        Images per task and per Zarr chunk (the unit of resumption).
+    prefetch
+        Chunks read ahead of the engine.
+    engine, address, workers
+        ``"local"`` (default) or ``"ray"`` (see :func:`xaikit.bench.engines.get_engine`),
+        or an engine object (left open).
+    overwrite
+        Replace a store made by another run (default: refuse it).
+    progress
+        Called as ``progress(done_images, total_images)`` after each chunk (reused
+        chunks count as done at the start).
+    names
+        Names of in-memory images (default ``"0"``, ``"1"``, ...).
+    to_grey
+        A model taking 1 channel: convert colour files to grey (else a colour file is an
+        error; grey files need nothing).
+    source
+        With an :class:`~xaikit.models.OpenedModel`: the :func:`~xaikit.models.open_model`
+        arguments that opened it (how workers open it).
+    **params
+        The method's parameters. A random method without ``seed`` gets one drawn on the
+        first run and recorded; resuming uses it.
+
+    Returns
+    -------
+    BulkResult
+    """
+    from . import __version__
+    from .bench.engines import Engine, OpenModel, Task, get_engine
+    from .bench.runner import backend_versions
+    from .bench.store import array_digest, canonical, cell_key, json_ready
+    from .kernels import to_layout
+    from .preprocessing import get_scheme
+
+    zarr = _zarr()
+    if chunk_size < 1 or prefetch < 1:
+        raise InputError(f"chunk_size and prefetch must be >= 1; got {chunk_size} and {prefetch}")
+    opened, ref = _open(model, framework, source)
+    if ref is None and not (isinstance(engine, str) and engine == "local"):
+        raise InputError("the Ray engine opens the model on its workers: give a model file, 'zoo:NAME' or "
+                         "open_model arguments, not a model object")
+    model_obj, services = opened.model, opened.services
+    from .registry import backend_for_model
+    # ---- the images
+    if isinstance(images, np.ndarray):
+        if images.ndim != 4:
+            raise InputError(f"images as an array must be pixels (N, H, W, C); got shape {images.shape}")
+        pixels_all = images
+        image_names = list(names) if names is not None else [str(i) for i in range(len(images))]
+        if len(image_names) != len(images):
+            raise InputError(f"names has {len(image_names)} entries for {len(images)} images")
+        size = images.shape[1:3]
+        channels = images.shape[3]
+        load: Callable[[slice], np.ndarray] = lambda s: np.asarray(pixels_all[s], np.float32)
+    else:
+        from .io import load_images
+
+        paths = find_bulk_images(images)
+        image_names = [str(p) for p in paths]
+        h, w = opened.input_size
+        channels = opened.channels
+        size = (h, w) if h and w else load_images(paths[:1], channels=channels)[0].shape[1:3]
+        load = lambda s: _read(paths[s], tuple(size), channels, to_grey)
+    n = len(image_names)
+    scheme_name = preprocess or opened.default_preprocess or "none"
+    scheme = get_scheme(scheme_name)
+    first_nhwc = scheme.forward(np.asarray(load(slice(0, 1)), np.float32))
+    spec_model = services.describe(model_obj, to_layout(first_nhwc, "NHWC", opened.layout))
+    layout = spec_model.layout
+    h, w = first_nhwc.shape[1:3]
+    backend_name = backend if backend != "auto" else backend_for_model(model_obj, method)
+    from .binding import get_method_class
+
+    takes_seed = "seed" in get_method_class(method, backend_name).param_names()
+    if targets is not None and not np.isscalar(targets):
+        targets = np.asarray(targets)
+        if targets.shape != (n,):
+            raise InputError(f"targets must be one class or one per image ({n}); got shape {targets.shape}")
+    fingerprint = ref.fingerprint if ref is not None else services.fingerprint(model_obj)[:16]
+    spec = {"format": FORMAT, "model": fingerprint, "method": method, "backend": backend_name,
+            "params": canonical(params), "preprocess": scheme.name, "chunk_size": chunk_size,
+            "images": array_digest(images) if isinstance(images, np.ndarray) else cell_key({"names": image_names}),
+            "targets": canonical(targets)}
+    # ---- the store
+    out_path = Path(out)
+    n_chunks = (n + chunk_size - 1) // chunk_size
+    root = None
+    if out_path.exists():
+        try:
+            root = zarr.open_group(str(out_path), mode="a")
+            old = dict(root.attrs.get("xaikit_bulk", {}))
+        except Exception:  # noqa: BLE001 - not a store of ours: refused below unless overwrite
+            old = {}
+        if old.get("spec") != json_ready(spec):
+            if not overwrite:
+                what = "a store of another run" if old else "not a bulk explanation store"
+                differs = [k for k in spec if (old.get("spec") or {}).get(k) != json_ready(spec[k])]
+                why = f" (it differs in {', '.join(differs)})" if old else ""
+                raise FileExistsError(f"{out_path} is {what}{why}; give another output or overwrite=True "
+                                      "(--overwrite) to replace it")
+            import shutil
+
+            shutil.rmtree(out_path) if out_path.is_dir() else out_path.unlink()
+            root = None
+    if root is None:
+        seed = params.get("seed")
+        if takes_seed and seed is None:
+            from .validation import check_seed
+
+            seed = check_seed(None)
+        root = zarr.open_group(str(out_path), mode="w")
+        k = max(int(spec_model.n_outputs or 1), 1)
+        root.create_array("maps", shape=(n, h, w), chunks=(chunk_size, h, w), dtype="float32", fill_value=np.nan)
+        root.create_array("targets", shape=(n,), chunks=(chunk_size,), dtype="int64", fill_value=-1)
+        root.create_array("predictions", shape=(n,), chunks=(chunk_size,), dtype="int64", fill_value=-1)
+        root.create_array("outputs", shape=(n, k), chunks=(chunk_size, k), dtype="float32", fill_value=np.nan)
+        root.create_array("done", shape=(n_chunks,), chunks=(1,), dtype="uint8", fill_value=0, compressors=None)
+        root.attrs["xaikit_bulk"] = json_ready({
+            "spec": spec, "seed": seed, "method": method, "backend": backend_name, "params_given": params,
+            "preprocess": scheme.name, "chunk_size": chunk_size, "n_images": n, "images": image_names,
+            "model": {"source": opened.source,
+                      "fingerprint": fingerprint, "layout": layout, "open": ref.spec if ref is not None else None},
+            "versions": {"xaikit": __version__, **backend_versions(backend_name)},
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        })
+    info = dict(root.attrs["xaikit_bulk"])
+    run_params = dict(params)
+    if takes_seed and run_params.get("seed") is None:
+        run_params["seed"] = info["seed"]
+    done = np.asarray(root["done"][:], bool)
+    todo = [(i, slice(i * chunk_size, min((i + 1) * chunk_size, n))) for i in range(n_chunks) if not done[i]]
+    # ---- the run
+    owned = not isinstance(engine, Engine)
+    runner = get_engine(engine, address=address, workers=workers)
+    if ref is None:
+        from .bench.engines import ModelRef
+
+        ref = ModelRef(f"object:{fingerprint}", {}, fingerprint)
+    runner.adopt(ref, OpenModel(model_obj, services, layout))
+    engine_info = runner.describe()
+    start = time.perf_counter()
+    finished = n - sum(s.stop - s.start for _, s in todo)
+    computed = 0
+    if progress is not None:
+        progress(finished, n)
+    reader = _Reader(load, todo, prefetch)
+    pending: dict[int, slice] = {}
+    arrays = {name: root[name] for name in ("maps", "targets", "predictions", "outputs", "done")}
+
+    def submit(i: int, s: slice, pixels: np.ndarray) -> None:
+        x = to_layout(scheme.forward(np.asarray(pixels, np.float32)), "NHWC", layout)
+        t = targets[s] if isinstance(targets, np.ndarray) else targets
+        runner.submit(Task(explain_chunk, ref, {}, {"images": x, "method": method, "backend": backend_name,
+                                                    "params": run_params, "targets": t}), i)
+        pending[i] = s
+
+    def collect() -> None:
+        nonlocal finished, computed
+        i, outcome = runner.next_done()
+        s = pending.pop(i)
+        if outcome.error is not None:
+            raise RuntimeError(f"chunk {i} (images {s.start}..{s.stop - 1}) failed: {outcome.error}\n"
+                               f"{outcome.traceback or ''}")
+        res, a = outcome.result, outcome.arrays
+        for name in ("maps", "targets", "predictions", "outputs"):
+            arrays[name][s] = a[name]
+        arrays["done"][i] = 1  # the record: written after the chunk's arrays
+        if "run" not in info:
+            info["run"] = json_ready({"params": res["params"], "score": res["score"], "layer": res["layer"],
+                                      "engine": engine_info})
+            root.attrs["xaikit_bulk"] = info
+        finished += s.stop - s.start
+        computed += 1
+        if progress is not None:
+            progress(finished, n)
+
+    try:
+        for i, s, pixels in reader:
+            while not runner.has_room():
+                collect()
+            submit(i, s, pixels)
+        while pending:
+            collect()
+    finally:
+        reader.close()
+        if owned:
+            runner.close()
+        else:
+            runner.release(ref)
+    seconds = time.perf_counter() - start
+    images_done = sum(s.stop - s.start for _, s in todo)
+    return BulkResult(out_path, n, n_chunks, computed, n_chunks - len(todo), seconds,
+                      images_done / seconds if images_done and seconds > 0 else 0.0, engine_info)
+
