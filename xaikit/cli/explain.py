@@ -202,7 +202,7 @@ def _bulk(o: dict[str, Any]) -> None:
     """``--out MAPS.zarr``: :func:`xaikit.bulk.explain_to_zarr` over the images, with a progress line."""
     from ..bulk import explain_to_zarr
     from ..preprocessing import get_scheme
-    from ._common import Setup, make_logger
+    from ._setup import Setup, make_logger
     from ._models import load_model
 
     clash = [name for name, key in (("-o", "output"), ("--save-npz", "save_npz"), ("--ranked-outputs",
