@@ -135,3 +135,80 @@ def test_the_reader_reads_at_most_prefetch_chunks_ahead():
         with lock:
             consumed.append(i)
     assert consumed == list(range(30))
+
+
+def test_the_writer_writes_in_order_boundedly_and_raises_a_write_error():
+    from xaikit.bulk import _Writer
+
+    written: list[int] = []
+    gate = threading.Event()
+
+    def write(i, s, arrays, result):
+        gate.wait(5)
+        written.append(i)
+
+    writer = _Writer(write, depth=2)
+    handed = []
+
+    def hand():
+        for i in range(6):
+            writer.put(i, slice(i, i + 1), {}, {})
+            handed.append(i)
+
+    t = threading.Thread(target=hand)
+    t.start()
+    time.sleep(0.3)
+    assert len(handed) <= 2 + 1  # the queue and the chunk being written: the driver waits, memory stays bounded
+    gate.set()
+    t.join(5)
+    writer.close()
+    assert written == list(range(6))
+
+    def broken(i, s, arrays, result):
+        if i == 1:
+            raise OSError("disk full")
+        written.append(i)
+
+    written.clear()
+    writer = _Writer(broken)
+    writer.put(0, slice(0, 1), {}, {})
+    writer.put(1, slice(1, 2), {}, {})
+    writer.put(2, slice(2, 3), {}, {})
+    with pytest.raises(RuntimeError, match="writing the store failed: disk full"):
+        writer.close()
+    assert written == [0]  # nothing after the failed chunk is recorded as done
+
+
+def test_chunks_explained_before_a_failing_chunk_are_written_and_kept(tmp_path, monkeypatch):
+    from xaikit import bulk, zoo
+    from xaikit.bulk import explain_to_zarr, open_zarr
+
+    pixels = np.asarray(zoo.load_data("shapes_cnn4", "test", n=6).images, np.float32) * np.float32(255)
+    real = bulk.explain_chunk
+
+    def failing(model, **kw):
+        if kw["images"].shape[0] and np.allclose(kw["images"][0], 0):
+            raise ValueError("bad chunk")
+        return real(model, **kw)
+
+    bad = pixels.copy()
+    bad[4:] = 0
+    monkeypatch.setattr(bulk, "explain_chunk", failing)
+    with pytest.raises(RuntimeError, match="chunk 2 .*bad chunk"):
+        explain_to_zarr("zoo:shapes_cnn4", bad, tmp_path / "m.zarr", method="gradcam", chunk_size=2)
+    store = open_zarr(tmp_path / "m.zarr")
+    assert store["done"][:].tolist() == [1, 1, 0]
+    assert np.isfinite(store["maps"][:4]).all() and np.isnan(store["maps"][4:]).all()
+
+
+def test_the_result_separates_start_up_from_the_streaming_rate(tmp_path):
+    from xaikit import zoo
+    from xaikit.bulk import explain_to_zarr
+
+    pixels = np.asarray(zoo.load_data("shapes_cnn4", "test", n=8).images, np.float32) * np.float32(255)
+    res = explain_to_zarr("zoo:shapes_cnn4", pixels, tmp_path / "m.zarr", method="gradcam", chunk_size=2)
+    assert res.computed == 4 and res.reused == 0
+    assert 0 < res.startup_seconds < res.seconds
+    assert res.steady_images_per_second == pytest.approx(6 / (res.seconds - res.startup_seconds), rel=1e-6)
+    again = explain_to_zarr("zoo:shapes_cnn4", pixels, tmp_path / "m.zarr", method="gradcam", chunk_size=2)
+    assert again.computed == 0 and again.images_per_second == 0 and again.steady_images_per_second == 0

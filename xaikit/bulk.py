@@ -8,8 +8,9 @@ or ``xaikit explain --zoo shapes_cnn4 --images val/ --out maps.zarr [--engine ra
 The images are read in chunks of ``chunk_size`` (a reader thread keeps at most
 ``prefetch`` chunks ahead), each chunk is explained by an engine
 (:mod:`xaikit.bench.engines`: ``local`` in this process, ``ray`` on workers) and the
-driver writes it into the store, so memory is bounded by the chunks in flight and
-``batch_size``, never by the dataset.
+driver writes it into the store from a writer thread (at most two chunks waiting), so
+reading and writing overlap the explanation and memory is bounded by the chunks in
+flight and ``batch_size``, never by the dataset.
 
 The store (a Zarr group, ``zarr>=3``):
 
@@ -84,11 +85,18 @@ class BulkResult:
     computed, reused : int
         Chunks computed by this call, and kept from an earlier (interrupted) one.
     seconds : float
-        Wall time of this call.
+        Wall time of the run, from handing the model to the engine to the last chunk
+        written (opening the model and creating the store come before it).
     images_per_second : float
-        Images computed by this call per second of it (0 when all were reused).
+        Images computed by this call per second of ``seconds`` (0 when all were reused).
     engine : dict
         What computed the chunks.
+    startup_seconds : float
+        Of ``seconds``, the time until the first chunk was explained: the engine's start,
+        the explainer's build and tracing, the first chunk's read.
+    steady_images_per_second : float
+        The streaming rate once started: images after the first chunk per second after
+        it (0 with a single computed chunk). This is the rate a long run approaches.
     """
 
     path: Path
@@ -99,6 +107,8 @@ class BulkResult:
     seconds: float
     images_per_second: float
     engine: dict[str, Any] = field(default_factory=dict)
+    startup_seconds: float = 0.0
+    steady_images_per_second: float = 0.0
 
 
 # --------------------------------------------------------------------------- images
@@ -157,6 +167,49 @@ class _Reader:
 
     def close(self) -> None:
         self._stop.set()
+
+
+class _Writer:
+    """Writes finished chunks into the store in a background thread, in the order they are handed over.
+
+    Writing a chunk (compressing maps and writing chunk files) overlaps the next chunk's
+    explanation; at most ``depth`` chunks wait, so memory stays bounded. A chunk's
+    ``done`` flag is written after its arrays, so a kill between the two recomputes it.
+    """
+
+    def __init__(self, write: Callable[[int, slice, dict[str, np.ndarray], dict[str, Any]], None],
+                 depth: int = 2) -> None:
+        self._write = write
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(int(depth), 1))
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="xaikit-bulk-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self._error is None:  # after a failure, drain without writing
+                try:
+                    self._write(*item)
+                except BaseException as exc:  # noqa: BLE001 - handed to the driver, which raises it
+                    self._error = exc
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise RuntimeError(f"writing the store failed: {self._error}") from self._error
+
+    def put(self, i: int, s: slice, arrays: dict[str, np.ndarray], result: dict[str, Any]) -> None:
+        self._raise()
+        self._queue.put((i, s, arrays, result))
+
+    def close(self, check: bool = True) -> None:
+        """Wait for every chunk handed over to be written; raise the first write error if ``check``."""
+        self._queue.put(None)
+        self._thread.join()
+        if check:
+            self._raise()
 
 
 def _read(paths: list[Path], size: tuple[int, int], channels: int, to_grey: bool) -> np.ndarray:
@@ -392,6 +445,7 @@ def explain_to_zarr(model: Any, images: Any, out: str | os.PathLike[str], method
     start = time.perf_counter()
     finished = n - sum(s.stop - s.start for _, s in todo)
     computed = 0
+    first: list[tuple[float, int]] = []  # (time, images) when the first chunk was explained
     if progress is not None:
         progress(finished, n)
     reader = _Reader(load, todo, prefetch)
@@ -405,14 +459,7 @@ def explain_to_zarr(model: Any, images: Any, out: str | os.PathLike[str], method
                                                     "params": run_params, "targets": t}), i)
         pending[i] = s
 
-    def collect() -> None:
-        nonlocal finished, computed
-        i, outcome = runner.next_done()
-        s = pending.pop(i)
-        if outcome.error is not None:
-            raise RuntimeError(f"chunk {i} (images {s.start}..{s.stop - 1}) failed: {outcome.error}\n"
-                               f"{outcome.traceback or ''}")
-        res, a = outcome.result, outcome.arrays
+    def write(i: int, s: slice, a: dict[str, np.ndarray], res: dict[str, Any]) -> None:
         for name in ("maps", "targets", "predictions", "outputs"):
             arrays[name][s] = a[name]
         arrays["done"][i] = 1  # the record: written after the chunk's arrays
@@ -420,26 +467,48 @@ def explain_to_zarr(model: Any, images: Any, out: str | os.PathLike[str], method
             info["run"] = json_ready({"params": res["params"], "score": res["score"], "layer": res["layer"],
                                       "engine": engine_info})
             root.attrs["xaikit_bulk"] = info
+
+    writer = _Writer(write)
+
+    def collect() -> None:
+        nonlocal finished, computed
+        i, outcome = runner.next_done()
+        s = pending.pop(i)
+        if outcome.error is not None:
+            raise RuntimeError(f"chunk {i} (images {s.start}..{s.stop - 1}) failed: {outcome.error}\n"
+                               f"{outcome.traceback or ''}")
+        writer.put(i, s, outcome.arrays, outcome.result)
         finished += s.stop - s.start
         computed += 1
+        if not first:
+            first.append((time.perf_counter(), s.stop - s.start))
         if progress is not None:
             progress(finished, n)
 
     try:
-        for i, s, pixels in reader:
-            while not runner.has_room():
+        try:
+            for i, s, pixels in reader:
+                while not runner.has_room():
+                    collect()
+                submit(i, s, pixels)
+            while pending:
                 collect()
-            submit(i, s, pixels)
-        while pending:
-            collect()
+        except BaseException:
+            writer.close(check=False)  # what was computed is written, even when a later chunk failed
+            raise
+        writer.close()
     finally:
         reader.close()
         if owned:
             runner.close()
         else:
             runner.release(ref)
-    seconds = time.perf_counter() - start
+    end = time.perf_counter()
+    seconds = end - start
     images_done = sum(s.stop - s.start for _, s in todo)
+    startup = first[0][0] - start if first else 0.0
+    steady = (images_done - first[0][1]) / (end - first[0][0]) if computed > 1 and end > first[0][0] else 0.0
     return BulkResult(out_path, n, n_chunks, computed, n_chunks - len(todo), seconds,
-                      images_done / seconds if images_done and seconds > 0 else 0.0, engine_info)
+                      images_done / seconds if images_done and seconds > 0 else 0.0, engine_info,
+                      startup_seconds=startup, steady_images_per_second=steady)
 
