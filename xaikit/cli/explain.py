@@ -254,4 +254,6 @@ def _bulk(o: dict[str, Any]) -> None:
             bar.__exit__(None, None, None)
     log(f"wrote {result.path}: {result.n_images} images in {result.n_chunks} chunks ({result.computed} computed, "
         f"{result.reused} kept from an earlier run), {result.images_per_second:.1f} images/s on "
-        f"{result.engine.get('engine')}")
+        f"{result.engine.get('engine')}"
+        + (f" ({result.steady_images_per_second:.1f} images/s after a start-up of {result.startup_seconds:.1f} s)"
+           if result.steady_images_per_second else ""))
