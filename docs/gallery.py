@@ -85,6 +85,16 @@ GALLERY: tuple[Picture, ...] = (
         ("explain", "--zoo", "shapes_cnn4", "--n-images", "3", "--method", "expected_gradients", "--layer",
          "conv2d_1", "--background", "64", "--ranked-outputs", "2", "--seed", "0")),
     Picture(
+        "sanity_check", "Sanity check: maps of a model randomised layer by layer",
+        "Figure 2 of Adebayo et al., \"Sanity Checks for Saliency Maps\" (2018), on the zoo's shapes CNN: each "
+        "row is a method, each column the model with one more layer re-initialised, from the output down. "
+        "Grad-CAM's map moves to wherever the random weights point; guided backpropagation keeps drawing the "
+        "circle until the first convolutions are random too. The edge detector (last row) ignores the model. "
+        "Every cell is scaled on its own; the numbers are explained on [the sanity-check page](sanity-checks.md).",
+        ("sanity", "--zoo", "shapes_cnn4", "--n-images", "16", "--method", "vanilla_gradients", "--method", "gradcam",
+         "--method", "guided_backprop", "--method", "guided_gradcam", "--method", "deconvnet", "--method", "layercam",
+         "--method", "smoothgrad", "--method", "integrated_gradients", "--edge-control", "--seed", "0")),
+    Picture(
         "activations", "Activation grid of the first layers",
         "Every channel of `model.layers[:4]` for one image, standardised per channel as the seeds do "
         "(`(x − mean) / std · 64 + 128`); dead (all-zero) channels are hatched grey and counted.",

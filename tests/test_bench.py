@@ -603,3 +603,34 @@ def test_report_on_a_user_model_is_titled_for_it():
     cfg = builtin_suite("zoo").with_models([ModelEntry(id="mine", path="mine.keras")])
     assert "Every zoo model" not in cfg.description
     assert cfg.description.startswith("mine (file:mine.keras) explained by the methods and libraries of the 'zoo'")
+
+
+def test_randomisation_cell_on_a_channels_first_model():
+    """The check takes channels-last images; a PyTorch model's sample (NCHW) goes back to its layout for the
+    explainer (it used to reach the check as it was, and failed on the map size)."""
+    pytest.importorskip("torch")
+    from xaikit_torch.zoo import load_twin
+
+    import xaikit as xk
+    from xaikit import zoo
+    from xaikit.bench.cells import Sample, randomisation_cell
+    from xaikit.bench.engines.base import OpenModel
+    from xaikit.metrics import cascading_randomisation
+    from xaikit.registry import services_for
+
+    model = load_twin("shapes_cnn4")
+    services = services_for(model)
+    pixels = zoo.load_data("shapes_cnn4", split="test", n=2).images.astype(np.float32)
+    sample = Sample(np.ascontiguousarray(pixels.transpose(0, 3, 1, 2)), np.array([0, 1]), "NCHW", None, None, "k")
+    opened = OpenModel(model, services, layout="NCHW")
+    check = {"mode": "cascading", "layers": ("dense_1.layer", "conv2d_3.layer")}
+    sha = services.fingerprint(model)[:16]
+    result, _ = randomisation_cell(opened, sample=sample, n=2, method="gradcam", backend="torch", params={},
+                                   check=check, seed=0, weights_sha=sha, model_id="twin")
+    direct = cascading_randomisation(
+        lambda x, t: xk.explain(model, x.transpose(0, 3, 1, 2), method="gradcam", targets=t),
+        services.randomizer(model), pixels, [0, 1], layers=check["layers"], seed=0)
+    np.testing.assert_array_equal(result["spearman_abs"], direct.spearman_abs)
+    edge, _ = randomisation_cell(opened, sample=sample, n=2, method=None, backend=None, params={}, check=check,
+                                 seed=0, weights_sha=sha, model_id="twin")
+    assert edge["final_spearman_abs"] == pytest.approx(1.0)

@@ -8,6 +8,7 @@ first use (see :mod:`xaikit.registry`).
 >>> exp.attributions.shape, exp.targets                     # doctest: +SKIP
 >>> acts = xk.activations(model, images)                    # doctest: +SKIP
 >>> xk.list_methods(); xk.list_backends()                   # doctest: +SKIP
+>>> check = xk.sanity_check(model, images)                  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from .explainer import ActivationExtractor, Attribution, Explainer, ModelSpec
 from .explanation import Activations, Explanation, normalize_maps
 from .catalogue import METHODS
 from .registry import list_backends, list_methods
+from .sanity import SanityCheck, sanity_check
 
 __version__ = "0.1.0"
 
@@ -42,6 +44,7 @@ __all__ = [
     "MissingDependencyError",
     "ModelError",
     "ModelSpec",
+    "SanityCheck",
     "UnknownNameError",
     "XaikitError",
     "activations",
@@ -52,5 +55,6 @@ __all__ = [
     "list_backends",
     "list_methods",
     "normalize_maps",
+    "sanity_check",
     "__version__",
 ]

@@ -174,19 +174,20 @@ def randomisation_cell(model: OpenModel, *, sample: Sample, n: int, method: str 
     from .._api import get_explainer
     from ..kernels import to_layout
     from ..metrics import cascading_randomisation
-    from .controls import edge_maps
+    from ..metrics.controls import edge_maps
     from .sources import weights_digest
 
-    x, t = sample.images[:n], sample.targets[:n]
+    # the check takes channels-last images (as the metrics do); the explainer gets the model's layout back
+    x, t = sample.images_nhwc[:n], sample.targets[:n]
     if method is None:
         def explain_fn(xs: np.ndarray, ts: np.ndarray) -> np.ndarray:
-            return edge_maps(to_layout(xs, sample.layout, "NHWC"))
+            return edge_maps(xs)
     else:
         explainer = get_explainer(model.model, method, backend=backend, **params)
 
         def explain_fn(xs: np.ndarray, ts: np.ndarray) -> Any:
             # ranked_outputs would re-rank on the randomised model: explain the fixed targets instead
-            return explainer.explain(xs, ts).attributions
+            return explainer.explain(to_layout(xs, "NHWC", sample.layout), ts).attributions
 
     randomizer = model.services.randomizer(model.model)
     res = cascading_randomisation(explain_fn, randomizer, x, t, layers=check.get("layers"), mode=check["mode"],

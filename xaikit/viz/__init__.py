@@ -1,4 +1,4 @@
-"""Pictures: overlays, signed maps, activation and filter grids, comparison figures.
+"""Pictures: overlays, signed maps, activation and filter grids, comparison figures, the sanity-check grid.
 
 Array functions return uint8 RGB ``(N, H, W, 3)``; figure functions return a
 :class:`matplotlib.figure.Figure` built with the object-oriented API (not registered with
@@ -34,6 +34,7 @@ from .grids import (
     standardize_channels,
 )
 from .overlay import UNDO_SCHEMES, colorize, get_colormap, overlay, to_display_gray, to_display_rgb
+from .sanity import randomisation_grid
 from .save import save_figure, save_image
 from .signed import signed_colormap, signed_figure, signed_rgb, symmetric_scale
 
@@ -56,6 +57,7 @@ __all__ = [
     "get_colormap",
     "normalize_filters",
     "overlay",
+    "randomisation_grid",
     "save_figure",
     "save_image",
     "signed_colormap",
