@@ -25,7 +25,7 @@ import numpy as np
 __all__ = ["STREAMS", "ImageStreams", "channels_last", "image_digest", "image_rng"]
 
 #: Stream numbers, one per use, so that independent draws never share a stream.
-STREAMS = {"noise": 0, "smoothing": 1, "references": 2, "positions": 3, "masks": 4, "shifts": 5}
+STREAMS = {"noise": 0, "smoothing": 1, "references": 2, "positions": 3, "masks": 4, "shifts": 5, "library": 6}
 
 
 def image_digest(image: np.ndarray) -> int:
