@@ -116,7 +116,7 @@ class BackendSpec:
         """The method ids this backend offers, in catalogue order (nothing is imported)."""
         caps = set(self.capabilities)
         return tuple(m for m, schema in METHODS.items()
-                     if m in self.methods or (self.engine and schema.needs <= caps))
+                     if m in self.methods or (self.engine and schema.core and schema.needs <= caps))
 
     def missing(self) -> list[str]:
         """Required modules that are not importable (checked without importing them)."""

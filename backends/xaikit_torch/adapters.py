@@ -28,7 +28,6 @@ way as the native one, and explains the same scores.
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,8 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from xaikit.kernels import STREAMS, chunks, image_rng
-from xaikit.kernels.rng import channels_last
+from xaikit.kernels import GLOBAL_RNG_LOCK, chunks, image_seeds
 from xaikit.spec import ModelSpec
 
 from ._torch import _Pass, model_view, pass_gate
@@ -112,12 +110,16 @@ class ScoreModel(nn.Module):
     image_shape : tuple of int
         ``(C, H, W)`` of the images; the model is described for it now, so that no probe
         pass runs later while a library's hooks are attached.
+    column : int or None
+        Return only this class's score, as ``(N, 1)`` (for a library that would otherwise
+        differentiate every output).
     """
 
-    def __init__(self, model: nn.Module, score: str, image_shape: tuple[int, ...]) -> None:
+    def __init__(self, model: nn.Module, score: str, image_shape: tuple[int, ...], column: int | None = None) -> None:
         super().__init__()
         self.model = model
         self.score = score
+        self.column = column
         self.image_shape = tuple(int(s) for s in image_shape)
         self._view = model_view(model)  # kept: a library may swap a module in for the call (pytorch-grad-cam)
         self._probe = self._view.probe(self.image_shape)
@@ -129,7 +131,7 @@ class ScoreModel(nn.Module):
         state = _Pass()
         with view.hooks(state, final=probe.final if probe.logit_is_input else None):
             state.outputs["__output__"] = self.model(x.to(view.dtype))
-        return TorchEngine._scores(state, probe, self.score)
+        return _column(TorchEngine._scores(state, probe, self.score), self.column)
 
 
 class HeadModel(nn.Module):
@@ -138,12 +140,14 @@ class HeadModel(nn.Module):
     ``nn.Sequential`` chains run the modules after the layer; any other model runs with
     the layer's output replaced (:meth:`xaikit_torch._torch.TorchModelView.run_head`).
     A layer that another path bypasses (a residual connection) raises
-    :class:`~xaikit.LayerError` here.
+    :class:`~xaikit.LayerError` here. ``column``: as for :class:`ScoreModel`.
     """
 
-    def __init__(self, model: nn.Module, layer: str, score: str, image_shape: tuple[int, ...]) -> None:
+    def __init__(self, model: nn.Module, layer: str, score: str, image_shape: tuple[int, ...],
+                 column: int | None = None) -> None:
         super().__init__()
         view = model_view(model)
+        self.column = column
         self.model = model
         self.layer = layer
         self.score = score
@@ -155,7 +159,11 @@ class HeadModel(nn.Module):
     def forward(self, a: torch.Tensor) -> torch.Tensor:
         view = self._view
         state = view.run_head(self.layer, a.to(view.dtype), self._probe, self.image_shape)
-        return TorchEngine._scores(state, self._probe, self.score)
+        return _column(TorchEngine._scores(state, self._probe, self.score), self.column)
+
+
+def _column(scores: torch.Tensor, column: int | None) -> torch.Tensor:
+    return scores if column is None else scores[:, column:column + 1]
 
 
 @contextlib.contextmanager
@@ -182,9 +190,6 @@ def library_call(model: nn.Module) -> Iterator[None]:
                 p.grad = grad
 
 
-_GLOBAL_RNG_LOCK = threading.Lock()
-
-
 @contextlib.contextmanager
 def seeded(seed: int, model: nn.Module) -> Iterator[None]:
     """Seed torch's and NumPy's *global* generators for a library that draws from them; restore both after.
@@ -199,7 +204,7 @@ def seeded(seed: int, model: nn.Module) -> Iterator[None]:
     device = model_view(model).device
     devices = [device.index if device.index is not None else torch.cuda.current_device()] \
         if device.type == "cuda" else []
-    with _GLOBAL_RNG_LOCK:
+    with GLOBAL_RNG_LOCK:
         state = np.random.get_state()
         try:
             with torch.random.fork_rng(devices=devices):
@@ -217,5 +222,4 @@ def library_seeds(seed: int, images: np.ndarray, layout: str = "NCHW") -> list[i
     called once per image with it gives the image the same draws whatever the batch.
     """
 
-    return [int(image_rng(int(seed), channels_last(image, layout), STREAMS["library"]).integers(2**63))
-            for image in images]
+    return image_seeds(seed, images, layout)
