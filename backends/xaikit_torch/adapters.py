@@ -100,6 +100,10 @@ def to_tensor(images: np.ndarray, model: nn.Module) -> torch.Tensor:
 class ScoreModel(nn.Module):
     """``model`` returning xaikit's class scores ``(N, n_classes)`` for ``score``; differentiable.
 
+    Every pass runs in eval mode (BatchNorm reads its running statistics and does not
+    update them, Dropout is off), the modules' ``training`` flags put back afterwards, as
+    for the native backend's passes.
+
     Parameters
     ----------
     model : torch.nn.Module
@@ -129,7 +133,7 @@ class ScoreModel(nn.Module):
         shape = tuple(int(s) for s in x.shape[1:])
         probe = self._probe if shape == self.image_shape else view.probe(shape)
         state = _Pass()
-        with view.hooks(state, final=probe.final if probe.logit_is_input else None):
+        with view.eval_scope, view.hooks(state, final=probe.final if probe.logit_is_input else None):
             state.outputs["__output__"] = self.model(x.to(view.dtype))
         return _column(TorchEngine._scores(state, probe, self.score), self.column)
 
@@ -158,7 +162,8 @@ class HeadModel(nn.Module):
 
     def forward(self, a: torch.Tensor) -> torch.Tensor:
         view = self._view
-        state = view.run_head(self.layer, a.to(view.dtype), self._probe, self.image_shape)
+        with view.eval_scope:
+            state = view.run_head(self.layer, a.to(view.dtype), self._probe, self.image_shape)
         return _column(TorchEngine._scores(state, self._probe, self.score), self.column)
 
 
