@@ -275,10 +275,6 @@ class TorchEngine(Engine):
         self.view.check_head(layer)
 
 
-def _channels_last(tensor: torch.Tensor) -> torch.Tensor:
-    """``(N, C, h, w)`` -> ``(N, h, w, C)``: layer tensors cross the engine boundary channels-last."""
-    return tensor.permute(0, 2, 3, 1) if tensor.ndim == 4 else tensor
-
     # ----------------------------------------------------------------- floor
     def pass_loop(self, plan: Any, x: np.ndarray, t: np.ndarray, iters: int, *, serial: bool = False) -> None:
         """``iters`` passes of ``plan.kind`` on batch ``x``, one Python call each (PyTorch runs eagerly).
@@ -313,3 +309,8 @@ def _channels_last(tensor: torch.Tensor) -> torch.Tensor:
                     wrt = xi
                 s = self._scores(state, probe, plan.score).gather(1, targets[:, :1])[:, 0].sum()
                 (torch.autograd.grad(s, wrt)[0].sum() if grad else s).item()
+
+
+def _channels_last(tensor: torch.Tensor) -> torch.Tensor:
+    """``(N, C, h, w)`` -> ``(N, h, w, C)``: layer tensors cross the engine boundary channels-last."""
+    return tensor.permute(0, 2, 3, 1) if tensor.ndim == 4 else tensor

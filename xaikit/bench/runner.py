@@ -587,7 +587,7 @@ class _Runner:
         """The metrics' ``predict``: channels-last images (as the metrics perturb them) -> class scores."""
         from ..kernels import to_layout
 
-        score, bs = self.config.metrics.score, self.config.batch_size
+        score, bs = pm.metric_score(self.config.metrics.score), self.config.batch_size
         return lambda imgs: pm.services.class_scores(pm.model, to_layout(imgs, "NHWC", pm.layout), score, bs)
 
     def _metric(self, pm: Any, row: RowResult, metric: str) -> None:
@@ -599,13 +599,13 @@ class _Runner:
         causal = metric in ("deletion", "insertion", "mu_fidelity")
         spec = {"kind": "metric", "metric": metric, "maps": row.maps_key, "params": params, "transform": transform,
                 "code": code_digest("xaikit.metrics", _services_package(pm)),
-                "score": cfg.metrics.score if causal else None, "batch": cfg.batch_size if causal else None,
+                "score": pm.metric_score(cfg.metrics.score) if causal else None, "batch": cfg.batch_size if causal else None,
                 "seed": cfg.seed if metric == "mu_fidelity" else None}
         key = cell_key(spec)
 
         def compute() -> tuple[dict[str, Any], None]:
             x, t = pm.images_nhwc, pm.targets
-            bs, score = cfg.batch_size, cfg.metrics.score
+            bs, score = cfg.batch_size, pm.metric_score(cfg.metrics.score)
             if metric in ("deletion", "insertion"):
                 fn = M.deletion if metric == "deletion" else M.insertion
                 res = fn(self._predict(pm), x, maps, t, batch_size=bs, score=score, **params)
@@ -670,7 +670,7 @@ class _Runner:
 
             randomizer = pm.services.randomizer(pm.model)
             res = cascading_randomisation(explain_fn, randomizer, x, t, layers=params.get("layers"),
-                                          mode=params["mode"], seed=cfg.seed)
+                                          mode=params["mode"], seed=cfg.seed, layout=pm.layout)
             restored = weights_digest(pm.model) == pm.weights_sha
             if not restored:
                 raise RuntimeError(f"the weights of {pm.entry.id} differ from the original after the randomisation "
