@@ -75,10 +75,11 @@ class CaptumExplainer(TorchModelMixin, Explainer):
                     out.append(as_numpy(call(to_tensor(images[i:i + 1], self.model), int(targets[i]), i)))
         return np.concatenate(out)
 
-    @staticmethod
-    def _drawn_seed(params: dict[str, Any]) -> None:
-        if params.get("seed", 0) is None:
+    def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
+        params = super()._resolve_params(images, spec)
+        if "seed" in params and params["seed"] is None:  # drawn once, recorded, reproduces the result
             params["seed"] = int(np.random.SeedSequence().entropy % (2**32))
+        return params
 
 
 class CaptumExtractorBase(TorchModelMixin, ActivationExtractor):

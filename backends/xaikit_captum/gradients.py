@@ -18,7 +18,7 @@ from captum.attr import (
 )
 
 from xaikit.catalogue import SHARED, Param
-from xaikit.explainer import Attribution, ModelSpec
+from xaikit.explainer import Attribution
 from xaikit.kernels import reduce_channels
 from xaikit_torch.adapters import to_tensor
 
@@ -85,12 +85,7 @@ class CaptumSaliency(_PixelAttribution):
 class CaptumInputXGradient(_PixelAttribution):
     """Captum's ``InputXGradient``: :math:`x \\odot \\partial S_t / \\partial x`, the native ``gradient_x_input``.
 
-    Parameters
-    ----------
-    model : torch.nn.Module
-    batch_size : int, default 32
-    score : {None, "logit", "probability", "output"}
-    channel_reduce : {"sum", "abs_sum", "max_abs"}, default "sum"
+    Parameters: ``model``, ``batch_size``, ``score``, ``channel_reduce``, as for :class:`CaptumSaliency`.
     """
 
     method = "gradient_x_input"
@@ -104,12 +99,7 @@ class CaptumGuidedBackprop(_PixelAttribution):
     (at positive inputs, through the ReLU's own gradient). Functional ``F.relu`` calls in a ``forward`` are not
     reached (the native backend has the same limit). Equal to the native ``guided_backprop`` (tested).
 
-    Parameters
-    ----------
-    model : torch.nn.Module
-    batch_size : int, default 32
-    score : {None, "logit", "probability", "output"}
-    channel_reduce : {"sum", "abs_sum", "max_abs"}, default "sum"
+    Parameters: ``model``, ``batch_size``, ``score``, ``channel_reduce``, as for :class:`CaptumSaliency`.
     """
 
     method = "guided_backprop"
@@ -122,12 +112,7 @@ class CaptumDeconvolution(_PixelAttribution):
     """Captum's ``Deconvolution``: every ``nn.ReLU`` module passes back the ReLU of the gradient; equal to the
     native ``deconvnet`` (tested).
 
-    Parameters
-    ----------
-    model : torch.nn.Module
-    batch_size : int, default 32
-    score : {None, "logit", "probability", "output"}
-    channel_reduce : {"sum", "abs_sum", "max_abs"}, default "sum"
+    Parameters: ``model``, ``batch_size``, ``score``, ``channel_reduce``, as for :class:`CaptumSaliency`.
     """
 
     method = "deconvnet"
@@ -217,11 +202,6 @@ class _NoiseTunnel(CaptumExplainer):
         "abs": ABS,
         "seed": SEED,
     }
-
-    def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
-        params = super()._resolve_params(images, spec)
-        self._drawn_seed(params)
-        return params
 
     def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
         outputs, targets = self._outputs_and_targets(images, targets, params["batch_size"])
@@ -344,11 +324,6 @@ class CaptumGradientShap(CaptumExplainer):
         "completeness": None,  # always reported
         "seed": SEED,
     }
-
-    def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
-        params = super()._resolve_params(images, spec)
-        self._drawn_seed(params)
-        return params
 
     def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
         outputs, targets = self._outputs_and_targets(images, targets, params["batch_size"])

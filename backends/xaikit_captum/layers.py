@@ -83,8 +83,9 @@ class CaptumGuidedGradCam(CaptumExplainer):
     def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
         outputs, targets = self._outputs_and_targets(images, targets, params["batch_size"])
         guided = GuidedGradCam(self._forward(images, params["score"]), module_of(self.model, params["layer"]))
+        mode = params["interpolate_mode"]
         channels = self._chunked(images, targets, params["batch_size"],
-                                 lambda x, t: guided.attribute(x, target=t, interpolate_mode=params["interpolate_mode"]))
+                                 lambda x, t: guided.attribute(x, target=t, interpolate_mode=mode))
         return Attribution(reduce_channels(channels, params["channel_reduce"], axis=1), outputs, targets,
                            channels=channels)
 

@@ -73,11 +73,6 @@ class _Surrogate(CaptumExplainer):
     def _algorithm(self, forward: torch.nn.Module, params: dict[str, Any]) -> Any:
         raise NotImplementedError
 
-    def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
-        params = super()._resolve_params(images, spec)
-        self._drawn_seed(params)
-        return params
-
     def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
         outputs, targets = self._outputs_and_targets(images, targets, params["batch_size"])
         algorithm = self._algorithm(self._forward(images, params["score"]), params)
@@ -165,8 +160,9 @@ class CaptumLime(_Surrogate):
         "n_samples": SHARED["n_samples"].with_default(50, "Captum's n_samples: coalitions per image."),
         "kernel_width": None,
         "ridge_alpha": None,
-        "input_kernel_width": Param("input_kernel_width", "float", 1.0, "Width w of Captum's kernel exp(-d^2 / (2 w^2)) "
-                                    "on the cosine distance d between the perturbed and the original image.",
+        "input_kernel_width": Param("input_kernel_width", "float", 1.0, "Width w of Captum's kernel "
+                                    "exp(-d^2 / (2 w^2)) on the cosine distance d between the perturbed and the "
+                                    "original image.",
                                     low=0.0, low_open=True),
         "lasso_alpha": Param("lasso_alpha", "float", 0.01, "Penalty of Captum's SkLearnLasso surrogate; 0 fits an "
                              "ordinary linear regression (SkLearnLinearRegression).", low=0.0),

@@ -145,8 +145,8 @@ class TorchShapExpectedGradients(TorchModelMixin, ShapExpectedGradientsBase):
                                                            batch_size=params["batch_size"],
                                                            local_smoothing=params["local_smoothing"])
                 with seeded(image_seed, self.model):
-                    raw = explainers[t].shap_values(to_tensor(x_space[j:j + 1], self.model), nsamples=params["n_samples"],
-                                                    rseed=image_seed % 2**32)
+                    raw = explainers[t].shap_values(to_tensor(x_space[j:j + 1], self.model),
+                                                    nsamples=params["n_samples"], rseed=image_seed % 2**32)
                 values.append(normalize_shap_values(raw, n_images=1, feature_shape=x_space.shape[1:], n_outputs=1)[0])
         return self._finish(np.concatenate(values), targets, outputs, params, x_scores, bg_mean)
 
@@ -158,7 +158,8 @@ class TorchShapExpectedGradients(TorchModelMixin, ShapExpectedGradientsBase):
         k = int(ranked.shape[1])
         with library_call(self.model):
             explainer = shap.GradientExplainer(self._model(params, image_shape, None), to_tensor(bg_space, self.model),
-                                               batch_size=params["batch_size"], local_smoothing=params["local_smoothing"])
+                                               batch_size=params["batch_size"],
+                                               local_smoothing=params["local_smoothing"])
             with seeded(seed, self.model):
                 result = explainer.shap_values(to_tensor(x_space, self.model), nsamples=params["n_samples"],
                                                ranked_outputs=k, rseed=seed)

@@ -41,6 +41,7 @@ class TorchFactory(ModelFactory):
             torch.manual_seed(7)
             model = nn.Sequential(OrderedDict([
                 ("conv", nn.Conv2d(c, 5, 3, padding=1)), ("relu", nn.ReLU()), ("pool", nn.MaxPool2d(2)),
-                ("flat", nn.Flatten()), ("pred", nn.Linear(5 * (h // 2) * (w // 2), _K)), ("softmax", nn.Softmax(dim=1)),
+                ("flat", nn.Flatten()), ("pred", nn.Linear(5 * (h // 2) * (w // 2), _K)),
+                ("softmax", nn.Softmax(dim=1)),
             ]))
         return model.eval(), "conv"

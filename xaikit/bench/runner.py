@@ -599,7 +599,8 @@ class _Runner:
         causal = metric in ("deletion", "insertion", "mu_fidelity")
         spec = {"kind": "metric", "metric": metric, "maps": row.maps_key, "params": params, "transform": transform,
                 "code": code_digest("xaikit.metrics", _services_package(pm)),
-                "score": pm.metric_score(cfg.metrics.score) if causal else None, "batch": cfg.batch_size if causal else None,
+                "score": pm.metric_score(cfg.metrics.score) if causal else None,
+                "batch": cfg.batch_size if causal else None,
                 "seed": cfg.seed if metric == "mu_fidelity" else None}
         key = cell_key(spec)
 

@@ -269,6 +269,15 @@ def _one_call_seconds(model: Any, x: np.ndarray, targets: np.ndarray, plan: Any)
     return float(np.median(times))
 
 
+def _per_call(fn: Callable[[], Any], calls: int) -> float:
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
 def _overhead_case(case: SpeedCase) -> dict[str, Any]:
     import xaikit as xk
     from tf_explain.core.grad_cam import GradCAM
@@ -282,17 +291,9 @@ def _overhead_case(case: SpeedCase) -> dict[str, Any]:
     tfx = GradCAM()
     tfx.explain((x, None), model, class_index=0, layer_name=layer)
 
-    def per_call(fn: Callable[[], Any]) -> float:
-        times = []
-        for _ in range(calls):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-        return float(np.median(times))
-
-    ours = per_call(lambda: explainer.explain(x, 0))
-    theirs = per_call(lambda: tfx.explain((x, None), model, class_index=0, layer_name=layer))
-    fresh = per_call(lambda: xk.explain(model, x, method="gradcam", layer=layer, targets=0))
+    ours = _per_call(lambda: explainer.explain(x, 0), calls)
+    theirs = _per_call(lambda: tfx.explain((x, None), model, class_index=0, layer_name=layer), calls)
+    fresh = _per_call(lambda: xk.explain(model, x, method="gradcam", layer=layer, targets=0), calls)
     return {"seconds": {"tensorflow": ours, "tensorflow (new explainer per call)": fresh, "tf-explain": theirs},
             "ratio": theirs / ours}
 
@@ -463,15 +464,6 @@ def _torch_floor_case(case: SpeedCase) -> dict[str, Any]:
     return _floor_measure(case, model, x, "torch", TORCH_MODELS[case.model][1:], background)
 
 
-def _per_call(fn: Callable[[], Any], calls: int) -> float:
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
 def _torch_overhead_case(case: SpeedCase) -> dict[str, Any]:
     """One image's Grad-CAM, again and again: xaikit, pytorch-grad-cam's ``GradCAM(...)(x, targets)`` and Captum's
     ``LayerGradCam(...).attribute(x, target)``, as their users call them, and the floor (one forward and backward
@@ -615,7 +607,8 @@ def _torch_threads_case(case: SpeedCase) -> dict[str, Any]:
 RUNNERS = {"floor": _floor_case, "overhead": _overhead_case, "library": _library_case, "memory": _memory_case,
            "ranked": _ranked_case}
 RUNNERS.update({"torch_floor": _torch_floor_case, "torch_overhead": _torch_overhead_case,
-                "torch_library": _torch_library_case, "torch_memory": _memory_case, "torch_threads": _torch_threads_case})
+                "torch_library": _torch_library_case, "torch_memory": _memory_case,
+                "torch_threads": _torch_threads_case})
 
 
 # ------------------------------------------------------------------------------ suite
