@@ -91,11 +91,10 @@ class ShapPartition(Explainer):
         return np.concatenate([engine.predict(images[s]) for s in chunks(len(images), batch_size)])
 
     def _info(self) -> dict[str, Any]:
-        import importlib.metadata
-
         import xaikit
+        from xaikit.registry import distribution_version
 
-        return {"xaikit": xaikit.__version__, "shap": importlib.metadata.version("shap")}
+        return {"xaikit": xaikit.__version__, "shap": distribution_version("shap") or "unknown"}
 
     def _default_score(self, spec: ModelSpec) -> str:
         if spec.output_activation in ("softmax", "sigmoid"):

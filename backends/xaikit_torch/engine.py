@@ -36,17 +36,14 @@ __all__ = ["TorchEngine", "engine_for", "versions"]
 
 def versions(*distributions: str) -> dict[str, str]:
     """Versions recorded in results: xaikit, torch, torchvision (when installed) and the given distributions."""
-    import importlib.metadata
-
     import xaikit
+    from xaikit.registry import distribution_version
 
     out = {"xaikit": xaikit.__version__, "torch": torch.__version__}
     for name in ("torchvision", *distributions):
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            if name != "torchvision":  # pragma: no cover
-                out[name] = "unknown"
+        version = distribution_version(name)
+        if version is not None or name != "torchvision":
+            out[name] = version or "unknown"
     return out
 
 
