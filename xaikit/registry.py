@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalogue import METHODS
-from .errors import InputError, MissingDependencyError, UnknownNameError
+from .errors import InputError, MissingDependencyError, ModelError, UnknownNameError
 
 __all__ = [
     "ANY_MODEL",
@@ -50,6 +50,7 @@ __all__ = [
     "list_methods",
     "refresh",
     "backends_for_model",
+    "check_backend_takes",
 ]
 
 ENTRY_POINT_GROUP = "xaikit.backends"
@@ -280,6 +281,28 @@ def _specs_for_model(model: Any) -> list[BackendSpec]:
         return named
     return [s for s in specs if s.native and ANY_MODEL in s.frameworks and not s.missing()
             and _load(s.services).accepts(model)]
+
+
+def check_backend_takes(model: Any, backend: str) -> None:
+    """Raise :class:`~xaikit.ModelError` if ``backend`` does not explain models of ``model``'s framework.
+
+    A backend naming frameworks (``BackendSpec.frameworks``) takes models of those
+    frameworks; a catch-all one (:data:`ANY_MODEL`) any model its methods can handle.
+    The message names the backends that do explain the model.
+    """
+    spec = get_backend(backend)
+    if not spec.frameworks or ANY_MODEL in spec.frameworks:
+        return
+    frameworks = _model_frameworks(model)
+    if any(f in spec.frameworks for f in frameworks):
+        return
+    try:
+        fitting = ", ".join(backends_for_model(model)) or "none"
+    except Exception:  # noqa: BLE001 - a catch-all's accepts() may fail on odd objects: the message stays useful
+        fitting = "none"
+    raise ModelError(f"backend {backend!r} explains {' and '.join(spec.frameworks)} models; got a "
+                     f"{type(model).__module__}.{type(model).__qualname__}. Backends for this model: {fitting} "
+                     "(or backend='auto').")
 
 
 def backends_for_model(model: Any) -> list[str]:

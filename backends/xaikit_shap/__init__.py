@@ -14,7 +14,7 @@ xaikit's native backends, on the same model, images and background, returned in 
 :class:`xaikit.Explanation` format.
 """
 
-from xaikit.registry import BackendSpec
+from xaikit.registry import ANY_MODEL, BackendSpec
 
 _M = "xaikit_shap"
 
@@ -28,7 +28,7 @@ BACKEND = BackendSpec(
     },
     requires=("shap",),
     extra="shap",
-    frameworks=("keras", "torch"),
+    frameworks=("keras", "torch", ANY_MODEL),  # partition_shap takes any model; expected_gradients Keras, PyTorch
     native=False,
     distributions=("shap",),
 )

@@ -430,6 +430,11 @@ def _torch_params(model: str, method: str) -> dict[str, Any]:
 def torch_cases(quick: bool = False, full: bool = False) -> list[SpeedCase]:
     """The PyTorch cases (``torch_*`` kinds): floors of every native method, single-image Grad-CAM against
     pytorch-grad-cam and Captum, SmoothGrad and integrated gradients against Captum, memory, intra-op threads."""
+    from ..registry import available_backends
+
+    installed = set(available_backends())
+    if "torch" not in installed:
+        return []
     cases: list[SpeedCase] = []
     models = ["shapes_cnn4@torch"] if quick else ["shapes_cnn4@torch", "digits_bn@torch", "resnet18@torch"]
     for model in models:
@@ -439,6 +444,11 @@ def torch_cases(quick: bool = False, full: bool = False) -> list[SpeedCase]:
             for n in sizes:
                 cases.append(SpeedCase("torch_floor", model, method, n, _torch_params(model, method), ("torch",)))
     cam_model = "shapes_cnn4@torch" if quick else "resnet18@torch"
+    for threads in (1, 2):
+        cases.append(SpeedCase("torch_threads", cam_model, "smoothgrad", 2 if cam_model == "resnet18@torch" else 16,
+                               {"n_samples": 16, "seed": 0, "threads": threads}, ("torch",)))
+    if not {"captum", "pytorch-grad-cam"} <= installed:  # the comparisons need both libraries
+        return cases
     cases.append(SpeedCase("torch_overhead", cam_model, "gradcam", 1, {"layer": CAM_LAYERS[cam_model], "calls": 20},
                            ("torch", "pytorch-grad-cam-api", "captum-api")))
     n_lib = 4 if quick else 16
@@ -451,9 +461,6 @@ def torch_cases(quick: bool = False, full: bool = False) -> list[SpeedCase]:
         for n_samples in (20, 200):
             cases.append(SpeedCase("torch_memory", "shapes_cnn4@torch", "smoothgrad", 1,
                                    {"n_samples": n_samples, "seed": 0, "batch_size": 16}, (backend,)))
-    for threads in (1, 2):
-        cases.append(SpeedCase("torch_threads", cam_model, "smoothgrad", 2 if cam_model == "resnet18@torch" else 16,
-                               {"n_samples": 16, "seed": 0, "threads": threads}, ("torch",)))
     return cases
 
 
