@@ -10,7 +10,7 @@ import pytest
 
 import xaikit as xk
 from xaikit.errors import InputError, LayerError
-from xaikit.methods import ATTRIBUTION_METHODS
+from xaikit.methods import CORE_METHODS as ATTRIBUTION_METHODS  # the methods native backends compute
 
 from method_params import method_params
 

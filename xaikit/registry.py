@@ -288,18 +288,21 @@ def check_backend_takes(model: Any, backend: str) -> None:
 
     A backend naming frameworks (``BackendSpec.frameworks``) takes models of those
     frameworks; a catch-all one (:data:`ANY_MODEL`) any model its methods can handle.
-    The message names the backends that do explain the model.
+    Only a model that other backends explain is refused here (a PyTorch module given to
+    a Keras library), with the backends that do explain it; anything else is left to the
+    backend, whose own message says what it takes.
     """
     spec = get_backend(backend)
     if not spec.frameworks or ANY_MODEL in spec.frameworks:
         return
-    frameworks = _model_frameworks(model)
-    if any(f in spec.frameworks for f in frameworks):
+    if any(f in spec.frameworks for f in _model_frameworks(model)):
         return
     try:
-        fitting = ", ".join(backends_for_model(model)) or "none"
-    except Exception:  # noqa: BLE001 - a catch-all's accepts() may fail on odd objects: the message stays useful
-        fitting = "none"
+        fitting = ", ".join(backends_for_model(model))
+    except Exception:  # noqa: BLE001 - a catch-all's accepts() may fail on odd objects: the backend will say
+        fitting = ""
+    if not fitting:
+        return
     raise ModelError(f"backend {backend!r} explains {' and '.join(spec.frameworks)} models; got a "
                      f"{type(model).__module__}.{type(model).__qualname__}. Backends for this model: {fitting} "
                      "(or backend='auto').")
