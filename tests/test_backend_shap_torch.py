@@ -114,6 +114,19 @@ def test_partition_is_the_same_in_both_frameworks(keras, linear):
     np.testing.assert_allclose(ours.attributions, theirs.attributions, rtol=1e-4, atol=1e-5)
 
 
+def test_partition_images_are_masked_with_their_own_blur():
+    """shap's blur masker caches the blurred image under id() of the image array, an id Python reuses: with one
+    masker for a batch, a later image was blurred as an earlier one. A constant image blurs to itself, so every
+    image's fully masked score (base_value) is its own score."""
+    def brightness(images):
+        m = images.mean(axis=(1, 2, 3))
+        return np.stack([m, -m], axis=1)
+
+    x = np.stack([np.full((8, 8, 3), v, np.float32) for v in (0.0, 1.0, 0.25, 0.75)])
+    exp = xk.explain(brightness, x, "partition_shap", backend="shap", masker="blur", max_evals=10, targets=0)
+    np.testing.assert_allclose(exp.extras["base_value"], [0.0, 1.0, 0.25, 0.75], atol=1e-6)
+
+
 def test_partition_on_a_black_box():
     def f(images):  # NumPy in and out: a mean-brightness classifier
         m = images.mean(axis=(1, 2, 3))

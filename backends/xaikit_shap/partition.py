@@ -48,6 +48,10 @@ class ShapPartition(Explainer):
     returning logits, the raw output otherwise. Images are explained one at a time
     (shap takes one ``outputs`` list per call); shap's progress bar is off.
 
+    Caches: shap's blur masker keeps the blurred image under ``id()`` of the image array,
+    which Python reuses once an array is freed, so a later image could be masked with an
+    earlier image's blur; the adapter builds a new masker (and explainer) for each image.
+
     Ties: shap orders its search by the score changes and breaks ties with
     ``np.random.randn()`` from NumPy's *global* generator, so on regions that change the
     score equally its values depend on the generator's state. The adapter seeds that
@@ -133,13 +137,15 @@ class ShapPartition(Explainer):
             return np.concatenate([services.class_scores(self.model, x[s], score) for s in chunks(len(x), batch_size)])
 
         x_hwc = to_layout(images, layout, "NHWC")
-        explainer = shap.PartitionExplainer(scores, self._masker(params, tuple(x_hwc.shape[1:]), layout))
         values = np.zeros(x_hwc.shape, np.float64)
         base = np.zeros(len(images), np.float64)
         with GLOBAL_RNG_LOCK:  # shap breaks ties in its search with np.random.randn()
             state = np.random.get_state()
             try:
                 for i, tie_seed in enumerate(image_seeds(0, x_hwc, "NHWC", high=2**32)):
+                    # a new masker per image: shap's blur masker caches the blurred image under id() of the
+                    # image array, an id Python reuses, so a later image could be blurred as an earlier one
+                    explainer = shap.PartitionExplainer(scores, self._masker(params, tuple(x_hwc.shape[1:]), layout))
                     np.random.seed(tie_seed)
                     result = explainer(x_hwc[i:i + 1], max_evals=params["max_evals"],
                                        batch_size=params["shap_batch_size"] or "auto", outputs=[int(targets[i])],
