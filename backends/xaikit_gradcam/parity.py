@@ -40,8 +40,9 @@ def parity_table(model: Any, images: np.ndarray, targets: list[int], *, layer: s
         native = xk.explain(model, images, method, backend="torch", layer=layer, targets=targets, score=ours.score,
                             **({"relu": False} if method == "eigencam" else {}))
         a, b = ours.layer_attributions.astype(np.float64), native.layer_attributions.astype(np.float64)
-        if method == "eigencam":
-            b = np.maximum(np.where(np.abs(np.maximum(b, 0) - a).max() <= np.abs(np.maximum(-b, 0) - a).max(), b, -b), 0)
+        if method == "eigencam":  # the library keeps the SVD's orientation, image by image: the closer one
+            b = np.stack([max((np.maximum(s * bi, 0) for s in (1, -1)), key=lambda c: -np.abs(c - ai).max())
+                          for ai, bi in zip(a, b)])
         vs_native = float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
         cam = getattr(pytorch_grad_cam, name)(model=model, target_layers=[module_of(model, layer)])
         try:
