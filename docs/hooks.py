@@ -43,6 +43,9 @@ ROOT = DOCS.parent
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any, **kwargs: Any) -> str:
     if "<!-- xaikit:" not in markdown:
         return markdown
+    from xaikit.cli._quiet import import_torch_first
+
+    import_torch_first()  # the pages import both frameworks' backends: PyTorch must come before TensorFlow
     markdown = markdown.replace("<!-- xaikit:cli -->", cli_reference())
     markdown = markdown.replace("<!-- xaikit:api -->", api_reference())
     markdown = markdown.replace("<!-- xaikit:gallery -->", gallery())

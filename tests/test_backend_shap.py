@@ -113,7 +113,7 @@ def test_importing_the_plugin_imports_neither_shap_nor_tensorflow():
 
 def test_registered_and_available():
     row = next(b for b in xk.list_backends() if b.name == "shap")
-    assert row.available and row.methods == (EG,) and row.versions.get("shap")
+    assert row.available and row.methods == (EG, "partition_shap") and row.versions.get("shap")
     assert "shap" in next(m for m in xk.list_methods() if m.id == EG).backends
 
 

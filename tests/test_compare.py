@@ -38,6 +38,8 @@ def test_compare_errors(functional_cnn, images):
     with pytest.raises(xk.InputError, match="given twice"):
         xk.compare(functional_cnn, images, pairs=[("gradcam", "tensorflow"), ("gradcam", "tensorflow")])
     with pytest.raises(xk.UnknownNameError, match="registered backends"):
+        xk.compare(functional_cnn, images, pairs=[("gradcam", "no-such-library")])
+    with pytest.raises(xk.ModelError, match="backend 'captum' explains torch models.*Backends for this model: "):
         xk.compare(functional_cnn, images, pairs=[("gradcam", "captum")])
 
 

@@ -307,3 +307,15 @@ def test_random_streams_are_the_same_in_both_layouts():
     # channels-last activations of a channels-first model draw as they are
     np.testing.assert_array_equal(ImageStreams(9, nchw, "smoothing", "NCHW").normal(0, 2, (4, 4, 8)),
                                   ImageStreams(9, nhwc, "smoothing", "NHWC").normal(0, 2, (4, 4, 8)))
+
+
+def test_core_methods_are_exactly_the_implemented_ones():
+    """A catalogue method is offered by native backends only if the core implements it (``core``)."""
+    from xaikit.methods import CORE_METHODS, IMPLEMENTATIONS
+
+    assert set(CORE_METHODS) == set(IMPLEMENTATIONS) - {"activations"}
+    library_only = [m for m, s in xk.METHODS.items() if not s.core]
+    assert library_only == ["partition_shap"]
+    for spec in registry._discover().values():
+        if spec.engine:
+            assert not set(library_only) & set(spec.offered()), spec.name

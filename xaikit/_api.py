@@ -9,13 +9,16 @@ from .explainer import ActivationExtractor, Explainer
 from .explanation import Activations, Explanation
 from .catalogue import METHODS
 from .binding import get_method_class
-from .registry import backend_for_model
+from .registry import backend_for_model, check_backend_takes
 
 __all__ = ["explain", "activations", "get_explainer", "get_extractor"]
 
 
 def _resolve_backend(model: Any, method: str, backend: str) -> str:
-    return backend_for_model(model, method) if backend == "auto" else backend
+    if backend == "auto":
+        return backend_for_model(model, method)
+    check_backend_takes(model, backend)
+    return backend
 
 
 def get_explainer(model: Any, method: str, *, backend: str = "auto", **params: Any) -> Explainer:

@@ -82,6 +82,49 @@ def explain_zoo_model(name: str, n_images: int = 4, methods: tuple[str, ...] = D
     return images, explanations, test
 
 
+#: The pairs of the two-framework picture: the same method on the Keras model and on its PyTorch twin, natively and
+#: through the libraries of each framework (each with its own defaults, recorded in the column titles' results).
+FRAMEWORK_PAIRS: tuple[tuple[str, str, str], ...] = (
+    ("gradcam", "keras", "tensorflow"), ("gradcam", "torch", "torch"), ("gradcam", "torch", "pytorch-grad-cam"),
+    ("gradcam", "torch", "captum"), ("integrated_gradients", "keras", "tensorflow"),
+    ("integrated_gradients", "torch", "torch"), ("integrated_gradients", "torch", "captum"),
+    ("smoothgrad", "keras", "tensorflow"), ("smoothgrad", "torch", "torch"),
+)
+
+
+def explain_both_frameworks(name: str, n_images: int = 4, log: Any = print) -> tuple[np.ndarray, dict[str, Any], Any]:
+    """Zoo model ``name`` in Keras and as its PyTorch twin (the same weights): :data:`FRAMEWORK_PAIRS` on the same
+    test images. Returns the images (channels-last), ``{"method · framework (backend)": Explanation}`` and the data.
+
+    The native backends compute the same maps in both frameworks; the libraries' columns show their own defaults
+    (pytorch-grad-cam's score is the model's output, Captum's LayerGradCam keeps the sign, ...).
+    """
+    from . import zoo
+
+    from ._api import explain
+    from .registry import available_backends
+
+    installed = set(available_backends())
+    test = zoo.load_data(name, split="test")
+    images = test.images[_one_per_class(test.labels, n_images)]
+    models = {"keras": zoo.load_model(name), "torch": zoo.load_model(name, "torch")}
+    inputs = {"keras": images, "torch": np.ascontiguousarray(images.transpose(0, 3, 1, 2))}
+    explanations = {}
+    for method, framework, backend in FRAMEWORK_PAIRS:
+        if backend not in installed:
+            continue
+        params = dict(DEMO_PARAMS.get(method, {}))
+        if method == "gradcam" and name in DEMO_CAM_LAYERS:
+            params["layer"] = DEMO_CAM_LAYERS[name]
+        if backend == "captum" and method == "integrated_gradients":
+            params["integration"] = "riemann_trapezoid"
+        exp = explain(models[framework], inputs[framework], method=method, backend=backend, **params)
+        explanations[f"{method} · {framework} ({backend})"] = exp
+        log(f"  {method:<22} {framework:<6} {backend:<17} score {exp.score}, {exp.elapsed / len(exp) * 1000:.1f} "
+            "ms/image")
+    return images, explanations, test
+
+
 def run_demo(out_dir: str | os.PathLike[str] = "out", *, overwrite: bool = False, n_images: int = 4,
              log: Any = print) -> list[Path]:
     """Write the demo pictures into ``out_dir`` and return their paths.
@@ -89,7 +132,9 @@ def run_demo(out_dir: str | os.PathLike[str] = "out", *, overwrite: bool = False
     - ``demo.png``: the synthetic-shapes CNN, one row per test image, one column per method;
     - ``demo_binary.png``: the same for the single-sigmoid (cats-vs-dogs style) model;
     - ``demo_digits.png``: the Conv-BatchNorm-LeakyReLU model on upscaled digits (1 channel);
-    - ``demo_activations.png``: every channel of every conv and pooling layer for one image.
+    - ``demo_activations.png``: every channel of every conv and pooling layer for one image;
+    - ``demo_frameworks.png`` (with PyTorch installed): the synthetic-shapes CNN in Keras and as its PyTorch twin,
+      natively and through pytorch-grad-cam and Captum (:func:`explain_both_frameworks`).
     """
     from . import zoo
 
@@ -112,6 +157,14 @@ def run_demo(out_dir: str | os.PathLike[str] = "out", *, overwrite: bool = False
             acts = activations(zoo.load_model(name), images[:1])
             fig = activation_grid(acts, image_index=0)
             written.append(save_figure(fig, out / "demo_activations.png", overwrite=overwrite))
+    from .registry import available_backends
+
+    if "torch" in available_backends():
+        log("shapes_cnn4 in both frameworks: the Keras model and its PyTorch twin (the same weights)")
+        images, explanations, data = explain_both_frameworks("shapes_cnn4", n_images, log=log)
+        fig = compare_figure(images, explanations, class_names=list(data.class_names),
+                             title="shapes_cnn4 in Keras and PyTorch: native backends and the libraries of each")
+        written.append(save_figure(fig, out / "demo_frameworks.png", overwrite=overwrite))
     for path in written:
         log(f"wrote {path}")
     return written

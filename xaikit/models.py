@@ -194,6 +194,10 @@ def open_model(*, path: str | None = None, arch: str | None = None, zoo: str | N
     if spec.channels is None:
         notes.append("the model does not declare its input channels: images are read as RGB (3 channels)")
     opened = OpenedModel(model, services, spec, source, default_preprocess, family, class_names, opaque, zoo, notes)
+    if zoo is not None and None in spec.image_size:  # a PyTorch twin takes any size: the zoo says which it was made for
+        hh, ww, cc = zoo_module.model_info(zoo).input_shape
+        opened = opened.described((cc, hh, ww) if spec.layout == "NCHW" else (hh, ww, cc))
+        spec = opened.spec
     h, w = spec.image_size
     if input_size is not None and None not in (h, w) and tuple(input_size) != (h, w) and arch is None:
         raise InputError(f"--input-size {input_size[0]} {input_size[1]} does not match the model input {h}x{w}; "

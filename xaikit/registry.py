@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalogue import METHODS
-from .errors import InputError, MissingDependencyError, UnknownNameError
+from .errors import InputError, MissingDependencyError, ModelError, UnknownNameError
 
 __all__ = [
     "ANY_MODEL",
@@ -50,6 +50,7 @@ __all__ = [
     "list_methods",
     "refresh",
     "backends_for_model",
+    "check_backend_takes",
 ]
 
 ENTRY_POINT_GROUP = "xaikit.backends"
@@ -116,7 +117,7 @@ class BackendSpec:
         """The method ids this backend offers, in catalogue order (nothing is imported)."""
         caps = set(self.capabilities)
         return tuple(m for m, schema in METHODS.items()
-                     if m in self.methods or (self.engine and schema.needs <= caps))
+                     if m in self.methods or (self.engine and schema.core and schema.needs <= caps))
 
     def missing(self) -> list[str]:
         """Required modules that are not importable (checked without importing them)."""
@@ -195,13 +196,24 @@ def refresh() -> None:
     """Forget discovered backends (after installing a plugin in a running session)."""
     _discover.cache_clear()
     get_services.cache_clear()
+    distribution_version.cache_clear()
 
 
-def _version(dist: str) -> str | None:
+@functools.cache
+def distribution_version(dist: str) -> str | None:
+    """The installed version of distribution ``dist`` (None if it is not installed), read once per process.
+
+    Results record the versions of the libraries that computed them; reading a package's
+    metadata parses its METADATA file (about 1 ms), which on a small model was a third of
+    a one-image explanation. :func:`refresh` forgets them (after installing a package).
+    """
     try:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
         return None
+
+
+_version = distribution_version
 
 
 def get_backend(name: str) -> BackendSpec:
@@ -269,6 +281,31 @@ def _specs_for_model(model: Any) -> list[BackendSpec]:
         return named
     return [s for s in specs if s.native and ANY_MODEL in s.frameworks and not s.missing()
             and _load(s.services).accepts(model)]
+
+
+def check_backend_takes(model: Any, backend: str) -> None:
+    """Raise :class:`~xaikit.ModelError` if ``backend`` does not explain models of ``model``'s framework.
+
+    A backend naming frameworks (``BackendSpec.frameworks``) takes models of those
+    frameworks; a catch-all one (:data:`ANY_MODEL`) any model its methods can handle.
+    Only a model that other backends explain is refused here (a PyTorch module given to
+    a Keras library), with the backends that do explain it; anything else is left to the
+    backend, whose own message says what it takes.
+    """
+    spec = get_backend(backend)
+    if not spec.frameworks or ANY_MODEL in spec.frameworks:
+        return
+    if any(f in spec.frameworks for f in _model_frameworks(model)):
+        return
+    try:
+        fitting = ", ".join(backends_for_model(model))
+    except Exception:  # noqa: BLE001 - a catch-all's accepts() may fail on odd objects: the backend will say
+        fitting = ""
+    if not fitting:
+        return
+    raise ModelError(f"backend {backend!r} explains {' and '.join(spec.frameworks)} models; got a "
+                     f"{type(model).__module__}.{type(model).__qualname__}. Backends for this model: {fitting} "
+                     "(or backend='auto').")
 
 
 def backends_for_model(model: Any) -> list[str]:

@@ -1,26 +1,34 @@
-"""shap backend for xaikit: SHAP's own ``GradientExplainer`` behind the xaikit contract.
+"""shap backend for xaikit: shap's own explainers behind the xaikit contract.
 
-Importing this package imports neither shap nor TensorFlow: the explainer class lives
-in a submodule loaded on first use, so ``xaikit.list_backends()`` stays cheap.
+- ``expected_gradients``: ``shap.GradientExplainer`` on Keras 3 models (its TensorFlow
+  implementation) and PyTorch modules (its PyTorch implementation), picked by the model's
+  framework (:mod:`.dispatch`);
+- ``partition_shap``: ``shap.PartitionExplainer`` with ``shap.maskers.Image`` on any model
+  xaikit can score, black boxes included (:mod:`.partition`).
 
-The point of this backend is comparison: the same method (expected gradients) computed
-by SHAP itself and by xaikit's native TensorFlow backend, on the same model, images and
-background, returned in the same :class:`xaikit.Explanation` format.
+Importing this package imports neither shap nor a framework: the explainer classes live
+in submodules loaded on first use, so ``xaikit.list_backends()`` stays cheap.
+
+The point of this backend is comparison: the same method computed by shap itself and by
+xaikit's native backends, on the same model, images and background, returned in the same
+:class:`xaikit.Explanation` format.
 """
 
-from xaikit.registry import BackendSpec
+from xaikit.registry import ANY_MODEL, BackendSpec
 
 _M = "xaikit_shap"
 
 BACKEND = BackendSpec(
     name="shap",
-    description="SHAP's GradientExplainer (expected gradients) on Keras 3 models, at the input or a layer",
+    description="shap's GradientExplainer (expected gradients; Keras 3 and PyTorch, at the input or a layer) and "
+                "Partition explainer with an image masker (any model)",
     methods={
-        "expected_gradients": f"{_M}.expected_gradients:ShapExpectedGradients",
+        "expected_gradients": f"{_M}.dispatch:ShapExpectedGradients",
+        "partition_shap": f"{_M}.partition:ShapPartition",
     },
-    requires=("tensorflow", "keras", "shap"),
+    requires=("shap",),
     extra="shap",
-    frameworks=("keras",),
+    frameworks=("keras", "torch", ANY_MODEL),  # partition_shap takes any model; expected_gradients Keras, PyTorch
     native=False,
     distributions=("shap",),
 )

@@ -1,4 +1,4 @@
-"""Expected gradients computed by SHAP's ``GradientExplainer``, in xaikit's format."""
+"""Expected gradients computed by SHAP's ``GradientExplainer`` (TensorFlow) on Keras 3 models, in xaikit's format."""
 
 from __future__ import annotations
 
@@ -12,18 +12,18 @@ import shap
 import tensorflow as tf
 
 from xaikit.errors import LayerError
-from xaikit.explainer import Attribution, Explainer, ModelSpec, predicted_classes
-from xaikit.kernels import chunks, reduce_channels
+from xaikit.explainer import Attribution, ModelSpec, predicted_classes
+from xaikit.kernels import GLOBAL_RNG_LOCK, chunks, reduce_channels
 from xaikit_tensorflow._base import KerasModelMixin, versions
 
+from ._common import ShapExpectedGradientsBase
 from ._keras import features_function, head_model, score_function
 from ._shapes import normalize_shap_values, split_shap_result
 
-__all__ = ["ShapExpectedGradients"]
+__all__ = ["KerasShapExpectedGradients"]
 
 # shap draws its samples from NumPy's global RNG (np.random.seed(rseed) per output):
-# one shap call at a time, so two xaikit calls in threads cannot interleave draws.
-_GLOBAL_RNG_LOCK = threading.Lock()
+# one such call at a time in the process (xaikit.kernels.GLOBAL_RNG_LOCK), so draws never interleave.
 
 
 @dataclass
@@ -50,7 +50,7 @@ _EXPLAINERS: weakref.WeakKeyDictionary[Any, _Cached] = weakref.WeakKeyDictionary
 _EXPLAINERS_LOCK = threading.Lock()
 
 
-class ShapExpectedGradients(KerasModelMixin, Explainer):
+class KerasShapExpectedGradients(KerasModelMixin, ShapExpectedGradientsBase):
     """Expected gradients by ``shap.GradientExplainer``, at the input or at a layer.
 
     SHAP computes, for image (or layer activation) :math:`x`, output :math:`c` and
@@ -116,10 +116,6 @@ class ShapExpectedGradients(KerasModelMixin, Explainer):
     Erion et al., "Improving performance of deep learning models with axiomatic
     attribution priors and expected gradients", Nature Machine Intelligence 3, 2021.
     """
-
-    method = "expected_gradients"
-    backend = "shap"
-    param_changes = {"completeness": None}  # shap's result always comes with its completeness gap
 
     # ------------------------------------------------------------------ hooks
     def _info(self) -> dict[str, Any]:
@@ -200,7 +196,7 @@ class ShapExpectedGradients(KerasModelMixin, Explainer):
             x_space = np.concatenate([features(images[s]).numpy() for s in chunks(len(images), batch_size)])
         n = len(images)
         k = ranked_outputs.shape[1] if order == "custom" else ranked_outputs
-        with _GLOBAL_RNG_LOCK:
+        with GLOBAL_RNG_LOCK:
             state = np.random.get_state()
             try:
                 result = prepared.explainer.shap_values(x_space, nsamples=params["n_samples"],

@@ -29,16 +29,12 @@ _INT = tf.TensorSpec([None], tf.int32)
 
 def versions(*distributions: str) -> dict[str, str]:
     """Versions recorded in results: xaikit, TensorFlow, Keras and the given distributions."""
-    import importlib.metadata
-
     import xaikit
+    from xaikit.registry import distribution_version
 
     out = {"xaikit": xaikit.__version__}
     for name in distributions:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:  # pragma: no cover
-            out[name] = "unknown"
+        out[name] = distribution_version(name) or "unknown"
     return {**out, "tensorflow": tf.__version__, "keras": keras.__version__}
 
 

@@ -18,6 +18,7 @@ BACKEND = BackendSpec(
     engine=f"{_M}.engine:engine_for",
     capabilities=("scores", "gradients", "layers", "head", "guided"),
     services=f"{_M}.services:SERVICES",
+    model_files=(".pt", ".pth"),
     requires=("torch",),
     extra="torch",
     frameworks=("torch",),

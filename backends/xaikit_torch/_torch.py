@@ -50,7 +50,7 @@ from torch import nn
 from xaikit.errors import InputError, LayerError, ModelError
 from xaikit.spec import LayerInfo, ModelSpec
 
-__all__ = ["TorchModelView", "layer_kind", "model_view"]
+__all__ = ["PassGate", "TorchModelView", "layer_kind", "model_view", "pass_gate"]
 
 _VIEWS: weakref.WeakKeyDictionary[nn.Module, TorchModelView] = weakref.WeakKeyDictionary()
 _VIEWS_LOCK = threading.Lock()
@@ -121,6 +121,71 @@ def model_view(model: Any) -> TorchModelView:
             view = TorchModelView(model, structure)
             _VIEWS[model] = view
         return view
+
+
+class PassGate:
+    """Who may run passes on one model: xaikit's passes together, or one library call alone.
+
+    xaikit's hooks act only in the thread that installed them, so its passes share a model
+    freely (:meth:`shared`). A library's hooks (Captum's, pytorch-grad-cam's) act in every
+    thread, so a library call takes the model alone (:meth:`exclusive`): it waits for the
+    passes under way, and new passes wait for it. Both are re-entrant in the thread that
+    holds the model alone (the library call's own passes go through).
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._shared = 0
+        self._owner: int | None = None
+        self._depth = 0
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        me = threading.get_ident()
+        with self._cond:
+            inside = self._owner == me
+            if not inside:
+                while self._owner is not None:
+                    self._cond.wait()
+                self._shared += 1
+        try:
+            yield
+        finally:
+            if not inside:
+                with self._cond:
+                    self._shared -= 1
+                    if not self._shared:
+                        self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        me = threading.get_ident()
+        with self._cond:
+            if self._owner != me:
+                while self._owner is not None or self._shared:
+                    self._cond.wait()
+                self._owner = me
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._depth -= 1
+                if not self._depth:
+                    self._owner = None
+                    self._cond.notify_all()
+
+
+_GATES: weakref.WeakKeyDictionary[nn.Module, PassGate] = weakref.WeakKeyDictionary()
+
+
+def pass_gate(model: nn.Module) -> PassGate:
+    """The :class:`PassGate` of ``model`` (one per model object, whatever becomes of its view)."""
+    with _VIEWS_LOCK:
+        gate = _GATES.get(model)
+        if gate is None:
+            gate = _GATES[model] = PassGate()
+        return gate
 
 
 @dataclass
@@ -450,8 +515,13 @@ class TorchModelView:
     # ------------------------------------------------------------------ passes
     @contextlib.contextmanager
     def running(self, grad: bool) -> Iterator[None]:
-        """Eval mode, inference mode off, and autograd on or off, for one primitive call."""
-        with self.eval_scope, torch.inference_mode(False), torch.set_grad_enabled(grad):
+        """Eval mode, inference mode off, and autograd on or off, for one primitive call.
+
+        xaikit's passes share the model (their hooks act only in their own thread); while a
+        library's call holds it alone (:func:`xaikit_torch.adapters.library_call`), they wait.
+        """
+        with pass_gate(self.model).shared(), self.eval_scope, torch.inference_mode(False), \
+                torch.set_grad_enabled(grad):
             yield
 
     @contextlib.contextmanager

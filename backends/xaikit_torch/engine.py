@@ -36,17 +36,14 @@ __all__ = ["TorchEngine", "engine_for", "versions"]
 
 def versions(*distributions: str) -> dict[str, str]:
     """Versions recorded in results: xaikit, torch, torchvision (when installed) and the given distributions."""
-    import importlib.metadata
-
     import xaikit
+    from xaikit.registry import distribution_version
 
     out = {"xaikit": xaikit.__version__, "torch": torch.__version__}
     for name in ("torchvision", *distributions):
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            if name != "torchvision":  # pragma: no cover
-                out[name] = "unknown"
+        version = distribution_version(name)
+        if version is not None or name != "torchvision":
+            out[name] = version or "unknown"
     return out
 
 
@@ -275,10 +272,6 @@ class TorchEngine(Engine):
         self.view.check_head(layer)
 
 
-def _channels_last(tensor: torch.Tensor) -> torch.Tensor:
-    """``(N, C, h, w)`` -> ``(N, h, w, C)``: layer tensors cross the engine boundary channels-last."""
-    return tensor.permute(0, 2, 3, 1) if tensor.ndim == 4 else tensor
-
     # ----------------------------------------------------------------- floor
     def pass_loop(self, plan: Any, x: np.ndarray, t: np.ndarray, iters: int, *, serial: bool = False) -> None:
         """``iters`` passes of ``plan.kind`` on batch ``x``, one Python call each (PyTorch runs eagerly).
@@ -313,3 +306,8 @@ def _channels_last(tensor: torch.Tensor) -> torch.Tensor:
                     wrt = xi
                 s = self._scores(state, probe, plan.score).gather(1, targets[:, :1])[:, 0].sum()
                 (torch.autograd.grad(s, wrt)[0].sum() if grad else s).item()
+
+
+def _channels_last(tensor: torch.Tensor) -> torch.Tensor:
+    """``(N, C, h, w)`` -> ``(N, h, w, C)``: layer tensors cross the engine boundary channels-last."""
+    return tensor.permute(0, 2, 3, 1) if tensor.ndim == 4 else tensor

@@ -39,12 +39,14 @@ from .intervals import LEVEL
 from .store import json_ready
 from .summary import (
     COLUMNS,
+    CROSS_FRAMEWORK_COLUMNS,
     GLOSSARY,
     Column,
     _agreement_lookup,
     _f,
     _model_line,
     backend_parity,
+    cross_framework_rows,
     findings,
     markdown_table,
     sanity_verdict,
@@ -80,6 +82,14 @@ def markdown_report(results: Any) -> str:
               "during the timed runs (+Δ: over the RSS before the warm-up). Quality columns are empty for "
               "speed-only models (random weights)."), "",
               markdown_table(rows), ""]
+    across = cross_framework_rows(results)
+    if across:
+        lines += ["## Libraries across frameworks", "",
+                  ("The zoo networks run in both frameworks (the PyTorch twins carry the Keras weights): each method's "
+                   "rows for every library, Keras and PyTorch, together. The same definition on the same network "
+                   "should give the same numbers; each library's own defaults (score, ReLU, noise, sign) are "
+                   "recorded in its results and explained on its backend page."), "",
+                  markdown_table(across, CROSS_FRAMEWORK_COLUMNS), ""]
     for mr in results.models:
         lines += [f"## {mr.id}", "", _model_line(mr), ""]
         found = findings(results, mr)

@@ -483,10 +483,12 @@ class _Runner:
         causal = metric in ("deletion", "insertion", "mu_fidelity")
         spec = {"kind": "metric", "metric": metric, "maps": row.maps_key, "params": params, "transform": transform,
                 "code": code_digest("xaikit.metrics", _services_package(pm)),
-                "score": cfg.metrics.score if causal else None, "batch": cfg.batch_size if causal else None,
+                "score": pm.metric_score(cfg.metrics.score) if causal else None,
+                "batch": cfg.batch_size if causal else None,
                 "seed": cfg.seed if metric == "mu_fidelity" else None}
         task = Task(metric_cell, run.ref, {"sample": run.sample, "maps": (str(row.maps_key), row.maps)},
-                    {"metric": metric, "params": params, "transform": transform, "score": cfg.metrics.score,
+                    {"metric": metric, "params": params, "transform": transform,
+                     "score": pm.metric_score(cfg.metrics.score),
                      "batch_size": cfg.batch_size, "seed": cfg.seed})
         context = {"kind": "metric", "metric": metric, "model": pm.entry.id, "label": row.label,
                    "backend": row.backend, "maps_key": row.maps_key}

@@ -72,6 +72,14 @@ class PreparedModel:
     def image_size(self) -> tuple[int, int]:
         return int(self.display.shape[1]), int(self.display.shape[2])
 
+    def metric_score(self, requested: str) -> str:
+        """The score the causal metrics use on this model: ``requested`` (the suite's), unless the model cannot
+        give it -- ``"probability"`` of a model that does not end in softmax or sigmoid (a PyTorch classifier
+        returning logits) is its default score instead (the logit), as the explanations' is."""
+        if requested == "probability" and self.info.get("output_activation") not in ("softmax", "sigmoid"):
+            return self.default_score
+        return requested
+
     @property
     def randomisable(self) -> bool:
         """Whether the model's services can re-initialise its weights (the randomisation sanity check)."""

@@ -246,6 +246,34 @@ def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[Column] = C
     return "\n".join(lines)
 
 
+#: The columns of the cross-framework table: quality and speed, the figures that compare libraries.
+CROSS_FRAMEWORK_COLUMNS = tuple(c for c in COLUMNS if c.key in ("deletion", "insertion", "mu_fidelity", "pointing_game",
+                                                                 "time", "ratio"))
+
+
+def cross_framework_rows(results: Any) -> list[dict[str, Any]]:
+    """The summary rows of the zoo networks run in more than one framework (a Keras model and its PyTorch twin),
+    grouped by network and method entry, so that every library computing a method on the same network -- the
+    Keras ones (tensorflow, tf-explain, shap) and the PyTorch ones (torch, captum, pytorch-grad-cam, shap) -- sits
+    in one block. ``model`` becomes ``"<zoo name> (<framework>)"``."""
+    frameworks: dict[str, set[str]] = {}
+    for mr in results.models:
+        if mr.entry.zoo:
+            frameworks.setdefault(mr.entry.zoo, set()).add(mr.entry.framework or "keras")
+    shared = {name for name, fw in frameworks.items() if len(fw) > 1}
+    by_id = {mr.id: mr for mr in results.models}
+    out = []
+    for d in summary_rows(results):
+        entry = by_id[d["model"]].entry
+        if entry.zoo in shared and not d["control"]:
+            framework = entry.framework or "keras"
+            out.append({**d, "model": f"{entry.zoo} ({framework})", "network": entry.zoo, "framework": framework})
+    order = {name: i for i, name in enumerate(dict.fromkeys(d["network"] for d in out))}
+    labels = {label: i for i, label in enumerate(dict.fromkeys(d["label"] for d in out))}
+    return sorted(out, key=lambda d: (order[d["network"]], labels[d["label"]], d["framework"] != "keras",
+                                      d["backend"]))
+
+
 def _agreement_lookup(mr: Any) -> tuple[list[str], dict[str, np.ndarray]]:
     ag = mr.agreement or {}
     names = ag.get("names", [])

@@ -322,4 +322,24 @@ ENTRIES: tuple[MethodSchema, ...] = (
         needs=SCORES, view="positive", floor_fn=_sample_forwards(_sobol_rows, "masked images"),
         warmup={"n_designs": 2, "grid_size": 1},
         formula="S_Ti = sum_n (f(A_n) - f(C_i,n))^2 / (2 N Var f(A)),  f(M) = S_t(x * up(M) + b * (1 - up(M)))"),
+    MethodSchema(
+        "partition_shap", "Partition SHAP (shap's Partition explainer with an image masker)",
+        "Owen values of a hierarchy of image regions for the target score: shap's Partition explainer splits the "
+        "image recursively in halves and evaluates masked images (regions removed by blurring, inpainting or a "
+        "baseline) within max_evals model calls per image; what shap users run on black-box image models.",
+        "Lundberg & Lee, 'A Unified Approach to Interpreting Model Predictions', NeurIPS 2017; Owen, 'Values of "
+        "games with a priori unions', 1977; shap's PartitionExplainer (shap.readthedocs.io).",
+        signed=True, cost="max_evals forward passes",
+        params=(Param("max_evals", "int", 500, "Model evaluations per image and target (shap's max_evals).", low=3),
+                Param("masker", "choice", "blur", "How shap's Image masker removes a region: 'blur' (cv2.blur of the "
+                      "image), 'inpaint_telea' / 'inpaint_ns' (cv2.inpaint; shap casts the image to uint8, so "
+                      "for [0, 255] pixels only) or 'baseline' (the baseline value).",
+                      choices=("blur", "inpaint_telea", "inpaint_ns", "baseline")),
+                Param("blur_size", "pair", None, "Kernel of the 'blur' masker in pixels (shap's 'blur(h,w)').",
+                      nullable="a quarter of the image's height and width"),
+                *shared("baseline")),
+        needs=SCORES, core=False, floor_fn=_sample_forwards(lambda p: p["max_evals"], "masked images", extra=0),
+        warmup={"max_evals": 3},
+        formula="phi = Owen values of the game v(S) = S_t(x with the regions outside S masked), over shap's "
+                "binary partition tree of the pixels"),
 )

@@ -109,6 +109,10 @@ class MethodSchema:
         Parameter values that compile the same functions with the least work.
     formula : str
         The definition as plain-text math (docs).
+    core : bool
+        Whether the core implements it on engine primitives (:mod:`xaikit.methods`), so
+        that every native backend whose capabilities cover ``needs`` offers it. False for a
+        method only a library's adapter computes (shap's ``partition_shap``).
     """
 
     id: str
@@ -125,6 +129,7 @@ class MethodSchema:
     floor_fn: FloorFn | None = field(default=None, repr=False, compare=False)
     warmup: Mapping[str, Any] = field(default_factory=dict)
     formula: str = ""
+    core: bool = True
 
     def __post_init__(self) -> None:
         unknown = set(self.needs) - set(CAPABILITIES)

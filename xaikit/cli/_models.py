@@ -48,7 +48,9 @@ def load_model(*, model_path: str | None = None, arch: str | None = None, zoo: s
     path = Path(model_path) if model_path else None
     keras_file = path is not None and (path.is_dir() or path.suffix.lower() in (".keras", ".h5", ".hdf5"))
     if keras_file or arch or (zoo and framework in (None, "keras")):
-        import_tensorflow_quietly()  # its start-up lines would otherwise land in the command's output
+        # its start-up lines would otherwise land in the command's output; an architecture may be torchvision's,
+        # and torch must be imported before TensorFlow
+        import_tensorflow_quietly(torch_first=bool(arch) and framework != "keras")
     return open_model(path=model_path, arch=arch, zoo=zoo, weights=weights, input_size=input_size, classes=classes,
                       unsafe=unsafe, framework=framework)
 

@@ -114,7 +114,8 @@ def method_options(f: Any) -> Any:
     """The common method parameters; only the ones given are passed on (the explainer validates them)."""
     return _compose(
         click.option("--backend", default="auto", show_default=True,
-                     help="Backend id (tensorflow, tf-explain, shap) or auto (the native one)."),
+                     help="Backend id (tensorflow, torch, callable, tf-explain, shap, captum, pytorch-grad-cam) or "
+                          "auto (the native one for the model)."),
         click.option("--layer", help="Layer of layer methods (gradcam, gradcam++, expected_gradients)."),
         click.option("--batch-size", type=int, help="Largest batch sent to the model (bounds memory)."),
         click.option("--seed", type=int, help="Seed of random methods (drawn and printed if not given)."),

@@ -13,12 +13,31 @@ import os
 import sys
 
 
-def import_tensorflow_quietly() -> None:
+def import_torch_first() -> None:
+    """Import PyTorch and torchvision (those installed) if TensorFlow is not imported yet.
+
+    CUDA builds of PyTorch ship Triton, whose LLVM crashes the process (a segmentation
+    fault) when it is loaded after TensorFlow's; a command that may use both imports
+    torch first (docs/backends/torch.md).
+    """
+    import importlib.util
+
+    if "tensorflow" in sys.modules:
+        return
+    for name in ("torch", "torchvision"):
+        if name not in sys.modules and importlib.util.find_spec(name) is not None:
+            importlib.import_module(name)
+
+
+def import_tensorflow_quietly(*, torch_first: bool = False) -> None:
     """Import TensorFlow (if installed and not yet imported) without its start-up chatter.
 
-    A missing TensorFlow is not an error here: the caller's own import then raises the
-    error that names the extra to install.
+    ``torch_first``: the command may use PyTorch too, so it is imported before
+    (:func:`import_torch_first`). A missing TensorFlow is not an error here: the caller's
+    own import then raises the error that names the extra to install.
     """
+    if torch_first:
+        import_torch_first()
     level = os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "tensorflow" in sys.modules or level == "0":
         return

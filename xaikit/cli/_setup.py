@@ -88,8 +88,10 @@ def setup(*, model_path: str | None, arch: str | None, weights: str | None, inpu
         if loaded.family is not None and scheme.name != loaded.family:
             fam = get_scheme(loaded.family)
             if fam.base != scheme.base:
-                log(f"note: {arch} is trained with keras.applications.{loaded.family}.preprocess_input "
-                    f"(= {fam.base}); pass --preprocess {loaded.family} if these weights are the original ones")
+                how = ("torchvision's original weights take x / 255 normalised by ImageNet's mean and std"
+                       if loaded.family == "torch" else
+                       f"is trained with keras.applications.{loaded.family}.preprocess_input (= {fam.base})")
+                log(f"note: {arch}: {how}; pass --preprocess {loaded.family} if these weights are the original ones")
     labels = None
     if labels_path is not None:
         labels = load_labels(labels_path)

@@ -256,7 +256,7 @@ def bench_command(**o: Any) -> None:
     log(f"suite {cfg.name!r} ({cfg.source}) -> {out}/")
     from ._quiet import import_tensorflow_quietly
 
-    import_tensorflow_quietly()
+    import_tensorflow_quietly(torch_first=True)  # suites and the demo use both frameworks
     progress = not o["quiet"] and sys.stderr.isatty()
     try:
         results = run_suite(cfg, out, log=log, progress=progress, reuse=not o["fresh"], engine=o["engine"],

@@ -20,5 +20,5 @@ def demo_command(out_dir: Path, n_images: int, overwrite: bool) -> None:
     from ..demo import run_demo
     from ._quiet import import_tensorflow_quietly
 
-    import_tensorflow_quietly()
+    import_tensorflow_quietly(torch_first=True)  # suites and the demo use both frameworks
     run_demo(out_dir, overwrite=overwrite, n_images=n_images, log=click.echo)

@@ -24,5 +24,5 @@ def speed_command(out_dir: Path, quick: bool, full: bool, fresh: bool, only: str
     from ._quiet import import_tensorflow_quietly
 
     if not report_only:
-        import_tensorflow_quietly()
+        import_tensorflow_quietly(torch_first=True)  # suites and the demo use both frameworks
     run_speed_suite(out_dir, quick=quick, full=full, fresh=fresh, only=only, log=click.echo, report_only=report_only)

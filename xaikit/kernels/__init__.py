@@ -43,7 +43,7 @@ from .masks import (
     slic_segments,
     upsample_bilinear,
 )
-from .rng import STREAMS, ImageStreams, image_digest, image_rng
+from .rng import GLOBAL_RNG_LOCK, STREAMS, ImageStreams, image_digest, image_rng, image_seeds
 from .sobol import jansen_total_indices, sobol_designs, sobol_rows
 from .streaming import chunks, ragged_row_plan, row_plan, segments, stream_rows
 from .upsample import resize_maps
@@ -55,6 +55,7 @@ __all__ = [
     "LAYOUTS",
     "SEGMENTATIONS",
     "STREAMS",
+    "GLOBAL_RNG_LOCK",
     "ImageStreams",
     "WeightedMoments",
     "ablation_weights",
@@ -72,6 +73,7 @@ __all__ = [
     "hirescam_weights",
     "image_digest",
     "image_rng",
+    "image_seeds",
     "images_channels_last",
     "image_segments",
     "integration_points",

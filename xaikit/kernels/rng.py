@@ -18,14 +18,20 @@ frameworks gives the same SmoothGrad and expected-gradients maps.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["STREAMS", "ImageStreams", "channels_last", "image_digest", "image_rng"]
+__all__ = ["GLOBAL_RNG_LOCK", "STREAMS", "ImageStreams", "channels_last", "image_digest", "image_rng", "image_seeds"]
 
-#: Stream numbers, one per use, so that independent draws never share a stream.
-STREAMS = {"noise": 0, "smoothing": 1, "references": 2, "positions": 3, "masks": 4, "shifts": 5}
+#: Held by every adapter while its library draws from a *global* generator (NumPy's, torch's), which it
+#: seeds and restores around the call: one such call at a time in the process, so draws never interleave.
+GLOBAL_RNG_LOCK = threading.RLock()
+
+#: Stream numbers, one per use, so that independent draws never share a stream ("library": the seeds
+#: adapters give a library for each image, :func:`image_seeds`).
+STREAMS = {"noise": 0, "smoothing": 1, "references": 2, "positions": 3, "masks": 4, "shifts": 5, "library": 6}
 
 
 def image_digest(image: np.ndarray) -> int:
@@ -84,3 +90,13 @@ class ImageStreams:
     def integers(self, image: int, count: int, high: int) -> np.ndarray:
         """``count`` int64 draws from ``0 .. high - 1``, the next ones of ``image``'s stream."""
         return self._generators[image].integers(0, high, size=count)
+
+
+def image_seeds(seed: int, images: Sequence[np.ndarray] | np.ndarray, layout: str, high: int = 2**63) -> list[int]:
+    """One seed in ``[0, high)`` per image, keyed by ``seed`` and the image's content (channels-last bytes).
+
+    For a library that draws from a global generator: seeded with its image's seed before
+    each image's call, it gives the image the same draws whatever the batch.
+    """
+    return [int(image_rng(int(seed), channels_last(image, layout), STREAMS["library"]).integers(high))
+            for image in images]

@@ -22,6 +22,7 @@ from .surrogates import LIME, KernelSHAP
 
 __all__ = [
     "ATTRIBUTION_METHODS",
+    "CORE_METHODS",
     "IMPLEMENTATIONS",
     "LIME",
     "METHODS",
@@ -79,3 +80,7 @@ IMPLEMENTATIONS: dict[str, type] = {
     "lime": LIME,
     "sobol": Sobol,
 }
+
+#: The attribution methods written here (every native backend computes them); the catalogue's others
+#: (``MethodSchema.core`` False: shap's ``partition_shap``) only a library's adapter computes.
+CORE_METHODS: tuple[str, ...] = tuple(m for m in ATTRIBUTION_METHODS if METHODS[m].core)

@@ -12,7 +12,28 @@ from ..kernels import accumulate_windows, patch_windows, row_plan, segments, str
 from ..spec import ModelSpec
 from .base import EngineExplainer, image_size
 
-__all__ = ["Occlusion"]
+__all__ = ["Occlusion", "resolve_windows"]
+
+
+def resolve_windows(params: dict[str, Any], images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
+    """Check ``patch_size`` and ``stride`` against the images; add ``stride`` (None -> the patch), the windows
+    (``_windows``, :func:`xaikit.kernels.patch_windows`) and their count (``n_windows``) to ``params``.
+
+    Shared by every occlusion (the core's and the adapters'), so that they occlude the same windows.
+    """
+    patch = tuple(params["patch_size"])
+    stride = patch if params["stride"] is None else tuple(params["stride"])
+    height, width = image_size(images, spec)
+    if patch[0] > height or patch[1] > width:
+        raise InputError(f"patch_size {list(patch)} is larger than the images ({height} x {width}); use a smaller "
+                         "patch")
+    if stride[0] > patch[0] or stride[1] > patch[1]:
+        raise InputError(f"stride {list(stride)} is larger than patch_size {list(patch)}: pixels between the "
+                         "patches would never be occluded; use stride <= patch_size")
+    params["stride"] = list(stride)
+    params["_windows"] = patch_windows(height, width, patch, stride)  # type: ignore[arg-type]
+    params["n_windows"] = len(params["_windows"])
+    return params
 
 
 class Occlusion(EngineExplainer):
@@ -46,20 +67,7 @@ class Occlusion(EngineExplainer):
     method = "occlusion"
 
     def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
-        params = super()._resolve_params(images, spec)
-        patch = tuple(params["patch_size"])
-        stride = patch if params["stride"] is None else tuple(params["stride"])
-        height, width = image_size(images, spec)
-        if patch[0] > height or patch[1] > width:
-            raise InputError(f"patch_size {list(patch)} is larger than the images ({height} x {width}); use a smaller "
-                             "patch")
-        if stride[0] > patch[0] or stride[1] > patch[1]:
-            raise InputError(f"stride {list(stride)} is larger than patch_size {list(patch)}: pixels between the "
-                             "patches would never be occluded; use stride <= patch_size")
-        params["stride"] = list(stride)
-        params["_windows"] = patch_windows(height, width, patch, stride)  # type: ignore[arg-type]
-        params["n_windows"] = len(params["_windows"])
-        return params
+        return resolve_windows(super()._resolve_params(images, spec), images, spec)
 
     def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
         engine = self._engine()

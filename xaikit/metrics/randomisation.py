@@ -103,7 +103,7 @@ def layer_seed(seed: int, index: int) -> int:
 
 def cascading_randomisation(explain_fn: ExplainFn, randomizer: Randomizer, images: Any, targets: Any, *,
                             layers: Sequence[str] | None = None, mode: str = "cascading", seed: int | None = None,
-                            keep_maps: bool = False) -> RandomisationResult:
+                            keep_maps: bool = False, layout: str = "NHWC") -> RandomisationResult:
     r"""Cascading model-parameter randomisation (Adebayo et al., "Sanity Checks for
     Saliency Maps", NeurIPS 2018).
 
@@ -132,7 +132,7 @@ def cascading_randomisation(explain_fn: ExplainFn, randomizer: Randomizer, image
     randomizer : Randomizer
         See :class:`Randomizer`; for Keras, ``xaikit_tensorflow.randomize.KerasRandomizer(model)``.
     images : array-like
-        ``(N, H, W, C)`` channels-last batch.
+        The batch ``explain_fn`` takes, in ``layout``.
     targets : int or sequence of int
         The classes to explain, fixed for all steps (the randomised model's
         predictions are meaningless, so ``None`` is not accepted: pass the original
@@ -148,13 +148,16 @@ def cascading_randomisation(explain_fn: ExplainFn, randomizer: Randomizer, image
         :func:`layer_seed` ``(seed, i)``. ``None`` draws one (recorded in params).
     keep_maps : bool
         Keep every step's maps in the result (``L x`` the memory of the maps).
+    layout : {"NHWC", "NCHW"}
+        The layout of ``images`` (``"NCHW"`` for PyTorch models); the maps are ``(N, H, W)`` either way.
 
     Returns
     -------
     RandomisationResult
     """
-    x = check_images(images)
-    n, h, w, _ = x.shape
+    layout = check_choice("layout", layout, ("NHWC", "NCHW"))
+    x = check_images(images, layout=layout)
+    n, h, w = (x.shape[0], x.shape[1], x.shape[2]) if layout == "NHWC" else (x.shape[0], x.shape[2], x.shape[3])
     if targets is None:
         raise InputError("targets must be given (the classes explained at every step); pass the original model's "
                          "predicted classes, e.g. np.argmax(predict(images), axis=1), or the labels.")

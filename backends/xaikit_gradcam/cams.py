@@ -1,0 +1,223 @@
+"""pytorch-grad-cam's CAM classes, stopped below its min-max scaling.
+
+Where the library scales: ``BaseCAM.compute_cam_per_layer`` takes each layer's map from
+``get_cam_image`` (the weighted channel sum, or the layer's own formula), applies
+``np.maximum(cam, 0)`` and ``scale_cam_image(cam, target_size)`` (each map minus its
+minimum, divided by ``1e-7 +`` its maximum, then ``cv2.resize`` to the image), and
+``aggregate_multi_layers`` averages the layers, rectifies and scales again. ``__call__``
+returns only that. The adapter subclasses the library's class and records what
+``get_cam_image`` (and ``get_cam_weights``, for the weighted CAMs) returns while the
+library's ``forward`` runs unchanged -- its hooks, its ``loss.backward()``, its weights --
+and discards the scaled output: nothing is undone, nothing of the library's
+computation is replaced.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, ClassVar
+
+import numpy as np
+import pytorch_grad_cam
+from pytorch_grad_cam.ablation_layer import AblationLayer
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+from xaikit.catalogue import SHARED, Param
+from xaikit.explainer import Attribution, Explainer, ModelSpec, predicted_classes
+from xaikit.kernels import chunks
+from xaikit_torch.adapters import (
+    ScoreModel,
+    TorchModelMixin,
+    library_call,
+    library_score,
+    module_of,
+    to_tensor,
+    versions,
+)
+
+__all__ = ["GradCAM", "GradCAMPlusPlus", "XGradCAM", "HiResCAM", "LayerCAM", "ScoreCAM", "AblationCAM", "EigenCAM",
+           "raw_cam_class"]
+
+
+@functools.cache
+def raw_cam_class(cls: type) -> type:
+    """``cls`` (a pytorch-grad-cam class) recording the maps of ``get_cam_image`` and the weights of
+    ``get_cam_weights`` in ``xaikit_maps`` / ``xaikit_weights`` as its ``forward`` computes them."""
+
+    def get_cam_image(self: Any, *args: Any, **kwargs: Any) -> Any:
+        cam = cls.get_cam_image(self, *args, **kwargs)
+        self.xaikit_maps.append(np.array(cam, np.float32, copy=True))
+        return cam
+
+    def get_cam_weights(self: Any, *args: Any, **kwargs: Any) -> Any:
+        weights = cls.get_cam_weights(self, *args, **kwargs)
+        self.xaikit_weights.append(np.array(weights, np.float32, copy=True))
+        return weights
+
+    return type(f"Raw{cls.__name__}", (cls,), {"get_cam_image": get_cam_image, "get_cam_weights": get_cam_weights,
+                                                "__module__": __name__})
+
+
+_LAYER = SHARED["layer"].with_default(None, "The layer whose output is used (pytorch-grad-cam's target_layers, one "
+                                            "layer). None: xaikit's rule, the output of the last convolution block "
+                                            "(the library has no default).")
+_RELU = SHARED["relu"].with_default(True, "pytorch-grad-cam's np.maximum(cam, 0) (it always applies it); False "
+                                          "returns the signed map get_cam_image computed, which the library never "
+                                          "shows.")
+_EIGEN_SMOOTH = Param("eigen_smooth", "bool", False, "pytorch-grad-cam's eigen_smooth: the map is the projection of "
+                      "the weighted activations on their first principal component instead of their channel sum.")
+
+
+class _LibraryCAM(TorchModelMixin, Explainer):
+    """One pytorch-grad-cam class, its map before rectification and scaling; see the module docstring.
+
+    Score: the library differentiates ``ClassifierOutputTarget(c)``, the model's output
+    column ``c`` as it is (the logit of a usual torch classifier, the probability after a
+    final ``nn.Softmax``); ``score=None`` is that, and other scores hand the library
+    xaikit's class scores instead (:class:`xaikit_torch.adapters.ScoreModel`; a
+    single-output model gives two columns, so classes 0 and 1 both work). Images are sent
+    ``batch_size`` at a time, one library call each. The library writes the parameters'
+    ``.grad`` (``model.zero_grad()``, ``loss.backward()``) and calls ``model.eval()``:
+    both are put back after the call.
+    """
+
+    backend = "pytorch-grad-cam"
+    library_class: ClassVar[str]
+    param_changes: ClassVar[dict[str, Param | None]] = {"layer": _LAYER, "relu": _RELU, "eigen_smooth": _EIGEN_SMOOTH}
+
+    def _info(self) -> dict[str, Any]:
+        return versions("grad-cam")
+
+    def _default_score(self, spec: ModelSpec) -> str:
+        return library_score(spec)
+
+    def _construct(self, forward: ScoreModel, layer: Any, batch_size: int) -> Any:
+        cam = raw_cam_class(getattr(pytorch_grad_cam, self.library_class))(model=forward, target_layers=[layer])
+        cam.batch_size = batch_size  # read by ScoreCAM (its default: 16)
+        return cam
+
+    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
+        batch_size = params["batch_size"]
+        outputs = self._predict(images, batch_size)
+        targets = np.asarray(predicted_classes(outputs, self._describe(images)) if targets is None else targets,
+                             np.int64)
+        forward = ScoreModel(self.model, params["score"], tuple(images.shape[1:]))
+        layer = module_of(self.model, params["layer"])
+        maps, weights = [], []
+        with library_call(self.model):
+            for s in chunks(len(images), batch_size):
+                cam = self._construct(forward, layer, batch_size)
+                cam.xaikit_maps, cam.xaikit_weights = [], []
+                try:
+                    cam(input_tensor=to_tensor(images[s], self.model),
+                        targets=[ClassifierOutputTarget(int(c)) for c in targets[s]],
+                        eigen_smooth=params.get("eigen_smooth", False))
+                finally:
+                    cam.activations_and_grads.release()
+                maps.append(cam.xaikit_maps[0])
+                weights += cam.xaikit_weights[:1]
+        maps = np.concatenate(maps)
+        if params["relu"]:
+            maps = np.maximum(maps, 0.0)
+        complete = weights and sum(len(w) for w in weights) == len(maps)  # the weighted CAMs
+        extras = {"weights": np.concatenate(weights)} if complete else {}
+        return Attribution(maps, outputs, targets, at_layer=True, extras=extras)
+
+
+class GradCAM(_LibraryCAM):
+    """pytorch-grad-cam's ``GradCAM``: :math:`\\sum_k \\mathrm{mean}_{ij}(g_k) A_k`, rectified.
+
+    The native ``gradcam`` with the same score (tested); the library's own output is
+    ``minmax(resize(relu(map)))`` of this map (``scale_cam_image``; tested).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    layer : str, module or None
+    relu : bool, default True
+    eigen_smooth : bool, default False
+    batch_size : int, default 32
+    score : {None, "logit", "probability", "output"}
+    """
+
+    method = "gradcam"
+    library_class = "GradCAM"
+
+
+class GradCAMPlusPlus(GradCAM):
+    """pytorch-grad-cam's ``GradCAMPlusPlus``: weights :math:`\\sum_{ij} \\alpha_{ij} \\mathrm{ReLU}(g_{ij})` with
+    :math:`\\alpha = g^2 / (2 g^2 + \\sum_{ab} A_{ab}\\, g^3 + 10^{-6})` (0 where :math:`g = 0`)."""
+
+    method = "gradcam++"
+    library_class = "GradCAMPlusPlus"
+
+
+class XGradCAM(GradCAM):
+    """pytorch-grad-cam's ``XGradCAM``: weights :math:`\\sum_{ij} g_{ij} A_{ij} / (\\sum_{ab} A_{ab} + 10^{-7})`."""
+
+    method = "xgradcam"
+    library_class = "XGradCAM"
+
+
+class HiResCAM(GradCAM):
+    """pytorch-grad-cam's ``HiResCAM``: :math:`\\sum_k g_k \\odot A_k` (no spatial averaging), rectified
+    (``eigen_smooth`` prints the library's warning that the guarantees then fail)."""
+
+    method = "hirescam"
+    library_class = "HiResCAM"
+
+
+class LayerCAM(GradCAM):
+    """pytorch-grad-cam's ``LayerCAM``: :math:`\\sum_k \\mathrm{ReLU}(g_k) \\odot A_k`, rectified."""
+
+    method = "layercam"
+    library_class = "LayerCAM"
+
+
+class ScoreCAM(GradCAM):
+    """pytorch-grad-cam's ``ScoreCAM``: weights = softmax over channels of the score of the image multiplied by
+    each channel's upsampled, min-max normalised activation.
+
+    The library upsamples with ``torch.nn.UpsamplingBilinear2d`` (``align_corners=True``),
+    the native ``scorecam`` with xaikit's half-pixel bilinear resize: they agree exactly
+    where the layer has the input's resolution (tested), and differ by that convention
+    elsewhere. It scores ``batch_size`` masked images per pass (``cam.batch_size``; the
+    library's default 16) and draws a tqdm progress bar per image on stderr.
+    """
+
+    method = "scorecam"
+    library_class = "ScoreCAM"
+
+
+class AblationCAM(GradCAM):
+    """pytorch-grad-cam's ``AblationCAM``: weights :math:`(y - y_k)/y` with :math:`y_k` the score when channel
+    :math:`k` is ablated.
+
+    The library swaps the layer for its ``AblationLayer`` in the model for the call (put
+    back afterwards) and runs the **whole** model once per channel (``batch_size``
+    channels per pass). Its ablated value is 0 when the layer's activations have minimum
+    0 (after a ReLU: the native ``ablationcam``'s zero, tested), and
+    ``min(activations) - 1e7`` otherwise -- a different ablation from the native one
+    for layers with negative values. Draws a tqdm progress bar per image on stderr.
+    """
+
+    method = "ablationcam"
+    library_class = "AblationCAM"
+
+    def _construct(self, forward: ScoreModel, layer: Any, batch_size: int) -> Any:
+        cls = raw_cam_class(pytorch_grad_cam.AblationCAM)
+        return cls(model=forward, target_layers=[layer], ablation_layer=AblationLayer(), batch_size=batch_size)
+
+
+class EigenCAM(GradCAM):
+    """pytorch-grad-cam's ``EigenCAM``: the projection of the layer's centred activations on their first right
+    singular vector (``get_2d_projection``), rectified; class-agnostic (the target is recorded, not used).
+
+    The library keeps the orientation ``np.linalg.svd`` happens to return, so its map may
+    be the negative lobe of the native ``eigencam``'s (which fixes the sign): compare
+    either orientation (tested). ``eigen_smooth`` does not apply.
+    """
+
+    method = "eigencam"
+    library_class = "EigenCAM"
+    param_changes = {"layer": _LAYER, "relu": _RELU}

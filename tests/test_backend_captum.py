@@ -1,0 +1,207 @@
+"""The Captum adapter: the xaikit contract, fidelity to Captum, and parity with the native PyTorch backend.
+
+Parity is exact (float32 round-off) where the definitions agree (Saliency with abs=False, InputXGradient,
+LayerGradCam with ReLU, Occlusion with the same windows, guided backpropagation, deconvnet, the Riemann rules of
+integrated gradients); where they differ, the documented relationship is checked (abs, Captum's trapezoid, guided
+Grad-CAM's nearest upsampling, NoiseTunnel / GradientShap / KernelShap / Lime on a linear model, whose answers are
+known whatever the draws).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import xaikit as xk
+
+pytest.importorskip("captum")
+TARGETS = [1, 2, 3]
+
+
+@pytest.fixture(scope="module")
+def model(torch_cnn):
+    return torch_cnn
+
+
+def captum(model, x, method, **params):
+    return xk.explain(model, x, method=method, backend="captum", **params)
+
+
+def native(model, x, method, **params):
+    return xk.explain(model, x, method=method, backend="torch", **params)
+
+
+def close(actual, expected, rtol=1e-5):
+    expected = np.asarray(expected)
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=1e-6 * float(np.abs(expected).max()))
+
+
+def flags(model):
+    return [m.training for m in model.modules()], [p.grad for p in model.parameters()]
+
+
+# ----------------------------------------------------------------------------------------------- contract
+def test_backend_is_registered_and_lazy():
+    row = next(b for b in xk.list_backends() if b.name == "captum")
+    assert row.available and row.versions["captum"]
+    assert {"vanilla_gradients", "smoothgrad", "vargrad", "squaregrad", "expected_gradients", "gradcam",
+            "guided_gradcam", "kernel_shap", "lime", "occlusion", "activations"} <= set(row.methods)
+
+
+def test_defaults_are_captums_and_recorded(model, torch_images):
+    training, grads = flags(model)
+    exp = captum(model, torch_images, "vanilla_gradients")
+    assert exp.score == "probability" and exp.params["abs"] is True  # the model's softmax output, |grad|
+    assert exp.info["captum"] and exp.backend == "captum"
+    assert (exp.channel_attributions >= 0).all()
+    cam = captum(model, torch_images, "gradcam", layer="conv_b", targets=TARGETS)
+    assert cam.params["relu"] is False and cam.layer_attributions.min() < 0  # LayerGradCam keeps the sign
+    ig = captum(model, torch_images, "integrated_gradients", steps=8)
+    assert ig.params["integration"] == "gausslegendre"
+    assert flags(model) == (training, grads)  # train-mode flags and .grad left as they were
+
+
+# ------------------------------------------------------------------------------------------------ parity
+@pytest.mark.parametrize("score", ["probability", "logit"])
+def test_saliency_without_abs_is_native_vanilla_gradients(model, torch_images, score):
+    ref = native(model, torch_images, "vanilla_gradients", score=score, targets=TARGETS)
+    exp = captum(model, torch_images, "vanilla_gradients", abs=False, score=score, targets=TARGETS)
+    close(exp.channel_attributions, ref.channel_attributions)
+    close(exp.attributions, ref.attributions)
+    absolute = captum(model, torch_images, "vanilla_gradients", score=score, targets=TARGETS)
+    close(absolute.channel_attributions, np.abs(ref.channel_attributions))
+
+
+def test_input_x_gradient_is_native(model, torch_images):
+    ref = native(model, torch_images, "gradient_x_input", score="probability", targets=TARGETS)
+    close(captum(model, torch_images, "gradient_x_input", targets=TARGETS).channel_attributions,
+          ref.channel_attributions)
+
+
+@pytest.mark.parametrize("method", ["guided_backprop", "deconvnet"])
+def test_modified_backward_passes_are_native(model, torch_images, method):
+    ref = native(model, torch_images, method, score="probability", targets=TARGETS)
+    close(captum(model, torch_images, method, targets=TARGETS).channel_attributions, ref.channel_attributions)
+
+
+@pytest.mark.parametrize("captum_rule, native_rule", [("riemann_left", "left"), ("riemann_right", "right"),
+                                                      ("riemann_middle", "midpoint")])
+def test_integrated_gradients_riemann_rules_are_native(model, torch_images, captum_rule, native_rule):
+    kw = {"steps": 6, "baseline": 0.25, "targets": TARGETS}
+    exp = captum(model, torch_images, "integrated_gradients", integration=captum_rule, batch_size=5, **kw)
+    ref = native(model, torch_images, "integrated_gradients", integration=native_rule, score="probability", **kw)
+    close(exp.channel_attributions, ref.channel_attributions, rtol=1e-4)
+    close(exp.extras["completeness_gap"], ref.extras["completeness_gap"], rtol=1e-3)
+
+
+def test_integrated_gradients_captum_trapezoid_is_scaled_native_trapezoid(model, torch_images):
+    n, kw = 6, {"baseline": 0.25, "targets": TARGETS}
+    exp = captum(model, torch_images, "integrated_gradients", integration="riemann_trapezoid", steps=n, **kw)
+    ref = native(model, torch_images, "integrated_gradients", integration="trapezoid", steps=n, score="probability",
+                 **kw)
+    close(exp.channel_attributions, ref.channel_attributions * (n - 1) / n, rtol=1e-4)
+
+
+def test_layer_gradcam_with_relu_is_native_gradcam(model, torch_images):
+    exp = captum(model, torch_images, "gradcam", layer="conv_b", relu=True, score="logit", targets=TARGETS)
+    ref = native(model, torch_images, "gradcam", layer="conv_b", targets=TARGETS)
+    close(exp.layer_attributions, ref.layer_attributions)
+    close(exp.attributions, ref.attributions)
+    signed = captum(model, torch_images, "gradcam", layer="conv_b", score="logit", targets=TARGETS)
+    close(signed.layer_attributions, native(model, torch_images, "gradcam", layer="conv_b", relu=False,
+                                            targets=TARGETS).layer_attributions)
+
+
+def test_guided_gradcam_is_guided_backprop_times_nearest_upsampled_gradcam(torch, model, torch_images):
+    exp = captum(model, torch_images, "guided_gradcam", layer="conv_b", targets=TARGETS)
+    guided = native(model, torch_images, "guided_backprop", score="probability", targets=TARGETS)
+    cam = native(model, torch_images, "gradcam", layer="conv_b", score="probability", targets=TARGETS)
+    up = torch.nn.functional.interpolate(torch.from_numpy(cam.layer_attributions)[:, None],
+                                         size=torch_images.shape[2:], mode="nearest").numpy()
+    close(exp.channel_attributions, guided.channel_attributions * up)
+
+
+@pytest.mark.parametrize("patch, stride", [(4, None), ((5, 6), (2, 3))])
+def test_occlusion_is_native_with_the_same_windows(model, torch_images, patch, stride):
+    kw = {"patch_size": patch, "stride": stride, "baseline": 0.5, "targets": TARGETS}
+    exp = captum(model, torch_images, "occlusion", batch_size=7, **kw)
+    ref = native(model, torch_images, "occlusion", score="probability", **kw)
+    close(exp.attributions, ref.attributions, rtol=1e-4)
+    np.testing.assert_array_equal(exp.channel_attributions[:, 0], exp.channel_attributions[:, 2])
+
+
+def test_activations_are_native(model, torch_images):
+    ours = xk.activations(model, torch_images, layers=["conv_a", "conv_b"], backend="captum", batch_size=2)
+    ref = xk.activations(model, torch_images, layers=["conv_a", "conv_b"], backend="torch")
+    for name in ("conv_a", "conv_b"):  # another batch size may take another convolution kernel: round-off only
+        np.testing.assert_allclose(ours[name], ref[name], rtol=1e-5, atol=1e-6)
+
+
+# -------------------------------------------------------------------- random methods on a linear model
+@pytest.fixture(scope="module")
+def linear():
+    from xaikit.testing import IMAGE_SHAPE
+    from xaikit_torch.testing import TorchFactory
+
+    rng = np.random.default_rng(42)
+    weights = rng.normal(0, 1, (*IMAGE_SHAPE, 4)).astype(np.float32)
+    factory = TorchFactory()
+    return factory.linear(weights, np.zeros(4, np.float32), "linear"), weights.transpose(3, 2, 0, 1), factory
+
+
+def test_noise_tunnel_statistics_on_a_linear_model(linear):
+    model, w, factory = linear  # w: (K, C, H, W); the gradient is w[t] at every noisy sample
+    x, t = factory.images(2), [3, 1]
+    kw = {"targets": t, "n_samples": 6, "noise_std": 0.3, "seed": 0}
+    close(captum(model, x, "smoothgrad", abs=False, **kw).channel_attributions, w[t])
+    close(captum(model, x, "smoothgrad", **kw).channel_attributions, np.abs(w[t]))
+    close(captum(model, x, "squaregrad", **kw).channel_attributions, w[t] ** 2)
+    np.testing.assert_allclose(captum(model, x, "vargrad", abs=False, **kw).channel_attributions, 0.0, atol=1e-5)
+    assert captum(model, x, "smoothgrad", nt_samples_batch_size=4, **kw).params["nt_samples_batch_size"] == 4
+
+
+def test_noise_tunnel_seed_is_captum_with_torch_seeded_per_image(torch, model, torch_images):
+    from captum.attr import NoiseTunnel, Saliency
+
+    from xaikit_torch.adapters import ScoreModel, library_seeds
+
+    exp = captum(model, torch_images, "smoothgrad", n_samples=3, noise_std=0.2, seed=5, targets=TARGETS)
+    state = torch.random.get_rng_state()
+    forward = ScoreModel(model, "probability", torch_images.shape[1:])
+    for i, s in enumerate(library_seeds(5, torch_images)):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(s)
+            model.eval()
+            ref = NoiseTunnel(Saliency(forward)).attribute(torch.from_numpy(torch_images[i:i + 1].copy()), nt_samples=3,
+                                                           stdevs=0.2, target=TARGETS[i]).detach().numpy()
+            model.train()
+        close(exp.channel_attributions[i:i + 1], ref)
+    assert torch.equal(torch.random.get_rng_state(), state)  # torch's global stream untouched
+    alone = captum(model, torch_images[2:], "smoothgrad", n_samples=3, noise_std=0.2, seed=5, targets=TARGETS[2])
+    np.testing.assert_array_equal(alone.attributions[0], exp.attributions[2])  # independent of the batch
+
+
+def test_gradient_shap_is_expected_gradients_on_a_linear_model(linear):
+    model, w, factory = linear
+    x, reference = factory.images(2), factory.images(1, seed=5)
+    exp = captum(model, x, "expected_gradients", background=reference, n_samples=7, seed=1, targets=[2, 0])
+    close(exp.channel_attributions, (x - reference) * w[[2, 0]], rtol=1e-4)
+    np.testing.assert_allclose(exp.extras["completeness_gap"], 0.0, atol=1e-3)
+
+
+@pytest.mark.parametrize("method, extra", [("kernel_shap", {"n_samples": 60}),
+                                           ("lime", {"n_samples": 80, "lasso_alpha": 0.0})])
+def test_surrogates_on_xaikit_segments_give_segment_contributions(linear, method, extra):
+    from xaikit.kernels import grid_segments
+
+    model, w, factory = linear
+    x, t = factory.images(2), [2, 1]
+    exp = captum(model, x, method, targets=t, segmentation="grid", n_segments=6, baseline=0.25, seed=0, **extra)
+    labels = grid_segments(x.shape[2:], (2, 3))
+    np.testing.assert_array_equal(exp.extras["segments"], np.stack([labels, labels]))
+    contribution = ((x - 0.25) * w[t]).sum(1)
+    expected = np.stack([np.bincount(labels.ravel(), c.ravel())[labels] for c in contribution])
+    np.testing.assert_allclose(exp.attributions, expected, rtol=1e-3, atol=1e-3)
+    ref = native(model, x, method, targets=t, segmentation="grid", n_segments=6, baseline=0.25, seed=0,
+                 **({"ridge_alpha": 0.0} if method == "lime" else {}))
+    np.testing.assert_allclose(exp.attributions, ref.attributions, rtol=1e-3, atol=1e-3)
