@@ -114,13 +114,17 @@ def model_view(model: Any) -> TorchModelView:
     if not isinstance(model, nn.Module):
         raise ModelError(f"xaikit's torch backend explains torch.nn.Module objects; got {type(model).__name__}. "
                          "Wrap a plain function in an nn.Module, or pick the backend for your framework.")
-    structure = _structure(model)
-    with _VIEWS_LOCK:
-        view = _VIEWS.get(model)
-        if view is None or view.structure != structure:
-            view = TorchModelView(model, structure)
-            _VIEWS[model] = view
-        return view
+    # A library call holding the model alone may have swapped a module of it (pytorch-grad-cam's AblationCAM
+    # puts its ablation layer in place of the target layer): read the module tree only when no such call runs,
+    # else a view of the swapped model would be cached and its hooks put on a module that is taken out again.
+    with pass_gate(model).shared():
+        structure = _structure(model)
+        with _VIEWS_LOCK:
+            view = _VIEWS.get(model)
+            if view is None or view.structure != structure:
+                view = TorchModelView(model, structure)
+                _VIEWS[model] = view
+            return view
 
 
 class PassGate:
