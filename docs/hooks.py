@@ -270,7 +270,7 @@ def api_reference() -> str:
         for candidate in (target, target.rsplit(".", 1)[-1]):
             if candidate in documented:
                 return "#" + documented[candidate]
-        head, _, tail = target.rpartition(".")  # Class.method
+        head = target.rpartition(".")[0]  # Class.method
         if head in documented:
             return "#" + documented[head]
         return None
@@ -398,7 +398,7 @@ def method_table() -> str:
     specs = sorted(_discover().values(), key=lambda b: (not b.native, b.name))
     head = "| method | " + " | ".join(f"`{b.name}`" for b in specs) + " |"
     rows = [head, "|---" * (len(specs) + 1) + "|"]
-    for method, schema in METHODS.items():
+    for method in METHODS:
         cells = []
         for spec in specs:
             if method not in spec.offered():

@@ -303,7 +303,8 @@ def onnx_cnn(model, path, *, channels_last=False, batch="N", last="Softmax"):
     ]
     out = "logits"
     if last is not None:
-        nodes.append(helper.make_node(last, ["logits"], ["probabilities"], **({"axis": 1} if last == "Softmax" else {})))
+        axis = {"axis": 1} if last == "Softmax" else {}
+        nodes.append(helper.make_node(last, ["logits"], ["probabilities"], **axis))
         out = "probabilities"
     shape = [batch, h, w, c] if channels_last else [batch, c, h, w]
     graph = helper.make_graph(nodes, "tiny_cnn", [helper.make_tensor_value_info("image", TensorProto.FLOAT, shape)],

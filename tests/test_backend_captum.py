@@ -140,8 +140,9 @@ def test_activations_are_native(model, torch_images):
 # -------------------------------------------------------------------- random methods on a linear model
 @pytest.fixture(scope="module")
 def linear():
-    from xaikit.testing import IMAGE_SHAPE
     from xaikit_torch.testing import TorchFactory
+
+    from xaikit.testing import IMAGE_SHAPE
 
     rng = np.random.default_rng(42)
     weights = rng.normal(0, 1, (*IMAGE_SHAPE, 4)).astype(np.float32)
@@ -162,7 +163,6 @@ def test_noise_tunnel_statistics_on_a_linear_model(linear):
 
 def test_noise_tunnel_seed_is_captum_with_torch_seeded_per_image(torch, model, torch_images):
     from captum.attr import NoiseTunnel, Saliency
-
     from xaikit_torch.adapters import ScoreModel, library_seeds
 
     exp = captum(model, torch_images, "smoothgrad", n_samples=3, noise_std=0.2, seed=5, targets=TARGETS)

@@ -17,10 +17,10 @@ import sys
 
 import numpy as np
 import pytest
+from xaikit_shap._shapes import normalize_shap_values, split_shap_result  # NumPy only
 
 import xaikit as xk
 from xaikit.errors import InputError, LayerError
-from xaikit_shap._shapes import normalize_shap_values, split_shap_result  # NumPy only
 
 pytest.importorskip("shap")
 pytestmark = pytest.mark.tensorflow
@@ -271,7 +271,6 @@ def test_layer_exact_and_reused_explainer_follows_new_weights(keras):
     exact for the new weights, not computed against stale background features.
     """
     from keras import layers
-
     from xaikit_shap.expected_gradients import _EXPLAINERS
 
     rng = np.random.default_rng(11)

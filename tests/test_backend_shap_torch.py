@@ -32,7 +32,7 @@ def test_gradient_explainer_picks_the_framework(torch, linear, functional_cnn, i
     from xaikit_shap.expected_gradients import KerasShapExpectedGradients
     from xaikit_shap.torch_gradients import TorchShapExpectedGradients
 
-    model, _, factory = linear
+    model = linear[0]
     assert isinstance(xk.get_explainer(model, "expected_gradients", backend="shap"), TorchShapExpectedGradients)
     assert isinstance(xk.get_explainer(functional_cnn, "expected_gradients", backend="shap"),
                       KerasShapExpectedGradients)

@@ -381,7 +381,8 @@ def test_errors_name_the_fix(functional_cnn, images, make_linear, keras):
         tfx(functional_cnn, images, "occlusion", patch_size=(4, 2))
     with pytest.raises(InputError, match="'1-probability'"):
         tfx(functional_cnn, images, "occlusion", score="1-output")
-    with pytest.raises(InputError, match="score must be one of .logit., .probability., .output.; got .cross_entropy_loss."):
+    with pytest.raises(InputError,
+                       match="score must be one of .logit., .probability., .output.; got .cross_entropy_loss."):
         tfx(functional_cnn, images, "gradcam", score="cross_entropy_loss")
     with pytest.raises(LayerError, match="no layer 'nope'"):
         tfx(functional_cnn, images, "gradcam", layer="nope")

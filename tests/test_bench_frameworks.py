@@ -39,10 +39,8 @@ method = "gradcam"
 
 
 def test_one_table_for_the_libraries_of_both_frameworks(tmp_path):
-    from xaikit.bench import run_suite, write_reports
+    from xaikit.bench import load_config, run_suite, write_reports
     from xaikit.registry import available_backends
-
-    from xaikit.bench import load_config
 
     path = tmp_path / "frameworks.toml"
     path.write_text(textwrap.dedent(SUITE), encoding="utf-8")

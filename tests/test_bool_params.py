@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import xaikit as xk
-from xaikit.errors import InputError
 from xaikit.binding import get_method_class
+from xaikit.errors import InputError
 from xaikit.registry import available_backends, get_backend, list_methods
 
 pytestmark = pytest.mark.tensorflow

@@ -383,8 +383,8 @@ def test_tensorflow_start_up_lines_stay_off_the_terminal(tmp_path):
     import sys
 
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    res = subprocess.run([sys.executable, "-m", "xaikit", "filters", "--zoo", "shapes_cnn4", "-o", str(tmp_path / "f.png")],
-                         capture_output=True, text=True, env=env, check=False)
+    res = subprocess.run([sys.executable, "-m", "xaikit", "filters", "--zoo", "shapes_cnn4",
+                          "-o", str(tmp_path / "f.png")], capture_output=True, text=True, env=env, check=False)
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "f.png").is_file()
     assert "absl" not in res.stderr and "oneDNN" not in res.stderr and "cuda" not in res.stderr.lower(), res.stderr

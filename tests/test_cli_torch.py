@@ -115,9 +115,10 @@ def test_bench_on_a_torch_model_file(files, tmp_path):
 # ------------------------------------------------------------------------------------------ bench pieces
 @pytest.mark.parametrize("kind", ["forward", "forward_backward_input", "forward_backward_layer"])
 def test_torch_engine_has_a_floor_loop(kind):
+    from xaikit_torch.engine import engine_for
+
     from xaikit.bench.floor import measure_pass_rate
     from xaikit.catalogue.schema import FloorPlan
-    from xaikit_torch.engine import engine_for
 
     net = tiny_net()
     x = np.random.default_rng(0).uniform(0, 1, (2, 3, 12, 12)).astype(np.float32)
@@ -127,8 +128,9 @@ def test_torch_engine_has_a_floor_loop(kind):
 
 
 def test_randomisation_check_on_channels_first_images():
-    from xaikit.metrics import cascading_randomisation
     from xaikit_torch.randomize import TorchRandomizer
+
+    from xaikit.metrics import cascading_randomisation
 
     net = tiny_net()
     x = np.random.default_rng(0).uniform(0, 1, (2, 3, 12, 14)).astype(np.float32)

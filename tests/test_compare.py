@@ -106,7 +106,7 @@ def test_compare_reports_steady_state_first_call_and_effective_parameters(functi
     assert "noise=0.15" in params and "n_samples=4" in params and "channel_reduce='sum'" in params
     cold = xk.compare(functional_cnn, images, pairs=[("gradcam", "tensorflow"), ("gradcam++", "tensorflow")],
                       warmup=False)
-    assert cold.first_call == {label: None for label in cold.labels}
+    assert cold.first_call == dict.fromkeys(cold.labels)
     assert "not measured" in cold.to_markdown() and "include their first call" in cold.to_markdown()
 
 

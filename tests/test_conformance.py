@@ -16,7 +16,6 @@ if {"tensorflow"} <= set(available_backends()):
                   if name in available_backends()]
 if {"torch"} <= set(available_backends()):
     import torch
-
     from xaikit_torch.testing import TorchFactory
 
     torch.set_num_threads(1)  # two shared cores: torch's spinning OpenMP threads would oversubscribe them

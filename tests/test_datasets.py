@@ -170,7 +170,7 @@ def test_digits_upscaled_and_split() -> None:
     pytest.importorskip("sklearn")
     data = load_digits()
     assert data.images.shape == (1797, 32, 32, 1) and data.images.dtype == np.float32
-    assert 0.0 <= data.images.min() and data.images.max() <= 1.0 and data.images.max() > 0.9
+    assert data.images.min() >= 0.0 and data.images.max() <= 1.0 and data.images.max() > 0.9
     assert data.class_names == DIGIT_CLASSES and data.masks is None
     train, test = load_digits(split="train"), load_digits(split="test")
     assert len(train) + len(test) == 1797 and abs(len(test) - 0.25 * 1797) < 6

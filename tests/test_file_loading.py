@@ -158,8 +158,8 @@ def test_activations_load_is_checked_the_same_way(tmp_path):
 
 # ----------------------------------------------------------------------------- fuzzing
 _GOOD = io.BytesIO()
-np.savez_compressed(_GOOD, attributions=np.arange(N * H * W, dtype=np.float32).reshape(N, H, W), targets=np.array([0, 1]),
-                    outputs=np.zeros((N, K), np.float32), predictions=np.array([2, 1]),
+np.savez_compressed(_GOOD, attributions=np.arange(N * H * W, dtype=np.float32).reshape(N, H, W),
+                    targets=np.array([0, 1]), outputs=np.zeros((N, K), np.float32), predictions=np.array([2, 1]),
                     **{"extras/gap": np.ones(N)}, __meta__=np.frombuffer(json.dumps(_meta()).encode(), np.uint8))
 GOOD = _GOOD.getvalue()
 
@@ -187,12 +187,13 @@ def test_fuzz_damaged_bytes(tmp_path, cuts, truncate):
 
 
 _JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
-                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+                     lambda inner: st.lists(inner, max_size=3)
+                     | st.dictionaries(st.text(max_size=8), inner, max_size=3),
                      max_leaves=8)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(changes=st.dictionaries(st.sampled_from(sorted(_meta()) + ["extra"]), _JSON, max_size=4))
+@given(changes=st.dictionaries(st.sampled_from([*sorted(_meta()), "extra"]), _JSON, max_size=4))
 def test_fuzz_metadata(tmp_path, changes):
     path = _write(tmp_path / "meta.npz", {}, _meta(**changes))
     _load_or_file_format_error(path)

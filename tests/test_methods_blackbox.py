@@ -104,7 +104,7 @@ def test_shapley_kernel_sampling_and_enumeration():
     np.testing.assert_allclose(np.bincount(sizes, minlength=m)[1:] / len(sizes), p, atol=0.01)
     assert np.abs(z[0::2].mean(0) - 0.5).max() < 0.02  # no player favoured
     all_z = enumerated_coalitions(m, np.arange(2 ** m - 2))
-    assert len({tuple(r) for r in all_z}) == 2 ** m - 2 and 0 < all_z.sum(1).min() and all_z.sum(1).max() < m
+    assert len({tuple(r) for r in all_z}) == 2 ** m - 2 and all_z.sum(1).min() > 0 and all_z.sum(1).max() < m
     np.testing.assert_allclose(shapley_kernel(m, np.array([1, 2])), [4 / (5 * 1 * 4), 4 / (10 * 2 * 3)])
 
 

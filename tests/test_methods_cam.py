@@ -259,10 +259,7 @@ def test_guided_backprop_and_deconvnet_through_two_relu_layers(keras):
             z2 = np.maximum(z1, 0) @ w[1] + b[1]
             r = w[2][:, ti]
             for z, weight in ((z2, w[1]), (z1, w[0])):
-                if rule == "guided":
-                    r = (z > 0) * (r > 0) * r
-                else:  # deconvnet
-                    r = np.maximum(r, 0)
+                r = (z > 0) * (r > 0) * r if rule == "guided" else np.maximum(r, 0)  # else: deconvnet
                 r = weight @ r
             out.append(r)
         return np.stack(out).reshape(x.shape)

@@ -50,7 +50,8 @@ def test_unknown_scheme_lists_the_choices_without_importing_keras():
 
     code = ("import sys\nfrom xaikit.preprocessing import get_scheme\nfrom xaikit.errors import UnknownNameError\n"
             "try:\n    get_scheme('cafe')\nexcept UnknownNameError as e:\n    assert \"'caffe'\" in str(e), e\n"
-            "else:\n    raise SystemExit('no error')\nassert 'keras' not in sys.modules and 'tensorflow' not in sys.modules")
+            "else:\n    raise SystemExit('no error')\n"
+            "assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
     with pytest.raises(xk.UnknownNameError, match="vgg16"):
         get_scheme("bogus scheme")

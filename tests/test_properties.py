@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import xaikit as xk
+from xaikit.binding import get_method_class
 from xaikit.catalogue import Param
 from xaikit.errors import XaikitError
-from xaikit.binding import get_method_class
 from xaikit.registry import available_backends, list_methods
 
 keras = pytest.importorskip("keras")
@@ -26,8 +26,8 @@ pytestmark = pytest.mark.tensorflow
 
 PAIRS = [(r.id, b) for r in list_methods() if r.id != "activations" for b in r.backends
          if b in ("tensorflow", "tf-explain", "shap") and b in available_backends()]
-PROFILE = settings(max_examples=int(__import__("os").environ.get("XAIKIT_PROPERTY_EXAMPLES", "6")), deadline=None, derandomize=True,
-                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+PROFILE = settings(max_examples=int(__import__("os").environ.get("XAIKIT_PROPERTY_EXAMPLES", "6")), deadline=None,
+                   derandomize=True, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 _MODELS: dict[tuple[int, int, int], object] = {}
 

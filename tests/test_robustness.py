@@ -60,8 +60,8 @@ def test_threads_on_a_fresh_model_give_the_sequential_results(backend):
     for _ in range(2):  # a fresh model each time: nothing is built or traced yet
         model = fused_softmax_cnn(weights)
         with cf.ThreadPoolExecutor(4) as pool:
-            got = list(pool.map(lambda m: xk.explain(model, IMAGES, method=m, backend=backend, targets=[0, 1, 2],
-                                                     **PARAMS.get(m, {})), jobs))
+            got = list(pool.map(lambda m, model=model: xk.explain(model, IMAGES, method=m, backend=backend,
+                                                                  targets=[0, 1, 2], **PARAMS.get(m, {})), jobs))
         for method, a, b in zip(jobs, got, expected):
             assert a.score == b.score, method
             np.testing.assert_allclose(a.attributions, b.attributions, rtol=1e-5, atol=1e-6, err_msg=method)
@@ -130,30 +130,31 @@ class _CountingEngine(Engine):
     def layout(self) -> str:
         return "NHWC"
 
-    def describe(self, image_shape):  # noqa: ANN001, ANN201
+    def describe(self, image_shape):
         return ModelSpec((2, 2, 1), 2, "linear", ("dense",), layer_info=(LayerInfo("dense", "dense", (2,)),))
 
     def fingerprint(self) -> str:
         return "fixed"
 
-    def predict(self, x):  # noqa: ANN001, ANN201
+    def predict(self, x):
         return np.stack([x.reshape(len(x), -1).sum(1), -x.reshape(len(x), -1).sum(1)], 1).astype(np.float32)
 
-    def class_scores(self, x, score):  # noqa: ANN001, ANN201
+    def class_scores(self, x, score):
         return self.predict(x)
 
-    def target_scores(self, x, t, score):  # noqa: ANN001, ANN201
+    def target_scores(self, x, t, score):
         out = self.predict(x)
         t = np.where(t < 0, out.argmax(1), t)
         return out[np.arange(len(x)), t], out, t
 
-    def path_gradient_sums(self, x, seg, r, e, u, w, t, score, *, layer=None, times_delta=False):  # noqa: ANN001, ANN201
+    def path_gradient_sums(self, x, seg, r, e, u, w, t, score, *, layer=None, times_delta=False):
         self.rows_seen += len(seg)
         self.largest_chunk = max(self.largest_chunk, len(seg))
         return np.zeros((t.shape[1], *x.shape), np.float32)
 
 
-@pytest.mark.parametrize("method,params", [("expected_gradients", {"n_samples": 400_000, "background": np.ones((3, 2, 2, 1))}),
+@pytest.mark.parametrize("method,params", [("expected_gradients",
+                                            {"n_samples": 400_000, "background": np.ones((3, 2, 2, 1))}),
                                            ("integrated_gradients", {"steps": 400_000}),
                                            ("smoothgrad", {"n_samples": 400_000})])
 def test_memory_is_bounded_by_batch_size_not_by_the_number_of_samples(method, params):
@@ -162,7 +163,8 @@ def test_memory_is_bounded_by_batch_size_not_by_the_number_of_samples(method, pa
     from xaikit.methods import IMPLEMENTATIONS
 
     engine = _CountingEngine()
-    cls = type("Bound", (IMPLEMENTATIONS[method],), {"backend": "test", "engine_factory": staticmethod(lambda m: engine)})
+    cls = type("Bound", (IMPLEMENTATIONS[method],),
+               {"backend": "test", "engine_factory": staticmethod(lambda m: engine)})
     x = np.ones((2, 2, 2, 1), np.float32)
 
     def peak(n: int) -> int:

@@ -165,7 +165,8 @@ def test_lines_that_are_not_records_are_skipped(tmp_path):
     store = ResultStore(tmp_path)
     store.put("good", {"result": 1})
     with open(store.path, "a") as fh:
-        fh.write('[1, 2]\n{"key": 3, "result": 1}\n{"key": "x"}\n{"key": "y", "result": 1, "arrays": "../../etc/passwd"}\n')
+        fh.write('[1, 2]\n{"key": 3, "result": 1}\n{"key": "x"}\n'
+                 '{"key": "y", "result": 1, "arrays": "../../etc/passwd"}\n')
     again = ResultStore(tmp_path)
     assert list(again.records) == ["good"] and again.skipped_lines == 4
     with pytest.raises(ValueError, match="no 'result'"):
@@ -175,7 +176,8 @@ def test_lines_that_are_not_records_are_skipped(tmp_path):
 def test_a_claim_of_a_killed_process_is_released(tmp_path):
     """kill -9 while computing a cell: the operating system drops the lock, the next run takes the cell over."""
     code = ("import sys, time\nfrom xaikit.bench.store import ResultStore\n"
-            f"with ResultStore({str(tmp_path)!r}).claim('cell'):\n    print('claimed', flush=True)\n    time.sleep(60)\n")
+            f"with ResultStore({str(tmp_path)!r}).claim('cell'):\n"
+            "    print('claimed', flush=True)\n    time.sleep(60)\n")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "claimed"

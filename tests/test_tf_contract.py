@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from method_params import method_params
 
 import xaikit as xk
 from xaikit.methods import CORE_METHODS as ATTRIBUTION_METHODS  # the methods native backends compute
-
-from method_params import method_params
 
 pytestmark = pytest.mark.tensorflow
 

@@ -7,12 +7,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from method_params import method_params
 
 import xaikit as xk
 from xaikit.errors import InputError, LayerError
 from xaikit.methods import CORE_METHODS as ATTRIBUTION_METHODS  # the methods native backends compute
-
-from method_params import method_params
 
 pytest.importorskip("torch")
 
@@ -152,7 +151,8 @@ def test_threads_give_the_sequential_results(torch, torch_cnn, torch_images, tor
                                                            **p).attributions) for m, p in jobs * 2]
         parallel = [f.result() for f in futures]
     for i, maps in enumerate(parallel):
-        np.testing.assert_allclose(maps, sequential[i % len(jobs)], rtol=1e-5, atol=1e-7, err_msg=jobs[i % len(jobs)][0])
+        np.testing.assert_allclose(maps, sequential[i % len(jobs)], rtol=1e-5, atol=1e-7,
+                                   err_msg=jobs[i % len(jobs)][0])
     assert_unchanged(torch, before, state_of(torch, torch_cnn))
 
 
@@ -177,9 +177,9 @@ def test_tensor_inputs_requiring_grad(torch, torch_cnn, torch_images):
 def test_model_and_images_on_the_gpu(torch, torch_cnn, torch_images):  # pragma: no cover - no GPU in CI
     model = copy.deepcopy(torch_cnn).cuda()
     for method in ("gradcam", "smoothgrad", "integrated_gradients"):
-        gpu = xk.explain(model, torch.from_numpy(torch_images).cuda(), method=method, seed=0) if method == "smoothgrad" \
-            else xk.explain(model, torch.from_numpy(torch_images).cuda(), method=method)
-        cpu = xk.explain(torch_cnn, torch_images, method=method, **({"seed": 0} if method == "smoothgrad" else {}))
+        seed = {"seed": 0} if method == "smoothgrad" else {}
+        gpu = xk.explain(model, torch.from_numpy(torch_images).cuda(), method=method, **seed)
+        cpu = xk.explain(torch_cnn, torch_images, method=method, **seed)
         np.testing.assert_allclose(gpu.attributions, cpu.attributions, rtol=1e-3, atol=1e-5)
 
 
@@ -204,7 +204,8 @@ def test_activations_are_channels_first_and_in_place_safe(torch_cnn, torch_image
 
 
 def test_default_score_rule(torch):
-    """Logits are read before a final Softmax/Sigmoid/LogSoftmax; a plain head is linear; outputs computed later are unknown."""
+    """Logits are read before a final Softmax/Sigmoid/LogSoftmax; a plain head is linear; outputs computed later
+    are unknown."""
     from torch import nn
     from xaikit_torch.engine import engine_for
 

@@ -9,16 +9,17 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-import xaikit as xk  # noqa: E402
-import xaikit.viz as xv  # noqa: E402
-from xaikit.viz.overlay import CAFFE_MEAN_BGR, TORCH_MEAN, TORCH_STD  # noqa: E402
-from xaikit.viz.signed import SHAP_BLUE, SHAP_RED  # noqa: E402
 import itertools
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+import xaikit as xk
+import xaikit.viz as xv
+from xaikit.viz.overlay import CAFFE_MEAN_BGR, TORCH_MEAN, TORCH_STD
+from xaikit.viz.signed import SHAP_BLUE, SHAP_RED
 
 H, W = 96, 160
 

@@ -14,6 +14,7 @@ first use (see :mod:`xaikit.registry`).
 from __future__ import annotations
 
 from ._api import activations, explain, get_explainer, get_extractor
+from .catalogue import METHODS
 from .compare import Comparison, compare
 from .errors import (
     InputError,
@@ -25,7 +26,6 @@ from .errors import (
 )
 from .explainer import ActivationExtractor, Attribution, Explainer, ModelSpec
 from .explanation import Activations, Explanation, normalize_maps
-from .catalogue import METHODS
 from .registry import list_backends, list_methods
 from .sanity import SanityCheck, sanity_check
 

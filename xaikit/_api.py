@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from .binding import get_method_class
+from .catalogue import METHODS
 from .errors import InputError
 from .explainer import ActivationExtractor, Explainer
 from .explanation import Activations, Explanation
-from .catalogue import METHODS
-from .binding import get_method_class
 from .registry import backend_for_model, check_backend_takes
 
 __all__ = ["explain", "activations", "get_explainer", "get_extractor"]

@@ -51,7 +51,8 @@ def get_method_class(method: str, backend: str) -> type:
         offering = [s.name for s in _discover().values() if method in s.offered()]
         needs = ", ".join(sorted(METHODS[method].needs))
         raise UnknownNameError(f"backend {backend!r} does not implement {method!r} (it needs {needs}); it offers "
-                               f"{', '.join(spec.offered())}. Backends with {method!r}: {', '.join(offering) or 'none'}")
+                               f"{', '.join(spec.offered())}. Backends with {method!r}: "
+                               f"{', '.join(offering) or 'none'}")
     missing = spec.missing()
     if missing:
         raise MissingDependencyError(f"backend {backend!r} needs {', '.join(missing)}, which is not installed: "

@@ -355,7 +355,9 @@ def explain_to_zarr(model: Any, images: Any, out: str | os.PathLike[str], method
             raise InputError(f"names has {len(image_names)} entries for {len(images)} images")
         size = images.shape[1:3]
         channels = images.shape[3]
-        load: Callable[[slice], np.ndarray] = lambda s: np.asarray(pixels_all[s], np.float32)
+
+        def load(s: slice) -> np.ndarray:
+            return np.asarray(pixels_all[s], np.float32)
     else:
         from .io import load_images
 
@@ -364,7 +366,9 @@ def explain_to_zarr(model: Any, images: Any, out: str | os.PathLike[str], method
         h, w = opened.input_size
         channels = opened.channels
         size = (h, w) if h and w else load_images(paths[:1], channels=channels)[0].shape[1:3]
-        load = lambda s: _read(paths[s], tuple(size), channels, to_grey)
+
+        def load(s: slice) -> np.ndarray:
+            return _read(paths[s], tuple(size), channels, to_grey)
     n = len(image_names)
     scheme_name = preprocess or opened.default_preprocess or "none"
     scheme = get_scheme(scheme_name)

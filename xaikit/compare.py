@@ -11,10 +11,10 @@ import numpy as np
 from ._api import get_explainer
 from ._display import format_params
 from ._timing import record_warmup, warm_up, warmup_seconds
+from .binding import get_method_class
 from .errors import InputError
 from .explanation import Explanation
 from .metrics.agreement import AgreementTable, agreement_table
-from .binding import get_method_class
 from .validation import as_numpy
 
 __all__ = ["Comparison", "compare", "pair_label", "params_table", "timing_table"]

@@ -55,7 +55,6 @@ def explain_zoo_model(name: str, n_images: int = 4, methods: tuple[str, ...] = D
     steady state, the first call's cost is logged next to it.
     """
     from . import zoo
-
     from ._api import get_explainer
     from ._timing import record_warmup, warm_up
 
@@ -100,7 +99,6 @@ def explain_both_frameworks(name: str, n_images: int = 4, log: Any = print) -> t
     (pytorch-grad-cam's score is the model's output, Captum's LayerGradCam keeps the sign, ...).
     """
     from . import zoo
-
     from ._api import explain
     from .registry import available_backends
 
@@ -137,7 +135,6 @@ def run_demo(out_dir: str | os.PathLike[str] = "out", *, overwrite: bool = False
       natively and through pytorch-grad-cam and Captum (:func:`explain_both_frameworks`).
     """
     from . import zoo
-
     from ._api import activations
     from .viz.compare import compare_figure
     from .viz.grids import activation_grid

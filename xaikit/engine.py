@@ -64,7 +64,8 @@ class Engine(abc.ABC):
     def _memo_state(self) -> tuple[OrderedDict[Any, tuple[str, Any]], threading.Lock, dict[str, int]]:
         state = self.__dict__.get("_xaikit_memo")
         if state is None:
-            state = self.__dict__.setdefault("_xaikit_memo", (OrderedDict(), threading.Lock(), {"hits": 0, "misses": 0}))
+            fresh = (OrderedDict(), threading.Lock(), {"hits": 0, "misses": 0})
+            state = self.__dict__.setdefault("_xaikit_memo", fresh)
         return state
 
     @property

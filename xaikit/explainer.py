@@ -35,6 +35,7 @@ from .catalogue import COMMON_PARAMS, MethodSchema, Param, get_method, param_tab
 from .errors import InputError, ModelError, XaikitError
 from .explanation import Activations, Explanation, describe_array
 from .kernels import broadcast_baseline, resize_maps
+from .layer_selection import select_layers
 from .spec import (
     SCORES,
     ModelSpec,
@@ -43,7 +44,6 @@ from .spec import (
     resolve_score,
     top_k_classes,
 )
-from .layer_selection import select_layers
 from .validation import as_numpy, check_images, check_positive_int, check_targets
 
 __all__ = [
@@ -393,7 +393,8 @@ class ActivationExtractor(_Described, abc.ABC):
         return self.layers
 
     @abc.abstractmethod
-    def _extract(self, images: np.ndarray, layers: list[str], batch_size: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    def _extract(self, images: np.ndarray, layers: list[str],
+                 batch_size: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Return ``({layer: (N, ...)}, outputs (N, K))``."""
 
     def layers_for(self, images: Any) -> list[str]:

@@ -29,7 +29,6 @@ from ._display import (
 )
 from ._io import atomic_write_bytes
 from ._npz import DEFAULT_MAX_BYTES, NpzReader
-from .errors import InputError
 
 __all__ = [
     "NORMALIZE_MODES",
@@ -206,8 +205,8 @@ class Explanation:
 
         if normalize == "auto" and self.method in MAGNITUDE_VIEW_METHODS:
             normalize = "abs"  # the sign of raw gradients is mostly noise: their magnitude is the picture
-        return overlay(images, self.attributions, layout=self.layout, colormap=colormap, alpha=alpha, normalize=normalize,
-                       image_range=image_range, percentile=percentile, undo=undo, blend=blend)
+        return overlay(images, self.attributions, layout=self.layout, colormap=colormap, alpha=alpha,
+                       normalize=normalize, image_range=image_range, percentile=percentile, undo=undo, blend=blend)
 
     def plot(self, images: Any = None, *, max_images: int | None = 8, **kwargs: Any) -> Any:
         """The maps of the first ``max_images`` images as a matplotlib Figure (not registered with pyplot).

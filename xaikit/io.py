@@ -63,9 +63,8 @@ def load_images(sources: str | os.PathLike[str] | Sequence[str | os.PathLike[str
 
     if channels not in (1, 3):
         raise InputError(f"channels must be 1 (grayscale) or 3 (RGB); got {channels}")
-    if size is not None:
-        if len(size) != 2 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in size):
-            raise InputError(f"size must be (height, width) with positive ints; got {size!r}")
+    if size is not None and (len(size) != 2 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in size)):
+        raise InputError(f"size must be (height, width) with positive ints; got {size!r}")
     paths = find_images(sources)
     flag = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
     images = []

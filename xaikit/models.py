@@ -154,7 +154,7 @@ def open_model(*, path: str | None = None, arch: str | None = None, zoo: str | N
         framework whose architectures know the name).
     """
     from . import zoo as zoo_module
-    from .registry import load_model, services_for
+    from .registry import services_for
 
     given = [name for name, v in (("path", path), ("arch", arch), ("zoo", zoo)) if v]
     if len(given) != 1:

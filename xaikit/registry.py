@@ -9,10 +9,10 @@ point, exactly as a third party would::
 A native backend names its engine (``"module:factory"``, see :mod:`xaikit.engine`) and
 its capabilities: it then offers every method of the catalogue whose ``needs`` those
 capabilities cover, computed by the core's implementation (:mod:`xaikit.methods`) on
-its engine (:func:`xaikit.binding.get_method_class` binds them). An adapter of a library names its own classes as ``"module:Class"``
-strings. Neither is imported to list backends, so listing never imports a framework;
-availability is checked with :func:`importlib.util.find_spec`. A plugin that fails to
-load becomes a warning, not a crash (xarray does the same).
+its engine (:func:`xaikit.binding.get_method_class` binds them). An adapter of a library
+names its own classes as ``"module:Class"`` strings. Neither is imported to list
+backends, so listing never imports a framework; availability is checked with
+:func:`importlib.util.find_spec`. A plugin that fails to load becomes a warning, not a crash (xarray does the same).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalogue import METHODS
-from .errors import InputError, MissingDependencyError, ModelError, UnknownNameError
+from .errors import MissingDependencyError, ModelError, UnknownNameError
 
 __all__ = [
     "ANY_MODEL",
@@ -176,7 +176,7 @@ def _discover() -> dict[str, BackendSpec]:
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         try:
             spec = ep.load()
-        except Exception as exc:  # a broken third-party plugin must not break xaikit
+        except Exception as exc:  # noqa: BLE001 - a broken third-party plugin must not break xaikit
             warnings.warn(f"xaikit backend plugin {ep.name!r} ({ep.value}) failed to load and is skipped: "
                           f"{type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=3)
             continue
@@ -384,9 +384,9 @@ def _routes(path: Path) -> list[BackendSpec]:
     out = []
     for spec in _discover().values():
         for pattern in spec.model_files:
-            if pattern.startswith("/") and path.is_dir() and (path / pattern[1:]).exists():
-                out.append(spec)
-            elif not pattern.startswith("/") and name.endswith(pattern.lower()) and not path.is_dir():
+            folder = pattern.startswith("/")  # "/saved_model.pb": a folder holding that file
+            if (folder and path.is_dir() and (path / pattern[1:]).exists()) or \
+                    (not folder and name.endswith(pattern.lower()) and not path.is_dir()):
                 out.append(spec)
     return out
 

@@ -169,7 +169,10 @@ class SanityCheck:
                 "metrics": {m: _METRIC_TEXT[m] for m in SANITY_METRICS}, "rows": rows}
 
     def figure(self, image_index: int = 0, **kwargs: Any) -> Any:
-        """The grid of maps of one image (rows = methods, columns = steps); see :func:`xaikit.viz.randomisation_grid`."""
+        """The grid of maps of one image (rows = methods, columns = steps).
+
+        See :func:`xaikit.viz.randomisation_grid`.
+        """
         from .viz.sanity import randomisation_grid
 
         return randomisation_grid(self, image_index, **kwargs)

@@ -8,7 +8,6 @@ class is predicted (:func:`predicted_classes`), what ``score=None`` means
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -193,8 +192,8 @@ def top_k_classes(outputs: np.ndarray, spec: ModelSpec, k: int) -> np.ndarray:
     """``(N, k)`` classes ranked by output, highest first (for ``explain_ranked``)."""
     outputs = np.asarray(outputs, dtype=np.float64)
     if spec.binary:
-        scores = np.concatenate([1.0 - outputs, outputs] if spec.output_activation == "sigmoid" else [-outputs, outputs],
-                                axis=1)
+        columns = [1.0 - outputs, outputs] if spec.output_activation == "sigmoid" else [-outputs, outputs]
+        scores = np.concatenate(columns, axis=1)
     else:
         scores = outputs
     if k > scores.shape[1]:

@@ -293,7 +293,7 @@ def _ref_smoothgrad(backend: str, factory: ModelFactory) -> None:
 
 
 def _ref_integrated_gradients(backend: str, factory: ModelFactory) -> None:
-    model, weights, bias = _linear(factory)
+    model, weights, _ = _linear(factory)
     x = factory.images(2)
     t = np.array([0, 3])
     delta = to_layout(x, factory.layout, "NHWC") - 0.25

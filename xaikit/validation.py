@@ -352,8 +352,8 @@ def parse_bool_text(name: str, text: str) -> bool:
 
 def check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
     """Return ``value`` if it is one of ``choices``, else raise with the list."""
-    comparable = value is None or isinstance(value, (str, numbers.Number)) and not isinstance(value, np.ndarray)
-    if not comparable or not any(type(value) is type(c) and value == c or value is c for c in choices):
+    comparable = value is None or (isinstance(value, (str, numbers.Number)) and not isinstance(value, np.ndarray))
+    if not comparable or not any((type(value) is type(c) and value == c) or value is c for c in choices):
         raise InputError(f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}.")
     return value
 

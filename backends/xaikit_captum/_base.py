@@ -6,10 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-
-from xaikit.catalogue import SHARED
-from xaikit.explainer import ActivationExtractor, Explainer, ModelSpec, predicted_classes
-from xaikit.kernels import chunks
 from xaikit_torch.adapters import (
     ScoreModel,
     TorchModelMixin,
@@ -21,6 +17,10 @@ from xaikit_torch.adapters import (
     to_tensor,
     versions,
 )
+
+from xaikit.catalogue import SHARED
+from xaikit.explainer import ActivationExtractor, Explainer, ModelSpec, predicted_classes
+from xaikit.kernels import chunks
 
 __all__ = ["CaptumExplainer", "CaptumExtractorBase", "SEED"]
 

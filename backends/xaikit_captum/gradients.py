@@ -16,11 +16,11 @@ from captum.attr import (
     NoiseTunnel,
     Saliency,
 )
+from xaikit_torch.adapters import to_tensor
 
 from xaikit.catalogue import SHARED, Param
 from xaikit.explainer import Attribution
 from xaikit.kernels import reduce_channels
-from xaikit_torch.adapters import to_tensor
 
 from ._base import SEED, CaptumExplainer
 

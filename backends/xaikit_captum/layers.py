@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 from captum.attr import GuidedGradCam, LayerActivation, LayerGradCam
+from xaikit_torch.adapters import as_numpy, library_call, module_of, to_tensor
 
 from xaikit.catalogue import SHARED, Param
 from xaikit.explainer import Attribution
 from xaikit.kernels import chunks, reduce_channels
-from xaikit_torch.adapters import as_numpy, library_call, module_of, to_tensor
 
 from ._base import CaptumExplainer, CaptumExtractorBase
 

@@ -9,12 +9,12 @@ import torch
 from captum._utils.models.linear_model import SkLearnLasso, SkLearnLinearRegression
 from captum.attr import KernelShap, Lime, Occlusion
 from captum.attr._core.lime import get_exp_kernel_similarity_function
+from xaikit_torch.adapters import to_tensor
 
 from xaikit.catalogue import SHARED, Param
 from xaikit.explainer import Attribution, ModelSpec
 from xaikit.kernels import image_segments, to_layout
 from xaikit.methods.occlusion import resolve_windows
-from xaikit_torch.adapters import to_tensor
 
 from ._base import SEED, CaptumExplainer
 

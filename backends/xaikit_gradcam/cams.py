@@ -21,10 +21,6 @@ import numpy as np
 import pytorch_grad_cam
 from pytorch_grad_cam.ablation_layer import AblationLayer
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
-
-from xaikit.catalogue import SHARED, Param
-from xaikit.explainer import Attribution, Explainer, ModelSpec, predicted_classes
-from xaikit.kernels import chunks
 from xaikit_torch.adapters import (
     ScoreModel,
     TorchModelMixin,
@@ -34,6 +30,10 @@ from xaikit_torch.adapters import (
     to_tensor,
     versions,
 )
+
+from xaikit.catalogue import SHARED, Param
+from xaikit.explainer import Attribution, Explainer, ModelSpec, predicted_classes
+from xaikit.kernels import chunks
 
 __all__ = ["GradCAM", "GradCAMPlusPlus", "XGradCAM", "HiResCAM", "LayerCAM", "ScoreCAM", "AblationCAM", "EigenCAM",
            "raw_cam_class"]

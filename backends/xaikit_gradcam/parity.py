@@ -29,10 +29,10 @@ def parity_table(model: Any, images: np.ndarray, targets: list[int], *, layer: s
     import pytorch_grad_cam
     import torch
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+    from xaikit_torch.adapters import library_call, module_of
 
     import xaikit as xk
     from xaikit.kernels import resize_maps
-    from xaikit_torch.adapters import library_call, module_of
 
     rows = []
     for method, name in _CLASSES.items():

@@ -24,7 +24,6 @@ from typing import Any
 
 import keras
 import tensorflow as tf
-
 from xaikit_tensorflow._keras import KerasModelView
 
 __all__ = ["features_function", "head_model", "score_function"]

@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 import shap
 import tensorflow as tf
+from xaikit_tensorflow._base import KerasModelMixin, versions
 
 from xaikit.errors import LayerError
 from xaikit.explainer import Attribution, ModelSpec, predicted_classes
 from xaikit.kernels import GLOBAL_RNG_LOCK, chunks, reduce_channels
-from xaikit_tensorflow._base import KerasModelMixin, versions
 
 from ._common import ShapExpectedGradientsBase
 from ._keras import features_function, head_model, score_function

@@ -7,10 +7,6 @@ from typing import Any
 import numpy as np
 import shap
 import torch
-
-from xaikit.errors import LayerError
-from xaikit.explainer import Attribution, ModelSpec, predicted_classes
-from xaikit.kernels import chunks, reduce_channels
 from xaikit_torch.adapters import (
     HeadModel,
     ScoreModel,
@@ -23,6 +19,10 @@ from xaikit_torch.adapters import (
     to_tensor,
     versions,
 )
+
+from xaikit.errors import LayerError
+from xaikit.explainer import Attribution, ModelSpec, predicted_classes
+from xaikit.kernels import chunks, reduce_channels
 
 from ._common import ShapExpectedGradientsBase
 from ._shapes import normalize_shap_values, split_shap_result

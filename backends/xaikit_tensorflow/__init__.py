@@ -27,7 +27,7 @@ BACKEND = BackendSpec(
 )
 
 
-def class_scores(model, images, score="probability", batch_size=32):  # noqa: ANN001, ANN201
+def class_scores(model, images, score="probability", batch_size=32):
     """``(N, n_classes)`` class scores as the explainers see them; see :mod:`.services`."""
     from .services import SERVICES
 

@@ -134,7 +134,8 @@ def model_kind(model: Any) -> str:
     try:
         from keras.src.models.functional import Functional
     except ImportError:  # pragma: no cover - private path moved
-        return "functional" if hasattr(model, "_run_through_graph") and getattr(model, "outputs", None) else "subclassed"
+        graph = hasattr(model, "_run_through_graph") and getattr(model, "outputs", None)
+        return "functional" if graph else "subclassed"
     return "functional" if isinstance(model, Functional) else "subclassed"
 
 
@@ -557,7 +558,7 @@ class KerasModelView:
         elif self.kind == "functional":
             try:
                 sub = keras.Model(target.output, model.outputs[0])
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - Keras raises many types for a graph it cannot cut
                 raise LayerError(f"the model above layer {layer!r} cannot be computed from that layer's output alone "
                                  f"(another path bypasses it, e.g. a residual connection): {exc}. Pick a layer that "
                                  "cuts the network in two, such as a block output.") from None
@@ -566,7 +567,8 @@ class KerasModelView:
                 return sub(a, training=False)
         else:
             raise LayerError(f"model {self.name!r} is a subclassed keras.Model: xaikit cannot run only the part above "
-                             f"layer {layer!r}. Use a Functional or Sequential model for layer-level expected gradients.")
+                             f"layer {layer!r}. Use a Functional or Sequential model for layer-level expected "
+                             "gradients.")
         self._heads[layer] = run
         return run
 

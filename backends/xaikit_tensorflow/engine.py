@@ -53,7 +53,7 @@ def _current_device() -> str | None:
         from tensorflow.python.eager import context
 
         return context.context().device_name or None
-    except Exception:  # pragma: no cover - private API moved
+    except Exception:  # noqa: BLE001  # pragma: no cover - private API moved
         return None
 
 

@@ -99,7 +99,8 @@ class KerasServices(EngineServices):
             return model
         builder = getattr(keras.applications, name, None)
         if builder is None:
-            raise InputError(f"unknown architecture {name!r}; keras.applications has: {', '.join(self.architectures())}")
+            raise InputError(f"unknown architecture {name!r}; keras.applications has: "
+                             f"{', '.join(self.architectures())}")
         kwargs: dict[str, Any] = {"weights": w_arg, "include_top": True}
         if input_size is not None:
             kwargs["input_shape"] = (int(input_size[0]), int(input_size[1]), 3)

@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+from xaikit_tensorflow._base import KerasModelMixin, versions
 
 from xaikit.catalogue import SHARED, Param
 from xaikit.explainer import ActivationExtractor, Explainer, ModelSpec, predicted_classes
 from xaikit.kernels import chunks, reduce_channels
-from xaikit_tensorflow._base import KerasModelMixin, versions
 
 from ._graph import TFExplainGraph, tfexplain_graph
 

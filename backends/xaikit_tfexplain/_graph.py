@@ -43,9 +43,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import keras
+from xaikit_tensorflow._keras import KerasModelView, model_kind
 
 from xaikit.errors import LayerError, ModelError
-from xaikit_tensorflow._keras import KerasModelView, model_kind
 
 __all__ = ["TFExplainGraph", "tfexplain_graph", "GRAPH_SCORES"]
 
@@ -148,7 +148,7 @@ class TFExplainGraph:
                 out = run(view.model, inp)
         except (ModelError, LayerError):
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure to rebuild the graph becomes one message
             raise ModelError(
                 f"the 'tf-explain' backend could not rebuild model {view.name!r} as a Keras graph "
                 f"({type(exc).__name__}: {exc}). tf-explain only works on models it can call on a symbolic "

@@ -8,11 +8,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 from tf_explain.core.grad_cam import GradCAM
+from xaikit_tensorflow._keras import KerasModelView
 
 from xaikit.catalogue import SHARED, Param
 from xaikit.errors import LayerError, ModelError
 from xaikit.explainer import Attribution, ModelSpec
-from xaikit_tensorflow._keras import KerasModelView
 
 from ._base import TFXExplainer, by_target, chunks
 

@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 from tf_explain.utils.image import apply_grey_patch
 
-from xaikit.catalogue import SHARED, Param
 from xaikit._progress import report as report_progress
+from xaikit.catalogue import SHARED, Param
 from xaikit.errors import InputError
 from xaikit.explainer import Attribution, ModelSpec
 
@@ -96,8 +96,8 @@ class TFXOcclusion(TFXExplainer):
     param_changes = {
         "patch_size": Param("patch_size", "int", 8, "Side of tf-explain's square patches (one int; the stride is the "
                             "patch).", low=1,
-                            hint="tf-explain takes one int patch_size (square patches, stride = patch); for rectangular "
-                                 "patches or another stride use backend='tensorflow'."),
+                            hint="tf-explain takes one int patch_size (square patches, stride = patch); for "
+                                 "rectangular patches or another stride use backend='tensorflow'."),
         "stride": None,
         "baseline": SHARED["baseline"].with_default(_GREY, "The occluding value in the model's input space; "
                                                     "tf-explain hard-codes 127.5 (grey on [0, 255] inputs only)."),

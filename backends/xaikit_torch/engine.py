@@ -170,7 +170,10 @@ class TorchEngine(Engine):
 
     def masked_scores(self, x: np.ndarray, seg: np.ndarray, masks: np.ndarray, fill: np.ndarray, t: np.ndarray,
                       score: str) -> np.ndarray:
-        """Scores ``(R,)`` of row ``i``: ``x[seg[i]] * m_i + fill * (1 - m_i)``, class ``t[i]`` (rows built on the device)."""
+        """Scores ``(R,)`` of row ``i``: ``x[seg[i]] * m_i + fill * (1 - m_i)``, class ``t[i]``.
+
+        The rows are built on the model's device.
+        """
         probe = self._probe(x)
         with self.view.running(grad=False):
             m = self._tensor(masks)[:, None]  # (R, 1, H, W): broadcast over the channels

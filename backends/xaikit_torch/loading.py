@@ -128,7 +128,8 @@ def _file_kind(path: Path) -> str:
                 names = zf.namelist()
                 bad = zf.testzip()
         except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError, NotImplementedError) as exc:
-            raise FileFormatError(f"{path} is not a loadable PyTorch file: it is damaged ({_first_line(exc)})") from None
+            raise FileFormatError(f"{path} is not a loadable PyTorch file: it is damaged "
+                                  f"({_first_line(exc)})") from None
         if bad is not None:
             raise FileFormatError(f"{path} is not a loadable PyTorch file: it is damaged: the member {bad!r} fails its "
                                   "checksum")
@@ -161,9 +162,9 @@ def _load_saved(path: Path, unsafe: bool, arch: str | None, num_classes: int | N
     except pickle.UnpicklingError as exc:
         if not unsafe:
             raise InputError(f"{path} holds pickled Python objects besides tensors (a whole model saved with "
-                             "torch.save(model, f)?): unpickling them runs code from the file, so xaikit does not load "
-                             f"it by default. If you trust it, {_TRUST}; or save model.state_dict() instead and load it "
-                             f"with arch=... ({_first_line(exc)})") from None
+                             "torch.save(model, f)?): unpickling them runs code from the file, so xaikit does not "
+                             f"load it by default. If you trust it, {_TRUST}; or save model.state_dict() instead and "
+                             f"load it with arch=... ({_first_line(exc)})") from None
         obj = _load_pickled(path)
     except MemoryError:
         raise
@@ -204,7 +205,8 @@ def _state_dict(path: Path, obj: Any) -> dict[str, Any]:
                 obj = obj[key]
                 break
     if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        what = type(obj).__name__ if not isinstance(obj, dict) else f"dict with keys {', '.join(map(str, list(obj)[:6]))}"
+        what = type(obj).__name__ if not isinstance(obj, dict) else \
+            f"dict with keys {', '.join(map(str, list(obj)[:6]))}"
         raise InputError(f"{path} holds a {what}, not a model or a state dict (name -> tensor); a checkpoint should "
                          f"keep the weights under {' or '.join(map(repr, _STATE_DICT_KEYS))}")
     return obj

@@ -126,7 +126,10 @@ class TorchServices(EngineServices):
                 if name and getattr(getattr(module, "weight", None), "ndim", 0) == 4]
 
     def conv_filters(self, model: Any, layer: str) -> np.ndarray:
-        """The kernels of convolution ``layer`` as ``(kh, kw, in, out)`` float32 (PyTorch keeps ``(out, in, kh, kw)``)."""
+        """The kernels of convolution ``layer`` as ``(kh, kw, in, out)`` float32.
+
+        PyTorch keeps them as ``(out, in, kh, kw)``.
+        """
         modules = dict(model.named_modules())
         weight = getattr(modules.get(layer), "weight", None)
         if weight is None or weight.ndim != 4:

@@ -231,7 +231,7 @@ def _param_value(value: Any, where: str, origin: str) -> Any:
 
             v = value["pixel"]
             number = isinstance(v, numbers.Real) and not isinstance(v, bool)
-            if not (isinstance(v, str) and v.lower() in PIXEL_KEYWORDS or number and 0 <= v <= 255):
+            if not ((isinstance(v, str) and v.lower() in PIXEL_KEYWORDS) or (number and 0 <= v <= 255)):
                 raise ConfigError(f"{origin}: {where}: pixel must be {', '.join(map(repr, PIXEL_KEYWORDS))} or a "
                                   f"value in [0, 255]; got {v!r}.")
             return {"pixel": v.lower() if isinstance(v, str) else float(v)}

@@ -106,6 +106,8 @@ document.querySelectorAll('table.sortable').forEach(function (table) {
 """
 
 
+_LEAD = "Which explanation method, and which library’s implementation, to trust on these models, and what it costs."
+
 def _e(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
@@ -226,7 +228,8 @@ def _sanity_table(mr: Any) -> str:
                     f"<td class='{cls}'>{_e(verdict)}</td>"
                     f"<td>{'yes' if rd.get('weights_restored') else 'NO'}</td></tr>")
     return ("<div class='scroll'><table><thead><tr><th>method</th><th>backend</th><th class='num'>ρ top layer</th>"
-            "<th class='num'>ρ signed maps, all layers</th><th class='num'>ρ all layers</th><th class='num'>SSIM all layers</th>"
+            "<th class='num'>ρ signed maps, all layers</th><th class='num'>ρ all layers</th>"
+            "<th class='num'>SSIM all layers</th>"
             "<th class='num'>constant maps</th><th>reading</th><th>weights restored</th></tr></thead><tbody>"
             + "".join(body) + "</tbody></table></div><p class='muted'>Reading: ρ after all layers below 0.5 "
             "= the map changed with the model (passes), 0.5-0.8 = partly, above 0.8 = barely changed (fails). "
@@ -341,7 +344,7 @@ def html_report(results: Any, figures: dict[str, list[tuple[str, str, bytes]]]) 
              f"<meta name='viewport' content='width=device-width, initial-scale=1'><title>{_e(title)}</title>"
              f"<style>{_CSS}</style></head><body><main>"),
              f"<h1>{_e(title)}</h1>",
-             f"<p class='lead'>{_e(cfg.description or 'Which explanation method, and which library’s implementation, to trust on these models, and what it costs.')}</p>",
+             f"<p class='lead'>{_e(cfg.description or _LEAD)}</p>",
              "<div class='facts'>" + "".join(f"<div class='fact'><b>{v}</b><span>{_e(k)}</span></div>"
                                              for v, k in facts) + "</div>",
              "<nav>" + "".join(nav) + "</nav>"]

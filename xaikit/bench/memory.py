@@ -112,7 +112,7 @@ class PeakRSS:
         self.samples += 1
         self._peak = max(self._peak, value)
 
-    def __enter__(self) -> PeakRSS:  # noqa: PYI034
+    def __enter__(self) -> PeakRSS:
         start = _READ()
         self._peak = start
         self.start_mb = start / 2**20

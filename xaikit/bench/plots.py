@@ -320,7 +320,7 @@ def time_quality_figure(models: Sequence[Any]) -> Any:
         return None
     fig = _figure(min(6.2 * len(panels), 19.5), 5.4)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    for ax, (mr, pts) in zip(axes, panels):
+    for ax, (_, pts) in zip(axes, panels):
         methods = sorted({r.label for r, _, _ in pts})
         colors = dict(zip(methods, _colors(len(methods))))
         for r, t, q in pts:
@@ -350,7 +350,7 @@ def time_quality_figure(models: Sequence[Any]) -> Any:
                for b, m in _BACKEND_MARKERS.items() if b != "control"]
     axes[-1].legend(handles=handles, fontsize=7.5, loc="best", title="backend", title_fontsize=7.5)
     fig.suptitle("time against faithfulness: up and to the left is better", fontsize=10)
-    for ax, (mr, pts) in zip(axes, panels):  # labels last: they are placed around the drawn points
+    for ax, (_, pts) in zip(axes, panels):  # labels last: they are placed around the drawn points
         ts = [t for _, t, _ in pts]
         qs = [q for _, _, q in pts]
         ax.set_xlim(min(ts) / 2.5, max(ts) * 6)  # room for the labels

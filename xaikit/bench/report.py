@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from .._io import atomic_write_bytes, atomic_write_text
+from .intervals import LEVEL
 from .plots import (
     agreement_figure,
     curves_figure,
@@ -35,7 +36,6 @@ from .plots import (
     speed_figure,
     time_quality_figure,
 )
-from .intervals import LEVEL
 from .store import json_ready
 from .summary import (
     COLUMNS,

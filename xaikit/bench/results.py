@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import time
@@ -78,10 +79,8 @@ def _versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for dist in ("xaikit", "numpy", "tensorflow", "keras", "tf-explain", "shap", "torch", "opencv-python-headless",
                  "matplotlib", "ray", "zarr"):
-        try:
+        with contextlib.suppress(md.PackageNotFoundError):
             out[dist] = md.version(dist)
-        except md.PackageNotFoundError:
-            pass
     return out
 
 

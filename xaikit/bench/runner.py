@@ -64,8 +64,8 @@ QUALITY_MAP_METRICS = ("deletion", "insertion", "mu_fidelity", "pointing_game", 
 
 
 #: Core modules whose code shapes every explanation (validation, targets, upsampling).
-_CORE = ("xaikit.explainer", "xaikit.explanation", "xaikit.kernels", "xaikit.methods", "xaikit.catalogue", "xaikit.spec",
-         "xaikit.engine", "xaikit.validation", "xaikit._api")
+_CORE = ("xaikit.explainer", "xaikit.explanation", "xaikit.kernels", "xaikit.methods", "xaikit.catalogue",
+         "xaikit.spec", "xaikit.engine", "xaikit.validation", "xaikit._api")
 
 
 def _backend_code(backend: str) -> str:

@@ -308,14 +308,11 @@ def prepare_model(entry: ModelEntry, *, n_images: int, seed: int, pool: int, bat
 
 
 def _background(pm: PreparedModel, spec: int | str) -> np.ndarray:
-    from ..preprocessing import get_scheme
-
+    """The background of expected gradients as model input, in the model's layout."""
     from ..kernels import to_layout
 
-    entry = pm.entry
-    h, w = pm.image_size
-    channels = pm.channels
-    return to_layout(np.asarray(_background_pixels(pm, spec, (h, w), channels), np.float32), "NHWC", pm.layout)
+    pixels = _background_pixels(pm, spec, pm.image_size, pm.channels)
+    return to_layout(np.asarray(pixels, np.float32), "NHWC", pm.layout)
 
 
 def _background_pixels(pm: PreparedModel, spec: int | str, size: tuple[int, int], channels: int) -> np.ndarray:

@@ -291,8 +291,9 @@ def _per_call(fn: Callable[[], Any], calls: int) -> float:
 
 
 def _overhead_case(case: SpeedCase) -> dict[str, Any]:
-    import xaikit as xk
     from tf_explain.core.grad_cam import GradCAM
+
+    import xaikit as xk
 
     model = build_model(case.model)
     x = _images(1)
@@ -494,8 +495,8 @@ def _torch_overhead_case(case: SpeedCase) -> dict[str, Any]:
 
     import xaikit as xk
 
-    from .floor import measure_pass_rate
     from ..catalogue.schema import FloorPlan
+    from .floor import measure_pass_rate
 
     model = build_torch_model(case.model)
     x = _torch_images(case.model, 1)
@@ -652,8 +653,9 @@ def summarize(records: Iterable[dict[str, Any]]) -> str:
             single_pass = v["passes"] == c["n"]  # one pass per image: the whole method is one call
             one = (f"{_fmt(v['one_call_seconds'])} | {v['ratio_one_call']:.2f}"
                    if "one_call_seconds" in v and single_pass else "- | -")
-            lines.append(f"| {c['model']} | {c['method']} | {c['n']} | {_fmt(v['seconds'])} | {_fmt(v['floor_seconds'])} "
-                         f"| {v['ratio']:.2f} | {one} | {v['floor']} (best batch {v['floor_batch_size']}) |")
+            lines.append(f"| {c['model']} | {c['method']} | {c['n']} | {_fmt(v['seconds'])} "
+                         f"| {_fmt(v['floor_seconds'])} | {v['ratio']:.2f} | {one} | {v['floor']} "
+                         f"(best batch {v['floor_batch_size']}) |")
     lines += ["", "## The same work through the libraries xaikit wraps", "",
               "| case | N | xaikit (native) | other | other / native |", "|---|---:|---:|---|---|"]
     for r in records:

@@ -364,7 +364,8 @@ class ResultStore:
         with open(self.folder / self.LOG, "a", encoding="utf-8") as fh:
             fh.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} pid {os.getpid()}: {message}\n")
 
-    def put(self, key: str, record: Mapping[str, Any], arrays: Mapping[str, np.ndarray] | None = None) -> dict[str, Any]:
+    def put(self, key: str, record: Mapping[str, Any],
+            arrays: Mapping[str, np.ndarray] | None = None) -> dict[str, Any]:
         """Persist a finished cell: side arrays first (atomically), then one fsync'ed line, under the store lock.
 
         ``record`` must hold the cell's ``"result"``.

@@ -113,7 +113,7 @@ class RunProgress:
         tqdm.write(line, file=file or sys.stdout)
 
     # ---------------------------------------------------------------- the context
-    def __enter__(self) -> RunProgress:  # noqa: PYI034
+    def __enter__(self) -> RunProgress:
         if self.quiet:
             return self
         if self.terminal:

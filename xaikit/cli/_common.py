@@ -29,7 +29,7 @@ from ..errors import InputError
 from ..labels import Labels
 from ..preprocessing import pixel_input
 from ._images import ImageSource, read_images
-from ._options import (  # noqa: F401 - the commands import them from here
+from ._options import (
     COUNT,
     DEFAULT_CHUNK,
     chunk_size,
@@ -41,7 +41,7 @@ from ._options import (  # noqa: F401 - the commands import them from here
     warn,
 )
 from ._params import check_param_items, parse_pair, parse_param_value, split_param_item
-from ._setup import Setup, setup  # noqa: F401 - the commands import them from here
+from ._setup import Setup, setup
 
 __all__ = [
     "model_options", "image_options", "method_options", "output_options", "Setup", "setup", "ImageSource",

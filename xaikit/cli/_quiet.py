@@ -9,6 +9,7 @@ everything. The Python API never does this: a library does not touch its host's 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -50,10 +51,8 @@ def import_tensorflow_quietly(*, torch_first: bool = False) -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 2)
         os.close(devnull)
-        try:
+        with contextlib.suppress(ImportError):
             import tensorflow  # noqa: F401
-        except ImportError:
-            pass
     finally:
         sys.stderr.flush()
         os.dup2(saved, 2)

@@ -10,7 +10,6 @@ import numpy as np
 
 from ..errors import InputError
 from ..validation import MAX_INT
-from ._group import main
 from ._common import (
     COUNT,
     check_outputs,
@@ -23,6 +22,7 @@ from ._common import (
     progress,
     setup,
 )
+from ._group import main
 
 
 def _concat(parts: list[Any]) -> Any:
@@ -83,8 +83,9 @@ def activations_command(**o: Any) -> None:
             raise InputError(f"--{option.replace('_', '-')} must be >= {0 if option == 'max_channels' else 1}; "
                              f"got {o[option]}")
     st = setup(model_path=o["model_path"], arch=o["arch"], weights=o["weights"], input_size=o["input_size"],
-               classes=o["classes"], zoo=o["zoo"], unsafe=o["unsafe"], framework=o["framework"], preprocess=o["preprocess"],
-               labels_path=o["labels_path"], quiet=o["quiet"], images=o["images"], n_images=o["n_images"],
+               classes=o["classes"], zoo=o["zoo"], unsafe=o["unsafe"], framework=o["framework"],
+               preprocess=o["preprocess"], labels_path=o["labels_path"], quiet=o["quiet"], images=o["images"],
+               n_images=o["n_images"],
                to_grey=o["to_grey"])
     src = st.source
     assert src is not None

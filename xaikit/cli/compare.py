@@ -9,7 +9,7 @@ import click
 import numpy as np
 
 from ..errors import InputError
-from ._group import main
+from ..labels import parse_targets
 from ._common import (
     check_method_options,
     check_outputs,
@@ -29,7 +29,7 @@ from ._common import (
     setup,
     warn,
 )
-from ..labels import parse_targets
+from ._group import main
 from ._params import bool_param_names, method_classes, parse_param_value, split_param_item
 from .explain import figure_options
 
@@ -138,8 +138,9 @@ def compare_command(**o: Any) -> None:
     if len(o["pairs"]) < 2:
         raise InputError("compare needs at least two --pair METHOD:BACKEND options (use `xaikit explain` for one)")
     st = setup(model_path=o["model_path"], arch=o["arch"], weights=o["weights"], input_size=o["input_size"],
-               classes=o["classes"], zoo=o["zoo"], unsafe=o["unsafe"], framework=o["framework"], preprocess=o["preprocess"],
-               labels_path=o["labels_path"], quiet=o["quiet"], images=o["images"], n_images=o["n_images"],
+               classes=o["classes"], zoo=o["zoo"], unsafe=o["unsafe"], framework=o["framework"],
+               preprocess=o["preprocess"], labels_path=o["labels_path"], quiet=o["quiet"], images=o["images"],
+               n_images=o["n_images"],
                to_grey=o["to_grey"])
     assert st.source is not None
     pairs = _pairs(o["pairs"], st.model)

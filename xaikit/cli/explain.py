@@ -9,7 +9,8 @@ import click
 import numpy as np
 
 from ..errors import InputError
-from ._group import main
+from ..labels import parse_targets
+from ._bars import RunProgress
 from ._common import (
     COUNT,
     check_method_options,
@@ -36,8 +37,7 @@ from ._common import (
     warn,
     with_provenance,
 )
-from ..labels import parse_targets
-from ._bars import RunProgress
+from ._group import main
 from ._params import bool_param_names, method_classes
 from .bench import engine_options
 
@@ -132,8 +132,9 @@ def explain_command(**o: Any) -> None:
                          "classes), not both")
     check_method_options(o)
     st = setup(model_path=o["model_path"], arch=o["arch"], weights=o["weights"], input_size=o["input_size"],
-               classes=o["classes"], zoo=o["zoo"], unsafe=o["unsafe"], framework=o["framework"], preprocess=o["preprocess"],
-               labels_path=o["labels_path"], quiet=o["quiet"], images=o["images"], n_images=o["n_images"],
+               classes=o["classes"], zoo=o["zoo"], unsafe=o["unsafe"], framework=o["framework"],
+               preprocess=o["preprocess"], labels_path=o["labels_path"], quiet=o["quiet"], images=o["images"],
+               n_images=o["n_images"],
                to_grey=o["to_grey"])
     assert st.source is not None
     targets = parse_targets(o["targets"], st.labels, len(st.source), warn)
@@ -202,8 +203,8 @@ def _bulk(o: dict[str, Any]) -> None:
     """``--out MAPS.zarr``: :func:`xaikit.bulk.explain_to_zarr` over the images, with a progress line."""
     from ..bulk import explain_to_zarr
     from ..preprocessing import get_scheme
-    from ._setup import Setup, make_logger
     from ._models import load_model
+    from ._setup import Setup, make_logger
 
     clash = [name for name, key in (("-o", "output"), ("--save-npz", "save_npz"), ("--ranked-outputs",
                                                                                    "ranked_outputs")) if o[key]]

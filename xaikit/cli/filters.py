@@ -7,8 +7,8 @@ from typing import Any
 import click
 
 from ..errors import InputError
-from ._group import main
 from ._common import COUNT, check_outputs, colormap_option, default_output, model_options, output_options, setup
+from ._group import main
 
 
 @main.command("filters")
@@ -40,8 +40,8 @@ def filters_command(**o: Any) -> None:
     default_output(o, f"{o['layer']}_filters" if o["layer"] else "filters", images=False)
     check_outputs({"-o": o["output"]}, o["overwrite"])
     st = setup(model_path=o["model_path"], arch=o["arch"], weights=o["weights"], input_size=o["input_size"],
-               classes=o["classes"], zoo=o["zoo"], unsafe=o["unsafe"], framework=o["framework"], preprocess=None, labels_path=None,
-               quiet=o["quiet"], need_images=False)
+               classes=o["classes"], zoo=o["zoo"], unsafe=o["unsafe"], framework=o["framework"], preprocess=None,
+               labels_path=None, quiet=o["quiet"], need_images=False)
     if st.loaded.opaque:
         raise InputError("a SavedModel's layers are not visible, so its filters cannot be drawn; load the "
                          ".keras/.h5 file of the model")

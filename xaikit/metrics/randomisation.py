@@ -15,8 +15,8 @@ import numpy as np
 
 from ..errors import InputError, LayerError
 from ..validation import check_bool, check_choice, check_images, check_seed, check_targets
-from .agreement import spearman, ssim
 from ._common import check_maps
+from .agreement import spearman, ssim
 
 __all__ = ["Randomizer", "RandomisationResult", "cascading_randomisation", "layer_seed"]
 

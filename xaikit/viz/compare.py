@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 
 from .._display import has_negative_values, map_offset
-from ..catalogue import METHODS
 from .._timing import steady_seconds_per_image, warmup_seconds
+from ..catalogue import METHODS
 from ..errors import InputError
 from .overlay import Undo, _check_maps, get_colormap, overlay, to_display_rgb
 from .signed import signed_colormap, signed_rgb
@@ -205,7 +205,7 @@ def _wrap_label(label: str, width_in: float, fontsize: float, bold: bool = True,
             current = trial
     out.append(current)
     if len(out) > lines:
-        out = out[:lines - 1] + [" ".join(out[lines - 1:])]
+        out = [*out[:lines - 1], " ".join(out[lines - 1:])]
     return "\n".join(_fit(line, width_in, fontsize, bold) for line in out)
 
 

@@ -178,7 +178,7 @@ def randomisation_grid(check: Any, image_index: int = 0, *, images: Any = None,
                "compare shapes, not brightness). ρ: Spearman rank correlation of |map| with the original map of "
                f"this image ('constant': no rank correlation). Left: the mean ρ over the {n} checked image(s) at "
                "the last step ((k/N): only k images had a non-constant map).")
-    fig.text(0.5, (caption_h - 0.08) / fig_h, _wrap_label(caption, fig_w - 0.6, fs, bold=False, lines=caption_lines), ha="center", va="top",
-             fontsize=fs, color="0.3", linespacing=1.3)
+    fig.text(0.5, (caption_h - 0.08) / fig_h, _wrap_label(caption, fig_w - 0.6, fs, bold=False, lines=caption_lines),
+             ha="center", va="top", fontsize=fs, color="0.3", linespacing=1.3)
     return fig
 

@@ -106,7 +106,8 @@ def build_twin(architecture: str, keras_file: KerasFile) -> nn.Sequential:
         raise keras_file.error(f"unknown architecture {architecture!r} (twins: {', '.join(BUILDERS)})")
     height, width, channels = keras_file.input_shape
     dense = [layer["config"] for layer in keras_file.layers if layer["class_name"] == "Dense"]
-    options: dict[str, Any] = {"dense_units": int(dense[0]["units"]), "dropout": float(keras_file.layer("Dropout")["rate"])}
+    options: dict[str, Any] = {"dense_units": int(dense[0]["units"]),
+                               "dropout": float(keras_file.layer("Dropout")["rate"])}
     if architecture == "conv_bn_leaky":
         bn = keras_file.layer("BatchNormalization")
         options.update(eps=float(bn["epsilon"]), momentum=1.0 - float(bn["momentum"]),

@@ -212,17 +212,17 @@ class Engine(ABC):
     def next_done(self) -> tuple[Any, Outcome]:
         """``(tag, outcome)`` of a finished task (waits for one)."""
 
-    def adopt(self, ref: ModelRef, model: OpenModel) -> None:
+    def adopt(self, ref: ModelRef, model: OpenModel) -> None:  # noqa: B027 (optional: nothing by default)
         """Use ``model``, already open in the driver, for tasks naming ``ref`` (where it can)."""
 
-    def release(self, ref: ModelRef) -> None:
+    def release(self, ref: ModelRef) -> None:  # noqa: B027 (optional: nothing by default)
         """Tasks naming ``ref`` are over: drop what is kept for them."""
 
     def describe(self) -> dict[str, Any]:
         """What runs the tasks (recorded with the results)."""
         return {"engine": self.name}
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (optional: nothing by default)
         """Release the workers."""
 
     def run(self, tasks: list[Task]) -> Iterator[tuple[int, Outcome]]:
