@@ -17,3 +17,40 @@ def test_ruff_finds_nothing():
                          capture_output=True, text=True, cwd=ROOT, check=False)
     assert res.returncode == 0, f"ruff check found problems (fix them; `ruff check --fix` fixes some):\n" \
                                 f"{res.stdout}{res.stderr}"
+
+
+def _imports(path: Path) -> set[str]:
+    """The modules ``path`` imports (absolute names; relative imports resolved within the package)."""
+    import ast
+
+    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+            module = ".".join([*base, node.module] if node.module else base)
+            out.add(module)
+            out.update(f"{module}.{alias.name}" for alias in node.names)
+    return out
+
+
+def test_the_bench_and_the_core_do_not_import_the_command_line():
+    """The CLI sits on top: the bench, bulk explanation and the API never import it (they ran unchanged without it)."""
+    offenders = {}
+    for path in sorted((ROOT / "xaikit").rglob("*.py")):
+        if "cli" in path.relative_to(ROOT / "xaikit").parts or path.name == "__main__.py":  # `python -m xaikit`
+            continue
+        bad = sorted(m for m in _imports(path) if m == "xaikit.cli" or m.startswith("xaikit.cli."))
+        if bad:
+            offenders[str(path.relative_to(ROOT))] = bad
+    assert not offenders, f"modules outside xaikit/cli import the CLI: {offenders}"
+
+
+def test_no_import_cycles():
+    tool = ROOT.parent / "shared" / "tools" / "import_cycles.py"
+    if not tool.is_file():
+        pytest.skip("the import-cycle tool is in ../shared/tools (beside the repository)")
+    res = subprocess.run([sys.executable, str(tool), str(ROOT)], capture_output=True, text=True, check=False)
+    assert res.returncode == 0 and res.stdout.splitlines()[0].endswith(": 0"), res.stdout + res.stderr

@@ -19,7 +19,8 @@ from captum.attr import (
 from xaikit_torch.adapters import to_tensor
 
 from xaikit.catalogue import SHARED, Param
-from xaikit.explainer import Attribution
+from xaikit.errors import InputError
+from xaikit.explainer import Attribution, ModelSpec
 from xaikit.kernels import reduce_channels
 
 from ._base import SEED, CaptumExplainer
@@ -165,6 +166,13 @@ class CaptumIntegratedGradients(CaptumExplainer):
                              hint="Captum's rules keep Captum's names; riemann_left, riemann_right and riemann_middle "
                                   "are the native 'left', 'right' and 'midpoint'."),
     }
+
+    def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
+        params = super()._resolve_params(images, spec)
+        if params["integration"].startswith("riemann") and params["steps"] < 2:  # Captum asserts it deep inside
+            raise InputError(f"Captum's integration={params['integration']!r} needs steps >= 2; use steps >= 2 or "
+                             "integration='gausslegendre'")
+        return params
 
     def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
         outputs, targets = self._outputs_and_targets(images, targets, params["batch_size"])

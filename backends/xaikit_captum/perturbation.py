@@ -12,6 +12,7 @@ from captum.attr._core.lime import get_exp_kernel_similarity_function
 from xaikit_torch.adapters import to_tensor
 
 from xaikit.catalogue import SHARED, Param
+from xaikit.errors import InputError
 from xaikit.explainer import Attribution, ModelSpec
 from xaikit.kernels import image_segments, to_layout
 from xaikit.methods.occlusion import resolve_windows
@@ -168,6 +169,16 @@ class CaptumLime(_Surrogate):
                              "ordinary linear regression (SkLearnLinearRegression).", low=0.0),
         "seed": SEED,
     }
+
+    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
+        try:
+            return super()._attribute(images, targets, params)
+        except ValueError as exc:  # scikit-learn refuses a fit whose sample weights are all 0
+            if "non-zero" not in str(exc):
+                raise
+            raise InputError(f"Captum's Lime gave every coalition drawn a similarity weight of 0: input_kernel_width="
+                             f"{params['input_kernel_width']:g} is too narrow for their cosine distances (or "
+                             "n_samples too few); increase input_kernel_width or n_samples") from None
 
     def _algorithm(self, forward: torch.nn.Module, params: dict[str, Any]) -> Any:
         alpha = params["lasso_alpha"]

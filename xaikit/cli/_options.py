@@ -116,14 +116,17 @@ def method_options(f: Any) -> Any:
         click.option("--backend", default="auto", show_default=True,
                      help="Backend id (tensorflow, torch, callable, tf-explain, shap, captum, pytorch-grad-cam) or "
                           "auto (the native one for the model)."),
-        click.option("--layer", help="Layer of layer methods (gradcam, gradcam++, expected_gradients)."),
+        click.option("--layer", help="Layer of layer methods (the CAMs, expected_gradients at a layer); default: "
+                                            "the output of the last convolution block."),
         click.option("--batch-size", type=int, help="Largest batch sent to the model (bounds memory)."),
         click.option("--seed", type=int, help="Seed of random methods (drawn and printed if not given)."),
-        click.option("--n-samples", type=int, help="Samples of smoothgrad / expected_gradients."),
+        click.option("--n-samples", type=int,
+                     help="Samples of the sampling methods (smoothgrad, vargrad, squaregrad, expected_gradients, rise, "
+                          "kernel_shap, lime, ...)."),
         click.option("--noise", type=float,
-                     help="SmoothGrad noise. tensorflow (native): the standard deviation as a fraction of each "
-                          "image's value range (max - min), e.g. 0.15; tf-explain: the absolute standard deviation "
-                          "in model-input units (0.15 is slight on [0, 1] inputs, nothing on [0, 255])."),
+                     help="Noise of smoothgrad, vargrad, squaregrad on the native backends: the standard deviation "
+                          "as a fraction of each image's value range (max - min), e.g. 0.15. tf-explain and Captum "
+                          "take an absolute standard deviation in model-input units instead: --param noise_std=X."),
         click.option("--steps", type=int, help="Integration steps of integrated_gradients."),
         click.option("--baseline", metavar="VALUE",
                      help="Baseline of occlusion / integrated_gradients: a number or per-channel 'a,b,c' in model "
