@@ -32,6 +32,21 @@ def test_compare_native_pairs(functional_cnn, images, background):
     assert set(cmp.timings) == set(cmp.labels)
 
 
+def test_a_shared_name_reaches_only_the_pairs_where_it_means_the_same(functional_cnn, images):
+    """``noise`` is a fraction of the value range natively; tf-explain's absolute noise is ``noise_std``: a common
+    ``noise`` goes to the native pair only, and the table says what each pair ran with."""
+    pytest.importorskip("tf_explain")
+    cmp = xk.compare(functional_cnn, images[:2], pairs=[("smoothgrad", "tensorflow"), ("smoothgrad", "tf-explain")],
+                     noise=0.3, n_samples=4, seed=0, warmup=False)
+    native, tfx = cmp.explanations["smoothgrad (tensorflow)"], cmp.explanations["smoothgrad (tf-explain)"]
+    assert native.params["noise"] == 0.3 and "noise" not in tfx.params
+    assert tfx.params["noise_std"] == 1.0  # tf-explain's own default, not 0.3
+    table = cmp.to_markdown()
+    assert "noise=0.3" in table.replace(" ", "") or "noise: 0.3" in table, table
+    with pytest.raises(xk.InputError, match="noise_std"):  # tf-explain names its own noise; the error says so
+        xk.explain(functional_cnn, images[:1], method="smoothgrad", backend="tf-explain", noise=0.3)
+
+
 def test_compare_errors(functional_cnn, images):
     with pytest.raises(xk.InputError, match="pairs is empty"):
         xk.compare(functional_cnn, images, pairs=[])

@@ -148,3 +148,13 @@ def test_metric_bools_refuse_text():
         with pytest.raises(InputError, match="must be True or False"):
             call("no")
         call(np.bool_(False))
+
+
+@pytest.mark.parametrize("baseline", ["black", np.array(["0", "0", "0"]), np.array([b"0"])])
+def test_a_colour_name_baseline_says_how_to_get_the_colour(baseline):
+    """``baseline='black'`` was a raw NumPy ValueError: a colour depends on the preprocessing, and the error says how
+    to compute it (and that the CLI's --baseline black does)."""
+    from xaikit.kernels import broadcast_baseline
+
+    with pytest.raises(InputError, match="depends on the preprocessing.*--baseline black"):
+        broadcast_baseline(baseline, (4, 4, 3), name="baseline")
