@@ -38,7 +38,7 @@ from torch import nn
 from xaikit.kernels import GLOBAL_RNG_LOCK, chunks, image_seeds
 from xaikit.spec import ModelSpec
 
-from ._torch import model_view
+from ._torch import as_numpy, model_view
 from .engine import TorchEngine, engine_for, versions
 from .passes import _Pass, pass_gate
 
@@ -80,11 +80,6 @@ def library_score(spec: ModelSpec) -> str:
     if spec.output_activation in ("softmax", "sigmoid"):
         return "probability"
     return "logit" if spec.output_activation == "linear" and not spec.no_logit else "output"
-
-
-def as_numpy(tensor: torch.Tensor) -> np.ndarray:
-    """A float32 NumPy copy of a tensor on any device."""
-    return tensor.detach().to(device="cpu", dtype=torch.float32).numpy()
 
 
 def module_of(model: nn.Module, layer: str) -> nn.Module:
