@@ -58,7 +58,8 @@ def test_one_table_for_the_libraries_of_both_frameworks(tmp_path):
 
 
 def test_speed_suite_has_the_torch_cases_and_reports_them():
-    from xaikit.bench.speed import _core_methods, default_cases, summarize
+    from xaikit.bench.speed import default_cases, summarize
+    from xaikit.bench.speed_measure import _core_methods
 
     cases = default_cases()
     floors = {(c.model, c.method, c.n_images) for c in cases if c.kind == "torch_floor"}

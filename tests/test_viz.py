@@ -587,7 +587,7 @@ def test_signed_figure_draws_offset_maps_as_deviations():
 
 def test_activation_grids_read_channels_first_maps():
     """PyTorch activations are (N, C, h, w): the grids read the layout the Activations record (or layout=)."""
-    from xaikit.viz.grids import channels_last
+    from xaikit.viz.activation_inputs import channels_last
 
     rng = np.random.default_rng(0)
     nhwc = rng.normal(size=(2, 5, 7, 4)).astype(np.float32)

@@ -136,8 +136,8 @@ def run_demo(out_dir: str | os.PathLike[str] = "out", *, overwrite: bool = False
     """
     from . import zoo
     from ._api import activations
+    from .viz.activation_figures import activation_grid
     from .viz.compare import compare_figure
-    from .viz.grids import activation_grid
     from .viz.save import save_figure
 
     out = Path(out_dir)

@@ -436,7 +436,7 @@ class Activations(Mapping[str, np.ndarray]):
         See :func:`xaikit.viz.activation_grid` for the keyword arguments; for many layers
         or channels, :func:`xaikit.viz.activation_pages` splits the picture into pages.
         """
-        from .viz.grids import activation_grid
+        from .viz.activation_figures import activation_grid
 
         return activation_grid(self, layers, image_index=image_index, max_channels=max_channels, **kwargs)
 

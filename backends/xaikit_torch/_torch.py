@@ -8,23 +8,20 @@ subclass with its own ``forward`` --:
   of a zero image with a forward hook on every module gives each module's output shape,
   how often it ran (a module called twice, like the ``relu`` a torchvision
   ``BasicBlock`` reuses, is ambiguous by name), and the last module that ran, which
-  says what the output is (:meth:`TorchModelView.output_activation`);
+  says what the output is (:meth:`TorchModelView._output_activation`); each module's
+  kind comes from :func:`.layer_kinds.layer_kind`;
 - the output of any module, its gradient, and the logit (the input of a final
   ``nn.Softmax`` / ``nn.Sigmoid`` / ``nn.LogSoftmax``), through forward hooks that live
   for one pass (:meth:`TorchModelView.hooks`);
-- the model above a layer (:meth:`TorchModelView.head`): the rest of an
+- the model above a layer (:meth:`TorchModelView.run_head`): the rest of an
   ``nn.Sequential``, or, for any other architecture, a forward pass whose hook *replaces*
   the layer's output by the given activations.
 
-**No state changes.** Every pass runs in eval mode: the ``training`` flag of every
-module is remembered, set to False while xaikit's passes run (reference-counted across
-threads) and put back module by module afterwards, so BatchNorm uses and keeps its
-running statistics and Dropout is off. Gradients come from ``torch.autograd.grad``, so
-no ``.grad`` is ever written; every hook is removed in a ``finally``.
-
-**Threads.** Hooks are attached to the shared modules, so each hook acts only in the
-thread that installed it: another thread running the same model at the same moment
-(another explanation, the user's own code) goes through it unchanged.
+**No state changes.** Every pass runs in eval mode, put back module by module
+afterwards, and each hook acts only in the thread that installed it (:mod:`.passes`:
+the pass gate, the per-thread pass record, the reference-counted switches). Gradients
+come from ``torch.autograd.grad``, so no ``.grad`` is ever written; every hook is
+removed in a ``finally``.
 
 **In-place operations.** torchvision's ReLUs are ``inplace=True``: a tensor captured by
 a hook may be overwritten by the next module. A captured output is therefore copied,
@@ -40,7 +37,7 @@ import threading
 import weakref
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -50,7 +47,10 @@ from torch import nn
 from xaikit.errors import InputError, LayerError, ModelError
 from xaikit.spec import LayerInfo, ModelSpec
 
-__all__ = ["PassGate", "TorchModelView", "layer_kind", "model_view", "pass_gate"]
+from .layer_kinds import layer_kind
+from .passes import _check_calls, _EvalScope, _grad_mode_kept, _OutOfPlace, _Pass, pass_gate
+
+__all__ = ["TorchModelView", "model_view"]
 
 _VIEWS: weakref.WeakKeyDictionary[nn.Module, TorchModelView] = weakref.WeakKeyDictionary()
 _VIEWS_LOCK = threading.Lock()
@@ -58,50 +58,6 @@ _VIEWS_LOCK = threading.Lock()
 #: Final modules whose input is the logit, and the output activation they stand for.
 _FINAL_ACTIVATIONS: tuple[tuple[type, str], ...] = ((nn.Softmax, "softmax"), (nn.LogSoftmax, "softmax"),
                                                     (nn.Sigmoid, "sigmoid"))
-_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
-_POOLS = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d, nn.LPPool1d,
-          nn.LPPool2d, nn.FractionalMaxPool2d, nn.FractionalMaxPool3d)
-_ADAPTIVE_POOLS = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d, nn.AdaptiveMaxPool1d,
-                   nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)
-_NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm)
-_DROPOUTS = (nn.modules.dropout._DropoutNd, nn.AlphaDropout, nn.FeatureAlphaDropout)
-_RESHAPES = (nn.Unflatten, nn.Upsample, nn.PixelShuffle, nn.PixelUnshuffle, nn.ChannelShuffle,
-             nn.modules.padding._ConstantPadNd, nn.modules.padding._ReflectionPadNd,
-             nn.modules.padding._ReplicationPadNd, nn.ZeroPad2d)
-
-
-def layer_kind(module: nn.Module) -> str:
-    """The :class:`xaikit.spec.LayerInfo` kind of a module.
-
-    ``nn.Sequential`` / ``ModuleList`` / ``ModuleDict`` are ``container`` (their output
-    is one of their children's); any other module with children is a ``block`` (a
-    residual block computes its own output, and it is what a CAM usually looks at).
-    """
-    if isinstance(module, _CONTAINERS):
-        return "container"
-    if isinstance(module, nn.modules.conv._ConvNd):
-        return "conv"
-    if isinstance(module, _ADAPTIVE_POOLS):
-        size = module.output_size
-        sizes = size if isinstance(size, tuple) else (size,)
-        return "global_pool" if all(s == 1 for s in sizes) else "pool"
-    if isinstance(module, _POOLS):
-        return "pool"
-    if isinstance(module, (nn.Linear, nn.Bilinear)):
-        return "dense"
-    if isinstance(module, nn.Flatten):
-        return "flatten"
-    if isinstance(module, _DROPOUTS):
-        return "dropout"
-    if isinstance(module, _NORMS):
-        return "norm"
-    if isinstance(module, _RESHAPES):
-        return "reshape"
-    if type(module).__module__ == "torch.nn.modules.activation":
-        return "activation"
-    if next(module.children(), None) is not None:
-        return "block"
-    return "other"
 
 
 def _structure(model: nn.Module) -> tuple[Any, ...]:
@@ -127,84 +83,6 @@ def model_view(model: Any) -> TorchModelView:
             return view
 
 
-class PassGate:
-    """Who may run passes on one model: xaikit's passes together, or one library call alone.
-
-    xaikit's hooks act only in the thread that installed them, so its passes share a model
-    freely (:meth:`shared`). A library's hooks (Captum's, pytorch-grad-cam's) act in every
-    thread, so a library call takes the model alone (:meth:`exclusive`): it waits for the
-    passes under way, and new passes wait for it. Both are re-entrant in the thread that
-    holds the model alone (the library call's own passes go through).
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._shared = 0
-        self._owner: int | None = None
-        self._depth = 0
-
-    @contextlib.contextmanager
-    def shared(self) -> Iterator[None]:
-        me = threading.get_ident()
-        with self._cond:
-            inside = self._owner == me
-            if not inside:
-                while self._owner is not None:
-                    self._cond.wait()
-                self._shared += 1
-        try:
-            yield
-        finally:
-            if not inside:
-                with self._cond:
-                    self._shared -= 1
-                    if not self._shared:
-                        self._cond.notify_all()
-
-    @contextlib.contextmanager
-    def exclusive(self) -> Iterator[None]:
-        me = threading.get_ident()
-        with self._cond:
-            if self._owner != me:
-                while self._owner is not None or self._shared:
-                    self._cond.wait()
-                self._owner = me
-            self._depth += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._depth -= 1
-                if not self._depth:
-                    self._owner = None
-                    self._cond.notify_all()
-
-
-_GATES: weakref.WeakKeyDictionary[nn.Module, PassGate] = weakref.WeakKeyDictionary()
-
-
-def pass_gate(model: nn.Module) -> PassGate:
-    """The :class:`PassGate` of ``model`` (one per model object, whatever becomes of its view)."""
-    with _VIEWS_LOCK:
-        gate = _GATES.get(model)
-        if gate is None:
-            gate = _GATES[model] = PassGate()
-        return gate
-
-
-@dataclass
-class _Pass:
-    """What one forward pass records, for the thread that runs it."""
-
-    owner: int = field(default_factory=threading.get_ident)
-    logits: Any = None
-    outputs: dict[str, Any] = field(default_factory=dict)
-    calls: dict[str, int] = field(default_factory=dict)
-
-    def mine(self) -> bool:
-        return threading.get_ident() == self.owner
-
-
 @dataclass(frozen=True)
 class _Probe:
     """What one described forward pass found out (per image shape)."""
@@ -217,41 +95,6 @@ class _Probe:
     output_activation: str
     logit_is_input: bool
     log_probabilities: bool
-
-
-class _EvalScope:
-    """Eval mode while any of xaikit's passes runs on the model; every module's flag restored after.
-
-    Reference-counted: the first pass to enter records each module's ``training`` flag
-    and switches the model to eval mode, the last to leave restores the flags one by one
-    (``module.training = flag``, not ``model.train()``, so mixed modes come back as they
-    were). Code outside xaikit that trains the same model in another thread at the same
-    time would see eval mode meanwhile: do not explain a model while it trains.
-    """
-
-    def __init__(self, model: nn.Module) -> None:
-        self._model = weakref.ref(model)
-        self._lock = threading.Lock()
-        self._depth = 0
-        self._saved: list[tuple[nn.Module, bool]] = []
-
-    def __enter__(self) -> None:
-        with self._lock:
-            if self._depth == 0:
-                model = self._model()
-                self._saved = [(m, m.training) for m in model.modules()] if model is not None else []
-                for module, training in self._saved:
-                    if training:
-                        module.training = False
-            self._depth += 1
-
-    def __exit__(self, *exc: object) -> None:
-        with self._lock:
-            self._depth -= 1
-            if self._depth == 0:
-                for module, training in self._saved:
-                    module.training = training
-                self._saved = []
 
 
 class _ModifiedReLU(torch.autograd.Function):
@@ -270,38 +113,6 @@ class _ModifiedReLU(torch.autograd.Function):
         if ctx.guided:
             out = out * (z > 0).to(out.dtype)  # ... at positive inputs only
         return out, None
-
-
-class _OutOfPlace:
-    """In-place ``nn.ReLU`` modules switched to out of place while any modified-ReLU pass runs (reference-counted).
-
-    A forward hook that recomputes a ReLU from its input needs that input: an in-place
-    ReLU would have overwritten it. Out-of-place ReLUs give the same values.
-    """
-
-    def __init__(self, model: nn.Module) -> None:
-        self._model = weakref.ref(model)
-        self._lock = threading.Lock()
-        self._depth = 0
-        self._saved: list[nn.Module] = []
-
-    def relus(self) -> Any:
-        with self._lock:
-            if self._depth == 0:
-                model = self._model()
-                self._saved = [m for m in model.modules() if isinstance(m, nn.ReLU) and m.inplace] if model else []
-                for module in self._saved:
-                    module.inplace = False
-            self._depth += 1
-        return self  # a handle: remove() ends this pass's use
-
-    def remove(self) -> None:
-        with self._lock:
-            self._depth -= 1
-            if self._depth == 0:
-                for module in self._saved:
-                    module.inplace = True
-                self._saved = []
 
 
 class TorchModelView:
@@ -758,28 +569,6 @@ class TorchModelView:
                 raw = data.view(torch.uint8) if data.element_size() > 0 else data
                 rows.append((name, tuple(t.shape), str(t.dtype), zlib.crc32(raw.cpu().numpy())))
         return hashlib.blake2b(repr(rows).encode(), digest_size=16).hexdigest()
-
-
-@contextlib.contextmanager
-def _grad_mode_kept() -> Iterator[None]:
-    """Restore the thread's autograd mode on leaving (hooks switch it on half-way through a pass)."""
-    previous = torch.is_grad_enabled()
-    try:
-        yield
-    finally:
-        torch.set_grad_enabled(previous)
-
-
-def _check_calls(state: _Pass, layers: Sequence[str]) -> None:
-    for name in layers:
-        calls = state.calls.get(name, 0)
-        if calls > 1:
-            raise LayerError(f"layer {name!r} is called {calls} times in one forward pass (a shared module, such as "
-                             "the relu of a torchvision BasicBlock); its output is ambiguous. Pick a module that is "
-                             "used once (e.g. the block that contains it).")
-        if calls == 0:
-            raise LayerError(f"layer {name!r} was not called during the forward pass; pick a module on the path from "
-                             "input to output.")
 
 
 def as_numpy(tensor: torch.Tensor) -> np.ndarray:

@@ -38,8 +38,9 @@ from torch import nn
 from xaikit.kernels import GLOBAL_RNG_LOCK, chunks, image_seeds
 from xaikit.spec import ModelSpec
 
-from ._torch import _Pass, model_view, pass_gate
+from ._torch import as_numpy, model_view
 from .engine import TorchEngine, engine_for, versions
+from .passes import _Pass, pass_gate
 
 __all__ = ["HeadModel", "ScoreModel", "TorchModelMixin", "as_numpy", "library_call", "library_score", "library_seeds",
            "module_of", "seeded", "to_tensor", "versions"]
@@ -79,11 +80,6 @@ def library_score(spec: ModelSpec) -> str:
     if spec.output_activation in ("softmax", "sigmoid"):
         return "probability"
     return "logit" if spec.output_activation == "linear" and not spec.no_logit else "output"
-
-
-def as_numpy(tensor: torch.Tensor) -> np.ndarray:
-    """A float32 NumPy copy of a tensor on any device."""
-    return tensor.detach().to(device="cpu", dtype=torch.float32).numpy()
 
 
 def module_of(model: nn.Module, layer: str) -> nn.Module:
@@ -179,7 +175,7 @@ def library_call(model: nn.Module) -> Iterator[None]:
     hooks, pytorch-grad-cam's activation hooks, its ablation layer swapped into the
     model), and those hooks act in every thread: while the call runs, no other pass runs
     on the model -- other library calls and xaikit's own passes on it (which share the
-    model with each other) wait (:class:`xaikit_torch._torch.PassGate`). pytorch-grad-cam
+    model with each other) wait (:class:`xaikit_torch.passes.PassGate`). pytorch-grad-cam
     also calls ``model.eval()`` and ``loss.backward()`` (which writes every parameter's
     ``.grad``): the ``training`` flags and each parameter's ``.grad`` are put back
     afterwards, so the user's model is left as it was.

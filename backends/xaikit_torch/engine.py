@@ -29,7 +29,8 @@ import torch
 from xaikit.engine import Engine
 from xaikit.spec import ModelSpec
 
-from ._torch import TorchModelView, _Pass, _Probe, as_numpy, model_view
+from ._torch import TorchModelView, _Probe, as_numpy, model_view
+from .passes import _Pass
 
 __all__ = ["TorchEngine", "engine_for", "versions"]
 

@@ -71,7 +71,7 @@ def activations_command(**o: Any) -> None:
       xaikit activations --zoo shapes_cnn4 --layers conv2d,conv2d_1 --per-layer -o acts.png
     """
     from .. import get_extractor
-    from ..viz.grids import activation_pages
+    from ..viz.activation_figures import activation_pages
     from ..viz.save import save_figure
 
     default_output(o, "activations", *(() if o["per_layer"] else ("save_npz",)))

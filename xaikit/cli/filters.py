@@ -34,7 +34,7 @@ def filters_command(**o: Any) -> None:
       xaikit filters --model model.keras --layer conv2d -o filters.png
       xaikit filters --zoo digits_bn --layer conv2d_1 --normalize symmetric --cmap RdBu_r -o f.png
     """
-    from ..viz.grids import filter_grid
+    from ..viz.filters import filter_grid
     from ..viz.save import save_figure
 
     default_output(o, f"{o['layer']}_filters" if o["layer"] else "filters", images=False)

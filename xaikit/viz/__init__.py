@@ -14,6 +14,8 @@ them, so importing this package stays light.
 
 from __future__ import annotations
 
+from .activation_figures import activation_grid, activation_grids, activation_pages
+from .channel_mosaic import activation_mosaic, gap_color, standardize_channels
 from .compare import (
     MAGNITUDE_VIEW_METHODS,
     SIGNED_VIEW_METHODS,
@@ -23,16 +25,7 @@ from .compare import (
     default_view,
     format_seconds,
 )
-from .grids import (
-    activation_grid,
-    activation_grids,
-    activation_mosaic,
-    activation_pages,
-    filter_grid,
-    gap_color,
-    normalize_filters,
-    standardize_channels,
-)
+from .filters import filter_grid, normalize_filters
 from .overlay import UNDO_SCHEMES, colorize, get_colormap, overlay, to_display_gray, to_display_rgb
 from .sanity import randomisation_grid
 from .save import save_figure, save_image
