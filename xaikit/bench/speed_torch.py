@@ -89,7 +89,9 @@ def _torch_params(model: str, method: str) -> dict[str, Any]:
 
 def torch_cases(quick: bool = False, full: bool = False) -> list[SpeedCase]:
     """The PyTorch cases (``torch_*`` kinds): floors of every native method, single-image Grad-CAM against
-    pytorch-grad-cam and Captum, SmoothGrad and integrated gradients against Captum, memory, intra-op threads."""
+    pytorch-grad-cam and Captum, SmoothGrad and integrated gradients against Captum, Score-CAM and Ablation-CAM
+    against pytorch-grad-cam (same layer, same batch of masked images or channels per pass), memory, intra-op
+    threads."""
     from ..registry import available_backends
 
     installed = set(available_backends())
@@ -118,6 +120,9 @@ def torch_cases(quick: bool = False, full: bool = False) -> list[SpeedCase]:
                   "integrated_gradients": {"steps": 50}}[method]
         cases.append(SpeedCase("torch_library", "shapes_cnn4@torch", method, n_lib, params,
                                ("torch", "captum", "captum-api", "captum-api-batched")))
+    for method in ("scorecam", "ablationcam"):  # the CAMs users call slow: one pass per channel (512 here)
+        cases.append(SpeedCase("torch_library", cam_model, method, 1,
+                               {"layer": TORCH_CAM_LAYERS[cam_model], "batch_size": 32}, ("torch", "pytorch-grad-cam")))
     for backend in ("torch", "captum-api", "captum-api-batched"):
         for n_samples in (20, 200):
             cases.append(SpeedCase("torch_memory", "shapes_cnn4@torch", "smoothgrad", 1,
