@@ -212,3 +212,29 @@ def test_the_result_separates_start_up_from_the_streaming_rate(tmp_path):
     assert res.steady_images_per_second == pytest.approx(6 / (res.seconds - res.startup_seconds), rel=1e-6)
     again = explain_to_zarr("zoo:shapes_cnn4", pixels, tmp_path / "m.zarr", method="gradcam", chunk_size=2)
     assert again.computed == 0 and again.images_per_second == 0 and again.steady_images_per_second == 0
+
+
+def test_arrays_written_together_hold_every_value_and_other_arrays_are_written_one_by_one(tmp_path):
+    zarr = pytest.importorskip("zarr", minversion="3")
+    from xaikit.bulk import write_together
+
+    root = zarr.open_group(str(tmp_path / "s.zarr"), mode="w")
+    maps = root.create_array("maps", shape=(6, 4, 5), chunks=(3, 4, 5), dtype="float32", fill_value=np.nan)
+    labels = root.create_array("labels", shape=(6,), chunks=(3,), dtype="int64", fill_value=-1, compressors=None)
+    values = np.arange(60, dtype=np.float32).reshape(3, 4, 5)
+    write_together([(maps, slice(3, 6), values), (labels, slice(3, 6), np.array([7, 8, 9]))])
+    again = zarr.open_group(str(tmp_path / "s.zarr"), mode="r")  # read back from the files
+    np.testing.assert_array_equal(again["maps"][3:], values)
+    assert np.isnan(again["maps"][:3]).all()
+    np.testing.assert_array_equal(again["labels"][:], [-1, -1, -1, 7, 8, 9])
+
+    class Plain:  # no asynchronous interface: written with []
+        def __init__(self) -> None:
+            self.writes: list[tuple[slice, np.ndarray]] = []
+
+        def __setitem__(self, s: slice, values: np.ndarray) -> None:
+            self.writes.append((s, values))
+
+    plain = Plain()
+    write_together([(plain, slice(0, 2), np.ones(2))])
+    assert [s for s, _ in plain.writes] == [slice(0, 2)]

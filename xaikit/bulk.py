@@ -55,6 +55,32 @@ __all__ = ["BulkResult", "explain_chunk", "explain_to_zarr", "find_bulk_images",
 FORMAT = "xaikit-bulk-1"
 
 
+def write_together(writes: Sequence[tuple[Any, slice, np.ndarray]]) -> None:
+    """``array[s] = values`` for several Zarr arrays at once, in one round trip to Zarr's I/O loop.
+
+    Zarr 3's synchronous ``array[s] = v`` waits for its asynchronous store each time (about
+    2 ms per write here, whatever the size): the chunk of maps and the three small arrays
+    of a bulk chunk are written concurrently instead (measured: 9.5 -> 5 ms per chunk of 64
+    maps of 64 x 64). Where Zarr's asynchronous interface is not there (another version),
+    the arrays are written one after the other. Either way every write has finished when
+    this returns.
+    """
+    try:
+        from zarr.core.sync import sync
+
+        pending = [(array._async_array, s, values) for array, s, values in writes]
+    except (ImportError, AttributeError):
+        for array, s, values in writes:
+            array[s] = values
+        return
+    import asyncio
+
+    async def put() -> None:
+        await asyncio.gather(*(array.setitem(s, values) for array, s, values in pending))
+
+    sync(put())
+
+
 def _zarr() -> Any:
     try:
         import zarr
@@ -419,9 +445,11 @@ def explain_to_zarr(model: Any, images: Any, out: str | os.PathLike[str], method
         root = zarr.open_group(str(out_path), mode="w")
         k = max(int(spec_model.n_outputs or 1), 1)
         root.create_array("maps", shape=(n, h, w), chunks=(chunk_size, h, w), dtype="float32", fill_value=np.nan)
-        root.create_array("targets", shape=(n,), chunks=(chunk_size,), dtype="int64", fill_value=-1)
-        root.create_array("predictions", shape=(n,), chunks=(chunk_size,), dtype="int64", fill_value=-1)
-        root.create_array("outputs", shape=(n, k), chunks=(chunk_size, k), dtype="float32", fill_value=np.nan)
+        small = {"compressors": None}  # a few hundred bytes per chunk: compressing them costs more than it saves
+        root.create_array("targets", shape=(n,), chunks=(chunk_size,), dtype="int64", fill_value=-1, **small)
+        root.create_array("predictions", shape=(n,), chunks=(chunk_size,), dtype="int64", fill_value=-1, **small)
+        root.create_array("outputs", shape=(n, k), chunks=(chunk_size, k), dtype="float32", fill_value=np.nan,
+                          **small)
         root.create_array("done", shape=(n_chunks,), chunks=(1,), dtype="uint8", fill_value=0, compressors=None)
         root.attrs["xaikit_bulk"] = json_ready({
             "spec": spec, "seed": seed, "method": method, "backend": backend_name, "params_given": params,
@@ -464,8 +492,7 @@ def explain_to_zarr(model: Any, images: Any, out: str | os.PathLike[str], method
         pending[i] = s
 
     def write(i: int, s: slice, a: dict[str, np.ndarray], res: dict[str, Any]) -> None:
-        for name in ("maps", "targets", "predictions", "outputs"):
-            arrays[name][s] = a[name]
+        write_together([(arrays[name], s, a[name]) for name in ("maps", "targets", "predictions", "outputs")])
         arrays["done"][i] = 1  # the record: written after the chunk's arrays
         if "run" not in info:
             info["run"] = json_ready({"params": res["params"], "score": res["score"], "layer": res["layer"],
