@@ -187,6 +187,18 @@ def _explain(backend: str, method: str, model: Any, x: np.ndarray, targets: Any 
     return xk.explain(model, x, method=method, backend=backend, targets=targets, **params)
 
 
+def _floor_from_params(method: str, exp: Any) -> None:
+    """The bench's and the speed suite's floor of ``exp`` comes from what the result records (every backend must
+    record what its method's floor counts, e.g. the channels of a per-channel CAM)."""
+    from .catalogue import METHODS
+
+    if METHODS[method].floor_fn is None:  # a library-only method: no floor
+        return
+    plan = METHODS[method].floor(exp.params, layer=exp.layer, score=exp.score or "output",
+                                 image_size=exp.attributions.shape[1:])
+    assert plan.passes >= 1, plan
+
+
 def _contract(backend: str, method: str, model: Any, factory: ModelFactory, params: dict) -> None:
     import xaikit as xk
 
@@ -203,6 +215,7 @@ def _contract(backend: str, method: str, model: Any, factory: ModelFactory, para
     np.testing.assert_array_equal(exp.targets, exp.predictions, err_msg="targets=None must explain the prediction")
     assert exp.layout == factory.layout, (exp.layout, factory.layout)
     assert "batch_size" in exp.params and "score" in exp.params, sorted(exp.params)
+    _floor_from_params(method, exp)
     fixed = _explain(backend, method, model, x, targets=1, **params)
     assert fixed.targets.tolist() == [1] * n, fixed.targets
     each = _explain(backend, method, model, x, targets=[3, 2, 1], **params)
