@@ -633,3 +633,27 @@ def test_randomisation_cell_on_a_channels_first_model():
     edge, _ = randomisation_cell(opened, sample=sample, n=2, method=None, backend=None, params={}, check=check,
                                  seed=0, weights_sha=sha, model_id="twin")
     assert edge["final_spearman_abs"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("figure", ["sanity", "curves"])
+def test_a_long_legend_stays_in_the_figure_below_its_title(figure):
+    """With 50 rows (every method and library of a PyTorch zoo model) the legend ran past the figure's height and
+    the figure's title landed on the plots' titles."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from xaikit.bench.plots import curves_figure, sanity_figure
+
+    _, mr = _fake_results({f"method_{i}": ([0.2, 0.3], [0.8, 0.9]) for i in range(50)})
+    for r in mr.rows:
+        r.metrics["deletion"].update(fractions=[0.0, 0.5, 1.0], curve_mean=[0.9, 0.4, 0.2])
+        r.metrics["insertion"].update(fractions=[0.0, 0.5, 1.0], curve_mean=[0.2, 0.6, 0.9])
+        r.randomisation = {"layers": ["dense", "conv"], "mean_spearman_abs": [0.5, 0.2], "mean_ssim": [0.4, 0.1]}
+    fig = sanity_figure(mr) if figure == "sanity" else curves_figure(mr)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    page = fig.bbox
+    legend = fig.axes[-1].get_legend().get_window_extent(renderer)
+    assert page.y0 - 1 <= legend.y0 and legend.y1 <= page.y1 + 1, (legend, page)
+    title = fig._suptitle.get_window_extent(renderer)
+    for ax in fig.axes:
+        assert not title.overlaps(ax.title.get_window_extent(renderer)), "the figure's title covers a plot's title"

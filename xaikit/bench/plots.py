@@ -68,6 +68,13 @@ def _figure(w: float, h: float) -> Any:
     return Figure(figsize=(w, h), layout="constrained")
 
 
+def _legend_layout(n_entries: int, height: float) -> tuple[int, float]:
+    """``(columns, figure height)`` for a legend of ``n_entries`` beside the plots: a taller figure and more columns
+    when the entries would not fit, so the legend never overflows the figure and pushes the title into the plots."""
+    columns = max(1, -(-n_entries // 30))
+    return columns, max(height, 0.16 * -(-n_entries // columns) + 1.0)
+
+
 def _finite(values: Any) -> np.ndarray:
     arr = np.asarray([np.nan if v is None else v for v in values], dtype=np.float64)
     return arr[np.isfinite(arr)]
@@ -120,7 +127,8 @@ def curves_figure(mr: Any) -> Any:
     if not panels:
         return None
     rows = [r for r in mr.rows if any(m in r.metrics for m in panels)]
-    fig = _figure(5.2 * len(panels) + 2.6, 3.6)
+    columns, height = _legend_layout(len(rows), 3.6)
+    fig = _figure(5.2 * len(panels) + 2.6 * columns, height)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     colors = _colors(len(rows))
     for ax, metric in zip(axes, panels):
@@ -142,7 +150,7 @@ def curves_figure(mr: Any) -> Any:
         ax.grid(alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
     axes[-1].legend(handles, [lab.split("  (")[0] for lab in labels], fontsize=7.2, loc="center left",
-                    bbox_to_anchor=(1.02, 0.5), frameon=False)
+                    bbox_to_anchor=(1.02, 0.5), frameon=False, ncols=columns)
     fig.suptitle(f"{mr.id}: deletion and insertion curves", fontsize=10)
     return fig
 
@@ -153,7 +161,8 @@ def sanity_figure(mr: Any) -> Any:
     if not rows:
         return None
     layers = rows[0].randomisation["layers"]
-    fig = _figure(11.5, 3.9)
+    columns, height = _legend_layout(len(rows), 3.9)
+    fig = _figure(9.0 + 2.5 * columns, height)
     axes = fig.subplots(1, 2)
     colors = _colors(len(rows))
     x = np.arange(len(layers) + 1)
@@ -178,7 +187,7 @@ def sanity_figure(mr: Any) -> Any:
         ax.set_xlabel("layers randomised, cumulatively from the output down", fontsize=8.5)
         ax.tick_params(axis="y", labelsize=8)
         ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=7.2, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+    axes[1].legend(fontsize=7.2, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False, ncols=columns)
     fig.suptitle(f"{mr.id}: model-parameter randomisation sanity check (Adebayo et al. 2018)", fontsize=10)
     return fig
 
