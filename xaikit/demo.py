@@ -144,8 +144,9 @@ def run_demo(out_dir: str | os.PathLike[str] = "out", *, overwrite: bool = False
     written: list[Path] = []
     for name, filename in [("shapes_cnn4", "demo.png"), ("shapes_binary", "demo_binary.png"),
                            ("digits_bn", "demo_digits.png")]:
-        info = zoo.model_info(name)
-        log(f"{name}: {info.description} (test accuracy {info.accuracy:.1%})")
+        info, record = zoo.model_info(name), zoo.training_record(name) or {}
+        accuracy = record.get("test_accuracy")
+        log(f"{name}: {info.description}" + ("" if accuracy is None else f" (test accuracy {accuracy:.1%})"))
         images, explanations, data = explain_zoo_model(name, n_images, log=log)
         fig = compare_figure(images, explanations, class_names=list(data.class_names),
                              title=f"xaikit demo: {name} ({info.description})")
