@@ -154,6 +154,13 @@ class ModelSpec:
                 return info
         return None
 
+    def layer_channels(self, name: str) -> int | None:
+        """The channel count of layer ``name``'s per-image output in the model's layout (None if unknown)."""
+        info = self.layer(name)
+        if info is None or not info.output_shape:
+            return None
+        return int(info.output_shape[-1] if self.layout == "NHWC" else info.output_shape[0])
+
     def spatial_layers(self) -> list[str]:
         """Layers with a per-channel map output, in the order they finish (nested models excluded:
         their inner layers are listed)."""

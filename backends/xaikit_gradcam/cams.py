@@ -180,9 +180,9 @@ class _PerChannel(_LibraryCAM):
 
     def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
         params = super()._resolve_params(images, spec)
-        shape = spec.layer(params["layer"]).output_shape
-        if shape:
-            params["n_channels"] = int(shape[-1] if spec.layout == "NHWC" else shape[0])
+        channels = spec.layer_channels(params["layer"])
+        if channels is not None:
+            params["n_channels"] = channels
         return params
 
 

@@ -35,8 +35,7 @@ class _ActivationCAM(EngineExplainer):
 
     def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
         params = super()._resolve_params(images, spec)
-        shape = spec.layer(params["layer"]).output_shape
-        params["n_channels"] = int(shape[-1] if spec.layout == "NHWC" else shape[0])  # the floor counts passes by it
+        params["n_channels"] = spec.layer_channels(params["layer"])  # the floor counts passes by it
         return params
 
     def _cam(self, images: np.ndarray, features: np.ndarray, scores: np.ndarray, targets: np.ndarray,
