@@ -70,14 +70,9 @@ def parity_table(model: Any, images: np.ndarray, targets: Any, *, layer: str, st
 
 
 def main() -> None:  # pragma: no cover - a command
-    import torch
-    from torch import nn
+    from xaikit_torch.testing import parity_network
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(1)
-        model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.BatchNorm2d(4), nn.MaxPool2d(2), nn.Conv2d(4, 6, 3),
-                              nn.ReLU(), nn.Flatten(), nn.Linear(6 * 7 * 11, 5), nn.Softmax(dim=1)).eval()
-    images = np.random.default_rng(42).uniform(0, 1, (3, 3, 20, 28)).astype(np.float32)
+    model, images = parity_network()
     print(f"{'method':<42} {'max |diff|':>11} {'relative':>10}  relation")
     for row in parity_table(model, images, [1, 2, 3], layer="4"):
         print(f"{row['method']:<42} {row['max_abs']:>11.3g} {row['max_rel']:>10.2g}  {row['relation']}")

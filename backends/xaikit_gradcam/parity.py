@@ -57,14 +57,9 @@ def parity_table(model: Any, images: np.ndarray, targets: list[int], *, layer: s
 
 
 def main() -> None:  # pragma: no cover - a command
-    import torch
-    from torch import nn
+    from xaikit_torch.testing import parity_network
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(1)
-        model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.BatchNorm2d(4), nn.MaxPool2d(2), nn.Conv2d(4, 6, 3),
-                              nn.ReLU(), nn.Flatten(), nn.Linear(6 * 7 * 11, 5), nn.Softmax(dim=1)).eval()
-    images = np.random.default_rng(42).uniform(0, 1, (3, 3, 20, 28)).astype(np.float32)
+    model, images = parity_network()
     print(f"{'method':<12} {'vs native (rel.)':>17} {'vs library output (abs.)':>25}")
     for row in parity_table(model, images, [1, 2, 3], layer="4"):
         print(f"{row['method']:<12} {row['vs_native']:>17.2g} {row['vs_library']:>25.2g}")

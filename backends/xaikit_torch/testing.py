@@ -10,7 +10,7 @@ import numpy as np
 
 from xaikit.testing import _K, IMAGE_SHAPE, ModelFactory
 
-__all__ = ["TorchFactory"]
+__all__ = ["TorchFactory", "parity_network"]
 
 
 class TorchFactory(ModelFactory):
@@ -45,3 +45,17 @@ class TorchFactory(ModelFactory):
                 ("softmax", nn.Softmax(dim=1)),
             ]))
         return model.eval(), "conv"
+
+
+def parity_network() -> tuple[Any, np.ndarray]:
+    """The small network (conv, ReLU, BatchNorm, max pooling, conv, softmax; its layer ``"4"`` is the last
+    convolution) and the 3 images ``(3, 3, 20, 28)`` on which the adapters' parity tables compare a library with the
+    native backend (``python -m xaikit_captum.parity``, ``python -m xaikit_gradcam.parity``)."""
+    import torch
+    from torch import nn
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(1)
+        model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.BatchNorm2d(4), nn.MaxPool2d(2), nn.Conv2d(4, 6, 3),
+                              nn.ReLU(), nn.Flatten(), nn.Linear(6 * 7 * 11, 5), nn.Softmax(dim=1)).eval()
+    return model, np.random.default_rng(42).uniform(0, 1, (3, 3, 20, 28)).astype(np.float32)
