@@ -1,0 +1,66 @@
+"""A thread-safe least-recently-used cache bounded by the bytes it holds.
+
+The viewer keeps rendered tiles (PNG bytes) and the Zarr chunks they were drawn from;
+both are bounded here so that scrolling through a store of 50,000 images does not grow
+the server's memory.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any
+
+__all__ = ["ByteLRU"]
+
+
+def _size(value: Any) -> int:
+    if isinstance(value, dict):
+        return sum(_size(v) for v in value.values())
+    nbytes = getattr(value, "nbytes", None)
+    return int(nbytes) if nbytes is not None else len(value)
+
+
+class ByteLRU:
+    """``key -> value`` with at most ``max_bytes`` of values (``len(bytes)``, ``array.nbytes``, the sum over a dict's values).
+
+    Parameters
+    ----------
+    max_bytes
+        The bound; the least recently used values are dropped to stay under it (a value
+        larger than the bound is returned but not kept).
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = int(max_bytes)
+        self.bytes = 0
+        self.hits = 0
+        self.misses = 0
+        self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key: Hashable, make: Callable[[], Any]) -> Any:
+        """The cached value of ``key``, or ``make()`` (computed outside the lock, then kept)."""
+        with self._lock:
+            item = self._items.get(key)
+            if item is not None:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return item[0]
+            self.misses += 1
+        value = make()
+        size = _size(value)
+        if size > self.max_bytes:
+            return value
+        with self._lock:
+            if key not in self._items:
+                self._items[key] = (value, size)
+                self.bytes += size
+            while self.bytes > self.max_bytes:
+                _, (_, dropped) = self._items.popitem(last=False)
+                self.bytes -= dropped
+        return value
