@@ -23,7 +23,9 @@ def _size(value: Any) -> int:
 
 
 class ByteLRU:
-    """``key -> value`` with at most ``max_bytes`` of values (``len(bytes)``, ``array.nbytes``, the sum over a dict's values).
+    """``key -> value`` holding at most ``max_bytes`` of values.
+
+    A value weighs ``len(bytes)``, ``array.nbytes``, or the sum over a dict's values.
 
     Parameters
     ----------

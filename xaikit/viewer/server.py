@@ -31,7 +31,7 @@ def _handler(app: ViewerApp, allowed_hosts: Callable[[], set[str]]) -> type[Base
         server_version = "xaikit-view"
         sys_version = ""
 
-        def do_GET(self) -> None:  # noqa: N802 - the http.server name
+        def do_GET(self) -> None:
             if self.headers.get("Host", "") not in allowed_hosts():
                 self._send(Reply(403, "text/plain; charset=utf-8", b"forbidden: unknown Host\n"))
                 return
@@ -53,7 +53,7 @@ def _handler(app: ViewerApp, allowed_hosts: Callable[[], set[str]]) -> type[Base
             self.end_headers()
             self.wfile.write(reply.body)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the http.server signature
+        def log_message(self, format: str, *args: Any) -> None:
             pass  # quiet: the terminal shows the address and how to stop
 
     return Handler
