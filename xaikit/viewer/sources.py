@@ -134,7 +134,7 @@ class BulkSource:
         self.predictions = np.asarray(first["predictions"][:], np.int64)
         self.confidence, self.confidence_source = _confidence(first["outputs"][:], self.predictions)
         self.metrics = self._metrics()
-        self._chunks = ByteLRU(CHUNK_CACHE_BYTES)
+        self.chunk_cache = ByteLRU(CHUNK_CACHE_BYTES)
         self._images = ByteLRU(64 * 2**20)
 
     def _metrics(self) -> dict[str, np.ndarray]:
@@ -180,7 +180,7 @@ class BulkSource:
         def read() -> np.ndarray:
             return np.asarray(maps[k * size:min((k + 1) * size, self.n)], np.float32)
 
-        return self._chunks.get((column, k), read)[i - k * size]
+        return self.chunk_cache.get((column, k), read)[i - k * size]
 
     def _path(self, name: str) -> Path | None:
         p = Path(name)
