@@ -128,6 +128,35 @@ def test_stores_of_other_images_are_refused_with_the_fix(stores, tmp_path):
         open_source([tmp_path])
 
 
+def test_the_cache_stays_within_its_bytes_and_makes_a_value_once_for_concurrent_requests():
+    import threading
+    import time
+
+    from xaikit.viewer.cache import ByteLRU
+
+    cache = ByteLRU(100)
+    made = []
+
+    def make(key):
+        def run():
+            made.append(key)
+            time.sleep(0.05)
+            return b"x" * 40
+        return run
+
+    threads = [threading.Thread(target=cache.get, args=("a", make("a"))) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert made == ["a"] and cache.hits == 5
+    cache.get("b", make("b"))
+    cache.get("a", make("a"))  # a is now the most recent
+    cache.get("c", make("c"))  # 120 bytes: the least recently used (b) goes
+    assert cache.keys() == ["a", "c"] and cache.bytes == 80
+    assert len(cache.get("big", lambda: b"x" * 101)) == 101 and cache.keys() == ["a", "c"]
+
+
 def _get(port: int, path: str, *, host: str | None = None, method: str = "GET") -> tuple[int, dict, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     conn.putrequest(method, path, skip_host=True)

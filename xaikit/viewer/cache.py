@@ -40,6 +40,7 @@ class ByteLRU:
         self.hits = 0
         self.misses = 0
         self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
+        self._pending: dict[Hashable, threading.Event] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -51,23 +52,37 @@ class ByteLRU:
             return list(self._items)
 
     def get(self, key: Hashable, make: Callable[[], Any]) -> Any:
-        """The cached value of ``key``, or ``make()`` (computed outside the lock, then kept)."""
-        with self._lock:
-            item = self._items.get(key)
-            if item is not None:
-                self._items.move_to_end(key)
-                self.hits += 1
-                return item[0]
-            self.misses += 1
-        value = make()
+        """The cached value of ``key``, or ``make()`` (computed outside the lock, then kept).
+
+        Requests for a key being made wait for it instead of making it again (the tiles of a
+        screen arrive together and share one Zarr chunk).
+        """
+        while True:
+            with self._lock:
+                item = self._items.get(key)
+                if item is not None:
+                    self._items.move_to_end(key)
+                    self.hits += 1
+                    return item[0]
+                pending = self._pending.get(key)
+                if pending is None:  # nobody is making it: this call does
+                    self.misses += 1
+                    self._pending[key] = threading.Event()
+                    break
+            pending.wait()  # then look again (a value too large to keep, or a failure, is made anew)
+        try:
+            value = make()
+        except BaseException:
+            with self._lock:
+                self._pending.pop(key).set()
+            raise
         size = _size(value)
-        if size > self.max_bytes:
-            return value
         with self._lock:
-            if key not in self._items:
+            if size <= self.max_bytes and key not in self._items:
                 self._items[key] = (value, size)
                 self.bytes += size
-            while self.bytes > self.max_bytes:
-                _, (_, dropped) = self._items.popitem(last=False)
-                self.bytes -= dropped
+                while self.bytes > self.max_bytes:
+                    _, (_, dropped) = self._items.popitem(last=False)
+                    self.bytes -= dropped
+            self._pending.pop(key).set()  # after the value is in: the waiters find it
         return value
