@@ -9,6 +9,7 @@ Chromium (``apt-get install chromium``; ``.ci/run`` installs it when missing).
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -179,3 +180,41 @@ def test_a_hostile_image_name_is_shown_as_text(page, stores):
     assert page.text_content("#detail-name") == str(stores / "images" / HOSTILE)
     assert page.evaluate("document.querySelectorAll('img[src=\"x\"]').length") == 0
     assert page.evaluate("window.__xss") is None
+
+
+def test_a_bench_folder_sorts_its_table_and_opens_a_rows_maps(browser, tmp_path):
+    """A bench folder (a results store with two cells' maps, summary.json): header click sorts, maps one click away."""
+    from xaikit.bench import ResultStore
+    from xaikit.viewer import ViewerApp, ViewerServer, open_source
+
+    rng = np.random.default_rng(0)
+    store = ResultStore(tmp_path)
+    table, rows = [], []
+    for k, (label, time, deletion) in enumerate([("gradcam", 0.002, 0.3), ("occlusion", 0.05, 0.1)]):
+        key = f"{k}" * 24
+        store.put(key, {"result": {}}, {"attributions": rng.normal(size=(3, 8, 8)).astype(np.float32),
+                                        "targets": np.asarray([0, 1, 2])})
+        table.append({"model": "m", "label": label, "method": label, "backend": "torch", "control": False,
+                      "time": time, "deletion": deletion, "insertion": 0.8})
+        rows.append({"label": label, "method": label, "backend": "torch", "explain_key": key})
+    (tmp_path / "summary.json").write_text(json.dumps({"suite": "tiny", "models": [{"id": "m", "rows": rows}],
+                                                      "table": table}))
+    with ViewerServer(ViewerApp(open_source([tmp_path]))) as server:
+        context = browser.new_context(bypass_csp=True)
+        page = context.new_page()
+        page.goto(server.url)
+
+        def labels():
+            return page.eval_on_selector_all("#report tbody tr", "rows => rows.map(r => r.children[1].textContent)")
+
+        assert labels() == ["gradcam", "occlusion"]
+        page.click("#report th[data-key='deletion']")
+        assert labels() == ["occlusion", "gradcam"]
+        page.click("#report th[data-key='deletion']")
+        assert labels() == ["gradcam", "occlusion"]
+        page.click("#scatter circle[data-label='m · occlusion (torch)']")
+        assert page.get_attribute("#maps", "data-column") == "1"
+        assert page.locator("#maps img.tile").count() == 3
+        page.click("#maps img.tile >> nth=2")
+        assert page.locator("#detail .panel[data-column]").count() == 2  # both rows of the model, side by side
+        context.close()

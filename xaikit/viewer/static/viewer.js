@@ -226,7 +226,7 @@
     drawControls(() => redraw(true));
     box.append(el("span", { class: "group" }, el("label", {}, "sort", sort), dir),
       el("span", { class: "group" }, el("label", {}, "prediction", classSelect("filter-prediction", "prediction")),
-        el("label", {}, "target", classSelect("filter-target", "target")), correct,
+        el("label", {}, "target", classSelect("filter-target", "target")), el("label", {}, "right/wrong", correct),
         el("label", {}, "confidence ≥", minConf), name));
 
     function currentOrder() {
@@ -387,7 +387,8 @@
       box.append(svg("line", { class: "axis", x1: L, x2: W - R, y1: py(0), y2: py(0) }));
       box.append(svg("line", { class: "axis", x1: L, x2: L, y1: T, y2: H - B }));
       for (let e = Math.ceil(x0); e <= Math.floor(x1); e++) {
-        box.append(svg("text", { x: px(e), y: H - B + 14, "text-anchor": "middle" }, e >= 0 ? Math.pow(10, e) + " s" : Math.pow(10, e + 3).toPrecision(1) + " ms"));
+        const tick = e >= 0 ? Math.pow(10, e) + " s" : e >= -3 ? Math.round(Math.pow(10, e + 3)) + " ms" : Math.round(Math.pow(10, e + 6)) + " µs";
+        box.append(svg("text", { x: px(e), y: H - B + 14, "text-anchor": "middle" }, tick));
       }
       box.append(svg("text", { x: (L + W - R) / 2, y: H - 6, "text-anchor": "middle" }, "time per image (log scale)"));
       box.append(svg("text", { x: 4, y: T + 4 }, fmt(y1, 2)));
