@@ -117,7 +117,7 @@ class ViewerApp:
                                                                  colormap=colormap, alpha=round(alpha, 2))))
 
     def image_png(self, column: int, i: int) -> bytes:
-        return png_bytes(self.source.image(column, i))
+        return self.tiles.get(("image", column, i), lambda: png_bytes(self.source.image(column, i)))
 
     def raw(self, column: int, i: int) -> bytes:
         """The map's float32 values, little-endian, row by row (``height x width`` in the index)."""

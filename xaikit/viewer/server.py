@@ -30,6 +30,8 @@ def _handler(app: ViewerApp, allowed_hosts: Callable[[], set[str]]) -> type[Base
     class Handler(BaseHTTPRequestHandler):
         server_version = "xaikit-view"
         sys_version = ""
+        protocol_version = "HTTP/1.1"  # keep-alive: a screen of tiles over a few connections (every answer is sized)
+        timeout = 60  # seconds an idle kept-alive connection holds its thread
 
         def do_GET(self) -> None:
             if self.headers.get("Host", "") not in allowed_hosts():

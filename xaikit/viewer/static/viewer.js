@@ -259,18 +259,19 @@
     }
 
     let shown = 0, observer = null;
-    function row(i) {
+    function row(i, eager) {
       const wrong = img.prediction[i] !== img.target[i];
+      const loading = eager ? "eager" : "lazy";  // the first screen at once; the rest as it scrolls into view
       const tr = el("tr", { "data-image": String(i) },
         el("td", { class: "num", text: String(i) }),
-        el("td", {}, el("img", { class: "tile", loading: "lazy", alt: "image", src: imageURL(state.columns[0] || 0, i), onclick: () => detail(i) })),
+        el("td", {}, el("img", { class: "tile", loading: loading, alt: "image", src: imageURL(state.columns[0] || 0, i), onclick: () => detail(i) })),
         el("td", { class: "name", text: img.name[i] }),
         el("td", { class: "num" + (wrong ? " wrong" : ""), text: String(img.prediction[i]) }),
         el("td", { class: "num", text: String(img.target[i]) }),
         el("td", { class: "num", text: fmt(img.confidence[i]) }),
         ...metrics.map((m) => el("td", { class: "num", text: fmt(INDEX.metrics[m][i]) })));
       for (const c of state.columns) {
-        tr.append(el("td", { "data-column": String(c) }, el("img", { class: "tile", loading: "lazy", alt: INDEX.columns[c].label,
+        tr.append(el("td", { "data-column": String(c) }, el("img", { class: "tile", loading: loading, alt: INDEX.columns[c].label,
           src: tileURL(c, i), onclick: () => detail(i) })));
       }
       return tr;
@@ -279,7 +280,7 @@
       const body = table.tBodies[0];
       const end = Math.min(state.order.length, shown + BATCH);
       const added = [];
-      for (; shown < end; shown++) { const tr = row(state.order[shown]); body.append(tr); added.push(tr); }
+      for (; shown < end; shown++) { const tr = row(state.order[shown], shown < 12); body.append(tr); added.push(tr); }
       return added;
     }
     function detail(i) {
