@@ -93,7 +93,8 @@ def export_site(source: Any, out: str | os.PathLike[str], *, limit: int = DEFAUL
     for c, column in enumerate(columns):
         for i in range(min(shown, column.n)):
             write(f"api/tile/{c}/{i}.png", app.tile(c, i))
-            write(f"api/image/{c}/{i}.png", app.image_png(c, i))
+            if c == 0 or source.kind != "bulk":  # a bulk view's stores share their images (column 0's)
+                write(f"api/image/{c}/{i}.png", app.image_png(c, i))
             if i < detail:
                 data = base64.b64encode(app.raw(c, i)).decode("ascii")
                 write(f"api/raw/{c}/{i}.js", f"window.xaikitRaw({c}, {i}, {json.dumps(data)});\n".encode("ascii"))

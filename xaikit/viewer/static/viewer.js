@@ -47,7 +47,8 @@
       "&alpha=" + encodeURIComponent(state.alpha);
   }
   function tileURL(c, i) { return "api/tile/" + c + "/" + i + ".png" + query(); }
-  function imageURL(c, i) { return "api/image/" + c + "/" + i + ".png"; }
+  // the stores of a bulk view hold the same images: one address per image (column 0); a bench column has its own
+  function imageURL(c, i) { return "api/image/" + (INDEX.kind === "bulk" ? 0 : c) + "/" + i + ".png"; }
   function exported(i) { return !STATIC || i < STATIC.limit; }
 
   // raw maps: a binary endpoint when served; script files in a static export (fetch is refused on file://)
