@@ -406,6 +406,11 @@
         dot.addEventListener("mouseenter", () => { readout.textContent = label + ": " + r.cells.time + " per image, insertion − deletion " + fmt(ys[k]); });
         dot.addEventListener("click", () => { if (r.maps !== null && r.maps !== undefined) showMaps(r.maps); });
         box.append(dot);
+        if (pts.length <= 24) {  // few points: name them on the plot too
+          const right = px(xs[k]) > W / 2;  // labels of the right half end at their point (inside the plot)
+          box.append(svg("text", { x: (px(xs[k]) + (right ? -7 : 7)).toFixed(1), y: (py(ys[k]) + 3).toFixed(1),
+            "text-anchor": right ? "end" : "start" }, r.label + " (" + r.backend + ")"));
+        }
       });
       return el("div", {}, box, readout, el("p", { class: "note", text: "colours: " + models.join(", ") + " (grey: controls)" }));
     }
