@@ -97,14 +97,28 @@ class ViewerServer:
         self.stop()
 
 
+def _has_desktop() -> bool:
+    """Whether a graphical browser can open here (on Linux without a display, :mod:`webbrowser` would start a
+    text browser such as lynx in this terminal)."""
+    import os
+    import sys
+
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def serve(app: ViewerApp, *, port: int = 0, open_browser: bool = True, log: Callable[[str], None] = print) -> None:
-    """Serve until Ctrl-C: print the address, open it in the browser where there is one."""
+    """Serve until Ctrl-C: print the address, open it in the browser where there is a graphical session."""
     server = ViewerServer(app, port)
     log(f"xaikit view: {server.url}  (Ctrl-C stops)")
     if open_browser:
-        import webbrowser
+        if _has_desktop():
+            import webbrowser
 
-        threading.Thread(target=webbrowser.open, args=(server.url,), daemon=True).start()
+            threading.Thread(target=webbrowser.open, args=(server.url,), daemon=True).start()
+        else:
+            log("no graphical session here (no DISPLAY): open the address in a browser, e.g. through ssh -L")
     try:
         server.httpd.serve_forever()
     except KeyboardInterrupt:
