@@ -109,6 +109,26 @@ def test_the_index_has_one_column_per_store_and_the_per_image_arrays(stores):
     assert index["metrics"] == {"rise (callable): deletion": [0.0, 0.1, 0.2, 0.3, 0.4]}
 
 
+def test_a_chunk_not_yet_written_shows_the_darkened_image_and_no_confidence(stores, tmp_path):
+    """A store a bulk run is still writing (or was killed in): its last chunk is NaN until computed."""
+    import shutil
+
+    import zarr
+
+    from xaikit.viewer import ViewerApp, open_source
+
+    shutil.copytree(stores / "occ.zarr", tmp_path / "running.zarr")
+    group = zarr.open_group(str(tmp_path / "running.zarr"), mode="a")
+    group["maps"][4:] = np.nan
+    group["outputs"][4:] = np.nan
+    group["done"][2] = 0
+    app = ViewerApp(open_source([tmp_path / "running.zarr"]))
+    np.testing.assert_array_equal(_png(app.tile(0, 4)), _pixels(stores, 4) // 2 + 64)
+    assert np.isnan(np.frombuffer(app.raw(0, 4), "<f4")).all()
+    confidence = json.loads(app.index_json())["images"]["confidence"]
+    assert confidence[4] is None and all(c is not None for c in confidence[:4])
+
+
 def test_stores_of_other_images_are_refused_with_the_fix(stores, tmp_path):
     import shutil
 

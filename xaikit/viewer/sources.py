@@ -65,9 +65,10 @@ def _confidence(outputs: np.ndarray, predictions: np.ndarray) -> tuple[np.ndarra
     finite = np.isfinite(out).all(axis=1)
     probs = bool(finite.any()) and bool(np.all((out[finite] >= 0) & (out[finite] <= 1))) and bool(
         np.allclose(out[finite].sum(axis=1), 1.0, atol=1e-3))
-    if not probs:
-        z = out - np.nanmax(out, axis=1, keepdims=True)
-        out = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    if not probs:  # rows of a chunk not yet computed are NaN: kept out of the softmax, masked below
+        z = np.where(finite[:, None], out, 0.0)
+        z = np.exp(z - z.max(axis=1, keepdims=True))
+        out = z / z.sum(axis=1, keepdims=True)
     rows = np.arange(len(out))
     cols = np.clip(predictions, 0, out.shape[1] - 1)
     conf = np.where((predictions >= 0) & finite, out[rows, cols], np.nan)
