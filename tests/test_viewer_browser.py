@@ -49,6 +49,10 @@ def stores(tmp_path_factory):
     model = open_model(**source)  # opened once for both stores
     for method in ("gradcam", "vanilla_gradients"):
         explain_to_zarr(model, root / "images", root / f"{method}.zarr", method=method, chunk_size=4, source=source)
+    import zarr  # a per-image metric, as a store may carry one
+
+    metrics = zarr.open_group(str(root / "gradcam.zarr"), mode="a").create_group("metrics")
+    metrics.create_array("score", shape=(N,), dtype="float64")[:] = [0.5, 0.1, np.nan, 0.9, 0.3, 0.7]
     return root
 
 
@@ -128,6 +132,13 @@ def test_grid_loads_a_column_is_added_and_sorting_reorders(page, stores):
     assert _rows(page) == by_prediction
     page.click("#sort-direction")
     assert _rows(page) == sorted(range(N), key=lambda i: (-predictions[i], i))
+    page.select_option("#sort", "metric:gradcam (torch): score")  # descending still: missing values last
+    assert _rows(page) == [3, 5, 0, 4, 1, 2]
+    page.select_option("#filter-metric", "gradcam (torch): score")
+    page.fill("#filter-metric-min", "0.4")
+    page.dispatch_event("#filter-metric-min", "change")
+    assert _rows(page) == [3, 5, 0]
+    page.select_option("#filter-metric", "")
     page.select_option("#filter-prediction", str(predictions[0]))
     assert sorted(_rows(page)) == [i for i in range(N) if predictions[i] == predictions[0]]
 

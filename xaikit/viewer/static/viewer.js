@@ -9,7 +9,8 @@
   const SVG = "http://www.w3.org/2000/svg";
   const state = { columns: [], view: "auto", cmap: INDEX ? INDEX.controls.colormap : "jet",
     alpha: INDEX ? INDEX.controls.alpha : 0.4, sort: "index", desc: false,
-    filter: { prediction: "", target: "", correct: "", minConfidence: "", name: "" }, order: [] };
+    filter: { prediction: "", target: "", correct: "", minConfidence: "", name: "", metric: "", metricMin: "", metricMax: "" },
+    order: [] };
 
   // ------------------------------------------------------------------ helpers
   function el(tag, props, ...kids) {
@@ -223,12 +224,19 @@
       onchange: (e) => { state.filter.minConfidence = e.target.value; redraw(); } });
     const name = el("input", { id: "filter-name", type: "search", placeholder: "name contains", size: "14",
       onchange: (e) => { state.filter.name = e.target.value; redraw(); } });
+    const metricFilter = metrics.length ? el("span", { class: "group" },
+      el("label", {}, "metric", el("select", { id: "filter-metric", onchange: (e) => { state.filter.metric = e.target.value; redraw(); } },
+        option("", "–"), ...metrics.map((m) => option(m, m)))),
+      el("input", { id: "filter-metric-min", type: "number", step: "any", placeholder: "min", size: "5",
+        onchange: (e) => { state.filter.metricMin = e.target.value; redraw(); } }),
+      el("input", { id: "filter-metric-max", type: "number", step: "any", placeholder: "max", size: "5",
+        onchange: (e) => { state.filter.metricMax = e.target.value; redraw(); } })) : null;
     box.append(el("span", { class: "group" }, chips, addSelect, addButton));
     drawControls(() => redraw(true));
     box.append(el("span", { class: "group" }, el("label", {}, "sort", sort), dir),
       el("span", { class: "group" }, el("label", {}, "prediction", classSelect("filter-prediction", "prediction")),
         el("label", {}, "target", classSelect("filter-target", "target")), el("label", {}, "right/wrong", correct),
-        el("label", {}, "confidence ≥", minConf), name));
+        el("label", {}, "confidence ≥", minConf), name), metricFilter);
 
     function currentOrder() {
       const f = state.filter, lower = f.name.toLowerCase();
@@ -241,6 +249,10 @@
         if (f.correct === "wrong" && img.prediction[i] === img.target[i]) continue;
         if (f.minConfidence !== "" && !(img.confidence[i] >= Number(f.minConfidence))) continue;
         if (lower && !img.name[i].toLowerCase().includes(lower)) continue;
+        if (f.metric) {  // images without the metric's value are left out while it filters
+          const v = INDEX.metrics[f.metric][i];
+          if (v === null || (f.metricMin !== "" && v < Number(f.metricMin)) || (f.metricMax !== "" && v > Number(f.metricMax))) continue;
+        }
         rows.push(i);
       }
       const key = state.sort;
