@@ -263,6 +263,11 @@ def test_cli_view_serves_until_ctrl_c_and_exports(stores, tmp_path):
                                        "--limit", "2"])
     assert result.exit_code == 0, result.output
     assert "2 of 5 images per column" in result.output and (tmp_path / "s" / "api" / "tile" / "0" / "1.png").is_file()
+    result = CliRunner().invoke(main, ["view", str(stores / "occ.zarr"), "--export", str(tmp_path / "s")])
+    assert result.exit_code == 5 and "--overwrite" in result.output  # an existing export is kept
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(main, ["view", str(tmp_path / "empty")])
+    assert result.exit_code == 3 and "bench results folder (with summary.json)" in result.output
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "xaikit", "view", str(stores / "occ.zarr"), "--no-browser"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
