@@ -107,6 +107,19 @@ def test_the_index_has_one_column_per_store_and_the_per_image_arrays(stores):
     soft /= soft.sum(1, keepdims=True)
     np.testing.assert_allclose(index["images"]["confidence"], soft.max(1), atol=1e-4)
     assert index["metrics"] == {"rise (callable): deletion": [0.0, 0.1, 0.2, 0.3, 0.4]}
+    assert "targets" not in index["columns"][1]  # the same classes as the first store: nothing to say
+
+
+def test_a_store_that_explained_other_classes_says_so_in_its_column(stores, tmp_path):
+    from xaikit_callable import BlackBox
+
+    from xaikit.bulk import explain_to_zarr
+    from xaikit.viewer import ViewerApp, open_source
+
+    explain_to_zarr(BlackBox(_linear, layout="NHWC"), stores / "images", tmp_path / "class0.zarr",
+                    method="occlusion", chunk_size=2, patch_size=4, targets=0)
+    index = json.loads(ViewerApp(open_source([stores / "occ.zarr", tmp_path / "class0.zarr"])).index_json())
+    assert index["columns"][1]["targets"] == [0] * N and "targets" not in index["columns"][0]
 
 
 def test_a_chunk_not_yet_written_shows_the_darkened_image_and_no_confidence(stores, tmp_path):

@@ -111,7 +111,8 @@ class BulkSource:
                 info = dict(group.attrs["xaikit_bulk"])
                 maps = group["maps"]
             except (KeyError, FileNotFoundError, ValueError) as exc:
-                raise InputError(f"{path} is not a bulk store of xaikit ({exc}); write one with "
+                why = f"no {exc} in it" if isinstance(exc, KeyError) else str(exc)
+                raise InputError(f"{path} is not a bulk store of xaikit ({why}); write one with "
                                  "`xaikit explain ... --out maps.zarr` or xaikit.bulk.explain_to_zarr") from None
             image_names = [str(n) for n in info.get("images", [])]
             if names is None:
@@ -126,12 +127,17 @@ class BulkSource:
         labels = [f"{c.method} ({c.backend})" for c in self.columns]
         self.columns = [Column(lab if labels.count(lab) == 1 else f"{lab} {c.group}", c.method, c.backend, c.n,
                                c.height, c.width, c.group) for lab, c in zip(labels, self.columns, strict=True)]
-        assert names is not None
-        self.names = names
-        self.n = len(names)
+        self.names: list[str] = names or []
+        self.n = len(self.names)
         self.height, self.width = self.columns[0].height, self.columns[0].width
         first = self.groups[0]
         self.targets = np.asarray(first["targets"][:], np.int64)
+        # a store that explained other classes than the first (another targets=) says so in its column
+        self.column_targets: dict[int, list[int]] = {}
+        for c, group in enumerate(self.groups[1:], start=1):
+            targets = np.asarray(group["targets"][:], np.int64)
+            if not np.array_equal(targets, self.targets):
+                self.column_targets[c] = targets.tolist()
         self.predictions = np.asarray(first["predictions"][:], np.int64)
         self.confidence, self.confidence_source = _confidence(first["outputs"][:], self.predictions)
         self.metrics = self._metrics()
@@ -159,7 +165,8 @@ class BulkSource:
         first = dict(self.groups[0].attrs["xaikit_bulk"])
         return {"kind": self.kind, "title": ", ".join(str(p) for p in self.paths), "n": self.n,
                 "height": self.height, "width": self.width,
-                "columns": [c.as_json(i) for i, c in enumerate(self.columns)],
+                "columns": [dict(c.as_json(i), **({"targets": self.column_targets[i]} if i in self.column_targets
+                                                    else {})) for i, c in enumerate(self.columns)],
                 "images": {"name": self.names, "target": self.targets.tolist(),
                            "prediction": self.predictions.tolist(), "confidence": _finite_list(self.confidence, 4)},
                 "confidence_source": self.confidence_source,
