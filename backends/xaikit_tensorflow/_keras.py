@@ -36,6 +36,7 @@ import tensorflow as tf
 from xaikit.errors import InputError, LayerError, ModelError
 from xaikit.kernels import chunks
 from xaikit.spec import LayerInfo, ModelSpec
+from xaikit.targets import check_score_values, not_differentiable_error
 
 __all__ = ["KerasModelView", "model_view", "model_kind", "chunks", "layer_kind"]
 
@@ -450,9 +451,23 @@ class KerasModelView:
         return cap
 
     # ------------------------------------------------------------------ scores
-    def class_scores(self, cap: _Capture, score: str) -> Any:
-        """``(N, n_classes)`` scores to explain, per ``score`` (see xaikit.explainer.resolve_score)."""
+    def class_scores(self, cap: _Capture, score: Any) -> Any:
+        """``(N, n_classes)`` scores to explain, per ``score`` (see xaikit.explainer.resolve_score).
+
+        A score function (:mod:`xaikit.targets`) gives one column: the function of the raw
+        output, traced into the compiled function.
+        """
         out = cap.outputs["__output__"]
+        if callable(score):
+            value = score(out)
+            try:
+                check_score_values(score, value, None)
+                if not tf.is_tensor(value):
+                    raise not_differentiable_error(score, f"a {type(value).__module__}.{type(value).__qualname__}, "
+                                                          "not a TensorFlow tensor")
+            except InputError as exc:
+                raise traced_error(exc) from None
+            return tf.cast(value, tf.float32)[:, None]
         binary = self.spec.binary
         if score == "logit":
             z = out if self.output_activation == "linear" and cap.logits is None else cap.logits
@@ -579,6 +594,13 @@ class KerasModelView:
         with self._hooks(cap):
             cap.outputs["__output__"] = run(a)
         return cap
+
+
+def traced_error(exc: Exception) -> Exception:
+    """``exc``, marked so that autograph re-raises it as it is from a traced function (not as a StagingError)."""
+    exc.ag_pass_through = True  # type: ignore[attr-defined]
+    exc.__dict__.pop("ag_error_metadata", None)  # attached on the way up through converted code
+    return exc
 
 
 def _modified_relu(rule: str) -> Callable[[Any], Any]:
