@@ -208,3 +208,38 @@ def test_keras_score_functions_and_refusals(keras):
     if "tf-explain" in xk.list_backends():
         with pytest.raises(InputError, match=r"\(tf-explain\) cannot explain a score function"):
             xk.explain(model, x, method="vanilla_gradients", backend="tf-explain", targets=MultiLabel([0, 1]))
+
+
+def test_cli_explains_a_segmentation_region(torch, tmp_path):
+    import cv2
+    from click.testing import CliRunner
+
+    from xaikit.cli import main
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # a tiny fully convolutional segmentation model: (N, 3, H, W) class scores per pixel
+        net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(4, 3, 1))
+    torch.save(net, tmp_path / "seg.pt")
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        cv2.imwrite(str(tmp_path / f"img{i}.png"), rng.integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    mask = np.zeros((16, 16), np.uint8)
+    mask[4:10, 6:12] = 255
+    cv2.imwrite(str(tmp_path / "mask.png"), mask)
+
+    def run(*args):
+        return CliRunner().invoke(main, ["explain", "--model", str(tmp_path / "seg.pt"), "--unsafe", "-i",
+                                         str(tmp_path / "img0.png"), "-i", str(tmp_path / "img1.png"),
+                                         "--method", "vanilla_gradients", *map(str, args)])
+
+    result = run("--target-mask", tmp_path / "mask.png", "--target-class", 2, "-o", tmp_path / "seg.png",
+                 "--save-npz", tmp_path / "seg.npz")
+    assert result.exit_code == 0, result.output
+    assert "explained Region(k=2, mask=<float32 array (16, 16), sum 36" in result.output
+    assert (tmp_path / "seg.png").stat().st_size > 0
+    saved = xk.Explanation.load(tmp_path / "seg.npz")
+    assert saved.target.startswith("Region(k=2") and saved.outputs.shape == (2, 3, 16, 16)
+    refused = run("--target-class", 2)
+    assert refused.exit_code != 0 and "give the mask too" in refused.output
+    classless = run("-o", tmp_path / "none.png")
+    assert classless.exit_code != 0 and "not (N, K) class scores" in classless.output
