@@ -243,3 +243,31 @@ def test_cli_explains_a_segmentation_region(torch, tmp_path):
     assert refused.exit_code != 0 and "give the mask too" in refused.output
     classless = run("-o", tmp_path / "none.png")
     assert classless.exit_code != 0 and "not (N, K) class scores" in classless.output
+
+
+@pytest.mark.tensorflow
+def test_region_is_one_target_for_a_keras_segmentation_model_and_its_torch_twin(keras, torch):
+    """The same fully convolutional network in both frameworks (classes last in Keras, first in PyTorch): Region finds
+    the class axis from the mask and gives the same maps."""
+    inputs = keras.Input((8, 8, 3))
+    h = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv")(inputs)
+    model = keras.Model(inputs, keras.layers.Conv2D(3, 1, name="head")(h))
+    twin = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(4, 3, 1)).eval()
+    with torch.no_grad():
+        for k_layer, t_layer in (("conv", twin[0]), ("head", twin[2])):
+            kernel, bias = model.get_layer(k_layer).get_weights()
+            t_layer.weight.copy_(torch.from_numpy(kernel.transpose(3, 2, 0, 1).copy()))
+            t_layer.bias.copy_(torch.from_numpy(bias))
+    x = np.random.default_rng(0).uniform(size=(2, 8, 8, 3)).astype(np.float32)
+    mask = np.zeros((8, 8), bool)
+    mask[2:6, 3:7] = True
+    target = Region(1, mask)
+    for method, keras_params, torch_params in (("gradcam", {"layer": "conv"}, {"layer": "1"}),
+                                               ("vanilla_gradients", {}, {})):
+        a = xk.explain(model, x, method=method, targets=target, **keras_params)
+        b = xk.explain(twin, x.transpose(0, 3, 1, 2).copy(), method=method, targets=target, **torch_params)
+        assert a.target == b.target and a.outputs.shape == (2, 8, 8, 3) and b.outputs.shape == (2, 3, 8, 8)
+        np.testing.assert_allclose(b.attributions, a.attributions, rtol=1e-4,
+                                   atol=1e-5 * np.abs(a.attributions).max())
+    with pytest.raises(InputError, match=r"returns \(N, 8, 8, 3\), not \(N, K\) class scores"):
+        xk.explain(model, x, method="gradcam", targets=1, layer="conv")
