@@ -33,13 +33,13 @@ from __future__ import annotations
 import abc
 import functools
 import hashlib
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from .array_ops import TensorFlowOps, array_ops, static_shape
 from .errors import InputError
 from .validation import check_targets
 
@@ -59,89 +59,6 @@ __all__ = [
 ]
 
 ScoreFunction = Callable[[Any], Any]
-
-
-# ----------------------------------------------------------------- array operations
-class _NumpyOps:
-    name = "NumPy"
-
-    @staticmethod
-    def constant(values: np.ndarray, like: Any) -> Any:
-        return np.asarray(values, dtype=like.dtype)
-
-    @staticmethod
-    def sum(x: Any, axes: tuple[int, ...]) -> Any:
-        return np.sum(x, axis=axes)
-
-    @staticmethod
-    def columns(x: Any, index: Sequence[int]) -> Any:
-        return np.take(x, list(index), axis=1)
-
-    @staticmethod
-    def sqrt(x: Any) -> Any:
-        return np.sqrt(x)
-
-
-class _TorchOps:
-    name = "PyTorch"
-
-    def __init__(self, torch: Any) -> None:
-        self.torch = torch
-
-    def constant(self, values: np.ndarray, like: Any) -> Any:
-        return self.torch.as_tensor(values, dtype=like.dtype, device=like.device)
-
-    @staticmethod
-    def sum(x: Any, axes: tuple[int, ...]) -> Any:
-        return x.sum(dim=axes)
-
-    def columns(self, x: Any, index: Sequence[int]) -> Any:
-        return x.index_select(1, self.torch.as_tensor(list(index), device=x.device))
-
-    def sqrt(self, x: Any) -> Any:
-        return self.torch.sqrt(x)
-
-
-class _TensorFlowOps:
-    name = "TensorFlow"
-
-    def __init__(self, tf: Any) -> None:
-        self.tf = tf
-
-    def constant(self, values: np.ndarray, like: Any) -> Any:
-        return self.tf.constant(values, dtype=like.dtype)
-
-    def sum(self, x: Any, axes: tuple[int, ...]) -> Any:
-        return self.tf.reduce_sum(x, axis=list(axes))
-
-    def columns(self, x: Any, index: Sequence[int]) -> Any:
-        return self.tf.gather(x, list(index), axis=1)
-
-    def sqrt(self, x: Any) -> Any:
-        return self.tf.sqrt(x)
-
-
-def _ops(outputs: Any) -> Any:
-    """The operations of ``outputs``' framework (its module is loaded already: it made the tensor)."""
-    root = type(outputs).__module__.split(".")[0]
-    if isinstance(outputs, np.ndarray):
-        return _NumpyOps
-    if root == "torch" and "torch" in sys.modules:
-        return _TorchOps(sys.modules["torch"])
-    if root in ("tensorflow", "keras", "tf_keras") and "tensorflow" in sys.modules:
-        return _TensorFlowOps(sys.modules["tensorflow"])
-    raise InputError(f"a ready-made target takes a NumPy array, a torch.Tensor or a TensorFlow tensor; got "
-                     f"{type(outputs).__module__}.{type(outputs).__qualname__}.")
-
-
-def _shape(value: Any) -> tuple[int | None, ...] | None:
-    shape = getattr(value, "shape", None)
-    if shape is None:
-        return None
-    try:
-        return tuple(None if s is None else int(s) for s in shape)
-    except (TypeError, ValueError):  # an unknown rank (a TensorFlow graph tensor)
-        return None
 
 
 def _array_key(values: np.ndarray) -> str:
@@ -164,7 +81,7 @@ class Target(abc.ABC):
     """
 
     def __call__(self, outputs: Any) -> Any:
-        return self.score(outputs, _ops(outputs))
+        return self.score(outputs, array_ops(outputs))
 
     @abc.abstractmethod
     def score(self, outputs: Any, ops: Any) -> Any:
@@ -312,14 +229,14 @@ class Region(Target):
                              f"shape {shape}.")
         first, last = tuple(shape[2:]) == self.mask.shape, tuple(shape[1:3]) == self.mask.shape
         if first and last:
-            return -1 if isinstance(ops, _TensorFlowOps) else 1
+            return -1 if isinstance(ops, TensorFlowOps) else 1
         if first or last:
             return 1 if first else -1
         raise InputError(f"Region's mask is {self.mask.shape[0]}x{self.mask.shape[1]} but the model's output has "
                          f"shape {shape}: give a mask at the output's resolution.")
 
     def score(self, outputs: Any, ops: Any) -> Any:
-        class_map = outputs[:, self.k] if self._axis(_shape(outputs), ops) == 1 else outputs[..., self.k]
+        class_map = outputs[:, self.k] if self._axis(static_shape(outputs), ops) == 1 else outputs[..., self.k]
         return ops.sum(class_map * ops.constant(self.mask, class_map), (1, 2))
 
 
@@ -350,7 +267,7 @@ class EmbeddingSimilarity(Target):
         return {"vector": self.vector}
 
     def score(self, outputs: Any, ops: Any) -> Any:
-        shape = _shape(outputs)
+        shape = static_shape(outputs)
         if shape is None or len(shape) != 2 or (shape[1] is not None and shape[1] != self.vector.shape[0]):
             raise InputError(f"EmbeddingSimilarity compares (N, {self.vector.shape[0]}) embeddings; the model "
                              f"returned shape {shape}.")
@@ -452,7 +369,7 @@ def check_score_values(fn: ScoreFunction, value: Any, n_rows: int | None) -> Non
     ``value`` is what ``fn`` returned for ``n_rows`` outputs (NumPy, PyTorch or
     TensorFlow; a graph tensor's unknown batch size is not checked).
     """
-    shape = _shape(value)
+    shape = static_shape(value)
     name = describe_target(fn)
     if shape is None:
         raise InputError(f"the score function {name} returned {type(value).__qualname__} {value!r:.60}, not an array "
