@@ -160,6 +160,10 @@ def test_regression_and_multi_label_heads_have_the_analytic_gradients(torch, tmp
     np.testing.assert_allclose(exp.attributions, np.broadcast_to((w[0] + w[3]).sum(0), (2, 4, 5)), rtol=1e-5,
                                atol=1e-6)
     assert exp.overlay(x).shape == (2, 4, 5, 3)
+    cmp = xk.compare(multi_label, x, pairs=[("vanilla_gradients", "torch"), ("gradient_x_input", "torch")],
+                     targets=MultiLabel([0, 3]))
+    assert cmp.targets.tolist() == [-1, -1]
+    np.testing.assert_array_equal(cmp.explanations["vanilla_gradients (torch)"].attributions, exp.attributions)
     loaded = xk.Explanation.load(exp.save(tmp_path / "multi.npz"))
     assert loaded.target == "MultiLabel(labels=[0, 3])" and loaded.score == "function"
     np.testing.assert_array_equal(loaded.attributions, exp.attributions)
