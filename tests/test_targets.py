@@ -275,3 +275,15 @@ def test_region_is_one_target_for_a_keras_segmentation_model_and_its_torch_twin(
                                    atol=1e-5 * np.abs(a.attributions).max())
     with pytest.raises(InputError, match=r"returns \(N, 8, 8, 3\), not \(N, K\) class scores"):
         xk.explain(model, x, method="gradcam", targets=1, layer="conv")
+
+
+@pytest.mark.tensorflow
+def test_bulk_explanation_refuses_a_score_function_by_name(keras, tmp_path):
+    pytest.importorskip("zarr", minversion="3")
+    from xaikit import zoo
+    from xaikit.bulk import explain_to_zarr
+
+    pixels = np.asarray(zoo.load_data("shapes_cnn4", "test", n=2).images, np.float32) * np.float32(255)
+    with pytest.raises(InputError, match="does not take a score function"):
+        explain_to_zarr("zoo:shapes_cnn4", pixels, tmp_path / "m.zarr", method="gradcam", targets=MultiLabel([0, 1]))
+    assert not (tmp_path / "m.zarr").exists()
