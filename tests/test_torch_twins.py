@@ -92,7 +92,7 @@ def test_same_score_function_gives_the_same_maps_in_both_frameworks(pair, method
     result = agreement(keras_model, twin, images, background, method, params)
     a, b = result.keras, result.torch
     assert a.target == b.target == repr(target) and a.layer == b.layer
-    assert result.pearson.min() >= 0.999 and result.relative.max() <= 1e-4  # as for a class (EXACT), measured 1e-6
+    assert result.pearson.min() >= 0.999 and result.relative.max() <= 1e-4  # as for a class (EXACT); measured <= 5e-6
 
 
 def test_activations_are_the_same_tensors(pair):
