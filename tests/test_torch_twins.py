@@ -81,6 +81,20 @@ def test_same_maps_in_both_frameworks(pair, name, method, params):
                                    atol=1e-4 * np.abs(a.layer_attributions).max())
 
 
+@pytest.mark.parametrize("method", ["gradcam", "integrated_gradients"])
+def test_same_score_function_gives_the_same_maps_in_both_frameworks(pair, method):
+    """A ready-made target is one score function for both frameworks: it dispatches on the output's type."""
+    from xaikit.targets import EmbeddingSimilarity
+
+    keras_model, twin, images, background = pair("shapes_cnn4")
+    target = EmbeddingSimilarity([1.0, -1.0, 0.5, 0.0])  # of the softmax output, as both models return it
+    params = {"targets": target, "steps": 8} if method == "integrated_gradients" else {"targets": target}
+    result = agreement(keras_model, twin, images, background, method, params)
+    a, b = result.keras, result.torch
+    assert a.target == b.target == repr(target) and a.layer == b.layer
+    assert result.pearson.min() >= 0.999 and result.relative.max() <= 1e-4  # as for a class (EXACT); measured <= 5e-6
+
+
 def test_activations_are_the_same_tensors(pair):
     keras_model, twin, images, _ = pair("digits_bn")
     a = xk.activations(keras_model, images, layers=["conv2d", "max_pooling2d_1"])

@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError, MissingDependencyError
+from .targets import is_score_function
 
 __all__ = ["BulkResult", "explain_chunk", "explain_to_zarr", "find_bulk_images", "open_zarr"]
 
@@ -406,6 +407,10 @@ def explain_to_zarr(model: Any, images: Any, out: str | os.PathLike[str], method
     from .binding import get_method_class
 
     takes_seed = "seed" in get_method_class(method, backend_name).param_names()
+    if is_score_function(targets) or not spec_model.classifier:
+        raise InputError("bulk explanation into Zarr stores classes (targets, predictions, (N, K) outputs); it does "
+                         "not take a score function or a model that is not a classifier yet. Explain such images "
+                         "with xaikit.explain(..., targets=score_function) chunk by chunk (docs/targets.md).")
     if targets is not None and not np.isscalar(targets):
         targets = np.asarray(targets)
         if targets.shape != (n,):

@@ -148,9 +148,10 @@ def compare(model: Any, images: Any, pairs: Sequence[Pair], *, targets: Any = No
         ``(N, H, W, C)`` batch, preprocessed as the model takes it.
     pairs : sequence of (method, backend)
         E.g. ``[("gradcam", "tensorflow"), ("gradcam", "tf-explain")]``.
-    targets : None, int or sequence
+    targets : None, int, sequence or score function
         Classes to explain. ``None``: the predicted classes, resolved once by the first
         pair and then passed explicitly to all others, so every map explains the same class.
+        A score function (:mod:`xaikit.targets`) is given to every pair.
     params : mapping, optional
         Parameters per method (``{"gradcam": {"layer": "conv2d_3"}}``) or per pair
         (``{("occlusion", "tf-explain"): {"patch_size": 7}}``); a pair's entry overrides
@@ -198,4 +199,5 @@ def compare(model: Any, images: Any, pairs: Sequence[Pair], *, targets: Any = No
             resolved = exp.targets
         explanations[label] = exp if warm is None else record_warmup(exp, *warm)
     table = agreement_table({label: exp.attributions for label, exp in explanations.items()}, fraction=fraction)
-    return Comparison(explanations, list(pairs), table, np.asarray(resolved, dtype=np.int64))  # type: ignore[arg-type]
+    first = next(iter(explanations.values()))  # every pair explained its targets (-1: a score function)
+    return Comparison(explanations, list(pairs), table, np.asarray(first.targets, dtype=np.int64))

@@ -19,6 +19,10 @@ Conventions of every primitive (the conformance suite checks them):
   extra forward pass;
 - ``score`` is one of ``"logit"``, ``"probability"``, ``"output"``; class scores of a
   single-unit binary model are two columns (``[-z, z]`` or ``[1 - p, p]``);
+- or ``score`` is a **score function** (:mod:`xaikit.targets`): the "class scores" are
+  then one column, the function applied to the model's raw output (after any output
+  selection) in the framework, checked by :func:`xaikit.targets.check_score_values`,
+  and every target ``t`` is 0;
 - one call handles one chunk: the core streams rows (:func:`xaikit.kernels.stream_rows`),
   so ``batch_size`` bounds memory on every engine;
 - a primitive may be called from several threads at once and returns what a sequential

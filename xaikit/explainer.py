@@ -42,9 +42,11 @@ from .spec import (
     default_cam_layer,
     predicted_classes,
     resolve_score,
+    targets_or_predicted,
     top_k_classes,
 )
-from .validation import as_numpy, check_images, check_positive_int, check_targets
+from .targets import resolve_targets
+from .validation import as_numpy, check_images, check_positive_int
 
 __all__ = [
     "ActivationExtractor",
@@ -54,6 +56,7 @@ __all__ = [
     "SCORES",
     "predicted_classes",
     "resolve_score",
+    "targets_or_predicted",
     "top_k_classes",
 ]
 
@@ -67,9 +70,11 @@ class Attribution:
     maps : numpy.ndarray
         ``(N, h, w)`` maps, at input resolution or (``at_layer=True``) at layer resolution.
     outputs : numpy.ndarray
-        ``(N, K)`` model outputs for the unmodified images.
+        ``(N, K)`` model outputs for the unmodified images (``(N, ...)`` for a model that
+        is not a classifier).
     targets : numpy.ndarray
-        ``(N,)`` classes explained (resolved from the predictions when targets was None).
+        ``(N,)`` classes explained (resolved from the predictions when targets was None;
+        anything for a score function: the result records the function instead).
     at_layer : bool
         If True, ``maps`` are at layer resolution and the base upsamples them.
     channels : numpy.ndarray or None
@@ -206,6 +211,9 @@ class Explainer(_Described, abc.ABC):
         The method's parameters (see its catalogue entry, :func:`xaikit.catalogue.get_method`).
     """
 
+    #: Why this class cannot explain a score function (empty: it can); see :mod:`xaikit.targets`.
+    score_function_refusal: ClassVar[str] = ""
+
     # ------------------------------------------------------------ backend hooks
     @abc.abstractmethod
     def _predict(self, images: np.ndarray, batch_size: int) -> np.ndarray:
@@ -274,9 +282,11 @@ class Explainer(_Described, abc.ABC):
             A batch as the model takes it (already preprocessed): ``(N, H, W, C)`` for
             Keras, ``(N, C, H, W)`` for PyTorch. Integer pixels are converted to float32
             unscaled.
-        targets : None, int or sequence of int
+        targets : None, int, sequence of int or callable
             ``None``: each image's predicted class. An int: that class for every image.
-            A sequence: one class per image.
+            A sequence: one class per image. A score function ``score(outputs) -> (N,)``
+            in the model's framework, applied to the model's raw output (see
+            :mod:`xaikit.targets`; ``score=`` must then be None).
 
         Returns
         -------
@@ -284,10 +294,13 @@ class Explainer(_Described, abc.ABC):
         """
         start = time.perf_counter()
         x, spec = self._checked_images(images)
+        resolved = resolve_targets(targets, len(x), spec, score=getattr(self, "score", None), who=self._label(),
+                                   refusal=self.score_function_refusal)
         params = self._resolve_params(x, spec)
-        t = None if targets is None else check_targets(targets, len(x), spec.n_classes)
-        result = self._attribute(x, t, params)
-        return self._assemble(x, spec, params, result, start)
+        if resolved.function is not None:  # the engines and adapters take it where they take the score
+            params["score"] = resolved.function
+        result = self._attribute(x, resolved.classes, params)
+        return self._assemble(x, spec, params, result, start, target=resolved.description)
 
     def explain_ranked(self, images: Any, k: int = 2) -> list[Explanation]:
         """Explain each image's ``k`` highest-ranked classes (shap's ``ranked_outputs``).
@@ -300,6 +313,7 @@ class Explainer(_Described, abc.ABC):
         start = time.perf_counter()
         x, spec = self._checked_images(images)
         k = check_positive_int("k", k)
+        resolve_targets(None, len(x), spec, who=self._label())  # ranks need class scores
         params = self._resolve_params(x, spec)
         outputs = self._predict(x, params["batch_size"])
         _check_outputs(outputs, self)
@@ -313,7 +327,7 @@ class Explainer(_Described, abc.ABC):
 
     # ----------------------------------------------------------------- assembly
     def _assemble(self, x: np.ndarray, spec: ModelSpec, params: dict[str, Any], result: Attribution,
-                  start: float) -> Explanation:
+                  start: float, target: str | None = None) -> Explanation:
         n = x.shape[0]
         height, width = (x.shape[1], x.shape[2]) if spec.layout == "NHWC" else (x.shape[2], x.shape[3])
         maps = np.asarray(result.maps, dtype=np.float32)
@@ -329,6 +343,10 @@ class Explainer(_Described, abc.ABC):
         elif maps.shape[1:] != (height, width):
             raise RuntimeError(f"backend {self.backend!r} returned {maps.shape[1:]} maps for {height}x{width} images")
         targets = np.asarray(result.targets, dtype=np.int64)
+        recorded = {k: v for k, v in params.items() if not k.startswith("_")}  # "_x": resolved internals
+        if target is not None:  # a score function: recorded by name and parameters, no class
+            targets = np.full(n, -1, np.int64)
+            recorded.update(score="function", target=target)
         channels = None if result.channels is None else np.asarray(result.channels, dtype=np.float32)
         return Explanation(
             attributions=maps,
@@ -337,9 +355,10 @@ class Explainer(_Described, abc.ABC):
             targets=targets,
             outputs=outputs,
             predictions=predicted_classes(outputs, spec),
-            params={k: v for k, v in params.items() if not k.startswith("_")},  # "_x": resolved internals
+            params=recorded,
             elapsed=time.perf_counter() - start,
-            score=params.get("score", "output"),
+            score=recorded.get("score", "output"),
+            target=target,
             layer=self._layer_of_params(params),
             layer_attributions=layer_maps,
             channel_attributions=channels,

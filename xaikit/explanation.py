@@ -84,12 +84,15 @@ class Explanation:
     method, backend : str
         Method id (``"gradcam"``, ...) and backend id (``"tensorflow"``, ...).
     targets : numpy.ndarray
-        int64 ``(N,)``: the class explained for each image.
+        int64 ``(N,)``: the class explained for each image; ``-1`` when a score function
+        was explained (:attr:`target` names it).
     outputs : numpy.ndarray
         float32 ``(N, K)``: the model's outputs for the unmodified images, as the model
-        returns them (probabilities for a softmax model; ``K = 1`` for a sigmoid model).
+        returns them (probabilities for a softmax model; ``K = 1`` for a sigmoid model;
+        ``(N, ...)`` for a model that is not a classifier, such as a segmentation model).
     predictions : numpy.ndarray
-        int64 ``(N,)``: the predicted class (``outputs > 0.5`` for a single sigmoid).
+        int64 ``(N,)``: the predicted class (``outputs > 0.5`` for a single sigmoid; ``-1``
+        for a model that is not a classifier).
     params : dict
         The full effective parameters (defaults filled in, auto-detected layer resolved,
         seed drawn if it was None), JSON-serialisable.
@@ -99,7 +102,8 @@ class Explanation:
         What was explained: ``"logit"`` (pre-softmax / pre-sigmoid value),
         ``"probability"`` or ``"output"`` (the raw model output when the model's last
         activation is not known), or a backend-specific score such as
-        ``"cross_entropy_loss"`` (tf-explain SmoothGrad).
+        ``"cross_entropy_loss"`` (tf-explain SmoothGrad), or ``"function"`` when a score
+        function was explained.
     layer : str or None
         The layer the method worked at, if any.
     layer_attributions : numpy.ndarray or None
@@ -115,6 +119,9 @@ class Explanation:
     layout : str
         ``"NHWC"`` or ``"NCHW"``: the layout of the images that were explained (and of
         ``channel_attributions`` at the input), so pictures read the images right.
+    target : str or None
+        The score function explained, by qualified name and parameters
+        (:func:`xaikit.targets.describe_target`); ``None`` when classes were explained.
     """
 
     attributions: np.ndarray
@@ -132,6 +139,7 @@ class Explanation:
     extras: dict[str, np.ndarray] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
     layout: str = "NHWC"
+    target: str | None = None
 
     def __post_init__(self) -> None:
         attributions = np.asarray(self.attributions)
@@ -143,8 +151,9 @@ class Explanation:
             if arr.shape != (n,) or arr.dtype.kind not in "iu":
                 raise ValueError(f"{name} must be integer class indices of shape ({n},); got {arr.dtype} {arr.shape}")
         outputs = np.asarray(self.outputs)
-        if outputs.ndim != 2 or outputs.shape[0] != n or outputs.dtype.kind != "f":
-            raise ValueError(f"outputs must be floats of shape ({n}, K); got {outputs.dtype} {outputs.shape}")
+        if outputs.ndim < 2 or outputs.shape[0] != n or outputs.dtype.kind != "f":
+            raise ValueError(f"outputs must be floats of shape ({n}, K) (or ({n}, ...)); got {outputs.dtype} "
+                             f"{outputs.shape}")
         object.__setattr__(self, "params", _to_jsonable(dict(self.params)))
         object.__setattr__(self, "info", _to_jsonable(dict(self.info)))
 
@@ -180,8 +189,10 @@ class Explanation:
     def __repr__(self) -> str:
         n, h, w = self.shape
         layer = f", layer={self.layer!r}" if self.layer else ""
+        what = f"target={self.target!r}" if self.target is not None else \
+            f"score={self.score!r}, targets={self.targets.tolist()[:8]}"
         return (f"Explanation(method={self.method!r}, backend={self.backend!r}, n={n}, size={h}x{w}"
-                f"{layer}, score={self.score!r}, targets={self.targets.tolist()[:8]}, elapsed={self.elapsed:.3f}s)")
+                f"{layer}, {what}, elapsed={self.elapsed:.3f}s)")
 
     # ------------------------------------------------------------- display
     def normalize(self, mode: str = "auto", *, percentile: float = 99.5) -> np.ndarray:
@@ -256,6 +267,7 @@ class Explanation:
             "layer": self.layer,
             "info": self.info,
             "layout": self.layout,
+            "target": self.target,
         }
         arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
         buffer = io.BytesIO()
@@ -289,8 +301,14 @@ class Explanation:
             meta = _read_meta(npz, "xaikit.Explanation")
             fields = _meta_fields(npz, meta, method=str, backend=str, params=dict, elapsed=(int, float),
                                   score=str, layer=(str, type(None)), info=(dict, type(None)))
+            target = meta.get("target")
+            if not isinstance(target, (str, type(None))):
+                raise npz.error(f"its metadata 'target' must be a string or null; got {type(target).__name__}")
             n = npz.require("attributions", ndim=3, dtype=np.float32).shape[0]
-            n_out = _require_rows(npz, "outputs", n, kinds="f", ndim=2)[1]
+            out_shape = _require_rows(npz, "outputs", n, kinds="f", ndim=None if target is not None else 2)
+            if len(out_shape) < 2:
+                raise npz.error(f"the array 'outputs' has shape {out_shape}; it must be (N, K) or (N, ...)")
+            n_out = out_shape[1]
             for name in ("targets", "predictions"):
                 _require_rows(npz, name, n, kinds="iu", ndim=1)
             if "layer_attributions" in npz:
@@ -302,7 +320,9 @@ class Explanation:
                 npz.require(name)
             targets, predictions = npz.read("targets"), npz.read("predictions")
             n_classes = 2 if n_out == 1 else n_out
-            for name, values in (("targets", targets), ("predictions", predictions)):
+            checked = [("targets", targets), ("predictions", predictions)] if target is None else \
+                [("predictions", predictions)] if len(out_shape) == 2 else []
+            for name, values in checked:
                 if values.size and (values.min() < 0 or values.max() >= n_classes):
                     raise npz.error(f"the {name} must be class indices in [0, {n_classes}) for outputs of width "
                                     f"{n_out}; got values from {values.min()} to {values.max()}")
@@ -323,6 +343,7 @@ class Explanation:
                 info=fields["info"] or {},
                 **optional,
                 layout=_layout(npz, meta),
+                target=target,
             )
 
 

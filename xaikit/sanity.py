@@ -35,6 +35,7 @@ from .explanation import _to_jsonable
 from .kernels import to_layout
 from .metrics.controls import edge_maps
 from .metrics.randomisation import RandomisationResult, cascading_randomisation, layer_seed
+from .targets import is_score_function
 from .validation import check_bool, check_choice, check_images, check_seed, check_targets
 
 __all__ = ["DEFAULT_METHODS", "EDGE_CONTROL", "SANITY_METRICS", "SanityCheck", "sanity_check",
@@ -356,6 +357,10 @@ def sanity_check(model: Any, images: Any, methods: Sequence[Method] | str = DEFA
     layout = services.describe(model, None).layout
     x = check_images(images, layout=layout)
     x_last = to_layout(x, layout, "NHWC")
+    if is_score_function(targets):
+        raise InputError("the randomisation sanity check explains classes (an int or one per image); it does not "
+                         "take a score function yet. Compare xaikit.explain's maps for the function on the model "
+                         "and on a copy with re-initialised weights yourself, or check a class of the model.")
     if targets is None:
         scores = services.class_scores(model, x, batch_size=int(common.get("batch_size") or 32))
         t = np.argmax(scores, axis=1).astype(np.int64)

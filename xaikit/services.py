@@ -77,7 +77,8 @@ class ModelServices(abc.ABC):
         """``(N, n_classes)`` scores as the explainers see them (a binary model has two columns).
 
         ``score`` is resolved as in :func:`xaikit.spec.resolve_score`; this is the
-        ``predict`` callable the metrics need.
+        ``predict`` callable the metrics need. A score function (:mod:`xaikit.targets`)
+        gives one column: its value on the model's raw output.
         """
 
     @abc.abstractmethod
@@ -174,7 +175,7 @@ class EngineServices(ModelServices):
         x = check_images(images)
         spec = engine.describe(tuple(x.shape[1:]))
         x = check_images(x, expected_shape=spec.input_shape, layout=spec.layout)
-        resolved = resolve_score(score, spec)
+        resolved = score if callable(score) else resolve_score(score, spec)
         return np.concatenate([engine.class_scores(x[s], resolved) for s in chunks(len(x), int(batch_size))])
 
     def fingerprint(self, model: Any) -> str:

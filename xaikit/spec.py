@@ -22,6 +22,7 @@ __all__ = [
     "default_cam_layer",
     "predicted_classes",
     "resolve_score",
+    "targets_or_predicted",
     "top_k_classes",
 ]
 
@@ -95,6 +96,10 @@ class ModelSpec:
         Why the logit cannot be computed although the last activation is known (a black
         box that returns only probabilities); empty when it can. :func:`resolve_score`
         then explains the output by default and refuses ``score="logit"`` with this reason.
+    output_shape : tuple of int or None
+        One image's output shape when it is not ``(K,)`` class scores (a segmentation
+        model's ``(K, H, W)``); ``None``: a classifier's ``(n_outputs,)``. Such a model
+        is explained for a score function (:mod:`xaikit.targets`), never a class index.
     """
 
     input_shape: tuple[int | None, ...]
@@ -107,6 +112,7 @@ class ModelSpec:
     framework: str = ""
     name: str = ""
     no_logit: str = ""
+    output_shape: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.layout not in LAYOUTS:
@@ -127,6 +133,11 @@ class ModelSpec:
         """``(H, W)`` of the input (None for free dimensions)."""
         shape = self.input_shape
         return (shape[0], shape[1]) if self.layout == "NHWC" else (shape[1], shape[2])
+
+    @property
+    def classifier(self) -> bool:
+        """Whether the output is ``(N, K)`` class scores (else only a score function can be explained)."""
+        return self.output_shape is None or len(self.output_shape) == 1
 
     @property
     def binary(self) -> bool:
@@ -188,11 +199,27 @@ class ModelSpec:
 
 
 def predicted_classes(outputs: np.ndarray, spec: ModelSpec) -> np.ndarray:
-    """The predicted class per row: argmax, or above the threshold for a single-unit binary model."""
+    """The predicted class per row: argmax, or above the threshold for a single-unit binary model.
+
+    ``-1`` for every row of a model whose output is not ``(N, K)`` class scores.
+    """
     outputs = np.asarray(outputs)
+    if outputs.ndim != 2 or not spec.classifier:
+        return np.full(len(outputs), -1, np.int64)
     if spec.binary:
         return (outputs[:, 0] > spec.binary_threshold).astype(np.int64)
     return np.argmax(outputs, axis=1).astype(np.int64)
+
+
+def targets_or_predicted(targets: np.ndarray | None, outputs: np.ndarray, spec: ModelSpec) -> np.ndarray:
+    """The classes to explain: ``targets`` as int64, or each image's predicted class when ``targets`` is None.
+
+    The one place of the rule "no target given: explain the prediction"; every method
+    and adapter resolves its targets here after :func:`xaikit.targets.resolve_targets`.
+    """
+    if targets is None:
+        return predicted_classes(outputs, spec)
+    return np.asarray(targets, np.int64)
 
 
 def top_k_classes(outputs: np.ndarray, spec: ModelSpec, k: int) -> np.ndarray:

@@ -21,11 +21,17 @@ What is checked, for every method the backend offers (``xaikit.list_methods``):
   int64 targets and predictions, the model's outputs, the effective parameters and the
   layout recorded; explicit targets (an int, one per image) are honoured; an
   out-of-range target is an :class:`~xaikit.InputError`;
-- **batch-size invariance**: ``batch_size=1`` gives the maps of ``batch_size=64``;
+- **score functions** (:mod:`xaikit.targets`): a backend either explains one -- the
+  score function ``outputs[:, 1]`` gives the maps of class 1 with ``score="output"``,
+  and the result records the function (``target``), no class (``targets`` -1) -- or
+  refuses it with an :class:`~xaikit.InputError` (``score_function_refusal``);
+- **batch-size invariance**: ``batch_size=1`` gives the maps of ``batch_size=64``, for
+  classes and for a score function;
 - **seeds** (random methods): the same seed gives the same maps, another seed other
-  maps, ``seed=None`` records the seed it drew, and NumPy's global random state is not
-  touched;
-- **threads**: four threads explaining one model give the sequential results;
+  maps, ``seed=None`` records the seed it drew (and it reproduces the maps of a score
+  function), and NumPy's global random state is not touched;
+- **threads**: four threads explaining one model give the sequential results, one of
+  them explaining a score function;
 - **references** (native backends): on a linear model ``f(x) = W x + b`` the methods
   have closed forms -- vanilla gradients ``W_t``, gradient x input ``x W_t``,
   integrated gradients ``(x - b) W_t`` for every quadrature rule, SmoothGrad ``W_t``,
@@ -57,6 +63,7 @@ from .kernels import (
     sobol_rows,
     to_layout,
 )
+from .targets import MultiLabel, Regression
 
 __all__ = ["ModelFactory", "Check", "conformance_checks", "IMAGE_SHAPE"]
 
@@ -165,22 +172,33 @@ def conformance_checks(backend: str, factory: ModelFactory, methods: list[str] |
         def params(m: str = method, a: set[str] = accepted) -> dict:
             return _method_params(m, factory, cnn()[1], a)
 
-        checks.append(Check(f"{backend}:{method}:contract", lambda m=method, p=params: _contract(backend, m, cnn()[0],
-                                                                                              factory, p())))
+        def fn(m: str = method) -> Any:
+            return _score_function(backend, m, cnn()[0])
+
+        checks.append(Check(f"{backend}:{method}:contract", lambda m=method, p=params, f=fn: _contract(
+            backend, m, cnn()[0], factory, p(), f())))
         if spec.native or not random:
-            checks.append(Check(f"{backend}:{method}:batch_size", lambda m=method, p=params: _batch_size(
-                backend, m, cnn()[0], factory, p())))
+            checks.append(Check(f"{backend}:{method}:batch_size", lambda m=method, p=params, f=fn: _batch_size(
+                backend, m, cnn()[0], factory, p(), f())))
         if random:
-            checks.append(Check(f"{backend}:{method}:seeds", lambda m=method, p=params: _seeds(
-                backend, m, cnn()[0], factory, p())))
-        checks.append(Check(f"{backend}:{method}:threads", lambda m=method, p=params: _threads(
-            backend, m, cnn()[0], factory, p())))
+            checks.append(Check(f"{backend}:{method}:seeds", lambda m=method, p=params, f=fn: _seeds(
+                backend, m, cnn()[0], factory, p(), f())))
+        checks.append(Check(f"{backend}:{method}:threads", lambda m=method, p=params, f=fn: _threads(
+            backend, m, cnn()[0], factory, p(), f())))
         if spec.native and method in _REFERENCES:
             checks.append(Check(f"{backend}:{method}:reference", lambda m=method: _REFERENCES[m](backend, factory)))
     return checks
 
 
 # ----------------------------------------------------------------------------- checks
+def _score_function(backend: str, method: str, model: Any) -> Any:
+    """A score function of the raw output every framework's tensors take; None where the explainer refuses them."""
+    import xaikit as xk
+
+    explainer = xk.get_explainer(model, method, backend=backend)  # a dispatching class gives the model's own
+    return None if explainer.score_function_refusal else MultiLabel([0, 2])
+
+
 def _explain(backend: str, method: str, model: Any, x: np.ndarray, targets: Any = None, **params: Any) -> Any:
     import xaikit as xk
 
@@ -199,7 +217,7 @@ def _floor_from_params(method: str, exp: Any) -> None:
     assert plan.passes >= 1, plan
 
 
-def _contract(backend: str, method: str, model: Any, factory: ModelFactory, params: dict) -> None:
+def _contract(backend: str, method: str, model: Any, factory: ModelFactory, params: dict, fn: Any) -> None:
     import xaikit as xk
 
     x = factory.images(3)
@@ -226,9 +244,37 @@ def _contract(backend: str, method: str, model: Any, factory: ModelFactory, para
         pass
     else:
         raise AssertionError(f"target {_K} of a {_K}-class model must raise InputError")
+    _score_function_contract(backend, method, model, x, params, fn)
 
 
-def _batch_size(backend: str, method: str, model: Any, factory: ModelFactory, params: dict) -> None:
+def _score_function_contract(backend: str, method: str, model: Any, x: np.ndarray, params: dict, fn: Any) -> None:
+    """A score function is explained like the class it selects, and recorded by name; or refused."""
+    column = Regression(1)
+    if fn is None:
+        try:
+            _explain(backend, method, model, x, targets=column, **params)
+        except InputError as exc:
+            assert "cannot explain a score function" in str(exc), exc
+            return
+        raise AssertionError("a class with score_function_refusal must refuse a score function")
+    via = _explain(backend, method, model, x, targets=column, **params)
+    assert via.target == "Regression(i=1)" and via.score == "function", (via.target, via.score)
+    assert via.targets.tolist() == [-1] * len(x) and via.params["target"] == via.target, via.targets
+    if "score" in _accepted(backend, method):
+        ref = _explain(backend, method, model, x, targets=1, **{**params, "score": "output"})
+        np.testing.assert_allclose(via.attributions, ref.attributions, rtol=1e-4,
+                                   atol=1e-6 * max(1.0, float(np.abs(ref.attributions).max())),
+                                   err_msg="the score function outputs[:, 1] must give the maps of class 1 "
+                                           "with score='output'")
+
+
+def _accepted(backend: str, method: str) -> set[str]:
+    from .binding import get_method_class
+
+    return set(get_method_class(method, backend).param_names())
+
+
+def _batch_size(backend: str, method: str, model: Any, factory: ModelFactory, params: dict, fn: Any) -> None:
     x = factory.images(5)
     t = [0, 1, 2, 3, 0]
     big = _explain(backend, method, model, x, targets=t, **{**params, "batch_size": 64})
@@ -236,9 +282,13 @@ def _batch_size(backend: str, method: str, model: Any, factory: ModelFactory, pa
         small = _explain(backend, method, model, x, targets=t, **{**params, "batch_size": b})
         np.testing.assert_allclose(small.attributions, big.attributions, rtol=2e-4, atol=1e-6,
                                    err_msg=f"batch_size={b} vs 64")
+    if fn is not None:
+        big, small = (_explain(backend, method, model, x, targets=fn, **{**params, "batch_size": b}) for b in (64, 1))
+        np.testing.assert_allclose(small.attributions, big.attributions, rtol=2e-4, atol=1e-6,
+                                   err_msg="batch_size=1 vs 64 with a score function")
 
 
-def _seeds(backend: str, method: str, model: Any, factory: ModelFactory, params: dict) -> None:
+def _seeds(backend: str, method: str, model: Any, factory: ModelFactory, params: dict, fn: Any) -> None:
     x = factory.images(2)
     np.random.seed(123)
     state = np.random.get_state()[1].copy()
@@ -247,17 +297,18 @@ def _seeds(backend: str, method: str, model: Any, factory: ModelFactory, params:
     np.testing.assert_array_equal(a.attributions, b.attributions, err_msg="same seed, different maps")
     other = _explain(backend, method, model, x, targets=[0, 1], **{**params, "seed": params["seed"] + 1})
     assert not np.allclose(other.attributions, a.attributions), "another seed gave the same maps"
-    drawn = _explain(backend, method, model, x, targets=[0, 1], **{**params, "seed": None})
+    drawn_targets = [0, 1] if fn is None else fn  # a score function reproduces its maps by seed too
+    drawn = _explain(backend, method, model, x, targets=drawn_targets, **{**params, "seed": None})
     assert isinstance(drawn.params["seed"], int), "seed=None must record the seed it drew"
-    again = _explain(backend, method, model, x, targets=[0, 1], **{**params, "seed": drawn.params["seed"]})
+    again = _explain(backend, method, model, x, targets=drawn_targets, **{**params, "seed": drawn.params["seed"]})
     np.testing.assert_array_equal(again.attributions, drawn.attributions, err_msg="the recorded seed does not "
                                   "reproduce the result")
     np.testing.assert_array_equal(np.random.get_state()[1], state, err_msg="NumPy's global random state changed")
 
 
-def _threads(backend: str, method: str, model: Any, factory: ModelFactory, params: dict) -> None:
+def _threads(backend: str, method: str, model: Any, factory: ModelFactory, params: dict, fn: Any) -> None:
     x = factory.images(3)
-    jobs = [[0, 1, 2], [1, 2, 3], [2, 3, 0], [3, 0, 1]]
+    jobs: list[Any] = [[0, 1, 2], [1, 2, 3], [2, 3, 0] if fn is None else fn, [3, 0, 1]]
     expected = [_explain(backend, method, model, x, targets=t, **params).attributions for t in jobs]
     with cf.ThreadPoolExecutor(4) as pool:
         got = list(pool.map(lambda t: _explain(backend, method, model, x, targets=t, **params).attributions, jobs))

@@ -17,6 +17,7 @@ import xaikit
 from xaikit.engine import Engine
 from xaikit.errors import InputError
 from xaikit.spec import ModelSpec, predicted_classes
+from xaikit.targets import check_score_values
 
 from .blackbox import BlackBox, as_black_box, infer_layout
 
@@ -85,7 +86,12 @@ class CallableEngine(Engine):
 
     # ----------------------------------------------------------------- scores
     def _scores(self, x: np.ndarray, score: str) -> tuple[np.ndarray, np.ndarray]:
-        """``(outputs, class scores)`` of one chunk, in one call of the model."""
+        """``(outputs, class scores)`` of one chunk, in one call of the model (a score function: one column)."""
+        if callable(score):
+            outputs = self.box.evaluate(x)[0]
+            value = score(outputs)
+            check_score_values(score, value, len(outputs))
+            return outputs, np.asarray(value, np.float32)[:, None]
         outputs, logits = self.box.evaluate(x, logits=score == "logit")
         raw = outputs if score != "logit" else logits
         if raw is None:  # resolve_score refuses "logit" before this (ModelSpec.no_logit)
@@ -108,7 +114,7 @@ class CallableEngine(Engine):
 
     def target_scores(self, x: np.ndarray, t: np.ndarray, score: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         outputs, scores = self._scores(x, score)
-        t_used = np.where(t < 0, self._predicted(outputs), t).astype(np.int32)
+        t_used = (t if callable(score) else np.where(t < 0, self._predicted(outputs), t)).astype(np.int32)
         return np.take_along_axis(scores, t_used[:, None].astype(np.int64), axis=1)[:, 0], outputs, t_used
 
     def pass_loop(self, plan: Any, x: np.ndarray, t: np.ndarray, iters: int, *, serial: bool = False) -> None:

@@ -19,7 +19,7 @@ from xaikit_torch.adapters import (
 )
 
 from xaikit.catalogue import SHARED
-from xaikit.explainer import ActivationExtractor, Explainer, ModelSpec, predicted_classes
+from xaikit.explainer import ActivationExtractor, Explainer, ModelSpec, targets_or_predicted
 from xaikit.kernels import chunks
 
 __all__ = ["CaptumExplainer", "CaptumExtractorBase", "SEED"]
@@ -52,9 +52,7 @@ class CaptumExplainer(TorchModelMixin, Explainer):
     def _outputs_and_targets(self, images: np.ndarray, targets: np.ndarray | None,
                              batch_size: int) -> tuple[np.ndarray, np.ndarray]:
         outputs = self._predict(images, batch_size)
-        if targets is None:
-            targets = predicted_classes(outputs, self._describe(images))
-        return outputs, np.asarray(targets, np.int64)
+        return outputs, targets_or_predicted(targets, outputs, self._describe(images))
 
     def _chunked(self, images: np.ndarray, targets: np.ndarray, size: int,
                  call: Callable[[Any, list[int]], Any]) -> np.ndarray:

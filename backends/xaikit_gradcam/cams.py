@@ -24,6 +24,7 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from xaikit_torch.adapters import (
     ScoreModel,
     TorchModelMixin,
+    function_scores,
     library_call,
     library_score,
     module_of,
@@ -32,7 +33,7 @@ from xaikit_torch.adapters import (
 )
 
 from xaikit.catalogue import SHARED, Param
-from xaikit.explainer import Attribution, Explainer, ModelSpec, predicted_classes
+from xaikit.explainer import Attribution, Explainer, ModelSpec, targets_or_predicted
 from xaikit.kernels import chunks
 
 __all__ = ["GradCAM", "GradCAMPlusPlus", "XGradCAM", "HiResCAM", "LayerCAM", "ScoreCAM", "AblationCAM", "EigenCAM",
@@ -58,6 +59,17 @@ def raw_cam_class(cls: type) -> type:
                                                 "__module__": __name__})
 
 
+class FunctionTarget:
+    """A score function (:mod:`xaikit.targets`) as a pytorch-grad-cam target: the library calls its targets on
+    one image's output (no batch axis); the function takes a batch, so the image is given as a batch of one."""
+
+    def __init__(self, fn: Any) -> None:
+        self.fn = fn
+
+    def __call__(self, output: Any) -> Any:
+        return function_scores(self.fn, output[None])[0]
+
+
 _LAYER = SHARED["layer"].with_default(None, "The layer whose output is used (pytorch-grad-cam's target_layers, one "
                                             "layer). None: xaikit's rule, the output of the last convolution block "
                                             "(the library has no default).")
@@ -78,7 +90,9 @@ class _LibraryCAM(TorchModelMixin, Explainer):
     single-output model gives two columns, so classes 0 and 1 both work). Images are sent
     ``batch_size`` at a time, one library call each. The library writes the parameters'
     ``.grad`` (``model.zero_grad()``, ``loss.backward()``) and calls ``model.eval()``:
-    both are put back after the call.
+    both are put back after the call. A score function is handed to the library as its
+    target (:class:`FunctionTarget`, applied to the model's raw output), as
+    ``SemanticSegmentationTarget`` and the library's other targets are.
     """
 
     backend = "pytorch-grad-cam"
@@ -99,9 +113,9 @@ class _LibraryCAM(TorchModelMixin, Explainer):
     def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
         batch_size = params["batch_size"]
         outputs = self._predict(images, batch_size)
-        targets = np.asarray(predicted_classes(outputs, self._describe(images)) if targets is None else targets,
-                             np.int64)
-        forward = ScoreModel(self.model, params["score"], tuple(images.shape[1:]))
+        targets = targets_or_predicted(targets, outputs, self._describe(images))
+        function = params["score"] if callable(params["score"]) else None
+        forward = ScoreModel(self.model, None if function else params["score"], tuple(images.shape[1:]))
         layer = module_of(self.model, params["layer"])
         maps, weights = [], []
         with library_call(self.model):
@@ -110,7 +124,8 @@ class _LibraryCAM(TorchModelMixin, Explainer):
                 cam.xaikit_maps, cam.xaikit_weights = [], []
                 try:
                     cam(input_tensor=to_tensor(images[s], self.model),
-                        targets=[ClassifierOutputTarget(int(c)) for c in targets[s]],
+                        targets=[FunctionTarget(function) if function else ClassifierOutputTarget(int(c))
+                                 for c in targets[s]],
                         eigen_smooth=params.get("eigen_smooth", False))
                 finally:
                     cam.activations_and_grads.release()

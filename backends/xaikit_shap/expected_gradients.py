@@ -13,7 +13,7 @@ import tensorflow as tf
 from xaikit_tensorflow._base import KerasModelMixin, versions
 
 from xaikit.errors import LayerError
-from xaikit.explainer import Attribution, ModelSpec, predicted_classes
+from xaikit.explainer import Attribution, ModelSpec, targets_or_predicted
 from xaikit.kernels import GLOBAL_RNG_LOCK, chunks, reduce_channels
 
 from ._common import ShapExpectedGradientsBase
@@ -117,6 +117,11 @@ class KerasShapExpectedGradients(KerasModelMixin, ShapExpectedGradientsBase):
     attribution priors and expected gradients", Nature Machine Intelligence 3, 2021.
     """
 
+    score_function_refusal = ("this adapter hands shap a Keras model ending in xaikit's class scores (a Keras layer "
+                              "per score), which has no place for a function of the output yet. Use the native "
+                              "'tensorflow' backend's expected_gradients (the same estimator), or shap on a PyTorch "
+                              "model.")
+
     # ------------------------------------------------------------------ hooks
     def _info(self) -> dict[str, Any]:
         return versions("shap")
@@ -140,8 +145,7 @@ class KerasShapExpectedGradients(KerasModelMixin, ShapExpectedGradientsBase):
     # ------------------------------------------------------------------ method
     def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
         outputs = self._predict(images, params["batch_size"])
-        if targets is None:
-            targets = predicted_classes(outputs, self._view().spec)
+        targets = targets_or_predicted(targets, outputs, self._view().spec)
         # One output per image, chosen by us: shap's "custom" rank order takes an (N, 1) index array.
         return self._run(images, params, outputs, ranked_outputs=np.asarray(targets, np.int64)[:, None],
                          order="custom")[0]

@@ -14,7 +14,7 @@ import shap
 
 from xaikit.catalogue import Param
 from xaikit.errors import InputError
-from xaikit.explainer import Attribution, Explainer, ModelSpec, predicted_classes
+from xaikit.explainer import Attribution, Explainer, ModelSpec, targets_or_predicted
 from xaikit.kernels import GLOBAL_RNG_LOCK, chunks, image_seeds, to_layout
 from xaikit.registry import services_for
 
@@ -130,7 +130,7 @@ class ShapPartition(Explainer):
         services, spec = self._services(), params["_spec"]
         batch_size, score, layout = params["batch_size"], params["score"], spec.layout
         outputs = self._predict(images, batch_size)
-        targets = np.asarray(predicted_classes(outputs, spec) if targets is None else targets, np.int64)
+        targets = targets_or_predicted(targets, outputs, spec)
 
         def scores(batch_hwc: np.ndarray) -> np.ndarray:
             x = to_layout(np.asarray(batch_hwc, np.float32), "NHWC", layout)

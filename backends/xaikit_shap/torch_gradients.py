@@ -21,7 +21,7 @@ from xaikit_torch.adapters import (
 )
 
 from xaikit.errors import LayerError
-from xaikit.explainer import Attribution, ModelSpec, predicted_classes
+from xaikit.explainer import Attribution, ModelSpec, targets_or_predicted
 from xaikit.kernels import chunks, reduce_channels
 
 from ._common import ShapExpectedGradientsBase
@@ -128,9 +128,7 @@ class TorchShapExpectedGradients(TorchModelMixin, ShapExpectedGradientsBase):
 
     def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
         outputs = self._predict(images, params["batch_size"])
-        if targets is None:
-            targets = predicted_classes(outputs, self._describe(images))
-        targets = np.asarray(targets, np.int64)
+        targets = targets_or_predicted(targets, outputs, self._describe(images))
         image_shape, x_space, bg_space, x_scores, bg_mean = self._prepare(images, params)
         seed = params["seed"] if params["seed"] is not None else int(np.random.SeedSequence().entropy % (2**32))
         params["seed"] = seed

@@ -36,6 +36,7 @@ import tensorflow as tf
 from xaikit.errors import InputError, LayerError, ModelError
 from xaikit.kernels import chunks
 from xaikit.spec import LayerInfo, ModelSpec
+from xaikit.targets import check_score_values, not_differentiable_error
 
 __all__ = ["KerasModelView", "model_view", "model_kind", "chunks", "layer_kind"]
 
@@ -177,6 +178,8 @@ class KerasModelView:
         self._heads: dict[str, Callable[[Any], Any]] = {}
         self.trace_counts: dict[tuple[Any, ...], int] = {}
         self.top_layers = tuple(layer.name for layer in model.layers if not isinstance(layer, keras.layers.InputLayer))
+        #: One image's output shape when it is not (K,) class scores (a segmentation map): a score function's model.
+        self.output_shape: tuple[int | None, ...] | None = None
         self.n_outputs: int | None = self._n_outputs(model)
         self._spec: ModelSpec | None = None if self.n_outputs is None else self._static_spec(self.n_outputs)
         self.fingerprint: tuple[Any, ...] | None = None
@@ -201,7 +204,14 @@ class KerasModelView:
     def _static_spec(self, n_outputs: int) -> ModelSpec:
         return ModelSpec(self.input_shape, n_outputs, self.output_activation, tuple(self.layers), self.top_layers,
                          layout="NHWC",
-                         framework="keras", name=self.name)
+                         framework="keras", name=self.name, output_shape=self.output_shape)  # type: ignore[arg-type]
+
+    def _not_a_classifier(self, shape: tuple[int | None, ...]) -> int:
+        """Record an output of one image's ``shape`` other than ``(K,)``; its last axis (the classes of a
+        segmentation map) is the recorded width. Only a score function (xaikit.targets) can be explained."""
+        self.output_shape = tuple(shape)
+        self.output_activation = "unknown"  # no class scores to take a logit or probability of
+        return int(shape[-1] or 0)
 
     def describe(self, image_shape: tuple[int, ...] | None) -> ModelSpec:
         """The model's :class:`~xaikit.ModelSpec` for images of shape ``image_shape`` ``(H, W, C)``.
@@ -221,18 +231,18 @@ class KerasModelView:
             return self._spec if self._spec is not None else self._static_spec(0)
         shapes, calls = self.probe(image_shape)
         out = shapes["__output__"]
-        if len(out) != 1:
-            raise ModelError(f"model {self.name!r} returns shape (N, {', '.join(map(str, out))}); xaikit explains "
-                             "classifiers returning (N, K) scores.")
+        if not out:
+            raise ModelError(f"model {self.name!r} returns shape (N,); xaikit explains models returning (N, K) class "
+                             "scores, or any (N, ...) output through a score function (xaikit.targets).")
         if self._spec is None:
-            self.n_outputs = int(out[0])
+            self.n_outputs = int(out[0]) if len(out) == 1 else self._not_a_classifier(out)
             self._spec = self._static_spec(self.n_outputs)
         finished = [n for n in shapes if n != "__output__"]
         order = finished + [n for n in self.layers if n not in shapes]
         info = tuple(LayerInfo(n, layer_kind(self.layers[n]), shapes.get(n), calls.get(n, 0)) for n in order)
         spec = ModelSpec(self.input_shape, self._spec.n_outputs, self.output_activation, tuple(self.layers),
-                         self.top_layers,
-                         layout="NHWC", layer_info=info, framework="keras", name=self.name)
+                         self.top_layers, layout="NHWC", layer_info=info, framework="keras", name=self.name,
+                         output_shape=None if len(out) == 1 else tuple(out))  # type: ignore[arg-type]
         self._specs[image_shape] = spec
         return spec
 
@@ -315,10 +325,10 @@ class KerasModelView:
         if self.kind == "subclassed":
             return None  # known once described with images
         shape = tuple(model.outputs[0].shape)
-        if len(shape) != 2:
-            raise ModelError(f"model {self.name!r} returns shape {shape}; xaikit explains classifiers returning "
-                             "(N, K) scores.")
-        return int(shape[1])
+        if len(shape) < 2:
+            raise ModelError(f"model {self.name!r} returns shape {shape}; xaikit explains models returning (N, K) "
+                             "class scores, or any (N, ...) output through a score function (xaikit.targets).")
+        return int(shape[1]) if len(shape) == 2 else self._not_a_classifier(shape[1:])
 
     def probe(self, hwc: tuple[int, ...]) -> tuple[dict[str, tuple[int | None, ...]], dict[str, int]]:
         """Per-image output shape of every layer and how often it ran, for inputs of shape ``hwc``.
@@ -450,9 +460,23 @@ class KerasModelView:
         return cap
 
     # ------------------------------------------------------------------ scores
-    def class_scores(self, cap: _Capture, score: str) -> Any:
-        """``(N, n_classes)`` scores to explain, per ``score`` (see xaikit.explainer.resolve_score)."""
+    def class_scores(self, cap: _Capture, score: Any) -> Any:
+        """``(N, n_classes)`` scores to explain, per ``score`` (see xaikit.explainer.resolve_score).
+
+        A score function (:mod:`xaikit.targets`) gives one column: the function of the raw
+        output, traced into the compiled function.
+        """
         out = cap.outputs["__output__"]
+        if callable(score):
+            value = score(out)
+            try:
+                check_score_values(score, value, None)
+                if not tf.is_tensor(value):
+                    raise not_differentiable_error(score, f"a {type(value).__module__}.{type(value).__qualname__}, "
+                                                          "not a TensorFlow tensor")
+            except InputError as exc:
+                raise traced_error(exc) from None
+            return tf.cast(value, tf.float32)[:, None]
         binary = self.spec.binary
         if score == "logit":
             z = out if self.output_activation == "linear" and cap.logits is None else cap.logits
@@ -579,6 +603,13 @@ class KerasModelView:
         with self._hooks(cap):
             cap.outputs["__output__"] = run(a)
         return cap
+
+
+def traced_error(exc: Exception) -> Exception:
+    """``exc``, marked so that autograph re-raises it as it is from a traced function (not as a StagingError)."""
+    exc.ag_pass_through = True  # type: ignore[attr-defined]
+    exc.__dict__.pop("ag_error_metadata", None)  # attached on the way up through converted code
+    return exc
 
 
 def _modified_relu(rule: str) -> Callable[[Any], Any]:

@@ -19,8 +19,9 @@ import tensorflow as tf
 from xaikit.engine import Engine
 from xaikit.errors import ModelError
 from xaikit.spec import ModelSpec
+from xaikit.targets import not_differentiable_error
 
-from ._keras import KerasModelView, model_view
+from ._keras import KerasModelView, model_view, traced_error
 
 __all__ = ["KerasEngine", "engine_for", "versions"]
 
@@ -55,6 +56,15 @@ def _current_device() -> str | None:
         return context.context().device_name or None
     except Exception:  # noqa: BLE001  # pragma: no cover - private API moved
         return None
+
+
+def _no_gradient(view: KerasModelView, score: Any) -> Exception:
+    """The error when a gradient is None: the score function's (it does not depend on the output), else the model's."""
+    if callable(score):
+        return traced_error(not_differentiable_error(score, "a tensor that does not depend differentiably on the "
+                                                            "output (tf.stop_gradient, a cast or a NumPy call "
+                                                            "inside?)"))
+    return _no_input_gradient(view)
 
 
 def _no_input_gradient(view: KerasModelView) -> ModelError:
@@ -97,9 +107,9 @@ class KerasEngine(Engine):
                   signature: Sequence[tf.TensorSpec]) -> Callable[..., Any]:
         return self.view.compiled(key, build, signature)
 
-    def _selected(self, cap: Any, t: Any, score: str) -> tuple[Any, Any]:
+    def _selected(self, cap: Any, t: Any, score: Any) -> tuple[Any, Any]:
         view = self.view
-        t_used = tf.where(t < 0, view.predicted(cap), t)
+        t_used = t if callable(score) else tf.where(t < 0, view.predicted(cap), t)
         return tf.gather(view.class_scores(cap, score), t_used, batch_dims=1), t_used
 
     def _out(self, cap: Any) -> Any:
@@ -199,7 +209,7 @@ class KerasEngine(Engine):
                     s, t_used = self._selected(cap, targets, score)
                 grads = tape.gradient(s, images)
                 if grads is None:
-                    raise _no_input_gradient(view)
+                    raise _no_gradient(view, score)
                 return grads, self._out(cap), t_used, s
             return fn
 
@@ -229,7 +239,7 @@ class KerasEngine(Engine):
                 for s in selected:
                     g = tape.gradient(s, points)
                     if g is None:
-                        raise _no_input_gradient(view)
+                        raise _no_gradient(view, score)
                     g = tf.cast(g, tf.float32)
                     if times_delta:
                         g = g * delta
@@ -256,8 +266,10 @@ class KerasEngine(Engine):
                     cap = view.forward(images, capture=[layer])
                     acts = cap.outputs[layer]
                     s, t_used = self._selected(cap, targets, score)
-                grads = tf.cast(tape.gradient(s, acts), tf.float32)
-                return tf.cast(acts, tf.float32), grads, self._out(cap), t_used
+                grads = tape.gradient(s, acts)
+                if grads is None:
+                    raise _no_gradient(view, score)
+                return tf.cast(acts, tf.float32), tf.cast(grads, tf.float32), self._out(cap), t_used
             return fn
 
         fn = self._compiled(("layer_gradient", score, layer, shape), build, [view.image_spec(shape), _INT])

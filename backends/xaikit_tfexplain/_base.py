@@ -9,7 +9,7 @@ import numpy as np
 from xaikit_tensorflow._base import KerasModelMixin, versions
 
 from xaikit.catalogue import SHARED, Param
-from xaikit.explainer import ActivationExtractor, Explainer, ModelSpec, predicted_classes
+from xaikit.explainer import ActivationExtractor, Explainer, ModelSpec, targets_or_predicted
 from xaikit.kernels import chunks, reduce_channels
 
 from ._graph import TFExplainGraph, tfexplain_graph
@@ -47,6 +47,10 @@ class TFXExplainer(KerasModelMixin, Explainer):
     never used.
     """
 
+    score_function_refusal = ("tf-explain's explainers take a class index (class_index) and compute that class's "
+                              "score themselves, with no place for a function of the output. Use the native "
+                              "'tensorflow' backend, which takes score functions for every method.")
+
     backend = "tf-explain"
 
     def _info(self) -> dict[str, Any]:
@@ -63,9 +67,7 @@ class TFXExplainer(KerasModelMixin, Explainer):
     def _outputs_and_targets(self, images: np.ndarray, targets: np.ndarray | None,
                              batch_size: int) -> tuple[np.ndarray, np.ndarray]:
         outputs = self._predict(images, batch_size)
-        if targets is None:
-            targets = predicted_classes(outputs, self._view().spec)
-        return outputs, np.asarray(targets, np.int64)
+        return outputs, targets_or_predicted(targets, outputs, self._view().spec)
 
 
 class TFXExtractorBase(KerasModelMixin, ActivationExtractor):

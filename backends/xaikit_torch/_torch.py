@@ -95,6 +95,7 @@ class _Probe:
     output_activation: str
     logit_is_input: bool
     log_probabilities: bool
+    output_shape: tuple[int, ...] | None = None  # one image's output when it is not (K,) class scores
 
 
 class _ModifiedReLU(torch.autograd.Function):
@@ -221,7 +222,8 @@ class TorchModelView:
         info = tuple(LayerInfo(n, layer_kind(self.modules[n]), probe.shapes.get(n), probe.calls.get(n, 0))
                      for n in (*probe.order, *(n for n in self.modules if n not in probe.calls)))
         spec = ModelSpec(image_shape, probe.n_outputs, probe.output_activation, tuple(self.modules),
-                         self.top_layers, layout="NCHW", layer_info=info, framework="torch", name=self.name)
+                         self.top_layers, layout="NCHW", layer_info=info, framework="torch", name=self.name,
+                         output_shape=probe.output_shape)
         self._specs[image_shape] = spec
         return spec
 
@@ -269,19 +271,22 @@ class TorchModelView:
         finally:
             for handle in handles:
                 handle.remove()
-        if not isinstance(out, torch.Tensor) or out.ndim != 2:
-            what = f"shape (N, {', '.join(map(str, out.shape[1:]))})" if isinstance(out, torch.Tensor) else \
-                f"a {type(out).__name__}"
-            raise ModelError(f"model {self.name!r} returns {what}; xaikit explains classifiers returning (N, K) "
-                             "scores. Wrap it in an nn.Module whose forward returns the class scores (e.g. "
-                             "outputs.logits).")
-        activation, logit_is_input, log_probabilities = self._output_activation(out, last_leaf)
+        if not isinstance(out, torch.Tensor) or out.ndim < 2:
+            what = f"shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else f"a {type(out).__name__}"
+            raise ModelError(f"model {self.name!r} returns {what}; xaikit explains models returning one tensor "
+                             "(N, ...): (N, K) class scores, or any output explained through a score function "
+                             "(xaikit.targets). Wrap it in an nn.Module whose forward returns that tensor (e.g. "
+                             "outputs.logits, or outputs['out'] for a torchvision segmentation model).")
+        # a score function (xaikit.targets) reads any (N, ...) output; class indices need (N, K)
+        output_shape = tuple(int(s) for s in out.shape[1:]) if out.ndim > 2 else None
+        activation, logit_is_input, log_probabilities = (self._output_activation(out, last_leaf)
+                                                         if output_shape is None else ("unknown", False, False))
         for name, shape in shapes.items():
             if shape is not None:
                 self._image_shapes[(name, shape)] = image_shape
         probe = _Probe(shapes=dict(shapes), calls=dict(state.calls), order=tuple(shapes), n_outputs=int(out.shape[1]),
                        final=last_leaf.get("name"), output_activation=activation, logit_is_input=logit_is_input,
-                       log_probabilities=log_probabilities)
+                       log_probabilities=log_probabilities, output_shape=output_shape)
         self._probes[image_shape] = probe
         return probe
 

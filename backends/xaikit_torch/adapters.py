@@ -12,6 +12,8 @@ way as the native one, and explains the same scores.
   the probability, or the output as it is; a single-output (binary) model gives two
   columns, ``[-z, z]`` or ``[1 - p, p]``, so classes 0 and 1 are both explainable, as
   everywhere in xaikit.
+- :func:`function_scores`: a score function (:mod:`xaikit.targets`) applied to a raw
+  output, checked as the native engine checks it (shape, floats, differentiable).
 - :class:`HeadModel`: the part of ``model`` above a layer, as an ``nn.Module`` taking the
   layer's (channels-first) activations and returning the class scores.
 - :func:`library_call`: eval mode for one library call (every module's ``training`` flag
@@ -39,11 +41,11 @@ from xaikit.kernels import GLOBAL_RNG_LOCK, chunks, image_seeds
 from xaikit.spec import ModelSpec
 
 from ._torch import as_numpy, model_view
-from .engine import TorchEngine, engine_for, versions
+from .engine import TorchEngine, engine_for, function_scores, versions
 from .passes import _Pass, pass_gate
 
-__all__ = ["HeadModel", "ScoreModel", "TorchModelMixin", "as_numpy", "library_call", "library_score", "library_seeds",
-           "module_of", "seeded", "to_tensor", "versions"]
+__all__ = ["HeadModel", "ScoreModel", "TorchModelMixin", "as_numpy", "function_scores", "library_call", "library_score",
+           "library_seeds", "module_of", "seeded", "to_tensor", "versions"]
 
 
 class TorchModelMixin:
@@ -105,8 +107,10 @@ class ScoreModel(nn.Module):
     model : torch.nn.Module
         The user's model (a child of this module: libraries that walk ``modules()``, such
         as Captum's guided backpropagation, reach its ReLUs).
-    score : {"logit", "probability", "output"}
-        A resolved score (:func:`xaikit.spec.resolve_score`).
+    score : {"logit", "probability", "output"}, callable or None
+        A resolved score (:func:`xaikit.spec.resolve_score`), or a score function
+        (:mod:`xaikit.targets`: one column). ``None``: the model's raw output, unchanged
+        (for a library applying its own targets to it).
     image_shape : tuple of int
         ``(C, H, W)`` of the images; the model is described for it now, so that no probe
         pass runs later while a library's hooks are attached.
@@ -131,6 +135,8 @@ class ScoreModel(nn.Module):
         state = _Pass()
         with view.eval_scope, view.hooks(state, final=probe.final if probe.logit_is_input else None):
             state.outputs["__output__"] = self.model(x.to(view.dtype))
+        if self.score is None:
+            return state.outputs["__output__"]
         return _column(TorchEngine._scores(state, probe, self.score), self.column)
 
 

@@ -28,11 +28,12 @@ import torch
 
 from xaikit.engine import Engine
 from xaikit.spec import ModelSpec
+from xaikit.targets import check_score_values, not_differentiable_error
 
 from ._torch import TorchModelView, _Probe, as_numpy, model_view
 from .passes import _Pass
 
-__all__ = ["TorchEngine", "engine_for", "versions"]
+__all__ = ["TorchEngine", "engine_for", "function_scores", "versions"]
 
 
 def versions(*distributions: str) -> dict[str, str]:
@@ -107,8 +108,14 @@ class TorchEngine(Engine):
         return state.outputs["__output__"].float()
 
     @staticmethod
-    def _scores(state: _Pass, probe: _Probe, score: str) -> torch.Tensor:
-        """``(B, n_classes)`` float32 scores of a pass, per ``score`` (binary models: two columns)."""
+    def _scores(state: _Pass, probe: _Probe, score: Any) -> torch.Tensor:
+        """``(B, n_classes)`` float32 scores of a pass, per ``score`` (binary models: two columns).
+
+        A score function gives one column: the function of the raw output (what the model
+        returned, the one place a score function meets the model's output).
+        """
+        if callable(score):
+            return function_scores(score, state.outputs["__output__"])[:, None]
         out = state.outputs["__output__"].float()
         binary = probe.n_outputs == 1 and probe.output_activation in ("sigmoid", "linear")
         if score == "logit":
@@ -130,9 +137,9 @@ class TorchEngine(Engine):
             return (out[:, 0] > threshold).long()
         return out.argmax(dim=1)
 
-    def _selected(self, state: _Pass, probe: _Probe, t: torch.Tensor, score: str
+    def _selected(self, state: _Pass, probe: _Probe, t: torch.Tensor, score: Any
                   ) -> tuple[torch.Tensor, torch.Tensor]:
-        t_used = torch.where(t < 0, self._predicted(self._output(state), probe), t)
+        t_used = t if callable(score) else torch.where(t < 0, self._predicted(self._output(state), probe), t)
         return self._scores(state, probe, score).gather(1, t_used[:, None])[:, 0], t_used
 
     # ----------------------------------------------------------------- scores
@@ -310,6 +317,17 @@ class TorchEngine(Engine):
                     wrt = xi
                 s = self._scores(state, probe, plan.score).gather(1, targets[:, :1])[:, 0].sum()
                 (torch.autograd.grad(s, wrt)[0].sum() if grad else s).item()
+
+
+def function_scores(fn: Any, out: torch.Tensor) -> torch.Tensor:
+    """``fn(out)``, checked: ``(B,)`` floats, differentiable when the pass records gradients."""
+    value = fn(out)
+    check_score_values(fn, value, int(out.shape[0]))
+    if not isinstance(value, torch.Tensor):
+        raise not_differentiable_error(fn, f"a {type(value).__module__}.{type(value).__qualname__}, not a torch.Tensor")
+    if torch.is_grad_enabled() and out.requires_grad and not value.requires_grad:
+        raise not_differentiable_error(fn, f"a tensor of shape {tuple(value.shape)} detached from the graph")
+    return value.float()
 
 
 def _channels_last(tensor: torch.Tensor) -> torch.Tensor:

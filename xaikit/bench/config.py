@@ -454,7 +454,8 @@ def _method(data: Any, index: int, origin: str) -> MethodEntry:
     r.finish(_METHOD_KEYS)
     if "targets" in params:
         raise r.error("targets is not a method parameter here: every method explains each image's predicted class "
-                      "(use ranked_outputs = K for the top K).")
+                      "(use ranked_outputs = K for the top K). Score functions (xaikit.targets) are explained with "
+                      "xaikit.explain and scored with xaikit.metrics (docs/targets.md).")
     return MethodEntry(method, label, backends, params, backend_params, models, ranked)
 
 

@@ -284,6 +284,12 @@ def prepare_model(entry: ModelEntry, *, n_images: int, seed: int, pool: int, bat
         display = np.repeat(display, 3, axis=-1)
     x = to_layout(np.asarray(x, np.float32), "NHWC", opened.layout)
     spec = services.describe(model, x[:1])
+    if not spec.classifier:
+        raise ConfigError(f"model {entry.id!r} returns (N, {', '.join(map(str, spec.output_shape or ()))}), not "
+                          "(N, K) class scores: the bench explains each image's predicted class of a classifier. "
+                          "Explain this model with xaikit.explain and a score function (xaikit.targets, e.g. "
+                          "Region), and score the maps with xaikit.metrics.deletion/insertion on "
+                          "xaikit.metrics.target_predict (docs/targets.md).")
     scores = services.class_scores(model, x, "probability" if spec.output_activation in ("softmax", "sigmoid")
                                    else None, batch_size)
     targets = np.argmax(scores, axis=1).astype(np.int64)

@@ -84,6 +84,11 @@ def _npz_paths(path: Path | None, ranked: int | None) -> list[Path]:
               help="Class to explain: an index or a name from --labels (digits are an index; name:TEXT is always a "
                    "name); one for all images, one per image, or several for one image (explained once per class). "
                    "Repeat or comma-separate. Default: each image's predicted class.")
+@click.option("--target-mask", type=click.Path(dir_okay=False, exists=True, path_type=Path), metavar="MASK.png",
+              help="Explain a region of a segmentation model's output: the sum of --target-class's scores over the "
+                   "mask's nonzero pixels (xaikit.targets.Region), for every image. The mask has the output's size.")
+@click.option("--target-class", type=click.IntRange(0), metavar="K",
+              help="The class whose scores --target-mask sums.")
 @click.option("--ranked-outputs", type=COUNT, metavar="K",
               help="Explain each image's K highest-ranked classes (shap's ranked_outputs), one column each.")
 @method_options
@@ -130,6 +135,7 @@ def explain_command(**o: Any) -> None:
     if ranked is not None and o["targets"]:
         raise InputError("give either --target (the classes to explain) or --ranked-outputs K (each image's K top "
                          "classes), not both")
+    region = _region(o)
     check_method_options(o)
     st = setup(model_path=o["model_path"], arch=o["arch"], weights=o["weights"], input_size=o["input_size"],
                classes=o["classes"], zoo=o["zoo"], unsafe=o["unsafe"], framework=o["framework"],
@@ -137,8 +143,8 @@ def explain_command(**o: Any) -> None:
                n_images=o["n_images"],
                to_grey=o["to_grey"])
     assert st.source is not None
-    targets = parse_targets(o["targets"], st.labels, len(st.source), warn)
-    src = one_row_per_target(st.source, targets, st.labels, st.log)
+    targets = region if region is not None else parse_targets(o["targets"], st.labels, len(st.source), warn)
+    src = st.source if region is not None else one_row_per_target(st.source, targets, st.labels, st.log)
     n = len(src)
     show = n_shown(n, o["show"])
     step = chunk_size(o["chunk_size"])
@@ -175,8 +181,11 @@ def explain_command(**o: Any) -> None:
             for i in range(len(x)):
                 explained = ", ".join((f"rank {r + 1} " if ranked else "") + describe(st.labels, int(e.targets[i]))
                                       for r, e in enumerate(exps))
-                emit(bar, f"{src.names[s.start + i]}\tpredicted {describe(st.labels, int(exps[0].predictions[i]))}"
-                          f"\texplained {explained}")
+                if exps[0].target is not None:  # a score function: no class
+                    explained = exps[0].target
+                predicted = int(exps[0].predictions[i])
+                emit(bar, f"{src.names[s.start + i]}\tpredicted "
+                          f"{describe(st.labels, predicted) if predicted >= 0 else '-'}\texplained {explained}")
             bar.update(len(x))
     head = concat_explanations(shown_parts[0])
     st.log(f"{method} ({head.backend}): score {head.score}" + (f", layer {head.layer}" if head.layer else "")
@@ -197,6 +206,28 @@ def explain_command(**o: Any) -> None:
         exp = with_provenance(concat_explanations(parts[r]), st, src.names, "explain")
         exp.save(path, overwrite=o["overwrite"])
         st.log(f"wrote {path}")
+
+
+def _region(o: dict[str, Any]) -> Any:
+    """``--target-mask`` and ``--target-class`` as a :class:`xaikit.targets.Region` (None without them)."""
+    if o["target_mask"] is None:
+        if o["target_class"] is not None:
+            raise InputError("--target-class names the class whose scores --target-mask sums; give the mask too "
+                             "(for a classifier's class use --target)")
+        return None
+    if o["target_class"] is None:
+        raise InputError("--target-mask needs --target-class K: the class whose scores the mask sums")
+    clash = [name for name, key in (("--target", "targets"), ("--ranked-outputs", "ranked_outputs"),
+                                    ("--out", "zarr_out")) if o[key]]
+    if clash:
+        raise InputError(f"--target-mask explains a region of a segmentation output; drop {', '.join(clash)}")
+    from ..io import load_images
+    from ..targets import Region
+
+    mask = load_images([o["target_mask"]], channels=1)[0][0, :, :, 0] > 0
+    if not mask.any():
+        raise InputError(f"--target-mask {o['target_mask']} has no nonzero pixel: the region would be empty")
+    return Region(o["target_class"], mask)
 
 
 def _bulk(o: dict[str, Any]) -> None:

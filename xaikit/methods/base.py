@@ -10,7 +10,7 @@ import numpy as np
 from ..engine import Engine
 from ..explainer import ActivationExtractor, Explainer
 from ..kernels import ImageStreams, chunks, segments, stream_rows
-from ..spec import ModelSpec, predicted_classes
+from ..spec import ModelSpec, targets_or_predicted
 
 __all__ = ["EngineExplainer", "EngineExtractor", "graph_targets", "image_size", "row_groups", "stream_masked_scores",
            "stream_sums", "uniform_rows"]
@@ -77,9 +77,7 @@ class EngineExplainer(_EngineBound, Explainer):
                              ) -> tuple[np.ndarray, np.ndarray]:
         """Model outputs and the targets (the predicted classes when ``targets`` is None)."""
         outputs = self._predict(images, params["batch_size"])
-        if targets is None:
-            targets = predicted_classes(outputs, params["_spec"])
-        return outputs, np.asarray(targets, np.int64)
+        return outputs, targets_or_predicted(targets, outputs, params["_spec"])
 
     def _target_scores(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -24,7 +24,7 @@ from ..kernels import (
     upsample_bilinear,
     weighted_cam,
 )
-from ..spec import ModelSpec, predicted_classes
+from ..spec import ModelSpec, targets_or_predicted
 from .base import EngineExplainer, image_size, stream_masked_scores
 
 __all__ = ["ScoreCAM", "AblationCAM", "EigenCAM"]
@@ -48,8 +48,7 @@ class _ActivationCAM(EngineExplainer):
         parts = [engine.probe(images[s], params["score"], params["layer"])
                  for s in chunks(len(images), params["batch_size"])]
         outputs, scores, features = (np.concatenate([p[i] for p in parts]) for i in range(3))
-        targets = predicted_classes(outputs, params["_spec"]) if targets is None else targets
-        targets = np.asarray(targets, np.int64)
+        targets = targets_or_predicted(targets, outputs, params["_spec"])
         cam = self._cam(images, features, scores, targets, params)
         maps = np.maximum(cam, 0.0) if params["relu"] else cam
         return Attribution(maps.astype(np.float32), outputs, targets, at_layer=True)

@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import InputError
 from ..explainer import Attribution
 from ..kernels import ImageStreams, integration_points, reduce_channels, row_plan, segments
-from ..spec import ModelSpec, predicted_classes
+from ..spec import ModelSpec, targets_or_predicted
 from .base import EngineExplainer, row_groups, stream_sums
 from .gradients import channel_axis
 
@@ -297,7 +297,7 @@ class ExpectedGradients(EngineExplainer):
         batch_size, layer = params["batch_size"], params["layer"]
         outputs, scores_x, features_x = self._probe(images, params)
         if ranked is None:
-            ranked = predicted_classes(outputs, params["_spec"])[:, None]
+            ranked = targets_or_predicted(None, outputs, params["_spec"])[:, None]
         background = params["_background"]
         # What the background gives (its scores; its activations at the layer) depends only
         # on the background and the weights: computed once, reused while neither changes.

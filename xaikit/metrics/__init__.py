@@ -13,6 +13,9 @@ Complexity
     :func:`sparseness` (Gini), :func:`complexity` (entropy)
 Agreement between maps
     :func:`spearman`, :func:`topk_iou`, :func:`ssim`, :func:`agreement_table`
+Targets
+    :func:`target_predict`: a score function (:mod:`xaikit.targets`, e.g. a segmentation
+    region) as the one column the faithfulness metrics watch (``targets=0``)
 Sanity check
     :func:`cascading_randomisation` (Adebayo et al.) with a :class:`Randomizer`
     (Keras: ``xaikit_tensorflow.randomize.KerasRandomizer``)
@@ -27,6 +30,7 @@ from .deletion import CausalCurve, deletion, insertion
 from .fidelity import mu_fidelity
 from .localisation import energy_pointing_game, pointing_game
 from .randomisation import RandomisationResult, Randomizer, cascading_randomisation
+from .target_scores import target_predict
 
 __all__ = [
     "AGREEMENT_METRICS",
@@ -46,5 +50,6 @@ __all__ = [
     "sparseness",
     "spearman",
     "ssim",
+    "target_predict",
     "topk_iou",
 ]

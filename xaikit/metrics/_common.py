@@ -143,8 +143,9 @@ def check_same_shape(a: np.ndarray, b: np.ndarray, names: tuple[str, str] = ("ma
 
 
 def check_score_label(score: Any) -> str:
-    """The label of what ``predict`` returns (recorded in results, never used to transform)."""
-    return check_choice("score", score, SCORES)
+    """The label of what ``predict`` returns (recorded in results, never used to transform); ``"function"``: a
+    score function's column (:func:`xaikit.metrics.target_predict`)."""
+    return check_choice("score", score, (*SCORES, "function"))
 
 
 def check_fraction(name: str, value: Any, *, allow_one: bool = True) -> float:

@@ -441,7 +441,7 @@ def compare_figure(images: Any, explanations: Any, *, class_names: Any = None, v
             ax.set_axis_off()
             if j < first_col:
                 ax.imshow(rgb[i], interpolation="antialiased")
-                if agree:
+                if agree and int(preds[0][i]) >= 0:  # -1: not a classifier (a segmentation model)
                     ax.set_title(_fit(f"pred: {_class_name(class_names, int(preds[0][i]))}", room, cell_fs),
                                  fontsize=cell_fs, pad=2, color="0.25")
                 continue
@@ -449,13 +449,13 @@ def compare_figure(images: Any, explanations: Any, *, class_names: Any = None, v
             label, e = cols[c]
             ax.imshow(cells[c][i], interpolation="antialiased")
             target = int(e.targets[i])
-            suffix = " (≠ pred)" if int(e.predictions[i]) != target else ""
+            suffix = " (≠ pred)" if int(e.predictions[i]) != target and e.target is None else ""
             suffix += _cell_note(e.attributions[i], float(offsets[c][i]), views[c].centered)
             if time_in == "cell" and time_texts[c]:
                 suffix += f" · {time_texts[c].split('/img')[0]}"
             name_room = max(0.3, room - _text_width(suffix, cell_fs))
-            ax.set_title(_fit(_class_name(class_names, target), name_room, cell_fs) + suffix, fontsize=cell_fs,
-                         pad=2)
+            name = _class_name(class_names, target) if e.target is None else e.target  # or the score function
+            ax.set_title(_fit(name, name_room, cell_fs) + suffix, fontsize=cell_fs, pad=2)
 
     if legends:
         total = len(legends) * width_each + (len(legends) - 1) * 0.6
