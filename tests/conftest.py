@@ -19,8 +19,28 @@ for _first in ("torch", "torchvision"):
         break
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--device", choices=("cpu", "cuda"), default="cpu",
+                     help="cuda: also run the GPU tests (marker 'gpu'): `python3 tasks.py test -m gpu --device cuda`")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "tensorflow: needs TensorFlow")
+    config.addinivalue_line("markers", "gpu: runs on a CUDA GPU; needs --device cuda (skipped otherwise)")
+    if config.getoption("--device") == "cuda":
+        torch = importlib.import_module("torch")
+        if not torch.cuda.is_available():
+            raise pytest.UsageError("--device cuda: PyTorch sees no CUDA device (torch.cuda.is_available() is False); "
+                                    "run the GPU tests on a machine with an NVIDIA GPU and a CUDA build of torch")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--device") == "cuda":
+        return
+    skip = pytest.mark.skip(reason="GPU test: run `python3 tasks.py test -m gpu --device cuda` on a CUDA machine")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

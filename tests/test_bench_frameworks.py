@@ -87,3 +87,54 @@ def test_speed_suite_has_the_torch_cases_and_reports_them():
     assert "| resnet18@torch | gradcam | 1 | 32.0 ms | 30.0 ms | 1.07 |" in text
     assert "pytorch-grad-cam-api 100.0 ms; captum-api 30.0 ms; floor 30.0 ms" in text
     assert "| captum-api (shapes_cnn4@torch) | 200 | 385.5 |" in text and "| resnet18@torch | 2 | 1 | 1.60 s |" in text
+
+
+def test_speed_suite_on_a_gpu_runs_every_case_but_the_cpu_only_ones_and_keeps_cpu_keys():
+    from xaikit.bench.speed import default_cases, summarize
+
+    cpu, gpu = default_cases(quick=True), default_cases(quick=True, device="cuda")
+    assert {c.device for c in cpu} == {"cpu"} and {c.device for c in gpu} == {"cuda"}
+    assert "device" not in cpu[0].spec()  # CPU records written before devices existed keep their keys
+    assert {c.kind for c in gpu} == {c.kind for c in cpu} - {"torch_threads", "engine", "bulk", "bulk_memory"}
+    assert [c.spec() | {"device": "cuda"} for c in cpu if c.kind == "torch_floor"] == \
+        [c.spec() for c in gpu if c.kind == "torch_floor"]
+    assert "[cuda]" in next(c for c in gpu if c.kind == "floor").label
+    records = [
+        {"case": next(c for c in gpu if c.kind == "torch_floor").spec(),
+         "result": {"seconds": 0.002, "floor_seconds": 0.002, "ratio": 1.0, "floor": "1 x forward",
+                    "floor_batch_size": 1, "passes": 1}},
+        {"case": next(c for c in gpu if c.kind == "torch_memory").spec(),
+         "result": {"delta_mb": 3.0, "gpu_mb": 41.5}},
+        {"case": next(c for c in cpu if c.kind == "torch_memory").spec(), "result": {"delta_mb": 5.0}}]
+    text = summarize(records)
+    assert "| shapes_cnn4@torch [cuda] |" in text and "| 3.0 | 41.5 |" in text and "| 5.0 | - |" in text
+
+
+def test_speed_on_cuda_without_a_gpu_says_what_is_missing(monkeypatch):
+    from click.testing import CliRunner
+
+    from xaikit.bench import devices
+    from xaikit.cli import main
+
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        devices.check_device("tpu")
+    monkeypatch.setattr(devices, "_torch_gpu", lambda: None)
+    monkeypatch.setattr(devices, "_tensorflow_gpu", lambda: None)
+    with pytest.raises(ValueError, match=r"torch.cuda.is_available\(\) is False.*tensorflow\[and-cuda\]"):
+        devices.check_device("cuda")
+    result = CliRunner().invoke(main, ["speed", "--device", "cuda", "-o", "unused"])
+    assert result.exit_code == 2 and "no GPU is visible" in result.output, result.output
+
+
+def test_gpu_tests_ask_for_a_cuda_device():
+    """`pytest --device cuda` without a GPU stops at once with the reason (it does not skip every GPU test)."""
+    from types import SimpleNamespace
+
+    import conftest
+
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    config = SimpleNamespace(getoption=lambda name: "cuda", addinivalue_line=lambda *a: None)
+    with pytest.raises(pytest.UsageError, match="PyTorch sees no CUDA device"):
+        conftest.pytest_configure(config)

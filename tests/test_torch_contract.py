@@ -173,16 +173,6 @@ def test_tensor_inputs_requiring_grad(torch, torch_cnn, torch_images):
     assert tensor.grad is None
 
 
-@pytest.mark.skipif("not __import__('torch').cuda.is_available()", reason="needs a CUDA device")
-def test_model_and_images_on_the_gpu(torch, torch_cnn, torch_images):  # pragma: no cover - no GPU in CI
-    model = copy.deepcopy(torch_cnn).cuda()
-    for method in ("gradcam", "smoothgrad", "integrated_gradients"):
-        seed = {"seed": 0} if method == "smoothgrad" else {}
-        gpu = xk.explain(model, torch.from_numpy(torch_images).cuda(), method=method, **seed)
-        cpu = xk.explain(torch_cnn, torch_images, method=method, **seed)
-        np.testing.assert_allclose(gpu.attributions, cpu.attributions, rtol=1e-3, atol=1e-5)
-
-
 def test_layer_as_module_object(torch_cnn, torch_images):
     by_object = xk.explain(torch_cnn, torch_images, method="gradcam", layer=torch_cnn.conv_b)
     by_name = xk.explain(torch_cnn, torch_images, method="gradcam", layer="conv_b")

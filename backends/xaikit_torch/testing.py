@@ -14,9 +14,18 @@ __all__ = ["TorchFactory", "parity_network"]
 
 
 class TorchFactory(ModelFactory):
-    """Tiny PyTorch modules with known weights for the conformance checks; images ``(N, C, H, W)``."""
+    """Tiny PyTorch modules with known weights for the conformance checks; images ``(N, C, H, W)``.
+
+    Parameters
+    ----------
+    device
+        Where the modules live (``"cpu"``, ``"cuda"``): the suite then runs on that device.
+    """
 
     layout = "NCHW"
+
+    def __init__(self, device: str = "cpu") -> None:
+        self.device = device
 
     def linear(self, weights: np.ndarray, bias: np.ndarray, activation: str) -> Any:
         import torch
@@ -30,7 +39,7 @@ class TorchFactory(ModelFactory):
         layers: list[tuple[str, nn.Module]] = [("flat", nn.Flatten()), ("dense", dense)]
         if activation == "softmax":
             layers.append(("softmax", nn.Softmax(dim=1)))
-        return nn.Sequential(OrderedDict(layers)).eval()
+        return nn.Sequential(OrderedDict(layers)).eval().to(self.device)
 
     def cnn(self) -> tuple[Any, str]:
         import torch
@@ -44,7 +53,7 @@ class TorchFactory(ModelFactory):
                 ("flat", nn.Flatten()), ("pred", nn.Linear(5 * (h // 2) * (w // 2), _K)),
                 ("softmax", nn.Softmax(dim=1)),
             ]))
-        return model.eval(), "conv"
+        return model.eval().to(self.device), "conv"
 
 
 def parity_network() -> tuple[Any, np.ndarray]:

@@ -30,6 +30,12 @@ Cases
     pass, two backward passes per sample) against two separate native calls and
     against shap's ``ranked_outputs=2``.
 
+With ``device="cuda"`` (``xaikit speed --device cuda``) the same cases run on the GPU
+(:mod:`.devices`): the models are built there, memory cases also report the device
+allocator's peak, and the cases that measure the CPU alone (intra-op threads, Ray and Zarr
+throughput) are left out. A framework that sees no GPU has its cases left out, and the
+run says so.
+
 The PyTorch cases (``torch_*``) are in :mod:`.speed_torch`, the engines' cases in
 :mod:`.speed_distributed`; the case type and the timing they share in :mod:`.speed_measure`.
 This module assembles the suite, runs it and writes the report.
@@ -42,17 +48,20 @@ classes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import sys
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .devices import GPUPeak, check_device, keras_device
 from .speed_measure import (
     SpeedCase,
     _core_methods,
@@ -76,18 +85,19 @@ _MODEL_CACHE: dict[str, Any] = {}
 _ARCHITECTURES = {"cnn4": ("cnn4", 1), "vgg16": ("VGG16", 10), "xception": ("Xception", 10)}
 
 
-def build_model(name: str) -> Any:
-    """A model of the suite, with seeded random weights (cached per process)."""
-    if name in _MODEL_CACHE:
-        return _MODEL_CACHE[name]
+def build_model(name: str, device: str = "cpu") -> Any:
+    """A model of the suite, with seeded random weights, its variables on ``device`` (cached per process)."""
+    if (name, device) in _MODEL_CACHE:
+        return _MODEL_CACHE[name, device]
     from ..models import open_model
 
     if name not in _ARCHITECTURES:
         raise ValueError(f"unknown speed-suite model {name!r}; models: {', '.join(_ARCHITECTURES)}")
     arch, classes = _ARCHITECTURES[name]
-    model = open_model(arch=arch, weights="none", input_size=SIZE[:2], classes=classes, seed=0,
-                       framework="keras").model
-    _MODEL_CACHE[name] = model
+    with keras_device(device):
+        model = open_model(arch=arch, weights="none", input_size=SIZE[:2], classes=classes, seed=0,
+                           framework="keras").model
+    _MODEL_CACHE[name, device] = model
     return model
 
 
@@ -99,8 +109,13 @@ def _images(n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).uniform(0, 1, (n, *SIZE)).astype(np.float32)
 
 
-def default_cases(quick: bool = False, full: bool = False) -> list[SpeedCase]:
-    """The suite. ``quick``: the 4-conv CNN only, few images; ``full``: N=64 on the big models too."""
+def default_cases(quick: bool = False, full: bool = False, device: str = "cpu") -> list[SpeedCase]:
+    """The suite. ``quick``: the 4-conv CNN only, few images; ``full``: N=64 on the big models too; ``device``:
+    ``"cpu"`` or ``"cuda"`` (every case on the GPU, but those measuring the CPU alone)."""
+    if device != "cpu":
+        on_device = [replace(c, device=device) for c in default_cases(quick, full)
+                     if c.kind not in _CPU_ONLY_KINDS]
+        return on_device
     cases: list[SpeedCase] = []
     models = ["cnn4"] if quick else ["cnn4", "vgg16", "xception"]
     for model in models:
@@ -136,6 +151,12 @@ def default_cases(quick: bool = False, full: bool = False) -> list[SpeedCase]:
     return cases + torch_cases(quick=quick, full=full) + _engine_cases(quick)
 
 
+#: Kinds that measure the CPU alone (intra-op threads, Ray and Zarr throughput): not run with ``--device cuda``.
+_CPU_ONLY_KINDS = frozenset({"torch_threads", "engine", "bulk", "bulk_memory"})
+#: Kinds that run a Keras model (the others are PyTorch's ``torch_*`` and the engines').
+_KERAS_KINDS = frozenset({"floor", "overhead", "library", "memory", "ranked"})
+
+
 def _engine_cases(quick: bool) -> list[SpeedCase]:
     """The engines' cases (:mod:`.speed_distributed`), when Ray and Zarr are installed."""
     import importlib.util
@@ -154,8 +175,8 @@ def _background(case: SpeedCase) -> np.ndarray | None:
 
 
 def _floor_case(case: SpeedCase) -> dict[str, Any]:
-    return _floor_measure(case, build_model(case.model), _images(case.n_images), "tensorflow", SIZE[:2],
-                          _background(case))
+    return _floor_measure(case, build_model(case.model, case.device), _images(case.n_images), "tensorflow",
+                          SIZE[:2], _background(case))
 
 
 def _overhead_case(case: SpeedCase) -> dict[str, Any]:
@@ -163,7 +184,7 @@ def _overhead_case(case: SpeedCase) -> dict[str, Any]:
 
     import xaikit as xk
 
-    model = build_model(case.model)
+    model = build_model(case.model, case.device)
     x = _images(1)
     layer = case.params["layer"]
     calls = int(case.params["calls"])
@@ -182,7 +203,7 @@ def _overhead_case(case: SpeedCase) -> dict[str, Any]:
 def _library_case(case: SpeedCase) -> dict[str, Any]:
     import xaikit as xk
 
-    model = build_model(case.model)
+    model = build_model(case.model, case.device)
     x = _images(case.n_images)
     params = _explain_params(case, _background(case))
     targets = xk.explain(model, x[:1], method="vanilla_gradients").targets.repeat(case.n_images)
@@ -203,7 +224,7 @@ def _library_case(case: SpeedCase) -> dict[str, Any]:
 def _ranked_case(case: SpeedCase) -> dict[str, Any]:
     import xaikit as xk
 
-    model = build_model(case.model)
+    model = build_model(case.model, case.device)
     x = _images(case.n_images)
     params = _explain_params(case, _background(case))
     k = int(case.params["k"])
@@ -233,16 +254,19 @@ def _memory_child(payload: str) -> None:
     from .memory import PeakRSS
 
     spec = json.loads(payload)
-    model = build_model(spec["model"])
-    x = _images(spec["n"])
-    explainer = xk.get_explainer(model, spec["method"], backend=spec["backend"], **spec["params"])
-    # Warm up with a 1-sample explainer of the same batch size: traces and allocator pools
-    # for that batch exist before the measured call, which then shows what the samples add.
-    warm = {**spec["params"], "n_samples": 1}
-    xk.get_explainer(model, spec["method"], backend=spec["backend"], **warm).explain(x, 0)
-    with PeakRSS() as peak:
-        explainer.explain(x, 0)
-    print(json.dumps({"peak_mb": peak.peak_mb, "delta_mb": peak.delta_mb, "start_mb": peak.start_mb}))
+    device = spec.get("device", "cpu")
+    with keras_device(device):
+        model = build_model(spec["model"], device)
+        x = _images(spec["n"])
+        explainer = xk.get_explainer(model, spec["method"], backend=spec["backend"], **spec["params"])
+        # Warm up with a 1-sample explainer of the same batch size: traces and allocator pools
+        # for that batch exist before the measured call, which then shows what the samples add.
+        warm = {**spec["params"], "n_samples": 1}
+        xk.get_explainer(model, spec["method"], backend=spec["backend"], **warm).explain(x, 0)
+        with PeakRSS() as peak, GPUPeak(device, "tensorflow") as gpu:
+            explainer.explain(x, 0)
+    print(json.dumps({"peak_mb": peak.peak_mb, "delta_mb": peak.delta_mb, "start_mb": peak.start_mb,
+                      "gpu_mb": gpu.mb}))
 
 
 def _keras_memory_case(case: SpeedCase) -> dict[str, Any]:
@@ -271,7 +295,7 @@ def summarize(records: Iterable[dict[str, Any]]) -> str:
             single_pass = v["passes"] == c["n"]  # one pass per image: the whole method is one call
             one = (f"{_fmt(v['one_call_seconds'])} | {v['ratio_one_call']:.2f}"
                    if "one_call_seconds" in v and single_pass else "- | -")
-            lines.append(f"| {c['model']} | {c['method']} | {c['n']} | {_fmt(v['seconds'])} "
+            lines.append(f"| {_model_on_device(c)} | {c['method']} | {c['n']} | {_fmt(v['seconds'])} "
                          f"| {_fmt(v['floor_seconds'])} | {v['ratio']:.2f} | {one} | {v['floor']} "
                          f"(best batch {v['floor_batch_size']}) |")
     lines += ["", "## The same work through the libraries xaikit wraps", "",
@@ -286,16 +310,18 @@ def summarize(records: Iterable[dict[str, Any]]) -> str:
                 others += f"; floor {_fmt(v['floor_seconds'])}"
             ratios = v["ratio"] if isinstance(v["ratio"], dict) else {"tf-explain": v["ratio"]}
             ratio = "; ".join(f"{b} {x:.2f}x" for b, x in ratios.items())
-            what = (f"{c['kind']}: {c['model']} {c['method']}"
+            what = (f"{c['kind']}: {_model_on_device(c)} {c['method']}"
                     + (f" k={c['params'].get('k')}" if c["kind"] == "ranked" else ""))
             lines.append(f"| {what} | {c['n']} | {_fmt(native)} | {others} | {ratio} |")
     lines += ["", "## Peak memory added by one SmoothGrad call (1 image, batch_size 16)", "",
-              "| backend | n_samples | peak RSS added (MB) |", "|---|---:|---:|"]
+              "| backend | n_samples | peak RSS added (MB) | GPU allocator peak (MB) |", "|---|---:|---:|---:|"]
     for r in records:
         c, v = r["case"], r["result"]
         if c["kind"] in ("memory", "torch_memory"):
-            where = f"{c['backends'][0]}" + (f" ({c['model']})" if c["kind"] == "torch_memory" else "")
-            lines.append(f"| {where} | {c['params']['n_samples']} | {v['delta_mb']:.1f} |")
+            where = f"{c['backends'][0]}" + (f" ({_model_on_device(c)})" if c["kind"] == "torch_memory" else "")
+            gpu = v.get("gpu_mb")
+            lines.append(f"| {where} | {c['params']['n_samples']} | {v['delta_mb']:.1f} | "
+                         f"{'-' if gpu is None else f'{gpu:.1f}'} |")
     lines += torch_summary(records)
     if any(r["case"]["kind"] in ("engine", "bulk", "bulk_memory") for r in records):
         from .speed_distributed import distributed_summary
@@ -304,14 +330,21 @@ def summarize(records: Iterable[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _model_on_device(case: dict[str, Any]) -> str:
+    """A stored case's model, with its device when it is not the CPU."""
+    return case["model"] + (f" [{case['device']}]" if case.get("device", "cpu") != "cpu" else "")
+
+
 def run_speed_suite(out_dir: str | os.PathLike[str], *, quick: bool = False, full: bool = False,
                     fresh: bool = False, only: str | None = None, log: Callable[[str], None] = print,
-                    report_only: bool = False) -> list[dict]:
+                    report_only: bool = False, device: str = "cpu") -> list[dict]:
     """Run the suite (resuming from ``out_dir``), write ``speed.md``, return the records.
 
     With ``report_only`` nothing is measured: ``speed.md`` is assembled from the latest
     record of each case in the store, whatever code measured it (for runs made case by
-    case with ``only``); cases never measured are left out.
+    case with ``only``); cases never measured are left out. ``device``: ``"cpu"`` or
+    ``"cuda"`` (:mod:`.devices`; a ``ValueError`` naming what is missing where no GPU is
+    visible).
     """
     from .._io import atomic_write_text
     from .store import ResultStore, cell_key, code_digest
@@ -326,12 +359,22 @@ def run_speed_suite(out_dir: str | os.PathLike[str], *, quick: bool = False, ful
                        for t in (*s.methods.values(), s.engine, s.services) if t})
     digest = code_digest("xaikit", *packages)
     machine = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()}
+    cases = default_cases(quick=quick, full=full, device=device)
+    if device != "cpu" and not report_only:
+        seen = check_device(device)
+        machine["gpu"] = seen["torch"] or seen["tensorflow"]
+        if seen["tensorflow"] is None:
+            log("TensorFlow sees no GPU (pip install 'tensorflow[and-cuda]'): the Keras cases are left out")
+            cases = [c for c in cases if c.kind not in _KERAS_KINDS]
+        if seen["torch"] is None:
+            log("PyTorch sees no GPU (a CUDA build of torch is needed): the PyTorch cases are left out")
+            cases = [c for c in cases if c.kind in _KERAS_KINDS]
     records = []
     latest: dict[str, dict[str, Any]] = {}
     if report_only:
         for r in sorted(store, key=lambda r: r.get("time", "")):
             latest[json.dumps(r.get("case"), sort_keys=True)] = r
-    for case in default_cases(quick=quick, full=full):
+    for case in cases:
         if only and only not in case.kind and only not in case.method and only not in case.model:
             continue
         if report_only:
@@ -344,7 +387,8 @@ def run_speed_suite(out_dir: str | os.PathLike[str], *, quick: bool = False, ful
         record = None if fresh else store.get(key)
         if record is None:
             start = time.perf_counter()
-            result = RUNNERS[case.kind](case)
+            with keras_device(case.device) if case.kind in _KERAS_KINDS else contextlib.nullcontext():
+                result = RUNNERS[case.kind](case)
             record = store.put(key, {"case": case.spec(), "result": result, "machine": machine,
                                      "wall": time.perf_counter() - start})
             status = f"{time.perf_counter() - start:.0f} s"

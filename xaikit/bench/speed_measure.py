@@ -32,15 +32,21 @@ class SpeedCase:
     n_images: int
     params: dict[str, Any] = field(default_factory=dict)
     backends: tuple[str, ...] = ("tensorflow",)
+    device: str = "cpu"  # "cpu" or "cuda": where the model and the images live (see :mod:`.devices`)
 
     @property
     def label(self) -> str:
         extra = ", ".join(f"{k}={v}" for k, v in self.params.items() if k not in ("background", "layer"))
-        return f"{self.kind}: {self.model} {self.method} N={self.n_images}" + (f" ({extra})" if extra else "")
+        where = "" if self.device == "cpu" else f" [{self.device}]"
+        return f"{self.kind}: {self.model} {self.method} N={self.n_images}{where}" + (f" ({extra})" if extra else "")
 
     def spec(self) -> dict[str, Any]:
-        return {"kind": self.kind, "model": self.model, "method": self.method, "n": self.n_images,
+        """The case as stored (a CPU case has no ``device`` key: records written before devices existed match)."""
+        spec = {"kind": self.kind, "model": self.model, "method": self.method, "n": self.n_images,
                 "params": self.params, "backends": list(self.backends)}
+        if self.device != "cpu":
+            spec["device"] = self.device
+        return spec
 
 
 def _method_params(layer: str, method: str, big: bool) -> dict[str, Any]:
@@ -176,7 +182,7 @@ def _memory_case(case: SpeedCase, child: str, repeats: int = 3) -> dict[str, Any
     (:mod:`.speed` for the Keras models, :mod:`.speed_torch` for the PyTorch ones).
     """
     payload = json.dumps({"model": case.model, "method": case.method, "n": case.n_images,
-                          "params": case.params, "backend": case.backends[0]})
+                          "params": case.params, "backend": case.backends[0], "device": case.device})
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     runs = []
     for _ in range(repeats):
@@ -187,7 +193,10 @@ def _memory_case(case: SpeedCase, child: str, repeats: int = 3) -> dict[str, Any
             raise RuntimeError(f"memory measurement failed: {proc.stderr[-2000:]}")
         runs.append(json.loads(lines[-1]))
     middle = sorted(runs, key=lambda r: r["delta_mb"])[len(runs) // 2]
-    return {**middle, "delta_mb_runs": [r["delta_mb"] for r in runs]}
+    out = {**middle, "delta_mb_runs": [r["delta_mb"] for r in runs]}
+    if case.device != "cpu":  # the device allocator's peak (``gpu_mb``): what the GPU's memory must hold
+        out["gpu_mb"] = float(np.median([r["gpu_mb"] for r in runs]))
+    return out
 
 
 def _fmt(seconds: float) -> str:

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from .devices import GPUPeak, torch_device
 from .speed_measure import (
     SpeedCase,
     _core_methods,
@@ -53,10 +54,10 @@ TORCH_MODELS = {"shapes_cnn4@torch": (3, 64, 64), "digits_bn@torch": (1, 32, 32)
 TORCH_CAM_LAYERS = {"shapes_cnn4@torch": "conv2d_3", "digits_bn@torch": "leaky_re_lu_1", "resnet18@torch": "layer4.1"}
 
 
-def build_torch_model(name: str) -> Any:
-    """A PyTorch model of the suite (cached per process), in eval mode."""
-    if name in _MODEL_CACHE:
-        return _MODEL_CACHE[name]
+def build_torch_model(name: str, device: str = "cpu") -> Any:
+    """A PyTorch model of the suite (cached per process), in eval mode, on ``device`` (``"cpu"`` or ``"cuda"``)."""
+    if (name, device) in _MODEL_CACHE:
+        return _MODEL_CACHE[name, device]
     import torch
 
     if name == "resnet18@torch":
@@ -71,7 +72,8 @@ def build_torch_model(name: str) -> Any:
         model = zoo.load_model(name.split("@")[0], "torch")
     else:
         raise ValueError(f"unknown speed-suite model {name!r}; PyTorch models: {', '.join(TORCH_MODELS)}")
-    _MODEL_CACHE[name] = model
+    model = model.to(torch_device(device))
+    _MODEL_CACHE[name, device] = model
     return model
 
 
@@ -131,7 +133,7 @@ def torch_cases(quick: bool = False, full: bool = False) -> list[SpeedCase]:
 
 
 def _torch_floor_case(case: SpeedCase) -> dict[str, Any]:
-    model = build_torch_model(case.model)
+    model = build_torch_model(case.model, case.device)
     x = _torch_images(case.model, case.n_images)
     background = _torch_images(case.model, 16, seed=1) if "background_size" in case.params else None
     return _floor_measure(case, model, x, "torch", TORCH_MODELS[case.model][1:], background)
@@ -151,9 +153,9 @@ def _torch_overhead_case(case: SpeedCase) -> dict[str, Any]:
     from ..catalogue.schema import FloorPlan
     from .floor import measure_pass_rate
 
-    model = build_torch_model(case.model)
+    model = build_torch_model(case.model, case.device)
     x = _torch_images(case.model, 1)
-    xt = torch.from_numpy(x)
+    xt = torch.from_numpy(x).to(torch_device(case.device))
     layer, calls = case.params["layer"], int(case.params["calls"])
     module = dict(model.named_modules())[layer]
     explainer = xk.get_explainer(model, "gradcam", layer=layer)
@@ -188,7 +190,7 @@ def _captum_api(model: Any, method: str, x: np.ndarray, targets: np.ndarray, par
     import torch
     from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
 
-    xt, t = torch.from_numpy(x), [int(v) for v in targets]
+    xt, t = torch.from_numpy(x).to(next(model.parameters()).device), [int(v) for v in targets]
     batch = int(params.get("batch_size", 32))
     if method == "smoothgrad":
         n = int(params["n_samples"])
@@ -207,7 +209,7 @@ def _torch_library_case(case: SpeedCase) -> dict[str, Any]:
     through Captum's API with and without a batch size."""
     import xaikit as xk
 
-    model = build_torch_model(case.model)
+    model = build_torch_model(case.model, case.device)
     x = _torch_images(case.model, case.n_images)
     targets = xk.explain(model, x[:1], method="vanilla_gradients").targets.repeat(case.n_images)
     runs: dict[str, Callable[[], Any]] = {}
@@ -238,7 +240,8 @@ def _torch_memory_child(spec: dict[str, Any]) -> dict[str, Any]:
 
     from .memory import PeakRSS
 
-    model = build_torch_model(spec["model"])
+    device = spec.get("device", "cpu")
+    model = build_torch_model(spec["model"], device)
     x = _torch_images(spec["model"], spec["n"])
     params, backend = spec["params"], spec["backend"]
     if backend.startswith("captum-api"):
@@ -249,9 +252,9 @@ def _torch_memory_child(spec: dict[str, Any]) -> dict[str, Any]:
             explainer = xk.get_explainer(model, spec["method"], backend=backend, **p)
             return lambda: explainer.explain(x, 0)
     run({**params, "n_samples": 1})()  # warm-up: allocator pools for the batch exist before the measured call
-    with PeakRSS() as peak:
+    with PeakRSS() as peak, GPUPeak(device, "torch") as gpu:
         run(params)()
-    return {"peak_mb": peak.peak_mb, "delta_mb": peak.delta_mb, "start_mb": peak.start_mb}
+    return {"peak_mb": peak.peak_mb, "delta_mb": peak.delta_mb, "start_mb": peak.start_mb, "gpu_mb": gpu.mb}
 
 
 def _torch_threads_case(case: SpeedCase) -> dict[str, Any]:
@@ -261,7 +264,7 @@ def _torch_threads_case(case: SpeedCase) -> dict[str, Any]:
 
     import xaikit as xk
 
-    model = build_torch_model(case.model)
+    model = build_torch_model(case.model, case.device)
     x = _torch_images(case.model, case.n_images)
     params = {k: v for k, v in case.params.items() if k != "threads"}
     explainer = xk.get_explainer(model, "smoothgrad", **params)

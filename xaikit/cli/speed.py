@@ -18,11 +18,21 @@ from ._group import main
 @click.option("--report", "report_only", is_flag=True,
               help="Measure nothing: write speed.md from the latest record of each case in the store.")
 @click.option("--only", default=None, help="Run only cases whose kind, method or model contains this text.")
-def speed_command(out_dir: Path, quick: bool, full: bool, fresh: bool, only: str | None, report_only: bool) -> None:
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+              help="Where models and images live. cuda: every case on the first GPU (the CPU-only cases, intra-op "
+                   "threads and Ray/Zarr throughput, are left out); an error where no GPU is visible.")
+def speed_command(out_dir: Path, quick: bool, full: bool, fresh: bool, only: str | None, report_only: bool,
+                  device: str) -> None:
     """Time every native method against its floor and against tf-explain and shap on the same work."""
+    from ..bench.devices import check_device
     from ..bench.speed import run_speed_suite
     from ._quiet import import_tensorflow_quietly
 
     if not report_only:
         import_tensorflow_quietly(torch_first=True)  # suites and the demo use both frameworks
-    run_speed_suite(out_dir, quick=quick, full=full, fresh=fresh, only=only, log=click.echo, report_only=report_only)
+        try:
+            check_device(device)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+    run_speed_suite(out_dir, quick=quick, full=full, fresh=fresh, only=only, log=click.echo,
+                    report_only=report_only, device=device)
