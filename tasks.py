@@ -106,16 +106,57 @@ def test() -> None:
     run(python, "-m", "pytest", *sys.argv[2:], env=env)
 
 
+# Run by the environment's Python: ``name==version`` of every package xaikit[dev] needs there, dependencies of
+# dependencies included (read from pyproject.toml and the installed packages' metadata; nothing else of the
+# environment is pinned).
+_CLOSURE = r"""
+import re, sys
+from importlib import metadata
+try:
+    import tomllib
+except ImportError:
+    import tomli as tomllib
+try:
+    from packaging.requirements import Requirement
+except ImportError:
+    from pip._vendor.packaging.requirements import Requirement
+
+project = tomllib.load(open(sys.argv[1], "rb"))["project"]
+norm = lambda name: re.sub(r"[-_.]+", "-", name).lower()
+own = norm(project["name"])
+todo = [(r, "") for r in project["dependencies"]] + [(f"{own}[{sys.argv[2]}]", "")]
+seen_extras, pins = set(), {}
+while todo:
+    text, extra = todo.pop()
+    req = Requirement(text)
+    if req.marker is not None and not req.marker.evaluate({"extra": extra}):
+        continue
+    name = norm(req.name)
+    if name == own:
+        for e in req.extras:
+            if e not in seen_extras:
+                seen_extras.add(e)
+                todo += [(r, e) for r in project["optional-dependencies"][e]]
+        continue
+    dist = metadata.distribution(req.name)
+    key = (name, tuple(sorted(req.extras)))
+    if key in pins:
+        continue
+    pins[key] = f"{dist.metadata['Name']}=={dist.version}"
+    for r in dist.requires or []:
+        for e in [""] + sorted(req.extras):
+            todo.append((r, e))
+print("\n".join(sorted(set(pins.values()), key=str.lower)))
+"""
+
+
 def lock() -> None:
-    """Write constraints.txt: the exact versions installed in .venv (or in the interpreter given), xaikit left out."""
+    """Write constraints.txt: the exact versions of what xaikit[dev] installs, from .venv (or the interpreter given)."""
     python = Path(sys.argv[2]) if len(sys.argv) > 2 else venv_python()
     if not python.exists():
         sys.exit(f"no {python}: run `python3 tasks.py test` first (lock records the environment it made)")
-    frozen = subprocess.run([str(python), "-m", "pip", "freeze", "--exclude-editable"], check=True,
-                            capture_output=True, text=True).stdout
-    pins = sorted((line for line in frozen.splitlines()
-                   if line.strip() and not line.startswith("#") and not line.lower().startswith("xaikit")),
-                  key=str.lower)
+    pins = subprocess.run([str(python), "-c", _CLOSURE, str(ROOT / "pyproject.toml"), EXTRAS["test"]], check=True,
+                          capture_output=True, text=True).stdout.split()
     header = [
         "# Known-good versions: the test and demo environments of tasks.py install these",
         "# (pip install -c constraints.txt -e .[dev]); pyproject.toml keeps lower bounds only, for users.",
