@@ -274,3 +274,13 @@ def test_what_save_accepts_load_reads_back_the_same(tmp_path, extras, params, el
         assert loaded.extras[key].dtype == np.asarray(value).dtype
     assert json.dumps(loaded.params, sort_keys=True) == json.dumps(exp.params, sort_keys=True)
     assert (loaded.elapsed, loaded.layer, loaded.score) == (exp.elapsed, exp.layer, exp.score)
+
+
+def test_a_figure_saved_to_a_folder_says_so(tmp_path):
+    from matplotlib.figure import Figure
+
+    from xaikit.viz import save_figure
+
+    (tmp_path / "maps.png").mkdir()
+    with pytest.raises(InputError, match="is a folder, not a file"):
+        save_figure(Figure(), tmp_path / "maps.png")

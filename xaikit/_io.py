@@ -30,7 +30,7 @@ from pathlib import Path
 
 from .errors import InputError
 
-__all__ = ["TEMP_MARK", "atomic_path", "atomic_write_bytes", "atomic_write_text", "is_temp_file"]
+__all__ = ["TEMP_MARK", "atomic_path", "atomic_write_bytes", "atomic_write_text", "check_writable_path", "is_temp_file"]
 
 #: Part of the name of every temporary file xaikit writes (``.<name>.xaikit-tmp-<host>-<pid>-<random>``).
 TEMP_MARK = ".xaikit-tmp-"
@@ -118,7 +118,7 @@ def _publish_new(tmp: Path, final: Path) -> None:
     tmp.unlink()
 
 
-def _check_writable_name(final: Path) -> None:
+def check_writable_path(final: Path) -> None:
     """Refuse a target that is a folder, or whose folder is a file, before anything is written."""
     if final.is_dir():
         raise InputError(f"{final} is a folder, not a file name: give the path of the file to write in it "
@@ -152,7 +152,7 @@ def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = True) -> Iter
     of ``path`` left by killed processes are removed first (see the module docstring).
     """
     final = Path(path)
-    _check_writable_name(final)
+    check_writable_path(final)
     if not overwrite and final.exists():
         raise FileExistsError(_exists_message(final))
     final.parent.mkdir(parents=True, exist_ok=True)
