@@ -313,7 +313,7 @@ def test_two_runs_on_one_new_store_at_once_both_finish_and_compute_each_chunk_on
 
     (tmp_path / "child.py").write_text(CONCURRENT)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    for round_ in range(2):
+    for round_ in range(1):  # one round failed before the lock (both runs computed every chunk, or a raw error)
         out, go = tmp_path / f"m{round_}.zarr", tmp_path / f"go{round_}"
         ready = [tmp_path / f"ready{round_}-{i}" for i in range(2)]
         procs = [subprocess.Popen([sys.executable, str(tmp_path / "child.py"), str(out), str(go), str(flag)], env=env,
