@@ -404,8 +404,8 @@ def explain_to_zarr(model: Any, images: Any, out: str | os.PathLike[str], method
     overwrite
         Replace a store made by another run (default: refuse it).
     progress
-        Called as ``progress(done_images, total_images)`` after each chunk (reused
-        chunks count as done at the start).
+        Called as ``progress(done_images, total_images)`` at the start and after each
+        chunk (a chunk kept from an earlier run counts once its images are checked).
     names
         Names of in-memory images (default ``"0"``, ``"1"``, ...).
     to_grey
