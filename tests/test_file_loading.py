@@ -204,6 +204,8 @@ def test_fuzz_metadata(tmp_path, changes):
     ({"extras": {"labels": np.array(["cat", "dog"])}}, r"'extras/labels' holds <U3 values; it must hold"),
     ({"extras": {"spectrum": np.ones(N, np.complex64)}}, r"'extras/spectrum' has the dtype complex64"),
     ({"extras": {"ragged": [[1, 2], [3]]}}, r"extras 'ragged' is not an array of numbers"),
+    ({"extras": {"a\x00b": np.zeros(2)}}, r"extras name 'a\\x00b' would not be read back"),  # found by hypothesis
+    ({"extras": {3: np.zeros(2)}}, r"extras name 3 would not be read back"),
     ({"elapsed": float("nan")}, r"'elapsed' is nan; expected a finite number"),
     ({"targets": np.array([0, 3])}, r"targets must be class indices in \[0, 3\)"),
     ({"layer_attributions": np.ones((N, 3, 2))}, r"'layer_attributions' is float64; it must be float32"),

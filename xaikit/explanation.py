@@ -327,7 +327,11 @@ def _before_saving(path: str | os.PathLike[str], kind: str, arrays: dict[str, np
 
 
 def _saved_extra(path: str | os.PathLike[str], key: Any, value: Any) -> np.ndarray:
-    """``np.asarray(value)`` of an extra about to be saved; an InputError if it is not one array."""
+    """``np.asarray(value)`` of an extra about to be saved; an InputError if it is not one array or its name would
+    not come back (a zip member's name ends at a NUL character; a name that is not a string comes back as one)."""
+    if not isinstance(key, str) or "\x00" in key:
+        raise InputError(f"this Explanation cannot be saved to {path}: its extras name {key!r} would not be read "
+                         "back as it is; name extras with strings without NUL characters")
     try:
         return np.asarray(value)
     except ValueError as exc:  # ragged lists
