@@ -439,3 +439,33 @@ def test_bench_runs_an_onnx_file_on_the_black_box_backend_only(tiny_cnn, tmp_pat
     assert summary["models"][0]["info"]["layout"] == "NCHW"
     keras_backends = registry.backends_for_model(tiny_cnn)  # and a Keras model never runs as a black box
     assert "tensorflow" in keras_backends and "callable" not in keras_backends
+
+
+def test_onnx_external_weights_load_from_any_working_directory(tiny_cnn, tmp_path, monkeypatch):
+    from xaikit_callable import OnnxModel
+
+    onnx = pytest.importorskip("onnx")
+    folder = tmp_path / "model"
+    folder.mkdir()
+    inline = onnx_cnn(tiny_cnn, folder / "inline.onnx")
+    proto = onnx.load(str(inline))
+    path = folder / "external.onnx"
+    onnx.save(proto, str(path), save_as_external_data=True, all_tensors_to_one_file=True, location="weights.bin",
+              size_threshold=0)
+    assert (folder / "weights.bin").stat().st_size > 4 * tiny_cnn.count_params() - 1
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the weights are found next to the file, not in the working directory
+    images = np.random.default_rng(7).uniform(0, 1, (2, 3, 12, 10)).astype(np.float32)
+    external = OnnxModel(path)
+    np.testing.assert_array_equal(external(images), OnnxModel(inline)(images))
+    assert external.parameter_count() == tiny_cnn.count_params()
+    before = external.fingerprint()
+    data = bytearray((folder / "weights.bin").read_bytes())
+    data[:4] = np.float32(9.0).tobytes()  # other weights, same graph file: another identity
+    (folder / "weights.bin").write_bytes(bytes(data))
+    assert OnnxModel(path).fingerprint() != before
+    (folder / "weights.bin").unlink()
+    with pytest.raises(FileFormatError, match="external weights") as info:
+        OnnxModel(path)
+    assert str(path) in str(info.value)

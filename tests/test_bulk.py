@@ -238,3 +238,94 @@ def test_arrays_written_together_hold_every_value_and_other_arrays_are_written_o
     plain = Plain()
     write_together([(plain, slice(0, 2), np.ones(2))])
     assert [s for s, _ in plain.writes] == [slice(0, 2)]
+
+
+def test_images_replaced_under_the_same_names_are_explained_again(image_folder, tmp_path):
+    import shutil
+
+    from xaikit.bulk import explain_to_zarr, open_zarr
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    names = sorted(p.name for p in image_folder.iterdir())[:10]
+    for name in names:
+        shutil.copy2(image_folder / name, folder / name)
+    out = tmp_path / "m.zarr"
+    first = explain_to_zarr("zoo:shapes_cnn4", folder, out, method="gradcam", chunk_size=4)
+    assert first.computed == 3 and first.changed == []
+    old_maps = open_zarr(out)["maps"][:]
+    for name, source in (("img01.png", "img11.png"), ("img09.png", "img12.png")):  # chunks 0 and 2
+        stat = (folder / name).stat()
+        shutil.copyfile(image_folder / source, folder / name)
+        os.utime(folder / name, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same name and time, other pixels
+    said = []
+    again = explain_to_zarr("zoo:shapes_cnn4", folder, out, method="gradcam", chunk_size=4, log=said.append)
+    assert again.computed == 2 and again.reused == 1
+    assert again.changed == [str(folder / "img01.png"), str(folder / "img09.png")]
+    assert any("2 image(s) changed" in line and "img01.png" in line for line in said)
+    fresh = explain_to_zarr("zoo:shapes_cnn4", folder, tmp_path / "fresh.zarr", method="gradcam", chunk_size=4)
+    a, b = open_zarr(out), open_zarr(tmp_path / "fresh.zarr")
+    for name in ("maps", "targets", "predictions", "outputs", "image_hashes", "done"):
+        np.testing.assert_array_equal(a[name][:], b[name][:], err_msg=name)
+    assert np.abs(a["maps"][:] - old_maps).max() > 0.1 and fresh.computed == 3
+    untouched = explain_to_zarr("zoo:shapes_cnn4", folder, out, method="gradcam", chunk_size=4)
+    assert untouched.computed == 0 and untouched.reused == 3 and untouched.changed == []
+
+
+def test_the_image_hash_is_of_the_pixels_and_cheap():
+    from xaikit.bulk import image_hashes
+
+    pixels = np.random.default_rng(0).integers(0, 256, (64, 64, 64, 3), np.uint8)
+    hashes = image_hashes(pixels)
+    assert hashes.dtype == np.uint64 and len(set(hashes.tolist())) == 64
+    other = pixels.copy()
+    other[5, 10, 20, 1] ^= 1  # one bit of one image
+    changed = image_hashes(other) != hashes
+    assert changed.tolist() == [i == 5 for i in range(64)]
+    np.testing.assert_array_equal(image_hashes(pixels[::-1].copy()), hashes[::-1])  # per image, not per batch
+
+
+CONCURRENT = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    import numpy as np
+    from xaikit.bulk import explain_to_zarr
+    from xaikit_callable import BlackBox
+
+    weights = np.linspace(-1, 1, 8 * 8 * 3 * 2).reshape(8, 8, 3, 2)
+    model = BlackBox(lambda x: np.einsum("nhwc,hwck->nk", x, weights), layout="NHWC", output="logit",
+                     version="test-1")
+    pixels = np.random.default_rng(0).uniform(0, 255, (12, 8, 8, 3)).astype(np.float32)
+    go = Path(sys.argv[2])
+    Path(sys.argv[3]).touch()  # ready
+    while not go.exists():
+        time.sleep(0.001)
+    res = explain_to_zarr(model, pixels, sys.argv[1], method="occlusion", chunk_size=2, patch_size=4,
+                          baseline=0.0, log=print)
+    print("computed", res.computed, "reused", res.reused, flush=True)
+""")
+
+
+def test_two_runs_on_one_new_store_at_once_both_finish_and_compute_each_chunk_once(tmp_path):
+    """Two processes start together on a store that does not exist yet: one waits for the other, then keeps its
+    chunks (without the lock: FileNotFoundError, ContainsArrayError, "Directory not empty"...)."""
+    from xaikit.bulk import open_zarr
+
+    (tmp_path / "child.py").write_text(CONCURRENT)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    for round_ in range(1):  # one round failed before the lock (both runs computed every chunk, or a raw error)
+        out, go = tmp_path / f"m{round_}.zarr", tmp_path / f"go{round_}"
+        ready = [tmp_path / f"ready{round_}-{i}" for i in range(2)]
+        procs = [subprocess.Popen([sys.executable, str(tmp_path / "child.py"), str(out), str(go), str(flag)], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for flag in ready]
+        deadline = time.time() + 60
+        while not all(flag.exists() for flag in ready) and time.time() < deadline:
+            time.sleep(0.005)
+        go.touch()  # both imported everything and wait at the line: they start together
+        results = [proc.communicate(timeout=120) for proc in procs]
+        for proc, (_, stderr) in zip(procs, results):
+            assert proc.returncode == 0, stderr[-3000:]
+        counts = sorted(stdout.strip().splitlines()[-1] for stdout, _ in results)
+        assert counts == ["computed 0 reused 6", "computed 6 reused 0"], counts
+        store = open_zarr(out)
+        assert store["done"][:].tolist() == [1] * 6 and np.isfinite(store["maps"][:]).all()

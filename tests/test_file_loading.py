@@ -197,3 +197,92 @@ _JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | s
 def test_fuzz_metadata(tmp_path, changes):
     path = _write(tmp_path / "meta.npz", {}, _meta(**changes))
     _load_or_file_format_error(path)
+
+
+# ----------------------------------------------------------------------------- what save writes, load reads
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"extras": {"labels": np.array(["cat", "dog"])}}, r"'extras/labels' holds <U3 values; it must hold"),
+    ({"extras": {"spectrum": np.ones(N, np.complex64)}}, r"'extras/spectrum' has the dtype complex64"),
+    ({"extras": {"ragged": [[1, 2], [3]]}}, r"extras 'ragged' is not an array of numbers"),
+    ({"extras": {"a\x00b": np.zeros(2)}}, r"extras name 'a\\x00b' would not be read back"),  # found by hypothesis
+    ({"extras": {3: np.zeros(2)}}, r"extras name 3 would not be read back"),
+    ({"elapsed": float("nan")}, r"'elapsed' is nan; expected a finite number"),
+    ({"targets": np.array([0, 3])}, r"targets must be class indices in \[0, 3\)"),
+    ({"layer_attributions": np.ones((N, 3, 2))}, r"'layer_attributions' is float64; it must be float32"),
+    ({"layout": "CHW"}, r"'layout' must be 'NHWC' or 'NCHW'"),
+    ({"method": 3}, r"'method' is int"),
+])
+def test_save_refuses_first_what_load_would_refuse(tmp_path, changes, message):
+    exp = _explanation(**changes)
+    with pytest.raises(InputError, match=message) as info:
+        exp.save(tmp_path / "e.npz")
+    assert "cannot be saved" in str(info.value) and str(tmp_path / "e.npz") in str(info.value)
+    assert not isinstance(info.value, FileFormatError)  # nothing is wrong with a file: the object is
+    assert list(tmp_path.iterdir()) == []  # nothing written, no temporary file left
+
+
+def test_save_to_a_folder_or_under_a_file_says_so(tmp_path):
+    exp = _explanation()
+    for overwrite in (False, True):
+        with pytest.raises(InputError, match="is a folder, not a file") as info:
+            exp.save(tmp_path, overwrite=overwrite)
+        assert "xaikit-tmp" not in str(info.value)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(InputError, match="is a file, not a folder"):
+        exp.save(tmp_path / "file" / "e.npz")
+    with pytest.raises(InputError, match="is a folder, not a file"):
+        xk.Activations({"conv": np.ones((N, 2, 2, 1))}, backend="tensorflow", elapsed=0.1).save(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_activations_save_refuses_what_their_load_would_refuse(tmp_path):
+    cases = [({"elapsed": float("inf")}, r"'elapsed' is inf"),
+             ({"outputs": np.array(["a", "b"])}, r"'outputs' holds <U1 values"),
+             ({"outputs": np.zeros((5, K), np.float32)}, r"'outputs' has 5 rows for 2 images")]
+    for changes, message in cases:
+        acts = xk.Activations({"conv": np.ones((N, 2, 2, 1))}, **{"backend": "tensorflow", "elapsed": 0.1, **changes})
+        with pytest.raises(InputError, match=message):
+            acts.save(tmp_path / "a.npz")
+    assert list(tmp_path.iterdir()) == []
+
+
+_ARRAYS = st.sampled_from(["f2", "f4", "f8", "i1", "i8", "u2", "?", "c8", "U3", "S2", "M8[s]", "O"]).flatmap(
+    lambda dtype: st.tuples(st.just(dtype), st.lists(st.integers(0, 3), max_size=3)))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(extras=st.dictionaries(st.text(max_size=6), _ARRAYS, max_size=3),
+       params=st.dictionaries(st.text(max_size=6), _JSON, max_size=4),
+       elapsed=st.floats(allow_nan=True, allow_infinity=True) | st.integers(-5, 10**20)
+       | st.floats(width=32).map(np.float32) | st.just("fast"),
+       layer=st.none() | st.text(max_size=6), score=st.text(max_size=6))
+def test_what_save_accepts_load_reads_back_the_same(tmp_path, extras, params, elapsed, layer, score):
+    arrays = {}
+    for key, (dtype, shape) in extras.items():
+        values = np.arange(int(np.prod(shape)), dtype=np.int64).reshape(shape) % 3
+        arrays[key] = values.astype(dtype) if dtype != "O" else values.astype(object)
+    exp = _explanation(extras=arrays, params=params, elapsed=elapsed, layer=layer, score=score)
+    path = tmp_path / "e.npz"
+    path.unlink(missing_ok=True)
+    try:
+        exp.save(path)
+    except InputError as exc:  # refused before writing anything, with the reason
+        assert "cannot be saved" in str(exc) and not path.exists()
+        return
+    loaded = xk.Explanation.load(path)  # never FileFormatError
+    assert loaded.extras.keys() == exp.extras.keys()
+    for key, value in exp.extras.items():
+        np.testing.assert_array_equal(loaded.extras[key], value)
+        assert loaded.extras[key].dtype == np.asarray(value).dtype
+    assert json.dumps(loaded.params, sort_keys=True) == json.dumps(exp.params, sort_keys=True)
+    assert (loaded.elapsed, loaded.layer, loaded.score) == (exp.elapsed, exp.layer, exp.score)
+
+
+def test_a_figure_saved_to_a_folder_says_so(tmp_path):
+    from matplotlib.figure import Figure
+
+    from xaikit.viz import save_figure
+
+    (tmp_path / "maps.png").mkdir()
+    with pytest.raises(InputError, match="is a folder, not a file"):
+        save_figure(Figure(), tmp_path / "maps.png")

@@ -45,6 +45,13 @@ def _torch_net(torch, wc, bc, wd, bd):
     return net.eval()
 
 
+def _away_from_kinks(x, wc, bc):
+    """The comparisons are exact only where no ReLU input is within rounding of 0 (there a gradient jumps: one
+    framework's rounding would switch it off, the other's on); the fixed inputs are measured at >= 1e-3 from it."""
+    margin = float(np.abs(x @ wc + bc).min())
+    assert margin > 1e-4, f"an input of the test lies {margin:.1e} from a ReLU kink: choose other seeds"
+
+
 def _scaled(maps):
     """pytorch-grad-cam's scale_cam_image: each map minus its minimum, over 1e-7 + its maximum."""
     maps = maps - maps.min(axis=(1, 2), keepdims=True)
@@ -62,6 +69,7 @@ def test_cams_match_pytorch_grad_cam(keras, method, name):
     weights = _weights(seed=3)
     model, net = _keras_net(keras, *weights), _torch_net(torch, *weights)
     x = np.random.default_rng(1).uniform(0, 1, (3, *SHAPE)).astype(np.float32)
+    _away_from_kinks(x, *weights[:2])
     t = [0, 2, 1]
     cam = getattr(grad_cam, name)(model=net, target_layers=[net[1]])
     theirs = cam(input_tensor=torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))),
@@ -84,6 +92,7 @@ def test_modified_backward_passes_match_captum(keras, method, name):
     weights = _weights(seed=5)
     model, net = _keras_net(keras, *weights), _torch_net(torch, *weights)
     x = np.random.default_rng(2).normal(0, 1, (3, *SHAPE)).astype(np.float32)
+    _away_from_kinks(x, *weights[:2])
     t = [1, 0, 2]
     xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).requires_grad_(True)
     extra = {"abs": False} if name == "Saliency" else {}

@@ -28,7 +28,9 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["TEMP_MARK", "atomic_path", "atomic_write_bytes", "atomic_write_text", "is_temp_file"]
+from .errors import InputError
+
+__all__ = ["TEMP_MARK", "atomic_path", "atomic_write_bytes", "atomic_write_text", "check_writable_path", "is_temp_file"]
 
 #: Part of the name of every temporary file xaikit writes (``.<name>.xaikit-tmp-<host>-<pid>-<random>``).
 TEMP_MARK = ".xaikit-tmp-"
@@ -116,6 +118,19 @@ def _publish_new(tmp: Path, final: Path) -> None:
     tmp.unlink()
 
 
+def check_writable_path(final: Path) -> None:
+    """Refuse a target that is a folder, or whose folder is a file, before anything is written."""
+    if final.is_dir():
+        raise InputError(f"{final} is a folder, not a file name: give the path of the file to write in it "
+                         f"(e.g. {final / 'name'}{final.suffix or '.npz'})")
+    for parent in final.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"{parent} is a file, not a folder: cannot write {final} under it; choose another "
+                                 "path")
+            return
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; move it into place on success.
@@ -137,6 +152,7 @@ def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = True) -> Iter
     of ``path`` left by killed processes are removed first (see the module docstring).
     """
     final = Path(path)
+    check_writable_path(final)
     if not overwrite and final.exists():
         raise FileExistsError(_exists_message(final))
     final.parent.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,9 @@ objects (pickle), structured and text dtypes, a member whose header does not mat
 size in the zip directory (a damaged or crafted file), and archives whose arrays would
 need more than ``max_bytes`` of memory. Every problem is a
 :class:`~xaikit.errors.FileFormatError` that names the file and says what is wrong.
+
+:class:`ArraysInMemory` offers the same checks over arrays about to be written, so a
+writer can refuse, before writing, what the reader would refuse (one set of rules).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import numpy as np
 
 from .errors import FileFormatError
 
-__all__ = ["DEFAULT_MAX_BYTES", "ArrayHeader", "NpzReader"]
+__all__ = ["DEFAULT_MAX_BYTES", "ArrayChecks", "ArrayHeader", "ArraysInMemory", "NpzReader"]
 
 #: Default memory bound of a load: the arrays of one file may need at most this many bytes.
 DEFAULT_MAX_BYTES = 2**31
@@ -59,7 +62,82 @@ def _zip_problem(path: Path) -> str:
     return "it is not an npz (zip) archive"
 
 
-class NpzReader:
+class ArrayChecks:
+    """Named arrays known by their headers (shape, dtype), checked by one set of rules.
+
+    Subclasses set :attr:`headers` (with :meth:`checked_header`) and define
+    :meth:`error` and :meth:`read`.
+    """
+
+    headers: dict[str, ArrayHeader]
+
+    def error(self, problem: str) -> Exception:  # pragma: no cover - defined by subclasses
+        raise NotImplementedError
+
+    def read(self, name: str) -> np.ndarray:  # pragma: no cover - defined by subclasses
+        raise NotImplementedError
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.headers
+
+    def checked_header(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> ArrayHeader:
+        """The header of array ``name``, refused if its values are not plain numbers, booleans or text."""
+        if dtype.hasobject:
+            raise self.error(f"the array {name!r} holds Python objects ({dtype}), which would need pickle; "
+                             "xaikit never loads pickled data")
+        if dtype.names is not None or dtype.subdtype is not None or dtype.kind not in _NUMERIC_KINDS + "SU":
+            raise self.error(f"the array {name!r} has the dtype {dtype}; xaikit writes plain numbers")
+        return ArrayHeader(tuple(int(s) for s in shape), dtype)
+
+    def require(self, name: str, *, kinds: str = _NUMERIC_KINDS, ndim: int | None = None,
+                dtype: Any = None) -> ArrayHeader:
+        """The header of ``name``, checked: present, of the dtype kinds (or exact dtype), and rank given."""
+        header = self.headers.get(name)
+        if header is None:
+            raise self.error(f"the array {name!r} is missing")
+        if dtype is not None and header.dtype != np.dtype(dtype):
+            raise self.error(f"the array {name!r} is {header.dtype}; it must be {np.dtype(dtype)}")
+        if header.dtype.kind not in kinds:
+            wanted = {"i": "integers", "u": "integers", "f": "floats", "b": "booleans"}
+            names = sorted({wanted.get(k, k) for k in kinds})
+            raise self.error(f"the array {name!r} holds {header.dtype} values; it must hold {' or '.join(names)}")
+        if ndim is not None and len(header.shape) != ndim:
+            raise self.error(f"the array {name!r} has shape {header.shape}; it must have {ndim} dimension(s)")
+        return header
+
+    def read_numeric(self) -> dict[str, np.ndarray]:
+        """Every array, each checked to hold numbers or booleans."""
+        for name in self.headers:
+            self.require(name)
+        return {name: self.read(name) for name in self.headers}
+
+
+class ArraysInMemory(ArrayChecks):
+    """Arrays about to be written, checked as :class:`NpzReader` will check them when the file is read.
+
+    Parameters
+    ----------
+    arrays
+        Name -> array (NumPy arrays; what ``np.savez`` would write).
+    error
+        Makes the exception a problem raises (the writer's: naming what cannot be written).
+    """
+
+    def __init__(self, arrays: dict[str, np.ndarray], error: Any) -> None:
+        self._arrays = arrays
+        self._error = error
+        self.headers = {name: self.checked_header(name, a.shape, a.dtype) for name, a in arrays.items()}
+
+    def error(self, problem: str) -> Exception:
+        return self._error(problem)
+
+    def read(self, name: str) -> np.ndarray:
+        if name not in self._arrays:
+            raise self.error(f"the array {name!r} is missing")
+        return self._arrays[name]
+
+
+class NpzReader(ArrayChecks):
     """An ``.npz`` file whose member headers are checked before anything is loaded.
 
     Parameters
@@ -116,9 +194,6 @@ class NpzReader:
     def close(self) -> None:
         self._zip.close()
 
-    def __contains__(self, name: str) -> bool:
-        return name in self.headers
-
     # ------------------------------------------------------------------ headers
     def _read_headers(self) -> dict[str, ArrayHeader]:
         headers: dict[str, ArrayHeader] = {}
@@ -140,34 +215,13 @@ class NpzReader:
                     header_size = fp.tell()
             except _READ_ERRORS as exc:
                 raise self.error(f"the header of the array {name!r} is damaged ({exc})") from None
-            if dtype.hasobject:
-                raise self.error(f"the array {name!r} holds Python objects ({dtype}), which would need pickle; "
-                                 "xaikit never loads pickled data")
-            if dtype.names is not None or dtype.subdtype is not None or dtype.kind not in _NUMERIC_KINDS + "SU":
-                raise self.error(f"the array {name!r} has the dtype {dtype}; xaikit writes plain numbers")
-            header = ArrayHeader(tuple(int(s) for s in shape), dtype)
+            header = self.checked_header(name, shape, dtype)
             if header.nbytes + header_size != info.file_size:
                 raise self.error(f"the array {name!r} claims {header.describe()} ({header.nbytes:,} bytes) but its "
                                  f"member holds {info.file_size - header_size:,} bytes: the file is damaged or was "
                                  "altered")
             headers[name] = header
         return headers
-
-    def require(self, name: str, *, kinds: str = _NUMERIC_KINDS, ndim: int | None = None,
-                dtype: Any = None) -> ArrayHeader:
-        """The header of ``name``, checked: present, of the dtype kinds (or exact dtype), and rank given."""
-        header = self.headers.get(name)
-        if header is None:
-            raise self.error(f"the array {name!r} is missing")
-        if dtype is not None and header.dtype != np.dtype(dtype):
-            raise self.error(f"the array {name!r} is {header.dtype}; it must be {np.dtype(dtype)}")
-        if header.dtype.kind not in kinds:
-            wanted = {"i": "integers", "u": "integers", "f": "floats", "b": "booleans"}
-            names = sorted({wanted.get(k, k) for k in kinds})
-            raise self.error(f"the array {name!r} holds {header.dtype} values; it must hold {' or '.join(names)}")
-        if ndim is not None and len(header.shape) != ndim:
-            raise self.error(f"the array {name!r} has shape {header.shape}; it must have {ndim} dimension(s)")
-        return header
 
     # ------------------------------------------------------------------ data
     def read(self, name: str) -> np.ndarray:
@@ -179,12 +233,6 @@ class NpzReader:
                 return np.lib.format.read_array(fp, allow_pickle=False)
         except _READ_ERRORS as exc:
             raise self.error(f"the data of the array {name!r} is damaged ({exc})") from None
-
-    def read_numeric(self) -> dict[str, np.ndarray]:
-        """Every member, each checked to hold numbers or booleans."""
-        for name in self.headers:
-            self.require(name)
-        return {name: self.read(name) for name in self.headers}
 
     def read_json(self, name: str) -> Any:
         """A JSON document stored as a 1-D uint8 array (how xaikit stores metadata)."""

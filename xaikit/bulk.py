@@ -20,6 +20,8 @@ The store (a Zarr group, ``zarr>=3``):
 ``targets``        int64 ``(N,)``: the class explained
 ``predictions``    int64 ``(N,)``: the predicted class
 ``outputs``        float32 ``(N, K)``: the model outputs of the images
+``image_hashes``   uint64 ``(N,)``: xxh3-64 of each image's pixels as read (decoded,
+                   resized, before preprocessing): what the map was computed from
 ``done``           uint8 ``(n_chunks,)``: 1 once a chunk is written (the record)
 attributes         ``xaikit_bulk``: method, backend, parameters (as given and as
                    run), score, layer, preprocessing, image names, chunk size,
@@ -31,7 +33,18 @@ Resuming: a chunk is finished when its arrays are written and then its ``done`` 
 (even ``kill -9``) keeps the finished chunks and computes the others, and gives the
 store an uninterrupted run would have (chunks are the same images whatever ran
 before; random methods draw per image from the seed, recorded on the first run).
-A store made by another run (other model, method, parameters or images) is refused.
+A store made by another run (other model, method, parameters or image names) is refused.
+
+Images are known by their content, not only their names: a finished chunk is kept only
+if its images' pixels hash as they did when its maps were computed (the images are read
+again to check; xxh3 costs about 1 µs per 64 x 64 image, 9 µs at 224 x 224, against
+about 120 µs to decode a PNG). A chunk with a changed image (a file replaced under the
+same name) is computed again, and :attr:`BulkResult.changed` names the changed images.
+
+Concurrent runs: a run holds an inter-process lock on the store (the file
+``.<store name>.lock`` beside it, :mod:`filelock`) from checking or creating the store
+to its last chunk, so a second run on the same store waits for the first (``log`` says
+so), then keeps what it finished; the operating system releases the lock of a killed run.
 """
 
 from __future__ import annotations
@@ -53,7 +66,7 @@ from .targets import is_score_function
 
 __all__ = ["BulkResult", "explain_chunk", "explain_to_zarr", "find_bulk_images", "open_zarr"]
 
-FORMAT = "xaikit-bulk-1"
+FORMAT = "xaikit-bulk-2"  # 2: image_hashes (content identity of the images)
 
 
 def write_together(writes: Sequence[tuple[Any, slice, np.ndarray]]) -> None:
@@ -111,6 +124,9 @@ class BulkResult:
         Images and chunks of the store.
     computed, reused : int
         Chunks computed by this call, and kept from an earlier (interrupted) one.
+    changed : list of str
+        Images of chunks kept from an earlier run whose pixels changed since (same
+        names, other content): their chunks were computed again (counted in ``computed``).
     seconds : float
         Wall time of the run, from handing the model to the engine to the last chunk
         written (opening the model and creating the store come before it).
@@ -136,6 +152,26 @@ class BulkResult:
     engine: dict[str, Any] = field(default_factory=dict)
     startup_seconds: float = 0.0
     steady_images_per_second: float = 0.0
+    changed: list[str] = field(default_factory=list)
+
+
+def image_hashes(pixels: np.ndarray) -> np.ndarray:
+    """uint64 ``(N,)``: the xxh3-64 hash of each image's bytes (how a store knows its images by content)."""
+    try:
+        from xxhash import xxh3_64_intdigest
+    except ImportError:
+        raise MissingDependencyError("bulk explanation hashes the images it explains: pip install "
+                                     "'xaikit[distributed]' (xxhash)") from None
+    return np.fromiter((xxh3_64_intdigest(np.ascontiguousarray(image).data) for image in pixels), np.uint64,
+                       count=len(pixels))
+
+
+def store_lock(out: Path) -> Any:
+    """The inter-process lock of the store ``out``: a file beside it (a store's own folder is replaced on overwrite)."""
+    from filelock import FileLock
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(out.parent / f".{out.name}.lock")
 
 
 # --------------------------------------------------------------------------- images
@@ -270,6 +306,36 @@ def explain_chunk(model: Any, *, images: np.ndarray, method: str, backend: str, 
                     "outputs": exp.outputs}
 
 
+# --------------------------------------------------------------------------- the store
+def _resumable_store(zarr: Any, out: Path, spec: dict[str, Any], overwrite: bool) -> Any:
+    """The store at ``out`` if a run with this ``spec`` made it; None if there is none (or it was overwritten).
+
+    Anything else at ``out`` is refused (FileExistsError saying what differs) unless
+    ``overwrite``, which deletes it. Call with the store's lock held.
+    """
+    if not out.exists():
+        return None
+    try:
+        root = zarr.open_group(str(out), mode="a")
+        old = dict(root.attrs.get("xaikit_bulk", {}))
+    except Exception:  # noqa: BLE001 - not a store of ours: refused below unless overwrite
+        old = {}
+    if old.get("spec") == spec:
+        return root
+    if not overwrite:
+        what = "a store of another run" if old else "not a bulk explanation store"
+        differs = [k for k in spec if (old.get("spec") or {}).get(k) != spec[k]]
+        why = f" (it differs in {', '.join(differs)})" if old else ""
+        if differs == ["format"]:
+            why = f" (made by another version of xaikit: format {old['spec'].get('format')}, not {FORMAT})"
+        raise FileExistsError(f"{out} is {what}{why}; give another output or overwrite=True (--overwrite) to "
+                              "replace it")
+    import shutil
+
+    shutil.rmtree(out) if out.is_dir() else out.unlink()
+    return None
+
+
 # --------------------------------------------------------------------------- the model
 def _open(model: Any, framework: str | None, source: dict[str, Any] | None) -> tuple[Any, Any]:
     """``(OpenedModel, ModelRef or None)`` of what the caller gave (no reference for a model object)."""
@@ -306,7 +372,8 @@ def explain_to_zarr(model: Any, images: Any, out: str | os.PathLike[str], method
                     chunk_size: int = 32, prefetch: int = 2, engine: Any = "local", address: str | None = None,
                     workers: int | None = None, framework: str | None = None, overwrite: bool = False,
                     progress: Callable[[int, int], None] | None = None, names: Sequence[str] | None = None,
-                    to_grey: bool = False, source: dict[str, Any] | None = None, **params: Any) -> BulkResult:
+                    to_grey: bool = False, source: dict[str, Any] | None = None,
+                    log: Callable[[str], None] | None = None, **params: Any) -> BulkResult:
     """Explain every image of ``images`` with ``method`` into the Zarr store ``out`` (resuming it).
 
     Parameters
@@ -338,8 +405,8 @@ def explain_to_zarr(model: Any, images: Any, out: str | os.PathLike[str], method
     overwrite
         Replace a store made by another run (default: refuse it).
     progress
-        Called as ``progress(done_images, total_images)`` after each chunk (reused
-        chunks count as done at the start).
+        Called as ``progress(done_images, total_images)`` at the start and after each
+        chunk (a chunk kept from an earlier run counts once its images are checked).
     names
         Names of in-memory images (default ``"0"``, ``"1"``, ...).
     to_grey
@@ -348,6 +415,9 @@ def explain_to_zarr(model: Any, images: Any, out: str | os.PathLike[str], method
     source
         With an :class:`~xaikit.models.OpenedModel`: the :func:`~xaikit.models.open_model`
         arguments that opened it (how workers open it).
+    log
+        Called with a line of text when something needs saying: another run holds the
+        store (this one waits), images changed since their maps were computed.
     **params
         The method's parameters. A random method without ``seed`` gets one drawn on the
         first run and recorded; resuming uses it.
@@ -420,131 +490,149 @@ def explain_to_zarr(model: Any, images: Any, out: str | os.PathLike[str], method
             "params": canonical(params), "preprocess": scheme.name, "chunk_size": chunk_size,
             "images": array_digest(images) if isinstance(images, np.ndarray) else cell_key({"names": image_names}),
             "targets": canonical(targets)}
-    # ---- the store
+    # ---- the store (locked: one run at a time creates, checks and writes it)
     out_path = Path(out)
-    n_chunks = (n + chunk_size - 1) // chunk_size
-    root = None
-    if out_path.exists():
-        try:
-            root = zarr.open_group(str(out_path), mode="a")
-            old = dict(root.attrs.get("xaikit_bulk", {}))
-        except Exception:  # noqa: BLE001 - not a store of ours: refused below unless overwrite
-            old = {}
-        if old.get("spec") != json_ready(spec):
-            if not overwrite:
-                what = "a store of another run" if old else "not a bulk explanation store"
-                differs = [k for k in spec if (old.get("spec") or {}).get(k) != json_ready(spec[k])]
-                why = f" (it differs in {', '.join(differs)})" if old else ""
-                raise FileExistsError(f"{out_path} is {what}{why}; give another output or overwrite=True "
-                                      "(--overwrite) to replace it")
-            import shutil
+    lock = store_lock(out_path)
+    from filelock import Timeout
 
-            shutil.rmtree(out_path) if out_path.is_dir() else out_path.unlink()
-            root = None
-    if root is None:
-        seed = params.get("seed")
-        if takes_seed and seed is None:
-            from .validation import check_seed
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        if log is not None:
+            log(f"another run is writing {out_path}: waiting for it to finish (then its chunks are kept)")
+        lock.acquire()
+    try:
+        n_chunks = (n + chunk_size - 1) // chunk_size
+        root = _resumable_store(zarr, out_path, json_ready(spec), overwrite)
+        if root is None:
+            seed = params.get("seed")
+            if takes_seed and seed is None:
+                from .validation import check_seed
 
-            seed = check_seed(None)
-        root = zarr.open_group(str(out_path), mode="w")
-        k = max(int(spec_model.n_outputs or 1), 1)
-        root.create_array("maps", shape=(n, h, w), chunks=(chunk_size, h, w), dtype="float32", fill_value=np.nan)
-        small = {"compressors": None}  # a few hundred bytes per chunk: compressing them costs more than it saves
-        root.create_array("targets", shape=(n,), chunks=(chunk_size,), dtype="int64", fill_value=-1, **small)
-        root.create_array("predictions", shape=(n,), chunks=(chunk_size,), dtype="int64", fill_value=-1, **small)
-        root.create_array("outputs", shape=(n, k), chunks=(chunk_size, k), dtype="float32", fill_value=np.nan,
-                          **small)
-        root.create_array("done", shape=(n_chunks,), chunks=(1,), dtype="uint8", fill_value=0, compressors=None)
-        root.attrs["xaikit_bulk"] = json_ready({
-            "spec": spec, "seed": seed, "method": method, "backend": backend_name, "params_given": params,
-            "preprocess": scheme.name, "chunk_size": chunk_size, "n_images": n, "images": image_names,
-            "model": {"source": opened.source,
-                      "fingerprint": fingerprint, "layout": layout, "open": ref.spec if ref is not None else None},
-            "versions": {"xaikit": __version__, **backend_versions(backend_name)},
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        })
-    info = dict(root.attrs["xaikit_bulk"])
-    run_params = dict(params)
-    if takes_seed and run_params.get("seed") is None:
-        run_params["seed"] = info["seed"]
-    done = np.asarray(root["done"][:], bool)
-    todo = [(i, slice(i * chunk_size, min((i + 1) * chunk_size, n))) for i in range(n_chunks) if not done[i]]
-    # ---- the run
-    owned = not isinstance(engine, Engine)
-    runner = get_engine(engine, address=address, workers=workers)
-    if ref is None:
-        from .bench.engines import ModelRef
+                seed = check_seed(None)
+            root = zarr.open_group(str(out_path), mode="w")
+            k = max(int(spec_model.n_outputs or 1), 1)
+            root.create_array("maps", shape=(n, h, w), chunks=(chunk_size, h, w), dtype="float32", fill_value=np.nan)
+            small = {"compressors": None}  # a few hundred bytes per chunk: compressing them costs more than it saves
+            root.create_array("targets", shape=(n,), chunks=(chunk_size,), dtype="int64", fill_value=-1, **small)
+            root.create_array("predictions", shape=(n,), chunks=(chunk_size,), dtype="int64", fill_value=-1, **small)
+            root.create_array("outputs", shape=(n, k), chunks=(chunk_size, k), dtype="float32", fill_value=np.nan,
+                              **small)
+            root.create_array("image_hashes", shape=(n,), chunks=(chunk_size,), dtype="uint64", fill_value=0, **small)
+            root.create_array("done", shape=(n_chunks,), chunks=(1,), dtype="uint8", fill_value=0, compressors=None)
+            root.attrs["xaikit_bulk"] = json_ready({
+                "spec": spec, "seed": seed, "method": method, "backend": backend_name, "params_given": params,
+                "preprocess": scheme.name, "chunk_size": chunk_size, "n_images": n, "images": image_names,
+                "model": {"source": opened.source,
+                          "fingerprint": fingerprint, "layout": layout, "open": ref.spec if ref is not None else None},
+                "versions": {"xaikit": __version__, **backend_versions(backend_name)},
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            })
+        info = dict(root.attrs["xaikit_bulk"])
+        run_params = dict(params)
+        if takes_seed and run_params.get("seed") is None:
+            run_params["seed"] = info["seed"]
+        done = np.asarray(root["done"][:], bool)
+        known = np.asarray(root["image_hashes"][:], np.uint64)  # the pixels each finished chunk was computed from
+        chunks = [(i, slice(i * chunk_size, min((i + 1) * chunk_size, n))) for i in range(n_chunks)]
+        # ---- the run
+        owned = not isinstance(engine, Engine)
+        runner = get_engine(engine, address=address, workers=workers)
+        if ref is None:
+            from .bench.engines import ModelRef
 
-        ref = ModelRef(f"object:{fingerprint}", {}, fingerprint)
-    runner.adopt(ref, OpenModel(model_obj, services, layout))
-    engine_info = runner.describe()
-    start = time.perf_counter()
-    finished = n - sum(s.stop - s.start for _, s in todo)
-    computed = 0
-    first: list[tuple[float, int]] = []  # (time, images) when the first chunk was explained
-    if progress is not None:
-        progress(finished, n)
-    reader = _Reader(load, todo, prefetch)
-    pending: dict[int, slice] = {}
-    arrays = {name: root[name] for name in ("maps", "targets", "predictions", "outputs", "done")}
-
-    def submit(i: int, s: slice, pixels: np.ndarray) -> None:
-        x = to_layout(scheme.forward(np.asarray(pixels, np.float32)), "NHWC", layout)
-        t = targets[s] if isinstance(targets, np.ndarray) else targets
-        runner.submit(Task(explain_chunk, ref, {}, {"images": x, "method": method, "backend": backend_name,
-                                                    "params": run_params, "targets": t}), i)
-        pending[i] = s
-
-    def write(i: int, s: slice, a: dict[str, np.ndarray], res: dict[str, Any]) -> None:
-        write_together([(arrays[name], s, a[name]) for name in ("maps", "targets", "predictions", "outputs")])
-        arrays["done"][i] = 1  # the record: written after the chunk's arrays
-        if "run" not in info:
-            info["run"] = json_ready({"params": res["params"], "score": res["score"], "layer": res["layer"],
-                                      "engine": engine_info})
-            root.attrs["xaikit_bulk"] = info
-
-    writer = _Writer(write)
-
-    def collect() -> None:
-        nonlocal finished, computed
-        i, outcome = runner.next_done()
-        s = pending.pop(i)
-        if outcome.error is not None:
-            raise RuntimeError(f"chunk {i} (images {s.start}..{s.stop - 1}) failed: {outcome.error}\n"
-                               f"{outcome.traceback or ''}")
-        writer.put(i, s, outcome.arrays, outcome.result)
-        finished += s.stop - s.start
-        computed += 1
-        if not first:
-            first.append((time.perf_counter(), s.stop - s.start))
+            ref = ModelRef(f"object:{fingerprint}", {}, fingerprint)
+        runner.adopt(ref, OpenModel(model_obj, services, layout))
+        engine_info = runner.describe()
+        start = time.perf_counter()
+        finished = computed = reused = images_computed = 0
+        changed: list[str] = []
+        first: list[tuple[float, int]] = []  # (time, images) when the first chunk was explained
         if progress is not None:
             progress(finished, n)
 
-    try:
-        try:
-            for i, s, pixels in reader:
-                while not runner.has_room():
-                    collect()
-                submit(i, s, pixels)
-            while pending:
-                collect()
-        except BaseException:
-            writer.close(check=False)  # what was computed is written, even when a later chunk failed
-            raise
-        writer.close()
-    finally:
-        reader.close()
-        if owned:
-            runner.close()
-        else:
-            runner.release(ref)
-    end = time.perf_counter()
-    seconds = end - start
-    images_done = sum(s.stop - s.start for _, s in todo)
-    startup = first[0][0] - start if first else 0.0
-    steady = (images_done - first[0][1]) / (end - first[0][0]) if computed > 1 and end > first[0][0] else 0.0
-    return BulkResult(out_path, n, n_chunks, computed, n_chunks - len(todo), seconds,
-                      images_done / seconds if images_done and seconds > 0 else 0.0, engine_info,
-                      startup_seconds=startup, steady_images_per_second=steady)
+        def load_hashed(s: slice) -> tuple[np.ndarray, np.ndarray]:  # in the reader thread
+            pixels = load(s)
+            return pixels, image_hashes(pixels)
 
+        reader = _Reader(load_hashed, [c for c in chunks if not done[c[0]]] + [c for c in chunks if done[c[0]]],
+                         prefetch)
+        pending: dict[int, tuple[slice, np.ndarray]] = {}
+        arrays = {name: root[name] for name in ("maps", "targets", "predictions", "outputs", "image_hashes", "done")}
+
+        def submit(i: int, s: slice, pixels: np.ndarray, hashes: np.ndarray) -> None:
+            x = to_layout(scheme.forward(np.asarray(pixels, np.float32)), "NHWC", layout)
+            t = targets[s] if isinstance(targets, np.ndarray) else targets
+            runner.submit(Task(explain_chunk, ref, {}, {"images": x, "method": method, "backend": backend_name,
+                                                        "params": run_params, "targets": t}), i)
+            pending[i] = (s, hashes)
+
+        def write(i: int, s: slice, a: dict[str, np.ndarray], res: dict[str, Any]) -> None:
+            if done[i]:  # a chunk computed again (its images changed): not finished until all is rewritten
+                arrays["done"][i] = 0
+            write_together([(arrays[name], s, a[name])
+                            for name in ("maps", "targets", "predictions", "outputs", "image_hashes")])
+            arrays["done"][i] = 1  # the record: written after the chunk's arrays
+            if "run" not in info:
+                info["run"] = json_ready({"params": res["params"], "score": res["score"], "layer": res["layer"],
+                                          "engine": engine_info})
+                root.attrs["xaikit_bulk"] = info
+
+        writer = _Writer(write)
+
+        def collect() -> None:
+            nonlocal finished, computed, images_computed
+            i, outcome = runner.next_done()
+            s, hashes = pending.pop(i)
+            if outcome.error is not None:
+                raise RuntimeError(f"chunk {i} (images {s.start}..{s.stop - 1}) failed: {outcome.error}\n"
+                                   f"{outcome.traceback or ''}")
+            writer.put(i, s, {**outcome.arrays, "image_hashes": hashes}, outcome.result)
+            finished += s.stop - s.start
+            images_computed += s.stop - s.start
+            computed += 1
+            if not first:
+                first.append((time.perf_counter(), s.stop - s.start))
+            if progress is not None:
+                progress(finished, n)
+
+        try:
+            try:
+                for i, s, (pixels, hashes) in reader:
+                    if done[i]:
+                        same = known[s] == hashes
+                        if same.all():  # finished earlier, from these very pixels: kept
+                            reused += 1
+                            finished += s.stop - s.start
+                            if progress is not None:
+                                progress(finished, n)
+                            continue
+                        changed += [image_names[s.start + j] for j in np.flatnonzero(~same)]
+                    while not runner.has_room():
+                        collect()
+                    submit(i, s, pixels, hashes)
+                while pending:
+                    collect()
+            except BaseException:
+                writer.close(check=False)  # what was computed is written, even when a later chunk failed
+                raise
+            writer.close()
+        finally:
+            reader.close()
+            if owned:
+                runner.close()
+            else:
+                runner.release(ref)
+        end = time.perf_counter()
+        if changed and log is not None:
+            listed = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+            log(f"{len(changed)} image(s) changed since their maps were computed (same names, other pixels): "
+                f"{listed}; their chunks were computed again")
+        seconds = end - start
+        startup = first[0][0] - start if first else 0.0
+        steady = (images_computed - first[0][1]) / (end - first[0][0]) if computed > 1 and end > first[0][0] else 0.0
+        return BulkResult(out_path, n, n_chunks, computed, reused, seconds,
+                          images_computed / seconds if images_computed and seconds > 0 else 0.0, engine_info,
+                          startup_seconds=startup, steady_images_per_second=steady, changed=changed)
+    finally:
+        lock.release()

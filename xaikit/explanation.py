@@ -28,7 +28,8 @@ from ._display import (
     normalize_maps,
 )
 from ._io import atomic_write_bytes
-from ._npz import DEFAULT_MAX_BYTES, NpzReader
+from ._npz import DEFAULT_MAX_BYTES, ArrayChecks, ArraysInMemory, NpzReader
+from .errors import InputError
 
 __all__ = [
     "NORMALIZE_MODES",
@@ -156,6 +157,8 @@ class Explanation:
                              f"{outputs.shape}")
         object.__setattr__(self, "params", _to_jsonable(dict(self.params)))
         object.__setattr__(self, "info", _to_jsonable(dict(self.info)))
+        if isinstance(self.elapsed, (int, float, np.integer, np.floating)) and not isinstance(self.elapsed, bool):
+            object.__setattr__(self, "elapsed", float(self.elapsed))  # seconds; a NumPy float too (JSON, files)
 
     # ------------------------------------------------------------------ basics
     def __len__(self) -> int:
@@ -242,8 +245,13 @@ class Explanation:
         """Write to a ``.npz`` file (arrays + JSON metadata), atomically.
 
         The file loads with :meth:`load` without any framework installed and without
-        pickle.
+        pickle. What :meth:`load` would refuse is refused here first, by the same checks,
+        before anything is written (an :class:`~xaikit.errors.InputError` saying what:
+        e.g. extras of text or complex numbers, a non-finite ``elapsed``, targets outside
+        the outputs' classes). Only ``load``'s memory bound is not checked: a file larger
+        than ``max_bytes`` loads with a larger ``max_bytes``.
         """
+        extras = {key: _saved_extra(path, key, value) for key, value in self.extras.items()}
         arrays: dict[str, np.ndarray] = {
             "attributions": self.attributions,
             "targets": self.targets,
@@ -254,22 +262,23 @@ class Explanation:
             arrays["layer_attributions"] = self.layer_attributions
         if self.channel_attributions is not None:
             arrays["channel_attributions"] = self.channel_attributions
-        for key, value in self.extras.items():
-            arrays[f"extras/{key}"] = np.asarray(value)
+        for key, value in extras.items():
+            arrays[f"extras/{key}"] = value
         meta = {
             "format": "xaikit.Explanation",
             "format_version": FORMAT_VERSION,
             "method": self.method,
             "backend": self.backend,
-            "params": self.params,
+            "params": _to_jsonable(self.params),
             "elapsed": self.elapsed,
             "score": self.score,
             "layer": self.layer,
-            "info": self.info,
+            "info": _to_jsonable(self.info),
             "layout": self.layout,
             "target": self.target,
         }
-        arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+        arrays["__meta__"] = _meta_bytes(meta)
+        _check_explanation(_before_saving(path, "Explanation", arrays), json.loads(arrays["__meta__"].tobytes()))
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **arrays)
         return atomic_write_bytes(path, buffer.getvalue(), overwrite=overwrite)
@@ -298,56 +307,89 @@ class Explanation:
             No such file.
         """
         with NpzReader(path, what="xaikit Explanation file", max_bytes=max_bytes) as npz:
-            meta = _read_meta(npz, "xaikit.Explanation")
-            fields = _meta_fields(npz, meta, method=str, backend=str, params=dict, elapsed=(int, float),
-                                  score=str, layer=(str, type(None)), info=(dict, type(None)))
-            target = meta.get("target")
-            if not isinstance(target, (str, type(None))):
-                raise npz.error(f"its metadata 'target' must be a string or null; got {type(target).__name__}")
-            n = npz.require("attributions", ndim=3, dtype=np.float32).shape[0]
-            out_shape = _require_rows(npz, "outputs", n, kinds="f", ndim=None if target is not None else 2)
-            if len(out_shape) < 2:
-                raise npz.error(f"the array 'outputs' has shape {out_shape}; it must be (N, K) or (N, ...)")
-            n_out = out_shape[1]
-            for name in ("targets", "predictions"):
-                _require_rows(npz, name, n, kinds="iu", ndim=1)
-            if "layer_attributions" in npz:
-                _require_rows(npz, "layer_attributions", n, kinds="f", ndim=3, dtype=np.float32)
-            if "channel_attributions" in npz:
-                _require_rows(npz, "channel_attributions", n, kinds="f", ndim=4, dtype=np.float32)
-            extras = [k for k in npz.headers if k.startswith("extras/")]
-            for name in extras:
-                npz.require(name)
-            targets, predictions = npz.read("targets"), npz.read("predictions")
-            n_classes = 2 if n_out == 1 else n_out
-            checked = [("targets", targets), ("predictions", predictions)] if target is None else \
-                [("predictions", predictions)] if len(out_shape) == 2 else []
-            for name, values in checked:
-                if values.size and (values.min() < 0 or values.max() >= n_classes):
-                    raise npz.error(f"the {name} must be class indices in [0, {n_classes}) for outputs of width "
-                                    f"{n_out}; got values from {values.min()} to {values.max()}")
+            meta = npz.read_json("__meta__")
+            fields = _check_explanation(npz, meta)
             optional = {name: npz.read(name) if name in npz else None
                         for name in ("layer_attributions", "channel_attributions")}
             return cls(
                 attributions=npz.read("attributions"),
-                method=fields["method"],
-                backend=fields["backend"],
-                targets=targets,
+                targets=npz.read("targets"),
                 outputs=npz.read("outputs"),
-                predictions=predictions,
-                params=fields["params"],
-                elapsed=float(fields["elapsed"]),
-                score=fields["score"],
-                layer=fields["layer"],
-                extras={k.split("/", 1)[1]: npz.read(k) for k in extras},
-                info=fields["info"] or {},
+                predictions=npz.read("predictions"),
+                extras={k.split("/", 1)[1]: npz.read(k) for k in npz.headers if k.startswith("extras/")},
                 **optional,
-                layout=_layout(npz, meta),
-                target=target,
+                **fields,
             )
 
 
-def _layout(npz: NpzReader, meta: dict[str, Any]) -> str:
+# --------------------------------------------------------------------------- the file format's rules
+def _meta_bytes(meta: dict[str, Any]) -> np.ndarray:
+    """The metadata as stored: JSON (NaN and infinities as JavaScript writes them) in a uint8 array."""
+    return np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+
+
+def _before_saving(path: str | os.PathLike[str], kind: str, arrays: dict[str, np.ndarray]) -> ArraysInMemory:
+    """The arrays about to be written to ``path``, checked as loading will check them (an InputError if not)."""
+    def error(problem: str) -> InputError:
+        return InputError(f"this {kind} cannot be saved to {path}: {problem} (load() would refuse the file; "
+                          f"a file holds arrays of numbers or booleans and JSON metadata: fix the field, e.g. with "
+                          f"dataclasses.replace)")
+
+    return ArraysInMemory(arrays, error)
+
+
+def _saved_extra(path: str | os.PathLike[str], key: Any, value: Any) -> np.ndarray:
+    """``np.asarray(value)`` of an extra about to be saved; an InputError if it is not one array or its name would
+    not come back (a zip member's name ends at a NUL character; a name that is not a string comes back as one)."""
+    if not isinstance(key, str) or "\x00" in key:
+        raise InputError(f"this Explanation cannot be saved to {path}: its extras name {key!r} would not be read "
+                         "back as it is; name extras with strings without NUL characters")
+    try:
+        return np.asarray(value)
+    except ValueError as exc:  # ragged lists
+        raise InputError(f"this Explanation cannot be saved to {path}: its extras {key!r} is not an array of "
+                         f"numbers ({exc})") from None
+
+
+def _check_explanation(src: ArrayChecks, meta: Any) -> dict[str, Any]:
+    """The rules of an Explanation file, on a file being read or arrays being written; its metadata fields.
+
+    ``src`` names the arrays and their headers; ``meta`` is the metadata as read back
+    from its JSON. Raises ``src.error(problem)`` at the first rule broken.
+    """
+    _check_meta_record(src, meta, "xaikit.Explanation")
+    fields = _meta_fields(src, meta, method=str, backend=str, params=dict, elapsed=(int, float),
+                          score=str, layer=(str, type(None)), info=(dict, type(None)), target=(str, type(None)))
+    target = fields["target"]  # a score function's description; None: class indices
+    n = src.require("attributions", ndim=3, dtype=np.float32).shape[0]
+    out_shape = _require_rows(src, "outputs", n, kinds="f", ndim=None if target is not None else 2)
+    if len(out_shape) < 2:
+        raise src.error(f"the array 'outputs' has shape {out_shape}; it must be (N, K) or (N, ...)")
+    n_out = out_shape[1]
+    for name in ("targets", "predictions"):
+        _require_rows(src, name, n, kinds="iu", ndim=1)
+    if "layer_attributions" in src:
+        _require_rows(src, "layer_attributions", n, kinds="f", ndim=3, dtype=np.float32)
+    if "channel_attributions" in src:
+        _require_rows(src, "channel_attributions", n, kinds="f", ndim=4, dtype=np.float32)
+    for name in src.headers:
+        if name.startswith("extras/"):
+            src.require(name)
+    n_classes = 2 if n_out == 1 else n_out
+    # A score function's targets are not class indices (-1); a non-classifier's predictions neither.
+    checked = ("targets", "predictions") if target is None else ("predictions",) if len(out_shape) == 2 else ()
+    for name in checked:
+        values = src.read(name)
+        if values.size and (values.min() < 0 or values.max() >= n_classes):
+            raise src.error(f"the {name} must be class indices in [0, {n_classes}) for outputs of width "
+                            f"{n_out}; got values from {values.min()} to {values.max()}")
+    fields["elapsed"] = float(fields["elapsed"])
+    fields["info"] = fields["info"] or {}
+    fields["layout"] = _layout(src, meta)
+    return fields
+
+
+def _layout(npz: ArrayChecks, meta: dict[str, Any]) -> str:
     """The layout a file records (files written before layouts existed are channels last)."""
     layout = meta.get("layout", "NHWC")
     if layout not in ("NHWC", "NCHW"):
@@ -355,9 +397,8 @@ def _layout(npz: NpzReader, meta: dict[str, Any]) -> str:
     return layout
 
 
-def _read_meta(npz: NpzReader, kind: str) -> dict[str, Any]:
-    """The ``__meta__`` JSON of a file written by xaikit, checked to describe a ``kind`` this version reads."""
-    meta = npz.read_json("__meta__")
+def _check_meta_record(npz: ArrayChecks, meta: Any, kind: str) -> dict[str, Any]:
+    """``meta`` (the ``__meta__`` JSON of a file), checked to describe a ``kind`` this version reads."""
     if not isinstance(meta, dict) or "format" not in meta:
         raise npz.error("its metadata is not an xaikit metadata record")
     if meta["format"] != kind:
@@ -371,7 +412,7 @@ def _read_meta(npz: NpzReader, kind: str) -> dict[str, Any]:
     return meta
 
 
-def _meta_fields(npz: NpzReader, meta: dict[str, Any], **types: Any) -> dict[str, Any]:
+def _meta_fields(npz: ArrayChecks, meta: dict[str, Any], **types: Any) -> dict[str, Any]:
     """``meta[name]`` for each name, checked against its type(s); a type tuple with NoneType makes it optional."""
     out = {}
     for name, kinds in types.items():
@@ -388,8 +429,8 @@ def _meta_fields(npz: NpzReader, meta: dict[str, Any], **types: Any) -> dict[str
     return out
 
 
-def _require_rows(npz: NpzReader, name: str, n: int | None, **kwargs: Any) -> tuple[int, ...]:
-    """The shape of ``name`` (checked as by :meth:`NpzReader.require`), which must have ``n`` rows (if given)."""
+def _require_rows(npz: ArrayChecks, name: str, n: int | None, **kwargs: Any) -> tuple[int, ...]:
+    """The shape of ``name`` (checked as by :meth:`ArrayChecks.require`), which must have ``n`` rows (if given)."""
     shape = npz.require(name, **kwargs).shape
     if n is not None and shape[0] != n:
         raise npz.error(f"the array {name!r} has {shape[0]} rows for {n} images (shape {shape})")
@@ -467,14 +508,19 @@ class Activations(Mapping[str, np.ndarray]):
         return activations_html(self)
 
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
-        """Write to ``.npz`` atomically (layer order kept in the metadata)."""
+        """Write to ``.npz`` atomically (layer order kept in the metadata).
+
+        What :meth:`load` would refuse is refused here first (an
+        :class:`~xaikit.errors.InputError`), before anything is written.
+        """
         arrays = {f"layer/{i}": v for i, v in enumerate(self._maps.values())}
         if self.outputs is not None:
             arrays["outputs"] = np.asarray(self.outputs)
         meta = {"format": "xaikit.Activations", "format_version": FORMAT_VERSION, "layers": list(self._maps),
-                "backend": self.backend, "elapsed": self.elapsed, "params": self.params, "info": self.info,
-                "layout": self.layout}
-        arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+                "backend": self.backend, "elapsed": self.elapsed, "params": _to_jsonable(self.params),
+                "info": _to_jsonable(self.info), "layout": self.layout}
+        arrays["__meta__"] = _meta_bytes(meta)
+        _check_activations(_before_saving(path, "Activations", arrays), json.loads(arrays["__meta__"].tobytes()))
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **arrays)
         return atomic_write_bytes(path, buffer.getvalue(), overwrite=overwrite)
@@ -483,18 +529,25 @@ class Activations(Mapping[str, np.ndarray]):
     def load(cls, path: str | os.PathLike[str], *, max_bytes: int | None = DEFAULT_MAX_BYTES) -> Activations:
         """Read a file written by :meth:`save`; checked as :meth:`Explanation.load` checks its files."""
         with NpzReader(path, what="xaikit Activations file", max_bytes=max_bytes) as npz:
-            meta = _read_meta(npz, "xaikit.Activations")
-            fields = _meta_fields(npz, meta, layers=list, backend=str, elapsed=(int, float), params=dict,
-                                  info=(dict, type(None)))
-            layers = fields["layers"]
-            if not all(isinstance(name, str) for name in layers) or len(set(layers)) != len(layers):
-                raise npz.error("its metadata 'layers' must be a list of distinct layer names")
-            shapes = [npz.require(f"layer/{i}", dtype=np.float32).shape for i in range(len(layers))]
-            if any(not shape for shape in shapes) or len({shape[0] for shape in shapes}) > 1:
-                raise npz.error(f"the layer arrays must be (N, ...) with the same N; got shapes {shapes[:8]}")
-            if "outputs" in npz:
-                _require_rows(npz, "outputs", shapes[0][0] if shapes else None, kinds="f", ndim=2)
-            maps = {name: npz.read(f"layer/{i}") for i, name in enumerate(layers)}
+            meta = npz.read_json("__meta__")
+            fields = _check_activations(npz, meta)
+            maps = {name: npz.read(f"layer/{i}") for i, name in enumerate(fields.pop("layers"))}
             outputs = npz.read("outputs") if "outputs" in npz else None
-        return cls(maps, backend=fields["backend"], elapsed=fields["elapsed"], params=fields["params"],
-                   outputs=outputs, info=fields["info"], layout=_layout(npz, meta))
+        return cls(maps, outputs=outputs, **fields)
+
+
+def _check_activations(src: ArrayChecks, meta: Any) -> dict[str, Any]:
+    """The rules of an Activations file (as :func:`_check_explanation`); its metadata fields."""
+    _check_meta_record(src, meta, "xaikit.Activations")
+    fields = _meta_fields(src, meta, layers=list, backend=str, elapsed=(int, float), params=dict,
+                          info=(dict, type(None)))
+    layers = fields["layers"]
+    if not all(isinstance(name, str) for name in layers) or len(set(layers)) != len(layers):
+        raise src.error("its metadata 'layers' must be a list of distinct layer names")
+    shapes = [src.require(f"layer/{i}", dtype=np.float32).shape for i in range(len(layers))]
+    if any(not shape for shape in shapes) or len({shape[0] for shape in shapes}) > 1:
+        raise src.error(f"the layer arrays must be (N, ...) with the same N; got shapes {shapes[:8]}")
+    if "outputs" in src:
+        _require_rows(src, "outputs", shapes[0][0] if shapes else None, kinds="f", ndim=2)
+    fields["layout"] = _layout(src, meta)
+    return fields

@@ -175,14 +175,19 @@ def _read(onnx: Any, path: Path) -> tuple[Any, str]:
         raise FileFormatError(f"{path} is empty (0 bytes); not an ONNX model")
     try:
         proto = onnx.load_model_from_string(data)
-        onnx.checker.check_model(proto)
-    except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError, onnx's ValidationError and others
+    except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError and others
         raise FileFormatError(f"{path} is not a valid ONNX model (damaged, truncated, or another kind of file): "
                               f"{_first_line(exc)}") from None
+    try:  # by path: external weight files are found next to the model, whatever the working directory
+        onnx.checker.check_model(str(path))
+    except Exception as exc:  # noqa: BLE001 - onnx's ValidationError and others
+        external = "external weights" if _uses_external_data(proto) else "graph"
+        raise FileFormatError(f"{path} is not a valid ONNX model (its {external} do not check: damaged, truncated, "
+                              f"missing, or another kind of file): {_first_line(exc)}") from None
     digest = hashlib.blake2b(data, digest_size=16)
-    from onnx.external_data_helper import load_external_data_for_model, uses_external_data
+    from onnx.external_data_helper import load_external_data_for_model
 
-    if any(uses_external_data(t) for t in proto.graph.initializer):
+    if _uses_external_data(proto):
         try:
             load_external_data_for_model(proto, str(path.parent))
         except Exception as exc:  # noqa: BLE001
@@ -192,6 +197,13 @@ def _read(onnx: Any, path: Path) -> tuple[Any, str]:
     if not proto.graph.node:
         raise FileFormatError(f"{path} holds an ONNX model without any operator; not an image classifier")
     return proto, digest.hexdigest()
+
+
+def _uses_external_data(proto: Any) -> bool:
+    """Whether some weights of ``proto`` live in files beside the model file."""
+    from onnx.external_data_helper import uses_external_data
+
+    return any(uses_external_data(t) for t in proto.graph.initializer)
 
 
 def _pick_output(graph: Any, name: str | None, path: Path) -> Any:

@@ -280,12 +280,14 @@ def _bulk(o: dict[str, Any]) -> None:
                                  backend=backend, preprocess=scheme.name, chunk_size=o["chunk_size"],
                                  engine=o["engine"], address=o["address"], workers=o["workers"],
                                  overwrite=o["overwrite"], progress=progress, to_grey=o["to_grey"], source=spec,
-                                 **params)
+                                 log=log, **params)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
     log(f"wrote {result.path}: {result.n_images} images in {result.n_chunks} chunks ({result.computed} computed, "
-        f"{result.reused} kept from an earlier run), {result.images_per_second:.1f} images/s on "
+        f"{result.reused} kept from an earlier run"
+        + (f"; {len(result.changed)} image(s) had changed and were explained again" if result.changed else "")
+        + f"), {result.images_per_second:.1f} images/s on "
         f"{result.engine.get('engine')}"
         + (f" ({result.steady_images_per_second:.1f} images/s after a start-up of {result.startup_seconds:.1f} s)"
            if result.steady_images_per_second else ""))

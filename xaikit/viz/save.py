@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .._io import atomic_path, atomic_write_bytes
+from .._io import atomic_path, atomic_write_bytes, check_writable_path
 from ..errors import InputError
 from ..validation import as_numpy
 
@@ -27,6 +27,7 @@ IMAGE_FORMATS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def _refuse_existing(path: Path, overwrite: bool) -> None:
+    check_writable_path(path)  # a folder, or a path under a file: said as such, not as "exists"
     if not overwrite and path.exists():
         raise FileExistsError(f"{path} exists; pass overwrite=True (CLI: --overwrite) to replace it")
 
