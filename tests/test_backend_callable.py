@@ -95,6 +95,23 @@ def test_an_ambiguous_layout_is_asked_for_never_guessed():
     assert stated.layout == "NHWC" and stated.attributions.shape == (1, 3, 5)
 
 
+def test_a_function_writing_into_its_images_changes_neither_them_nor_the_maps(x):
+    """Regression: ``images -= 0.5`` inside f changed the caller's array and the maps (by up to 10.7 for occlusion)."""
+
+    def in_place(v):
+        v -= 0.5
+        return linear(v)
+
+    for method, params in [("occlusion", {"patch_size": 2}), ("rise", {"n_samples": 8, "grid_size": 2, "seed": 0}),
+                           ("kernel_shap", {"n_samples": 8, "n_segments": 4, "seed": 0})]:
+        given = x.copy()
+        got = xk.explain(BlackBox(in_place, layout="NHWC"), given, method=method, targets=1, **params)
+        expected = xk.explain(BlackBox(lambda v: linear(v - 0.5), layout="NHWC"), x, method=method, targets=1,
+                              **params)
+        np.testing.assert_array_equal(given, x, err_msg=method)
+        np.testing.assert_array_equal(got.attributions, expected.attributions, err_msg=method)
+
+
 def test_declared_input_shape_refuses_other_images_before_calling(x):
     calls = []
     box = BlackBox(lambda v: calls.append(v.shape) or linear(v), input_shape=(6, 8, 3))

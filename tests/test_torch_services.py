@@ -210,6 +210,29 @@ def test_second_moments_of_path_gradients(torch_cnn, torch_images):
     np.testing.assert_allclose(sums[1, 0], weight * grads ** 2, rtol=1e-5, atol=1e-10)
 
 
+def test_a_forward_writing_into_its_input_changes_neither_it_nor_the_maps(torch, torch_cnn_custom, torch_images):
+    """Regression: ``x.sub_(0.5)`` in forward changed the caller's tensor and the maps; vanilla gradients raised
+    autograd's RuntimeError (a leaf that requires grad changed in place)."""
+
+    class Shifted(torch.nn.Module):
+        def __init__(self, in_place):
+            super().__init__()
+            self.net, self.in_place = torch_cnn_custom, in_place
+
+        def forward(self, x):
+            return self.net(x.sub_(0.5) if self.in_place else x - 0.5)
+
+    images = torch.from_numpy(torch_images[:1].copy())
+    for method, params in [("occlusion", {"patch_size": 8}), ("rise", {"n_samples": 8, "grid_size": 2, "seed": 0}),
+                           ("kernel_shap", {"n_samples": 8, "n_segments": 4, "seed": 0}),
+                           ("gradcam", {"layer": "net.conv_b"}), ("vanilla_gradients", {})]:
+        given = images.clone()
+        got = xk.explain(Shifted(True), given, method=method, targets=1, **params)
+        expected = xk.explain(Shifted(False), images, method=method, targets=1, **params)
+        assert torch.equal(given, images), method
+        np.testing.assert_allclose(got.attributions, expected.attributions, rtol=1e-6, atol=1e-7, err_msg=method)
+
+
 def test_description_without_images(torch_cnn):
     from xaikit_torch.engine import engine_for
 

@@ -97,7 +97,8 @@ class BlackBox:
     Parameters
     ----------
     fn : callable
-        Called with float32 batches ``(B, H, W, C)`` or ``(B, C, H, W)`` (``layout``);
+        Called with float32 batches ``(B, H, W, C)`` or ``(B, C, H, W)`` (``layout``), each
+        a private copy it may change;
         returns ``(B, K)`` scores (a NumPy array; tensors with ``.numpy()`` are read too).
         Scores are used as float32. A single column is one class, or a binary model's
         positive class when ``output`` is ``"probability"`` (sigmoid) or ``"logit"``.
@@ -182,10 +183,16 @@ class BlackBox:
         return outputs, (outputs if logits and self.output == "logit" else None)
 
     def _call(self, x: np.ndarray) -> np.ndarray:
+        """The checked scores of ``fn`` on a private copy of ``x``.
+
+        ``fn`` may write into its argument (``images -= 0.5``): the copy keeps the caller's
+        array, and the rows a method reuses for its next calls, as they were, so the maps do
+        not depend on it. One copy of each batch, beside a call of the model.
+        """
         guard = contextlib.nullcontext() if self.thread_safe else _SERIAL
         try:
             with guard:
-                out = self.fn(x)
+                out = self.fn(np.array(x, np.float32, copy=True))
         except Exception as exc:  # named and chained: the user's function failed
             raise ModelError(f"{self.name} raised {type(exc).__name__} on a float32 batch of shape {x.shape}: "
                              f"{exc}") from exc
