@@ -94,6 +94,21 @@ def test_randomisation_sanity_check_runs_on_torch(services, torch_cnn, torch_ima
         assert (value == before[key]).all(), key
 
 
+def test_sanity_check_without_targets_on_logit_models(torch, torch_cnn_custom, torch_images):
+    """Regression: the predicted-class step asked for probabilities, which every logit model (every PyTorch
+    classifier) refuses; the targets are the model's own predictions (its score rule, binary models included)."""
+    net = torch_cnn_custom
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        binary = torch.nn.Linear(net.pred.in_features, 1)
+    for head in (net.pred, binary):  # K logits; one logit (binary)
+        body = [m for name, m in net.named_children() if name not in ("pred", "softmax")]
+        logits = copy.deepcopy(torch.nn.Sequential(*body, head)).eval()
+        check = xk.sanity_check(logits, torch_images, ["vanilla_gradients"], layers="top:1", seed=0)
+        predicted = xk.explain(logits, torch_images, method="vanilla_gradients").predictions
+        np.testing.assert_array_equal(check.targets, predicted)
+
+
 # ----------------------------------------------------------------------------- model files
 @pytest.fixture(scope="module")
 def resnet_state(torch, tmp_path_factory):

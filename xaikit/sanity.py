@@ -356,8 +356,8 @@ def sanity_check(model: Any, images: Any, methods: Sequence[Method] | str = DEFA
     layout = services.describe(model, None).layout
     x = check_images(images, layout=layout)
     x_last = to_layout(x, layout, "NHWC")
-    if targets is None:
-        scores = services.class_scores(model, x, batch_size=int(common.get("batch_size") or 32))
+    if targets is None:  # the model's own rule (predicted_classes): probabilities exist only after softmax/sigmoid
+        scores = services.class_scores(model, x, "output", batch_size=int(common.get("batch_size") or 32))
         t = np.argmax(scores, axis=1).astype(np.int64)
     else:
         t = check_targets(targets, len(x), None)
