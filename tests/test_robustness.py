@@ -67,6 +67,47 @@ def test_threads_on_a_fresh_model_give_the_sequential_results(backend):
             np.testing.assert_allclose(a.attributions, b.attributions, rtol=1e-5, atol=1e-6, err_msg=method)
 
 
+def _tiny_torch_cnn():
+    torch = pytest.importorskip("torch")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Conv2d(4, 4, 3),
+                                   torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(4 * 12 * 12, 3)).eval()
+
+
+@pytest.mark.parametrize("framework", ["keras", "torch"])
+def test_threads_explaining_during_a_sanity_check_see_the_original_weights(monkeypatch, framework):
+    """Regression: Grad-CAM in another thread during ``sanity_check`` saw randomised weights (48 of 48 maps differed
+    in one run): the check randomises a copy of the model."""
+    import xaikit.sanity as sanity_module
+
+    model, images, layer = fused_softmax_cnn(), IMAGES[:2], "c2"
+    if framework == "torch":
+        model, images, layer = _tiny_torch_cnn(), np.ascontiguousarray(IMAGES[:2].transpose(0, 3, 1, 2)), "2"
+    expected = xk.explain(model, images, method="gradcam", layer=layer, targets=[0, 1]).attributions
+    seen = []
+    real = sanity_module.get_explainer
+
+    def interleaved(*args, **kwargs):  # at every step of the check, two other threads explain the model
+        explainer = real(*args, **kwargs)
+        explain = explainer.explain
+
+        def wrapped(x, t):
+            with cf.ThreadPoolExecutor(2) as pool:
+                seen.extend(pool.map(lambda _: xk.explain(model, images, method="gradcam", layer=layer,
+                                                          targets=[0, 1]), range(2)))
+            return explain(x, t)
+
+        explainer.explain = wrapped
+        return explainer
+
+    monkeypatch.setattr(sanity_module, "get_explainer", interleaved)
+    xk.sanity_check(model, images, ["gradcam"], layers="top:2", seed=0, params={"gradcam": {"layer": layer}})
+    assert len(seen) == 6  # the original step and two randomised ones
+    for exp in seen:
+        np.testing.assert_array_equal(exp.attributions, expected)
+
+
 def test_permuted_filters_are_seen_by_the_reuse_fingerprint():
     """Regression: the fingerprint (per-variable sum and sum of squares) missed permuted filters, so expected
     gradients reused the old background terms (maps off by 2.59, stale completeness gaps)."""
