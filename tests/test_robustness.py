@@ -108,6 +108,22 @@ def test_threads_explaining_during_a_sanity_check_see_the_original_weights(monke
         np.testing.assert_array_equal(exp.attributions, expected)
 
 
+def test_layer_names_tensorflow_cannot_scope_get_a_clear_error_and_a_working_rename():
+    """Regression: a layer named 'my conv' or 'conv:1' gave TensorFlow's raw name-scope ValueError in every method."""
+    inp = keras.Input((8, 8, 3))
+    h = keras.layers.Conv2D(2, 3, name="my conv")(inp)
+    h = keras.layers.Conv2D(2, 3, name="conv:1")(h)
+    model = keras.Model(inp, keras.layers.Dense(2)(keras.layers.Flatten()(h)))
+    x = IMAGES[:1, :8, :8]
+    for method in ("gradcam", "occlusion"):
+        with pytest.raises(ModelError, match=r"name scopes \(layer 'my conv', layer 'conv:1'\).*"
+                                             r"model.get_layer\('my conv'\).name = 'my_conv'"):
+            xk.explain(model, x, method=method, targets=0)
+    model.get_layer("my conv").name = "my_conv"
+    model.get_layer("conv:1").name = "conv_1"
+    assert xk.explain(model, x, method="gradcam", targets=0).layer == "conv_1"
+
+
 def test_permuted_filters_are_seen_by_the_reuse_fingerprint():
     """Regression: the fingerprint (per-variable sum and sum of squares) missed permuted filters, so expected
     gradients reused the old background terms (maps off by 2.59, stale completeness gaps)."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -149,6 +150,29 @@ class _Capture:
     calls: dict[str, int] = field(default_factory=dict)
 
 
+#: What TensorFlow takes as a name scope: a model or layer named otherwise cannot run inside a ``tf.function``.
+_SCOPE_NAME = re.compile(r"^[A-Za-z0-9_.\\/>-]*$")
+
+
+def _check_scope_names(model: Any, layers: dict[str, Any]) -> None:
+    """A :class:`ModelError` naming the model's and layers' names TensorFlow refuses as name scopes (a space, a colon).
+
+    Keras opens a name scope per layer call: such a model runs eagerly but not in a
+    compiled function (Keras' own ``model.predict`` fails on it too), and every method
+    would fail with TensorFlow's raw ValueError.
+    """
+    named = [("model", model.name), *(("layer", layer.name) for layer in layers.values())]
+    bad = list(dict.fromkeys((what, name) for what, name in named if not _SCOPE_NAME.match(name)))
+    if bad:
+        shown = ", ".join(f"{what} {name!r}" for what, name in bad)
+        what, name = bad[0]
+        fixed = re.sub(r"[^A-Za-z0-9_.\\/>-]", "_", name)
+        rename = f"model.name = {fixed!r}" if what == "model" else f"model.get_layer({name!r}).name = {fixed!r}"
+        raise ModelError(f"model {model.name!r} has names TensorFlow cannot use as name scopes ({shown}): a name may "
+                         "hold only letters, digits and _ . / > -, and Keras' own model.predict fails on this model "
+                         f"too. Rename them before explaining ({rename}), or when building the model.")
+
+
 class KerasModelView:
     """A Keras 3 model seen by the native backend; see the module docstring."""
 
@@ -169,6 +193,7 @@ class KerasModelView:
         self.name = model.name
         self.kind = model_kind(model)
         self.layers = self._index_layers(model)
+        _check_scope_names(model, self.layers)
         self.input_shape = self._input_shape(model)
         self.final_layer, self.output_activation, self.final_mode = self._final(model)
         self._functions: dict[tuple[Any, ...], Callable[..., Any]] = {}
