@@ -124,6 +124,41 @@ def test_layer_names_tensorflow_cannot_scope_get_a_clear_error_and_a_working_ren
     assert xk.explain(model, x, method="gradcam", targets=0).layer == "conv_1"
 
 
+def test_channels_first_keras_models_are_read_channels_first():
+    """Regression: a Keras model taking (3, 16, 16) with a Permute inside got (N, 3, 16) maps labelled NHWC; a
+    data_format='channels_first' model likewise. Same rule as the callable backend, declare_layout to override."""
+    from xaikit_tensorflow import declare_layout
+
+    conv, dense = keras.layers.Conv2D(4, 3, activation="relu", name="c1"), keras.layers.Dense(3, name="pred")
+    last_in, first_in = keras.Input((16, 16, 3)), keras.Input((3, 16, 16))
+    pooled = keras.layers.GlobalAveragePooling2D()
+    last = keras.Model(last_in, dense(pooled(conv(last_in))))
+    first = keras.Model(first_in, dense(pooled(conv(keras.layers.Permute((2, 3, 1))(first_in)))))  # shared weights
+    x = IMAGES[:2]
+    x_first = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    for method, params in [("vanilla_gradients", {}), ("occlusion", {"patch_size": 4}), ("gradcam", {"layer": "c1"}),
+                           ("rise", {"n_samples": 8, "grid_size": 2, "seed": 0})]:
+        a = xk.explain(first, x_first, method=method, targets=[0, 1], **params)
+        b = xk.explain(last, x, method=method, targets=[0, 1], **params)
+        assert a.layout == "NCHW" and a.attributions.shape == (2, 16, 16), method
+        np.testing.assert_allclose(a.attributions, b.attributions, rtol=1e-5, atol=1e-6, err_msg=method)
+    assert xk.activations(first, x_first, layers="c1")["c1"].shape == (2, 4, 14, 14)  # the model's layout
+    cf_in = keras.Input((3, 16, 16))
+    cf = keras.Model(cf_in, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D(data_format="channels_first")(
+        keras.layers.Conv2D(4, 3, data_format="channels_first", name="cf")(cf_in))))
+    try:
+        assert xk.explain(cf, x_first, method="occlusion", patch_size=4).attributions.shape == (2, 16, 16)
+    except ModelError as exc:  # a device without channels-first convolutions (TensorFlow's CPU kernels)
+        assert "channels first" in str(exc) and "GPU" in str(exc)
+    with pytest.raises(xk.LayerError, match="computes channels first"):
+        xk.explain(cf, x_first, method="gradcam", layer="cf")
+    declare_layout(first, "NHWC")  # stated: (3, 16, 16) read as 3 x 16 pixels of 16 channels
+    try:
+        assert xk.explain(first, x_first, method="vanilla_gradients").layout == "NHWC"
+    finally:
+        declare_layout(first, None)
+
+
 def test_permuted_filters_are_seen_by_the_reuse_fingerprint():
     """Regression: the fingerprint (per-variable sum and sum of squares) missed permuted filters, so expected
     gradients reused the old background terms (maps off by 2.59, stale completeness gaps)."""

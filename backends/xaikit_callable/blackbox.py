@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from xaikit.errors import InputError, ModelError
+from xaikit.kernels import CHANNEL_SIZES, layout_from_shape
 from xaikit.spec import LAYOUTS
 from xaikit.validation import as_numpy, check_images
 
@@ -26,8 +27,6 @@ __all__ = ["OUTPUTS", "BlackBox", "as_black_box", "callable_id", "check_scores",
 
 #: What a black box's outputs are: ``output`` (unknown), ``probability`` (softmax/sigmoid), ``logit`` (linear).
 OUTPUTS = ("output", "probability", "logit")
-#: Channel counts that identify the channel axis of an image (grey, colour, colour + alpha).
-CHANNEL_SIZES = (1, 3, 4)
 #: Black boxes not declared thread-safe are called one at a time (in the whole process:
 #: the same function may sit in several wrappers).
 _SERIAL = threading.Lock()
@@ -45,9 +44,10 @@ def infer_layout(image_shape: tuple[int | None, ...], who: str) -> str:
     if len(shape) != 3:
         raise InputError(f"{who} takes images (N, H, W, C) or (N, C, H, W); got images of shape (N, "
                          f"{', '.join(map(str, shape))})")
-    first, last = shape[0] in CHANNEL_SIZES, shape[2] in CHANNEL_SIZES
-    if first != last:
-        return "NCHW" if first else "NHWC"
+    layout = layout_from_shape(shape)
+    if layout is not None:
+        return layout
+    first = shape[0] in CHANNEL_SIZES
     shown = "(N, " + ", ".join("?" if s is None else str(s) for s in shape) + ")"
     raise InputError(f"cannot tell whether images of shape {shown} are channels-first or channels-last for {who}: "
                      f"{'both' if first else 'neither'} of axis 1 and axis 3 {'have' if first else 'has'} 1, 3 or 4 "
