@@ -84,6 +84,21 @@ def test_channels_first_is_inferred_and_gives_the_same_maps(x):
     np.testing.assert_allclose(nchw.attributions, occlusion_reference(x, WEIGHTS, 2, target=1), atol=1e-4)
 
 
+@pytest.mark.parametrize("method", ["occlusion", "rise", "kernel_shap", "lime", "sobol"])
+def test_every_method_infers_the_layout_of_a_plain_function_where_the_shape_decides(x, method):
+    """Regression: RISE and Sobol on a plain function raised 'has no declared layout' where occlusion inferred it."""
+    params = {"occlusion": {"patch_size": 2}, "sobol": {"grid_size": 2, "n_designs": 4},
+              "rise": {"n_samples": 8, "grid_size": 2, "seed": 0}}.get(method, {"n_samples": 8, "n_segments": 4,
+                                                                                "seed": 0})
+    for images, layout, f in [(x[:1], "NHWC", linear), (x[:1].transpose(0, 3, 1, 2), "NCHW", linear_nchw)]:
+        inferred = xk.explain(lambda v, f=f: f(v), images, method=method, targets=1, **params)
+        stated = xk.explain(BlackBox(f, layout=layout), images, method=method, targets=1, **params)
+        assert inferred.layout == layout
+        np.testing.assert_array_equal(inferred.attributions, stated.attributions)
+    with pytest.raises(InputError, match="cannot tell whether"):
+        xk.explain(lambda v: v.sum(axis=(1, 2)), np.zeros((1, 3, 5, 3), np.float32), method=method, **params)
+
+
 def test_an_ambiguous_layout_is_asked_for_never_guessed():
     square = np.zeros((1, 3, 5, 3), np.float32)  # axis 1 and axis 3 both look like channels
     with pytest.raises(InputError, match=r"BlackBox\(f, layout='NHWC'\)"):
@@ -93,6 +108,23 @@ def test_an_ambiguous_layout_is_asked_for_never_guessed():
     stated = xk.explain(BlackBox(lambda v: v.sum(axis=(1, 2)), layout="NHWC"), square, method="occlusion",
                         patch_size=1, targets=0)
     assert stated.layout == "NHWC" and stated.attributions.shape == (1, 3, 5)
+
+
+def test_a_function_writing_into_its_images_changes_neither_them_nor_the_maps(x):
+    """Regression: ``images -= 0.5`` inside f changed the caller's array and the maps (by up to 10.7 for occlusion)."""
+
+    def in_place(v):
+        v -= 0.5
+        return linear(v)
+
+    for method, params in [("occlusion", {"patch_size": 2}), ("rise", {"n_samples": 8, "grid_size": 2, "seed": 0}),
+                           ("kernel_shap", {"n_samples": 8, "n_segments": 4, "seed": 0})]:
+        given = x.copy()
+        got = xk.explain(BlackBox(in_place, layout="NHWC"), given, method=method, targets=1, **params)
+        expected = xk.explain(BlackBox(lambda v: linear(v - 0.5), layout="NHWC"), x, method=method, targets=1,
+                              **params)
+        np.testing.assert_array_equal(given, x, err_msg=method)
+        np.testing.assert_array_equal(got.attributions, expected.attributions, err_msg=method)
 
 
 def test_declared_input_shape_refuses_other_images_before_calling(x):

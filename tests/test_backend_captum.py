@@ -205,3 +205,10 @@ def test_surrogates_on_xaikit_segments_give_segment_contributions(linear, method
     ref = native(model, x, method, targets=t, segmentation="grid", n_segments=6, baseline=0.25, seed=0,
                  **({"ridge_alpha": 0.0} if method == "lime" else {}))
     np.testing.assert_allclose(exp.attributions, ref.attributions, rtol=1e-3, atol=1e-3)
+
+
+def test_kernel_shap_on_one_segment_is_refused_by_name(linear):
+    """Regression (found by the property tests): one segment gave Captum's raw ValueError (NaN coalition weights)."""
+    model, _, factory = linear
+    with pytest.raises(xk.InputError, match="needs at least 2 segments per image.*image 0 has 1"):
+        captum(model, factory.images(1), "kernel_shap", segmentation="grid", n_segments=1, n_samples=4, seed=0)

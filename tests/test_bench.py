@@ -438,6 +438,55 @@ def test_cli_bench_on_a_user_model_with_images_and_masks(tmp_path):
     assert 1 <= pointing["n_valid"] <= 4 and len(pointing["values"]) == 4
 
 
+def test_a_suite_asks_for_unsafe_and_only_the_caller_grants_it(tmp_path):
+    """A suite's ``unsafe = true`` runs no code by itself: the run stops, naming the model and why."""
+    import cv2
+    import keras
+    from click.testing import CliRunner
+
+    from xaikit.bench import run_suite
+    from xaikit.cli import main
+    from xaikit.errors import InputError
+
+    marker = tmp_path / "ran"
+    where = str(marker)
+    inputs = keras.Input((8, 8, 3))
+    hidden = keras.layers.Lambda(lambda t: __import__("pathlib").Path(where).touch() or t)(inputs)
+    pooled = keras.layers.GlobalAveragePooling2D()(hidden)
+    keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(pooled)).save(tmp_path / "model.keras")
+    marker.unlink(missing_ok=True)  # building the model ran the Lambda once
+    (tmp_path / "img").mkdir()
+    cv2.imwrite(str(tmp_path / "img" / "a.png"), np.full((8, 8, 3), 128, np.uint8))
+    suite = _write(tmp_path, """
+        [suite]
+        name = "shared"
+        n_images = 1
+        controls = []
+        [speed]
+        repeats = 1
+        floor = false
+        [metrics]
+        enabled = []
+        [[models]]
+        path = "model.keras"
+        images = "img"
+        unsafe = true
+        [[methods]]
+        method = "occlusion"
+        backends = ["tensorflow"]
+        params = { patch_size = 4 }
+        """)
+    why = r"(?s)model 'model' \(file:model.keras\) asks for unsafe.*Lambda.*--unsafe.*unsafe=True"
+    with pytest.raises(InputError, match=why):
+        run_suite(load_config(suite), tmp_path / "api")
+    result = CliRunner().invoke(main, ["bench", str(suite), "-o", str(tmp_path / "cli"), "--no-figures", "-q"])
+    assert result.exit_code == 3 and re.search(why, result.output), result.output
+    assert not marker.exists() and not (tmp_path / "api").exists() and not (tmp_path / "cli").exists()
+    result = CliRunner().invoke(main, ["bench", str(suite), "-o", str(tmp_path / "cli"), "--no-figures", "-q",
+                                       "--unsafe"], catch_exceptions=False)
+    assert result.exit_code == 0 and marker.exists(), result.output  # the caller trusts it: the model runs
+
+
 def test_speed_report_assembles_the_latest_record_of_each_case_without_measuring(tmp_path):
     from xaikit.bench.speed import default_cases, run_speed_suite
     from xaikit.bench.store import ResultStore

@@ -67,6 +67,98 @@ def test_threads_on_a_fresh_model_give_the_sequential_results(backend):
             np.testing.assert_allclose(a.attributions, b.attributions, rtol=1e-5, atol=1e-6, err_msg=method)
 
 
+def _tiny_torch_cnn():
+    torch = pytest.importorskip("torch")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Conv2d(4, 4, 3),
+                                   torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(4 * 12 * 12, 3)).eval()
+
+
+@pytest.mark.parametrize("framework", ["keras", "torch"])
+def test_threads_explaining_during_a_sanity_check_see_the_original_weights(monkeypatch, framework):
+    """Regression: Grad-CAM in another thread during ``sanity_check`` saw randomised weights (48 of 48 maps differed
+    in one run): the check randomises a copy of the model."""
+    import xaikit.sanity as sanity_module
+
+    model, images, layer = fused_softmax_cnn(), IMAGES[:2], "c2"
+    if framework == "torch":
+        model, images, layer = _tiny_torch_cnn(), np.ascontiguousarray(IMAGES[:2].transpose(0, 3, 1, 2)), "2"
+    expected = xk.explain(model, images, method="gradcam", layer=layer, targets=[0, 1]).attributions
+    seen = []
+    real = sanity_module.get_explainer
+
+    def interleaved(*args, **kwargs):  # at every step of the check, two other threads explain the model
+        explainer = real(*args, **kwargs)
+        explain = explainer.explain
+
+        def wrapped(x, t):
+            with cf.ThreadPoolExecutor(2) as pool:
+                seen.extend(pool.map(lambda _: xk.explain(model, images, method="gradcam", layer=layer,
+                                                          targets=[0, 1]), range(2)))
+            return explain(x, t)
+
+        explainer.explain = wrapped
+        return explainer
+
+    monkeypatch.setattr(sanity_module, "get_explainer", interleaved)
+    xk.sanity_check(model, images, ["gradcam"], layers="top:2", seed=0, params={"gradcam": {"layer": layer}})
+    assert len(seen) == 6  # the original step and two randomised ones
+    for exp in seen:
+        np.testing.assert_array_equal(exp.attributions, expected)
+
+
+def test_layer_names_tensorflow_cannot_scope_get_a_clear_error_and_a_working_rename():
+    """Regression: a layer named 'my conv' or 'conv:1' gave TensorFlow's raw name-scope ValueError in every method."""
+    inp = keras.Input((8, 8, 3))
+    h = keras.layers.Conv2D(2, 3, name="my conv")(inp)
+    h = keras.layers.Conv2D(2, 3, name="conv:1")(h)
+    model = keras.Model(inp, keras.layers.Dense(2)(keras.layers.Flatten()(h)))
+    x = IMAGES[:1, :8, :8]
+    for method in ("gradcam", "occlusion"):
+        with pytest.raises(ModelError, match=r"name scopes \(layer 'my conv', layer 'conv:1'\).*"
+                                             r"model.get_layer\('my conv'\).name = 'my_conv'"):
+            xk.explain(model, x, method=method, targets=0)
+    model.get_layer("my conv").name = "my_conv"
+    model.get_layer("conv:1").name = "conv_1"
+    assert xk.explain(model, x, method="gradcam", targets=0).layer == "conv_1"
+
+
+def test_channels_first_keras_models_are_read_channels_first():
+    """Regression: a Keras model taking (3, 16, 16) with a Permute inside got (N, 3, 16) maps labelled NHWC; a
+    data_format='channels_first' model likewise. Same rule as the callable backend, declare_layout to override."""
+    from xaikit_tensorflow import declare_layout
+
+    conv, dense = keras.layers.Conv2D(4, 3, activation="relu", name="c1"), keras.layers.Dense(3, name="pred")
+    last_in, first_in = keras.Input((16, 16, 3)), keras.Input((3, 16, 16))
+    pooled = keras.layers.GlobalAveragePooling2D()
+    last = keras.Model(last_in, dense(pooled(conv(last_in))))
+    first = keras.Model(first_in, dense(pooled(conv(keras.layers.Permute((2, 3, 1))(first_in)))))  # shared weights
+    x = IMAGES[:2]
+    x_first = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    for method, params in [("occlusion", {"patch_size": 4}), ("gradcam", {"layer": "c1"}),
+                           ("rise", {"n_samples": 8, "grid_size": 2, "seed": 0})]:
+        a = xk.explain(first, x_first, method=method, targets=[0, 1], **params)
+        b = xk.explain(last, x, method=method, targets=[0, 1], **params)
+        assert a.layout == "NCHW" and a.attributions.shape == (2, 16, 16), method
+        np.testing.assert_allclose(a.attributions, b.attributions, rtol=1e-5, atol=1e-6, err_msg=method)
+    assert xk.activations(first, x_first, layers="c1")["c1"].shape == (2, 4, 14, 14)  # the model's layout
+    cf_in = keras.Input((3, 16, 16))
+    cf = keras.Model(cf_in, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D(data_format="channels_first")(
+        keras.layers.Conv2D(4, 3, data_format="channels_first", name="cf")(cf_in))))
+    try:
+        assert xk.explain(cf, x_first, method="occlusion", patch_size=4).attributions.shape == (2, 16, 16)
+    except ModelError as exc:  # a device without channels-first convolutions (TensorFlow's CPU kernels)
+        assert "channels first" in str(exc) and "GPU" in str(exc)
+    with pytest.raises(xk.LayerError, match="computes channels first"):
+        xk.explain(cf, x_first, method="gradcam", layer="cf")
+    declare_layout(first, "NHWC")  # stated: (3, 16, 16) read as 3 x 16 pixels of 16 channels
+    try:
+        assert xk.explain(first, x_first, method="vanilla_gradients").layout == "NHWC"
+    finally:
+        declare_layout(first, None)
+
+
 def test_permuted_filters_are_seen_by_the_reuse_fingerprint():
     """Regression: the fingerprint (per-variable sum and sum of squares) missed permuted filters, so expected
     gradients reused the old background terms (maps off by 2.59, stale completeness gaps)."""

@@ -94,6 +94,21 @@ def test_randomisation_sanity_check_runs_on_torch(services, torch_cnn, torch_ima
         assert (value == before[key]).all(), key
 
 
+def test_sanity_check_without_targets_on_logit_models(torch, torch_cnn_custom, torch_images):
+    """Regression: the predicted-class step asked for probabilities, which every logit model (every PyTorch
+    classifier) refuses; the targets are the model's own predictions (its score rule, binary models included)."""
+    net = torch_cnn_custom
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        binary = torch.nn.Linear(net.pred.in_features, 1)
+    for head in (net.pred, binary):  # K logits; one logit (binary)
+        body = [m for name, m in net.named_children() if name not in ("pred", "softmax")]
+        logits = copy.deepcopy(torch.nn.Sequential(*body, head)).eval()
+        check = xk.sanity_check(logits, torch_images, ["vanilla_gradients"], layers="top:1", seed=0)
+        predicted = xk.explain(logits, torch_images, method="vanilla_gradients").predictions
+        np.testing.assert_array_equal(check.targets, predicted)
+
+
 # ----------------------------------------------------------------------------- model files
 @pytest.fixture(scope="module")
 def resnet_state(torch, tmp_path_factory):
@@ -208,6 +223,29 @@ def test_second_moments_of_path_gradients(torch_cnn, torch_images):
     weight = np.array([0.5, 3.0, 1.0])[:, None, None, None]
     np.testing.assert_allclose(sums[0, 0], weight * grads, rtol=1e-5, atol=1e-8)
     np.testing.assert_allclose(sums[1, 0], weight * grads ** 2, rtol=1e-5, atol=1e-10)
+
+
+def test_a_forward_writing_into_its_input_changes_neither_it_nor_the_maps(torch, torch_cnn_custom, torch_images):
+    """Regression: ``x.sub_(0.5)`` in forward changed the caller's tensor and the maps; vanilla gradients raised
+    autograd's RuntimeError (a leaf that requires grad changed in place)."""
+
+    class Shifted(torch.nn.Module):
+        def __init__(self, in_place):
+            super().__init__()
+            self.net, self.in_place = torch_cnn_custom, in_place
+
+        def forward(self, x):
+            return self.net(x.sub_(0.5) if self.in_place else x - 0.5)
+
+    images = torch.from_numpy(torch_images[:1].copy())
+    for method, params in [("occlusion", {"patch_size": 8}), ("rise", {"n_samples": 8, "grid_size": 2, "seed": 0}),
+                           ("kernel_shap", {"n_samples": 8, "n_segments": 4, "seed": 0}),
+                           ("gradcam", {"layer": "net.conv_b"}), ("vanilla_gradients", {})]:
+        given = images.clone()
+        got = xk.explain(Shifted(True), given, method=method, targets=1, **params)
+        expected = xk.explain(Shifted(False), images, method=method, targets=1, **params)
+        assert torch.equal(given, images), method
+        np.testing.assert_allclose(got.attributions, expected.attributions, rtol=1e-6, atol=1e-7, err_msg=method)
 
 
 def test_description_without_images(torch_cnn):

@@ -186,7 +186,7 @@ class Engine(abc.ABC):
         masked image itself, as RISE and Score-CAM use it). The default builds the rows in
         NumPy; engines build them on the device.
         """
-        axis = 3 if self.layout == "NHWC" else 1
+        axis = 3 if self.layout_of(tuple(x.shape[1:])) == "NHWC" else 1
         m = np.expand_dims(masks.astype(np.float32), axis)
         rows = x[seg] * m + fill[None] * (1.0 - m)
         scores = self.class_scores(rows.astype(np.float32), score)

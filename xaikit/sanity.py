@@ -9,8 +9,11 @@ backpropagation, in the paper) explains the image more than the model.
 
 It runs :func:`xaikit.metrics.cascading_randomisation` once per method, through the
 model's services (:meth:`xaikit.services.ModelServices.randomizer`), so it works on any
-framework whose backend can randomise weights; the original weights are put back after
-every method, also when one raises, and checked (the weights' fingerprint).
+framework whose backend can randomise weights. It randomises a copy of the model
+(:meth:`~xaikit.services.ModelServices.copy_model`): the model itself never changes, so
+other threads explaining or running it meanwhile get their usual results. The copy's
+original weights are put back after every method, also when one raises, and checked
+(the weights' fingerprint).
 
 >>> import xaikit as xk
 >>> check = xk.sanity_check(model, images, methods=["gradcam", "guided_backprop"])  # doctest: +SKIP
@@ -276,15 +279,16 @@ def sanity_check(model: Any, images: Any, methods: Sequence[Method] | str = DEFA
     Every method explains the same images for the same targets on the original model,
     then once more after each layer in ``layers`` is re-initialised
     (:func:`xaikit.metrics.cascading_randomisation`, keeping every step's maps). The
-    model is modified in place while the check runs and restored after every method
-    (also when a method raises); the weights' fingerprint is compared with the one
-    before the check.
+    layers of a copy of the model are re-initialised (it costs the model's memory once
+    more): the model itself is never changed, so other threads may explain or run it
+    meanwhile and get their usual results. The copy is restored after every method (also
+    when a method raises) and its weights' fingerprint compared with the original's.
 
     Parameters
     ----------
     model
-        The model (any framework whose backend's services offer a randomizer: Keras,
-        PyTorch). Not thread-safe while the check runs: its weights change.
+        The model (any framework whose backend's services offer a randomizer and a copy:
+        Keras, PyTorch). Left unchanged.
     images : array-like
         A batch in the model's layout (Keras ``(N, H, W, C)``, PyTorch ``(N, C, H, W)``),
         preprocessed as the model takes it.
@@ -335,7 +339,8 @@ def sanity_check(model: Any, images: Any, methods: Sequence[Method] | str = DEFA
     InputError
         A bad ``mode``, empty or repeated methods, parameters no method takes.
     ModelError
-        The model's backend cannot randomise weights, or the weights were not restored.
+        The model's backend cannot copy it or randomise weights, or the copy's weights were
+        not restored.
     """
     from .registry import services_for
 
@@ -349,7 +354,8 @@ def sanity_check(model: Any, images: Any, methods: Sequence[Method] | str = DEFA
         raise InputError(f"no method takes the parameter(s) {', '.join(map(repr, unused))}; parameters of these "
                          f"methods: {', '.join(sorted(accepted))}")
     services = services_for(model)
-    randomizer = services.randomizer(model)
+    work = services.copy_model(model)  # randomised instead of the model, which other callers keep using meanwhile
+    randomizer = services.randomizer(work)
     available = list(randomizer.layers())
     chosen = select_randomised_layers(layers, available)
     if not chosen:
@@ -361,8 +367,8 @@ def sanity_check(model: Any, images: Any, methods: Sequence[Method] | str = DEFA
         raise InputError("the randomisation sanity check explains classes (an int or one per image); it does not "
                          "take a score function yet. Compare xaikit.explain's maps for the function on the model "
                          "and on a copy with re-initialised weights yourself, or check a class of the model.")
-    if targets is None:
-        scores = services.class_scores(model, x, batch_size=int(common.get("batch_size") or 32))
+    if targets is None:  # the model's own rule (predicted_classes): probabilities exist only after softmax/sigmoid
+        scores = services.class_scores(work, x, "output", batch_size=int(common.get("batch_size") or 32))
         t = np.argmax(scores, axis=1).astype(np.int64)
     else:
         t = check_targets(targets, len(x), None)
@@ -371,15 +377,15 @@ def sanity_check(model: Any, images: Any, methods: Sequence[Method] | str = DEFA
         kwargs = _params_for(method, b, params, common)
         if "seed" in get_method_class(method, b).param_names():
             kwargs.setdefault("seed", seed)  # the same noise at every step: only the weights change
-        explainers[label] = get_explainer(model, method, backend=b, **kwargs)
-    before = services.fingerprint(model)
+        explainers[label] = get_explainer(work, method, backend=b, **kwargs)
+    before = services.fingerprint(work)
     results: dict[str, RandomisationResult] = {}
     info: dict[str, dict[str, Any]] = {}
     for label, explainer in explainers.items():
         if progress is not None:
             progress(label)
         results[label], info[label] = _run_row(explainer, randomizer, x_last, t, layout, chosen, mode, seed)
-        _check_restored(services, model, before, label)
+        _check_restored(services, work, before, label)
     if edge_control:
         if progress is not None:
             progress(EDGE_CONTROL)
@@ -387,7 +393,7 @@ def sanity_check(model: Any, images: Any, methods: Sequence[Method] | str = DEFA
                                                         layers=chosen, mode=mode, seed=seed, keep_maps=True)
         info[EDGE_CONTROL] = {"method": None, "backend": None, "params": {}, "layer": None, "score": None,
                               "description": "Sobel edge magnitude of the image (does not look at the model)"}
-        _check_restored(services, model, before, EDGE_CONTROL)
+        _check_restored(services, work, before, EDGE_CONTROL)
     return SanityCheck(results, info, tuple(chosen), t, x_last, mode, seed,
                        [layer_seed(seed, available.index(name)) for name in chosen])
 
@@ -411,5 +417,6 @@ def _run_row(explainer: Any, randomizer: Any, x_last: np.ndarray, t: np.ndarray,
 
 def _check_restored(services: Any, model: Any, before: str, label: str) -> None:
     if services.fingerprint(model) != before:
-        raise ModelError(f"the model's weights differ from the original after the randomisation check of {label}; "
-                         "reload the model before using it again (its backend's randomizer did not restore them)")
+        raise ModelError(f"the weights of the model's copy differ from the original after the randomisation check of "
+                         f"{label}: its backend's randomizer did not restore them, and the next rows would start from "
+                         "randomised weights (the model itself was not changed)")

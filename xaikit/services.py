@@ -98,6 +98,15 @@ class ModelServices(abc.ABC):
         raise ModelError(f"the {self.backend!r} backend cannot randomise a model's weights, so the randomisation "
                          "sanity check cannot run on it")
 
+    def copy_model(self, model: Any) -> Any:
+        """An independent copy of ``model``: the same layers (same names) and weights, variables of its own.
+
+        The sanity check randomises the copy, so that the model itself keeps serving other
+        callers (another thread explaining it, the user's own code) unchanged meanwhile.
+        """
+        raise ModelError(f"the {self.backend!r} backend cannot copy a model, so the randomisation sanity check "
+                         "cannot run on it")
+
     def parameter_count(self, model: Any) -> int:
         """Number of trainable and non-trainable parameters (0 when unknown)."""
         return 0

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from xaikit.errors import InputError, ModelError
+from xaikit.kernels import CHANNEL_SIZES, layout_from_shape
 from xaikit.spec import LAYOUTS
 from xaikit.validation import as_numpy, check_images
 
@@ -26,8 +27,6 @@ __all__ = ["OUTPUTS", "BlackBox", "as_black_box", "callable_id", "check_scores",
 
 #: What a black box's outputs are: ``output`` (unknown), ``probability`` (softmax/sigmoid), ``logit`` (linear).
 OUTPUTS = ("output", "probability", "logit")
-#: Channel counts that identify the channel axis of an image (grey, colour, colour + alpha).
-CHANNEL_SIZES = (1, 3, 4)
 #: Black boxes not declared thread-safe are called one at a time (in the whole process:
 #: the same function may sit in several wrappers).
 _SERIAL = threading.Lock()
@@ -45,9 +44,10 @@ def infer_layout(image_shape: tuple[int | None, ...], who: str) -> str:
     if len(shape) != 3:
         raise InputError(f"{who} takes images (N, H, W, C) or (N, C, H, W); got images of shape (N, "
                          f"{', '.join(map(str, shape))})")
-    first, last = shape[0] in CHANNEL_SIZES, shape[2] in CHANNEL_SIZES
-    if first != last:
-        return "NCHW" if first else "NHWC"
+    layout = layout_from_shape(shape)
+    if layout is not None:
+        return layout
+    first = shape[0] in CHANNEL_SIZES
     shown = "(N, " + ", ".join("?" if s is None else str(s) for s in shape) + ")"
     raise InputError(f"cannot tell whether images of shape {shown} are channels-first or channels-last for {who}: "
                      f"{'both' if first else 'neither'} of axis 1 and axis 3 {'have' if first else 'has'} 1, 3 or 4 "
@@ -97,7 +97,8 @@ class BlackBox:
     Parameters
     ----------
     fn : callable
-        Called with float32 batches ``(B, H, W, C)`` or ``(B, C, H, W)`` (``layout``);
+        Called with float32 batches ``(B, H, W, C)`` or ``(B, C, H, W)`` (``layout``), each
+        a private copy it may change;
         returns ``(B, K)`` scores (a NumPy array; tensors with ``.numpy()`` are read too).
         Scores are used as float32. A single column is one class, or a binary model's
         positive class when ``output`` is ``"probability"`` (sigmoid) or ``"logit"``.
@@ -182,10 +183,16 @@ class BlackBox:
         return outputs, (outputs if logits and self.output == "logit" else None)
 
     def _call(self, x: np.ndarray) -> np.ndarray:
+        """The checked scores of ``fn`` on a private copy of ``x``.
+
+        ``fn`` may write into its argument (``images -= 0.5``): the copy keeps the caller's
+        array, and the rows a method reuses for its next calls, as they were, so the maps do
+        not depend on it. One copy of each batch, beside a call of the model.
+        """
         guard = contextlib.nullcontext() if self.thread_safe else _SERIAL
         try:
             with guard:
-                out = self.fn(x)
+                out = self.fn(np.array(x, np.float32, copy=True))
         except Exception as exc:  # named and chained: the user's function failed
             raise ModelError(f"{self.name} raised {type(exc).__name__} on a float32 batch of shape {x.shape}: "
                              f"{exc}") from exc

@@ -20,7 +20,7 @@ __all__ = ["FRAMEWORK_MODULES", "SERVICES", "CallableServices"]
 FRAMEWORK_MODULES = frozenset({"keras", "tf_keras", "tensorflow", "torch", "jax", "flax", "equinox", "haiku",
                                "paddle", "mxnet", "mindspore", "oneflow"})
 
-_TRUST = "pass unsafe=True (command line: --unsafe; bench suite: unsafe = true)"
+_TRUST = "pass unsafe=True (command line: --unsafe)"
 
 
 class CallableServices(EngineServices):

@@ -74,11 +74,15 @@ class _Surrogate(CaptumExplainer):
     def _algorithm(self, forward: torch.nn.Module, params: dict[str, Any]) -> Any:
         raise NotImplementedError
 
+    def _check_segments(self, labels: list[np.ndarray]) -> None:
+        """Refuse segmentations the library cannot fit (before it fails with its own error)."""
+
     def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
         outputs, targets = self._outputs_and_targets(images, targets, params["batch_size"])
         algorithm = self._algorithm(self._forward(images, params["score"]), params)
         labels = image_segments(to_layout(images, "NCHW", "NHWC"), params["segmentation"], params["n_segments"],
                                 params["compactness"])
+        self._check_segments(labels)
         baseline = to_tensor(params["_baseline"][None], self.model)
 
         def call(x: torch.Tensor, t: int, i: int) -> torch.Tensor:
@@ -127,6 +131,14 @@ class CaptumKernelShap(_Surrogate):
 
     def _algorithm(self, forward: torch.nn.Module, params: dict[str, Any]) -> Any:
         return KernelShap(forward)
+
+    def _check_segments(self, labels: list[np.ndarray]) -> None:
+        """Captum draws coalition sizes from the Shapley kernel over 1 .. M - 1 features: M = 1 gives NaN weights."""
+        for i, image_labels in enumerate(labels):
+            if len(np.unique(image_labels)) < 2:
+                raise InputError(f"Captum's KernelShap needs at least 2 segments per image (it draws coalition sizes "
+                                 f"between 1 and M - 1); image {i} has 1 (an image this small, or n_segments=1). Use "
+                                 "more segments, larger images, or the native kernel_shap (backend='torch').")
 
 
 class CaptumLime(_Surrogate):

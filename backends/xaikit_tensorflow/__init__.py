@@ -27,6 +27,14 @@ BACKEND = BackendSpec(
 )
 
 
+def declare_layout(model, layout):
+    """State how ``model`` takes a batch (``"NHWC"``, ``"NCHW"``; None: read from its input shape); see
+    :func:`._keras.declare_layout`."""
+    from ._keras import declare_layout as declare
+
+    declare(model, layout)
+
+
 def class_scores(model, images, score="probability", batch_size=32):
     """``(N, n_classes)`` class scores as the explainers see them; see :mod:`.services`."""
     from .services import SERVICES
@@ -34,4 +42,4 @@ def class_scores(model, images, score="probability", batch_size=32):
     return SERVICES.class_scores(model, images, score, batch_size)
 
 
-__all__ = ["BACKEND", "class_scores"]
+__all__ = ["BACKEND", "class_scores", "declare_layout"]

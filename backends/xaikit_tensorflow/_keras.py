@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -34,13 +35,15 @@ import numpy as np
 import tensorflow as tf
 
 from xaikit.errors import InputError, LayerError, ModelError
-from xaikit.kernels import chunks
+from xaikit.kernels import chunks, layout_from_shape
 from xaikit.spec import LayerInfo, ModelSpec
 from xaikit.targets import check_score_values, not_differentiable_error
 
-__all__ = ["KerasModelView", "model_view", "model_kind", "chunks", "layer_kind"]
+__all__ = ["KerasModelView", "declare_layout", "model_view", "model_kind", "chunks", "layer_kind"]
 
 _VIEWS: weakref.WeakKeyDictionary[Any, KerasModelView] = weakref.WeakKeyDictionary()
+#: Layouts stated with :func:`declare_layout`, per model object.
+_DECLARED: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 # Wrapping layer.call (and layer.activation) is process-global state on the user's layers:
 # tracing is serialised, and so is everything that reads that state (building a view),
 # so no thread ever sees another thread's wrappers.
@@ -86,7 +89,7 @@ def _fingerprint(model: Any) -> tuple[Any, ...]:
     "remove the softmax" trick), changes it, so a cached view (and its compiled functions)
     is rebuilt instead of silently running the old graph.
     """
-    out: list[Any] = [model.built]
+    out: list[Any] = [model.built, _DECLARED.get(model)]
 
     def walk(container: Any) -> None:
         for layer in getattr(container, "layers", ()):
@@ -96,6 +99,26 @@ def _fingerprint(model: Any) -> tuple[Any, ...]:
 
     walk(model)
     return tuple(out)
+
+
+def declare_layout(model: Any, layout: str | None) -> None:
+    """State how ``model`` takes a batch: ``"NHWC"``, ``"NCHW"``, or None (read from its input shape).
+
+    Without it, a model whose declared input shape says channels first (``(3, 224, 224)``:
+    the first axis has 1, 3 or 4 entries and the last does not, the callable backend's
+    rule) takes ``(N, C, H, W)`` batches, and any other one Keras' convention,
+    ``(N, H, W, C)``.
+    """
+    from xaikit.kernels import LAYOUTS
+
+    if layout is not None and layout not in LAYOUTS:
+        raise InputError(f"layout must be one of {', '.join(map(repr, LAYOUTS))} or None (read from the model's "
+                         f"input shape); got {layout!r}")
+    with _TRACE_LOCK:
+        if layout is None:
+            _DECLARED.pop(model, None)
+        else:
+            _DECLARED[model] = layout
 
 
 def model_view(model: Any) -> KerasModelView:
@@ -150,6 +173,29 @@ class _Capture:
     calls: dict[str, int] = field(default_factory=dict)
 
 
+#: What TensorFlow takes as a name scope: a model or layer named otherwise cannot run inside a ``tf.function``.
+_SCOPE_NAME = re.compile(r"^[A-Za-z0-9_.\\/>-]*$")
+
+
+def _check_scope_names(model: Any, layers: dict[str, Any]) -> None:
+    """A :class:`ModelError` naming the model's and layers' names TensorFlow refuses as name scopes (a space, a colon).
+
+    Keras opens a name scope per layer call: such a model runs eagerly but not in a
+    compiled function (Keras' own ``model.predict`` fails on it too), and every method
+    would fail with TensorFlow's raw ValueError.
+    """
+    named = [("model", model.name), *(("layer", layer.name) for layer in layers.values())]
+    bad = list(dict.fromkeys((what, name) for what, name in named if not _SCOPE_NAME.match(name)))
+    if bad:
+        shown = ", ".join(f"{what} {name!r}" for what, name in bad)
+        what, name = bad[0]
+        fixed = re.sub(r"[^A-Za-z0-9_.\\/>-]", "_", name)
+        rename = f"model.name = {fixed!r}" if what == "model" else f"model.get_layer({name!r}).name = {fixed!r}"
+        raise ModelError(f"model {model.name!r} has names TensorFlow cannot use as name scopes ({shown}): a name may "
+                         "hold only letters, digits and _ . / > -, and Keras' own model.predict fails on this model "
+                         f"too. Rename them before explaining ({rename}), or when building the model.")
+
+
 class KerasModelView:
     """A Keras 3 model seen by the native backend; see the module docstring."""
 
@@ -170,7 +216,9 @@ class KerasModelView:
         self.name = model.name
         self.kind = model_kind(model)
         self.layers = self._index_layers(model)
+        _check_scope_names(model, self.layers)
         self.input_shape = self._input_shape(model)
+        self.layout = _DECLARED.get(model) or layout_from_shape(self.input_shape) or "NHWC"
         self.final_layer, self.output_activation, self.final_mode = self._final(model)
         self._functions: dict[tuple[Any, ...], Callable[..., Any]] = {}
         self._shape_cache: dict[tuple[int, ...], tuple[dict[str, tuple[int | None, ...]], dict[str, int]]] = {}
@@ -203,8 +251,8 @@ class KerasModelView:
 
     def _static_spec(self, n_outputs: int) -> ModelSpec:
         return ModelSpec(self.input_shape, n_outputs, self.output_activation, tuple(self.layers), self.top_layers,
-                         layout="NHWC",
-                         framework="keras", name=self.name, output_shape=self.output_shape)  # type: ignore[arg-type]
+                         layout=self.layout, framework="keras", name=self.name,
+                         output_shape=self.output_shape)  # type: ignore[arg-type]
 
     def _not_a_classifier(self, shape: tuple[int | None, ...]) -> int:
         """Record an output of one image's ``shape`` other than ``(K,)``; its last axis (the classes of a
@@ -239,12 +287,24 @@ class KerasModelView:
             self._spec = self._static_spec(self.n_outputs)
         finished = [n for n in shapes if n != "__output__"]
         order = finished + [n for n in self.layers if n not in shapes]
-        info = tuple(LayerInfo(n, layer_kind(self.layers[n]), shapes.get(n), calls.get(n, 0)) for n in order)
+        info = tuple(LayerInfo(n, layer_kind(self.layers[n]), self._in_layout(n, shapes.get(n)), calls.get(n, 0))
+                     for n in order)
         spec = ModelSpec(self.input_shape, self._spec.n_outputs, self.output_activation, tuple(self.layers),
-                         self.top_layers, layout="NHWC", layer_info=info, framework="keras", name=self.name,
+                         self.top_layers, layout=self.layout, layer_info=info, framework="keras", name=self.name,
                          output_shape=None if len(out) == 1 else tuple(out))  # type: ignore[arg-type]
         self._specs[image_shape] = spec
         return spec
+
+    def _in_layout(self, layer: str, shape: tuple[int | None, ...] | None) -> tuple[int | None, ...] | None:
+        """A layer's per-image output shape in the model's layout (``(C, h, w)`` for a channels-first model), as
+        :class:`~xaikit.ModelSpec` describes layers; the engine still passes layer tensors channels last."""
+        if self.layout == "NHWC" or shape is None or len(shape) != 3 or not self.channels_last(layer):
+            return shape
+        return (shape[2], shape[0], shape[1])
+
+    def channels_last(self, layer: str) -> bool:
+        """Whether ``layer`` computes channels last (every Keras layer but those with data_format='channels_first')."""
+        return getattr(self.layers.get(layer), "data_format", None) != "channels_first"
 
     @staticmethod
     def _index_layers(model: Any) -> dict[str, Any]:
@@ -285,7 +345,7 @@ class KerasModelView:
             return (None, None, None)
         if len(shape) != 4:
             raise ModelError(f"model {model.name!r} takes inputs of shape {shape}; xaikit explains image classifiers "
-                             "taking channels-last (N, H, W, C) batches.")
+                             "taking (N, H, W, C) or (N, C, H, W) batches.")
         return (shape[1], shape[2], shape[3])
 
     def _final(self, model: Any) -> tuple[Any, str, str]:
@@ -344,10 +404,13 @@ class KerasModelView:
         try:
             with self._hooks(capture):
                 out = self.model(tf.zeros((1, *hwc), tf.float32), training=False)
+        except tf.errors.UnimplementedError as exc:
+            raise ModelError(_unsupported_here(self, exc)) from None
         except (ValueError, TypeError, tf.errors.InvalidArgumentError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            order = "channels last" if self.layout == "NHWC" else "channels first"
             raise InputError(f"model {self.name!r} cannot take images of shape (N, {', '.join(map(str, hwc))}) "
-                             f"(channels last): {first}") from None
+                             f"({order}): {first}") from None
         shapes: dict[str, tuple[int | None, ...]] = {}
         for name, tensor in capture.outputs.items():
             if hasattr(tensor, "shape"):
@@ -445,6 +508,13 @@ class KerasModelView:
                     and getattr(layer, "max_value", None) is None and not getattr(layer, "threshold", 0):
                 patch(layer, "call", _owner_only(relu, layer.call, owner))
 
+    def check_channels_last(self, layer: str) -> None:
+        """Layer tensors cross the engine boundary channels-last: a ``channels_first`` layer is refused by name."""
+        if not self.channels_last(layer):
+            raise LayerError(f"layer {layer!r} of model {self.name!r} computes channels first (data_format="
+                             "'channels_first'); xaikit reads layer activations channels last. Pick a channels-last "
+                             "layer (after a Permute((2, 3, 1))) or a method at the input.")
+
     def forward(self, x: Any, capture: Sequence[str] = (), relu_rule: str | None = None) -> _Capture:
         """Run the model on ``x`` (inside a traced function), recording layers and logits."""
         cap = _Capture(wanted=frozenset(capture))
@@ -512,7 +582,14 @@ class KerasModelView:
                 with _TRACE_LOCK:
                     return python_fn(*args)
 
-            fn = tf.function(xaikit_compiled_function, input_signature=list(signature))
+            traced = tf.function(xaikit_compiled_function, input_signature=list(signature))
+
+            def fn(*args: Any) -> Any:
+                try:
+                    return traced(*args)
+                except tf.errors.UnimplementedError as exc:  # an operation this device lacks (named)
+                    raise ModelError(_unsupported_here(self, exc)) from None
+
             self._functions[key] = fn
         return fn
 
@@ -610,6 +687,19 @@ def traced_error(exc: Exception) -> Exception:
     exc.ag_pass_through = True  # type: ignore[attr-defined]
     exc.__dict__.pop("ag_error_metadata", None)  # attached on the way up through converted code
     return exc
+
+
+def _unsupported_here(view: KerasModelView, exc: Exception) -> str:
+    """What to do about an operation TensorFlow does not implement on this device (channels-first convolutions
+    on a CPU)."""
+    first = next((line for line in str(exc).strip().splitlines() if line.strip()), type(exc).__name__)
+    channels_first = [name for name, layer in view.layers.items()
+                      if getattr(layer, "data_format", None) == "channels_first"]
+    why = (f": its layer(s) {', '.join(map(repr, channels_first[:4]))} compute channels first (data_format="
+           "'channels_first'), which TensorFlow implements for convolutions and pooling on a GPU only. Run it on a "
+           "GPU, or rebuild it channels last (data_format='channels_last', with a Permute((2, 3, 1)) after a "
+           "channels-first input)" if channels_first else "")
+    return (f"TensorFlow cannot run model {view.name!r} on this device{why} (TensorFlow: {first[:300]})")
 
 
 def _modified_relu(rule: str) -> Callable[[Any], Any]:

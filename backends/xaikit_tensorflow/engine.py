@@ -85,7 +85,8 @@ class KerasEngine(Engine):
 
     @property
     def layout(self) -> str:
-        return "NHWC"
+        """``"NHWC"``, or ``"NCHW"`` for a model whose input shape says channels first (or declared so)."""
+        return self.view.layout
 
     def describe(self, image_shape: tuple[int, ...] | None) -> ModelSpec:
         return self.view.describe(image_shape)
@@ -152,7 +153,8 @@ class KerasEngine(Engine):
     def occlusion_scores(self, x: np.ndarray, seg: np.ndarray, windows: np.ndarray, baseline: np.ndarray,
                          t: np.ndarray, score: str) -> np.ndarray:
         view, shape = self.view, tuple(x.shape[1:])
-        height, width = shape[0], shape[1]
+        last = view.layout == "NHWC"
+        height, width = (shape[0], shape[1]) if last else (shape[1], shape[2])
 
         def build() -> Callable[..., Any]:
             def fn(images: Any, seg: Any, windows: Any, baseline: Any, targets: Any) -> Any:
@@ -161,7 +163,8 @@ class KerasEngine(Engine):
                 cols = tf.range(width)[None, None, :]
                 top, left, bottom, right = (windows[:, i, None, None] for i in range(4))
                 inside = (rows >= top) & (rows < bottom) & (cols >= left) & (cols < right)
-                occluded = tf.where(inside[..., None], baseline[None], rows_x)
+                inside = inside[..., None] if last else inside[:, None]  # broadcast over the channels
+                occluded = tf.where(inside, baseline[None], rows_x)
                 return tf.gather(view.class_scores(view.forward(occluded), score), targets, batch_dims=1)
             return fn
 
@@ -173,15 +176,17 @@ class KerasEngine(Engine):
     def masked_scores(self, x: np.ndarray, seg: np.ndarray, masks: np.ndarray, fill: np.ndarray, t: np.ndarray,
                       score: str) -> np.ndarray:
         view, shape = self.view, tuple(x.shape[1:])
+        last = view.layout == "NHWC"
 
         def build() -> Callable[..., Any]:
             def fn(images: Any, seg: Any, masks: Any, fill: Any, targets: Any) -> Any:
-                m = masks[..., None]
+                m = masks[..., None] if last else masks[:, None]  # broadcast over the channels
                 rows = tf.gather(images, seg) * m + fill[None] * (1.0 - m)
                 return tf.gather(view.class_scores(view.forward(rows), score), targets, batch_dims=1)
             return fn
 
-        signature = [view.image_spec(shape), _INT, tf.TensorSpec((None, *shape[:2]), tf.float32),
+        size = shape[:2] if last else shape[1:]
+        signature = [view.image_spec(shape), _INT, tf.TensorSpec((None, *size), tf.float32),
                      tf.TensorSpec(shape, tf.float32), _INT]
         fn = self._compiled(("masked_scores", score, shape), build, signature)
         return fn(x, seg, masks.astype(np.float32), fill.astype(np.float32), t).numpy()
@@ -221,6 +226,8 @@ class KerasEngine(Engine):
                            times_delta: bool = False, second_moment: bool = False) -> np.ndarray:
         if layer is None:
             self._check_differentiable()
+        else:
+            self.view.check_channels_last(layer)
         view, shape, k = self.view, tuple(x.shape[1:]), int(t.shape[1])
         rows = tf.TensorSpec((None, *shape), tf.float32)
         vector = tf.TensorSpec([None], tf.float32)
@@ -259,6 +266,7 @@ class KerasEngine(Engine):
     def layer_gradients(self, x: np.ndarray, t: np.ndarray, score: str, layer: str
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         view, shape = self.view, tuple(x.shape[1:])
+        view.check_channels_last(layer)
 
         def build() -> Callable[..., Any]:
             def fn(images: Any, targets: Any) -> Any:
@@ -285,11 +293,17 @@ class KerasEngine(Engine):
             return fn
 
         maps, out = self._compiled(("activations", names, shape), build, [view.image_spec(shape)])(x)
-        return {n: m.numpy() for n, m in zip(names, maps)}, out.numpy()
+        arrays = {n: m.numpy() for n, m in zip(names, maps)}
+        if view.layout == "NCHW":  # in the model's layout, as the spec describes the layers
+            arrays = {n: a.transpose(0, 3, 1, 2) if a.ndim == 4 and view.channels_last(n) else a
+                      for n, a in arrays.items()}
+        return arrays, out.numpy()
 
     def probe(self, x: np.ndarray, score: str, layer: str | None
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         view, shape = self.view, tuple(x.shape[1:])
+        if layer:
+            view.check_channels_last(layer)
 
         def build() -> Callable[..., Any]:
             def fn(images: Any) -> Any:
@@ -303,10 +317,12 @@ class KerasEngine(Engine):
         return out.numpy(), scores.numpy(), (features.numpy() if layer else None)
 
     def check_head(self, layer: str) -> None:
+        self.view.check_channels_last(layer)
         self.view.head(layer)
 
     def head_scores(self, features: np.ndarray, t: np.ndarray, score: str, layer: str) -> np.ndarray:
         view, shape = self.view, tuple(features.shape[1:])
+        view.check_channels_last(layer)
 
         def build() -> Callable[..., Any]:
             def fn(a: Any, targets: Any) -> Any:

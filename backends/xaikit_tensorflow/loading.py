@@ -44,7 +44,7 @@ __all__ = ["MODEL_SUFFIXES", "is_savedmodel", "load_model"]
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _ZIP_SIGNATURE = b"PK\x03\x04"
-_TRUST = "pass unsafe=True (command line: --unsafe; bench suite: unsafe = true)"
+_TRUST = "pass unsafe=True (command line: --unsafe)"
 
 
 def is_savedmodel(path: str | Path) -> bool:

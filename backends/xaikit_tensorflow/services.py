@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from xaikit.errors import InputError, LayerError
+from xaikit.errors import InputError, LayerError, ModelError
 from xaikit.services import EngineServices
 
 from .engine import KerasEngine, engine_for
@@ -42,6 +42,37 @@ class KerasServices(EngineServices):
         from .randomize import KerasRandomizer
 
         return KerasRandomizer(model)
+
+    def copy_model(self, model: Any) -> Any:
+        """``keras.models.clone_model`` with the model's weights; nested models are cloned layer by layer.
+
+        A ``Lambda`` layer is re-created from its function (already loaded in this process:
+        no code is deserialised), which Keras' safe mode would otherwise refuse.
+        """
+        keras = _keras()
+
+        def graph(m: Any) -> bool:  # a model clone_model rebuilds layer by layer (its clone_function applies)
+            return isinstance(m, keras.Sequential) or type(m).__name__ == "Functional"
+
+        def clone(m: Any) -> Any:
+            return keras.models.clone_model(m, clone_function=clone_layer) if graph(m) else keras.models.clone_model(m)
+
+        def clone_layer(layer: Any) -> Any:
+            if isinstance(layer, keras.layers.Lambda):
+                return type(layer).from_config(layer.get_config(), safe_mode=False)
+            if isinstance(layer, keras.Model):
+                return clone(layer)
+            return type(layer).from_config(layer.get_config())
+
+        try:
+            copied = clone(model)
+            copied.set_weights(model.get_weights())
+        except Exception as exc:  # Keras raises ValueError, TypeError, NotImplementedError...
+            raise ModelError(f"cannot copy Keras model {model.name!r} ({type(exc).__name__}: {exc}); the sanity "
+                             "check randomises a copy so that the model itself stays unchanged for other callers. "
+                             "A subclassed model needs get_config/from_config to be copied; or randomise it "
+                             "yourself with xaikit.metrics.cascading_randomisation.") from exc
+        return copied
 
     def parameter_count(self, model: Any) -> int:
         return int(model.count_params())

@@ -148,6 +148,17 @@ class TorchModelView:
             raise ModelError("the model this view belongs to no longer exists")
         return model
 
+    def call(self, x: torch.Tensor) -> Any:
+        """The model on ``x``: every pass of xaikit (and of the libraries' :class:`ScoreModel`) goes through here.
+
+        The model gets a private copy: a ``forward`` that writes into its input
+        (``x.sub_(0.5)``) changes neither the caller's tensor (which the images share memory
+        with) nor the rows a method reuses for its next passes, and an input that requires
+        grad (a leaf autograd refuses to see changed in place) stays untouched; gradients
+        flow through the copy. One copy of each batch, beside a forward pass.
+        """
+        return self.model(x.clone())
+
     def _first_tensor(self) -> torch.Tensor | None:
         for tensor in self.model.parameters():
             return tensor
@@ -256,7 +267,6 @@ class TorchModelView:
                         last_leaf.update(name=name)
             return record
 
-        model = self.model
         handles = []
         try:
             for name, module in self.modules.items():
@@ -265,7 +275,7 @@ class TorchModelView:
             with self.running(grad=False):
                 x = torch.zeros((1, *image_shape), device=self.device, dtype=self.dtype)
                 try:
-                    out = model(x)
+                    out = self.call(x)
                 except (RuntimeError, ValueError, TypeError, IndexError) as exc:
                     raise InputError(self._shape_message(image_shape, exc)) from None
         finally:
@@ -428,7 +438,7 @@ class TorchModelView:
                 torch.set_grad_enabled(False)
             with self.hooks(state, capture, grad=grad, final=probe.final if probe.logit_is_input else None,
                             relu_rule=relu_rule):
-                state.outputs["__output__"] = self.model(x)
+                state.outputs["__output__"] = self.call(x)
         _check_calls(state, capture)
         return state
 
@@ -486,7 +496,7 @@ class TorchModelView:
             a = torch.zeros((1, *shape), device=self.device, dtype=self.dtype, requires_grad=True)
             state = _Pass()
             with self.hooks(state, replace=(layer, a), grad=True):
-                out = self.model(x)
+                out = self.call(x)
             linked = torch.autograd.grad(out.sum(), [x, a], allow_unused=True)
         if linked[0] is not None:
             raise LayerError(f"the model above layer {layer!r} cannot be computed from that layer's output alone "
@@ -522,7 +532,7 @@ class TorchModelView:
             torch.set_grad_enabled(False)  # the part below the layer builds no graph
             with self.hooks(state, replace=(layer, a), grad=grad, final=final):
                 x = torch.zeros((rows, *image_shape), device=a.device, dtype=self.dtype)
-                state.outputs["__output__"] = self.model(x)
+                state.outputs["__output__"] = self.call(x)
         _check_calls(state, [layer])
         return state
 

@@ -134,7 +134,7 @@ class ScoreModel(nn.Module):
         probe = self._probe if shape == self.image_shape else view.probe(shape)
         state = _Pass()
         with view.eval_scope, view.hooks(state, final=probe.final if probe.logit_is_input else None):
-            state.outputs["__output__"] = self.model(x.to(view.dtype))
+            state.outputs["__output__"] = view.call(x.to(view.dtype))
         if self.score is None:
             return state.outputs["__output__"]
         return _column(TorchEngine._scores(state, probe, self.score), self.column)

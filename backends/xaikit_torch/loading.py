@@ -48,7 +48,7 @@ __all__ = ["MODEL_SUFFIXES", "load_model"]
 MODEL_SUFFIXES = (".pt", ".pth")
 _ZIP_SIGNATURE = b"PK\x03\x04"
 _PICKLE_PROTOCOL = 0x80
-_TRUST = "pass unsafe=True (command line: --unsafe; bench suite: unsafe = true)"
+_TRUST = "pass unsafe=True (command line: --unsafe)"
 _STATE_DICT_KEYS = ("state_dict", "model_state_dict")
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from xaikit.errors import InputError, LayerError
+from xaikit.errors import InputError, LayerError, ModelError
 from xaikit.services import EngineServices
 
 __all__ = ["SERVICES", "TorchServices"]
@@ -37,6 +37,18 @@ class TorchServices(EngineServices):
         from .randomize import TorchRandomizer
 
         return TorchRandomizer(model)
+
+    def copy_model(self, model: Any) -> Any:
+        """``copy.deepcopy(model)``: its own parameters and buffers, on the model's device, modes as they are."""
+        import copy
+
+        try:
+            return copy.deepcopy(model)
+        except Exception as exc:  # whatever the module holds that cannot be copied
+            raise ModelError(f"cannot copy model {type(model).__name__} ({type(exc).__name__}: {exc}); the sanity "
+                             "check randomises a copy so that the model itself stays unchanged for other callers. "
+                             "Make the module deep-copyable (copy.deepcopy) or randomise it yourself with "
+                             "xaikit.metrics.cascading_randomisation.") from exc
 
     def parameter_count(self, model: Any) -> int:
         return int(sum(p.numel() for p in model.parameters()))

@@ -590,7 +590,7 @@ class _Runner:
 
 def run_suite(config: SuiteConfig, out_dir: str | os.PathLike[str], *, reuse: bool = True,
               log: Callable[[str], None] | None = None, progress: bool = False, engine: str | Engine = "local",
-              address: str | None = None, workers: int | None = None) -> BenchResults:
+              address: str | None = None, workers: int | None = None, unsafe: bool = False) -> BenchResults:
     """Run (or resume) ``config``, storing cells in ``out_dir``; see the module docstring.
 
     Parameters
@@ -613,12 +613,17 @@ def run_suite(config: SuiteConfig, out_dir: str | os.PathLike[str], *, reuse: bo
     address, workers
         The Ray engine's cluster address (None: the running Ray session, else a new local
         one) and worker count (default: the cluster's CPUs).
+    unsafe
+        Trust the code the suite's models carry (Lambda layers, SavedModel folders,
+        TorchScript, pickled modules): only the caller grants it. A model the suite marks
+        ``unsafe = true`` stops the run before anything loads unless this is True.
 
     Returns
     -------
     BenchResults
         Feed it to :func:`xaikit.bench.report.write_reports`.
     """
+    config = config.trusted(unsafe)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     owned = not isinstance(engine, Engine)
     runner_engine = get_engine(engine, address=address, workers=workers)

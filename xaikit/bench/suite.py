@@ -145,6 +145,11 @@ class ModelEntry:
     framework : str or None
         ``"keras"`` or ``"torch"``: the framework of a zoo model (the PyTorch twins carry the
         Keras weights) or of an architecture whose name both frameworks know.
+    unsafe : bool
+        The suite *asks* to load code this model carries (Lambda layers, a SavedModel
+        folder, TorchScript, a pickled module). A suite cannot grant it: the run stops unless
+        its caller passes ``--unsafe`` (``run_suite(..., unsafe=True)``), see
+        :meth:`SuiteConfig.trusted`.
     images : str or None
         A folder (or file) of images; ``"synthetic"`` for generated shapes at the model's
         input size; None for a zoo model's test split.
@@ -242,6 +247,22 @@ class SuiteConfig:
     source: str = "<built>"
     notes: tuple[str, ...] = ()
 
+    def trusted(self, unsafe: bool) -> SuiteConfig:
+        """The suite with the caller's trust: every model loads with ``unsafe``.
+
+        Trust comes from whoever runs the suite, not from whoever wrote the file: a model the
+        suite marks ``unsafe = true`` stops the run (an :class:`~xaikit.errors.InputError`
+        naming it and the code it carries) unless ``unsafe`` is True.
+        """
+        asking = [m for m in self.models if m.unsafe]
+        if asking and not unsafe:
+            lines = "; ".join(f"model {m.id!r} ({m.source}) asks for unsafe = true: {_code_carried(m)}"
+                              for m in asking)
+            raise InputError(f"suite {self.name!r}: {lines}. A suite cannot trust code for you: if you trust "
+                             "these files, run it with --unsafe (Python: run_suite(..., unsafe=True)); otherwise "
+                             "remove the model from the suite.")
+        return replace(self, models=tuple(replace(m, unsafe=unsafe) for m in self.models))
+
     def with_models(self, models: Sequence[ModelEntry]) -> SuiteConfig:
         """The same suite on other models (per-model method filters are dropped).
 
@@ -253,6 +274,19 @@ class SuiteConfig:
         description = (f"{names} explained by the methods and libraries of the '{self.name}' suite "
                        f"({len(methods)} method entries), on a seeded sample of its images.")
         return replace(self, models=tuple(models), methods=methods, description=description)
+
+
+def _code_carried(entry: ModelEntry) -> str:
+    """What code loading ``entry``'s model would run, by the kind of its file."""
+    path = Path(entry.path or "")
+    suffix = path.suffix.lower()
+    if suffix in (".keras", ".h5", ".hdf5"):
+        return "loading it runs the Python bytecode of its Lambda layers"
+    if suffix in (".pt", ".pth"):
+        return "a TorchScript archive or a pickled module runs code from the file when loaded"
+    if path.is_dir():
+        return "a SavedModel folder runs its graph as saved (it could, say, write files)"
+    return "loading it runs code from the file"
 
 
 # --------------------------------------------------------------------------- parsing helpers

@@ -176,8 +176,8 @@ def _params(cfg: Any, items: tuple[str, ...]) -> Any:
 @click.option("-p", "--preprocess", metavar="SCHEME", help="Pixels -> model input for --images: none, scale255, "
                                                            "caffe, torch, tf or a keras.applications family.")
 @click.option("--labels", "labels_path", metavar="FILE", help="Class names (.txt or .json) for the figures.")
-@click.option("--unsafe", is_flag=True, help="Allow Lambda layers, SavedModel folders and package.module:name "
-                                            "references (code) in a --model you trust.")
+@click.option("--unsafe", is_flag=True, help="Trust the code the models carry (Lambda layers, SavedModel folders, "
+                                            "TorchScript, pickles): a suite's unsafe = true only asks for it.")
 @click.option("--n-images", type=click.IntRange(min=1), help="Images per model (overrides the suite).")
 @click.option("--seed", type=click.IntRange(0, SEED_LIMIT - 1),
               help="Seed of the sample, random methods and randomisation (overrides the suite).")
@@ -260,7 +260,7 @@ def bench_command(**o: Any) -> None:
     progress = not o["quiet"] and sys.stderr.isatty()
     try:
         results = run_suite(cfg, out, log=log, progress=progress, reuse=not o["fresh"], engine=o["engine"],
-                            address=o["address"], workers=o["workers"])
+                            address=o["address"], workers=o["workers"], unsafe=o["unsafe"])
     except KeyboardInterrupt:
         from ..bench.store import ResultStore
 

@@ -30,7 +30,7 @@ from .coalitions import (
     shapley_size_probabilities,
 )
 from .integration import INTEGRATION_RULES, integration_points
-from .layout import LAYOUTS, channel_axis, images_channels_last, to_layout
+from .layout import CHANNEL_SIZES, LAYOUTS, channel_axis, images_channels_last, layout_from_shape, to_layout
 from .masks import (
     SEGMENTATIONS,
     bilinear_matrix,
@@ -51,8 +51,10 @@ from .windows import accumulate_windows, occluded_images, patch_windows, window_
 
 __all__ = [
     "CHANNEL_REDUCTIONS",
+    "CHANNEL_SIZES",
     "INTEGRATION_RULES",
     "LAYOUTS",
+    "layout_from_shape",
     "SEGMENTATIONS",
     "STREAMS",
     "GLOBAL_RNG_LOCK",

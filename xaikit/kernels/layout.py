@@ -6,9 +6,27 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["LAYOUTS", "to_layout", "channel_axis", "images_channels_last"]
+__all__ = ["CHANNEL_SIZES", "LAYOUTS", "to_layout", "channel_axis", "images_channels_last", "layout_from_shape"]
 
 LAYOUTS = ("NHWC", "NCHW")
+#: Channel counts that identify the channel axis of an image (grey, colour, colour + alpha).
+CHANNEL_SIZES = (1, 3, 4)
+
+
+def layout_from_shape(image_shape: tuple[int | None, ...]) -> str | None:
+    """``"NHWC"`` or ``"NCHW"`` when one image's shape decides it, else None (ambiguous).
+
+    The rule of every backend that reads the layout from a shape: the channel axis is the
+    first (``(C, H, W)``) or the last (``(H, W, C)``) axis, recognised only when exactly
+    one of them has 1, 3 or 4 entries.
+    """
+    shape = tuple(image_shape)
+    if len(shape) != 3:
+        return None
+    first, last = shape[0] in CHANNEL_SIZES, shape[2] in CHANNEL_SIZES
+    if first == last:
+        return None
+    return "NCHW" if first else "NHWC"
 
 
 def channel_axis(layout: str) -> int:
