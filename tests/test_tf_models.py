@@ -172,7 +172,8 @@ def test_model_level_errors(keras, images):
     with pytest.raises(ModelError, match="keras.Model"):
         xk.explain(object(), images, method="gradcam", backend="tensorflow")
     vector = keras.Sequential([keras.Input((10,)), layers.Dense(2)])
-    with pytest.raises(ModelError, match=r"inputs of shape \(None, 10\); xaikit explains image classifiers taking \(N, H, W, C\) or \(N, C, H, W\)"):
+    with pytest.raises(ModelError, match=r"inputs of shape \(None, 10\); xaikit explains image classifiers "
+                                         r"taking \(N, H, W, C\) or \(N, C, H, W\)"):
         xk.explain(vector, images, method="gradcam")
 
 
