@@ -286,8 +286,11 @@ class KerasModelView:
         elif self.kind == "functional":
             outputs = model.outputs
             if len(outputs) != 1:
-                raise ModelError(f"model {model.name!r} has {len(outputs)} outputs; xaikit explains classifiers "
-                                 "with one (N, K) output. Build a wrapper model with the output to explain.")
+                names = ", ".join(f"[{i}] {t._keras_history.operation.name!r} (N, {', '.join(map(str, t.shape[1:]))})"
+                                  for i, t in enumerate(outputs))
+                raise ModelError(f"model {model.name!r} has {len(outputs)} outputs: {names}; xaikit explains one "
+                                 "(N, K) output of class scores: say which with output= (its index or its layer's "
+                                 "name; command line: --model-output).")
             layer = outputs[0]._keras_history.operation
         while layer is not None and _is_container(layer):  # a nested model produces the output
             kind = model_kind(layer)

@@ -42,7 +42,7 @@ METHODS: dict[str, MethodSchema] = {m.id: m for m in ENTRIES}
 ATTRIBUTION_METHODS: tuple[str, ...] = tuple(m for m, s in METHODS.items() if s.kind == "attribution")
 
 #: Parameters every attribution method takes, before its own.
-COMMON_PARAMS: tuple[Param, ...] = shared("batch_size", "score")
+COMMON_PARAMS: tuple[Param, ...] = shared("batch_size", "score", "output")
 
 
 def get_method(method: str) -> MethodSchema:
