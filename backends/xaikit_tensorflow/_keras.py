@@ -425,6 +425,19 @@ class KerasModelView:
                     else:
                         obj.__dict__[attribute] = previous
 
+    def relu_layers(self) -> list[str]:
+        """The layers whose ReLU a modified backward pass replaces (:meth:`_patch_relus`)."""
+        out = []
+        for name, layer in self.layers.items():
+            if _is_container(layer):
+                continue
+            activation = layer.__dict__.get("activation", getattr(layer, "activation", None))
+            if (activation is not None and getattr(activation, "__name__", "") == "relu") or (
+                    type(layer).__name__ == "ReLU" and not getattr(layer, "negative_slope", 0)
+                    and getattr(layer, "max_value", None) is None and not getattr(layer, "threshold", 0)):
+                out.append(name)
+        return out
+
     def _patch_relus(self, rule: str, owner: int, patch: Callable[[Any, str, Any], None]) -> None:
         """Give every ReLU of the model the backward pass of ``rule`` (in the owner thread)."""
         relu = _modified_relu(rule)

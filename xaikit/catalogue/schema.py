@@ -24,7 +24,7 @@ PASS_KINDS = ("forward", "forward_backward_input", "forward_backward_layer", "he
 #: ``layers``: a layer's activations and the gradient at them; ``head``: the model above a
 #: layer run on given activations; ``guided``: input gradients through modified ReLU
 #: backward passes (guided backpropagation, deconvnet).
-CAPABILITIES = ("scores", "gradients", "layers", "head", "guided")
+CAPABILITIES = ("scores", "gradients", "layers", "head", "guided", "attention")
 
 #: How a method's maps are best looked at and scored: ``signed`` (red/blue around 0),
 #: ``positive`` (non-negative by definition: a heat map), ``magnitude`` (the sign is mostly
