@@ -12,6 +12,7 @@ reason. Heavy by design (all methods on ~30 architectures): it belongs here, not
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -24,6 +25,9 @@ RECORDS = DOCS / "architectures"
 PAGE = DOCS / "architectures.md"
 SIZE = 64
 CLASSES = 10
+#: Score-CAM and Ablation-CAM run the model once per channel of the layer: skipped above this many channels (the
+#: page says so) to keep the run to minutes on two cores.
+MAX_CHANNELS = 512
 
 
 def _torchvision(name: str, **kwargs: Any) -> Callable[[], Any]:
@@ -145,8 +149,9 @@ def run(names: list[str]) -> None:
         except Exception as exc:  # noqa: BLE001 - recorded: a builder that fails is a finding too
             record = {"library": library, "architecture": name, "error": f"{type(exc).__name__}: {exc}"}
         else:
-            report = check_model(model, image_size=(size, size))
-            record = {"library": library, "architecture": name, "default_layer": report.default_layer,
+            report = check_model(model, image_size=(size, size), max_channels=MAX_CHANNELS)
+            record = {"library": library, "architecture": name, "model": report.model,
+                      "default_layer": report.default_layer,
                       "backend": report.backend, "image_shape": list(report.image_shape),
                       "rows": [asdict(r) for r in report.rows]}
         record["seconds"] = round(time.perf_counter() - start, 1)
@@ -156,7 +161,7 @@ def run(names: list[str]) -> None:
         print(f"{library} {name}: {record['seconds']} s", flush=True)
 
 
-_MARK = {"ok": "✓", "refused": "–", "failed": "✗"}
+_MARK = {"ok": "✓", "refused": "–", "failed": "✗", "skipped": "·"}
 
 
 def render() -> str:
@@ -174,7 +179,9 @@ def render() -> str:
         f"{SIZE}x{SIZE} images, on its native backend (`torch` or `tensorflow`).",
         "",
         "✓ ok (a map that varies over the image) · – refused, with the reason below · ✗ failed (an error, or a "
-        "map that is the same at every pixel; the reason below). The default CAM layer is the layer every CAM "
+        "map that is the same at every pixel; the reason below) · · not run here: Score-CAM and Ablation-CAM "
+        f"run the model once per channel of the layer, skipped above {MAX_CHANNELS} channels (they work: see the "
+        "rows with fewer channels). The default CAM layer is the layer every CAM "
         "uses when `layer=` is not given.",
         "",
         "Test yourself: `xaikit doctor --arch resnet18 --weights none --input-size 64 64` prints the same "
@@ -183,7 +190,7 @@ def render() -> str:
         "| library | architecture | default CAM layer | " + " | ".join(f"`{m}`" for m in methods) + " |",
         "|---|---|---|" + "---|" * len(methods),
     ]
-    notes: list[str] = []
+    notes: dict[tuple[str, str, str], list[str]] = {}  # (status, method, reason) -> architectures
     for rec in records:
         if "error" in rec:
             lines.append(f"| {rec['library']} | {rec['architecture']} | could not be built: {rec['error']} |"
@@ -194,12 +201,13 @@ def render() -> str:
         for m in methods:
             row = by_method.get(m)
             cells.append("" if row is None else _MARK[row["status"]])
-            if row is not None and row["status"] != "ok":
-                notes.append(f"- {rec['library']} {rec['architecture']}, `{m}` ({row['status']}): "
-                             f"{row['detail'].replace('|', '/')}")
+            if row is not None and row["status"] not in ("ok", "skipped"):
+                reason = re.sub(r"model '[^']*'", "the model", row["detail"].replace("|", "/"))
+                notes.setdefault((row["status"], m, reason), []).append(f"{rec['library']} {rec['architecture']}")
         layer = rec["default_layer"].replace("|", "/")
         lines.append(f"| {rec['library']} | {rec['architecture']} | `{layer}` | " + " | ".join(cells) + " |")
-    lines += ["", "## Refusals and failures", "", *(notes or ["None."]), ""]
+    text = [f"- `{m}` {status} on {', '.join(archs)}: {reason}" for (status, m, reason), archs in notes.items()]
+    lines += ["", "## Refusals and failures", "", *(text or ["None."]), ""]
     return "\n".join(lines)
 
 

@@ -7,7 +7,9 @@ backend offers and sorts each into
 - ``refused`` -- xaikit said why the method cannot apply (an :class:`~xaikit.XaikitError`:
   no spatial layer for a CAM, no ReLU for guided backpropagation, no attention weights);
 - ``failed`` -- anything else: an unexpected error, or a map that is the same at every
-  pixel (a constant map explains nothing; the detail says which).
+  pixel (a constant map explains nothing; the detail says which);
+- ``skipped`` -- not run because it would cost more passes than asked for
+  (``max_channels``: Score-CAM and Ablation-CAM run the model once per channel).
 
 together with the default CAM layer. The settings are the catalogue's warm-up settings
 (:meth:`~xaikit.catalogue.MethodSchema.warmup_params`: the fewest samples, steps and
@@ -34,7 +36,10 @@ from .spec import default_cam_layer
 
 __all__ = ["DoctorReport", "DoctorRow", "STATUSES", "check_model", "small_params"]
 
-STATUSES = ("ok", "refused", "failed")
+STATUSES = ("ok", "refused", "failed", "skipped")
+
+#: Methods that run the model once per channel of their layer (what ``max_channels`` bounds).
+PER_CHANNEL = ("scorecam", "ablationcam")
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,7 @@ class DoctorRow:
     ----------
     method, backend : str
     status : str
-        ``"ok"``, ``"refused"`` or ``"failed"``.
+        ``"ok"``, ``"refused"``, ``"failed"`` or ``"skipped"``.
     detail : str
         Why it was refused or failed (the first line of the message); the layer used when ok.
     seconds : float
@@ -116,7 +121,7 @@ def small_params(method: str, images: np.ndarray, image_size: tuple[int, int], a
         params.update(patch_size=[max(1, image_size[0] // 2), max(1, image_size[1] // 2)])
         params.pop("stride", None)
     if method == "sobol":  # a 2x2 grid (one cell would give a constant map)
-        params.update(grid_size=2)
+        params.update(grid_size=2, n_designs=8)
     if "seed" in accepted:
         params["seed"] = 0
     return {k: v for k, v in params.items() if k in accepted}
@@ -133,7 +138,7 @@ def _constant(maps: np.ndarray) -> str:
 
 def check_model(model: Any, images: Any = None, *, backend: str = "auto", methods: Sequence[str] | None = None,
                 image_size: tuple[int, int] = (64, 64), channels: int = 3, seed: int = 0,
-                output: Any = None) -> DoctorReport:
+                output: Any = None, max_channels: int | None = None) -> DoctorReport:
     """Run every method ``backend`` offers (or ``methods``) once on ``model`` and report what happened.
 
     Parameters
@@ -153,6 +158,9 @@ def check_model(model: Any, images: Any = None, *, backend: str = "auto", method
         Seed of the random image and of random methods.
     output : None, int or str
         The ``output=`` selection of models returning several outputs.
+    max_channels : int, optional
+        Skip the per-channel methods (:data:`PER_CHANNEL`) when the default layer has more
+        channels (each channel is a forward pass); None runs them whatever the count.
 
     Returns
     -------
@@ -171,10 +179,12 @@ def check_model(model: Any, images: Any = None, *, backend: str = "auto", method
         shape = (h, w, c) if static.layout == "NHWC" else (c, h, w)
         images = np.random.default_rng(seed).random((1, *shape), dtype=np.float32)
     images = np.asarray(images, np.float32)
+    channels = None
     try:
         spec = services.describe(services.with_output(model, output), images)
-        default_layer = default_cam_layer(spec, "gradcam")
         model_name = spec.name
+        default_layer = default_cam_layer(spec, "gradcam")
+        channels = spec.layer_channels(default_layer)
     except XaikitError as exc:
         default_layer, model_name = f"none ({_first_line(exc)})", type(model).__name__
     size = (images.shape[1], images.shape[2]) if services.describe(model, None).layout == "NHWC" else \
@@ -182,6 +192,10 @@ def check_model(model: Any, images: Any = None, *, backend: str = "auto", method
     chosen = [m for m in (methods or get_backend(name).offered()) if METHODS[m].kind == "attribution"]
     report = DoctorReport(model_name, name, default_layer, tuple(images.shape[1:]))
     for method in chosen:
+        if method in PER_CHANNEL and max_channels is not None and channels is not None and channels > max_channels:
+            report.rows.append(DoctorRow(method, name, "skipped", f"{channels} channels: {channels + 1} forward passes "
+                                         f"(more than max_channels={max_channels})"))
+            continue
         start = time.perf_counter()
         try:
             explainer = get_explainer(model, method, backend=name, output=output)

@@ -192,7 +192,8 @@ class KerasEngine(Engine):
             raise ValueError(f"unknown gradient rule {rule!r}")
         if rule != "plain" and not view.relu_layers():
             raise ModelError(f"model {view.name!r} has no ReLU layer or relu activation (ReLU6 and leaky ReLUs are "
-                             f"not modified): {rule} changes the backward pass of ReLUs, so here it would return the "
+                             f"not modified): {'guided backpropagation' if rule == 'guided' else 'the deconvnet rule'} "
+                             "changes the backward pass of ReLUs, so here it would return the "
                              "plain gradient. Use vanilla_gradients (or a model with ReLUs).")
 
         def build() -> Callable[..., Any]:

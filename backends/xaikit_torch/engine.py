@@ -192,8 +192,9 @@ class TorchEngine(Engine):
         kinds = sorted({type(m).__name__ for m in modules
                         if type(m).__module__.startswith("torch.nn.modules.activation") or "GELU" in type(m).__name__})
         raise ModelError(f"model {self.view.name!r} has no nn.ReLU module (its activations: "
-                         f"{', '.join(kinds) or 'none as modules'}): {rule} changes the backward pass of ReLUs, so "
-                         "here it would return the plain gradient. Use vanilla_gradients (or a model with ReLUs).")
+                         f"{', '.join(kinds) or 'none as modules'}): {_RULES[rule]} changes the backward pass of "
+                         "ReLUs, so here it would return the plain gradient. Use vanilla_gradients (or a model with "
+                         "ReLUs).")
 
     # ----------------------------------------------------------------- gradients
     def input_gradients(self, x: np.ndarray, t: np.ndarray, score: str, *, rule: str = "plain"
@@ -347,6 +348,10 @@ class TorchEngine(Engine):
                     wrt = xi
                 s = self._scores(state, probe, plan.score).gather(1, targets[:, :1])[:, 0].sum()
                 (torch.autograd.grad(s, wrt)[0].sum() if grad else s).item()
+
+
+#: The modified-ReLU rules in words (messages).
+_RULES = {"guided": "guided backpropagation", "deconvnet": "the deconvnet rule"}
 
 
 def _channels_last(tensor: torch.Tensor) -> torch.Tensor:
