@@ -133,3 +133,19 @@ def test_models_without_attention_are_refused_naming_the_reason(keras):
     cnn = keras.Model(inp, keras.layers.Dense(2)(keras.layers.Flatten()(inp)))
     with pytest.raises(UnknownNameError, match="does not implement 'generic_attention'.*Backends with"):
         xk.explain(cnn, np.zeros((1, 8, 8, 3), np.float32), "generic_attention")
+
+
+def test_attention_from_several_threads_is_the_sequential_result(toy_vit):
+    from concurrent.futures import ThreadPoolExecutor
+
+    timm = pytest.importorskip("timm")
+    torch.manual_seed(3)
+    tiny = timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=32, patch_size=8, num_classes=5,
+                             depth=2, embed_dim=32, num_heads=2).eval()
+    jobs = [(toy_vit, "generic_attention"), (tiny, "generic_attention"), (tiny, "attention_rollout")] * 2
+    sequential = [xk.explain(m, X, method).attributions for m, method in jobs]
+    with ThreadPoolExecutor(4) as pool:
+        threaded = list(pool.map(lambda job: xk.explain(job[0], X, job[1]).attributions, jobs))
+    for a, b in zip(sequential, threaded):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-7)
+    assert all(block.attn.fused_attn for block in tiny.blocks)
