@@ -81,4 +81,4 @@ def test_native_and_both_adapters(case):
     if attention:
         assert xk.explain(model, X, "attention_rollout").layer_attributions.shape == (1, 4, 4)
     expected_output = "logits" if type(model).__module__.startswith("transformers") else None
-    assert native.params["output"] == expected_output
+    assert native.params.get("output") == expected_output

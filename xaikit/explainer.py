@@ -205,6 +205,15 @@ class _Described(_Configurable):
         """The selection that was applied (``output=None`` resolved to a default key when one applied)."""
         return getattr(self.model, "selected_output", getattr(self, "output", None))
 
+    def _recorded(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The parameters a result records: no resolved internals (``_x``); ``output`` only when a selection
+        was applied (the key used, a default such as ``'logits'`` included)."""
+        out = {k: v for k, v in params.items() if not k.startswith("_") and k != "output"}
+        output = self._effective_output()
+        if output is not None:
+            out["output"] = output
+        return out
+
     def _checked_images(self, images: Any) -> tuple[np.ndarray, ModelSpec]:
         arr = as_numpy(images)
         if arr.ndim == 3:  # one image without its batch axis? The model's shape tells
@@ -374,8 +383,7 @@ class Explainer(_Described, abc.ABC):
             targets=targets,
             outputs=outputs,
             predictions=predicted_classes(outputs, spec),
-            params={**{k: v for k, v in params.items() if not k.startswith("_")},  # "_x": resolved internals
-                    **({"output": self._effective_output()} if "output" in params else {})},
+            params=self._recorded(params),
             elapsed=time.perf_counter() - start,
             score=params.get("score", "output"),
             layer=self._layer_of_params(params),
@@ -455,6 +463,6 @@ class ActivationExtractor(_Described, abc.ABC):
         maps, outputs = self._extract(x, layers, batch_size)
         _check_outputs(np.asarray(outputs), self)
         return Activations(maps, backend=self.backend, elapsed=time.perf_counter() - start,
-                           params={"layers": layers, "batch_size": batch_size, "output": self._effective_output()},
+                           params=self._recorded({"layers": layers, "batch_size": batch_size}),
                            outputs=outputs, info=self._info(),
                            layout=spec.layout)
