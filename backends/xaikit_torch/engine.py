@@ -190,7 +190,8 @@ class TorchEngine(Engine):
         if any(isinstance(m, torch.nn.ReLU) for m in modules):
             return
         kinds = sorted({type(m).__name__ for m in modules
-                        if type(m).__module__.startswith("torch.nn.modules.activation") or "GELU" in type(m).__name__})
+                        if (type(m).__module__.startswith("torch.nn.modules.activation") or "GELU" in type(m).__name__)
+                        and type(m).__name__ not in ("MultiheadAttention", "Softmax", "LogSoftmax")})
         raise ModelError(f"model {self.view.name!r} has no nn.ReLU module (its activations: "
                          f"{', '.join(kinds) or 'none as modules'}): {_RULES[rule]} changes the backward pass of "
                          "ReLUs, so here it would return the plain gradient. Use vanilla_gradients (or a model with "
