@@ -236,6 +236,8 @@ API_MODULES: list[tuple[str, str]] = [
     ("xaikit.io", "Reading images from files and folders."),
     ("xaikit.registry", "Backend plugins: discovery through entry points, what is installed."),
     ("xaikit.metrics", "Quality metrics of attribution maps."),
+    ("xaikit.outputs", "Which of a model's outputs holds the class scores (`output=`)."),
+    ("xaikit.doctor", "Which methods work on a model: every method once, ok / refused / failed (`xaikit doctor`)."),
     ("xaikit_tensorflow.zoo", "The shipped trained models and their data (offline)."),
     ("xaikit_callable", "The black-box backend: functions and ONNX files as models."),
 ]
