@@ -425,6 +425,23 @@ class KerasModelView:
                     else:
                         obj.__dict__[attribute] = previous
 
+    def other_activations(self) -> list[str]:
+        """Hidden activations that are not ReLUs (gelu, swish, ReLU6...), by name, when the model has no ReLU
+        a modified backward pass replaces (:meth:`relu_layers`); empty otherwise."""
+        if self.relu_layers():
+            return []
+        out = set()
+        for layer in self.layers.values():
+            if _is_container(layer):
+                continue
+            activation = layer.__dict__.get("activation", getattr(layer, "activation", None))
+            name = getattr(activation, "__name__", "")
+            if name and name not in ("linear", "relu", "softmax", "sigmoid", "log_softmax"):
+                out.add(name)
+            elif type(layer).__name__ in ("ReLU", "LeakyReLU", "ELU", "PReLU"):
+                out.add(type(layer).__name__)
+        return sorted(out)
+
     def relu_layers(self) -> list[str]:
         """The layers whose ReLU a modified backward pass replaces (:meth:`_patch_relus`)."""
         out = []

@@ -184,27 +184,30 @@ class TorchEngine(Engine):
             scores = self._scores(self._run(rows, probe), probe, score)
             return as_numpy(scores.gather(1, self._index(t)[:, None])[:, 0])
 
-    def _check_relus(self, rule: str) -> None:
-        """Refuse a modified-ReLU rule on a model without ``nn.ReLU`` modules: it would be the plain gradient."""
-        modules = self.view.modules.values()
-        if any(isinstance(m, torch.nn.ReLU) for m in modules):
+    def _check_relus(self, rule: str, probe: _Probe) -> None:
+        """Refuse a modified-ReLU rule on a model whose hidden activations are modules other than ``nn.ReLU``
+        (GELU, SiLU, Hardswish...): it would be the plain gradient there. A model without activation modules
+        (a linear model) keeps the rule, which is then the gradient by definition."""
+        modules = self.view.modules
+        if any(isinstance(m, torch.nn.ReLU) for m in modules.values()):
             return
-        kinds = sorted({type(m).__name__ for m in modules
-                        if (type(m).__module__.startswith("torch.nn.modules.activation") or "GELU" in type(m).__name__)
-                        and type(m).__name__ not in ("MultiheadAttention", "Softmax", "LogSoftmax")})
-        raise ModelError(f"model {self.view.name!r} has no nn.ReLU module (its activations: "
-                         f"{', '.join(kinds) or 'none as modules'}): {_RULES[rule]} changes the backward pass of "
-                         "ReLUs, so here it would return the plain gradient. Use vanilla_gradients (or a model with "
-                         "ReLUs).")
+        kinds = sorted({type(m).__name__ for name, m in modules.items()
+                        if name != probe.final
+                        and (type(m).__module__.startswith("torch.nn.modules.activation") or "GELU" in type(m).__name__)
+                        and type(m).__name__ not in ("MultiheadAttention", "Softmax", "LogSoftmax", "Softmax2d")})
+        if kinds:
+            raise ModelError(f"model {self.view.name!r} has no nn.ReLU module (its activations: {', '.join(kinds)}): "
+                             f"{_RULES[rule]} changes the backward pass of ReLUs, so here it would return the plain "
+                             "gradient. Use vanilla_gradients (or a model with ReLUs).")
 
     # ----------------------------------------------------------------- gradients
     def input_gradients(self, x: np.ndarray, t: np.ndarray, score: str, *, rule: str = "plain"
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         if rule not in ("plain", "guided", "deconvnet"):
             raise ValueError(f"unknown gradient rule {rule!r}")
-        if rule != "plain":
-            self._check_relus(rule)
         probe = self._probe(x)
+        if rule != "plain":
+            self._check_relus(rule, probe)
         with self.view.running(grad=True):
             images = self._tensor(x).requires_grad_(True)
             state = self._run(images, probe, relu_rule=None if rule == "plain" else rule)
