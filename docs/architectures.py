@@ -1,6 +1,7 @@
 """The "Supported architectures" page: ``xaikit doctor`` (:func:`xaikit.doctor.check_model`) over many architectures.
 
-    python docs/architectures.py run [NAME ...]   # run the doctor, one JSON record per architecture (resumable)
+    python docs/architectures.py run [NAME ...]   # run the doctor, one JSON record per architecture (resumable;
+                                                  # names such as resnet18 or timm:resnet18 re-run those)
     python docs/architectures.py render           # write docs/architectures.md from the records
 
 Every model has random weights (no downloads), 10 classes, and is explained on one random
@@ -141,7 +142,7 @@ def run(names: list[str]) -> None:
     RECORDS.mkdir(exist_ok=True)
     for library, name, build, size in ARCHITECTURES:
         path = _record_path(library, name)
-        if (names and name not in names) or (not names and path.exists()):
+        if (names and name not in names and f"{library}:{name}" not in names) or (not names and path.exists()):
             continue
         start = time.perf_counter()
         try:
@@ -181,10 +182,16 @@ def render() -> str:
         "✓ ok (a map that varies over the image) · – refused, with the reason below · ✗ failed (an error, or a "
         "map that is the same at every pixel; the reason below) · · not run here: Score-CAM and Ablation-CAM "
         f"run the model once per channel of the layer, skipped above {MAX_CHANNELS} channels (they work: see the "
-        "rows with fewer channels). The default CAM layer is the layer every CAM "
+        "rows with fewer channels) · n/a: the backend does not offer the method (the attention methods need the "
+        "`torch` backend). The default CAM layer is the layer every CAM "
         "uses when `layer=` is not given.",
         "",
-        "Test yourself: `xaikit doctor --arch resnet18 --weights none --input-size 64 64` prints the same "
+        "Known gaps these rows show: the default CAM layer is wrong where the head is not pooling and dropout "
+        "(ConvNeXt's LayerNorm after the pool: a 1x1 map, constant CAMs), and transformers' token layers are not "
+        "yet maps (timm's ViT default is a layer inside an attention block; Swin's a bias table): pass `layer=` "
+        "(the last convolution stage, or the patch embedding), or use the attention methods on ViT and DeiT.",
+        "",
+                "Test yourself: `xaikit doctor --arch resnet18 --weights none --input-size 64 64` prints the same "
         "report for any model xaikit can load; `xaikit.doctor.check_model(model)` returns it.",
         "",
         "| library | architecture | default CAM layer | " + " | ".join(f"`{m}`" for m in methods) + " |",
@@ -200,7 +207,7 @@ def render() -> str:
         cells = []
         for m in methods:
             row = by_method.get(m)
-            cells.append("" if row is None else _MARK[row["status"]])
+            cells.append("n/a" if row is None else _MARK[row["status"]])
             if row is not None and row["status"] not in ("ok", "skipped"):
                 reason = re.sub(r"model '[^']*'", "the model", row["detail"].replace("|", "/"))
                 notes.setdefault((row["status"], m, reason), []).append(f"{rec['library']} {rec['architecture']}")
