@@ -426,8 +426,9 @@ class KerasModelView:
                         obj.__dict__[attribute] = previous
 
     def other_activations(self) -> list[str]:
-        """Hidden activations that are not ReLUs (gelu, swish, ReLU6...), by name, when the model has no ReLU
-        a modified backward pass replaces (:meth:`relu_layers`); empty otherwise."""
+        """Smooth hidden activations (gelu, swish, tanh...), by name, when the model has no ReLU a modified
+        backward pass replaces (:meth:`relu_layers`); empty otherwise. Piecewise-linear ReLU variants (leaky,
+        ReLU6) are left with their gradient (a documented limit) and do not count."""
         if self.relu_layers():
             return []
         out = set()
@@ -436,9 +437,9 @@ class KerasModelView:
                 continue
             activation = layer.__dict__.get("activation", getattr(layer, "activation", None))
             name = getattr(activation, "__name__", "")
-            if name and name not in ("linear", "relu", "softmax", "sigmoid", "log_softmax"):
+            if name and name not in ("linear", "relu", "relu6", "leaky_relu", "softmax", "sigmoid", "log_softmax"):
                 out.add(name)
-            elif type(layer).__name__ in ("ReLU", "LeakyReLU", "ELU", "PReLU"):
+            elif type(layer).__name__ == "ELU":
                 out.add(type(layer).__name__)
         return sorted(out)
 

@@ -193,7 +193,7 @@ class KerasEngine(Engine):
         others = view.other_activations() if rule != "plain" else []
         if others:
             raise ModelError(f"model {view.name!r} has no ReLU layer or relu activation (its activations: "
-                             f"{', '.join(others)}; ReLU6 and leaky ReLUs are not modified): "
+                             f"{', '.join(others)}): "
                              f"{'guided backpropagation' if rule == 'guided' else 'the deconvnet rule'} changes the "
                              "backward pass of ReLUs, so here it would return the plain gradient. Use "
                              "vanilla_gradients (or a model with ReLUs).")

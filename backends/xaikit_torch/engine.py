@@ -194,7 +194,7 @@ class TorchEngine(Engine):
         kinds = sorted({type(m).__name__ for name, m in modules.items()
                         if name != probe.final
                         and (type(m).__module__.startswith("torch.nn.modules.activation") or "GELU" in type(m).__name__)
-                        and type(m).__name__ not in ("MultiheadAttention", "Softmax", "LogSoftmax", "Softmax2d")})
+                        and type(m).__name__ not in _NOT_SMOOTH})
         if kinds:
             raise ModelError(f"model {self.view.name!r} has no nn.ReLU module (its activations: {', '.join(kinds)}): "
                              f"{_RULES[rule]} changes the backward pass of ReLUs, so here it would return the plain "
@@ -353,6 +353,11 @@ class TorchEngine(Engine):
                 s = self._scores(state, probe, plan.score).gather(1, targets[:, :1])[:, 0].sum()
                 (torch.autograd.grad(s, wrt)[0].sum() if grad else s).item()
 
+
+#: Activation modules that do not make a modified-ReLU rule meaningless: piecewise-linear ReLU variants (left with
+#: their gradient, a documented limit) and what is not a hidden activation.
+_NOT_SMOOTH = frozenset({"LeakyReLU", "ReLU6", "PReLU", "RReLU", "Hardtanh", "MultiheadAttention", "Softmax",
+                         "LogSoftmax", "Softmax2d", "Softmin"})
 
 #: The modified-ReLU rules in words (messages).
 _RULES = {"guided": "guided backpropagation", "deconvnet": "the deconvnet rule"}
