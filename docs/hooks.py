@@ -238,6 +238,8 @@ API_MODULES: list[tuple[str, str]] = [
     ("xaikit.metrics", "Quality metrics of attribution maps."),
     ("xaikit.targets", "Targets beyond a class index: score functions and ready-made targets (segmentation "
                        "regions, embeddings, regression, multi-label)."),
+    ("xaikit.outputs", "Which of a model's outputs holds the class scores (`output=`)."),
+    ("xaikit.doctor", "Which methods work on a model: every method once, ok / refused / failed (`xaikit doctor`)."),
     ("xaikit_tensorflow.zoo", "The shipped trained models and their data (offline)."),
     ("xaikit_callable", "The black-box backend: functions and ONNX files as models."),
 ]

@@ -311,9 +311,10 @@ def test_random_streams_are_the_same_in_both_layouts():
 
 def test_core_methods_are_exactly_the_implemented_ones():
     """A catalogue method is offered by native backends only if the core implements it (``core``)."""
-    from xaikit.methods import CORE_METHODS, IMPLEMENTATIONS
+    from xaikit.methods import ATTENTION_METHODS, CORE_METHODS, IMPLEMENTATIONS
 
-    assert set(CORE_METHODS) == set(IMPLEMENTATIONS) - {"activations"}
+    assert set(CORE_METHODS) == set(IMPLEMENTATIONS) - {"activations", *ATTENTION_METHODS}
+    assert set(ATTENTION_METHODS) == {"attention_rollout", "generic_attention"}
     library_only = [m for m, s in xk.METHODS.items() if not s.core]
     assert library_only == ["partition_shap"]
     for spec in registry._discover().values():

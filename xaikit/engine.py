@@ -252,6 +252,17 @@ class Engine(abc.ABC):
         """
         raise NotImplementedError(f"{type(self).__name__} cannot time passes")
 
+    def attention(self, x: np.ndarray, t: np.ndarray, score: str, *, grad: bool
+                  ) -> tuple[list[np.ndarray], list[np.ndarray] | None, np.ndarray, np.ndarray]:
+        """``(attention weights per block, their gradients or None, outputs, targets used)`` for one chunk.
+
+        Capability ``attention``: each block's softmaxed attention weights ``(B, heads,
+        T, T)`` (rows attend to columns) in model order, and with ``grad`` the target
+        score's gradients with respect to them. Models without readable attention raise
+        :class:`~xaikit.ModelError` naming what is supported.
+        """
+        raise NotImplementedError(f"{type(self).__name__} reads no attention weights")
+
     def head_scores(self, features: np.ndarray, t: np.ndarray, score: str, layer: str) -> np.ndarray:
         """Scores ``(B,)`` of classes ``t`` computed from ``layer``'s activations ``features`` (channels-last)
         through the model above the layer (capability ``head``; Ablation-CAM).

@@ -22,6 +22,7 @@ parameters differ from the catalogue's.
 from __future__ import annotations
 
 import abc
+import copy
 import functools
 import inspect
 import time
@@ -31,11 +32,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .catalogue import COMMON_PARAMS, MethodSchema, Param, get_method, param_table
+from .catalogue import COMMON_PARAMS, MethodSchema, Param, get_method, param_table, shared
 from .errors import InputError, ModelError, XaikitError
 from .explanation import Activations, Explanation, describe_array
 from .kernels import broadcast_baseline, resize_maps
 from .layer_selection import select_layers
+from .registry import services_for
 from .spec import (
     SCORES,
     ModelSpec,
@@ -179,6 +181,44 @@ class _Described(_Configurable):
         """Provenance recorded in results (library versions)."""
         return {}
 
+    def _bound_to_output(self) -> _Described:
+        """This object, or a shallow copy of it running the model with ``output=`` applied.
+
+        A model returning several outputs is run through its framework's selection
+        (:meth:`xaikit.services.ModelServices.with_output`: a module or model returning
+        the chosen tensor, with the same layers); everything a method and an adapter do
+        then sees one ``(N, K)`` output. The copy leaves this object as the user made it.
+        """
+        output = getattr(self, "output", None)
+        if self.__dict__.get("_output_bound"):
+            return self
+        try:
+            services = services_for(self.model)
+        except XaikitError:
+            if output is None:
+                return self
+            raise
+        selected = services.with_output(self.model, output)
+        if selected is self.model:
+            return self
+        run = copy.copy(self)
+        run.model = selected
+        run._output_bound = True
+        return run
+
+    def _effective_output(self) -> Any:
+        """The selection that was applied (``output=None`` resolved to a default key when one applied)."""
+        return getattr(self.model, "selected_output", getattr(self, "output", None))
+
+    def _recorded(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The parameters a result records: no resolved internals (``_x``); ``output`` only when a selection
+        was applied (the key used, a default such as ``'logits'`` included)."""
+        out = {k: v for k, v in params.items() if not k.startswith("_") and k != "output"}
+        output = self._effective_output()
+        if output is not None:
+            out["output"] = output
+        return out
+
     def _checked_images(self, images: Any) -> tuple[np.ndarray, ModelSpec]:
         arr = as_numpy(images)
         if arr.ndim == 3:  # one image without its batch axis? The model's shape tells
@@ -293,6 +333,9 @@ class Explainer(_Described, abc.ABC):
         Explanation
         """
         start = time.perf_counter()
+        run = self._bound_to_output()
+        if run is not self:
+            return run.explain(images, targets)
         x, spec = self._checked_images(images)
         resolved = resolve_targets(targets, len(x), spec, score=getattr(self, "score", None), who=self._label(),
                                    refusal=self.score_function_refusal)
@@ -311,6 +354,9 @@ class Explainer(_Described, abc.ABC):
         ``_attribute_ranked``; ``elapsed`` of each is the shared total.
         """
         start = time.perf_counter()
+        run = self._bound_to_output()
+        if run is not self:
+            return run.explain_ranked(images, k)
         x, spec = self._checked_images(images)
         k = check_positive_int("k", k)
         resolve_targets(None, len(x), spec, who=self._label())  # ranks need class scores
@@ -343,7 +389,7 @@ class Explainer(_Described, abc.ABC):
         elif maps.shape[1:] != (height, width):
             raise RuntimeError(f"backend {self.backend!r} returned {maps.shape[1:]} maps for {height}x{width} images")
         targets = np.asarray(result.targets, dtype=np.int64)
-        recorded = {k: v for k, v in params.items() if not k.startswith("_")}  # "_x": resolved internals
+        recorded = self._recorded(params)  # no resolved internals ("_x"); the output selection applied
         if target is not None:  # a score function: recorded by name and parameters, no class
             targets = np.full(n, -1, np.int64)
             recorded.update(score="function", target=target)
@@ -405,7 +451,7 @@ class ActivationExtractor(_Described, abc.ABC):
     """
 
     method: ClassVar[str] = "activations"
-    base_params: ClassVar[tuple[Param, ...]] = COMMON_PARAMS[:1]  # batch_size only
+    base_params: ClassVar[tuple[Param, ...]] = shared("batch_size", "output")
 
     def _selection(self) -> Any:
         """The ``layers`` selection, with layer objects (where a backend takes them) given by name."""
@@ -418,17 +464,24 @@ class ActivationExtractor(_Described, abc.ABC):
 
     def layers_for(self, images: Any) -> list[str]:
         """The layers :meth:`extract` would return for ``images`` (validates ``layers``; one probe pass at most)."""
+        run = self._bound_to_output()
+        if run is not self:
+            return run.layers_for(images)  # type: ignore[attr-defined]
         _, spec = self._checked_images(images)
         return select_layers(self.layers, spec)
 
     def extract(self, images: Any) -> Activations:
         """Run the images through the model and return the chosen layers' outputs."""
         start = time.perf_counter()
+        run = self._bound_to_output()
+        if run is not self:
+            return run.extract(images)  # type: ignore[attr-defined]
         x, spec = self._checked_images(images)
         batch_size = check_positive_int("batch_size", self.batch_size)
         layers = select_layers(self._selection(), spec)
         maps, outputs = self._extract(x, layers, batch_size)
         _check_outputs(np.asarray(outputs), self)
         return Activations(maps, backend=self.backend, elapsed=time.perf_counter() - start,
-                           params={"layers": layers, "batch_size": batch_size}, outputs=outputs, info=self._info(),
+                           params=self._recorded({"layers": layers, "batch_size": batch_size}),
+                           outputs=outputs, info=self._info(),
                            layout=spec.layout)

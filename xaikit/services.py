@@ -93,6 +93,20 @@ class ModelServices(abc.ABC):
         """
         return None
 
+    def with_output(self, model: Any, output: Any) -> Any:
+        """``model`` returning only the class scores chosen by ``output=`` (:mod:`xaikit.outputs`).
+
+        The same model (same layers, same weights) whose call returns one ``(N, K)``
+        tensor: ``model`` itself when it already does, else a thin wrapper (PyTorch: a
+        module sharing the model's modules; Keras: a model over the same layers). The
+        wrapper's ``selected_output`` is the key that picked the scores. A backend that
+        cannot select refuses a non-None ``output``.
+        """
+        if output is None:
+            return model
+        raise ModelError(f"the {self.backend!r} backend cannot select one of a model's outputs (output={output!r}); "
+                         "pass a model that returns the class scores")
+
     def randomizer(self, model: Any) -> Any:
         """A :class:`xaikit.metrics.Randomizer` re-initialising the model's layers in place (sanity check)."""
         raise ModelError(f"the {self.backend!r} backend cannot randomise a model's weights, so the randomisation "

@@ -144,9 +144,11 @@ def _method_params(method: str, factory: ModelFactory, layer: str | None, backen
 
 
 def _offered(backend: str) -> list[str]:
+    from .catalogue import ATTENTION_METHODS
     from .registry import get_backend
 
-    return [m for m in get_backend(backend).offered() if m != "activations"]
+    # the attention methods need a transformer; the suite's models are CNNs (tests/test_attention.py covers them)
+    return [m for m in get_backend(backend).offered() if m != "activations" and m not in ATTENTION_METHODS]
 
 
 def conformance_checks(backend: str, factory: ModelFactory, methods: list[str] | None = None) -> list[Check]:

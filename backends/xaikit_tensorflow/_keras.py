@@ -356,8 +356,11 @@ class KerasModelView:
         elif self.kind == "functional":
             outputs = model.outputs
             if len(outputs) != 1:
-                raise ModelError(f"model {model.name!r} has {len(outputs)} outputs; xaikit explains classifiers "
-                                 "with one (N, K) output. Build a wrapper model with the output to explain.")
+                names = ", ".join(f"[{i}] {t._keras_history.operation.name!r} (N, {', '.join(map(str, t.shape[1:]))})"
+                                  for i, t in enumerate(outputs))
+                raise ModelError(f"model {model.name!r} has {len(outputs)} outputs: {names}; xaikit explains one "
+                                 "(N, K) output of class scores: say which with output= (its index or its layer's "
+                                 "name; command line: --model-output).")
             layer = outputs[0]._keras_history.operation
         while layer is not None and _is_container(layer):  # a nested model produces the output
             kind = model_kind(layer)
@@ -494,6 +497,37 @@ class KerasModelView:
                         obj.__dict__.pop(attribute, None)
                     else:
                         obj.__dict__[attribute] = previous
+
+    def other_activations(self) -> list[str]:
+        """Smooth hidden activations (gelu, swish, tanh...), by name, when the model has no ReLU a modified
+        backward pass replaces (:meth:`relu_layers`); empty otherwise. Piecewise-linear ReLU variants (leaky,
+        ReLU6) are left with their gradient (a documented limit) and do not count."""
+        if self.relu_layers():
+            return []
+        out = set()
+        for layer in self.layers.values():
+            if _is_container(layer):
+                continue
+            activation = layer.__dict__.get("activation", getattr(layer, "activation", None))
+            name = getattr(activation, "__name__", "")
+            if name and name not in ("linear", "relu", "relu6", "leaky_relu", "softmax", "sigmoid", "log_softmax"):
+                out.add(name)
+            elif type(layer).__name__ == "ELU":
+                out.add(type(layer).__name__)
+        return sorted(out)
+
+    def relu_layers(self) -> list[str]:
+        """The layers whose ReLU a modified backward pass replaces (:meth:`_patch_relus`)."""
+        out = []
+        for name, layer in self.layers.items():
+            if _is_container(layer):
+                continue
+            activation = layer.__dict__.get("activation", getattr(layer, "activation", None))
+            if (activation is not None and getattr(activation, "__name__", "") == "relu") or (
+                    type(layer).__name__ == "ReLU" and not getattr(layer, "negative_slope", 0)
+                    and getattr(layer, "max_value", None) is None and not getattr(layer, "threshold", 0)):
+                out.append(name)
+        return out
 
     def _patch_relus(self, rule: str, owner: int, patch: Callable[[Any, str, Any], None]) -> None:
         """Give every ReLU of the model the backward pass of ``rule`` (in the owner thread)."""

@@ -205,6 +205,13 @@ class KerasEngine(Engine):
         relu_rule = None if rule == "plain" else rule
         if rule not in ("plain", "guided", "deconvnet"):
             raise ValueError(f"unknown gradient rule {rule!r}")
+        others = view.other_activations() if rule != "plain" else []
+        if others:
+            raise ModelError(f"model {view.name!r} has no ReLU layer or relu activation (its activations: "
+                             f"{', '.join(others)}): "
+                             f"{'guided backpropagation' if rule == 'guided' else 'the deconvnet rule'} changes the "
+                             "backward pass of ReLUs, so here it would return the plain gradient. Use "
+                             "vanilla_gradients (or a model with ReLUs).")
 
         def build() -> Callable[..., Any]:
             def fn(images: Any, targets: Any) -> Any:

@@ -38,6 +38,12 @@ class KerasServices(EngineServices):
     def engine(self, model: Any) -> KerasEngine:
         return engine_for(model)
 
+    def with_output(self, model: Any, output: Any) -> Any:
+        """A Functional model over the output ``output`` selects (:func:`xaikit_tensorflow.outputs.with_output`)."""
+        from .outputs import with_output
+
+        return with_output(model, output)
+
     def randomizer(self, model: Any) -> Any:
         from .randomize import KerasRandomizer
 

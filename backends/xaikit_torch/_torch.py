@@ -44,7 +44,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from xaikit.errors import InputError, LayerError, ModelError
+from xaikit.errors import InputError, LayerError, ModelError, XaikitError
+from xaikit.outputs import describe_returned
 from xaikit.spec import LayerInfo, ModelSpec
 
 from .layer_kinds import layer_kind
@@ -126,7 +127,7 @@ class TorchModelView:
                                  "initialised yet: run the model once on a batch of images before explaining it.")
         self._model_ref = weakref.ref(model)
         self.structure = structure
-        self.name = type(model).__name__
+        self.name = getattr(model, "model_name", None) or type(model).__name__
         self.modules: dict[str, nn.Module] = {name: m for name, m in model.named_modules() if name}
         self._paths = {id(m): name for name, m in self.modules.items()}
         self.top_layers = tuple(name for name, _ in model.named_children())
@@ -276,17 +277,24 @@ class TorchModelView:
                 x = torch.zeros((1, *image_shape), device=self.device, dtype=self.dtype)
                 try:
                     out = self.call(x)
+                except XaikitError:  # an output selection that selects nothing says so itself
+                    raise
                 except (RuntimeError, ValueError, TypeError, IndexError) as exc:
                     raise InputError(self._shape_message(image_shape, exc)) from None
         finally:
             for handle in handles:
                 handle.remove()
-        if not isinstance(out, torch.Tensor) or out.ndim < 2:
-            what = f"shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else f"a {type(out).__name__}"
-            raise ModelError(f"model {self.name!r} returns {what}; xaikit explains models returning one tensor "
-                             "(N, ...): (N, K) class scores, or any output explained through a score function "
-                             "(xaikit.targets). Wrap it in an nn.Module whose forward returns that tensor (e.g. "
-                             "outputs.logits, or outputs['out'] for a torchvision segmentation model).")
+        if not isinstance(out, torch.Tensor):
+            what = describe_returned(out, torch.is_tensor, lambda t: t.shape)
+            raise ModelError(f"model {self.name!r} returns {what}; xaikit explains one tensor: (N, K) class scores, "
+                             "or any (N, ...) output through a score function (xaikit.targets). Say which output "
+                             "with output= (an index for a tuple or list, a key for a dict such as 'out' for a "
+                             "torchvision segmentation model, an attribute name such as 'logits'; command line: "
+                             "--model-output).")
+        if out.ndim < 2:
+            raise ModelError(f"model {self.name!r} returns shape {tuple(out.shape)}; xaikit explains models returning "
+                             "(N, ...) per batch: (N, K) class scores, or any output through a score function "
+                             "(xaikit.targets).")
         # a score function (xaikit.targets) reads any (N, ...) output; class indices need (N, K)
         output_shape = tuple(int(s) for s in out.shape[1:]) if out.ndim > 2 else None
         activation, logit_is_input, log_probabilities = (self._output_activation(out, last_leaf)

@@ -27,10 +27,12 @@ import numpy as np
 import torch
 
 from xaikit.engine import Engine
+from xaikit.errors import ModelError
 from xaikit.spec import ModelSpec
 from xaikit.targets import check_score_values, not_differentiable_error
 
 from ._torch import TorchModelView, _Probe, as_numpy, model_view
+from .attention import attention_modules, capture_attention
 from .passes import _Pass
 
 __all__ = ["TorchEngine", "engine_for", "function_scores", "versions"]
@@ -61,7 +63,7 @@ def engine_for(model: Any) -> TorchEngine:
 class TorchEngine(Engine):
     """xaikit's primitives on a PyTorch module (see :mod:`xaikit.engine` for the contract)."""
 
-    capabilities = frozenset({"scores", "gradients", "layers", "head", "guided"})
+    capabilities = frozenset({"scores", "gradients", "layers", "head", "guided", "attention"})
     framework = "torch"
 
     def __init__(self, view: TorchModelView) -> None:
@@ -189,12 +191,30 @@ class TorchEngine(Engine):
             scores = self._scores(self._run(rows, probe), probe, score)
             return as_numpy(scores.gather(1, self._index(t)[:, None])[:, 0])
 
+    def _check_relus(self, rule: str, probe: _Probe) -> None:
+        """Refuse a modified-ReLU rule on a model whose hidden activations are modules other than ``nn.ReLU``
+        (GELU, SiLU, Hardswish...): it would be the plain gradient there. A model without activation modules
+        (a linear model) keeps the rule, which is then the gradient by definition."""
+        modules = self.view.modules
+        if any(isinstance(m, torch.nn.ReLU) for m in modules.values()):
+            return
+        kinds = sorted({type(m).__name__ for name, m in modules.items()
+                        if name != probe.final
+                        and (type(m).__module__.startswith("torch.nn.modules.activation") or "GELU" in type(m).__name__)
+                        and type(m).__name__ not in _NOT_SMOOTH})
+        if kinds:
+            raise ModelError(f"model {self.view.name!r} has no nn.ReLU module (its activations: {', '.join(kinds)}): "
+                             f"{_RULES[rule]} changes the backward pass of ReLUs, so here it would return the plain "
+                             "gradient. Use vanilla_gradients (or a model with ReLUs).")
+
     # ----------------------------------------------------------------- gradients
     def input_gradients(self, x: np.ndarray, t: np.ndarray, score: str, *, rule: str = "plain"
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         if rule not in ("plain", "guided", "deconvnet"):
             raise ValueError(f"unknown gradient rule {rule!r}")
         probe = self._probe(x)
+        if rule != "plain":
+            self._check_relus(rule, probe)
         with self.view.running(grad=True):
             images = self._tensor(x).requires_grad_(True)
             state = self._run(images, probe, relu_rule=None if rule == "plain" else rule)
@@ -282,6 +302,28 @@ class TorchEngine(Engine):
     def check_head(self, layer: str) -> None:
         self.view.check_head(layer)
 
+    # ----------------------------------------------------------------- attention
+    def attention(self, x: np.ndarray, t: np.ndarray, score: str, *, grad: bool
+                  ) -> tuple[list[np.ndarray], list[np.ndarray] | None, np.ndarray, np.ndarray]:
+        """Each block's attention weights (and the score's gradients at them), captured by :mod:`.attention`."""
+        view = self.view
+        probe = self._probe(x)
+        found = attention_modules(view.modules, view.name)
+        with view.running(grad=grad):
+            state = _Pass()
+            with capture_attention(view.model, view.modules, found, state) as names, \
+                    view.hooks(state, final=probe.final if probe.logit_is_input else None):
+                state.outputs["__output__"] = view.model(self._images(x))
+            missing = [n for n in names if "attention:" + n not in state.outputs]
+            if missing:
+                raise ModelError(f"attention module(s) {', '.join(map(repr, missing))} of model {view.name!r} did not "
+                                 "run in the forward pass")
+            weights = [state.outputs["attention:" + n] for n in names]
+            s, t_used = self._selected(state, probe, self._index(t), score)
+            grads = list(torch.autograd.grad(s.sum(), weights)) if grad else None
+            return ([as_numpy(w) for w in weights], None if grads is None else [as_numpy(g) for g in grads],
+                    as_numpy(self._output(state)), t_used.cpu().numpy().astype(np.int32))
+
 
     # ----------------------------------------------------------------- floor
     def pass_loop(self, plan: Any, x: np.ndarray, t: np.ndarray, iters: int, *, serial: bool = False) -> None:
@@ -328,6 +370,15 @@ def function_scores(fn: Any, out: torch.Tensor) -> torch.Tensor:
     if torch.is_grad_enabled() and out.requires_grad and not value.requires_grad:
         raise not_differentiable_error(fn, f"a tensor of shape {tuple(value.shape)} detached from the graph")
     return value.float()
+
+
+#: Activation modules that do not make a modified-ReLU rule meaningless: piecewise-linear ReLU variants (left with
+#: their gradient, a documented limit) and what is not a hidden activation.
+_NOT_SMOOTH = frozenset({"LeakyReLU", "ReLU6", "PReLU", "RReLU", "Hardtanh", "MultiheadAttention", "Softmax",
+                         "LogSoftmax", "Softmax2d", "Softmin"})
+
+#: The modified-ReLU rules in words (messages).
+_RULES = {"guided": "guided backpropagation", "deconvnet": "the deconvnet rule"}
 
 
 def _channels_last(tensor: torch.Tensor) -> torch.Tensor:

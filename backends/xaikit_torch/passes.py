@@ -29,6 +29,8 @@ from torch import nn
 
 from xaikit.errors import LayerError
 
+from .outputs import unwrap
+
 __all__ = ["PassGate", "pass_gate"]
 
 
@@ -90,7 +92,9 @@ _GATES_LOCK = threading.Lock()
 
 
 def pass_gate(model: nn.Module) -> PassGate:
-    """The :class:`PassGate` of ``model`` (one per model object, whatever becomes of its view)."""
+    """The :class:`PassGate` of ``model`` (one per model object, whatever becomes of its view; an output
+    selection (:mod:`.outputs`) shares its model's gate: they share their modules)."""
+    model = unwrap(model)
     with _GATES_LOCK:
         gate = _GATES.get(model)
         if gate is None:
@@ -131,7 +135,9 @@ class _EvalScope:
         with self._lock:
             if self._depth == 0:
                 model = self._model()
-                self._saved = [(m, m.training) for m in model.modules()] if model is not None else []
+                inner = None if model is None else unwrap(model)  # an output selection's model: its own flag too
+                modules = [] if model is None else [*model.modules(), *([inner] if inner is not model else [])]
+                self._saved = [(m, m.training) for m in modules]
                 for module, training in self._saved:
                     if training:
                         module.training = False

@@ -29,9 +29,17 @@ class TorchServices(EngineServices):
         return "torch" in roots and not roots & {"keras", "tf_keras"}
 
     def engine(self, model: Any) -> Any:
+        """The engine of ``model`` with its default output selection (a Hugging Face model's ``.logits``)."""
         from .engine import engine_for
+        from .outputs import with_output
 
-        return engine_for(model)
+        return engine_for(with_output(model, None))
+
+    def with_output(self, model: Any, output: Any) -> Any:
+        """The model returning the scores ``output`` selects (:func:`xaikit_torch.outputs.with_output`)."""
+        from .outputs import with_output
+
+        return with_output(model, output)
 
     def randomizer(self, model: Any) -> Any:
         from .randomize import TorchRandomizer

@@ -76,9 +76,9 @@ def _method_params(layer: str, method: str, big: bool) -> dict[str, Any]:
 
 def _core_methods() -> list[str]:
     """The attribution methods the native backends compute (a library-only method has no native floor)."""
-    from ..catalogue import ATTRIBUTION_METHODS, METHODS
+    from ..catalogue import ATTENTION_METHODS, ATTRIBUTION_METHODS, METHODS
 
-    return [m for m in ATTRIBUTION_METHODS if METHODS[m].core]
+    return [m for m in ATTRIBUTION_METHODS if METHODS[m].core and m not in ATTENTION_METHODS]  # CNN suites
 
 
 # ----------------------------------------------------------------------------- timing

@@ -19,6 +19,7 @@ from .params import KINDS, SHARED, Param, param_table, shared
 from .schema import CAPABILITIES, PASS_KINDS, VIEWS, FloorPlan, MethodSchema
 
 __all__ = [
+    "ATTENTION_METHODS",
     "ATTRIBUTION_METHODS",
     "CAPABILITIES",
     "COMMON_PARAMS",
@@ -41,8 +42,12 @@ METHODS: dict[str, MethodSchema] = {m.id: m for m in ENTRIES}
 #: Methods that return attributions (all but ``activations``).
 ATTRIBUTION_METHODS: tuple[str, ...] = tuple(m for m, s in METHODS.items() if s.kind == "attribution")
 
+#: Methods that read a transformer's attention weights (capability ``attention``): they apply only to models
+#: exposing them, so suites over CNNs leave them out.
+ATTENTION_METHODS: tuple[str, ...] = tuple(m for m in ATTRIBUTION_METHODS if "attention" in METHODS[m].needs)
+
 #: Parameters every attribution method takes, before its own.
-COMMON_PARAMS: tuple[Param, ...] = shared("batch_size", "score")
+COMMON_PARAMS: tuple[Param, ...] = shared("batch_size", "score", "output")
 
 
 def get_method(method: str) -> MethodSchema:

@@ -75,6 +75,15 @@ def _sample_forwards(count: Any, what: str, extra: int = 1) -> Any:
     return floor
 
 
+def _attention_pass(backward: bool) -> Any:
+    def floor(params: Mapping[str, Any], ctx: FloorContext) -> FloorPlan:
+        if backward:
+            return FloorPlan("forward_backward_input", 1, score=ctx.score,
+                             description="1 x (forward + backward to the attention weights)")
+        return FloorPlan("forward", 1, score=ctx.score, description="1 x forward")
+    return floor
+
+
 def _sobol_rows(params: Mapping[str, Any]) -> int:
     return int(params["n_designs"]) * (int(params["grid_size"]) ** 2 + 1)
 
@@ -87,6 +96,7 @@ _PIXEL = shared("channel_reduce")
 GUIDED = frozenset({"scores", "gradients", "guided"})
 ACTIVATIONS = frozenset({"scores", "layers"})
 SCORES = frozenset({"scores"})
+ATTENTION = frozenset({"scores", "attention"})
 _NOISE = shared("n_samples", "noise", "seed", "channel_reduce")
 _SEGMENTS = shared("segmentation", "n_segments", "compactness", "baseline")
 _GRADCAM_PAPER = ("Selvaraju et al., 'Grad-CAM: Visual Explanations from Deep Networks via Gradient-based "
@@ -266,6 +276,31 @@ ENTRIES: tuple[MethodSchema, ...] = (
         signed=False, cost="n_samples forward + backward passes", params=_NOISE, needs=GRADIENTS, view="positive",
         floor_fn=_input_gradients("n_samples"), warmup={"n_samples": 2},
         formula="A = 1/n sum_j g_j^2,  g_j = dS_t/dx (x + e_j)"),
+    # ------------------------------------------------------------------ transformers' attention
+    MethodSchema(
+        "attention_rollout", "Attention rollout",
+        "The class token's attention to the image patches through every block: the product of the blocks' "
+        "head-fused attention matrices, each mixed half and half with the identity for the residual connection; "
+        "class-agnostic. Transformers exposing attention weights only.",
+        "Abnar & Zuidema, 'Quantifying Attention Flow in Transformers', ACL 2020.",
+        signed=False, cost="1 forward pass",
+        params=(Param("head_fusion", "choice", "mean", "How the heads' attention weights are combined per block: "
+                      "their 'mean' (the paper's), 'max' or 'min'.", choices=("mean", "max", "min")),
+                Param("discard_ratio", "float", 0.0, "Fraction of each block's fused attention weights (the lowest) "
+                      "set to 0 before the rollout (never the class token's attention to itself).",
+                      low=0.0, high=0.99)),
+        needs=ATTENTION, view="positive", floor_fn=_attention_pass(False),
+        formula="R = prod_l norm(0.5 fuse_h(A_l) + 0.5 I),  map = R[cls, patches]"),
+    MethodSchema(
+        "generic_attention", "Generic attention explainability (gradient-weighted attention)",
+        "Relevance propagated through the blocks' attention: each block's attention weighted by the target "
+        "score's gradient with respect to it, rectified and averaged over heads, updates R <- R + A R from R = I; "
+        "the class token's row over the patches. Transformers exposing attention weights only.",
+        "Chefer, Gur & Wolf, 'Generic Attention-model Explainability for Interpreting Bi-Modal and "
+        "Encoder-Decoder Transformers', ICCV 2021.",
+        signed=False, cost="1 forward + 1 backward pass (to the attention weights)",
+        needs=ATTENTION | {"gradients"}, view="positive", floor_fn=_attention_pass(True),
+        formula="A~_l = mean_h (dS_t/dA_l * A_l)^+,  R_l = R_{l-1} + A~_l R_{l-1},  R_0 = I,  map = R_L[cls, patches]"),
     # ------------------------------------------------------------------ black-box methods
     MethodSchema(
         "rise", "RISE",

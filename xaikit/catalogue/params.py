@@ -21,13 +21,15 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..outputs import check_output
 from ..validation import MAX_INT, check_bool, check_choice, check_pair, check_positive_int, check_seed
 
 __all__ = ["Param", "KINDS", "SHARED", "shared", "param_table"]
 
 #: What a parameter holds. ``layer``, ``baseline`` and ``images`` are checked against the
 #: model and the images by the explainer; the others by :meth:`Param.check`.
-KINDS = ("int", "float", "bool", "choice", "pair", "seed", "score", "layer", "layers", "baseline", "images", "str")
+KINDS = ("int", "float", "bool", "choice", "pair", "seed", "score", "layer", "layers", "baseline", "images", "str",
+         "output")
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,8 @@ class Param:
             return list(check_pair(self.name, value))
         if kind == "seed":
             return check_seed(value)
+        if kind == "output":
+            return check_output(value)
         if kind == "str":
             if not isinstance(value, str):
                 raise InputError(f"{self.name} must be a string; got {value!r} ({type(value).__name__}).")
@@ -155,7 +159,7 @@ class Param:
             "pair": "an int or an (height, width) pair of ints", "seed": "an integer >= 0",
             "layer": "a layer name", "layers": "layer names or a selection such as 'first:8'",
             "baseline": "a number, a per-channel array or an image", "images": "a batch of images",
-            "str": "a string",
+            "str": "a string", "output": "an index or a key / attribute name such as 'logits'",
         }[self.kind]
         bounds = self._range_text() if self.kind in ("int", "float") else ""
         text = f"{text} {bounds}".strip()
@@ -173,6 +177,9 @@ SHARED: dict[str, Param] = {p.name: p for p in [
     _p("score", "score", None, "What is explained: the pre-activation 'logit', the 'probability' after "
        "softmax/sigmoid, or the raw 'output'.", choices=("logit", "probability", "output"),
        nullable="the logit when the model's last activation is known, else the raw output"),
+    _p("output", "output", None, "Which of the model's outputs holds the class scores, for models returning "
+       "several: an index (tuple, list, a Keras model's outputs), a key (dict) or an attribute name ('logits').",
+       nullable="the one output; Hugging Face's and torchvision's aux outputs: 'logits'"),
     _p("layer", "layer", None, "The layer whose output is used.", nullable="the method's default layer"),
     _p("relu", "bool", True, "Apply the final ReLU of the definition; False keeps negative evidence."),
     _p("channel_reduce", "choice", "sum", "How per-channel values become one map: 'sum' (keeps the sign and "

@@ -23,8 +23,9 @@ PASS_KINDS = ("forward", "forward_backward_input", "forward_backward_layer", "he
 #: ``scores``: class scores of (perturbed) images; ``gradients``: input gradients;
 #: ``layers``: a layer's activations and the gradient at them; ``head``: the model above a
 #: layer run on given activations; ``guided``: input gradients through modified ReLU
-#: backward passes (guided backpropagation, deconvnet).
-CAPABILITIES = ("scores", "gradients", "layers", "head", "guided")
+#: backward passes (guided backpropagation, deconvnet); ``attention``: a transformer's attention
+#: weights per block and the target score's gradient with respect to them.
+CAPABILITIES = ("scores", "gradients", "layers", "head", "guided", "attention")
 
 #: How a method's maps are best looked at and scored: ``signed`` (red/blue around 0),
 #: ``positive`` (non-negative by definition: a heat map), ``magnitude`` (the sign is mostly

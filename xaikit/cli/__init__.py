@@ -24,7 +24,19 @@ import os
 # commands that need TensorFlow import it through import_tensorflow_quietly).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from . import activations, bench, compare, demo, explain, filters, listing, sanity, speed, view  # noqa: F401 (register)
+from . import (  # noqa: F401 (register the commands)
+    activations,
+    bench,
+    compare,
+    demo,
+    doctor,
+    explain,
+    filters,
+    listing,
+    sanity,
+    speed,
+    view,
+)
 from ._group import EXIT_DEPENDENCY, EXIT_EXISTS, EXIT_INPUT, main
 
 __all__ = ["main", "EXIT_INPUT", "EXIT_DEPENDENCY", "EXIT_EXISTS"]

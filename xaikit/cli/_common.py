@@ -121,6 +121,9 @@ def method_params(opts: dict[str, Any], st: Setup, sample: np.ndarray | None = N
     for key in ("layer", "batch_size", "seed", "n_samples", "noise", "steps", "score"):
         if opts.get(key) is not None:
             params[key] = opts[key]
+    if opts.get("model_output") is not None:  # an index or a key
+        text = str(opts["model_output"]).strip()
+        params["output"] = int(text) if text.isdigit() else text
     if opts.get("patch_size") is not None:
         params["patch_size"] = parse_pair(opts["patch_size"], "--patch-size")
     if opts.get("stride") is not None:

@@ -137,6 +137,10 @@ def method_options(f: Any) -> Any:
                      help="Expected-gradients background: image files/folders (preprocessed like the images), or N "
                           "training images of a --zoo model."),
         click.option("--score", help="What gradient methods explain: logit, probability or output."),
+        click.option("--model-output", "model_output", metavar="INDEX|KEY",
+                     help="Which of the model's outputs holds the class scores, for models returning several: an "
+                          "index (tuple, list, a Keras model's outputs) or a key / attribute name such as logits "
+                          "(default: the one output; Hugging Face models: logits)."),
         click.option("--param", "extra_params", multiple=True, metavar="KEY=VALUE",
                      help="Any other method parameter (value parsed as JSON, else text), e.g. relu=false; a bool "
                           "parameter takes true/false, yes/no or 1/0. A parameter with its own option (--layer, ...) "

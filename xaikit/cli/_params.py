@@ -27,7 +27,12 @@ __all__ = ["DEDICATED_OPTIONS", "bool_param_names", "check_param_items", "parse_
 #: Method parameters that have their own option; ``--param`` must not set them a second time.
 DEDICATED_OPTIONS = {"layer": "--layer", "batch_size": "--batch-size", "seed": "--seed", "n_samples": "--n-samples",
                      "noise": "--noise", "steps": "--steps", "baseline": "--baseline", "patch_size": "--patch-size",
-                     "stride": "--stride", "background": "--background", "score": "--score"}
+                     "stride": "--stride", "background": "--background", "score": "--score",
+                     "output": "--model-output"}
+
+#: Where a dedicated option's value is in the command's options, when not under the parameter's name
+#: (``-o/--output`` is the output file; the model's output is ``--model-output``).
+_OPTION_KEYS = {"output": "model_output"}
 
 _PAIR = re.compile(r"^\s*(\d+)\s*(?:[x,]\s*(\d+)\s*)?$", re.IGNORECASE)
 
@@ -49,7 +54,7 @@ def check_param_items(keys: Iterable[str], opts: Mapping[str, Any] | None = None
         seen.add(key)
         name = key.rpartition(".")[2]
         option = DEDICATED_OPTIONS.get(name)
-        if option is not None and opts is not None and key == name and _given(opts.get(name)):
+        if option is not None and opts is not None and key == name and _given(opts.get(_OPTION_KEYS.get(name, name))):
             raise InputError(f"{option} and --param {name}=... both set {name}; give one of them")
 
 

@@ -8,8 +8,9 @@ shap, ...) bring their own classes.
 
 from __future__ import annotations
 
-from ..catalogue import ATTRIBUTION_METHODS, METHODS
+from ..catalogue import ATTENTION_METHODS, ATTRIBUTION_METHODS, METHODS
 from ..catalogue import MethodSchema as MethodInfo
+from .attention import AttentionRollout, GenericAttention
 from .base import EngineExplainer, EngineExtractor
 from .cam import GradCAM, GradCAMPlusPlus, GuidedGradCAM, HiResCAM, LayerCAM, XGradCAM
 from .cam_free import AblationCAM, EigenCAM, ScoreCAM
@@ -21,6 +22,7 @@ from .sobol import Sobol
 from .surrogates import LIME, KernelSHAP
 
 __all__ = [
+    "ATTENTION_METHODS",
     "ATTRIBUTION_METHODS",
     "CORE_METHODS",
     "IMPLEMENTATIONS",
@@ -28,11 +30,13 @@ __all__ = [
     "METHODS",
     "RISE",
     "AblationCAM",
+    "AttentionRollout",
     "Deconvnet",
     "EigenCAM",
     "EngineExplainer",
     "EngineExtractor",
     "ExpectedGradients",
+    "GenericAttention",
     "GradCAM",
     "GradCAMPlusPlus",
     "GradientXInput",
@@ -79,8 +83,11 @@ IMPLEMENTATIONS: dict[str, type] = {
     "kernel_shap": KernelSHAP,
     "lime": LIME,
     "sobol": Sobol,
+    "attention_rollout": AttentionRollout,
+    "generic_attention": GenericAttention,
 }
 
-#: The attribution methods written here (every native backend computes them); the catalogue's others
-#: (``MethodSchema.core`` False: shap's ``partition_shap``) only a library's adapter computes.
-CORE_METHODS: tuple[str, ...] = tuple(m for m in ATTRIBUTION_METHODS if METHODS[m].core)
+#: The attribution methods written here that apply to any model (every native backend computes them); the
+#: catalogue's others are the attention methods (transformers only, :data:`ATTENTION_METHODS`) and those only a
+#: library's adapter computes (``MethodSchema.core`` False: shap's ``partition_shap``).
+CORE_METHODS: tuple[str, ...] = tuple(m for m in ATTRIBUTION_METHODS if METHODS[m].core and m not in ATTENTION_METHODS)
