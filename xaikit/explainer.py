@@ -206,6 +206,12 @@ class Explainer(_Described, abc.ABC):
         The method's parameters (see its catalogue entry, :func:`xaikit.catalogue.get_method`).
     """
 
+    #: Library-only parameters whose values make an adapter compute the catalogue's definition of its method
+    #: (Captum's ``abs=False``, tf-explain's ``guided=False``); read by :func:`xaikit.alignment.align_params`.
+    aligned_params: ClassVar[Mapping[str, Any]] = {}
+    #: What an adapter's library cannot express of the definition, one sentence each (ditto).
+    align_limits: ClassVar[tuple[str, ...]] = ()
+
     # ------------------------------------------------------------ backend hooks
     @abc.abstractmethod
     def _predict(self, images: np.ndarray, batch_size: int) -> np.ndarray:

@@ -79,6 +79,7 @@ class CaptumGuidedGradCam(CaptumExplainer):
                                   "Grad-CAM map is upsampled to the input (torch's F.interpolate mode).",
                                   choices=("nearest", "bilinear", "bicubic", "area")),
     }
+    aligned_params = {"interpolate_mode": "bilinear"}
 
     def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
         outputs, targets = self._outputs_and_targets(images, targets, params["batch_size"])

@@ -21,6 +21,9 @@ class Pair:
     params: dict[str, Any]
     ranked_outputs: int | None = None
     dropped: tuple[str, ...] = ()
+    shared: tuple[str, ...] = ()
+    """Names of the parameters set for every backend of the entry (its ``params`` and the model's), not for this
+    backend alone: with ``align = true`` they are part of the definition every backend is aligned on."""
 
     @property
     def row(self) -> str:
@@ -85,7 +88,10 @@ def plan_pairs(config: SuiteConfig, model: ModelEntry, notes: list[str] | None =
                 merged.update(model.params.get(entry.label, {}))
             dropped = tuple(k for k in merged if k not in accepted[b])
             params = {k: v for k, v in merged.items() if k in accepted[b]}
-            pairs.append(Pair(model.id, entry.label, entry.method, b, params, entry.ranked_outputs, dropped))
+            shared = tuple(k for k in (*entry.params, *model.params.get(entry.method, {}),
+                                       *model.params.get(entry.label, {})) if k in params)
+            pairs.append(Pair(model.id, entry.label, entry.method, b, params, entry.ranked_outputs, dropped,
+                              shared))
     return pairs
 
 

@@ -241,6 +241,7 @@ class SuiteConfig:
     speed: SpeedConfig = field(default_factory=SpeedConfig)
     source: str = "<built>"
     notes: tuple[str, ...] = ()
+    align: bool = True
 
     def with_models(self, models: Sequence[ModelEntry]) -> SuiteConfig:
         """The same suite on other models (per-model method filters are dropped).
