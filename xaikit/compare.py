@@ -96,6 +96,8 @@ class Comparison:
         """
         from .viz.compare import first_images_figure
 
+        if "image_range" not in kwargs:  # the preprocessing compare(..., preprocess=) recorded
+            kwargs.setdefault("undo", next(iter(self.explanations.values())).info.get("preprocess"))
         return first_images_figure(images, self.explanations, max_images, **kwargs)
 
     def _repr_html_(self) -> str:

@@ -33,7 +33,7 @@ import numpy as np
 
 from .catalogue import COMMON_PARAMS, MethodSchema, Param, get_method, param_table
 from .errors import InputError, ModelError, XaikitError
-from .explanation import Activations, Explanation, describe_array
+from .explanation import PREVIEW_IMAGES, Activations, Explanation, RankedExplanations, describe_array
 from .kernels import broadcast_baseline, resize_maps
 from .layer_selection import select_layers
 from .spec import (
@@ -295,13 +295,16 @@ class Explainer(_Described, abc.ABC):
         result = self._attribute(x, t, params)
         return self._assemble(x, spec, params, result, start)
 
-    def explain_ranked(self, images: Any, k: int = 2) -> list[Explanation]:
+    def explain_ranked(self, images: Any, k: int = 2, *, class_names: Any = None) -> RankedExplanations:
         """Explain each image's ``k`` highest-ranked classes (shap's ``ranked_outputs``).
 
-        Returns a list of ``k`` Explanations, rank 0 being each image's top class; their
-        ``targets`` differ per image. Methods that can share work between the classes
-        (expected gradients reuses its samples and forward passes) override
-        ``_attribute_ranked``; ``elapsed`` of each is the shared total.
+        Returns a :class:`~xaikit.RankedExplanations`: a list of ``k`` Explanations, rank 0
+        being each image's top class (their ``targets`` differ per image), that draws the
+        ranks side by side (``.plot(images)``, and in a notebook) with ``class_names``
+        (a sequence or mapping index -> name, e.g. ``xaikit.zoo.model_info(name).class_names``).
+        Methods that can share work between the classes (expected gradients reuses its
+        samples and forward passes) override ``_attribute_ranked``; ``elapsed`` of each is
+        the shared total.
         """
         start = time.perf_counter()
         x, spec = self._checked_images(images)
@@ -311,8 +314,8 @@ class Explainer(_Described, abc.ABC):
         _check_outputs(outputs, self)
         ranked = top_k_classes(outputs, spec, k)
         results = self._attribute_ranked(x, ranked, params)
-        return [self._assemble(x, spec, {**params, "rank": r, "ranked_outputs": k}, res, start)
-                for r, res in enumerate(results)]
+        return RankedExplanations([self._assemble(x, spec, {**params, "rank": r, "ranked_outputs": k}, res, start)
+                                   for r, res in enumerate(results)], class_names)
 
     def _attribute_ranked(self, images: np.ndarray, ranked: np.ndarray, params: dict[str, Any]) -> list[Attribution]:
         return [self._attribute(images, ranked[:, r], params) for r in range(ranked.shape[1])]
@@ -352,6 +355,7 @@ class Explainer(_Described, abc.ABC):
             extras={k: np.asarray(v) for k, v in result.extras.items()},
             info=self._info(),
             layout=spec.layout,
+            preview_images=np.array(x[:PREVIEW_IMAGES], dtype=np.float32),
         )
 
 
