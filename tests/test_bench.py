@@ -667,8 +667,9 @@ def test_causal_metrics_score_the_probability_of_a_logit_model_and_the_report_sa
     torch = pytest.importorskip("torch")
     from types import SimpleNamespace
 
-    from xaikit.bench.cells import PROBABILITY_FROM_LOGITS, Sample, causal_score, metric_cell
+    from xaikit.bench.cells import Sample, metric_cell
     from xaikit.bench.engines.base import OpenModel
+    from xaikit.bench.suite import PROBABILITY_FROM_LOGITS, causal_score
     from xaikit.bench.summary import causal_scores_text
     from xaikit.registry import services_for
 

@@ -92,13 +92,15 @@ def get_extractor(model: Any, *, backend: str = "auto", **params: Any) -> Activa
 
 
 def explain(model: Any, images: Any, method: str = "gradcam", *, targets: Any = None, backend: str = "auto",
-            preprocess: str | None = None, **params: Any) -> Explanation:
+            preprocess: str | None = None, progress: bool | None = None, **params: Any) -> Explanation:
     """Explain ``images`` with one method; see :class:`xaikit.Explainer` and the method pages.
 
     ``preprocess`` (optional) names how the images were preprocessed: values given in
     pixels (``baseline={"pixel": "grey"}``, ``noise_std={"range_fraction": 0.15}``) are
     turned into input units with it, and the result records it, so that
-    :meth:`~xaikit.Explanation.plot` shows the images as they were.
+    :meth:`~xaikit.Explanation.plot` shows the images as they were. ``progress``: a bar
+    naming the method and backend while a long call runs (None: when the session is
+    interactive; see :meth:`xaikit.Explainer.explain`).
 
     Examples
     --------
@@ -108,7 +110,7 @@ def explain(model: Any, images: Any, method: str = "gradcam", *, targets: Any = 
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; methods: {', '.join(METHODS)}")
     explainer = get_explainer(model, method, backend=backend, preprocess=preprocess, **params)
-    return with_preprocessing(explainer.explain(images, targets), preprocess)
+    return with_preprocessing(explainer.explain(images, targets, progress=progress), preprocess)
 
 
 def activations(model: Any, images: Any, layers: str | list[str] | None = None, *, backend: str = "auto",

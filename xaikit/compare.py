@@ -10,6 +10,7 @@ import numpy as np
 
 from ._api import get_explainer, input_values, with_preprocessing
 from ._display import format_params
+from ._progress import auto_progress, stage
 from ._timing import record_warmup, warm_up, warmup_seconds
 from .alignment import Alignment, align_params, alignment_table
 from .binding import get_method_class
@@ -152,7 +153,8 @@ def _params_for(method: str, backend: str, params: Mapping[Any, Mapping[str, Any
 
 def compare(model: Any, images: Any, pairs: Sequence[Pair], *, targets: Any = None,
             params: Mapping[Any, Mapping[str, Any]] | None = None, fraction: float = 0.1, warmup: bool = True,
-            align: bool = False, preprocess: str | None = None, **common: Any) -> Comparison:
+            align: bool = False, preprocess: str | None = None, progress: bool | None = None,
+            **common: Any) -> Comparison:
     """Explain the same images with several (method, backend) pairs and compare the maps.
 
     Parameters
@@ -193,6 +195,9 @@ def compare(model: Any, images: Any, pairs: Sequence[Pair], *, targets: Any = No
         How the images were preprocessed (``"scale255"``, ``"caffe"``...): turns values
         given in pixels (``baseline={"pixel": "grey"}``, ``noise_std={"range_fraction":
         0.15}``) into input units, and is recorded in every result (its pictures undo it).
+    progress : bool or None
+        One bar for the whole comparison, naming the pair that runs (tqdm; None: when
+        the session is interactive, see :func:`xaikit._progress.auto_progress`).
     **common
         Parameters given to every explainer that accepts them (``batch_size=16``,
         ``seed=0``, ``background=...``); explainers that do not take one ignore it.
@@ -221,17 +226,19 @@ def compare(model: Any, images: Any, pairs: Sequence[Pair], *, targets: Any = No
     alignments: dict[str, Alignment] = {}
     explanations: dict[str, Explanation] = {}
     resolved = targets
-    for (method, backend), label in zip(pairs, labels):
-        chosen = _params_for(method, backend, params, common)
-        if align:
-            alignments[label] = align_params(model, x, method, backend, common)
-            chosen = {**alignments[label].params, **chosen}
-        explainer = get_explainer(model, method, backend=backend, **chosen)
-        warm = warm_up(explainer, x, resolved) if warmup else None
-        exp = with_preprocessing(explainer.explain(x, resolved), preprocess)
-        if resolved is None:
-            resolved = exp.targets
-        explanations[label] = exp if warm is None else record_warmup(exp, *warm)
+    with auto_progress("compare", progress):
+        for i, ((method, backend), label) in enumerate(zip(pairs, labels)):
+            stage(f"{label} [{i + 1}/{len(pairs)}]")
+            chosen = _params_for(method, backend, params, common)
+            if align:
+                alignments[label] = align_params(model, x, method, backend, common)
+                chosen = {**alignments[label].params, **chosen}
+            explainer = get_explainer(model, method, backend=backend, **chosen)
+            warm = warm_up(explainer, x, resolved) if warmup else None
+            exp = with_preprocessing(explainer.explain(x, resolved), preprocess)
+            if resolved is None:
+                resolved = exp.targets
+            explanations[label] = exp if warm is None else record_warmup(exp, *warm)
     table = agreement_table({label: exp.attributions for label, exp in explanations.items()}, fraction=fraction)
     return Comparison(explanations, list(pairs), table, np.asarray(resolved, dtype=np.int64),  # type: ignore[arg-type]
                       alignments if align else None)

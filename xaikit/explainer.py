@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ._progress import auto_progress
 from .catalogue import COMMON_PARAMS, MethodSchema, Param, get_method, param_table
 from .errors import InputError, ModelError, XaikitError
 from .explanation import PREVIEW_IMAGES, Activations, Explanation, RankedExplanations, describe_array
@@ -271,7 +272,7 @@ class Explainer(_Described, abc.ABC):
         return params.get("layer")
 
     # ---------------------------------------------------------------- public API
-    def explain(self, images: Any, targets: Any = None) -> Explanation:
+    def explain(self, images: Any, targets: Any = None, *, progress: bool | None = None) -> Explanation:
         """Explain ``images`` for ``targets``.
 
         Parameters
@@ -283,6 +284,10 @@ class Explainer(_Described, abc.ABC):
         targets : None, int or sequence of int
             ``None``: each image's predicted class. An int: that class for every image.
             A sequence: one class per image.
+        progress : bool or None
+            A progress bar naming the method and backend (tqdm; a widget in Jupyter) for
+            a call that lasts more than a second: None (default) when the session is
+            interactive, True always, False never (:func:`xaikit._progress.auto_progress`).
 
         Returns
         -------
@@ -292,10 +297,12 @@ class Explainer(_Described, abc.ABC):
         x, spec = self._checked_images(images)
         params = self._resolve_params(x, spec)
         t = None if targets is None else check_targets(targets, len(x), spec.n_classes)
-        result = self._attribute(x, t, params)
+        with auto_progress(f"{self.method} ({self.backend})", progress):
+            result = self._attribute(x, t, params)
         return self._assemble(x, spec, params, result, start)
 
-    def explain_ranked(self, images: Any, k: int = 2, *, class_names: Any = None) -> RankedExplanations:
+    def explain_ranked(self, images: Any, k: int = 2, *, class_names: Any = None,
+                       progress: bool | None = None) -> RankedExplanations:
         """Explain each image's ``k`` highest-ranked classes (shap's ``ranked_outputs``).
 
         Returns a :class:`~xaikit.RankedExplanations`: a list of ``k`` Explanations, rank 0
@@ -313,7 +320,8 @@ class Explainer(_Described, abc.ABC):
         outputs = self._predict(x, params["batch_size"])
         _check_outputs(outputs, self)
         ranked = top_k_classes(outputs, spec, k)
-        results = self._attribute_ranked(x, ranked, params)
+        with auto_progress(f"{self.method} ({self.backend}), top {k} classes", progress):
+            results = self._attribute_ranked(x, ranked, params)
         return RankedExplanations([self._assemble(x, spec, {**params, "rank": r, "ranked_outputs": k}, res, start)
                                    for r, res in enumerate(results)], class_names)
 

@@ -20,6 +20,7 @@ from ..catalogue import METHODS
 from .config import SpeedConfig
 from .engines.base import OpenModel
 from .memory import PeakRSS
+from .suite import PROBABILITY_FROM_LOGITS
 
 __all__ = ["MAGNITUDE_METHODS", "Sample", "agreement_cell", "explain_cell", "floor_cell", "metric_cell",
            "randomisation_cell", "transform_maps"]
@@ -65,28 +66,6 @@ class Sample:
         from ..kernels import to_layout
 
         return to_layout(self.images, self.layout, "NHWC")
-
-
-#: What the causal metrics score on a model returning logits (a PyTorch classifier) when the suite asks for the
-#: probability: the softmax of its outputs (the sigmoid of a single output unit), computed by the bench.
-PROBABILITY_FROM_LOGITS = "probability_from_logits"
-
-#: How a report names each score the causal metrics can use.
-CAUSAL_SCORE_TEXT = {
-    "probability": "the probability (the model's own softmax/sigmoid output)",
-    PROBABILITY_FROM_LOGITS: "the probability (the softmax of the model's logits, computed by the bench)",
-    "logit": "the logit",
-    "output": "the raw output (the model's last activation is not known, so no probability can be computed)",
-}
-
-
-def causal_score(requested: str, output_activation: str | None) -> str:
-    """The score the causal metrics use on a model whose last activation is ``output_activation`` when the suite
-    asks for ``requested``: the probability of a model returning logits is their softmax
-    (:data:`PROBABILITY_FROM_LOGITS`); a model whose activation is unknown can only be scored on its output."""
-    if requested != "probability" or output_activation in ("softmax", "sigmoid"):
-        return requested
-    return PROBABILITY_FROM_LOGITS if output_activation == "linear" else "output"
 
 
 def _probabilities(outputs: np.ndarray) -> np.ndarray:

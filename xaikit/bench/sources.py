@@ -76,7 +76,7 @@ class PreparedModel:
         """The score the causal metrics use on this model (:func:`xaikit.bench.cells.causal_score`):
         ``requested`` (the suite's); the probability of a model returning logits (a PyTorch classifier) is their
         softmax; a model whose last activation is unknown is scored on its output."""
-        from .cells import causal_score
+        from .suite import causal_score
 
         return causal_score(requested, self.info.get("output_activation"))
 

@@ -494,7 +494,7 @@ def causal_scores_text(results: Any) -> str:
     """What the causal metrics (deletion, insertion, MuFidelity) scored, per model: the suite's score where the
     model gives it, the softmax of a logit model's outputs for ``"probability"``, its raw output when its last
     activation is unknown (:func:`xaikit.bench.cells.causal_score`)."""
-    from .cells import CAUSAL_SCORE_TEXT, causal_score
+    from .suite import CAUSAL_SCORE_TEXT, causal_score
 
     requested = results.config.metrics.score
     scored = {mr.id: causal_score(requested, mr.info.get("output_activation")) for mr in results.models}
