@@ -233,3 +233,18 @@ def test_compare_aligned_smoothgrad_is_native_smoothgrad(model, torch_images):
     a = aligned.alignment["smoothgrad (captum)"]
     assert a.exact and a.params["abs"] is False
     assert "set to align on the definition" in aligned.to_markdown() and "abs=False" in aligned.to_markdown()
+
+
+def test_captums_routine_notes_do_not_reach_the_user(model, torch_images):
+    """Captum warns on every call that it set requires_grad itself and that it hooks ReLUs: nothing the user can act
+    on, so they are not shown; the user's own warning filters are untouched."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        captum(model, torch_images[:1], "vanilla_gradients", targets=TARGETS[0])
+        captum(model, torch_images[:1], "guided_backprop", targets=TARGETS[0])
+        filters = list(warnings.filters)
+        captum(model, torch_images[:1], "gradcam", layer="conv_b", targets=TARGETS[0])
+        assert list(warnings.filters) == filters
+    assert not [str(w.message) for w in seen if "captum" in (w.filename or "")], [str(w.message) for w in seen]

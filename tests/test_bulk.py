@@ -238,3 +238,21 @@ def test_arrays_written_together_hold_every_value_and_other_arrays_are_written_o
     plain = Plain()
     write_together([(plain, slice(0, 2), np.ones(2))])
     assert [s for s, _ in plain.writes] == [slice(0, 2)]
+
+
+def test_ctrl_c_says_the_finished_chunks_are_kept_and_how_to_resume(image_folder, tmp_path, monkeypatch):
+    """Ctrl-C printed "Aborted!" and nothing about the store: now the message says how to resume, exit code 130."""
+    from click.testing import CliRunner
+
+    import xaikit.bulk
+    from xaikit.cli import main
+
+    def interrupted(*args, progress=None, **kwargs):
+        progress(2, 10)  # two chunks done, then the user presses Ctrl-C
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(xaikit.bulk, "explain_to_zarr", interrupted)
+    res = CliRunner().invoke(main, ["explain", "--zoo", "shapes_cnn4", "--images", str(image_folder / "img0*.png"),
+                                    "--out", str(tmp_path / "maps.zarr"), "--method", "gradcam", "-q"])
+    assert res.exit_code == 130, res.output
+    assert "run the same command again to resume" in res.output and "maps.zarr" in res.output

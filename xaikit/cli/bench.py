@@ -22,9 +22,7 @@ import click
 
 from ..errors import InputError
 from ..validation import MAX_INT, SEED_LIMIT
-from ._group import main
-
-EXIT_INTERRUPTED = 130
+from ._group import EXIT_INTERRUPTED, main
 
 
 def engine_options(f: Any) -> Any:
