@@ -699,3 +699,15 @@ def test_causal_metrics_score_the_probability_of_a_logit_model_and_the_report_sa
     text = causal_scores_text(results)
     assert "on cnn.keras, the probability (the model's own" in text
     assert "on resnet18.pt, the probability (the softmax of the model's logits" in text
+
+
+def test_bench_output_has_no_tensorflow_start_up_lines():
+    """A fresh `xaikit bench` said what it loads and printed none of TensorFlow's oneDNN/CUDA lines (its plan
+    imported the Keras adapters before TensorFlow was imported quietly)."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    proc = subprocess.run([sys.executable, "-m", "xaikit", "bench", "--zoo", "shapes_cnn4", "--dry-run", "--method",
+                           "gradcam"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "loading TensorFlow" in proc.stderr and "gradcam (tf-explain)" in proc.stdout
+    for noise in ("oneDNN", "cuda", "I0000", "absl"):
+        assert noise not in proc.stderr + proc.stdout, proc.stderr
