@@ -34,7 +34,7 @@ def _number(value: float) -> str:
     return f"{value:.2f}".replace("-", "\u2212")
 
 
-def break_name(name: str, width_in: float, fontsize: float, bold: bool = False, lines: int = 3) -> str:
+def break_name(name: str, width_in: float, fontsize: float, bold: bool = False, lines: int = 4) -> str:
     """A layer name on at most ``lines`` lines of ``width_in`` inches, broken after ``.``, ``_`` or ``/`` where it
     can (anywhere else where it must), so that no part of it is cut; only a name longer than ``lines`` lines is."""
     out, current = [], ""
