@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -516,7 +517,8 @@ def test_range_dependent_parameters_follow_the_preprocessing(tmp_path):
     smoothgrad = next(m for m in suite.methods if m.method == "smoothgrad")
     assert occlusion.params["baseline"] == {"pixel": "grey"}
     assert smoothgrad.backend_params["tf-explain"]["noise_std"] == {"range_fraction": 0.15}
-    assert smoothgrad.backend_params["tensorflow"]["noise"] == 0.15  # native noise is range-relative already
+    assert smoothgrad.params["noise"] == 0.15  # native (and the Captum adapter's) noise is range-relative already
+    suite = replace(suite, align=False)  # the values as configured (alignment needs a real model: tested apart)
     runner = _Runner(suite.with_models([ModelEntry(id="m", path="m.keras", images="d")]), tmp_path, reuse=False,
                      log=lambda s: None, progress=False)
     grey = np.full((1, 1, 1, 3), 127.5, np.float32)
@@ -710,3 +712,55 @@ def test_a_long_legend_stays_in_the_figure_below_its_title(figure):
     title = fig._suptitle.get_window_extent(renderer)
     for ax in fig.axes:
         assert not title.overlaps(ax.title.get_window_extent(renderer)), "the figure's title covers a plot's title"
+
+
+def test_causal_metrics_score_the_probability_of_a_logit_model_and_the_report_says_so():
+    """A PyTorch classifier returns logits: asked for the probability, the deletion curve scores their softmax
+    (it starts at p_c <= 1, not at the logit), and the report names what each model's metrics scored."""
+    torch = pytest.importorskip("torch")
+    from types import SimpleNamespace
+
+    from xaikit.bench.cells import Sample, metric_cell
+    from xaikit.bench.engines.base import OpenModel
+    from xaikit.bench.suite import PROBABILITY_FROM_LOGITS, causal_score
+    from xaikit.bench.summary import causal_scores_text
+    from xaikit.registry import services_for
+
+    assert causal_score("probability", "softmax") == "probability"
+    assert causal_score("probability", "linear") == PROBABILITY_FROM_LOGITS
+    assert causal_score("probability", "unknown") == "output" and causal_score("logit", "linear") == "logit"
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 3)).eval()
+        model[1].weight.data *= 20  # logits far from [0, 1]
+    x = np.random.default_rng(0).uniform(0, 1, (2, 3, 4, 4)).astype(np.float32)
+    services = services_for(model)
+    logits = services.class_scores(model, x, "output", 2)
+    t = np.argmax(logits, axis=1)
+    sample = Sample(x, t, "NCHW", None, None, "k")
+    score = causal_score("probability", services.describe(model, x).output_activation)
+    rec, _ = metric_cell(OpenModel(model, services, "NCHW"), sample=sample, maps=np.ones((2, 4, 4), np.float32),
+                         metric="deletion", params={"steps": 3, "substrate": "zero"}, transform="signed",
+                         score=score, batch_size=8, seed=0)
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(rec["start"], p[np.arange(2), t], rtol=1e-5)
+    assert rec["scored"] == PROBABILITY_FROM_LOGITS and rec["params"]["score"] == "probability"
+    results = SimpleNamespace(config=SimpleNamespace(metrics=SimpleNamespace(score="probability")),
+                              models=[SimpleNamespace(id="cnn.keras", info={"output_activation": "softmax"}),
+                                      SimpleNamespace(id="resnet18.pt", info={"output_activation": "linear"})])
+    text = causal_scores_text(results)
+    assert "on cnn.keras, the probability (the model's own" in text
+    assert "on resnet18.pt, the probability (the softmax of the model's logits" in text
+
+
+def test_bench_output_has_no_tensorflow_start_up_lines():
+    """A fresh `xaikit bench` said what it loads and printed none of TensorFlow's oneDNN/CUDA lines (its plan
+    imported the Keras adapters before TensorFlow was imported quietly)."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    proc = subprocess.run([sys.executable, "-m", "xaikit", "bench", "--zoo", "shapes_cnn4", "--dry-run", "--method",
+                           "gradcam"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "loading TensorFlow" in proc.stderr and "gradcam (tf-explain)" in proc.stdout
+    for noise in ("oneDNN", "cuda", "I0000", "absl"):
+        assert noise not in proc.stderr + proc.stdout, proc.stderr

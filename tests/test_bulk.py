@@ -329,3 +329,21 @@ def test_two_runs_on_one_new_store_at_once_both_finish_and_compute_each_chunk_on
         assert counts == ["computed 0 reused 6", "computed 6 reused 0"], counts
         store = open_zarr(out)
         assert store["done"][:].tolist() == [1] * 6 and np.isfinite(store["maps"][:]).all()
+
+
+def test_ctrl_c_says_the_finished_chunks_are_kept_and_how_to_resume(image_folder, tmp_path, monkeypatch):
+    """Ctrl-C printed "Aborted!" and nothing about the store: now the message says how to resume, exit code 130."""
+    from click.testing import CliRunner
+
+    import xaikit.bulk
+    from xaikit.cli import main
+
+    def interrupted(*args, progress=None, **kwargs):
+        progress(2, 10)  # two chunks done, then the user presses Ctrl-C
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(xaikit.bulk, "explain_to_zarr", interrupted)
+    res = CliRunner().invoke(main, ["explain", "--zoo", "shapes_cnn4", "--images", str(image_folder / "img0*.png"),
+                                    "--out", str(tmp_path / "maps.zarr"), "--method", "gradcam", "-q"])
+    assert res.exit_code == 130, res.output
+    assert "run the same command again to resume" in res.output and "maps.zarr" in res.output

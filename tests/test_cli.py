@@ -579,6 +579,25 @@ def test_progress_lines_when_stderr_is_not_a_terminal():
     assert RunProgress(4, True, "x", stream=out, terminal=False).disable
 
 
+def test_progress_lines_name_the_pair_and_do_not_count_down_past_the_streamed_rows():
+    """``compare`` printed "16/16 rows (100 %), ~0 s left" for 30 s more without naming the pair."""
+    import io
+
+    from xaikit._progress import report, stage
+    from xaikit.cli._bars import RunProgress
+
+    now = [100.0]
+    out = io.StringIO()
+    with RunProgress(4, False, "compare", stream=out, terminal=False, interval=3600, clock=lambda: now[0]) as bar:
+        stage("gradcam (tf-explain) [2/3]")
+        report(8, 16)
+        now[0] += 2.0
+        report(16, 16)
+        bar.tick()
+    assert out.getvalue().splitlines()[-1] == ("compare: 0/4 images · gradcam (tf-explain) [2/3] · 16/16 rows "
+                                               "(100%), finishing the call · 2 s elapsed")
+
+
 def test_progress_bar_on_a_terminal_without_a_window_size():
     """A pseudo-terminal opened without a size (script, CI, docker -t) reports 0 x 0 and tqdm alone draws
     nothing there; the bars must still appear."""

@@ -88,6 +88,54 @@ def test_state_dict_into_a_torchvision_architecture_with_torch_preprocessing(fil
     assert exp.attributions.shape == (1, 40, 48) and exp.layout == "NCHW"
 
 
+def test_state_dict_as_model_with_arch_and_the_model_line(files, tmp_path):
+    """``--model weights.pth --arch NAME`` is the same as ``--arch NAME --weights weights.pth``; a model that takes
+    any size is described at the images' size: the line gives its outputs, not "?x?x3, 0 output(s)"."""
+    res = run("explain", "--model", files / "weights.pth", "--arch", "squeezenet1_1", "--classes", "3", "-i",
+              files / "imgs" / "img0.png", "-o", tmp_path / "m.png", "--method", "vanilla_gradients")
+    assert "model: squeezenet1_1 (weights.pth) — input any size (run at 40x48: the images' size), 3 output(s)" \
+        in res.output, res.output
+    assert "loading PyTorch" in res.output or "torch" in sys.modules
+
+
+def test_random_weights_are_seeded_and_said(tmp_path):
+    npz = [tmp_path / f"r{i}.npz" for i in range(2)]
+    img = tmp_path / "img.png"
+    cv2.imwrite(str(img), np.random.default_rng(0).uniform(0, 255, (48, 48, 3)).astype(np.uint8))
+    for path in npz:
+        res = run("explain", "--arch", "cnn4", "--framework", "torch", "--weights", "none", "--input-size", 48, 48,
+                  "-i", img, "-o", tmp_path / "r.png", "--overwrite", "--method", "vanilla_gradients",
+                  "--save-npz", path)
+    assert "random weights drawn with seed 0" in res.output and "(random weights, seed 0)" in res.output
+    np.testing.assert_array_equal(*(xk.Explanation.load(p).attributions for p in npz))
+
+
+def test_images_of_mixed_sizes_are_refused_before_the_model_loads(tmp_path, monkeypatch):
+    from xaikit.cli import _setup
+
+    for i, size in enumerate([(32, 32), (24, 32)]):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), np.zeros((*size, 3), np.uint8))
+
+    def no_model(**kwargs):
+        raise AssertionError("the model was loaded before the images were checked")
+
+    monkeypatch.setattr(_setup, "load_model", no_model)
+    res = run("explain", "--arch", "resnet18", "--weights", "none", "-i", tmp_path, "-o", tmp_path / "x.png", ok=False)
+    assert res.exit_code == 3 and "2 different sizes (0.png: 32x32, 1.png: 24x32)" in res.output
+    assert "--input-size H W" in res.output
+
+
+def test_list_shows_the_zoo_and_bench_dry_run_only_what_runs():
+    from xaikit.zoo import ZOO
+
+    out = run("list").output
+    assert "Zoo models" in out and all(f"  {name} " in out for name in ZOO)
+    out = run("bench", "--zoo", "shapes_cnn4", "--framework", "torch", "--dry-run", "--method", "gradcam").output
+    pairs = [line.split()[1].strip("()") for line in out.splitlines() if line.startswith("  gradcam (")]
+    assert pairs and set(pairs) <= {"torch", "captum", "pytorch-grad-cam"}, out
+    assert "tf-explain" in out.split("note:", 1)[1]  # said, not listed as a pair
+
+
 def test_arch_in_a_fresh_process_imports_torch_before_tensorflow(files, tmp_path):
     """TensorFlow imported first makes torchvision's Triton crash the process (a segmentation fault)."""
     pytest.importorskip("tensorflow")

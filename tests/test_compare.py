@@ -148,3 +148,48 @@ def test_comparison_displays_itself_in_a_notebook(functional_cnn, images):
     fig = cmp.plot(images, max_images=2)
     assert isinstance(fig, Figure) and len([ax for ax in fig.axes if ax.images]) == 2 * 3
     assert isinstance(cmp.figure(), Figure)
+
+
+def test_compare_aligned_gradcam_is_the_native_gradcam(functional_cnn, images):
+    """tf-explain's defaults (probability, guided gradients, no ReLU, its own layer rule) give another map; aligned
+    on the definition (logit, plain gradients, ReLU, the native layer) tf-explain computes the native Grad-CAM."""
+    pytest.importorskip("tf_explain")
+    pairs = [("gradcam", "tensorflow"), ("gradcam", "tf-explain")]
+    plain = xk.compare(functional_cnn, images[:2], pairs, warmup=False, layer="conv_a")
+    aligned = xk.compare(functional_cnn, images[:2], pairs, warmup=False, align=True, layer="conv_a")
+    before = [plain.explanations[label].attributions for label in plain.labels]
+    assert not np.allclose(*before, atol=1e-3 * float(np.abs(before[0]).max()))  # (a flat map: rho undefined)
+    assert aligned.agreement.matrices["spearman"][0, 1] >= 0.95
+    native, tfx = (aligned.explanations[label].attributions for label in aligned.labels)
+    np.testing.assert_allclose(tfx, native, rtol=1e-4, atol=1e-6 * float(np.abs(native).max()))
+    a = aligned.alignment["gradcam (tf-explain)"]
+    assert a.exact and a.params == {"score": "logit", "layer": "conv_a", "relu": True, "guided": False}
+
+
+def test_compare_aligned_says_what_a_library_cannot_express(functional_cnn, images):
+    """tf-explain's SmoothGrad differentiates the cross-entropy loss under absolute noise: aligned, the limits say
+    so and the parameters it can take are set (signed channel sum, the definition's sample count)."""
+    pytest.importorskip("tf_explain")
+    from xaikit.alignment import align_params
+
+    a = align_params(functional_cnn, images[:1], "smoothgrad", "tf-explain")
+    assert not a.exact and a.params == {"n_samples": 50, "channel_reduce": "sum"}
+    assert any("score='logit'" in limit for limit in a.limits) and any("'noise'" in limit for limit in a.limits)
+    b = align_params(functional_cnn, images[:1], "smoothgrad", "tf-explain", {"n_samples": 4})
+    assert b.params["n_samples"] == 4  # what the caller set for every pair is part of the definition
+
+
+def test_values_in_pixels_work_in_the_api(functional_cnn, images):
+    """The bench's ``{"range_fraction": f}`` and ``{"pixel": "grey"}`` are read with the images' preprocessing."""
+    pytest.importorskip("tf_explain")
+    exp = xk.explain(functional_cnn, images[:1], method="smoothgrad", backend="tf-explain", n_samples=2, seed=0,
+                     noise_std={"range_fraction": 0.15}, preprocess="tf")
+    assert exp.params["noise_std"] == pytest.approx(0.3) and exp.info["preprocess"] == "tf"
+    exp = xk.explain(functional_cnn, images[:1], method="occlusion", patch_size=10, baseline={"pixel": "grey"},
+                     preprocess="scale255")
+    assert exp.params["baseline"] == pytest.approx(0.5)
+    with pytest.raises(xk.InputError, match="preprocess="):
+        xk.explain(functional_cnn, images[:1], method="occlusion", baseline={"pixel": "grey"})
+    cmp = xk.compare(functional_cnn, images[:1], [("occlusion", "tensorflow"), ("occlusion", "tf-explain")],
+                     patch_size=10, baseline={"pixel": "grey"}, preprocess="scale255", warmup=False)
+    assert {e.params["baseline"] for e in cmp.explanations.values()} == {0.5}

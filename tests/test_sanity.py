@@ -291,3 +291,22 @@ def test_a_randomizer_that_does_not_restore_is_caught(zoo, monkeypatch):
     with pytest.raises(xk.ModelError, match="copy differ from the original.*model itself was not changed"):
         xk.sanity_check(model, images, ["vanilla_gradients"], layers="top:1", seed=0)
     assert services.fingerprint(model) == before
+
+
+def test_notebook_display_plot_and_a_short_repr(check):
+    """``.plot()`` as every result has it, an HTML display with the picture and the table, a repr of one line (it
+    printed every array: 34,000 characters)."""
+    assert len([ax for ax in check.plot(1).axes if ax.images]) == 3 * (2 + len(LAYERS))
+    text = repr(check)
+    assert len(text) < 300 and "\n" not in text and "gradcam" in text and "6 layer(s)" in text
+    html = check._repr_html_()
+    assert "data:image/png;base64," in html and "+conv2d_3" in html and "xaikit.SanityCheck" in html
+
+
+def test_long_layer_names_are_broken_not_cut():
+    from xaikit.viz.sanity import break_name
+
+    name = "+features.denseblock4.denselayer16.conv2"
+    text = break_name(name, 0.9, 8.0, bold=True)
+    assert text.replace("\n", "") == name and 1 < text.count("\n") + 1 <= 4
+    assert text.split("\n")[0].endswith(".")  # broken after a separator

@@ -362,9 +362,11 @@ def test_save_figure_formats_and_overwrite(tmp_path):
     for ext, magic in ((".png", b"\x89PNG"), (".pdf", b"%PDF"), (".svg", b"<?xml")):
         path = xv.save_figure(fig, tmp_path / f"out{ext}", dpi=50)
         assert path.read_bytes().startswith(magic)
-    with pytest.raises(FileExistsError, match="overwrite=True"):
-        xv.save_figure(fig, tmp_path / "out.png")
-    xv.save_figure(fig, tmp_path / "out.png", overwrite=True, dpi=40)
+    with pytest.raises(FileExistsError, match="overwrite=True"):  # the guard, when asked for
+        xv.save_figure(fig, tmp_path / "out.png", overwrite=False)
+    before = (tmp_path / "out.png").read_bytes()
+    xv.save_figure(fig, tmp_path / "out.png", dpi=40)  # a figure is replaced by default (a notebook cell re-run)
+    assert (tmp_path / "out.png").read_bytes() != before
     with pytest.raises(xk.InputError, match=".png"):
         xv.save_figure(fig, tmp_path / "out.gif")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.pdf", "out.png", "out.svg"]
@@ -397,7 +399,9 @@ def test_save_image_roundtrip_rgb(tmp_path):
     back = cv2.imread(str(path), cv2.IMREAD_COLOR)[..., ::-1]
     assert np.array_equal(back, img)
     with pytest.raises(FileExistsError, match="overwrite=True"):
-        xv.save_image(img, path)
+        xv.save_image(img, path, overwrite=False)
+    xv.save_image(img[::-1], path)  # replaced by default, like a figure
+    assert np.array_equal(cv2.imread(str(path), cv2.IMREAD_COLOR)[..., ::-1], img[::-1])
     with pytest.raises(xk.InputError, match="uint8"):
         xv.save_image(img.astype(np.float32) / 255, tmp_path / "f.png")
     with pytest.raises(xk.InputError, match=r"images\[i\]"):

@@ -25,7 +25,7 @@ from .errors import (
     XaikitError,
 )
 from .explainer import ActivationExtractor, Attribution, Explainer, ModelSpec
-from .explanation import Activations, Explanation, normalize_maps
+from .explanation import Activations, Explanation, RankedExplanations, normalize_maps
 from .registry import list_backends, list_methods
 from .sanity import SanityCheck, sanity_check
 
@@ -38,6 +38,7 @@ __all__ = [
     "Comparison",
     "Explainer",
     "Explanation",
+    "RankedExplanations",
     "InputError",
     "LayerError",
     "METHODS",

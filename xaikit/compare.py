@@ -8,9 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from ._api import get_explainer
+from ._api import get_explainer, input_values, with_preprocessing
 from ._display import format_params
+from ._progress import auto_progress, stage
 from ._timing import record_warmup, warm_up, warmup_seconds
+from .alignment import Alignment, align_params, alignment_table
 from .binding import get_method_class
 from .errors import InputError
 from .explanation import Explanation
@@ -42,12 +44,17 @@ class Comparison:
     targets : numpy.ndarray
         ``(N,)`` the classes every pair explained (the same for all, so that the maps
         are comparable).
+    alignment : dict or None
+        label -> :class:`~xaikit.alignment.Alignment` when the pairs were aligned on the
+        method's definition (``compare(..., align=True)``): the parameters each pair was
+        given and what its library cannot express. None: every pair ran its library's defaults.
     """
 
     explanations: dict[str, Explanation]
     pairs: list[Pair]
     agreement: AgreementTable
     targets: np.ndarray
+    alignment: dict[str, Alignment] | None = None
 
     @property
     def labels(self) -> list[str]:
@@ -65,9 +72,16 @@ class Comparison:
         return {label: warmup_seconds(exp) for label, exp in self.explanations.items()}
 
     def to_markdown(self, metric: str = "spearman") -> str:
-        """Timings, the effective parameters of every pair and one agreement matrix, as Markdown."""
+        """Timings, the effective parameters of every pair (and how they were aligned) and one agreement matrix,
+        as Markdown."""
+        aligned = "" if self.alignment is None else alignment_table(self.alignment) + "\n\n"
         return (timing_table({k: [e] for k, e in self.explanations.items()}, len(self.targets)) + "\n\n"
-                + params_table(self.explanations) + "\n\n" + self.agreement.to_markdown(metric))
+                + params_table(self.explanations) + "\n\n" + aligned + self.agreement.to_markdown(metric))
+
+    def __repr__(self) -> str:
+        aligned = "" if self.alignment is None else ", aligned"
+        return (f"Comparison({len(self.targets)} image(s), pairs={self.labels}{aligned}; "
+                f"targets={self.targets.tolist()[:8]})")
 
     def figure(self, images: Any = None, **kwargs: Any) -> Any:
         """The comparison figure of every image (rows = images, columns = pairs); see
@@ -83,6 +97,8 @@ class Comparison:
         """
         from .viz.compare import first_images_figure
 
+        if "image_range" not in kwargs:  # the preprocessing compare(..., preprocess=) recorded
+            kwargs.setdefault("undo", next(iter(self.explanations.values())).info.get("preprocess"))
         return first_images_figure(images, self.explanations, max_images, **kwargs)
 
     def _repr_html_(self) -> str:
@@ -137,6 +153,7 @@ def _params_for(method: str, backend: str, params: Mapping[Any, Mapping[str, Any
 
 def compare(model: Any, images: Any, pairs: Sequence[Pair], *, targets: Any = None,
             params: Mapping[Any, Mapping[str, Any]] | None = None, fraction: float = 0.1, warmup: bool = True,
+            align: bool = False, preprocess: str | None = None, progress: bool | None = None,
             **common: Any) -> Comparison:
     """Explain the same images with several (method, backend) pairs and compare the maps.
 
@@ -166,6 +183,22 @@ def compare(model: Any, images: Any, pairs: Sequence[Pair], *, targets: Any = No
         :attr:`Comparison.first_call` holds the one-off cost. It costs one more image
         (streamed native methods) or one more call. False: time the first call as it
         comes (it then includes tracing whenever the pair has not run before).
+    align : bool
+        False: every library runs with its own defaults (what its users get). True: every
+        pair computes the method as the catalogue defines it, as far as its library can
+        (:func:`xaikit.alignment.align_params`): the same score, signed values, noise as a
+        fraction of each image's range, the same baseline, final ReLU and layer, through
+        each library's own parameters (Captum's ``abs=False``, tf-explain's
+        ``guided=False``...). What each pair was given and what its library cannot express
+        is in :attr:`Comparison.alignment` and :meth:`Comparison.to_markdown`; parameters
+        given in ``params`` still win.
+    preprocess : str, optional
+        How the images were preprocessed (``"scale255"``, ``"caffe"``...): turns values
+        given in pixels (``baseline={"pixel": "grey"}``, ``noise_std={"range_fraction":
+        0.15}``) into input units, and is recorded in every result (its pictures undo it).
+    progress : bool or None
+        One bar for the whole comparison, naming the pair that runs (tqdm; None: when
+        the session is interactive, see :func:`xaikit._progress.auto_progress`).
     **common
         Parameters given to every explainer that accepts them (``batch_size=16``,
         ``seed=0``, ``background=...``); explainers that do not take one ignore it.
@@ -189,15 +222,25 @@ def compare(model: Any, images: Any, pairs: Sequence[Pair], *, targets: Any = No
         raise InputError(f"no pair takes the parameter(s) {', '.join(map(repr, unused))}; parameters of these pairs: "
                          f"{', '.join(sorted(accepted))}")
     x = as_numpy(images)
+    common = input_values(model, common, preprocess)
+    params = {key: input_values(model, value, preprocess) for key, value in (params or {}).items()}
+    alignments: dict[str, Alignment] = {}
     explanations: dict[str, Explanation] = {}
     resolved = targets
-    for (method, backend), label in zip(pairs, labels):
-        explainer = get_explainer(model, method, backend=backend, **_params_for(method, backend, params, common))
-        warm = warm_up(explainer, x, resolved) if warmup else None
-        exp = explainer.explain(x, resolved)
-        if resolved is None:
-            resolved = exp.targets
-        explanations[label] = exp if warm is None else record_warmup(exp, *warm)
+    with auto_progress("compare", progress):
+        for i, ((method, backend), label) in enumerate(zip(pairs, labels)):
+            stage(f"{label} [{i + 1}/{len(pairs)}]")
+            chosen = _params_for(method, backend, params, common)
+            if align:
+                alignments[label] = align_params(model, x, method, backend, common)
+                chosen = {**alignments[label].params, **chosen}
+            explainer = get_explainer(model, method, backend=backend, **chosen)
+            warm = warm_up(explainer, x, resolved) if warmup else None
+            exp = with_preprocessing(explainer.explain(x, resolved), preprocess)
+            if resolved is None:
+                resolved = exp.targets
+            explanations[label] = exp if warm is None else record_warmup(exp, *warm)
     table = agreement_table({label: exp.attributions for label, exp in explanations.items()}, fraction=fraction)
     first = next(iter(explanations.values()))  # every pair explained its targets (-1: a score function)
-    return Comparison(explanations, list(pairs), table, np.asarray(first.targets, dtype=np.int64))
+    return Comparison(explanations, list(pairs), table, np.asarray(first.targets, dtype=np.int64),
+                      alignments if align else None)

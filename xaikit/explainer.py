@@ -32,9 +32,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ._progress import auto_progress
 from .catalogue import COMMON_PARAMS, MethodSchema, Param, get_method, param_table, shared
 from .errors import InputError, ModelError, XaikitError
-from .explanation import Activations, Explanation, describe_array
+from .explanation import PREVIEW_IMAGES, Activations, Explanation, RankedExplanations, describe_array
 from .kernels import broadcast_baseline, resize_maps
 from .layer_selection import select_layers
 from .registry import services_for
@@ -253,6 +254,11 @@ class Explainer(_Described, abc.ABC):
 
     #: Why this class cannot explain a score function (empty: it can); see :mod:`xaikit.targets`.
     score_function_refusal: ClassVar[str] = ""
+    #: Library-only parameters whose values make an adapter compute the catalogue's definition of its method
+    #: (Captum's ``abs=False``, tf-explain's ``guided=False``); read by :func:`xaikit.alignment.align_params`.
+    aligned_params: ClassVar[Mapping[str, Any]] = {}
+    #: What an adapter's library cannot express of the definition, one sentence each (ditto).
+    align_limits: ClassVar[tuple[str, ...]] = ()
 
     # ------------------------------------------------------------ backend hooks
     @abc.abstractmethod
@@ -313,7 +319,7 @@ class Explainer(_Described, abc.ABC):
         return params.get("layer")
 
     # ---------------------------------------------------------------- public API
-    def explain(self, images: Any, targets: Any = None) -> Explanation:
+    def explain(self, images: Any, targets: Any = None, *, progress: bool | None = None) -> Explanation:
         """Explain ``images`` for ``targets``.
 
         Parameters
@@ -327,6 +333,10 @@ class Explainer(_Described, abc.ABC):
             A sequence: one class per image. A score function ``score(outputs) -> (N,)``
             in the model's framework, applied to the model's raw output (see
             :mod:`xaikit.targets`; ``score=`` must then be None).
+        progress : bool or None
+            A progress bar naming the method and backend (tqdm; a widget in Jupyter) for
+            a call that lasts more than a second: None (default) when the session is
+            interactive, True always, False never (:func:`xaikit._progress.auto_progress`).
 
         Returns
         -------
@@ -335,28 +345,33 @@ class Explainer(_Described, abc.ABC):
         start = time.perf_counter()
         run = self._bound_to_output()
         if run is not self:
-            return run.explain(images, targets)
+            return run.explain(images, targets, progress=progress)
         x, spec = self._checked_images(images)
         resolved = resolve_targets(targets, len(x), spec, score=getattr(self, "score", None), who=self._label(),
                                    refusal=self.score_function_refusal)
         params = self._resolve_params(x, spec)
         if resolved.function is not None:  # the engines and adapters take it where they take the score
             params["score"] = resolved.function
-        result = self._attribute(x, resolved.classes, params)
+        with auto_progress(f"{self.method} ({self.backend})", progress):
+            result = self._attribute(x, resolved.classes, params)
         return self._assemble(x, spec, params, result, start, target=resolved.description)
 
-    def explain_ranked(self, images: Any, k: int = 2) -> list[Explanation]:
+    def explain_ranked(self, images: Any, k: int = 2, *, class_names: Any = None,
+                       progress: bool | None = None) -> RankedExplanations:
         """Explain each image's ``k`` highest-ranked classes (shap's ``ranked_outputs``).
 
-        Returns a list of ``k`` Explanations, rank 0 being each image's top class; their
-        ``targets`` differ per image. Methods that can share work between the classes
-        (expected gradients reuses its samples and forward passes) override
-        ``_attribute_ranked``; ``elapsed`` of each is the shared total.
+        Returns a :class:`~xaikit.RankedExplanations`: a list of ``k`` Explanations, rank 0
+        being each image's top class (their ``targets`` differ per image), that draws the
+        ranks side by side (``.plot(images)``, and in a notebook) with ``class_names``
+        (a sequence or mapping index -> name, e.g. ``xaikit.zoo.model_info(name).class_names``).
+        Methods that can share work between the classes (expected gradients reuses its
+        samples and forward passes) override ``_attribute_ranked``; ``elapsed`` of each is
+        the shared total.
         """
         start = time.perf_counter()
         run = self._bound_to_output()
         if run is not self:
-            return run.explain_ranked(images, k)
+            return run.explain_ranked(images, k, class_names=class_names, progress=progress)
         x, spec = self._checked_images(images)
         k = check_positive_int("k", k)
         resolve_targets(None, len(x), spec, who=self._label())  # ranks need class scores
@@ -364,9 +379,10 @@ class Explainer(_Described, abc.ABC):
         outputs = self._predict(x, params["batch_size"])
         _check_outputs(outputs, self)
         ranked = top_k_classes(outputs, spec, k)
-        results = self._attribute_ranked(x, ranked, params)
-        return [self._assemble(x, spec, {**params, "rank": r, "ranked_outputs": k}, res, start)
-                for r, res in enumerate(results)]
+        with auto_progress(f"{self.method} ({self.backend}), top {k} classes", progress):
+            results = self._attribute_ranked(x, ranked, params)
+        return RankedExplanations([self._assemble(x, spec, {**params, "rank": r, "ranked_outputs": k}, res, start)
+                                   for r, res in enumerate(results)], class_names)
 
     def _attribute_ranked(self, images: np.ndarray, ranked: np.ndarray, params: dict[str, Any]) -> list[Attribution]:
         return [self._attribute(images, ranked[:, r], params) for r in range(ranked.shape[1])]
@@ -411,6 +427,7 @@ class Explainer(_Described, abc.ABC):
             extras={k: np.asarray(v) for k, v in result.extras.items()},
             info=self._info(),
             layout=spec.layout,
+            preview_images=np.array(x[:PREVIEW_IMAGES], dtype=np.float32),
         )
 
 

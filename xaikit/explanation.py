@@ -34,6 +34,8 @@ from .errors import InputError
 __all__ = [
     "NORMALIZE_MODES",
     "OFFSET_BAND",
+    "PREVIEW_IMAGES",
+    "RankedExplanations",
     "Activations",
     "Explanation",
     "format_params",
@@ -43,6 +45,9 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
+
+#: Images an :class:`Explanation` keeps for its notebook display (:attr:`Explanation.preview_images`).
+PREVIEW_IMAGES = 4
 def describe_array(value: np.ndarray) -> Any:
     """How a result records an array parameter: its values if it has at most 16, else
     ``{"array_shape", "dtype", "sha256_16", "mean"}``. Backends that need a key for the
@@ -123,6 +128,11 @@ class Explanation:
     target : str or None
         The score function explained, by qualified name and parameters
         (:func:`xaikit.targets.describe_target`); ``None`` when classes were explained.
+    preview_images : numpy.ndarray or None
+        The first :data:`PREVIEW_IMAGES` explained images as the model took them (a copy,
+        in ``layout``), kept so that a result left at the end of a notebook cell shows its
+        maps over the images; None when not kept (a loaded file: pass the images to
+        :meth:`plot`). Not saved.
     """
 
     attributions: np.ndarray
@@ -141,6 +151,7 @@ class Explanation:
     info: dict[str, Any] = field(default_factory=dict)
     layout: str = "NHWC"
     target: str | None = None
+    preview_images: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         attributions = np.asarray(self.attributions)
@@ -178,6 +189,11 @@ class Explanation:
         def take(a: np.ndarray | None) -> np.ndarray | None:
             return None if a is None else a[index]
 
+        preview = None
+        if self.preview_images is not None:  # kept where every selected image is among the previewed ones
+            chosen = np.arange(len(self))[index]
+            if chosen.size and chosen.max() < len(self.preview_images):
+                preview = self.preview_images[chosen]
         return replace(
             self,
             attributions=self.attributions[index],
@@ -187,6 +203,7 @@ class Explanation:
             layer_attributions=take(self.layer_attributions),
             channel_attributions=take(self.channel_attributions),
             extras={k: (v[index] if np.ndim(v) and len(v) == len(self) else v) for k, v in self.extras.items()},
+            preview_images=preview,
         )
 
     def __repr__(self) -> str:
@@ -219,6 +236,8 @@ class Explanation:
 
         if normalize == "auto" and self.method in MAGNITUDE_VIEW_METHODS:
             normalize = "abs"  # the sign of raw gradients is mostly noise: their magnitude is the picture
+        if undo is None and image_range == "auto":
+            undo = self.info.get("preprocess")  # what explain(..., preprocess=) recorded
         return overlay(images, self.attributions, layout=self.layout, colormap=colormap, alpha=alpha,
                        normalize=normalize, image_range=image_range, percentile=percentile, undo=undo, blend=blend)
 
@@ -229,10 +248,14 @@ class Explanation:
         (the maps alone). Each map is drawn as its content asks (signed red/blue, heat-map
         overlay, deviations from an offset: see :func:`xaikit.viz.choose_view`); keyword
         arguments go to :func:`xaikit.viz.compare_figure` (``class_names``, ``undo``,
-        ``view``, ``normalize``...).
+        ``view``, ``normalize``...). The preprocessing the result records
+        (``xaikit.explain(..., preprocess="vgg16")``) is undone for display unless ``undo``
+        or ``image_range`` says otherwise.
         """
         from .viz.compare import first_images_figure
 
+        if "image_range" not in kwargs:
+            kwargs.setdefault("undo", self.info.get("preprocess"))
         return first_images_figure(images, {f"{self.method} ({self.backend})": self}, max_images, **kwargs)
 
     def _repr_html_(self) -> str:
@@ -320,6 +343,46 @@ class Explanation:
                 **optional,
                 **fields,
             )
+
+
+class RankedExplanations(list):  # type: ignore[type-arg]
+    """The explanations of each image's ``k`` highest-ranked classes (:meth:`~xaikit.Explainer.explain_ranked`):
+    a list of ``k`` :class:`Explanation` s, rank 0 being each image's top class, that draws itself with the ranks
+    side by side.
+
+    Attributes
+    ----------
+    class_names : sequence, mapping or None
+        Names of the classes, written over the maps (index -> name); None: the indices.
+    """
+
+    def __init__(self, explanations: Any = (), class_names: Any = None) -> None:
+        super().__init__(explanations)
+        self.class_names = class_names
+
+    def plot(self, images: Any = None, *, max_images: int | None = 8, **kwargs: Any) -> Any:
+        """The ranks side by side (columns ``rank 0``, ``rank 1``...) for the first ``max_images`` images, as a
+        matplotlib Figure; keyword arguments go to :func:`xaikit.viz.compare_figure` (``class_names`` defaults to
+        this result's)."""
+        from .viz.compare import first_images_figure
+
+        kwargs.setdefault("class_names", self.class_names)
+        if images is None and self and self[0].preview_images is not None \
+                and len(self[0].preview_images) >= min(len(self[0]), max_images or len(self[0])):
+            kwargs.setdefault("undo", self[0].info.get("preprocess"))
+        return first_images_figure(images, {f"rank {r}": e for r, e in enumerate(self)}, max_images, **kwargs)
+
+    def __repr__(self) -> str:
+        if not self:
+            return "RankedExplanations([])"
+        e = self[0]
+        return (f"RankedExplanations(method={e.method!r}, backend={e.backend!r}, ranks={len(self)}, n={len(e)}, "
+                f"targets by rank={[x.targets.tolist()[:4] for x in self]})")
+
+    def _repr_html_(self) -> str:
+        from .viz.notebook import ranked_html
+
+        return ranked_html(self)
 
 
 # --------------------------------------------------------------------------- the file format's rules

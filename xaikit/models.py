@@ -141,7 +141,8 @@ def open_model(*, path: str | None = None, arch: str | None = None, zoo: str | N
         ``package.module:function`` for a Python callable (runs your code: needs ``unsafe``).
     arch, weights, classes
         A named architecture with ``weights`` ``"none"`` (random, seeded by ``seed``), or a
-        weights file; ``classes`` outputs.
+        weights file; ``classes`` outputs. ``path`` with ``arch`` (and no ``weights``) is
+        the architecture's weights file (a state dict).
     zoo
         A zoo model (:mod:`xaikit.zoo`).
     input_size
@@ -156,10 +157,13 @@ def open_model(*, path: str | None = None, arch: str | None = None, zoo: str | N
     from . import zoo as zoo_module
     from .registry import services_for
 
+    if path and arch and weights is None:  # --model r.pt --arch resnet18: the file holds the architecture's weights
+        path, weights = None, path
     given = [name for name, v in (("path", path), ("arch", arch), ("zoo", zoo)) if v]
     if len(given) != 1:
         raise InputError("name the model with exactly one of a model file (--model), an architecture (--arch NAME "
-                         f"--weights FILE|none) or a zoo model (--zoo NAME); got {', '.join(given) or 'none'}")
+                         "--weights FILE|none, or --arch NAME --model FILE) or a zoo model (--zoo NAME); got "
+                         f"{', '.join(given) or 'none'}")
     if arch is None and (weights is not None or classes is not None):
         raise InputError("weights and classes configure a named architecture; use them with --arch")
     notes: list[str] = []
@@ -183,7 +187,10 @@ def open_model(*, path: str | None = None, arch: str | None = None, zoo: str | N
         model = services.architecture(name, weights=weights, input_size=input_size, classes=classes, seed=seed)
         family = services.architecture_preprocess(name)
         default_preprocess = None
-        source = f"{name} ({'random weights' if weights.strip().lower() == 'none' else Path(weights).name})"
+        if weights.strip().lower() == "none":
+            source = f"{name} (random weights{'' if seed is None else f', seed {seed}'})"
+        else:
+            source = f"{name} ({Path(weights).name})"
     else:
         assert path is not None
         model, source, opaque, note = _open_path(path, unsafe=unsafe, input_size=input_size)

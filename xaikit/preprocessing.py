@@ -35,7 +35,7 @@ picture use to show the original image under a map.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +57,9 @@ __all__ = [
     "PIXEL_KEYWORDS",
     "pixel_input",
     "pixel_range_width",
+    "INPUT_VALUE_KEYS",
+    "is_input_value",
+    "resolve_input_values",
 ]
 
 #: Per-channel means subtracted by Keras ``preprocess_input`` in "caffe" mode (VGG16,
@@ -255,6 +258,51 @@ def pixel_range_width(scheme: str | Scheme, channels: int = 3) -> float:
     s = get_scheme(scheme)
     ends = s.forward(np.stack([np.zeros((1, 1, channels), np.float32), np.full((1, 1, channels), 255.0, np.float32)]))
     return float(np.mean(np.abs(ends[1, 0, 0] - ends[0, 0, 0])))
+
+
+#: The keys of a parameter value given in pixels or as a fraction of the pixel range (``{"pixel": "grey"}``,
+#: ``{"range_fraction": 0.15}``), resolved into the model's input units by :func:`resolve_input_values`.
+INPUT_VALUE_KEYS = ("pixel", "range_fraction")
+
+
+def is_input_value(value: Any) -> bool:
+    """Whether ``value`` is ``{"pixel": p}`` or ``{"range_fraction": f}`` (a value in pixels, not input units)."""
+    return isinstance(value, Mapping) and len(value) == 1 and next(iter(value)) in INPUT_VALUE_KEYS
+
+
+def resolve_input_values(params: Mapping[str, Any], scheme: str | Scheme | None,
+                         channels: int | None = 3) -> dict[str, Any]:
+    """Replace ``{"pixel": p}`` / ``{"range_fraction": f}`` values by values in the model's input units.
+
+    ``{"pixel": "grey"}`` becomes what ``scheme`` makes of a grey pixel (0.5 for
+    ``scale255``, 0.0 for ``tf``, per-channel for ``caffe``: :func:`pixel_input`);
+    ``{"range_fraction": f}`` becomes ``f`` times the width of the input range of pixels
+    [0, 255] (1 for ``scale255``, 2 for ``tf``, 255 for ``caffe``:
+    :func:`pixel_range_width`). Other values are kept. The bench's suites and
+    :func:`xaikit.explain` (``preprocess=``) read parameters through this one function.
+
+    Raises
+    ------
+    InputError
+        A value in pixels was given without ``scheme`` (nothing says what a pixel is in
+        the model's input units), or its number is out of range.
+    """
+    out = dict(params)
+    for key, value in params.items():
+        if not is_input_value(value):
+            continue
+        (kind, v), = value.items()
+        if scheme is None:
+            raise InputError(f"{key}={dict(value)!r} is given in pixels: say how the images were preprocessed, "
+                             f"preprocess= one of {', '.join(SCHEMES)} (or a keras.applications family), so that "
+                             "xaikit can turn it into the model's input units; or give the value in input units")
+        if kind == "pixel":
+            out[key] = pixel_input(scheme, v, channels or 3)
+        else:
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not v >= 0:
+                raise InputError(f"{key}={{'range_fraction': {v!r}}}: the fraction must be a number >= 0")
+            out[key] = float(v) * pixel_range_width(scheme, channels or 3)
+    return out
 
 
 def preprocess(pixels: Any, scheme: str | Scheme) -> np.ndarray:

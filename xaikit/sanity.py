@@ -172,14 +172,30 @@ class SanityCheck:
                 "steps": self.steps, "n_images": len(self.targets), "targets": self.targets.tolist(),
                 "metrics": {m: _METRIC_TEXT[m] for m in SANITY_METRICS}, "rows": rows}
 
-    def figure(self, image_index: int = 0, **kwargs: Any) -> Any:
-        """The grid of maps of one image (rows = methods, columns = steps).
+    def plot(self, image_index: int = 0, **kwargs: Any) -> Any:
+        """The grid of maps of one image (rows = methods, columns = steps), as a matplotlib Figure (not in pyplot).
 
         See :func:`xaikit.viz.randomisation_grid`.
         """
         from .viz.sanity import randomisation_grid
 
         return randomisation_grid(self, image_index, **kwargs)
+
+    def figure(self, image_index: int = 0, **kwargs: Any) -> Any:
+        """The same as :meth:`plot` (the name every other result uses)."""
+        return self.plot(image_index, **kwargs)
+
+    def __repr__(self) -> str:
+        means = {label: np.nanmean(v[-1:]) if np.isfinite(v[-1:]).any() else float("nan")
+                 for label, v in self.mean().items()}
+        final = ", ".join(f"{label}: {v:.2f}" for label, v in means.items())
+        return (f"SanityCheck({self.mode}, {len(self.targets)} image(s), {len(self.layers)} layer(s) from "
+                f"{self.layers[0] if self.layers else '-'!r}; |Spearman| after the last step: {final})")
+
+    def _repr_html_(self) -> str:
+        from .viz.notebook import sanity_html
+
+        return sanity_html(self)
 
     def _result(self, label: str) -> RandomisationResult:
         if label not in self.results:

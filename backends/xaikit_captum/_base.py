@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import warnings
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -22,7 +24,21 @@ from xaikit.catalogue import SHARED
 from xaikit.explainer import ActivationExtractor, Explainer, ModelSpec, targets_or_predicted
 from xaikit.kernels import chunks
 
-__all__ = ["CaptumExplainer", "CaptumExtractorBase", "SEED"]
+__all__ = ["CaptumExplainer", "CaptumExtractorBase", "SEED", "captum_call"]
+
+#: Captum's notes on what it does as designed, one per call: they say nothing the user can act on.
+CAPTUM_NOTES = (r"Input Tensor \d+ did not already require gradients", r"Setting backward hooks on ReLU activations")
+
+
+@contextlib.contextmanager
+def captum_call(model: Any) -> Iterator[None]:
+    """:func:`xaikit_torch.adapters.library_call` with Captum's routine notes (:data:`CAPTUM_NOTES`: the adapter
+    hands it tensors without ``requires_grad``, and its ReLU hooks are removed afterwards) kept out of the user's
+    output; every other warning passes."""
+    with library_call(model), warnings.catch_warnings():
+        for note in CAPTUM_NOTES:
+            warnings.filterwarnings("ignore", message=note, category=UserWarning)
+        yield
 
 #: Captum draws from torch's global generator: the adapter seeds it once per image.
 SEED = SHARED["seed"].with_default(None, "Seed of torch's generator for each image's Captum call (one seed per "
@@ -58,7 +74,7 @@ class CaptumExplainer(TorchModelMixin, Explainer):
                  call: Callable[[Any, list[int]], Any]) -> np.ndarray:
         """``call(x, targets)`` on chunks of at most ``size`` images, as one float32 array (one library call each)."""
         out = []
-        with library_call(self.model):
+        with captum_call(self.model):
             for s in chunks(len(images), size):
                 out.append(as_numpy(call(to_tensor(images[s], self.model), targets[s].tolist())))
         return np.concatenate(out)
@@ -67,7 +83,7 @@ class CaptumExplainer(TorchModelMixin, Explainer):
                    call: Callable[[Any, int, int], Any]) -> np.ndarray:
         """``call(x, target, i)`` on each image alone, torch's (and NumPy's) global generator seeded per image."""
         out = []
-        with library_call(self.model):
+        with captum_call(self.model):
             for i, image_seed in enumerate(library_seeds(seed, images)):
                 with seeded(image_seed, self.model):
                     out.append(as_numpy(call(to_tensor(images[i:i + 1], self.model), int(targets[i]), i)))

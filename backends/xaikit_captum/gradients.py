@@ -3,6 +3,7 @@ GuidedBackprop and Deconvolution."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -75,6 +76,7 @@ class CaptumSaliency(_PixelAttribution):
 
     method = "vanilla_gradients"
     param_changes = {"abs": ABS}
+    aligned_params = {"abs": False}
 
     def _attribution(self, forward: torch.nn.Module) -> Any:
         return Saliency(forward)
@@ -194,6 +196,11 @@ class CaptumIntegratedGradients(CaptumExplainer):
 
 _NOISE_STD = Param("noise_std", "float", 1.0, "Standard deviation of Captum's Gaussian noise in absolute input units "
                    "(NoiseTunnel's stdevs; the native `noise` is a fraction of the range).", low=0.0)
+#: The native ``noise`` (a fraction of each image's value range): the adapter calls Captum once per image, so it can
+#: give Captum's ``stdevs`` that image's ``noise * (max - min)``.
+_NOISE = replace(SHARED["noise"], default=None, nullable="Captum's absolute noise_std", doc=(
+    "Standard deviation of the Gaussian noise as a fraction of each image's value range (max - min), the native "
+    "meaning; given, it sets Captum's stdevs image by image and replaces noise_std."))
 _NT_BATCH = Param("nt_samples_batch_size", "int", None, "NoiseTunnel's nt_samples_batch_size: noisy samples of an "
                   "image per Captum pass.", low=1, nullable="Captum's default: all n_samples in one batch")
 
@@ -204,21 +211,33 @@ class _NoiseTunnel(CaptumExplainer):
     nt_type: str = "smoothgrad"
     param_changes = {
         "n_samples": SHARED["n_samples"].with_default(5, "Captum's nt_samples: noisy copies per image."),
-        "noise": None,
+        "noise": _NOISE,
         "noise_std": _NOISE_STD,
         "nt_samples_batch_size": _NT_BATCH,
         "abs": ABS,
         "seed": SEED,
     }
+    aligned_params = {"abs": False}
+
+    def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
+        params = super()._resolve_params(images, spec)
+        if params["noise"] is None:
+            params["_stdevs"] = np.full(len(images), float(params["noise_std"]))
+        else:  # the native rule: a fraction of each image's value range
+            flat = images.reshape(len(images), -1).astype(np.float64)
+            params["_stdevs"] = params["noise"] * (flat.max(axis=1) - flat.min(axis=1))
+            params["noise_std"] = None  # not what ran: the per-image stdevs come from noise
+        return params
 
     def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
         outputs, targets = self._outputs_and_targets(images, targets, params["batch_size"])
         tunnel = NoiseTunnel(Saliency(self._forward(images, params["score"])))
+        stdevs = params["_stdevs"]
         channels = self._per_image(
             images, targets, params["seed"],
             lambda x, t, i: tunnel.attribute(x, nt_type=self.nt_type, nt_samples=params["n_samples"],
                                              nt_samples_batch_size=params["nt_samples_batch_size"],
-                                             stdevs=float(params["noise_std"]), target=t, abs=params["abs"]))
+                                             stdevs=float(stdevs[i]), target=t, abs=params["abs"]))
         return Attribution(reduce_channels(channels, params["channel_reduce"], axis=1), outputs, targets,
                            channels=channels)
 
@@ -252,6 +271,9 @@ class CaptumSmoothGrad(_NoiseTunnel):
         Captum's ``nt_samples``.
     noise_std : float, default 1.0
         Captum's ``stdevs``.
+    noise : float or None, default None
+        The native ``noise``: given, each image's ``stdevs`` is ``noise * (max - min)`` of that
+        image (the adapter calls Captum image by image), and ``noise_std`` is unused.
     nt_samples_batch_size : int or None, default None
         Captum's ``nt_samples_batch_size``.
     abs : bool, default True

@@ -6,13 +6,13 @@ from typing import Any
 
 import numpy as np
 from captum.attr import GuidedGradCam, LayerActivation, LayerGradCam
-from xaikit_torch.adapters import as_numpy, library_call, module_of, to_tensor
+from xaikit_torch.adapters import as_numpy, module_of, to_tensor
 
 from xaikit.catalogue import SHARED, Param
 from xaikit.explainer import Attribution
 from xaikit.kernels import chunks, reduce_channels
 
-from ._base import CaptumExplainer, CaptumExtractorBase
+from ._base import CaptumExplainer, CaptumExtractorBase, captum_call
 
 __all__ = ["CaptumLayerGradCam", "CaptumGuidedGradCam", "CaptumActivations"]
 
@@ -79,6 +79,7 @@ class CaptumGuidedGradCam(CaptumExplainer):
                                   "Grad-CAM map is upsampled to the input (torch's F.interpolate mode).",
                                   choices=("nearest", "bilinear", "bicubic", "area")),
     }
+    aligned_params = {"interpolate_mode": "bilinear"}
 
     def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
         outputs, targets = self._outputs_and_targets(images, targets, params["batch_size"])
@@ -106,7 +107,7 @@ class CaptumActivations(CaptumExtractorBase):
                  ) -> tuple[dict[str, np.ndarray], np.ndarray]:
         extractor = LayerActivation(self.model, [module_of(self.model, name) for name in layers])
         parts: dict[str, list[np.ndarray]] = {name: [] for name in layers}
-        with library_call(self.model):
+        with captum_call(self.model):
             for s in chunks(len(images), batch_size):
                 values = extractor.attribute(to_tensor(images[s], self.model))
                 values = values if isinstance(values, (list, tuple)) else [values]

@@ -94,6 +94,7 @@ class TFXGradCAM(TFXExplainer):
         "guided": Param("guided", "bool", True, "tf-explain's use_guided_grads: keep only positive gradients at "
                         "positive activations (no native counterpart; False is the paper's gradient)."),
     }
+    aligned_params = {"guided": False}
 
     def _resolve_layer(self, layer: Any, spec: ModelSpec, images: np.ndarray) -> str | None:
         if layer is None:

@@ -247,6 +247,9 @@ class TFXIntegratedGradients(TFXExplainer):
                                    "images - baseline (the paper's attribution with tf-explain's quadrature)."),
         "channel_reduce": ABS_SUM,
     }
+    aligned_params = {"multiply_by_input": True}
+    align_limits = ("tf-explain's one quadrature averages the gradients at k/(steps-1), both ends included: not the "
+                    "definition's trapezoid (they converge as steps grow)",)
 
     def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
         params = super()._resolve_params(images, spec)

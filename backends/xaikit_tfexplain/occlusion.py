@@ -105,6 +105,7 @@ class TFXOcclusion(TFXExplainer):
                           "'patch': each pixel gets the value of its patch.", choices=("bilinear", "patch")),
         "score": score_param("1-probability", "1-output", doc="tf-explain scores 1 minus the model's output."),
     }
+    aligned_params = {"upsample": "patch"}
 
     def _default_score(self, spec: ModelSpec) -> str:
         return "1-" + probability_name(spec)

@@ -20,6 +20,7 @@ from ..catalogue import METHODS
 from .config import SpeedConfig
 from .engines.base import OpenModel
 from .memory import PeakRSS
+from .suite import PROBABILITY_FROM_LOGITS
 
 __all__ = ["MAGNITUDE_METHODS", "Sample", "agreement_cell", "explain_cell", "floor_cell", "metric_cell",
            "randomisation_cell", "transform_maps"]
@@ -67,16 +68,30 @@ class Sample:
         return to_layout(self.images, self.layout, "NHWC")
 
 
+def _probabilities(outputs: np.ndarray) -> np.ndarray:
+    """Softmax of logits ``(n, K)``; one logit unit gives the two columns ``[1 - p, p]`` with ``p = sigmoid(z)``."""
+    z = np.asarray(outputs, np.float64)
+    if z.shape[1] == 1:
+        p = 1.0 / (1.0 + np.exp(-z))
+        return np.concatenate([1.0 - p, p], axis=1).astype(np.float32)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
 def _predict(model: OpenModel, layout: str, score: str, batch_size: int) -> Any:
     """The metrics' ``predict``: channels-last images (as the metrics perturb them) -> class scores."""
     from ..kernels import to_layout
 
+    if score == PROBABILITY_FROM_LOGITS:
+        return lambda imgs: _probabilities(model.services.class_scores(model.model, to_layout(imgs, "NHWC", layout),
+                                                                       "output", batch_size))
     return lambda imgs: model.services.class_scores(model.model, to_layout(imgs, "NHWC", layout), score, batch_size)
 
 
 # --------------------------------------------------------------------------- explain
 def explain_cell(model: OpenModel, *, sample: Sample, method: str, backend: str, params: dict[str, Any],
-                 ranked_outputs: int | None, dropped: tuple[str, ...], speed: SpeedConfig
+                 ranked_outputs: int | None, dropped: tuple[str, ...], speed: SpeedConfig,
+                 aligned: dict[str, Any] | None = None
                  ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Warm up, then time up to ``speed.repeats`` runs of the explainer on the sample; keep the last maps."""
     from .._api import get_explainer
@@ -120,6 +135,7 @@ def explain_cell(model: OpenModel, *, sample: Sample, method: str, backend: str,
         "params": exp.params, "score": exp.score, "layer": exp.layer, "info": exp.info,
         "targets_match": bool(np.array_equal(exp.targets, t)),
         "dropped_params": list(dropped),
+        "aligned": aligned,
     }
     gap = exp.extras.get("completeness_gap")
     if gap is not None:
@@ -141,14 +157,16 @@ def metric_cell(model: OpenModel, *, sample: Sample, maps: np.ndarray, metric: s
     x, t = sample.images_nhwc, sample.targets
     if metric in ("deletion", "insertion", "mu_fidelity"):
         predict = _predict(model, sample.layout, score, batch_size)
+        label = "probability" if score == PROBABILITY_FROM_LOGITS else score
         if metric == "mu_fidelity":
-            res = M.mu_fidelity(predict, x, maps, t, batch_size=batch_size, seed=seed, score=score, **params)
-            return {"values": res.values, "mean": res.mean(), "params": res.params, "transform": transform}, None
+            res = M.mu_fidelity(predict, x, maps, t, batch_size=batch_size, seed=seed, score=label, **params)
+            return {"values": res.values, "mean": res.mean(), "params": res.params, "transform": transform,
+                    "scored": score}, None
         fn = M.deletion if metric == "deletion" else M.insertion
-        res = fn(predict, x, maps, t, batch_size=batch_size, score=score, **params)
+        res = fn(predict, x, maps, t, batch_size=batch_size, score=label, **params)
         return {"values": res.values, "mean": res.mean(), "fractions": res.fractions,
                 "curve_mean": res.curves.mean(axis=0), "curve_std": res.curves.std(axis=0),
-                "start": res.curves[:, 0], "params": res.params, "transform": transform}, None
+                "start": res.curves[:, 0], "params": res.params, "transform": transform, "scored": score}, None
     if metric in ("pointing_game", "energy_pointing_game"):
         assert sample.masks is not None and sample.has_mask is not None
         keep = np.flatnonzero(sample.has_mask)

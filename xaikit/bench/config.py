@@ -14,6 +14,7 @@ unknown name raises :class:`ConfigError` naming the file, the table and the fix.
     background = 32           # expected-gradients background: N images, or a folder
     controls = ["random", "edge"]   # model-independent reference maps
     map_transform = "auto"    # how maps are fed to the metrics (see MAP_TRANSFORMS)
+    align = true              # every library computes the catalogue's definition as far as it can (below)
 
     [speed]
     repeats = 3               # timed runs after a warm-up; the median is reported
@@ -53,6 +54,15 @@ model's preprocessing (:func:`xaikit.preprocessing.pixel_input`), so one suite f
   input of that constant pixel, e.g. an occlusion fill or an integration baseline;
 - ``{ range_fraction = F }``: ``F`` times the width of the model input's range of pixels
   (:func:`xaikit.preprocessing.pixel_range_width`), e.g. tf-explain's absolute noise.
+
+``align = true`` (the default) runs every backend of a method entry on the method's
+definition, as far as its library can express it (:func:`xaikit.alignment.align_params`:
+the same score, signed values, noise as a fraction of each image's range, baseline,
+ReLU and layer, through each library's own parameters), so that the agreement between
+backends of one entry measures the implementations, not their defaults; the entry's
+``params`` are part of that definition, and ``backend_params`` still set one backend's
+own values. Each row records what it ran and, in ``aligned.limits``, what its library
+cannot express. ``align = false`` runs every library with its own defaults.
 
 Relative paths are resolved against the folder of the configuration file. Python 3.11+
 reads TOML with :mod:`tomllib`; Python 3.10 needs ``tomli`` (``pip install tomli``).
@@ -272,8 +282,9 @@ def _suite(data: Mapping[str, Any], origin: str, base: Path | None) -> dict[str,
     out["pool"] = _positive(r, "pool", r.get("pool", int, 256))
     notes = _strings(r, "notes", [])
     out["notes"] = notes or ()
+    out["align"] = r.get("align", bool, True)
     r.finish(["name", "description", "seed", "n_images", "batch_size", "background", "controls", "map_transform",
-              "pool", "notes"])
+              "pool", "notes", "align"])
     return out
 
 

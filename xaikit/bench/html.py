@@ -24,6 +24,7 @@ from .summary import (
     _model_line,
     _num,
     backend_parity,
+    causal_scores_text,
     findings,
     fmt_cell,
     fmt_interval,
@@ -202,7 +203,7 @@ def _glossary(results: Any) -> str:
     extra = (f"Parameters: deletion substrate {mp['deletion'].get('substrate')!s} and insertion substrate "
              f"{mp['insertion'].get('substrate')!s} with {mp['deletion'].get('steps')} steps; MuFidelity on a "
              f"{mp['mu_fidelity'].get('grid_size')} grid with {mp['mu_fidelity'].get('n_samples')} subsets of "
-             f"{mp['mu_fidelity'].get('subset_percent')}; the causal metrics score the {cfg.metrics.score}. "
+             f"{mp['mu_fidelity'].get('subset_percent')}; {causal_scores_text(results)}. "
              f"Maps are fed to the metrics {cfg.map_transform!r}: 'auto' takes |map| for vanilla gradients and "
              "SmoothGrad (their sign is mostly noise) and the signed map otherwise. The controls are "
              "model-independent maps (uniform noise, Sobel edges): a method should beat them.")
@@ -242,14 +243,18 @@ def _parity_table(mr: Any) -> str:
         return ""
     body = "".join(f"<tr><td>{_e(p['label'])}</td><td>{_e(p['a'])} vs {_e(p['b'])}</td>"
                    f"<td class='num'>{_f(p.get('spearman'))}</td><td class='num'>{_f(p.get('spearman_abs'))}</td>"
-                   f"<td class='num'>{_f(p.get('topk_iou'))}</td><td class='num'>{_f(p.get('ssim'))}</td></tr>"
+                   f"<td class='num'>{_f(p.get('topk_iou'))}</td><td class='num'>{_f(p.get('ssim'))}</td>"
+                   f"<td>{_e(p.get('definitions', ''))}</td></tr>"
                    for p in parity)
     return ("<h3>Agreement between backends (same method)</h3><div class='scroll'><table><thead><tr><th>method</th>"
             "<th>backends</th><th class='num'>Spearman</th><th class='num'>Spearman of |·|</th>"
-            "<th class='num'>top-10% IoU</th><th class='num'>SSIM</th></tr></thead><tbody>" + body +
-            "</tbody></table></div><p class='muted'>1 = the two libraries compute the same map. Differences often "
-            "come from documented choices (score explained: logit or probability; channel reduction; baseline), "
-            "listed per row in the speed table below (score, layer).</p>")
+            "<th class='num'>top-10% IoU</th><th class='num'>SSIM</th><th>definitions</th></tr></thead><tbody>"
+            + body + "</tbody></table></div><p class='muted'>1 = the two libraries compute the same map. With the "
+            "suite's <code>align = true</code> (the default) every library runs the method's definition (the same "
+            "score, signed values, noise as a fraction of each image's range, baseline, ReLU, layer) through its own "
+            "parameters; the last column says what a library cannot express, where the maps may differ by "
+            "definition rather than by implementation. With <code>align = false</code> each library runs its own "
+            "defaults.</p>")
 
 
 def _matrix_table(mr: Any) -> str:

@@ -46,6 +46,7 @@ from .summary import (
     _f,
     _model_line,
     backend_parity,
+    causal_scores_text,
     cross_framework_rows,
     findings,
     markdown_table,
@@ -70,7 +71,7 @@ def markdown_report(results: Any) -> str:
               (f"- run: {results.seconds:.0f} s; cells computed {results.computed}, reused from earlier runs "
               f"{results.reused}, failed {len(results.errors)}"),
               (f"- sample: {cfg.n_images} images per model (seed {cfg.seed}); each method explains the predicted "
-              f"class; causal metrics score the {cfg.metrics.score}; maps fed to the metrics: "
+              f"class; {causal_scores_text(results)}; maps fed to the metrics: "
               f"{cfg.map_transform} (auto = |map| for vanilla gradients and SmoothGrad)"), ""]
     lines += ["## Summary", "",
               (f"Quality values are means over the images with their {LEVEL:.0%} bootstrap interval over the images "
@@ -109,11 +110,12 @@ def markdown_report(results: Any) -> str:
         parity = backend_parity(mr)
         if parity:
             lines += ["### Agreement between backends (same method)", "",
-                      "| method | backends | Spearman | Spearman of abs | top-10% IoU | SSIM |",
-                      "|---|---|---:|---:|---:|---:|"]
+                      "| method | backends | Spearman | Spearman of abs | top-10% IoU | SSIM | definitions |",
+                      "|---|---|---:|---:|---:|---:|---|"]
             for p in parity:
                 lines.append(f"| {p['label']} | {p['a']} vs {p['b']} | {_f(p.get('spearman'))} | "
-                             f"{_f(p.get('spearman_abs'))} | {_f(p.get('topk_iou'))} | {_f(p.get('ssim'))} |")
+                             f"{_f(p.get('spearman_abs'))} | {_f(p.get('topk_iou'))} | {_f(p.get('ssim'))} | "
+                             f"{p.get('definitions', '')} |")
             lines.append("")
         names, mats = _agreement_lookup(mr)
         if names and "spearman_abs" in mats:

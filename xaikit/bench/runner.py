@@ -373,7 +373,8 @@ class _Runner:
         for pair in pairs:
             try:
                 pair = Pair(pair.model_id, pair.label, pair.method, pair.backend,
-                            resolve_layer_refs(pm.model, pair.params), pair.ranked_outputs, pair.dropped)
+                            resolve_layer_refs(pm.model, pair.params), pair.ranked_outputs, pair.dropped,
+                            pair.shared)
             except InputError as exc:
                 raise ConfigError(f"{cfg.source}: {pair.row} on {entry.id}: {exc}") from None
             row = RowResult(pair.label, pair.method, pair.backend, pair=pair)
@@ -422,11 +423,29 @@ class _Runner:
         from .sources import resolve_input_refs
 
         params = resolve_input_refs(pair.params, pm.scheme, pm.channels)
+        if self.config.align:
+            params = {**self._alignment(pm, pair).params, **params}
         accepted = get_method_class(pair.method, pair.backend).param_names()
         if "background" in accepted and "background" not in params:
             spec = pm.entry.background if pm.entry.background is not None else self.config.background
             params["background"] = pm.background(spec, self.config.batch_size)
         return params
+
+    def _aligned_record(self, pm: Any, pair: Pair) -> dict[str, Any] | None:
+        """How the row was aligned, as its record keeps it: the parameters set and what the library cannot express."""
+        if not self.config.align:
+            return None
+        a = self._alignment(pm, pair)
+        return {"params": sorted(a.params), "limits": list(a.limits)}
+
+    def _alignment(self, pm: Any, pair: Pair) -> Any:
+        """What the pair is given to compute its method's definition (``align = true``); the entry's shared
+        parameters are part of the definition."""
+        from ..alignment import align_params
+        from .sources import resolve_input_refs
+
+        given = resolve_input_refs({k: pair.params[k] for k in pair.shared}, pm.scheme, pm.channels)
+        return align_params(pm.model, pm.images[:1], pair.method, pair.backend, given)
 
     def _explain(self, run: _ModelRun, row: RowResult) -> _Cell:
         pm, pair, speed = run.pm, row.pair, self.config.speed
@@ -442,7 +461,8 @@ class _Runner:
         row.explain_key = key
         task = Task(explain_cell, run.ref, {"sample": run.sample},
                     {"method": pair.method, "backend": pair.backend, "params": params,
-                     "ranked_outputs": pair.ranked_outputs, "dropped": pair.dropped, "speed": speed})
+                     "ranked_outputs": pair.ranked_outputs, "dropped": pair.dropped, "speed": speed,
+                     "aligned": self._aligned_record(pm, pair)})
         context = {"kind": "explain", "model": pm.entry.id, "label": row.label, "method": row.method,
                    "backend": row.backend, "maps_key": row.maps_key, "spec": canonical(maps_spec)}
 

@@ -73,12 +73,12 @@ class PreparedModel:
         return int(self.display.shape[1]), int(self.display.shape[2])
 
     def metric_score(self, requested: str) -> str:
-        """The score the causal metrics use on this model: ``requested`` (the suite's), unless the model cannot
-        give it -- ``"probability"`` of a model that does not end in softmax or sigmoid (a PyTorch classifier
-        returning logits) is its default score instead (the logit), as the explanations' is."""
-        if requested == "probability" and self.info.get("output_activation") not in ("softmax", "sigmoid"):
-            return self.default_score
-        return requested
+        """The score the causal metrics use on this model (:func:`xaikit.bench.cells.causal_score`):
+        ``requested`` (the suite's); the probability of a model returning logits (a PyTorch classifier) is their
+        softmax; a model whose last activation is unknown is scored on its output."""
+        from .suite import causal_score
+
+        return causal_score(requested, self.info.get("output_activation"))
 
     @property
     def randomisable(self) -> bool:
@@ -183,22 +183,11 @@ def resolve_layer_refs(model: Any, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def resolve_input_refs(params: dict[str, Any], scheme: str, channels: int) -> dict[str, Any]:
-    """Replace ``{"pixel": p}`` / ``{"range_fraction": f}`` by values in the model's input units.
+    """Replace ``{"pixel": p}`` / ``{"range_fraction": f}`` by values in the model's input units
+    (:func:`xaikit.preprocessing.resolve_input_values`, the one rule the API follows too)."""
+    from ..preprocessing import resolve_input_values
 
-    ``{"pixel": "grey"}`` becomes what ``scheme`` makes of a grey pixel (0.5 for
-    ``scale255``, 0.0 for ``tf``, per-channel for ``caffe``); ``{"range_fraction": f}``
-    becomes ``f`` times the width of the input range of pixels [0, 255] (1 for
-    ``scale255``, 2 for ``tf``, 255 for ``caffe``). Other values are kept.
-    """
-    from ..preprocessing import pixel_input, pixel_range_width
-
-    out = dict(params)
-    for key, value in params.items():
-        if isinstance(value, dict) and set(value) == {"pixel"}:
-            out[key] = pixel_input(scheme, value["pixel"], channels)
-        elif isinstance(value, dict) and set(value) == {"range_fraction"}:
-            out[key] = float(value["range_fraction"]) * pixel_range_width(scheme, channels)
-    return out
+    return resolve_input_values(params, scheme, channels)
 
 
 # --------------------------------------------------------------------------- loading

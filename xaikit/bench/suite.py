@@ -15,7 +15,8 @@ from typing import Any
 from ..errors import InputError
 
 __all__ = ["CONTROLS", "MAP_TRANSFORMS", "MASK_METRICS", "METRICS", "WARMUPS", "ConfigError", "MethodEntry",
-           "MetricsConfig", "ModelEntry", "SpeedConfig", "SuiteConfig"]
+           "MetricsConfig", "ModelEntry", "SpeedConfig", "SuiteConfig", "CAUSAL_SCORE_TEXT", "PROBABILITY_FROM_LOGITS",
+           "causal_score"]
 
 #: Metrics a suite can enable, in report order.
 METRICS = ("deletion", "insertion", "mu_fidelity", "pointing_game", "energy_pointing_game", "randomisation",
@@ -246,6 +247,7 @@ class SuiteConfig:
     speed: SpeedConfig = field(default_factory=SpeedConfig)
     source: str = "<built>"
     notes: tuple[str, ...] = ()
+    align: bool = True
 
     def trusted(self, unsafe: bool) -> SuiteConfig:
         """The suite with the caller's trust: every model loads with ``unsafe``.
@@ -290,3 +292,25 @@ def _code_carried(entry: ModelEntry) -> str:
 
 
 # --------------------------------------------------------------------------- parsing helpers
+
+
+#: What the causal metrics score on a model returning logits (a PyTorch classifier) when the suite asks for the
+#: probability: the softmax of its outputs (the sigmoid of a single output unit), computed by the bench.
+PROBABILITY_FROM_LOGITS = "probability_from_logits"
+
+#: How a report names each score the causal metrics can use.
+CAUSAL_SCORE_TEXT = {
+    "probability": "the probability (the model's own softmax/sigmoid output)",
+    PROBABILITY_FROM_LOGITS: "the probability (the softmax of the model's logits, computed by the bench)",
+    "logit": "the logit",
+    "output": "the raw output (the model's last activation is not known, so no probability can be computed)",
+}
+
+
+def causal_score(requested: str, output_activation: str | None) -> str:
+    """The score the causal metrics use on a model whose last activation is ``output_activation`` when the suite
+    asks for ``requested``: the probability of a model returning logits is their softmax
+    (:data:`PROBABILITY_FROM_LOGITS`); a model whose activation is unknown can only be scored on its output."""
+    if requested != "probability" or output_activation in ("softmax", "sigmoid"):
+        return requested
+    return PROBABILITY_FROM_LOGITS if output_activation == "linear" else "output"

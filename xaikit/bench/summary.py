@@ -14,7 +14,8 @@ import numpy as np
 
 from .intervals import LEVEL, difference, interval, resamples, separated
 
-__all__ = ["COLUMNS", "GLOSSARY", "Column", "backend_parity", "findings", "fmt_cell", "fmt_interval", "fmt_seconds",
+__all__ = ["COLUMNS", "GLOSSARY", "Column", "backend_parity", "causal_scores_text", "findings", "fmt_cell",
+           "fmt_interval", "fmt_seconds",
            "markdown_table", "sanity_verdict", "summary_rows"]
 
 
@@ -298,8 +299,19 @@ def backend_parity(mr: Any) -> list[dict[str, Any]]:
             for j in range(i + 1, len(rows)):
                 a, b = index[rows[i].row], index[rows[j].row]
                 out.append({"label": label, "a": rows[i].backend, "b": rows[j].backend,
+                            "definitions": _definitions(rows[i], rows[j]),
                             **{k: _num(m[a, b]) for k, m in mats.items()}})
     return out
+
+
+def _definitions(*rows: Any) -> str:
+    """How two rows' definitions relate: both aligned on the catalogue's (and what a library cannot express),
+    or each library's defaults."""
+    records = [(r.explain or {}).get("aligned") for r in rows]
+    if any(rec is None for rec in records):
+        return "each library's defaults (align = false)"
+    limits = [f"{r.backend}: {limit}" for r, rec in zip(rows, records) for limit in rec.get("limits", [])]
+    return "aligned" + (f"; cannot express: {'; '.join(limits)}" if limits else " (the same definition)")
 
 
 def _f(v: Any, digits: int = 3) -> str:
@@ -476,3 +488,18 @@ def _model_line(mr: Any) -> str:
 
 
 # --------------------------------------------------------------------------- figures
+
+
+def causal_scores_text(results: Any) -> str:
+    """What the causal metrics (deletion, insertion, MuFidelity) scored, per model: the suite's score where the
+    model gives it, the softmax of a logit model's outputs for ``"probability"``, its raw output when its last
+    activation is unknown (:func:`xaikit.bench.cells.causal_score`)."""
+    from .suite import CAUSAL_SCORE_TEXT, causal_score
+
+    requested = results.config.metrics.score
+    scored = {mr.id: causal_score(requested, mr.info.get("output_activation")) for mr in results.models}
+    if len(set(scored.values())) <= 1:
+        score = next(iter(scored.values()), requested)
+        return f"the causal metrics score {CAUSAL_SCORE_TEXT.get(score, score)}"
+    return "the causal metrics score " + "; ".join(f"on {mid}, {CAUSAL_SCORE_TEXT.get(s, s)}"
+                                                   for mid, s in scored.items())

@@ -9,7 +9,7 @@ Exit codes a script can rely on:
 3    invalid input (images, model, layer, targets, parameters) — the message says the fix
 4    a missing optional dependency — the message says what to install
 5    an output file exists and ``--overwrite`` was not given
-130  interrupted (``xaikit bench``: finished cells are kept; re-run to resume)
+130  interrupted (``xaikit bench``, ``xaikit explain --out``: what finished is kept; re-run to resume)
 ==== =====================================================================
 
 Each command lives in its own module and registers itself on :data:`main` (:mod:`._group`).

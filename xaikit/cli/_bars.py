@@ -94,6 +94,7 @@ class RunProgress:
         self.clock = clock
         self.done = self.initial = int(initial)
         self.rows: tuple[int, int, str] | None = None  # (done, total, unit) of the running call
+        self.stage: str | None = None  # what runs now (the pair of a comparison), from xaikit._progress.stage
         self._stream_start: tuple[float, int] | None = None  # (time, done) when the running call's stream began
         self._start = clock()
         self._bars: list[Any] = []
@@ -118,7 +119,7 @@ class RunProgress:
             return self
         if self.terminal:
             self._bars = [self._bar(self.total, self.desc, "img", 0, initial=self.initial)]
-        self._scope = progress_scope(self.on_rows)
+        self._scope = progress_scope(self.on_rows, self.on_stage)
         self._scope.__enter__()
         self._ticker.start()
         return self
@@ -163,6 +164,15 @@ class RunProgress:
                 bar.reset(total=total)
             bar.update(done - bar.n)
 
+    def on_stage(self, label: str) -> None:
+        """The :mod:`xaikit._progress` stage callback: ``label`` runs now; its rows start again."""
+        self.stage = label
+        self.rows = None
+        self._stream_start = None
+        if len(self._bars) > 1:
+            self._bars[1].set_description(f"  {label}", refresh=False)
+            self._bars[1].reset(total=1)
+
     def tick(self) -> None:
         """Called every ``interval`` seconds: refresh the bars, or print :meth:`line`."""
         if self.quiet:
@@ -174,17 +184,22 @@ class RunProgress:
         print(self.line(), file=self.stream, flush=True)
 
     def line(self) -> str:
-        """``"occlusion: 0/4 images · 12,345/44,100 rows (28%), 120 rows/s, ~5 min 3 s left · 1 min 42 s"``."""
+        """``"occlusion: 0/4 images · 12,345/44,100 rows (28%), 120 rows/s, ~5 min 3 s left · 1 min 42 s"``
+        (with the running pair after the images when a stage is named)."""
         now = self.clock()
         parts = [f"{self.desc}: {self.done}/{self.total} images"]
         ran = self.done - self.initial
         if ran > 0 and now > self._start:
             rate = ran / (now - self._start)
             parts[0] += f" ({rate:,.1f} images/s, ~{_duration((self.total - self.done) / rate)} left)"
+        if self.stage is not None:
+            parts.append(self.stage)
         if self.rows is not None:
             done, total, unit = self.rows
             text = f"{done:,}/{total:,} {unit} ({100 * done / max(total, 1):.0f}%)"
-            if self._stream_start is not None and now > self._stream_start[0] and done > self._stream_start[1]:
+            if done >= total:  # the streamed passes are done; the call finishes its own work (no time to guess)
+                text += ", finishing the call"
+            elif self._stream_start is not None and now > self._stream_start[0] and done > self._stream_start[1]:
                 rate = (done - self._stream_start[1]) / (now - self._stream_start[0])
                 text += f", {rate:,.0f} {unit}/s, ~{_duration((total - done) / rate)} left"
             parts.append(text)

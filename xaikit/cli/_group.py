@@ -16,6 +16,8 @@ from ..errors import MissingDependencyError, XaikitError
 EXIT_INPUT = 3
 EXIT_DEPENDENCY = 4
 EXIT_EXISTS = 5
+#: Interrupted (Ctrl-C): what finished is kept, running the same command again resumes.
+EXIT_INTERRUPTED = 130
 
 
 class _Group(click.Group):
@@ -41,4 +43,4 @@ def main() -> None:
     """Explain image classifiers and compare methods and libraries on the same footing."""
 
 
-__all__ = ["main", "EXIT_INPUT", "EXIT_DEPENDENCY", "EXIT_EXISTS"]
+__all__ = ["main", "EXIT_INPUT", "EXIT_DEPENDENCY", "EXIT_EXISTS", "EXIT_INTERRUPTED"]

@@ -14,9 +14,41 @@ from ..errors import InputError
 from ..labels import Labels, load_labels
 from ..preprocessing import SCHEMES, Scheme, get_scheme
 from ._images import ImageSource, _image_source
-from ._models import LoadedModel, load_model
+from ._models import RANDOM_WEIGHTS_SEED, LoadedModel, load_model, model_framework
 
-__all__ = ["Setup", "make_logger", "setup"]
+__all__ = ["Setup", "image_sizes", "make_logger", "mixed_sizes_message", "setup", "takes_any_size"]
+
+
+def image_sizes(paths: Sequence[Path]) -> dict[tuple[int, int], list[str]]:
+    """``(height, width) -> file names`` of image files, from their headers (nothing is decoded)."""
+    from PIL import Image
+
+    sizes: dict[tuple[int, int], list[str]] = {}
+    for p in paths:
+        try:
+            with Image.open(p) as im:
+                w, h = im.size
+        except (OSError, ValueError):  # not something Pillow reads: the reader's own error comes later
+            continue
+        sizes.setdefault((h, w), []).append(p.name)
+    return sizes
+
+
+def mixed_sizes_message(sizes: dict[tuple[int, int], list[str]]) -> str:
+    listing = ", ".join(f"{names[0]}: {h}x{w}" for (h, w), names in list(sizes.items())[:4])
+    return (f"the images have {len(sizes)} different sizes ({listing}{', ...' if len(sizes) > 4 else ''}) and the "
+            "model takes any size, so nothing says which to use: pass --input-size H W (every image is resized to "
+            "it), or give images of one size")
+
+
+def takes_any_size(*, model_path: str | None, arch: str | None, zoo: str | None, weights: str | None,
+                   framework: str | None) -> bool:
+    """Whether the options name a model that takes any image size, known before it is loaded: a PyTorch model
+    (a torchvision architecture, a state dict or module file) other than a zoo twin (made for one size)."""
+    if zoo:
+        return False
+    return model_framework(model_path=model_path, arch=arch, zoo=zoo, weights=weights,
+                           framework=framework) == "torch"
 
 @dataclass
 class Setup:
@@ -66,14 +98,34 @@ def setup(*, model_path: str | None, arch: str | None, weights: str | None, inpu
     log = make_logger(quiet)
     size = tuple(input_size) if input_size else None
     paths: list[Path] = []
-    if need_images and images:  # before the (slow) model: a wrong path fails at once
+    sizes: dict[tuple[int, int], list[str]] = {}
+    if need_images and images:  # before the (slow) model: a wrong path, or sizes no model can take, fail at once
         from ..io import find_images
 
         paths = find_images(list(images))
-    loaded = load_model(model_path=model_path, arch=arch, zoo=zoo, weights=weights,
-                        input_size=size, classes=classes, unsafe=unsafe, framework=framework)  # type: ignore[arg-type]
+        if size is None:
+            sizes = image_sizes(paths)
+            if len(sizes) > 1 and takes_any_size(model_path=model_path, arch=arch, zoo=zoo, weights=weights,
+                                                 framework=framework):
+                raise InputError(mixed_sizes_message(sizes))
+    loaded = load_model(model_path=model_path, arch=arch, zoo=zoo, weights=weights, input_size=size,
+                        classes=classes, unsafe=unsafe, framework=framework, log=log)  # type: ignore[arg-type]
     h, w = loaded.input_size
-    log(f"model: {loaded.source} — input {h or '?'}x{w or '?'}x{loaded.channels}, {loaded.n_outputs} output(s)")
+    if None in (h, w) and not loaded.n_outputs and loaded.spec.channels:  # takes any size: describe it at the run's
+        run_size = size or (next(iter(sizes)) if len(sizes) == 1 else None)
+        if run_size is None and len(sizes) > 1:
+            raise InputError(mixed_sizes_message(sizes))
+        if run_size is not None:
+            c = loaded.channels
+            loaded.described((*run_size, c) if loaded.layout == "NHWC" else (c, *run_size))
+    n_out = f"{loaded.n_outputs} output(s)" if loaded.n_outputs else "outputs known once it runs"
+    shape = f"{h}x{w}x{loaded.channels}" if None not in (h, w) else \
+        (f"any size (run at {loaded.spec.image_size[0]}x{loaded.spec.image_size[1]}: the images' size)"
+         if None not in loaded.spec.image_size else "any size")
+    log(f"model: {loaded.source} — input {shape}, {n_out}")
+    if arch and (weights or "").strip().lower() == "none":
+        log(f"note: --weights none: random weights drawn with seed {RANDOM_WEIGHTS_SEED} (the same on every run); "
+            "the maps explain an untrained network")
     for note in loaded.notes:
         log(f"note: {note}")
     scheme = SCHEMES["none"]

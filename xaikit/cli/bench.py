@@ -22,9 +22,7 @@ import click
 
 from ..errors import InputError
 from ..validation import MAX_INT, SEED_LIMIT
-from ._group import main
-
-EXIT_INTERRUPTED = 130
+from ._group import EXIT_INTERRUPTED, main
 
 
 def engine_options(f: Any) -> Any:
@@ -61,6 +59,9 @@ def _model_override(o: dict[str, Any]) -> Any:
     given = [k for k in ("model", "zoo", "arch") if o.get(k)]
     if len(given) > 1:
         raise InputError(f"name one model: --model, --zoo or --arch (got {', '.join('--' + g for g in given)})")
+    if o.get("framework") and not (o.get("zoo") or o.get("arch")):
+        raise InputError("--framework chooses the framework of --zoo (torch: the PyTorch twins) or of --arch; give "
+                         "one of them (a model file's framework is its own)")
     image_opts = [k for k in ("images", "masks", "preprocess", "labels") if o.get(k)]
     if not given:
         if image_opts:
@@ -81,12 +82,27 @@ def _model_override(o: dict[str, Any]) -> Any:
 
         if o["zoo"] not in ZOO:
             raise ConfigError(f"unknown zoo model {o['zoo']!r}; zoo models: {', '.join(ZOO)}")
-        return ModelEntry(id=o["zoo"], zoo=o["zoo"], images=o.get("images"), masks=o.get("masks"),
-                          preprocess=o.get("preprocess"))
+        framework = o.get("framework")
+        return ModelEntry(id=o["zoo"] + (f"-{framework}" if framework and framework != "keras" else ""),
+                          zoo=o["zoo"], images=o.get("images"), masks=o.get("masks"),
+                          preprocess=o.get("preprocess"), framework=framework)
     weights = o.get("weights") or "none"
     return ModelEntry(id=o["arch"], arch=o["arch"], weights=weights, input_size=size, images=o.get("images"),
                       masks=o.get("masks"), preprocess=o.get("preprocess"), labels=o.get("labels"),
-                      quality=weights.lower() != "none")
+                      quality=weights.lower() != "none", framework=o.get("framework"))
+
+
+def _import_frameworks(cfg: Any, log: Any) -> None:
+    """Import TensorFlow (its start-up lines muted) only when a model of the suite needs it, torch first when both
+    may run, and say so before the seconds it takes."""
+    from ..bench.plan import entry_framework
+    from ._quiet import import_tensorflow_quietly
+
+    frameworks = {entry_framework(entry) for entry in cfg.models}
+    if frameworks & {"keras", None} and "tensorflow" not in sys.modules:
+        both = bool(frameworks & {"torch", None})
+        log(f"loading {'PyTorch and ' if both else ''}TensorFlow ...")
+        import_tensorflow_quietly(torch_first=both)
 
 
 def _filters(cfg: Any, methods: tuple[str, ...], backends: tuple[str, ...]) -> Any:
@@ -165,6 +181,8 @@ def _params(cfg: Any, items: tuple[str, ...]) -> Any:
 @click.option("-m", "--model", metavar="FILE", help="Benchmark your model (.keras, .h5, SavedModel folder) instead "
                                                     "of the suite's models; needs --images.")
 @click.option("--zoo", metavar="NAME", help="Benchmark one zoo model instead of the suite's models.")
+@click.option("--framework", type=click.Choice(["keras", "torch"]),
+              help="Framework of --zoo (torch: the PyTorch twins) or of an --arch both frameworks know.")
 @click.option("--arch", metavar="NAME", help="A keras.applications architecture (with --weights, --input-size); "
                                              "random weights are benchmarked for speed only.")
 @click.option("--weights", metavar="none|FILE", help="Weights of --arch (default none: random, speed only).")
@@ -226,7 +244,8 @@ def bench_command(**o: Any) -> None:
     cfg = _suite(o["config"], o["quick"])
     override = _model_override({**o, "labels": o["labels_path"]})
     if override is not None:
-        same = [m for m in cfg.models if override.zoo is not None and m.zoo == override.zoo]
+        same = [m for m in cfg.models if override.zoo is not None and m.zoo == override.zoo
+                and (m.framework or "keras") == (override.framework or "keras")]
         if same:  # a zoo model of the suite: keep its settings (layers...), with the given image options
             keep = {k: getattr(override, k) for k in ("images", "masks", "preprocess") if getattr(override, k)}
             cfg = dc.replace(cfg, models=(dc.replace(same[0], **keep),))
@@ -242,6 +261,7 @@ def bench_command(**o: Any) -> None:
     out = o["out"] or Path(f"xaikit-bench-{cfg.name}" + (f"-{override.id}" if override is not None else ""))
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file; give a folder")
+    _import_frameworks(cfg, log)
     if o["dry_run"]:
         for entry in cfg.models:
             notes: list[str] = []
@@ -254,9 +274,6 @@ def bench_command(**o: Any) -> None:
                 click.echo(f"  note: {n}")
         return
     log(f"suite {cfg.name!r} ({cfg.source}) -> {out}/")
-    from ._quiet import import_tensorflow_quietly
-
-    import_tensorflow_quietly(torch_first=True)  # suites and the demo use both frameworks
     progress = not o["quiet"] and sys.stderr.isatty()
     try:
         results = run_suite(cfg, out, log=log, progress=progress, reuse=not o["fresh"], engine=o["engine"],

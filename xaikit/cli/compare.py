@@ -85,11 +85,14 @@ def _merge_tables(tables: list[Any]) -> Any:
     return AgreementTable(first.names, matrices, per_image, first.params)
 
 
-def _markdown(totals: dict[str, list[Any]], table: Any, n: int) -> str:
+def _markdown(totals: dict[str, list[Any]], table: Any, n: int, alignment: Any = None) -> str:
+    from ..alignment import alignment_table
     from ..compare import params_table, timing_table
 
     out = (f"Compared on {n} image(s).\n\n" + timing_table(totals, n) + "\n\n"
            + params_table({label: parts[0] for label, parts in totals.items()}))
+    if alignment is not None:
+        out += "\n\n" + alignment_table(alignment)
     for metric in table.matrices:
         out += "\n\n" + table.to_markdown(metric)
     return out + "\n"
@@ -110,6 +113,10 @@ def _markdown(totals: dict[str, list[Any]], table: Any, n: int) -> str:
               help="Write the timings and agreement tables (Spearman, |Spearman|, top-10% IoU, SSIM) as Markdown.")
 @click.option("--fraction", type=click.FloatRange(0.0, 1.0, min_open=True), default=0.1, show_default=True,
               help="Top fraction of pixels for the IoU (0 < f <= 1).")
+@click.option("--align/--no-align", default=False, show_default=True,
+              help="Align every pair on the method's definition (the same score, signed values, noise as a fraction "
+                   "of each image's range, baseline, ReLU and layer, through each library's own parameters) and say "
+                   "what a library cannot express; --no-align runs each library's defaults.")
 @figure_options
 @output_options
 def compare_command(**o: Any) -> None:
@@ -165,14 +172,15 @@ def compare_command(**o: Any) -> None:
         st.log(f"seed: {common['seed']} (drawn; pass --seed {common['seed']} to repeat this run)")
     totals: dict[str, list[Any]] = {}
     shown: dict[str, list[Any]] = {}
-    tables, display = [], []
+    tables, display, alignment = [], [], None
     with progress(n, o["quiet"], "compare") as bar:
         for s, pixels in [first, *chunks]:
             x = st.to_input(pixels)
             t = targets[s] if isinstance(targets, list) else targets
             result = compare(st.model, x, pairs, targets=t, params=scoped or None, fraction=o["fraction"],
-                             warmup=not tables, **common)  # later chunks run warm
+                             warmup=not tables, align=o["align"], **common)  # later chunks run warm
             tables.append(result.agreement)
+            alignment = alignment or result.alignment
             room = show - sum(len(d) for d in display)
             if room > 0:
                 display.append(st.to_display(x[:room], pixels[:room]))
@@ -182,7 +190,7 @@ def compare_command(**o: Any) -> None:
                     shown.setdefault(label, []).append(exp[:room])
             bar.update(len(x))
     table = _merge_tables(tables)
-    report = _markdown(totals, table, n)
+    report = _markdown(totals, table, n, alignment)
     click.echo(report, nl=False)
     if o["markdown"] is not None:
         from .._io import atomic_write_text

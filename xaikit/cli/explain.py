@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ from ._common import (
     warn,
     with_provenance,
 )
-from ._group import main
+from ._group import EXIT_INTERRUPTED, main
 from ._params import bool_param_names, method_classes
 from .bench import engine_options
 
@@ -253,7 +254,7 @@ def _bulk(o: dict[str, Any]) -> None:
             "unsafe": o["unsafe"], "framework": o["framework"]}
     loaded = load_model(model_path=o["model_path"], arch=o["arch"], zoo=o["zoo"], weights=o["weights"],
                         input_size=spec["input_size"], classes=o["classes"], unsafe=o["unsafe"],
-                        framework=o["framework"])
+                        framework=o["framework"], log=log)
     scheme = get_scheme(o["preprocess"] or loaded.default_preprocess or "none")
     log(f"model: {loaded.source}; preprocessing: {scheme.name} = {scheme.description}")
     st = Setup(loaded, scheme, None, None, log, o["quiet"], o["to_grey"])
@@ -281,6 +282,13 @@ def _bulk(o: dict[str, Any]) -> None:
                                  engine=o["engine"], address=o["address"], workers=o["workers"],
                                  overwrite=o["overwrite"], progress=progress, to_grey=o["to_grey"], source=spec,
                                  log=log, **params)
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+            bar = None
+        click.echo(f"\ninterrupted: the finished chunks are safe in {o['zarr_out']}; run the same command again to "
+                   "resume (only the missing chunks are computed).", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)

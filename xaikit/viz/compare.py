@@ -39,6 +39,7 @@ from .overlay import Undo, _check_maps, get_colormap, overlay, to_display_rgb
 from .signed import signed_colormap, signed_rgb
 
 __all__ = [
+    "map_cells",
     "MAGNITUDE_VIEW_METHODS",
     "SIGNED_VIEW_METHODS",
     "View",
@@ -269,6 +270,24 @@ def _cell_note(m: np.ndarray, offset: float, centered: bool) -> str:
     return ""
 
 
+def map_cells(rgb: np.ndarray, attributions: np.ndarray, view: View, *, plain: bool = False, colormap: Any = "jet",
+              alpha: float = 0.4, blend: str = "constant", percentile: float = 99.5, signed_percentile: float = 99.9,
+              signed_cmap: Any = "shap", image_alpha: float = 0.35) -> tuple[np.ndarray, np.ndarray]:
+    """The maps drawn as ``view`` says over ``rgb`` (float ``(N, H, W, 3)`` in [0, 1]): uint8 RGB cells ``(N, H, W,
+    3)`` and the offset subtracted from each map (its median for a centred view, else 0). ``plain``: no image
+    underneath (the overlay is opaque)."""
+    maps = np.asarray(attributions, np.float32)
+    n = len(maps)
+    med = np.asarray([np.median(m) for m in maps], np.float32) if view.centered else np.zeros(n, np.float32)
+    drawn = maps - med[:, None, None]
+    if view.kind == "signed":
+        return signed_rgb(rgb, drawn, percentile=signed_percentile, cmap=signed_cmap, image_alpha=image_alpha,
+                          image_range=(0.0, 1.0)), med
+    return overlay(rgb, drawn, colormap=colormap, alpha=1.0 if plain else alpha,
+                   normalize="positive" if view.centered else view.normalize, percentile=percentile, blend=blend,
+                   image_range=(0.0, 1.0)), med
+
+
 def compare_figure(images: Any, explanations: Any, *, class_names: Any = None, view: Any = "auto",
                    colormap: Any = "jet", alpha: float = 0.4, normalize: str = "auto", blend: str = "constant",
                    percentile: float = 99.5, signed_percentile: float = 99.9, signed_cmap: Any = "shap",
@@ -365,17 +384,11 @@ def compare_figure(images: Any, explanations: Any, *, class_names: Any = None, v
     cells, offsets = [], []
     plain = images is None  # no image underneath: the map itself
     for (_, e), v in zip(cols, views, strict=True):
-        maps = np.asarray(e.attributions, np.float32)
-        med = np.asarray([np.median(m) for m in maps], np.float32) if v.centered else np.zeros(n, np.float32)
+        cell, med = map_cells(rgb, e.attributions, v, plain=plain, colormap=colormap, alpha=alpha, blend=blend,
+                              percentile=percentile, signed_percentile=signed_percentile, signed_cmap=signed_cmap,
+                              image_alpha=image_alpha)
+        cells.append(cell)
         offsets.append(med)
-        drawn = maps - med[:, None, None]
-        if v.kind == "signed":
-            cells.append(signed_rgb(rgb, drawn, percentile=signed_percentile, cmap=signed_cmap,
-                                    image_alpha=image_alpha, image_range=(0.0, 1.0)))
-        else:
-            cells.append(overlay(rgb, drawn, colormap=colormap, alpha=1.0 if plain else alpha,
-                                 normalize="positive" if v.centered else v.normalize, percentile=percentile,
-                                 blend=blend, image_range=(0.0, 1.0)))
 
     # ---- geometry, in inches
     first_col = 0 if plain else 1

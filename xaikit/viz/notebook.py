@@ -17,12 +17,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_IMAGES", "activations_html", "comparison_html", "explanation_html", "png_data_uri"]
+__all__ = ["MAX_IMAGES", "activations_html", "comparison_html", "explanation_html", "png_data_uri", "ranked_html",
+           "sanity_html", "strip_figure"]
 
 #: Images drawn inline at most (the table gives the batch size).
 MAX_IMAGES = 4
-_DPI = 72
-_CELL = 1.4  # inches per map
+_DPI = 80
+_CELL = 1.9  # inches per map: 152 pixels at _DPI
+_FONT = 10.0  # points: as large as the notebook's own text at _DPI
 
 
 def png_data_uri(fig: Any, dpi: float = _DPI) -> str:
@@ -73,21 +75,109 @@ def _timing(exp: Any) -> str:
     return f"{per_image}/image steady state; first call {format_seconds(warm)}"
 
 
-def explanation_html(exp: Any, max_images: int = MAX_IMAGES) -> str:
-    """What ``Explanation._repr_html_`` shows: the first maps (drawn as :func:`compare_figure` would) and a table."""
+def _display_rgb(exp: Any, k: int) -> np.ndarray | None:
+    """The first ``k`` explained images as display RGB in [0, 1] (the preprocessing the result records undone),
+    or None when the result kept none or their range cannot be read."""
+    from ..errors import InputError
+    from .overlay import to_display_rgb
+
+    images = getattr(exp, "preview_images", None)
+    if images is None or len(images) < k:
+        return None
+    try:
+        return to_display_rgb(images[:k], undo=exp.info.get("preprocess"), layout=exp.layout)
+    except InputError:  # a range the display cannot tell (say preprocess= to explain): the maps alone
+        return None
+
+
+def strip_figure(rows: Sequence[tuple[str, Any]], *, max_images: int = MAX_IMAGES, class_names: Any = None,
+                 cell_inches: float = _CELL, fontsize: float = _FONT) -> Any:
+    """Rows = explanations of the same images (a method; the ranks of ``explain_ranked``), columns = the first
+    ``max_images`` images: each map drawn over its image (the result's :attr:`~xaikit.Explanation.preview_images`)
+    as :func:`~xaikit.viz.choose_view` says, titled with the explained class (``class_names``: a sequence or a
+    mapping index -> name). The notebook display of results; a matplotlib Figure, not in pyplot."""
+    from matplotlib.figure import Figure
+
+    from .compare import _class_name, choose_view, map_cells
+
+    first = rows[0][1]
+    n, h, w = first.shape
+    k = min(n, max_images)
+    rgb = _display_rgb(first, k)
+    plain = rgb is None
+    if plain:
+        rgb = np.full((k, h, w, 3), 0.5, np.float32)
+    label_w = 1.5 if len(rows) > 1 else 0.0
+    cell_h = cell_inches * h / w
+    title_h = 2.5 * fontsize / 72
+    top = 0.35 if len(rows) == 1 else 0.1
+    fig = Figure(figsize=(label_w + k * (cell_inches + 0.1), top + len(rows) * (cell_h + title_h + 0.1)))
+    fw, fh = fig.get_size_inches()
+    for r, (label, exp) in enumerate(rows):
+        view = choose_view(exp)
+        cells, _ = map_cells(rgb, exp.attributions[:k], view, plain=plain)
+        y = top + r * (cell_h + title_h + 0.1) + title_h
+        if label_w:
+            fig.text(0.05 / fw, 1 - (y + cell_h / 2) / fh, f"{label}\n{view.text}", ha="left", va="center",
+                     fontsize=fontsize, fontweight="bold")
+        for i in range(k):
+            ax = fig.add_axes([(label_w + i * (cell_inches + 0.1)) / fw, 1 - (y + cell_h) / fh, cell_inches / fw,
+                               cell_h / fh])
+            ax.set_axis_off()
+            ax.imshow(cells[i], interpolation="antialiased")
+            target = int(exp.targets[i])
+            wrong = " (≠ pred)" if int(exp.predictions[i]) != target else ""
+            ax.set_title(f"#{i}: {_class_name(class_names, target)}{wrong}", fontsize=fontsize, pad=3)
+    if len(rows) == 1:
+        label, exp = rows[0]
+        fig.text(0.5, 1 - 0.05 / fh, f"{label} · {choose_view(exp).text}"
+                 + (" · no image kept: maps alone" if plain else ""), ha="center", va="top", fontsize=fontsize + 1,
+                 fontweight="bold")
+    return fig
+
+
+def explanation_html(exp: Any, max_images: int = MAX_IMAGES, class_names: Any = None) -> str:
+    """What ``Explanation._repr_html_`` shows: the first maps over their images (:func:`strip_figure`) and a
+    table of what was explained."""
     from .._display import format_params
     from .compare import choose_view
 
     n, h, w = exp.shape
     k = min(n, max_images)
-    fig = exp.plot(max_images=k, cell_inches=_CELL)
+    fig = strip_figure([(f"{exp.method} ({exp.backend})", exp)], max_images=k, class_names=class_names)
     rows = [("method", f"{exp.method} ({exp.backend})"), ("images", f"{n} of {h}×{w}"),
             ("score explained", exp.score), ("layer", exp.layer or "–"), ("targets", _list(exp.targets.tolist())),
             ("predictions", _list(exp.predictions.tolist())), ("drawn as", choose_view(exp).text),
             ("time", _timing(exp)), ("parameters", format_params(exp.params))]
-    note = f"first {k} of {n} images; .plot(images) draws them over the images" if n > k else \
-        ".plot(images) draws the maps over the images"
+    note = f"first {k} of {n} images; .plot(images) draws every image" if n > k else ""
     return _block("xaikit.Explanation", png_data_uri(fig), _rows(rows), note)
+
+
+def ranked_html(ranked: Any, max_images: int = MAX_IMAGES) -> str:
+    """What ``RankedExplanations._repr_html_`` shows: each rank's maps side by side (one row per rank), with the
+    class names the result was given."""
+    first = ranked[0]
+    n = len(first)
+    k = min(n, max_images)
+    fig = strip_figure([(f"rank {r}", e) for r, e in enumerate(ranked)], max_images=k,
+                       class_names=ranked.class_names)
+    rows = [("method", f"{first.method} ({first.backend})"), ("ranks", f"the top {len(ranked)} classes of each image"),
+            ("images", str(n)), ("score explained", first.score), ("time", _timing(first))]
+    note = f"first {k} of {n} images; .plot(images) draws every image" if n > k else ""
+    return _block("xaikit.RankedExplanations", png_data_uri(fig), _rows(rows), note)
+
+
+def sanity_html(check: Any) -> str:
+    """What ``SanityCheck._repr_html_`` shows: the maps of the first image at every step and the table of mean
+    similarities."""
+    fig = check.plot(0)
+    steps = check.steps[1:]
+    means = check.mean()
+    rows = [[label, *(("—" if np.isnan(v) else f"{v:.2f}") for v in means[label])] for label in check.labels]
+    table = _grid(["method", *steps], rows)
+    note = check.describe()
+    return _block(f"xaikit.SanityCheck ({len(check.labels)} rows, {len(check.layers)} layers, "
+                  f"{len(check.targets)} images)", png_data_uri(fig, dpi=_DPI), table, note)
 
 
 def activations_html(acts: Any, max_layers: int = 3, max_channels: int = 16) -> str:

@@ -26,12 +26,32 @@ from ..validation import check_positive_int
 from .compare import _class_name, _fit, _text_width, _wrap_label
 from .overlay import Undo, colorize, to_display_rgb
 
-__all__ = ["randomisation_grid"]
+__all__ = ["break_name", "randomisation_grid"]
 
 
 def _number(value: float) -> str:
     """Two decimals with a typographic minus."""
     return f"{value:.2f}".replace("-", "\u2212")
+
+
+def break_name(name: str, width_in: float, fontsize: float, bold: bool = False, lines: int = 4) -> str:
+    """A layer name on at most ``lines`` lines of ``width_in`` inches, broken after ``.``, ``_`` or ``/`` where it
+    can (anywhere else where it must), so that no part of it is cut; only a name longer than ``lines`` lines is."""
+    out, current = [], ""
+    for ch in name:
+        if current and _text_width(current + ch, fontsize, bold) > width_in:
+            cut = max(current.rfind(c) for c in "._/") + 1
+            if 0 < cut < len(current):  # break after the last separator, carry the rest
+                out.append(current[:cut])
+                current = current[cut:]
+            else:
+                out.append(current)
+                current = ""
+        current += ch
+    out.append(current)
+    if len(out) > lines:
+        out = [*out[:lines - 1], _fit("".join(out[lines - 1:]), width_in, fontsize, bold)]
+    return "\n".join(out)
 
 
 def _shown_steps(n_steps: int, max_steps: int) -> list[int]:
@@ -111,7 +131,8 @@ def randomisation_grid(check: Any, image_index: int = 0, *, images: Any = None,
     cell_title_h = fs * 1.5 / 72
     n_cols = 1 + len(columns)
     title_h = 0.5
-    header_h = 2.4 * head_fs / 72 + 0.06
+    heads = ["image", *(break_name(steps[c], cell - 0.04, head_fs, bold=True) for c in columns)]
+    header_h = (max(h.count("\n") for h in heads) + 2.4) * 1.15 * head_fs / 72 + 0.06
     caption_lines = 3
     caption_h = caption_lines * 1.3 * fs / 72 + 0.2
     fig_w = label_w + n_cols * cell + (n_cols - 1) * gap + 0.1
@@ -121,12 +142,10 @@ def randomisation_grid(check: Any, image_index: int = 0, *, images: Any = None,
     def box(x_in: float, y_top_in: float, w_in: float, h_in: float) -> list[float]:
         return [x_in / fig_w, 1.0 - (y_top_in + h_in) / fig_h, w_in / fig_w, h_in / fig_h]
 
-    heads = ["image", *(steps[c] for c in columns)]
     for j, text in enumerate(heads):
         x = label_w + j * (cell + gap) + cell / 2
-        fig.text(x / fig_w, 1.0 - (title_h + header_h - 0.04) / fig_h, _fit(text, cell - 0.04, head_fs, bold=True),
-                 ha="center", va="bottom", fontsize=head_fs, fontweight="bold",
-                 color="0.2" if j else "0.4")
+        fig.text(x / fig_w, 1.0 - (title_h + header_h - 0.04) / fig_h, text, ha="center", va="bottom",
+                 fontsize=head_fs, fontweight="bold", color="0.2" if j else "0.4", linespacing=1.1)
     target = int(check.targets[image_index])
     for i, label in enumerate(labels):
         res = check.results[label]

@@ -2,8 +2,11 @@
 
 A reader (a report builder, a browser refreshing a benchmark page) never sees a
 half-written file: everything is written to a temporary file in the target folder and
-renamed into place (:func:`xaikit._io.atomic_path`). An existing file is only replaced
-with ``overwrite=True`` (CLI: ``--overwrite``).
+renamed into place (:func:`xaikit._io.atomic_path`). A picture is drawn again from its
+results at will, so re-running a notebook cell replaces it (``overwrite=True``, the
+default here); pass ``overwrite=False`` to refuse an existing file. Results (``.npz``,
+stores) keep the guard: their ``save`` refuses an existing file unless told, and the CLI
+refuses every existing output without ``--overwrite``.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ def _refuse_existing(path: Path, overwrite: bool) -> None:
         raise FileExistsError(f"{path} exists; pass overwrite=True (CLI: --overwrite) to replace it")
 
 
-def save_figure(fig: Any, path: str | os.PathLike[str], *, dpi: float = 150, overwrite: bool = False,
+def save_figure(fig: Any, path: str | os.PathLike[str], *, dpi: float = 150, overwrite: bool = True,
                 transparent: bool = False, tight: bool = True) -> Path:
     """Save a matplotlib figure as PNG, PDF or SVG (chosen by the file extension), atomically.
 
@@ -47,7 +50,8 @@ def save_figure(fig: Any, path: str | os.PathLike[str], *, dpi: float = 150, ove
     dpi
         Resolution of raster output (PNG, and images embedded in PDF/SVG).
     overwrite
-        Replace an existing file. False (default) raises :class:`FileExistsError`.
+        Replace an existing file (default: a figure is drawn again at will, as when a
+        notebook cell runs again). False raises :class:`FileExistsError` instead.
     transparent
         Transparent background instead of white.
     tight
@@ -87,7 +91,7 @@ def save_figure(fig: Any, path: str | os.PathLike[str], *, dpi: float = 150, ove
     return path
 
 
-def save_image(image: Any, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+def save_image(image: Any, path: str | os.PathLike[str], *, overwrite: bool = True) -> Path:
     """Save one uint8 RGB (or grayscale) image, e.g. an overlay, atomically.
 
     Parameters
@@ -100,7 +104,8 @@ def save_image(image: Any, path: str | os.PathLike[str], *, overwrite: bool = Fa
         Target file: ``.png`` (lossless, recommended), ``.jpg``, ``.bmp``, ``.tif``,
         ``.webp``.
     overwrite
-        Replace an existing file. False (default) raises :class:`FileExistsError`.
+        Replace an existing file (default: a figure is drawn again at will, as when a
+        notebook cell runs again). False raises :class:`FileExistsError` instead.
 
     Returns
     -------
