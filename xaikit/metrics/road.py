@@ -88,7 +88,7 @@ def noisy_linear_imputation(image: np.ndarray, removed: np.ndarray, *, noise: fl
         A float64 copy of ``image`` with the removed pixels filled.
     """
     try:
-        from scipy.sparse import csc_matrix, lil_matrix
+        from scipy.sparse import csc_matrix
         from scipy.sparse.linalg import spsolve
     except ImportError as exc:
         raise MissingDependencyError("ROAD's noisy linear imputation solves a sparse linear system with scipy: "
@@ -102,7 +102,7 @@ def noisy_linear_imputation(image: np.ndarray, removed: np.ndarray, *, noise: fl
         return out.reshape(h, w, c)
     var = np.full(h * w, -1, dtype=np.int64)
     var[idx] = np.arange(idx.size)
-    a = lil_matrix((idx.size, idx.size))
+    entries_r, entries_c, entries_w = [], [], []
     b = np.zeros((idx.size, c))
     total = np.zeros(idx.size)
     ys, xs = np.divmod(idx, w)
@@ -114,9 +114,14 @@ def noisy_linear_imputation(image: np.ndarray, removed: np.ndarray, *, noise: fl
         total[rows] += weight
         known = var[q] < 0
         b[rows[known]] += weight * flat[q[known]]
-        a[rows[~known], var[q[~known]]] = -weight
-    a.setdiag(total)
-    solved = spsolve(csc_matrix(a), b)
+        entries_r.append(rows[~known])
+        entries_c.append(var[q[~known]])
+        entries_w.append(np.full(int((~known).sum()), -weight))
+    diagonal = np.arange(idx.size)
+    a = csc_matrix((np.concatenate([*entries_w, total]), (np.concatenate([*entries_r, diagonal]),
+                                                          np.concatenate([*entries_c, diagonal]))),
+                   shape=(idx.size, idx.size))
+    solved = spsolve(a, b)
     solved = np.asarray(solved, dtype=np.float64).reshape(idx.size, c)
     if noise > 0:
         if rng is None:
