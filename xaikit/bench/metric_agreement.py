@@ -38,18 +38,23 @@ def rank_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
     a = np.asarray(a, np.float64)
     b = np.asarray(b, np.float64)
-    ok = np.isfinite(a) & np.isfinite(b)
-    out = np.full(a.shape[:-1], np.nan)
-    for index in np.ndindex(out.shape):
-        keep = ok[index]
-        if keep.sum() < MIN_METHODS:
-            continue
-        ra, rb = rankdata(a[index][keep]), rankdata(b[index][keep])
-        da, db = ra - ra.mean(), rb - rb.mean()
-        den = np.sqrt((da * da).sum() * (db * db).sum())
-        if den > 0:
-            out[index] = float((da * db).sum() / den)
-    return out
+    flat_a, flat_b = a.reshape(-1, a.shape[-1]), b.reshape(-1, b.shape[-1])
+    ok = np.isfinite(flat_a) & np.isfinite(flat_b)
+    out = np.full(len(flat_a), np.nan)
+    patterns, which = np.unique(ok, axis=0, return_inverse=True)
+    for p, keep in enumerate(patterns):  # rows missing the same methods are ranked together
+        rows = np.flatnonzero(which.reshape(-1) == p)
+        if keep.sum() >= MIN_METHODS:
+            out[rows] = _pearson(rankdata(flat_a[rows][:, keep], axis=1), rankdata(flat_b[rows][:, keep], axis=1))
+    return out.reshape(a.shape[:-1])
+
+
+def _pearson(ra: np.ndarray, rb: np.ndarray) -> np.ndarray:
+    da = ra - ra.mean(axis=1, keepdims=True)
+    db = rb - rb.mean(axis=1, keepdims=True)
+    den = np.sqrt((da * da).sum(axis=1) * (db * db).sum(axis=1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, (da * db).sum(axis=1) / np.where(den > 0, den, 1.0), np.nan)
 
 
 def _scores(mr: Any) -> tuple[list[str], dict[str, np.ndarray]]:
