@@ -53,6 +53,9 @@ QUERYING = {
     "infidelity": (M.infidelity, {"n_samples": 5, "seed": 1}),
     "road": (M.road, {"fractions": (0.2, 0.5), "seed": 1}),
     "completeness": (M.completeness, {}),
+    "irof": (M.irof, {"segments": (np.arange(H * W).reshape(H, W) // 5)[None].repeat(N, 0)}),
+    "sensitivity_n": (M.sensitivity_n, {"sizes": (2, 9), "n_samples": 4, "seed": 1}),
+    "non_sensitivity": (M.non_sensitivity, {"eps": 0.5}),
 }
 
 
@@ -76,7 +79,8 @@ def test_querying_metrics_bounded_by_batch_size_and_invariant(name):
 
 
 ROBUST = {"max_sensitivity": M.max_sensitivity, "avg_sensitivity": M.avg_sensitivity,
-          "local_lipschitz_estimate": M.local_lipschitz_estimate}
+          "local_lipschitz_estimate": M.local_lipschitz_estimate, "relative_input_stability": M.relative_input_stability,
+          "relative_output_stability": lambda *a, **k: M.relative_output_stability(*a, predict=square, **k)}
 
 
 def squared_map(images: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -100,6 +104,12 @@ def test_faithfulness_of_the_exact_attribution_of_a_linear_model():
     # removing a set S lowers the score by exactly sum_S a: every correlation is 1, infidelity and gap 0
     assert np.allclose(M.faithfulness_correlation(linear, X, EXACT, 0, subset_size=7, n_samples=8, seed=0).values, 1)
     assert np.allclose(M.faithfulness_estimate(linear, X, EXACT, 0, features_in_step=2).values, 1)
+    sens_n = M.sensitivity_n(linear, X, EXACT, 0, sizes=(1, 5, 20), n_samples=6, seed=0)
+    assert sens_n.curves.shape == (N, 3) and np.allclose(sens_n.curves, 1) and sens_n.params["sizes"] == [1, 5, 20]
+    # every pixel matters to a linear model with positive weights: an all-zero row of the map is a violation
+    zeroed = EXACT.copy()
+    zeroed[:, 0] = 0
+    np.testing.assert_array_equal(M.non_sensitivity(linear, X, zeroed, 0, eps=1e-9).values, [W, W])
     assert np.allclose(M.infidelity(linear, X, WEIGHTS[None, ..., 0].repeat(N, 0), 0, seed=0).values, 0, atol=1e-9)
     assert np.allclose(M.completeness(linear, X, EXACT, 0).values, 0, atol=1e-9)
     # putting pixels back only raises class 0

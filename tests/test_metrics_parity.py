@@ -246,3 +246,55 @@ def test_mask_metrics_match_quantus():
     together = ref(quantus.EffectiveComplexity, eps=0.3)
     magnitudes = np.abs(A).reshape(N, -1)
     np.testing.assert_array_equal(together, (magnitudes > 0.3 * magnitudes.max()).sum(axis=1))
+
+
+def test_irof_and_pixel_flipping_auc_match_quantus_with_trapz_restored(monkeypatch):
+    from xaikit.metrics.faithfulness import superpixels
+
+    monkeypatch.setattr(np, "trapz", np.trapezoid, raising=False)   # Quantus 0.6 calls np.trapz (gone in NumPy 2)
+    ours = M.irof(predict, X_NHWC, A, Y, baseline=0.0)
+    assert ours.params["n_segments"] == [len(np.unique(superpixels(X_NHWC[i]))) for i in range(N)]
+    probs = lambda x: np.exp(predict(x))                              # noqa: E731 - IROF divides by a positive score
+    ours = M.irof(probs, X_NHWC, A, Y, baseline=0.0)
+    model = torch.nn.Sequential(MODEL, _Exp()).eval()
+    with torch.no_grad():
+        ref = q(quantus.IROF, perturb_baseline=0.0, return_aggregate=False)(
+            model=model, x_batch=X, y_batch=Y, a_batch=A[:, None], device="cpu", softmax=False)
+    np.testing.assert_allclose(ours.values, ref, rtol=1e-5)
+    flip = M.pixel_flipping(predict, X_NHWC, A, Y, features_in_step=4)
+    np.testing.assert_allclose(flip.values, run(q(quantus.PixelFlipping, features_in_step=4, perturb_baseline=0.0,
+                                                  return_auc_per_sample=True)), rtol=1e-5)
+
+
+class _Exp(torch.nn.Module):
+    def forward(self, x):
+        return torch.exp(x)
+
+
+def test_non_sensitivity_matches_quantus_per_image():
+    maps = A.copy()
+    maps[:, :2] = 0.0                                                   # unattributed rows: some violations
+    ours = M.non_sensitivity(predict, X_NHWC, maps, Y, eps=1e-3)
+    for i in range(N):
+        with torch.no_grad():
+            ref = quantus.NonSensitivity(disable_warnings=True, eps=1e-3, perturb_baseline=0.0)(
+                model=MODEL, x_batch=X[i:i + 1], y_batch=Y[i:i + 1], a_batch=maps[i:i + 1, None], device="cpu",
+                softmax=False)
+        assert ours.values[i] == ref[0]
+    assert ours.values.min() > 0
+
+
+def test_relative_stability_matches_quantus():
+    radius, n_samples = 0.05, 3
+    for cls, extra in ((quantus.RelativeInputStability, {}), (quantus.RelativeOutputStability, {"predict": predict})):
+        steps = iter(_uniform_replay(radius, n_samples))
+
+        def replay(arr, indices=None, indexed_axes=None, steps=steps, **kwargs):
+            return arr + next(steps).reshape(N, -1).astype(arr.dtype)
+
+        fn = M.relative_input_stability if not extra else M.relative_output_stability
+        ours = fn(explain_fn, X_NHWC, Y, radius=radius, n_samples=n_samples, seed=SEED, **extra)
+        ref = np.asarray(q(cls, nr_samples=n_samples, perturb_func=replay)(
+            model=MODEL, x_batch=X, y_batch=Y, a_batch=gradient(X, Y), device="cpu", softmax=False,
+            explain_func=quantus_explain))
+        np.testing.assert_allclose(ours.values, ref, rtol=1e-4)

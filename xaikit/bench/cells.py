@@ -149,7 +149,7 @@ def metric_cell(model: OpenModel, *, sample: Sample, maps: np.ndarray, metric: s
         predict = _predict(model, sample.layout, score, batch_size)
         fn = getattr(M, metric)
         seeded = metric not in ("deletion", "insertion", "faithfulness_estimate", "monotonicity", "pixel_flipping",
-                                "selectivity")
+                                "selectivity", "irof", "non_sensitivity")
         res = fn(predict, x, maps, t, batch_size=batch_size, score=score, **({"seed": seed} if seeded else {}),
                  **params)
         out = {"values": res.values, "mean": _nanmean(res.values), "params": res.params, "transform": transform}
@@ -170,7 +170,11 @@ def metric_cell(model: OpenModel, *, sample: Sample, maps: np.ndarray, metric: s
             res = explainer.explain(to_layout(xs, "NHWC", sample.layout), ts).attributions
             return np.abs(res) if transform == "abs" else res
 
-        res = getattr(M, metric)(explain_fn, x, t, attributions=maps, batch_size=batch_size, seed=seed, **params)
+        extra = {}
+        if metric == "relative_output_stability":  # the model's outputs in the denominator
+            extra["predict"] = _predict(model, sample.layout, score, batch_size)
+        res = getattr(M, metric)(explain_fn, x, t, attributions=maps, batch_size=batch_size, seed=seed, **extra,
+                                 **params)
         return {"values": res.values, "mean": _nanmean(res.values), "params": res.params, "transform": transform}, None
     if metric in MASK_METRICS:
         assert sample.masks is not None and sample.has_mask is not None

@@ -388,6 +388,8 @@ def _check_family_metric(r: _Reader, metric: str, p: dict[str, Any]) -> None:
             raise r.error(f"fractions must be a non-empty array of numbers in (0, 1) (0.1 = 10 %); got {fr!r}.")
         if p["order"] not in ("morf", "lerf"):
             raise r.error(f"order must be \"morf\" or \"lerf\"; got {p['order']!r}.")
+    if metric == "sensitivity_n" and (not p["sizes"] or not all(isinstance(v, int) and v >= 1 for v in p["sizes"])):
+        raise r.error(f"sizes must be a non-empty array of subset sizes (integers >= 1); got {p['sizes']!r}.")
     if metric == "region_perturbation" and p["order"] not in ("morf", "lerf", "random"):
         raise r.error(f"order must be \"morf\", \"lerf\" or \"random\"; got {p['order']!r}.")
     baseline = p.get("baseline")

@@ -22,7 +22,8 @@ __all__ = ["CAUSAL_METRICS", "CONTROLS", "DEFAULT_METRICS", "FAITHFULNESS_METRIC
 #: ``randomisation`` is the cascading check, ``agreement`` compares maps between rows).
 METRICS = ("deletion", "insertion", "mu_fidelity", "faithfulness_correlation", "road", "infidelity",
            "faithfulness_estimate", "monotonicity", "monotonicity_correlation", "pixel_flipping", "region_perturbation",
-           "selectivity", "max_sensitivity", "avg_sensitivity", "local_lipschitz_estimate", "pointing_game",
+           "selectivity", "irof", "sensitivity_n", "non_sensitivity", "max_sensitivity", "avg_sensitivity",
+           "local_lipschitz_estimate", "relative_input_stability", "relative_output_stability", "pointing_game",
            "energy_pointing_game", "relevance_mass_accuracy", "relevance_rank_accuracy", "attribution_localisation",
            "top_k_intersection", "localisation_auc", "randomisation", "sparseness", "complexity",
            "effective_complexity", "agreement")
@@ -33,9 +34,10 @@ DEFAULT_METRICS = ("deletion", "insertion", "mu_fidelity", "faithfulness_correla
 #: Metrics that score perturbed images through the model (``predict``).
 CAUSAL_METRICS = ("deletion", "insertion", "mu_fidelity", "faithfulness_correlation", "road", "infidelity",
                   "faithfulness_estimate", "monotonicity", "monotonicity_correlation", "pixel_flipping",
-                  "region_perturbation", "selectivity")
+                  "region_perturbation", "selectivity", "irof", "sensitivity_n", "non_sensitivity")
 #: Metrics that re-run the method on perturbed images (not computed for the controls).
-ROBUSTNESS_METRICS = ("max_sensitivity", "avg_sensitivity", "local_lipschitz_estimate")
+ROBUSTNESS_METRICS = ("max_sensitivity", "avg_sensitivity", "local_lipschitz_estimate", "relative_input_stability",
+                      "relative_output_stability")
 #: Metrics that need ground-truth masks (skipped for models without them).
 MASK_METRICS = ("pointing_game", "energy_pointing_game", "relevance_mass_accuracy", "relevance_rank_accuracy",
                 "attribution_localisation", "top_k_intersection", "localisation_auc")
@@ -43,7 +45,8 @@ MASK_METRICS = ("pointing_game", "energy_pointing_game", "relevance_mass_accurac
 #: agreement of the report compares the method orderings they give.
 FAITHFULNESS_METRICS = {"deletion": -1, "insertion": +1, "mu_fidelity": +1, "faithfulness_correlation": +1,
                         "road": -1, "infidelity": -1, "faithfulness_estimate": +1, "monotonicity_correlation": +1,
-                        "pixel_flipping": -1, "region_perturbation": +1, "selectivity": -1}
+                        "pixel_flipping": -1, "region_perturbation": +1, "selectivity": -1, "irof": +1,
+                        "sensitivity_n": +1}
 #: Model-independent reference maps: ``random`` (seeded uniform noise) and ``edge``
 #: (Sobel gradient magnitude of the image, Adebayo et al.'s edge-detector control).
 CONTROLS = ("random", "edge")
@@ -75,6 +78,11 @@ _METRIC_PARAMS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "pixel_flipping": {"features_in_step": int, "baseline": (str, numbers.Real)},
     "region_perturbation": {"patch_size": int, "regions": int, "order": str, "baseline": (str, numbers.Real)},
     "selectivity": {"patch_size": int, "baseline": (str, numbers.Real)},
+    "irof": {"baseline": (str, numbers.Real)},
+    "sensitivity_n": {"sizes": list, "n_samples": int, "baseline": (str, numbers.Real)},
+    "non_sensitivity": {"eps": numbers.Real, "baseline": (str, numbers.Real)},
+    "relative_input_stability": {"radius": numbers.Real, "n_samples": int},
+    "relative_output_stability": {"radius": numbers.Real, "n_samples": int},
     "max_sensitivity": {"radius": numbers.Real, "n_samples": int},
     "avg_sensitivity": {"radius": numbers.Real, "n_samples": int},
     "local_lipschitz_estimate": {"noise_std": numbers.Real, "n_samples": int},
@@ -104,6 +112,11 @@ _METRIC_DEFAULTS: dict[str, dict[str, Any]] = {
     "pixel_flipping": {"features_in_step": 16, "baseline": 0.0},
     "region_perturbation": {"patch_size": 4, "regions": 32, "order": "morf", "baseline": 0.0},
     "selectivity": {"patch_size": 4, "baseline": 0.0},
+    "irof": {"baseline": "mean"},
+    "sensitivity_n": {"sizes": [4, 16, 64, 256], "n_samples": 16, "baseline": 0.0},
+    "non_sensitivity": {"eps": 1e-5, "baseline": 0.0},
+    "relative_input_stability": {"radius": 0.02, "n_samples": 4},
+    "relative_output_stability": {"radius": 0.02, "n_samples": 4},
     "max_sensitivity": {"radius": 0.02, "n_samples": 4},
     "avg_sensitivity": {"radius": 0.02, "n_samples": 4},
     "local_lipschitz_estimate": {"noise_std": 0.1, "n_samples": 4},

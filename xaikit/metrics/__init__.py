@@ -9,16 +9,18 @@ Faithfulness (query the model)
     :func:`deletion`, :func:`insertion` (RISE), :func:`mu_fidelity` (Bhatt et al.),
     :func:`faithfulness_correlation`, :func:`faithfulness_estimate`, :func:`monotonicity`,
     :func:`monotonicity_correlation`, :func:`pixel_flipping`, :func:`region_perturbation`
-    (AOPC), :func:`selectivity`, :func:`infidelity`, :func:`road` (ROAD, MoRF/LeRF)
+    (AOPC), :func:`selectivity`, :func:`irof`, :func:`sensitivity_n`, :func:`infidelity`,
+    :func:`road` (ROAD, MoRF/LeRF)
 Robustness (re-run the method on perturbed inputs through ``explain_fn``)
-    :func:`max_sensitivity`, :func:`avg_sensitivity`, :func:`local_lipschitz_estimate`
+    :func:`max_sensitivity`, :func:`avg_sensitivity`, :func:`local_lipschitz_estimate`,
+    :func:`relative_input_stability`, :func:`relative_output_stability`
 Localisation (ground-truth masks)
     :func:`pointing_game` (Zhang et al.), :func:`energy_pointing_game` (Score-CAM),
     :func:`relevance_mass_accuracy`, :func:`relevance_rank_accuracy`,
     :func:`attribution_localisation`, :func:`top_k_intersection`, :func:`localisation_auc`
 Complexity and axioms
     :func:`sparseness` (Gini), :func:`complexity` (entropy), :func:`effective_complexity`,
-    :func:`completeness`
+    :func:`completeness`, :func:`non_sensitivity`
 Agreement between maps
     :func:`spearman`, :func:`topk_iou`, :func:`ssim`, :func:`agreement_table`
 Sanity check
@@ -32,7 +34,7 @@ from __future__ import annotations
 
 from ._common import MetricResult
 from .agreement import AGREEMENT_METRICS, AgreementTable, agreement_table, spearman, ssim, topk_iou
-from .axioms import completeness
+from .axioms import completeness, non_sensitivity
 from .complexity import complexity, effective_complexity, sparseness
 from .deletion import CausalCurve, deletion, insertion
 from .faithfulness import (
@@ -40,11 +42,13 @@ from .faithfulness import (
     faithfulness_correlation,
     faithfulness_estimate,
     infidelity,
+    irof,
     monotonicity,
     monotonicity_correlation,
     pixel_flipping,
     region_perturbation,
     selectivity,
+    sensitivity_n,
 )
 from .fidelity import mu_fidelity
 from .localisation import (
@@ -58,7 +62,13 @@ from .localisation import (
 )
 from .randomisation import RandomisationResult, Randomizer, cascading_randomisation, random_logit
 from .road import RoadResult, road
-from .robustness import avg_sensitivity, local_lipschitz_estimate, max_sensitivity
+from .robustness import (
+    avg_sensitivity,
+    local_lipschitz_estimate,
+    max_sensitivity,
+    relative_input_stability,
+    relative_output_stability,
+)
 
 __all__ = [
     "AGREEMENT_METRICS",
@@ -82,20 +92,25 @@ __all__ = [
     "faithfulness_estimate",
     "infidelity",
     "insertion",
+    "irof",
     "local_lipschitz_estimate",
     "localisation_auc",
     "max_sensitivity",
     "monotonicity",
     "monotonicity_correlation",
     "mu_fidelity",
+    "non_sensitivity",
     "pixel_flipping",
     "pointing_game",
     "random_logit",
     "region_perturbation",
+    "relative_input_stability",
+    "relative_output_stability",
     "relevance_mass_accuracy",
     "relevance_rank_accuracy",
     "road",
     "selectivity",
+    "sensitivity_n",
     "sparseness",
     "spearman",
     "ssim",

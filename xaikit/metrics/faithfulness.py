@@ -40,8 +40,9 @@ from ._common import (
 )
 from .deletion import pixel_ranks
 
-__all__ = ["CurveResult", "faithfulness_correlation", "faithfulness_estimate", "infidelity", "monotonicity",
-           "monotonicity_correlation", "pixel_flipping", "random_subset", "region_perturbation", "selectivity"]
+__all__ = ["CurveResult", "faithfulness_correlation", "faithfulness_estimate", "infidelity", "irof", "monotonicity",
+           "monotonicity_correlation", "pixel_flipping", "random_subset", "region_perturbation", "selectivity",
+           "sensitivity_n", "superpixels"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -550,3 +551,132 @@ def infidelity(predict: Predict, images: Any, attributions: Any, targets: Any = 
     params = {"noise_std": float(noise_std), "n_samples": n_samples, "normalize": normalize, "seed": seed,
               "batch_size": s.batch_size, "score": s.score}
     return MetricResult(values=values, targets=s.targets, params=params)
+
+
+# --------------------------------------------------------------------------- sensitivity-n
+def sensitivity_n(predict: Predict, images: Any, attributions: Any, targets: Any = None, *,
+                  sizes: Any = (1, 4, 16, 64, 256), n_samples: int = 32, baseline: Any = 0.0, batch_size: int = 32,
+                  seed: int | None = None, score: str = "output") -> CurveResult:
+    r"""Sensitivity-n (Ancona et al., "Towards Better Understanding of Gradient-based
+    Attribution Methods for Deep Neural Networks", ICLR 2018).
+
+    For each subset size :math:`n`, the Pearson correlation over ``n_samples`` random
+    subsets :math:`S` of :math:`n` pixels between :math:`\sum_{p \in S} a_p` and
+    :math:`f_t(x) - f_t(x_{[x_S = \bar x_S]})`: :func:`faithfulness_correlation` at
+    ``subset_size = n`` (with the same seed, the subsets of every size are drawn from
+    the same streams). A method satisfies sensitivity-n when the correlation is 1.
+
+    Quantus's ``SensitivityN`` removes pixels cumulatively in the order of the map and
+    correlates over images, another quantity; it is not reproduced.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        The subset sizes :math:`n`, each in ``[1, H*W - 1]``.
+    Other parameters as in :func:`faithfulness_correlation`.
+
+    Returns
+    -------
+    CurveResult
+        ``curves`` the correlation per size ``(N, len(sizes))``; ``values`` their mean
+        over the sizes (NaN-ignoring).
+    """
+    seed = check_seed(seed)
+    sizes = [check_positive_int("sizes", n) for n in np.atleast_1d(np.asarray(sizes)).tolist()]
+    if not sizes:
+        raise InputError("sizes must list at least one subset size.")
+    curves, last = [], None
+    for n in sizes:
+        last = faithfulness_correlation(predict, images, attributions, targets, subset_size=n, n_samples=n_samples,
+                                        baseline=baseline, batch_size=batch_size, seed=seed, score=score)
+        curves.append(last.values)
+    stacked = np.stack(curves, axis=1)
+    with np.errstate(invalid="ignore"):
+        valid = ~np.isnan(stacked)
+        values = np.where(valid.any(axis=1), np.where(valid, stacked, 0).sum(axis=1) / np.maximum(valid.sum(1), 1),
+                          np.nan)
+    assert last is not None
+    params = {**last.params, "sizes": sizes}
+    params.pop("subset_size")
+    return CurveResult(values=values, targets=last.targets, params=params, curves=stacked)
+
+
+# --------------------------------------------------------------------------- IROF
+def superpixels(image: np.ndarray) -> np.ndarray:
+    """SLIC super-pixels of one ``(H, W, C)`` image as int64 ``(H, W)`` labels from 0:
+    ``skimage.segmentation.slic(image.astype(float64), start_label=0)`` (the call Quantus makes)."""
+    try:
+        from skimage.segmentation import slic
+    except ImportError as exc:
+        from ..errors import MissingDependencyError
+
+        raise MissingDependencyError("IROF's super-pixels come from scikit-image's SLIC: pip install scikit-image "
+                                     "(or 'xaikit[methods]'), or pass segments=.") from exc
+    return np.asarray(slic(np.asarray(image, np.float64), start_label=0), dtype=np.int64)
+
+
+def irof(predict: Predict, images: Any, attributions: Any, targets: Any = None, *, segments: Any = None,
+         baseline: Any = "mean", batch_size: int = 32, score: str = "output") -> CurveResult:
+    r"""Iterative removal of features, IROF (Rieger & Hansen, "IROF: a Low Resource
+    Evaluation Metric for Explanation Methods", ICLR Workshop 2020).
+
+    The image is cut into super-pixels; they are replaced by the baseline one after the
+    other (cumulatively) in decreasing order of their *mean* attribution, and the curve is
+    the score relative to the original, :math:`c_k = f_t(x^{(k)}) / f_t(x)`, :math:`k =
+    1..L`. The value is the area over the curve with unit spacing,
+
+    .. math:: \mathrm{IROF} = L - \sum_{k=1}^{L-1} \tfrac12 (c_k + c_{k+1})
+
+    Higher is better (the score falls fast). Meaningful for a positive score (a probability).
+
+    Quantus: ``quantus.IROF(segmentation_method="slic", perturb_baseline=baseline,
+    abs=False)``; its AOC calls ``np.trapz`` (removed in NumPy 2). With ``"mean"`` Quantus
+    takes the mean of the *already perturbed* image at every step; here the fill is the
+    original image's per-channel mean throughout (what the paper describes).
+
+    Parameters
+    ----------
+    segments : array-like of int or None
+        ``(N, H, W)`` labels (any integers); ``None``: :func:`superpixels` of each image.
+    baseline : {"mean", "zero", "blur"}, float or array
+        What removed super-pixels become.
+    Other parameters as in :func:`faithfulness_correlation`.
+
+    Returns
+    -------
+    CurveResult
+        ``values`` float64 ``(N,)``; ``curves`` ``(N, L_max)``, NaN after an image's last segment.
+    """
+    s = _setup(predict, images, attributions, targets, baseline=baseline, batch_size=batch_size, score=score)
+    n, h, w, _ = s.x.shape
+    if segments is None:
+        labels = np.stack([superpixels(s.x[i]) for i in range(n)])
+    else:
+        from ..validation import as_numpy
+
+        labels = as_numpy(segments)
+        if labels.shape != (n, h, w) or not np.issubdtype(labels.dtype, np.integer):
+            raise InputError(f"segments must be integer labels of shape {(n, h, w)}; got {labels.dtype} "
+                             f"{labels.shape}.")
+    ranks = np.zeros((n, h * w), dtype=np.int64)        # removal step of each pixel's segment
+    counts = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        ids, inverse = np.unique(labels[i].reshape(-1), return_inverse=True)
+        means = np.bincount(inverse, weights=s.flat[i]) / np.bincount(inverse)
+        order = np.argsort(-means, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        ranks[i], counts[i] = rank[inverse], len(ids)
+    jobs = np.concatenate([np.stack([np.full(c, i), np.arange(c)], axis=1) for i, c in enumerate(counts)])
+
+    def build(batch: np.ndarray) -> np.ndarray:
+        rows, k = jobs[batch, 0], jobs[batch, 1]
+        return _replace(s, rows, ranks[rows] <= k[:, None])
+
+    scores = score_jobs(predict, len(jobs), build, s.targets[jobs[:, 0]], batch_size=s.batch_size)
+    curves = np.full((n, int(counts.max())), np.nan)
+    curves[jobs[:, 0], jobs[:, 1]] = scores / s.base[jobs[:, 0]]
+    values = np.array([counts[i] - trapezoid(curves[i, :counts[i]], np.arange(counts[i])) for i in range(n)])
+    params = {"segments": "slic" if segments is None else "given", "n_segments": counts.tolist(),
+              **_common_params(s, baseline)}
+    return CurveResult(values=values, targets=s.targets, params=params, curves=curves)

@@ -20,7 +20,8 @@ from ..errors import InputError
 from ..validation import check_images, check_positive_int, check_seed, check_targets
 from ._common import MetricResult, check_maps, chunks, stream
 
-__all__ = ["avg_sensitivity", "local_lipschitz_estimate", "max_sensitivity", "perturbation"]
+__all__ = ["avg_sensitivity", "local_lipschitz_estimate", "max_sensitivity", "perturbation", "relative_input_stability",
+           "relative_output_stability"]
 
 ExplainFn = Callable[[np.ndarray, np.ndarray], Any]
 
@@ -70,12 +71,12 @@ def _ratios(explain_fn: ExplainFn, images: Any, targets: Any, attributions: Any,
         perturbed = x[rows] + deltas
         maps = _maps(explain_fn, perturbed, t[rows], batch_size, (h, w))
         values[start:stop] = ratio(original[rows].reshape(len(jobs), -1), maps.reshape(len(jobs), -1),
-                                   deltas.reshape(len(jobs), -1).astype(np.float64))
+                                   deltas.reshape(len(jobs), -1).astype(np.float64), rows)
     params = {"n_samples": n_samples, "batch_size": batch_size, "seed": seed, "noise": kind, "scale": float(scale)}
     return values.reshape(n, n_samples), t, params
 
 
-def _relative_change(a: np.ndarray, b: np.ndarray, delta: np.ndarray) -> np.ndarray:
+def _relative_change(a: np.ndarray, b: np.ndarray, delta: np.ndarray, rows: np.ndarray) -> np.ndarray:
     num = np.linalg.norm(b - a, axis=1)
     den = np.linalg.norm(a, axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -148,7 +149,7 @@ def avg_sensitivity(explain_fn: ExplainFn, images: Any, targets: Any, *, attribu
     return MetricResult(values=ratios.mean(axis=1), targets=t, params=params)
 
 
-def _lipschitz(a: np.ndarray, b: np.ndarray, delta: np.ndarray) -> np.ndarray:
+def _lipschitz(a: np.ndarray, b: np.ndarray, delta: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return np.linalg.norm(b - a, axis=1) / np.linalg.norm(delta, axis=1)
 
 
@@ -173,3 +174,71 @@ def local_lipschitz_estimate(explain_fn: ExplainFn, images: Any, targets: Any, *
     ratios, t, params = _ratios(explain_fn, images, targets, attributions, kind="gaussian", scale=noise_std,
                                 n_samples=n_samples, batch_size=batch_size, seed=seed, ratio=_lipschitz)
     return MetricResult(values=ratios.max(axis=1), targets=t, params=params)
+
+
+def _relative(a: np.ndarray, b: np.ndarray, eps_min: float) -> np.ndarray:
+    """``||(a - b) / a||`` per row, with ``eps_min`` where ``a`` is 0."""
+    return np.linalg.norm((a - b) / (a + (a == 0) * eps_min), axis=1)
+
+
+def relative_input_stability(explain_fn: ExplainFn, images: Any, targets: Any, *, attributions: Any = None,
+                             radius: float = 0.2, n_samples: int = 10, eps_min: float = 1e-6, batch_size: int = 32,
+                             seed: int | None = None) -> MetricResult:
+    r"""Relative input stability, RIS (Agarwal et al., "Rethinking Stability for
+    Attribution-based Explanations", ICLR Workshop 2022).
+
+    .. math:: \mathrm{RIS} = \max_{x'} \frac{\big\lVert \frac{\Phi(x) - \Phi(x')}{\Phi(x)} \big\rVert_2}
+              {\max\big(\big\lVert \frac{x - x'}{x} \big\rVert_2, \varepsilon_{min}\big)}
+
+    (element-wise divisions, :math:`\varepsilon_{min}` where the divisor is 0), over
+    ``n_samples`` copies :math:`x' = x + \delta`, :math:`\delta \sim U(-r, r)` (draw ``s``
+    of image ``i``: :func:`perturbation` ``("uniform", radius, seed, i, s, (H, W, C))``).
+    Lower is better.
+
+    Quantus: ``quantus.RelativeInputStability(nr_samples=n_samples, eps_min=eps_min,
+    normalise=False, abs=False)`` with its uniform perturbation of radius 0.2 (Quantus adds
+    :math:`\varepsilon_{min}` only to a zero denominator instead of taking the maximum: the
+    same for any real draw). Other parameters as in :func:`max_sensitivity`.
+    """
+    x = check_images(images)
+
+    def ratio(a: np.ndarray, b: np.ndarray, delta: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        xs = x[rows].reshape(len(rows), -1).astype(np.float64)
+        den = np.linalg.norm(delta / (xs + (xs == 0) * eps_min), axis=1)
+        return _relative(a, b, eps_min) / np.maximum(den, eps_min)
+
+    ratios, t, params = _ratios(explain_fn, x, targets, attributions, kind="uniform", scale=radius,
+                                n_samples=n_samples, batch_size=batch_size, seed=seed, ratio=ratio)
+    return MetricResult(values=ratios.max(axis=1), targets=t, params={**params, "eps_min": eps_min})
+
+
+def relative_output_stability(explain_fn: ExplainFn, images: Any, targets: Any, *, predict: Callable[[np.ndarray], Any],
+                              attributions: Any = None, radius: float = 0.2, n_samples: int = 10,
+                              eps_min: float = 1e-6, batch_size: int = 32, seed: int | None = None) -> MetricResult:
+    r"""Relative output stability, ROS (Agarwal et al., ICLR Workshop 2022).
+
+    As :func:`relative_input_stability` with the change of the model's outputs
+    (``predict``, e.g. the logits :math:`h`) in the denominator:
+
+    .. math:: \mathrm{ROS} = \max_{x'} \frac{\big\lVert \frac{\Phi(x) - \Phi(x')}{\Phi(x)} \big\rVert_2}
+              {\max\big(\lVert h(x) - h(x') \rVert_2, \varepsilon_{min}\big)}
+
+    Lower is better. Quantus: ``quantus.RelativeOutputStability(nr_samples=n_samples,
+    eps_min=eps_min, normalise=False, abs=False)`` (with ``softmax=False``: logits). Both
+    ``predict`` (``predict(images (n, H, W, C)) -> (n, K)``, keyword-only) and ``explain_fn``
+    receive at most ``batch_size`` images at once.
+    """
+    from ._common import check_outputs
+
+    x = check_images(images)
+    h_x = np.concatenate([check_outputs(predict(x[a:b]), b - a) for a, b in chunks(len(x), batch_size)])
+
+    def ratio(a: np.ndarray, b: np.ndarray, delta: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        perturbed = (x[rows] + delta.reshape(x[rows].shape)).astype(np.float32)
+        h = check_outputs(predict(perturbed), len(rows))
+        den = np.linalg.norm(h_x[rows] - h, axis=1)
+        return _relative(a, b, eps_min) / np.maximum(den, eps_min)
+
+    ratios, t, params = _ratios(explain_fn, x, targets, attributions, kind="uniform", scale=radius,
+                                n_samples=n_samples, batch_size=batch_size, seed=seed, ratio=ratio)
+    return MetricResult(values=ratios.max(axis=1), targets=t, params={**params, "eps_min": eps_min})
