@@ -79,7 +79,8 @@ def test_querying_metrics_bounded_by_batch_size_and_invariant(name):
 
 
 ROBUST = {"max_sensitivity": M.max_sensitivity, "avg_sensitivity": M.avg_sensitivity,
-          "local_lipschitz_estimate": M.local_lipschitz_estimate, "relative_input_stability": M.relative_input_stability,
+          "local_lipschitz_estimate": M.local_lipschitz_estimate,
+          "relative_input_stability": M.relative_input_stability,
           "relative_output_stability": lambda *a, **k: M.relative_output_stability(*a, predict=square, **k)}
 
 
