@@ -37,7 +37,7 @@ def test_default_and_named_metrics(tmp_path):
     for name in ("faithfulness_correlation", "road", "infidelity", "max_sensitivity", "relevance_mass_accuracy"):
         assert name in zoo.metrics.enabled
     assert zoo.metrics.get("road")["fractions"] == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
-    every = [m for m in METRICS]
+    every = list(METRICS)
     cfg = _load(tmp_path, every, "[metrics.region_perturbation]\npatch_size = 8\norder = 'lerf'\n")
     assert cfg.metrics.enabled == tuple(METRICS)
     assert cfg.metrics.get("region_perturbation") == {"patch_size": 8, "regions": 32, "order": "lerf",
