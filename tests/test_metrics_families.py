@@ -185,3 +185,35 @@ def test_random_logit_of_a_class_blind_method_is_one():
     sighted = M.random_logit(lambda x, t: np.asarray(x)[..., 0] * np.where(np.asarray(t) == 0, 1, -1)[:, None, None],
                              X, [0, 1], 2, seed=0)
     assert np.all(sighted.values < 0.5)
+
+
+def test_roar_removing_the_informative_pixels_falls_to_chance_random_does_not():
+    from xaikit.metrics.roar import degrade, remove_and_retrain
+
+    rng = np.random.default_rng(0)
+    n, size = 240, 8
+    labels = rng.integers(0, 2, n)
+    images = rng.normal(0.5, 0.05, (n, size, size, 1)).astype(np.float32)
+    images[:, 2:4, 2:4, 0] += np.where(labels == 1, 0.4, -0.4)[:, None, None]   # the class lives in 4 pixels
+    informative = np.zeros((n, size, size))
+    informative[:, 2:4, 2:4] = 1.0
+    oracle = informative + 0.01 * rng.random((n, size, size))
+
+    def fit(x, y, seed):   # ridge regression on one-hot labels, "trained from scratch" in closed form
+        design = np.c_[x.reshape(len(x), -1), np.ones(len(x))]
+        jitter = np.random.default_rng(seed).normal(0, 1e-6, design.shape[1])
+        w = np.linalg.solve(design.T @ design + 1e-2 * np.eye(design.shape[1]), design.T @ np.eye(2)[y])
+        return lambda z: np.c_[z.reshape(len(z), -1), np.ones(len(z))] @ (w + jitter[:, None])
+
+    half = n // 2
+    res = remove_and_retrain(fit, images[:half], labels[:half], images[half:], labels[half:],
+                             {"oracle": (oracle[:half], oracle[half:])}, fractions=(0.1, 0.5), seeds=(0, 1))
+    assert res.methods == ("oracle", "random") and res.accuracy.shape == (2, 2, 2)
+    assert res.baseline.min() > 0.95
+    assert res.accuracy[0].max() < 0.7                     # the 4 pixels are gone at 10 % (6 of 64): chance
+    assert res.accuracy[1, 0].min() > 0.9                  # 10 % random pixels rarely hit all 4
+    assert "| oracle |" in res.table() and "50%" in res.table()
+    degraded = degrade(images[:2], oracle[:2], 4 / 64, np.array([0.25], np.float32))
+    np.testing.assert_array_equal(degraded[:, 2:4, 2:4, 0], 0.25)
+    np.testing.assert_array_equal(np.delete(degraded.reshape(2, -1), [18, 19, 26, 27], axis=1),
+                                  np.delete(images[:2].reshape(2, -1), [18, 19, 26, 27], axis=1))
