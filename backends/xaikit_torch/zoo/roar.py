@@ -43,6 +43,9 @@ def make_fit(architecture: str, input_shape: tuple[int, int, int], n_classes: in
     def fit(images: np.ndarray, labels: np.ndarray, seed: int) -> Callable[[np.ndarray], np.ndarray]:
         torch.manual_seed(seed)
         model = BUILDERS[architecture]((c, h, w), n_classes)
+        for module in model.modules():  # the twins' BatchNorm keeps Keras' slow running statistics (momentum
+            if isinstance(module, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):  # 0.01): a short training
+                module.momentum = None                                           # needs the plain average
         optimiser = torch.optim.Adam(model.parameters(), lr=learning_rate)
         x = torch.from_numpy(np.ascontiguousarray(np.moveaxis(images, -1, 1), dtype=np.float32))
         y = torch.from_numpy(np.asarray(labels, np.int64))
