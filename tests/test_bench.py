@@ -53,6 +53,14 @@ steps = 6
 [metrics.mu_fidelity]
 grid_size = 4
 n_samples = 8
+[metrics.faithfulness_correlation]
+n_samples = 6
+[metrics.road]
+fractions = [0.5]
+[metrics.infidelity]
+n_samples = 3
+[metrics.max_sensitivity]
+n_samples = 1
 [metrics.randomisation]
 n_images = 2
 
@@ -332,7 +340,7 @@ def test_resume_after_kill_9_and_reuse(tmp_path):
 
     # A changed configuration invalidates only what it changes: the smoothgrad pair and the agreement.
     changed = run_suite(load_config(_tiny(tmp_path, n_images=3, n_samples=12)), out)
-    per_pair = 1 + 7 + 1 + 1  # explain, 7 metrics, randomisation, floor (measured with the new timing)
+    per_pair = 1 + 12 + 1 + 1  # explain, 12 metrics, randomisation, floor (measured with the new timing)
     assert changed.computed == per_pair + 1, changed.computed  # + the agreement of all maps
     assert changed.reused == second.reused - per_pair - 1
 
@@ -348,11 +356,15 @@ def test_end_to_end_reports_are_complete_and_self_contained(tmp_path):
     assert set(rows) == {"random (control)", "edge (control)", "gradcam (tensorflow)", "smoothgrad (tensorflow)"}
     for name in ("gradcam (tensorflow)", "smoothgrad (tensorflow)"):
         r = rows[name]
-        assert set(r.metrics) == {"deletion", "insertion", "mu_fidelity", "pointing_game", "energy_pointing_game",
-                                  "sparseness", "complexity"}
+        assert set(r.metrics) == {"deletion", "insertion", "mu_fidelity", "faithfulness_correlation", "road",
+                                  "infidelity", "max_sensitivity", "pointing_game", "energy_pointing_game",
+                                  "relevance_mass_accuracy", "sparseness", "complexity"}
+        assert len(r.metrics["road"]["accuracy"]) == 1 and r.metrics["max_sensitivity"]["mean"] >= 0
         assert r.explain["result"]["seconds_per_image"] > 0 and r.explain["result"]["peak_rss_mb"] > 0
         assert r.floor["floor_per_image"] > 0 and np.isfinite(r.floor["ratio"])
         assert r.randomisation["weights_restored"]
+    assert "max_sensitivity" not in rows["random (control)"].metrics  # nothing to re-run for a control
+    assert "road" in rows["random (control)"].metrics
     assert rows["edge (control)"].randomisation["final_spearman_abs"] == pytest.approx(1.0)
     assert model.agreement["names"] == [r.row for r in model.rows]
 

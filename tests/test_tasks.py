@@ -79,3 +79,20 @@ def test_constraints_pin_every_dependency_within_pyprojects_bounds():
             continue
         assert name in pins, f"{req.name} is not pinned in constraints.txt: run `python3 tasks.py lock`"
         assert req.specifier.contains(pins[name], prereleases=True), f"{req} does not allow the pinned {pins[name]}"
+
+
+def test_reference_libraries_install_without_their_requirements_once(tasks, monkeypatch):
+    """Quantus requires opencv-python, a second build of the core's cv2: the test environment takes it with
+    --no-deps (and only the test environment), once, and again when the list changes."""
+    monkeypatch.setattr(tasks, "TEST_REFERENCES", {"dev": ("quantus==0.6.0", "cachetools==8.0.2")})
+    tasks.ensure_environment("all")
+    assert not [c for c in tasks.calls if "--no-deps" in c]
+    tasks.ensure_environment("dev")
+    (call,) = [c for c in tasks.calls if "--no-deps" in c]
+    assert call[-2:] == ["cachetools==8.0.2", "quantus==0.6.0"]
+    tasks.calls.clear()
+    tasks.ensure_environment("dev")
+    assert tasks.calls == []
+    monkeypatch.setattr(tasks, "TEST_REFERENCES", {"dev": ("quantus==0.6.1", "cachetools==8.0.2")})
+    tasks.ensure_environment("dev")
+    assert [c[-1] for c in tasks.calls if "--no-deps" in c] == ["quantus==0.6.1"]

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..catalogue import METHODS
-from .config import SpeedConfig
+from .config import CAUSAL_METRICS, MASK_METRICS, ROBUSTNESS_METRICS, SpeedConfig
 from .engines.base import OpenModel
 from .memory import PeakRSS
 from .suite import PROBABILITY_FROM_LOGITS
@@ -149,39 +149,67 @@ def explain_cell(model: OpenModel, *, sample: Sample, method: str, backend: str,
 
 # --------------------------------------------------------------------------- metrics
 def metric_cell(model: OpenModel, *, sample: Sample, maps: np.ndarray, metric: str, params: dict[str, Any],
-                transform: str, score: str, batch_size: int, seed: int) -> tuple[dict[str, Any], None]:
-    """One quality metric of one row's maps (``transform`` ``"abs"`` or ``"signed"``)."""
+                transform: str, score: str, batch_size: int, seed: int, method: str | None = None,
+                backend: str | None = None, method_params: dict[str, Any] | None = None
+                ) -> tuple[dict[str, Any], None]:
+    """One quality metric of one row's maps (``transform`` ``"abs"`` or ``"signed"``).
+
+    The robustness metrics re-run the row's method (``method``, ``backend``,
+    ``method_params``) on perturbed images and apply the same transform to its maps.
+    """
     from .. import metrics as M
 
     maps = np.abs(maps) if transform == "abs" else maps
     x, t = sample.images_nhwc, sample.targets
-    if metric in ("deletion", "insertion", "mu_fidelity"):
+    if metric in CAUSAL_METRICS:
         predict = _predict(model, sample.layout, score, batch_size)
-        label = "probability" if score == PROBABILITY_FROM_LOGITS else score
-        if metric == "mu_fidelity":
-            res = M.mu_fidelity(predict, x, maps, t, batch_size=batch_size, seed=seed, score=label, **params)
-            return {"values": res.values, "mean": res.mean(), "params": res.params, "transform": transform,
-                    "scored": score}, None
-        fn = M.deletion if metric == "deletion" else M.insertion
-        res = fn(predict, x, maps, t, batch_size=batch_size, score=label, **params)
-        return {"values": res.values, "mean": res.mean(), "fractions": res.fractions,
-                "curve_mean": res.curves.mean(axis=0), "curve_std": res.curves.std(axis=0),
-                "start": res.curves[:, 0], "params": res.params, "transform": transform, "scored": score}, None
-    if metric in ("pointing_game", "energy_pointing_game"):
+        label = "probability" if score == PROBABILITY_FROM_LOGITS else score  # what the report says was scored
+        fn = getattr(M, metric)
+        seeded = metric not in ("deletion", "insertion", "faithfulness_estimate", "monotonicity", "pixel_flipping",
+                                "selectivity", "irof", "non_sensitivity")
+        res = fn(predict, x, maps, t, batch_size=batch_size, score=label, **({"seed": seed} if seeded else {}),
+                 **params)
+        out = {"values": res.values, "mean": _nanmean(res.values), "params": res.params, "transform": transform,
+               "scored": score}
+        if metric in ("deletion", "insertion"):
+            out.update(fractions=res.fractions, curve_mean=res.curves.mean(axis=0), curve_std=res.curves.std(axis=0),
+                       start=res.curves[:, 0])
+        if metric == "road":
+            out.update(fractions=res.fractions, curve_mean=res.curves.mean(axis=0),
+                       accuracy=res.correct.mean(axis=0))
+        return out, None
+    if metric in ROBUSTNESS_METRICS:
+        from .._api import get_explainer
+        from ..kernels import to_layout
+
+        explainer = get_explainer(model.model, method, backend=backend, **(method_params or {}))
+
+        def explain_fn(xs: np.ndarray, ts: np.ndarray) -> np.ndarray:
+            res = explainer.explain(to_layout(xs, "NHWC", sample.layout), ts).attributions
+            return np.abs(res) if transform == "abs" else res
+
+        extra = {}
+        if metric == "relative_output_stability":  # the model's outputs in the denominator
+            extra["predict"] = _predict(model, sample.layout, score, batch_size)
+        res = getattr(M, metric)(explain_fn, x, t, attributions=maps, batch_size=batch_size, seed=seed, **extra,
+                                 **params)
+        return {"values": res.values, "mean": _nanmean(res.values), "params": res.params, "transform": transform}, None
+    if metric in MASK_METRICS:
         assert sample.masks is not None and sample.has_mask is not None
         keep = np.flatnonzero(sample.has_mask)
         values = np.full(len(x), np.nan)
-        if metric == "pointing_game":
-            values[keep] = M.pointing_game(maps[keep], sample.masks[keep], **params)
-        else:
-            values[keep] = M.energy_pointing_game(maps[keep], sample.masks[keep])
+        values[keep] = getattr(M, metric)(maps[keep], sample.masks[keep], **params)
         valid = values[~np.isnan(values)]
         return {"values": values, "mean": float(valid.mean()) if valid.size else None,
                 "n_valid": int(valid.size), "params": params, "transform": transform}, None
-    fn = M.sparseness if metric == "sparseness" else M.complexity
-    values = fn(maps)
-    valid = values[~np.isnan(values)]
-    return {"values": values, "mean": float(valid.mean()) if valid.size else None, "transform": transform}, None
+    values = getattr(M, metric)(maps, **params)
+    return {"values": values, "mean": _nanmean(values), "transform": transform}, None
+
+
+def _nanmean(values: np.ndarray) -> float | None:
+    valid = np.asarray(values, np.float64)
+    valid = valid[~np.isnan(valid)]
+    return float(valid.mean()) if valid.size else None
 
 
 # --------------------------------------------------------------------------- randomisation

@@ -23,7 +23,7 @@ unknown name raises :class:`ConfigError` naming the file, the table and the fix.
     floor = true              # measure the method's floor (see xaikit.bench.floor)
 
     [metrics]
-    enabled = ["deletion", "insertion", ...]   # default: all of METRICS
+    enabled = ["deletion", "insertion", ...]   # default: DEFAULT_METRICS; any of METRICS can be named
     score = "probability"     # what the causal metrics score
 
     [metrics.deletion]
@@ -82,10 +82,14 @@ from .suite import (
     _METRIC_DEFAULTS,
     _METRIC_PARAMS,
     _SCORES,
+    CAUSAL_METRICS,
     CONTROLS,
+    DEFAULT_METRICS,
+    FAITHFULNESS_METRICS,
     MAP_TRANSFORMS,
     MASK_METRICS,
     METRICS,
+    ROBUSTNESS_METRICS,
     WARMUPS,
     ConfigError,
     MethodEntry,
@@ -96,10 +100,14 @@ from .suite import (
 )
 
 __all__ = [
+    "CAUSAL_METRICS",
     "CONTROLS",
+    "DEFAULT_METRICS",
+    "FAITHFULNESS_METRICS",
     "MAP_TRANSFORMS",
     "MASK_METRICS",
     "METRICS",
+    "ROBUSTNESS_METRICS",
     "ConfigError",
     "MethodEntry",
     "MetricsConfig",
@@ -314,7 +322,7 @@ def _speed(data: Mapping[str, Any], origin: str) -> SpeedConfig:
 
 def _metrics(data: Mapping[str, Any], origin: str) -> MetricsConfig:
     r = _Reader(data.get("metrics", {}), "[metrics]", origin)
-    enabled = _strings(r, "enabled", list(METRICS))
+    enabled = _strings(r, "enabled", list(DEFAULT_METRICS))
     bad = [m for m in enabled or () if m not in METRICS]
     if bad:
         raise r.error(f"unknown metric(s) {bad}; metrics: {', '.join(METRICS)}.")
@@ -366,10 +374,39 @@ def _check_metric(r: _Reader, metric: str, p: dict[str, Any]) -> None:
             if not all(isinstance(v, str) for v in p["layers"]):
                 raise r.error("layers must be an array of layer names (top first).")
             p["layers"] = tuple(p["layers"])
+    _check_family_metric(r, metric, p)
     if metric == "agreement" and not 0 < p["fraction"] <= 1:
         raise r.error(f"fraction must be in (0, 1]; got {p['fraction']}.")
     if metric == "pointing_game" and p["tolerance"] < 0:
         raise r.error(f"tolerance must be >= 0 pixels; got {p['tolerance']}.")
+
+
+def _check_family_metric(r: _Reader, metric: str, p: dict[str, Any]) -> None:
+    """The ranges of the parameters of the metric families (xaikit.metrics.faithfulness, road, robustness...)."""
+    for key in ("subset_size", "n_samples", "features_in_step", "patch_size", "regions", "k"):
+        if key in p and p[key] < 1:
+            raise r.error(f"{key} must be an integer >= 1; got {p[key]}.")
+    for key in ("noise_std", "radius"):
+        if key in p and not p[key] > 0:
+            raise r.error(f"{key} must be > 0 (in the model's input units); got {p[key]}.")
+    if "noise" in p and p["noise"] < 0:
+        raise r.error(f"noise must be >= 0; got {p['noise']}.")
+    if "eps" in p and not 0 <= p["eps"] < 1:
+        raise r.error(f"eps must be in [0, 1) (a fraction of the largest magnitude); got {p['eps']}.")
+    if metric == "road":
+        fr = p["fractions"]
+        if not fr or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) and 0 < v < 1 for v in fr):
+            raise r.error(f"fractions must be a non-empty array of numbers in (0, 1) (0.1 = 10 %); got {fr!r}.")
+        if p["order"] not in ("morf", "lerf"):
+            raise r.error(f"order must be \"morf\" or \"lerf\"; got {p['order']!r}.")
+    if metric == "sensitivity_n" and (not p["sizes"] or not all(isinstance(v, int) and v >= 1 for v in p["sizes"])):
+        raise r.error(f"sizes must be a non-empty array of subset sizes (integers >= 1); got {p['sizes']!r}.")
+    if metric == "region_perturbation" and p["order"] not in ("morf", "lerf", "random"):
+        raise r.error(f"order must be \"morf\", \"lerf\" or \"random\"; got {p['order']!r}.")
+    baseline = p.get("baseline")
+    allowed = ("zero", "blur", "mean", "uniform") if metric == "monotonicity_correlation" else ("zero", "blur", "mean")
+    if isinstance(baseline, str) and baseline not in allowed:
+        raise r.error(f"baseline must be one of {', '.join(allowed)} or a number; got {baseline!r}.")
 
 
 _MODEL_KEYS = ["id", "zoo", "path", "arch", "weights", "input_size", "classes", "images", "masks", "preprocess",

@@ -191,8 +191,10 @@ def _summary_table(results: Any) -> str:
 
 def _glossary(results: Any) -> str:
     enabled = set(results.config.metrics.enabled)
-    keys = [k for k in ("deletion", "insertion", "mu_fidelity", "pointing_game", "energy_pointing_game",
+    keys = [k for k in ("deletion", "insertion", "mu_fidelity", "faithfulness_correlation", "road", "infidelity",
+                        "max_sensitivity", "pointing_game", "energy_pointing_game", "relevance_mass_accuracy",
                         "randomisation", "sparseness", "complexity", "agreement") if k in enabled]
+    keys += ["metric_agreement"]
     keys += ["time", "floor", "peak"]
     items = []
     for k in keys:
@@ -208,6 +210,28 @@ def _glossary(results: Any) -> str:
              "SmoothGrad (their sign is mostly noise) and the signed map otherwise. The controls are "
              "model-independent maps (uniform noise, Sobel edges): a method should beat them.")
     return f"<dl class='glossary'>{''.join(items)}</dl><p class='muted'>{_e(extra)}</p>"
+
+
+def _metric_agreement_html(mr: Any, seed: int) -> str:
+    """The section "Do the faithfulness metrics agree?" of one model ("" without enough methods or metrics)."""
+    from .metric_agreement import metric_agreement
+
+    found = metric_agreement(mr, seed)
+    if found is None:
+        return ""
+
+    def ci(t: Any) -> str:
+        if t is None or not np.isfinite(t[0]):
+            return "–"
+        interval = f"<br><span class='ci'>[{t[1]:.2f}, {t[2]:.2f}]</span>" if np.isfinite(t[1]) else ""
+        return f"{t[0]:.2f}{interval}"
+
+    body = "".join(f"<tr><td>{_e(p['a'])}</td><td>{_e(p['b'])}</td><td class='num'>{ci(p['per_image'])}</td>"
+                   f"<td class='num'>{ci(p['overall'])}</td></tr>" for p in found["pairs"])
+    return ("<h3>Do the faithfulness metrics agree?</h3>"
+            f"<p>{_e(found['sentence'])}</p><div class='scroll'><table class='sortable'><thead><tr><th>metric</th>"
+            "<th>metric</th><th class='num'>ρ per image</th><th class='num'>ρ of the means</th></tr></thead>"
+            f"<tbody>{body}</tbody></table></div>")
 
 
 def _sanity_table(mr: Any) -> str:
@@ -387,6 +411,7 @@ def html_report(results: Any, figures: dict[str, list[tuple[str, str, bytes]]]) 
             parts.append(_figure_html(by_prefix["curves"]))
         if "compare" in by_prefix:
             parts.append("<h3>The maps</h3>" + _figure_html(by_prefix["compare"]))
+        parts.append(_metric_agreement_html(mr, int(cfg.seed)))
         sanity = _sanity_table(mr)
         if sanity:
             parts.append("<h3>Sanity check: model-parameter randomisation</h3>" + sanity)

@@ -27,6 +27,7 @@ import numpy as np
 
 from .._io import atomic_write_bytes, atomic_write_text
 from .intervals import LEVEL
+from .metric_agreement import metric_agreement
 from .plots import (
     agreement_figure,
     curves_figure,
@@ -40,6 +41,7 @@ from .store import json_ready
 from .summary import (
     COLUMNS,
     CROSS_FRAMEWORK_COLUMNS,
+    EXTRA_COLUMNS,
     GLOSSARY,
     Column,
     _agreement_lookup,
@@ -83,6 +85,11 @@ def markdown_report(results: Any) -> str:
               "during the timed runs (+Δ: over the RSS before the warm-up). Quality columns are empty for "
               "speed-only models (random weights)."), "",
               markdown_table(rows), ""]
+    extra = [c for c in EXTRA_COLUMNS if any(d.get(c.key) is not None for d in rows)]
+    if extra:
+        lines += ["## Further metrics", "", "The metrics this suite names beyond the default ones (same conventions; "
+                  "docs/evaluation.md defines them).", "",
+                  markdown_table([d for d in rows if any(d.get(c.key) is not None for c in extra)], extra), ""]
     across = cross_framework_rows(results)
     if across:
         lines += ["## Libraries across frameworks", "",
@@ -96,6 +103,7 @@ def markdown_report(results: Any) -> str:
         found = findings(results, mr)
         if found:
             lines += ["### What the numbers say", ""] + [f"- {f}" for f in found] + [""]
+        lines += _metric_agreement_lines(mr, int(cfg.seed))
         srows = [r for r in mr.rows if r.randomisation]
         if srows:
             lines += ["### Sanity check (cascading randomisation)", "",
@@ -136,6 +144,27 @@ def markdown_report(results: Any) -> str:
             lines.append(f"- {where}: {e['error']}")
         lines.append("")
     return "\n".join(lines)
+
+
+def _ci(t: Any) -> str:
+    if t is None or not np.isfinite(t[0]):
+        return "–"
+    return f"{t[0]:.2f}" + (f" [{t[1]:.2f}, {t[2]:.2f}]" if np.isfinite(t[1]) else "")
+
+
+def _metric_agreement_lines(mr: Any, seed: int) -> list[str]:
+    """The section "Do the faithfulness metrics agree?" of one model (empty without enough methods or metrics)."""
+    found = metric_agreement(mr, seed)
+    if found is None:
+        return []
+    lines = ["### Do the faithfulness metrics agree?", "", found["sentence"], "",
+             ("Spearman ρ between the orderings of the methods given by two metrics (each oriented so that better "
+              "is higher), per image (mean over images) and of the means over all images, with bootstrap intervals "
+              "over the images. Near 1: the ranking survives the change of metric."), "",
+             "| metric | metric | ρ per image | ρ of the means |", "|---|---|---:|---:|"]
+    for p in found["pairs"]:
+        lines.append(f"| {p['a']} | {p['b']} | {_ci(p['per_image'])} | {_ci(p['overall'])} |")
+    return [*lines, ""]
 
 
 def _explanations(results: Any, mr: Any, n_show: int) -> tuple[dict[str, Any], np.ndarray, list[str]] | None:

@@ -49,7 +49,15 @@ from .cells import (
     randomisation_cell,
     transform_maps,
 )
-from .config import MASK_METRICS, ConfigError, ModelEntry, SuiteConfig
+from .config import (
+    CAUSAL_METRICS,
+    MASK_METRICS,
+    METRICS,
+    ROBUSTNESS_METRICS,
+    ConfigError,
+    ModelEntry,
+    SuiteConfig,
+)
 from .engines import Engine, ModelRef, OpenModel, Outcome, Task, get_engine
 from .engines.base import error_text
 from .plan import Pair, plan_pairs
@@ -59,8 +67,8 @@ from .store import ResultStore, canonical, cell_key, code_digest
 __all__ = ["MAGNITUDE_METHODS", "BenchResults", "ModelResult", "Pair", "RowResult", "plan_pairs", "run_suite",
            "transform_maps"]
 
-QUALITY_MAP_METRICS = ("deletion", "insertion", "mu_fidelity", "pointing_game", "energy_pointing_game",
-                       "sparseness", "complexity")
+#: The metrics computed once per row (every metric but the randomisation check and the agreement).
+QUALITY_MAP_METRICS = tuple(m for m in METRICS if m not in ("randomisation", "agreement"))
 
 
 #: Core modules whose code shapes every explanation (validation, targets, upsampling).
@@ -320,7 +328,7 @@ class _Runner:
         enabled = self.config.metrics.enabled
         n = len(pairs) * self._pair_cells(entry)
         if entry.quality:
-            per_row = len([m for m in QUALITY_MAP_METRICS if m in enabled])
+            per_row = len([m for m in QUALITY_MAP_METRICS if m in enabled and m not in ROBUSTNESS_METRICS])
             n += len(self.config.controls) * per_row
             n += int("randomisation" in enabled and "edge" in self.config.controls)
             n += int("agreement" in enabled)
@@ -367,7 +375,7 @@ class _Runner:
             for control in cfg.controls:
                 row = self._control_row(pm, control)
                 mr.rows.append(row)
-                todo += [self._metric(run, row, metric) for metric in metrics]
+                todo += [self._metric(run, row, metric) for metric in metrics if metric not in ROBUSTNESS_METRICS]
                 if control == "edge" and "randomisation" in cfg.metrics.enabled and pm.randomisable:
                     todo.append(self._randomisation(run, row, None))
         for pair in pairs:
@@ -500,16 +508,22 @@ class _Runner:
         cfg, pm = self.config, run.pm
         params = cfg.metrics.get(metric)
         transform = transform_maps(row.maps[:1], row.method, cfg.map_transform)[1] if row.maps is not None else ""
-        causal = metric in ("deletion", "insertion", "mu_fidelity")
+        causal = metric in CAUSAL_METRICS
+        robust = metric in ROBUSTNESS_METRICS
         spec = {"kind": "metric", "metric": metric, "maps": row.maps_key, "params": params, "transform": transform,
                 "code": code_digest("xaikit.metrics", _services_package(pm)),
                 "score": pm.metric_score(cfg.metrics.score) if causal else None,
-                "batch": cfg.batch_size if causal else None,
-                "seed": cfg.seed if metric == "mu_fidelity" else None}
+                "batch": cfg.batch_size if causal or robust else None,
+                "seed": cfg.seed if causal or robust else None}
+        method: dict[str, Any] = {}
+        if robust:  # re-runs the method: its maps key names the model, method, backend and parameters
+            assert row.pair is not None
+            method = {"method": row.pair.method, "backend": row.pair.backend,
+                      "method_params": self._params_for_run(pm, row.pair)}
         task = Task(metric_cell, run.ref, {"sample": run.sample, "maps": (str(row.maps_key), row.maps)},
                     {"metric": metric, "params": params, "transform": transform,
                      "score": pm.metric_score(cfg.metrics.score),
-                     "batch_size": cfg.batch_size, "seed": cfg.seed})
+                     "batch_size": cfg.batch_size, "seed": cfg.seed, **method})
         context = {"kind": "metric", "metric": metric, "model": pm.entry.id, "label": row.label,
                    "backend": row.backend, "maps_key": row.maps_key}
 

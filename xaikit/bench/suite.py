@@ -14,15 +14,39 @@ from typing import Any
 
 from ..errors import InputError
 
-__all__ = ["CONTROLS", "MAP_TRANSFORMS", "MASK_METRICS", "METRICS", "WARMUPS", "ConfigError", "MethodEntry",
-           "MetricsConfig", "ModelEntry", "SpeedConfig", "SuiteConfig", "CAUSAL_SCORE_TEXT", "PROBABILITY_FROM_LOGITS",
-           "causal_score"]
+__all__ = ["CAUSAL_METRICS", "CONTROLS", "DEFAULT_METRICS", "FAITHFULNESS_METRICS", "MAP_TRANSFORMS", "MASK_METRICS",
+           "METRICS", "ROBUSTNESS_METRICS", "WARMUPS", "ConfigError", "MethodEntry", "MetricsConfig", "ModelEntry",
+           "SpeedConfig", "SuiteConfig", "CAUSAL_SCORE_TEXT", "PROBABILITY_FROM_LOGITS", "causal_score"]
 
-#: Metrics a suite can enable, in report order.
-METRICS = ("deletion", "insertion", "mu_fidelity", "pointing_game", "energy_pointing_game", "randomisation",
-           "sparseness", "complexity", "agreement")
+#: Metrics a suite can enable, in report order (the functions of :mod:`xaikit.metrics` of the same name;
+#: ``randomisation`` is the cascading check, ``agreement`` compares maps between rows).
+METRICS = ("deletion", "insertion", "mu_fidelity", "faithfulness_correlation", "road", "infidelity",
+           "faithfulness_estimate", "monotonicity", "monotonicity_correlation", "pixel_flipping", "region_perturbation",
+           "selectivity", "irof", "sensitivity_n", "non_sensitivity", "max_sensitivity", "avg_sensitivity",
+           "local_lipschitz_estimate", "relative_input_stability", "relative_output_stability", "pointing_game",
+           "energy_pointing_game", "relevance_mass_accuracy", "relevance_rank_accuracy", "attribution_localisation",
+           "top_k_intersection", "localisation_auc", "randomisation", "sparseness", "complexity",
+           "effective_complexity", "agreement")
+#: What a suite runs when it does not list ``[metrics] enabled``; the others are run when named.
+DEFAULT_METRICS = ("deletion", "insertion", "mu_fidelity", "faithfulness_correlation", "road", "infidelity",
+                   "max_sensitivity", "pointing_game", "energy_pointing_game", "relevance_mass_accuracy",
+                   "randomisation", "sparseness", "complexity", "agreement")
+#: Metrics that score perturbed images through the model (``predict``).
+CAUSAL_METRICS = ("deletion", "insertion", "mu_fidelity", "faithfulness_correlation", "road", "infidelity",
+                  "faithfulness_estimate", "monotonicity", "monotonicity_correlation", "pixel_flipping",
+                  "region_perturbation", "selectivity", "irof", "sensitivity_n", "non_sensitivity")
+#: Metrics that re-run the method on perturbed images (not computed for the controls).
+ROBUSTNESS_METRICS = ("max_sensitivity", "avg_sensitivity", "local_lipschitz_estimate", "relative_input_stability",
+                      "relative_output_stability")
 #: Metrics that need ground-truth masks (skipped for models without them).
-MASK_METRICS = ("pointing_game", "energy_pointing_game")
+MASK_METRICS = ("pointing_game", "energy_pointing_game", "relevance_mass_accuracy", "relevance_rank_accuracy",
+                "attribution_localisation", "top_k_intersection", "localisation_auc")
+#: Faithfulness metrics with one value per image, and their direction (+1: higher is better): the metric
+#: agreement of the report compares the method orderings they give.
+FAITHFULNESS_METRICS = {"deletion": -1, "insertion": +1, "mu_fidelity": +1, "faithfulness_correlation": +1,
+                        "road": -1, "infidelity": -1, "faithfulness_estimate": +1, "monotonicity_correlation": +1,
+                        "pixel_flipping": -1, "region_perturbation": +1, "selectivity": -1, "irof": +1,
+                        "sensitivity_n": +1}
 #: Model-independent reference maps: ``random`` (seeded uniform noise) and ``edge``
 #: (Sobel gradient magnitude of the image, Adebayo et al.'s edge-detector control).
 CONTROLS = ("random", "edge")
@@ -45,6 +69,29 @@ _METRIC_PARAMS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "sparseness": {},
     "complexity": {},
     "agreement": {"fraction": numbers.Real},
+    "faithfulness_correlation": {"subset_size": int, "n_samples": int, "baseline": (str, numbers.Real)},
+    "road": {"fractions": list, "order": str, "noise": numbers.Real},
+    "infidelity": {"noise_std": numbers.Real, "n_samples": int, "normalize": bool},
+    "faithfulness_estimate": {"features_in_step": int, "baseline": (str, numbers.Real)},
+    "monotonicity": {"features_in_step": int, "baseline": (str, numbers.Real)},
+    "monotonicity_correlation": {"features_in_step": int, "n_samples": int, "baseline": (str, numbers.Real)},
+    "pixel_flipping": {"features_in_step": int, "baseline": (str, numbers.Real)},
+    "region_perturbation": {"patch_size": int, "regions": int, "order": str, "baseline": (str, numbers.Real)},
+    "selectivity": {"patch_size": int, "baseline": (str, numbers.Real)},
+    "irof": {"baseline": (str, numbers.Real)},
+    "sensitivity_n": {"sizes": list, "n_samples": int, "baseline": (str, numbers.Real)},
+    "non_sensitivity": {"eps": numbers.Real, "baseline": (str, numbers.Real)},
+    "relative_input_stability": {"radius": numbers.Real, "n_samples": int},
+    "relative_output_stability": {"radius": numbers.Real, "n_samples": int},
+    "max_sensitivity": {"radius": numbers.Real, "n_samples": int},
+    "avg_sensitivity": {"radius": numbers.Real, "n_samples": int},
+    "local_lipschitz_estimate": {"noise_std": numbers.Real, "n_samples": int},
+    "relevance_mass_accuracy": {},
+    "relevance_rank_accuracy": {},
+    "attribution_localisation": {"weighted": bool},
+    "top_k_intersection": {"k": int},
+    "localisation_auc": {},
+    "effective_complexity": {"eps": numbers.Real},
 }
 _METRIC_DEFAULTS: dict[str, dict[str, Any]] = {
     "deletion": {"steps": 51, "substrate": "zero"},
@@ -56,6 +103,29 @@ _METRIC_DEFAULTS: dict[str, dict[str, Any]] = {
     "sparseness": {},
     "complexity": {},
     "agreement": {"fraction": 0.1},
+    "faithfulness_correlation": {"subset_size": 64, "n_samples": 32, "baseline": 0.0},
+    "road": {"fractions": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], "order": "morf", "noise": 0.01},
+    "infidelity": {"noise_std": 0.1, "n_samples": 16, "normalize": True},
+    "faithfulness_estimate": {"features_in_step": 16, "baseline": 0.0},
+    "monotonicity": {"features_in_step": 16, "baseline": 0.0},
+    "monotonicity_correlation": {"features_in_step": 64, "n_samples": 4, "baseline": "uniform"},
+    "pixel_flipping": {"features_in_step": 16, "baseline": 0.0},
+    "region_perturbation": {"patch_size": 4, "regions": 32, "order": "morf", "baseline": 0.0},
+    "selectivity": {"patch_size": 4, "baseline": 0.0},
+    "irof": {"baseline": "mean"},
+    "sensitivity_n": {"sizes": [4, 16, 64, 256], "n_samples": 16, "baseline": 0.0},
+    "non_sensitivity": {"eps": 1e-5, "baseline": 0.0},
+    "relative_input_stability": {"radius": 0.02, "n_samples": 4},
+    "relative_output_stability": {"radius": 0.02, "n_samples": 4},
+    "max_sensitivity": {"radius": 0.02, "n_samples": 4},
+    "avg_sensitivity": {"radius": 0.02, "n_samples": 4},
+    "local_lipschitz_estimate": {"noise_std": 0.1, "n_samples": 4},
+    "relevance_mass_accuracy": {},
+    "relevance_rank_accuracy": {},
+    "attribution_localisation": {"weighted": False},
+    "top_k_intersection": {"k": 64},
+    "localisation_auc": {},
+    "effective_complexity": {"eps": 1e-5},
 }
 _SCORES = ("probability", "logit", "output")
 
@@ -121,7 +191,7 @@ class MetricsConfig:
         metric -> its parameters (defaults filled in).
     """
 
-    enabled: tuple[str, ...] = METRICS
+    enabled: tuple[str, ...] = DEFAULT_METRICS
     score: str = "probability"
     params: dict[str, dict[str, Any]] = field(default_factory=lambda: copy.deepcopy(_METRIC_DEFAULTS))
 

@@ -14,9 +14,8 @@ import numpy as np
 
 from .intervals import LEVEL, difference, interval, resamples, separated
 
-__all__ = ["COLUMNS", "GLOSSARY", "Column", "backend_parity", "causal_scores_text", "findings", "fmt_cell",
-           "fmt_interval", "fmt_seconds",
-           "markdown_table", "sanity_verdict", "summary_rows"]
+__all__ = ["COLUMNS", "EXTRA_COLUMNS", "GLOSSARY", "Column", "backend_parity", "causal_scores_text", "findings",
+           "fmt_cell", "fmt_interval", "fmt_seconds", "markdown_table", "sanity_verdict", "summary_rows"]
 
 
 @dataclass(frozen=True)
@@ -33,8 +32,13 @@ COLUMNS = (
     Column("deletion", "deletion AUC", -1),
     Column("insertion", "insertion AUC", +1),
     Column("mu_fidelity", "MuFidelity", +1),
+    Column("faithfulness_correlation", "faith. corr.", +1),
+    Column("road", "ROAD", -1),
+    Column("infidelity", "infidelity", -1),
+    Column("max_sensitivity", "max-sens.", -1),
     Column("pointing_game", "pointing", +1),
     Column("energy_pointing_game", "energy PG", +1),
+    Column("relevance_mass_accuracy", "rel. mass", +1),
     Column("rand_rho", "rand. ρ", -2),
     Column("rand_ssim", "rand. SSIM", -2),
     Column("sparseness", "Gini", +1),
@@ -44,6 +48,28 @@ COLUMNS = (
     Column("floor", "floor/img", 0, "speed"),
     Column("ratio", "×floor", -1, "speed"),
     Column("peak", "peak RSS MB (+Δ)", 0, "speed"),
+)
+
+#: Metrics a suite may name beyond the default ones: a table of their own when they were run.
+EXTRA_COLUMNS = (
+    Column("faithfulness_estimate", "faith. est.", +1),
+    Column("monotonicity", "monotonic", +1),
+    Column("monotonicity_correlation", "mono. corr.", +1),
+    Column("pixel_flipping", "pixel flip AUC", -1),
+    Column("region_perturbation", "AOPC", +1),
+    Column("selectivity", "selectivity AUC", -1),
+    Column("irof", "IROF", +1),
+    Column("sensitivity_n", "sensitivity-n", +1),
+    Column("non_sensitivity", "non-sens. violations", -1),
+    Column("avg_sensitivity", "avg-sens.", -1),
+    Column("local_lipschitz_estimate", "Lipschitz", -1),
+    Column("relative_input_stability", "RIS", -1),
+    Column("relative_output_stability", "ROS", -1),
+    Column("relevance_rank_accuracy", "rel. rank", +1),
+    Column("attribution_localisation", "attr. loc.", +1),
+    Column("top_k_intersection", "top-k ∩", +1),
+    Column("localisation_auc", "loc. AUC", +1),
+    Column("effective_complexity", "eff. complexity", -1),
 )
 
 #: metric -> (name, direction text, what it measures). The text of "how to read this".
@@ -57,6 +83,21 @@ GLOSSARY = {
     "mu_fidelity": ("MuFidelity", "higher is better (1 = perfect, 0 = unrelated)",
                     ("Correlation, over random subsets of grid cells, between the attribution a subset holds and the "
                     "drop in probability when it is removed. Bhatt et al., IJCAI 2020.")),
+    "faithfulness_correlation": ("Faithfulness correlation", "higher is better (1 = perfect, 0 = unrelated)",
+                                 ("As MuFidelity, with random subsets of single pixels drawn anew for each image "
+                                 "(Quantus's form). Bhatt et al., IJCAI 2020.")),
+    "road": ("ROAD (MoRF)", "lower is better",
+             ("Mean probability of the explained class after the top 10..90 % pixels are filled by noisy linear "
+             "imputation (their neighbours' mean, plus noise) instead of a constant: a deletion test that stays "
+             "closer to the images the model knows and leaks less of the ranking through the shape of the hole. "
+             "Rong et al., ICML 2022. With order = lerf (least relevant first) higher is better.")),
+    "infidelity": ("Infidelity", "lower is better",
+                   ("Mean squared difference between the attribution-weighted sum of a small Gaussian perturbation "
+                   "and the change in the score it causes. Yeh et al., NeurIPS 2019 (Captum's definition).")),
+    "max_sensitivity": ("Max-sensitivity", "lower is better",
+                        ("The method is run again on a few slightly perturbed copies of each image (uniform noise); "
+                        "the largest relative change of the map. Yeh et al., NeurIPS 2019 (Captum's sensitivity_max). "
+                        "Not computed for the controls.")),
     "pointing_game": ("Pointing game", "higher is better",
                       ("Share of images whose most important pixel lies on the ground-truth object (synthetic shapes "
                       "only). Zhang et al., ECCV 2016.")),
@@ -68,6 +109,15 @@ GLOSSARY = {
                       "model are compared with the original ones (Spearman ρ of |maps|, SSIM). A map that does not "
                       "change is not explaining the model -- an edge detector stays at 1. Adebayo et al., NeurIPS "
                       "2018. Weights are restored afterwards (checked by checksum).")),
+    "relevance_mass_accuracy": ("Relevance mass accuracy", "higher is better",
+                                ("Share of the attribution (as fed to the metrics) that lies on the ground-truth "
+                                "object. Arras et al., Information Fusion 2022.")),
+    "metric_agreement": ("Metric agreement", "1 = the metrics order the methods alike",
+                         ("For two faithfulness metrics, the Spearman correlation between the orderings of the "
+                         "methods they give (each oriented so that better is higher): per image (mean over "
+                         "images) and of the methods' means over all images, with bootstrap intervals over the "
+                         "images. Near 1: a claim 'method A beats B' survives the change of metric; near 0 or "
+                         "below: it depends on the metric. Tomsett et al., AAAI 2020; Hedström et al., 2023.")),
     "sparseness": ("Sparseness (Gini)", "higher = more concentrated",
                    ("Gini index of |map|: 0 for a uniform map, close to 1 for a few pixels. Easier to read, not more "
                    "correct. Chalasani et al., ICML 2020.")),
@@ -122,8 +172,8 @@ def sanity_verdict(rand: dict[str, Any] | None, control: bool = False) -> str:
     return "barely changes: fails"
 
 
-PER_IMAGE_METRICS = ("deletion", "insertion", "mu_fidelity", "pointing_game", "energy_pointing_game", "sparseness",
-                     "complexity")
+PER_IMAGE_METRICS = tuple(c.key for c in COLUMNS + EXTRA_COLUMNS if c.kind == "quality"
+                          and c.key not in ("rand_rho", "rand_ssim"))
 
 
 def _resamples(results: Any, n: int) -> Any:

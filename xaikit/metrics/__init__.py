@@ -6,11 +6,21 @@ more images at once. Maps are ``(N, H, W)`` at input resolution; masks are boole
 ``(N, H, W)``. Every metric returns one value per image.
 
 Faithfulness (query the model)
-    :func:`deletion`, :func:`insertion` (RISE), :func:`mu_fidelity` (Bhatt et al.)
-Localisation
-    :func:`pointing_game` (Zhang et al.), :func:`energy_pointing_game` (Score-CAM)
-Complexity
-    :func:`sparseness` (Gini), :func:`complexity` (entropy)
+    :func:`deletion`, :func:`insertion` (RISE), :func:`mu_fidelity` (Bhatt et al.),
+    :func:`faithfulness_correlation`, :func:`faithfulness_estimate`, :func:`monotonicity`,
+    :func:`monotonicity_correlation`, :func:`pixel_flipping`, :func:`region_perturbation`
+    (AOPC), :func:`selectivity`, :func:`irof`, :func:`sensitivity_n`, :func:`infidelity`,
+    :func:`road` (ROAD, MoRF/LeRF)
+Robustness (re-run the method on perturbed inputs through ``explain_fn``)
+    :func:`max_sensitivity`, :func:`avg_sensitivity`, :func:`local_lipschitz_estimate`,
+    :func:`relative_input_stability`, :func:`relative_output_stability`
+Localisation (ground-truth masks)
+    :func:`pointing_game` (Zhang et al.), :func:`energy_pointing_game` (Score-CAM),
+    :func:`relevance_mass_accuracy`, :func:`relevance_rank_accuracy`,
+    :func:`attribution_localisation`, :func:`top_k_intersection`, :func:`localisation_auc`
+Complexity and axioms
+    :func:`sparseness` (Gini), :func:`complexity` (entropy), :func:`effective_complexity`,
+    :func:`completeness`, :func:`non_sensitivity`
 Agreement between maps
     :func:`spearman`, :func:`topk_iou`, :func:`ssim`, :func:`agreement_table`
 Targets
@@ -18,38 +28,97 @@ Targets
     region) as the one column the faithfulness metrics watch (``targets=0``)
 Sanity check
     :func:`cascading_randomisation` (Adebayo et al.) with a :class:`Randomizer`
-    (Keras: ``xaikit_tensorflow.randomize.KerasRandomizer``)
+    (Keras: ``xaikit_tensorflow.randomize.KerasRandomizer``); :func:`random_logit` (Sixt et al.)
+
+Which definitions agree with Quantus and Captum, and which differ and why: docs/evaluation.md.
 """
 
 from __future__ import annotations
 
 from ._common import MetricResult
 from .agreement import AGREEMENT_METRICS, AgreementTable, agreement_table, spearman, ssim, topk_iou
-from .complexity import complexity, sparseness
+from .axioms import completeness, non_sensitivity
+from .complexity import complexity, effective_complexity, sparseness
 from .deletion import CausalCurve, deletion, insertion
+from .faithfulness import (
+    CurveResult,
+    faithfulness_correlation,
+    faithfulness_estimate,
+    infidelity,
+    irof,
+    monotonicity,
+    monotonicity_correlation,
+    pixel_flipping,
+    region_perturbation,
+    selectivity,
+    sensitivity_n,
+)
 from .fidelity import mu_fidelity
-from .localisation import energy_pointing_game, pointing_game
-from .randomisation import RandomisationResult, Randomizer, cascading_randomisation
+from .localisation import (
+    attribution_localisation,
+    energy_pointing_game,
+    localisation_auc,
+    pointing_game,
+    relevance_mass_accuracy,
+    relevance_rank_accuracy,
+    top_k_intersection,
+)
+from .randomisation import RandomisationResult, Randomizer, cascading_randomisation, random_logit
+from .road import RoadResult, road
+from .robustness import (
+    avg_sensitivity,
+    local_lipschitz_estimate,
+    max_sensitivity,
+    relative_input_stability,
+    relative_output_stability,
+)
 from .target_scores import target_predict
 
 __all__ = [
     "AGREEMENT_METRICS",
     "AgreementTable",
     "CausalCurve",
+    "CurveResult",
     "MetricResult",
     "RandomisationResult",
     "Randomizer",
+    "RoadResult",
     "agreement_table",
+    "attribution_localisation",
+    "avg_sensitivity",
     "cascading_randomisation",
+    "completeness",
     "complexity",
     "deletion",
+    "effective_complexity",
     "energy_pointing_game",
+    "faithfulness_correlation",
+    "faithfulness_estimate",
+    "infidelity",
     "insertion",
+    "irof",
+    "local_lipschitz_estimate",
+    "localisation_auc",
+    "max_sensitivity",
+    "monotonicity",
+    "monotonicity_correlation",
     "mu_fidelity",
+    "non_sensitivity",
+    "pixel_flipping",
     "pointing_game",
+    "random_logit",
+    "region_perturbation",
+    "relative_input_stability",
+    "relative_output_stability",
+    "relevance_mass_accuracy",
+    "relevance_rank_accuracy",
+    "road",
+    "selectivity",
+    "sensitivity_n",
     "sparseness",
     "spearman",
     "ssim",
     "target_predict",
+    "top_k_intersection",
     "topk_iou",
 ]

@@ -35,6 +35,9 @@ __all__ = [
     "resolve_fill",
     "rankdata",
     "rowwise_pearson",
+    "rowwise_spearman",
+    "score_jobs",
+    "stream",
     "take_columns",
     "trapezoid",
 ]
@@ -185,6 +188,33 @@ def predict_scores(predict: Predict, images: np.ndarray, columns: np.ndarray | N
     return np.concatenate(outs, axis=0)
 
 
+def score_jobs(predict: Predict, n_jobs: int, build: Callable[[np.ndarray], np.ndarray], columns: np.ndarray,
+               *, batch_size: int) -> np.ndarray:
+    """Score ``n_jobs`` perturbed images, building and sending at most ``batch_size`` at a time.
+
+    ``build(jobs)`` returns the ``(len(jobs), H, W, C)`` images of the given job indices;
+    ``columns[j]`` is the output column scored for job ``j``. Returns float64 ``(n_jobs,)``.
+    Only one chunk of perturbed images exists at any time, so the memory is bounded by
+    ``batch_size`` whatever the number of jobs.
+    """
+    out = np.empty(n_jobs, dtype=np.float64)
+    for start, stop in chunks(n_jobs, batch_size):
+        jobs = np.arange(start, stop)
+        batch = np.asarray(build(jobs)).astype(np.float32, copy=False)
+        out[start:stop] = take_columns(check_outputs(predict(batch), stop - start), columns[jobs])
+    return out
+
+
+def stream(seed: int, *key: int) -> np.random.Generator:
+    """The random stream of one draw of a metric: ``np.random.default_rng([seed, *key])``.
+
+    Metrics key their draws by (seed, image index, sample index), so a value does not
+    depend on ``batch_size`` nor on which other images are in the batch, and a draw can be
+    replayed exactly (the parity tests replay them in Quantus and Captum).
+    """
+    return np.random.default_rng([seed, *key])
+
+
 def check_outputs(out: Any, n: int) -> np.ndarray:
     """Validate what ``predict`` returned for ``n`` images: finite ``(n, K)``."""
     arr = as_numpy(out)
@@ -323,6 +353,11 @@ def rowwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     out = np.full(a.shape[0], np.nan)
     out[ok] = np.clip(num[ok] / (na[ok] * nb[ok]), -1.0, 1.0)
     return out
+
+
+def rowwise_spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Spearman rank correlation of each row of ``a`` with the same row of ``b`` (average ranks for ties)."""
+    return rowwise_pearson(rankdata(np.asarray(a, np.float64)), rankdata(np.asarray(b, np.float64)))
 
 
 def trapezoid(y: np.ndarray, x: np.ndarray) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Complexity of attribution maps: how concentrated is the attribution mass?
 
-Both metrics look only at the magnitudes ``|a|`` and are invariant to a positive
+The metrics look only at the magnitudes ``|a|`` and are invariant to a positive
 rescaling of the map. Neither queries the model.
 """
 
@@ -12,7 +12,7 @@ import numpy as np
 
 from ._common import check_maps
 
-__all__ = ["sparseness", "complexity"]
+__all__ = ["complexity", "effective_complexity", "sparseness"]
 
 
 def sparseness(attributions: Any) -> np.ndarray:
@@ -78,3 +78,31 @@ def complexity(attributions: Any) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         out[ok] = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=1)
     return out
+
+
+def effective_complexity(attributions: Any, *, eps: float = 1e-5) -> np.ndarray:
+    r"""Effective complexity (Nguyen & Martínez, "On Quantitative Aspects of Model
+    Interpretability", 2020): the number of pixels whose attribution matters,
+
+    .. math:: \mathrm{EC} = \big|\{p : |a_p| > \varepsilon \max_q |a_q|\}\big|
+
+    (relative to the largest magnitude, so invariant to a rescaling). Lower is simpler.
+
+    Quantus: ``quantus.EffectiveComplexity(eps=eps)`` with its defaults ``abs=True,
+    normalise=True`` (division by max|a|) computes exactly this count.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 ``(N,)`` counts; 0 for an all-zero map.
+    """
+    import numbers
+
+    from ..errors import InputError
+
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not 0 <= eps < 1:
+        raise InputError(f"eps must be a number in [0, 1) (a fraction of the largest magnitude); got {eps!r}.")
+    maps = check_maps(attributions)
+    v = np.abs(maps).reshape(maps.shape[0], -1).astype(np.float64)
+    peak = v.max(axis=1, keepdims=True)
+    return np.where(peak[:, 0] > 0, (v > eps * peak).sum(axis=1), 0).astype(np.float64)

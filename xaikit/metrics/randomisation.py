@@ -15,10 +15,10 @@ import numpy as np
 
 from ..errors import InputError, LayerError
 from ..validation import check_bool, check_choice, check_images, check_seed, check_targets
-from ._common import check_maps
+from ._common import MetricResult, check_maps
 from .agreement import spearman, ssim
 
-__all__ = ["Randomizer", "RandomisationResult", "cascading_randomisation", "layer_seed"]
+__all__ = ["Randomizer", "RandomisationResult", "cascading_randomisation", "layer_seed", "random_logit"]
 
 ExplainFn = Callable[[np.ndarray, np.ndarray], Any]
 
@@ -205,3 +205,69 @@ def cascading_randomisation(explain_fn: ExplainFn, randomizer: Randomizer, image
     return RandomisationResult(layers=tuple(chosen), spearman=sims["spearman"], spearman_abs=sims["spearman_abs"],
                                ssim=sims["ssim"], original=original.astype(np.float32), maps=kept, targets=t,
                                params={"mode": mode, "seed": seed, "layer_seeds": seeds})
+
+
+def random_logit(explain_fn: ExplainFn, images: Any, targets: Any, n_classes: int, *, attributions: Any = None,
+                 seed: int | None = None, batch_size: int = 32) -> MetricResult:
+    r"""Random logit test (Sixt et al., "When Explanations Lie: Why Many Modified BP
+    Attributions Fail", ICML 2020).
+
+    Each image is explained again for a class :math:`t'` drawn uniformly among the other
+    ``n_classes - 1`` (``stream(seed, i).integers``), and the two maps compared:
+
+    .. math:: \mathrm{RL} = \mathrm{SSIM}\big(\hat\Phi_t(x), \hat\Phi_{t'}(x)\big)
+
+    with :func:`~.agreement.ssim` (each map min-max normalised, data range 1). A
+    class-sensitive method gives dissimilar maps: lower is better.
+
+    Quantus: ``quantus.RandomLogit(num_classes=n_classes)`` compares with
+    ``skimage.metrics.structural_similarity`` of the raw maps (data range from their
+    values) and draws :math:`t'` from NumPy's global generator; it therefore differs in
+    scale from this value, which is invariant to an affine change of either map.
+
+    Parameters
+    ----------
+    explain_fn : callable
+        ``explain_fn(images (n, H, W, C), targets (n,)) -> (n, H, W)`` maps (or ``.attributions``).
+    images : array-like
+        ``(N, H, W, C)`` channels-last batch.
+    targets : int or sequence of int
+        The explained classes.
+    n_classes : int
+        Number of model outputs (>= 2).
+    attributions : array-like or None
+        Maps for ``targets``; ``None`` computes them.
+    seed : int or None
+        Base seed (recorded).
+    batch_size : int
+        Largest number of images given to ``explain_fn`` at once.
+
+    Returns
+    -------
+    MetricResult
+        float64 ``(N,)`` SSIM values; ``params["other_targets"]`` the classes drawn.
+    """
+    from ..validation import check_positive_int
+    from ._common import chunks, stream
+
+    x = check_images(images)
+    n, h, w = x.shape[:3]
+    n_classes = check_positive_int("n_classes", n_classes, minimum=2)
+    t = check_targets(targets, n, n_classes)
+    batch_size = check_positive_int("batch_size", batch_size)
+    seed = check_seed(seed)
+    other = np.array([(int(t[i]) + 1 + int(stream(seed, i).integers(n_classes - 1))) % n_classes
+                      for i in range(n)], dtype=np.int64)
+
+    def explain(ts: np.ndarray) -> np.ndarray:
+        out = []
+        for start, stop in chunks(n, batch_size):
+            res = explain_fn(x[start:stop], ts[start:stop])
+            out.append(check_maps(getattr(res, "attributions", res), name="explain_fn output", n=stop - start,
+                                  size=(h, w)))
+        return np.concatenate(out)
+
+    original = explain(t) if attributions is None else check_maps(attributions, n=n, size=(h, w))
+    values = ssim(original, explain(other))
+    return MetricResult(values=values, targets=t, params={"seed": seed, "n_classes": n_classes,
+                                                          "other_targets": other.tolist(), "batch_size": batch_size})
