@@ -451,6 +451,7 @@ class ActivationExtractor(_Described, abc.ABC):
         layers = select_layers(self._selection(), spec)
         maps, outputs = self._extract(x, layers, batch_size)
         _check_outputs(np.asarray(outputs), self)
+        layouts = {n: info.layout.name for n in layers if (info := spec.layer(n)) is not None and info.layout}
         return Activations(maps, backend=self.backend, elapsed=time.perf_counter() - start,
-                           params={"layers": layers, "batch_size": batch_size}, outputs=outputs, info=self._info(),
-                           layout=spec.layout)
+                           params={"layers": layers, "batch_size": batch_size, "layer_layouts": layouts},
+                           outputs=outputs, info=self._info(), layout=spec.layout)
