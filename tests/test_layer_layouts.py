@@ -293,3 +293,25 @@ def test_a_constant_map_for_every_image_warns_with_its_likely_causes(image32):
     with warnings.catch_warnings():
         warnings.simplefilter("error", xk.DegenerateMapWarning)
         xk.explain(tiny_vit(), image32, "gradcam")
+
+
+# --------------------------------------------------------------------------- Keras: the same rules
+def test_keras_token_layers_are_maps_too(keras):
+    """A patch embedding, a reshape to (16, C) tokens, a Dense on the tokens: the tokens are the 4x4 grid."""
+    from keras import layers
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 16, 3))
+    x = layers.Conv2D(8, 4, strides=4, name="patches")(inputs)
+    x = layers.Reshape((16, 8), name="tokens")(x)
+    x = layers.Dense(8, activation="gelu", name="mlp")(x)
+    x = layers.GlobalAveragePooling1D(name="pool")(x)
+    model = keras.Model(inputs, layers.Dense(3, name="head")(x))
+    images = np.random.default_rng(0).normal(size=(2, 16, 16, 3)).astype(np.float32)
+    exp = xk.explain(model, images, "gradcam", targets=1)
+    assert exp.layer == "mlp" and exp.params["layer_layout"] == "tokens:0"
+    assert exp.layer_attributions.shape == (2, 4, 4)
+    # the tokens are the patches' map reshaped: Grad-CAM at "tokens" equals Grad-CAM at "patches"
+    tokens = xk.explain(model, images, "gradcam", layer="tokens", targets=1)
+    patches = xk.explain(model, images, "gradcam", layer="patches", targets=1)
+    np.testing.assert_allclose(tokens.layer_attributions, patches.layer_attributions, rtol=1e-5, atol=1e-7)
