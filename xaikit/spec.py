@@ -228,6 +228,9 @@ class ModelSpec:
         return out
 
     def _likely_layers_text(self) -> str:
+        usable = self.spatial_layers()
+        if 0 < len(usable) <= _FEW_LAYERS:
+            return f"spatial layers: {', '.join(usable)}"
         likely = self.likely_layers()
         if not likely:
             return "This model has no layer with a spatial map (at this image size)."
@@ -243,9 +246,13 @@ class ModelSpec:
 
     def check_layer(self, layer: object, *, spatial: bool, method: str) -> str:
         """Validate a layer name for ``method``; raise :class:`LayerError` naming the candidates."""
-        candidates = ", ".join(self.likely_layers()) if spatial else ", ".join(self.layers)
-        more = " (the last at each resolution; list all with xk.get_extractor(model, layers='spatial')" \
-               ".layers_for(images))" if spatial else ""
+        candidates, more = ", ".join(self.layers), ""
+        if spatial and len(self.spatial_layers()) <= _FEW_LAYERS:
+            candidates = ", ".join(self.spatial_layers())
+        elif spatial:  # hundreds on a transformer: the stage outputs, and how to list them all
+            candidates = ", ".join(self.likely_layers())
+            more = (" (the last at each resolution; list all with xk.get_extractor(model, layers='spatial')"
+                    ".layers_for(images))")
         if not isinstance(layer, str):
             raise LayerError(f"layer must be a layer name (str); got {layer!r}. Layers {method} can use: "
                              f"{candidates}{more}")
@@ -311,6 +318,9 @@ def resolve_score(score: str | None, spec: ModelSpec) -> str:
                          f"activation is {spec.output_activation!r}. Use {alternative}.")
     return score
 
+
+#: Up to this many spatial layers, messages list them all; beyond, the last at each resolution.
+_FEW_LAYERS = 12
 
 #: Layer kinds a default CAM layer steps back over: they repeat the map of the layer before them.
 _TRAILING = ("pool", "global_pool", "dropout", "reshape", "flatten")
