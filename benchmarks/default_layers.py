@@ -131,7 +131,11 @@ input is the smallest of 64, 96, 128 and 224 pixels at which the default layer h
 The rule is `xaikit.spec.default_cam_layer`: the last layer whose output holds a map (channels-first,
 channels-last or tokens, see [Layer layouts](backends/torch.md#layer-layouts-and-tokens)) of more than 1x1
 locations, before the head and stepping back over pooling, dropout and permutation layers; a transformer's
-last token layers, whose patch tokens the class-token head never reads, are skipped.
+last token layers, whose patch tokens the class-token head never reads, are skipped. "map varies: no" marks a
+model whose random-weight outputs are the same for every class on that image (Keras MobileNetV2 and
+MobileNetV3Large at 64 px: every score equal, so every gradient is zero; xaikit warns with a
+`DegenerateMapWarning`), not a layer chosen wrongly. Inception-v3 at 96 px has 1x1 maps from `Mixed_7b` on, so
+its default there is inside `Mixed_7a`; at 299 px it is `Mixed_7c`.
 
 {tables}
 """
