@@ -17,6 +17,7 @@ from ._api import activations, explain, get_explainer, get_extractor
 from .catalogue import METHODS
 from .compare import Comparison, compare
 from .errors import (
+    DegenerateMapWarning,
     InputError,
     LayerError,
     MissingDependencyError,
@@ -36,6 +37,7 @@ __all__ = [
     "Activations",
     "Attribution",
     "Comparison",
+    "DegenerateMapWarning",
     "Explainer",
     "Explanation",
     "RankedExplanations",

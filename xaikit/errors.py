@@ -15,6 +15,7 @@ __all__ = [
     "UnknownNameError",
     "MissingDependencyError",
     "FileFormatError",
+    "DegenerateMapWarning",
 ]
 
 
@@ -50,3 +51,7 @@ class ModelError(XaikitError, TypeError):
 
 class MissingDependencyError(XaikitError, ImportError):
     """An optional dependency is not installed; the message says which extra to install."""
+
+
+class DegenerateMapWarning(UserWarning):
+    """Every map of an explanation is constant (all zero included): it shows nothing; the message says why it may be."""

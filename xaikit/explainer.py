@@ -26,6 +26,7 @@ import copy
 import functools
 import inspect
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -34,7 +35,7 @@ import numpy as np
 
 from ._progress import auto_progress
 from .catalogue import COMMON_PARAMS, MethodSchema, Param, get_method, param_table, shared
-from .errors import InputError, ModelError, XaikitError
+from .errors import DegenerateMapWarning, InputError, ModelError, XaikitError
 from .explanation import PREVIEW_IMAGES, Activations, Explanation, RankedExplanations, describe_array
 from .kernels import broadcast_baseline, resize_maps
 from .layer_selection import select_layers
@@ -220,6 +221,17 @@ class _Described(_Configurable):
             out["output"] = output
         return out
 
+    def _model_layout(self) -> str:
+        """How the model takes a batch before any image is seen (for messages about the images' shape): the
+        layout of the model's description without images, NHWC when that cannot be had."""
+        try:
+            return self._describe_static().layout
+        except (XaikitError, NotImplementedError, AttributeError):
+            return "NHWC"
+
+    def _describe_static(self) -> ModelSpec:
+        raise NotImplementedError
+
     def _checked_images(self, images: Any) -> tuple[np.ndarray, ModelSpec]:
         arr = as_numpy(images)
         if arr.ndim == 3:  # one image without its batch axis? The model's shape tells
@@ -228,8 +240,8 @@ class _Described(_Configurable):
             except XaikitError:
                 spec = None
             check_images(arr, expected_shape=None if spec is None else spec.input_shape,
-                         layout="NHWC" if spec is None else spec.layout)
-        x = check_images(arr)
+                         layout=self._model_layout() if spec is None else spec.layout)
+        x = check_images(arr, layout=self._model_layout()) if arr.ndim != 4 else check_images(arr)
         spec = self._describe(x)
         return check_images(x, expected_shape=spec.input_shape, layout=spec.layout), spec
 
@@ -306,6 +318,11 @@ class Explainer(_Described, abc.ABC):
                 params["_" + name] = arr
             else:
                 params[name] = p.check(value)
+        if "layer_layout" in params and params.get("layer") is not None:
+            layout = spec.layer_layout(params["layer"], params["layer_layout"])
+            params["_layout"] = layout
+            params["layer_layout"] = layout.name  # recorded: which tokens were dropped ("tokens:1")
+            params["layer_grid"] = list(layout.grid)
         return params
 
     def _resolve_layer(self, layer: Any, spec: ModelSpec, images: np.ndarray) -> str | None:
@@ -398,6 +415,7 @@ class Explainer(_Described, abc.ABC):
         outputs = np.asarray(result.outputs, dtype=np.float32)
         _check_outputs(outputs, self)
         _check_maps(maps, self)
+        _warn_constant(maps, self, params, spec)
         layer_maps = None
         if result.at_layer:
             layer_maps = maps
@@ -447,7 +465,30 @@ def _check_maps(maps: np.ndarray, who: Any) -> None:
         rows = np.flatnonzero(~finite.reshape(len(maps), -1).all(axis=1))
         raise ModelError(f"{who._label()} produced NaN or Inf attributions for {len(rows)} image(s) (first: image "
                          f"{int(rows[0])}) although the model's outputs are finite: a gradient or a sum overflowed "
-                         "float32. Rescale the inputs (or the noise/baseline) to the range the model was trained on.")
+                         "float32, or a layer's gradient is not defined there (a normalisation of a constant input). "
+                         "Rescale the inputs (or the noise/baseline) to the range the model was trained on.")
+
+
+def _warn_constant(maps: np.ndarray, who: Any, params: Mapping[str, Any], spec: ModelSpec) -> None:
+    """Warn (:class:`DegenerateMapWarning`) when every image's map is constant: it shows nothing; say why it may."""
+    flat = maps.reshape(len(maps), -1)
+    if flat.shape[1] < 2 or np.any(flat.max(axis=1) > flat.min(axis=1)):
+        return
+    value = float(flat[0, 0])
+    causes = []
+    layer = params.get("layer")
+    info = spec.layer(layer) if isinstance(layer, str) else None
+    if info is not None and info.layout is not None and info.layout.locations == 1:
+        causes.append(f"layer {layer!r} has a 1x1 map (pick a layer with more locations)")
+    if info is not None and info.map_reaches_output is False:
+        causes.append(f"the class scores do not depend on layer {layer!r}'s map (a transformer's last token layers: "
+                      "its head reads only the class token)")
+    causes += ["a zero-initialised or untrained head (every class scores the same; torchvision's ViT heads start at "
+               "zero)", "saturated inputs or dead ReLUs (zero gradients: check the preprocessing's range)"]
+    if params.get("relu") and value == 0.0:
+        causes.append("only negative evidence at the layer (relu=False keeps it)")
+    warnings.warn(f"{who._label()} returned a constant map ({value:g}) for every image: it shows nothing. Likely "
+                  f"causes: {'; '.join(causes)}.", DegenerateMapWarning, stacklevel=4)
 
 
 class ActivationExtractor(_Described, abc.ABC):
@@ -498,7 +539,8 @@ class ActivationExtractor(_Described, abc.ABC):
         layers = select_layers(self._selection(), spec)
         maps, outputs = self._extract(x, layers, batch_size)
         _check_outputs(np.asarray(outputs), self)
+        layouts = {n: info.layout.name for n in layers if (info := spec.layer(n)) is not None and info.layout}
         return Activations(maps, backend=self.backend, elapsed=time.perf_counter() - start,
-                           params=self._recorded({"layers": layers, "batch_size": batch_size}),
-                           outputs=outputs, info=self._info(),
-                           layout=spec.layout)
+                           params=self._recorded({"layers": layers, "batch_size": batch_size,
+                                                  "layer_layouts": layouts}),
+                           outputs=outputs, info=self._info(), layout=spec.layout)

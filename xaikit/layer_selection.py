@@ -28,11 +28,12 @@ from .spec import ModelSpec
 
 __all__ = ["select_layers", "KINDS"]
 
-#: Selection keywords naming layers by kind.
+#: Selection keywords naming layers by kind (layers that run more than once per forward pass are ambiguous and left
+#: out; "spatial" is every layer whose output holds a map a method can read: :attr:`xaikit.spec.LayerInfo.usable`).
 KINDS = {
-    "conv": lambda info: info.kind == "conv",
-    "pool": lambda info: info.kind == "pool",
-    "spatial": lambda info: info.spatial and info.kind != "container",
+    "conv": lambda info: info.kind == "conv" and info.calls == 1,
+    "pool": lambda info: info.kind == "pool" and info.calls == 1,
+    "spatial": lambda info: info.usable,
 }
 
 

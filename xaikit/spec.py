@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import InputError, LayerError
+from .layer_layout import LayerLayout, layout_for
 
 __all__ = [
     "LAYOUTS",
@@ -52,17 +53,42 @@ class LayerInfo:
         (``None`` when the layer did not run or returns several tensors).
     calls : int
         Times the layer ran in one forward pass (a shared layer runs several times).
+    layout : LayerLayout or None
+        Where the map is in the output (:mod:`xaikit.layer_layout`: channels-first,
+        channels-last, tokens with the class/register tokens dropped), decided by the
+        engine from the model's structure and the shapes seen; None when the output holds
+        no map, or when it is undecided.
+    undecided : str
+        Why the layout could not be decided (the output could be read two ways); the
+        layer is then used only with ``layer_layout=``.
+    map_reaches_output : bool or None
+        Whether the class scores depend on the map's locations (False for a transformer's
+        last token layers, whose patch tokens the class-token head never reads); None when
+        not checked.
     """
 
     name: str
     kind: str
     output_shape: tuple[int | None, ...] | None = None
     calls: int = 1
+    layout: LayerLayout | None = None
+    undecided: str = ""
+    map_reaches_output: bool | None = None
 
     @property
     def spatial(self) -> bool:
-        """Whether the layer outputs a map per channel (``(h, w, C)`` or ``(C, h, w)``)."""
-        return self.output_shape is not None and len(self.output_shape) == 3
+        """Whether the layer outputs a map per channel (its :attr:`layout` is known)."""
+        return self.layout is not None
+
+    @property
+    def grid(self) -> tuple[int, int] | None:
+        """``(h, w)`` of the layer's map (None when it holds none)."""
+        return None if self.layout is None else self.layout.grid
+
+    @property
+    def usable(self) -> bool:
+        """A map a method can read: known layout, run once per forward pass, not a container's repeat."""
+        return self.spatial and self.calls == 1 and self.kind != "container"
 
 
 @dataclass(frozen=True)
@@ -168,33 +194,91 @@ class ModelSpec:
     def layer_channels(self, name: str) -> int | None:
         """The channel count of layer ``name``'s per-image output in the model's layout (None if unknown)."""
         info = self.layer(name)
+        if info is not None and info.layout is not None:
+            return info.layout.channels
         if info is None or not info.output_shape:
             return None
         return int(info.output_shape[-1] if self.layout == "NHWC" else info.output_shape[0])
 
+    def grids(self) -> list[tuple[int, int]]:
+        """The grids ``(h, w)`` the model's maps have (what a token layer's count is matched against)."""
+        return list(dict.fromkeys(info.layout.grid for info in self.layer_info
+                                  if info.layout is not None and info.layout.kind != "tokens"))
+
+    def layer_layout(self, name: str, given: object = None) -> LayerLayout:
+        """The layout a method reads layer ``name``'s output with: ``given`` (``layer_layout=``) or the decided one.
+
+        Raises :class:`LayerError` naming ``layer_layout=`` when the layout is undecided,
+        and when the output holds no map (the message lists the likely layers).
+        """
+        info = self.layer(name)
+        shape = None if info is None else info.output_shape
+        try:
+            return layout_for(name, shape, given, None if info is None else info.layout,
+                              "" if info is None else info.undecided, self.image_size, self.grids())
+        except LayerError as exc:
+            if given is None and (info is None or not info.undecided):
+                raise LayerError(f"{exc}. {self._likely_layers_text()}") from None
+            raise
+
+    def likely_layers(self) -> list[str]:
+        """The last usable map layer at each resolution (more than 1x1), in model order: the stage outputs, where a
+        CAM usually looks (pooling, dropout and permutation layers that repeat a stage's map are stepped over)."""
+        groups: list[list[LayerInfo]] = []
+        for info in self.layer_info:
+            if not info.usable or info.layout is None or info.layout.locations < 2:
+                continue
+            if groups and groups[-1][-1].grid == info.grid:
+                groups[-1].append(info)
+            else:
+                groups.append([info])
+        out = []
+        for group in groups:
+            kept = [info for info in group if info.kind not in _TRAILING] or group
+            out.append(kept[-1].name)
+        return out
+
+    def _likely_layers_text(self) -> str:
+        usable = self.spatial_layers()
+        if 0 < len(usable) <= _FEW_LAYERS:
+            return f"spatial layers: {', '.join(usable)}"
+        likely = self.likely_layers()
+        if not likely:
+            return "This model has no layer with a spatial map (at this image size)."
+        grids = {info.name: info.grid for info in self.layer_info}
+        shown = ", ".join(f"{n} ({grids[n][0]}x{grids[n][1]})" for n in likely)  # type: ignore[index]
+        return (f"Layers with a map (the last at each resolution): {shown}; list them all with "
+                "xk.get_extractor(model, layers='spatial').layers_for(images)")
+
     def spatial_layers(self) -> list[str]:
-        """Layers with a per-channel map output, in the order they finish (nested models excluded:
-        their inner layers are listed)."""
-        return [info.name for info in self.layer_info if info.spatial and info.kind != "container"]
+        """Layers with a per-channel map output that a method can use, in the order they finish (nested models
+        excluded: their inner layers are listed; layers that run twice excluded)."""
+        return [info.name for info in self.layer_info if info.usable]
 
     def check_layer(self, layer: object, *, spatial: bool, method: str) -> str:
         """Validate a layer name for ``method``; raise :class:`LayerError` naming the candidates."""
-        candidates = self.spatial_layers() if spatial else list(self.layers)
+        candidates, more = ", ".join(self.layers), ""
+        if spatial and len(self.spatial_layers()) <= _FEW_LAYERS:
+            candidates = ", ".join(self.spatial_layers())
+        elif spatial:  # hundreds on a transformer: the stage outputs, and how to list them all
+            candidates = ", ".join(self.likely_layers())
+            more = (" (the last at each resolution; list all with xk.get_extractor(model, layers='spatial')"
+                    ".layers_for(images))")
         if not isinstance(layer, str):
             raise LayerError(f"layer must be a layer name (str); got {layer!r}. Layers {method} can use: "
-                             f"{', '.join(candidates)}")
+                             f"{candidates}{more}")
         if layer not in self.layers:
             raise LayerError(f"model {self.name!r} has no layer {layer!r}; layers {method} can use: "
-                             f"{', '.join(candidates)}")
+                             f"{candidates}{more}")
         info = self.layer(layer)
         if info is not None and info.calls > 1:
             raise LayerError(f"layer {layer!r} is called {info.calls} times in one forward pass (a shared layer); "
                              "its output is ambiguous. Pick a layer that is used once.")
-        if spatial and (info is None or not info.spatial):
+        if spatial and (info is None or not info.spatial) and not (info is not None and info.undecided):
             shape = None if info is None else info.output_shape
             shown = "unknown (it did not run)" if shape is None else "(N, " + ", ".join(map(str, shape)) + ")"
             raise LayerError(f"layer {layer!r} outputs shape {shown}, not a spatial map per channel, so {method} "
-                             f"cannot use it; spatial layers: {', '.join(self.spatial_layers())}")
+                             f"cannot use it. {self._likely_layers_text()}")
         return layer
 
 
@@ -262,25 +346,40 @@ def resolve_score(score: str | None, spec: ModelSpec) -> str:
     return score
 
 
-_TRAILING = ("pool", "global_pool", "dropout")
+#: Up to this many spatial layers, messages list them all; beyond, the last at each resolution.
+_FEW_LAYERS = 12
+
+#: Layer kinds a default CAM layer steps back over: they repeat the map of the layer before them.
+_TRAILING = ("pool", "global_pool", "dropout", "reshape", "flatten")
 
 
 def default_cam_layer(spec: ModelSpec, method: str) -> str:
-    """The layer a CAM uses by default: the output of the last convolution block.
+    """The layer a CAM uses by default: the last map with more than one location, before the head.
 
-    That is the last layer with a spatial output, stepping back over trailing pooling and
-    dropout layers (VGG16: ``block5_conv3``, not ``block5_pool``; a PyTorch global pool
-    keeps a ``(C, 1, 1)`` map and is skipped too) and over layers that run more than once
-    (ambiguous), as Grad-CAM's paper and the tutorials use it. Containers (nested models,
-    ``nn.Sequential``) are not candidates, their layers are; blocks are (torchvision
-    ResNet-18: ``layer4.1``, the last residual block).
+    The candidates are the layers whose output holds a map (:attr:`LayerInfo.layout`:
+    channels-first, channels-last or tokens) of more than 1x1 locations, that run once
+    per forward pass, are not containers (nested models, ``nn.Sequential``: their layers
+    are candidates) and whose map reaches the class scores (a transformer's last token
+    layers do not: its class-token head reads only the class token). Whatever the head
+    is made of -- a global pool (a 1x1 map), LayerNorm/BatchNorm after the pool, Flatten,
+    Dropout, Linear, 1x1 convolutions after the pool -- its outputs have no map of
+    more than one location and are not candidates. Of the candidates the last one to
+    finish is taken, stepping back over pooling, dropout and permutation layers that
+    only repeat the map before them (VGG16: ``block5_conv3``, not ``block5_pool``; Swin:
+    ``norm``, not the ``permute`` after it), as Grad-CAM's paper and the tutorials use it
+    (torchvision ResNet-18: ``layer4.1``; ConvNeXt-T: ``features.7.2``; ViT-B/16:
+    ``encoder.layers.encoder_layer_11.ln_1``, the last token layer the class token reads).
     """
-    spatial = [info for info in spec.layer_info if info.spatial and info.kind != "container"]
-    if not spatial:
+    maps = [info for info in spec.layer_info if info.usable and info.map_reaches_output is not False]
+    wide = [info for info in maps if info.layout is not None and info.layout.locations > 1]
+    if not wide:
+        if maps:
+            raise LayerError(f"model {spec.name!r} has no layer with a map of more than 1x1 locations at this image "
+                             f"size {spec.image_size}, so {method} would give a constant map; use larger images "
+                             f"(the layers with maps: {', '.join(info.name for info in maps)}) or pass layer=...")
         raise LayerError(f"model {spec.name!r} has no layer with a spatial output, so {method} has no feature maps "
                          f"to weight; its layers are: {', '.join(spec.layers)}")
-    for info in reversed(spatial):
-        if info.kind not in _TRAILING and info.calls == 1:
+    for info in reversed(wide):
+        if info.kind not in _TRAILING:
             return info.name
-    once = [info for info in spatial if info.calls == 1]
-    return (once or spatial)[-1].name
+    return wide[-1].name

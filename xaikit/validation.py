@@ -109,6 +109,9 @@ def check_images(
         elif arr.ndim == 2:
             hint = (" If this is one grayscale image (H, W), pass "
                     + ("image[None, :, :, None]." if layout == "NHWC" else "image[None, None]."))
+            flat = _flattened(arr.shape[1], expected_shape, layout)
+            if flat:
+                hint = f" The rows look like flattened images: {flat}."
         raise InputError(f"{name} must have 4 dimensions {described}; got shape {arr.shape}.{hint}")
     if arr.shape[0] == 0:
         raise InputError(f"{name} is an empty batch (shape {arr.shape}); pass at least one image.")
@@ -117,6 +120,20 @@ def check_images(
     if expected_shape is not None:
         _check_shape(arr, tuple(expected_shape), layout, name)
     return _as_float32(arr, name)
+
+
+def _flattened(width: int, expected: tuple[int | None, ...] | None, layout: str) -> str:
+    """How to unflatten rows of ``width`` values into images in ``layout`` ('' when no square image fits)."""
+    channels = None
+    if expected is not None:
+        channels = expected[2] if layout == "NHWC" else expected[0]
+    for c in ([channels] if channels else [3, 1]):
+        side = round((width / c) ** 0.5)
+        if side > 1 and c * side * side == width:
+            shape = f"(N, {side}, {side}, {c})" if layout == "NHWC" else f"(N, {c}, {side}, {side})"
+            order = "channels last" if layout == "NHWC" else "channels first"
+            return f"this model takes {shape} ({order}): pass images.reshape(-1, {shape[4:-1]})"
+    return ""
 
 
 def _check_shape(arr: np.ndarray, expected: tuple[int | None, ...], layout: str, name: str) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 from captum.attr import GuidedGradCam, LayerActivation, LayerGradCam
-from xaikit_torch.adapters import as_numpy, module_of, to_tensor
+from xaikit_torch.adapters import as_numpy, layer_map, module_of, to_tensor
 
 from xaikit.catalogue import SHARED, Param
 from xaikit.explainer import Attribution
@@ -46,9 +46,13 @@ class CaptumLayerGradCam(CaptumExplainer):
 
     def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
         outputs, targets = self._outputs_and_targets(images, targets, params["batch_size"])
-        cam = LayerGradCam(self._forward(images, params["score"]), module_of(self.model, params["layer"]))
-        maps = self._chunked(images, targets, params["batch_size"],
-                             lambda x, t: cam.attribute(x, target=t, relu_attributions=params["relu"]))
+        forward = self._forward(images, params["score"])
+
+        def call(x: Any, t: list[int]) -> Any:
+            with layer_map(self.model, params["layer"], params["_layout"]) as module:  # tokens/channels-last as a map
+                return LayerGradCam(forward, module).attribute(x, target=t, relu_attributions=params["relu"])
+
+        maps = self._chunked(images, targets, params["batch_size"], call)
         return Attribution(maps[:, 0], outputs, targets, at_layer=True)
 
 
@@ -83,10 +87,14 @@ class CaptumGuidedGradCam(CaptumExplainer):
 
     def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
         outputs, targets = self._outputs_and_targets(images, targets, params["batch_size"])
-        guided = GuidedGradCam(self._forward(images, params["score"]), module_of(self.model, params["layer"]))
+        forward = self._forward(images, params["score"])
         mode = params["interpolate_mode"]
-        channels = self._chunked(images, targets, params["batch_size"],
-                                 lambda x, t: guided.attribute(x, target=t, interpolate_mode=mode))
+
+        def call(x: Any, t: list[int]) -> Any:
+            with layer_map(self.model, params["layer"], params["_layout"]) as module:  # tokens/channels-last as a map
+                return GuidedGradCam(forward, module).attribute(x, target=t, interpolate_mode=mode)
+
+        channels = self._chunked(images, targets, params["batch_size"], call)
         return Attribution(reduce_channels(channels, params["channel_reduce"], axis=1), outputs, targets,
                            channels=channels)
 

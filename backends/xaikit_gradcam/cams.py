@@ -28,11 +28,13 @@ from xaikit_torch.adapters import (
     library_call,
     library_score,
     module_of,
+    reshape_transform,
     to_tensor,
     versions,
 )
 
 from xaikit.catalogue import SHARED, Param
+from xaikit.errors import LayerError
 from xaikit.explainer import Attribution, Explainer, ModelSpec, targets_or_predicted
 from xaikit.kernels import chunks
 
@@ -105,8 +107,9 @@ class _LibraryCAM(TorchModelMixin, Explainer):
     def _default_score(self, spec: ModelSpec) -> str:
         return library_score(spec)
 
-    def _construct(self, forward: ScoreModel, layer: Any, batch_size: int) -> Any:
-        cam = raw_cam_class(getattr(pytorch_grad_cam, self.library_class))(model=forward, target_layers=[layer])
+    def _construct(self, forward: ScoreModel, layer: Any, batch_size: int, transform: Any) -> Any:
+        cam = raw_cam_class(getattr(pytorch_grad_cam, self.library_class))(model=forward, target_layers=[layer],
+                                                                           reshape_transform=transform)
         cam.batch_size = batch_size  # read by ScoreCAM (its default: 16)
         return cam
 
@@ -117,10 +120,11 @@ class _LibraryCAM(TorchModelMixin, Explainer):
         function = params["score"] if callable(params["score"]) else None
         forward = ScoreModel(self.model, None if function else params["score"], tuple(images.shape[1:]))
         layer = module_of(self.model, params["layer"])
+        transform = reshape_transform(params["_layout"])  # the library's own way to read a token/channels-last layer
         maps, weights = [], []
         with library_call(self.model):
             for s in chunks(len(images), batch_size):
-                cam = self._construct(forward, layer, batch_size)
+                cam = self._construct(forward, layer, batch_size, transform)
                 cam.xaikit_maps, cam.xaikit_weights = [], []
                 try:
                     cam(input_tensor=to_tensor(images[s], self.model),
@@ -231,7 +235,15 @@ class AblationCAM(_PerChannel, GradCAM):
     method = "ablationcam"
     library_class = "AblationCAM"
 
-    def _construct(self, forward: ScoreModel, layer: Any, batch_size: int) -> Any:
+    def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
+        params = super()._resolve_params(images, spec)
+        if params["_layout"].kind != "channels_first":
+            raise LayerError(f"pytorch-grad-cam's AblationCAM ablates channels of a (N, C, h, w) output with its "
+                             f"AblationLayer; layer {params['layer']!r} is {params['_layout'].describe()}. Use the "
+                             "native ablationcam (channels-last layers) or a channels-first layer.")
+        return params
+
+    def _construct(self, forward: ScoreModel, layer: Any, batch_size: int, transform: Any) -> Any:
         cls = raw_cam_class(pytorch_grad_cam.AblationCAM)
         return cls(model=forward, target_layers=[layer], ablation_layer=AblationLayer(), batch_size=batch_size)
 

@@ -36,6 +36,8 @@ import tensorflow as tf
 
 from xaikit.errors import InputError, LayerError, ModelError
 from xaikit.kernels import chunks, layout_from_shape
+from xaikit.layer_layout import LayerLayout, decide_layout
+from xaikit.methods.gradients import relu_rule_message
 from xaikit.spec import LayerInfo, ModelSpec
 from xaikit.targets import check_score_values, not_differentiable_error
 
@@ -287,8 +289,7 @@ class KerasModelView:
             self._spec = self._static_spec(self.n_outputs)
         finished = [n for n in shapes if n != "__output__"]
         order = finished + [n for n in self.layers if n not in shapes]
-        info = tuple(LayerInfo(n, layer_kind(self.layers[n]), self._in_layout(n, shapes.get(n)), calls.get(n, 0))
-                     for n in order)
+        info = self._layer_info(order, shapes, calls, image_shape)
         spec = ModelSpec(self.input_shape, self._spec.n_outputs, self.output_activation, tuple(self.layers),
                          self.top_layers, layout=self.layout, layer_info=info, framework="keras", name=self.name,
                          output_shape=None if len(out) == 1 else tuple(out))  # type: ignore[arg-type]
@@ -305,6 +306,31 @@ class KerasModelView:
     def channels_last(self, layer: str) -> bool:
         """Whether ``layer`` computes channels last (every Keras layer but those with data_format='channels_first')."""
         return getattr(self.layers.get(layer), "data_format", None) != "channels_first"
+
+    def _layer_info(self, order: list[str], shapes: dict[str, Any], calls: dict[str, int],
+                    image_shape: tuple[int, ...]) -> tuple[LayerInfo, ...]:
+        """Each layer's :class:`LayerInfo` with its map layout: a 3-D output is channels-last (channels-first for a
+        layer built with ``data_format="channels_first"``); a 2-D one is tokens where its count fits a grid of the
+        input (:func:`xaikit.layer_layout.decide_layout`)."""
+        size = (image_shape[0], image_shape[1])
+        layouts: dict[str, Any] = {}
+        for name in order:
+            shape = shapes.get(name)
+            if shape is not None and len(shape) == 3 and layer_kind(self.layers[name]) != "container":
+                first = getattr(self.layers[name], "data_format", "channels_last") == "channels_first"
+                layouts[name] = decide_layout(shape, "channels_first" if first else "channels_last", size)
+        grids = [lay.grid for lay in layouts.values() if isinstance(lay, LayerLayout)]
+        for name in order:
+            shape = shapes.get(name)
+            if shape is not None and len(shape) == 2:
+                layouts[name] = decide_layout(shape, None, size, grids)
+            elif shape is not None and len(shape) == 3 and name not in layouts:  # a nested model: as its last layer
+                layouts[name] = decide_layout(shape, "channels_last", size)
+        # layouts are read from the tensors as Keras computes them (channels last but for channels-first layers);
+        # the recorded shapes are in the model's layout (a channels-first model's layers as (C, h, w))
+        return tuple(LayerInfo(n, layer_kind(self.layers[n]), self._in_layout(n, shapes.get(n)), calls.get(n, 0),
+                               layouts[n] if isinstance(layouts.get(n), LayerLayout) else None,
+                               layouts[n] if isinstance(layouts.get(n), str) else "") for n in order)
 
     @staticmethod
     def _index_layers(model: Any) -> dict[str, Any]:
@@ -498,36 +524,23 @@ class KerasModelView:
                     else:
                         obj.__dict__[attribute] = previous
 
-    def other_activations(self) -> list[str]:
-        """Smooth hidden activations (gelu, swish, tanh...), by name, when the model has no ReLU a modified
-        backward pass replaces (:meth:`relu_layers`); empty otherwise. Piecewise-linear ReLU variants (leaky,
-        ReLU6) are left with their gradient (a documented limit) and do not count."""
-        if self.relu_layers():
-            return []
-        out = set()
+    def _relu_layers(self) -> list[Any]:
+        """The layers whose ReLU a modified backward rule reaches (a ``relu`` activation, a plain ``ReLU`` layer)."""
+        found = []
         for layer in self.layers.values():
-            if _is_container(layer):
-                continue
-            activation = layer.__dict__.get("activation", getattr(layer, "activation", None))
-            name = getattr(activation, "__name__", "")
-            if name and name not in ("linear", "relu", "relu6", "leaky_relu", "softmax", "sigmoid", "log_softmax"):
-                out.add(name)
-            elif type(layer).__name__ == "ELU":
-                out.add(type(layer).__name__)
-        return sorted(out)
-
-    def relu_layers(self) -> list[str]:
-        """The layers whose ReLU a modified backward pass replaces (:meth:`_patch_relus`)."""
-        out = []
-        for name, layer in self.layers.items():
             if _is_container(layer):
                 continue
             activation = layer.__dict__.get("activation", getattr(layer, "activation", None))
             if (activation is not None and getattr(activation, "__name__", "") == "relu") or (
                     type(layer).__name__ == "ReLU" and not getattr(layer, "negative_slope", 0)
                     and getattr(layer, "max_value", None) is None and not getattr(layer, "threshold", 0)):
-                out.append(name)
-        return out
+                found.append(layer)
+        return found
+
+    def check_relus(self, rule: str) -> None:
+        """Raise :class:`ModelError` when ``rule`` (guided, deconvnet) would reach no ReLU (plain gradients)."""
+        if not self._relu_layers():
+            raise ModelError(relu_rule_message(self.name, rule, "ReLU activation or ReLU layer"))
 
     def _patch_relus(self, rule: str, owner: int, patch: Callable[[Any, str, Any], None]) -> None:
         """Give every ReLU of the model the backward pass of ``rule`` (in the owner thread)."""

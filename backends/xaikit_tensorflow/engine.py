@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from xaikit.engine import Engine
 from xaikit.errors import ModelError
+from xaikit.layer_layout import LayerLayout
 from xaikit.spec import ModelSpec
 from xaikit.targets import not_differentiable_error
 
@@ -205,13 +206,8 @@ class KerasEngine(Engine):
         relu_rule = None if rule == "plain" else rule
         if rule not in ("plain", "guided", "deconvnet"):
             raise ValueError(f"unknown gradient rule {rule!r}")
-        others = view.other_activations() if rule != "plain" else []
-        if others:
-            raise ModelError(f"model {view.name!r} has no ReLU layer or relu activation (its activations: "
-                             f"{', '.join(others)}): "
-                             f"{'guided backpropagation' if rule == 'guided' else 'the deconvnet rule'} changes the "
-                             "backward pass of ReLUs, so here it would return the plain gradient. Use "
-                             "vanilla_gradients (or a model with ReLUs).")
+        if relu_rule is not None:
+            view.check_relus(rule)
 
         def build() -> Callable[..., Any]:
             def fn(images: Any, targets: Any) -> Any:
@@ -270,8 +266,26 @@ class KerasEngine(Engine):
         return fn(x, seg, r, e, u, w, t).numpy()
 
     # ----------------------------------------------------------------- layers
-    def layer_gradients(self, x: np.ndarray, t: np.ndarray, score: str, layer: str
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _layout(self, layer: str, layout: LayerLayout | None, image_shape: tuple[int, ...]) -> LayerLayout | None:
+        """The layout ``layer`` is read with: the one given, else the description's (None: no map, crossed as is)."""
+        if layout is not None:
+            return layout
+        spec = self.describe(image_shape)
+        info = spec.layer(layer)
+        if info is not None and (info.layout is not None or info.undecided):
+            return spec.layer_layout(layer)
+        return None
+
+    def layer_gradients(self, x: np.ndarray, t: np.ndarray, score: str, layer: str, *,
+                        layout: LayerLayout | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        acts, grads, out, t_used = self._layer_gradients(x, t, score, layer)
+        layout = self._layout(layer, layout, tuple(x.shape[1:]))
+        if layout is not None:
+            acts, grads = layout.to_map(acts), layout.to_map(grads)
+        return acts, grads, out, t_used
+
+    def _layer_gradients(self, x: np.ndarray, t: np.ndarray, score: str, layer: str
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         view, shape = self.view, tuple(x.shape[1:])
         view.check_channels_last(layer)
 
@@ -306,8 +320,14 @@ class KerasEngine(Engine):
                       for n, a in arrays.items()}
         return arrays, out.numpy()
 
-    def probe(self, x: np.ndarray, score: str, layer: str | None
+    def probe(self, x: np.ndarray, score: str, layer: str | None, *, layout: LayerLayout | None = None
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        out, scores, features = self._probe_layer(x, score, layer)
+        layout = self._layout(layer, layout, tuple(x.shape[1:])) if layer else None
+        return out, scores, (features if layout is None or features is None else layout.to_map(features))
+
+    def _probe_layer(self, x: np.ndarray, score: str, layer: str | None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         view, shape = self.view, tuple(x.shape[1:])
         if layer:
             view.check_channels_last(layer)
@@ -327,7 +347,13 @@ class KerasEngine(Engine):
         self.view.check_channels_last(layer)
         self.view.head(layer)
 
-    def head_scores(self, features: np.ndarray, t: np.ndarray, score: str, layer: str) -> np.ndarray:
+    def head_scores(self, features: np.ndarray, t: np.ndarray, score: str, layer: str, *,
+                    layout: LayerLayout | None = None) -> np.ndarray:
+        if layout is not None:
+            features = layout.from_map(features, "Ablation-CAM")
+        return self._head_scores(features, t, score, layer)
+
+    def _head_scores(self, features: np.ndarray, t: np.ndarray, score: str, layer: str) -> np.ndarray:
         view, shape = self.view, tuple(features.shape[1:])
         view.check_channels_last(layer)
 

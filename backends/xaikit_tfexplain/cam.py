@@ -91,6 +91,7 @@ class TFXGradCAM(TFXExplainer):
         "layer": SHARED["layer"].with_default(None, "The layer whose output is used; None: tf-explain's rule (the "
                                                     "last top-level layer with a 4-D output)."),
         "relu": SHARED["relu"].with_default(False, "Rectify the map (the paper's definition; tf-explain does not)."),
+        "layer_layout": None,  # tf-explain reads every layer as Keras' (N, h, w, C)
         "guided": Param("guided", "bool", True, "tf-explain's use_guided_grads: keep only positive gradients at "
                         "positive activations (no native counterpart; False is the paper's gradient)."),
     }

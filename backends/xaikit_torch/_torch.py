@@ -32,6 +32,7 @@ neither the recorded activations nor the tensor the gradient is taken with respe
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import threading
 import weakref
@@ -45,10 +46,11 @@ import torch
 from torch import nn
 
 from xaikit.errors import InputError, LayerError, ModelError, XaikitError
+from xaikit.layer_layout import LayerLayout, decide_layout
 from xaikit.outputs import describe_returned
 from xaikit.spec import LayerInfo, ModelSpec
 
-from .layer_kinds import layer_kind
+from .layer_kinds import layer_kind, layout_hint
 from .passes import _check_calls, _EvalScope, _grad_mode_kept, _OutOfPlace, _Pass, pass_gate
 
 __all__ = ["TorchModelView", "model_view"]
@@ -231,13 +233,116 @@ class TorchModelView:
         if spec is not None:
             return spec
         probe = self.probe(image_shape)
-        info = tuple(LayerInfo(n, layer_kind(self.modules[n]), probe.shapes.get(n), probe.calls.get(n, 0))
+        layouts, undecided = self._layouts(probe, image_shape)
+        reaches = self._map_reaches_output(image_shape, {n: lay for n, lay in layouts.items()
+                                                         if lay.kind == "tokens" and lay.prefix})
+        info = tuple(LayerInfo(n, layer_kind(self.modules[n]), probe.shapes.get(n), probe.calls.get(n, 0),
+                               layouts.get(n), undecided.get(n, ""), reaches.get(n))
                      for n in (*probe.order, *(n for n in self.modules if n not in probe.calls)))
         spec = ModelSpec(image_shape, probe.n_outputs, probe.output_activation, tuple(self.modules),
                          self.top_layers, layout="NCHW", layer_info=info, framework="torch", name=self.name,
                          output_shape=probe.output_shape)
         self._specs[image_shape] = spec
         return spec
+
+    def _layouts(self, probe: _Probe, image_shape: tuple[int, ...]
+                 ) -> tuple[dict[str, LayerLayout], dict[str, str]]:
+        """Each module's :class:`~xaikit.layer_layout.LayerLayout` (where its output holds a map), and why not where
+        the shapes allow two readings.
+
+        In the order modules finish: what the module's class says (:func:`.layer_kinds.layout_hint`);
+        else the layout of the module that finished just before it with the same output shape when
+        that is what it repeats (:meth:`_repeats_layout`: an activation, a dropout, a norm, or a
+        block or container ending with that module); else the shapes
+        (:func:`xaikit.layer_layout.decide_layout`), with the grids of the
+        layers decided so far.
+        """
+        size = (image_shape[1], image_shape[2])
+        layouts: dict[str, LayerLayout] = {}
+        undecided: dict[str, str] = {}
+        pending: list[str] = []
+        previous: tuple[tuple[int, ...] | None, LayerLayout | None, str] = (None, None, "")
+        for name in probe.order:
+            shape = probe.shapes.get(name)
+            hint = layout_hint(self.modules[name], shape)
+            found: LayerLayout | str | None = None
+            if shape is not None and len(shape) == 3:
+                if hint is not None:
+                    found = decide_layout(shape, hint, size)
+                elif previous[0] == shape and previous[1] is not None and self._repeats_layout(name, previous[2]):
+                    found = dataclasses.replace(previous[1], source="structure")
+            if isinstance(found, LayerLayout):
+                layouts[name] = found
+            elif shape is not None and len(shape) in (2, 3):
+                pending.append(name)
+            previous = (shape, layouts.get(name), name)
+        grids = [lay.grid for lay in layouts.values()]
+        for name in pending:
+            found = decide_layout(probe.shapes[name], None, size, grids)
+            if isinstance(found, LayerLayout):
+                layouts[name] = found
+            elif isinstance(found, str):
+                undecided[name] = found
+        return layouts, undecided
+
+    def _repeats_layout(self, name: str, before: str) -> bool:
+        """Whether module ``name`` keeps the layout of ``before``, the module that finished just before it.
+
+        An elementwise module does (an activation, a dropout, a norm, ``nn.Identity``,
+        torchvision's ``StochasticDepth``), and so does a block or container that ``before`` is
+        part of (its output is computed from it: a residual sum, the last child's output). Any
+        other module may permute its input (a custom ``forward``): the shapes decide.
+        """
+        module = self.modules[name]
+        if before.startswith(name + "."):
+            return True
+        if next(module.children(), None) is not None:
+            return False
+        return layer_kind(module) in ("activation", "dropout", "norm") or isinstance(module, nn.Identity) or \
+            type(module).__name__ == "StochasticDepth"
+
+    def _map_reaches_output(self, image_shape: tuple[int, ...], token_layers: dict[str, LayerLayout]
+                            ) -> dict[str, bool]:
+        """For token layers with dropped tokens: whether the outputs depend on their grid tokens.
+
+        One forward and backward pass on a seeded random image (its own generator), the
+        gradient of the summed outputs taken at every such layer's output at once. A
+        transformer whose head reads the class token gets none at the grid tokens of its
+        last layers (after the last attention has mixed them into the class token). Empty
+        (not known) when no layer gets any gradient (a zero-initialised head), or when the
+        backward pass fails.
+        """
+        if not token_layers:
+            return {}
+        state = _Pass()
+        outputs: dict[str, torch.Tensor] = {}
+
+        def keep(name: str) -> Callable[..., None]:
+            def hook(_: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
+                if state.mine() and isinstance(output, torch.Tensor) and output.requires_grad:
+                    outputs[name] = output
+            return hook
+
+        generator = torch.Generator().manual_seed(0)
+        x = torch.randn((1, *image_shape), generator=generator).to(device=self.device, dtype=self.dtype)
+        handles = [self.modules[name].register_forward_hook(keep(name)) for name in token_layers]
+        try:
+            with self.running(grad=True):
+                out = self.model(x)
+                names = list(outputs)
+                if not names or not isinstance(out, torch.Tensor):
+                    return {}
+                grads = torch.autograd.grad(out.float().sum(), [outputs[n] for n in names], allow_unused=True)
+        except RuntimeError:
+            return {}
+        finally:
+            for handle in handles:
+                handle.remove()
+        found = {}
+        for name, grad in zip(names, grads):
+            grid = None if grad is None else grad[:, token_layers[name].prefix:]
+            found[name] = bool(grid is not None and torch.count_nonzero(grid) > 0)
+        return found if any(found.values()) else {}
 
     def probe(self, image_shape: tuple[int, ...]) -> _Probe:
         """One forward pass of a zero image with a hook on every module; see :meth:`describe`."""
@@ -259,7 +364,8 @@ class TorchModelView:
                     return
                 state.calls[name] = state.calls.get(name, 0) + 1
                 shapes.pop(name, None)  # finish order: the last call counts
-                shapes[name] = tuple(output.shape[1:]) if isinstance(output, torch.Tensor) else None
+                per_image = isinstance(output, torch.Tensor) and output.ndim >= 1 and output.shape[0] == 1
+                shapes[name] = tuple(output.shape[1:]) if per_image else None  # (windows, ...) rows: not per image
                 if leaf:
                     last_leaf.clear()
                     if isinstance(output, torch.Tensor):
@@ -341,13 +447,12 @@ class TorchModelView:
                         "images.transpose(0, 3, 1, 2)")
         return message
 
-    def image_shape_for(self, layer: str, activation_shape: tuple[int, ...]) -> tuple[int, ...]:
-        """An image shape ``(C, H, W)`` for which ``layer`` outputs channels-last ``activation_shape``."""
-        h, w, c = activation_shape
-        shape = self._image_shapes.get((layer, (c, h, w)))
+    def image_shape_for(self, layer: str, raw_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """An image shape ``(C, H, W)`` for which ``layer`` outputs ``raw_shape`` per image (its own layout)."""
+        shape = self._image_shapes.get((layer, tuple(raw_shape)))
         if shape is None:
-            raise LayerError(f"layer {layer!r} was never seen to output shape (N, {c}, {h}, {w}); describe the model "
-                             "with the images first")
+            raise LayerError(f"layer {layer!r} was never seen to output shape (N, {', '.join(map(str, raw_shape))}); "
+                             "describe the model with the images first")
         return shape
 
     # ------------------------------------------------------------------ passes

@@ -22,6 +22,11 @@ way as the native one, and explains the same scores.
   which, unlike xaikit's, act in every thread).
 - :func:`seeded`: torch's and NumPy's global generators seeded for a library that draws
   from them, and both put back afterwards; one such call at a time in the process.
+- :func:`reshape_transform` and :func:`layer_map`: a layer's output as the channels-first
+  map ``(N, C, h, w)`` libraries expect, read with the layer's
+  :class:`~xaikit.layer_layout.LayerLayout` (channels-last, tokens with the class token
+  dropped): pytorch-grad-cam's ``reshape_transform``, and, for libraries without one
+  (Captum), a module that outputs the map inside the forward pass.
 - :func:`library_seeds`: one seed per image, keyed by the explanation's seed and the
   image's content (:mod:`xaikit.kernels.rng`), for libraries whose draws for an image
   would otherwise depend on the rest of the batch.
@@ -30,7 +35,7 @@ way as the native one, and explains the same scores.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -38,14 +43,16 @@ import torch
 from torch import nn
 
 from xaikit.kernels import GLOBAL_RNG_LOCK, chunks, image_seeds
+from xaikit.layer_layout import LayerLayout
 from xaikit.spec import ModelSpec
 
 from ._torch import as_numpy, model_view
 from .engine import TorchEngine, engine_for, function_scores, versions
 from .passes import _Pass, pass_gate
 
-__all__ = ["HeadModel", "ScoreModel", "TorchModelMixin", "as_numpy", "function_scores", "library_call", "library_score",
-           "library_seeds", "module_of", "seeded", "to_tensor", "versions"]
+__all__ = ["HeadModel", "LayerMap", "ScoreModel", "TorchModelMixin", "as_numpy", "function_scores", "layer_map",
+           "library_call", "library_score", "library_seeds", "module_of", "reshape_transform", "seeded", "to_tensor",
+           "versions"]
 
 
 class TorchModelMixin:
@@ -55,6 +62,9 @@ class TorchModelMixin:
 
     def _describe(self, images: np.ndarray) -> ModelSpec:
         return engine_for(self.model).describe(tuple(int(s) for s in images.shape[1:]))
+
+    def _describe_static(self) -> ModelSpec:
+        return engine_for(self.model).describe(None)
 
     def _predict(self, images: np.ndarray, batch_size: int) -> np.ndarray:
         engine = engine_for(self.model)
@@ -87,6 +97,70 @@ def library_score(spec: ModelSpec) -> str:
 def module_of(model: nn.Module, layer: str) -> nn.Module:
     """The module of ``model`` at path ``layer`` (:class:`~xaikit.LayerError` naming the modules if none)."""
     return model_view(model).module(layer)
+
+
+def _to_grid(output: torch.Tensor, layout: LayerLayout) -> torch.Tensor:
+    """A layer's output ``(N, *raw)`` -> its map channels first ``(N, C, h, w)`` (differentiable)."""
+    if layout.kind == "channels_first":
+        return output
+    if layout.kind == "channels_last":
+        return output.permute(0, 3, 1, 2)
+    h, w = layout.grid
+    return output[:, layout.prefix:].reshape(output.shape[0], h, w, layout.channels).permute(0, 3, 1, 2)
+
+
+def reshape_transform(layout: LayerLayout) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """pytorch-grad-cam's ``reshape_transform`` for a layer of this layout (None for a channels-first layer).
+
+    The function people write for ViT and Swin: tokens -> drop the first ``K`` (class,
+    distillation, register tokens), the rest as the ``h x w`` grid, channels first; a
+    channels-last ``(N, h, w, C)`` output permuted to ``(N, C, h, w)``.
+    """
+    if layout.kind == "channels_first":
+        return None
+
+    def transform(tensor: torch.Tensor) -> torch.Tensor:
+        return _to_grid(tensor, layout)
+
+    return transform
+
+
+class LayerMap(nn.Module):
+    """The identity on a layer's map ``(N, C, h, w)``: hooked by a library as the layer (see :func:`layer_map`)."""
+
+    def forward(self, grid: torch.Tensor) -> torch.Tensor:
+        return grid.clone()
+
+
+@contextlib.contextmanager
+def layer_map(model: nn.Module, layer: str, layout: LayerLayout) -> Iterator[nn.Module]:
+    """A module whose output is ``layer``'s map, channels first, for a library that hooks a module's output.
+
+    A channels-first layer is its own module. Otherwise, while the block is open, a
+    forward hook on the layer passes its map through a :class:`LayerMap` and rebuilds the
+    layer's output from that module's output (the dropped tokens put back in front), so
+    the model computes the same values and the library's hooks on the yielded module see
+    the map and its gradient. Use it inside :func:`library_call` (the hook acts in every
+    thread).
+    """
+    module = module_of(model, layer)
+    if layout.kind == "channels_first":
+        yield module
+        return
+    target = LayerMap()
+
+    def hook(_: nn.Module, inputs: tuple[Any, ...], output: Any) -> Any:
+        grid = target(_to_grid(output, layout))
+        if layout.kind == "channels_last":
+            return grid.permute(0, 2, 3, 1)
+        tokens = grid.flatten(2).transpose(1, 2)
+        return torch.cat([output[:, :layout.prefix], tokens], dim=1) if layout.prefix else tokens
+
+    handle = module.register_forward_hook(hook)
+    try:
+        yield target
+    finally:
+        handle.remove()
 
 
 def to_tensor(images: np.ndarray, model: nn.Module) -> torch.Tensor:

@@ -27,7 +27,9 @@ import numpy as np
 import torch
 
 from xaikit.engine import Engine
-from xaikit.errors import ModelError
+from xaikit.errors import LayerError, ModelError
+from xaikit.layer_layout import LayerLayout
+from xaikit.methods.gradients import relu_rule_message
 from xaikit.spec import ModelSpec
 from xaikit.targets import check_score_values, not_differentiable_error
 
@@ -86,6 +88,18 @@ class TorchEngine(Engine):
         return self.view.layer_name(layer)
 
     # ----------------------------------------------------------------- helpers
+    def _layout(self, layer: str, layout: LayerLayout | None, image_shape: tuple[int, ...]) -> LayerLayout | None:
+        """The layout ``layer`` is read with: the one given, else the one the description decided (None: the layer
+        holds no map and its output crosses as it is; undecided: :class:`~xaikit.LayerError` naming
+        ``layer_layout=``)."""
+        if layout is not None:
+            return layout
+        spec = self.view.describe(image_shape)
+        info = spec.layer(layer)
+        if info is not None and (info.layout is not None or info.undecided):
+            return spec.layer_layout(layer)
+        return None
+
     def _probe(self, x: np.ndarray) -> _Probe:
         return self.view.probe(tuple(int(s) for s in x.shape[1:]))
 
@@ -191,30 +205,14 @@ class TorchEngine(Engine):
             scores = self._scores(self._run(rows, probe), probe, score)
             return as_numpy(scores.gather(1, self._index(t)[:, None])[:, 0])
 
-    def _check_relus(self, rule: str, probe: _Probe) -> None:
-        """Refuse a modified-ReLU rule on a model whose hidden activations are modules other than ``nn.ReLU``
-        (GELU, SiLU, Hardswish...): it would be the plain gradient there. A model without activation modules
-        (a linear model) keeps the rule, which is then the gradient by definition."""
-        modules = self.view.modules
-        if any(isinstance(m, torch.nn.ReLU) for m in modules.values()):
-            return
-        kinds = sorted({type(m).__name__ for name, m in modules.items()
-                        if name != probe.final
-                        and (type(m).__module__.startswith("torch.nn.modules.activation") or "GELU" in type(m).__name__)
-                        and type(m).__name__ not in _NOT_SMOOTH})
-        if kinds:
-            raise ModelError(f"model {self.view.name!r} has no nn.ReLU module (its activations: {', '.join(kinds)}): "
-                             f"{_RULES[rule]} changes the backward pass of ReLUs, so here it would return the plain "
-                             "gradient. Use vanilla_gradients (or a model with ReLUs).")
-
     # ----------------------------------------------------------------- gradients
     def input_gradients(self, x: np.ndarray, t: np.ndarray, score: str, *, rule: str = "plain"
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         if rule not in ("plain", "guided", "deconvnet"):
             raise ValueError(f"unknown gradient rule {rule!r}")
+        if rule != "plain" and not any(isinstance(m, torch.nn.ReLU) for m in self.view.modules.values()):
+            raise ModelError(relu_rule_message(self.view.name, rule, "nn.ReLU module"))
         probe = self._probe(x)
-        if rule != "plain":
-            self._check_relus(rule, probe)
         with self.view.running(grad=True):
             images = self._tensor(x).requires_grad_(True)
             state = self._run(images, probe, relu_rule=None if rule == "plain" else rule)
@@ -225,10 +223,16 @@ class TorchEngine(Engine):
 
     def path_gradient_sums(self, x: np.ndarray, seg: np.ndarray, r: np.ndarray, e: np.ndarray, u: np.ndarray,
                            w: np.ndarray, t: np.ndarray, score: str, *, layer: str | None = None,
-                           times_delta: bool = False, second_moment: bool = False) -> np.ndarray:
+                           times_delta: bool = False, second_moment: bool = False,
+                           layout: LayerLayout | None = None) -> np.ndarray:
         view = self.view
-        image_shape = (tuple(int(s) for s in x.shape[1:]) if layer is None
-                       else view.image_shape_for(layer, tuple(int(s) for s in x.shape[1:])))
+        if layer is None:
+            image_shape = tuple(int(s) for s in x.shape[1:])
+        else:
+            image_shape = self._image_shape_of_map(layer, layout, tuple(int(s) for s in x.shape[1:]))
+            layout = self._layout(layer, layout, image_shape)
+            if layout is not None:
+                layout.check_writable("a path method at a layer")
         probe = view.probe(image_shape)
         if layer is not None:
             view.check_head(layer)  # once per layer (cached): a layer another path bypasses is refused
@@ -241,9 +245,9 @@ class TorchEngine(Engine):
             points.requires_grad_(True)
             if layer is None:
                 state = self._run(points, probe)
-            else:  # points are channels-last activations; the model takes them channels first
-                nchw = points.permute(0, 3, 1, 2).to(view.dtype).contiguous()
-                state = view.run_head(layer, nchw, probe, image_shape)
+            else:  # points are maps (N, h, w, C); the model takes the layer's own layout
+                raw = points if layout is None else _from_map(points, layout)
+                state = view.run_head(layer, raw.to(view.dtype), probe, image_shape)
             scores = self._scores(state, probe, score)
             targets = self._index(t)
             weights = self._tensor(w)[expand]
@@ -262,16 +266,19 @@ class TorchEngine(Engine):
             return as_numpy(torch.stack(sums))
 
     # ----------------------------------------------------------------- layers
-    def layer_gradients(self, x: np.ndarray, t: np.ndarray, score: str, layer: str
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def layer_gradients(self, x: np.ndarray, t: np.ndarray, score: str, layer: str, *,
+                        layout: LayerLayout | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         probe = self._probe(x)
+        layout = self._layout(layer, layout, tuple(int(s) for s in x.shape[1:]))
         with self.view.running(grad=True):
             state = self._run(self._images(x), probe, [layer], grad=True)
             acts = state.outputs[layer]
             s, t_used = self._selected(state, probe, self._index(t), score)
             (grads,) = torch.autograd.grad(s.sum(), acts)
-            return (as_numpy(_channels_last(acts)), as_numpy(_channels_last(grads)), as_numpy(self._output(state)),
-                    t_used.cpu().numpy().astype(np.int32))
+            acts_np, grads_np = as_numpy(acts), as_numpy(grads)
+            if layout is not None:
+                acts_np, grads_np = layout.to_map(acts_np), layout.to_map(grads_np)
+            return acts_np, grads_np, as_numpy(self._output(state)), t_used.cpu().numpy().astype(np.int32)
 
     def layer_outputs(self, x: np.ndarray, layers: Sequence[str]) -> tuple[dict[str, np.ndarray], np.ndarray]:
         probe = self._probe(x)
@@ -280,22 +287,44 @@ class TorchEngine(Engine):
             state = self._run(self._images(x), probe, names)
             return {n: as_numpy(state.outputs[n]) for n in names}, as_numpy(self._output(state))
 
-    def probe(self, x: np.ndarray, score: str, layer: str | None
+    def probe(self, x: np.ndarray, score: str, layer: str | None, *, layout: LayerLayout | None = None
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         probe = self._probe(x)
+        if layer:
+            layout = self._layout(layer, layout, tuple(int(s) for s in x.shape[1:]))
         with self.view.running(grad=False):
             state = self._run(self._images(x), probe, [layer] if layer else [])
-            features = as_numpy(_channels_last(state.outputs[layer])) if layer else None
+            features = None
+            if layer:
+                features = as_numpy(state.outputs[layer])
+                features = features if layout is None else layout.to_map(features)
             return as_numpy(self._output(state)), as_numpy(self._scores(state, probe, score)), features
 
-    def head_scores(self, features: np.ndarray, t: np.ndarray, score: str, layer: str) -> np.ndarray:
-        """Scores ``(B,)`` of explicit classes ``t`` from ``layer``'s channels-last activations ``features``."""
+    def _image_shape_of_map(self, layer: str, layout: LayerLayout | None, map_shape: tuple[int, ...]
+                            ) -> tuple[int, ...]:
+        """The image shape for which ``layer`` outputs maps of ``map_shape`` ``(h, w, C)`` (as ``layout`` reads it)."""
+        if layout is not None:
+            return self.view.image_shape_for(layer, layout.raw_shape)
+        for (name, raw), image_shape in list(self.view._image_shapes.items()):
+            if name == layer:
+                found = self.view.describe(image_shape).layer(layer)
+                read = raw if found is None or found.layout is None else (*found.layout.grid, found.layout.channels)
+                if tuple(read) == tuple(map_shape):
+                    return image_shape
+        raise LayerError(f"layer {layer!r} was never seen to output per-image maps of shape {tuple(map_shape)}; "
+                         "describe the model with the images first")
+
+    def head_scores(self, features: np.ndarray, t: np.ndarray, score: str, layer: str, *,
+                    layout: LayerLayout | None = None) -> np.ndarray:
+        """Scores ``(B,)`` of explicit classes ``t`` from ``layer``'s maps ``features`` ``(B, h, w, C)``."""
         view = self.view
-        image_shape = view.image_shape_for(layer, tuple(int(s) for s in features.shape[1:]))
+        image_shape = self._image_shape_of_map(layer, layout, tuple(int(s) for s in features.shape[1:]))
+        layout = self._layout(layer, layout, image_shape)
+        raw = features if layout is None else layout.from_map(features, "Ablation-CAM")
         probe = view.probe(image_shape)
         view.check_head(layer)  # once per layer: a layer another path bypasses is refused
         with view.running(grad=False):
-            a = self._tensor(features).permute(0, 3, 1, 2).to(view.dtype).contiguous()
+            a = self._tensor(raw).to(view.dtype).contiguous()
             scores = self._scores(view.run_head(layer, a, probe, image_shape), probe, score)
             return as_numpy(scores.gather(1, self._index(t)[:, None])[:, 0])
 
@@ -337,10 +366,11 @@ class TorchEngine(Engine):
         for i in range(int(iters)):
             xi = self._tensor(x) + 1e-7 * i
             if plan.kind == "head_forward_backward" and plan.layer is not None:
-                image_shape = view.image_shape_for(plan.layer, tuple(int(s) for s in x.shape[1:]))
+                image_shape = self._image_shape_of_map(plan.layer, None, tuple(int(s) for s in x.shape[1:]))
                 probe = self._probe(np.zeros((1, *image_shape), np.float32))
+                layout = self._layout(plan.layer, None, image_shape)
                 with view.running(grad=True):
-                    a = xi.permute(0, 3, 1, 2).contiguous().requires_grad_(True)
+                    a = (xi if layout is None else _from_map(xi, layout)).contiguous().requires_grad_(True)
                     state = view.run_head(plan.layer, a, probe, image_shape)
                     scores = self._scores(state, probe, plan.score)
                     total = sum(torch.autograd.grad(scores.gather(1, targets[:, j:j + 1]).sum(), a,
@@ -372,15 +402,16 @@ def function_scores(fn: Any, out: torch.Tensor) -> torch.Tensor:
     return value.float()
 
 
-#: Activation modules that do not make a modified-ReLU rule meaningless: piecewise-linear ReLU variants (left with
-#: their gradient, a documented limit) and what is not a hidden activation.
-_NOT_SMOOTH = frozenset({"LeakyReLU", "ReLU6", "PReLU", "RReLU", "Hardtanh", "MultiheadAttention", "Softmax",
-                         "LogSoftmax", "Softmax2d", "Softmin"})
-
-#: The modified-ReLU rules in words (messages).
-_RULES = {"guided": "guided backpropagation", "deconvnet": "the deconvnet rule"}
-
-
 def _channels_last(tensor: torch.Tensor) -> torch.Tensor:
     """``(N, C, h, w)`` -> ``(N, h, w, C)``: layer tensors cross the engine boundary channels-last."""
     return tensor.permute(0, 2, 3, 1) if tensor.ndim == 4 else tensor
+
+
+def _from_map(maps: torch.Tensor, layout: LayerLayout) -> torch.Tensor:
+    """Maps ``(N, h, w, C)`` -> the layer's own layout (differentiable; :meth:`LayerLayout.from_map` on tensors)."""
+    layout.check_writable("a method running the model above the layer")
+    if layout.kind == "channels_first":
+        return maps.permute(0, 3, 1, 2)
+    if layout.kind == "channels_last":
+        return maps
+    return maps.reshape(maps.shape[0], layout.locations, layout.channels)

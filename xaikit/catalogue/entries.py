@@ -91,7 +91,7 @@ def _sobol_rows(params: Mapping[str, Any]) -> int:
 GRADIENTS = frozenset({"scores", "gradients"})
 LAYERS = frozenset({"scores", "gradients", "layers"})
 
-_CAM_PARAMS = shared("layer", "relu")
+_CAM_PARAMS = shared("layer", "layer_layout", "relu")
 _PIXEL = shared("channel_reduce")
 GUIDED = frozenset({"scores", "gradients", "guided"})
 ACTIVATIONS = frozenset({"scores", "layers"})
@@ -256,7 +256,8 @@ ENTRIES: tuple[MethodSchema, ...] = (
         "Guided backpropagation multiplied pixel by pixel by the Grad-CAM map upsampled to the input.",
         _GRADCAM_PAPER,
         signed=True, cost="2 forward + 2 backward passes (one down to the layer)",
-        params=shared("layer", "channel_reduce"), needs=LAYERS | GUIDED, layer="auto", view="magnitude",
+        params=shared("layer", "layer_layout", "channel_reduce"), needs=LAYERS | GUIDED, layer="auto",
+        view="magnitude",
         floor_fn=_guided_gradcam, formula="A = guided_backprop(x) * up(Grad-CAM)"),
     # ------------------------------------------------------------------ gradient statistics over noise
     MethodSchema(

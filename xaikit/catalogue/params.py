@@ -181,6 +181,11 @@ SHARED: dict[str, Param] = {p.name: p for p in [
        "several: an index (tuple, list, a Keras model's outputs), a key (dict) or an attribute name ('logits').",
        nullable="the one output; Hugging Face's and torchvision's aux outputs: 'logits'"),
     _p("layer", "layer", None, "The layer whose output is used.", nullable="the method's default layer"),
+    _p("layer_layout", "str", None, "How the layer's output holds its map: 'channels_first' (C, h, w), "
+       "'channels_last' (h, w, C), or 'tokens:K' ((T, C) tokens whose first K -- class, distillation, register "
+       "tokens -- are dropped and the rest is the grid of patches).",
+       nullable="decided from the model's structure and the shapes seen (an error asks for it where they allow "
+       "two readings)"),
     _p("relu", "bool", True, "Apply the final ReLU of the definition; False keeps negative evidence."),
     _p("channel_reduce", "choice", "sum", "How per-channel values become one map: 'sum' (keeps the sign and "
        "completeness), 'abs_sum' (tf-explain's), 'max_abs' (Simonyan et al.'s saliency).",

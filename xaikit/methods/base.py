@@ -54,6 +54,9 @@ class _EngineBound:
     def _describe(self, images: np.ndarray) -> ModelSpec:
         return self._engine().describe(tuple(images.shape[1:]))
 
+    def _describe_static(self) -> ModelSpec:
+        return self._engine().describe(None)
+
     def _info(self) -> dict[str, Any]:
         return self._engine().versions()
 

@@ -67,7 +67,8 @@ class GradCAM(EngineExplainer):
         weights_of = type(self).channel_weights
         maps, outputs, used = [], [], []
         for s in chunks(len(images), params["batch_size"]):
-            acts, grads, out, t = engine.layer_gradients(images[s], t_in[s], params["score"], params["layer"])
+            acts, grads, out, t = engine.layer_gradients(images[s], t_in[s], params["score"], params["layer"],
+                                                         layout=params["_layout"])
             maps.append(weighted_cam(acts, weights_of(acts, grads), relu))
             outputs.append(out)
             used.append(t)

@@ -45,7 +45,7 @@ class _ActivationCAM(EngineExplainer):
 
     def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
         engine = self._engine()
-        parts = [engine.probe(images[s], params["score"], params["layer"])
+        parts = [engine.probe(images[s], params["score"], params["layer"], layout=params["_layout"])
                  for s in chunks(len(images), params["batch_size"])]
         outputs, scores, features = (np.concatenate([p[i] for p in parts]) for i in range(3))
         targets = targets_or_predicted(targets, outputs, params["_spec"])
@@ -144,6 +144,7 @@ class AblationCAM(_ActivationCAM):
 
     def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
         params = super()._resolve_params(images, spec)
+        params["_layout"].check_writable("Ablation-CAM")  # the ablated maps go back into the model
         self._engine().check_head(params["layer"])  # fail before any work if the model cannot be split there
         return params
 
@@ -162,7 +163,8 @@ class AblationCAM(_ActivationCAM):
 
         def compute(prepared: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
             index, ablated = prepared
-            return engine.head_scores(ablated, t_all[index], params["score"], params["layer"])
+            return engine.head_scores(ablated, t_all[index], params["score"], params["layer"],
+                                      layout=params["_layout"])
 
         def consume(rows: slice, prepared: tuple[np.ndarray, np.ndarray], scores: np.ndarray) -> None:
             ablated_scores[rows] = scores

@@ -11,7 +11,20 @@ from ..explainer import Attribution
 from ..kernels import chunks, reduce_channels
 from .base import EngineExplainer, graph_targets
 
-__all__ = ["VanillaGradients", "GradientXInput", "GuidedBackprop", "Deconvnet", "channel_axis"]
+__all__ = ["VanillaGradients", "GradientXInput", "GuidedBackprop", "Deconvnet", "channel_axis", "relu_rule_message"]
+
+
+def relu_rule_message(model: str, rule: str, what: str) -> str:
+    """Why an engine refuses guided backpropagation / deconvnet on a model with no ReLU it can reach.
+
+    Both change only the backward pass of ReLUs: on a network without them (ConvNeXt and
+    Swin use GELU, EfficientNet SiLU) the result would be vanilla gradients under another
+    name, so the engines refuse instead of returning it.
+    """
+    method = "guided backpropagation" if rule == "guided" else "the deconvnet"
+    return (f"{method} changes the backward pass of ReLUs, and model {model!r} has no {what} (its nonlinearities are "
+            "others, such as GELU or SiLU, or ReLUs called as functions inside forward): the result would equal "
+            "vanilla_gradients. Use vanilla_gradients, integrated_gradients or smoothgrad on this model.")
 
 
 def channel_axis(params: dict[str, Any]) -> int:

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, ModelError
 from ..explainer import Attribution
 from ..kernels import ImageStreams, integration_points, reduce_channels, row_plan, segments
 from ..spec import ModelSpec, targets_or_predicted
@@ -217,11 +217,29 @@ class IntegratedGradients(EngineExplainer):
             return used, seg, base, zero, alphas.astype(np.float32), weights.astype(np.float32), t_all[index][:, None]
 
         total = stream_sums(engine, images, n * steps, params["batch_size"], prepare, score=params["score"])[0]
+        if not np.isfinite(total).all():
+            self._check_baseline(baseline, t_all, params)
         channels = ((images - baseline) * total).astype(np.float32)
         gap = channels.reshape(n, -1).sum(axis=1, dtype=np.float64) - (s_x - s_b)
         maps = reduce_channels(channels, params["channel_reduce"], axis=channel_axis(params))
         return Attribution(maps, outputs, targets_used, channels=channels,
                            extras={"completeness_gap": gap.astype(np.float32)})
+
+
+    def _check_baseline(self, baseline: np.ndarray, targets: np.ndarray, params: dict[str, Any]) -> None:
+        """Raise :class:`~xaikit.ModelError` naming the baseline when the gradient at the baseline itself is NaN/Inf.
+
+        A constant baseline (all zeros) makes every token or channel equal: a
+        normalisation of zero variance, an attention over identical keys, can have a
+        gradient that is not defined there (maxvit_t at ``baseline=0``). Called only when
+        the sums are not finite (the general message follows otherwise).
+        """
+        grads = self._engine().input_gradients(baseline[None], targets[:1], params["score"])[0]
+        if not np.isfinite(grads).all():
+            raise ModelError(f"integrated gradients got NaN/Inf gradients: the model's gradient is not finite at the "
+                             f"baseline itself (baseline={params['baseline']!r}; a constant image can make a "
+                             "normalisation or an attention layer degenerate). Use another baseline, such as "
+                             "baseline=0.1, a per-channel mean or a blurred image.")
 
 
 class ExpectedGradients(EngineExplainer):
