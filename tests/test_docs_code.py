@@ -120,7 +120,20 @@ def _torch() -> dict:
     return {"model": model.eval(), "x": x, "images_nchw": x}
 
 
-FIXTURES = {"numpy": _numpy, "keras": _keras, "zoo": _zoo, "torch": _torch}
+def _vit() -> dict:
+    """A narrow torchvision ViT (2 layers, 32 x 32 images, 1000 classes) for the attention pages' ``vit``."""
+    import torch
+    import torchvision
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        vit = torchvision.models.VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2,
+                                                   hidden_dim=32, mlp_dim=64, num_classes=1000).eval()
+        torch.nn.init.normal_(vit.heads.head.weight)  # torchvision starts the head at zero
+    return {"vit": vit, "x": np.ascontiguousarray(_image(32).transpose(0, 3, 1, 2))}
+
+
+FIXTURES = {"numpy": _numpy, "keras": _keras, "zoo": _zoo, "torch": _torch, "vit": _vit}
 _MADE: dict[str, dict] = {}
 
 
@@ -128,7 +141,7 @@ def fixture_set(name: str) -> dict:
     if name not in FIXTURES:
         raise AssertionError(f"unknown docs-test fixtures {name!r}; known: {', '.join(FIXTURES)}")
     if name not in _MADE:
-        if name in ("torch",):
+        if name in ("torch", "vit"):
             pytest.importorskip("torchvision")
         if name in ("keras", "zoo"):
             pytest.importorskip("tensorflow")
