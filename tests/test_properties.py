@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import xaikit as xk
 from xaikit.binding import get_method_class
-from xaikit.catalogue import Param
+from xaikit.catalogue import ATTENTION_METHODS, Param
 from xaikit.errors import XaikitError
 from xaikit.registry import available_backends, list_methods
 
@@ -36,8 +36,9 @@ def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-PAIRS = [(r.id, b) for r in list_methods() if r.id != "activations" for b in r.backends
-         if b in FRAMEWORK and b in available_backends() and _installed(_NEEDS[FRAMEWORK[b]])]
+# The attention methods need a transformer (tests/test_attention.py); these tiny CNNs are refused by name.
+PAIRS = [(r.id, b) for r in list_methods() if r.id != "activations" and r.id not in ATTENTION_METHODS
+         for b in r.backends if b in FRAMEWORK and b in available_backends() and _installed(_NEEDS[FRAMEWORK[b]])]
 PROFILE = settings(max_examples=int(__import__("os").environ.get("XAIKIT_PROPERTY_EXAMPLES", "6")), deadline=None,
                    derandomize=True, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
@@ -194,6 +195,13 @@ def cases(draw: st.DrawFn, method: str, backend: str) -> tuple:
     return x, params, targets, valid and ok
 
 
+#: Refusals that depend on the image or the model, not on the parameters alone: valid values may meet them (SLIC finds
+#: one segment in a flat 8 x 8 image whatever n_segments asks, and Captum's KernelShap needs two; tf-explain's
+#: occlusion takes the one score its model's output allows).
+DEPENDS_ON_THE_INPUT = {("kernel_shap", "captum"): "needs at least 2 segments per image",
+                        ("occlusion", "tf-explain"): "for this model that is score="}
+
+
 @pytest.mark.parametrize("method,backend", PAIRS, ids=[f"{m}:{b}" for m, b in PAIRS])
 def test_any_input_gives_a_valid_explanation_or_a_documented_error(method, backend):
     @PROFILE
@@ -205,7 +213,9 @@ def test_any_input_gives_a_valid_explanation_or_a_documented_error(method, backe
         try:
             exp = xk.explain(model, x, method=method, backend=backend, targets=targets, batch_size=2, **params)
         except XaikitError as exc:
-            if valid:  # a regression refusing valid values must not pass as "a documented error"
+            documented = DEPENDS_ON_THE_INPUT.get((method, backend))
+            if valid and not (documented and documented in str(exc)):
+                # a regression refusing valid values must not pass as "a documented error"
                 raise AssertionError(f"valid input refused: images {x.shape} {x.dtype}, targets {targets!r}, "
                                      f"params {params!r}: {exc}") from exc
             return

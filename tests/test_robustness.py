@@ -152,6 +152,10 @@ def test_channels_first_keras_models_are_read_channels_first():
         assert "channels first" in str(exc) and "GPU" in str(exc)
     with pytest.raises(xk.LayerError, match="computes channels first"):
         xk.explain(cf, x_first, method="gradcam", layer="cf")
+    two_in = keras.Input((4, 6, 2))  # 2 channels: the shape alone would say 4 channels first; nothing in it does
+    two = keras.Model(two_in, keras.layers.Dense(3)(keras.layers.Flatten()(two_in)))
+    assert xk.explain(two, np.zeros((1, 4, 6, 2), np.float32), method="vanilla_gradients").attributions.shape == \
+        (1, 4, 6)
     declare_layout(first, "NHWC")  # stated: (3, 16, 16) read as 3 x 16 pixels of 16 channels
     try:
         assert xk.explain(first, x_first, method="vanilla_gradients").layout == "NHWC"

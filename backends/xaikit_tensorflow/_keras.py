@@ -220,7 +220,7 @@ class KerasModelView:
         self.layers = self._index_layers(model)
         _check_scope_names(model, self.layers)
         self.input_shape = self._input_shape(model)
-        self.layout = _DECLARED.get(model) or layout_from_shape(self.input_shape) or "NHWC"
+        self.layout = _DECLARED.get(model) or self._layout_from_structure()
         self.final_layer, self.output_activation, self.final_mode = self._final(model)
         self._functions: dict[tuple[Any, ...], Callable[..., Any]] = {}
         self._shape_cache: dict[tuple[int, ...], tuple[dict[str, tuple[int | None, ...]], dict[str, int]]] = {}
@@ -295,6 +295,17 @@ class KerasModelView:
                          output_shape=None if len(out) == 1 else tuple(out))  # type: ignore[arg-type]
         self._specs[image_shape] = spec
         return spec
+
+    def _layout_from_structure(self) -> str:
+        """The layout of the model's input: NCHW only where the input shape says channels first (1, 3 or 4 entries
+        first, not last: the callable backend's rule) *and* the model shows it (a ``Permute`` or a layer computing
+        ``data_format="channels_first"``); else Keras' convention, NHWC. A 2-channel image ``(4, 6, 2)`` is not
+        read as 4 channels of 6 x 2 pixels. :func:`declare_layout` states it where neither tells."""
+        if layout_from_shape(self.input_shape) != "NCHW":
+            return "NHWC"
+        shows = any(type(layer).__name__ == "Permute" or getattr(layer, "data_format", None) == "channels_first"
+                    for layer in self.layers.values())
+        return "NCHW" if shows else "NHWC"
 
     def _in_layout(self, layer: str, shape: tuple[int | None, ...] | None) -> tuple[int | None, ...] | None:
         """A layer's per-image output shape in the model's layout (``(C, h, w)`` for a channels-first model), as

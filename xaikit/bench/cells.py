@@ -164,6 +164,11 @@ def metric_cell(model: OpenModel, *, sample: Sample, maps: np.ndarray, metric: s
     if metric in CAUSAL_METRICS:
         predict = _predict(model, sample.layout, score, batch_size)
         label = "probability" if score == PROBABILITY_FROM_LOGITS else score  # what the report says was scored
+        pixels = int(x.shape[1] * x.shape[2])
+        if metric == "faithfulness_correlation" and int(params.get("subset_size", 224)) > pixels // 2:
+            # a suite's subset size is set for its images (128 of 64 x 64); on smaller ones it would not fit (or be
+            # every pixel, the same subset each time): half the image's pixels, recorded in the result's params
+            params = {**params, "subset_size": max(1, pixels // 2)}
         fn = getattr(M, metric)
         seeded = metric not in ("deletion", "insertion", "faithfulness_estimate", "monotonicity", "pixel_flipping",
                                 "selectivity", "irof", "non_sensitivity")
