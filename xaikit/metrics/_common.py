@@ -15,11 +15,13 @@ import numpy as np
 
 from ..errors import InputError
 from ..explainer import SCORES
-from ..validation import as_numpy, check_choice, check_images, check_targets
+from ..validation import as_numpy, check_choice, check_images, check_positive_int, check_targets
 
 __all__ = [
     "Predict",
     "MetricResult",
+    "PerturbationSetup",
+    "perturbation_setup",
     "FILLS",
     "check_maps",
     "check_masks",
@@ -365,3 +367,31 @@ def trapezoid(y: np.ndarray, x: np.ndarray) -> np.ndarray:
     y = np.asarray(y, dtype=np.float64)
     dx = np.diff(np.asarray(x, dtype=np.float64))
     return ((y[..., 1:] + y[..., :-1]) * 0.5 * dx).sum(axis=-1)
+
+
+@dataclass(frozen=True)
+class PerturbationSetup:
+    """The checked inputs of a metric that replaces pixels by a baseline and watches the score
+    (:func:`perturbation_setup`)."""
+
+    x: np.ndarray            # (N, H, W, C) float32
+    maps: np.ndarray         # (N, H, W)
+    flat: np.ndarray         # (N, H*W) float64
+    targets: np.ndarray      # (N,) int64
+    base: np.ndarray         # (N,) float64: predict(x)[i, target_i]
+    fill: np.ndarray         # broadcastable to x
+    batch_size: int
+    score: str
+
+
+def perturbation_setup(predict: Predict, images: Any, attributions: Any, targets: Any, *, baseline: Any,
+                       batch_size: int, score: str) -> PerturbationSetup:
+    """Images, maps, batch size, score label and baseline checked; targets and their scores on the images."""
+    x = check_images(images)
+    n, h, w, _ = x.shape
+    maps = check_maps(attributions, n=n, size=(h, w))
+    batch_size = check_positive_int("batch_size", batch_size)
+    score = check_score_label(score)
+    fill = resolve_fill(baseline, x, name="baseline")
+    t, base = resolve_targets(predict, x, targets, batch_size=batch_size)
+    return PerturbationSetup(x, maps, maps.reshape(n, h * w).astype(np.float64), t, base, fill, batch_size, score)

@@ -7,16 +7,12 @@ from typing import Any
 
 import numpy as np
 
-from ..validation import check_images, check_positive_int
 from ._common import (
     MetricResult,
     Predict,
-    check_maps,
-    check_score_label,
     describe_fill,
     fill_rows,
-    resolve_fill,
-    resolve_targets,
+    perturbation_setup,
     score_jobs,
 )
 
@@ -50,18 +46,15 @@ def completeness(predict: Predict, images: Any, attributions: Any, targets: Any 
     MetricResult
         float64 ``(N,)`` signed gaps, in score units.
     """
-    x = check_images(images)
-    n, h, w, _ = x.shape
-    maps = check_maps(attributions, n=n, size=(h, w))
-    batch_size = check_positive_int("batch_size", batch_size)
-    score = check_score_label(score)
-    fill = resolve_fill(baseline, x, name="baseline")
-    t, base = resolve_targets(predict, x, targets, batch_size=batch_size)
-    ref_scores = score_jobs(predict, n, lambda rows: np.broadcast_to(fill_rows(fill, rows), (len(rows), *x.shape[1:])),
-                            t, batch_size=batch_size)
-    gaps = maps.reshape(n, -1).sum(axis=1, dtype=np.float64) - (base - ref_scores)
-    return MetricResult(values=gaps, targets=t, params={"baseline": describe_fill(baseline),
-                                                        "batch_size": batch_size, "score": score})
+    s = perturbation_setup(predict, images, attributions, targets, baseline=baseline, batch_size=batch_size,
+                           score=score)
+    n = len(s.x)
+    ref_scores = score_jobs(predict, n, lambda rows: np.broadcast_to(fill_rows(s.fill, rows),
+                                                                     (len(rows), *s.x.shape[1:])),
+                            s.targets, batch_size=s.batch_size)
+    gaps = s.flat.sum(axis=1) - (s.base - ref_scores)
+    return MetricResult(values=gaps, targets=s.targets, params={"baseline": describe_fill(baseline),
+                                                                "batch_size": s.batch_size, "score": s.score})
 
 
 def non_sensitivity(predict: Predict, images: Any, attributions: Any, targets: Any = None, *, eps: float = 1e-5,
@@ -93,13 +86,10 @@ def non_sensitivity(predict: Predict, images: Any, attributions: Any, targets: A
 
     if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not 0 <= eps < 1:
         raise InputError(f"eps must be a number in [0, 1); got {eps!r}.")
-    x = check_images(images)
+    s = perturbation_setup(predict, images, attributions, targets, baseline=baseline, batch_size=batch_size,
+                           score=score)
+    x, fill, t, base, batch_size, score = s.x, s.fill, s.targets, s.base, s.batch_size, s.score
     n, h, w, _ = x.shape
-    maps = check_maps(attributions, n=n, size=(h, w))
-    batch_size = check_positive_int("batch_size", batch_size)
-    score = check_score_label(score)
-    fill = resolve_fill(baseline, x, name="baseline")
-    t, base = resolve_targets(predict, x, targets, batch_size=batch_size)
     hw = h * w
 
     def build(jobs: np.ndarray) -> np.ndarray:
@@ -109,7 +99,7 @@ def non_sensitivity(predict: Predict, images: Any, attributions: Any, targets: A
         return np.where(removed.reshape(-1, h, w, 1), fill_rows(fill, rows), x[rows])
 
     scores = score_jobs(predict, n * hw, build, np.repeat(t, hw), batch_size=batch_size).reshape(n, hw)
-    magnitude = np.abs(maps.reshape(n, hw)).astype(np.float64)
+    magnitude = np.abs(s.flat)
     unattributed = magnitude < eps * magnitude.max(axis=1, keepdims=True)
     ineffective = np.abs(scores - base[:, None]) < eps
     values = (unattributed != ineffective).sum(axis=1).astype(np.float64)

@@ -22,16 +22,14 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..validation import check_bool, check_choice, check_images, check_positive_int, check_seed
+from ..validation import check_bool, check_choice, check_positive_int, check_seed
 from ._common import (
     MetricResult,
+    PerturbationSetup,
     Predict,
-    check_maps,
-    check_score_label,
     describe_fill,
     fill_rows,
-    resolve_fill,
-    resolve_targets,
+    perturbation_setup,
     rowwise_pearson,
     rowwise_spearman,
     score_jobs,
@@ -59,31 +57,7 @@ class CurveResult(MetricResult):
 
 
 # --------------------------------------------------------------------------- shared set-up
-@dataclass(frozen=True)
-class _Setup:
-    x: np.ndarray            # (N, H, W, C) float32
-    maps: np.ndarray         # (N, H, W)
-    flat: np.ndarray         # (N, H*W)
-    targets: np.ndarray      # (N,) int64
-    base: np.ndarray         # (N,) float64: predict(x)[i, target_i]
-    fill: np.ndarray         # broadcastable to x
-    batch_size: int
-    score: str
-
-
-def _setup(predict: Predict, images: Any, attributions: Any, targets: Any, *, baseline: Any, batch_size: int,
-           score: str) -> _Setup:
-    x = check_images(images)
-    n, h, w, _ = x.shape
-    maps = check_maps(attributions, n=n, size=(h, w))
-    batch_size = check_positive_int("batch_size", batch_size)
-    score = check_score_label(score)
-    fill = resolve_fill(baseline, x, name="baseline")
-    t, base = resolve_targets(predict, x, targets, batch_size=batch_size)
-    return _Setup(x, maps, maps.reshape(n, h * w).astype(np.float64), t, base, fill, batch_size, score)
-
-
-def _replace(s: _Setup, rows: np.ndarray, removed: np.ndarray) -> np.ndarray:
+def _replace(s: PerturbationSetup, rows: np.ndarray, removed: np.ndarray) -> np.ndarray:
     """Images ``rows`` with the pixels where ``removed`` (``(b, H*W)`` bool) set to the baseline."""
     b = len(rows)
     _, h, w, _ = s.x.shape
@@ -95,7 +69,7 @@ def _steps(n_pixels: int, features_in_step: Any) -> tuple[int, int]:
     return step, math.ceil(n_pixels / step)
 
 
-def _common_params(s: _Setup, baseline: Any) -> dict[str, Any]:
+def _common_params(s: PerturbationSetup, baseline: Any) -> dict[str, Any]:
     return {"baseline": describe_fill(baseline), "batch_size": s.batch_size, "score": s.score}
 
 
@@ -157,7 +131,8 @@ def faithfulness_correlation(predict: Predict, images: Any, attributions: Any, t
     MetricResult
         float64 ``(N,)`` in [-1, 1]; NaN where no subset changes the score (undefined).
     """
-    s = _setup(predict, images, attributions, targets, baseline=baseline, batch_size=batch_size, score=score)
+    s = perturbation_setup(predict, images, attributions, targets, baseline=baseline, batch_size=batch_size,
+                           score=score)
     n, h, w, _ = s.x.shape
     n_pixels = h * w
     if n_pixels < 2:
@@ -208,7 +183,8 @@ def faithfulness_estimate(predict: Predict, images: Any, attributions: Any, targ
         ``values`` float64 ``(N,)`` in [-1, 1] (NaN if undefined); ``curves`` the score
         drops ``(N, groups)``.
     """
-    s = _setup(predict, images, attributions, targets, baseline=baseline, batch_size=batch_size, score=score)
+    s = perturbation_setup(predict, images, attributions, targets, baseline=baseline, batch_size=batch_size,
+                           score=score)
     n, h, w, _ = s.x.shape
     step, n_steps = _steps(h * w, features_in_step)
     ranks = pixel_ranks(s.maps)
@@ -244,7 +220,8 @@ def monotonicity(predict: Predict, images: Any, attributions: Any, targets: Any 
     CurveResult
         ``values`` float64 ``(N,)`` of 1.0 (monotonic) and 0.0; ``curves`` the scores ``(N, L)``.
     """
-    s = _setup(predict, images, attributions, targets, baseline=baseline, batch_size=batch_size, score=score)
+    s = perturbation_setup(predict, images, attributions, targets, baseline=baseline, batch_size=batch_size,
+                           score=score)
     n, h, w, _ = s.x.shape
     step, n_steps = _steps(h * w, features_in_step)
     ascending = pixel_ranks(-s.maps)
@@ -294,8 +271,8 @@ def monotonicity_correlation(predict: Predict, images: Any, attributions: Any, t
         :math:`v_j` ``(N, groups)``.
     """
     uniform = isinstance(baseline, str) and baseline == "uniform"
-    s = _setup(predict, images, attributions, targets, baseline=0.0 if uniform else baseline,
-               batch_size=batch_size, score=score)
+    s = perturbation_setup(predict, images, attributions, targets, baseline=0.0 if uniform else baseline,
+                           batch_size=batch_size, score=score)
     n, h, w, c = s.x.shape
     step, n_steps = _steps(h * w, features_in_step)
     n_samples = check_positive_int("n_samples", n_samples)
@@ -351,7 +328,8 @@ def pixel_flipping(predict: Predict, images: Any, attributions: Any, targets: An
     CurveResult
         ``values`` float64 ``(N,)``; ``curves`` the scores ``(N, L)``.
     """
-    s = _setup(predict, images, attributions, targets, baseline=baseline, batch_size=batch_size, score=score)
+    s = perturbation_setup(predict, images, attributions, targets, baseline=baseline, batch_size=batch_size,
+                           score=score)
     n, h, w, _ = s.x.shape
     step, n_steps = _steps(h * w, features_in_step)
     ranks = pixel_ranks(s.maps)
@@ -368,7 +346,7 @@ def pixel_flipping(predict: Predict, images: Any, attributions: Any, targets: An
 
 
 # --------------------------------------------------------------------------- regions (patches)
-def _patch_curve(predict: Predict, s: _Setup, patch_size: Any, order: str, n_regions: int | None,
+def _patch_curve(predict: Predict, s: PerturbationSetup, patch_size: Any, order: str, n_regions: int | None,
                  seed: int) -> np.ndarray:
     """Scores ``(N, R)`` after cumulatively replacing the first 1..R patches in ``order``."""
     n, h, w, _ = s.x.shape
@@ -442,7 +420,8 @@ def region_perturbation(predict: Predict, images: Any, attributions: Any, target
     CurveResult
         ``values`` the AOPC ``(N,)``; ``curves`` the score drops ``(N, R)``.
     """
-    s = _setup(predict, images, attributions, targets, baseline=baseline, batch_size=batch_size, score=score)
+    s = perturbation_setup(predict, images, attributions, targets, baseline=baseline, batch_size=batch_size,
+                           score=score)
     order = check_choice("order", order, ("morf", "lerf", "random"))
     if regions is not None:
         regions = check_positive_int("regions", regions)
@@ -475,7 +454,8 @@ def selectivity(predict: Predict, images: Any, attributions: Any, targets: Any =
     CurveResult
         ``values`` float64 ``(N,)``; ``curves`` the scores ``(N, P)``.
     """
-    s = _setup(predict, images, attributions, targets, baseline=baseline, batch_size=batch_size, score=score)
+    s = perturbation_setup(predict, images, attributions, targets, baseline=baseline, batch_size=batch_size,
+                           score=score)
     curves = _patch_curve(predict, s, patch_size, "morf", None, 0)
     params = {"patch_size": list(_patch(patch_size, *s.x.shape[1:3])), **_common_params(s, baseline)}
     return CurveResult(values=trapezoid(curves, np.arange(curves.shape[1])), targets=s.targets, params=params,
@@ -521,7 +501,7 @@ def infidelity(predict: Predict, images: Any, attributions: Any, targets: Any = 
     MetricResult
         float64 ``(N,)``, >= 0.
     """
-    s = _setup(predict, images, attributions, targets, baseline=0.0, batch_size=batch_size, score=score)
+    s = perturbation_setup(predict, images, attributions, targets, baseline=0.0, batch_size=batch_size, score=score)
     n, h, w, c = s.x.shape
     if isinstance(noise_std, bool) or not isinstance(noise_std, (int, float, np.floating, np.integer)) \
             or not np.isfinite(noise_std) or noise_std <= 0:
@@ -647,7 +627,8 @@ def irof(predict: Predict, images: Any, attributions: Any, targets: Any = None, 
     CurveResult
         ``values`` float64 ``(N,)``; ``curves`` ``(N, L_max)``, NaN after an image's last segment.
     """
-    s = _setup(predict, images, attributions, targets, baseline=baseline, batch_size=batch_size, score=score)
+    s = perturbation_setup(predict, images, attributions, targets, baseline=baseline, batch_size=batch_size,
+                           score=score)
     n, h, w, _ = s.x.shape
     if segments is None:
         labels = np.stack([superpixels(s.x[i]) for i in range(n)])
