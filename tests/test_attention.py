@@ -149,3 +149,23 @@ def test_attention_from_several_threads_is_the_sequential_result(toy_vit):
     for a, b in zip(sequential, threaded):
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-7)
     assert all(block.attn.fused_attn for block in tiny.blocks)
+
+
+def test_a_pass_in_another_thread_while_the_hooks_are_half_registered_runs_unchanged(toy_vit):
+    """Regression (a CI run): torch registers a forward hook before it marks it as taking keyword arguments, so
+    another thread's forward on the same module could call the attention hook as ``(module, args, output)`` in
+    between, and failed with "hook() missing 1 required positional argument: 'output'"."""
+    from xaikit_torch.attention import attention_modules, capture_attention
+    from xaikit_torch.passes import _Pass
+
+    modules = dict(toy_vit.named_modules())
+    found = attention_modules(modules, "toy_vit")
+    with torch.no_grad():
+        expected = toy_vit(torch.from_numpy(X))
+    with capture_attention(toy_vit, modules, found, _Pass()):
+        for name, _ in found:  # the window between the two steps of torch's registration
+            modules[name]._forward_hooks_with_kwargs.clear()
+        with torch.no_grad():
+            got = toy_vit(torch.from_numpy(X))
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    assert all(not m._forward_hooks for m in toy_vit.modules())

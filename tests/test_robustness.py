@@ -67,6 +67,22 @@ def test_threads_on_a_fresh_model_give_the_sequential_results(backend):
             np.testing.assert_allclose(a.attributions, b.attributions, rtol=1e-5, atol=1e-6, err_msg=method)
 
 
+def test_the_relu_check_sees_the_models_relus_while_another_pass_has_patched_them():
+    """Regression (a CI run): guided backpropagation in one thread patches every ReLU activation for the time of
+    its pass; the ReLU check of another thread then found none and refused the model ("no ReLU activation"), and
+    the view's fingerprint changed, rebuilding the view around the patched activations."""
+    from xaikit_tensorflow._keras import _Capture, _fingerprint, model_view
+
+    model = fused_softmax_cnn()
+    view = model_view(model)
+    before = _fingerprint(model)
+    with view._hooks(_Capture(wanted=frozenset()), "guided"):
+        assert model.get_layer("c1").activation is not keras.activations.relu  # patched for this pass
+        view.check_relus("guided")
+        assert _fingerprint(model) == before
+        assert model_view(model) is view
+
+
 def _tiny_torch_cnn():
     torch = pytest.importorskip("torch")
     with torch.random.fork_rng(devices=[]):

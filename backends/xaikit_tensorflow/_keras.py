@@ -95,7 +95,7 @@ def _fingerprint(model: Any) -> tuple[Any, ...]:
 
     def walk(container: Any) -> None:
         for layer in getattr(container, "layers", ()):
-            out.append((id(layer), id(layer.__dict__.get("activation"))))
+            out.append((id(layer), id(_unwrapped(layer.__dict__.get("activation")))))
             if isinstance(layer, keras.Model):
                 walk(layer)
 
@@ -412,10 +412,10 @@ class KerasModelView:
         if isinstance(layer, keras.layers.Softmax):
             return layer, "softmax", "input"
         if isinstance(layer, keras.layers.Activation):
-            name = _activation_name(layer.activation)
+            name = _activation_name(_unwrapped(layer.activation))
             return layer, (name if name != "other" else "unknown"), ("input" if name != "other" else "none")
         if hasattr(layer, "activation"):
-            name = _activation_name(layer.activation)
+            name = _activation_name(_unwrapped(layer.activation))
             if name == "other":
                 return layer, "unknown", "none"
             return layer, name, "swap"
@@ -522,6 +522,8 @@ class KerasModelView:
                             capture.logits = z
                         return activation(z) if activation is not None else z
 
+                    recorder.__wrapped__ = activation  # type: ignore[attr-defined]
+
                     patch(layer, "activation", recorder)
                 if relu_rule is not None:
                     self._patch_relus(relu_rule, owner, patch)
@@ -541,7 +543,7 @@ class KerasModelView:
         for layer in self.layers.values():
             if _is_container(layer):
                 continue
-            activation = layer.__dict__.get("activation", getattr(layer, "activation", None))
+            activation = _unwrapped(layer.__dict__.get("activation", getattr(layer, "activation", None)))
             if (activation is not None and getattr(activation, "__name__", "") == "relu") or (
                     type(layer).__name__ == "ReLU" and not getattr(layer, "negative_slope", 0)
                     and getattr(layer, "max_value", None) is None and not getattr(layer, "threshold", 0)):
@@ -559,7 +561,7 @@ class KerasModelView:
         for layer in self.layers.values():
             if _is_container(layer):
                 continue
-            activation = layer.__dict__.get("activation", getattr(layer, "activation", None))
+            activation = _unwrapped(layer.__dict__.get("activation", getattr(layer, "activation", None)))
             if activation is not None and getattr(activation, "__name__", "") == "relu":
                 patch(layer, "activation", _owner_only(relu, activation, owner))
             elif type(layer).__name__ == "ReLU" and not getattr(layer, "negative_slope", 0) \
@@ -782,7 +784,15 @@ def _owner_only(replacement: Callable[[Any], Any], original: Callable[..., Any],
             return replacement(z)
         return original(z, *args, **kwargs)
 
+    call.__wrapped__ = original  # type: ignore[attr-defined]
     return call
+
+
+def _unwrapped(function: Any) -> Any:
+    """``function`` as the model defines it: another thread's pass may have wrapped it for the time of its call."""
+    while callable(function) and getattr(function, "__wrapped__", None) is not None:
+        function = function.__wrapped__
+    return function
 
 
 class _OwnRetracingWarnings(logging.Filter):

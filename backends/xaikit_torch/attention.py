@@ -126,9 +126,13 @@ def capture_attention(model: nn.Module, modules: dict[str, nn.Module], found: li
     switches: list[_Switch] = []
 
     def mha_hook(name: str) -> Any:
-        def hook(module: nn.MultiheadAttention, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Any:
-            if not state.mine():
+        def hook(module: nn.MultiheadAttention, args: tuple[Any, ...], *rest: Any) -> Any:
+            # ``rest`` is ``(kwargs, output)``. torch registers a hook before it marks the hook as taking keyword
+            # arguments, so another thread's forward on the same module can call it as ``(module, args, output)``
+            # in between: that call is never this pass's (it is registered before this pass runs).
+            if len(rest) != 2 or not state.mine():
                 return None
+            kwargs = rest[0]
             q, k, v = (list(args) + [kwargs.get(n) for n in ("query", "key", "value")[len(args):]])[:3]
             if kwargs.get("attn_mask") is not None or kwargs.get("key_padding_mask") is not None or \
                     module.bias_k is not None or module.add_zero_attn:
