@@ -133,6 +133,7 @@ def _method_params(method: str, factory: ModelFactory, layer: str | None, backen
         # models' probabilities (whatever the seed); an unpenalised fit shows what the draws change
         "lime": {"n_samples": 24, "n_segments": 12, "seed": 3, "lasso_alpha": 0.0},
         "sobol": {"grid_size": 2, "n_designs": 4},
+        "partition_shap": {"max_evals": 24},  # shap's default 500 masked passes per image and target: 20 s a check
     }
     params = dict(table.get(method, {}))
     from .catalogue import METHODS
