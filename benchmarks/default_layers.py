@@ -28,6 +28,11 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 SIZES = (64, 96, 128, 224)
+#: Keras architectures whose activations vanish with Keras' random initialisation (at every input size: the last
+#: map holds ~1e-10, all 1000 probabilities are exactly 0.001, the predicted class is class 0 by tie-breaking and its
+#: Grad-CAM happens to be negative everywhere): their convolutions are re-initialised He normal here
+#: (benchmarks/random_weights.py measures it).
+VANISHING = ("MobileNetV2", "MobileNetV3Large")
 #: Too large to build on a laptop's memory with random weights (hundreds of millions of parameters): not run.
 HUGE = {"regnet_y_128gf": "644 M parameters", "vit_h_14": "632 M parameters"}
 
@@ -78,6 +83,10 @@ def _keras(name: str, size: int):
         size = max(size, 96)  # at least 75 (71 for Xception)
     keras.utils.set_random_seed(0)
     model = getattr(keras.applications, name)(weights=None, input_shape=(size, size, 3))
+    if name in VANISHING:
+        from random_weights import he_normal_keras  # benchmarks/random_weights.py, beside this script
+
+        he_normal_keras(model)
     x = np.random.default_rng(0).uniform(0, 255, size=(1, size, size, 3)).astype(np.float32)
     return model, x
 
@@ -131,10 +140,12 @@ input is the smallest of 64, 96, 128 and 224 pixels at which the default layer h
 The rule is `xaikit.spec.default_cam_layer`: the last layer whose output holds a map (channels-first,
 channels-last or tokens, see [Layer layouts](backends/torch.md#layer-layouts-and-tokens)) of more than 1x1
 locations, before the head and stepping back over pooling, dropout and permutation layers; a transformer's
-last token layers, whose patch tokens the class-token head never reads, are skipped. "map varies: no" marks a
-model whose random-weight outputs are the same for every class on that image (Keras MobileNetV2 and
-MobileNetV3Large at 64 px: every score equal, so every gradient is zero; xaikit warns with a
-`DegenerateMapWarning`), not a layer chosen wrongly. Inception-v3 at 96 px has 1x1 maps from `Mixed_7b` on, so
+last token layers, whose patch tokens the class-token head never reads, are skipped. Keras MobileNetV2 and
+MobileNetV3Large have their convolutions re-initialised He normal: with Keras' own random initialisation their
+activations vanish with depth (the last map holds values near 1e-10 at 64, 96 and 128 px alike), all 1000
+probabilities are exactly 0.001 in float32, so the predicted class is class 0 by tie-breaking, and its Grad-CAM is
+negative at every location (an all-zero map, with a `DegenerateMapWarning`); other classes' maps vary
+(`python benchmarks/random_weights.py`). Inception-v3 at 96 px has 1x1 maps from `Mixed_7b` on, so
 its default there is inside `Mixed_7a`; at 299 px it is `Mixed_7c`.
 
 {tables}

@@ -31,6 +31,18 @@ CLASSES = 10
 MAX_CHANNELS = 512
 
 
+#: Why GoogLeNet's convolutions are re-initialised (He normal) here; the page says it too.
+GOOGLENET_INIT = (
+    "torchvision's GoogLeNet initialisation (`init_weights=True`: every convolution N(0, 0.01), truncated) with "
+    "BatchNorm at its initial statistics shrinks the activations about 10x per convolution: `inception5b` holds "
+    "values near 1e-11 and each logit is its bias (about 0.02) plus about 1e-12, below float32's resolution there "
+    "(2e-9), so every perturbed image scores the same, bit for bit, and occlusion, KernelSHAP, LIME and Sobol "
+    "return all-zero maps (the gradient methods and CAMs still run: gradients of tiny numbers are tiny, not zero; "
+    "RISE's map, the scores times the masks' coverage, then shows only the masks). Its convolutions are "
+    "re-initialised He normal (fan in) here, which keeps them of order 1 (measured by "
+    "`python benchmarks/random_weights.py --only googlenet`)")
+
+
 def _torchvision(name: str, **kwargs: Any) -> Callable[[], Any]:
     def build() -> Any:
         import torch
@@ -40,6 +52,10 @@ def _torchvision(name: str, **kwargs: Any) -> Callable[[], Any]:
         model = torchvision.models.get_model(name, weights=None, num_classes=CLASSES, **kwargs).eval()
         if name.startswith("vit"):  # torchvision zero-initialises the ViT head: every class would score 0
             torch.nn.init.normal_(model.heads.head.weight, std=0.02)
+        if name == "googlenet":  # see GOOGLENET_INIT
+            for module in model.modules():
+                if isinstance(module, torch.nn.Conv2d):
+                    torch.nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
         return model
     return build
 
@@ -186,12 +202,31 @@ def render() -> str:
         "`torch` backend). The default CAM layer is the layer every CAM "
         "uses when `layer=` is not given.",
         "",
-        "Known gaps these rows show: the default CAM layer is wrong where the head is not pooling and dropout "
-        "(ConvNeXt's LayerNorm after the pool: a 1x1 map, constant CAMs), and transformers' token layers are not "
-        "yet maps (timm's ViT default is a layer inside an attention block; Swin's a bias table): pass `layer=` "
-        "(the last convolution stage, or the patch embedding), or use the attention methods on ViT and DeiT.",
+        "Notes on the rows:",
         "",
-                "Test yourself: `xaikit doctor --arch resnet18 --weights none --input-size 64 64` prints the same "
+        "- Random weights as the libraries initialise them, except: torchvision's ViT head starts at zero (every "
+        "class would score the same), re-initialised N(0, 0.02); " + GOOGLENET_INIT + ".",
+        "- Keras MobileNetV2 with Keras' random initialisation has activations that vanish with depth (`out_relu` "
+        "holds values near 1e-10 at 64, 96 and 128 px alike: not the size): with these 10 classes its bias-free "
+        "head still gives logits that differ and every method runs, but with 1,000 classes the softmax "
+        "probabilities are all exactly 0.001, the predicted class is class 0 by tie-breaking and its Grad-CAM "
+        "happens to be negative everywhere (an all-zero map and a `DegenerateMapWarning`; MobileNetV3Large "
+        "likewise). The [default layers](default-layers.md) page re-initialises both He normal "
+        "(`python benchmarks/random_weights.py` measures it).",
+        "- Vision transformers: the default layer is the last token layer whose patch tokens the class token "
+        "reads: torchvision's `encoder_layer_11.ln_1` (its attention's projections are not modules), timm's "
+        "`blocks.11.attn.qkv` and Hugging Face's `v_proj` of the last block (the projections right after that "
+        "block's norm; `blocks.11.norm1` or `vit.layers.1.layernorm_before`, pytorch-grad-cam's usual choice, "
+        "are one step earlier). Swin: the last norm (Hugging Face's tokens after patch merging are read on the "
+        "patch grid halved). Ablation-CAM is refused on a layer holding a class or distillation token: the "
+        "ablated maps go back into the model, and a map cannot carry those tokens.",
+        "- Score-CAM and Ablation-CAM are skipped above 512 channels here (one pass per channel); Score-CAM at "
+        "full size on `vit_b_16` (768 channels, 224 px) is measured on its [method page](methods/scorecam.md).",
+        "- Guided backpropagation, the deconvnet and Guided Grad-CAM are refused where the network has no plain "
+        "ReLU to modify: GELU, SiLU, Keras' `ReLU(max_value=6)` in MobileNetV2, and torchvision GoogLeNet's "
+        "ReLUs, functions called inside `forward` rather than modules.",
+        "",
+        "Test yourself: `xaikit doctor --arch resnet18 --weights none --input-size 64 64` prints the same "
         "report for any model xaikit can load; `xaikit.doctor.check_model(model)` returns it.",
         "",
         "| library | architecture | default CAM layer | " + " | ".join(f"`{m}`" for m in methods) + " |",

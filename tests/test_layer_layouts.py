@@ -38,6 +38,11 @@ def test_token_count_is_read_against_the_grids_seen():
     assert isinstance(why, str) and "4x4" in why and "3x3" in why
     assert token_layout((17, 32), (32, 32), [(4, 4)]).prefix == 1
     assert token_layout((7, 5), (32, 32), [(4, 4)]) is None
+    # Hugging Face Swin: (T, C) tokens after patch merging, a grid the patch embedding's halved or quartered
+    assert token_layout((64, 32), (64, 64), [(16, 16)]) == LayerLayout("tokens", (8, 8), 32, 0)
+    assert token_layout((16, 64), (64, 64), [(16, 16)]).grid == (4, 4)
+    assert token_layout((197, 768), (224, 224), [(14, 14)]).prefix == 1  # a grid seen still comes first
+    assert token_layout((68, 32), (64, 64), [(16, 16)]) is None  # a merged grid is read without class tokens only
 
 
 def test_three_d_shapes_without_structure_are_read_by_the_input_aspect():
@@ -233,6 +238,34 @@ def test_an_undecided_layout_asks_instead_of_guessing():
     given = xk.explain(model, x, "gradcam", layer="to_last", layer_layout="channels_last", targets=0)
     conv = xk.explain(model, x, "gradcam", layer="conv", targets=0)
     np.testing.assert_allclose(given.layer_attributions, conv.layer_attributions, rtol=1e-5, atol=1e-7)
+
+
+def test_a_module_called_without_the_image_is_not_a_map():
+    class Table(torch.nn.Module):  # Hugging Face Swin's relative position bias: forward() reads parameters only
+        def __init__(self):
+            super().__init__()
+            self.table = torch.nn.Parameter(torch.ones(1, 2, 8, 8))
+
+        def forward(self):
+            return self.table * 1.0
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+            self.bias = Table()
+            self.fc = torch.nn.Linear(4, 3)
+
+        def forward(self, x):
+            return self.fc((self.conv(x) + self.bias().mean()).mean(dim=(2, 3)))
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = Net().eval()
+    x = np.random.default_rng(0).normal(size=(1, 3, 8, 8)).astype(np.float32)
+    assert xk.explain(model, x, "gradcam").layer == "conv"  # not "bias", the last (1, 2, 8, 8) output
+    with pytest.raises(LayerError, match="not a spatial map"):
+        xk.explain(model, x, "gradcam", layer="bias")
 
 
 # --------------------------------------------------------------------------- issue 26: the other bullets

@@ -484,7 +484,9 @@ def _warn_constant(maps: np.ndarray, who: Any, params: Mapping[str, Any], spec: 
         causes.append(f"the class scores do not depend on layer {layer!r}'s map (a transformer's last token layers: "
                       "its head reads only the class token)")
     causes += ["a zero-initialised or untrained head (every class scores the same; torchvision's ViT heads start at "
-               "zero)", "saturated inputs or dead ReLUs (zero gradients: check the preprocessing's range)"]
+               "zero)", "activations that vanish with depth under a random initialisation (torchvision GoogLeNet's, "
+               "Keras MobileNetV2's: the scores change by less than float32 resolves, or tie)",
+               "saturated inputs or dead ReLUs (zero gradients: check the preprocessing's range)"]
     if params.get("relu") and value == 0.0:
         causes.append("only negative evidence at the layer (relu=False keeps it)")
     warnings.warn(f"{who._label()} returned a constant map ({value:g}) for every image: it shows nothing. Likely "

@@ -178,12 +178,31 @@ def token_layout(shape: tuple[int, ...], image_size: tuple[int | None, int | Non
     ``T - K`` tokens must form a grid of the input: one of ``grids`` (the maps other layers
     of the model have, such as the patch embedding's) when the model has any, else a grid
     with the input's aspect. ``prefix`` given: only ``K = prefix``; else every ``K`` up to
-    :data:`MAX_PREFIX_TOKENS`, and exactly one must fit.
+    :data:`MAX_PREFIX_TOKENS`, and exactly one must fit. When no grid seen fits, all ``T``
+    tokens (no class token) may form one of them downsampled by the same power of 2 on both
+    axes (Hugging Face Swin's patch merging: 16x16 patch tokens, then 8x8, 4x4, as ``(T, C)``).
     """
     if len(shape) != 2:
         return None
     tokens, channels = shape
     seen = {tuple(g) for g in grids}
+    found = _token_fits(tokens, image_size, seen, prefix)
+    if not found and seen:
+        merged = {(g[0] // f, g[1] // f) for g in seen for f in (2, 4, 8, 16, 32)
+                  if g[0] % f == 0 and g[1] % f == 0}
+        found = _token_fits(tokens, image_size, merged - seen, prefix or 0) if merged - seen else []
+    if not found:
+        return None
+    if len(found) > 1:
+        readings = ", ".join(f"{k} token(s) + {g[0]}x{g[1]}" for k, g in found)
+        return f"its {tokens} tokens can be read as {readings}"
+    k, grid = found[0]
+    return LayerLayout("tokens", grid, channels, k, "shapes" if prefix is None else "given")
+
+
+def _token_fits(tokens: int, image_size: tuple[int | None, int | None], seen: set[tuple[int, int]],
+                prefix: int | None) -> list[tuple[int, tuple[int, int]]]:
+    """Each ``(K, grid)`` reading of ``tokens`` tokens (see :func:`token_layout`)."""
     counts = [prefix] if prefix is not None else range(min(MAX_PREFIX_TOKENS, tokens - 1) + 1)
     fits: list[tuple[int, tuple[int, int]]] = []
     for k in counts:
@@ -199,13 +218,7 @@ def token_layout(shape: tuple[int, ...], image_size: tuple[int | None, int | Non
         shaped = [(h, n // h) for h in range(1, n + 1) if n % h == 0 and grid_like(h, n // h, image_size)]
         if len(shaped) == 1:
             fits.append((k, shaped[0]))
-    if not fits:
-        return None
-    if len(fits) > 1:
-        readings = ", ".join(f"{k} token(s) + {g[0]}x{g[1]}" for k, g in fits)
-        return f"its {tokens} tokens can be read as {readings}"
-    k, grid = fits[0]
-    return LayerLayout("tokens", grid, channels, k, "shapes" if prefix is None else "given")
+    return fits
 
 
 def decide_layout(shape: tuple[int, ...] | None, hint: str | None, image_size: tuple[int | None, int | None],

@@ -169,6 +169,9 @@ class GradCAMPlusPlus(GradCAM):
 
     method = "gradcam++"
     library_class = "GradCAMPlusPlus"
+    align_limits = ("pytorch-grad-cam adds 1e-6 to the alpha denominator (2 g^2 + sum(A) g^3), which the definition "
+                    "does not: where the squared gradients are not far above 1e-6 (small scores, random weights) its "
+                    "alpha becomes g^2 / 1e-6 and its map differs (docs/methods/gradcam-plus-plus.md)",)
 
 
 class XGradCAM(GradCAM):

@@ -86,6 +86,18 @@ def model_view(model: Any) -> TorchModelView:
             return view
 
 
+def _holds_tensor(values: tuple[Any, ...]) -> bool:
+    """Whether a module's call arguments hold a tensor (directly or in a tuple, list or dict)."""
+    for value in values:
+        if isinstance(value, torch.Tensor):
+            return True
+        if isinstance(value, (tuple, list)) and _holds_tensor(tuple(value)):
+            return True
+        if isinstance(value, dict) and _holds_tensor(tuple(value.values())):
+            return True
+    return False
+
+
 @dataclass(frozen=True)
 class _Probe:
     """What one described forward pass found out (per image shape)."""
@@ -359,12 +371,20 @@ class TorchModelView:
         def hook(name: str, module: nn.Module) -> Callable[..., None]:
             leaf = next(module.children(), None) is None
 
-            def record(_: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
-                if not state.mine():
+            def record(_: nn.Module, inputs: tuple[Any, ...], *rest: Any) -> None:
+                # ``rest`` is ``(kwargs, output)``; torch marks a hook as taking keyword arguments after registering
+                # it, so another thread's forward may call it as ``(module, inputs, output)`` in between: never
+                # this pass's call (registered before this pass runs)
+                if len(rest) != 2 or not state.mine():
                     return
+                kwargs, output = rest
                 state.calls[name] = state.calls.get(name, 0) + 1
                 shapes.pop(name, None)  # finish order: the last call counts
-                per_image = isinstance(output, torch.Tensor) and output.ndim >= 1 and output.shape[0] == 1
+                # a module called without a tensor (Hugging Face Swin's relative position bias, a table of
+                # parameters) computes nothing from the image: its (1, ...) output is not a per-image map
+                from_image = _holds_tensor(inputs) or _holds_tensor(tuple(kwargs.values()))
+                per_image = from_image and isinstance(output, torch.Tensor) and output.ndim >= 1 and \
+                    output.shape[0] == 1
                 shapes[name] = tuple(output.shape[1:]) if per_image else None  # (windows, ...) rows: not per image
                 if leaf:
                     last_leaf.clear()
@@ -378,7 +398,7 @@ class TorchModelView:
         try:
             for name, module in self.modules.items():
                 if not isinstance(module, torch.jit.ScriptModule):  # compiled code: no hooks
-                    handles.append(module.register_forward_hook(hook(name, module)))
+                    handles.append(module.register_forward_hook(hook(name, module), with_kwargs=True))
             with self.running(grad=False):
                 x = torch.zeros((1, *image_shape), device=self.device, dtype=self.dtype)
                 try:
