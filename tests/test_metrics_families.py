@@ -100,6 +100,44 @@ def test_robustness_bounded_invariant_and_seeded(name):
     assert not np.allclose(fn(squared_map, X, [0, 1], n_samples=3, seed=6).values, values[0])
 
 
+def test_continuity_bounded_invariant_and_by_hand():
+    values = []
+    for batch_size in (1, 4, 64):
+        bounded = Bounded(squared_map, batch_size)
+        values.append(M.continuity(bounded, X, [0, 1], n_steps=4, batch_size=batch_size).values)
+    for v in values[1:]:
+        np.testing.assert_allclose(v, values[0], rtol=1e-9)
+    shifts = M.continuity(squared_map, X, [0, 1], n_steps=4).params["shifts"]
+    assert shifts == [-3, 0, 3, 6]                          # (2W + 1) // 4 = 3 pixels apart from -W; 0 is skipped
+    expected = []
+    for image in X.astype(np.float64):
+        padded = np.pad(image, ((0, 0), (W, W), (0, 0)), constant_values=image.min())   # width 3W
+        ratios = []
+        for d in (-3, 3, 6):
+            moved = padded[:, W - d:2 * W - d]
+            ratios.append(np.abs(moved ** 2 - image ** 2).sum() / np.linalg.norm(moved - image))
+        expected.append(max(ratios))
+    np.testing.assert_allclose(values[0], expected, rtol=1e-6)
+
+
+def test_input_invariance_of_gradients_and_gradient_x_input_on_a_linear_model():
+    shift = -0.5
+
+    def gradient(images, targets):
+        return np.broadcast_to(WEIGHTS[..., 0], (len(images), H, W))
+
+    def gradient_x_input(images, targets):
+        return WEIGHTS[..., 0] * np.asarray(images)[..., 0]
+
+    # a linear first layer with its bias compensating the shift has the same gradient: the maps cannot move
+    assert np.array_equal(M.input_invariance(gradient, gradient, X, [0, 1], shift=shift).values, [0.0, 0.0])
+    moved = M.input_invariance(gradient_x_input, gradient_x_input, X, [0, 1], shift=shift, batch_size=1)
+    expected = [np.abs(shift * WEIGHTS).max() / np.abs(EXACT[i]).max() for i in range(N)]
+    np.testing.assert_allclose(moved.values, expected, rtol=1e-6)
+    with pytest.raises(InputError, match="non-zero"):
+        M.input_invariance(gradient, gradient, X, [0, 1], shift=0)
+
+
 # ----------------------------------------------------------------------------- oracles
 def test_faithfulness_of_the_exact_attribution_of_a_linear_model():
     # removing a set S lowers the score by exactly sum_S a: every correlation is 1, infidelity and gap 0

@@ -13,14 +13,14 @@ Faithfulness (query the model)
     :func:`road` (ROAD, MoRF/LeRF)
 Robustness (re-run the method on perturbed inputs through ``explain_fn``)
     :func:`max_sensitivity`, :func:`avg_sensitivity`, :func:`local_lipschitz_estimate`,
-    :func:`relative_input_stability`, :func:`relative_output_stability`
+    :func:`relative_input_stability`, :func:`relative_output_stability`, :func:`continuity`
 Localisation (ground-truth masks)
     :func:`pointing_game` (Zhang et al.), :func:`energy_pointing_game` (Score-CAM),
     :func:`relevance_mass_accuracy`, :func:`relevance_rank_accuracy`,
     :func:`attribution_localisation`, :func:`top_k_intersection`, :func:`localisation_auc`
 Complexity and axioms
     :func:`sparseness` (Gini), :func:`complexity` (entropy), :func:`effective_complexity`,
-    :func:`completeness`, :func:`non_sensitivity`
+    :func:`completeness`, :func:`non_sensitivity`, :func:`input_invariance`
 Agreement between maps
     :func:`spearman`, :func:`topk_iou`, :func:`ssim`, :func:`agreement_table`
 Targets
@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from ._common import MetricResult
 from .agreement import AGREEMENT_METRICS, AgreementTable, agreement_table, spearman, ssim, topk_iou
-from .axioms import completeness, non_sensitivity
+from .axioms import completeness, input_invariance, non_sensitivity
 from .complexity import complexity, effective_complexity, sparseness
 from .deletion import CausalCurve, deletion, insertion
 from .faithfulness import (
@@ -67,6 +67,7 @@ from .randomisation import RandomisationResult, Randomizer, cascading_randomisat
 from .road import RoadResult, road
 from .robustness import (
     avg_sensitivity,
+    continuity,
     local_lipschitz_estimate,
     max_sensitivity,
     relative_input_stability,
@@ -89,12 +90,14 @@ __all__ = [
     "cascading_randomisation",
     "completeness",
     "complexity",
+    "continuity",
     "deletion",
     "effective_complexity",
     "energy_pointing_game",
     "faithfulness_correlation",
     "faithfulness_estimate",
     "infidelity",
+    "input_invariance",
     "insertion",
     "irof",
     "local_lipschitz_estimate",
