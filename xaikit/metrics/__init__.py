@@ -28,7 +28,9 @@ Targets
     region) as the one column the faithfulness metrics watch (``targets=0``)
 Sanity check
     :func:`cascading_randomisation` (Adebayo et al.) with a :class:`Randomizer`
-    (Keras: ``xaikit_tensorflow.randomize.KerasRandomizer``); :func:`random_logit` (Sixt et al.)
+    (Keras: ``xaikit_tensorflow.randomize.KerasRandomizer``), its smooth and efficient
+    variants :func:`smooth_mprt`, :func:`efficient_mprt` (Hedström et al. 2023);
+    :func:`random_logit` (Sixt et al.)
 
 Which definitions agree with Quantus and Captum, and which differ and why: docs/evaluation.md.
 """
@@ -63,7 +65,14 @@ from .localisation import (
     relevance_rank_accuracy,
     top_k_intersection,
 )
-from .randomisation import RandomisationResult, Randomizer, cascading_randomisation, random_logit
+from .randomisation import (
+    RandomisationResult,
+    Randomizer,
+    cascading_randomisation,
+    efficient_mprt,
+    random_logit,
+    smooth_mprt,
+)
 from .road import RoadResult, road
 from .robustness import (
     avg_sensitivity,
@@ -93,6 +102,7 @@ __all__ = [
     "continuity",
     "deletion",
     "effective_complexity",
+    "efficient_mprt",
     "energy_pointing_game",
     "faithfulness_correlation",
     "faithfulness_estimate",
@@ -118,6 +128,7 @@ __all__ = [
     "road",
     "selectivity",
     "sensitivity_n",
+    "smooth_mprt",
     "sparseness",
     "spearman",
     "ssim",
