@@ -34,8 +34,9 @@ def test_quick_roar_on_digits_trains_and_tabulates(tmp_path):
 
 
 def test_a_stopped_roar_resumes_without_redoing_its_finished_cells(tmp_path):
-    from xaikit.bench.roar import run_remove_and_retrain
     from xaikit_torch.zoo.roar import make_fit
+
+    from xaikit.bench.roar import run_remove_and_retrain
 
     fit_kwargs, data, maps = tiny_roar_inputs()
     lines: list[str] = []
