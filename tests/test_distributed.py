@@ -137,3 +137,18 @@ def test_bulk_explanation_on_ray_equals_the_local_one(engine, tmp_path):
         np.testing.assert_array_equal(a[name][:], b[name][:], err_msg=name)
     assert a.attrs["xaikit_bulk"]["spec"] == b.attrs["xaikit_bulk"]["spec"]
     assert json.dumps(b.attrs["xaikit_bulk"]["run"]["params"]) == json.dumps(a.attrs["xaikit_bulk"]["run"]["params"])
+
+
+def test_roar_cells_on_ray_give_the_local_accuracies(engine, tmp_path):
+    from test_roar_torch import tiny_roar_inputs
+    from xaikit_torch.zoo.roar import make_fit
+
+    from xaikit.bench.roar import run_remove_and_retrain
+
+    fit_kwargs, data, maps = tiny_roar_inputs(n_train=16, n_test=8)
+    runs = {name: run_remove_and_retrain(make_fit, fit_kwargs, *data, maps, store=tmp_path / name, fractions=(0.5,),
+                                         seeds=(0,), engine=how) for name, how in (("local", "local"), ("ray", engine))}
+    assert runs["ray"].params["engine"]["engine"] == "ray" and runs["ray"].params["computed"] == 3
+    np.testing.assert_array_equal(runs["ray"].accuracy, runs["local"].accuracy)
+    np.testing.assert_array_equal(runs["ray"].baseline, runs["local"].baseline)
+    assert runs["ray"].params["cell_keys"] == runs["local"].params["cell_keys"]

@@ -100,6 +100,92 @@ def test_robustness_bounded_invariant_and_seeded(name):
     assert not np.allclose(fn(squared_map, X, [0, 1], n_samples=3, seed=6).values, values[0])
 
 
+def test_continuity_bounded_invariant_and_by_hand():
+    values = []
+    for batch_size in (1, 4, 64):
+        bounded = Bounded(squared_map, batch_size)
+        values.append(M.continuity(bounded, X, [0, 1], n_steps=4, batch_size=batch_size).values)
+    for v in values[1:]:
+        np.testing.assert_allclose(v, values[0], rtol=1e-9)
+    shifts = M.continuity(squared_map, X, [0, 1], n_steps=4).params["shifts"]
+    assert shifts == [-3, 0, 3, 6]                          # (2W + 1) // 4 = 3 pixels apart from -W; 0 is skipped
+    expected = []
+    for image in X.astype(np.float64):
+        padded = np.pad(image, ((0, 0), (W, W), (0, 0)), constant_values=image.min())   # width 3W
+        ratios = []
+        for d in (-3, 3, 6):
+            moved = padded[:, W - d:2 * W - d]
+            ratios.append(np.abs(moved ** 2 - image ** 2).sum() / np.linalg.norm(moved - image))
+        expected.append(max(ratios))
+    np.testing.assert_allclose(values[0], expected, rtol=1e-6)
+
+
+def test_input_invariance_of_gradients_and_gradient_x_input_on_a_linear_model():
+    shift = -0.5
+
+    def gradient(images, targets):
+        return np.broadcast_to(WEIGHTS[..., 0], (len(images), H, W))
+
+    def gradient_x_input(images, targets):
+        return WEIGHTS[..., 0] * np.asarray(images)[..., 0]
+
+    # a linear first layer with its bias compensating the shift has the same gradient: the maps cannot move
+    assert np.array_equal(M.input_invariance(gradient, gradient, X, [0, 1], shift=shift).values, [0.0, 0.0])
+    moved = M.input_invariance(gradient_x_input, gradient_x_input, X, [0, 1], shift=shift, batch_size=1)
+    expected = [np.abs(shift * WEIGHTS).max() / np.abs(EXACT[i]).max() for i in range(N)]
+    np.testing.assert_allclose(moved.values, expected, rtol=1e-6)
+    with pytest.raises(InputError, match="non-zero"):
+        M.input_invariance(gradient, gradient, X, [0, 1], shift=0)
+
+
+class ArrayRandomizer:
+    """A NumPy 'model' of two weight arrays, re-drawn from the seed and restored (the Randomizer protocol)."""
+
+    def __init__(self) -> None:
+        self.weights = {"a": WEIGHTS[..., 0].copy(), "b": np.array(0.5)}
+        self.original = {k: v.copy() for k, v in self.weights.items()}
+
+    def layers(self) -> list[str]:
+        return ["b", "a"]
+
+    def randomize(self, layer: str, seed: int) -> None:
+        self.weights[layer] = np.random.default_rng(seed).standard_normal(self.weights[layer].shape)
+
+    def restore(self) -> None:
+        self.weights = {k: v.copy() for k, v in self.original.items()}
+
+    def explain(self, images, targets):
+        return self.weights["a"] * np.asarray(images, np.float64)[..., 0] ** 2 + self.weights["b"]
+
+
+@pytest.mark.parametrize("name", ["smooth_mprt", "efficient_mprt"])
+def test_smooth_and_efficient_mprt_bounded_invariant_seeded_and_restored(name):
+    def run(batch_size, seed=5):
+        randomizer = ArrayRandomizer()
+        bounded = Bounded(randomizer.explain, batch_size)
+        extra = {"n_samples": 3, "noise_magnitude": 0.2} if name == "smooth_mprt" else {"n_bins": 8}
+        res = getattr(M, name)(bounded, randomizer, X, [0, 1], seed=seed, batch_size=batch_size, **extra)
+        assert randomizer.weights["a"] is not WEIGHTS and np.array_equal(randomizer.weights["a"], WEIGHTS[..., 0])
+        return res.spearman_abs if name == "smooth_mprt" else res.values
+
+    values = [run(b) for b in (1, 4, 64)]
+    for v in values[1:]:
+        np.testing.assert_allclose(v, values[0], rtol=1e-9)
+    assert values[0].shape == ((2, N) if name == "smooth_mprt" else (N,))
+    assert not np.allclose(run(4, seed=6), values[0])
+
+
+def test_smooth_mprt_of_one_sample_is_mprt_bottom_up_and_efficient_mprt_is_zero_without_the_weights():
+    randomizer = ArrayRandomizer()
+    res = M.smooth_mprt(randomizer.explain, randomizer, X, [0, 1], n_samples=1, seed=0)
+    assert res.layers == ("a", "b")                       # from the input up: the reverse of layers()
+    plain = M.cascading_randomisation(randomizer.explain, randomizer, X, [0, 1], layers=["a", "b"], seed=0)
+    np.testing.assert_allclose(res.spearman_abs, plain.spearman_abs, rtol=1e-6)   # one sample: no smoothing
+    edge = M.efficient_mprt(lambda xs, ts: np.asarray(xs)[..., 0] ** 2, ArrayRandomizer(), X, [0, 1], seed=0)
+    assert np.array_equal(edge.values, [0.0, 0.0])
+    assert edge.params["entropy_original"] == edge.params["entropy_randomised"]
+
+
 # ----------------------------------------------------------------------------- oracles
 def test_faithfulness_of_the_exact_attribution_of_a_linear_model():
     # removing a set S lowers the score by exactly sum_S a: every correlation is 1, infidelity and gap 0

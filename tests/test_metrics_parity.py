@@ -15,6 +15,7 @@ import pytest
 torch = pytest.importorskip("torch")
 quantus = pytest.importorskip("quantus")
 
+import xaikit as xk  # noqa: E402
 import xaikit.metrics as M  # noqa: E402
 from xaikit.metrics.faithfulness import random_subset  # noqa: E402
 from xaikit.metrics.robustness import perturbation  # noqa: E402
@@ -298,3 +299,131 @@ def test_relative_stability_matches_quantus():
             model=MODEL, x_batch=X, y_batch=Y, a_batch=gradient(X, Y), device="cpu", softmax=False,
             explain_func=quantus_explain))
         np.testing.assert_allclose(ours.values, ref, rtol=1e-4)
+
+
+@pytest.mark.parametrize("steps", [3, 4])                   # Quantus's grid stays within [-W, W] only for some
+def test_continuity_matches_quantus(steps):
+    ref = run(q(quantus.Continuity, nr_steps=steps, return_aggregate=False), explain_func=quantus_explain)
+    ours = M.continuity(explain_fn, X_NHWC, Y, n_steps=steps, batch_size=3)   # 3: chunks split an image's steps
+    np.testing.assert_allclose(ours.values, ref, rtol=1e-5)
+    assert ours.params["shifts"] == ([-3, 2, 7] if steps == 3 else [-4, 0, 4, 8])
+
+
+# ----------------------------------------------------------------------------- input invariance
+def _unpadded_model() -> torch.nn.Module:
+    torch.manual_seed(1)
+    return torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.Tanh(), torch.nn.Flatten(),
+                               torch.nn.Linear(4 * (H - 2) * (W - 2), K)).eval()
+
+
+def _quantus_maps(kind):
+    def explain(model, inputs, targets, **kwargs):
+        x = torch.tensor(np.asarray(inputs, np.float32), requires_grad=True)
+        with torch.enable_grad():
+            out = model(x)
+            out[torch.arange(len(x)), torch.as_tensor(targets)].sum().backward()
+        return x.grad.numpy() * (np.asarray(inputs) if kind == "gradient_x_input" else 1.0)
+    return explain
+
+
+def test_input_invariance_shifts_like_quantus_and_agrees_on_the_verdict():
+    from xaikit_torch.input_shift import shift_input
+
+    from xaikit.invariance import input_invariance_check
+
+    model = _unpadded_model()
+    shift = -1.0
+    ours_model = shift_input(model, shift, X)
+    ref_model = quantus.helpers.model.pytorch_model.PyTorchModel(model, channel_first=True) \
+        .add_mean_shift_to_first_layer(shift, X[:1].shape)
+    torch.testing.assert_close(ours_model[0].bias, ref_model[0].bias, rtol=0, atol=1e-6)
+    assert torch.equal(model[0].bias, _unpadded_model()[0].bias)          # the model itself is unchanged
+
+    def shift_all(arr, indices=None, indexed_axes=None, input_shift=shift, **kwargs):
+        return arr + input_shift                      # Quantus 0.6 leaves each image's first value unshifted
+
+    for method, invariant in (("vanilla_gradients", True), ("gradient_x_input", False)):
+        ours = input_invariance_check(model, X, method, shift=shift, targets=Y, batch_size=1)
+        verdict = quantus.InputInvariance(disable_warnings=True, input_shift=shift, perturb_func=shift_all)(
+            model=model, x_batch=X, y_batch=Y, a_batch=_quantus_maps(method)(model, X, Y),
+            explain_func=_quantus_maps(method), device="cpu")
+        assert list(verdict) == [invariant] * N
+        assert (ours.values < 1e-5).all() if invariant else (ours.values > 0.1).all()
+        assert ours.params["method"] == method and ours.params["output_gap"] < 1e-5
+
+
+def test_input_invariance_refuses_a_zero_padded_first_layer():
+    from xaikit.invariance import input_invariance_check
+
+    with pytest.raises(xk.ModelError, match="pads with zeros"):
+        input_invariance_check(MODEL, X, "vanilla_gradients", targets=Y)
+
+
+# ----------------------------------------------------------------------------- smooth and efficient MPRT
+class QuantusRandomizer:
+    """A Randomizer re-initialising layers as Quantus does: torch.manual_seed(seed + 1), then reset_parameters."""
+
+    def __init__(self, model: torch.nn.Module, seed: int) -> None:
+        self.model, self.seed = model, seed
+        self.state = {k: v.clone() for k, v in model.state_dict().items()}
+
+    def layers(self) -> list[str]:
+        return [name for name, m in self.model.named_modules() if hasattr(m, "reset_parameters")][::-1]
+
+    def randomize(self, layer: str, seed: int) -> None:
+        torch.manual_seed(self.seed + 1)
+        dict(self.model.named_modules())[layer].reset_parameters()
+
+    def restore(self) -> None:
+        self.model.load_state_dict(self.state)
+
+
+def model_gradient(model, inputs, targets, **kwargs) -> np.ndarray:
+    x = torch.tensor(np.asarray(inputs, np.float32), requires_grad=True)
+    with torch.enable_grad():
+        out = model(x)
+        out[torch.arange(len(x)), torch.as_tensor(targets)].sum().backward()
+    return x.grad.numpy()
+
+
+def _randomised_pair(seed):
+    import copy
+
+    work = copy.deepcopy(MODEL)
+    explain = lambda xs, ts: model_gradient(work, np.moveaxis(xs, -1, 1), ts)[:, 0]  # noqa: E731
+    return explain, QuantusRandomizer(work, seed)
+
+
+def test_smooth_mprt_matches_quantus_on_its_weights_and_replayed_noise(monkeypatch):
+    from xaikit.metrics.randomisation import smoothing_noise
+
+    n_samples, magnitude, qseed = 3, 0.2, 7
+    calls = iter(range(10_000))
+
+    def replay(*shape):                                 # Quantus: n_samples - 1 draws per explanation of the batch
+        s = next(calls) % (n_samples - 1)
+        noisy = np.stack([smoothing_noise(SEED, i, s, X_NHWC[i], magnitude, n_samples) for i in range(N)])
+        x = X_NHWC.astype(np.float64)
+        return np.moveaxis((noisy - x) / (magnitude * (x.max(axis=(1, 2, 3)) - x.min(axis=(1, 2, 3))))[:, None, None,
+                           None], -1, 1)
+
+    monkeypatch.setattr(np.random, "randn", replay)
+    ref = quantus.SmoothMPRT(disable_warnings=True, nr_samples=n_samples, noise_magnitude=magnitude, seed=qseed,
+                             layer_order="bottom_up")(model=MODEL, x_batch=X, y_batch=Y, a_batch=None,
+                                                      explain_func=model_gradient, device="cpu")
+    explain, randomizer = _randomised_pair(qseed)
+    ours = M.smooth_mprt(explain, randomizer, X_NHWC, Y, n_samples=n_samples, noise_magnitude=magnitude, seed=SEED,
+                         batch_size=3)
+    assert list(ours.layers) == [name for name in ref if name != "original"] == ["0", "3"]
+    np.testing.assert_allclose(ours.spearman_abs, [ref["0"], ref["3"]], atol=1e-6)
+    assert ours.params["n_samples"] == n_samples and ours.params["order"] == "bottom_up"
+
+
+def test_efficient_mprt_matches_quantus_on_its_weights():
+    qseed, bins = 11, 10
+    ref = quantus.EfficientMPRT(disable_warnings=True, seed=qseed, complexity_func_kwargs={"n_bins": bins})(
+        model=MODEL, x_batch=X, y_batch=Y, a_batch=None, explain_func=model_gradient, device="cpu")
+    explain, randomizer = _randomised_pair(qseed)
+    ours = M.efficient_mprt(explain, randomizer, X_NHWC, Y, n_bins=bins, seed=SEED, batch_size=1)
+    np.testing.assert_allclose(ours.values, ref, rtol=1e-9)
+    assert torch.equal(randomizer.model[0].weight, MODEL[0].weight)      # restored

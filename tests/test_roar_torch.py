@@ -1,4 +1,5 @@
-"""ROAR on the digits with the zoo's PyTorch architecture: the quick variant of the docs' table."""
+"""ROAR on the digits with the zoo's PyTorch architecture: the quick variant of the docs' table, and its
+retrainings as resumable cells of the bench's results store (on Ray: tests/test_distributed.py)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,52 @@ import pytest
 pytest.importorskip("torch")
 
 
-def test_quick_roar_on_digits_trains_and_tabulates():
+def tiny_roar_inputs(n_train: int = 32, n_test: int = 16):
+    """digits_bn's first images, their brightness as a method's maps, and make_fit's arguments (1 epoch)."""
+    from xaikit.zoo import load_data, model_info
+
+    entry = model_info("digits_bn")
+    train, test = load_data("digits_bn", "train", n_train), load_data("digits_bn", "test", n_test)
+    maps = {"brightness": (train.images.mean(axis=-1), test.images.mean(axis=-1))}
+    fit_kwargs = {"architecture": entry.architecture, "input_shape": tuple(entry.input_shape),
+                  "n_classes": entry.n_outputs, "epochs": 1}
+    return fit_kwargs, (train.images, train.labels, test.images, test.labels), maps
+
+
+def test_quick_roar_on_digits_trains_and_tabulates(tmp_path):
     from xaikit_torch.zoo.roar import run_roar
 
     result = run_roar("digits_bn", methods=("gradcam",), fractions=(0.5,), seeds=(0,), n_train=64, n_test=32,
-                      epochs=1)
+                      epochs=1, store=tmp_path / "cells")
     assert result.methods == ("gradcam", "random") and result.accuracy.shape == (2, 1, 1)
     assert np.all((result.accuracy >= 0) & (result.accuracy <= 1)) and 0 <= result.baseline[0] <= 1
     assert result.params["n_train"] == 64 and result.params["model"] == "digits_bn"
+    assert result.params["computed"] == 3 and result.params["engine"]["engine"] == "local"
     assert "| gradcam |" in result.table()
+
+
+def test_a_stopped_roar_resumes_without_redoing_its_finished_cells(tmp_path):
+    from xaikit_torch.zoo.roar import make_fit
+
+    from xaikit.bench.roar import run_remove_and_retrain
+
+    fit_kwargs, data, maps = tiny_roar_inputs()
+    lines: list[str] = []
+
+    def stop_after_one(line: str) -> None:
+        lines.append(line)
+        raise KeyboardInterrupt              # Ctrl-C right after the first cell is stored
+
+    with pytest.raises(KeyboardInterrupt):
+        run_remove_and_retrain(make_fit, fit_kwargs, *data, maps, store=tmp_path, fractions=(0.5,), seeds=(0,),
+                               log=stop_after_one)
+    resumed: list[str] = []
+    result = run_remove_and_retrain(make_fit, fit_kwargs, *data, maps, store=tmp_path, fractions=(0.5,), seeds=(0,),
+                                    log=resumed.append)
+    assert result.params["reused"] == 1 and result.params["computed"] == 2
+    assert resumed[0] == lines[0].replace("\n", "") + " (reused)"   # the cell finished before the stop
+    assert not any("(reused)" in line for line in resumed[1:])
+    again = run_remove_and_retrain(make_fit, fit_kwargs, *data, maps, store=tmp_path, fractions=(0.5,), seeds=(0,))
+    assert again.params["computed"] == 0
+    np.testing.assert_array_equal(again.accuracy, result.accuracy)
+    np.testing.assert_array_equal(again.baseline, result.baseline)

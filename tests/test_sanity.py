@@ -310,3 +310,19 @@ def test_long_layer_names_are_broken_not_cut():
     text = break_name(name, 0.9, 8.0, bold=True)
     assert text.replace("\n", "") == name and 1 < text.count("\n") + 1 <= 4
     assert text.split("\n")[0].endswith(".")  # broken after a separator
+
+
+def test_input_invariance_on_a_keras_model():
+    # the twin's first convolution absorbs the shift: the same outputs, the same gradients (gradient x input: torch)
+    def model(padding):
+        keras.utils.set_random_seed(0)
+        return keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Conv2D(2, 3, padding=padding),
+                                 keras.layers.Activation("tanh"), keras.layers.Flatten(), keras.layers.Dense(2)])
+
+    valid, x = model("valid"), np.random.default_rng(0).random((2, 6, 6, 1)).astype(np.float32)
+    weights = [w.copy() for w in valid.get_weights()]
+    grads = xk.input_invariance_check(valid, x, "vanilla_gradients", shift=-1.0, targets=[0, 1])
+    assert grads.values.max() < 1e-5 and grads.params["output_gap"] < 1e-5
+    assert all(np.array_equal(a, b) for a, b in zip(weights, valid.get_weights()))
+    with pytest.raises(xk.ModelError, match="pads with zeros"):
+        xk.input_invariance_check(model("same"), x, "vanilla_gradients")

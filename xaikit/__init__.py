@@ -27,6 +27,7 @@ from .errors import (
 )
 from .explainer import ActivationExtractor, Attribution, Explainer, ModelSpec
 from .explanation import Activations, Explanation, RankedExplanations, normalize_maps
+from .invariance import input_invariance_check
 from .registry import list_backends, list_methods
 from .sanity import SanityCheck, sanity_check
 
@@ -55,6 +56,7 @@ __all__ = [
     "explain",
     "get_explainer",
     "get_extractor",
+    "input_invariance_check",
     "list_backends",
     "list_methods",
     "normalize_maps",

@@ -121,6 +121,18 @@ class ModelServices(abc.ABC):
         raise ModelError(f"the {self.backend!r} backend cannot copy a model, so the randomisation sanity check "
                          "cannot run on it")
 
+    def shift_input(self, model: Any, shift: float, images: Any) -> Any:
+        """A copy of ``model`` that takes inputs shifted by the constant ``shift``: ``copy(x + shift) == model(x)``.
+
+        The first layer's bias absorbs the shift, :math:`b' = b - m\\,W\\mathbf 1` (Kindermans
+        et al. 2019; the input invariance check, :func:`xaikit.input_invariance_check`). ``images``
+        (a batch in the model's layout) show which layer sees the input first. Refused
+        where the compensation cannot be exact (a first layer that pads with zeros).
+        """
+        raise ModelError(f"the {self.backend!r} backend cannot shift a model's first-layer bias, so the input "
+                         "invariance check cannot run on it; build the shifted model yourself and call "
+                         "xaikit.metrics.input_invariance")
+
     def parameter_count(self, model: Any) -> int:
         """Number of trainable and non-trainable parameters (0 when unknown)."""
         return 0

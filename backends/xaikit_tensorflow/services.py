@@ -80,6 +80,13 @@ class KerasServices(EngineServices):
                              "yourself with xaikit.metrics.cascading_randomisation.") from exc
         return copied
 
+    def shift_input(self, model: Any, shift: float, images: Any) -> Any:
+        """A copy (:meth:`copy_model`) whose first layer's bias absorbs the input shift
+        (:func:`xaikit_tensorflow.input_shift.shift_input`); ``images`` are not needed (layer order)."""
+        from .input_shift import shift_input
+
+        return shift_input(model, shift, self.copy_model(model))
+
     def parameter_count(self, model: Any) -> int:
         return int(model.count_params())
 

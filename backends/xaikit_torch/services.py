@@ -58,6 +58,12 @@ class TorchServices(EngineServices):
                              "Make the module deep-copyable (copy.deepcopy) or randomise it yourself with "
                              "xaikit.metrics.cascading_randomisation.") from exc
 
+    def shift_input(self, model: Any, shift: float, images: Any) -> Any:
+        """A copy whose first layer's bias absorbs the input shift (:func:`xaikit_torch.input_shift.shift_input`)."""
+        from .input_shift import shift_input
+
+        return shift_input(model, shift, images)
+
     def parameter_count(self, model: Any) -> int:
         return int(sum(p.numel() for p in model.parameters()))
 

@@ -13,14 +13,14 @@ Faithfulness (query the model)
     :func:`road` (ROAD, MoRF/LeRF)
 Robustness (re-run the method on perturbed inputs through ``explain_fn``)
     :func:`max_sensitivity`, :func:`avg_sensitivity`, :func:`local_lipschitz_estimate`,
-    :func:`relative_input_stability`, :func:`relative_output_stability`
+    :func:`relative_input_stability`, :func:`relative_output_stability`, :func:`continuity`
 Localisation (ground-truth masks)
     :func:`pointing_game` (Zhang et al.), :func:`energy_pointing_game` (Score-CAM),
     :func:`relevance_mass_accuracy`, :func:`relevance_rank_accuracy`,
     :func:`attribution_localisation`, :func:`top_k_intersection`, :func:`localisation_auc`
 Complexity and axioms
     :func:`sparseness` (Gini), :func:`complexity` (entropy), :func:`effective_complexity`,
-    :func:`completeness`, :func:`non_sensitivity`
+    :func:`completeness`, :func:`non_sensitivity`, :func:`input_invariance`
 Agreement between maps
     :func:`spearman`, :func:`topk_iou`, :func:`ssim`, :func:`agreement_table`
 Targets
@@ -28,7 +28,9 @@ Targets
     region) as the one column the faithfulness metrics watch (``targets=0``)
 Sanity check
     :func:`cascading_randomisation` (Adebayo et al.) with a :class:`Randomizer`
-    (Keras: ``xaikit_tensorflow.randomize.KerasRandomizer``); :func:`random_logit` (Sixt et al.)
+    (Keras: ``xaikit_tensorflow.randomize.KerasRandomizer``), its smooth and efficient
+    variants :func:`smooth_mprt`, :func:`efficient_mprt` (Hedström et al. 2023);
+    :func:`random_logit` (Sixt et al.)
 
 Which definitions agree with Quantus and Captum, and which differ and why: docs/evaluation.md.
 """
@@ -37,7 +39,7 @@ from __future__ import annotations
 
 from ._common import MetricResult
 from .agreement import AGREEMENT_METRICS, AgreementTable, agreement_table, spearman, ssim, topk_iou
-from .axioms import completeness, non_sensitivity
+from .axioms import completeness, input_invariance, non_sensitivity
 from .complexity import complexity, effective_complexity, sparseness
 from .deletion import CausalCurve, deletion, insertion
 from .faithfulness import (
@@ -63,10 +65,18 @@ from .localisation import (
     relevance_rank_accuracy,
     top_k_intersection,
 )
-from .randomisation import RandomisationResult, Randomizer, cascading_randomisation, random_logit
+from .randomisation import (
+    RandomisationResult,
+    Randomizer,
+    cascading_randomisation,
+    efficient_mprt,
+    random_logit,
+    smooth_mprt,
+)
 from .road import RoadResult, road
 from .robustness import (
     avg_sensitivity,
+    continuity,
     local_lipschitz_estimate,
     max_sensitivity,
     relative_input_stability,
@@ -89,12 +99,15 @@ __all__ = [
     "cascading_randomisation",
     "completeness",
     "complexity",
+    "continuity",
     "deletion",
     "effective_complexity",
+    "efficient_mprt",
     "energy_pointing_game",
     "faithfulness_correlation",
     "faithfulness_estimate",
     "infidelity",
+    "input_invariance",
     "insertion",
     "irof",
     "local_lipschitz_estimate",
@@ -115,6 +128,7 @@ __all__ = [
     "road",
     "selectivity",
     "sensitivity_n",
+    "smooth_mprt",
     "sparseness",
     "spearman",
     "ssim",

@@ -24,7 +24,7 @@ from ..validation import check_images, check_positive_int
 from ._common import check_maps, chunks
 from .deletion import pixel_ranks
 
-__all__ = ["RoarResult", "degrade", "remove_and_retrain"]
+__all__ = ["RoarResult", "RoarSetup", "degrade", "prepare_roar", "remove_and_retrain", "retrained_accuracy"]
 
 Fit = Callable[[np.ndarray, np.ndarray, int], Callable[[np.ndarray], Any]]
 
@@ -45,6 +45,25 @@ def degrade(images: np.ndarray, maps: np.ndarray, fraction: float, fill: np.ndar
         block = out[start:stop]                      # a view: the assignment fills ``out``
         block[removed] = np.asarray(fill, np.float32).reshape(-1)   # (C,) broadcast over the removed pixels
     return out
+
+
+def retrained_accuracy(fit: Fit, train_images: np.ndarray, train_labels: np.ndarray, test_images: np.ndarray,
+                       test_labels: np.ndarray, train_maps: np.ndarray | None, test_maps: np.ndarray | None,
+                       fraction: float, seed: int, fill: np.ndarray, *, batch_size: int = 256) -> float:
+    """One ROAR cell: the test accuracy of a model trained from scratch (``fit(..., seed)``) on degraded images.
+
+    The top ``fraction`` of every training and test image's pixels by its map are set to
+    ``fill`` (:func:`degrade`); ``train_maps=None`` (with ``fraction`` ignored) trains on the
+    unmodified images (the accuracy without removal). Inputs are checked by the caller.
+    """
+    if train_maps is not None and test_maps is not None:
+        train_images = degrade(train_images, train_maps, fraction, fill, batch_size=batch_size)
+        test_images = degrade(test_images, test_maps, fraction, fill, batch_size=batch_size)
+    predict = fit(train_images, train_labels, int(seed))
+    hits = 0
+    for a, b in chunks(len(test_images), batch_size):
+        hits += int((np.argmax(np.asarray(predict(test_images[a:b])), axis=1) == test_labels[a:b]).sum())
+    return hits / len(test_images)
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,6 +113,50 @@ def _cell(values: np.ndarray) -> str:
     return f"{v.mean():.3f} ± {(v.max() - v.min()) / 2:.3f}"
 
 
+@dataclass(frozen=True, eq=False)
+class RoarSetup:
+    """The checked inputs of a ROAR run (:func:`prepare_roar`)."""
+
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    maps: dict[str, tuple[np.ndarray, np.ndarray]]   # method -> (train maps, test maps), "random" included
+    fractions: np.ndarray
+    seeds: tuple[int, ...]
+    fill: np.ndarray                                  # (C,) per-channel mean of the training images
+    random_seed: int
+    batch_size: int
+
+
+def prepare_roar(train_images: Any, train_labels: Any, test_images: Any, test_labels: Any,
+                 maps: Mapping[str, tuple[Any, Any]], *, fractions: Sequence[float], seeds: Sequence[int],
+                 random_seed: int = 0, batch_size: int = 256) -> RoarSetup:
+    """Images, labels, maps, fractions and seeds of :func:`remove_and_retrain` checked; the random maps and the
+    fill added."""
+    from .controls import random_maps
+
+    x_train, x_test = check_images(train_images, name="train_images"), check_images(test_images, name="test_images")
+    y_train, y_test = np.asarray(train_labels, np.int64), np.asarray(test_labels, np.int64)
+    if y_train.shape != (len(x_train),) or y_test.shape != (len(x_test),):
+        raise InputError("train_labels and test_labels must hold one integer label per image.")
+    fr = np.asarray(fractions, np.float64).reshape(-1)
+    if fr.size == 0 or not np.all((fr > 0) & (fr < 1)):
+        raise InputError(f"fractions must be numbers in (0, 1); got {fractions!r}.")
+    seeds = tuple(int(s) for s in seeds)
+    if not seeds:
+        raise InputError("seeds must list at least one training seed.")
+    batch_size = check_positive_int("batch_size", batch_size)
+    size = x_train.shape[1:3]
+    checked = {name: (check_maps(a, name=f"{name} train maps", n=len(x_train), size=size),
+                      check_maps(b, name=f"{name} test maps", n=len(x_test), size=size)) for name, (a, b) in
+               maps.items()}
+    if "random" not in checked:
+        checked["random"] = (random_maps(x_train, random_seed), random_maps(x_test, random_seed + 1))
+    fill = x_train.mean(axis=(0, 1, 2), dtype=np.float64).astype(np.float32)
+    return RoarSetup(x_train, y_train, x_test, y_test, checked, fr, seeds, fill, int(random_seed), batch_size)
+
+
 def remove_and_retrain(fit: Fit, train_images: Any, train_labels: Any, test_images: Any, test_labels: Any,
                        maps: Mapping[str, tuple[Any, Any]], *, fractions: Sequence[float] = (0.1, 0.3, 0.5, 0.7, 0.9),
                        seeds: Sequence[int] = (0, 1), random_seed: int = 0, batch_size: int = 256,
@@ -134,48 +197,25 @@ def remove_and_retrain(fit: Fit, train_images: Any, train_labels: Any, test_imag
     -------
     RoarResult
     """
-    from .controls import random_maps
-
-    x_train, x_test = check_images(train_images, name="train_images"), check_images(test_images, name="test_images")
-    y_train, y_test = np.asarray(train_labels, np.int64), np.asarray(test_labels, np.int64)
-    if y_train.shape != (len(x_train),) or y_test.shape != (len(x_test),):
-        raise InputError("train_labels and test_labels must hold one integer label per image.")
-    fr = np.asarray(fractions, np.float64).reshape(-1)
-    if fr.size == 0 or not np.all((fr > 0) & (fr < 1)):
-        raise InputError(f"fractions must be numbers in (0, 1); got {fractions!r}.")
-    seeds = tuple(int(s) for s in seeds)
-    if not seeds:
-        raise InputError("seeds must list at least one training seed.")
-    batch_size = check_positive_int("batch_size", batch_size)
-    size = x_train.shape[1:3]
-    checked = {name: (check_maps(a, name=f"{name} train maps", n=len(x_train), size=size),
-                      check_maps(b, name=f"{name} test maps", n=len(x_test), size=size)) for name, (a, b) in
-               maps.items()}
-    if "random" not in checked:
-        checked["random"] = (random_maps(x_train, random_seed), random_maps(x_test, random_seed + 1))
-    fill = x_train.mean(axis=(0, 1, 2), dtype=np.float64).astype(np.float32)
+    setup = prepare_roar(train_images, train_labels, test_images, test_labels, maps, fractions=fractions,
+                         seeds=seeds, random_seed=random_seed, batch_size=batch_size)
+    x_train, y_train, x_test, y_test = setup.train_images, setup.train_labels, setup.test_images, setup.test_labels
+    checked, fr, seeds, fill, batch_size = setup.maps, setup.fractions, setup.seeds, setup.fill, setup.batch_size
     say = log or (lambda s: None)
 
     import time
 
     start = time.perf_counter()
-
-    def accuracy(predict: Callable[[np.ndarray], Any], images: np.ndarray) -> float:
-        hits = 0
-        for a, b in chunks(len(images), batch_size):
-            hits += int((np.argmax(np.asarray(predict(images[a:b])), axis=1) == y_test[a:b]).sum())
-        return hits / len(images)
-
-    baseline = np.array([accuracy(fit(x_train, y_train, s), x_test) for s in seeds])
+    baseline = np.array([retrained_accuracy(fit, x_train, y_train, x_test, y_test, None, None, 0.0, s, fill,
+                                            batch_size=batch_size) for s in seeds])
     say(f"no removal: accuracy {baseline.mean():.3f}")
     names = tuple(checked)
     acc = np.empty((len(names), fr.size, len(seeds)))
     for m, name in enumerate(names):
         for f, fraction in enumerate(fr):
-            train_degraded = degrade(x_train, checked[name][0], fraction, fill, batch_size=batch_size)
-            test_degraded = degrade(x_test, checked[name][1], fraction, fill, batch_size=batch_size)
             for s, seed in enumerate(seeds):
-                acc[m, f, s] = accuracy(fit(train_degraded, y_train, seed), test_degraded)
+                acc[m, f, s] = retrained_accuracy(fit, x_train, y_train, x_test, y_test, *checked[name], fraction,
+                                                  seed, fill, batch_size=batch_size)
             say(f"{name} {fraction:.0%}: accuracy {acc[m, f].mean():.3f}")
     return RoarResult(methods=names, fractions=fr, seeds=seeds, accuracy=acc, baseline=baseline,
                       seconds=time.perf_counter() - start,

@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..validation import check_images, check_positive_int, check_seed, check_targets
+from ..validation import check_choice, check_images, check_positive_int, check_seed, check_targets
 from ._common import MetricResult, check_maps, chunks, stream
 
-__all__ = ["avg_sensitivity", "local_lipschitz_estimate", "max_sensitivity", "perturbation", "relative_input_stability",
-           "relative_output_stability"]
+__all__ = ["avg_sensitivity", "continuity", "continuity_shifts", "local_lipschitz_estimate", "max_sensitivity",
+           "perturbation", "relative_input_stability", "relative_output_stability", "translate"]
 
 ExplainFn = Callable[[np.ndarray, np.ndarray], Any]
 
@@ -47,17 +47,35 @@ def _maps(explain_fn: ExplainFn, images: np.ndarray, targets: np.ndarray, batch_
 def _ratios(explain_fn: ExplainFn, images: Any, targets: Any, attributions: Any, *, kind: str, scale: float,
             n_samples: int, batch_size: int, seed: int | None, ratio: Callable[..., np.ndarray]
             ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not np.isfinite(scale) or scale <= 0:
+        raise InputError(f"the perturbation size must be a number > 0 (input units); got {scale!r}.")
+    seed = check_seed(seed)
+
+    def draw(x: np.ndarray, i: int, j: int) -> tuple[np.ndarray, np.ndarray]:
+        delta = perturbation(kind, float(scale), seed, i, j, x.shape)
+        return x + delta, delta
+
+    values, t, params = _perturbed_ratios(explain_fn, images, targets, attributions, n_samples=n_samples,
+                                          batch_size=batch_size, draw=draw, ratio=ratio)
+    return values, t, {**params, "seed": seed, "noise": kind, "scale": float(scale)}
+
+
+def _perturbed_ratios(explain_fn: ExplainFn, images: Any, targets: Any, attributions: Any, *, n_samples: int,
+                      batch_size: int, draw: Callable[[np.ndarray, int, int], tuple[np.ndarray, np.ndarray]],
+                      ratio: Callable[..., np.ndarray]) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """``ratio(original maps, perturbed maps, deltas, rows)`` of every (image, draw) pair, ``batch_size`` at a time.
+
+    ``draw(x, i, j)`` returns the perturbed copy of image ``i`` (``x``) at draw ``j`` and its
+    change :math:`\\delta` (float32, ``x.shape`` each).
+    """
     x = check_images(images)
-    n, h, w, c = x.shape
+    n, h, w, _ = x.shape
     if targets is None:
         raise InputError("targets must be given (the classes explained on every perturbed copy); pass the model's "
                          "predicted classes, e.g. np.argmax(predict(images), axis=1), or the labels.")
     t = check_targets(targets, n, None)
-    if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not np.isfinite(scale) or scale <= 0:
-        raise InputError(f"the perturbation size must be a number > 0 (input units); got {scale!r}.")
     n_samples = check_positive_int("n_samples", n_samples)
     batch_size = check_positive_int("batch_size", batch_size)
-    seed = check_seed(seed)
     if attributions is None:
         original = _maps(explain_fn, x, t, batch_size, (h, w))
     else:
@@ -66,14 +84,13 @@ def _ratios(explain_fn: ExplainFn, images: Any, targets: Any, attributions: Any,
     for start, stop in chunks(n * n_samples, batch_size):
         jobs = np.arange(start, stop)
         rows = jobs // n_samples
-        deltas = np.stack([perturbation(kind, float(scale), seed, int(i), int(j), (h, w, c))
-                           for i, j in zip(rows, jobs % n_samples)])
-        perturbed = x[rows] + deltas
+        drawn = [draw(x[i], int(i), int(j)) for i, j in zip(rows, jobs % n_samples)]
+        perturbed = np.stack([p for p, _ in drawn]).astype(np.float32, copy=False)
+        deltas = np.stack([d for _, d in drawn])
         maps = _maps(explain_fn, perturbed, t[rows], batch_size, (h, w))
         values[start:stop] = ratio(original[rows].reshape(len(jobs), -1), maps.reshape(len(jobs), -1),
                                    deltas.reshape(len(jobs), -1).astype(np.float64), rows)
-    params = {"n_samples": n_samples, "batch_size": batch_size, "seed": seed, "noise": kind, "scale": float(scale)}
-    return values.reshape(n, n_samples), t, params
+    return values.reshape(n, n_samples), t, {"n_samples": n_samples, "batch_size": batch_size}
 
 
 def _relative_change(a: np.ndarray, b: np.ndarray, delta: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -242,3 +259,107 @@ def relative_output_stability(explain_fn: ExplainFn, images: Any, targets: Any, 
     ratios, t, params = _ratios(explain_fn, x, targets, attributions, kind="uniform", scale=radius,
                                 n_samples=n_samples, batch_size=batch_size, seed=seed, ratio=ratio)
     return MetricResult(values=ratios.max(axis=1), targets=t, params={**params, "eps_min": eps_min})
+
+
+#: The fills of :func:`continuity`'s uncovered columns: each image's minimum (Quantus's
+#: ``"black"``), maximum (``"white"``) or mean over all its values.
+TRANSLATION_FILLS = ("min", "max", "mean")
+
+
+def continuity_shifts(width: int, n_steps: int) -> np.ndarray:
+    """The horizontal shifts of :func:`continuity`, in pixels: Quantus's grid over ``[-W, W]``.
+
+    ``-W + k * ((2W + 1) // n_steps)`` for ``k = 1..n_steps`` (clipped to ``[-W, W]``).
+    """
+    n_steps = check_positive_int("n_steps", n_steps)
+    step = (2 * width + 1) // n_steps
+    if step < 1:
+        raise InputError(f"n_steps must be at most 2 * width + 1 = {2 * width + 1} for images {width} pixels wide "
+                         f"(one shift per pixel column); got {n_steps}.")
+    return np.clip(-width + step * np.arange(1, n_steps + 1), -width, width)
+
+
+def translate(image: np.ndarray, shift: int, fill: float) -> np.ndarray:
+    """``image`` ``(H, W, C)`` moved ``shift`` pixels to the right (left if negative), uncovered columns ``fill``."""
+    w = image.shape[1]
+    out = np.full_like(image, fill)
+    shift = int(np.clip(shift, -w, w))
+    if shift >= 0:
+        out[:, shift:] = image[:, :w - shift]
+    else:
+        out[:, :w + shift] = image[:, -shift:]
+    return out
+
+
+def continuity(explain_fn: ExplainFn, images: Any, targets: Any, *, attributions: Any = None, n_steps: int = 28,
+               fill: str | float = "min", batch_size: int = 32) -> MetricResult:
+    r"""Continuity (Montavon, Samek & Müller, "Methods for Interpreting and Understanding
+    Deep Neural Networks", Digital Signal Processing 73, 2018).
+
+    The strongest variation of the map under a horizontal translation of the image:
+
+    .. math:: \mathrm{C}(x) = \max_{x' \ne x} \frac{\lVert \Phi(x) - \Phi(x') \rVert_1}
+              {\lVert x - x' \rVert_2}
+
+    over the copies :math:`x'` of :math:`x` shifted by each of :func:`continuity_shifts`
+    ``(W, n_steps)`` pixels (:func:`translate`; the uncovered columns take ``fill``), the
+    method :math:`\Phi` explaining the same target on every copy. A copy equal to the image
+    (a zero shift, a constant image) does not count. Lower is better. No randomness.
+
+    Quantus: ``quantus.Continuity(nr_steps=n_steps, normalise=False, abs=False)`` (its
+    translation is always filled with ``"black"``, each image's minimum: ``fill="min"``;
+    its defaults ``normalise=True, abs=True`` correspond to passing max-normalised
+    absolute maps). Quantus adds :math:`10^{-9}` to the denominator and so also counts a
+    zero shift, where a deterministic method gives 0: the same maximum unless every copy
+    equals the image (NaN here, 0 there).
+
+    Parameters
+    ----------
+    explain_fn : callable
+        ``explain_fn(images (n, H, W, C) float32, targets (n,)) -> (n, H, W)`` maps or an
+        object with ``.attributions``; never given more than ``batch_size`` images.
+    images : array-like
+        ``(N, H, W, C)`` channels-last batch.
+    targets : int or sequence of int
+        The class explained for each image (also on its translated copies).
+    attributions : array-like or None
+        The maps of the images; ``None`` computes them with ``explain_fn``.
+    n_steps : int
+        Number of translations, at most ``2W + 1``.
+    fill : {"min", "max", "mean"} or float
+        The value of the uncovered columns: each image's minimum, maximum or mean over all
+        its values, or a constant.
+    batch_size : int
+        Largest number of images given to ``explain_fn`` at once.
+
+    Returns
+    -------
+    MetricResult
+        float64 ``(N,)`` >= 0; ``params["shifts"]`` the shifts in pixels.
+    """
+    x = check_images(images)
+    if isinstance(fill, str):
+        check_choice("fill", fill, TRANSLATION_FILLS)
+        values = {"min": x.min(axis=(1, 2, 3)), "max": x.max(axis=(1, 2, 3)),
+                  "mean": x.mean(axis=(1, 2, 3), dtype=np.float64)}[fill]
+    elif isinstance(fill, numbers.Real) and not isinstance(fill, bool) and np.isfinite(fill):
+        values = np.full(len(x), float(fill))
+    else:
+        raise InputError(f"fill must be one of {TRANSLATION_FILLS} or a finite number; got {fill!r}.")
+    shifts = continuity_shifts(x.shape[2], n_steps)
+
+    def draw(image: np.ndarray, i: int, j: int) -> tuple[np.ndarray, np.ndarray]:
+        moved = translate(image, int(shifts[j]), float(values[i]))
+        return moved, moved - image
+
+    def ratio(a: np.ndarray, b: np.ndarray, delta: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        den = np.linalg.norm(delta, axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(den > 0, np.abs(b - a).sum(axis=1) / np.where(den > 0, den, 1.0), np.nan)
+
+    ratios, t, params = _perturbed_ratios(explain_fn, x, targets, attributions, n_samples=len(shifts),
+                                          batch_size=batch_size, draw=draw, ratio=ratio)
+    counted = ~np.isnan(ratios)
+    out = np.where(counted.any(axis=1), np.where(counted, ratios, -np.inf).max(axis=1), np.nan)
+    return MetricResult(values=out, targets=t, params={"n_steps": len(shifts), "fill": fill if isinstance(
+        fill, str) else float(fill), "shifts": shifts.tolist(), "batch_size": params["batch_size"]})

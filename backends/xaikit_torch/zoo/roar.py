@@ -4,12 +4,15 @@ Usage::
 
     python -m xaikit_torch.zoo.roar --model digits_bn --out roar-digits.md
     python -m xaikit_torch.zoo.roar --model shapes_cnn4 --n-train 2000 --fractions 0.1 0.5 0.9
+    python -m xaikit_torch.zoo.roar --model digits_bn --engine ray --store roar-cells   # in parallel, resumable
 
 The maps come from the shipped zoo model (the PyTorch twin of the Keras weights) for
 every training and test image; each retraining builds the same architecture from scratch
 (:data:`xaikit_torch.zoo.architectures.BUILDERS`) and trains it with Adam on the degraded
-images (:func:`xaikit.metrics.roar.remove_and_retrain`). Magnitude methods (vanilla
-gradients, SmoothGrad) are ranked by ``|map|``, as the bench does.
+images. Each retraining is a cell of a results store (``--store``, default
+``xaikit-roar-MODEL``) run by the bench's engines (:func:`xaikit.bench.roar.run_remove_and_retrain`,
+``--engine local`` or ``ray``): a stopped run started again skips the finished cells.
+Magnitude methods (vanilla gradients, SmoothGrad) are ranked by ``|map|``, as the bench does.
 """
 
 from __future__ import annotations
@@ -92,8 +95,16 @@ def method_maps(model: Any, images: np.ndarray, targets: np.ndarray, method: str
 
 def run_roar(name: str, *, methods: Sequence[str] = DEFAULT_METHODS, fractions: Sequence[float] = (0.1, 0.3, 0.5,
              0.7, 0.9), seeds: Sequence[int] = (0, 1), n_train: int | None = None, n_test: int | None = None,
-             epochs: int = 5, n_samples: int = 16, log: Callable[[str], None] | None = None) -> Any:
-    """ROAR for zoo model ``name`` (a softmax classifier: ``digits_bn`` or ``shapes_cnn4``)."""
+             epochs: int = 5, n_samples: int = 16, log: Callable[[str], None] | None = None,
+             store: str | Path | None = None, engine: str = "local", address: str | None = None,
+             workers: int | None = None) -> Any:
+    """ROAR for zoo model ``name`` (a softmax classifier: ``digits_bn`` or ``shapes_cnn4``).
+
+    With ``store`` (a folder), every retraining is a cell of the bench's results store run
+    by ``engine`` (``"local"`` or ``"ray"``, :func:`xaikit.bench.roar.run_remove_and_retrain`):
+    a stopped run started again with the same folder skips the finished cells. Without
+    it, the retrainings run here one after the other and nothing is kept.
+    """
     from xaikit.metrics.roar import remove_and_retrain
     from xaikit.zoo import load_data, load_model, model_info
 
@@ -108,9 +119,22 @@ def run_roar(name: str, *, methods: Sequence[str] = DEFAULT_METHODS, fractions: 
                         method_maps(model, test.images, test.labels, method, n_samples=n_samples))
         say(f"maps of {method}: {time.perf_counter() - start:.0f} s")
     map_seconds = time.perf_counter() - start
-    fit = make_fit(entry.architecture, entry.input_shape, entry.n_outputs, epochs=epochs)
-    result = remove_and_retrain(fit, train.images, train.labels, test.images, test.labels, maps, fractions=fractions,
-                                seeds=seeds, log=say)
+    fit_kwargs = {"architecture": entry.architecture, "input_shape": tuple(entry.input_shape),
+                  "n_classes": entry.n_outputs, "epochs": epochs}
+    if store is not None:
+        from xaikit.bench.roar import run_remove_and_retrain
+
+        result = run_remove_and_retrain(make_fit, fit_kwargs, train.images, train.labels, test.images, test.labels,
+                                        maps, store=store, fractions=fractions, seeds=seeds, engine=engine,
+                                        address=address, workers=workers, log=say)
+    else:
+        if engine != "local":
+            from xaikit.errors import InputError
+
+            raise InputError(f"engine={engine!r} runs the retrainings as cells of a results store: give store= "
+                             "(a folder; a stopped run resumes from it)")
+        result = remove_and_retrain(make_fit(**fit_kwargs), train.images, train.labels, test.images, test.labels,
+                                    maps, fractions=fractions, seeds=seeds, log=say)
     result.params.update(model=name, epochs=epochs, n_samples=n_samples, map_seconds=map_seconds)
     return result
 
@@ -126,11 +150,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--n-samples", type=int, default=16, help="samples of SmoothGrad, SquareGrad, VarGrad")
     parser.add_argument("--out", type=Path, default=None, help="write the Markdown table (and a .json beside it)")
+    parser.add_argument("--store", type=Path, default=None,
+                        help="results folder of the retraining cells (default: xaikit-roar-MODEL); a stopped run "
+                             "started again with it skips the finished cells")
+    parser.add_argument("--engine", choices=["local", "ray"], default="local",
+                        help="run the retrainings here (local) or in parallel on Ray workers")
+    parser.add_argument("--address", default=None, help="Ray cluster to join (default: start Ray here)")
+    parser.add_argument("--workers", type=int, default=None, help="Ray workers (default: the CPUs)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     result = run_roar(args.model, methods=args.methods, fractions=args.fractions, seeds=args.seeds,
                       n_train=args.n_train, n_test=args.n_test, epochs=args.epochs, n_samples=args.n_samples,
-                      log=lambda s: print(s, file=sys.stderr, flush=True))
+                      log=lambda s: print(s, file=sys.stderr, flush=True),
+                      store=args.store or Path(f"xaikit-roar-{args.model}"), engine=args.engine,
+                      address=args.address, workers=args.workers)
     seconds = time.perf_counter() - start
     text = (f"ROAR on {args.model}: test accuracy after removing the top fraction of pixels and retraining "
             f"(mean ± half the range over seeds {args.seeds}; {result.params['n_train']} training and "
