@@ -199,7 +199,9 @@ SHARED: dict[str, Param] = {p.name: p for p in [
     _p("integration", "choice", "trapezoid", "Quadrature rule along the path.",
        choices=("trapezoid", "left", "right", "midpoint")),
     _p("baseline", "baseline", 0.0, "Reference input in the model's input space: a number, one value per channel, "
-       "or an image."),
+       "an image, or {'mean': references} (a reference set's mean image); integrated gradients also takes one per "
+       "image: 'blur' / {'blur': sigma} (each image Gaussian-blurred, sigma 5 pixels by default) or an (N, ...) "
+       "array."),
     _p("patch_size", "pair", 8, "Size of the occluding patch (an int or (height, width))."),
     _p("stride", "pair", None, "Step between patches.", nullable="the patch size (non-overlapping patches)"),
     _p("background", "images", None, "Reference images in the model's input space (SHAP's `data`), e.g. 50-100 "

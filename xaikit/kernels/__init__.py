@@ -8,7 +8,7 @@ regressions of KernelSHAP and LIME, Sobol designs and estimators.
 
 from __future__ import annotations
 
-from .baselines import broadcast_baseline
+from .baselines import DEFAULT_BLUR_SIGMA, broadcast_baseline, gaussian_blur, resolve_baseline
 from .cam import (
     ablation_weights,
     gradcam_plus_plus_weights,
@@ -64,6 +64,9 @@ __all__ = [
     "accumulate_windows",
     "bilinear_matrix",
     "broadcast_baseline",
+    "DEFAULT_BLUR_SIGMA",
+    "gaussian_blur",
+    "resolve_baseline",
     "channel_axis",
     "chunks",
     "coalition_masks",
