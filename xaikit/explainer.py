@@ -326,7 +326,12 @@ class Explainer(_Described, abc.ABC):
                 params["_" + name] = arr
             else:
                 params[name] = p.check(value)
-        if "layer_layout" in params and params.get("layer") is not None:
+        if "layer_layout" in params and isinstance(params.get("layer"), list):  # several layers (the CAMs)
+            layouts = [spec.layer_layout(layer, params["layer_layout"]) for layer in params["layer"]]
+            params["_layouts"] = layouts
+            params["layer_layout"] = [layout.name for layout in layouts]
+            params["layer_grid"] = [list(layout.grid) for layout in layouts]
+        elif "layer_layout" in params and params.get("layer") is not None:
             layout = spec.layer_layout(params["layer"], params["layer_layout"])
             params["_layout"] = layout
             params["layer_layout"] = layout.name  # recorded: which tokens were dropped ("tokens:1")
