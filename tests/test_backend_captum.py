@@ -255,3 +255,25 @@ def test_captums_routine_notes_do_not_reach_the_user(model, torch_images):
         captum(model, torch_images[:1], "gradcam", layer="conv_b", targets=TARGETS[0])
         assert list(warnings.filters) == filters
     assert not [str(w.message) for w in seen if "captum" in (w.filename or "")], [str(w.message) for w in seen]
+
+
+def test_integrated_gradients_with_a_blurred_baseline_is_captum_given_the_blurred_images(torch, model, torch_images):
+    import copy
+
+    from captum.attr import IntegratedGradients
+
+    from xaikit.kernels import gaussian_blur
+
+    kw = {"steps": 5, "baseline": {"blur": 2.0}, "targets": TARGETS}
+    exp = captum(model, torch_images, "integrated_gradients", integration="riemann_middle", batch_size=2, **kw)
+    ref = native(model, torch_images, "integrated_gradients", integration="midpoint", score="probability", **kw)
+    close(exp.channel_attributions, ref.channel_attributions, rtol=1e-4)
+    assert exp.params["baseline"] == ref.params["baseline"] == {"blur": 2.0}  # recorded as given, not as an array
+    blurred = np.moveaxis(gaussian_blur(np.moveaxis(torch_images, 1, -1), 2.0), -1, 1)  # channel by channel
+    direct = IntegratedGradients(copy.deepcopy(model).eval()).attribute(
+        torch.from_numpy(torch_images), baselines=torch.from_numpy(blurred), target=TARGETS, n_steps=5,
+        method="riemann_middle").detach().numpy()
+    close(exp.channel_attributions, direct, rtol=1e-4)
+    per_image = native(model, torch_images, "integrated_gradients", integration="midpoint", score="probability",
+                       batch_size=1, **{**kw, "baseline": blurred})  # the same references as an (N, C, H, W) array
+    close(per_image.channel_attributions, ref.channel_attributions, rtol=1e-4)

@@ -105,3 +105,51 @@ def test_module_objects_and_default_layer(model, torch_images):
     assert exp.layer == "conv_b"
     assert library(model, torch_images, "gradcam").layer == xk.explain(model, torch_images, method="gradcam",
                                                                        backend="torch").layer
+
+
+def correlations(a, b):
+    a, b = a.reshape(len(a), -1), b.reshape(len(b), -1)
+    return np.array([np.corrcoef(x, y)[0, 1] for x, y in zip(a, b)])
+
+
+@pytest.mark.parametrize("method", ["gradcam", "gradcam++", "xgradcam", "layercam"])
+def test_eigen_smooth_is_native_up_to_the_sign_of_the_libraries_svd(model, torch_images, method):
+    """The projection on the first principal component, whose sign the library leaves to np.linalg.svd (the native
+    one agrees with the channel sum): the unrectified maps agree up to that sign, the library's map is the native
+    map's lobe on its side."""
+    kw = {"layer": "conv_b", "targets": TARGETS, "eigen_smooth": True}
+    theirs = library(model, torch_images, method, relu=False, **kw).layer_attributions
+    ours = xk.explain(model, torch_images, method=method, backend="torch", relu=False, score="probability",
+                      **kw).layer_attributions
+    r = correlations(ours, theirs)
+    assert np.all(np.abs(r) >= 0.999), r
+    rectified = library(model, torch_images, method, **kw).layer_attributions
+    lobes = np.maximum(np.sign(r)[:, None, None] * ours, 0)
+    assert np.all(correlations(lobes, rectified) >= 0.999)
+
+
+@pytest.mark.parametrize("method", ["gradcam", "layercam"])
+@pytest.mark.parametrize("option", [{"aug_smooth": True}, {"layer": ["bn_relu", "conv_b"]}])
+def test_aug_smooth_and_several_layers_are_the_library_output(model, torch_images, method, option):
+    kw = {"layer": "conv_b", "targets": TARGETS, **option}
+    theirs = library(model, torch_images, method, **kw)
+    ours = xk.explain(model, torch_images, method=method, backend="torch", score="probability", **kw)
+    # each layer's (augmentation's) map min-max scaled as the library scales it: equal up to its final rescaling
+    assert np.all(correlations(ours.attributions, theirs.attributions) >= 0.999)
+    assert theirs.params["min_max_scaled"] is True and ours.layer_attributions is None
+    assert ours.params["layer"] == kw["layer"] and ours.layer == theirs.layer
+    if "aug_smooth" not in option:
+        assert ours.layer == "bn_relu + conv_b"
+
+
+def test_cam_options_do_not_depend_on_the_batch_and_name_their_limits(model, torch_images):
+    from xaikit.errors import InputError
+
+    kw = {"layer": ["bn_relu", "conv_b"], "targets": TARGETS, "eigen_smooth": True, "aug_smooth": True}
+    one = xk.explain(model, torch_images, method="gradcam", backend="torch", batch_size=1, **kw)
+    np.testing.assert_allclose(one.attributions, xk.explain(model, torch_images, method="gradcam", backend="torch",
+                                                            **kw).attributions, rtol=1e-5, atol=1e-6)
+    with pytest.raises(InputError, match="relu=False needs one layer"):
+        library(model, torch_images, "gradcam", layer=["bn_relu", "conv_b"], relu=False)
+    with pytest.raises(InputError, match="distinct layers"):
+        xk.explain(model, torch_images, method="gradcam", backend="torch", layer=["conv_b", "conv_b"])

@@ -130,7 +130,8 @@ def align_params(model: Any, images: Any, method: str, backend: str,
     for name, value in definition.items():
         p = table.get(name)
         if p is None:
-            if name in own and value is not None:
+            option_off = value is False and schema.param(name).default is False  # e.g. eigen_smooth: nothing to say
+            if name in own and value is not None and not option_off:
                 limits.append(f"{backend} has no {name!r} parameter (the definition's {name}={value!r})")
             continue
         try:

@@ -37,7 +37,7 @@ from ._progress import auto_progress
 from .catalogue import COMMON_PARAMS, MethodSchema, Param, get_method, param_table, shared
 from .errors import DegenerateMapWarning, InputError, ModelError, XaikitError
 from .explanation import PREVIEW_IMAGES, Activations, Explanation, RankedExplanations, describe_array
-from .kernels import broadcast_baseline, resize_maps
+from .kernels import resize_maps, resolve_baseline
 from .layer_selection import select_layers
 from .registry import services_for
 from .spec import (
@@ -271,6 +271,9 @@ class Explainer(_Described, abc.ABC):
     aligned_params: ClassVar[Mapping[str, Any]] = {}
     #: What an adapter's library cannot express of the definition, one sentence each (ditto).
     align_limits: ClassVar[tuple[str, ...]] = ()
+    #: Whether ``_attribute`` takes a ``baseline`` of one reference per image (``"blur"``, an ``(N, ...)`` array):
+    #: ``params["_baseline"]`` is then ``(N, *image shape)``, else one image's shape.
+    per_image_baseline: ClassVar[bool] = False
 
     # ------------------------------------------------------------ backend hooks
     @abc.abstractmethod
@@ -308,8 +311,13 @@ class Explainer(_Described, abc.ABC):
             elif p.kind == "layer":
                 params[name] = self._resolve_layer(value, spec, images)
             elif p.kind == "baseline":
-                base = broadcast_baseline(value, images.shape[1:], -1 if spec.layout == "NHWC" else 0, name=name)
-                params[name] = describe_array(np.asarray(value, np.float32)) if np.ndim(value) else float(value)
+                base, record = resolve_baseline(value, images, -1 if spec.layout == "NHWC" else 0, name=name)
+                if base.ndim == images.ndim and not self.per_image_baseline:
+                    raise InputError(f"{self.method} ({self.backend}) takes one {name} for every image; "
+                                     f"{name}={_short(value)} gives one per image. Pass a number, one value per "
+                                     f"channel, one image or {{'mean': references}} (a reference set's mean image); "
+                                     f"a blurred baseline per image is supported by: integrated_gradients.")
+                params[name] = _baseline_record(record)
                 params["_" + name] = base
             elif p.kind == "images":
                 arr = check_images(p.check(value), expected_shape=tuple(images.shape[1:]), layout=spec.layout,
@@ -318,7 +326,12 @@ class Explainer(_Described, abc.ABC):
                 params["_" + name] = arr
             else:
                 params[name] = p.check(value)
-        if "layer_layout" in params and params.get("layer") is not None:
+        if "layer_layout" in params and isinstance(params.get("layer"), list):  # several layers (the CAMs)
+            layouts = [spec.layer_layout(layer, params["layer_layout"]) for layer in params["layer"]]
+            params["_layouts"] = layouts
+            params["layer_layout"] = [layout.name for layout in layouts]
+            params["layer_grid"] = [list(layout.grid) for layout in layouts]
+        elif "layer_layout" in params and params.get("layer") is not None:
             layout = spec.layer_layout(params["layer"], params["layer_layout"])
             params["_layout"] = layout
             params["layer_layout"] = layout.name  # recorded: which tokens were dropped ("tokens:1")
@@ -447,6 +460,19 @@ class Explainer(_Described, abc.ABC):
             layout=spec.layout,
             preview_images=np.array(x[:PREVIEW_IMAGES], dtype=np.float32),
         )
+
+
+def _baseline_record(record: Any) -> Any:
+    """How a result records a resolved baseline: arrays by shape and checksum (a reference set too), never by value."""
+    if isinstance(record, np.ndarray):
+        return describe_array(record)
+    if isinstance(record, dict):
+        return {k: describe_array(v) if isinstance(v, np.ndarray) else v for k, v in record.items()}
+    return record
+
+
+def _short(value: Any) -> str:
+    return f"array{tuple(value.shape)}" if isinstance(value, np.ndarray) else repr(value)
 
 
 def _check_outputs(outputs: np.ndarray, who: Any) -> None:

@@ -22,7 +22,7 @@ from xaikit_torch.adapters import to_tensor
 from xaikit.catalogue import SHARED, Param
 from xaikit.errors import InputError
 from xaikit.explainer import Attribution, ModelSpec
-from xaikit.kernels import reduce_channels
+from xaikit.kernels import chunks, reduce_channels
 
 from ._base import SEED, CaptumExplainer
 
@@ -151,8 +151,9 @@ class CaptumIntegratedGradients(CaptumExplainer):
     model : torch.nn.Module
     steps : int, default 50
         Captum's ``n_steps``.
-    baseline : float, array (C,) or (C, H, W), default 0.0
-        Captum's ``baselines``.
+    baseline : float, array (C,) or (C, H, W), "blur", {"blur": sigma}, {"mean": references} or (N, C, H, W)
+        Captum's ``baselines``, resolved as the native method resolves them (one reference per image for
+        ``"blur"`` and an ``(N, C, H, W)`` array).
     integration : {"gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle"}
         Captum's ``method`` (default ``"gausslegendre"``).
     batch_size : int, default 32
@@ -161,6 +162,7 @@ class CaptumIntegratedGradients(CaptumExplainer):
     """
 
     method = "integrated_gradients"
+    per_image_baseline = True
     param_changes = {
         "integration": Param("integration", "choice", "gausslegendre", "Captum's quadrature rule (its `method`): "
                              "riemann_left/right/middle are the native left/right/midpoint; riemann_trapezoid is "
@@ -179,10 +181,15 @@ class CaptumIntegratedGradients(CaptumExplainer):
     def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
         outputs, targets = self._outputs_and_targets(images, targets, params["batch_size"])
         ig = IntegratedGradients(self._forward(images, params["score"]))
-        baseline = to_tensor(params["_baseline"][None], self.model)
+        base = params["_baseline"]
+        per_image = base.ndim == images.ndim  # one reference per image ("blur", an (N, ...) array)
+        shared = None if per_image else to_tensor(base[None], self.model)
+        rows = iter(chunks(len(images), params["batch_size"]))  # the chunks _chunked calls, in its order
         deltas = []
 
         def call(x: torch.Tensor, t: list[int]) -> torch.Tensor:
+            s = next(rows)
+            baseline = to_tensor(base[s], self.model) if per_image else shared
             attr, delta = ig.attribute(x, baselines=baseline, target=t, n_steps=params["steps"],
                                        method=params["integration"], internal_batch_size=params["batch_size"],
                                        return_convergence_delta=True)

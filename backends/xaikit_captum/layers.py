@@ -42,7 +42,8 @@ class CaptumLayerGradCam(CaptumExplainer):
 
     method = "gradcam"
     param_changes = {"relu": SHARED["relu"].with_default(False, "Captum's relu_attributions (its default False keeps "
-                                                                "the signed map); True is the paper's definition.")}
+                                                                "the signed map); True is the paper's definition."),
+                     "eigen_smooth": None, "aug_smooth": None}  # pytorch-grad-cam's options: not Captum's
 
     def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
         outputs, targets = self._outputs_and_targets(images, targets, params["batch_size"])

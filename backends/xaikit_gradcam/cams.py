@@ -15,6 +15,7 @@ computation is replaced.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -34,7 +35,7 @@ from xaikit_torch.adapters import (
 )
 
 from xaikit.catalogue import SHARED, Param
-from xaikit.errors import LayerError
+from xaikit.errors import InputError, LayerError
 from xaikit.explainer import Attribution, Explainer, ModelSpec, targets_or_predicted
 from xaikit.kernels import chunks
 
@@ -107,11 +108,42 @@ class _LibraryCAM(TorchModelMixin, Explainer):
     def _default_score(self, spec: ModelSpec) -> str:
         return library_score(spec)
 
-    def _construct(self, forward: ScoreModel, layer: Any, batch_size: int, transform: Any) -> Any:
-        cam = raw_cam_class(getattr(pytorch_grad_cam, self.library_class))(model=forward, target_layers=[layer],
+    #: Whether ``layer`` may name several layers (the library's ``target_layers``) and ``aug_smooth`` applies.
+    several_layers: ClassVar[bool] = True
+
+    def _construct(self, forward: ScoreModel, layers: list[Any], batch_size: int, transform: Any) -> Any:
+        cam = raw_cam_class(getattr(pytorch_grad_cam, self.library_class))(model=forward, target_layers=layers,
                                                                            reshape_transform=transform)
         cam.batch_size = batch_size  # read by ScoreCAM (its default: 16)
         return cam
+
+    def _resolve_layer(self, layer: Any, spec: ModelSpec, images: np.ndarray) -> Any:
+        if not (self.several_layers and isinstance(layer, (list, tuple))):
+            return super()._resolve_layer(layer, spec, images)
+        names = [super(_LibraryCAM, self)._resolve_layer(one, spec, images) for one in layer]
+        if not names or len(set(names)) != len(names):
+            raise InputError(f"layer={list(layer)!r}: give one layer, or a list of distinct layers (pytorch-grad-cam's "
+                             "target_layers).")
+        return names if len(names) > 1 else names[0]
+
+    def _layer_of_params(self, params: Mapping[str, Any]) -> str | None:
+        layer = params.get("layer")
+        return " + ".join(layer) if isinstance(layer, list) else layer
+
+    def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
+        params = super()._resolve_params(images, spec)
+        if isinstance(params["layer"], list) or params.get("aug_smooth", False):
+            if not params["relu"]:
+                raise InputError("pytorch-grad-cam rectifies and min-max scales each layer's (and each augmentation's) "
+                                 "map before averaging them: relu=False needs one layer and aug_smooth=False (or the "
+                                 "native backend, which keeps the sign).")
+            layouts = params.get("_layouts", [params.get("_layout")])
+            if len({layout.name for layout in layouts}) > 1:
+                raise LayerError(f"pytorch-grad-cam reads every target layer with one reshape_transform; layers "
+                                 f"{params['layer']} are laid out as {[layout.name for layout in layouts]}. Use layers "
+                                 "of one layout, or the native backend.")
+            params["min_max_scaled"] = True  # the library's output: each map min-max scaled, then averaged
+        return params
 
     def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
         batch_size = params["batch_size"]
@@ -119,28 +151,32 @@ class _LibraryCAM(TorchModelMixin, Explainer):
         targets = targets_or_predicted(targets, outputs, self._describe(images))
         function = params["score"] if callable(params["score"]) else None
         forward = ScoreModel(self.model, None if function else params["score"], tuple(images.shape[1:]))
-        layer = module_of(self.model, params["layer"])
-        transform = reshape_transform(params["_layout"])  # the library's own way to read a token/channels-last layer
+        several = isinstance(params["layer"], list)
+        layers = [module_of(self.model, name) for name in (params["layer"] if several else [params["layer"]])]
+        # the library's own way to read a token/channels-last layer (one for all the layers: checked)
+        transform = reshape_transform(params["_layouts"][0] if several else params["_layout"])
+        aggregated = several or params.get("aug_smooth", False)  # only the library's scaled output exists then
         maps, weights = [], []
         with library_call(self.model):
             for s in chunks(len(images), batch_size):
-                cam = self._construct(forward, layer, batch_size, transform)
+                cam = self._construct(forward, layers, batch_size, transform)
                 cam.xaikit_maps, cam.xaikit_weights = [], []
                 try:
-                    cam(input_tensor=to_tensor(images[s], self.model),
-                        targets=[FunctionTarget(function) if function else ClassifierOutputTarget(int(c))
-                                 for c in targets[s]],
-                        eigen_smooth=params.get("eigen_smooth", False))
+                    scaled = cam(input_tensor=to_tensor(images[s], self.model),
+                                 targets=[FunctionTarget(function) if function else ClassifierOutputTarget(int(c))
+                                          for c in targets[s]],
+                                 eigen_smooth=params.get("eigen_smooth", False),
+                                 aug_smooth=params.get("aug_smooth", False))
                 finally:
                     cam.activations_and_grads.release()
-                maps.append(cam.xaikit_maps[0])
+                maps.append(np.asarray(scaled, np.float32) if aggregated else cam.xaikit_maps[0])
                 weights += cam.xaikit_weights[:1]
         maps = np.concatenate(maps)
         if params["relu"]:
             maps = np.maximum(maps, 0.0)
-        complete = weights and sum(len(w) for w in weights) == len(maps)  # the weighted CAMs
+        complete = not aggregated and weights and sum(len(w) for w in weights) == len(maps)  # the weighted CAMs
         extras = {"weights": np.concatenate(weights)} if complete else {}
-        return Attribution(maps, outputs, targets, at_layer=True, extras=extras)
+        return Attribution(maps, outputs, targets, at_layer=not aggregated, extras=extras)
 
 
 class GradCAM(_LibraryCAM):
@@ -152,9 +188,15 @@ class GradCAM(_LibraryCAM):
     Parameters
     ----------
     model : torch.nn.Module
-    layer : str, module or None
+    layer : str, module, list of them, or None
+        Several layers are the library's ``target_layers``: its output (each layer's map
+        rectified, min-max scaled, resized and averaged) is returned, recorded as
+        ``min_max_scaled``.
     relu : bool, default True
     eigen_smooth : bool, default False
+    aug_smooth : bool, default False
+        The library's test-time augmentation; its (scaled) output is returned, as for
+        several layers.
     batch_size : int, default 32
     score : {None, "logit", "probability", "output"}
     """
@@ -199,6 +241,8 @@ class LayerCAM(GradCAM):
 class _PerChannel(_LibraryCAM):
     """A CAM making one pass per channel of the layer: the channel count is recorded (``n_channels``), as the native
     method records it, because the floor of the bench and the speed suite counts the passes by it."""
+
+    several_layers = False
 
     def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
         params = super()._resolve_params(images, spec)
@@ -246,9 +290,9 @@ class AblationCAM(_PerChannel, GradCAM):
                              "native ablationcam (channels-last layers) or a channels-first layer.")
         return params
 
-    def _construct(self, forward: ScoreModel, layer: Any, batch_size: int, transform: Any) -> Any:
+    def _construct(self, forward: ScoreModel, layers: list[Any], batch_size: int, transform: Any) -> Any:
         cls = raw_cam_class(pytorch_grad_cam.AblationCAM)
-        return cls(model=forward, target_layers=[layer], ablation_layer=AblationLayer(), batch_size=batch_size)
+        return cls(model=forward, target_layers=layers, ablation_layer=AblationLayer(), batch_size=batch_size)
 
 
 class EigenCAM(GradCAM):
@@ -262,4 +306,5 @@ class EigenCAM(GradCAM):
 
     method = "eigencam"
     library_class = "EigenCAM"
+    several_layers = False
     param_changes = {"layer": _LAYER, "relu": _RELU}

@@ -92,6 +92,7 @@ class TFXGradCAM(TFXExplainer):
                                                     "last top-level layer with a 4-D output)."),
         "relu": SHARED["relu"].with_default(False, "Rectify the map (the paper's definition; tf-explain does not)."),
         "layer_layout": None,  # tf-explain reads every layer as Keras' (N, h, w, C)
+        "eigen_smooth": None, "aug_smooth": None,  # pytorch-grad-cam's options: not tf-explain's
         "guided": Param("guided", "bool", True, "tf-explain's use_guided_grads: keep only positive gradients at "
                         "positive activations (no native counterpart; False is the paper's gradient)."),
     }

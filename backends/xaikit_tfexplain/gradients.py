@@ -253,7 +253,8 @@ class TFXIntegratedGradients(TFXExplainer):
 
     def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
         params = super()._resolve_params(images, spec)
-        params["_baseline"] = np.broadcast_to(np.asarray(self.baseline, np.float64), images.shape[1:])  # tf-explain's
+        given = params["_baseline"] if isinstance(self.baseline, dict) else self.baseline  # {"mean": references}
+        params["_baseline"] = np.broadcast_to(np.asarray(given, np.float64), images.shape[1:])  # tf-explain's
         params["images_per_call"] = max(1, params["batch_size"] // params["steps"])
         return params
 

@@ -31,7 +31,7 @@ def _warn_if_outside(fill: np.ndarray, images: np.ndarray, given: Any) -> None:
     low, high = float(images.min()), float(images.max())
     if float(fill.min()) >= low and float(fill.max()) <= high:
         return
-    shown = f"{float(given):g}" if np.ndim(given) == 0 else "the given array"
+    shown = f"{float(given):g}" if np.ndim(given) == 0 and not isinstance(given, dict) else "the given array"
     warnings.warn(f"tf-explain occlusion fills the patches with baseline={shown}, outside the images' value range "
                   f"[{low:.4g}, {high:.4g}]: the occluded copies are unlike any input (127.5, tf-explain's grey for "
                   f"[0, 255] pixels, saturates a model taking [0, 1] images and flattens the map). Set baseline= to "
@@ -121,7 +121,8 @@ class TFXOcclusion(TFXExplainer):
             raise InputError(f"patch_size {patch} is larger than the images ({height} x {width}); use a smaller patch")
         params.update(patch_size=[patch, patch], stride=[patch, patch])
         _warn_if_outside(params["_baseline"], images, self.baseline)
-        params["_grey"] = np.ndim(self.baseline) == 0 and float(self.baseline) == _GREY
+        params["_grey"] = (not isinstance(self.baseline, dict) and np.ndim(self.baseline) == 0
+                           and float(self.baseline) == _GREY)
         params["n_windows"] = int(np.prod(tfexplain_grid(height, width, patch)))
         return params
 

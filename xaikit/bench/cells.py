@@ -16,25 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from ..catalogue import METHODS
+from ..metrics.explained import MAGNITUDE_METHODS, transform_maps
+from ..metrics.model_scores import model_predict, score_label
 from .config import CAUSAL_METRICS, MASK_METRICS, ROBUSTNESS_METRICS, SpeedConfig
 from .engines.base import OpenModel
 from .memory import PeakRSS
-from .suite import PROBABILITY_FROM_LOGITS
 
 __all__ = ["MAGNITUDE_METHODS", "Sample", "agreement_cell", "explain_cell", "floor_cell", "metric_cell",
            "randomisation_cell", "transform_maps"]
-
-#: Methods whose sign is mostly noise: ``map_transform = "auto"`` gives the metrics |map|.
-MAGNITUDE_METHODS = tuple(m for m, s in METHODS.items() if s.view == "magnitude")
-
-
-def transform_maps(maps: np.ndarray, method: str, mode: str) -> tuple[np.ndarray, str]:
-    """Maps as the metrics see them, and the name of the transform applied."""
-    if mode == "abs" or (mode == "auto" and method in MAGNITUDE_METHODS):
-        return np.abs(maps), "abs"
-    return maps, "signed"
-
 
 @dataclass(frozen=True)
 class Sample:
@@ -68,24 +57,9 @@ class Sample:
         return to_layout(self.images, self.layout, "NHWC")
 
 
-def _probabilities(outputs: np.ndarray) -> np.ndarray:
-    """Softmax of logits ``(n, K)``; one logit unit gives the two columns ``[1 - p, p]`` with ``p = sigmoid(z)``."""
-    z = np.asarray(outputs, np.float64)
-    if z.shape[1] == 1:
-        p = 1.0 / (1.0 + np.exp(-z))
-        return np.concatenate([1.0 - p, p], axis=1).astype(np.float32)
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
-
-
 def _predict(model: OpenModel, layout: str, score: str, batch_size: int) -> Any:
     """The metrics' ``predict``: channels-last images (as the metrics perturb them) -> class scores."""
-    from ..kernels import to_layout
-
-    if score == PROBABILITY_FROM_LOGITS:
-        return lambda imgs: _probabilities(model.services.class_scores(model.model, to_layout(imgs, "NHWC", layout),
-                                                                       "output", batch_size))
-    return lambda imgs: model.services.class_scores(model.model, to_layout(imgs, "NHWC", layout), score, batch_size)
+    return model_predict(model.model, model.services, layout, score, batch_size)
 
 
 # --------------------------------------------------------------------------- explain
@@ -163,7 +137,7 @@ def metric_cell(model: OpenModel, *, sample: Sample, maps: np.ndarray, metric: s
     x, t = sample.images_nhwc, sample.targets
     if metric in CAUSAL_METRICS:
         predict = _predict(model, sample.layout, score, batch_size)
-        label = "probability" if score == PROBABILITY_FROM_LOGITS else score  # what the report says was scored
+        label = score_label(score)  # what the report says was scored
         pixels = int(x.shape[1] * x.shape[2])
         if metric == "faithfulness_correlation" and int(params.get("subset_size", 224)) > pixels // 2:
             # a suite's subset size is set for its images (128 of 64 x 64); on smaller ones it would not fit (or be

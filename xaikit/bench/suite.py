@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..metrics.model_scores import PROBABILITY_FROM_LOGITS, causal_score
 
 __all__ = ["CAUSAL_METRICS", "CONTROLS", "DEFAULT_METRICS", "FAITHFULNESS_METRICS", "MAP_TRANSFORMS", "MASK_METRICS",
            "METRICS", "ROBUSTNESS_METRICS", "WARMUPS", "ConfigError", "MethodEntry", "MetricsConfig", "ModelEntry",
@@ -364,10 +365,6 @@ def _code_carried(entry: ModelEntry) -> str:
 # --------------------------------------------------------------------------- parsing helpers
 
 
-#: What the causal metrics score on a model returning logits (a PyTorch classifier) when the suite asks for the
-#: probability: the softmax of its outputs (the sigmoid of a single output unit), computed by the bench.
-PROBABILITY_FROM_LOGITS = "probability_from_logits"
-
 #: How a report names each score the causal metrics can use.
 CAUSAL_SCORE_TEXT = {
     "probability": "the probability (the model's own softmax/sigmoid output)",
@@ -375,12 +372,3 @@ CAUSAL_SCORE_TEXT = {
     "logit": "the logit",
     "output": "the raw output (the model's last activation is not known, so no probability can be computed)",
 }
-
-
-def causal_score(requested: str, output_activation: str | None) -> str:
-    """The score the causal metrics use on a model whose last activation is ``output_activation`` when the suite
-    asks for ``requested``: the probability of a model returning logits is their softmax
-    (:data:`PROBABILITY_FROM_LOGITS`); a model whose activation is unknown can only be scored on its output."""
-    if requested != "probability" or output_activation in ("softmax", "sigmoid"):
-        return requested
-    return PROBABILITY_FROM_LOGITS if output_activation == "linear" else "output"

@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from ..kernels.cam import CAM_AUGMENTATIONS
 from .params import Param, shared
 from .schema import FloorContext, FloorPlan, MethodSchema
 
@@ -27,8 +28,10 @@ def _input_gradients(count: str | None) -> Any:
 
 
 def _layer_gradients(params: Mapping[str, Any], ctx: FloorContext) -> FloorPlan:
-    return FloorPlan("forward_backward_layer", 1, layer=ctx.layer, score=ctx.score,
-                     description=f"1 x (forward + backward down to {ctx.layer})")
+    layers = params.get("layer")  # several layers: one pass each; aug_smooth: 6 augmented images
+    n = (len(layers) if isinstance(layers, list) else 1) * (len(CAM_AUGMENTATIONS) if params.get("aug_smooth") else 1)
+    return FloorPlan("forward_backward_layer", n, layer=ctx.layer, score=ctx.score,
+                     description=f"{n} x (forward + backward down to {ctx.layer})")
 
 
 def _expected_gradients(params: Mapping[str, Any], ctx: FloorContext) -> FloorPlan:
@@ -92,6 +95,8 @@ GRADIENTS = frozenset({"scores", "gradients"})
 LAYERS = frozenset({"scores", "gradients", "layers"})
 
 _CAM_PARAMS = shared("layer", "layer_layout", "relu")
+#: The gradient CAMs also take several layers (``layer=[a, b]``), eigen_smooth and aug_smooth, as pytorch-grad-cam.
+_GRAD_CAM_PARAMS = (*_CAM_PARAMS, *shared("eigen_smooth", "aug_smooth"))
 _PIXEL = shared("channel_reduce")
 GUIDED = frozenset({"scores", "gradients", "guided"})
 ACTIVATIONS = frozenset({"scores", "layers"})
@@ -124,7 +129,7 @@ ENTRIES: tuple[MethodSchema, ...] = (
         "ReLU of the feature maps of a layer weighted by the spatial mean of the target score's "
         "gradient with respect to them, upsampled to the input.",
         _GRADCAM_PAPER,
-        signed=False, cost="1 forward + 1 backward pass (down to the layer)", params=_CAM_PARAMS,
+        signed=False, cost="1 forward + 1 backward pass (down to the layer)", params=_GRAD_CAM_PARAMS,
         needs=LAYERS, layer="auto", view="positive", floor_fn=_layer_gradients,
         formula="L = ReLU(sum_k a_k A^k),  a_k = mean_ij dS_t/dA^k_ij"),
     MethodSchema(
@@ -133,7 +138,7 @@ ENTRIES: tuple[MethodSchema, ...] = (
         "(the closed form for an exponential score).",
         "Chattopadhay et al., 'Grad-CAM++: Generalized Gradient-based Visual Explanations for "
         "Deep Convolutional Networks', WACV 2018.",
-        signed=False, cost="1 forward + 1 backward pass (down to the layer)", params=_CAM_PARAMS,
+        signed=False, cost="1 forward + 1 backward pass (down to the layer)", params=_GRAD_CAM_PARAMS,
         needs=LAYERS, layer="auto", view="positive", floor_fn=_layer_gradients,
         formula="w_k = sum_ij alpha_ij ReLU(g_ij),  alpha_ij = g^2 / (2 g^2 + sum_ab A_ab g^3)"),
     MethodSchema(
@@ -188,7 +193,7 @@ ENTRIES: tuple[MethodSchema, ...] = (
         "Grad-CAM with each channel's gradient averaged over the locations with the channel's normalised "
         "activations as weights.",
         "Fu et al., 'Axiom-based Grad-CAM: Towards Accurate Visualization and Explanation of CNNs', BMVC 2020.",
-        signed=False, cost="1 forward + 1 backward pass (down to the layer)", params=_CAM_PARAMS,
+        signed=False, cost="1 forward + 1 backward pass (down to the layer)", params=_GRAD_CAM_PARAMS,
         needs=LAYERS, layer="auto", view="positive", floor_fn=_layer_gradients,
         formula="L = ReLU(sum_k w_k A^k),  w_k = sum_ij (A^k_ij / sum_ab A^k_ab) dS_t/dA^k_ij"),
     MethodSchema(
@@ -197,7 +202,7 @@ ENTRIES: tuple[MethodSchema, ...] = (
         "over channels, rectified.",
         "Draelos & Carin, 'Use HiResCAM instead of Grad-CAM for faithful explanations of convolutional neural "
         "networks', 2020 (arXiv:2011.08891).",
-        signed=False, cost="1 forward + 1 backward pass (down to the layer)", params=_CAM_PARAMS,
+        signed=False, cost="1 forward + 1 backward pass (down to the layer)", params=_GRAD_CAM_PARAMS,
         needs=LAYERS, layer="auto", view="positive", floor_fn=_layer_gradients,
         formula="L = ReLU(sum_k dS_t/dA^k * A^k)"),
     MethodSchema(
@@ -206,7 +211,7 @@ ENTRIES: tuple[MethodSchema, ...] = (
         "over channels, rectified.",
         "Jiang et al., 'LayerCAM: Exploring Hierarchical Class Activation Maps for Localization', IEEE "
         "Transactions on Image Processing 30, 2021.",
-        signed=False, cost="1 forward + 1 backward pass (down to the layer)", params=_CAM_PARAMS,
+        signed=False, cost="1 forward + 1 backward pass (down to the layer)", params=_GRAD_CAM_PARAMS,
         needs=LAYERS, layer="auto", view="positive", floor_fn=_layer_gradients,
         formula="L = ReLU(sum_k ReLU(dS_t/dA^k) * A^k)"),
     MethodSchema(

@@ -187,6 +187,12 @@ SHARED: dict[str, Param] = {p.name: p for p in [
        nullable="decided from the model's structure and the shapes seen (an error asks for it where they allow "
        "two readings)"),
     _p("relu", "bool", True, "Apply the final ReLU of the definition; False keeps negative evidence."),
+    _p("eigen_smooth", "bool", False, "pytorch-grad-cam's eigen_smooth: the map is each image's weighted activations "
+       "projected on their first principal component (sign: agreeing with the channel sum) instead of their "
+       "channel sum."),
+    _p("aug_smooth", "bool", False, "pytorch-grad-cam's aug_smooth: the mean of the maps of the image flipped "
+       "horizontally or not and multiplied by 0.9, 1.0 and 1.1 (6 passes), each map min-max scaled (as the library) "
+       "and flipped back."),
     _p("channel_reduce", "choice", "sum", "How per-channel values become one map: 'sum' (keeps the sign and "
        "completeness), 'abs_sum' (tf-explain's), 'max_abs' (Simonyan et al.'s saliency).",
        choices=("sum", "abs_sum", "max_abs")),
@@ -199,7 +205,9 @@ SHARED: dict[str, Param] = {p.name: p for p in [
     _p("integration", "choice", "trapezoid", "Quadrature rule along the path.",
        choices=("trapezoid", "left", "right", "midpoint")),
     _p("baseline", "baseline", 0.0, "Reference input in the model's input space: a number, one value per channel, "
-       "or an image."),
+       "an image, or {'mean': references} (a reference set's mean image); integrated gradients also takes one per "
+       "image: 'blur' / {'blur': sigma} (each image Gaussian-blurred, sigma 5 pixels by default) or an (N, ...) "
+       "array."),
     _p("patch_size", "pair", 8, "Size of the occluding patch (an int or (height, width))."),
     _p("stride", "pair", None, "Step between patches.", nullable="the patch size (non-overlapping patches)"),
     _p("background", "images", None, "Reference images in the model's input space (SHAP's `data`), e.g. 50-100 "

@@ -8,14 +8,17 @@ regressions of KernelSHAP and LIME, Sobol designs and estimators.
 
 from __future__ import annotations
 
-from .baselines import broadcast_baseline
+from .baselines import DEFAULT_BLUR_SIGMA, broadcast_baseline, gaussian_blur, resolve_baseline
 from .cam import (
+    CAM_AUGMENTATIONS,
     ablation_weights,
+    augment_images,
     gradcam_plus_plus_weights,
     gradcam_weights,
     hirescam_weights,
     layercam_weights,
     principal_projection,
+    scale_layer_maps,
     scorecam_weights,
     weighted_cam,
     xgradcam_weights,
@@ -61,9 +64,15 @@ __all__ = [
     "ImageStreams",
     "WeightedMoments",
     "ablation_weights",
+    "CAM_AUGMENTATIONS",
+    "augment_images",
+    "scale_layer_maps",
     "accumulate_windows",
     "bilinear_matrix",
     "broadcast_baseline",
+    "DEFAULT_BLUR_SIGMA",
+    "gaussian_blur",
+    "resolve_baseline",
     "channel_axis",
     "chunks",
     "coalition_masks",

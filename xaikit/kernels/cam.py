@@ -10,7 +10,12 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["gradcam_weights", "gradcam_plus_plus_weights", "xgradcam_weights", "hirescam_weights",
-           "layercam_weights", "scorecam_weights", "ablation_weights", "principal_projection", "weighted_cam"]
+           "layercam_weights", "scorecam_weights", "ablation_weights", "principal_projection", "weighted_cam",
+           "CAM_AUGMENTATIONS", "augment_images", "scale_layer_maps"]
+
+#: pytorch-grad-cam's ``aug_smooth`` (its ttach test-time augmentations): ``(flipped horizontally, factor)``; the image
+#: is flipped or not and multiplied by 0.9, 1.0 and 1.1, the map of each flipped back, and the maps averaged.
+CAM_AUGMENTATIONS = tuple((flip, factor) for flip in (False, True) for factor in (0.9, 1.0, 1.1))
 
 
 def gradcam_weights(activations: np.ndarray, grads: np.ndarray) -> np.ndarray:
@@ -93,14 +98,43 @@ def principal_projection(activations: np.ndarray) -> np.ndarray:
     return np.einsum("npc,nc->np", a, v).reshape(n, h, w).astype(np.float32)
 
 
-def weighted_cam(activations: np.ndarray, weights: np.ndarray, relu: bool) -> np.ndarray:
+def weighted_cam(activations: np.ndarray, weights: np.ndarray, relu: bool, eigen_smooth: bool = False
+                 ) -> np.ndarray:
     """``sum_k weights[..., k] * activations[..., k]`` per image, rectified if ``relu``; ``(N, h, w)``.
 
     ``weights`` is ``(N, C)`` (one per channel) or ``(N, h, w, C)`` (one per location).
+    ``eigen_smooth`` (pytorch-grad-cam's): instead of the channel sum, each image's weighted
+    activations projected on their first principal component (:func:`principal_projection`,
+    whose sign makes the map agree with the channel sum).
     """
     acts = activations.astype(np.float32)
+    if eigen_smooth:
+        w = weights[:, None, None, :] if weights.ndim == 2 else weights
+        cam = principal_projection(np.nan_to_num(acts * w.astype(np.float32)))
+        return np.maximum(cam, 0.0) if relu else cam
     if weights.ndim == 2:
         cam = np.einsum("nhwc,nc->nhw", acts, weights.astype(np.float32))
     else:
         cam = np.einsum("nhwc,nhwc->nhw", acts, weights.astype(np.float32))
     return np.maximum(cam, 0.0) if relu else cam
+
+
+def augment_images(images: np.ndarray, flip: bool, factor: float, width_axis: int) -> np.ndarray:
+    """One of :data:`CAM_AUGMENTATIONS` on a batch: flipped along ``width_axis`` if ``flip``, times ``factor``."""
+    x = np.flip(images, axis=width_axis) if flip else images
+    return np.ascontiguousarray(x * np.float32(factor), dtype=np.float32)
+
+
+def scale_layer_maps(maps: np.ndarray, signed: bool = False) -> np.ndarray:
+    """Each map ``(N, h, w)`` put on a [0, 1] scale before several layers' maps are averaged; float32.
+
+    pytorch-grad-cam's ``scale_cam_image``: the map minus its minimum, divided by the
+    resulting maximum (a constant map becomes 0). ``signed`` maps (a CAM without its final
+    ReLU) are divided by their largest absolute value instead, so that their sign and zero
+    survive (values in [-1, 1]).
+    """
+    m = np.asarray(maps, np.float64)
+    if not signed:
+        m = m - m.reshape(len(m), -1).min(axis=1)[:, None, None]
+    peak = np.abs(m).reshape(len(m), -1).max(axis=1)[:, None, None]
+    return np.where(peak > 0, m / np.where(peak > 0, peak, 1.0), 0.0).astype(np.float32)

@@ -7,13 +7,16 @@ backpropagation.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 
-from ..explainer import Attribution
+from ..errors import InputError
+from ..explainer import Attribution, ModelSpec
 from ..kernels import (
+    CAM_AUGMENTATIONS,
+    augment_images,
     chunks,
     gradcam_plus_plus_weights,
     gradcam_weights,
@@ -21,6 +24,7 @@ from ..kernels import (
     layercam_weights,
     reduce_channels,
     resize_maps,
+    scale_layer_maps,
     weighted_cam,
     xgradcam_weights,
 )
@@ -41,11 +45,26 @@ class GradCAM(EngineExplainer):
     Parameters
     ----------
     model
-    layer : str or None
+    layer : str, list of str or None
         Layer whose output is weighted; ``None`` = the output of the last convolution
-        block (:func:`xaikit.spec.default_cam_layer`).
+        block (:func:`xaikit.spec.default_cam_layer`). Several layers (pytorch-grad-cam's
+        ``target_layers``): each layer's map is min-max scaled to [0, 1] as the library
+        scales it (divided by its largest absolute value with ``relu=False``, keeping the
+        sign), upsampled to the input, and the maps are averaged; one pass per layer; no
+        ``layer_attributions``.
     relu : bool, default True
         Apply the final ReLU of the definition; ``False`` keeps negative evidence.
+    eigen_smooth : bool, default False
+        pytorch-grad-cam's: each image's weighted activations (``weights * A``) projected on
+        their first principal component (centred over locations) instead of summed over
+        channels; the sign is the one agreeing with the channel sum (the library keeps
+        whatever sign the SVD returns).
+    aug_smooth : bool, default False
+        pytorch-grad-cam's test-time augmentation: the image flipped horizontally or not and
+        multiplied by 0.9, 1.0 and 1.1; the CAM of each (for the classes of the image
+        itself) min-max scaled, upsampled and scaled again as the library scales it (the
+        multiplied images' maps have other magnitudes), flipped back, and the 6 maps
+        averaged. 6 passes (per layer).
     batch_size : int, default 32
     score : {None, "logit", "probability", "output"}
 
@@ -59,24 +78,72 @@ class GradCAM(EngineExplainer):
     #: ``(activations, gradients) -> weights``, ``(N, C)`` or ``(N, h, w, C)`` (channels-last arrays).
     channel_weights: ClassVar[Callable[[np.ndarray, np.ndarray], np.ndarray]] = staticmethod(gradcam_weights)
 
-    def _layer_cams(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any], relu: bool
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(maps at layer resolution, outputs, targets used)``, one engine pass per chunk."""
+    #: Whether ``layer`` may name several layers and ``eigen_smooth`` / ``aug_smooth`` apply (not guided Grad-CAM).
+    several_layers: ClassVar[bool] = True
+
+    def _resolve_layer(self, layer: Any, spec: ModelSpec, images: np.ndarray) -> Any:
+        if not (self.several_layers and isinstance(layer, (list, tuple))):
+            return super()._resolve_layer(layer, spec, images)
+        names = [super(GradCAM, self)._resolve_layer(name, spec, images) for name in layer]
+        if not names or len(set(names)) != len(names):
+            raise InputError(f"layer={list(layer)!r}: give one layer, or a list of distinct layers whose maps are "
+                             "averaged (each min-max scaled, as pytorch-grad-cam's aggregate_multi_layers).")
+        return names if len(names) > 1 else names[0]
+
+    def _layer_of_params(self, params: Mapping[str, Any]) -> str | None:
+        layer = params.get("layer")
+        return " + ".join(layer) if isinstance(layer, list) else layer
+
+    def _layer_cams(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any], relu: bool,
+                    layer: str | None = None, layout: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(maps at layer resolution, outputs, targets used)`` of one layer, one engine pass per chunk."""
         engine = self._engine()
+        layer = params["layer"] if layer is None else layer
+        layout = params["_layout"] if layout is None else layout
+        eigen = bool(params.get("eigen_smooth", False))
         t_in = graph_targets(targets, len(images))
         weights_of = type(self).channel_weights
         maps, outputs, used = [], [], []
         for s in chunks(len(images), params["batch_size"]):
-            acts, grads, out, t = engine.layer_gradients(images[s], t_in[s], params["score"], params["layer"],
-                                                         layout=params["_layout"])
-            maps.append(weighted_cam(acts, weights_of(acts, grads), relu))
+            acts, grads, out, t = engine.layer_gradients(images[s], t_in[s], params["score"], layer, layout=layout)
+            maps.append(weighted_cam(acts, weights_of(acts, grads), relu, eigen_smooth=eigen))
             outputs.append(out)
             used.append(t)
         return np.concatenate(maps), np.concatenate(outputs), np.concatenate(used)
 
+    def _input_cams(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Maps at input resolution to be averaged (several layers, augmentations), as pytorch-grad-cam computes
+        them: each layer's map min-max scaled (:func:`~xaikit.kernels.scale_layer_maps`) at its resolution,
+        upsampled, and the layers' maps averaged."""
+        size = image_size(images, params["_spec"])
+        several = isinstance(params["layer"], list)
+        layers = zip(params["layer"], params["_layouts"]) if several else [(params["layer"], params["_layout"])]
+        total = np.zeros((len(images), *size), np.float64)
+        for layer, layout in layers:
+            maps, outputs, used = self._layer_cams(images, targets, params, params["relu"], layer, layout)
+            total += resize_maps(scale_layer_maps(maps, signed=not params["relu"]), size, interpolation="bilinear")
+            targets = used if targets is None else targets  # every layer explains the first layer's classes
+        return (total / (len(params["layer"]) if several else 1)).astype(np.float32), outputs, used
+
     def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        maps, outputs, used = self._layer_cams(images, targets, params, params["relu"])
-        return Attribution(maps, outputs, used, at_layer=True)
+        if not isinstance(params["layer"], list) and not params.get("aug_smooth", False):
+            maps, outputs, used = self._layer_cams(images, targets, params, params["relu"])
+            return Attribution(maps, outputs, used, at_layer=True)
+        maps, outputs, used = self._input_cams(images, targets, params)
+        if not params.get("aug_smooth", False):
+            return Attribution(maps, outputs, used)
+        # test-time augmentation: the classes of the image itself; each augmented image's map scaled again as the
+        # library scales it (its aggregate_multi_layers), flipped back; the mean of the 6
+        fixed = used if targets is None else targets
+        width_axis = 2 if params["_spec"].layout == "NHWC" else 3
+        total = np.zeros(maps.shape, np.float64)
+        for flip, factor in CAM_AUGMENTATIONS:
+            augmented = maps if not flip and factor == 1.0 else \
+                self._input_cams(augment_images(images, flip, factor, width_axis), fixed, params)[0]
+            scaled = scale_layer_maps(augmented, signed=not params["relu"])
+            total += scaled[:, :, ::-1] if flip else scaled
+        return Attribution((total / len(CAM_AUGMENTATIONS)).astype(np.float32), outputs, used)
 
 
 class GradCAMPlusPlus(GradCAM):
@@ -178,6 +245,7 @@ class GuidedGradCAM(GradCAM):
 
     method = "guided_gradcam"
     channel_weights = staticmethod(gradcam_weights)
+    several_layers = False
 
     def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
         engine, spec = self._engine(), params["_spec"]

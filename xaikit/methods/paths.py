@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import InputError, ModelError
 from ..explainer import Attribution
-from ..kernels import ImageStreams, integration_points, reduce_channels, row_plan, segments
+from ..kernels import ImageStreams, chunks, integration_points, reduce_channels, row_plan, segments
 from ..spec import ModelSpec, targets_or_predicted
 from .base import EngineExplainer, row_groups, stream_sums
 from .gradients import channel_axis
@@ -178,8 +178,12 @@ class IntegratedGradients(EngineExplainer):
     ----------
     model
     steps : int, default 50
-    baseline : float, array (C,) or image, default 0.0
-        The reference input (black image by default).
+    baseline : float, array (C,), image, "blur", {"blur": sigma}, {"mean": references} or (N, ...) array, default 0.0
+        The reference input (black image by default), in the model's input units: one for
+        every image, or one per image: ``"blur"`` (each image blurred channel by channel
+        with a Gaussian of 5 pixels' standard deviation; ``{"blur": sigma}`` for another),
+        an array of one baseline per image; ``{"mean": references}`` is the mean image of a
+        reference set (:func:`xaikit.kernels.resolve_baseline`).
     integration : {"trapezoid", "left", "right", "midpoint"}, default "trapezoid"
         Quadrature rule. tf-explain's rule is none of these: it averages the gradients at
         ``k/(steps-1), k = 0..steps-1`` (both ends) without multiplying by ``x - b``.
@@ -192,6 +196,7 @@ class IntegratedGradients(EngineExplainer):
     """
 
     method = "integrated_gradients"
+    per_image_baseline = True
 
     def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
         params = super()._resolve_params(images, spec)
@@ -202,23 +207,29 @@ class IntegratedGradients(EngineExplainer):
         engine = self._engine()
         shape = tuple(images.shape[1:])
         baseline = params["_baseline"]
+        per_image = baseline.ndim == images.ndim  # one reference per image ("blur", an (N, ...) array)
         s_x, outputs, targets_used = self._target_scores(images, targets, params)
-        # One baseline for every image: its scores are one forward pass of one image (cheaper than
-        # hashing the weights of a large model to reuse them).
-        s_b = engine.class_scores(baseline[None], params["score"])[0, targets_used]
         steps, n, rule = params["steps"], len(images), params["integration"]
-        zero, base = np.zeros((1, *shape), np.float32), baseline[None]
+        if per_image:
+            s_b = np.concatenate([engine.class_scores(baseline[s], params["score"])
+                                  for s in chunks(n, params["batch_size"])])[np.arange(n), targets_used]
+        else:
+            # One baseline for every image: its scores are one forward pass of one image (cheaper than
+            # hashing the weights of a large model to reuse them).
+            s_b = engine.class_scores(baseline[None], params["score"])[0, targets_used]
+        zero, base = np.zeros((1, *shape), np.float32), (baseline if per_image else baseline[None])
         t_all = targets_used.astype(np.int32)
 
         def prepare(rows: slice) -> tuple[np.ndarray, ...]:
             index, step = row_plan(rows, steps)
             used, seg = segments(index)
             alphas, weights = integration_points(steps, rule, step)
-            return used, seg, base, zero, alphas.astype(np.float32), weights.astype(np.float32), t_all[index][:, None]
+            r = base[index] if per_image else base
+            return used, seg, r, zero, alphas.astype(np.float32), weights.astype(np.float32), t_all[index][:, None]
 
         total = stream_sums(engine, images, n * steps, params["batch_size"], prepare, score=params["score"])[0]
         if not np.isfinite(total).all():
-            self._check_baseline(baseline, t_all, params)
+            self._check_baseline(baseline if per_image else baseline[None], t_all, params)
         channels = ((images - baseline) * total).astype(np.float32)
         gap = channels.reshape(n, -1).sum(axis=1, dtype=np.float64) - (s_x - s_b)
         maps = reduce_channels(channels, params["channel_reduce"], axis=channel_axis(params))
@@ -234,7 +245,7 @@ class IntegratedGradients(EngineExplainer):
         gradient that is not defined there (maxvit_t at ``baseline=0``). Called only when
         the sums are not finite (the general message follows otherwise).
         """
-        grads = self._engine().input_gradients(baseline[None], targets[:1], params["score"])[0]
+        grads = self._engine().input_gradients(baseline[:1], targets[:1], params["score"])[0]
         if not np.isfinite(grads).all():
             raise ModelError(f"integrated gradients got NaN/Inf gradients: the model's gradient is not finite at the "
                              f"baseline itself (baseline={params['baseline']!r}; a constant image can make a "

@@ -5,7 +5,8 @@ The model is seen through a plain callable ``predict(images (n, H, W, C) float32
 more images at once. Maps are ``(N, H, W)`` at input resolution; masks are boolean
 ``(N, H, W)``. Every metric returns one value per image.
 
-Faithfulness (query the model)
+Faithfulness (query the model; each also takes ``metric(explanation, model, images=None, **params)``,
+with ``predict`` built from the model as the bench builds it: :mod:`xaikit.metrics.explained`)
     :func:`deletion`, :func:`insertion` (RISE), :func:`mu_fidelity` (Bhatt et al.),
     :func:`faithfulness_correlation`, :func:`faithfulness_estimate`, :func:`monotonicity`,
     :func:`monotonicity_correlation`, :func:`pixel_flipping`, :func:`region_perturbation`
@@ -37,25 +38,18 @@ Which definitions agree with Quantus and Captum, and which differ and why: docs/
 
 from __future__ import annotations
 
+from . import axioms as _axioms
+from . import deletion as _deletion
+from . import faithfulness as _faithfulness
+from . import fidelity as _fidelity
+from . import road as _road
 from ._common import MetricResult
 from .agreement import AGREEMENT_METRICS, AgreementTable, agreement_table, spearman, ssim, topk_iou
-from .axioms import completeness, input_invariance, non_sensitivity
+from .axioms import input_invariance
 from .complexity import complexity, effective_complexity, sparseness
-from .deletion import CausalCurve, deletion, insertion
-from .faithfulness import (
-    CurveResult,
-    faithfulness_correlation,
-    faithfulness_estimate,
-    infidelity,
-    irof,
-    monotonicity,
-    monotonicity_correlation,
-    pixel_flipping,
-    region_perturbation,
-    selectivity,
-    sensitivity_n,
-)
-from .fidelity import mu_fidelity
+from .deletion import CausalCurve
+from .explained import explanation_metric, takes_explanation
+from .faithfulness import CurveResult
 from .localisation import (
     attribution_localisation,
     energy_pointing_game,
@@ -73,7 +67,7 @@ from .randomisation import (
     random_logit,
     smooth_mprt,
 )
-from .road import RoadResult, road
+from .road import RoadResult
 from .robustness import (
     avg_sensitivity,
     continuity,
@@ -83,6 +77,24 @@ from .robustness import (
     relative_output_stability,
 )
 from .target_scores import target_predict
+
+# The metrics that query the model also take one explanation and its model: metric(explanation, model, images=...)
+deletion = takes_explanation(_deletion.deletion)
+insertion = takes_explanation(_deletion.insertion)
+mu_fidelity = takes_explanation(_fidelity.mu_fidelity)
+faithfulness_correlation = takes_explanation(_faithfulness.faithfulness_correlation)
+faithfulness_estimate = takes_explanation(_faithfulness.faithfulness_estimate)
+infidelity = takes_explanation(_faithfulness.infidelity)
+irof = takes_explanation(_faithfulness.irof)
+monotonicity = takes_explanation(_faithfulness.monotonicity)
+monotonicity_correlation = takes_explanation(_faithfulness.monotonicity_correlation)
+pixel_flipping = takes_explanation(_faithfulness.pixel_flipping)
+region_perturbation = takes_explanation(_faithfulness.region_perturbation)
+selectivity = takes_explanation(_faithfulness.selectivity)
+sensitivity_n = takes_explanation(_faithfulness.sensitivity_n)
+road = takes_explanation(_road.road)
+completeness = takes_explanation(_axioms.completeness)
+non_sensitivity = takes_explanation(_axioms.non_sensitivity)
 
 __all__ = [
     "AGREEMENT_METRICS",
@@ -104,6 +116,7 @@ __all__ = [
     "effective_complexity",
     "efficient_mprt",
     "energy_pointing_game",
+    "explanation_metric",
     "faithfulness_correlation",
     "faithfulness_estimate",
     "infidelity",
@@ -132,6 +145,7 @@ __all__ = [
     "sparseness",
     "spearman",
     "ssim",
+    "takes_explanation",
     "target_predict",
     "top_k_intersection",
     "topk_iou",

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..explainer import SCORES
+from ..kernels import gaussian_blur
 from ..validation import as_numpy, check_choice, check_images, check_positive_int, check_targets
 
 __all__ = [
@@ -277,17 +278,11 @@ def resolve_fill(fill: Any, images: np.ndarray, *, name: str, blur_sigma: float 
             return np.zeros((1, 1, 1, 1), dtype=np.float32)
         if fill == "mean":
             return images.mean(axis=(1, 2), keepdims=True, dtype=np.float64).astype(np.float32)
-        import cv2
-
         if blur_size < 1 or blur_size % 2 == 0:
             raise InputError(f"blur_size must be an odd integer >= 1; got {blur_size}.")
         if not blur_sigma > 0:
             raise InputError(f"blur_sigma must be > 0; got {blur_sigma}.")
-        out = np.empty_like(images)
-        for i in range(n):
-            blurred = cv2.GaussianBlur(images[i], (blur_size, blur_size), sigmaX=blur_sigma, sigmaY=blur_sigma)
-            out[i] = blurred.reshape(h, w, c)  # OpenCV drops a single channel axis
-        return out
+        return gaussian_blur(images, blur_sigma, blur_size).astype(images.dtype, copy=False)
     if isinstance(fill, numbers.Real) and not isinstance(fill, (bool, np.bool_)):
         if not np.isfinite(fill):
             raise InputError(f"{name} must be finite; got {fill}.")

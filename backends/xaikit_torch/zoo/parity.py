@@ -56,6 +56,10 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("shapes_cnn4", "sobol", {"grid_size": 4, "n_designs": 8}),
     ("digits_bn", "gradient_x_input", {}),  # LeakyReLU only: guided backprop is refused there (no ReLU)
     ("digits_bn", "scorecam", {}),
+    # pytorch-grad-cam's options of the gradient CAMs (issue 25)
+    ("shapes_cnn4", "gradcam", {"eigen_smooth": True}),
+    ("shapes_cnn4", "layercam", {"layer": ["conv2d_1", "conv2d_2"]}),
+    ("shapes_cnn4", "gradcam++", {"aug_smooth": True}),
 ]
 
 
