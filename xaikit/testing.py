@@ -133,6 +133,8 @@ def _method_params(method: str, factory: ModelFactory, layer: str | None, backen
         # models' probabilities (whatever the seed); an unpenalised fit shows what the draws change
         "lime": {"n_samples": 24, "n_segments": 12, "seed": 3, "lasso_alpha": 0.0},
         "sobol": {"grid_size": 2, "n_designs": 4},
+        "deepliftshap": {"background": x[:2]},
+        "layer_conductance": {"steps": 4, "integration": "riemann_trapezoid"},
     }
     params = dict(table.get(method, {}))
     from .catalogue import METHODS
