@@ -56,6 +56,8 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("shapes_cnn4", "sobol", {"grid_size": 4, "n_designs": 8}),
     ("digits_bn", "gradient_x_input", {}),  # LeakyReLU only: guided backprop is refused there (no ReLU)
     ("digits_bn", "scorecam", {}),
+    # the methods of issue 25: DeepLift's and LRP's rules are put in place layer by layer in each framework
+    ("shapes_cnn4", "deeplift", {}),
 ]
 
 
