@@ -261,7 +261,7 @@ def test_captums_routine_notes_do_not_reach_the_user(model, torch_images):
 def test_deeplift_is_captums_with_the_pooling_gradient_where_a_relu_feeds_a_max_pool(model, torch_images,
                                                                                      torch_background):
     """The test CNN's ``bn_relu`` feeds ``pool_a``: Captum's ReLU hook reads the pooling's plain gradient there."""
-    for method, extra in (("deeplift", {"baseline": 0.1}), ("deepliftshap", {"background": torch_background[:1]})):
+    for method, extra in (("deeplift", {"baseline": 0.1}), ("deepliftshap", {"background": torch_background[:2]})):
         ref = captum(model, torch_images, method, score="logit", targets=TARGETS, **extra)
         close(native(model, torch_images, method, max_pool="gradient", targets=TARGETS, **extra).channel_attributions,
               ref.channel_attributions)

@@ -13,7 +13,7 @@ from xaikit_torch.adapters import layer_map, to_tensor
 from xaikit_torch.engine import engine_for
 
 from xaikit.catalogue import Param
-from xaikit.errors import ModelError
+from xaikit.errors import InputError, ModelError
 from xaikit.explainer import Attribution, ModelSpec
 from xaikit.kernels import reduce_channels
 from xaikit.methods.propagation import PROPAGATION_REFUSAL
@@ -76,6 +76,9 @@ class CaptumDeepLiftShap(CaptumExplainer):
     def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
         outputs, targets = self._outputs_and_targets(images, targets, params["batch_size"])
         algorithm = DeepLiftShap(self._forward(images, params["score"]))
+        if len(params["_background"]) < 2:  # Captum asserts it deep inside, with the whole tensor in the message
+            raise InputError("Captum's DeepLiftShap needs a background of at least 2 images; pass more, or use "
+                             "deeplift with that image as the baseline (or backend='torch').")
         background = to_tensor(params["_background"], self.model)
         channels = self._chunked(images, targets, 1,
                                  lambda x, t: algorithm.attribute(x, baselines=background, target=t))
