@@ -32,4 +32,8 @@ def method_params(method: str, background: np.ndarray) -> dict:
         "kernel_shap": {"n_samples": 30, "n_segments": 10, "seed": 3},
         "lime": {"n_samples": 30, "n_segments": 10, "seed": 3},
         "sobol": {"grid_size": 2, "n_designs": 4},
+        "deeplift": {"baseline": 0.2},
+        "deepliftshap": {"background": background[:2]},
+        "lrp": {"rule": "gamma", "gamma": 0.5},
+        "layer_conductance": {"layer": "pool_a", "steps": 3},
     }[method]

@@ -54,7 +54,7 @@ class Engine(abc.ABC):
     capabilities : frozenset of str
         What this engine computes (:data:`xaikit.catalogue.CAPABILITIES`): ``scores``
         (always), ``gradients``, ``layers``, ``head``, ``guided`` (modified ReLU backward
-        passes).
+        passes), ``propagation`` (DeepLift's and LRP's backward passes).
     framework : str
         Name of the framework, recorded in results.
     """
@@ -204,6 +204,25 @@ class Engine(abc.ABC):
         forward pass and the outputs are unchanged; the user's model is left as it was.
         """
         raise NotImplementedError(f"{type(self).__name__} computes no gradients")
+
+    def propagation_gradients(self, x: np.ndarray, t: np.ndarray, score: str, rule: str, *,
+                              reference: np.ndarray | None = None, epsilon: float = 1e-9, gamma: float = 0.0
+                              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """``(modified gradient at x, outputs, targets used, S_t(x), S_t(reference) or None)`` for one chunk.
+
+        Capability ``propagation``. ``rule="rescale"`` (DeepLift, :class:`xaikit.methods.DeepLift`):
+        ``reference`` holds one reference per image (same shape as ``x``); the model runs on
+        the images and the references in one batch, and every elementwise nonlinearity
+        passes back :math:`(f(z) - f(z_0)) / (z - z_0)` (its gradient where
+        :math:`|z - z_0| < 10^{-10}`), max pooling Captum's rule, linear layers their
+        gradients; the targets of the references are those of their images.
+        ``rule="lrp"`` (:class:`xaikit.methods.LRP`): every convolution, dense, pooling and
+        batch-norm layer passes back :math:`J'^T (g \\odot z / (z' + \\epsilon\\,
+        \\mathrm{sign}(z')))`, convolution and dense layers with weights
+        :math:`W + \\gamma W^+` in :math:`z', J'`. Layers a rule cannot go through raise
+        :class:`~xaikit.ModelError` naming them.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no modified backward passes")
 
     def path_gradient_sums(self, x: np.ndarray, seg: np.ndarray, r: np.ndarray, e: np.ndarray, u: np.ndarray,
                            w: np.ndarray, t: np.ndarray, score: str, *, layer: str | None = None,

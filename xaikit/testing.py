@@ -134,6 +134,8 @@ def _method_params(method: str, factory: ModelFactory, layer: str | None, backen
         "lime": {"n_samples": 24, "n_segments": 12, "seed": 3, "lasso_alpha": 0.0},
         "sobol": {"grid_size": 2, "n_designs": 4},
         "partition_shap": {"max_evals": 24},  # shap's default 500 masked passes per image and target: 20 s a check
+        "deepliftshap": {"background": x[:2]},
+        "layer_conductance": {"steps": 4, "integration": "riemann_trapezoid"},
     }
     params = dict(table.get(method, {}))
     from .catalogue import METHODS

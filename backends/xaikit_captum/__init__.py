@@ -18,7 +18,7 @@ _M = "xaikit_captum"
 BACKEND = BackendSpec(
     name="captum",
     description="Captum's attribution classes (gradients, noise tunnel, layer Grad-CAM, occlusion, KernelSHAP, "
-                "LIME...) on PyTorch modules, as raw per-image maps",
+                "LIME, DeepLift, LRP...) on PyTorch modules, as raw per-image maps",
     methods={
         "activations": f"{_M}.layers:CaptumActivations",
         "occlusion": f"{_M}.perturbation:CaptumOcclusion",
@@ -35,6 +35,10 @@ BACKEND = BackendSpec(
         "squaregrad": f"{_M}.gradients:CaptumSquareGrad",
         "kernel_shap": f"{_M}.perturbation:CaptumKernelShap",
         "lime": f"{_M}.perturbation:CaptumLime",
+        "deeplift": f"{_M}.propagation:CaptumDeepLift",
+        "deepliftshap": f"{_M}.propagation:CaptumDeepLiftShap",
+        "lrp": f"{_M}.propagation:CaptumLRP",
+        "layer_conductance": f"{_M}.propagation:CaptumLayerConductance",
     },
     requires=("torch", "captum"),
     extra="torch",

@@ -27,7 +27,8 @@ from xaikit.kernels import chunks
 __all__ = ["CaptumExplainer", "CaptumExtractorBase", "SEED", "captum_call"]
 
 #: Captum's notes on what it does as designed, one per call: they say nothing the user can act on.
-CAPTUM_NOTES = (r"Input Tensor \d+ did not already require gradients", r"Setting backward hooks on ReLU activations")
+CAPTUM_NOTES = (r"Input Tensor \d+ did not already require gradients", r"Setting backward hooks on ReLU activations",
+                r"Setting forward, backward hooks and attributes on non-linear")
 
 
 @contextlib.contextmanager

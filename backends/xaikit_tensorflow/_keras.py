@@ -41,6 +41,8 @@ from xaikit.methods.gradients import relu_rule_message
 from xaikit.spec import LayerInfo, ModelSpec
 from xaikit.targets import check_score_values, not_differentiable_error
 
+from .propagation import check_layers, patch_layers
+
 __all__ = ["KerasModelView", "declare_layout", "model_view", "model_kind", "chunks", "layer_kind"]
 
 _VIEWS: weakref.WeakKeyDictionary[Any, KerasModelView] = weakref.WeakKeyDictionary()
@@ -469,7 +471,7 @@ class KerasModelView:
 
     # ------------------------------------------------------------------- hooks
     @contextlib.contextmanager
-    def _hooks(self, capture: _Capture, relu_rule: str | None = None) -> Iterator[_Capture]:
+    def _hooks(self, capture: _Capture, relu_rule: str | None = None, propagation: Any = None) -> Iterator[_Capture]:
         """Record the wanted layers' outputs (and the final layer's logit) during one forward pass.
 
         Only the thread that installs the hooks records anything: another thread calling
@@ -481,6 +483,8 @@ class KerasModelView:
         ``relu_rule`` (``"guided"`` or ``"deconvnet"``) replaces the backward pass of every
         ReLU -- a ``relu`` activation of any layer, an ``Activation("relu")`` or a plain
         ``ReLU`` layer -- in the owner thread only; forward values are unchanged.
+        ``propagation`` (a :class:`.propagation.PropagationRule`) gives the layers DeepLift's
+        or LRP's backward passes the same way.
         """
         patched: list[tuple[Any, str, Any]] = []  # (object, attribute, previous instance value)
         owner = threading.get_ident()
@@ -527,6 +531,9 @@ class KerasModelView:
                     patch(layer, "activation", recorder)
                 if relu_rule is not None:
                     self._patch_relus(relu_rule, owner, patch)
+                if propagation is not None:
+                    patch_layers(self.layers, propagation, self.final_layer, self.final_mode, _is_container,
+                                 lambda new, original: _owner_only(new, original, owner), patch)
                 for name in capture.wanted:  # after the final layer: its capture records the activated output
                     wrap_capture(name, self.layers[name])
                 yield capture
@@ -568,6 +575,10 @@ class KerasModelView:
                     and getattr(layer, "max_value", None) is None and not getattr(layer, "threshold", 0):
                 patch(layer, "call", _owner_only(relu, layer.call, owner))
 
+    def check_propagation(self, rule: Any, score: Any) -> None:
+        """Raise :class:`ModelError` naming the layers DeepLift's / LRP's ``rule`` cannot go through."""
+        check_layers(self.layers, self.name, rule, self.final_layer, self.final_mode, score, _is_container)
+
     def check_channels_last(self, layer: str) -> None:
         """Layer tensors cross the engine boundary channels-last: a ``channels_first`` layer is refused by name."""
         if not self.channels_last(layer):
@@ -575,10 +586,11 @@ class KerasModelView:
                              "'channels_first'); xaikit reads layer activations channels last. Pick a channels-last "
                              "layer (after a Permute((2, 3, 1))) or a method at the input.")
 
-    def forward(self, x: Any, capture: Sequence[str] = (), relu_rule: str | None = None) -> _Capture:
+    def forward(self, x: Any, capture: Sequence[str] = (), relu_rule: str | None = None,
+                propagation: Any = None) -> _Capture:
         """Run the model on ``x`` (inside a traced function), recording layers and logits."""
         cap = _Capture(wanted=frozenset(capture))
-        with self._hooks(cap, relu_rule):
+        with self._hooks(cap, relu_rule, propagation):
             cap.outputs["__output__"] = self.model(x, training=False)
         for name in capture:
             if cap.calls.get(name, 0) > 1:

@@ -23,6 +23,7 @@ from xaikit.spec import ModelSpec
 from xaikit.targets import not_differentiable_error
 
 from ._keras import KerasModelView, model_view, traced_error
+from .propagation import PropagationRule
 
 __all__ = ["KerasEngine", "engine_for", "versions"]
 
@@ -78,7 +79,7 @@ def _no_input_gradient(view: KerasModelView) -> ModelError:
 class KerasEngine(Engine):
     """xaikit's primitives on a Keras 3 model (see :mod:`xaikit.engine` for the contract)."""
 
-    capabilities = frozenset({"scores", "gradients", "layers", "head", "guided"})
+    capabilities = frozenset({"scores", "gradients", "layers", "head", "guided", "propagation"})
     framework = "keras"
 
     def __init__(self, view: KerasModelView) -> None:
@@ -223,6 +224,42 @@ class KerasEngine(Engine):
 
         fn = self._compiled(("input_gradient", score, shape, rule), build, [view.image_spec(shape), _INT])
         return tuple(v.numpy() for v in fn(x, t))  # type: ignore[return-value]
+
+    def propagation_gradients(self, x: np.ndarray, t: np.ndarray, score: Any, rule: str, *,
+                              reference: np.ndarray | None = None, epsilon: float = 1e-9, gamma: float = 0.0,
+                              max_pool: str = "rescale"
+                              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """DeepLift's (``rule="rescale"``, with ``reference``) or LRP's (``"lrp"``) modified gradient; see
+        :mod:`.propagation`."""
+        self._check_differentiable()
+        view, shape = self.view, tuple(x.shape[1:])
+        chosen = PropagationRule(rule, float(epsilon), float(gamma), max_pool)
+        view.check_propagation(chosen, score)
+        paired = reference is not None
+
+        def build() -> Callable[..., Any]:
+            def fn(images: Any, references: Any, targets: Any) -> Any:
+                n = tf.shape(images)[0]
+                rows = tf.concat([images, references], axis=0) if paired else images
+                with tf.GradientTape() as tape:
+                    tape.watch(rows)
+                    cap = view.forward(rows, propagation=chosen)
+                    scores = view.class_scores(cap, score)
+                    out = self._out(cap)[:n]
+                    t_used = targets if callable(score) else tf.where(targets < 0, view.predicted(cap)[:n], targets)
+                    s = tf.gather(scores[:n], t_used, batch_dims=1)
+                grads = tape.gradient(s, rows)
+                if grads is None:
+                    raise _no_gradient(view, score)
+                s_ref = tf.gather(scores[n:], t_used, batch_dims=1) if paired else s
+                return grads[:n], out, t_used, s, s_ref
+            return fn
+
+        key = ("propagation", score, shape, chosen)
+        fn = self._compiled(key, build, [view.image_spec(shape), view.image_spec(shape), _INT])
+        refs = reference if paired else x[:0]
+        grads, out, used, s, s_ref = (v.numpy() for v in fn(x, refs, t))
+        return grads, out, used, s, (s_ref if paired else None)
 
     def path_gradient_sums(self, x: np.ndarray, seg: np.ndarray, r: np.ndarray, e: np.ndarray, u: np.ndarray,
                            w: np.ndarray, t: np.ndarray, score: str, *, layer: str | None = None,

@@ -36,6 +36,7 @@ from xaikit.targets import check_score_values, not_differentiable_error
 from ._torch import TorchModelView, _Probe, as_numpy, model_view
 from .attention import attention_modules, capture_attention
 from .passes import _Pass
+from .propagation import PropagationRule, check_modules, propagation_hooks
 
 __all__ = ["TorchEngine", "engine_for", "function_scores", "versions"]
 
@@ -65,7 +66,7 @@ def engine_for(model: Any) -> TorchEngine:
 class TorchEngine(Engine):
     """xaikit's primitives on a PyTorch module (see :mod:`xaikit.engine` for the contract)."""
 
-    capabilities = frozenset({"scores", "gradients", "layers", "head", "guided", "attention"})
+    capabilities = frozenset({"scores", "gradients", "layers", "head", "guided", "attention", "propagation"})
     framework = "torch"
 
     def __init__(self, view: TorchModelView) -> None:
@@ -220,6 +221,39 @@ class TorchEngine(Engine):
             (grads,) = torch.autograd.grad(s.sum(), images)
             return (as_numpy(grads), as_numpy(self._output(state)), t_used.cpu().numpy().astype(np.int32),
                     as_numpy(s))
+
+    def propagation_gradients(self, x: np.ndarray, t: np.ndarray, score: Any, rule: str, *,
+                              reference: np.ndarray | None = None, epsilon: float = 1e-9, gamma: float = 0.0,
+                              max_pool: str = "rescale"
+                              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """DeepLift's (``rule="rescale"``, with ``reference``) or LRP's (``"lrp"``) modified gradient; see
+        :mod:`.propagation`."""
+        view = self.view
+        probe = self._probe(x)
+        chosen = PropagationRule(rule, epsilon, gamma, max_pool)
+        skip = probe.final if probe.logit_is_input and score == "logit" else None
+        check_modules(view.modules, view.name, chosen, skip, probe.final if probe.logit_is_input else None)
+        n = len(x)
+        with view.running(grad=True):
+            handle = view.out_of_place.relus()
+            try:
+                with propagation_hooks(view.modules, chosen, skip):
+                    rows = x if reference is None else np.concatenate([x, reference])
+                    images = self._tensor(rows).requires_grad_(True)
+                    state = self._run(images, probe)
+                    out = self._output(state)
+                    scores = self._scores(state, probe, score)
+                    t_in = self._index(t)
+                    t_used = t_in if callable(score) else torch.where(t_in < 0, self._predicted(out[:n], probe), t_in)
+                    selected = scores[:n].gather(1, t_used[:, None])[:, 0]
+                    (grads,) = torch.autograd.grad(selected.sum(), images)
+                    s_ref = None
+                    if reference is not None:
+                        s_ref = as_numpy(scores[n:].gather(1, t_used[:, None])[:, 0])
+            finally:
+                handle.remove()
+            return (as_numpy(grads[:n]), as_numpy(out[:n]), t_used.cpu().numpy().astype(np.int32), as_numpy(selected),
+                    s_ref)
 
     def path_gradient_sums(self, x: np.ndarray, seg: np.ndarray, r: np.ndarray, e: np.ndarray, u: np.ndarray,
                            w: np.ndarray, t: np.ndarray, score: str, *, layer: str | None = None,

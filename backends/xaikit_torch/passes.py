@@ -153,10 +153,12 @@ class _EvalScope:
 
 
 class _OutOfPlace:
-    """In-place ``nn.ReLU`` modules switched to out of place while any modified-ReLU pass runs (reference-counted).
+    """In-place activation modules (``nn.ReLU``, ``nn.LeakyReLU``, ...) switched to out of place while any
+    modified-backward pass runs (reference-counted).
 
-    A forward hook that recomputes a ReLU from its input needs that input: an in-place
-    ReLU would have overwritten it. Out-of-place ReLUs give the same values.
+    A forward hook that recomputes an activation from its input needs that input: an
+    in-place activation would have overwritten it. Out-of-place activations give the same
+    values.
     """
 
     def __init__(self, model: nn.Module) -> None:
@@ -169,7 +171,8 @@ class _OutOfPlace:
         with self._lock:
             if self._depth == 0:
                 model = self._model()
-                self._saved = [m for m in model.modules() if isinstance(m, nn.ReLU) and m.inplace] if model else []
+                self._saved = [m for m in model.modules() if type(m).__module__ == "torch.nn.modules.activation"
+                               and getattr(m, "inplace", False) is True] if model else []
                 for module in self._saved:
                     module.inplace = False
             self._depth += 1

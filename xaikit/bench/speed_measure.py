@@ -71,6 +71,10 @@ def _method_params(layer: str, method: str, big: bool) -> dict[str, Any]:
         "kernel_shap": {"n_samples": 256 if big else 500, "n_segments": 50, "seed": 0},
         "lime": {"n_samples": 256 if big else 500, "n_segments": 50, "seed": 0},
         "sobol": {"grid_size": 8, "n_designs": 32},
+        "deeplift": {},
+        "deepliftshap": {"background_size": 8 if big else 16},
+        "lrp": {},
+        "layer_conductance": {"layer": layer, "steps": samples},
     }[method]
 
 

@@ -87,11 +87,32 @@ def _attention_pass(backward: bool) -> Any:
     return floor
 
 
+def _reference_pairs(params: Mapping[str, Any], ctx: FloorContext) -> FloorPlan:
+    """DeepLift: one pass of two rows per reference (the image and the reference in one batch)."""
+    background = params.get("background")
+    m = int(background["array_shape"][0]) if isinstance(background, Mapping) else (
+        len(background) if isinstance(background, list) else 1)
+    n = 2 * m
+    what = "the image and its baseline" if background is None else f"the image and each of {m} references"
+    return FloorPlan("forward_backward_input", n, score=ctx.score,
+                     description=f"{n} x (forward + backward) rows: {what}, in one batch")
+
+
+def _conductance(params: Mapping[str, Any], ctx: FloorContext) -> FloorPlan:
+    n = int(params["steps"]) + 1
+    return FloorPlan("forward_backward_layer", n, layer=ctx.layer, score=ctx.score,
+                     description=f"{n} x (forward + backward down to {ctx.layer})")
+
+
 def _sobol_rows(params: Mapping[str, Any]) -> int:
     return int(params["n_designs"]) * (int(params["grid_size"]) ** 2 + 1)
 
 
 GRADIENTS = frozenset({"scores", "gradients"})
+_MAX_POOL = Param("max_pool", "choice", "rescale", "DeepLift's rule at max pooling: 'rescale' (Captum's: the output "
+                  "difference split between the image's and the reference's maxima; attributions sum to the score "
+                  "difference) or 'gradient' (the pooling's gradient, the original DeepLIFT's default; what Captum "
+                  "computes where a ReLU module feeds a max-pooling module directly).", choices=("rescale", "gradient"))
 LAYERS = frozenset({"scores", "gradients", "layers"})
 
 _CAM_PARAMS = shared("layer", "layer_layout", "relu")
@@ -99,6 +120,7 @@ _CAM_PARAMS = shared("layer", "layer_layout", "relu")
 _GRAD_CAM_PARAMS = (*_CAM_PARAMS, *shared("eigen_smooth", "aug_smooth"))
 _PIXEL = shared("channel_reduce")
 GUIDED = frozenset({"scores", "gradients", "guided"})
+PROPAGATION = frozenset({"scores", "gradients", "propagation"})
 ACTIVATIONS = frozenset({"scores", "layers"})
 SCORES = frozenset({"scores"})
 ATTENTION = frozenset({"scores", "attention"})
@@ -264,6 +286,58 @@ ENTRIES: tuple[MethodSchema, ...] = (
         params=shared("layer", "layer_layout", "channel_reduce"), needs=LAYERS | GUIDED, layer="auto",
         view="magnitude",
         floor_fn=_guided_gradcam, formula="A = guided_backprop(x) * up(Grad-CAM)"),
+    # ------------------------------------------------------------------ modified backward passes with a reference
+    MethodSchema(
+        "deeplift", "DeepLift (rescale rule)",
+        "(x - baseline) times the backward pass in which every nonlinearity passes back the ratio of its output and "
+        "input differences between the image and the baseline (max pooling: Captum's rule); sums to "
+        "S_t(x) - S_t(baseline).",
+        "Shrikumar, Greenside & Kundaje, 'Learning Important Features Through Propagating Activation Differences', "
+        "ICML 2017.",
+        signed=True, cost="1 forward + 1 backward pass of 2 rows (image and baseline)",
+        params=(*shared("baseline"), _MAX_POOL, *shared("channel_reduce")), needs=PROPAGATION,
+        floor_fn=_reference_pairs,
+        formula="A = (x - b) * m,  m = dS_t/dx with f'(z) replaced by (f(z) - f(z_b)) / (z - z_b) at every "
+                "nonlinearity f"),
+    MethodSchema(
+        "deepliftshap", "DeepLiftShap",
+        "DeepLift averaged over a background of reference images; sums to S_t(x) minus the mean score of the "
+        "background.",
+        "Lundberg & Lee, 'A Unified Approach to Interpreting Model Predictions', NeurIPS 2017; Shrikumar, Greenside "
+        "& Kundaje, ICML 2017.",
+        signed=True, cost="1 forward + 1 backward pass of 2 rows per background image",
+        params=(*shared("background"), _MAX_POOL, *shared("channel_reduce")), needs=PROPAGATION,
+        floor_fn=_reference_pairs,
+        formula="A = 1/m sum_j (x - r_j) * m(x, r_j),  m = DeepLift's multipliers for reference r_j"),
+    MethodSchema(
+        "lrp", "Layer-wise relevance propagation (epsilon / gamma rules)",
+        "The target score propagated back as relevance layer by layer: each convolution, dense, pooling and "
+        "batch-norm layer passes back a * J^T (R / (z + epsilon sign z)), the gamma rule with weights "
+        "W + gamma W+ in convolution and dense layers; ReLU CNNs.",
+        "Bach et al., 'On Pixel-Wise Explanations for Non-Linear Classifier Decisions by Layer-Wise Relevance "
+        "Propagation', PLOS ONE 2015; Montavon et al., 'Layer-Wise Relevance Propagation: An Overview', 2019.",
+        signed=True, cost="1 forward + 1 backward pass",
+        params=(Param("rule", "choice", "epsilon", "'epsilon' (every layer: LRP-epsilon) or 'gamma' (convolution "
+                      "and dense layers with weights W + gamma W+; pooling and batch norm: epsilon).",
+                      choices=("epsilon", "gamma")),
+                Param("epsilon", "float", 1e-9, "Stabiliser added to every layer's outputs, with their sign "
+                      "(Captum's default 1e-9; larger values absorb weak and contradictory relevance).",
+                      low=0.0, low_open=True),
+                Param("gamma", "float", 0.25, "Weight of the positive weights under rule='gamma'.", low=0.0),
+                *shared("channel_reduce")),
+        needs=PROPAGATION, floor_fn=_input_gradients(None),
+        formula="R_a = a * J'^T (R_z / (z' + epsilon sign z')),  z' = z (epsilon) or with W + gamma W+ (gamma),  "
+                "A = R_x"),
+    MethodSchema(
+        "layer_conductance", "Layer conductance",
+        "The flow of integrated gradients through each unit of a layer: the target score's gradient at the layer "
+        "times the change of the unit's activation, summed along the path from the baseline; summed over the "
+        "channels, upsampled to the input.",
+        "Dhamdhere, Sundararajan & Yan, 'How Important Is a Neuron?', ICLR 2019 (arXiv:1805.12233).",
+        signed=True, cost="steps + 1 forward + backward passes (down to the layer)",
+        params=shared("layer", "layer_layout", "steps", "baseline"), needs=LAYERS, layer="auto",
+        floor_fn=_conductance, warmup={"steps": 1},
+        formula="C_y = sum_k dS_t/dy (p_k) * (y(p_{k+1}) - y(p_k)),  p_k = b + k/steps (x - b),  map = sum_c C_y"),
     # ------------------------------------------------------------------ gradient statistics over noise
     MethodSchema(
         "vargrad", "VarGrad",

@@ -24,8 +24,9 @@ PASS_KINDS = ("forward", "forward_backward_input", "forward_backward_layer", "he
 #: ``layers``: a layer's activations and the gradient at them; ``head``: the model above a
 #: layer run on given activations; ``guided``: input gradients through modified ReLU
 #: backward passes (guided backpropagation, deconvnet); ``attention``: a transformer's attention
-#: weights per block and the target score's gradient with respect to them.
-CAPABILITIES = ("scores", "gradients", "layers", "head", "guided", "attention")
+#: weights per block and the target score's gradient with respect to them; ``propagation``: input gradients through
+#: the modified backward passes of DeepLift's rescale rule (with a reference batch) and LRP's epsilon / gamma rules.
+CAPABILITIES = ("scores", "gradients", "layers", "head", "guided", "attention", "propagation")
 
 #: How a method's maps are best looked at and scored: ``signed`` (red/blue around 0),
 #: ``positive`` (non-negative by definition: a heat map), ``magnitude`` (the sign is mostly

@@ -14,9 +14,11 @@ from .attention import AttentionRollout, GenericAttention
 from .base import EngineExplainer, EngineExtractor
 from .cam import GradCAM, GradCAMPlusPlus, GuidedGradCAM, HiResCAM, LayerCAM, XGradCAM
 from .cam_free import AblationCAM, EigenCAM, ScoreCAM
+from .conductance import LayerConductance
 from .gradients import Deconvnet, GradientXInput, GuidedBackprop, VanillaGradients
 from .occlusion import Occlusion
 from .paths import ExpectedGradients, IntegratedGradients, SmoothGrad, SquareGrad, VarGrad
+from .propagation import LRP, DeepLift, DeepLiftShap
 from .rise import RISE
 from .sobol import Sobol
 from .surrogates import LIME, KernelSHAP
@@ -27,10 +29,13 @@ __all__ = [
     "CORE_METHODS",
     "IMPLEMENTATIONS",
     "LIME",
+    "LRP",
     "METHODS",
     "RISE",
     "AblationCAM",
     "AttentionRollout",
+    "DeepLift",
+    "DeepLiftShap",
     "Deconvnet",
     "EigenCAM",
     "EngineExplainer",
@@ -46,6 +51,7 @@ __all__ = [
     "IntegratedGradients",
     "KernelSHAP",
     "LayerCAM",
+    "LayerConductance",
     "MethodInfo",
     "Occlusion",
     "ScoreCAM",
@@ -85,6 +91,10 @@ IMPLEMENTATIONS: dict[str, type] = {
     "sobol": Sobol,
     "attention_rollout": AttentionRollout,
     "generic_attention": GenericAttention,
+    "deeplift": DeepLift,
+    "deepliftshap": DeepLiftShap,
+    "lrp": LRP,
+    "layer_conductance": LayerConductance,
 }
 
 #: The attribution methods written here that apply to any model (every native backend computes them); the

@@ -60,6 +60,8 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("shapes_cnn4", "gradcam", {"eigen_smooth": True}),
     ("shapes_cnn4", "layercam", {"layer": ["conv2d_1", "conv2d_2"]}),
     ("shapes_cnn4", "gradcam++", {"aug_smooth": True}),
+    # the methods of issue 25: DeepLift's and LRP's rules are put in place layer by layer in each framework
+    ("shapes_cnn4", "deeplift", {}),
 ]
 
 
