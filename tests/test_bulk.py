@@ -347,3 +347,26 @@ def test_ctrl_c_says_the_finished_chunks_are_kept_and_how_to_resume(image_folder
                                     "--out", str(tmp_path / "maps.zarr"), "--method", "gradcam", "-q"])
     assert res.exit_code == 130, res.output
     assert "run the same command again to resume" in res.output and "maps.zarr" in res.output
+
+
+def test_float16_maps_are_within_the_stated_bound_of_float32_ones(image_folder, tmp_path):
+    from click.testing import CliRunner
+
+    from xaikit.bulk import FLOAT16_ABSOLUTE_ERROR, FLOAT16_RELATIVE_ERROR, explain_to_zarr, maps_as, open_zarr
+    from xaikit.cli import main
+    from xaikit.errors import InputError
+
+    images = str(image_folder / "img0[0-3].png")
+    explain_to_zarr("zoo:shapes_cnn4", images, tmp_path / "f32.zarr", method="gradcam", chunk_size=4)
+    res = CliRunner().invoke(main, ["explain", "--zoo", "shapes_cnn4", "--images", images, "--out",
+                                    str(tmp_path / "f16.zarr"), "--method", "gradcam", "--chunk-size", "4",
+                                    "--dtype", "float16", "-q"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    f32, f16 = open_zarr(tmp_path / "f32.zarr")["maps"][:], open_zarr(tmp_path / "f16.zarr")["maps"][:]
+    assert f32.dtype == np.float32 and f16.dtype == np.float16 and np.abs(f32).max() > 0
+    bound = np.maximum(FLOAT16_RELATIVE_ERROR * np.abs(f32), FLOAT16_ABSOLUTE_ERROR)
+    assert np.all(np.abs(f16.astype(np.float64) - f32) <= bound)
+    with pytest.raises(InputError, match="beyond float16's range"):
+        maps_as(np.array([[[7e4]]], np.float32), "float16")
+    res = CliRunner().invoke(main, ["explain", "--zoo", "shapes_cnn4", "--dtype", "float16"], catch_exceptions=False)
+    assert res.exit_code == 3 and "add --out" in res.output

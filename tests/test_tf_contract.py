@@ -265,3 +265,18 @@ def test_rows_alive_at_once_never_exceed_batch_size(n_rows, batch_size):
     stream_rows(n_rows, batch_size, lambda rows: rows, compute, lambda rows, prepared, result: consumed.append(result))
     assert peak[0] <= batch_size
     assert [i for r in consumed for i in range(r.start, r.stop)] == list(range(n_rows))
+
+
+def test_the_model_view_is_looked_up_once_per_call(functional_cnn, images, monkeypatch):
+    import xaikit_tensorflow.engine as engine
+
+    import xaikit as xk
+
+    explainer = xk.get_explainer(functional_cnn, "gradcam++", layer="conv_b")
+    first = explainer.explain(images[:2], [0, 1])
+    calls = []
+    looked_up = engine.model_view
+    monkeypatch.setattr(engine, "model_view", lambda model: calls.append(model) or looked_up(model))
+    again = explainer.explain(images[:2], [0, 1])
+    assert len(calls) == 1  # describe, layer checks, passes and versions share the call's engine
+    np.testing.assert_array_equal(again.attributions, first.attributions)

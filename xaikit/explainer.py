@@ -22,6 +22,7 @@ parameters differ from the catalogue's.
 from __future__ import annotations
 
 import abc
+import contextlib
 import copy
 import functools
 import inspect
@@ -276,6 +277,11 @@ class Explainer(_Described, abc.ABC):
     per_image_baseline: ClassVar[bool] = False
 
     # ------------------------------------------------------------ backend hooks
+    def _call_scope(self) -> contextlib.AbstractContextManager[Any]:
+        """Entered around one ``explain`` call, after the output selection: what is looked up once per call
+        (a native backend pins its engine, :class:`xaikit.methods.base.EngineExplainer`). None here."""
+        return contextlib.nullcontext()
+
     @abc.abstractmethod
     def _predict(self, images: np.ndarray, batch_size: int) -> np.ndarray:
         """Model outputs ``(N, K)`` for validated images."""
@@ -376,6 +382,10 @@ class Explainer(_Described, abc.ABC):
         run = self._bound_to_output()
         if run is not self:
             return run.explain(images, targets, progress=progress)
+        with self._call_scope():
+            return self._explain(images, targets, progress, start)
+
+    def _explain(self, images: Any, targets: Any, progress: bool | None, start: float) -> Explanation:
         x, spec = self._checked_images(images)
         resolved = resolve_targets(targets, len(x), spec, score=getattr(self, "score", None), who=self._label(),
                                    refusal=self.score_function_refusal)
@@ -402,6 +412,11 @@ class Explainer(_Described, abc.ABC):
         run = self._bound_to_output()
         if run is not self:
             return run.explain_ranked(images, k, class_names=class_names, progress=progress)
+        with self._call_scope():
+            return self._explain_ranked(images, k, class_names, progress, start)
+
+    def _explain_ranked(self, images: Any, k: int, class_names: Any, progress: bool | None,
+                        start: float) -> RankedExplanations:
         x, spec = self._checked_images(images)
         k = check_positive_int("k", k)
         resolve_targets(None, len(x), spec, who=self._label())  # ranks need class scores

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +41,21 @@ def find_images(sources: str | os.PathLike[str] | Iterable[str | os.PathLike[str
     return paths
 
 
+_DECODERS: dict[int, ThreadPoolExecutor] = {}
+_DECODERS_LOCK = threading.Lock()
+
+
+def _decoders() -> ThreadPoolExecutor:
+    """This process's pool of image decoding threads, one per core (made on first use; a forked child makes
+    its own: the parent's threads do not exist there)."""
+    with _DECODERS_LOCK:
+        pool = _DECODERS.get(os.getpid())
+        if pool is None:
+            pool = _DECODERS[os.getpid()] = ThreadPoolExecutor(max_workers=os.cpu_count() or 1,
+                                                               thread_name_prefix="xaikit-decode")
+        return pool
+
+
 def load_images(sources: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *,
                 size: tuple[int, int] | None = None, channels: int = 3) -> tuple[np.ndarray, list[Path]]:
     """Read images into a uint8 batch ``(N, H, W, channels)`` in RGB order.
@@ -67,8 +84,8 @@ def load_images(sources: str | os.PathLike[str] | Sequence[str | os.PathLike[str
         raise InputError(f"size must be (height, width) with positive ints; got {size!r}")
     paths = find_images(sources)
     flag = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
-    images = []
-    for path in paths:
+
+    def read(path: Path) -> np.ndarray:
         image = cv2.imread(str(path), flag)
         if image is None:
             raise InputError(f"OpenCV cannot read {path} as an image")
@@ -80,7 +97,10 @@ def load_images(sources: str | os.PathLike[str] | Sequence[str | os.PathLike[str
             shrink = size[0] * size[1] < image.shape[0] * image.shape[1]
             image = cv2.resize(image, (int(size[1]), int(size[0])),
                                interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-        images.append(image if channels == 3 else image[..., None])
+        return image if channels == 3 else image[..., None]
+
+    # OpenCV releases the GIL while it decodes and resizes: several files at once on a machine's cores
+    images = list(_decoders().map(read, paths)) if len(paths) > 1 else [read(p) for p in paths]
     shapes = {im.shape for im in images}
     if len(shapes) > 1:
         listing = ", ".join(f"{p.name}: {im.shape[0]}x{im.shape[1]}" for p, im in list(zip(paths, images))[:5])

@@ -257,19 +257,12 @@ class ModelSpec:
 
     def check_layer(self, layer: object, *, spatial: bool, method: str) -> str:
         """Validate a layer name for ``method``; raise :class:`LayerError` naming the candidates."""
-        candidates, more = ", ".join(self.layers), ""
-        if spatial and len(self.spatial_layers()) <= _FEW_LAYERS:
-            candidates = ", ".join(self.spatial_layers())
-        elif spatial:  # hundreds on a transformer: the stage outputs, and how to list them all
-            candidates = ", ".join(self.likely_layers())
-            more = (" (the last at each resolution; list all with xk.get_extractor(model, layers='spatial')"
-                    ".layers_for(images))")
         if not isinstance(layer, str):
             raise LayerError(f"layer must be a layer name (str); got {layer!r}. Layers {method} can use: "
-                             f"{candidates}{more}")
+                             f"{self._candidates(spatial)}")
         if layer not in self.layers:
             raise LayerError(f"model {self.name!r} has no layer {layer!r}; layers {method} can use: "
-                             f"{candidates}{more}")
+                             f"{self._candidates(spatial)}")
         info = self.layer(layer)
         if info is not None and info.calls > 1:
             raise LayerError(f"layer {layer!r} is called {info.calls} times in one forward pass (a shared layer); "
@@ -280,6 +273,18 @@ class ModelSpec:
             raise LayerError(f"layer {layer!r} outputs shape {shown}, not a spatial map per channel, so {method} "
                              f"cannot use it. {self._likely_layers_text()}")
         return layer
+
+    def _candidates(self, spatial: bool) -> str:
+        """The layers an error about a bad layer name lists (built only for the message: a valid name, checked on
+        every call, costs a look-up)."""
+        if not spatial:
+            return ", ".join(self.layers)
+        usable = self.spatial_layers()
+        if len(usable) <= _FEW_LAYERS:
+            return ", ".join(usable)
+        # hundreds on a transformer: the stage outputs, and how to list them all
+        return (", ".join(self.likely_layers()) + " (the last at each resolution; list all with "
+                "xk.get_extractor(model, layers='spatial').layers_for(images))")
 
 
 def predicted_classes(outputs: np.ndarray, spec: ModelSpec) -> np.ndarray:

@@ -22,7 +22,7 @@ from xaikit.layer_layout import LayerLayout
 from xaikit.spec import ModelSpec
 from xaikit.targets import not_differentiable_error
 
-from ._keras import KerasModelView, model_view, traced_error
+from ._keras import KerasModelView, device_scope, model_view, traced_error
 from .propagation import PropagationRule
 
 __all__ = ["KerasEngine", "engine_for", "versions"]
@@ -48,16 +48,6 @@ def engine_for(model: Any) -> KerasEngine:
     if engine is None:
         engine = view._engine = KerasEngine(view)
     return engine
-
-
-def _current_device() -> str | None:
-    """The device of the caller's ``tf.device`` scope, if any (TensorFlow has no public getter)."""
-    try:
-        from tensorflow.python.eager import context
-
-        return context.context().device_name or None
-    except Exception:  # noqa: BLE001  # pragma: no cover - private API moved
-        return None
 
 
 def _no_gradient(view: KerasModelView, score: Any) -> Exception:
@@ -100,7 +90,7 @@ class KerasEngine(Engine):
         return self.view.weights_fingerprint()
 
     def thread_context(self) -> Callable[[], contextlib.AbstractContextManager[Any]] | None:
-        device = _current_device()
+        device = device_scope()
         if not device:
             return None
         return lambda: tf.device(device)  # the caller's tf.device scope is thread-local: carry it over

@@ -63,6 +63,11 @@ def engine_for(model: Any) -> TorchEngine:
     return engine
 
 
+def _all(values: np.ndarray, value: float) -> bool:
+    """Whether every entry of a host array equals ``value`` (an identity step of a path's rows can be skipped)."""
+    return bool(np.all(np.asarray(values) == value))
+
+
 class TorchEngine(Engine):
     """xaikit's primitives on a PyTorch module (see :mod:`xaikit.engine` for the contract)."""
 
@@ -273,9 +278,14 @@ class TorchEngine(Engine):
         with view.running(grad=True):
             expand = (slice(None),) + (None,) * (x.ndim - 1)
             seg_t = self._index(seg)
+            # SmoothGrad's rows (reference 0, position 1, weight 1) are x + e: one pass over the rows, not four
+            noise_only = not times_delta and _all(u, 1.0) and _all(r, 0.0)
             with torch.no_grad():
-                delta = self._tensor(x)[seg_t] + self._tensor(e) - self._tensor(r)
-                points = self._tensor(r) + self._tensor(u)[expand] * delta
+                if noise_only:
+                    delta = points = self._tensor(x)[seg_t] + self._tensor(e)
+                else:
+                    delta = self._tensor(x)[seg_t] + self._tensor(e) - self._tensor(r)
+                    points = self._tensor(r) + self._tensor(u)[expand] * delta
             points.requires_grad_(True)
             if layer is None:
                 state = self._run(points, probe)
@@ -284,7 +294,7 @@ class TorchEngine(Engine):
                 state = view.run_head(layer, raw.to(view.dtype), probe, image_shape)
             scores = self._scores(state, probe, score)
             targets = self._index(t)
-            weights = self._tensor(w)[expand]
+            weights = None if _all(w, 1.0) else self._tensor(w)[expand]
             sums, squares = [], []
             for j in range(targets.shape[1]):
                 selected = scores.gather(1, targets[:, j:j + 1]).sum()
@@ -292,9 +302,10 @@ class TorchEngine(Engine):
                 g = g.float()
                 if times_delta:
                     g = g * delta
-                sums.append(torch.zeros((len(x), *g.shape[1:]), device=g.device).index_add_(0, seg_t, g * weights))
+                weighted = g if weights is None else g * weights
+                sums.append(torch.zeros((len(x), *g.shape[1:]), device=g.device).index_add_(0, seg_t, weighted))
                 if second_moment:  # VarGrad, SquareGrad: the sums of w g**2 too
-                    squares.append(torch.zeros_like(sums[-1]).index_add_(0, seg_t, g * g * weights))
+                    squares.append(torch.zeros_like(sums[-1]).index_add_(0, seg_t, g * weighted))
             if second_moment:
                 return as_numpy(torch.stack([torch.stack(sums), torch.stack(squares)]))
             return as_numpy(torch.stack(sums))

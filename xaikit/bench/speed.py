@@ -9,7 +9,9 @@ the backends, so edited code is re-measured).
 Cases
 -----
 ``floor``
-    Each native method on ``N`` images: median wall time of ``explain`` after a warm-up,
+    Each native method on ``N`` images (on the zoo's 64x64 ``shapes_cnn4`` too, at N = 1 and 8,
+    as on its PyTorch twin: where the host work around the compiled call shows most): median
+    wall time of ``explain`` after a warm-up,
     against the floor of :mod:`xaikit.bench.floor` (the model passes the method needs,
     back to back in a compiled loop, at the best batch size not larger than the passes it
     makes), measured in alternating rounds with the method because this machine's speed
@@ -85,11 +87,22 @@ _MODEL_CACHE: dict[str, Any] = {}
 _ARCHITECTURES = {"cnn4": ("cnn4", 1), "vgg16": ("VGG16", 10), "xception": ("Xception", 10)}
 
 
+#: The zoo's Keras models in the suite (trained weights), at their own image sizes.
+_ZOO_SIZES = {"shapes_cnn4": (64, 64, 3)}
+
+
 def build_model(name: str, device: str = "cpu") -> Any:
     """A model of the suite, with seeded random weights, its variables on ``device`` (cached per process)."""
     if (name, device) in _MODEL_CACHE:
         return _MODEL_CACHE[name, device]
     from ..models import open_model
+
+    if name in _ZOO_SIZES:
+        from .. import zoo
+
+        with keras_device(device):
+            _MODEL_CACHE[name, device] = zoo.load_model(name, "keras")
+        return _MODEL_CACHE[name, device]
 
     if name not in _ARCHITECTURES:
         raise ValueError(f"unknown speed-suite model {name!r}; models: {', '.join(_ARCHITECTURES)}")
@@ -102,11 +115,17 @@ def build_model(name: str, device: str = "cpu") -> Any:
 
 
 #: Grad-CAM layers: the last convolution block (the seeds' choices for the big models).
-CAM_LAYERS = {"cnn4": "conv2d_3", "vgg16": "block5_conv3", "xception": "block14_sepconv2_act"}
+CAM_LAYERS = {"shapes_cnn4": "conv2d_3", "cnn4": "conv2d_3", "vgg16": "block5_conv3",
+              "xception": "block14_sepconv2_act"}
 
 
-def _images(n: int, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).uniform(0, 1, (n, *SIZE)).astype(np.float32)
+def _images(n: int, seed: int = 0, size: tuple[int, int, int] = SIZE) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(0, 1, (n, *size)).astype(np.float32)
+
+
+def _zoo_params(method: str) -> dict[str, Any]:
+    """A method's parameters on the zoo's 64x64 CNN (as on its PyTorch twin: occlusion patches of 8 pixels)."""
+    return {"patch_size": 8} if method == "occlusion" else _method_params(CAM_LAYERS["shapes_cnn4"], method, False)
 
 
 def default_cases(quick: bool = False, full: bool = False, device: str = "cpu") -> list[SpeedCase]:
@@ -116,7 +135,8 @@ def default_cases(quick: bool = False, full: bool = False, device: str = "cpu") 
         on_device = [replace(c, device=device) for c in default_cases(quick, full)
                      if c.kind not in _CPU_ONLY_KINDS]
         return on_device
-    cases: list[SpeedCase] = []
+    cases: list[SpeedCase] = [SpeedCase("floor", "shapes_cnn4", method, n, _zoo_params(method))
+                              for method in _core_methods() for n in (1, 8)]
     models = ["cnn4"] if quick else ["cnn4", "vgg16", "xception"]
     for model in models:
         big = model != "cnn4"
@@ -171,12 +191,13 @@ def _engine_cases(quick: bool) -> list[SpeedCase]:
 
 def _background(case: SpeedCase) -> np.ndarray | None:
     size = case.params.get("background_size")
-    return None if size is None else _images(int(size), seed=1)
+    return None if size is None else _images(int(size), seed=1, size=_ZOO_SIZES.get(case.model, SIZE))
 
 
 def _floor_case(case: SpeedCase) -> dict[str, Any]:
-    return _floor_measure(case, build_model(case.model, case.device), _images(case.n_images), "tensorflow",
-                          SIZE[:2], _background(case))
+    size = _ZOO_SIZES.get(case.model, SIZE)
+    return _floor_measure(case, build_model(case.model, case.device), _images(case.n_images, size=size), "tensorflow",
+                          size[:2], _background(case))
 
 
 def _overhead_case(case: SpeedCase) -> dict[str, Any]:

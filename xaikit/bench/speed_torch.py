@@ -104,6 +104,8 @@ def torch_cases(quick: bool = False, full: bool = False) -> list[SpeedCase]:
     for model in models:
         big = model == "resnet18@torch"
         sizes = (1, 8) if quick else ((1, 64) if not big or full else (1, 8))
+        if model == "shapes_cnn4@torch" and not quick:  # N = 8 as on the Keras twin (speed.py)
+            sizes = (1, 8, 64)
         for method in _core_methods():
             for n in sizes:
                 cases.append(SpeedCase("torch_floor", model, method, n, _torch_params(model, method), ("torch",)))

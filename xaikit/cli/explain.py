@@ -99,6 +99,9 @@ def _npz_paths(path: Path | None, ranked: int | None) -> list[Path]:
 @click.option("--out", "zarr_out", type=click.Path(file_okay=False, path_type=Path), metavar="MAPS.zarr",
               help="Bulk explanation: write the maps of all --images (a folder, files or glob patterns, any number) "
                    "into a Zarr store, streamed in --chunk-size chunks; running again resumes it. No picture.")
+@click.option("--dtype", "maps_dtype", type=click.Choice(["float32", "float16"]), default="float32", show_default=True,
+              help="With --out: the maps' dtype in the store. float16 halves the bytes; each value is within 2^-11 of "
+                   "it relative to its magnitude (2^-25 absolute below 6.1e-5); a map beyond +-65504 is an error.")
 @engine_options
 @figure_options
 @output_options
@@ -121,8 +124,8 @@ def explain_command(**o: Any) -> None:
     ranked = o["ranked_outputs"]
     if o["zarr_out"] is not None:
         return _bulk(o)
-    if o["engine"] != "local" or o["address"] or o["workers"]:
-        raise InputError("--engine, --address and --workers run a bulk explanation: add --out MAPS.zarr")
+    if o["engine"] != "local" or o["address"] or o["workers"] or o["maps_dtype"] != "float32":
+        raise InputError("--engine, --address, --workers and --dtype run a bulk explanation: add --out MAPS.zarr")
     default_output(o, o["method"], "save_npz")
     npz_paths = _npz_paths(o["save_npz"], ranked)
     outputs: dict[str, Path | None] = {"-o": o["output"], "--save-npz": None}
@@ -281,7 +284,7 @@ def _bulk(o: dict[str, Any]) -> None:
                                  backend=backend, preprocess=scheme.name, chunk_size=o["chunk_size"],
                                  engine=o["engine"], address=o["address"], workers=o["workers"],
                                  overwrite=o["overwrite"], progress=progress, to_grey=o["to_grey"], source=spec,
-                                 log=log, **params)
+                                 log=log, dtype=o["maps_dtype"], **params)
     except KeyboardInterrupt:
         if bar is not None:
             bar.__exit__(None, None, None)

@@ -75,13 +75,27 @@ class ImageStreams:
         With ``layout="NCHW"``, ``shape`` is ``(C, H, W)``: the values are drawn as
         ``(count, H, W, C)`` and transposed, so they equal the channels-last draws.
         """
-        channels_first = layout == "NCHW" and len(shape) == 3
-        drawn = (shape[1], shape[2], shape[0]) if channels_first else tuple(shape)
-        out = np.empty((count, *drawn), np.float32)
-        self._generators[image].standard_normal(out=out, dtype=np.float32)
+        out = np.empty((count, *shape), np.float32)
+        self.normal_into(image, out, scale, layout)
+        return out
+
+    def normal_into(self, image: int, out: np.ndarray, scale: float = 1.0, layout: str = "NHWC") -> None:
+        """Fill the C-contiguous float32 ``out`` ``(count, *shape)`` with :meth:`normal`'s draws.
+
+        For a chunk's noise written in place (no intermediate array to copy): channels-last
+        rows are drawn into ``out`` directly, channels-first ones drawn channels-last and
+        written transposed and scaled in one pass.
+        """
+        generator = self._generators[image]
+        if layout == "NCHW" and out.ndim == 4:
+            count, channels, height, width = out.shape
+            drawn = np.empty((count, height, width, channels), np.float32)
+            generator.standard_normal(out=drawn, dtype=np.float32)
+            np.multiply(drawn.transpose(0, 3, 1, 2), np.float32(scale), out=out)
+            return
+        generator.standard_normal(out=out, dtype=np.float32)
         if scale != 1.0:
             out *= np.float32(scale)
-        return np.ascontiguousarray(out.transpose(0, 3, 1, 2)) if channels_first else out
 
     def uniform(self, image: int, count: int) -> np.ndarray:
         """``count`` float64 draws from U[0, 1), the next ones of ``image``'s stream."""

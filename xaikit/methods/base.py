@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -41,6 +43,11 @@ def graph_targets(targets: np.ndarray | None, n: int) -> np.ndarray:
     return np.full(n, -1, np.int32) if targets is None else targets.astype(np.int32)
 
 
+#: The engine of the call running in this thread (or task), ``[model, engine or None]``, filled by the call's first
+#: look-up; see :meth:`_EngineBound._call_scope`. A context variable: each thread sees its own calls only.
+_CALL_ENGINE: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar("xaikit_call_engine", default=None)
+
+
 class _EngineBound:
     """What every class bound to a native backend shares: its engine, the description, versions."""
 
@@ -49,7 +56,23 @@ class _EngineBound:
     model: Any
 
     def _engine(self) -> Engine:
-        return type(self).engine_factory(self.model)
+        pinned = _CALL_ENGINE.get()
+        if pinned is None or pinned[0] is not self.model:
+            return type(self).engine_factory(self.model)
+        if pinned[1] is None:
+            pinned[1] = type(self).engine_factory(self.model)
+        return pinned[1]
+
+    @contextlib.contextmanager
+    def _call_scope(self) -> Iterator[None]:
+        """Look the engine up once per call: the model's view (its structure checked against the model's
+        layers, :func:`xaikit_tensorflow._keras.model_view`) is found by the call's first step, and every
+        later step of the call uses that engine."""
+        token = _CALL_ENGINE.set([self.model, None])
+        try:
+            yield
+        finally:
+            _CALL_ENGINE.reset(token)
 
     def _describe(self, images: np.ndarray) -> ModelSpec:
         return self._engine().describe(tuple(images.shape[1:]))

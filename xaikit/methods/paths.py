@@ -34,8 +34,7 @@ def _draw_rows(streams: ImageStreams, used: np.ndarray, seg: np.ndarray, shape: 
     starts = row_groups(seg, len(used))
     for j, image in enumerate(used):
         sigma = float(scale[image]) if np.ndim(scale) else float(scale)
-        out[starts[j]:starts[j + 1]] = streams.normal(int(image), int(starts[j + 1] - starts[j]), shape, sigma,
-                                                      layout)
+        streams.normal_into(int(image), out[starts[j]:starts[j + 1]], sigma, layout)  # in place: no copy
     return out
 
 
