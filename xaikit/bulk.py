@@ -75,14 +75,14 @@ def write_together(writes: Sequence[tuple[Any, slice, np.ndarray]]) -> None:
     Zarr 3's synchronous ``array[s] = v`` waits for its asynchronous store each time (about
     2 ms per write here, whatever the size): the chunk of maps and the three small arrays
     of a bulk chunk are written concurrently instead (measured: 9.5 -> 5 ms per chunk of 64
-    maps of 64 x 64). Where Zarr's asynchronous interface is not there (another version),
-    the arrays are written one after the other. Either way every write has finished when
-    this returns.
+    maps of 64 x 64). Where Zarr's public asynchronous interface is not there (``Array.async_array``
+    came with zarr 3.1.4; before, only a private attribute), the arrays are written one after
+    the other. Either way every write has finished when this returns.
     """
     try:
         from zarr.core.sync import sync
 
-        pending = [(array._async_array, s, values) for array, s, values in writes]
+        pending = [(array.async_array, s, values) for array, s, values in writes]
     except (ImportError, AttributeError):
         for array, s, values in writes:
             array[s] = values

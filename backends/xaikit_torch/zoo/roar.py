@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{result.params['n_test']} test images, {args.epochs} epochs; {seconds:.0f} s)\n\n{result.table()}\n")
     print(text)
     if args.out is not None:
-        from xaikit._io import atomic_write_text
+        from xaikit.atomic_files import atomic_write_text
         from xaikit.bench.store import json_ready
 
         atomic_write_text(args.out, text)

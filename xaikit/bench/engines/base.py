@@ -151,7 +151,7 @@ def open_ref(ref: ModelRef) -> OpenModel:
             _TEMP_DIR.append(tempfile.mkdtemp(prefix="xaikit-models-"))
         local = Path(_TEMP_DIR[0]) / ref.key / Path(str(spec["path"])).name
         if not local.exists():
-            from ..._io import atomic_write_bytes
+            from ...atomic_files import atomic_write_bytes
 
             local.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(local, ref.data)
