@@ -51,6 +51,7 @@ __all__ = [
     "refresh",
     "backends_for_model",
     "check_backend_takes",
+    "backend_versions",
     "discover_backends",
     "distribution_version",
     "load_target",
@@ -329,6 +330,14 @@ def load_target(target: str) -> Any:
     """The object a ``"module:attribute"`` target names (a backend's engine, services or method class), imported now."""
     module_name, _, attribute = target.partition(":")
     return getattr(importlib.import_module(module_name), attribute)
+
+
+def backend_versions(backend: str) -> dict[str, str]:
+    """The versions of ``backend``'s libraries (recorded with its maps, part of the bench's and bulk's keys)."""
+    for b in list_backends():
+        if b.name == backend:
+            return dict(b.versions)
+    return {}
 
 
 def list_backends() -> list[BackendStatus]:

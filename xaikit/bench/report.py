@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..atomic_files import atomic_write_bytes, atomic_write_text
+from ..execution import json_ready
 from .intervals import LEVEL
 from .metric_agreement import metric_agreement
 from .plots import (
@@ -37,7 +38,6 @@ from .plots import (
     speed_figure,
     time_quality_figure,
 )
-from .store import json_ready
 from .summary import (
     COLUMNS,
     CROSS_FRAMEWORK_COLUMNS,

@@ -347,7 +347,7 @@ def run_speed_suite(out_dir: str | os.PathLike[str], *, quick: bool = False, ful
     visible).
     """
     from ..atomic_files import atomic_write_text
-    from .store import ResultStore, cell_key, code_digest
+    from ..execution import ResultStore, cell_key, code_digest
 
     out = Path(out_dir)
     store = ResultStore(out)  # with fresh, matching cases are measured again and appended (the last record wins)

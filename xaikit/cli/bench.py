@@ -279,7 +279,7 @@ def bench_command(**o: Any) -> None:
         results = run_suite(cfg, out, log=log, progress=progress, reuse=not o["fresh"], engine=o["engine"],
                             address=o["address"], workers=o["workers"], unsafe=o["unsafe"])
     except KeyboardInterrupt:
-        from ..bench.store import ResultStore
+        from ..execution import ResultStore
 
         n = len(ResultStore(out))
         click.echo(f"\ninterrupted: {n} finished cell(s) are safe in {out / 'results.jsonl'}; run the same command "

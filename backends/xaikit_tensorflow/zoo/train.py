@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from xaikit.atomic_files import atomic_path, atomic_write_text
-from xaikit.bench.store import json_ready
+from xaikit.execution import json_ready
 
 from . import MODELS_DIR, ZOO, ZooModel, load_data
 

@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if args.out is not None:
         from xaikit.atomic_files import atomic_write_text
-        from xaikit.bench.store import json_ready
+        from xaikit.execution import json_ready
 
         atomic_write_text(args.out, text)
         record = {"methods": list(result.methods), "fractions": result.fractions, "seeds": list(result.seeds),
