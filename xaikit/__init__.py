@@ -29,8 +29,7 @@ from .explainer import ActivationExtractor, Attribution, Explainer, ModelSpec
 from .explanation import Activations, Explanation, RankedExplanations, normalize_maps
 from .registry import list_backends, list_methods
 from .sanity import SanityCheck, sanity_check
-
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     "ActivationExtractor",

@@ -55,6 +55,7 @@ __all__ = [
     "discover_backends",
     "distribution_version",
     "load_target",
+    "recorded_versions",
 ]
 
 ENTRY_POINT_GROUP = "xaikit.backends"
@@ -91,7 +92,8 @@ class BackendSpec:
         ``"module:callable"`` returning the :class:`~xaikit.engine.Engine` of a model
         (native backends).
     capabilities : tuple of str
-        What the engine computes (:data:`xaikit.catalogue.CAPABILITIES`).
+        What the engine computes (:data:`xaikit.catalogue.CAPABILITIES`), declared here
+        only: the backend offers every core method whose ``needs`` they cover.
     services : str
         ``"module:object"``: the :class:`~xaikit.services.ModelServices` of the models
         this backend explains (adapters point at their framework's native services).
@@ -221,6 +223,21 @@ def distribution_version(dist: str) -> str | None:
     except importlib.metadata.PackageNotFoundError:
         return None
 
+
+
+def recorded_versions(*distributions: str, optional: tuple[str, ...] = ()) -> dict[str, str]:
+    """The library versions a backend's results record: xaikit's, each of ``optional`` that is installed, then
+    each of ``distributions`` (``"unknown"`` where it is not installed). A backend adds its framework's own."""
+    from .version import __version__
+
+    out = {"xaikit": __version__}
+    for name in optional:
+        version = distribution_version(name)
+        if version is not None:
+            out[name] = version
+    for name in distributions:
+        out[name] = distribution_version(name) or "unknown"
+    return out
 
 
 def get_backend(name: str) -> BackendSpec:

@@ -42,15 +42,9 @@ __all__ = ["TorchEngine", "engine_for", "function_scores", "versions"]
 
 def versions(*distributions: str) -> dict[str, str]:
     """Versions recorded in results: xaikit, torch, torchvision (when installed) and the given distributions."""
-    import xaikit
-    from xaikit.registry import distribution_version
+    from xaikit.registry import recorded_versions
 
-    out = {"xaikit": xaikit.__version__, "torch": torch.__version__}
-    for name in ("torchvision", *distributions):
-        version = distribution_version(name)
-        if version is not None or name != "torchvision":
-            out[name] = version or "unknown"
-    return out
+    return {**recorded_versions(*distributions, optional=("torchvision",)), "torch": torch.__version__}
 
 
 def engine_for(model: Any) -> TorchEngine:
@@ -65,7 +59,6 @@ def engine_for(model: Any) -> TorchEngine:
 class TorchEngine(Engine):
     """xaikit's primitives on a PyTorch module (see :mod:`xaikit.engine` for the contract)."""
 
-    capabilities = frozenset({"scores", "gradients", "layers", "head", "guided", "attention"})
     framework = "torch"
 
     def __init__(self, view: TorchModelView) -> None:
