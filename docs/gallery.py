@@ -125,7 +125,7 @@ def shrink(path: Path, max_bytes: int = MAX_BYTES) -> int:
         return size
     from PIL import Image
 
-    from xaikit._io import atomic_path
+    from xaikit.atomic_files import atomic_path
 
     with Image.open(path) as im:
         rgb = im.convert("RGB")

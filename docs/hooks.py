@@ -351,15 +351,15 @@ def _param_tables(method: str) -> dict[str, dict[str, Any]]:
     installed; a missing one is reported instead of its column).
     """
     from xaikit.methods import IMPLEMENTATIONS
-    from xaikit.registry import _discover, _load
+    from xaikit.registry import discover_backends, load_target
 
-    offering = [spec for spec in _discover().values() if method in spec.offered()]
+    offering = [spec for spec in discover_backends().values() if method in spec.offered()]
     tables: dict[str, dict[str, Any]] = {}
     for spec in sorted(offering, key=lambda b: (not b.native, b.name)):
         if method in spec.methods:
             if spec.missing():
                 raise ValueError(f"the docs need backend {spec.name!r} installed ({spec.install_hint()})")
-            tables[spec.name] = _load(spec.methods[method]).param_table()
+            tables[spec.name] = load_target(spec.methods[method]).param_table()
         else:
             tables[spec.name] = IMPLEMENTATIONS[method].param_table()
     return tables
@@ -397,9 +397,9 @@ def method_page(method: str) -> str:
 
 def method_table() -> str:
     from xaikit.catalogue import METHODS
-    from xaikit.registry import _discover
+    from xaikit.registry import discover_backends
 
-    specs = sorted(_discover().values(), key=lambda b: (not b.native, b.name))
+    specs = sorted(discover_backends().values(), key=lambda b: (not b.native, b.name))
     head = "| method | " + " | ".join(f"`{b.name}`" for b in specs) + " |"
     rows = [head, "|---" * (len(specs) + 1) + "|"]
     for method in METHODS:

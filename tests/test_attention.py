@@ -156,13 +156,13 @@ def test_a_pass_in_another_thread_while_the_hooks_are_half_registered_runs_uncha
     another thread's forward on the same module could call the attention hook as ``(module, args, output)`` in
     between, and failed with "hook() missing 1 required positional argument: 'output'"."""
     from xaikit_torch.attention import attention_modules, capture_attention
-    from xaikit_torch.passes import _Pass
+    from xaikit_torch.passes import PassState
 
     modules = dict(toy_vit.named_modules())
     found = attention_modules(modules, "toy_vit")
     with torch.no_grad():
         expected = toy_vit(torch.from_numpy(X))
-    with capture_attention(toy_vit, modules, found, _Pass()):
+    with capture_attention(toy_vit, modules, found, PassState()):
         for name, _ in found:  # the window between the two steps of torch's registration
             modules[name]._forward_hooks_with_kwargs.clear()
         with torch.no_grad():

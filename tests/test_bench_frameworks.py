@@ -59,11 +59,11 @@ def test_one_table_for_the_libraries_of_both_frameworks(tmp_path):
 
 def test_speed_suite_has_the_torch_cases_and_reports_them():
     from xaikit.bench.speed import default_cases, summarize
-    from xaikit.bench.speed_measure import _core_methods
+    from xaikit.bench.speed_measure import core_methods
 
     cases = default_cases()
     floors = {(c.model, c.method, c.n_images) for c in cases if c.kind == "torch_floor"}
-    for method in _core_methods():  # every native method, one image and 64, on the twins; ResNet-18 at 224
+    for method in core_methods():  # every native method, one image and 64, on the twins; ResNet-18 at 224
         assert {("shapes_cnn4@torch", method, 1), ("shapes_cnn4@torch", method, 64),
                 ("resnet18@torch", method, 1), ("shapes_cnn4@torch", method, 8)} <= floors, method
     keras_floors = {(c.model, c.method, c.n_images) for c in cases if c.kind == "floor"}

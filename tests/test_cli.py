@@ -17,7 +17,7 @@ cv2 = pytest.importorskip("cv2")
 from click.testing import CliRunner  # noqa: E402
 
 import xaikit as xk  # noqa: E402
-from xaikit._io import is_temp_file  # noqa: E402
+from xaikit.atomic_files import is_temp_file  # noqa: E402
 from xaikit.cli import main  # noqa: E402
 
 pytestmark = pytest.mark.tensorflow
@@ -548,8 +548,8 @@ def test_progress_lines_when_stderr_is_not_a_terminal():
     """Not a terminal: one line every few seconds with the rows of the running call, their rate and the time left."""
     import io
 
-    from xaikit._progress import report
     from xaikit.cli._bars import RunProgress
+    from xaikit.progress import report
 
     now = [100.0]
     out = io.StringIO()
@@ -583,8 +583,8 @@ def test_progress_lines_name_the_pair_and_do_not_count_down_past_the_streamed_ro
     """``compare`` printed "16/16 rows (100 %), ~0 s left" for 30 s more without naming the pair."""
     import io
 
-    from xaikit._progress import report, stage
     from xaikit.cli._bars import RunProgress
+    from xaikit.progress import report, stage
 
     now = [100.0]
     out = io.StringIO()
@@ -604,8 +604,8 @@ def test_progress_bar_on_a_terminal_without_a_window_size():
     import os
 
     pty = pytest.importorskip("pty")  # noqa: F841 - POSIX only
-    from xaikit._progress import report
     from xaikit.cli._bars import RunProgress
+    from xaikit.progress import report
 
     master, slave = os.openpty()
     with os.fdopen(slave, "w", encoding="utf-8") as stream:

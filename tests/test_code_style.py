@@ -48,6 +48,27 @@ def test_the_bench_and_the_core_do_not_import_the_command_line():
     assert not offenders, f"modules outside xaikit/cli import the CLI: {offenders}"
 
 
+def test_the_bench_and_bulk_meet_only_in_execution():
+    """Bulk explanation and the bench share their executors, task model and store through xaikit.execution.
+
+    Bulk imports nothing of the bench; xaikit.execution imports neither (nor the CLI); the bench
+    imports bulk only in its speed suite, which measures bulk explanation's throughput.
+    """
+    def imported(path: Path, *prefixes: str) -> list[str]:
+        return sorted(m for m in _imports(path) if any(m == p or m.startswith(p + ".") for p in prefixes))
+
+    offenders = {}
+    for path in [ROOT / "xaikit" / "bulk.py", *sorted((ROOT / "xaikit" / "execution").rglob("*.py"))]:
+        bad = imported(path, "xaikit.bench", "xaikit.cli", *(["xaikit.bulk"] if path.name != "bulk.py" else []))
+        if bad:
+            offenders[str(path.relative_to(ROOT))] = bad
+    for path in sorted((ROOT / "xaikit" / "bench").rglob("*.py")):
+        bad = imported(path, "xaikit.bulk")
+        if bad and path.name != "speed_distributed.py":
+            offenders[str(path.relative_to(ROOT))] = bad
+    assert not offenders, f"bulk and the bench must share code through xaikit.execution only: {offenders}"
+
+
 def test_no_import_cycles():
     tool = ROOT.parent / "shared" / "tools" / "import_cycles.py"
     if not tool.is_file():

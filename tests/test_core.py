@@ -282,7 +282,7 @@ def test_atomic_files_get_ordinary_permissions(tmp_path):
     import os
     import stat
 
-    from xaikit._io import atomic_write_text
+    from xaikit.atomic_files import atomic_write_text
 
     path = atomic_write_text(tmp_path / "note.txt", "hello")
     mask = os.umask(0)
@@ -317,6 +317,6 @@ def test_core_methods_are_exactly_the_implemented_ones():
     assert set(ATTENTION_METHODS) == {"attention_rollout", "generic_attention"}
     library_only = [m for m, s in xk.METHODS.items() if not s.core]
     assert library_only == ["partition_shap"]
-    for spec in registry._discover().values():
+    for spec in registry.discover_backends().values():
         if spec.engine:
             assert not set(library_only) & set(spec.offered()), spec.name

@@ -29,10 +29,10 @@ TIMING = {"seconds_per_image", "runs", "repeats_done", "peak_rss_mb", "rss_start
 
 @pytest.fixture(scope="module")
 def engine():
-    from xaikit.bench.engines.ray_engine import RayEngine
+    from xaikit.execution.ray_executor import RayExecutor
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    workers = RayEngine(workers=2)
+    workers = RayExecutor(workers=2)
     try:
         yield workers
     finally:

@@ -1,4 +1,4 @@
-"""Atomic writing (xaikit._io): one winner among racing writers, no temporary file left, stale ones cleaned."""
+"""Atomic writing (xaikit.atomic_files): one winner among racing writers, no temporary file left, stale ones cleaned."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import xaikit as xk
-from xaikit._io import TEMP_MARK, atomic_path, atomic_write_bytes, is_temp_file
+from xaikit.atomic_files import TEMP_MARK, atomic_path, atomic_write_bytes, is_temp_file
 
 
 def _temps(folder: Path) -> list[str]:
@@ -117,7 +117,7 @@ def test_stale_temporaries_of_dead_processes_are_removed_live_ones_kept(tmp_path
 
 def test_kill_9_while_writing_then_the_next_write_cleans_up(tmp_path):
     target = tmp_path / "plot.png"
-    code = ("import sys, time\nfrom xaikit._io import atomic_path\n"
+    code = ("import sys, time\nfrom xaikit.atomic_files import atomic_path\n"
             f"with atomic_path({str(target)!r}) as tmp:\n"
             "    tmp.write_bytes(b'half a png')\n    print(tmp, flush=True)\n    time.sleep(60)\n")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)

@@ -26,7 +26,7 @@ def logit_net(torch):
                                             ("mu_fidelity", {"n_samples": 8, "grid_size": (4, 4), "seed": 4})])
 def test_explanation_form_equals_the_bench_cell(logit_net, metric, params):
     from xaikit.bench.cells import Sample, metric_cell
-    from xaikit.bench.engines.base import OpenModel
+    from xaikit.execution import OpenModel
     from xaikit.metrics.model_scores import PROBABILITY_FROM_LOGITS
     from xaikit.registry import services_for
 

@@ -83,9 +83,9 @@ def test_plot_undoes_the_preprocessing_the_result_records(images):
 def test_progress_in_python_names_what_runs_and_stays_off_when_not_interactive(images, monkeypatch, capsys):
     """A tqdm bar around explain/compare naming the method and backend (the pair of a comparison), drawn when the
     session is interactive or asked for; nothing in a captured stream (tests, logs) or with XAIKIT_PROGRESS=0."""
-    from xaikit import _progress
+    from xaikit import progress
 
-    monkeypatch.setattr(_progress, "BAR_DELAY", 0.0)
+    monkeypatch.setattr(progress, "BAR_DELAY", 0.0)
     xk.explain(score, images[:1], method="occlusion", patch_size=8)
     assert capsys.readouterr().err == ""  # not interactive: silent
     xk.explain(score, images[:1], method="occlusion", patch_size=8, progress=True)
@@ -97,7 +97,7 @@ def test_progress_in_python_names_what_runs_and_stays_off_when_not_interactive(i
                patch_size=8, n_samples=64, seed=0, warmup=False, progress=True)
     err = capsys.readouterr().err
     assert "occlusion (callable) [1/2]" in err and "rise (callable) [2/2]" in err
-    monkeypatch.setattr(_progress, "_interactive", lambda: True)  # a notebook
+    monkeypatch.setattr(progress, "_interactive", lambda: True)  # a notebook
     xk.explain(score, images[:1], method="occlusion", patch_size=8)
     assert "occlusion (callable)" in capsys.readouterr().err
     monkeypatch.setenv("XAIKIT_PROGRESS", "0")

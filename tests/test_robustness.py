@@ -259,7 +259,7 @@ class _CountingEngine(Engine):
         t = np.where(t < 0, out.argmax(1), t)
         return out[np.arange(len(x)), t], out, t
 
-    def path_gradient_sums(self, x, seg, r, e, u, w, t, score, *, layer=None, times_delta=False):
+    def path_gradient_sums(self, x, seg, r, e, u, w, t, score, *, layer=None, times_delta=False, second_moment=False):
         self.rows_seen += len(seg)
         self.largest_chunk = max(self.largest_chunk, len(seg))
         return np.zeros((t.shape[1], *x.shape), np.float32)

@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xaikit.bench.store import ResultStore
 from xaikit.errors import FileFormatError
+from xaikit.execution import ResultStore
 
 WRITER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from xaikit.bench.store import ResultStore
+    from xaikit.execution import ResultStore
 
     folder, name, n, size = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     while not (Path(folder) / "go").exists():  # start together
@@ -175,7 +175,7 @@ def test_lines_that_are_not_records_are_skipped(tmp_path):
 
 def test_a_claim_of_a_killed_process_is_released(tmp_path):
     """kill -9 while computing a cell: the operating system drops the lock, the next run takes the cell over."""
-    code = ("import sys, time\nfrom xaikit.bench.store import ResultStore\n"
+    code = ("import sys, time\nfrom xaikit.execution import ResultStore\n"
             f"with ResultStore({str(tmp_path)!r}).claim('cell'):\n"
             "    print('claimed', flush=True)\n    time.sleep(60)\n")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)

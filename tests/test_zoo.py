@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from xaikit._io import is_temp_file
+from xaikit.atomic_files import is_temp_file
 from xaikit.errors import InputError, UnknownNameError
 
 pytest.importorskip("tensorflow")

@@ -30,8 +30,7 @@ from .explanation import Activations, Explanation, RankedExplanations, normalize
 from .invariance import input_invariance_check
 from .registry import list_backends, list_methods
 from .sanity import SanityCheck, sanity_check
-
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     "ActivationExtractor",

@@ -10,7 +10,7 @@ import functools
 
 from .catalogue import METHODS
 from .errors import MissingDependencyError, UnknownNameError
-from .registry import _discover, _load, get_backend
+from .registry import discover_backends, get_backend, load_target
 
 __all__ = ["get_method_class", "clear_bindings"]
 
@@ -22,7 +22,7 @@ def _bound_class(method: str, backend: str) -> type:
 
     spec = get_backend(backend)
     core = IMPLEMENTATIONS[method]
-    factory = _load(spec.engine)
+    factory = load_target(spec.engine)
     return type(core.__name__, (core,), {"backend": backend, "engine_factory": staticmethod(factory),
                                          "__module__": core.__module__,
                                          "__qualname__": f"{core.__qualname__}[{backend}]"})
@@ -48,7 +48,7 @@ def get_method_class(method: str, backend: str) -> type:
         raise UnknownNameError(f"unknown method {method!r}; methods: {', '.join(METHODS)}")
     spec = get_backend(backend)
     if method not in spec.offered():
-        offering = [s.name for s in _discover().values() if method in s.offered()]
+        offering = [s.name for s in discover_backends().values() if method in s.offered()]
         needs = ", ".join(sorted(METHODS[method].needs))
         raise UnknownNameError(f"backend {backend!r} does not implement {method!r} (it needs {needs}); it offers "
                                f"{', '.join(spec.offered())}. Backends with {method!r}: "
@@ -58,5 +58,5 @@ def get_method_class(method: str, backend: str) -> type:
         raise MissingDependencyError(f"backend {backend!r} needs {', '.join(missing)}, which is not installed: "
                                      f"{spec.install_hint()}")
     if method in spec.methods:
-        return _load(spec.methods[method])
+        return load_target(spec.methods[method])
     return _bound_class(method, backend)

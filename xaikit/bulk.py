@@ -6,8 +6,8 @@
 or ``xaikit explain --zoo shapes_cnn4 --images val/ --out maps.zarr [--engine ray]``.
 
 The images are read in chunks of ``chunk_size`` (a reader thread keeps at most
-``prefetch`` chunks ahead), each chunk is explained by an engine
-(:mod:`xaikit.bench.engines`: ``local`` in this process, ``ray`` on workers) and the
+``prefetch`` chunks ahead), each chunk is explained by an executor
+(:mod:`xaikit.execution`: ``local`` in this process, ``ray`` on workers) and the
 driver writes it into the store from a writer thread (at most two chunks waiting), so
 reading and writing overlap the explanation and memory is bounded by the chunks in
 flight and ``batch_size``, never by the dataset.
@@ -87,14 +87,14 @@ def write_together(writes: Sequence[tuple[Any, slice, np.ndarray]]) -> None:
     Zarr 3's synchronous ``array[s] = v`` waits for its asynchronous store each time (about
     2 ms per write here, whatever the size): the chunk of maps and the three small arrays
     of a bulk chunk are written concurrently instead (measured: 9.5 -> 5 ms per chunk of 64
-    maps of 64 x 64). Where Zarr's asynchronous interface is not there (another version),
-    the arrays are written one after the other. Either way every write has finished when
-    this returns.
+    maps of 64 x 64). Where Zarr's public asynchronous interface is not there (``Array.async_array``
+    came with zarr 3.1.4; before, only a private attribute), the arrays are written one after
+    the other. Either way every write has finished when this returns.
     """
     try:
         from zarr.core.sync import sync
 
-        pending = [(array._async_array, s, values) for array, s, values in writes]
+        pending = [(array.async_array, s, values) for array, s, values in writes]
     except (ImportError, AttributeError):
         for array, s, values in writes:
             array[s] = values
@@ -334,7 +334,7 @@ def explain_chunk(model: Any, *, images: np.ndarray, method: str, backend: str, 
                   targets: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Explain one chunk (runs on an engine: ``model`` is the opened model, whose explainer is kept for the next)."""
     from ._api import get_explainer
-    from .bench.store import cell_key
+    from .execution import cell_key
 
     key = "explainer:" + cell_key({"method": method, "backend": backend, "params": params})
     explainer = model.cache.get(key)
@@ -379,8 +379,7 @@ def _resumable_store(zarr: Any, out: Path, spec: dict[str, Any], overwrite: bool
 # --------------------------------------------------------------------------- the model
 def _open(model: Any, framework: str | None, source: dict[str, Any] | None) -> tuple[Any, Any]:
     """``(OpenedModel, ModelRef or None)`` of what the caller gave (no reference for a model object)."""
-    from .bench.engines import ModelRef
-    from .bench.sources import weights_digest
+    from .execution import ModelRef, weights_digest
     from .models import OpenedModel, open_model
 
     if isinstance(model, OpenedModel) and source is not None:
@@ -440,8 +439,8 @@ def explain_to_zarr(model: Any, images: Any, out: str | os.PathLike[str], method
     prefetch
         Chunks read ahead of the engine.
     engine, address, workers
-        ``"local"`` (default) or ``"ray"`` (see :func:`xaikit.bench.engines.get_engine`),
-        or an engine object (left open).
+        ``"local"`` (default) or ``"ray"`` (see :func:`xaikit.execution.get_executor`),
+        or an :class:`~xaikit.execution.Executor` (left open).
     overwrite
         Replace a store made by another run (default: refuse it).
     progress
@@ -471,9 +470,7 @@ def explain_to_zarr(model: Any, images: Any, out: str | os.PathLike[str], method
     BulkResult
     """
     from . import __version__
-    from .bench.engines import Engine, OpenModel, Task, get_engine
-    from .bench.runner import backend_versions
-    from .bench.store import array_digest, canonical, cell_key, json_ready
+    from .execution import Executor, OpenModel, Task, array_digest, canonical, cell_key, get_executor, json_ready
     from .kernels import to_layout
     from .preprocessing import get_scheme
 
@@ -487,7 +484,7 @@ def explain_to_zarr(model: Any, images: Any, out: str | os.PathLike[str], method
         raise InputError("the Ray engine opens the model on its workers: give a model file, 'zoo:NAME' or "
                          "open_model arguments, not a model object")
     model_obj, services = opened.model, opened.services
-    from .registry import backend_for_model
+    from .registry import backend_for_model, backend_versions
     # ---- the images
     if isinstance(images, np.ndarray):
         if images.ndim != 4:
@@ -585,10 +582,10 @@ def explain_to_zarr(model: Any, images: Any, out: str | os.PathLike[str], method
         known = np.asarray(root["image_hashes"][:], np.uint64)  # the pixels each finished chunk was computed from
         chunks = [(i, slice(i * chunk_size, min((i + 1) * chunk_size, n))) for i in range(n_chunks)]
         # ---- the run
-        owned = not isinstance(engine, Engine)
-        runner = get_engine(engine, address=address, workers=workers)
+        owned = not isinstance(engine, Executor)
+        runner = get_executor(engine, address=address, workers=workers)
         if ref is None:
-            from .bench.engines import ModelRef
+            from .execution import ModelRef
 
             ref = ModelRef(f"object:{fingerprint}", {}, fingerprint)
         runner.adopt(ref, OpenModel(model_obj, services, layout))

@@ -10,16 +10,16 @@ import numpy as np
 
 from ._api import get_explainer, input_values, with_preprocessing
 from ._display import format_params
-from ._progress import auto_progress, stage
 from ._timing import record_warmup, warm_up, warmup_seconds
 from .alignment import Alignment, align_params, alignment_table
 from .binding import get_method_class
 from .errors import InputError
 from .explanation import Explanation
 from .metrics.agreement import AgreementTable, agreement_table
+from .progress import auto_progress, stage
 from .validation import as_numpy
 
-__all__ = ["Comparison", "compare", "pair_label", "params_table", "timing_table"]
+__all__ = ["Comparison", "compare", "pair_label", "pair_params", "params_table", "timing_table"]
 
 Pair = tuple[str, str]
 
@@ -140,7 +140,7 @@ def params_table(explanations: Mapping[str, Explanation]) -> str:
     return "\n".join(lines)
 
 
-def _params_for(method: str, backend: str, params: Mapping[Any, Mapping[str, Any]] | None,
+def pair_params(method: str, backend: str, params: Mapping[Any, Mapping[str, Any]] | None,
                 common: Mapping[str, Any]) -> dict[str, Any]:
     """Common parameters the explainer accepts, overridden by per-method then per-pair ones."""
     accepted = get_method_class(method, backend).param_names()
@@ -198,7 +198,7 @@ def compare(model: Any, images: Any, pairs: Sequence[Pair], *, targets: Any = No
         0.15}``) into input units, and is recorded in every result (its pictures undo it).
     progress : bool or None
         One bar for the whole comparison, naming the pair that runs (tqdm; None: when
-        the session is interactive, see :func:`xaikit._progress.auto_progress`).
+        the session is interactive, see :func:`xaikit.progress.auto_progress`).
     **common
         Parameters given to every explainer that accepts them (``batch_size=16``,
         ``seed=0``, ``background=...``); explainers that do not take one ignore it.
@@ -230,7 +230,7 @@ def compare(model: Any, images: Any, pairs: Sequence[Pair], *, targets: Any = No
     with auto_progress("compare", progress):
         for i, ((method, backend), label) in enumerate(zip(pairs, labels)):
             stage(f"{label} [{i + 1}/{len(pairs)}]")
-            chosen = _params_for(method, backend, params, common)
+            chosen = pair_params(method, backend, params, common)
             if align:
                 alignments[label] = align_params(model, x, method, backend, common)
                 chosen = {**alignments[label].params, **chosen}

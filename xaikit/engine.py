@@ -5,8 +5,9 @@ for its framework: a few primitives -- scores, gradients at the input or at a la
 model above a layer, perturbed scores -- computed in the framework, compiled and
 batched as it likes. Every method (:mod:`xaikit.methods`) is written once on these
 primitives, so a method means the same thing on every framework and a new framework
-gets every method its primitives allow (:attr:`Engine.capabilities`, matched against
-each method's ``needs`` in the catalogue).
+gets every method its primitives allow (the capabilities its
+:class:`~xaikit.registry.BackendSpec` declares, matched against each method's ``needs`` in
+the catalogue without importing the framework).
 
 Conventions of every primitive (the conformance suite checks them):
 
@@ -49,17 +50,17 @@ __all__ = ["Engine"]
 class Engine(abc.ABC):
     """Framework primitives for one model. Backends subclass it; see the module docstring.
 
+    What an engine computes (:data:`xaikit.catalogue.CAPABILITIES`: ``scores`` always,
+    ``gradients``, ``layers``, ``head``, ``guided`` (modified ReLU backward passes), ``attention``,
+    ``propagation`` (DeepLift's and LRP's backward passes)) is declared once, in its backend's :attr:`~xaikit.registry.BackendSpec.capabilities`, so methods are offered
+    without importing the framework.
+
     Attributes
     ----------
-    capabilities : frozenset of str
-        What this engine computes (:data:`xaikit.catalogue.CAPABILITIES`): ``scores``
-        (always), ``gradients``, ``layers``, ``head``, ``guided`` (modified ReLU backward
-        passes), ``propagation`` (DeepLift's and LRP's backward passes).
     framework : str
         Name of the framework, recorded in results.
     """
 
-    capabilities: ClassVar[frozenset[str]] = frozenset({"scores"})
     framework: ClassVar[str] = ""
     #: Results kept by :meth:`memo` (the most recent first out).
     memo_entries: ClassVar[int] = 4

@@ -34,12 +34,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ._progress import auto_progress
 from .catalogue import COMMON_PARAMS, MethodSchema, Param, get_method, param_table, shared
 from .errors import DegenerateMapWarning, InputError, ModelError, XaikitError
 from .explanation import PREVIEW_IMAGES, Activations, Explanation, RankedExplanations, describe_array
 from .kernels import resize_maps, resolve_baseline
 from .layer_selection import select_layers
+from .progress import auto_progress
 from .registry import services_for
 from .spec import (
     SCORES,
@@ -372,7 +372,7 @@ class Explainer(_Described, abc.ABC):
         progress : bool or None
             A progress bar naming the method and backend (tqdm; a widget in Jupyter) for
             a call that lasts more than a second: None (default) when the session is
-            interactive, True always, False never (:func:`xaikit._progress.auto_progress`).
+            interactive, True always, False never (:func:`xaikit.progress.auto_progress`).
 
         Returns
         -------

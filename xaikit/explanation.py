@@ -27,8 +27,8 @@ from ._display import (
     map_offset,
     normalize_maps,
 )
-from ._io import atomic_write_bytes
 from ._npz import DEFAULT_MAX_BYTES, ArrayChecks, ArraysInMemory, NpzReader
+from .atomic_files import atomic_write_bytes
 from .errors import InputError
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "has_negative_values",
     "map_offset",
     "normalize_maps",
+    "to_jsonable",
 ]
 
 FORMAT_VERSION = 1
@@ -62,12 +63,12 @@ def describe_array(value: np.ndarray) -> Any:
             "mean": float(np.mean(value)) if np.issubdtype(value.dtype, np.number) else None}
 
 
-def _to_jsonable(value: Any) -> Any:
+def to_jsonable(value: Any) -> Any:
     """Convert parameter values to JSON; arrays are summarised (shape, dtype, checksum)."""
     if isinstance(value, Mapping):
-        return {str(k): _to_jsonable(v) for k, v in value.items()}
+        return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_to_jsonable(v) for v in value]
+        return [to_jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
         return describe_array(value)
     if isinstance(value, np.generic):
@@ -166,8 +167,8 @@ class Explanation:
         if outputs.ndim < 2 or outputs.shape[0] != n or outputs.dtype.kind != "f":
             raise ValueError(f"outputs must be floats of shape ({n}, K) (or ({n}, ...)); got {outputs.dtype} "
                              f"{outputs.shape}")
-        object.__setattr__(self, "params", _to_jsonable(dict(self.params)))
-        object.__setattr__(self, "info", _to_jsonable(dict(self.info)))
+        object.__setattr__(self, "params", to_jsonable(dict(self.params)))
+        object.__setattr__(self, "info", to_jsonable(dict(self.info)))
         if isinstance(self.elapsed, (int, float, np.integer, np.floating)) and not isinstance(self.elapsed, bool):
             object.__setattr__(self, "elapsed", float(self.elapsed))  # seconds; a NumPy float too (JSON, files)
 
@@ -292,11 +293,11 @@ class Explanation:
             "format_version": FORMAT_VERSION,
             "method": self.method,
             "backend": self.backend,
-            "params": _to_jsonable(self.params),
+            "params": to_jsonable(self.params),
             "elapsed": self.elapsed,
             "score": self.score,
             "layer": self.layer,
-            "info": _to_jsonable(self.info),
+            "info": to_jsonable(self.info),
             "layout": self.layout,
             "target": self.target,
         }
@@ -527,9 +528,9 @@ class Activations(Mapping[str, np.ndarray]):
         self._maps = {str(k): np.asarray(v, dtype=np.float32) for k, v in maps.items()}
         self.backend = backend
         self.elapsed = float(elapsed)
-        self.params = _to_jsonable(dict(params or {}))
+        self.params = to_jsonable(dict(params or {}))
         self.outputs = outputs
-        self.info = _to_jsonable(dict(info or {}))
+        self.info = to_jsonable(dict(info or {}))
         self.layout = layout
 
     def __getitem__(self, layer: str) -> np.ndarray:
@@ -580,8 +581,8 @@ class Activations(Mapping[str, np.ndarray]):
         if self.outputs is not None:
             arrays["outputs"] = np.asarray(self.outputs)
         meta = {"format": "xaikit.Activations", "format_version": FORMAT_VERSION, "layers": list(self._maps),
-                "backend": self.backend, "elapsed": self.elapsed, "params": _to_jsonable(self.params),
-                "info": _to_jsonable(self.info), "layout": self.layout}
+                "backend": self.backend, "elapsed": self.elapsed, "params": to_jsonable(self.params),
+                "info": to_jsonable(self.info), "layout": self.layout}
         arrays["__meta__"] = _meta_bytes(meta)
         _check_activations(_before_saving(path, "Activations", arrays), json.loads(arrays["__meta__"].tobytes()))
         buffer = io.BytesIO()

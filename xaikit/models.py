@@ -103,10 +103,10 @@ class OpenedModel:
 
 def find_architecture(name: str, framework: str | None = None) -> tuple[Any, str]:
     """The model services that build architecture ``name`` and its exact spelling there."""
-    from .registry import _discover, get_services
+    from .registry import discover_backends, get_services
 
     candidates = []
-    for spec in _discover().values():
+    for spec in discover_backends().values():
         if not spec.native or not spec.services or spec.missing():
             continue
         if framework is not None and framework not in spec.frameworks:

@@ -51,6 +51,11 @@ __all__ = [
     "refresh",
     "backends_for_model",
     "check_backend_takes",
+    "backend_versions",
+    "discover_backends",
+    "distribution_version",
+    "load_target",
+    "recorded_versions",
 ]
 
 ENTRY_POINT_GROUP = "xaikit.backends"
@@ -87,7 +92,8 @@ class BackendSpec:
         ``"module:callable"`` returning the :class:`~xaikit.engine.Engine` of a model
         (native backends).
     capabilities : tuple of str
-        What the engine computes (:data:`xaikit.catalogue.CAPABILITIES`).
+        What the engine computes (:data:`xaikit.catalogue.CAPABILITIES`), declared here
+        only: the backend offers every core method whose ``needs`` they cover.
     services : str
         ``"module:object"``: the :class:`~xaikit.services.ModelServices` of the models
         this backend explains (adapters point at their framework's native services).
@@ -171,7 +177,12 @@ class MethodStatus:
 
 
 @functools.cache
-def _discover() -> dict[str, BackendSpec]:
+def discover_backends() -> dict[str, BackendSpec]:
+    """Every installed backend plugin by name (entry points of group ``xaikit.backends``), read once.
+
+    A plugin that fails to load, or is not a :class:`BackendSpec`, is skipped with a warning;
+    :func:`refresh` forgets the result.
+    """
     specs: dict[str, BackendSpec] = {}
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         try:
@@ -194,7 +205,7 @@ def _discover() -> dict[str, BackendSpec]:
 
 def refresh() -> None:
     """Forget discovered backends (after installing a plugin in a running session)."""
-    _discover.cache_clear()
+    discover_backends.cache_clear()
     get_services.cache_clear()
     distribution_version.cache_clear()
 
@@ -213,12 +224,25 @@ def distribution_version(dist: str) -> str | None:
         return None
 
 
-_version = distribution_version
+
+def recorded_versions(*distributions: str, optional: tuple[str, ...] = ()) -> dict[str, str]:
+    """The library versions a backend's results record: xaikit's, each of ``optional`` that is installed, then
+    each of ``distributions`` (``"unknown"`` where it is not installed). A backend adds its framework's own."""
+    from .version import __version__
+
+    out = {"xaikit": __version__}
+    for name in optional:
+        version = distribution_version(name)
+        if version is not None:
+            out[name] = version
+    for name in distributions:
+        out[name] = distribution_version(name) or "unknown"
+    return out
 
 
 def get_backend(name: str) -> BackendSpec:
     """Return the spec of a registered backend, or raise with the list of known ones."""
-    specs = _discover()
+    specs = discover_backends()
     if name not in specs:
         known = ", ".join(sorted(specs)) or "none (is xaikit installed with pip install -e .?)"
         raise UnknownNameError(f"unknown backend {name!r}; registered backends: {known}, or 'auto'")
@@ -227,7 +251,7 @@ def get_backend(name: str) -> BackendSpec:
 
 def available_backends() -> list[str]:
     """Names of registered backends whose dependencies are installed."""
-    return [name for name, spec in _discover().items() if not spec.missing()]
+    return [name for name, spec in discover_backends().items() if not spec.missing()]
 
 
 def _model_frameworks(model: Any) -> list[str]:
@@ -253,7 +277,7 @@ def backend_for_model(model: Any, method: str | None = None) -> str:
     framework's model as a black box, pass ``backend="callable"`` or wrap it
     (``xaikit_callable.BlackBox``).
     """
-    specs = list(_discover().values())
+    specs = list(discover_backends().values())
     candidates = [s for s in _specs_for_model(model) if s.native]
     if method is not None:
         candidates = [s for s in candidates if method in s.offered()] or candidates
@@ -275,12 +299,12 @@ def backend_for_model(model: Any, method: str | None = None) -> str:
 def _specs_for_model(model: Any) -> list[BackendSpec]:
     """The backends explaining ``model``: those naming its frameworks, else the catch-alls accepting it."""
     frameworks = _model_frameworks(model)
-    specs = list(_discover().values())
+    specs = list(discover_backends().values())
     named = [s for s in specs if any(f in s.frameworks for f in frameworks)]
     if named:
         return named
     return [s for s in specs if s.native and ANY_MODEL in s.frameworks and not s.missing()
-            and _load(s.services).accepts(model)]
+            and load_target(s.services).accepts(model)]
 
 
 def check_backend_takes(model: Any, backend: str) -> None:
@@ -319,17 +343,26 @@ def backends_for_model(model: Any) -> list[str]:
     return [s.name for s in _specs_for_model(model)]
 
 
-def _load(target: str) -> Any:
+def load_target(target: str) -> Any:
+    """The object a ``"module:attribute"`` target names (a backend's engine, services or method class), imported now."""
     module_name, _, attribute = target.partition(":")
     return getattr(importlib.import_module(module_name), attribute)
+
+
+def backend_versions(backend: str) -> dict[str, str]:
+    """The versions of ``backend``'s libraries (recorded with its maps, part of the bench's and bulk's keys)."""
+    for b in list_backends():
+        if b.name == backend:
+            return dict(b.versions)
+    return {}
 
 
 def list_backends() -> list[BackendStatus]:
     """Every registered backend, whether it can be used here, and what to install if not."""
     rows = []
-    for spec in _discover().values():
+    for spec in discover_backends().values():
         missing = spec.missing()
-        versions = {d: v for d in spec.distributions if (v := _version(d)) is not None}
+        versions = {d: v for d in spec.distributions if (v := distribution_version(d)) is not None}
         rows.append(BackendStatus(spec.name, not missing, spec.offered(), tuple(missing),
                                   spec.install_hint(), spec.description, versions))
     return rows
@@ -337,7 +370,7 @@ def list_backends() -> list[BackendStatus]:
 
 def list_methods() -> list[MethodStatus]:
     """Every method with the backends that implement it (installed and not)."""
-    specs = _discover()
+    specs = discover_backends()
     rows = []
     for info in METHODS.values():
         offering = [s for s in specs.values() if info.id in s.offered()]
@@ -358,7 +391,7 @@ def get_services(backend: str) -> Any:
     if missing:
         raise MissingDependencyError(f"backend {backend!r} needs {', '.join(missing)}, which is not installed: "
                                      f"{spec.install_hint()}")
-    return _load(spec.services)
+    return load_target(spec.services)
 
 
 def services_for(model: Any) -> Any:
@@ -368,9 +401,9 @@ def services_for(model: Any) -> Any:
 
 def services_for_framework(framework: str) -> Any:
     """The model services of the native backend for ``framework`` (``"keras"``, ``"torch"``, ...)."""
-    natives = [s for s in _discover().values() if s.native and s.services and framework in s.frameworks]
+    natives = [s for s in discover_backends().values() if s.native and s.services and framework in s.frameworks]
     if not natives:
-        known = sorted({f for s in _discover().values() if s.native for f in s.frameworks})
+        known = sorted({f for s in discover_backends().values() if s.native for f in s.frameworks})
         raise UnknownNameError(f"no native xaikit backend for framework {framework!r}; frameworks: {', '.join(known)}")
     for spec in natives:
         if not spec.missing():
@@ -382,7 +415,7 @@ def services_for_framework(framework: str) -> Any:
 def _routes(path: Path) -> list[BackendSpec]:
     name = path.name.lower()
     out = []
-    for spec in _discover().values():
+    for spec in discover_backends().values():
         for pattern in spec.model_files:
             folder = pattern.startswith("/")  # "/saved_model.pb": a folder holding that file
             if (folder and path.is_dir() and (path / pattern[1:]).exists()) or \
@@ -404,7 +437,7 @@ def load_model(path: str | os.PathLike[str], *, unsafe: bool = False, **options:
         raise FileNotFoundError(f"model file {path} does not exist")
     routes = _routes(path)
     if not routes:
-        kinds = sorted({p for s in _discover().values() for p in s.model_files})
+        kinds = sorted({p for s in discover_backends().values() for p in s.model_files})
         raise UnknownNameError(f"no xaikit backend reads {path} (by its suffix); model files: {', '.join(kinds)}")
     spec = next((s for s in routes if not s.missing()), routes[0])
     return get_services(spec.name).load(path, unsafe=unsafe, **options)
@@ -413,12 +446,12 @@ def load_model(path: str | os.PathLike[str], *, unsafe: bool = False, **options:
 # --------------------------------------------------------------------------- preprocessing
 def backend_preprocessing_names() -> list[str]:
     """The preprocessing schemes installed backends add (e.g. Keras' families), without importing them."""
-    return [n for s in _discover().values() if not s.missing() for n in s.preprocessing if not n.endswith(".*")]
+    return [n for s in discover_backends().values() if not s.missing() for n in s.preprocessing if not n.endswith(".*")]
 
 
 def backend_preprocessing(name: str) -> Any:
     """The :class:`~xaikit.preprocessing.Scheme` a backend defines under ``name``, or None."""
-    for spec in _discover().values():
+    for spec in discover_backends().values():
         if any(name == n or (n.endswith(".*") and name.startswith(n[:-1])) for n in spec.preprocessing):
             return get_services(spec.name).preprocessing(name)
     return None

@@ -32,9 +32,9 @@ import numpy as np
 from ._api import get_explainer
 from .binding import get_method_class
 from .catalogue import METHODS
-from .compare import _params_for
+from .compare import pair_params
 from .errors import InputError, LayerError, ModelError
-from .explanation import _to_jsonable
+from .explanation import to_jsonable
 from .kernels import to_layout
 from .metrics.controls import edge_maps
 from .metrics.randomisation import RandomisationResult, cascading_randomisation, layer_seed
@@ -163,7 +163,7 @@ class SanityCheck:
         rows = {}
         for label, res in self.results.items():
             means = res.mean()
-            rows[label] = {**_to_jsonable(self.rows[label]),
+            rows[label] = {**to_jsonable(self.rows[label]),
                            "mean": {m: _json_floats(means[m]) for m in SANITY_METRICS},
                            "n_valid": {m: self.valid_counts(label, m).tolist() for m in SANITY_METRICS},
                            "per_image": {m: _json_floats(getattr(res, m)) for m in SANITY_METRICS}}
@@ -390,7 +390,7 @@ def sanity_check(model: Any, images: Any, methods: Sequence[Method] | str = DEFA
         t = check_targets(targets, len(x), None)
     explainers = {}
     for label, method, b in rows:
-        kwargs = _params_for(method, b, params, common)
+        kwargs = pair_params(method, b, params, common)
         if "seed" in get_method_class(method, b).param_names():
             kwargs.setdefault("seed", seed)  # the same noise at every step: only the weights change
         explainers[label] = get_explainer(work, method, backend=b, **kwargs)

@@ -66,11 +66,12 @@ from .kernels import (
 )
 from .targets import MultiLabel, Regression
 
-__all__ = ["ModelFactory", "Check", "conformance_checks", "IMAGE_SHAPE"]
+__all__ = ["ModelFactory", "Check", "conformance_checks", "IMAGE_SHAPE", "N_CLASSES"]
 
 #: The canonical image shape of the checks, ``(H, W, C)`` (non-square on purpose).
 IMAGE_SHAPE = (6, 8, 3)
-_K = 4  # classes
+#: Classes of the conformance models (their outputs).
+N_CLASSES = 4
 
 
 class ModelFactory(abc.ABC):
@@ -95,7 +96,7 @@ class ModelFactory(abc.ABC):
 
     @abc.abstractmethod
     def cnn(self) -> tuple[Any, str]:
-        """A small seeded CNN on :data:`IMAGE_SHAPE` images with :data:`_K` softmax outputs, and a spatial
+        """A small seeded CNN on :data:`IMAGE_SHAPE` images with :data:`N_CLASSES` softmax outputs, and a spatial
         layer name for layer methods (a convolution's output)."""
 
     def images(self, n: int = 3, seed: int = 0) -> np.ndarray:
@@ -235,7 +236,7 @@ def _contract(backend: str, method: str, model: Any, factory: ModelFactory, para
     assert np.isfinite(exp.attributions).all(), "non-finite attributions"
     assert exp.targets.dtype == np.int64 and exp.targets.shape == (n,), exp.targets
     assert exp.predictions.dtype == np.int64 and exp.predictions.shape == (n,), exp.predictions
-    assert exp.outputs.shape == (n, _K), exp.outputs.shape
+    assert exp.outputs.shape == (n, N_CLASSES), exp.outputs.shape
     np.testing.assert_array_equal(exp.targets, exp.predictions, err_msg="targets=None must explain the prediction")
     assert exp.layout == factory.layout, (exp.layout, factory.layout)
     assert "batch_size" in exp.params and "score" in exp.params, sorted(exp.params)
@@ -245,11 +246,11 @@ def _contract(backend: str, method: str, model: Any, factory: ModelFactory, para
     each = _explain(backend, method, model, x, targets=[3, 2, 1], **params)
     assert each.targets.tolist() == [3, 2, 1], each.targets
     try:
-        _explain(backend, method, model, x, targets=[_K, 0, 0], **params)
+        _explain(backend, method, model, x, targets=[N_CLASSES, 0, 0], **params)
     except InputError:
         pass
     else:
-        raise AssertionError(f"target {_K} of a {_K}-class model must raise InputError")
+        raise AssertionError(f"target {N_CLASSES} of a {N_CLASSES}-class model must raise InputError")
     _score_function_contract(backend, method, model, x, params, fn)
 
 
@@ -325,8 +326,8 @@ def _threads(backend: str, method: str, model: Any, factory: ModelFactory, param
 # ----------------------------------------------------------------------------- references on a linear model
 def _linear(factory: ModelFactory, activation: str = "linear") -> tuple[Any, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(42)
-    weights = rng.normal(0, 1, (*IMAGE_SHAPE, _K)).astype(np.float32)
-    bias = rng.normal(0, 0.1, _K).astype(np.float32)
+    weights = rng.normal(0, 1, (*IMAGE_SHAPE, N_CLASSES)).astype(np.float32)
+    bias = rng.normal(0, 0.1, N_CLASSES).astype(np.float32)
     return factory.linear(weights, bias, activation), weights, bias
 
 

@@ -49,10 +49,6 @@ def as_numpy(array: Any) -> np.ndarray:
     return np.asarray(array)
 
 
-def _describe_shape(shape: tuple[int | None, ...]) -> str:
-    return "(" + ", ".join("?" if s is None else str(s) for s in shape) + ")"
-
-
 def check_images(
     images: Any,
     expected_shape: tuple[int | None, ...] | None = None,

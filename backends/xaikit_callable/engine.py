@@ -38,7 +38,6 @@ def engine_for(model: Any) -> CallableEngine:
 class CallableEngine(Engine):
     """xaikit's score primitives on a black box (see :mod:`xaikit.engine` for the contract)."""
 
-    capabilities = frozenset({"scores"})
     framework = "callable"
 
     def __init__(self, box: BlackBox) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 import keras
 import tensorflow as tf
-from xaikit_tensorflow._keras import KerasModelView
+from xaikit_tensorflow.adapters import KerasModelView
 
 __all__ = ["features_function", "head_model", "score_function"]
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import shap
 import tensorflow as tf
-from xaikit_tensorflow._base import KerasModelMixin, versions
+from xaikit_tensorflow.adapters import KerasModelMixin, versions
 
 from xaikit.errors import LayerError
 from xaikit.explainer import Attribution, ModelSpec, targets_or_predicted

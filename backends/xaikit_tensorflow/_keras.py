@@ -461,14 +461,6 @@ class KerasModelView:
         self._shape_cache[hwc] = (shapes, dict(capture.calls))
         return self._shape_cache[hwc]
 
-    def probe_shapes(self, hwc: tuple[int, ...]) -> dict[str, tuple[int | None, ...]]:
-        """Output shapes with the batch axis, as :meth:`probe` (``(1, h, w, C)`` for a spatial layer)."""
-        return {n: (1, *s) for n, s in self.probe(hwc)[0].items()}
-
-    def spatial_layers(self, hwc: tuple[int, int, int]) -> list[str]:
-        """Layers with a 4-D (N, h, w, C) output, in the order they finish."""
-        return self.describe(hwc).spatial_layers()
-
     # ------------------------------------------------------------------- hooks
     @contextlib.contextmanager
     def _hooks(self, capture: _Capture, relu_rule: str | None = None, propagation: Any = None) -> Iterator[_Capture]:

@@ -32,13 +32,9 @@ _INT = tf.TensorSpec([None], tf.int32)
 
 def versions(*distributions: str) -> dict[str, str]:
     """Versions recorded in results: xaikit, TensorFlow, Keras and the given distributions."""
-    import xaikit
-    from xaikit.registry import distribution_version
+    from xaikit.registry import recorded_versions
 
-    out = {"xaikit": xaikit.__version__}
-    for name in distributions:
-        out[name] = distribution_version(name) or "unknown"
-    return {**out, "tensorflow": tf.__version__, "keras": keras.__version__}
+    return {**recorded_versions(*distributions), "tensorflow": tf.__version__, "keras": keras.__version__}
 
 
 def engine_for(model: Any) -> KerasEngine:
@@ -69,7 +65,6 @@ def _no_input_gradient(view: KerasModelView) -> ModelError:
 class KerasEngine(Engine):
     """xaikit's primitives on a Keras 3 model (see :mod:`xaikit.engine` for the contract)."""
 
-    capabilities = frozenset({"scores", "gradients", "layers", "head", "guided", "propagation"})
     framework = "keras"
 
     def __init__(self, view: KerasModelView) -> None:

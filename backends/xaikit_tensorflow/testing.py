@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from xaikit.testing import _K, IMAGE_SHAPE, ModelFactory
+from xaikit.testing import IMAGE_SHAPE, N_CLASSES, ModelFactory
 
 __all__ = ["KerasFactory"]
 
@@ -33,4 +33,4 @@ class KerasFactory(ModelFactory):
         h = keras.layers.Conv2D(5, 3, padding="same", activation="relu", name="conv")(inp)
         h = keras.layers.MaxPooling2D(2, name="pool")(h)
         h = keras.layers.Flatten(name="flat")(h)
-        return keras.Model(inp, keras.layers.Dense(_K, activation="softmax", name="pred")(h)), "conv"
+        return keras.Model(inp, keras.layers.Dense(N_CLASSES, activation="softmax", name="pred")(h)), "conv"

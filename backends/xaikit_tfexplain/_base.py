@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-from xaikit_tensorflow._base import KerasModelMixin, versions
+from xaikit_tensorflow.adapters import KerasModelMixin, versions
 
 from xaikit.catalogue import SHARED, Param
 from xaikit.explainer import ActivationExtractor, Explainer, ModelSpec, targets_or_predicted

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import keras
-from xaikit_tensorflow._keras import KerasModelView, model_kind
+from xaikit_tensorflow.adapters import KerasModelView, model_kind
 
 from xaikit.errors import LayerError, ModelError
 

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 from tf_explain.core.grad_cam import GradCAM
-from xaikit_tensorflow._keras import KerasModelView
+from xaikit_tensorflow.adapters import KerasModelView
 
 from xaikit.catalogue import SHARED, Param
 from xaikit.errors import LayerError, ModelError

@@ -9,10 +9,10 @@ import cv2
 import numpy as np
 from tf_explain.utils.image import apply_grey_patch
 
-from xaikit._progress import report as report_progress
 from xaikit.catalogue import SHARED, Param
 from xaikit.errors import InputError
 from xaikit.explainer import Attribution, ModelSpec
+from xaikit.progress import report as report_progress
 
 from ._base import TFXExplainer, chunks, probability_name, score_param
 

@@ -51,9 +51,9 @@ from xaikit.outputs import describe_returned
 from xaikit.spec import LayerInfo, ModelSpec
 
 from .layer_kinds import layer_kind, layout_hint
-from .passes import _check_calls, _EvalScope, _grad_mode_kept, _OutOfPlace, _Pass, pass_gate
+from .passes import EvalScope, OutOfPlaceActivations, PassState, check_layer_calls, grad_mode_kept, pass_gate
 
-__all__ = ["TorchModelView", "model_view"]
+__all__ = ["ShapeProbe", "TorchModelView", "model_view"]
 
 _VIEWS: weakref.WeakKeyDictionary[nn.Module, TorchModelView] = weakref.WeakKeyDictionary()
 _VIEWS_LOCK = threading.Lock()
@@ -99,7 +99,7 @@ def _holds_tensor(values: tuple[Any, ...]) -> bool:
 
 
 @dataclass(frozen=True)
-class _Probe:
+class ShapeProbe:
     """What one described forward pass found out (per image shape)."""
 
     shapes: dict[str, tuple[int, ...] | None]
@@ -145,9 +145,9 @@ class TorchModelView:
         self.modules: dict[str, nn.Module] = {name: m for name, m in model.named_modules() if name}
         self._paths = {id(m): name for name, m in self.modules.items()}
         self.top_layers = tuple(name for name, _ in model.named_children())
-        self.eval_scope = _EvalScope(model)
-        self.out_of_place = _OutOfPlace(model)
-        self._probes: dict[tuple[int, ...], _Probe] = {}
+        self.eval_scope = EvalScope(model)
+        self.out_of_place = OutOfPlaceActivations(model)
+        self._probes: dict[tuple[int, ...], ShapeProbe] = {}
         self._specs: dict[tuple[int, ...], ModelSpec] = {}
         self._image_shapes: dict[tuple[str, tuple[int, ...]], tuple[int, ...]] = {}
         self._heads: dict[str, tuple[nn.Module, ...] | None] = {}
@@ -257,7 +257,7 @@ class TorchModelView:
         self._specs[image_shape] = spec
         return spec
 
-    def _layouts(self, probe: _Probe, image_shape: tuple[int, ...]
+    def _layouts(self, probe: ShapeProbe, image_shape: tuple[int, ...]
                  ) -> tuple[dict[str, LayerLayout], dict[str, str]]:
         """Each module's :class:`~xaikit.layer_layout.LayerLayout` (where its output holds a map), and why not where
         the shapes allow two readings.
@@ -326,7 +326,7 @@ class TorchModelView:
         """
         if not token_layers:
             return {}
-        state = _Pass()
+        state = PassState()
         outputs: dict[str, torch.Tensor] = {}
 
         def keep(name: str) -> Callable[..., None]:
@@ -356,7 +356,7 @@ class TorchModelView:
             found[name] = bool(grid is not None and torch.count_nonzero(grid) > 0)
         return found if any(found.values()) else {}
 
-    def probe(self, image_shape: tuple[int, ...]) -> _Probe:
+    def probe(self, image_shape: tuple[int, ...]) -> ShapeProbe:
         """One forward pass of a zero image with a hook on every module; see :meth:`describe`."""
         cached = self._probes.get(image_shape)
         if cached is not None:
@@ -364,7 +364,7 @@ class TorchModelView:
         if len(image_shape) != 3:
             raise InputError(f"images of shape (N, {', '.join(map(str, image_shape))}): PyTorch image models take "
                              "(N, C, H, W) batches")
-        state = _Pass()
+        state = PassState()
         shapes: dict[str, tuple[int, ...] | None] = {}
         last_leaf: dict[str, Any] = {}
 
@@ -428,9 +428,10 @@ class TorchModelView:
         for name, shape in shapes.items():
             if shape is not None:
                 self._image_shapes[(name, shape)] = image_shape
-        probe = _Probe(shapes=dict(shapes), calls=dict(state.calls), order=tuple(shapes), n_outputs=int(out.shape[1]),
-                       final=last_leaf.get("name"), output_activation=activation, logit_is_input=logit_is_input,
-                       log_probabilities=log_probabilities, output_shape=output_shape)
+        probe = ShapeProbe(shapes=dict(shapes), calls=dict(state.calls), order=tuple(shapes),
+                           n_outputs=int(out.shape[1]), final=last_leaf.get("name"), output_activation=activation,
+                           logit_is_input=logit_is_input, log_probabilities=log_probabilities,
+                           output_shape=output_shape)
         self._probes[image_shape] = probe
         return probe
 
@@ -488,9 +489,9 @@ class TorchModelView:
             yield
 
     @contextlib.contextmanager
-    def hooks(self, state: _Pass, capture: Sequence[str] = (), *, grad: bool = False,
+    def hooks(self, state: PassState, capture: Sequence[str] = (), *, grad: bool = False,
               replace: tuple[str, torch.Tensor] | None = None, final: str | None = None,
-              relu_rule: str | None = None) -> Iterator[_Pass]:
+              relu_rule: str | None = None) -> Iterator[PassState]:
         """Forward hooks for one pass, removed on leaving (also on errors).
 
         ``capture``: record these modules' outputs in ``state.outputs`` (a copy; with
@@ -557,22 +558,22 @@ class TorchModelView:
             for handle in handles:
                 handle.remove()
 
-    def forward(self, x: torch.Tensor, probe: _Probe, capture: Sequence[str] = (), *, grad: bool = False,
-                relu_rule: str | None = None) -> _Pass:
+    def forward(self, x: torch.Tensor, probe: ShapeProbe, capture: Sequence[str] = (), *, grad: bool = False,
+                relu_rule: str | None = None) -> PassState:
         """Run the model on ``x``, recording the logit and the outputs of ``capture``.
 
         With ``capture`` and ``grad``, autograd starts at the captured layers (the caller
         differentiates with respect to ``state.outputs[layer]``); without ``capture``,
         ``grad`` is the caller's grad mode (the input's gradient).
         """
-        state = _Pass()
-        with _grad_mode_kept():
+        state = PassState()
+        with grad_mode_kept():
             if capture and grad:  # the part below the layers builds no graph
                 torch.set_grad_enabled(False)
             with self.hooks(state, capture, grad=grad, final=probe.final if probe.logit_is_input else None,
                             relu_rule=relu_rule):
                 state.outputs["__output__"] = self.call(x)
-        _check_calls(state, capture)
+        check_layer_calls(state, capture)
         return state
 
     # ------------------------------------------------------------------- heads
@@ -627,7 +628,7 @@ class TorchModelView:
         with self.running(grad=True):
             x = torch.zeros((1, *image_shape), device=self.device, dtype=self.dtype, requires_grad=True)
             a = torch.zeros((1, *shape), device=self.device, dtype=self.dtype, requires_grad=True)
-            state = _Pass()
+            state = PassState()
             with self.hooks(state, replace=(layer, a), grad=True):
                 out = self.call(x)
             linked = torch.autograd.grad(out.sum(), [x, a], allow_unused=True)
@@ -658,18 +659,18 @@ class TorchModelView:
             return False
 
     def _replaced_pass(self, layer: str, a: torch.Tensor, image_shape: tuple[int, ...], rows: int,
-                       final: str | None) -> _Pass:
-        state = _Pass()
+                       final: str | None) -> PassState:
+        state = PassState()
         grad = torch.is_grad_enabled()
-        with _grad_mode_kept():
+        with grad_mode_kept():
             torch.set_grad_enabled(False)  # the part below the layer builds no graph
             with self.hooks(state, replace=(layer, a), grad=grad, final=final):
                 x = torch.zeros((rows, *image_shape), device=a.device, dtype=self.dtype)
                 state.outputs["__output__"] = self.call(x)
-        _check_calls(state, [layer])
+        check_layer_calls(state, [layer])
         return state
 
-    def run_head(self, layer: str, a: torch.Tensor, probe: _Probe, image_shape: tuple[int, ...]) -> _Pass:
+    def run_head(self, layer: str, a: torch.Tensor, probe: ShapeProbe, image_shape: tuple[int, ...]) -> PassState:
         """The model above ``layer`` on activations ``a`` (channels first), recording the logit.
 
         ``nn.Sequential`` chains run the modules after the layer. Any other model runs a
@@ -684,7 +685,7 @@ class TorchModelView:
         if rest is None:
             rows = 1 if self._one_row_below.get(layer) else a.shape[0]
             return self._replaced_pass(layer, a, image_shape, rows, final)
-        state = _Pass()
+        state = PassState()
         with self.hooks(state, final=final):
             out = a
             for module in rest:

@@ -48,7 +48,7 @@ from xaikit.spec import ModelSpec
 
 from ._torch import as_numpy, model_view
 from .engine import TorchEngine, engine_for, function_scores, versions
-from .passes import _Pass, pass_gate
+from .passes import PassState, pass_gate
 
 __all__ = ["HeadModel", "LayerMap", "ScoreModel", "TorchModelMixin", "as_numpy", "function_scores", "layer_map",
            "library_call", "library_score", "library_seeds", "module_of", "reshape_transform", "seeded", "to_tensor",
@@ -206,7 +206,7 @@ class ScoreModel(nn.Module):
         view = self._view
         shape = tuple(int(s) for s in x.shape[1:])
         probe = self._probe if shape == self.image_shape else view.probe(shape)
-        state = _Pass()
+        state = PassState()
         with view.eval_scope, view.hooks(state, final=probe.final if probe.logit_is_input else None):
             state.outputs["__output__"] = view.call(x.to(view.dtype))
         if self.score is None:

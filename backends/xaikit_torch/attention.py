@@ -32,7 +32,7 @@ from torch.nn import functional as F
 
 from xaikit.errors import ModelError
 
-from .passes import _Pass
+from .passes import PassState
 
 __all__ = ["attention_modules", "capture_attention"]
 
@@ -119,7 +119,7 @@ def _mha_recomputed(module: nn.MultiheadAttention, query: torch.Tensor, key: tor
 
 
 @contextlib.contextmanager
-def capture_attention(model: nn.Module, modules: dict[str, nn.Module], found: list[tuple[str, str]], state: _Pass
+def capture_attention(model: nn.Module, modules: dict[str, nn.Module], found: list[tuple[str, str]], state: PassState
                       ) -> Iterator[list[str]]:
     """Hooks and switches recording each attention module's weights in ``state.outputs["attention:" + path]``."""
     handles: list[Any] = []

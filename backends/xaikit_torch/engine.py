@@ -33,9 +33,9 @@ from xaikit.methods.gradients import relu_rule_message
 from xaikit.spec import ModelSpec
 from xaikit.targets import check_score_values, not_differentiable_error
 
-from ._torch import TorchModelView, _Probe, as_numpy, model_view
+from ._torch import ShapeProbe, TorchModelView, as_numpy, model_view
 from .attention import attention_modules, capture_attention
-from .passes import _Pass
+from .passes import PassState
 from .propagation import PropagationRule, check_modules, propagation_hooks
 
 __all__ = ["TorchEngine", "engine_for", "function_scores", "versions"]
@@ -43,15 +43,9 @@ __all__ = ["TorchEngine", "engine_for", "function_scores", "versions"]
 
 def versions(*distributions: str) -> dict[str, str]:
     """Versions recorded in results: xaikit, torch, torchvision (when installed) and the given distributions."""
-    import xaikit
-    from xaikit.registry import distribution_version
+    from xaikit.registry import recorded_versions
 
-    out = {"xaikit": xaikit.__version__, "torch": torch.__version__}
-    for name in ("torchvision", *distributions):
-        version = distribution_version(name)
-        if version is not None or name != "torchvision":
-            out[name] = version or "unknown"
-    return out
+    return {**recorded_versions(*distributions, optional=("torchvision",)), "torch": torch.__version__}
 
 
 def engine_for(model: Any) -> TorchEngine:
@@ -71,7 +65,6 @@ def _all(values: np.ndarray, value: float) -> bool:
 class TorchEngine(Engine):
     """xaikit's primitives on a PyTorch module (see :mod:`xaikit.engine` for the contract)."""
 
-    capabilities = frozenset({"scores", "gradients", "layers", "head", "guided", "attention", "propagation"})
     framework = "torch"
 
     def __init__(self, view: TorchModelView) -> None:
@@ -106,7 +99,7 @@ class TorchEngine(Engine):
             return spec.layer_layout(layer)
         return None
 
-    def _probe(self, x: np.ndarray) -> _Probe:
+    def _probe(self, x: np.ndarray) -> ShapeProbe:
         return self.view.probe(tuple(int(s) for s in x.shape[1:]))
 
     def _tensor(self, a: np.ndarray, dtype: torch.dtype | None = None) -> torch.Tensor:
@@ -121,16 +114,16 @@ class TorchEngine(Engine):
     def _index(self, a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.asarray(a, np.int64)).to(self.view.device)
 
-    def _run(self, x: torch.Tensor, probe: _Probe, capture: Sequence[str] = (), *, grad: bool = False,
-             relu_rule: str | None = None) -> _Pass:
+    def _run(self, x: torch.Tensor, probe: ShapeProbe, capture: Sequence[str] = (), *, grad: bool = False,
+             relu_rule: str | None = None) -> PassState:
         return self.view.forward(x.to(self.view.dtype), probe, capture, grad=grad, relu_rule=relu_rule)
 
     @staticmethod
-    def _output(state: _Pass) -> torch.Tensor:
+    def _output(state: PassState) -> torch.Tensor:
         return state.outputs["__output__"].float()
 
     @staticmethod
-    def _scores(state: _Pass, probe: _Probe, score: Any) -> torch.Tensor:
+    def _scores(state: PassState, probe: ShapeProbe, score: Any) -> torch.Tensor:
         """``(B, n_classes)`` float32 scores of a pass, per ``score`` (binary models: two columns).
 
         A score function gives one column: the function of the raw output (what the model
@@ -152,14 +145,14 @@ class TorchEngine(Engine):
         return out
 
     @staticmethod
-    def _predicted(out: torch.Tensor, probe: _Probe) -> torch.Tensor:
+    def _predicted(out: torch.Tensor, probe: ShapeProbe) -> torch.Tensor:
         """Predicted class per row, the rule of :func:`xaikit.spec.predicted_classes`."""
         if probe.n_outputs == 1 and probe.output_activation in ("sigmoid", "linear"):
             threshold = 0.5 if probe.output_activation == "sigmoid" else 0.0
             return (out[:, 0] > threshold).long()
         return out.argmax(dim=1)
 
-    def _selected(self, state: _Pass, probe: _Probe, t: torch.Tensor, score: Any
+    def _selected(self, state: PassState, probe: ShapeProbe, t: torch.Tensor, score: Any
                   ) -> tuple[torch.Tensor, torch.Tensor]:
         t_used = t if callable(score) else torch.where(t < 0, self._predicted(self._output(state), probe), t)
         return self._scores(state, probe, score).gather(1, t_used[:, None])[:, 0], t_used
@@ -384,7 +377,7 @@ class TorchEngine(Engine):
         probe = self._probe(x)
         found = attention_modules(view.modules, view.name)
         with view.running(grad=grad):
-            state = _Pass()
+            state = PassState()
             with capture_attention(view.model, view.modules, found, state) as names, \
                     view.hooks(state, final=probe.final if probe.logit_is_input else None):
                 state.outputs["__output__"] = view.model(self._images(x))

@@ -1,18 +1,18 @@
 """xaikit's passes on a shared ``torch.nn.Module``: who may run them, what one records, what it changes meanwhile.
 
 **Threads.** Hooks are attached to the shared modules, so each hook acts only in the
-thread that installed it (:class:`_Pass` records its owner): another thread running the
+thread that installed it (:class:`PassState` records its owner): another thread running the
 same model at the same moment (another explanation, the user's own code) goes through it
 unchanged. A library's hooks (Captum's, pytorch-grad-cam's) act in every thread, so a
 library call takes the model alone (:class:`PassGate`, one per model object).
 
 **No state changes.** Every pass runs in eval mode: the ``training`` flag of every
 module is remembered, set to False while xaikit's passes run (reference-counted across
-threads, :class:`_EvalScope`) and put back module by module afterwards, so BatchNorm
+threads, :class:`EvalScope`) and put back module by module afterwards, so BatchNorm
 uses and keeps its running statistics and Dropout is off. In-place ``nn.ReLU`` modules
-are run out of place while a modified-ReLU pass runs (:class:`_OutOfPlace`), and put
+are run out of place while a modified-backward pass runs (:class:`OutOfPlaceActivations`), and put
 back afterwards. The thread's autograd mode is restored after a pass
-(:func:`_grad_mode_kept`).
+(:func:`grad_mode_kept`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from xaikit.errors import LayerError
 
 from .outputs import unwrap
 
-__all__ = ["PassGate", "pass_gate"]
+__all__ = ["EvalScope", "OutOfPlaceActivations", "PassGate", "PassState", "check_layer_calls", "grad_mode_kept", "pass_gate"]
 
 
 class PassGate:
@@ -103,7 +103,7 @@ def pass_gate(model: nn.Module) -> PassGate:
 
 
 @dataclass
-class _Pass:
+class PassState:
     """What one forward pass records, for the thread that runs it."""
 
     owner: int = field(default_factory=threading.get_ident)
@@ -115,7 +115,7 @@ class _Pass:
         return threading.get_ident() == self.owner
 
 
-class _EvalScope:
+class EvalScope:
     """Eval mode while any of xaikit's passes runs on the model; every module's flag restored after.
 
     Reference-counted: the first pass to enter records each module's ``training`` flag
@@ -152,7 +152,7 @@ class _EvalScope:
                 self._saved = []
 
 
-class _OutOfPlace:
+class OutOfPlaceActivations:
     """In-place activation modules (``nn.ReLU``, ``nn.LeakyReLU``, ...) switched to out of place while any
     modified-backward pass runs (reference-counted).
 
@@ -188,7 +188,7 @@ class _OutOfPlace:
 
 
 @contextlib.contextmanager
-def _grad_mode_kept() -> Iterator[None]:
+def grad_mode_kept() -> Iterator[None]:
     """Restore the thread's autograd mode on leaving (hooks switch it on half-way through a pass)."""
     previous = torch.is_grad_enabled()
     try:
@@ -197,7 +197,8 @@ def _grad_mode_kept() -> Iterator[None]:
         torch.set_grad_enabled(previous)
 
 
-def _check_calls(state: _Pass, layers: Sequence[str]) -> None:
+def check_layer_calls(state: PassState, layers: Sequence[str]) -> None:
+    """Raise :class:`~xaikit.LayerError` unless each of ``layers`` ran exactly once in the pass ``state`` recorded."""
     for name in layers:
         calls = state.calls.get(name, 0)
         if calls > 1:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from xaikit.testing import _K, IMAGE_SHAPE, ModelFactory
+from xaikit.testing import IMAGE_SHAPE, N_CLASSES, ModelFactory
 
 __all__ = ["TorchFactory", "parity_network"]
 
@@ -50,7 +50,7 @@ class TorchFactory(ModelFactory):
             torch.manual_seed(7)
             model = nn.Sequential(OrderedDict([
                 ("conv", nn.Conv2d(c, 5, 3, padding=1)), ("relu", nn.ReLU()), ("pool", nn.MaxPool2d(2)),
-                ("flat", nn.Flatten()), ("pred", nn.Linear(5 * (h // 2) * (w // 2), _K)),
+                ("flat", nn.Flatten()), ("pred", nn.Linear(5 * (h // 2) * (w // 2), N_CLASSES)),
                 ("softmax", nn.Softmax(dim=1)),
             ]))
         return model.eval().to(self.device), "conv"

@@ -2,7 +2,7 @@
 
 A suite (a TOML file, see :mod:`xaikit.bench.config`) names models, methods with the
 backends that compute them, and metrics. :func:`run_suite` runs it cell by cell into a
-results store that survives interruptions (:mod:`xaikit.bench.store`);
+results store that survives interruptions (:mod:`xaikit.execution.store`);
 :func:`write_reports` turns the results into a Markdown table, figures and one
 self-contained HTML page.
 
@@ -18,6 +18,7 @@ Importing this package imports neither TensorFlow nor matplotlib.
 
 from __future__ import annotations
 
+from ..execution import ResultStore, cell_key
 from .config import (
     CONTROLS,
     METRICS,
@@ -32,7 +33,6 @@ from .config import (
     load_config,
     parse_config,
 )
-from .store import ResultStore, cell_key
 
 __all__ = [
     "CONTROLS",

@@ -1,10 +1,10 @@
-"""The bench's cells as functions of plain data, run by an engine in any process.
+"""The bench's cells as functions of plain data, run by an executor in any process.
 
-Each function takes the opened model (:class:`~.engines.base.OpenModel`, None for the
+Each function takes the opened model (:class:`~xaikit.execution.OpenModel`, None for the
 agreement), the model's image :class:`Sample` and the cell's parameters, and returns
 ``(result, arrays)``: the JSON-ready result and the side arrays to keep (or None). They
-read nothing from the driver: the local engine runs them in the driver's process, the
-Ray engine on its workers (:mod:`.engines`). Keys, reuse and the store stay with the
+read nothing from the driver: the local executor runs them in the driver's process, the
+Ray executor on its workers (:mod:`xaikit.execution`). Keys, reuse and the store stay with the
 driver (:mod:`.runner`).
 """
 
@@ -18,8 +18,8 @@ import numpy as np
 
 from ..metrics.explained import MAGNITUDE_METHODS, transform_maps
 from ..metrics.model_scores import model_predict, score_label
+from ..execution import OpenModel
 from .config import CAUSAL_METRICS, MASK_METRICS, ROBUSTNESS_METRICS, SpeedConfig
-from .engines.base import OpenModel
 from .memory import PeakRSS
 
 __all__ = ["MAGNITUDE_METHODS", "Sample", "agreement_cell", "explain_cell", "floor_cell", "metric_cell",
@@ -197,10 +197,10 @@ def randomisation_cell(model: OpenModel, *, sample: Sample, n: int, method: str 
                        model_id: str) -> tuple[dict[str, Any], None]:
     """The cascading (or independent) randomisation check of one method, or of the edge control (``method=None``)."""
     from .._api import get_explainer
+    from ..execution import weights_digest
     from ..kernels import to_layout
     from ..metrics import cascading_randomisation
     from ..metrics.controls import edge_maps
-    from .sources import weights_digest
 
     # the check takes channels-last images (as the metrics do); the explainer gets the model's layout back
     x, t = sample.images_nhwc[:n], sample.targets[:n]

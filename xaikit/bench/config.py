@@ -79,15 +79,15 @@ from typing import Any
 
 from ..errors import MissingDependencyError
 from .suite import (
-    _METRIC_DEFAULTS,
-    _METRIC_PARAMS,
-    _SCORES,
     CAUSAL_METRICS,
     CONTROLS,
     DEFAULT_METRICS,
     FAITHFULNESS_METRICS,
     MAP_TRANSFORMS,
     MASK_METRICS,
+    METRIC_DEFAULTS,
+    METRIC_PARAM_TYPES,
+    METRIC_SCORES,
     METRICS,
     ROBUSTNESS_METRICS,
     WARMUPS,
@@ -118,6 +118,7 @@ __all__ = [
     "builtin_suites",
     "load_config",
     "parse_config",
+    "toml_param_value",
 ]
 
 
@@ -226,7 +227,7 @@ def _params_table(reader: _Reader, key: str) -> dict[str, Any]:
     value = reader.get(key, dict, {})
     out = {}
     for name, v in value.items():
-        out[str(name)] = _param_value(v, f"{reader.where}.{key}.{name}", reader.origin)
+        out[str(name)] = toml_param_value(v, f"{reader.where}.{key}.{name}", reader.origin)
     return out
 
 
@@ -234,7 +235,7 @@ def _params_table(reader: _Reader, key: str) -> dict[str, Any]:
 INPUT_REFS = ("pixel", "range_fraction")
 
 
-def _param_value(value: Any, where: str, origin: str) -> Any:
+def toml_param_value(value: Any, where: str, origin: str) -> Any:
     """A method parameter from TOML: arrays become tuples (patch sizes), tables are layer references
     (``index``, ``input_of``) or values in the model's input units (``pixel``, ``range_fraction``)."""
     if isinstance(value, dict):
@@ -327,15 +328,15 @@ def _metrics(data: Mapping[str, Any], origin: str) -> MetricsConfig:
     if bad:
         raise r.error(f"unknown metric(s) {bad}; metrics: {', '.join(METRICS)}.")
     score = r.get("score", str, "probability")
-    if score not in _SCORES:
-        raise r.error(f"score must be one of {', '.join(_SCORES)}; got {score!r}.")
-    params = copy.deepcopy(_METRIC_DEFAULTS)
+    if score not in METRIC_SCORES:
+        raise r.error(f"score must be one of {', '.join(METRIC_SCORES)}; got {score!r}.")
+    params = copy.deepcopy(METRIC_DEFAULTS)
     for metric in METRICS:
         if metric not in r.data:
             continue
         r.used.add(metric)
         sub = _Reader(r.data[metric], f"[metrics.{metric}]", origin)
-        spec = _METRIC_PARAMS[metric]
+        spec = METRIC_PARAM_TYPES[metric]
         for key, types in spec.items():
             value = sub.get(key, types, None)
             if value is not None:
@@ -454,7 +455,7 @@ def _model(data: Any, index: int, origin: str, base: Path | None) -> ModelEntry:
     params: dict[str, dict[str, Any]] = {}
     for key, value in params_raw.items():
         sub = _Reader(value, f"[[models]] #{index + 1} params.{key}", origin)
-        params[str(key)] = {str(k): _param_value(v, f"{sub.where}.{k}", origin) for k, v in sub.data.items()}
+        params[str(key)] = {str(k): toml_param_value(v, f"{sub.where}.{k}", origin) for k, v in sub.data.items()}
     unsafe = r.get("unsafe", bool, False)
     framework = r.get("framework", str)
     if framework is not None and framework not in ("keras", "torch"):
@@ -494,7 +495,8 @@ def _method(data: Any, index: int, origin: str) -> MethodEntry:
     backend_params = {}
     for name, value in bp_raw.items():
         sub = _Reader(value, f"{r.where} backend_params.{name}", origin)
-        backend_params[str(name)] = {str(k): _param_value(v, f"{sub.where}.{k}", origin) for k, v in sub.data.items()}
+        backend_params[str(name)] = {str(k): toml_param_value(v, f"{sub.where}.{k}", origin)
+                                     for k, v in sub.data.items()}
         if backends is not None and name not in backends:
             raise r.error(f"backend_params has an entry for {name!r}, which is not in backends {list(backends)}.")
     models = _strings(r, "models", None)
@@ -509,9 +511,9 @@ def _method(data: Any, index: int, origin: str) -> MethodEntry:
 
 def _check_backends(config: SuiteConfig, origin: str) -> None:
     """Backend names must be registered (installed or not: a missing one is skipped with a note)."""
-    from ..registry import _discover
+    from ..registry import discover_backends
 
-    known = _discover()
+    known = discover_backends()
     for i, m in enumerate(config.methods):
         for b in (m.backends or ()) + tuple(m.backend_params):
             if b not in known:

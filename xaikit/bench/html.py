@@ -19,16 +19,16 @@ from .intervals import LEVEL, N_BOOT
 from .summary import (
     COLUMNS,
     GLOSSARY,
-    _agreement_lookup,
-    _f,
-    _model_line,
-    _num,
+    agreement_matrices,
     backend_parity,
     causal_scores_text,
     findings,
+    finite_number,
     fmt_cell,
     fmt_interval,
+    fmt_number,
     fmt_seconds,
+    model_line,
     sanity_verdict,
     summary_rows,
 )
@@ -245,10 +245,10 @@ def _sanity_table(mr: Any) -> str:
         cls = "" if r.control else "best" if "passes" in verdict or "constant" in verdict else \
             "worst" if "fails" in verdict else ""
         body.append(f"<tr class='{'control' if r.control else ''}'><td>{_e(r.label)}</td><td>{_e(r.backend)}</td>"
-                    f"<td class='num'>{_f(rd.get('top_spearman_abs'))}</td>"
-                    f"<td class='num'>{_f(rd.get('final_spearman'))}</td>"
-                    f"<td class='num'>{_f(rd.get('final_spearman_abs'))}</td>"
-                    f"<td class='num'>{_f(rd.get('final_ssim'))}</td>"
+                    f"<td class='num'>{fmt_number(rd.get('top_spearman_abs'))}</td>"
+                    f"<td class='num'>{fmt_number(rd.get('final_spearman'))}</td>"
+                    f"<td class='num'>{fmt_number(rd.get('final_spearman_abs'))}</td>"
+                    f"<td class='num'>{fmt_number(rd.get('final_ssim'))}</td>"
                     f"<td class='num'>{rd.get('nan_final', 0)}/{rd.get('n_images')}</td>"
                     f"<td class='{cls}'>{_e(verdict)}</td>"
                     f"<td>{'yes' if rd.get('weights_restored') else 'NO'}</td></tr>")
@@ -266,8 +266,10 @@ def _parity_table(mr: Any) -> str:
     if not parity:
         return ""
     body = "".join(f"<tr><td>{_e(p['label'])}</td><td>{_e(p['a'])} vs {_e(p['b'])}</td>"
-                   f"<td class='num'>{_f(p.get('spearman'))}</td><td class='num'>{_f(p.get('spearman_abs'))}</td>"
-                   f"<td class='num'>{_f(p.get('topk_iou'))}</td><td class='num'>{_f(p.get('ssim'))}</td>"
+                   f"<td class='num'>{fmt_number(p.get('spearman'))}</td>"
+                   f"<td class='num'>{fmt_number(p.get('spearman_abs'))}</td>"
+                   f"<td class='num'>{fmt_number(p.get('topk_iou'))}</td>"
+                   f"<td class='num'>{fmt_number(p.get('ssim'))}</td>"
                    f"<td>{_e(p.get('definitions', ''))}</td></tr>"
                    for p in parity)
     return ("<h3>Agreement between backends (same method)</h3><div class='scroll'><table><thead><tr><th>method</th>"
@@ -282,7 +284,7 @@ def _parity_table(mr: Any) -> str:
 
 
 def _matrix_table(mr: Any) -> str:
-    names, mats = _agreement_lookup(mr)
+    names, mats = agreement_matrices(mr)
     if not names or "spearman_abs" not in mats:
         return ""
     m = mats["spearman_abs"]
@@ -296,7 +298,7 @@ def _matrix_table(mr: Any) -> str:
 
     head = "<th></th>" + "".join(f"<th class='num' title='{_e(n)}'>{i + 1}</th>" for i, n in enumerate(names))
     body = "".join(
-        f"<tr><td>{i + 1}. {_e(n)}</td>" + "".join(f"<td class='num'{colour(v)}>{_f(v, 2)}</td>" for v in m[i])
+        f"<tr><td>{i + 1}. {_e(n)}</td>" + "".join(f"<td class='num'{colour(v)}>{fmt_number(v, 2)}</td>" for v in m[i])
         + "</tr>" for i, n in enumerate(names))
     return ("<details><summary>Agreement between all maps, as a table (Spearman ρ of |maps|)</summary>"
             f"<div class='scroll'><table class='matrix'><thead><tr>{head}</tr></thead><tbody>{body}</tbody>"
@@ -312,7 +314,7 @@ def _speed_table(mr: Any) -> str:
         ex = r.explain["result"]
         fl = r.floor or {}
         tried = fl.get("tried") or {}
-        tried_txt = ", ".join(f"{b}: {fmt_seconds(_num(s))}" for b, s in tried.items())
+        tried_txt = ", ".join(f"{b}: {fmt_seconds(finite_number(s))}" for b, s in tried.items())
         warm = ex.get("warmup_seconds")
         body.append(
             f"<tr><td>{_e(r.label)}</td><td>{_e(r.backend)}</td><td>{_e(ex.get('score'))}</td>"
@@ -320,13 +322,13 @@ def _speed_table(mr: Any) -> str:
             f"<td class='num' data-v='{ex['seconds_per_image']}'>{fmt_seconds(ex['seconds_per_image'])}</td>"
             f"<td class='num'>{ex['repeats_done']}/{ex['repeats_asked']}</td>"
             f"<td>{_e(fl.get('description', '–'))}</td>"
-            f"<td class='num' title='{_e(tried_txt)}'>{fmt_seconds(_num(fl.get('seconds_per_pass')))} "
+            f"<td class='num' title='{_e(tried_txt)}'>{fmt_seconds(finite_number(fl.get('seconds_per_pass')))} "
             f"@{fl.get('batch_size', '–')}</td>"
-            f"<td class='num'>{fmt_seconds(_num(fl.get('floor_per_image')))}</td>"
-            f"<td class='num'>{_f(fl.get('ratio'), 1)}</td>"
-            f"<td class='num'>{_f(ex.get('peak_rss_mb'), 0)}</td>"
-            f"<td class='num'>+{_f(ex.get('rss_cell_delta_mb', ex.get('rss_delta_mb')), 0)}</td>"
-            f"<td class='num'>{fmt_seconds(_num(warm))}</td></tr>")
+            f"<td class='num'>{fmt_seconds(finite_number(fl.get('floor_per_image')))}</td>"
+            f"<td class='num'>{fmt_number(fl.get('ratio'), 1)}</td>"
+            f"<td class='num'>{fmt_number(ex.get('peak_rss_mb'), 0)}</td>"
+            f"<td class='num'>+{fmt_number(ex.get('rss_cell_delta_mb', ex.get('rss_delta_mb')), 0)}</td>"
+            f"<td class='num'>{fmt_seconds(finite_number(warm))}</td></tr>")
     return ("<h3>Speed details</h3><div class='scroll'><table class='sortable'><thead><tr><th>method</th>"
             "<th>backend</th><th>score</th><th>layer</th><th class='num'>time/img</th><th class='num'>runs</th>"
             "<th>floor = unavoidable passes</th><th class='num'>per pass @ best batch</th>"
@@ -394,7 +396,7 @@ def html_report(results: Any, figures: dict[str, list[tuple[str, str, bytes]]]) 
     for item in figures.get("all", []):
         parts.append(_figure_html(item))
     for i, mr in enumerate(results.models):
-        parts.append(f"<h2 id='m-{i}'>{_e(mr.id)}</h2><p>{_e(_model_line(mr))}</p>")
+        parts.append(f"<h2 id='m-{i}'>{_e(mr.id)}</h2><p>{_e(model_line(mr))}</p>")
         if not mr.entry.quality:
             parts.append("<div class='callout'>This model has random weights (<code>weights = \"none\"</code>): "
                          "its maps and any quality number would be meaningless, so only speed is reported.</div>")

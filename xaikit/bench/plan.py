@@ -127,10 +127,10 @@ def backends_for_entry(entry: ModelEntry) -> set[str] | None:
     """The backends explaining ``entry``'s model: the rule of :func:`xaikit.registry.backends_for_model` (the
     backends naming the model's framework, else the catch-alls) applied to the framework the entry names
     (:func:`entry_framework`), without loading the model; None when the entry does not tell."""
-    from ..registry import ANY_MODEL, _discover
+    from ..registry import ANY_MODEL, discover_backends
 
     framework = entry_framework(entry)
     if framework is None:
         return None
     wanted = ANY_MODEL if framework == "*" else framework
-    return {name for name, s in _discover().items() if wanted in s.frameworks}
+    return {name for name, s in discover_backends().items() if wanted in s.frameworks}

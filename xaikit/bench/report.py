@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from .._io import atomic_write_bytes, atomic_write_text
+from ..atomic_files import atomic_write_bytes, atomic_write_text
+from ..execution import json_ready
 from .intervals import LEVEL
 from .metric_agreement import metric_agreement
 from .plots import (
@@ -37,21 +38,20 @@ from .plots import (
     speed_figure,
     time_quality_figure,
 )
-from .store import json_ready
 from .summary import (
     COLUMNS,
     CROSS_FRAMEWORK_COLUMNS,
     EXTRA_COLUMNS,
     GLOSSARY,
     Column,
-    _agreement_lookup,
-    _f,
-    _model_line,
+    agreement_matrices,
     backend_parity,
     causal_scores_text,
     cross_framework_rows,
     findings,
+    fmt_number,
     markdown_table,
+    model_line,
     sanity_verdict,
     summary_rows,
 )
@@ -99,7 +99,7 @@ def markdown_report(results: Any) -> str:
                    "recorded in its results and explained on its backend page."), "",
                   markdown_table(across, CROSS_FRAMEWORK_COLUMNS), ""]
     for mr in results.models:
-        lines += [f"## {mr.id}", "", _model_line(mr), ""]
+        lines += [f"## {mr.id}", "", model_line(mr), ""]
         found = findings(results, mr)
         if found:
             lines += ["### What the numbers say", ""] + [f"- {f}" for f in found] + [""]
@@ -111,8 +111,8 @@ def markdown_report(results: Any) -> str:
                       "reading |"), "|---|---|---:|---:|---:|---:|---|"]
             for r in srows:
                 rd = r.randomisation
-                lines.append(f"| {r.label} | {r.backend} | {_f(rd.get('top_spearman_abs'))} | "
-                             f"{_f(rd.get('final_spearman_abs'))} | {_f(rd.get('final_ssim'))} | "
+                lines.append(f"| {r.label} | {r.backend} | {fmt_number(rd.get('top_spearman_abs'))} | "
+                             f"{fmt_number(rd.get('final_spearman_abs'))} | {fmt_number(rd.get('final_ssim'))} | "
                              f"{rd.get('nan_final', 0)}/{rd.get('n_images')} | {sanity_verdict(rd, r.control)} |")
             lines.append("")
         parity = backend_parity(mr)
@@ -121,18 +121,19 @@ def markdown_report(results: Any) -> str:
                       "| method | backends | Spearman | Spearman of abs | top-10% IoU | SSIM | definitions |",
                       "|---|---|---:|---:|---:|---:|---|"]
             for p in parity:
-                lines.append(f"| {p['label']} | {p['a']} vs {p['b']} | {_f(p.get('spearman'))} | "
-                             f"{_f(p.get('spearman_abs'))} | {_f(p.get('topk_iou'))} | {_f(p.get('ssim'))} | "
+                lines.append(f"| {p['label']} | {p['a']} vs {p['b']} | {fmt_number(p.get('spearman'))} | "
+                             f"{fmt_number(p.get('spearman_abs'))} | {fmt_number(p.get('topk_iou'))} | "
+                             f"{fmt_number(p.get('ssim'))} | "
                              f"{p.get('definitions', '')} |")
             lines.append("")
-        names, mats = _agreement_lookup(mr)
+        names, mats = agreement_matrices(mr)
         if names and "spearman_abs" in mats:
             m = mats["spearman_abs"]
             short = [n.replace(" (tensorflow)", " (tf)").replace(" (control)", "*") for n in names]
             lines += ["### Agreement between methods (Spearman ρ of |maps|)", "",
                       "| | " + " | ".join(short) + " |", "|---|" + "---:|" * len(names)]
             for i, n in enumerate(short):
-                lines.append(f"| {n} | " + " | ".join(_f(v, 2) for v in m[i]) + " |")
+                lines.append(f"| {n} | " + " | ".join(fmt_number(v, 2) for v in m[i]) + " |")
             lines += ["", "(tf) = tensorflow backend, * = control", ""]
     notes = list(results.notes) + list(cfg.notes)
     if notes:

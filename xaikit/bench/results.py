@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from ..execution import ResultStore
 from .config import ModelEntry, SuiteConfig
 from .memory import rss_source
 from .plan import Pair
-from .store import ResultStore
 
 __all__ = ["BenchResults", "ModelResult", "RowResult", "environment"]
 

@@ -1,12 +1,12 @@
-"""ROAR (remove and retrain, Hooker et al. 2019) as cells of the bench's engines and results store.
+"""ROAR (remove and retrain, Hooker et al. 2019) as tasks of xaikit's executors and results store.
 
 Every retraining — one (method, removed fraction, training seed), plus the accuracy
-without removal per seed — is a :class:`~.engines.Task` run by an engine (``local``: in
+without removal per seed — is a :class:`~xaikit.execution.Task` run by an executor (``local``: in
 this process; ``ray``: in parallel on Ray workers) and stored as one record of a
-:class:`~.store.ResultStore` as soon as it finishes. A run that is stopped (Ctrl-C, a
+:class:`~xaikit.execution.ResultStore` as soon as it finishes. A run that is stopped (Ctrl-C, a
 lost node, ``kill``) and started again with the same folder and inputs skips the
 finished cells: a cell's key is a hash of the data, its maps, the fraction, the seed,
-the fit's name and arguments, and the code that computes it (:func:`~.store.code_digest`).
+the fit's name and arguments, and the code that computes it (:func:`~xaikit.execution.code_digest`).
 
 >>> from xaikit.bench.roar import run_remove_and_retrain
 >>> res = run_remove_and_retrain(make_fit, {"epochs": 5}, x_train, y_train, x_test, y_test, maps,
@@ -24,8 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..metrics.roar import RoarResult, prepare_roar, retrained_accuracy
-from .engines import Engine, Task, get_engine
-from .store import ResultStore, array_digest, cell_key, code_digest
+from ..execution import Executor, ResultStore, Task, array_digest, cell_key, code_digest, get_executor
 
 __all__ = ["roar_cell", "run_remove_and_retrain"]
 
@@ -48,10 +47,10 @@ def run_remove_and_retrain(fit_factory: Callable[..., Any], fit_kwargs: Mapping[
                            train_labels: Any, test_images: Any, test_labels: Any,
                            maps: Mapping[str, tuple[Any, Any]], *, store: str | os.PathLike[str],
                            fractions: Sequence[float] = (0.1, 0.3, 0.5, 0.7, 0.9), seeds: Sequence[int] = (0, 1),
-                           random_seed: int = 0, batch_size: int = 256, engine: str | Engine = "local",
+                           random_seed: int = 0, batch_size: int = 256, engine: str | Executor = "local",
                            address: str | None = None, workers: int | None = None,
                            log: Callable[[str], None] | None = None) -> RoarResult:
-    """:func:`xaikit.metrics.roar.remove_and_retrain` with every retraining a resumable task of an engine.
+    """:func:`xaikit.metrics.roar.remove_and_retrain` with every retraining a resumable task of an executor.
 
     Parameters
     ----------
@@ -64,17 +63,17 @@ def run_remove_and_retrain(fit_factory: Callable[..., Any], fit_kwargs: Mapping[
     train_images, train_labels, test_images, test_labels, maps, fractions, seeds, random_seed, batch_size
         As in :func:`~xaikit.metrics.roar.remove_and_retrain`.
     store : path
-        The results folder (:class:`~xaikit.bench.store.ResultStore`): finished cells found
+        The results folder (:class:`~xaikit.execution.ResultStore`): finished cells found
         there are reused, new ones appended as they finish.
     engine, address, workers
-        The engine (:func:`~xaikit.bench.engines.get_engine`): ``"local"`` or ``"ray"``.
+        The executor (:func:`~xaikit.execution.get_executor`): ``"local"`` or ``"ray"``.
     log : callable or None
         Called with one line per cell (``"... (reused)"`` for a cell found in the store).
 
     Returns
     -------
     RoarResult
-        ``params`` also hold the engine, the cells computed and reused, and each cell's key.
+        ``params`` also hold the executor, the cells computed and reused, and each cell's key.
 
     Raises
     ------
@@ -134,7 +133,7 @@ def run_remove_and_retrain(fit_factory: Callable[..., Any], fit_kwargs: Mapping[
             place(i, float(record["result"]["accuracy"]))
             say(f"{label(i)}: accuracy {record['result']['accuracy']:.3f} (reused)")
     errors = []
-    runner = get_engine(engine, address=address, workers=workers)
+    runner = get_executor(engine, address=address, workers=workers)
     try:
         for index, outcome in runner.run([cells[i][4] for i in todo]):
             i = todo[index]
@@ -148,7 +147,7 @@ def run_remove_and_retrain(fit_factory: Callable[..., Any], fit_kwargs: Mapping[
             say(f"{label(i)}: accuracy {outcome.result['accuracy']:.3f}")
         described = runner.describe()
     finally:
-        if not isinstance(engine, Engine):   # an engine given by the caller stays theirs to close
+        if not isinstance(engine, Executor):   # an executor given by the caller stays theirs to close
             runner.close()
     if errors:
         raise RuntimeError(f"{len(errors)} of {len(cells)} ROAR cells failed (the {len(cells) - len(errors)} "

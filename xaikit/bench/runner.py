@@ -1,4 +1,4 @@
-"""Run a benchmark suite cell by cell on an engine, reusing every finished cell of the store.
+"""Run a benchmark suite cell by cell on an executor, reusing every finished cell of the store.
 
 For each model: load it and draw its seeded sample; then for each (method, backend)
 pair, the cells
@@ -15,14 +15,14 @@ pair, the cells
 
 with the controls (``random``, ``edge``) first, and one ``agreement`` cell for all the
 maps of the model last. A cell whose key is in the store is not recomputed (see
-:mod:`.store`). A failing cell is reported and its dependants skipped; the run goes on.
+:mod:`xaikit.execution.store`). A failing cell is reported and its dependants skipped; the run goes on.
 
 The pieces: :mod:`.plan` (the pairs), :mod:`.cells` (each cell as a function of plain
-data: model, sample, parameters), :mod:`.engines` (what runs the cells: ``local``, in
+data: model, sample, parameters), :mod:`xaikit.execution` (what runs the cells: ``local``, in
 this process one at a time, or ``ray``, on workers), and this module, the driver: it
-keys the cells, claims them, hands them to the engine and alone writes the store, so the
+keys the cells, claims them, hands them to the executor and alone writes the store, so the
 store's guarantees (durable records, each cell computed once by concurrent runs) hold
-whichever engine computes.
+whichever executor computes.
 """
 
 from __future__ import annotations
@@ -39,6 +39,20 @@ from typing import Any
 import numpy as np
 
 from ..errors import FileFormatError, InputError
+from ..execution import (
+    Executor,
+    ModelRef,
+    OpenModel,
+    Outcome,
+    ResultStore,
+    Task,
+    canonical,
+    cell_key,
+    code_digest,
+    error_text,
+    get_executor,
+)
+from ..registry import backend_versions
 from .cells import (
     MAGNITUDE_METHODS,
     Sample,
@@ -58,11 +72,8 @@ from .config import (
     ModelEntry,
     SuiteConfig,
 )
-from .engines import Engine, ModelRef, OpenModel, Outcome, Task, get_engine
-from .engines.base import error_text
 from .plan import Pair, plan_pairs
 from .results import BenchResults, ModelResult, RowResult, environment
-from .store import ResultStore, canonical, cell_key, code_digest
 
 __all__ = ["MAGNITUDE_METHODS", "BenchResults", "ModelResult", "Pair", "RowResult", "plan_pairs", "run_suite",
            "transform_maps"]
@@ -91,16 +102,6 @@ def _services_package(pm: Any) -> str:
     return type(pm.services).__module__.split(".", 1)[0]
 
 
-def backend_versions(backend: str) -> dict[str, str]:
-    """The versions of ``backend``'s libraries (part of the keys of its maps)."""
-    from ..registry import list_backends
-
-    for b in list_backends():
-        if b.name == backend:
-            return dict(b.versions)
-    return {}
-
-
 def _model_ref(entry: ModelEntry, seed: int, weights_sha: str) -> ModelRef:
     """How the workers open ``entry``'s model (as :func:`.sources.prepare_model` did, the same weights)."""
     return ModelRef.build({"path": entry.path, "arch": entry.arch, "zoo": entry.zoo, "weights": entry.weights,
@@ -120,7 +121,7 @@ class _Cell:
 
 
 def _call(model: OpenModel | None, *, compute: Callable[[], tuple[dict[str, Any], Any]]) -> tuple[dict[str, Any], Any]:
-    """A task running a closure (cells computed in the driver's process only: the local engine)."""
+    """A task running a closure (cells computed in the driver's process only: the local executor)."""
     return compute()
 
 
@@ -143,8 +144,8 @@ class _ModelRun:
 # --------------------------------------------------------------------------- the driver
 class _Runner:
     def __init__(self, config: SuiteConfig, out_dir: Path, *, reuse: bool, log: Callable[[str], None],
-                 progress: bool, engine: Engine | None = None) -> None:
-        from .engines.local import LocalEngine
+                 progress: bool, executor: Executor | None = None) -> None:
+        from ..execution.local import LocalExecutor
 
         self.config = config
         self.results = BenchResults(config, out_dir, ResultStore(out_dir))
@@ -152,7 +153,7 @@ class _Runner:
         self.reuse = reuse
         self.log = log
         self.progress = progress
-        self.engine = engine if engine is not None else LocalEngine()
+        self.executor = executor if executor is not None else LocalExecutor()
         self.bar: Any = None
         self._done: set[str] = set()  # keys finished (computed or reused) in this run
         self._since = 0 if reuse else self.store.end  # a fresh run reuses only records written after it started
@@ -220,9 +221,9 @@ class _Runner:
         return record
 
     def _run_cells(self, cells: Iterable[_Cell]) -> None:
-        """Run ``cells`` and the cells their results call for, keeping the engine busy.
+        """Run ``cells`` and the cells their results call for, keeping the executor busy.
 
-        A cell is handed to the engine while this process holds its claim (taken without
+        A cell is handed to the executor while this process holds its claim (taken without
         waiting: a process holding claims never waits for another's, so two runs on one
         store cannot wait for each other); a cell claimed elsewhere waits until nothing
         else runs here, then waits for the claim and is reused. A cell whose key is
@@ -240,10 +241,10 @@ class _Runner:
 
         def compute(cell: _Cell) -> None:
             running[cell.key] = [cell]
-            self.engine.submit(cell.task, cell.key)
+            self.executor.submit(cell.task, cell.key)
 
-        while queue or deferred or self.engine.in_flight:
-            while queue and self.engine.has_room():
+        while queue or deferred or self.executor.in_flight:
+            while queue and self.executor.has_room():
                 cell = queue.popleft()
                 if self.bar is not None:
                     self.bar.set_description_str(cell.describe[:70])
@@ -262,8 +263,8 @@ class _Runner:
                     self.store.release_claim(cell.key)
                 self._reused(cell.key)
                 finish(cell, record)
-            if self.engine.in_flight:
-                key, outcome = self.engine.next_done()
+            if self.executor.in_flight:
+                key, outcome = self.executor.next_done()
                 try:
                     record = self._store(running[key][0], outcome)
                 finally:
@@ -280,8 +281,8 @@ class _Runner:
                 with self.store.claim(cell.key, on_wait=lambda text=waiting: self.log(text)):
                     record = self._reusable(cell.key, cell.describe, repair=True)
                     if record is None:
-                        self.engine.submit(cell.task, cell.key)
-                        record = self._store(cell, self.engine.next_done()[1])
+                        self.executor.submit(cell.task, cell.key)
+                        record = self._store(cell, self.executor.next_done()[1])
                     else:
                         self._reused(cell.key)
                 finish(cell, record)
@@ -289,7 +290,7 @@ class _Runner:
     # ------------------------------------------------------------------ run
     def run(self) -> BenchResults:
         start = time.perf_counter()
-        self.results.environment = {**environment(), "engine": self.engine.describe()}
+        self.results.environment = {**environment(), "engine": self.executor.describe()}
         plans = []
         for entry in self.config.models:
             notes: list[str] = []
@@ -369,7 +370,7 @@ class _Runner:
             self.bar.total -= skipped * (len(pairs) + len(cfg.controls))
             self.bar.refresh()
         run = _ModelRun(pm, _model_ref(entry, cfg.seed, pm.weights_sha), mr, metrics)
-        self.engine.adopt(run.ref, OpenModel(pm.model, pm.services, pm.layout))
+        self.executor.adopt(run.ref, OpenModel(pm.model, pm.services, pm.layout))
         todo: list[_Cell] = []
         if entry.quality:
             for control in cfg.controls:
@@ -393,7 +394,7 @@ class _Runner:
             if entry.quality and "agreement" in cfg.metrics.enabled:
                 self._run_cells(self._agreement(run))
         finally:
-            self.engine.release(run.ref)
+            self.executor.release(run.ref)
         for row in mr.rows:  # maps are re-read from the store by the report
             row.maps = None
 
@@ -623,7 +624,7 @@ class _Runner:
 
 
 def run_suite(config: SuiteConfig, out_dir: str | os.PathLike[str], *, reuse: bool = True,
-              log: Callable[[str], None] | None = None, progress: bool = False, engine: str | Engine = "local",
+              log: Callable[[str], None] | None = None, progress: bool = False, engine: str | Executor = "local",
               address: str | None = None, workers: int | None = None, unsafe: bool = False) -> BenchResults:
     """Run (or resume) ``config``, storing cells in ``out_dir``; see the module docstring.
 
@@ -641,11 +642,11 @@ def run_suite(config: SuiteConfig, out_dir: str | os.PathLike[str], *, reuse: bo
         Show a tqdm bar on stderr.
     engine
         What computes the cells: ``"local"`` (this process, one cell at a time), ``"ray"``
-        (Ray workers, see :class:`~xaikit.bench.engines.ray_engine.RayEngine`) or an
-        :class:`~xaikit.bench.engines.Engine` (left open). The results are the same cell
+        (Ray workers, see :class:`~xaikit.execution.ray_executor.RayExecutor`) or an
+        :class:`~xaikit.execution.Executor` (left open). The results are the same cell
         for cell, timings aside; the store is written by this process only.
     address, workers
-        The Ray engine's cluster address (None: the running Ray session, else a new local
+        The Ray executor's cluster address (None: the running Ray session, else a new local
         one) and worker count (default: the cluster's CPUs).
     unsafe
         Trust the code the suite's models carry (Lambda layers, SavedModel folders,
@@ -659,12 +660,12 @@ def run_suite(config: SuiteConfig, out_dir: str | os.PathLike[str], *, reuse: bo
     """
     config = config.trusted(unsafe)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    owned = not isinstance(engine, Engine)
-    runner_engine = get_engine(engine, address=address, workers=workers)
+    owned = not isinstance(engine, Executor)
+    executor = get_executor(engine, address=address, workers=workers)
     try:
         runner = _Runner(config, Path(out_dir), reuse=reuse, log=log or (lambda s: None), progress=progress,
-                         engine=runner_engine)
+                         executor=executor)
         return runner.run()
     finally:
         if owned:
-            runner_engine.close()
+            executor.close()

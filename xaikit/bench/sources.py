@@ -1,7 +1,7 @@
 """Models and images of a benchmark: load the model, draw the seeded sample, find the masks.
 
 Everything the cells depend on is summarised by checksums: the weights
-(:func:`weights_digest`) and the sample (images and masks), so a cell's key changes
+(:func:`xaikit.execution.weights_digest`) and the sample (images and masks), so a cell's key changes
 when either does.
 """
 
@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..execution import array_digest, weights_digest
 from .config import ConfigError, ModelEntry
-from .store import array_digest
 
-__all__ = ["PreparedModel", "prepare_model", "resolve_input_refs", "resolve_layer_refs", "weights_digest"]
+__all__ = ["PreparedModel", "prepare_model", "resolve_input_refs", "resolve_layer_refs"]
 
 
 @dataclass
@@ -119,13 +119,6 @@ class PreparedModel:
         self._background = _background(self, spec)
         self._background_spec = spec
         return self._background
-
-
-def weights_digest(model: Any) -> str:
-    """A hash of every weight of ``model`` (its framework's services' fingerprint; 16 hex digits)."""
-    from ..registry import services_for
-
-    return services_for(model).fingerprint(model)[:16]
 
 
 def _seeded_choice(total: int, n: int, seed: int) -> np.ndarray:

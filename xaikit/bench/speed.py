@@ -66,14 +66,14 @@ import numpy as np
 from .devices import GPUPeak, check_device, keras_device
 from .speed_measure import (
     SpeedCase,
-    _core_methods,
-    _explain_params,
-    _floor_measure,
-    _fmt,
-    _median_time,
-    _memory_case,
-    _method_params,
-    _per_call,
+    core_methods,
+    explain_params,
+    floor_measure,
+    fmt_duration,
+    median_time,
+    memory_case,
+    per_call_seconds,
+    suite_method_params,
 )
 from .speed_torch import TORCH_RUNNERS, torch_cases, torch_summary
 
@@ -141,9 +141,9 @@ def default_cases(quick: bool = False, full: bool = False, device: str = "cpu") 
     for model in models:
         big = model != "cnn4"
         sizes = (1, 8) if quick else ((1, 64) if not big or full else (1, 16))
-        for method in _core_methods():
+        for method in core_methods():
             for n in sizes:
-                cases.append(SpeedCase("floor", model, method, n, _method_params(CAM_LAYERS[model], method, big)))
+                cases.append(SpeedCase("floor", model, method, n, suite_method_params(CAM_LAYERS[model], method, big)))
     cases.append(SpeedCase("overhead", "cnn4", "gradcam", 1, {"layer": CAM_LAYERS["cnn4"], "calls": 20},
                            ("tensorflow", "tf-explain-api")))
     n_lib = 4 if quick else 16
@@ -153,7 +153,7 @@ def default_cases(quick: bool = False, full: bool = False, device: str = "cpu") 
                              ("vanilla_gradients", ("tensorflow", "tf-explain")),
                              ("gradcam", ("tensorflow", "tf-explain")),
                              ("expected_gradients", ("tensorflow", "shap"))]:
-        params = _method_params(CAM_LAYERS["cnn4"], method, big=False)
+        params = suite_method_params(CAM_LAYERS["cnn4"], method, big=False)
         if method == "occlusion":
             params = {**params, "baseline": 0.5}
         cases.append(SpeedCase("library", "cnn4", method, n_lib, params, backends))
@@ -196,7 +196,7 @@ def _background(case: SpeedCase) -> np.ndarray | None:
 
 def _floor_case(case: SpeedCase) -> dict[str, Any]:
     size = _ZOO_SIZES.get(case.model, SIZE)
-    return _floor_measure(case, build_model(case.model, case.device), _images(case.n_images, size=size), "tensorflow",
+    return floor_measure(case, build_model(case.model, case.device), _images(case.n_images, size=size), "tensorflow",
                           size[:2], _background(case))
 
 
@@ -214,9 +214,9 @@ def _overhead_case(case: SpeedCase) -> dict[str, Any]:
     tfx = GradCAM()
     tfx.explain((x, None), model, class_index=0, layer_name=layer)
 
-    ours = _per_call(lambda: explainer.explain(x, 0), calls)
-    theirs = _per_call(lambda: tfx.explain((x, None), model, class_index=0, layer_name=layer), calls)
-    fresh = _per_call(lambda: xk.explain(model, x, method="gradcam", layer=layer, targets=0), calls)
+    ours = per_call_seconds(lambda: explainer.explain(x, 0), calls)
+    theirs = per_call_seconds(lambda: tfx.explain((x, None), model, class_index=0, layer_name=layer), calls)
+    fresh = per_call_seconds(lambda: xk.explain(model, x, method="gradcam", layer=layer, targets=0), calls)
     return {"seconds": {"tensorflow": ours, "tensorflow (new explainer per call)": fresh, "tf-explain": theirs},
             "ratio": theirs / ours}
 
@@ -226,7 +226,7 @@ def _library_case(case: SpeedCase) -> dict[str, Any]:
 
     model = build_model(case.model, case.device)
     x = _images(case.n_images)
-    params = _explain_params(case, _background(case))
+    params = explain_params(case, _background(case))
     targets = xk.explain(model, x[:1], method="vanilla_gradients").targets.repeat(case.n_images)
     explainers = {}
     for backend in case.backends:
@@ -236,7 +236,7 @@ def _library_case(case: SpeedCase) -> dict[str, Any]:
     times: dict[str, list[float]] = {b: [] for b in explainers}
     for _ in range(3):
         for backend, explainer in explainers.items():
-            times[backend].append(_median_time(lambda e=explainer: e.explain(x, targets), budget=6.0, max_runs=3)[0])
+            times[backend].append(median_time(lambda e=explainer: e.explain(x, targets), budget=6.0, max_runs=3)[0])
     out = {b: float(np.median(t)) for b, t in times.items()}
     native = out["tensorflow"]
     return {"seconds": out, "ratio": {b: t / native for b, t in out.items() if b != "tensorflow"}}
@@ -247,22 +247,22 @@ def _ranked_case(case: SpeedCase) -> dict[str, Any]:
 
     model = build_model(case.model, case.device)
     x = _images(case.n_images)
-    params = _explain_params(case, _background(case))
+    params = explain_params(case, _background(case))
     k = int(case.params["k"])
     native = xk.get_explainer(model, "expected_gradients", backend="tensorflow", **params)
     shap_explainer = xk.get_explainer(model, "expected_gradients", backend="shap", **params)
     ranked = native.explain_ranked(x[:1], k)
     out = {}
-    out["tensorflow"] = _median_time(lambda: native.explain_ranked(x, k))[0]
+    out["tensorflow"] = median_time(lambda: native.explain_ranked(x, k))[0]
     targets = [r.targets for r in native.explain_ranked(x, k)] if case.n_images > 1 else [r.targets for r in ranked]
 
     def separate() -> None:
         for t in targets:
             native.explain(x, t)
 
-    out["tensorflow-separate"] = _median_time(separate)[0]
+    out["tensorflow-separate"] = median_time(separate)[0]
     shap_explainer.explain_ranked(x[:1], k)
-    out["shap"] = _median_time(lambda: shap_explainer.explain_ranked(x, k))[0]
+    out["shap"] = median_time(lambda: shap_explainer.explain_ranked(x, k))[0]
     return {"seconds": out, "ratio": {b: t / out["tensorflow"] for b, t in out.items() if b != "tensorflow"}}
 
 
@@ -292,7 +292,7 @@ def _memory_child(payload: str) -> None:
 
 def _keras_memory_case(case: SpeedCase) -> dict[str, Any]:
     """Peak RSS added by one call on a Keras model, in fresh interpreters (this module's memory child)."""
-    return _memory_case(case, "xaikit.bench.speed")
+    return memory_case(case, "xaikit.bench.speed")
 
 
 RUNNERS = {"floor": _floor_case, "overhead": _overhead_case, "library": _library_case, "memory": _keras_memory_case,
@@ -314,10 +314,10 @@ def summarize(records: Iterable[dict[str, Any]]) -> str:
         if r["case"]["kind"] in ("floor", "torch_floor"):
             c, v = r["case"], r["result"]
             single_pass = v["passes"] == c["n"]  # one pass per image: the whole method is one call
-            one = (f"{_fmt(v['one_call_seconds'])} | {v['ratio_one_call']:.2f}"
+            one = (f"{fmt_duration(v['one_call_seconds'])} | {v['ratio_one_call']:.2f}"
                    if "one_call_seconds" in v and single_pass else "- | -")
-            lines.append(f"| {_model_on_device(c)} | {c['method']} | {c['n']} | {_fmt(v['seconds'])} "
-                         f"| {_fmt(v['floor_seconds'])} | {v['ratio']:.2f} | {one} | {v['floor']} "
+            lines.append(f"| {_model_on_device(c)} | {c['method']} | {c['n']} | {fmt_duration(v['seconds'])} "
+                         f"| {fmt_duration(v['floor_seconds'])} | {v['ratio']:.2f} | {one} | {v['floor']} "
                          f"(best batch {v['floor_batch_size']}) |")
     lines += ["", "## The same work through the libraries xaikit wraps", "",
               "| case | N | xaikit (native) | other | other / native |", "|---|---:|---:|---|---|"]
@@ -326,14 +326,14 @@ def summarize(records: Iterable[dict[str, Any]]) -> str:
         if c["kind"] in ("library", "ranked", "overhead", "torch_library", "torch_overhead"):
             native_name = "torch" if c["kind"].startswith("torch") else "tensorflow"
             native = v["seconds"][native_name]
-            others = "; ".join(f"{b} {_fmt(t)}" for b, t in v["seconds"].items() if b != native_name)
+            others = "; ".join(f"{b} {fmt_duration(t)}" for b, t in v["seconds"].items() if b != native_name)
             if "floor_seconds" in v:
-                others += f"; floor {_fmt(v['floor_seconds'])}"
+                others += f"; floor {fmt_duration(v['floor_seconds'])}"
             ratios = v["ratio"] if isinstance(v["ratio"], dict) else {"tf-explain": v["ratio"]}
             ratio = "; ".join(f"{b} {x:.2f}x" for b, x in ratios.items())
             what = (f"{c['kind']}: {_model_on_device(c)} {c['method']}"
                     + (f" k={c['params'].get('k')}" if c["kind"] == "ranked" else ""))
-            lines.append(f"| {what} | {c['n']} | {_fmt(native)} | {others} | {ratio} |")
+            lines.append(f"| {what} | {c['n']} | {fmt_duration(native)} | {others} | {ratio} |")
     lines += ["", "## Peak memory added by one SmoothGrad call (1 image, batch_size 16)", "",
               "| backend | n_samples | peak RSS added (MB) | GPU allocator peak (MB) |", "|---|---:|---:|---:|"]
     for r in records:
@@ -367,16 +367,16 @@ def run_speed_suite(out_dir: str | os.PathLike[str], *, quick: bool = False, ful
     ``"cuda"`` (:mod:`.devices`; a ``ValueError`` naming what is missing where no GPU is
     visible).
     """
-    from .._io import atomic_write_text
-    from .store import ResultStore, cell_key, code_digest
+    from ..atomic_files import atomic_write_text
+    from ..execution import ResultStore, cell_key, code_digest
 
     out = Path(out_dir)
     store = ResultStore(out)  # with fresh, matching cases are measured again and appended (the last record wins)
     import platform
 
-    from ..registry import _discover
+    from ..registry import discover_backends
 
-    packages = sorted({t.split(":", 1)[0].split(".", 1)[0] for s in _discover().values()
+    packages = sorted({t.split(":", 1)[0].split(".", 1)[0] for s in discover_backends().values()
                        for t in (*s.methods.values(), s.engine, s.services) if t})
     digest = code_digest("xaikit", *packages)
     machine = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()}
@@ -430,17 +430,19 @@ def run_speed_suite(out_dir: str | os.PathLike[str], *, quick: bool = False, ful
 
 def _describe(result: dict[str, Any]) -> str:
     if "x_floor" in result:  # torch_overhead
-        return "; ".join(f"{b} {_fmt(t)} ({result['x_floor'][b]:.2f}x floor)" for b, t in result["seconds"].items())
+        return "; ".join(f"{b} {fmt_duration(t)} ({result['x_floor'][b]:.2f}x floor)"
+                         for b, t in result["seconds"].items())
     if "floor_seconds" in result:
         one = f", one call {result['ratio_one_call']:.2f}x" if "ratio_one_call" in result else ""
-        return f"{_fmt(result['seconds'])} vs floor {_fmt(result['floor_seconds'])} = {result['ratio']:.2f}x{one}"
+        return (f"{fmt_duration(result['seconds'])} vs floor {fmt_duration(result['floor_seconds'])} "
+                f"= {result['ratio']:.2f}x{one}")
     if "delta_mb" in result:
         return f"+{result['delta_mb']:.1f} MB"
     ratio = result["ratio"]
     ratios = ratio if isinstance(ratio, dict) else {"tf-explain": ratio}
     if "threads" in result:
-        return f"{result['threads']} torch thread(s): {_fmt(result['seconds']['torch'])}"
-    return "; ".join(f"{b} {_fmt(t)}" for b, t in result["seconds"].items()) + " | " + \
+        return f"{result['threads']} torch thread(s): {fmt_duration(result['seconds']['torch'])}"
+    return "; ".join(f"{b} {fmt_duration(t)}" for b, t in result["seconds"].items()) + " | " + \
         ", ".join(f"{b}/native {x:.2f}" for b, x in ratios.items() if not math.isnan(x))
 
 

@@ -52,13 +52,13 @@ def distributed_cases(case: Any, quick: bool = False) -> list[Any]:
 def _ray_engine(workers: int) -> Any:
     import ray
 
-    from .engines.ray_engine import RayEngine
+    from ..execution.ray_executor import RayExecutor
 
     if ray.is_initialized():
         ray.shutdown()
     start = time.perf_counter()
     ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
-    return RayEngine(workers=workers), time.perf_counter() - start
+    return RayExecutor(workers=workers), time.perf_counter() - start
 
 
 def _engine_case(case: Any) -> dict[str, Any]:

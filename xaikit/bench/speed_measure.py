@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SpeedCase"]
+__all__ = ["SpeedCase", "core_methods", "engine_of", "explain_params", "floor_measure", "fmt_duration", "median_time",
+           "memory_case", "per_call_seconds", "suite_method_params"]
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class SpeedCase:
         return spec
 
 
-def _method_params(layer: str, method: str, big: bool) -> dict[str, Any]:
+def suite_method_params(layer: str, method: str, big: bool) -> dict[str, Any]:
     """What ``method`` runs with in the suite (``layer``: the CAMs' layer; ``big``: a large model, fewer samples)."""
     samples = 8 if big else 50
     return {
@@ -78,7 +79,7 @@ def _method_params(layer: str, method: str, big: bool) -> dict[str, Any]:
     }[method]
 
 
-def _core_methods() -> list[str]:
+def core_methods() -> list[str]:
     """The attribution methods the native backends compute (a library-only method has no native floor)."""
     from ..catalogue import ATTENTION_METHODS, ATTRIBUTION_METHODS, METHODS
 
@@ -86,7 +87,7 @@ def _core_methods() -> list[str]:
 
 
 # ----------------------------------------------------------------------------- timing
-def _median_time(fn: Callable[[], Any], *, budget: float = 20.0, max_runs: int = 5) -> tuple[float, int]:
+def median_time(fn: Callable[[], Any], *, budget: float = 20.0, max_runs: int = 5) -> tuple[float, int]:
     """Median wall time of ``fn`` over up to ``max_runs`` runs within ``budget`` seconds (after a warm-up)."""
     times: list[float] = []
     while len(times) < max_runs and (sum(times) < budget or len(times) < 1):
@@ -98,7 +99,7 @@ def _median_time(fn: Callable[[], Any], *, budget: float = 20.0, max_runs: int =
     return float(np.median(times)), len(times)
 
 
-def _explain_params(case: SpeedCase, background: np.ndarray | None) -> dict[str, Any]:
+def explain_params(case: SpeedCase, background: np.ndarray | None) -> dict[str, Any]:
     """The case's parameters for ``get_explainer`` (``background``: the images of a ``background_size``)."""
     params = {k: v for k, v in case.params.items() if k not in ("background_size", "calls", "k")}
     if background is not None:
@@ -106,7 +107,7 @@ def _explain_params(case: SpeedCase, background: np.ndarray | None) -> dict[str,
     return params
 
 
-def _floor_measure(case: SpeedCase, model: Any, x: np.ndarray, backend: str, image_size: tuple[int, int],
+def floor_measure(case: SpeedCase, model: Any, x: np.ndarray, backend: str, image_size: tuple[int, int],
                    background: np.ndarray | None = None) -> dict[str, Any]:
     """A native method on ``x`` against its floor (see ``floor`` in :mod:`.speed`)."""
     import xaikit as xk
@@ -114,7 +115,7 @@ def _floor_measure(case: SpeedCase, model: Any, x: np.ndarray, backend: str, ima
 
     from .floor import floor_plan, measure_pass_rate
 
-    params = _explain_params(case, background)
+    params = explain_params(case, background)
     explainer = xk.get_explainer(model, case.method, backend=backend, **params)
     warm = explainer.explain(x[:1])  # traces the compiled functions (not timed)
     explainer.explain(x[:1])
@@ -126,13 +127,13 @@ def _floor_measure(case: SpeedCase, model: Any, x: np.ndarray, backend: str, ima
     total_passes = plan.passes * case.n_images
     sizes = [b for b in (1, 2, 4, 8, 16, 32, 64) if b <= total_passes] or [total_passes]
     sample, sample_targets = x[: min(len(x), 64)], np.asarray(targets[: min(len(x), 64)])
-    engine = _engine(model)
+    engine = engine_of(model)
     best = measure_pass_rate(engine, sample, sample_targets, plan, batch_sizes=sizes, min_seconds=0.3)["batch_size"]
     # This machine's speed drifts by tens of percent over minutes: alternate the method and its
     # floor in rounds and take the median of each, so the ratio compares like with like.
     method_times, floor_times, overlapped_times = [], [], []
     for _ in range(5):
-        method_times.append(_median_time(lambda: explainer.explain(x, targets), budget=2.0, max_runs=9)[0])
+        method_times.append(median_time(lambda: explainer.explain(x, targets), budget=2.0, max_runs=9)[0])
         for serial, into in ((True, floor_times), (False, overlapped_times)):
             rate = measure_pass_rate(engine, sample, sample_targets, plan, batch_sizes=[best], min_seconds=0.3,
                                      serial=serial)
@@ -151,7 +152,8 @@ def _floor_measure(case: SpeedCase, model: Any, x: np.ndarray, backend: str, ima
     return result
 
 
-def _engine(model: Any) -> Any:
+def engine_of(model: Any) -> Any:
+    """The native engine of ``model`` (through its framework's services)."""
     from ..registry import services_for
 
     return services_for(model).engine(model)
@@ -159,7 +161,7 @@ def _engine(model: Any) -> Any:
 
 def _one_call_seconds(model: Any, x: np.ndarray, targets: np.ndarray, plan: Any) -> float:
     """Median time of one call of a compiled function making the method's passes on ``x`` (no loop)."""
-    engine = _engine(model)
+    engine = engine_of(model)
     t = np.asarray(targets, np.int32).reshape(len(x), -1)[:, : plan.k]
     engine.pass_loop(plan, x, t, 1)  # one iteration: nothing to overlap
     times = []
@@ -170,7 +172,8 @@ def _one_call_seconds(model: Any, x: np.ndarray, targets: np.ndarray, plan: Any)
     return float(np.median(times))
 
 
-def _per_call(fn: Callable[[], Any], calls: int) -> float:
+def per_call_seconds(fn: Callable[[], Any], calls: int) -> float:
+    """Median wall time of ``fn`` over ``calls`` calls (no warm-up: the caller warms up)."""
     times = []
     for _ in range(calls):
         start = time.perf_counter()
@@ -179,7 +182,7 @@ def _per_call(fn: Callable[[], Any], calls: int) -> float:
     return float(np.median(times))
 
 
-def _memory_case(case: SpeedCase, child: str, repeats: int = 3) -> dict[str, Any]:
+def memory_case(case: SpeedCase, child: str, repeats: int = 3) -> dict[str, Any]:
     """Peak RSS added by one explain call, each time in a fresh interpreter; the median of ``repeats``.
 
     ``child`` is the module whose ``--memory-child`` entry point builds the model and measures the call
@@ -203,7 +206,7 @@ def _memory_case(case: SpeedCase, child: str, repeats: int = 3) -> dict[str, Any
     return out
 
 
-def _fmt(seconds: float) -> str:
+def fmt_duration(seconds: float) -> str:
     """A duration for the tables: seconds from one second up, else milliseconds."""
     if seconds >= 1:
         return f"{seconds:.2f} s"

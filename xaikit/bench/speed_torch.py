@@ -33,14 +33,14 @@ import numpy as np
 from .devices import GPUPeak, torch_device
 from .speed_measure import (
     SpeedCase,
-    _core_methods,
-    _engine,
-    _floor_measure,
-    _fmt,
-    _median_time,
-    _memory_case,
-    _method_params,
-    _per_call,
+    core_methods,
+    engine_of,
+    floor_measure,
+    fmt_duration,
+    median_time,
+    memory_case,
+    per_call_seconds,
+    suite_method_params,
 )
 
 __all__ = ["TORCH_MODELS", "TORCH_RUNNERS", "build_torch_model", "torch_cases", "torch_summary"]
@@ -83,7 +83,7 @@ def _torch_images(name: str, n: int, seed: int = 0) -> np.ndarray:
 
 def _torch_params(model: str, method: str) -> dict[str, Any]:
     big = model == "resnet18@torch"
-    params = _method_params(TORCH_CAM_LAYERS[model], method, big)
+    params = suite_method_params(TORCH_CAM_LAYERS[model], method, big)
     if method == "occlusion":
         params = {"patch_size": 32 if big else TORCH_MODELS[model][1] // 8}
     return params
@@ -106,7 +106,7 @@ def torch_cases(quick: bool = False, full: bool = False) -> list[SpeedCase]:
         sizes = (1, 8) if quick else ((1, 64) if not big or full else (1, 8))
         if model == "shapes_cnn4@torch" and not quick:  # N = 8 as on the Keras twin (speed.py)
             sizes = (1, 8, 64)
-        for method in _core_methods():
+        for method in core_methods():
             for n in sizes:
                 cases.append(SpeedCase("torch_floor", model, method, n, _torch_params(model, method), ("torch",)))
     cam_model = "shapes_cnn4@torch" if quick else "resnet18@torch"
@@ -138,7 +138,7 @@ def _torch_floor_case(case: SpeedCase) -> dict[str, Any]:
     model = build_torch_model(case.model, case.device)
     x = _torch_images(case.model, case.n_images)
     background = _torch_images(case.model, 16, seed=1) if "background_size" in case.params else None
-    return _floor_measure(case, model, x, "torch", TORCH_MODELS[case.model][1:], background)
+    return floor_measure(case, model, x, "torch", TORCH_MODELS[case.model][1:], background)
 
 
 def _torch_overhead_case(case: SpeedCase) -> dict[str, Any]:
@@ -174,8 +174,8 @@ def _torch_overhead_case(case: SpeedCase) -> dict[str, Any]:
     floors = []
     for _ in range(3):  # rounds: this machine's speed drifts
         for backend, fn in runs.items():
-            times[backend].append(_per_call(fn, calls))
-        floors.append(measure_pass_rate(_engine(model), x, np.zeros(1, np.int64), plan, batch_sizes=[1],
+            times[backend].append(per_call_seconds(fn, calls))
+        floors.append(measure_pass_rate(engine_of(model), x, np.zeros(1, np.int64), plan, batch_sizes=[1],
                                         min_seconds=0.3)["seconds_per_pass"])
     cam.activations_and_grads.release()
     out = {b: float(np.median(t)) for b, t in times.items()}
@@ -232,7 +232,7 @@ def _torch_library_case(case: SpeedCase) -> dict[str, Any]:
     times: dict[str, list[float]] = {b: [] for b in runs}
     for _ in range(3):
         for backend, fn in runs.items():
-            times[backend].append(_median_time(fn, budget=6.0, max_runs=3)[0])
+            times[backend].append(median_time(fn, budget=6.0, max_runs=3)[0])
     out = {b: float(np.median(t)) for b, t in times.items()}
     return {"seconds": out, "ratio": {b: t / out["torch"] for b, t in out.items() if b != "torch"}}
 
@@ -274,7 +274,7 @@ def _torch_threads_case(case: SpeedCase) -> dict[str, Any]:
     torch.set_num_threads(int(case.params["threads"]))
     try:
         explainer.explain(x, 0)
-        seconds = float(np.median([_median_time(lambda: explainer.explain(x, 0), budget=6.0, max_runs=3)[0]
+        seconds = float(np.median([median_time(lambda: explainer.explain(x, 0), budget=6.0, max_runs=3)[0]
                                    for _ in range(3)]))
     finally:
         torch.set_num_threads(before)
@@ -284,7 +284,7 @@ def _torch_threads_case(case: SpeedCase) -> dict[str, Any]:
 
 def _torch_memory_case(case: SpeedCase) -> dict[str, Any]:
     """Peak RSS added by one call on a PyTorch model, in fresh interpreters (this module's memory child)."""
-    return _memory_case(case, "xaikit.bench.speed_torch")
+    return memory_case(case, "xaikit.bench.speed_torch")
 
 
 TORCH_RUNNERS = {"torch_floor": _torch_floor_case, "torch_overhead": _torch_overhead_case,
@@ -301,7 +301,7 @@ def torch_summary(records: list[dict[str, Any]]) -> list[str]:
              "| model | N | torch threads | time |", "|---|---:|---:|---:|"]
     for r in threads:
         c, v = r["case"], r["result"]
-        lines.append(f"| {c['model']} | {c['n']} | {v['threads']} | {_fmt(v['seconds']['torch'])} |")
+        lines.append(f"| {c['model']} | {c['n']} | {v['threads']} | {fmt_duration(v['seconds']['torch'])} |")
     return lines
 
 

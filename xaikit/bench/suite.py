@@ -17,7 +17,8 @@ from ..metrics.model_scores import PROBABILITY_FROM_LOGITS, causal_score
 
 __all__ = ["CAUSAL_METRICS", "CONTROLS", "DEFAULT_METRICS", "FAITHFULNESS_METRICS", "MAP_TRANSFORMS", "MASK_METRICS",
            "METRICS", "ROBUSTNESS_METRICS", "WARMUPS", "ConfigError", "MethodEntry", "MetricsConfig", "ModelEntry",
-           "SpeedConfig", "SuiteConfig", "CAUSAL_SCORE_TEXT", "PROBABILITY_FROM_LOGITS", "causal_score"]
+           "SpeedConfig", "SuiteConfig", "CAUSAL_SCORE_TEXT", "PROBABILITY_FROM_LOGITS", "causal_score",
+           "METRIC_DEFAULTS", "METRIC_PARAM_TYPES", "METRIC_SCORES"]
 
 #: Metrics a suite can enable, in report order (the functions of :mod:`xaikit.metrics` of the same name;
 #: ``randomisation`` is the cascading check, ``agreement`` compares maps between rows).
@@ -57,7 +58,8 @@ CONTROLS = ("random", "edge")
 MAP_TRANSFORMS = ("auto", "signed", "abs")
 WARMUPS = ("full", "cheap", "none")
 
-_METRIC_PARAMS: dict[str, dict[str, type | tuple[type, ...]]] = {
+#: The types each metric's parameters take in a suite's ``[metrics.<name>]`` table (checked by the config).
+METRIC_PARAM_TYPES: dict[str, dict[str, type | tuple[type, ...]]] = {
     "deletion": {"steps": int, "substrate": (str, numbers.Real), "blur_sigma": numbers.Real,
                  "blur_size": int},
     "insertion": {"steps": int, "substrate": (str, numbers.Real), "blur_sigma": numbers.Real,
@@ -94,7 +96,8 @@ _METRIC_PARAMS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "localisation_auc": {},
     "effective_complexity": {"eps": numbers.Real},
 }
-_METRIC_DEFAULTS: dict[str, dict[str, Any]] = {
+#: Each metric's parameters where a suite does not set them.
+METRIC_DEFAULTS: dict[str, dict[str, Any]] = {
     "deletion": {"steps": 51, "substrate": "zero"},
     "insertion": {"steps": 51, "substrate": "blur"},
     "mu_fidelity": {"grid_size": 8, "subset_percent": 0.2, "n_samples": 128, "baseline": 0.0},
@@ -128,7 +131,8 @@ _METRIC_DEFAULTS: dict[str, dict[str, Any]] = {
     "localisation_auc": {},
     "effective_complexity": {"eps": 1e-5},
 }
-_SCORES = ("probability", "logit", "output")
+#: The scores a suite's metrics may read (``[metrics] score``).
+METRIC_SCORES = ("probability", "logit", "output")
 
 
 class ConfigError(InputError):
@@ -194,7 +198,7 @@ class MetricsConfig:
 
     enabled: tuple[str, ...] = DEFAULT_METRICS
     score: str = "probability"
-    params: dict[str, dict[str, Any]] = field(default_factory=lambda: copy.deepcopy(_METRIC_DEFAULTS))
+    params: dict[str, dict[str, Any]] = field(default_factory=lambda: copy.deepcopy(METRIC_DEFAULTS))
 
     def get(self, metric: str) -> dict[str, Any]:
         return dict(self.params.get(metric, {}))

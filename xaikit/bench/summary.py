@@ -15,7 +15,8 @@ import numpy as np
 from .intervals import LEVEL, difference, interval, resamples, separated
 
 __all__ = ["COLUMNS", "EXTRA_COLUMNS", "GLOSSARY", "Column", "backend_parity", "causal_scores_text", "findings",
-           "fmt_cell", "fmt_interval", "fmt_seconds", "markdown_table", "sanity_verdict", "summary_rows"]
+           "agreement_matrices", "finite_number", "fmt_cell", "fmt_interval", "fmt_number", "fmt_seconds",
+           "markdown_table", "model_line", "sanity_verdict", "summary_rows"]
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,8 @@ GLOSSARY = {
 
 
 # --------------------------------------------------------------------------- numbers
-def _num(v: Any) -> float | None:
+def finite_number(v: Any) -> float | None:
+    """``v`` as a float, or None where it is missing, not a number or not finite."""
     if v is None:
         return None
     try:
@@ -161,7 +163,7 @@ def sanity_verdict(rand: dict[str, Any] | None, control: bool = False) -> str:
         return ""
     if control:
         return "unchanged, as a model-independent map must be"
-    rho = _num(rand.get("final_spearman_abs"))
+    rho = finite_number(rand.get("final_spearman_abs"))
     const = rand.get("nan_final") or 0
     if rho is None:
         return "changes (maps become constant)" if const else "undefined"
@@ -200,28 +202,28 @@ def summary_rows(results: Any) -> list[dict[str, Any]]:
             d: dict[str, Any] = {"model": mr.id, "label": r.label, "method": r.method, "backend": r.backend,
                                  "control": r.control, "quality": bool(mr.entry.quality)}
             for m in PER_IMAGE_METRICS:
-                d[m] = _num(r.metrics.get(m, {}).get("mean")) if m in r.metrics else None
+                d[m] = finite_number(r.metrics.get(m, {}).get("mean")) if m in r.metrics else None
                 values = r.metrics.get(m, {}).get("values")
                 ci = interval(values, _resamples(results, len(values))) if values else None
                 d[f"{m}_ci"] = ci[1:] if ci is not None and np.isfinite(ci[1]) else None
             rd = r.randomisation
-            d["rand_rho"] = _num(rd.get("final_spearman_abs")) if rd else None
+            d["rand_rho"] = finite_number(rd.get("final_spearman_abs")) if rd else None
             rho = _final_rho(rd)
             ci = interval(rho, _resamples(results, len(rho))) if rho else None
             d["rand_rho_ci"] = ci[1:] if ci is not None and np.isfinite(ci[1]) else None
-            d["rand_ssim"] = _num(rd.get("final_ssim")) if rd else None
+            d["rand_ssim"] = finite_number(rd.get("final_ssim")) if rd else None
             d["rand_const"] = (rd.get("nan_final"), rd.get("n_images")) if rd else None
             d["sanity"] = sanity_verdict(rd, r.control)
             ex = r.explain["result"] if r.explain else None
-            d["time"] = _num(ex["seconds_per_image"]) if ex else None
-            d["first"] = _num(ex.get("warmup_seconds")) if ex else None
+            d["time"] = finite_number(ex["seconds_per_image"]) if ex else None
+            d["first"] = finite_number(ex.get("warmup_seconds")) if ex else None
             d["runs"] = ex["repeats_done"] if ex else None
-            d["peak"] = _num(ex["peak_rss_mb"]) if ex else None
-            d["peak_delta"] = _num(ex.get("rss_cell_delta_mb", ex.get("rss_delta_mb"))) if ex else None
+            d["peak"] = finite_number(ex["peak_rss_mb"]) if ex else None
+            d["peak_delta"] = finite_number(ex.get("rss_cell_delta_mb", ex.get("rss_delta_mb"))) if ex else None
             d["score"] = ex.get("score") if ex else None
             d["layer"] = ex.get("layer") if ex else None
-            d["floor"] = _num(r.floor["floor_per_image"]) if r.floor else None
-            d["ratio"] = _num(r.floor["ratio"]) if r.floor else None
+            d["floor"] = finite_number(r.floor["floor_per_image"]) if r.floor else None
+            d["ratio"] = finite_number(r.floor["ratio"]) if r.floor else None
             d["floor_desc"] = r.floor["description"] if r.floor else None
             d["floor_batch"] = r.floor["batch_size"] if r.floor else None
             d["transform"] = r.transform
@@ -325,7 +327,8 @@ def cross_framework_rows(results: Any) -> list[dict[str, Any]]:
                                       d["backend"]))
 
 
-def _agreement_lookup(mr: Any) -> tuple[list[str], dict[str, np.ndarray]]:
+def agreement_matrices(mr: Any) -> tuple[list[str], dict[str, np.ndarray]]:
+    """The rows a model's agreement matrices compare, and each matrix (missing values as NaN)."""
     ag = mr.agreement or {}
     names = ag.get("names", [])
     mats = {k: np.asarray([[np.nan if v is None else v for v in row] for row in m], float)
@@ -335,7 +338,7 @@ def _agreement_lookup(mr: Any) -> tuple[list[str], dict[str, np.ndarray]]:
 
 def backend_parity(mr: Any) -> list[dict[str, Any]]:
     """Agreement between backends computing the same method entry."""
-    names, mats = _agreement_lookup(mr)
+    names, mats = agreement_matrices(mr)
     if not names:
         return []
     index = {n: i for i, n in enumerate(names)}
@@ -350,7 +353,7 @@ def backend_parity(mr: Any) -> list[dict[str, Any]]:
                 a, b = index[rows[i].row], index[rows[j].row]
                 out.append({"label": label, "a": rows[i].backend, "b": rows[j].backend,
                             "definitions": _definitions(rows[i], rows[j]),
-                            **{k: _num(m[a, b]) for k, m in mats.items()}})
+                            **{k: finite_number(m[a, b]) for k, m in mats.items()}})
     return out
 
 
@@ -364,8 +367,9 @@ def _definitions(*rows: Any) -> str:
     return "aligned" + (f"; cannot express: {'; '.join(limits)}" if limits else " (the same definition)")
 
 
-def _f(v: Any, digits: int = 3) -> str:
-    v = _num(v)
+def fmt_number(v: Any, digits: int = 3) -> str:
+    """``v`` with ``digits`` decimals, or a dash where it is not a finite number."""
+    v = finite_number(v)
     return "–" if v is None else f"{v:.{digits}f}"
 
 
@@ -523,7 +527,8 @@ def findings(results: Any, mr: Any) -> list[str]:
     return out
 
 
-def _model_line(mr: Any) -> str:
+def model_line(mr: Any) -> str:
+    """One line saying what a bench model is (source, parameters, input, images, preprocessing)."""
     info = mr.info
     parts = [f"{info.get('source')}", f"{info.get('n_params', 0):,} parameters",
              f"input {'x'.join(map(str, info.get('input_shape', [])))}", f"{info.get('n_images')} images",

@@ -2,7 +2,7 @@
 
 A command explains its images in chunks (:class:`RunProgress` counts them) and each
 explain call may stream thousands of model passes (occlusion windows, samples), which
-the backends report through :mod:`xaikit._progress`. While a :class:`RunProgress` is
+the backends report through :mod:`xaikit.progress`. While a :class:`RunProgress` is
 entered, it receives those reports:
 
 - on a terminal (stderr is a TTY, also a pseudo-terminal without a window size, where
@@ -23,8 +23,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from .._progress import progress_scope
 from .._ticker import Ticker
+from ..progress import progress_scope
 
 __all__ = ["LINE_INTERVAL", "RunProgress"]
 
@@ -94,7 +94,7 @@ class RunProgress:
         self.clock = clock
         self.done = self.initial = int(initial)
         self.rows: tuple[int, int, str] | None = None  # (done, total, unit) of the running call
-        self.stage: str | None = None  # what runs now (the pair of a comparison), from xaikit._progress.stage
+        self.stage: str | None = None  # what runs now (the pair of a comparison), from xaikit.progress.stage
         self._stream_start: tuple[float, int] | None = None  # (time, done) when the running call's stream began
         self._start = clock()
         self._bars: list[Any] = []
@@ -150,7 +150,7 @@ class RunProgress:
                 self._bars[1].reset(total=1)
 
     def on_rows(self, done: int, total: int, unit: str) -> None:
-        """The :mod:`xaikit._progress` callback: ``done`` of ``total`` rows of the running call."""
+        """The :mod:`xaikit.progress` callback: ``done`` of ``total`` rows of the running call."""
         now = self.clock()
         previous = self.rows
         if previous is None or total != previous[1] or done < previous[0]:  # a new stream
@@ -165,7 +165,7 @@ class RunProgress:
             bar.update(done - bar.n)
 
     def on_stage(self, label: str) -> None:
-        """The :mod:`xaikit._progress` stage callback: ``label`` runs now; its rows start again."""
+        """The :mod:`xaikit.progress` stage callback: ``label`` runs now; its rows start again."""
         self.stage = label
         self.rows = None
         self._stream_start = None

@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import InputError
 from ._models import LoadedModel
 
-__all__ = ["ImageSource", "read_images"]
+__all__ = ["ImageSource", "image_source", "read_images"]
 
 def read_images(sources: Sequence[str | Path], *, size: tuple[int, int] | None, channels: int, to_grey: bool,
                 log: Callable[[str], None], what: str = "images") -> np.ndarray:
@@ -68,8 +68,9 @@ class ImageSource:
             yield s, self.load(s)
 
 
-def _image_source(paths: list[Path], loaded: LoadedModel, n_images: int,
-                  input_size: tuple[int, int] | None, to_grey: bool, log: Callable[[str], None]) -> ImageSource:
+def image_source(paths: list[Path], loaded: LoadedModel, n_images: int,
+                 input_size: tuple[int, int] | None, to_grey: bool, log: Callable[[str], None]) -> ImageSource:
+    """The images of the command: the files at ``paths`` at the model's input size, else the zoo model's test set."""
     size = loaded.input_size
     if None in size:
         size = tuple(input_size) if input_size else None  # type: ignore[assignment]

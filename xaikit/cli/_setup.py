@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import InputError
 from ..labels import Labels, load_labels
 from ..preprocessing import SCHEMES, Scheme, get_scheme
-from ._images import ImageSource, _image_source
+from ._images import ImageSource, image_source
 from ._models import RANDOM_WEIGHTS_SEED, LoadedModel, load_model, model_framework
 
 __all__ = ["Setup", "image_sizes", "make_logger", "mixed_sizes_message", "setup", "takes_any_size"]
@@ -156,7 +156,7 @@ def setup(*, model_path: str | None, arch: str | None, weights: str | None, inpu
                          f"{loaded.channels}: drop --to-grey")
     source = None
     if need_images:
-        source = _image_source(paths, loaded, n_images, size, to_grey, log)  # type: ignore[arg-type]
+        source = image_source(paths, loaded, n_images, size, to_grey, log)  # type: ignore[arg-type]
     if source is not None:
         log(f"images: {len(source)} ({source.names[0]}{', ...' if len(source) > 1 else ''})")
     return Setup(loaded, scheme, source, labels, log, quiet, to_grey)

@@ -118,17 +118,17 @@ def _filters(cfg: Any, methods: tuple[str, ...], backends: tuple[str, ...]) -> A
                               f"{', '.join(sorted(known))}")
         entries = [e for e in entries if e.method in wanted or e.label in wanted]
     if backends:
-        from ..registry import _discover
+        from ..registry import discover_backends
 
         wanted_b = {b.strip() for item in backends for b in item.split(",") if b.strip()}
-        unknown = sorted(wanted_b - set(_discover()))
+        unknown = sorted(wanted_b - set(discover_backends()))
         if unknown:
             raise ConfigError(f"--backend {', '.join(unknown)}: unknown; registered backends: "
-                              f"{', '.join(_discover())}")
+                              f"{', '.join(discover_backends())}")
         kept = []
         for e in entries:
             pool = e.backends if e.backends is not None else tuple(
-                b for b, spec in _discover().items() if e.method in spec.offered())
+                b for b, spec in discover_backends().items() if e.method in spec.offered())
             chosen = tuple(b for b in pool if b in wanted_b)
             if chosen:
                 kept.append(dataclasses.replace(
@@ -150,7 +150,7 @@ def _entry_classes(entry: Any) -> list[type]:
 
 
 def _params(cfg: Any, items: tuple[str, ...]) -> Any:
-    from ..bench.config import ConfigError, _param_value
+    from ..bench.config import ConfigError, toml_param_value
     from ._params import bool_param_names, check_param_items, parse_param_value, split_param_item
 
     syntax = "METHOD.KEY=VALUE (e.g. gradcam.layer=conv2d_3)"
@@ -166,7 +166,7 @@ def _params(cfg: Any, items: tuple[str, ...]) -> Any:
             raise ConfigError(f"--param {item}: no method {scope!r} in the suite; methods: "
                               f"{', '.join(sorted({e.label for e in entries}))}")
         bools = bool_param_names(cls for i in hits for cls in _entry_classes(entries[i]))
-        parsed = _param_value(parse_param_value(name, value, bools), f"--param {item}", "command line")
+        parsed = toml_param_value(parse_param_value(name, value, bools), f"--param {item}", "command line")
         for i in hits:
             entries[i] = dataclasses.replace(entries[i], params={**entries[i].params, name: parsed})
     return dataclasses.replace(cfg, methods=tuple(entries))
@@ -279,7 +279,7 @@ def bench_command(**o: Any) -> None:
         results = run_suite(cfg, out, log=log, progress=progress, reuse=not o["fresh"], engine=o["engine"],
                             address=o["address"], workers=o["workers"], unsafe=o["unsafe"])
     except KeyboardInterrupt:
-        from ..bench.store import ResultStore
+        from ..execution import ResultStore
 
         n = len(ResultStore(out))
         click.echo(f"\ninterrupted: {n} finished cell(s) are safe in {out / 'results.jsonl'}; run the same command "

@@ -193,7 +193,7 @@ def compare_command(**o: Any) -> None:
     report = _markdown(totals, table, n, alignment)
     click.echo(report, nl=False)
     if o["markdown"] is not None:
-        from .._io import atomic_write_text
+        from ..atomic_files import atomic_write_text
 
         atomic_write_text(o["markdown"], report, overwrite=o["overwrite"])
         st.log(f"wrote {o['markdown']}")

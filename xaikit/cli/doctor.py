@@ -52,6 +52,6 @@ def doctor_command(**o: Any) -> None:
     if o["json_path"] is not None:
         data = {"model": report.model, "backend": report.backend, "default_layer": report.default_layer,
                 "image_shape": list(report.image_shape), "rows": [asdict(r) for r in report.rows]}
-        from .._io import atomic_write_text
+        from ..atomic_files import atomic_write_text
 
         atomic_write_text(o["json_path"], json.dumps(data, indent=2))

@@ -129,7 +129,7 @@ def sanity_command(**o: Any) -> None:
     click.echo(check.describe(o["metric"]))
     click.echo(check.table(o["metric"]))
     if o["json_path"] is not None:
-        from .._io import atomic_write_text
+        from ..atomic_files import atomic_write_text
 
         data = {**check.to_dict(), "cli": {"model": st.loaded.source, "preprocess": st.scheme.name,
                                            "images": list(src.names)}}

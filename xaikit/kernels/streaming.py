@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .._progress import report as report_progress
+from ..progress import report as report_progress
 
 __all__ = ["chunks", "stream_rows", "row_plan", "ragged_row_plan", "segments"]
 

@@ -148,11 +148,11 @@ def stream_sums(engine: Engine, x: np.ndarray, n_rows: int, batch_size: int,
     position among them. Rows are streamed as :func:`xaikit.kernels.stream_rows` does.
     """
     totals = np.zeros(((2,) if second_moment else ()) + (k, *x.shape), np.float64)
-    extra = {"second_moment": True} if second_moment else {}  # engines written before it need not take it
 
     def compute(prepared: tuple[np.ndarray, ...]) -> np.ndarray:
         used, *rest = prepared
-        return engine.path_gradient_sums(x[used], *rest, score, layer=layer, times_delta=times_delta, **extra)
+        return engine.path_gradient_sums(x[used], *rest, score, layer=layer, times_delta=times_delta,
+                                         second_moment=second_moment)
 
     def consume(rows: slice, prepared: tuple[np.ndarray, ...], sums: np.ndarray) -> None:
         totals[..., prepared[0], :, :, :] += sums

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._io import atomic_write_bytes
+from ..atomic_files import atomic_write_bytes
 from .app import ASSETS, ViewerApp, asset
 
 __all__ = ["DEFAULT_DETAIL_LIMIT", "DEFAULT_LIMIT", "ExportResult", "export_site"]

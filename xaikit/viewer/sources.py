@@ -225,7 +225,7 @@ class BenchSource:
 
     def __init__(self, folder: str | os.PathLike[str]) -> None:
         from .._npz import NpzReader
-        from ..bench.store import ResultStore
+        from ..execution import ResultStore
 
         self.folder = Path(folder)
         summary_path = self.folder / "summary.json"

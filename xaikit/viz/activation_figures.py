@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..validation import as_numpy, check_positive_int
-from .activation_inputs import _check_index, _spatial_layers, channels_last
+from .activation_inputs import channels_last, check_image_index, spatial_activation_layers
 from .channel_mosaic import activation_mosaic
 
 __all__ = ["MAX_PAGE_INCHES", "MAX_PAGE_PIXELS", "activation_grid", "activation_grids", "activation_pages"]
@@ -145,7 +145,7 @@ def _panels(activations: Mapping[str, Any], names: Sequence[str], image_index: i
     panels = []
     for name in names:
         arr = np.asarray(as_numpy(activations[name]), dtype=np.float32)
-        idx = _check_index(image_index, arr.shape[0], name)
+        idx = check_image_index(image_index, arr.shape[0], name)
         c = arr.shape[-1]
         count = c if max_channels is None else min(c, check_positive_int("max_channels", max_channels))
         panels.append(_Panel(name, arr[idx], idx, 0, count, capped=count < c))
@@ -202,7 +202,7 @@ def activation_grid(activations: Mapping[str, Any], layers: str | Sequence[str] 
         no image viewer opens): the message says how to draw it in pages or smaller.
     """
     activations = channels_last(activations, layout)
-    names = _spatial_layers(activations, layers)
+    names = spatial_activation_layers(activations, layers)
     images_per_row = check_positive_int("images_per_row", images_per_row)
     panels = _panels(activations, names, image_index, max_channels)
     fig_w, fig_h = _figure_size(panels, images_per_row, tile_inches, bool(title))
@@ -219,7 +219,7 @@ def activation_grid(activations: Mapping[str, Any], layers: str | Sequence[str] 
 def activation_grids(activations: Mapping[str, Any], layers: str | Sequence[str] | None = None,
                      **kwargs: Any) -> dict[str, Any]:
     """One figure per layer (as the seeds): ``{layer name: Figure}``; see :func:`activation_grid`."""
-    names = _spatial_layers(activations, layers)
+    names = spatial_activation_layers(activations, layers)
     return {name: activation_grid(activations, name, **kwargs) for name in names}
 
 
@@ -258,7 +258,7 @@ def activation_pages(activations: Mapping[str, Any], layers: str | Sequence[str]
         ``per_layer``, ``"<layer>_p<k>"`` when a layer spans pages), for file names.
     """
     activations = channels_last(activations, layout)
-    names = _spatial_layers(activations, layers)
+    names = spatial_activation_layers(activations, layers)
     images_per_row = check_positive_int("images_per_row", images_per_row)
     layers_per_page = check_positive_int("layers_per_page", layers_per_page)
     panels = _panels(activations, names, image_index, max_channels)

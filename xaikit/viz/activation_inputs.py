@@ -16,7 +16,7 @@ from ..errors import InputError
 from ..kernels import to_layout
 from ..validation import as_numpy
 
-__all__ = ["channels_last"]
+__all__ = ["channels_last", "check_image_index", "spatial_activation_layers"]
 
 
 def channels_last(activations: Mapping[str, Any], layout: str | None = None) -> Mapping[str, Any]:
@@ -32,7 +32,9 @@ def channels_last(activations: Mapping[str, Any], layout: str | None = None) -> 
     return {name: (to_layout(as_numpy(v), layout, "NHWC") if np.ndim(v) == 4 else v) for name, v in activations.items()}
 
 
-def _spatial_layers(activations: Mapping[str, Any], layers: Any) -> list[str]:
+def spatial_activation_layers(activations: Mapping[str, Any], layers: Any) -> list[str]:
+    """The layers to draw: ``layers`` (a name or names) checked to have spatial ``(N, h, w, C)`` activations,
+    or every such layer when ``layers`` is None."""
     names = list(activations.keys())
     if layers is None:
         chosen = [n for n in names if np.ndim(activations[n]) == 4]
@@ -56,7 +58,8 @@ def _spatial_layers(activations: Mapping[str, Any], layers: Any) -> list[str]:
     return chosen
 
 
-def _check_index(index: Any, n: int, layer: str) -> int:
+def check_image_index(index: Any, n: int, layer: str) -> int:
+    """``index`` as a row of ``n`` images (negative: from the end), or an error naming the valid range."""
     if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)):
         raise InputError(f"image_index must be an int; got {index!r}")
     if not -n <= index < n:

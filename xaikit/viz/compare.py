@@ -35,8 +35,9 @@ from .._display import has_negative_values, map_offset
 from .._timing import steady_seconds_per_image, warmup_seconds
 from ..catalogue import METHODS
 from ..errors import InputError
-from .overlay import Undo, _check_maps, get_colormap, overlay, to_display_rgb
+from .overlay import Undo, check_maps, get_colormap, overlay, to_display_rgb
 from .signed import signed_colormap, signed_rgb
+from .text import class_name, fit_text, text_width, wrap_label
 
 __all__ = [
     "map_cells",
@@ -164,52 +165,6 @@ def _as_columns(explanations: Any) -> list[tuple[str, Any]]:
     return cols
 
 
-def _class_name(class_names: Any, k: int) -> str:
-    if class_names is None:
-        return f"class {k}"
-    try:
-        return str(class_names[k])
-    except (KeyError, IndexError):
-        size = len(class_names) if hasattr(class_names, "__len__") else "?"
-        raise InputError(f"class index {k} has no entry in class_names ({size} names); pass one name per "
-                         "class of the model (or a dict {index: name}).") from None
-
-
-def _text_width(text: str, fontsize: float, bold: bool = False) -> float:
-    """Width of ``text`` in inches, measured with matplotlib's font metrics (default font)."""
-    from matplotlib.font_manager import FontProperties
-    from matplotlib.textpath import TextToPath
-
-    prop = FontProperties(size=fontsize, weight="bold" if bold else "normal")
-    width, _, _ = TextToPath().get_text_width_height_descent(text, prop, ismath=False)
-    return width / 72.0
-
-
-def _fit(text: str, width_in: float, fontsize: float, bold: bool = False) -> str:
-    """Truncate ``text`` with an ellipsis so that it fits ``width_in`` inches."""
-    if _text_width(text, fontsize, bold) <= width_in:
-        return text
-    while len(text) > 1 and _text_width(text + "…", fontsize, bold) > width_in:
-        text = text[:-1]
-    return text.rstrip() + "…"
-
-
-def _wrap_label(label: str, width_in: float, fontsize: float, bold: bool = True, lines: int = 2) -> str:
-    """``label`` broken at spaces into at most ``lines`` lines that fit ``width_in`` (the last one truncated)."""
-    words, out, current = label.split(" "), [], ""
-    for word in words:
-        trial = f"{current} {word}" if current else word
-        if current and _text_width(trial, fontsize, bold) > width_in:
-            out.append(current)
-            current = word
-        else:
-            current = trial
-    out.append(current)
-    if len(out) > lines:
-        out = [*out[:lines - 1], " ".join(out[lines - 1:])]
-    return "\n".join(_fit(line, width_in, fontsize, bold) for line in out)
-
-
 def _ranked_groups(cols: list[tuple[str, Any]]) -> dict[int, int]:
     """Column index -> number of ranks, for the first column of each group of ``explain_ranked`` results.
 
@@ -256,9 +211,9 @@ def _time_texts(cols: list[tuple[str, Any]], times: Mapping[str, float] | None,
 
 def _time_lines(text: str, width_in: float, fontsize: float) -> str:
     """The time text on one line if it fits, else its ``" · "``-separated parts on lines of their own."""
-    if _text_width(text, fontsize, bold=True) <= width_in:
+    if text_width(text, fontsize, bold=True) <= width_in:
         return text
-    return "\n".join(_fit(part, width_in, fontsize, bold=True) for part in text.split(" · "))
+    return "\n".join(fit_text(part, width_in, fontsize, bold=True) for part in text.split(" · "))
 
 
 def _cell_note(m: np.ndarray, offset: float, centered: bool) -> str:
@@ -361,7 +316,7 @@ def compare_figure(images: Any, explanations: Any, *, class_names: Any = None, v
         if len(e) != n:
             raise InputError(f"column {label!r} explains {len(e)} images but {n} images were given; "
                              "all explanations must be for the same images (select with exp[indices]).")
-        _check_maps(e.attributions, (n, h, w), resize=False)
+        check_maps(e.attributions, (n, h, w), resize=False)
     if time_in not in ("header", "cell", None):
         raise InputError(f"time_in must be 'header', 'cell' or None; got {time_in!r}")
     if isinstance(view, Mapping):
@@ -408,10 +363,10 @@ def compare_figure(images: Any, explanations: Any, *, class_names: Any = None, v
     room = cell_w - 0.12  # a clear gap between neighbouring headers
     headers = ["image"] * first_col
     for c, (label, _) in enumerate(cols):
-        lines = [_wrap_label(label, room, head_fs)]
+        lines = [wrap_label(label, room, head_fs)]
         if time_texts[c] and time_in == "header":
             lines.append(_time_lines(time_texts[c], room, head_fs))
-        lines.append(_fit(views[c].text, room, head_fs, bold=True))
+        lines.append(fit_text(views[c].text, room, head_fs, bold=True))
         headers.append("\n".join(lines))
     header_lines = max(h.count("\n") + 1 for h in headers)
     header_h = (header_lines + 0.6) * 1.2 * head_fs / 72 + 0.12 + (0.35 if title else 0.0)
@@ -428,7 +383,7 @@ def compare_figure(images: Any, explanations: Any, *, class_names: Any = None, v
                         (f"signed, per map: v / s, v = {what}, s = P{signed_percentile:g} of |v|; red for the "
                         "target, blue against")))
     width_each = min(3.6, (fig_w - 0.6) / max(len(legends), 1) - 0.4)
-    legend_texts = [_wrap_label(text, width_each + 0.3, cell_fs - 0.5, bold=False, lines=4)
+    legend_texts = [wrap_label(text, width_each + 0.3, cell_fs - 0.5, bold=False, lines=4)
                     for *_, text in legends]
     legend_lines = max((t.count("\n") + 1 for t in legend_texts), default=0)
     legend_h = 0.45 + legend_lines * 1.25 * (cell_fs - 0.5) / 72
@@ -455,7 +410,7 @@ def compare_figure(images: Any, explanations: Any, *, class_names: Any = None, v
             if j < first_col:
                 ax.imshow(rgb[i], interpolation="antialiased")
                 if agree and int(preds[0][i]) >= 0:  # -1: not a classifier (a segmentation model)
-                    ax.set_title(_fit(f"pred: {_class_name(class_names, int(preds[0][i]))}", room, cell_fs),
+                    ax.set_title(fit_text(f"pred: {class_name(class_names, int(preds[0][i]))}", room, cell_fs),
                                  fontsize=cell_fs, pad=2, color="0.25")
                 continue
             c = j - first_col
@@ -466,9 +421,9 @@ def compare_figure(images: Any, explanations: Any, *, class_names: Any = None, v
             suffix += _cell_note(e.attributions[i], float(offsets[c][i]), views[c].centered)
             if time_in == "cell" and time_texts[c]:
                 suffix += f" · {time_texts[c].split('/img')[0]}"
-            name_room = max(0.3, room - _text_width(suffix, cell_fs))
-            name = _class_name(class_names, target) if e.target is None else e.target  # or the score function
-            ax.set_title(_fit(name, name_room, cell_fs) + suffix, fontsize=cell_fs, pad=2)
+            name_room = max(0.3, room - text_width(suffix, cell_fs))
+            name = class_name(class_names, target) if e.target is None else e.target  # or the score function
+            ax.set_title(fit_text(name, name_room, cell_fs) + suffix, fontsize=cell_fs, pad=2)
 
     if legends:
         total = len(legends) * width_each + (len(legends) - 1) * 0.6

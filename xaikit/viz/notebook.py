@@ -98,7 +98,8 @@ def strip_figure(rows: Sequence[tuple[str, Any]], *, max_images: int = MAX_IMAGE
     mapping index -> name). The notebook display of results; a matplotlib Figure, not in pyplot."""
     from matplotlib.figure import Figure
 
-    from .compare import _class_name, choose_view, map_cells
+    from .compare import choose_view, map_cells
+    from .text import class_name
 
     first = rows[0][1]
     n, h, w = first.shape
@@ -127,7 +128,7 @@ def strip_figure(rows: Sequence[tuple[str, Any]], *, max_images: int = MAX_IMAGE
             ax.imshow(cells[i], interpolation="antialiased")
             target = int(exp.targets[i])
             wrong = " (≠ pred)" if int(exp.predictions[i]) != target else ""
-            ax.set_title(f"#{i}: {_class_name(class_names, target)}{wrong}", fontsize=fontsize, pad=3)
+            ax.set_title(f"#{i}: {class_name(class_names, target)}{wrong}", fontsize=fontsize, pad=3)
     if len(rows) == 1:
         label, exp = rows[0]
         fig.text(0.5, 1 - 0.05 / fh, f"{label} · {choose_view(exp).text}"

@@ -36,6 +36,7 @@ __all__ = [
     "to_display_gray",
     "colorize",
     "get_colormap",
+    "check_maps",
     "UNDO_SCHEMES",
     "CAFFE_MEAN_BGR",
     "TORCH_MEAN",
@@ -230,7 +231,8 @@ def colorize(maps01: np.ndarray, colormap: Any = "jet") -> np.ndarray:
     return cmap(np.clip(np.asarray(maps01, dtype=np.float32), 0, 1))[..., :3].astype(np.float32)
 
 
-def _check_maps(maps: Any, size: tuple[int, int, int], *, resize: bool) -> np.ndarray:
+def check_maps(maps: Any, size: tuple[int, int, int], *, resize: bool) -> np.ndarray:
+    """``maps`` as float32 ``(N, H, W)`` matching ``size`` (upsampled where ``resize``), or an error naming the fix."""
     maps = as_numpy(maps)
     if maps.ndim == 2 and size[0] == 1:
         raise InputError(f"maps must have shape (N, H, W); got {maps.shape}. For a single map pass maps[None].")
@@ -308,7 +310,7 @@ def overlay(images: Any, maps: Any, *, colormap: Any = "jet", alpha: float = 0.4
         raise InputError(f"blend must be 'constant' or 'value'; got {blend!r}")
     size = None if resize else tuple(np.shape(maps)[1:3])
     rgb = to_display_rgb(images, image_range, undo=undo, layout=layout, size=size)
-    maps = _check_maps(maps, rgb.shape[:3], resize=resize)
+    maps = check_maps(maps, rgb.shape[:3], resize=resize)
     norm = normalize_maps(maps, normalize, percentile=percentile)
     heat = colorize(norm, colormap)
     weight = alpha if blend == "constant" else alpha * norm[..., None]

@@ -23,8 +23,8 @@ import numpy as np
 from .._display import normalize_maps
 from ..errors import InputError
 from ..validation import check_positive_int
-from .compare import _class_name, _fit, _text_width, _wrap_label
 from .overlay import Undo, colorize, to_display_rgb
+from .text import class_name, fit_text, text_width, wrap_label
 
 __all__ = ["break_name", "randomisation_grid"]
 
@@ -39,7 +39,7 @@ def break_name(name: str, width_in: float, fontsize: float, bold: bool = False, 
     can (anywhere else where it must), so that no part of it is cut; only a name longer than ``lines`` lines is."""
     out, current = [], ""
     for ch in name:
-        if current and _text_width(current + ch, fontsize, bold) > width_in:
+        if current and text_width(current + ch, fontsize, bold) > width_in:
             cut = max(current.rfind(c) for c in "._/") + 1
             if 0 < cut < len(current):  # break after the last separator, carry the rest
                 out.append(current[:cut])
@@ -50,7 +50,7 @@ def break_name(name: str, width_in: float, fontsize: float, bold: bool = False, 
         current += ch
     out.append(current)
     if len(out) > lines:
-        out = [*out[:lines - 1], _fit("".join(out[lines - 1:]), width_in, fontsize, bold)]
+        out = [*out[:lines - 1], fit_text("".join(out[lines - 1:]), width_in, fontsize, bold)]
     return "\n".join(out)
 
 
@@ -124,8 +124,8 @@ def randomisation_grid(check: Any, image_index: int = 0, *, images: Any = None,
     cell_h = cell * h / w
     fs = 7.5 if cell >= 0.9 else 6.5
     head_fs = fs + 0.5
-    label_w = max(_text_width(label, head_fs, bold=True) for label in labels)
-    label_w = max(label_w, _text_width(f"last step: mean ρ −0.00 ({n}/{n})", fs)) + 0.25
+    label_w = max(text_width(label, head_fs, bold=True) for label in labels)
+    label_w = max(label_w, text_width(f"last step: mean ρ −0.00 ({n}/{n})", fs)) + 0.25
     label_w = min(max(label_w, 1.3), 2.6)
     gap, row_gap = 0.06, 0.08
     cell_title_h = fs * 1.5 / 72
@@ -157,7 +157,7 @@ def randomisation_grid(check: Any, image_index: int = 0, *, images: Any = None,
         if counted < n:
             value += f" ({counted}/{n})"
         fig.text((label_w - 0.12) / fig_w, 1.0 - (y + cell_h / 2 - 0.02) / fig_h,
-                 _fit(label, label_w - 0.15, head_fs, bold=True), ha="right", va="bottom", fontsize=head_fs,
+                 fit_text(label, label_w - 0.15, head_fs, bold=True), ha="right", va="bottom", fontsize=head_fs,
                  fontweight="bold", color="0.35" if control else "black")
         fig.text((label_w - 0.12) / fig_w, 1.0 - (y + cell_h / 2 + 0.02) / fig_h,
                  f"last step: mean ρ {value}", ha="right", va="top", fontsize=fs, color="0.3")
@@ -167,7 +167,7 @@ def randomisation_grid(check: Any, image_index: int = 0, *, images: Any = None,
             if j == 0:
                 ax.imshow(rgb[image_index], interpolation="nearest")
                 if i == 0:
-                    ax.set_title(_fit(_class_name(class_names, target), cell, fs), fontsize=fs, pad=2, color="0.3")
+                    ax.set_title(fit_text(class_name(class_names, target), cell, fs), fontsize=fs, pad=2, color="0.3")
                 continue
             c = columns[j - 1]
             m = cells[label][j - 1]
@@ -185,19 +185,19 @@ def randomisation_grid(check: Any, image_index: int = 0, *, images: Any = None,
     how = "cumulatively from the output down" if check.mode == "cascading" else "one at a time"
     if title is None:
         title = (f"Model-parameter randomisation (Adebayo et al. 2018): image #{image_index}, "
-                 f"explaining {_class_name(class_names, target)}")
+                 f"explaining {class_name(class_names, target)}")
     left_out = len(check.layers) - len(shown)
     subtitle = f"layers re-initialised {how}, seed {check.seed}" + (
         f"; {len(shown)} of {len(check.layers)} steps drawn" if left_out else "")
-    fig.text(0.5, 1.0 - 0.1 / fig_h, _fit(title, fig_w - 0.2, head_fs + 1.5), ha="center", va="top",
+    fig.text(0.5, 1.0 - 0.1 / fig_h, fit_text(title, fig_w - 0.2, head_fs + 1.5), ha="center", va="top",
              fontsize=head_fs + 1.5)
-    fig.text(0.5, 1.0 - 0.33 / fig_h, _fit(subtitle, fig_w - 0.2, fs), ha="center", va="top", fontsize=fs,
+    fig.text(0.5, 1.0 - 0.33 / fig_h, fit_text(subtitle, fig_w - 0.2, fs), ha="center", va="top", fontsize=fs,
              color="0.3")
     caption = (f"Each cell: |map| scaled to [0, 1] by its own {percentile:g}th percentile (black = 0; per cell: "
                "compare shapes, not brightness). ρ: Spearman rank correlation of |map| with the original map of "
                f"this image ('constant': no rank correlation). Left: the mean ρ over the {n} checked image(s) at "
                "the last step ((k/N): only k images had a non-constant map).")
-    fig.text(0.5, (caption_h - 0.08) / fig_h, _wrap_label(caption, fig_w - 0.6, fs, bold=False, lines=caption_lines),
+    fig.text(0.5, (caption_h - 0.08) / fig_h, wrap_label(caption, fig_w - 0.6, fs, bold=False, lines=caption_lines),
              ha="center", va="top", fontsize=fs, color="0.3", linespacing=1.3)
     return fig
 

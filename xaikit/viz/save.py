@@ -2,7 +2,7 @@
 
 A reader (a report builder, a browser refreshing a benchmark page) never sees a
 half-written file: everything is written to a temporary file in the target folder and
-renamed into place (:func:`xaikit._io.atomic_path`). A picture is drawn again from its
+renamed into place (:func:`xaikit.atomic_files.atomic_path`). A picture is drawn again from its
 results at will, so re-running a notebook cell replaces it (``overwrite=True``, the
 default here); pass ``overwrite=False`` to refuse an existing file. Results (``.npz``,
 stores) keep the guard: their ``save`` refuses an existing file unless told, and the CLI
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .._io import atomic_path, atomic_write_bytes, check_writable_path
+from ..atomic_files import atomic_path, atomic_write_bytes, check_writable_path
 from ..errors import InputError
 from ..validation import as_numpy
 

@@ -17,7 +17,7 @@ import numpy as np
 from .._display import map_offset
 from ..errors import InputError
 from ..validation import as_numpy
-from .overlay import Undo, _check_maps, get_colormap, to_display_gray
+from .overlay import Undo, check_maps, get_colormap, to_display_gray
 
 __all__ = ["signed_rgb", "signed_figure", "symmetric_scale", "SHAP_RED", "SHAP_BLUE", "signed_colormap"]
 
@@ -139,7 +139,7 @@ def signed_rgb(images: Any, maps: Any, *, percentile: float = 99.9, scale: Any =
     if not 0.0 <= image_alpha <= 1.0:
         raise InputError(f"image_alpha must be in [0, 1]; got {image_alpha}")
     gray = to_display_gray(images, image_range, undo=undo)
-    maps = _check_maps(maps, gray.shape, resize=resize)
+    maps = check_maps(maps, gray.shape, resize=resize)
     scales = _resolve_scales(maps, scale, percentile)
     v = np.clip(maps / scales[:, None, None], -1.0, 1.0)
     colour, a = _signed_colors(v, cmap)
@@ -215,7 +215,7 @@ def signed_figure(images: Any, maps: Any, *, percentile: float = 99.9, scale: An
         rgb_images = to_display_rgb(images, image_range, undo=undo)
     rendered = signed_rgb(images, maps, percentile=percentile, scale=scale, cmap=cmap, image_alpha=image_alpha,
                           image_range=image_range, undo=undo, resize=resize)
-    maps_arr = _check_maps(maps, rendered.shape[:3], resize=resize)
+    maps_arr = check_maps(maps, rendered.shape[:3], resize=resize)
     scales = _resolve_scales(maps_arr, scale, percentile)
     n, h, w = rendered.shape[:3]
     if titles is not None:

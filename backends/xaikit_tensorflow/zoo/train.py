@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from xaikit._io import atomic_path, atomic_write_text
-from xaikit.bench.store import json_ready
+from xaikit.atomic_files import atomic_path, atomic_write_text
+from xaikit.execution import json_ready
 
 from . import MODELS_DIR, ZOO, ZooModel, load_data
 

@@ -10,7 +10,7 @@ The maps come from the shipped zoo model (the PyTorch twin of the Keras weights)
 every training and test image; each retraining builds the same architecture from scratch
 (:data:`xaikit_torch.zoo.architectures.BUILDERS`) and trains it with Adam on the degraded
 images. Each retraining is a cell of a results store (``--store``, default
-``xaikit-roar-MODEL``) run by the bench's engines (:func:`xaikit.bench.roar.run_remove_and_retrain`,
+``xaikit-roar-MODEL``) run by xaikit's executors (:func:`xaikit.bench.roar.run_remove_and_retrain`,
 ``--engine local`` or ``ray``): a stopped run started again skips the finished cells.
 Magnitude methods (vanilla gradients, SmoothGrad) are ranked by ``|map|``, as the bench does.
 """
@@ -170,8 +170,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{result.params['n_test']} test images, {args.epochs} epochs; {seconds:.0f} s)\n\n{result.table()}\n")
     print(text)
     if args.out is not None:
-        from xaikit._io import atomic_write_text
-        from xaikit.bench.store import json_ready
+        from xaikit.atomic_files import atomic_write_text
+        from xaikit.execution import json_ready
 
         atomic_write_text(args.out, text)
         record = {"methods": list(result.methods), "fractions": result.fractions, "seeds": list(result.seeds),

@@ -1,4 +1,4 @@
-"""The local engine: every task runs in the driver's process, one at a time, in order.
+"""The local executor: every task runs in the driver's process, one at a time, in order.
 
 The default, needing no set-up. A task runs when the driver asks for its outcome, so the
 driver computes a cell while holding its claim on the store, exactly as it always did.
@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Engine, ModelRef, OpenModel, Outcome, Task, execute, open_ref
+from .executor import Executor
+from .tasks import ModelRef, OpenModel, Outcome, Task, error_text, execute, open_ref
 
-__all__ = ["LocalEngine"]
+__all__ = ["LocalExecutor"]
 
 
-class LocalEngine(Engine):
+class LocalExecutor(Executor):
     """Run tasks in this process; models the driver opened are used as they are."""
 
     name = "local"
@@ -38,7 +39,7 @@ class LocalEngine(Engine):
 
     def submit(self, task: Task, tag: Any = None) -> None:
         if self._pending is not None:
-            raise RuntimeError("the local engine runs one task at a time: take its outcome first")
+            raise RuntimeError("the local executor runs one task at a time: take its outcome first")
         self._pending = (tag, task)
 
     def next_done(self) -> tuple[Any, Outcome]:
@@ -54,7 +55,5 @@ class LocalEngine(Engine):
                 except (KeyboardInterrupt, SystemExit):
                     raise
                 except Exception as exc:  # noqa: BLE001 - reported like any failing task
-                    from .base import error_text
-
                     return tag, Outcome(error=error_text(exc))
         return tag, execute(task, model, {name: value for name, (_, value) in task.shared.items()})

@@ -1,7 +1,7 @@
-"""The Ray engine: tasks run on a pool of Ray actors, on this machine or on a cluster.
+"""The Ray executor: tasks run on a pool of Ray actors, on this machine or on a cluster.
 
 Each worker is an actor (:class:`ray.util.ActorPool` hands it one task at a time) that
-opens each model once, through the model services (:func:`.base.open_ref`: any backend's
+opens each model once, through the model services (:func:`.tasks.open_ref`: any backend's
 model, Keras, PyTorch, ONNX), and keeps it for the following tasks. Models and the large
 values of the tasks (image samples, maps) go through Ray's object store: each is put
 once (``ray.put``) and read by every worker that needs it. Results come back to the
@@ -22,10 +22,11 @@ import copy
 import os
 from typing import Any
 
-from ...errors import InputError, MissingDependencyError
-from .base import Engine, ModelRef, OpenModel, Outcome, Task, execute, open_ref
+from ..errors import InputError, MissingDependencyError
+from .executor import Executor
+from .tasks import ModelRef, OpenModel, Outcome, Task, error_text, execute, open_ref
 
-__all__ = ["RayEngine", "import_ray"]
+__all__ = ["RayExecutor", "import_ray"]
 
 #: Restarts of a worker that died, and retries of the calls it had, before the run stops.
 MAX_RESTARTS = 3
@@ -63,8 +64,6 @@ class _Worker:
                 try:
                     model = self.models[ref.key] = open_ref(ref)
                 except Exception as exc:  # noqa: BLE001 - reported like any failing task
-                    from .base import error_text
-
                     return tag, Outcome(error=error_text(exc), worker=os.getpid())
         # Values from the object store are read-only views of shared memory: the task gets its own copies.
         shared = {name: copy.deepcopy(value) for name, value in zip(names, values)}
@@ -77,7 +76,7 @@ class _Worker:
         self.models.pop(key, None)
 
 
-class RayEngine(Engine):
+class RayExecutor(Executor):
     """Run tasks on ``workers`` Ray actors.
 
     Parameters
@@ -132,7 +131,7 @@ class RayEngine(Engine):
         self._by_model: dict[str, set[str]] = {}  # model key -> keys of the shared values put for its tasks
         self._forgets: list[Any] = []  # calls that drop a model on the workers (waited for before closing)
 
-    # ----------------------------------------------------------------- the Engine protocol
+    # ----------------------------------------------------------------- the Executor protocol
     @property
     def capacity(self) -> int:
         return self.workers * self._depth

@@ -1,17 +1,17 @@
-"""What an engine runs: tasks of plain data, the models they name, and the outcome of each.
+"""What an executor runs: tasks of plain data, the models they name, and the outcome of each.
 
 A :class:`Task` is a module-level function and its arguments, all plain data (arrays,
 numbers, strings, a :class:`ModelRef`), so that any process can run it: the driver
-itself (:class:`~xaikit.bench.engines.local.LocalEngine`) or a Ray worker
-(:class:`~xaikit.bench.engines.ray_engine.RayEngine`). The function is called as
+itself (:class:`~xaikit.execution.local.LocalExecutor`) or a Ray worker
+(:class:`~xaikit.execution.ray_executor.RayExecutor`). The function is called as
 ``fn(model, **shared, **args)`` where ``model`` is the :class:`OpenModel` the task's
 :class:`ModelRef` names (None for tasks without a model) and ``shared`` are the large
-arrays several tasks read (a model's image sample, a row's maps): the Ray engine sends
+arrays several tasks read (a model's image sample, a row's maps): the Ray executor sends
 each of those once through the object store.
 
 :func:`execute` runs one task and never raises for a failure of the work itself: a
 failure is an :class:`Outcome` with ``error`` set, so that the driver reports it and
-goes on, whichever engine ran it.
+goes on, whichever executor ran it.
 """
 
 from __future__ import annotations
@@ -22,15 +22,14 @@ import os
 import tempfile
 import time
 import traceback
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ...errors import InputError
+from ..errors import InputError
 
-__all__ = ["Engine", "ModelRef", "OpenModel", "Outcome", "Task", "error_text", "execute", "open_ref"]
+__all__ = ["ModelRef", "OpenModel", "Outcome", "Task", "error_text", "execute", "open_ref", "weights_digest"]
 
 
 def error_text(exc: BaseException) -> str:
@@ -52,7 +51,7 @@ class ModelRef:
         Keyword arguments of :func:`~xaikit.models.open_model` (``path``, ``arch``, ``zoo``,
         ``weights``, ``input_size``, ``classes``, ``unsafe``, ``framework``, ``seed``).
     fingerprint : str or None
-        The weights digest the driver saw (:func:`xaikit.bench.sources.weights_digest`);
+        The weights digest the driver saw (:func:`weights_digest`);
         a worker that opens other weights (another file under the same name on another
         machine, an architecture initialised differently) refuses to run.
     data : bytes or None
@@ -113,7 +112,7 @@ class Task:
         The model the function works on, opened once per worker.
     shared : dict
         name -> ``(key, value)``: large values several tasks read (the image sample, a
-        row's maps). ``key`` identifies the value: an engine sends each key once.
+        row's maps). ``key`` identifies the value: an executor sends each key once.
     args : dict
         The other (small) arguments.
     """
@@ -136,14 +135,20 @@ class Outcome:
     worker: int | None = None  # the process that ran it
 
 
+def weights_digest(model: Any) -> str:
+    """A hash of every weight of ``model`` (its framework's services' fingerprint; 16 hex digits)."""
+    from ..registry import services_for
+
+    return services_for(model).fingerprint(model)[:16]
+
+
 # --------------------------------------------------------------------------- running a task
 _TEMP_DIR: list[str] = []
 
 
 def open_ref(ref: ModelRef) -> OpenModel:
     """Open the model ``ref`` names in this process, checking that its weights are the driver's."""
-    from ...models import open_model
-    from ..sources import weights_digest
+    from ..models import open_model
 
     spec = dict(ref.spec)
     if ref.data is not None:
@@ -151,7 +156,7 @@ def open_ref(ref: ModelRef) -> OpenModel:
             _TEMP_DIR.append(tempfile.mkdtemp(prefix="xaikit-models-"))
         local = Path(_TEMP_DIR[0]) / ref.key / Path(str(spec["path"])).name
         if not local.exists():
-            from ..._io import atomic_write_bytes
+            from ..atomic_files import atomic_write_bytes
 
             local.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(local, ref.data)
@@ -179,64 +184,3 @@ def execute(task: Task, model: OpenModel | None, shared: dict[str, Any]) -> Outc
         return Outcome(error=error_text(exc), traceback="".join(tb[-6:])[-3000:], seconds=time.perf_counter() - start,
                        worker=os.getpid())
     return Outcome(result, arrays, time.perf_counter() - start, worker=os.getpid())
-
-
-class Engine(ABC):
-    """Runs tasks, at most :attr:`capacity` at a time, and hands back each outcome once.
-
-    The driver :meth:`submit` s tasks while :meth:`has_room`, then takes finished ones
-    with :meth:`next_done` (in completion order). Engines are context managers:
-    :meth:`close` releases their workers.
-    """
-
-    name = "engine"
-
-    @property
-    @abstractmethod
-    def capacity(self) -> int:
-        """Tasks in flight at most."""
-
-    @property
-    @abstractmethod
-    def in_flight(self) -> int:
-        """Tasks submitted and not yet handed back."""
-
-    def has_room(self) -> bool:
-        return self.in_flight < self.capacity
-
-    @abstractmethod
-    def submit(self, task: Task, tag: Any = None) -> None:
-        """Start ``task``; ``tag`` comes back with its outcome."""
-
-    @abstractmethod
-    def next_done(self) -> tuple[Any, Outcome]:
-        """``(tag, outcome)`` of a finished task (waits for one)."""
-
-    def adopt(self, ref: ModelRef, model: OpenModel) -> None:  # noqa: B027 (optional: nothing by default)
-        """Use ``model``, already open in the driver, for tasks naming ``ref`` (where it can)."""
-
-    def release(self, ref: ModelRef) -> None:  # noqa: B027 (optional: nothing by default)
-        """Tasks naming ``ref`` are over: drop what is kept for them."""
-
-    def describe(self) -> dict[str, Any]:
-        """What runs the tasks (recorded with the results)."""
-        return {"engine": self.name}
-
-    def close(self) -> None:  # noqa: B027 (optional: nothing by default)
-        """Release the workers."""
-
-    def run(self, tasks: list[Task]) -> Iterator[tuple[int, Outcome]]:
-        """``(index, outcome)`` of every task, in completion order (keeps the engine full)."""
-        todo = list(enumerate(tasks))
-        todo.reverse()
-        while todo or self.in_flight:
-            while todo and self.has_room():
-                i, task = todo.pop()
-                self.submit(task, i)
-            yield self.next_done()
-
-    def __enter__(self) -> Engine:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

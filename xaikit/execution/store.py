@@ -42,8 +42,8 @@ from typing import Any
 
 import numpy as np
 
-from .._io import atomic_write_bytes
 from .._npz import NpzReader
+from ..atomic_files import atomic_write_bytes
 
 __all__ = [
     "STORE_VERSION",

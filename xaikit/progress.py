@@ -19,7 +19,7 @@ own). It appears only after :data:`BAR_DELAY` seconds, so quick calls stay silen
 ``progress=True``/``False`` forces it on or off; the environment variable
 ``XAIKIT_PROGRESS=1`` (or ``0``) does the same for every call that does not say.
 
->>> from xaikit._progress import progress_scope, report
+>>> from xaikit.progress import progress_scope, report
 >>> seen = []
 >>> with progress_scope(lambda done, total, unit: seen.append((done, total, unit))):
 ...     report(32, 100)
