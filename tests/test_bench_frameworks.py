@@ -67,7 +67,7 @@ def test_speed_suite_has_the_torch_cases_and_reports_them():
         assert {("shapes_cnn4@torch", method, 1), ("shapes_cnn4@torch", method, 64),
                 ("resnet18@torch", method, 1), ("shapes_cnn4@torch", method, 8)} <= floors, method
     keras_floors = {(c.model, c.method, c.n_images) for c in cases if c.kind == "floor"}
-    assert {("shapes_cnn4", m, n) for m in _core_methods() for n in (1, 8)} <= keras_floors  # the Keras twin
+    assert {("shapes_cnn4", m, n) for m in core_methods() for n in (1, 8)} <= keras_floors  # the Keras twin
     assert "partition_shap" not in {c.method for c in cases}  # no native floor for a library-only method
     kinds = {c.kind for c in cases}
     assert {"torch_overhead", "torch_library", "torch_memory", "torch_threads"} <= kinds

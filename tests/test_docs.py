@@ -7,7 +7,6 @@ filled by ``docs/hooks.py`` during the build, so they are checked here too.
 from __future__ import annotations
 
 import importlib.util
-import shutil
 import subprocess
 import sys
 from pathlib import Path

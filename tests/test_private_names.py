@@ -28,6 +28,8 @@ THIRD_PARTY_EXEMPT = {
     # Captum exports its Lime surrogate models and similarity kernel from no public module.
     ("backends/xaikit_captum/perturbation.py", "captum._utils.models.linear_model"),
     ("backends/xaikit_captum/perturbation.py", "captum.attr._core.lime"),
+    # ... nor its LRP rules (its tutorials import them from captum.attr._utils.lrp_rules).
+    ("backends/xaikit_captum/propagation.py", "captum.attr._utils.lrp_rules"),
 }
 
 

@@ -51,9 +51,10 @@ class Engine(abc.ABC):
     """Framework primitives for one model. Backends subclass it; see the module docstring.
 
     What an engine computes (:data:`xaikit.catalogue.CAPABILITIES`: ``scores`` always,
-    ``gradients``, ``layers``, ``head``, ``guided`` (modified ReLU backward passes), ``attention``,
-    ``propagation`` (DeepLift's and LRP's backward passes)) is declared once, in its backend's :attr:`~xaikit.registry.BackendSpec.capabilities`, so methods are offered
-    without importing the framework.
+    ``gradients``, ``layers``, ``head``, ``guided`` (modified ReLU backward passes),
+    ``attention``, ``propagation`` (DeepLift's and LRP's backward passes)) is declared once,
+    in its backend's :attr:`~xaikit.registry.BackendSpec.capabilities`, so methods are
+    offered without importing the framework.
 
     Attributes
     ----------

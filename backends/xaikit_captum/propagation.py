@@ -7,7 +7,6 @@ from typing import Any
 import numpy as np
 import torch
 from captum.attr import LRP, DeepLift, DeepLiftShap, LayerConductance
-from captum.attr._utils.lrp_rules import EpsilonRule, GammaRule  # Captum's documented import path of its rules
 from torch import nn
 from xaikit_torch.adapters import layer_map, to_tensor
 from xaikit_torch.engine import engine_for
@@ -118,6 +117,9 @@ class CaptumLRP(CaptumExplainer):
         return None
 
     def _rules(self, params: dict[str, Any]) -> list[tuple[nn.Module, Any]]:
+        # Captum exports its LRP rules from no public module; its own tutorials import them from here.
+        from captum.attr._utils.lrp_rules import EpsilonRule, GammaRule
+
         rules = []
         for module in self.model.modules():
             if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)) and params["rule"] == "gamma":

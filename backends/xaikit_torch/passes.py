@@ -31,7 +31,8 @@ from xaikit.errors import LayerError
 
 from .outputs import unwrap
 
-__all__ = ["EvalScope", "OutOfPlaceActivations", "PassGate", "PassState", "check_layer_calls", "grad_mode_kept", "pass_gate"]
+__all__ = ["EvalScope", "OutOfPlaceActivations", "PassGate", "PassState", "check_layer_calls", "grad_mode_kept",
+           "pass_gate"]
 
 
 class PassGate:

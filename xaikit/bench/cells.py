@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from ..execution import OpenModel
 from ..metrics.explained import MAGNITUDE_METHODS, transform_maps
 from ..metrics.model_scores import model_predict, score_label
-from ..execution import OpenModel
 from .config import CAUSAL_METRICS, MASK_METRICS, ROBUSTNESS_METRICS, SpeedConfig
 from .memory import PeakRSS
 

@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from ..metrics.roar import RoarResult, prepare_roar, retrained_accuracy
 from ..execution import Executor, ResultStore, Task, array_digest, cell_key, code_digest, get_executor
+from ..metrics.roar import RoarResult, prepare_roar, retrained_accuracy
 
 __all__ = ["roar_cell", "run_remove_and_retrain"]
 

@@ -125,7 +125,7 @@ def _images(n: int, seed: int = 0, size: tuple[int, int, int] = SIZE) -> np.ndar
 
 def _zoo_params(method: str) -> dict[str, Any]:
     """A method's parameters on the zoo's 64x64 CNN (as on its PyTorch twin: occlusion patches of 8 pixels)."""
-    return {"patch_size": 8} if method == "occlusion" else _method_params(CAM_LAYERS["shapes_cnn4"], method, False)
+    return {"patch_size": 8} if method == "occlusion" else suite_method_params(CAM_LAYERS["shapes_cnn4"], method, False)
 
 
 def default_cases(quick: bool = False, full: bool = False, device: str = "cpu") -> list[SpeedCase]:
@@ -136,7 +136,7 @@ def default_cases(quick: bool = False, full: bool = False, device: str = "cpu") 
                      if c.kind not in _CPU_ONLY_KINDS]
         return on_device
     cases: list[SpeedCase] = [SpeedCase("floor", "shapes_cnn4", method, n, _zoo_params(method))
-                              for method in _core_methods() for n in (1, 8)]
+                              for method in core_methods() for n in (1, 8)]
     models = ["cnn4"] if quick else ["cnn4", "vgg16", "xception"]
     for model in models:
         big = model != "cnn4"
