@@ -118,7 +118,7 @@ def test_compare_reports_steady_state_first_call_and_effective_parameters(functi
     assert "(1 image(s))" in md and "(3 image(s))" in md  # smoothgrad: the first image; gradcam: the same call
     params = md.split("| pair | effective parameters |")[1]
     assert ("| gradcam (tensorflow) | batch_size=32, score='logit', layer='conv_b', layer_layout='channels_last', "
-            "relu=True, layer_grid=[7, 11] |") in params
+            "relu=True, eigen_smooth=False, aug_smooth=False, layer_grid=[7, 11] |") in params
     assert "noise=0.15" in params and "n_samples=4" in params and "channel_reduce='sum'" in params
     cold = xk.compare(functional_cnn, images, pairs=[("gradcam", "tensorflow"), ("gradcam++", "tensorflow")],
                       warmup=False)

@@ -187,6 +187,9 @@ def cases(draw: st.DrawFn, method: str, backend: str) -> tuple:
         valid = valid and params["n_designs"] in (2, 4)  # a power of two
     valid = valid and all(rule(params[name]) for name, rule in CONTEXT_RULES.items()
                           if isinstance(params.get(name), int) and not isinstance(params[name], bool))
+    if backend == "pytorch-grad-cam" and params.get("relu") is False and (
+            params.get("aug_smooth") is True or isinstance(params.get("layer"), list)):
+        valid = False  # the library rectifies each layer's / augmentation's map before averaging: refused by name
     if not _stride_fits(params, table):  # windows leaving pixels between them: refused with the fix
         if valid_only:
             del params["stride"]
@@ -200,9 +203,12 @@ def cases(draw: st.DrawFn, method: str, backend: str) -> tuple:
 
 #: Refusals that depend on the image or the model, not on the parameters alone: valid values may meet them (SLIC finds
 #: one segment in a flat 8 x 8 image whatever n_segments asks, and Captum's KernelShap needs two; tf-explain's
-#: occlusion takes the one score its model's output allows).
+#: occlusion takes the one score its model's output allows; DeepLift's and LRP's rules stop at a final softmax, which
+#: these tiny models have: score='probability' is refused on them).
 DEPENDS_ON_THE_INPUT = {("kernel_shap", "captum"): "needs at least 2 segments per image",
-                        ("occlusion", "tf-explain"): "for this model that is score="}
+                        ("occlusion", "tf-explain"): "for this model that is score=",
+                        **{(m, b): "has no rule for the final" for m in ("deeplift", "deepliftshap", "lrp")
+                           for b in ("tensorflow", "torch", "captum")}}
 
 
 @pytest.mark.parametrize("method,backend", PAIRS, ids=[f"{m}:{b}" for m, b in PAIRS])

@@ -39,7 +39,8 @@ PARAMS = {"smoothgrad": {"n_samples": 3, "seed": 1}, "integrated_gradients": {"s
           "occlusion": {"patch_size": 8, "baseline": 0.5}, "vargrad": {"n_samples": 3, "seed": 1},
           "squaregrad": {"n_samples": 3, "seed": 1}, "rise": {"n_samples": 16, "grid_size": 3, "seed": 1},
           "kernel_shap": {"n_samples": 16, "n_segments": 8, "seed": 1},
-          "lime": {"n_samples": 16, "n_segments": 8, "seed": 1}, "sobol": {"grid_size": 2, "n_designs": 4}}
+          "lime": {"n_samples": 16, "n_segments": 8, "seed": 1}, "sobol": {"grid_size": 2, "n_designs": 4},
+          "deepliftshap": {"background": BACKGROUND[:2]}}
 
 
 def _jobs(backend: str) -> list[str]:
