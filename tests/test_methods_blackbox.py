@@ -1,6 +1,8 @@
 """Black-box methods (RISE, KernelSHAP, LIME, Sobol): closed forms on linear and additive models, exact Shapley
 values, the libraries' formulas (shap, scikit-learn's Ridge, lime's kernel, Xplique's Jansen estimator), and the
-kernels they are made of."""
+kernels they are made of. The linear models run on the NumPy analytic engine (numpy_engine.py): only the tests
+marked ``tensorflow`` need a framework (each backend's own scores on linear models are checked by the conformance
+suite, xaikit.testing)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import math
 import cv2
 import numpy as np
 import pytest
+from numpy_engine import TinyNet, explain
 
 import xaikit as xk
 from xaikit.errors import InputError
@@ -33,16 +36,15 @@ from xaikit.kernels import (
     sobol_rows,
 )
 
-pytestmark = pytest.mark.tensorflow
-
 SHAPE = (8, 10, 3)
 
 
-def _linear(make_linear, seed=0, classes=3):
+def _linear(seed=0, classes=3):
+    """A linear model on the NumPy analytic engine (:mod:`numpy_engine`): the methods need only its scores."""
     rng = np.random.default_rng(seed)
     w = rng.normal(0, 1, (int(np.prod(SHAPE)), classes)).astype(np.float32)
     b = rng.normal(0, 0.1, classes).astype(np.float32)
-    return make_linear(w, b, SHAPE), w.reshape(*SHAPE, classes), b
+    return TinyNet.linear(w, b, SHAPE), w.reshape(*SHAPE, classes), b
 
 
 def _images(n=2, seed=3):
@@ -156,14 +158,13 @@ def test_sobol_designs_need_a_power_of_two():
 
 @pytest.mark.parametrize("segmentation, n_segments, n_samples", [("grid", 12, 200), ("slic", 20, 300),
                                                                  ("grid", 4, 1000)])
-def test_kernel_shap_on_a_linear_model_gives_each_segments_exact_shapley_value(make_linear, segmentation,
-                                                                               n_segments, n_samples):
+def test_kernel_shap_on_a_linear_model_gives_each_segments_exact_shapley_value(segmentation, n_segments, n_samples):
     """For f = w . x + b the Shapley value of a segment is sum over its pixels of w (x - baseline), sampled or not."""
-    model, w, _ = _linear(make_linear)
+    model, w, _ = _linear()
     x = _images()
     t = np.array([2, 0])
-    exp = xk.explain(model, x, method="kernel_shap", targets=t, segmentation=segmentation, n_segments=n_segments,
-                     n_samples=n_samples, baseline=0.3, seed=1, batch_size=7)
+    exp = explain(model, x, "kernel_shap", targets=t, segmentation=segmentation, n_segments=n_segments,
+                  n_samples=n_samples, baseline=0.3, seed=1, batch_size=7)
     assert exp.params["segmentation"] == segmentation and exp.params["n_segments"] == n_segments
     for i in range(len(x)):
         labels = exp.extras["segments"][i]
@@ -183,6 +184,7 @@ def _exact_shapley(value, m):
     return phi
 
 
+@pytest.mark.tensorflow
 def test_kernel_shap_enumerates_small_games_exactly_and_matches_shaps_kernel_explainer(functional_cnn):
     """On a non-linear CNN with 4 segments all 14 coalitions are evaluated: the exact Shapley values, as brute
     force and shap's KernelExplainer (on the same game) give them."""
@@ -207,6 +209,7 @@ def test_kernel_shap_enumerates_small_games_exactly_and_matches_shaps_kernel_exp
     np.testing.assert_allclose(values, reference, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.tensorflow
 def test_kernel_shap_values_sum_to_the_score_gain_when_sampled(functional_cnn, images):
     exp = xk.explain(functional_cnn, images, method="kernel_shap", n_segments=30, n_samples=64, seed=2, targets=1)
     full = xk.registry.get_services("tensorflow").class_scores(functional_cnn, images, "logit")[:, 1]
@@ -216,20 +219,20 @@ def test_kernel_shap_values_sum_to_the_score_gain_when_sampled(functional_cnn, i
                                atol=1e-4)
 
 
-def test_kernel_shap_with_one_segment_gives_it_the_whole_gain(make_linear):
-    model, w, _ = _linear(make_linear)
+def test_kernel_shap_with_one_segment_gives_it_the_whole_gain():
+    model, w, _ = _linear()
     x = _images(1)
-    exp = xk.explain(model, x, method="kernel_shap", segmentation="grid", n_segments=1, targets=0, seed=0)
+    exp = explain(model, x, "kernel_shap", segmentation="grid", n_segments=1, targets=0, seed=0)
     np.testing.assert_allclose(exp.attributions[0], ((x[0] - 0.0) * w[..., 0]).sum(), rtol=1e-5)
 
 
 # ----------------------------------------------------------------------------- LIME
-def test_lime_without_ridge_on_a_linear_model_recovers_each_segments_contribution(make_linear):
-    model, w, b = _linear(make_linear, seed=1)
+def test_lime_without_ridge_on_a_linear_model_recovers_each_segments_contribution():
+    model, w, b = _linear(seed=1)
     x = _images()
     t = np.array([1, 2])
-    exp = xk.explain(model, x, method="lime", targets=t, segmentation="grid", n_segments=12, n_samples=80,
-                     ridge_alpha=0.0, seed=3)
+    exp = explain(model, x, "lime", targets=t, segmentation="grid", n_segments=12, n_samples=80,
+                  ridge_alpha=0.0, seed=3)
     for i in range(len(x)):
         labels = exp.extras["segments"][i]
         values = _segment_sums(((x[i] - 0.0) * w[..., t[i]]).sum(-1), labels)
@@ -237,12 +240,12 @@ def test_lime_without_ridge_on_a_linear_model_recovers_each_segments_contributio
     np.testing.assert_allclose(exp.extras["intercept"], b[t], atol=1e-4)  # the score of the baseline image
 
 
-def test_lime_ridge_shrinks_towards_zero(make_linear):
-    model, _, _ = _linear(make_linear, seed=1)
+def test_lime_ridge_shrinks_towards_zero():
+    model, _, _ = _linear(seed=1)
     x = _images(1)
     common = {"targets": 0, "segmentation": "grid", "n_segments": 12, "n_samples": 60, "seed": 3}
-    free = xk.explain(model, x, method="lime", ridge_alpha=0.0, **common)
-    ridge = xk.explain(model, x, method="lime", ridge_alpha=5.0, **common)
+    free = explain(model, x, "lime", ridge_alpha=0.0, **common)
+    ridge = explain(model, x, "lime", ridge_alpha=5.0, **common)
     assert 0 < np.abs(ridge.attributions).sum() < np.abs(free.attributions).sum()
 
 
@@ -261,14 +264,14 @@ def _rise_masks_of(images, seed, n_samples, grid, p_keep):
     return np.stack(out).astype(np.float64)
 
 
-def test_rise_on_a_linear_model(make_linear):
+def test_rise_on_a_linear_model():
     """f(x M + b (1 - M)) = f(b) + sum_q c_q M(q) with c = w (x - b): the map is f(b) + sum_q c_q K(q, p) with
     K(q, p) = sum_j M_j(q) M_j(p) / sum_j M_j(p) over the masks drawn."""
-    model, w, bias = _linear(make_linear, seed=2)
+    model, w, bias = _linear(seed=2)
     x = _images()
     t = np.array([0, 1])
-    exp = xk.explain(model, x, method="rise", targets=t, n_samples=60, grid_size=3, p_keep=0.4, baseline=0.2, seed=7,
-                     batch_size=16)
+    exp = explain(model, x, "rise", targets=t, n_samples=60, grid_size=3, p_keep=0.4, baseline=0.2, seed=7,
+                  batch_size=16)
     masks = _rise_masks_of(x, 7, 60, 3, 0.4)
     for i in range(len(x)):
         c = ((x[i] - 0.2) * w[..., t[i]]).sum(-1)
@@ -280,20 +283,20 @@ def test_rise_on_a_linear_model(make_linear):
     assert abs(masks.mean() - 0.4) < 0.05
 
 
-def test_rise_keeping_everything_gives_the_score_everywhere(make_linear):
-    model, _, _ = _linear(make_linear, seed=2)
+def test_rise_keeping_everything_gives_the_score_everywhere():
+    model, _, _ = _linear(seed=2)
     x = _images()
-    exp = xk.explain(model, x, method="rise", targets=[2, 1], n_samples=5, p_keep=1.0, seed=0)
+    exp = explain(model, x, "rise", targets=[2, 1], n_samples=5, p_keep=1.0, seed=0)
     np.testing.assert_allclose(exp.attributions, exp.outputs[[0, 1], [2, 1]][:, None, None] * np.ones((1, 8, 10)),
                                rtol=1e-5)
 
 
 # ----------------------------------------------------------------------------- Sobol
-def test_sobol_on_an_additive_model(make_linear):
+def test_sobol_on_an_additive_model():
     """f(M) = f(b) + sum_i c_i M_i: the estimator on the same designs, and the closed form c_i^2 / sum c_j^2."""
-    model, w, _ = _linear(make_linear, seed=4)
+    model, w, _ = _linear(seed=4)
     x = _images(1)
-    exp = xk.explain(model, x, method="sobol", targets=1, grid_size=3, n_designs=256, baseline=0.1, batch_size=256)
+    exp = explain(model, x, "sobol", targets=1, grid_size=3, n_designs=256, baseline=0.1, batch_size=256)
     labels = grid_segments(SHAPE[:2], (3, 3))
     c = _segment_sums(((x[0] - 0.1) * w[..., 1]).sum(-1), labels)
     a, b = sobol_designs(9, 256)
@@ -305,19 +308,18 @@ def test_sobol_on_an_additive_model(make_linear):
     assert exp.attributions.shape == (1, *SHAPE[:2])
 
 
-def test_sobol_refuses_a_design_count_that_is_not_a_power_of_two(make_linear):
-    model, _, _ = _linear(make_linear)
+def test_sobol_refuses_a_design_count_that_is_not_a_power_of_two():
+    model, _, _ = _linear()
     with pytest.raises(InputError, match="n_designs must be a power of two"):
-        xk.explain(model, _images(1), method="sobol", n_designs=24)
+        explain(model, _images(1), "sobol", n_designs=24)
 
 
-def test_black_box_methods_fill_with_the_baseline_in_the_model_layout(make_linear):
+def test_black_box_methods_fill_with_the_baseline_in_the_model_layout():
     """A per-channel baseline: removing every segment gives the baseline image's score (KernelSHAP's base value)."""
-    model, w, bias = _linear(make_linear, seed=5)
+    model, w, bias = _linear(seed=5)
     x = _images(1)
     fill = np.array([0.1, 0.5, 0.9], np.float32)
-    exp = xk.explain(model, x, method="kernel_shap", segmentation="grid", n_segments=6, baseline=fill, targets=2,
-                     n_samples=62)
+    exp = explain(model, x, "kernel_shap", segmentation="grid", n_segments=6, baseline=fill, targets=2, n_samples=62)
     assert exp.extras["base_value"][0] == pytest.approx((fill * w[..., 2]).sum() + bias[2], rel=1e-5)
 
 

@@ -1,11 +1,14 @@
 """The CAM family beyond Grad-CAM (XGrad-CAM, HiResCAM, LayerCAM, Score-CAM, Ablation-CAM, Eigen-CAM) and the
 modified backward passes (guided backpropagation, deconvnet, Guided Grad-CAM): analytic references on tiny
-networks, the formulas of pytorch-grad-cam, Captum and the papers written out in NumPy."""
+networks, the formulas of pytorch-grad-cam, Captum and the papers written out in NumPy. The references on the
+1x1-conv + global-average-pooling net are checked on the NumPy engine (test_methods_numpy.py); the TensorFlow engine's
+primitives are compared with it here."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from numpy_engine import TinyNet, engine_for
 
 import xaikit as xk
 from xaikit.kernels import principal_projection, upsample_bilinear
@@ -52,29 +55,26 @@ def pooled_cnn(keras):
 
 
 # ----------------------------------------------------------------------------- gradient CAMs
-def test_layercam_with_one_channel_is_gradcam_up_to_the_relu_of_the_gradient(keras):
-    model, (_, _, _, bd) = _gap_net(keras, channels=1, classes=2, seed=4)
-    model.get_layer("out").set_weights([np.array([[1.5, -0.7]], np.float32), bd])  # class 0: w > 0, class 1: w < 0
-    x = _images()
-    for relu in (True, False):
-        layer = xk.explain(model, x, method="layercam", layer="conv", targets=0, relu=relu)
-        grad = xk.explain(model, x, method="gradcam", layer="conv", targets=0, relu=relu)
-        np.testing.assert_allclose(layer.attributions, grad.attributions, rtol=1e-5, atol=1e-7)
-    # a negative weight: Grad-CAM's map is negative evidence, LayerCAM keeps only positive gradients
-    negative = xk.explain(model, x, method="gradcam", layer="conv", targets=1, relu=False)
-    assert negative.attributions.min() < 0 and negative.attributions.max() <= 0
-    layer = xk.explain(model, x, method="layercam", layer="conv", targets=1, relu=False)
-    np.testing.assert_array_equal(layer.attributions, 0.0)
-
-
-@pytest.mark.parametrize("method", ["hirescam", "xgradcam"])
-def test_hirescam_and_xgradcam_equal_gradcam_on_a_global_average_pooling_head(keras, method):
-    """The gradient is w_k / (h w) at every location, so the three weightings coincide (Draelos & Carin; Fu et al.)."""
-    model, _ = _gap_net(keras, channels=5, seed=2)
-    x = _images()
-    a = xk.explain(model, x, method=method, layer="conv", targets=[0, 1, 2], relu=False)
-    b = xk.explain(model, x, method="gradcam", layer="conv", targets=[0, 1, 2], relu=False)
-    np.testing.assert_allclose(a.layer_attributions, b.layer_attributions, rtol=1e-4, atol=1e-6)
+def test_the_engines_cam_primitives_are_the_numpy_engines_on_a_gap_net(keras):
+    """The CAM family's references on the 1x1-conv + GAP net are checked on the NumPy engine (test_methods_numpy.py);
+    here the TensorFlow engine's primitives on the same weights give what the NumPy engine gives."""
+    model, (wc, bc, wd, bd) = _gap_net(keras, channels=4, seed=6)
+    twin = TinyNet.gap(wc, bc, wd, bd, SHAPE[:2])
+    engine, reference = xk.registry.get_services("tensorflow").engine(model), engine_for(twin)
+    x, t = _images(3), np.array([2, 0, -1], np.int32)
+    for got, expected in zip(engine.layer_gradients(x, t, "logit", "conv"),
+                             reference.layer_gradients(x, t, "logit", "conv")):
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
+    for got, expected in zip(engine.probe(x, "logit", "conv"), reference.probe(x, "logit", "conv")):
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
+    for rule in ("plain", "guided", "deconvnet"):
+        for got, expected in zip(engine.input_gradients(x, t, "logit", rule=rule),
+                                 reference.input_gradients(x, t, "logit", rule=rule)):
+            np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-7, err_msg=rule)
+    ablated = _acts(x, wc, bc) * np.array([1, 0, 1, 1], np.float32)  # Ablation-CAM's head runs
+    np.testing.assert_allclose(engine.head_scores(ablated, np.array([1, 1, 0], np.int32), "logit", "conv"),
+                               reference.head_scores(ablated, np.array([1, 1, 0], np.int32), "logit", "conv"),
+                               rtol=1e-5, atol=1e-6)
 
 
 def _pytorch_grad_cam(method: str, acts: np.ndarray, grads: np.ndarray) -> np.ndarray:
@@ -99,29 +99,6 @@ def test_gradient_cams_follow_pytorch_grad_cams_formulas(pooled_cnn, method):
 
 
 # ----------------------------------------------------------------------------- gradient-free CAMs
-def _scorecam_reference(x, wc, bc, wd, bd, t, normalise=lambda m: (m - m.min()) / (m.max() - m.min() + 1e-8)):
-    """Score-CAM on the 1x1-conv + GAP net by hand (the layer is at input resolution: no upsampling)."""
-    out = []
-    for xi, ti in zip(x, t):
-        a = _acts(xi, wc, bc)
-        scores = []
-        for k in range(a.shape[-1]):
-            masked = xi * normalise(a[..., k])[..., None]
-            scores.append(_acts(masked, wc, bc).mean(axis=(0, 1)) @ wd[:, ti] + bd[ti])
-        w = np.exp(np.array(scores) - max(scores))
-        out.append(np.maximum((a * (w / w.sum())).sum(-1), 0))
-    return np.stack(out)
-
-
-def test_scorecam_on_a_1x1_conv_gap_net(keras):
-    model, (wc, bc, wd, bd) = _gap_net(keras, channels=4, seed=6)
-    x = _images(3)
-    t = np.array([2, 0, 1])
-    exp = xk.explain(model, x, method="scorecam", layer="conv", targets=t, batch_size=3)
-    np.testing.assert_allclose(exp.attributions, _scorecam_reference(x, wc, bc, wd, bd, t), rtol=1e-4, atol=1e-6)
-    assert exp.params["n_channels"] == 4  # recorded: the floor counts 1 + 4 forward passes
-
-
 def test_scorecam_masks_follow_pytorch_grad_cam_up_to_its_align_corners_upsampling(pooled_cnn):
     """pytorch-grad-cam upsamples the masks with align_corners=True; the same formula with half-pixel centres (every
     other map's upsampling here) is reproduced exactly, and the library's differs by little."""
@@ -159,20 +136,6 @@ def test_scorecam_masks_follow_pytorch_grad_cam_up_to_its_align_corners_upsampli
     assert min(corr) > 0.9, corr
 
 
-def test_ablationcam_on_a_1x1_conv_gap_net(keras):
-    """Zeroing channel k removes mean(A_k) w_kt from the logit: w_k = mean(A_k) w_kt / y."""
-    model, (wc, bc, wd, bd) = _gap_net(keras, channels=4, seed=7)
-    x = _images(3)
-    t = np.array([1, 1, 0])
-    exp = xk.explain(model, x, method="ablationcam", layer="conv", targets=t, relu=False, batch_size=5)
-    expected = []
-    for xi, ti in zip(x, t):
-        a = _acts(xi, wc, bc)
-        y = a.mean(axis=(0, 1)) @ wd[:, ti] + bd[ti]
-        expected.append((a * (a.mean(axis=(0, 1)) * wd[:, ti] / y)).sum(-1))
-    np.testing.assert_allclose(exp.attributions, np.stack(expected), rtol=1e-4, atol=1e-5)
-
-
 def test_ablationcam_needs_a_model_that_splits_at_the_layer(keras):
     inp = keras.Input(SHAPE)
     conv = keras.layers.Conv2D(2, 1, name="conv")(inp)
@@ -180,22 +143,6 @@ def test_ablationcam_needs_a_model_that_splits_at_the_layer(keras):
     model = keras.Model(inp, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(skip)))
     with pytest.raises(xk.LayerError, match="cannot be computed from that layer's output alone"):
         xk.explain(model, _images(1), method="ablationcam", layer="conv")
-
-
-def test_eigencam_is_the_first_principal_component_with_a_fixed_sign(keras):
-    model, (wc, bc, _, _) = _gap_net(keras, channels=6, seed=9)
-    x = _images(3, seed=3)
-    exp = xk.explain(model, x, method="eigencam", layer="conv", relu=False)
-    for xi, got in zip(x, exp.layer_attributions):
-        a = _acts(xi, wc, bc).reshape(-1, 6)
-        a = a - a.mean(axis=0)  # pytorch-grad-cam's get_2d_projection, whose sign is the SVD's
-        projection = (a @ np.linalg.svd(a, full_matrices=True)[2][0]).reshape(SHAPE[:2])
-        assert np.allclose(got, projection, atol=1e-4) or np.allclose(got, -projection, atol=1e-4)
-        mean_map = a.mean(axis=1).reshape(SHAPE[:2])
-        assert np.corrcoef(got.ravel(), mean_map.ravel())[0, 1] >= 0  # the stated sign rule
-    # the class does not matter
-    other = xk.explain(model, x, method="eigencam", layer="conv", relu=False, targets=2)
-    np.testing.assert_array_equal(other.attributions, exp.attributions)
 
 
 def test_principal_projection_sign_follows_the_mean_activation():

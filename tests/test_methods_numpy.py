@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -331,26 +332,37 @@ def test_a_layer_the_engine_does_not_have_is_refused():
 
 
 # ----------------------------------------------------------------------------- no framework
-def _run_all() -> None:
-    """Every other test of this module, without pytest (parametrized ones for each of their values)."""
-    for name, test in list(globals().items()):
+#: Modules whose tests run on the NumPy engine, checked by :func:`test_these_tests_import_no_framework`.
+NUMPY_ONLY = ("test_methods_numpy", "test_methods_blackbox")
+
+
+def run_module(module: Any) -> None:
+    """Every test of ``module`` that takes no fixture, without pytest (parametrized ones for each of their values);
+    tests marked ``tensorflow`` and this module's subprocess test are left out."""
+    for name, test in list(vars(module).items()):
         if not name.startswith("test_") or name == "test_these_tests_import_no_framework":
             continue
-        marks = [m for m in getattr(test, "pytestmark", []) if m.name == "parametrize"]
-        if not marks:
+        marks = getattr(test, "pytestmark", [])
+        if any(m.name == "tensorflow" for m in marks):
+            continue
+        grid = [m for m in marks if m.name == "parametrize"]
+        if not grid:
             test()
-        for value in marks[0].args[1] if marks else ():
-            test(**{marks[0].args[0]: value})
+            continue
+        names = [n.strip() for n in grid[0].args[0].split(",")]
+        for value in grid[0].args[1]:
+            test(**dict(zip(names, value if len(names) > 1 else (value,))))
 
 
 def test_these_tests_import_no_framework():
-    """This module's tests run in a fresh process (without conftest.py, which imports PyTorch first) and leave
-    neither TensorFlow nor PyTorch in ``sys.modules``."""
+    """The tests on the NumPy engine run in a fresh process (without conftest.py, which imports PyTorch first) and
+    leave neither TensorFlow nor PyTorch in ``sys.modules``."""
     tests = Path(__file__).resolve().parent
-    code = ("import sys, warnings\n"
+    code = ("import importlib, sys, warnings\n"
             "warnings.simplefilter('ignore')\n"
-            "import test_methods_numpy\n"
-            "test_methods_numpy._run_all()\n"
+            "from test_methods_numpy import NUMPY_ONLY, run_module\n"
+            "for name in NUMPY_ONLY:\n"
+            "    run_module(importlib.import_module(name))\n"
             "print('LOADED', sorted(m for m in ('tensorflow', 'keras', 'torch', 'jax') if m in sys.modules))\n")
     paths = [str(tests.parent), str(tests.parent / "backends"), str(tests), os.environ.get("PYTHONPATH", "")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
