@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny hand-built Keras models whose explanations are known."""
+"""Shared fixtures: tiny hand-built Keras and PyTorch models whose explanations are known (their builders, and
+helpers that are not fixtures, are in helpers.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import numpy as np
 import pytest
+from helpers import linear_model, small_torch_cnn
 
 # PyTorch before TensorFlow: the Triton of CUDA builds of torch crashes if TensorFlow's LLVM is loaded first.
 for _first in ("torch", "torchvision"):
@@ -104,27 +106,26 @@ def background():
     return np.random.default_rng(7).uniform(0, 1, (8, 20, 28, 3)).astype(np.float32)
 
 
-def linear_model(keras, weights: np.ndarray, bias: np.ndarray, shape: tuple[int, int, int], activation=None,
-                 sequential: bool = False):
-    """f(x) = activation(W^T flatten(x) + b): gradients are W, known in closed form."""
-    from keras import layers
-
-    dense = layers.Dense(weights.shape[1], activation=activation, name="dense")
-    if sequential:
-        model = keras.Sequential([keras.Input(shape), layers.Flatten(name="flat"), dense])
-    else:
-        inp = keras.Input(shape)
-        model = keras.Model(inp, dense(layers.Flatten(name="flat")(inp)))
-    dense.set_weights([weights.astype(np.float32), bias.astype(np.float32)])
-    return model
-
-
 @pytest.fixture(scope="session")
 def make_linear(keras):
     def make(weights, bias, shape, activation=None, sequential=False):
         return linear_model(keras, weights, bias, shape, activation, sequential)
 
     return make
+
+
+@pytest.fixture(scope="module")
+def nested_model(keras):
+    """Transfer-learning shape: Sequential([base Functional, GAP, Dense softmax])."""
+    from keras import layers
+
+    keras.utils.set_random_seed(2)
+    base_in = keras.Input((20, 28, 3))
+    h = layers.Conv2D(4, 3, activation="relu", name="base_conv1")(base_in)
+    h = layers.Conv2D(4, 3, activation="relu", name="base_conv2")(h)
+    base = keras.Model(base_in, h, name="base")
+    return keras.Sequential([base, layers.GlobalAveragePooling2D(name="gap"),
+                             layers.Dense(3, activation="softmax", name="head")])
 
 
 # ----------------------------------------------------------------------------- PyTorch
@@ -135,38 +136,6 @@ def torch():
     # spin-wait when oversubscribed (a 20 ms ResNet pass then takes a second).
     torch.set_num_threads(1)
     return torch
-
-
-def small_torch_cnn(torch, *, custom_forward: bool = False):
-    """The Keras ``small_cnn_layers`` network in PyTorch: Conv-ReLU (in place), BatchNorm, pooling, Dropout, softmax.
-
-    ``custom_forward`` gives the same modules under a class with its own ``forward`` (not
-    an ``nn.Sequential``), so the engine's generic paths (hooks replacing a layer's
-    output) are compared with the ``nn.Sequential`` ones.
-    """
-    from collections import OrderedDict
-
-    from torch import nn
-
-    layers = OrderedDict(
-        conv_a=nn.Conv2d(3, 4, 3), relu_a=nn.ReLU(inplace=True), bn=nn.BatchNorm2d(4), bn_relu=nn.ReLU(),
-        pool_a=nn.MaxPool2d(2), conv_b=nn.Conv2d(4, 6, 3), relu_b=nn.ReLU(), drop=nn.Dropout(0.5),
-        flat=nn.Flatten(), pred=nn.Linear(6 * 7 * 11, 5), softmax=nn.Softmax(dim=1))
-    if not custom_forward:
-        return nn.Sequential(layers)
-
-    class SmallCNN(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            for name, module in layers.items():
-                self.add_module(name, module)
-
-        def forward(self, x):
-            for module in self.children():
-                x = module(x)
-            return x
-
-    return SmallCNN()
 
 
 @pytest.fixture(scope="session")

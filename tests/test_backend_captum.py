@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import close
 
 import xaikit as xk
 
@@ -29,11 +30,6 @@ def captum(model, x, method, **params):
 
 def native(model, x, method, **params):
     return xk.explain(model, x, method=method, backend="torch", **params)
-
-
-def close(actual, expected, rtol=1e-5):
-    expected = np.asarray(expected)
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=1e-6 * float(np.abs(expected).max()))
 
 
 def flags(model):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import small_torch_cnn
 
 import xaikit as xk
 from xaikit.errors import LayerError, ModelError
@@ -152,8 +153,6 @@ def test_adapters_leave_a_training_model_unchanged(torch, backend, method, param
     """A model in train mode: every library pass runs in eval mode (BatchNorm's running statistics are not updated,
     Dropout is off, so results are deterministic), and flags, buffers and .grad are as they were afterwards."""
     pytest.importorskip({"captum": "captum", "pytorch-grad-cam": "pytorch_grad_cam"}.get(backend, "shap"))
-    from conftest import small_torch_cnn
-
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(1)
         model = small_torch_cnn(torch).train()

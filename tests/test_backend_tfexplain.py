@@ -23,6 +23,7 @@ import warnings
 
 import numpy as np
 import pytest
+from helpers import close
 
 import xaikit as xk
 from xaikit.errors import InputError, LayerError, ModelError
@@ -45,12 +46,6 @@ def method_params(method: str) -> dict:
         "smoothgrad": {"n_samples": 3, "noise_std": 0.2, "seed": 3},
         "integrated_gradients": {"steps": 4},
     }[method]
-
-
-def close(actual, expected, rtol=1e-5):
-    """float32 parity: relative to each value, with an absolute floor at 1e-6 of the reference's scale."""
-    expected = np.asarray(expected)
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=1e-6 * float(np.abs(expected).max()))
 
 
 def tfx(model, images, method, **params):
@@ -291,19 +286,6 @@ def test_smoothgrad_is_mean_gradient_of_cross_entropy(functional_cnn, images):
 
 
 # ------------------------------------------------------------------------------------------ models, errors
-@pytest.fixture(scope="module")
-def nested_model(keras):
-    from keras import layers
-
-    keras.utils.set_random_seed(2)
-    base_in = keras.Input((20, 28, 3))
-    h = layers.Conv2D(4, 3, activation="relu", name="base_conv1")(base_in)
-    h = layers.Conv2D(4, 3, activation="relu", name="base_conv2")(h)
-    base = keras.Model(base_in, h, name="base")
-    return keras.Sequential([base, layers.GlobalAveragePooling2D(name="gap"),
-                             layers.Dense(3, activation="softmax", name="head")])
-
-
 def test_nested_model(nested_model, images):
     exp = tfx(nested_model, images, "gradcam", layer="base_conv1", guided=False, targets=1)
     ref = native(nested_model, images, "gradcam", layer="base_conv1", relu=False, score="probability", targets=1)

@@ -19,11 +19,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import ROOT
 
 from xaikit.bench import ConfigError, ResultStore, cell_key, load_config, parse_config
 from xaikit.bench.config import builtin_suite, builtin_suites
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 # --------------------------------------------------------------------------- helpers

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 MARKER = re.compile(r"<!--\s*docs-test:\s*(fixtures=(?P<fixtures>[\w-]+)|skip\s+(?P<reason>.+?))\s*-->")
 BLOCK = re.compile(r"^```python\n(?P<code>.*?)^```", re.S | re.M)

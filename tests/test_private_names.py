@@ -21,7 +21,7 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT
 
 #: (file, module) pairs allowed to import another library's private module, and why.
 THIRD_PARTY_EXEMPT = {

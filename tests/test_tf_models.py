@@ -90,20 +90,6 @@ def test_subclassed_model(keras, images):
     assert set(xk.activations(net, images).layers) == {"sub_conv"}
 
 
-@pytest.fixture(scope="module")
-def nested_model(keras):
-    """Transfer-learning shape: Sequential([base Functional, GAP, Dense softmax])."""
-    from keras import layers
-
-    keras.utils.set_random_seed(2)
-    base_in = keras.Input((20, 28, 3))
-    h = layers.Conv2D(4, 3, activation="relu", name="base_conv1")(base_in)
-    h = layers.Conv2D(4, 3, activation="relu", name="base_conv2")(h)
-    base = keras.Model(base_in, h, name="base")
-    return keras.Sequential([base, layers.GlobalAveragePooling2D(name="gap"), layers.Dense(3, activation="softmax",
-                                                                                           name="head")])
-
-
 def test_nested_model_layers_are_reachable(nested_model, images):
     exp = xk.explain(nested_model, images, method="gradcam", layer="base_conv1")
     assert exp.layer_attributions.shape == (3, 18, 26)
