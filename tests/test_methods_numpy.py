@@ -20,7 +20,7 @@ from numpy_engine import bind, explain, gap_net, linear_net
 
 from xaikit.errors import InputError, ModelError
 from xaikit.imaging import resize_maps
-from xaikit.kernels import jansen_total_indices, principal_projection, sobol_designs, sobol_rows
+from xaikit.kernels import grid_segments, jansen_total_indices, principal_projection, sobol_designs, sobol_rows
 
 SHAPE = (4, 6, 2)  # the linear model's images: non-square, two channels
 CAM_SHAPE = (6, 8, 3)  # the GAP net's
@@ -149,6 +149,20 @@ def test_occlusion_overlapping_windows_average():
             count[top:top + 2, left:left + 3] += 1
     np.testing.assert_allclose(exp.attributions[0], total / count, rtol=1e-5, atol=1e-6)
     assert exp.params["n_windows"] == 12
+
+
+@pytest.mark.parametrize("method", ["kernel_shap", "lime"])
+def test_surrogates_of_a_linear_model_are_each_segments_contribution(method):
+    """KernelSHAP and LIME without ridge: each grid cell gets sum over its pixels of w (x - baseline)."""
+    model, x, w_img, _ = LINEAR
+    extra = {"ridge_alpha": 0.0} if method == "lime" else {}
+    exp = explain(model, x, method, targets=[2, 1], segmentation="grid", n_segments=6, n_samples=40, baseline=0.25,
+                  seed=0, **extra)
+    labels = grid_segments(SHAPE[:2], (2, 3))
+    for i, t in enumerate((2, 1)):
+        contribution = ((x[i] - 0.25) * w_img[t]).sum(-1)
+        cells = np.bincount(labels.ravel(), weights=contribution.ravel(), minlength=6)
+        np.testing.assert_allclose(exp.attributions[i], cells[labels], rtol=1e-4, atol=1e-5, err_msg=method)
 
 
 @pytest.mark.filterwarnings("ignore:.*returned a constant map")  # constant by design
@@ -332,7 +346,8 @@ def test_a_layer_the_engine_does_not_have_is_refused():
 
 
 # ----------------------------------------------------------------------------- no framework
-#: Modules whose tests run on the NumPy engine, checked by :func:`test_these_tests_import_no_framework`.
+#: Modules whose framework-free tests run on the NumPy engine: :func:`test_these_tests_import_no_framework` imports
+#: them and runs the first's tests (it covers every method family the others use, in about a second).
 NUMPY_ONLY = ("test_methods_numpy", "test_methods_blackbox")
 
 
@@ -355,14 +370,14 @@ def run_module(module: Any) -> None:
 
 
 def test_these_tests_import_no_framework():
-    """The tests on the NumPy engine run in a fresh process (without conftest.py, which imports PyTorch first) and
-    leave neither TensorFlow nor PyTorch in ``sys.modules``."""
+    """The tests on the NumPy engine import, and run in a fresh process (without conftest.py, which imports PyTorch
+    first), leaving neither TensorFlow nor PyTorch in ``sys.modules``."""
     tests = Path(__file__).resolve().parent
     code = ("import importlib, sys, warnings\n"
             "warnings.simplefilter('ignore')\n"
             "from test_methods_numpy import NUMPY_ONLY, run_module\n"
-            "for name in NUMPY_ONLY:\n"
-            "    run_module(importlib.import_module(name))\n"
+            "modules = [importlib.import_module(name) for name in NUMPY_ONLY]\n"
+            "run_module(modules[0])\n"
             "print('LOADED', sorted(m for m in ('tensorflow', 'keras', 'torch', 'jax') if m in sys.modules))\n")
     paths = [str(tests.parent), str(tests.parent / "backends"), str(tests), os.environ.get("PYTHONPATH", "")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
