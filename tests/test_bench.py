@@ -404,6 +404,16 @@ def test_cli_bench_quick(tmp_path):
     assert result.exit_code == 0, result.output
     assert "| shapes_cnn4 | gradcam |" in result.stdout
     assert (out / "report.html").is_file() and (out / "results.jsonl").is_file()
+    # the suites' default align = true: every library ran the method's definition, and says what it set
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    aligned = {(r["method"], r["backend"]): r["result"]["aligned"] for r in records if r["kind"] == "explain"}
+    assert {"layer", "relu", "score"} <= set(aligned["gradcam", "tf-explain"]["params"])
+    assert not aligned["gradcam", "tf-explain"]["limits"]
+    assert "score" in aligned["vanilla_gradients", "tf-explain"]["params"]
+    agreement = next(r["result"] for r in records if r["kind"] == "agreement")
+    names, rho = agreement["names"], np.array(agreement["matrices"]["spearman"])
+    for method in ("gradcam", "vanilla_gradients"):  # the same definition computed by two libraries
+        assert rho[names.index(f"{method} (tensorflow)"), names.index(f"{method} (tf-explain)")] >= 0.95, method
 
     bad = _write(tmp_path, "[[models]]\nzoo = 'shapes_cnn4'\n[[methods]]\nmethod = 'gradcam'\nbackends = ['nosuch']\n")
     result = CliRunner().invoke(main, ["bench", str(bad), "-o", str(tmp_path / "bad")])
