@@ -13,9 +13,9 @@ from typing import Any
 
 from ..kernels.cam import CAM_AUGMENTATIONS
 from .params import Param, shared
-from .schema import FloorContext, FloorPlan, MethodSchema
+from .schema import ExampleImages, FloorContext, FloorPlan, MethodSchema
 
-__all__ = ["ENTRIES"]
+__all__ = ["ENTRIES", "GRADIENTS", "LAYERS", "layer_gradients_floor"]
 
 
 # ----------------------------------------------------------------------------- floors
@@ -27,7 +27,8 @@ def _input_gradients(count: str | None) -> Any:
     return floor
 
 
-def _layer_gradients(params: Mapping[str, Any], ctx: FloorContext) -> FloorPlan:
+def layer_gradients_floor(params: Mapping[str, Any], ctx: FloorContext) -> FloorPlan:
+    """The layer gradient CAMs: one forward + backward pass down to the layer per layer and augmentation."""
     layers = params.get("layer")  # several layers: one pass each; aug_smooth: 6 augmented images
     n = (len(layers) if isinstance(layers, list) else 1) * (len(CAM_AUGMENTATIONS) if params.get("aug_smooth") else 1)
     return FloorPlan("forward_backward_layer", n, layer=ctx.layer, score=ctx.score,
@@ -145,15 +146,17 @@ ENTRIES: tuple[MethodSchema, ...] = (
         signed=True, cost="1 + number of patches forward passes",
         params=shared("patch_size", "stride", "baseline"), needs=frozenset({"scores"}),
         floor_fn=_occlusion, warmup={"patch_size": "image", "stride": None},
-        formula="A(p) = mean over patches P containing p of [S_t(x) - S_t(x with P set to the baseline)]"),
+        formula="A(p) = mean over patches P containing p of [S_t(x) - S_t(x with P set to the baseline)]",
+        example_params={"patch_size": 4, "stride": 3}),
     MethodSchema(
         "gradcam", "Grad-CAM",
         "ReLU of the feature maps of a layer weighted by the spatial mean of the target score's "
         "gradient with respect to them, upsampled to the input.",
         _GRADCAM_PAPER,
         signed=False, cost="1 forward + 1 backward pass (down to the layer)", params=_GRAD_CAM_PARAMS,
-        needs=LAYERS, layer="auto", view="positive", floor_fn=_layer_gradients,
-        formula="L = ReLU(sum_k a_k A^k),  a_k = mean_ij dS_t/dA^k_ij"),
+        needs=LAYERS, layer="auto", view="positive", floor_fn=layer_gradients_floor,
+        formula="L = ReLU(sum_k a_k A^k),  a_k = mean_ij dS_t/dA^k_ij",
+        example_params={"layer": "bn_relu"}),
     MethodSchema(
         "gradcam++", "Grad-CAM++",
         "Grad-CAM with per-location weights from second and third powers of the gradient "
@@ -161,7 +164,7 @@ ENTRIES: tuple[MethodSchema, ...] = (
         "Chattopadhay et al., 'Grad-CAM++: Generalized Gradient-based Visual Explanations for "
         "Deep Convolutional Networks', WACV 2018.",
         signed=False, cost="1 forward + 1 backward pass (down to the layer)", params=_GRAD_CAM_PARAMS,
-        needs=LAYERS, layer="auto", view="positive", floor_fn=_layer_gradients,
+        needs=LAYERS, layer="auto", view="positive", floor_fn=layer_gradients_floor,
         formula="w_k = sum_ij alpha_ij ReLU(g_ij),  alpha_ij = g^2 / (2 g^2 + sum_ab A_ab g^3)"),
     MethodSchema(
         "vanilla_gradients", "Vanilla gradients (saliency)",
@@ -185,7 +188,8 @@ ENTRIES: tuple[MethodSchema, ...] = (
         signed=True, cost="n_samples forward + backward passes",
         params=shared("n_samples", "noise", "seed", "channel_reduce"), needs=GRADIENTS, view="magnitude",
         floor_fn=_input_gradients("n_samples"), warmup={"n_samples": 2},
-        formula="A = 1/n sum_j dS_t/dx (x + e_j),  e_j ~ N(0, (noise * (max x - min x))^2)"),
+        formula="A = 1/n sum_j dS_t/dx (x + e_j),  e_j ~ N(0, (noise * (max x - min x))^2)",
+        example_params={"n_samples": 6, "seed": 3}),
     MethodSchema(
         "integrated_gradients", "Integrated gradients",
         "(x - baseline) times the path integral of the gradient along the straight line from "
@@ -194,7 +198,8 @@ ENTRIES: tuple[MethodSchema, ...] = (
         signed=True, cost="steps forward + backward passes",
         params=shared("steps", "baseline", "integration", "channel_reduce"), needs=GRADIENTS,
         floor_fn=_input_gradients("steps"), warmup={"steps": 2},
-        formula="A = (x - b) * integral_0^1 dS_t/dx (b + a (x - b)) da"),
+        formula="A = (x - b) * integral_0^1 dS_t/dx (b + a (x - b)) da",
+        example_params={"steps": 8}),
     MethodSchema(
         "expected_gradients", "Expected gradients (SHAP GradientExplainer)",
         "Expectation over background samples r and t ~ U(0, 1) of grad f(r + t (x - r)) * (x - r), "
@@ -208,7 +213,8 @@ ENTRIES: tuple[MethodSchema, ...] = (
                       nullable="the input"),
                 *shared("completeness", "channel_reduce")),
         needs=GRADIENTS, layer="optional", floor_fn=_expected_gradients, warmup={"n_samples": 2},
-        formula="A = E_{r, u} [ dS_t/dx (r + u (x~ - r)) * (x~ - r) ],  x~ = x + N(0, local_smoothing^2)"),
+        formula="A = E_{r, u} [ dS_t/dx (r + u (x~ - r)) * (x~ - r) ],  x~ = x + N(0, local_smoothing^2)",
+        example_params={"background": ExampleImages(), "n_samples": 12, "seed": 4}),
     # ------------------------------------------------------------------ the CAM family
     MethodSchema(
         "xgradcam", "XGrad-CAM",
@@ -216,8 +222,9 @@ ENTRIES: tuple[MethodSchema, ...] = (
         "activations as weights.",
         "Fu et al., 'Axiom-based Grad-CAM: Towards Accurate Visualization and Explanation of CNNs', BMVC 2020.",
         signed=False, cost="1 forward + 1 backward pass (down to the layer)", params=_GRAD_CAM_PARAMS,
-        needs=LAYERS, layer="auto", view="positive", floor_fn=_layer_gradients,
-        formula="L = ReLU(sum_k w_k A^k),  w_k = sum_ij (A^k_ij / sum_ab A^k_ab) dS_t/dA^k_ij"),
+        needs=LAYERS, layer="auto", view="positive", floor_fn=layer_gradients_floor,
+        formula="L = ReLU(sum_k w_k A^k),  w_k = sum_ij (A^k_ij / sum_ab A^k_ab) dS_t/dA^k_ij",
+        example_params={"layer": "bn_relu"}),
     MethodSchema(
         "hirescam", "HiResCAM",
         "Feature maps multiplied element-wise by the target score's gradient (no spatial averaging), summed "
@@ -225,7 +232,7 @@ ENTRIES: tuple[MethodSchema, ...] = (
         "Draelos & Carin, 'Use HiResCAM instead of Grad-CAM for faithful explanations of convolutional neural "
         "networks', 2020 (arXiv:2011.08891).",
         signed=False, cost="1 forward + 1 backward pass (down to the layer)", params=_GRAD_CAM_PARAMS,
-        needs=LAYERS, layer="auto", view="positive", floor_fn=_layer_gradients,
+        needs=LAYERS, layer="auto", view="positive", floor_fn=layer_gradients_floor,
         formula="L = ReLU(sum_k dS_t/dA^k * A^k)"),
     MethodSchema(
         "layercam", "LayerCAM",
@@ -234,8 +241,9 @@ ENTRIES: tuple[MethodSchema, ...] = (
         "Jiang et al., 'LayerCAM: Exploring Hierarchical Class Activation Maps for Localization', IEEE "
         "Transactions on Image Processing 30, 2021.",
         signed=False, cost="1 forward + 1 backward pass (down to the layer)", params=_GRAD_CAM_PARAMS,
-        needs=LAYERS, layer="auto", view="positive", floor_fn=_layer_gradients,
-        formula="L = ReLU(sum_k ReLU(dS_t/dA^k) * A^k)"),
+        needs=LAYERS, layer="auto", view="positive", floor_fn=layer_gradients_floor,
+        formula="L = ReLU(sum_k ReLU(dS_t/dA^k) * A^k)",
+        example_params={"layer": "conv_b"}),
     MethodSchema(
         "scorecam", "Score-CAM",
         "Feature maps weighted by the softmax over channels of the target score of the image masked by each "
@@ -244,7 +252,8 @@ ENTRIES: tuple[MethodSchema, ...] = (
         "CVPR Workshops 2020.",
         signed=False, cost="1 + number of channels forward passes", params=_CAM_PARAMS,
         needs=ACTIVATIONS, layer="auto", view="positive", floor_fn=_channel_forwards("masked images"),
-        formula="L = ReLU(sum_k a_k A^k),  a = softmax_k S_t(x * s(up(A^k))),  s = min-max"),
+        formula="L = ReLU(sum_k a_k A^k),  a = softmax_k S_t(x * s(up(A^k))),  s = min-max",
+        example_params={"layer": "bn_relu"}),
     MethodSchema(
         "ablationcam", "Ablation-CAM",
         "Feature maps weighted by the relative drop of the target score when each channel is set to zero "
@@ -254,7 +263,8 @@ ENTRIES: tuple[MethodSchema, ...] = (
         signed=False, cost="1 forward pass + number of channels forward passes above the layer",
         params=_CAM_PARAMS, needs=frozenset({"scores", "layers", "head"}), layer="auto", view="positive",
         floor_fn=_channel_forwards("ablated channels, counted as whole forward passes: an upper bound"),
-        formula="L = ReLU(sum_k w_k A^k),  w_k = (y - y_k) / y,  y_k = S_t with A^k = 0"),
+        formula="L = ReLU(sum_k w_k A^k),  w_k = (y - y_k) / y,  y_k = S_t with A^k = 0",
+        example_params={"layer": "bn_relu"}),
     MethodSchema(
         "eigencam", "Eigen-CAM",
         "Projection of a layer's activations on their first principal component (class-agnostic: the "
@@ -285,7 +295,8 @@ ENTRIES: tuple[MethodSchema, ...] = (
         signed=True, cost="2 forward + 2 backward passes (one down to the layer)",
         params=shared("layer", "layer_layout", "channel_reduce"), needs=LAYERS | GUIDED, layer="auto",
         view="magnitude",
-        floor_fn=_guided_gradcam, formula="A = guided_backprop(x) * up(Grad-CAM)"),
+        floor_fn=_guided_gradcam, formula="A = guided_backprop(x) * up(Grad-CAM)",
+        example_params={"layer": "bn_relu"}),
     # ------------------------------------------------------------------ modified backward passes with a reference
     MethodSchema(
         "deeplift", "DeepLift (rescale rule)",
@@ -298,7 +309,8 @@ ENTRIES: tuple[MethodSchema, ...] = (
         params=(*shared("baseline"), _MAX_POOL, *shared("channel_reduce")), needs=PROPAGATION,
         floor_fn=_reference_pairs,
         formula="A = (x - b) * m,  m = dS_t/dx with f'(z) replaced by (f(z) - f(z_b)) / (z - z_b) at every "
-                "nonlinearity f"),
+                "nonlinearity f",
+        example_params={"baseline": 0.2}),
     MethodSchema(
         "deepliftshap", "DeepLiftShap",
         "DeepLift averaged over a background of reference images; sums to S_t(x) minus the mean score of the "
@@ -308,7 +320,8 @@ ENTRIES: tuple[MethodSchema, ...] = (
         signed=True, cost="1 forward + 1 backward pass of 2 rows per background image",
         params=(*shared("background"), _MAX_POOL, *shared("channel_reduce")), needs=PROPAGATION,
         floor_fn=_reference_pairs,
-        formula="A = 1/m sum_j (x - r_j) * m(x, r_j),  m = DeepLift's multipliers for reference r_j"),
+        formula="A = 1/m sum_j (x - r_j) * m(x, r_j),  m = DeepLift's multipliers for reference r_j",
+        example_params={"background": ExampleImages(2)}),
     MethodSchema(
         "lrp", "Layer-wise relevance propagation (epsilon / gamma rules)",
         "The target score propagated back as relevance layer by layer: each convolution, dense, pooling and "
@@ -327,7 +340,8 @@ ENTRIES: tuple[MethodSchema, ...] = (
                 *shared("channel_reduce")),
         needs=PROPAGATION, floor_fn=_input_gradients(None),
         formula="R_a = a * J'^T (R_z / (z' + epsilon sign z')),  z' = z (epsilon) or with W + gamma W+ (gamma),  "
-                "A = R_x"),
+                "A = R_x",
+        example_params={"rule": "gamma", "gamma": 0.5}),
     MethodSchema(
         "layer_conductance", "Layer conductance",
         "The flow of integrated gradients through each unit of a layer: the target score's gradient at the layer "
@@ -337,7 +351,8 @@ ENTRIES: tuple[MethodSchema, ...] = (
         signed=True, cost="steps + 1 forward + backward passes (down to the layer)",
         params=shared("layer", "layer_layout", "steps", "baseline"), needs=LAYERS, layer="auto",
         floor_fn=_conductance, warmup={"steps": 1},
-        formula="C_y = sum_k dS_t/dy (p_k) * (y(p_{k+1}) - y(p_k)),  p_k = b + k/steps (x - b),  map = sum_c C_y"),
+        formula="C_y = sum_k dS_t/dy (p_k) * (y(p_{k+1}) - y(p_k)),  p_k = b + k/steps (x - b),  map = sum_c C_y",
+        example_params={"layer": "pool_a", "steps": 3}),
     # ------------------------------------------------------------------ gradient statistics over noise
     MethodSchema(
         "vargrad", "VarGrad",
@@ -347,7 +362,8 @@ ENTRIES: tuple[MethodSchema, ...] = (
         "Methods for Deep Neural Networks Lack Sensitivity to Parameter Values', ICLR workshop 2018.",
         signed=False, cost="n_samples forward + backward passes", params=_NOISE, needs=GRADIENTS, view="positive",
         floor_fn=_input_gradients("n_samples"), warmup={"n_samples": 2},
-        formula="A = 1/n sum_j g_j^2 - (1/n sum_j g_j)^2,  g_j = dS_t/dx (x + e_j)"),
+        formula="A = 1/n sum_j g_j^2 - (1/n sum_j g_j)^2,  g_j = dS_t/dx (x + e_j)",
+        example_params={"n_samples": 5, "seed": 3}),
     MethodSchema(
         "squaregrad", "SquareGrad",
         "Mean of the squared gradient of the target score over n copies of the image with Gaussian noise "
@@ -355,7 +371,8 @@ ENTRIES: tuple[MethodSchema, ...] = (
         "Hooker et al., 'A Benchmark for Interpretability Methods in Deep Neural Networks', NeurIPS 2019.",
         signed=False, cost="n_samples forward + backward passes", params=_NOISE, needs=GRADIENTS, view="positive",
         floor_fn=_input_gradients("n_samples"), warmup={"n_samples": 2},
-        formula="A = 1/n sum_j g_j^2,  g_j = dS_t/dx (x + e_j)"),
+        formula="A = 1/n sum_j g_j^2,  g_j = dS_t/dx (x + e_j)",
+        example_params={"n_samples": 5, "seed": 3}),
     # ------------------------------------------------------------------ transformers' attention
     MethodSchema(
         "attention_rollout", "Attention rollout",
@@ -393,7 +410,8 @@ ENTRIES: tuple[MethodSchema, ...] = (
                 *shared("baseline", "seed")),
         needs=SCORES, floor_fn=_sample_forwards(lambda p: p["n_samples"], "masked images"),
         warmup={"n_samples": 2},
-        formula="A(p) = sum_j S_t(x * M_j + b * (1 - M_j)) M_j(p) / sum_j M_j(p)"),
+        formula="A(p) = sum_j S_t(x * M_j + b * (1 - M_j)) M_j(p) / sum_j M_j(p)",
+        example_params={"n_samples": 24, "grid_size": 3, "seed": 3}),
     MethodSchema(
         "kernel_shap", "KernelSHAP (superpixels)",
         "Shapley values of the image's segments for the target score (a removed segment takes the baseline), "
@@ -404,7 +422,8 @@ ENTRIES: tuple[MethodSchema, ...] = (
         params=(*shared("n_samples", n_samples=1000), *_SEGMENTS, *shared("seed")),
         needs=SCORES, floor_fn=_sample_forwards(lambda p: p["n_samples"], "coalitions", extra=2),
         warmup={"n_samples": 2},
-        formula="phi = argmin sum_z pi(z) (S_t(z) - S_t(0) - z . phi)^2  s.t. sum phi = S_t(1) - S_t(0)"),
+        formula="phi = argmin sum_z pi(z) (S_t(z) - S_t(0) - z . phi)^2  s.t. sum phi = S_t(1) - S_t(0)",
+        example_params={"n_samples": 30, "n_segments": 10, "seed": 3}),
     MethodSchema(
         "lime", "LIME (superpixels)",
         "Coefficients of a weighted ridge regression of the target score on random coalitions of the image's "
@@ -422,7 +441,8 @@ ENTRIES: tuple[MethodSchema, ...] = (
         needs=SCORES, floor_fn=_sample_forwards(lambda p: p["n_samples"] - 1, "coalitions"),
         warmup={"n_samples": 2},
         formula="A = coefficients of Ridge(ridge_alpha) fitted to (z_j, S_t(z_j)) with weights "
-                "sqrt(exp(-d(z_j, 1)^2 / kernel_width^2)),  d = cosine distance"),
+                "sqrt(exp(-d(z_j, 1)^2 / kernel_width^2)),  d = cosine distance",
+        example_params={"n_samples": 30, "n_segments": 10, "seed": 3}),
     MethodSchema(
         "sobol", "Sobol attribution",
         "Total-order Sobol indices of the cells of a grid for the target score, the image multiplied cell by "
@@ -436,7 +456,8 @@ ENTRIES: tuple[MethodSchema, ...] = (
                 *shared("baseline")),
         needs=SCORES, view="positive", floor_fn=_sample_forwards(_sobol_rows, "masked images"),
         warmup={"n_designs": 2, "grid_size": 1},
-        formula="S_Ti = sum_n (f(A_n) - f(C_i,n))^2 / (2 N Var f(A)),  f(M) = S_t(x * up(M) + b * (1 - up(M)))"),
+        formula="S_Ti = sum_n (f(A_n) - f(C_i,n))^2 / (2 N Var f(A)),  f(M) = S_t(x * up(M) + b * (1 - up(M)))",
+        example_params={"grid_size": 2, "n_designs": 4}),
     MethodSchema(
         "partition_shap", "Partition SHAP (shap's Partition explainer with an image masker)",
         "Owen values of a hierarchy of image regions for the target score: shap's Partition explainer splits the "

@@ -8,7 +8,7 @@ shap, ...) bring their own classes.
 
 from __future__ import annotations
 
-from ..catalogue import ATTENTION_METHODS, ATTRIBUTION_METHODS, METHODS
+from ..catalogue import ATTENTION_METHODS, ATTRIBUTION_METHODS, IMPLEMENTATIONS, METHODS, MethodIds
 from ..catalogue import MethodSchema as MethodInfo
 from .attention import AttentionRollout, GenericAttention
 from .base import EngineExplainer, EngineExtractor
@@ -63,41 +63,10 @@ __all__ = [
     "XGradCAM",
 ]
 
-#: method id -> the core class computing it on an engine.
-IMPLEMENTATIONS: dict[str, type] = {
-    "activations": EngineExtractor,
-    "occlusion": Occlusion,
-    "gradcam": GradCAM,
-    "gradcam++": GradCAMPlusPlus,
-    "vanilla_gradients": VanillaGradients,
-    "gradient_x_input": GradientXInput,
-    "smoothgrad": SmoothGrad,
-    "integrated_gradients": IntegratedGradients,
-    "expected_gradients": ExpectedGradients,
-    "xgradcam": XGradCAM,
-    "hirescam": HiResCAM,
-    "layercam": LayerCAM,
-    "scorecam": ScoreCAM,
-    "ablationcam": AblationCAM,
-    "eigencam": EigenCAM,
-    "guided_backprop": GuidedBackprop,
-    "deconvnet": Deconvnet,
-    "guided_gradcam": GuidedGradCAM,
-    "vargrad": VarGrad,
-    "squaregrad": SquareGrad,
-    "rise": RISE,
-    "kernel_shap": KernelSHAP,
-    "lime": LIME,
-    "sobol": Sobol,
-    "attention_rollout": AttentionRollout,
-    "generic_attention": GenericAttention,
-    "deeplift": DeepLift,
-    "deepliftshap": DeepLiftShap,
-    "lrp": LRP,
-    "layer_conductance": LayerConductance,
-}
+# IMPLEMENTATIONS (method id -> the core class computing it on an engine) is filled by the classes above: each
+# declares its method (``class GradCAM(EngineExplainer, schema="gradcam")``, see :mod:`xaikit.methods.base`).
 
 #: The attribution methods written here that apply to any model (every native backend computes them); the
 #: catalogue's others are the attention methods (transformers only, :data:`ATTENTION_METHODS`) and those only a
 #: library's adapter computes (``MethodSchema.core`` False: shap's ``partition_shap``).
-CORE_METHODS: tuple[str, ...] = tuple(m for m in ATTRIBUTION_METHODS if METHODS[m].core and m not in ATTENTION_METHODS)
+CORE_METHODS: MethodIds = MethodIds(lambda s: s.kind == "attribution" and s.core and "attention" not in s.needs)

@@ -47,7 +47,7 @@ class _AttentionMethod(EngineExplainer):
                            np.concatenate(used).astype(np.int64), at_layer=True)
 
 
-class AttentionRollout(_AttentionMethod):
+class AttentionRollout(_AttentionMethod, schema="attention_rollout"):
     """Attention rollout: the class token's attention to the patches, rolled out through every block.
 
     Per block the heads' weights are fused (``head_fusion``), the lowest
@@ -74,14 +74,12 @@ class AttentionRollout(_AttentionMethod):
     Abnar & Zuidema, "Quantifying Attention Flow in Transformers", ACL 2020.
     """
 
-    method = "attention_rollout"
-
     def _relevance(self, attentions: list[np.ndarray], gradients: list[np.ndarray] | None,
                    params: dict[str, Any]) -> np.ndarray:
         return attention_rollout(attentions, params["head_fusion"], params["discard_ratio"])
 
 
-class GenericAttention(_AttentionMethod):
+class GenericAttention(_AttentionMethod, schema="generic_attention"):
     """Chefer et al.'s generic attention explainability for self-attention (ViT).
 
     From :math:`R = I`, each block's attention :math:`A` weighted by the target score's
@@ -103,7 +101,6 @@ class GenericAttention(_AttentionMethod):
     and Encoder-Decoder Transformers", ICCV 2021.
     """
 
-    method = "generic_attention"
     needs_gradients = True
 
     def _relevance(self, attentions: list[np.ndarray], gradients: list[np.ndarray] | None,

@@ -54,7 +54,7 @@ class _ActivationCAM(EngineExplainer):
         return Attribution(maps.astype(np.float32), outputs, targets, at_layer=True)
 
 
-class ScoreCAM(_ActivationCAM):
+class ScoreCAM(_ActivationCAM, schema="scorecam"):
     """Score-CAM: activations weighted by the scores of the image masked by each channel.
 
     Each channel's activation map is upsampled bilinearly to the input, scaled to [0, 1]
@@ -86,8 +86,6 @@ class ScoreCAM(_ActivationCAM):
     Networks", CVPR Workshops 2020.
     """
 
-    method = "scorecam"
-
     def _cam(self, images: np.ndarray, features: np.ndarray, scores: np.ndarray, targets: np.ndarray,
              params: dict[str, Any]) -> np.ndarray:
         n, _, _, c = features.shape
@@ -109,7 +107,7 @@ class ScoreCAM(_ActivationCAM):
         return weighted_cam(features, scorecam_weights(masked.reshape(n, c)), relu=False)
 
 
-class AblationCAM(_ActivationCAM):
+class AblationCAM(_ActivationCAM, schema="ablationcam"):
     """Ablation-CAM: activations weighted by the relative drop of the score when each channel is zeroed.
 
     :math:`w_k = (y - y_k) / y` with :math:`y` the target score and :math:`y_k` the score
@@ -139,8 +137,6 @@ class AblationCAM(_ActivationCAM):
     Desai & Ramaswamy, "Ablation-CAM: Visual Explanations for Deep Convolutional Network
     via Gradient-free Localization", WACV 2020.
     """
-
-    method = "ablationcam"
 
     def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
         params = super()._resolve_params(images, spec)
@@ -174,7 +170,7 @@ class AblationCAM(_ActivationCAM):
         return weighted_cam(features, ablation_weights(y, ablated_scores.reshape(n, c)), relu=False)
 
 
-class EigenCAM(_ActivationCAM):
+class EigenCAM(_ActivationCAM, schema="eigencam"):
     """Eigen-CAM: the activations projected on their first principal component.
 
     The layer's ``(h w, C)`` activations, centred over locations, are projected on their
@@ -200,8 +196,6 @@ class EigenCAM(_ActivationCAM):
     Muhammad & Yeasin, "Eigen-CAM: Class Activation Map using Principal Components",
     IJCNN 2020.
     """
-
-    method = "eigencam"
 
     def _cam(self, images: np.ndarray, features: np.ndarray, scores: np.ndarray, targets: np.ndarray,
              params: dict[str, Any]) -> np.ndarray:

@@ -13,7 +13,7 @@ from .base import EngineExplainer
 __all__ = ["LayerConductance"]
 
 
-class LayerConductance(EngineExplainer):
+class LayerConductance(EngineExplainer, schema="layer_conductance"):
     """Conductance of each unit of a layer: the flow of integrated gradients through it.
 
     For a unit :math:`y` of the layer, :math:`\\int_0^1 \\frac{\\partial S_t}{\\partial y}(p(\\alpha))
@@ -45,8 +45,6 @@ class LayerConductance(EngineExplainer):
     ----------
     Dhamdhere, Sundararajan & Yan, "How Important Is a Neuron?", ICLR 2019 (arXiv:1805.12233, 2018).
     """
-
-    method = "layer_conductance"
 
     def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
         engine = self._engine()

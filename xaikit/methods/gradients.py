@@ -32,7 +32,7 @@ def channel_axis(params: dict[str, Any]) -> int:
     return params["_spec"].channel_axis
 
 
-class VanillaGradients(EngineExplainer):
+class VanillaGradients(EngineExplainer, schema="vanilla_gradients"):
     """Gradient of the target score with respect to the input pixels.
 
     Parameters
@@ -53,7 +53,6 @@ class VanillaGradients(EngineExplainer):
     Classification Models and Saliency Maps", ICLR workshop 2014.
     """
 
-    method = "vanilla_gradients"
     times_input: ClassVar[bool] = False
     #: How ReLUs pass gradients back (:meth:`xaikit.engine.Engine.input_gradients`).
     rule: ClassVar[str] = "plain"
@@ -75,7 +74,7 @@ class VanillaGradients(EngineExplainer):
         return Attribution(maps, np.concatenate(outputs), np.concatenate(used), channels=channels)
 
 
-class GradientXInput(VanillaGradients):
+class GradientXInput(VanillaGradients, schema="gradient_x_input"):
     """Input times the gradient of the target score, element-wise.
 
     Parameters are those of :class:`VanillaGradients`.
@@ -86,11 +85,10 @@ class GradientXInput(VanillaGradients):
     Propagating Activation Differences", 2016, arXiv:1605.01713.
     """
 
-    method = "gradient_x_input"
     times_input = True
 
 
-class GuidedBackprop(VanillaGradients):
+class GuidedBackprop(VanillaGradients, schema="guided_backprop"):
     """Guided backpropagation: the input gradient with every ReLU passing back only positive gradients
     at positive inputs.
 
@@ -114,11 +112,10 @@ class GuidedBackprop(VanillaGradients):
     workshop 2015.
     """
 
-    method = "guided_backprop"
     rule = "guided"
 
 
-class Deconvnet(VanillaGradients):
+class Deconvnet(VanillaGradients, schema="deconvnet"):
     """Deconvnet: the backward pass in which every ReLU passes back the ReLU of the gradient.
 
     At every ReLU the backward pass computes :math:`R_l = \\max(R_{l+1}, 0)`, whatever
@@ -137,5 +134,4 @@ class Deconvnet(VanillaGradients):
     Zeiler & Fergus, "Visualizing and Understanding Convolutional Networks", ECCV 2014.
     """
 
-    method = "deconvnet"
     rule = "deconvnet"

@@ -36,7 +36,7 @@ def resolve_windows(params: dict[str, Any], images: np.ndarray, spec: ModelSpec)
     return params
 
 
-class Occlusion(EngineExplainer):
+class Occlusion(EngineExplainer, schema="occlusion"):
     """Occlusion sensitivity: how much the target score drops when a patch is covered.
 
     Every window of ``patch_size`` moved by ``stride`` is replaced by ``baseline``; the
@@ -63,8 +63,6 @@ class Occlusion(EngineExplainer):
     ----------
     Zeiler & Fergus, "Visualizing and Understanding Convolutional Networks", ECCV 2014.
     """
-
-    method = "occlusion"
 
     def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
         return resolve_windows(super()._resolve_params(images, spec), images, spec)

@@ -38,7 +38,7 @@ def _draw_rows(streams: ImageStreams, used: np.ndarray, seg: np.ndarray, shape: 
     return out
 
 
-class SmoothGrad(EngineExplainer):
+class SmoothGrad(EngineExplainer, schema="smoothgrad"):
     """Mean gradient over noisy copies of each image.
 
     For image :math:`x`, :math:`\\frac{1}{n}\\sum_j \\nabla S_t(x + \\epsilon_j)` with
@@ -64,7 +64,6 @@ class SmoothGrad(EngineExplainer):
     Smilkov et al., "SmoothGrad: removing noise by adding noise", 2017, arXiv:1706.03825.
     """
 
-    method = "smoothgrad"
     #: Whether the statistic needs the sum of squared gradients too.
     second_moment: ClassVar[bool] = False
 
@@ -105,7 +104,7 @@ class SmoothGrad(EngineExplainer):
         return Attribution(maps, outputs, targets, channels=channels)
 
 
-class VarGrad(SmoothGrad):
+class VarGrad(SmoothGrad, schema="vargrad"):
     """Variance of the gradient over noisy copies of each image: SmoothGrad's samples, another statistic.
 
     :math:`\\frac{1}{n}\\sum_j g_j^2 - \\big(\\frac{1}{n}\\sum_j g_j\\big)^2` with
@@ -129,7 +128,6 @@ class VarGrad(SmoothGrad):
     Values", ICLR workshop 2018.
     """
 
-    method = "vargrad"
     second_moment = True
 
     @staticmethod
@@ -137,7 +135,7 @@ class VarGrad(SmoothGrad):
         return np.maximum(mean_square - mean * mean, 0.0)  # rounding can leave -1e-9 where the variance is 0
 
 
-class SquareGrad(SmoothGrad):
+class SquareGrad(SmoothGrad, schema="squaregrad"):
     """Mean of the squared gradient over noisy copies of each image (SmoothGrad squared).
 
     :math:`\\frac{1}{n}\\sum_j (\\nabla S_t(x + \\epsilon_j))^2` per input value, then reduced
@@ -157,7 +155,6 @@ class SquareGrad(SmoothGrad):
     NeurIPS 2019.
     """
 
-    method = "squaregrad"
     second_moment = True
 
     @staticmethod
@@ -165,7 +162,7 @@ class SquareGrad(SmoothGrad):
         return mean_square
 
 
-class IntegratedGradients(EngineExplainer):
+class IntegratedGradients(EngineExplainer, schema="integrated_gradients"):
     """Integrated gradients along the straight path from a baseline.
 
     :math:`(x - b) \\odot \\int_0^1 \\nabla S_t(b + \\alpha (x - b))\\, d\\alpha`,
@@ -194,7 +191,6 @@ class IntegratedGradients(EngineExplainer):
     Sundararajan, Taly & Yan, "Axiomatic Attribution for Deep Networks", ICML 2017.
     """
 
-    method = "integrated_gradients"
     per_image_baseline = True
 
     def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
@@ -252,7 +248,7 @@ class IntegratedGradients(EngineExplainer):
                              "baseline=0.1, a per-channel mean or a blurred image.")
 
 
-class ExpectedGradients(EngineExplainer):
+class ExpectedGradients(EngineExplainer, schema="expected_gradients"):
     """Expected gradients, as SHAP's GradientExplainer computes them.
 
     For image :math:`x` and target score :math:`S_t`,
@@ -301,8 +297,6 @@ class ExpectedGradients(EngineExplainer):
     attribution priors and expected gradients", Nature Machine Intelligence 3, 2021;
     Lundberg & Lee, "A Unified Approach to Interpreting Model Predictions", NeurIPS 2017.
     """
-
-    method = "expected_gradients"
 
     def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
         params = super()._resolve_params(images, spec)

@@ -33,7 +33,7 @@ def pair_rows(batch_size: int) -> int:
     return max(1, batch_size // 2)
 
 
-class DeepLift(EngineExplainer):
+class DeepLift(EngineExplainer, schema="deeplift"):
     """DeepLift with the rescale rule: :math:`(x - x_0) \\odot` the gradient in which every nonlinearity passes back
     the ratio of its output and input differences from the reference.
 
@@ -71,7 +71,6 @@ class DeepLift(EngineExplainer):
     gradient-based attribution methods for deep neural networks", ICLR 2018.
     """
 
-    method = "deeplift"
     score_function_refusal = PROPAGATION_REFUSAL
 
     def _multipliers(self, images: np.ndarray, references: np.ndarray, targets: np.ndarray, params: dict[str, Any]
@@ -94,7 +93,7 @@ class DeepLift(EngineExplainer):
         return Attribution(maps, outputs, used, channels=channels, extras={"completeness_gap": gap.astype(np.float32)})
 
 
-class DeepLiftShap(DeepLift):
+class DeepLiftShap(DeepLift, schema="deepliftshap"):
     """DeepLiftShap: DeepLift averaged over a background of reference images.
 
     :math:`\\frac{1}{m}\\sum_j (x - r_j) \\odot m(x, r_j)`, :math:`m(x, r_j)` being DeepLift's
@@ -121,8 +120,6 @@ class DeepLiftShap(DeepLift):
     Shrikumar, Greenside & Kundaje, ICML 2017.
     """
 
-    method = "deepliftshap"
-
     def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
         outputs, targets = self._outputs_and_targets(images, targets, params)
         background = params["_background"]
@@ -146,7 +143,7 @@ class DeepLiftShap(DeepLift):
                            extras={"completeness_gap": (gaps / m).astype(np.float32)})
 
 
-class LRP(EngineExplainer):
+class LRP(EngineExplainer, schema="lrp"):
     """Layer-wise relevance propagation with the epsilon or the gamma rule, on ReLU networks.
 
     The target score is the relevance of the output; each convolution, dense, pooling and
@@ -181,7 +178,6 @@ class LRP(EngineExplainer):
     "Layer-Wise Relevance Propagation: An Overview", in Explainable AI, LNCS 11700, 2019.
     """
 
-    method = "lrp"
     score_function_refusal = PROPAGATION_REFUSAL
 
     def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:

@@ -13,7 +13,7 @@ from .base import EngineExplainer, image_size, row_groups, stream_masked_scores,
 __all__ = ["RISE"]
 
 
-class RISE(EngineExplainer):
+class RISE(EngineExplainer, schema="rise"):
     """RISE: the mean target score over random masks, each pixel weighted by how much the masks keep it.
 
     Each mask is a ``grid_size x grid_size`` grid of cells kept with probability
@@ -55,8 +55,6 @@ class RISE(EngineExplainer):
     Petsiuk, Das & Saenko, "RISE: Randomized Input Sampling for Explanation of Black-box
     Models", BMVC 2018.
     """
-
-    method = "rise"
 
     def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
         outputs, targets = self._outputs_and_targets(images, targets, params)

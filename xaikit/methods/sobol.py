@@ -14,7 +14,7 @@ from .base import EngineExplainer, image_size, stream_masked_scores
 __all__ = ["Sobol"]
 
 
-class Sobol(EngineExplainer):
+class Sobol(EngineExplainer, schema="sobol"):
     """Sobol attribution: how much of the target score's variance each cell of a grid accounts for, interactions
     included (total-order Sobol indices).
 
@@ -54,8 +54,6 @@ class Sobol(EngineExplainer):
     Fel et al., "Look at the Variance! Efficient Black-box Explanations with Sobol-based
     Sensitivity Analysis", NeurIPS 2021.
     """
-
-    method = "sobol"
 
     def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
         params = super()._resolve_params(images, spec)

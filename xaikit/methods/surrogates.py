@@ -106,7 +106,7 @@ class _SegmentSurrogate(EngineExplainer):
         """Samples known without a model pass (LIME's whole image), added before streaming."""
 
 
-class KernelSHAP(_SegmentSurrogate):
+class KernelSHAP(_SegmentSurrogate, schema="kernel_shap"):
     """KernelSHAP on segments: the Shapley values of the image's segments for the target score.
 
     The game: a coalition :math:`z \\in \\{0, 1\\}^M` of segments scores
@@ -150,8 +150,6 @@ class KernelSHAP(_SegmentSurrogate):
     Lundberg & Lee, "A Unified Approach to Interpreting Model Predictions", NeurIPS 2017.
     """
 
-    method = "kernel_shap"
-
     def _rows(self, m: int, params: dict[str, Any]) -> int:
         if m < 2:
             return 0  # one segment takes the whole gain
@@ -182,7 +180,7 @@ class KernelSHAP(_SegmentSurrogate):
         return values, {"base_value": empty.astype(np.float32)}
 
 
-class LIME(_SegmentSurrogate):
+class LIME(_SegmentSurrogate, schema="lime"):
     """LIME on segments: a weighted ridge regression of the target score on random coalitions of segments.
 
     As ``lime_image`` builds it: ``n_samples`` coalitions, the first the whole image and
@@ -216,8 +214,6 @@ class LIME(_SegmentSurrogate):
     Ribeiro, Singh & Guestrin, "'Why Should I Trust You?': Explaining the Predictions of
     Any Classifier", KDD 2016.
     """
-
-    method = "lime"
 
     def _rows(self, m: int, params: dict[str, Any]) -> int:
         return params["n_samples"] - 1  # the first coalition is the whole image, scored already
