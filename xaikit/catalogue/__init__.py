@@ -10,11 +10,13 @@ and the floor, whether it is signed, how its maps are best viewed, and what it n
 from a model (scores, gradients, layers). Validation, the docs, the bench, the viz and
 the speed suite read it. Importing it imports NumPy only.
 
-A method is declared once, where it is implemented: :func:`declare` on its class
-registers the class with its schema (``@declare(MethodSchema("eigengradcam", ...))``), or
-with the schema of :data:`ENTRIES` of the same id (the methods declared before there was
-a declaration). :data:`METHODS` and the id lists below are live: they hold every method
-once :mod:`xaikit.methods` is imported, which ``import xaikit`` does.
+A method is declared once, where it is implemented: its class statement registers the
+class with its schema (``class GradCAM(EngineExplainer, schema=MethodSchema("gradcam",
+...))``, :func:`declare`); the schemas share floors, capability sets and parameter groups
+(:mod:`xaikit.catalogue.parts`). :data:`ENTRIES` holds the schemas of activation
+extraction and of the methods only an adapter computes. :data:`METHODS` and the id lists
+below are live: they hold every method once :mod:`xaikit.methods` is imported, which
+``import xaikit`` does.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, overload
 
 from ..errors import UnknownNameError
-from .entries import ENTRIES, GRADIENTS, LAYERS, layer_gradients_floor
+from .entries import CATALOGUE_ORDER, ENTRIES
 from .params import KINDS, SHARED, Param, param_table, shared
 from .schema import CAPABILITIES, PASS_KINDS, VIEWS, ExampleImages, FloorPlan, MethodSchema
 
@@ -35,10 +37,8 @@ __all__ = [
     "ENTRIES",
     "ExampleImages",
     "FloorPlan",
-    "GRADIENTS",
     "IMPLEMENTATIONS",
     "KINDS",
-    "LAYERS",
     "METHODS",
     "MethodIds",
     "MethodSchema",
@@ -48,12 +48,11 @@ __all__ = [
     "VIEWS",
     "declare",
     "get_method",
-    "layer_gradients_floor",
     "param_table",
     "shared",
 ]
 
-#: Every method by id, in catalogue order: :data:`ENTRIES`, then the methods declared with their class.
+#: Every method by id, in catalogue order (:data:`~xaikit.catalogue.entries.CATALOGUE_ORDER`, then declaration order).
 METHODS: dict[str, MethodSchema] = {m.id: m for m in ENTRIES}
 
 #: method id -> the core class computing it on an engine (filled by :func:`declare`).
@@ -71,6 +70,10 @@ def declare(schema: MethodSchema | str, cls: type) -> str:
         if METHODS.get(method, schema) is not schema:
             raise ValueError(f"method {method!r} is declared twice")
         METHODS[method] = schema
+        rank = {m: i for i, m in enumerate(CATALOGUE_ORDER)}
+        ordered = sorted(METHODS.items(), key=lambda item: rank.get(item[0], len(rank)))  # stable: declaration order
+        METHODS.clear()
+        METHODS.update(ordered)
     elif method not in METHODS:
         raise UnknownNameError(f"schema={method!r}: no catalogue entry of that id; give the class its MethodSchema")
     if IMPLEMENTATIONS.get(method, cls) is not cls:

@@ -1,4 +1,9 @@
-"""The methods, written once on the engine primitives; and the catalogue's names.
+"""The methods, written once on the engine primitives, each declared with its schema; and the catalogue's names.
+
+Adding a method: its kernel if any (:mod:`xaikit.kernels`), its class with its
+:class:`~xaikit.catalogue.MethodSchema` (``schema=``, with ``example_params`` for the tests) in
+a module imported here, and its docs page (``docs/methods/<id>.md``, listed in ``mkdocs.yml``
+and ``docs/methods/index.md``; ``tests/test_method_declarations.py`` checks them).
 
 Every native backend offers the method classes here, bound to its engine by the
 registry (:func:`xaikit.binding.get_method_class`), for every method whose catalogue
@@ -64,7 +69,8 @@ __all__ = [
 ]
 
 # IMPLEMENTATIONS (method id -> the core class computing it on an engine) is filled by the classes above: each
-# declares its method (``class GradCAM(EngineExplainer, schema="gradcam")``, see :mod:`xaikit.methods.base`).
+# declares its method with its schema (``class GradCAM(EngineExplainer, schema=MethodSchema("gradcam", ...))``, see
+# :mod:`xaikit.methods.base`).
 
 #: The attribution methods written here that apply to any model (every native backend computes them); the
 #: catalogue's others are the attention methods (transformers only, :data:`ATTENTION_METHODS`) and those only a

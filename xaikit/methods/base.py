@@ -59,7 +59,8 @@ class _EngineBound:
     def __init_subclass__(cls, schema: MethodSchema | str | None = None, **kwargs: Any) -> None:
         """A method is declared once, by its class: ``class EigenGradCAM(HiResCAM, schema=MethodSchema(...))``
         makes the class the core's implementation of that method and puts the schema in the catalogue
-        (:func:`xaikit.catalogue.declare`); ``schema="gradcam"`` names a schema of the catalogue's entries."""
+        (:func:`xaikit.catalogue.declare`); ``schema="activations"`` names a schema of the catalogue's
+        :data:`~xaikit.catalogue.ENTRIES`."""
         if schema is not None:
             cls.method = declare(schema, cls)  # type: ignore[attr-defined]
         super().__init_subclass__(**kwargs)

@@ -1,8 +1,9 @@
 """Class activation maps from a layer's gradients, written once on the engine's layer gradients.
 
 Grad-CAM, Grad-CAM++, XGrad-CAM, HiResCAM and LayerCAM differ only in the weights of the
-activations (:mod:`xaikit.kernels.cam`); Guided Grad-CAM multiplies Grad-CAM by guided
-backpropagation.
+activations (:mod:`xaikit.kernels.cam`); Eigen-Grad-CAM projects HiResCAM's weighted
+activations on their first principal component; Guided Grad-CAM multiplies Grad-CAM by
+guided backpropagation.
 """
 
 from __future__ import annotations
@@ -12,7 +13,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..catalogue import LAYERS, MethodSchema, layer_gradients_floor, shared
+from ..catalogue import MethodSchema, shared
+from ..catalogue.parts import (
+    GRAD_CAM_PARAMS,
+    GRADCAM_PAPER,
+    GUIDED,
+    LAYERS,
+    guided_gradcam_floor,
+    layer_gradients_floor,
+)
 from ..errors import InputError
 from ..explainer import Attribution, ModelSpec
 from ..kernels import (
@@ -34,7 +43,15 @@ from .base import EngineExplainer, graph_targets, image_size
 __all__ = ["GradCAM", "GradCAMPlusPlus", "XGradCAM", "HiResCAM", "LayerCAM", "EigenGradCAM", "GuidedGradCAM"]
 
 
-class GradCAM(EngineExplainer, schema="gradcam"):
+class GradCAM(EngineExplainer, schema=MethodSchema(
+        "gradcam", "Grad-CAM",
+        "ReLU of the feature maps of a layer weighted by the spatial mean of the target score's "
+        "gradient with respect to them, upsampled to the input.",
+        GRADCAM_PAPER,
+        signed=False, cost="1 forward + 1 backward pass (down to the layer)", params=GRAD_CAM_PARAMS,
+        needs=LAYERS, layer="auto", view="positive", floor_fn=layer_gradients_floor,
+        formula="L = ReLU(sum_k a_k A^k),  a_k = mean_ij dS_t/dA^k_ij",
+        example_params={"layer": "bn_relu"})):
     """Grad-CAM: feature maps weighted by their mean gradient, rectified.
 
     :math:`L^c = \\mathrm{ReLU}(\\sum_k \\alpha_k^c A^k)` with
@@ -149,7 +166,15 @@ class GradCAM(EngineExplainer, schema="gradcam"):
         return Attribution((total / len(CAM_AUGMENTATIONS)).astype(np.float32), outputs, used)
 
 
-class GradCAMPlusPlus(GradCAM, schema="gradcam++"):
+class GradCAMPlusPlus(GradCAM, schema=MethodSchema(
+        "gradcam++", "Grad-CAM++",
+        "Grad-CAM with per-location weights from second and third powers of the gradient "
+        "(the closed form for an exponential score).",
+        "Chattopadhay et al., 'Grad-CAM++: Generalized Gradient-based Visual Explanations for "
+        "Deep Convolutional Networks', WACV 2018.",
+        signed=False, cost="1 forward + 1 backward pass (down to the layer)", params=GRAD_CAM_PARAMS,
+        needs=LAYERS, layer="auto", view="positive", floor_fn=layer_gradients_floor,
+        formula="w_k = sum_ij alpha_ij ReLU(g_ij),  alpha_ij = g^2 / (2 g^2 + sum_ab A_ab g^3)")):
     """Grad-CAM++: per-location weights from the second and third powers of the gradient.
 
     :math:`w_k^c = \\sum_{ij} \\alpha^{kc}_{ij} \\mathrm{ReLU}(\\partial S_c/\\partial A^k_{ij})`,
@@ -166,7 +191,15 @@ class GradCAMPlusPlus(GradCAM, schema="gradcam++"):
     channel_weights = staticmethod(gradcam_plus_plus_weights)
 
 
-class XGradCAM(GradCAM, schema="xgradcam"):
+class XGradCAM(GradCAM, schema=MethodSchema(
+        "xgradcam", "XGrad-CAM",
+        "Grad-CAM with each channel's gradient averaged over the locations with the channel's normalised "
+        "activations as weights.",
+        "Fu et al., 'Axiom-based Grad-CAM: Towards Accurate Visualization and Explanation of CNNs', BMVC 2020.",
+        signed=False, cost="1 forward + 1 backward pass (down to the layer)", params=GRAD_CAM_PARAMS,
+        needs=LAYERS, layer="auto", view="positive", floor_fn=layer_gradients_floor,
+        formula="L = ReLU(sum_k w_k A^k),  w_k = sum_ij (A^k_ij / sum_ab A^k_ab) dS_t/dA^k_ij",
+        example_params={"layer": "bn_relu"})):
     """XGrad-CAM: each channel's gradient averaged with the channel's normalised activations as weights.
 
     :math:`w_k = \\sum_{ij} \\frac{A^k_{ij}}{\\sum_{ab} A^k_{ab}} \\frac{\\partial S_c}{\\partial A^k_{ij}}`,
@@ -183,7 +216,15 @@ class XGradCAM(GradCAM, schema="xgradcam"):
     channel_weights = staticmethod(xgradcam_weights)
 
 
-class HiResCAM(GradCAM, schema="hirescam"):
+class HiResCAM(GradCAM, schema=MethodSchema(
+        "hirescam", "HiResCAM",
+        "Feature maps multiplied element-wise by the target score's gradient (no spatial averaging), summed "
+        "over channels, rectified.",
+        "Draelos & Carin, 'Use HiResCAM instead of Grad-CAM for faithful explanations of convolutional neural "
+        "networks', 2020 (arXiv:2011.08891).",
+        signed=False, cost="1 forward + 1 backward pass (down to the layer)", params=GRAD_CAM_PARAMS,
+        needs=LAYERS, layer="auto", view="positive", floor_fn=layer_gradients_floor,
+        formula="L = ReLU(sum_k dS_t/dA^k * A^k)")):
     """HiResCAM: activations times the gradient location by location, summed over channels.
 
     :math:`L = \\mathrm{ReLU}(\\sum_k \\frac{\\partial S_c}{\\partial A^k} \\odot A^k)`. Where the
@@ -200,7 +241,16 @@ class HiResCAM(GradCAM, schema="hirescam"):
     channel_weights = staticmethod(hirescam_weights)
 
 
-class LayerCAM(GradCAM, schema="layercam"):
+class LayerCAM(GradCAM, schema=MethodSchema(
+        "layercam", "LayerCAM",
+        "Feature maps multiplied element-wise by the positive part of the target score's gradient, summed "
+        "over channels, rectified.",
+        "Jiang et al., 'LayerCAM: Exploring Hierarchical Class Activation Maps for Localization', IEEE "
+        "Transactions on Image Processing 30, 2021.",
+        signed=False, cost="1 forward + 1 backward pass (down to the layer)", params=GRAD_CAM_PARAMS,
+        needs=LAYERS, layer="auto", view="positive", floor_fn=layer_gradients_floor,
+        formula="L = ReLU(sum_k ReLU(dS_t/dA^k) * A^k)",
+        example_params={"layer": "conv_b"})):
     """LayerCAM: activations times the positive part of the gradient, location by location.
 
     :math:`L = \\mathrm{ReLU}(\\sum_k \\mathrm{ReLU}(\\frac{\\partial S_c}{\\partial A^k}) \\odot A^k)`,
@@ -246,7 +296,15 @@ class EigenGradCAM(HiResCAM, schema=MethodSchema(
     eigen_projection = True
 
 
-class GuidedGradCAM(GradCAM, schema="guided_gradcam"):
+class GuidedGradCAM(GradCAM, schema=MethodSchema(
+        "guided_gradcam", "Guided Grad-CAM",
+        "Guided backpropagation multiplied pixel by pixel by the Grad-CAM map upsampled to the input.",
+        GRADCAM_PAPER,
+        signed=True, cost="2 forward + 2 backward passes (one down to the layer)",
+        params=shared("layer", "layer_layout", "channel_reduce"), needs=LAYERS | GUIDED, layer="auto",
+        view="magnitude",
+        floor_fn=guided_gradcam_floor, formula="A = guided_backprop(x) * up(Grad-CAM)",
+        example_params={"layer": "bn_relu"})):
     """Guided Grad-CAM: guided backpropagation times the upsampled Grad-CAM map, pixel by pixel.
 
     :math:`A = \\mathrm{GB}(x) \\odot \\mathrm{up}(L^c_{\\text{Grad-CAM}})`, per input channel
