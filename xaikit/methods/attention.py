@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from ..catalogue import MethodSchema, Param
+from ..catalogue.parts import ATTENTION, attention_pass_floor
 from ..explainer import Attribution
 from ..kernels import chunks
 from ..kernels.attention import attention_rollout, generic_attention_relevance, patch_grid
@@ -47,7 +49,20 @@ class _AttentionMethod(EngineExplainer):
                            np.concatenate(used).astype(np.int64), at_layer=True)
 
 
-class AttentionRollout(_AttentionMethod):
+class AttentionRollout(_AttentionMethod, schema=MethodSchema(
+        "attention_rollout", "Attention rollout",
+        "The class token's attention to the image patches through every block: the product of the blocks' "
+        "head-fused attention matrices, each mixed half and half with the identity for the residual connection; "
+        "class-agnostic. Transformers exposing attention weights only.",
+        "Abnar & Zuidema, 'Quantifying Attention Flow in Transformers', ACL 2020.",
+        signed=False, cost="1 forward pass",
+        params=(Param("head_fusion", "choice", "mean", "How the heads' attention weights are combined per block: "
+                      "their 'mean' (the paper's), 'max' or 'min'.", choices=("mean", "max", "min")),
+                Param("discard_ratio", "float", 0.0, "Fraction of each block's fused attention weights (the lowest) "
+                      "set to 0 before the rollout (never the class token's attention to itself).",
+                      low=0.0, high=0.99)),
+        needs=ATTENTION, view="positive", floor_fn=attention_pass_floor(False),
+        formula="R = prod_l norm(0.5 fuse_h(A_l) + 0.5 I),  map = R[cls, patches]")):
     """Attention rollout: the class token's attention to the patches, rolled out through every block.
 
     Per block the heads' weights are fused (``head_fusion``), the lowest
@@ -74,14 +89,22 @@ class AttentionRollout(_AttentionMethod):
     Abnar & Zuidema, "Quantifying Attention Flow in Transformers", ACL 2020.
     """
 
-    method = "attention_rollout"
-
     def _relevance(self, attentions: list[np.ndarray], gradients: list[np.ndarray] | None,
                    params: dict[str, Any]) -> np.ndarray:
         return attention_rollout(attentions, params["head_fusion"], params["discard_ratio"])
 
 
-class GenericAttention(_AttentionMethod):
+class GenericAttention(_AttentionMethod, schema=MethodSchema(
+        "generic_attention", "Generic attention explainability (gradient-weighted attention)",
+        "Relevance propagated through the blocks' attention: each block's attention weighted by the target "
+        "score's gradient with respect to it, rectified and averaged over heads, updates R <- R + A R from R = I; "
+        "the class token's row over the patches. Transformers exposing attention weights only.",
+        "Chefer, Gur & Wolf, 'Generic Attention-model Explainability for Interpreting Bi-Modal and "
+        "Encoder-Decoder Transformers', ICCV 2021.",
+        signed=False, cost="1 forward + 1 backward pass (to the attention weights)",
+        needs=ATTENTION | {"gradients"}, view="positive", floor_fn=attention_pass_floor(True),
+        formula="A~_l = mean_h (dS_t/dA_l * A_l)^+,  R_l = R_{l-1} + A~_l R_{l-1},  R_0 = I,  "
+                "map = R_L[cls, patches]")):
     """Chefer et al.'s generic attention explainability for self-attention (ViT).
 
     From :math:`R = I`, each block's attention :math:`A` weighted by the target score's
@@ -103,7 +126,6 @@ class GenericAttention(_AttentionMethod):
     and Encoder-Decoder Transformers", ICCV 2021.
     """
 
-    method = "generic_attention"
     needs_gradients = True
 
     def _relevance(self, attentions: list[np.ndarray], gradients: list[np.ndarray] | None,

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..catalogue import MethodSchema, declare
 from ..engine import Engine
 from ..explainer import ActivationExtractor, Explainer
 from ..kernels import ImageStreams, chunks, segments, stream_rows
@@ -54,6 +55,15 @@ class _EngineBound:
     #: ``model -> Engine``, set when the registry binds the method to a backend.
     engine_factory: ClassVar[Callable[[Any], Engine]]
     model: Any
+
+    def __init_subclass__(cls, schema: MethodSchema | str | None = None, **kwargs: Any) -> None:
+        """A method is declared once, by its class: ``class EigenGradCAM(HiResCAM, schema=MethodSchema(...))``
+        makes the class the core's implementation of that method and puts the schema in the catalogue
+        (:func:`xaikit.catalogue.declare`); ``schema="activations"`` names a schema of the catalogue's
+        :data:`~xaikit.catalogue.ENTRIES`."""
+        if schema is not None:
+            cls.method = declare(schema, cls)  # type: ignore[attr-defined]
+        super().__init_subclass__(**kwargs)
 
     def _engine(self) -> Engine:
         pinned = _CALL_ENGINE.get()
@@ -115,7 +125,7 @@ class EngineExplainer(_EngineBound, Explainer):
         return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
 
 
-class EngineExtractor(_EngineBound, ActivationExtractor):
+class EngineExtractor(_EngineBound, ActivationExtractor, schema="activations"):
     """Activation extraction on the engine: the chosen layers' outputs, one pass per chunk."""
 
     def _selection(self) -> Any:

@@ -1,8 +1,9 @@
 """Class activation maps from a layer's gradients, written once on the engine's layer gradients.
 
 Grad-CAM, Grad-CAM++, XGrad-CAM, HiResCAM and LayerCAM differ only in the weights of the
-activations (:mod:`xaikit.kernels.cam`); Guided Grad-CAM multiplies Grad-CAM by guided
-backpropagation.
+activations (:mod:`xaikit.kernels.cam`); Eigen-Grad-CAM projects HiResCAM's weighted
+activations on their first principal component; Guided Grad-CAM multiplies Grad-CAM by
+guided backpropagation.
 """
 
 from __future__ import annotations
@@ -12,6 +13,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..catalogue import MethodSchema, shared
+from ..catalogue.parts import (
+    GRAD_CAM_PARAMS,
+    GRADCAM_PAPER,
+    GUIDED,
+    LAYERS,
+    guided_gradcam_floor,
+    layer_gradients_floor,
+)
 from ..errors import InputError
 from ..explainer import Attribution, ModelSpec
 from ..kernels import (
@@ -30,10 +40,18 @@ from ..kernels import (
 )
 from .base import EngineExplainer, graph_targets, image_size
 
-__all__ = ["GradCAM", "GradCAMPlusPlus", "XGradCAM", "HiResCAM", "LayerCAM", "GuidedGradCAM"]
+__all__ = ["GradCAM", "GradCAMPlusPlus", "XGradCAM", "HiResCAM", "LayerCAM", "EigenGradCAM", "GuidedGradCAM"]
 
 
-class GradCAM(EngineExplainer):
+class GradCAM(EngineExplainer, schema=MethodSchema(
+        "gradcam", "Grad-CAM",
+        "ReLU of the feature maps of a layer weighted by the spatial mean of the target score's "
+        "gradient with respect to them, upsampled to the input.",
+        GRADCAM_PAPER,
+        signed=False, cost="1 forward + 1 backward pass (down to the layer)", params=GRAD_CAM_PARAMS,
+        needs=LAYERS, layer="auto", view="positive", floor_fn=layer_gradients_floor,
+        formula="L = ReLU(sum_k a_k A^k),  a_k = mean_ij dS_t/dA^k_ij",
+        example_params={"layer": "bn_relu"})):
     """Grad-CAM: feature maps weighted by their mean gradient, rectified.
 
     :math:`L^c = \\mathrm{ReLU}(\\sum_k \\alpha_k^c A^k)` with
@@ -74,12 +92,14 @@ class GradCAM(EngineExplainer):
     Gradient-based Localization", ICCV 2017.
     """
 
-    method = "gradcam"
     #: ``(activations, gradients) -> weights``, ``(N, C)`` or ``(N, h, w, C)`` (channels-last arrays).
     channel_weights: ClassVar[Callable[[np.ndarray, np.ndarray], np.ndarray]] = staticmethod(gradcam_weights)
 
     #: Whether ``layer`` may name several layers and ``eigen_smooth`` / ``aug_smooth`` apply (not guided Grad-CAM).
     several_layers: ClassVar[bool] = True
+    #: Whether the weighted activations are always projected on their first principal component (Eigen-Grad-CAM's
+    #: definition) rather than only with ``eigen_smooth=True``.
+    eigen_projection: ClassVar[bool] = False
 
     def _resolve_layer(self, layer: Any, spec: ModelSpec, images: np.ndarray) -> Any:
         if not (self.several_layers and isinstance(layer, (list, tuple))):
@@ -100,7 +120,7 @@ class GradCAM(EngineExplainer):
         engine = self._engine()
         layer = params["layer"] if layer is None else layer
         layout = params["_layout"] if layout is None else layout
-        eigen = bool(params.get("eigen_smooth", False))
+        eigen = type(self).eigen_projection or bool(params.get("eigen_smooth", False))
         t_in = graph_targets(targets, len(images))
         weights_of = type(self).channel_weights
         maps, outputs, used = [], [], []
@@ -146,7 +166,15 @@ class GradCAM(EngineExplainer):
         return Attribution((total / len(CAM_AUGMENTATIONS)).astype(np.float32), outputs, used)
 
 
-class GradCAMPlusPlus(GradCAM):
+class GradCAMPlusPlus(GradCAM, schema=MethodSchema(
+        "gradcam++", "Grad-CAM++",
+        "Grad-CAM with per-location weights from second and third powers of the gradient "
+        "(the closed form for an exponential score).",
+        "Chattopadhay et al., 'Grad-CAM++: Generalized Gradient-based Visual Explanations for "
+        "Deep Convolutional Networks', WACV 2018.",
+        signed=False, cost="1 forward + 1 backward pass (down to the layer)", params=GRAD_CAM_PARAMS,
+        needs=LAYERS, layer="auto", view="positive", floor_fn=layer_gradients_floor,
+        formula="w_k = sum_ij alpha_ij ReLU(g_ij),  alpha_ij = g^2 / (2 g^2 + sum_ab A_ab g^3)")):
     """Grad-CAM++: per-location weights from the second and third powers of the gradient.
 
     :math:`w_k^c = \\sum_{ij} \\alpha^{kc}_{ij} \\mathrm{ReLU}(\\partial S_c/\\partial A^k_{ij})`,
@@ -160,11 +188,18 @@ class GradCAMPlusPlus(GradCAM):
     Deep Convolutional Networks", WACV 2018.
     """
 
-    method = "gradcam++"
     channel_weights = staticmethod(gradcam_plus_plus_weights)
 
 
-class XGradCAM(GradCAM):
+class XGradCAM(GradCAM, schema=MethodSchema(
+        "xgradcam", "XGrad-CAM",
+        "Grad-CAM with each channel's gradient averaged over the locations with the channel's normalised "
+        "activations as weights.",
+        "Fu et al., 'Axiom-based Grad-CAM: Towards Accurate Visualization and Explanation of CNNs', BMVC 2020.",
+        signed=False, cost="1 forward + 1 backward pass (down to the layer)", params=GRAD_CAM_PARAMS,
+        needs=LAYERS, layer="auto", view="positive", floor_fn=layer_gradients_floor,
+        formula="L = ReLU(sum_k w_k A^k),  w_k = sum_ij (A^k_ij / sum_ab A^k_ab) dS_t/dA^k_ij",
+        example_params={"layer": "bn_relu"})):
     """XGrad-CAM: each channel's gradient averaged with the channel's normalised activations as weights.
 
     :math:`w_k = \\sum_{ij} \\frac{A^k_{ij}}{\\sum_{ab} A^k_{ab}} \\frac{\\partial S_c}{\\partial A^k_{ij}}`,
@@ -178,11 +213,18 @@ class XGradCAM(GradCAM):
     CNNs", BMVC 2020.
     """
 
-    method = "xgradcam"
     channel_weights = staticmethod(xgradcam_weights)
 
 
-class HiResCAM(GradCAM):
+class HiResCAM(GradCAM, schema=MethodSchema(
+        "hirescam", "HiResCAM",
+        "Feature maps multiplied element-wise by the target score's gradient (no spatial averaging), summed "
+        "over channels, rectified.",
+        "Draelos & Carin, 'Use HiResCAM instead of Grad-CAM for faithful explanations of convolutional neural "
+        "networks', 2020 (arXiv:2011.08891).",
+        signed=False, cost="1 forward + 1 backward pass (down to the layer)", params=GRAD_CAM_PARAMS,
+        needs=LAYERS, layer="auto", view="positive", floor_fn=layer_gradients_floor,
+        formula="L = ReLU(sum_k dS_t/dA^k * A^k)")):
     """HiResCAM: activations times the gradient location by location, summed over channels.
 
     :math:`L = \\mathrm{ReLU}(\\sum_k \\frac{\\partial S_c}{\\partial A^k} \\odot A^k)`. Where the
@@ -196,11 +238,19 @@ class HiResCAM(GradCAM):
     convolutional neural networks", 2020, arXiv:2011.08891.
     """
 
-    method = "hirescam"
     channel_weights = staticmethod(hirescam_weights)
 
 
-class LayerCAM(GradCAM):
+class LayerCAM(GradCAM, schema=MethodSchema(
+        "layercam", "LayerCAM",
+        "Feature maps multiplied element-wise by the positive part of the target score's gradient, summed "
+        "over channels, rectified.",
+        "Jiang et al., 'LayerCAM: Exploring Hierarchical Class Activation Maps for Localization', IEEE "
+        "Transactions on Image Processing 30, 2021.",
+        signed=False, cost="1 forward + 1 backward pass (down to the layer)", params=GRAD_CAM_PARAMS,
+        needs=LAYERS, layer="auto", view="positive", floor_fn=layer_gradients_floor,
+        formula="L = ReLU(sum_k ReLU(dS_t/dA^k) * A^k)",
+        example_params={"layer": "conv_b"})):
     """LayerCAM: activations times the positive part of the gradient, location by location.
 
     :math:`L = \\mathrm{ReLU}(\\sum_k \\mathrm{ReLU}(\\frac{\\partial S_c}{\\partial A^k}) \\odot A^k)`,
@@ -213,11 +263,48 @@ class LayerCAM(GradCAM):
     Localization", IEEE Transactions on Image Processing 30, 2021.
     """
 
-    method = "layercam"
     channel_weights = staticmethod(layercam_weights)
 
 
-class GuidedGradCAM(GradCAM):
+class EigenGradCAM(HiResCAM, schema=MethodSchema(
+        "eigengradcam", "Eigen-Grad-CAM",
+        "Feature maps multiplied element-wise by the target score's gradient, projected on their first principal "
+        "component (centred over locations; the sign agreeing with the channel sum), rectified.",
+        "Muhammad & Yeasin, 'Eigen-CAM: Class Activation Map using Principal Components', IJCNN 2020; "
+        "Gildenblat et al., pytorch-grad-cam's EigenGradCAM (github.com/jacobgil/pytorch-grad-cam).",
+        signed=False, cost="1 forward + 1 backward pass (down to the layer)",
+        params=shared("layer", "layer_layout", "relu", "aug_smooth"), needs=LAYERS, layer="auto", view="positive",
+        floor_fn=layer_gradients_floor,
+        formula="L = ReLU(M_c v_1),  M = dS_t/dA * A (hw x C) centred over locations,  v_1 its first right "
+                "singular vector",
+        example_params={"layer": "conv_b"})):
+    """Eigen-Grad-CAM: HiResCAM's gradient-weighted activations projected on their first principal component.
+
+    :math:`L = \\mathrm{ReLU}(M_c v_1)` with :math:`M = \\frac{\\partial S_c}{\\partial A} \\odot A` as an
+    ``(hw, C)`` matrix centred over locations and :math:`v_1` its first right singular vector
+    (:func:`~xaikit.kernels.principal_projection`, whose sign makes the map agree with the channel sum,
+    i.e. with HiResCAM's map): HiResCAM with ``eigen_smooth`` always on. Unlike Eigen-CAM it depends on the
+    class. pytorch-grad-cam's ``EigenGradCAM`` keeps whatever sign its SVD returns. Parameters as
+    :class:`GradCAM`, without ``eigen_smooth`` (the definition).
+
+    References
+    ----------
+    Muhammad & Yeasin, "Eigen-CAM: Class Activation Map using Principal Components", IJCNN 2020;
+    pytorch-grad-cam's ``EigenGradCAM``.
+    """
+
+    eigen_projection = True
+
+
+class GuidedGradCAM(GradCAM, schema=MethodSchema(
+        "guided_gradcam", "Guided Grad-CAM",
+        "Guided backpropagation multiplied pixel by pixel by the Grad-CAM map upsampled to the input.",
+        GRADCAM_PAPER,
+        signed=True, cost="2 forward + 2 backward passes (one down to the layer)",
+        params=shared("layer", "layer_layout", "channel_reduce"), needs=LAYERS | GUIDED, layer="auto",
+        view="magnitude",
+        floor_fn=guided_gradcam_floor, formula="A = guided_backprop(x) * up(Grad-CAM)",
+        example_params={"layer": "bn_relu"})):
     """Guided Grad-CAM: guided backpropagation times the upsampled Grad-CAM map, pixel by pixel.
 
     :math:`A = \\mathrm{GB}(x) \\odot \\mathrm{up}(L^c_{\\text{Grad-CAM}})`, per input channel
@@ -243,7 +330,6 @@ class GuidedGradCAM(GradCAM):
     Gradient-based Localization", ICCV 2017.
     """
 
-    method = "guided_gradcam"
     channel_weights = staticmethod(gradcam_weights)
     several_layers = False
 

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from ..catalogue import MethodSchema
+from ..catalogue.parts import ACTIVATIONS, CAM_PARAMS, activations_floor, channel_forwards_floor
 from ..explainer import Attribution
 from ..kernels import (
     ablation_weights,
@@ -54,7 +56,16 @@ class _ActivationCAM(EngineExplainer):
         return Attribution(maps.astype(np.float32), outputs, targets, at_layer=True)
 
 
-class ScoreCAM(_ActivationCAM):
+class ScoreCAM(_ActivationCAM, schema=MethodSchema(
+        "scorecam", "Score-CAM",
+        "Feature maps weighted by the softmax over channels of the target score of the image masked by each "
+        "channel's upsampled, min-max normalised activation; no gradients.",
+        "Wang et al., 'Score-CAM: Score-Weighted Visual Explanations for Convolutional Neural Networks', "
+        "CVPR Workshops 2020.",
+        signed=False, cost="1 + number of channels forward passes", params=CAM_PARAMS,
+        needs=ACTIVATIONS, layer="auto", view="positive", floor_fn=channel_forwards_floor("masked images"),
+        formula="L = ReLU(sum_k a_k A^k),  a = softmax_k S_t(x * s(up(A^k))),  s = min-max",
+        example_params={"layer": "bn_relu"})):
     """Score-CAM: activations weighted by the scores of the image masked by each channel.
 
     Each channel's activation map is upsampled bilinearly to the input, scaled to [0, 1]
@@ -86,8 +97,6 @@ class ScoreCAM(_ActivationCAM):
     Networks", CVPR Workshops 2020.
     """
 
-    method = "scorecam"
-
     def _cam(self, images: np.ndarray, features: np.ndarray, scores: np.ndarray, targets: np.ndarray,
              params: dict[str, Any]) -> np.ndarray:
         n, _, _, c = features.shape
@@ -109,7 +118,17 @@ class ScoreCAM(_ActivationCAM):
         return weighted_cam(features, scorecam_weights(masked.reshape(n, c)), relu=False)
 
 
-class AblationCAM(_ActivationCAM):
+class AblationCAM(_ActivationCAM, schema=MethodSchema(
+        "ablationcam", "Ablation-CAM",
+        "Feature maps weighted by the relative drop of the target score when each channel is set to zero "
+        "(the model above the layer run once per channel); no gradients.",
+        "Desai & Ramaswamy, 'Ablation-CAM: Visual Explanations for Deep Convolutional Network via "
+        "Gradient-free Localization', WACV 2020.",
+        signed=False, cost="1 forward pass + number of channels forward passes above the layer",
+        params=CAM_PARAMS, needs=frozenset({"scores", "layers", "head"}), layer="auto", view="positive",
+        floor_fn=channel_forwards_floor("ablated channels, counted as whole forward passes: an upper bound"),
+        formula="L = ReLU(sum_k w_k A^k),  w_k = (y - y_k) / y,  y_k = S_t with A^k = 0",
+        example_params={"layer": "bn_relu"})):
     """Ablation-CAM: activations weighted by the relative drop of the score when each channel is zeroed.
 
     :math:`w_k = (y - y_k) / y` with :math:`y` the target score and :math:`y_k` the score
@@ -139,8 +158,6 @@ class AblationCAM(_ActivationCAM):
     Desai & Ramaswamy, "Ablation-CAM: Visual Explanations for Deep Convolutional Network
     via Gradient-free Localization", WACV 2020.
     """
-
-    method = "ablationcam"
 
     def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
         params = super()._resolve_params(images, spec)
@@ -174,7 +191,14 @@ class AblationCAM(_ActivationCAM):
         return weighted_cam(features, ablation_weights(y, ablated_scores.reshape(n, c)), relu=False)
 
 
-class EigenCAM(_ActivationCAM):
+class EigenCAM(_ActivationCAM, schema=MethodSchema(
+        "eigencam", "Eigen-CAM",
+        "Projection of a layer's activations on their first principal component (class-agnostic: the "
+        "target is recorded, not used), rectified.",
+        "Muhammad & Yeasin, 'Eigen-CAM: Class Activation Map using Principal Components', IJCNN 2020.",
+        signed=False, cost="1 forward pass (down to the layer)", params=CAM_PARAMS,
+        needs=ACTIVATIONS, layer="auto", view="positive", floor_fn=activations_floor,
+        formula="L = ReLU(A_c v_1),  A_c = activations (hw x C) centred,  v_1 its first right singular vector")):
     """Eigen-CAM: the activations projected on their first principal component.
 
     The layer's ``(h w, C)`` activations, centred over locations, are projected on their
@@ -200,8 +224,6 @@ class EigenCAM(_ActivationCAM):
     Muhammad & Yeasin, "Eigen-CAM: Class Activation Map using Principal Components",
     IJCNN 2020.
     """
-
-    method = "eigencam"
 
     def _cam(self, images: np.ndarray, features: np.ndarray, scores: np.ndarray, targets: np.ndarray,
              params: dict[str, Any]) -> np.ndarray:

@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from ..catalogue import MethodSchema, shared
+from ..catalogue.parts import occlusion_floor
 from ..errors import InputError
 from ..explainer import Attribution
 from ..kernels import accumulate_windows, patch_windows, row_plan, segments, stream_rows
@@ -36,7 +38,16 @@ def resolve_windows(params: dict[str, Any], images: np.ndarray, spec: ModelSpec)
     return params
 
 
-class Occlusion(EngineExplainer):
+class Occlusion(EngineExplainer, schema=MethodSchema(
+        "occlusion", "Occlusion sensitivity",
+        "Drop of the target score when a patch of the image is replaced by a baseline value; "
+        "each pixel gets the mean drop of the patches covering it.",
+        "Zeiler & Fergus, 'Visualizing and Understanding Convolutional Networks', ECCV 2014.",
+        signed=True, cost="1 + number of patches forward passes",
+        params=shared("patch_size", "stride", "baseline"), needs=frozenset({"scores"}),
+        floor_fn=occlusion_floor, warmup={"patch_size": "image", "stride": None},
+        formula="A(p) = mean over patches P containing p of [S_t(x) - S_t(x with P set to the baseline)]",
+        example_params={"patch_size": 4, "stride": 3})):
     """Occlusion sensitivity: how much the target score drops when a patch is covered.
 
     Every window of ``patch_size`` moved by ``stride`` is replaced by ``baseline``; the
@@ -63,8 +74,6 @@ class Occlusion(EngineExplainer):
     ----------
     Zeiler & Fergus, "Visualizing and Understanding Convolutional Networks", ECCV 2014.
     """
-
-    method = "occlusion"
 
     def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
         return resolve_windows(super()._resolve_params(images, spec), images, spec)

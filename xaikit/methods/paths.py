@@ -14,6 +14,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..catalogue import ExampleImages, MethodSchema, Param, shared
+from ..catalogue.parts import GRADIENTS, NOISE_PARAMS, expected_gradients_floor, input_gradients_floor
 from ..errors import InputError, ModelError
 from ..explainer import Attribution
 from ..kernels import ImageStreams, chunks, integration_points, reduce_channels, row_plan, segments
@@ -38,7 +40,16 @@ def _draw_rows(streams: ImageStreams, used: np.ndarray, seg: np.ndarray, shape: 
     return out
 
 
-class SmoothGrad(EngineExplainer):
+class SmoothGrad(EngineExplainer, schema=MethodSchema(
+        "smoothgrad", "SmoothGrad",
+        "Mean gradient of the target score over n copies of the image with Gaussian noise "
+        "(standard deviation = noise x the image's value range).",
+        "Smilkov et al., 'SmoothGrad: removing noise by adding noise', 2017 (arXiv:1706.03825).",
+        signed=True, cost="n_samples forward + backward passes",
+        params=shared("n_samples", "noise", "seed", "channel_reduce"), needs=GRADIENTS, view="magnitude",
+        floor_fn=input_gradients_floor("n_samples"), warmup={"n_samples": 2},
+        formula="A = 1/n sum_j dS_t/dx (x + e_j),  e_j ~ N(0, (noise * (max x - min x))^2)",
+        example_params={"n_samples": 6, "seed": 3})):
     """Mean gradient over noisy copies of each image.
 
     For image :math:`x`, :math:`\\frac{1}{n}\\sum_j \\nabla S_t(x + \\epsilon_j)` with
@@ -64,7 +75,6 @@ class SmoothGrad(EngineExplainer):
     Smilkov et al., "SmoothGrad: removing noise by adding noise", 2017, arXiv:1706.03825.
     """
 
-    method = "smoothgrad"
     #: Whether the statistic needs the sum of squared gradients too.
     second_moment: ClassVar[bool] = False
 
@@ -105,7 +115,16 @@ class SmoothGrad(EngineExplainer):
         return Attribution(maps, outputs, targets, channels=channels)
 
 
-class VarGrad(SmoothGrad):
+class VarGrad(SmoothGrad, schema=MethodSchema(
+        "vargrad", "VarGrad",
+        "Variance of the target score's gradient over n copies of the image with Gaussian noise (SmoothGrad's "
+        "samples, another statistic).",
+        "Adebayo et al., 'Sanity Checks for Saliency Maps', NeurIPS 2018; Adebayo et al., 'Local Explanation "
+        "Methods for Deep Neural Networks Lack Sensitivity to Parameter Values', ICLR workshop 2018.",
+        signed=False, cost="n_samples forward + backward passes", params=NOISE_PARAMS, needs=GRADIENTS, view="positive",
+        floor_fn=input_gradients_floor("n_samples"), warmup={"n_samples": 2},
+        formula="A = 1/n sum_j g_j^2 - (1/n sum_j g_j)^2,  g_j = dS_t/dx (x + e_j)",
+        example_params={"n_samples": 5, "seed": 3})):
     """Variance of the gradient over noisy copies of each image: SmoothGrad's samples, another statistic.
 
     :math:`\\frac{1}{n}\\sum_j g_j^2 - \\big(\\frac{1}{n}\\sum_j g_j\\big)^2` with
@@ -129,7 +148,6 @@ class VarGrad(SmoothGrad):
     Values", ICLR workshop 2018.
     """
 
-    method = "vargrad"
     second_moment = True
 
     @staticmethod
@@ -137,7 +155,15 @@ class VarGrad(SmoothGrad):
         return np.maximum(mean_square - mean * mean, 0.0)  # rounding can leave -1e-9 where the variance is 0
 
 
-class SquareGrad(SmoothGrad):
+class SquareGrad(SmoothGrad, schema=MethodSchema(
+        "squaregrad", "SquareGrad",
+        "Mean of the squared gradient of the target score over n copies of the image with Gaussian noise "
+        "(SmoothGrad's samples, another statistic).",
+        "Hooker et al., 'A Benchmark for Interpretability Methods in Deep Neural Networks', NeurIPS 2019.",
+        signed=False, cost="n_samples forward + backward passes", params=NOISE_PARAMS, needs=GRADIENTS, view="positive",
+        floor_fn=input_gradients_floor("n_samples"), warmup={"n_samples": 2},
+        formula="A = 1/n sum_j g_j^2,  g_j = dS_t/dx (x + e_j)",
+        example_params={"n_samples": 5, "seed": 3})):
     """Mean of the squared gradient over noisy copies of each image (SmoothGrad squared).
 
     :math:`\\frac{1}{n}\\sum_j (\\nabla S_t(x + \\epsilon_j))^2` per input value, then reduced
@@ -157,7 +183,6 @@ class SquareGrad(SmoothGrad):
     NeurIPS 2019.
     """
 
-    method = "squaregrad"
     second_moment = True
 
     @staticmethod
@@ -165,7 +190,16 @@ class SquareGrad(SmoothGrad):
         return mean_square
 
 
-class IntegratedGradients(EngineExplainer):
+class IntegratedGradients(EngineExplainer, schema=MethodSchema(
+        "integrated_gradients", "Integrated gradients",
+        "(x - baseline) times the path integral of the gradient along the straight line from "
+        "the baseline to x, approximated with `steps` points.",
+        "Sundararajan, Taly & Yan, 'Axiomatic Attribution for Deep Networks', ICML 2017.",
+        signed=True, cost="steps forward + backward passes",
+        params=shared("steps", "baseline", "integration", "channel_reduce"), needs=GRADIENTS,
+        floor_fn=input_gradients_floor("steps"), warmup={"steps": 2},
+        formula="A = (x - b) * integral_0^1 dS_t/dx (b + a (x - b)) da",
+        example_params={"steps": 8})):
     """Integrated gradients along the straight path from a baseline.
 
     :math:`(x - b) \\odot \\int_0^1 \\nabla S_t(b + \\alpha (x - b))\\, d\\alpha`,
@@ -194,7 +228,6 @@ class IntegratedGradients(EngineExplainer):
     Sundararajan, Taly & Yan, "Axiomatic Attribution for Deep Networks", ICML 2017.
     """
 
-    method = "integrated_gradients"
     per_image_baseline = True
 
     def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
@@ -252,7 +285,21 @@ class IntegratedGradients(EngineExplainer):
                              "baseline=0.1, a per-channel mean or a blurred image.")
 
 
-class ExpectedGradients(EngineExplainer):
+class ExpectedGradients(EngineExplainer, schema=MethodSchema(
+        "expected_gradients", "Expected gradients (SHAP GradientExplainer)",
+        "Expectation over background samples r and t ~ U(0, 1) of grad f(r + t (x - r)) * (x - r), "
+        "estimated with n_samples draws, at the input or at a layer.",
+        "Erion et al., 'Improving performance of deep learning models with axiomatic attribution "
+        "priors and expected gradients', Nature Machine Intelligence 2021; Lundberg & Lee, "
+        "'A Unified Approach to Interpreting Model Predictions', NeurIPS 2017.",
+        signed=True, cost="n_samples forward + backward passes (above the layer)",
+        params=(*shared("background", "n_samples", "local_smoothing", "seed", n_samples=200),
+                Param("layer", "layer", None, "Explain at this layer's output instead of the input.",
+                      nullable="the input"),
+                *shared("completeness", "channel_reduce")),
+        needs=GRADIENTS, layer="optional", floor_fn=expected_gradients_floor, warmup={"n_samples": 2},
+        formula="A = E_{r, u} [ dS_t/dx (r + u (x~ - r)) * (x~ - r) ],  x~ = x + N(0, local_smoothing^2)",
+        example_params={"background": ExampleImages(), "n_samples": 12, "seed": 4})):
     """Expected gradients, as SHAP's GradientExplainer computes them.
 
     For image :math:`x` and target score :math:`S_t`,
@@ -301,8 +348,6 @@ class ExpectedGradients(EngineExplainer):
     attribution priors and expected gradients", Nature Machine Intelligence 3, 2021;
     Lundberg & Lee, "A Unified Approach to Interpreting Model Predictions", NeurIPS 2017.
     """
-
-    method = "expected_gradients"
 
     def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
         params = super()._resolve_params(images, spec)

@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from ..catalogue import MethodSchema, Param, shared
+from ..catalogue.parts import SCORES, sample_forwards_floor, sobol_row_count
 from ..explainer import Attribution
 from ..kernels import coalition_masks, grid_segments, jansen_total_indices, row_plan, sobol_designs, sobol_rows
 from ..spec import ModelSpec
@@ -14,7 +16,21 @@ from .base import EngineExplainer, image_size, stream_masked_scores
 __all__ = ["Sobol"]
 
 
-class Sobol(EngineExplainer):
+class Sobol(EngineExplainer, schema=MethodSchema(
+        "sobol", "Sobol attribution",
+        "Total-order Sobol indices of the cells of a grid for the target score, the image multiplied cell by "
+        "cell by quasi-Monte Carlo masks (Jansen's estimator).",
+        "Fel et al., 'Look at the Variance! Efficient Black-box Explanations with Sobol-based Sensitivity "
+        "Analysis', NeurIPS 2021.",
+        signed=False, cost="1 + n_designs x (grid_size^2 + 1) forward passes",
+        params=(*shared("grid_size", grid_size=8),
+                Param("n_designs", "int", 32, "Quasi-Monte Carlo designs (a power of two); the model runs "
+                      "n_designs x (grid_size^2 + 1) times per image.", low=2),
+                *shared("baseline")),
+        needs=SCORES, view="positive", floor_fn=sample_forwards_floor(sobol_row_count, "masked images"),
+        warmup={"n_designs": 2, "grid_size": 1},
+        formula="S_Ti = sum_n (f(A_n) - f(C_i,n))^2 / (2 N Var f(A)),  f(M) = S_t(x * up(M) + b * (1 - up(M)))",
+        example_params={"grid_size": 2, "n_designs": 4})):
     """Sobol attribution: how much of the target score's variance each cell of a grid accounts for, interactions
     included (total-order Sobol indices).
 
@@ -54,8 +70,6 @@ class Sobol(EngineExplainer):
     Fel et al., "Look at the Variance! Efficient Black-box Explanations with Sobol-based
     Sensitivity Analysis", NeurIPS 2021.
     """
-
-    method = "sobol"
 
     def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
         params = super()._resolve_params(images, spec)
