@@ -12,8 +12,9 @@ network):
   the native weights recomputed from the same activations and gradients with an
   ``eps`` added to the alpha denominator, as pytorch-grad-cam adds ``1e-6``: the
   agreement as a function of ``eps``, and how the gradients compare with ``1e-6``;
-- ``--cams``: Grad-CAM, LayerCAM and Eigen-CAM against pytorch-grad-cam (unrectified
-  maps; Eigen-CAM's sign is arbitrary, so ``|r|``), and Grad-CAM against Captum's
+- ``--cams``: the layer's sum over channels at each location (Score-CAM's case), then
+  Grad-CAM, LayerCAM and Eigen-CAM against pytorch-grad-cam (unrectified maps;
+  Eigen-CAM's sign is arbitrary, so ``|r|``), and Grad-CAM against Captum's
   ``LayerGradCam`` (the one of these CAMs Captum has);
 - ``scorecam`` (``--scorecam``; 768 masked passes per implementation, about 10-30 min
   each on two loaded cores): the native map and the library's, with their times;
@@ -129,8 +130,20 @@ def gradcam_plus_plus(model, x) -> None:
 
 
 def other_cams(model, x) -> None:
+    import torch
+
     import xaikit as xk
 
+    layer = xk.explain(model, x, "eigencam").layer
+    captured = {}
+    hook = model.get_submodule(layer).register_forward_hook(lambda m, i, o: captured.update(a=o.detach().numpy()))
+    with torch.no_grad():
+        model(torch.from_numpy(x))
+    hook.remove()
+    a = captured["a"]  # channels last (ViT's tokens, Swin's (h, w, C)): Score-CAM's case (docs/methods/scorecam.md)
+    print(json.dumps({"measure": "layer", "layer": layer, "shape": list(a.shape),
+                      "channel_sum_abs_max": float(np.abs(a.sum(-1)).max()), "abs_mean": float(np.abs(a).mean())}),
+          flush=True)
     for method in ("gradcam", "layercam", "eigencam"):
         start = time.perf_counter()
         native = xk.explain(model, x, method, relu=False)
