@@ -534,14 +534,14 @@ def test_range_dependent_parameters_follow_the_preprocessing(tmp_path):
     expected = {"scale255": (0.5, 0.15), "tf": (0.0, 0.3), "caffe": (get_scheme("caffe").forward(grey)[0, 0, 0], 38.25)}
     for scheme, (baseline, noise) in expected.items():
         pm = SimpleNamespace(scheme=scheme, images=np.zeros((1, 8, 8, 3), np.float32), channels=3)
-        occ = runner._params_for_run(pm, Pair("m", "occlusion", "occlusion", "tensorflow", dict(occlusion.params)))
+        occ = runner.params_for_run(pm, Pair("m", "occlusion", "occlusion", "tensorflow", dict(occlusion.params)))
         np.testing.assert_allclose(occ["baseline"], baseline, rtol=1e-6)
-        sg = runner._params_for_run(pm, Pair("m", "smoothgrad", "smoothgrad", "tf-explain",
+        sg = runner.params_for_run(pm, Pair("m", "smoothgrad", "smoothgrad", "tf-explain",
                                              {**smoothgrad.params, **smoothgrad.backend_params["tf-explain"]}))
         assert sg["noise_std"] == pytest.approx(noise)
     # on the zoo's [0, 1] images the values are the ones the suite always used: finished cells stay valid
     pm = SimpleNamespace(scheme="scale255", images=np.zeros((1, 8, 8, 3), np.float32), channels=3)
-    occ = runner._params_for_run(pm, Pair("m", "occlusion", "occlusion", "tensorflow", dict(occlusion.params)))
+    occ = runner.params_for_run(pm, Pair("m", "occlusion", "occlusion", "tensorflow", dict(occlusion.params)))
     assert type(occ["baseline"]) is float and occ["baseline"] == 0.5
 
 
