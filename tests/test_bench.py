@@ -124,7 +124,7 @@ def test_builtin_suites_parse():
 @pytest.mark.parametrize("text, message", [
     ("[suite]\nname = 1\n", "name must be a string"),
     ("[suite]\nn_images = \"ten\"\n", "n_images must be an integer"),
-    ("[suite]\nn_images = 0\n", "n_images must be >= 1"),
+    ("[suite]\nn_images = 0\n", "n_images must be an integer >= 1"),
     ("[speed]\nrepeat = 3\n", "Did you mean 'repeats'"),
     ("[sweet]\nname = 'x'\n", "unknown key(s) 'sweet'"),
     ("[metrics]\nenabled = ['deletion', 'accuracy']\n", "unknown metric(s) ['accuracy']"),
