@@ -65,18 +65,6 @@ class LayerRef:
     output: Any
 
 
-def _class_scores(view: KerasModelView, logit: Any, out: Any) -> Any:
-    """The graph's class scores ``(N, K)``: the model's output, or the pre-activation ``logit`` of its last layer
-    (when the logit is asked); a binary model's single output as two columns (``[1 - p, p]``, ``[-z, z]``)."""
-    if not view.spec.binary:
-        return logit if logit is not None else out
-    if logit is not None:
-        return keras.ops.concatenate([-logit, logit], axis=1)
-    if view.spec.output_activation == "sigmoid":
-        return keras.ops.concatenate([1.0 - out, out], axis=1)
-    return keras.ops.concatenate([-out, out], axis=1)  # a single logit output
-
-
 class TFExplainGraph:
     """A replayed, single-input, single-output Keras graph of a user's model.
 
@@ -170,7 +158,16 @@ class TFExplainGraph:
             raise ModelError(f"the last layer of model {view.name!r} sits inside a subclassed model, so its "
                              "pre-activation has no tensor in a Keras graph; use score='probability' (or "
                              "backend='tensorflow').")
-        scores = _class_scores(view, logit[-1] if want_logit else None, out)
+        if view.spec.binary:
+            if want_logit:
+                z = logit[-1]
+                scores = keras.ops.concatenate([-z, z], axis=1)
+            elif view.spec.output_activation == "sigmoid":
+                scores = keras.ops.concatenate([1.0 - out, out], axis=1)
+            else:  # a single logit output
+                scores = keras.ops.concatenate([-out, out], axis=1)
+        else:
+            scores = logit[-1] if want_logit else out
         self.inputs = inp
         self.input = inp
         self.output = scores

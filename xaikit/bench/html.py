@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .findings import findings
 from .intervals import LEVEL, N_BOOT
 from .summary import (
     COLUMNS,
@@ -22,7 +23,6 @@ from .summary import (
     agreement_matrices,
     backend_parity,
     causal_scores_text,
-    findings,
     finite_number,
     fmt_cell,
     fmt_interval,

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..atomic_files import atomic_write_bytes, atomic_write_text
 from ..execution import json_ready
+from .findings import findings
 from .intervals import LEVEL
 from .metric_agreement import metric_agreement
 from .plots import (
@@ -48,7 +49,6 @@ from .summary import (
     backend_parity,
     causal_scores_text,
     cross_framework_rows,
-    findings,
     fmt_number,
     markdown_table,
     model_line,
