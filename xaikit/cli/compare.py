@@ -216,7 +216,7 @@ def _draw(o: dict[str, Any], st: Any, src: Any, display: np.ndarray, shown: dict
     columns = {label: concat_explanations(parts) for label, parts in shown.items()}
     times = {label: sum(e.elapsed for e in parts) / n for label, parts in totals.items()}
     first_calls = {label: warmup_seconds(parts[0]) for label, parts in totals.items()}
-    fig = compare_figure(np.concatenate(display), columns, class_names=st.labels, view=o["view"],
+    fig = compare_figure(display, columns, class_names=st.labels, view=o["view"],
                          normalize=o["normalize"], times=times, first_calls=first_calls,
                          colormap=o["colormap"], alpha=o["alpha"], image_range=(0.0, 255.0),
                          row_labels=row_labels(src.names[:show]),
