@@ -124,7 +124,7 @@ def test_builtin_suites_parse():
 @pytest.mark.parametrize("text, message", [
     ("[suite]\nname = 1\n", "name must be a string"),
     ("[suite]\nn_images = \"ten\"\n", "n_images must be an integer"),
-    ("[suite]\nn_images = 0\n", "n_images must be >= 1"),
+    ("[suite]\nn_images = 0\n", "n_images must be an integer >= 1"),
     ("[speed]\nrepeat = 3\n", "Did you mean 'repeats'"),
     ("[sweet]\nname = 'x'\n", "unknown key(s) 'sweet'"),
     ("[metrics]\nenabled = ['deletion', 'accuracy']\n", "unknown metric(s) ['accuracy']"),
@@ -544,14 +544,14 @@ def test_range_dependent_parameters_follow_the_preprocessing(tmp_path):
     expected = {"scale255": (0.5, 0.15), "tf": (0.0, 0.3), "caffe": (get_scheme("caffe").forward(grey)[0, 0, 0], 38.25)}
     for scheme, (baseline, noise) in expected.items():
         pm = SimpleNamespace(scheme=scheme, images=np.zeros((1, 8, 8, 3), np.float32), channels=3)
-        occ = runner._params_for_run(pm, Pair("m", "occlusion", "occlusion", "tensorflow", dict(occlusion.params)))
+        occ = runner.params_for_run(pm, Pair("m", "occlusion", "occlusion", "tensorflow", dict(occlusion.params)))
         np.testing.assert_allclose(occ["baseline"], baseline, rtol=1e-6)
-        sg = runner._params_for_run(pm, Pair("m", "smoothgrad", "smoothgrad", "tf-explain",
+        sg = runner.params_for_run(pm, Pair("m", "smoothgrad", "smoothgrad", "tf-explain",
                                              {**smoothgrad.params, **smoothgrad.backend_params["tf-explain"]}))
         assert sg["noise_std"] == pytest.approx(noise)
     # on the zoo's [0, 1] images the values are the ones the suite always used: finished cells stay valid
     pm = SimpleNamespace(scheme="scale255", images=np.zeros((1, 8, 8, 3), np.float32), channels=3)
-    occ = runner._params_for_run(pm, Pair("m", "occlusion", "occlusion", "tensorflow", dict(occlusion.params)))
+    occ = runner.params_for_run(pm, Pair("m", "occlusion", "occlusion", "tensorflow", dict(occlusion.params)))
     assert type(occ["baseline"]) is float and occ["baseline"] == 0.5
 
 
