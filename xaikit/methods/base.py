@@ -9,12 +9,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..call_context import CallContext
 from ..engine import Engine
 from ..explainer import ActivationExtractor, Explainer
 from ..kernels import ImageStreams, chunks, segments, stream_rows
-from ..spec import ModelSpec, targets_or_predicted
+from ..spec import ModelSpec
 
-__all__ = ["EngineExplainer", "EngineExtractor", "graph_targets", "image_size", "row_groups", "stream_masked_scores",
+__all__ = ["EngineExplainer", "EngineExtractor", "image_size", "row_groups", "stream_masked_scores",
            "stream_sums", "uniform_rows"]
 
 
@@ -36,11 +37,6 @@ def uniform_rows(streams: ImageStreams, used: np.ndarray, seg: np.ndarray, per_r
         count = int(starts[j + 1] - starts[j])
         out[starts[j]:starts[j + 1]] = streams.uniform(int(image), count * per_row).reshape(count, per_row)
     return out
-
-
-def graph_targets(targets: np.ndarray | None, n: int) -> np.ndarray:
-    """int32 targets for engine primitives, ``-1`` meaning "the predicted class"."""
-    return np.full(n, -1, np.int32) if targets is None else targets.astype(np.int32)
 
 
 #: The engine of the call running in this thread (or task), ``[model, engine or None]``, filled by the call's first
@@ -85,12 +81,13 @@ class _EngineBound:
 
 
 class EngineExplainer(_EngineBound, Explainer):
-    """An attribution method written once on the engine primitives (:mod:`xaikit.engine`)."""
+    """An attribution method written once on the engine primitives (:mod:`xaikit.engine`).
 
-    def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
-        params = super()._resolve_params(images, spec)
-        params["_spec"] = spec
-        return params
+    Its ``_attribute(ctx)`` finds the call's engine in ``ctx.engine`` (looked up once per call).
+    """
+
+    def _call_engine(self) -> Engine:
+        return self._engine()
 
     def _resolve_layer(self, layer: Any, spec: ModelSpec, images: np.ndarray) -> str | None:
         return super()._resolve_layer(self._engine().layer_name(layer), spec, images)
@@ -99,18 +96,11 @@ class EngineExplainer(_EngineBound, Explainer):
         engine = self._engine()
         return np.concatenate([engine.predict(images[s]) for s in chunks(len(images), batch_size)])
 
-    def _outputs_and_targets(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]
-                             ) -> tuple[np.ndarray, np.ndarray]:
-        """Model outputs and the targets (the predicted classes when ``targets`` is None)."""
-        outputs = self._predict(images, params["batch_size"])
-        return outputs, targets_or_predicted(targets, outputs, params["_spec"])
-
-    def _target_scores(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(score of the target, outputs, targets used)`` per image, in chunks."""
-        engine = self._engine()
-        t_in = graph_targets(targets, len(images))
-        parts = [engine.target_scores(images[s], t_in[s], params["score"])
+    @staticmethod
+    def _target_scores(ctx: CallContext) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(score of the target, outputs, targets used)`` per image, in chunks (one engine pass)."""
+        t_in, images, params = ctx.graph_targets(), ctx.images, ctx.params
+        parts = [ctx.engine.target_scores(images[s], t_in[s], params["score"])
                  for s in chunks(len(images), params["batch_size"])]
         return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
+from ..call_context import CallContext
 from ..explainer import Attribution
 from ..kernels import chunks
 from .base import EngineExplainer
@@ -48,10 +47,10 @@ class LayerConductance(EngineExplainer):
 
     method = "layer_conductance"
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        engine = self._engine()
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        engine, images, params = ctx.engine, ctx.images, ctx.params
         baseline = params["_baseline"]
-        s_x, outputs, used = self._target_scores(images, targets, params)
+        s_x, outputs, used = self._target_scores(ctx)
         s_b = engine.class_scores(baseline[None], params["score"])[0, used]
         steps, layer, layout = params["steps"], params["layer"], params.get("_layout")
         alphas = np.arange(steps + 1, dtype=np.float64) / steps
