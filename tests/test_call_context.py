@@ -104,3 +104,33 @@ def test_unknown_parameter_names_are_checked_in_one_place():
         cls(object(), noise_level=0.1)
     with pytest.raises(InputError, match="has no parameter.*'noise_level'.*n_samples"):
         cls(object()).set_params(noise_level=0.1)
+
+
+def test_an_adapter_walks_the_torch_module_tree_once_per_call(monkeypatch):
+    """Regression: a Captum call walked the module tree 7 times (description, layer, prediction, the forward handed
+    to the library, the tensors, the library call), pytorch-grad-cam's 9, shap's expected gradients 18."""
+    torch = pytest.importorskip("torch")
+    import xaikit_torch._torch as view_module
+    from xaikit_torch.adapters import ScoreModel, TorchModelMixin, library_call, module_of, to_tensor
+
+    from xaikit.explainer import Attribution, Explainer
+
+    class Adapter(TorchModelMixin, Explainer):  # what the adapters do to a model, without a library
+        method, backend = "gradcam", "test"
+
+        def _attribute(self, ctx):
+            outputs, targets = ctx.outputs_and_targets()
+            forward = ScoreModel(self.model, ctx.params["score"], tuple(ctx.images.shape[1:]))
+            module_of(self.model, ctx.params["layer"])
+            with library_call(self.model):
+                forward(to_tensor(ctx.images, self.model))
+            return Attribution(ctx.images.sum(axis=1), outputs, targets)
+
+    walks = []
+    structure = view_module._structure
+    monkeypatch.setattr(view_module, "_structure", lambda model: walks.append(model) or structure(model))
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 2, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+                                torch.nn.Linear(32, 3)).eval()
+    x = np.random.default_rng(0).normal(size=(3, 3, 4, 4)).astype(np.float32)
+    Adapter(model, layer="0").explain(x)
+    assert len(walks) == 1

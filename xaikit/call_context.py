@@ -7,21 +7,64 @@ its parameters. The model's outputs are computed on first use (a method whose en
 pass gives them with its scores never runs the extra forward pass), and the rule "no
 target given: explain the predicted class" is applied in one place,
 :meth:`CallContext.targets_for`.
+
+What a backend looks up about a model (its engine, its view of the module tree, whose
+check walks the model) is found once per call too: :func:`call_scope` is entered around
+every ``explain`` call, and :func:`once_per_call` returns, within it, the value first
+found for that model.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from .spec import ModelSpec, targets_or_predicted
 
-__all__ = ["CallContext"]
+__all__ = ["CallContext", "call_scope", "once_per_call"]
+
+_T = TypeVar("_T")
+
+#: What the call running in this thread (or task) looked up, ``{(kind, id(model)): (model, value)}``; None outside
+#: a call. A context variable: each thread sees its own calls only (a worker thread looks up anew).
+_PINS: contextvars.ContextVar[dict[tuple[str, int], tuple[Any, Any]] | None] = contextvars.ContextVar(
+    "xaikit_call_pins", default=None)
+
+
+@contextlib.contextmanager
+def call_scope() -> Iterator[None]:
+    """One call: inside, :func:`once_per_call` finds each value once (a call nested in it starts its own scope)."""
+    token = _PINS.set({})
+    try:
+        yield
+    finally:
+        _PINS.reset(token)
+
+
+def once_per_call(kind: str, model: Any, find: Callable[[], _T]) -> _T:
+    """``find()``, called once per call for ``model`` and ``kind`` (every time outside a :func:`call_scope`).
+
+    A backend's look-ups go through it (the native engine, the torch and Keras model
+    views, whose structure checks walk the model), so one ``explain`` call walks the
+    model once however many steps and helpers ask for the view.
+    """
+    pins = _PINS.get()
+    if pins is None:
+        return find()
+    key = (kind, id(model))
+    hit = pins.get(key)
+    if hit is not None and hit[0] is model:
+        return hit[1]
+    value = find()
+    pins[key] = (model, value)
+    return value
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .call_context import CallContext
+from .call_context import CallContext, call_scope
 from .catalogue import COMMON_PARAMS, MethodSchema, Param, get_method, param_table, shared
 from .errors import DegenerateMapWarning, InputError, ModelError, XaikitError
 from .explanation import PREVIEW_IMAGES, Activations, Explanation, RankedExplanations, describe_array
@@ -290,9 +290,9 @@ class Explainer(_Described, abc.ABC):
 
     # ------------------------------------------------------------ backend hooks
     def _call_scope(self) -> contextlib.AbstractContextManager[Any]:
-        """Entered around one ``explain`` call, after the output selection: what is looked up once per call
-        (a native backend pins its engine, :class:`xaikit.methods.base.EngineExplainer`). None here."""
-        return contextlib.nullcontext()
+        """Entered around one ``explain`` call, after the output selection: within it, what a backend looks up
+        about the model (its engine, its view) is found once (:func:`xaikit.call_context.once_per_call`)."""
+        return call_scope()
 
     @abc.abstractmethod
     def _predict(self, images: np.ndarray, batch_size: int) -> np.ndarray:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 
-from ..call_context import CallContext
+from ..call_context import CallContext, once_per_call
 from ..engine import Engine
 from ..explainer import ActivationExtractor, Explainer
 from ..kernels import ImageStreams, chunks, segments, stream_rows
@@ -39,11 +37,6 @@ def uniform_rows(streams: ImageStreams, used: np.ndarray, seg: np.ndarray, per_r
     return out
 
 
-#: The engine of the call running in this thread (or task), ``[model, engine or None]``, filled by the call's first
-#: look-up; see :meth:`_EngineBound._call_scope`. A context variable: each thread sees its own calls only.
-_CALL_ENGINE: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar("xaikit_call_engine", default=None)
-
-
 class _EngineBound:
     """What every class bound to a native backend shares: its engine, the description, versions."""
 
@@ -52,23 +45,10 @@ class _EngineBound:
     model: Any
 
     def _engine(self) -> Engine:
-        pinned = _CALL_ENGINE.get()
-        if pinned is None or pinned[0] is not self.model:
-            return type(self).engine_factory(self.model)
-        if pinned[1] is None:
-            pinned[1] = type(self).engine_factory(self.model)
-        return pinned[1]
-
-    @contextlib.contextmanager
-    def _call_scope(self) -> Iterator[None]:
-        """Look the engine up once per call: the model's view (its structure checked against the model's
-        layers, :func:`xaikit_tensorflow._keras.model_view`) is found by the call's first step, and every
-        later step of the call uses that engine."""
-        token = _CALL_ENGINE.set([self.model, None])
-        try:
-            yield
-        finally:
-            _CALL_ENGINE.reset(token)
+        """The model's engine, looked up once per call (:func:`xaikit.call_context.once_per_call`): the model's view
+        (its structure checked against the model's layers) is found by the call's first step, and every later step
+        of the call uses that engine."""
+        return once_per_call("engine", self.model, lambda: type(self).engine_factory(self.model))
 
     def _describe(self, images: np.ndarray) -> ModelSpec:
         return self._engine().describe(tuple(images.shape[1:]))
