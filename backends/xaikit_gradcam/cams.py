@@ -36,7 +36,7 @@ from xaikit_torch.adapters import (
 
 from xaikit.catalogue import SHARED, Param
 from xaikit.errors import InputError, LayerError
-from xaikit.explainer import Attribution, Explainer, ModelSpec, targets_or_predicted
+from xaikit.explainer import Attribution, CallContext, Explainer, ModelSpec
 from xaikit.kernels import chunks
 
 __all__ = ["GradCAM", "GradCAMPlusPlus", "XGradCAM", "HiResCAM", "LayerCAM", "ScoreCAM", "AblationCAM", "EigenCAM",
@@ -145,10 +145,10 @@ class _LibraryCAM(TorchModelMixin, Explainer):
             params["min_max_scaled"] = True  # the library's output: each map min-max scaled, then averaged
         return params
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        images, params = ctx.images, ctx.params
         batch_size = params["batch_size"]
-        outputs = self._predict(images, batch_size)
-        targets = targets_or_predicted(targets, outputs, self._describe(images))
+        outputs, targets = ctx.outputs_and_targets()
         function = params["score"] if callable(params["score"]) else None
         forward = ScoreModel(self.model, None if function else params["score"], tuple(images.shape[1:]))
         several = isinstance(params["layer"], list)

@@ -12,12 +12,13 @@ from typing import Any
 
 import numpy as np
 
+from ..call_context import CallContext
 from ..catalogue import MethodSchema, Param
 from ..catalogue.parts import ATTENTION, attention_pass_floor
 from ..explainer import Attribution
 from ..kernels import chunks
 from ..kernels.attention import attention_rollout, generic_attention_relevance, patch_grid
-from .base import EngineExplainer, graph_targets, image_size
+from .base import EngineExplainer
 
 __all__ = ["AttentionRollout", "GenericAttention"]
 
@@ -31,10 +32,10 @@ class _AttentionMethod(EngineExplainer):
                    params: dict[str, Any]) -> np.ndarray:
         raise NotImplementedError
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        engine = self._engine()
-        size = image_size(images, params["_spec"])
-        t_in = graph_targets(targets, len(images))
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        engine, images, params = ctx.engine, ctx.images, ctx.params
+        size = ctx.image_size
+        t_in = ctx.graph_targets()
         maps, outputs, used = [], [], []
         for s in chunks(len(images), params["batch_size"]):
             attentions, gradients, out, t_used = engine.attention(images[s], t_in[s], params["score"],

@@ -8,11 +8,13 @@ guided backpropagation.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 
+from ..call_context import CallContext
 from ..catalogue import MethodSchema, shared
 from ..catalogue.parts import (
     GRAD_CAM_PARAMS,
@@ -38,7 +40,7 @@ from ..kernels import (
     weighted_cam,
     xgradcam_weights,
 )
-from .base import EngineExplainer, graph_targets, image_size
+from .base import EngineExplainer
 
 __all__ = ["GradCAM", "GradCAMPlusPlus", "XGradCAM", "HiResCAM", "LayerCAM", "EigenGradCAM", "GuidedGradCAM"]
 
@@ -114,14 +116,14 @@ class GradCAM(EngineExplainer, schema=MethodSchema(
         layer = params.get("layer")
         return " + ".join(layer) if isinstance(layer, list) else layer
 
-    def _layer_cams(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any], relu: bool,
-                    layer: str | None = None, layout: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _layer_cams(self, ctx: CallContext, relu: bool, layer: str | None = None, layout: Any = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(maps at layer resolution, outputs, targets used)`` of one layer, one engine pass per chunk."""
-        engine = self._engine()
+        engine, images, params = ctx.engine, ctx.images, ctx.params
         layer = params["layer"] if layer is None else layer
         layout = params["_layout"] if layout is None else layout
         eigen = type(self).eigen_projection or bool(params.get("eigen_smooth", False))
-        t_in = graph_targets(targets, len(images))
+        t_in = ctx.graph_targets()
         weights_of = type(self).channel_weights
         maps, outputs, used = [], [], []
         for s in chunks(len(images), params["batch_size"]):
@@ -131,36 +133,38 @@ class GradCAM(EngineExplainer, schema=MethodSchema(
             used.append(t)
         return np.concatenate(maps), np.concatenate(outputs), np.concatenate(used)
 
-    def _input_cams(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _input_cams(self, ctx: CallContext) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Maps at input resolution to be averaged (several layers, augmentations), as pytorch-grad-cam computes
         them: each layer's map min-max scaled (:func:`~xaikit.kernels.scale_layer_maps`) at its resolution,
         upsampled, and the layers' maps averaged."""
-        size = image_size(images, params["_spec"])
+        size, params = ctx.image_size, ctx.params
         several = isinstance(params["layer"], list)
         layers = zip(params["layer"], params["_layouts"]) if several else [(params["layer"], params["_layout"])]
-        total = np.zeros((len(images), *size), np.float64)
+        total = np.zeros((ctx.n, *size), np.float64)
         for layer, layout in layers:
-            maps, outputs, used = self._layer_cams(images, targets, params, params["relu"], layer, layout)
+            maps, outputs, used = self._layer_cams(ctx, params["relu"], layer, layout)
             total += resize_maps(scale_layer_maps(maps, signed=not params["relu"]), size, interpolation="bilinear")
-            targets = used if targets is None else targets  # every layer explains the first layer's classes
+            if ctx.targets is None:  # every layer explains the first layer's classes
+                ctx = ctx.with_targets(used)
         return (total / (len(params["layer"]) if several else 1)).astype(np.float32), outputs, used
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        params = ctx.params
         if not isinstance(params["layer"], list) and not params.get("aug_smooth", False):
-            maps, outputs, used = self._layer_cams(images, targets, params, params["relu"])
+            maps, outputs, used = self._layer_cams(ctx, params["relu"])
             return Attribution(maps, outputs, used, at_layer=True)
-        maps, outputs, used = self._input_cams(images, targets, params)
+        maps, outputs, used = self._input_cams(ctx)
         if not params.get("aug_smooth", False):
             return Attribution(maps, outputs, used)
         # test-time augmentation: the classes of the image itself; each augmented image's map scaled again as the
         # library scales it (its aggregate_multi_layers), flipped back; the mean of the 6
-        fixed = used if targets is None else targets
-        width_axis = 2 if params["_spec"].layout == "NHWC" else 3
+        fixed = used if ctx.targets is None else ctx.targets
+        width_axis = 2 if ctx.layout == "NHWC" else 3
         total = np.zeros(maps.shape, np.float64)
         for flip, factor in CAM_AUGMENTATIONS:
             augmented = maps if not flip and factor == 1.0 else \
-                self._input_cams(augment_images(images, flip, factor, width_axis), fixed, params)[0]
+                self._input_cams(dataclasses.replace(ctx, images=augment_images(ctx.images, flip, factor, width_axis),
+                                                     targets=fixed))[0]
             scaled = scale_layer_maps(augmented, signed=not params["relu"])
             total += scaled[:, :, ::-1] if flip else scaled
         return Attribution((total / len(CAM_AUGMENTATIONS)).astype(np.float32), outputs, used)
@@ -333,10 +337,10 @@ class GuidedGradCAM(GradCAM, schema=MethodSchema(
     channel_weights = staticmethod(gradcam_weights)
     several_layers = False
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        engine, spec = self._engine(), params["_spec"]
-        cams, outputs, used = self._layer_cams(images, targets, params, relu=True)
-        upsampled = resize_maps(cams, image_size(images, spec), interpolation="bilinear")
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        engine, spec, images, params = ctx.engine, ctx.spec, ctx.images, ctx.params
+        cams, outputs, used = self._layer_cams(ctx, relu=True)
+        upsampled = resize_maps(cams, ctx.image_size, interpolation="bilinear")
         t_used = used.astype(np.int32)
         guided = []
         for s in chunks(len(images), params["batch_size"]):

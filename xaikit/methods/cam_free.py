@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..call_context import CallContext
 from ..catalogue import MethodSchema
 from ..catalogue.parts import ACTIVATIONS, CAM_PARAMS, activations_floor, channel_forwards_floor
 from ..explainer import Attribution
@@ -26,8 +27,8 @@ from ..kernels import (
     upsample_bilinear,
     weighted_cam,
 )
-from ..spec import ModelSpec, targets_or_predicted
-from .base import EngineExplainer, image_size, stream_masked_scores
+from ..spec import ModelSpec
+from .base import EngineExplainer, stream_masked_scores
 
 __all__ = ["ScoreCAM", "AblationCAM", "EigenCAM"]
 
@@ -40,18 +41,17 @@ class _ActivationCAM(EngineExplainer):
         params["n_channels"] = spec.layer_channels(params["layer"])  # the floor counts passes by it
         return params
 
-    def _cam(self, images: np.ndarray, features: np.ndarray, scores: np.ndarray, targets: np.ndarray,
-             params: dict[str, Any]) -> np.ndarray:
+    def _cam(self, ctx: CallContext, features: np.ndarray, scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
         """The unrectified map ``(N, h, w)`` from the activations ``features`` (channels-last) and class scores."""
         raise NotImplementedError
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        engine = self._engine()
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        engine, images, params = ctx.engine, ctx.images, ctx.params
         parts = [engine.probe(images[s], params["score"], params["layer"], layout=params["_layout"])
                  for s in chunks(len(images), params["batch_size"])]
         outputs, scores, features = (np.concatenate([p[i] for p in parts]) for i in range(3))
-        targets = targets_or_predicted(targets, outputs, params["_spec"])
-        cam = self._cam(images, features, scores, targets, params)
+        targets = ctx.targets_for(outputs)
+        cam = self._cam(ctx, features, scores, targets)
         maps = np.maximum(cam, 0.0) if params["relu"] else cam
         return Attribution(maps.astype(np.float32), outputs, targets, at_layer=True)
 
@@ -97,10 +97,10 @@ class ScoreCAM(_ActivationCAM, schema=MethodSchema(
     Networks", CVPR Workshops 2020.
     """
 
-    def _cam(self, images: np.ndarray, features: np.ndarray, scores: np.ndarray, targets: np.ndarray,
-             params: dict[str, Any]) -> np.ndarray:
+    def _cam(self, ctx: CallContext, features: np.ndarray, scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        images, params = ctx.images, ctx.params
         n, _, _, c = features.shape
-        size = image_size(images, params["_spec"])
+        size = ctx.image_size
         masked = np.empty(n * c, np.float64)  # row i * c + k: image i masked by channel k
 
         def prepare(rows: slice) -> tuple[np.ndarray, np.ndarray, None]:
@@ -113,7 +113,7 @@ class ScoreCAM(_ActivationCAM, schema=MethodSchema(
         def consume(rows: slice, index: np.ndarray, state: None, scores: np.ndarray) -> None:
             masked[rows] = scores
 
-        stream_masked_scores(self._engine(), images, n * c, params["batch_size"], prepare, consume,
+        stream_masked_scores(ctx.engine, images, n * c, params["batch_size"], prepare, consume,
                              fill=np.zeros(images.shape[1:], np.float32), targets=targets, score=params["score"])
         return weighted_cam(features, scorecam_weights(masked.reshape(n, c)), relu=False)
 
@@ -165,9 +165,8 @@ class AblationCAM(_ActivationCAM, schema=MethodSchema(
         self._engine().check_head(params["layer"])  # fail before any work if the model cannot be split there
         return params
 
-    def _cam(self, images: np.ndarray, features: np.ndarray, scores: np.ndarray, targets: np.ndarray,
-             params: dict[str, Any]) -> np.ndarray:
-        engine = self._engine()
+    def _cam(self, ctx: CallContext, features: np.ndarray, scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        engine, params = ctx.engine, ctx.params
         n, _, _, c = features.shape
         t_all = targets.astype(np.int32)
         ablated_scores = np.empty(n * c, np.float64)  # row i * c + k: image i with channel k zeroed
@@ -225,6 +224,5 @@ class EigenCAM(_ActivationCAM, schema=MethodSchema(
     IJCNN 2020.
     """
 
-    def _cam(self, images: np.ndarray, features: np.ndarray, scores: np.ndarray, targets: np.ndarray,
-             params: dict[str, Any]) -> np.ndarray:
+    def _cam(self, ctx: CallContext, features: np.ndarray, scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
         return principal_projection(features)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
+from ..call_context import CallContext
 from ..catalogue import MethodSchema, shared
 from ..catalogue.parts import LAYERS, conductance_floor
 from ..explainer import Attribution
@@ -58,10 +57,10 @@ class LayerConductance(EngineExplainer, schema=MethodSchema(
     Dhamdhere, Sundararajan & Yan, "How Important Is a Neuron?", ICLR 2019 (arXiv:1805.12233, 2018).
     """
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        engine = self._engine()
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        engine, images, params = ctx.engine, ctx.images, ctx.params
         baseline = params["_baseline"]
-        s_x, outputs, used = self._target_scores(images, targets, params)
+        s_x, outputs, used = self._target_scores(ctx)
         s_b = engine.class_scores(baseline[None], params["score"])[0, used]
         steps, layer, layout = params["steps"], params["layer"], params.get("_layout")
         alphas = np.arange(steps + 1, dtype=np.float64) / steps

@@ -3,17 +3,18 @@ backpropagation and deconvnet."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
+from ..call_context import CallContext
 from ..catalogue import MethodSchema
 from ..catalogue.parts import GRADIENTS, GUIDED, PIXEL_PARAMS, input_gradients_floor
 from ..explainer import Attribution
 from ..kernels import chunks, reduce_channels
-from .base import EngineExplainer, graph_targets
+from .base import EngineExplainer
 
-__all__ = ["VanillaGradients", "GradientXInput", "GuidedBackprop", "Deconvnet", "channel_axis", "relu_rule_message"]
+__all__ = ["VanillaGradients", "GradientXInput", "GuidedBackprop", "Deconvnet", "relu_rule_message"]
 
 
 def relu_rule_message(model: str, rule: str, what: str) -> str:
@@ -27,11 +28,6 @@ def relu_rule_message(model: str, rule: str, what: str) -> str:
     return (f"{method} changes the backward pass of ReLUs, and model {model!r} has no {what} (its nonlinearities are "
             "others, such as GELU or SiLU, or ReLUs called as functions inside forward): the result would equal "
             "vanilla_gradients. Use vanilla_gradients, integrated_gradients or smoothgrad on this model.")
-
-
-def channel_axis(params: dict[str, Any]) -> int:
-    """The channel axis of a batch in the model's layout (3 for NHWC, 1 for NCHW)."""
-    return params["_spec"].channel_axis
 
 
 class VanillaGradients(EngineExplainer, schema=MethodSchema(
@@ -65,9 +61,9 @@ class VanillaGradients(EngineExplainer, schema=MethodSchema(
     #: How ReLUs pass gradients back (:meth:`xaikit.engine.Engine.input_gradients`).
     rule: ClassVar[str] = "plain"
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        engine = self._engine()
-        t_in = graph_targets(targets, len(images))
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        engine, images, params = ctx.engine, ctx.images, ctx.params
+        t_in = ctx.graph_targets()
         grads, outputs, used = [], [], []
         rule = {} if self.rule == "plain" else {"rule": self.rule}
         for s in chunks(len(images), params["batch_size"]):
@@ -78,7 +74,7 @@ class VanillaGradients(EngineExplainer, schema=MethodSchema(
         channels = grads[0] if len(grads) == 1 else np.concatenate(grads)
         if self.times_input:
             channels = channels * images
-        maps = reduce_channels(channels, params["channel_reduce"], axis=channel_axis(params))
+        maps = reduce_channels(channels, params["channel_reduce"], axis=ctx.channel_axis)
         return Attribution(maps, np.concatenate(outputs), np.concatenate(used), channels=channels)
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..call_context import CallContext
 from ..catalogue import MethodSchema, shared
 from ..catalogue.parts import occlusion_floor
 from ..errors import InputError
@@ -78,9 +79,9 @@ class Occlusion(EngineExplainer, schema=MethodSchema(
     def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
         return resolve_windows(super()._resolve_params(images, spec), images, spec)
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        engine = self._engine()
-        base_scores, outputs, targets_used = self._target_scores(images, targets, params)
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        engine, images, params = ctx.engine, ctx.images, ctx.params
+        base_scores, outputs, targets_used = self._target_scores(ctx)
         windows, baseline, score = params["_windows"], params["_baseline"], params["score"]
         n, p = len(images), len(windows)
         drops = np.empty(n * p, np.float64)  # drop of image i, window w at row i * p + w
@@ -99,5 +100,5 @@ class Occlusion(EngineExplainer, schema=MethodSchema(
             drops[rows] = base_scores[prepared[0]] - scores
 
         stream_rows(n * p, params["batch_size"], prepare, compute, consume, context=engine.thread_context())
-        maps = accumulate_windows(drops.reshape(n, p), windows, image_size(images, params["_spec"]))
+        maps = accumulate_windows(drops.reshape(n, p), windows, ctx.image_size)
         return Attribution(maps, outputs, targets_used)

@@ -14,14 +14,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..call_context import CallContext
 from ..catalogue import ExampleImages, MethodSchema, Param, shared
 from ..catalogue.parts import GRADIENTS, NOISE_PARAMS, expected_gradients_floor, input_gradients_floor
 from ..errors import InputError, ModelError
 from ..explainer import Attribution
 from ..kernels import ImageStreams, chunks, integration_points, reduce_channels, row_plan, segments
-from ..spec import ModelSpec, targets_or_predicted
+from ..spec import ModelSpec
 from .base import EngineExplainer, row_groups, stream_sums
-from .gradients import channel_axis
 
 __all__ = ["SmoothGrad", "VarGrad", "SquareGrad", "IntegratedGradients", "ExpectedGradients"]
 
@@ -83,16 +83,16 @@ class SmoothGrad(EngineExplainer, schema=MethodSchema(
         """The statistic of the gradients over the noisy copies, from their mean (and mean square)."""
         return mean
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        engine = self._engine()
-        outputs, targets = self._outputs_and_targets(images, targets, params)
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        engine, images, params = ctx.engine, ctx.images, ctx.params
+        outputs, targets = ctx.outputs_and_targets()
         n, n_samples, shape = len(images), params["n_samples"], tuple(images.shape[1:])
         flat = images.reshape(n, -1)
         sigma = params["noise"] * (flat.max(axis=1).astype(np.float64) - flat.min(axis=1))
         if not np.all(sigma <= np.finfo(np.float32).max):
             raise InputError(f"noise={params['noise']:g} times the images' value range overflows float32 (sigma up to "
                              f"{sigma.max():.3g}); noise is a fraction of the range: use a value such as 0.15.")
-        layout = params["_spec"].layout
+        layout = ctx.layout
         streams = ImageStreams(params["seed"], images, "noise", layout)
         t_all = targets.astype(np.int32)
         zero = np.zeros((1, *shape), np.float32)
@@ -111,7 +111,7 @@ class SmoothGrad(EngineExplainer, schema=MethodSchema(
         else:
             channels = self.statistic(sums[0] / n_samples, None)
         channels = channels.astype(np.float32)
-        maps = reduce_channels(channels, params["channel_reduce"], axis=channel_axis(params))
+        maps = reduce_channels(channels, params["channel_reduce"], axis=ctx.channel_axis)
         return Attribution(maps, outputs, targets, channels=channels)
 
 
@@ -235,12 +235,12 @@ class IntegratedGradients(EngineExplainer, schema=MethodSchema(
         integration_points(params["steps"], params["integration"], np.zeros(0))  # validates the pair
         return params
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        engine = self._engine()
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        engine, images, params = ctx.engine, ctx.images, ctx.params
         shape = tuple(images.shape[1:])
         baseline = params["_baseline"]
         per_image = baseline.ndim == images.ndim  # one reference per image ("blur", an (N, ...) array)
-        s_x, outputs, targets_used = self._target_scores(images, targets, params)
+        s_x, outputs, targets_used = self._target_scores(ctx)
         steps, n, rule = params["steps"], len(images), params["integration"]
         if per_image:
             s_b = np.concatenate([engine.class_scores(baseline[s], params["score"])
@@ -264,7 +264,7 @@ class IntegratedGradients(EngineExplainer, schema=MethodSchema(
             self._check_baseline(baseline if per_image else baseline[None], t_all, params)
         channels = ((images - baseline) * total).astype(np.float32)
         gap = channels.reshape(n, -1).sum(axis=1, dtype=np.float64) - (s_x - s_b)
-        maps = reduce_channels(channels, params["channel_reduce"], axis=channel_axis(params))
+        maps = reduce_channels(channels, params["channel_reduce"], axis=ctx.channel_axis)
         return Attribution(maps, outputs, targets_used, channels=channels,
                            extras={"completeness_gap": gap.astype(np.float32)})
 
@@ -355,8 +355,8 @@ class ExpectedGradients(EngineExplainer, schema=MethodSchema(
             self._engine().check_head(params["layer"])  # fail early if the model cannot be split there
         return params
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        return self._attribute_ranked(images, None if targets is None else targets[:, None], params)[0]
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        return self._attribute_ranked(ctx, None if ctx.targets is None else ctx.targets[:, None])[0]
 
     def _probe(self, x: np.ndarray, params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         engine, bs = self._engine(), params["batch_size"]
@@ -364,13 +364,12 @@ class ExpectedGradients(EngineExplainer, schema=MethodSchema(
         features = None if params["layer"] is None else np.concatenate([p[2] for p in parts])
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), features
 
-    def _attribute_ranked(self, images: np.ndarray, ranked: np.ndarray | None,
-                          params: dict[str, Any]) -> list[Attribution]:
-        engine = self._engine()
+    def _attribute_ranked(self, ctx: CallContext, ranked: np.ndarray | None) -> list[Attribution]:
+        engine, images, params = ctx.engine, ctx.images, ctx.params
         batch_size, layer = params["batch_size"], params["layer"]
         outputs, scores_x, features_x = self._probe(images, params)
-        if ranked is None:
-            ranked = targets_or_predicted(None, outputs, params["_spec"])[:, None]
+        if ranked is None:  # the predicted classes (ctx.targets is None)
+            ranked = ctx.targets_for(outputs)[:, None]
         background = params["_background"]
         # What the background gives (its scores; its activations at the layer) depends only
         # on the background and the weights: computed once, reused while neither changes.
@@ -384,7 +383,7 @@ class ExpectedGradients(EngineExplainer, schema=MethodSchema(
             scores_bg, bg_space = engine.memo(key, lambda: self._probe(background, params)[1:])
         shape = tuple(x_space.shape[1:])
         n, k, n_samples = len(images), ranked.shape[1], params["n_samples"]
-        layout = params["_spec"].layout
+        layout = ctx.layout
         references = ImageStreams(params["seed"], images, "references", layout)
         positions = ImageStreams(params["seed"], images, "positions", layout)
         smoothing_noise = ImageStreams(params["seed"], images, "smoothing", layout)
@@ -411,7 +410,7 @@ class ExpectedGradients(EngineExplainer, schema=MethodSchema(
                              layer=layer, times_delta=True)
         s_x = np.take_along_axis(scores_x, ranked, axis=1)
         s_bg = None if scores_bg is None else scores_bg.mean(axis=0)[ranked]
-        axis = -1 if layer is not None else channel_axis(params)
+        axis = -1 if layer is not None else ctx.channel_axis
         results = []
         for r in range(k):
             channels = (totals[r] / n_samples).astype(np.float32)

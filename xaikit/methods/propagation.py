@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from ..call_context import CallContext
 from ..catalogue import ExampleImages, MethodSchema, Param, shared
 from ..catalogue.parts import MAX_POOL, PROPAGATION, input_gradients_floor, reference_pairs_floor
 from ..explainer import Attribution
 from ..kernels import chunks, reduce_channels
-from .base import EngineExplainer, graph_targets
-from .gradients import channel_axis
+from .base import EngineExplainer
 
 __all__ = ["DeepLift", "DeepLiftShap", "LRP", "PROPAGATION_REFUSAL", "pair_rows"]
 
@@ -96,14 +96,14 @@ class DeepLift(EngineExplainer, schema=MethodSchema(
                  for s in chunks(len(images), pair_rows(params["batch_size"]))]
         return tuple(np.concatenate([p[i] for p in parts]) for i in range(5))
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        images, params = ctx.images, ctx.params
         baseline = params["_baseline"]
         references = np.broadcast_to(baseline, images.shape)
-        grads, outputs, used, s_x, s_b = self._multipliers(images, references, graph_targets(targets, len(images)),
-                                                           params)
+        grads, outputs, used, s_x, s_b = self._multipliers(images, references, ctx.graph_targets(), params)
         channels = ((images - baseline) * grads).astype(np.float32)
         gap = channels.reshape(len(images), -1).sum(axis=1, dtype=np.float64) - (s_x - s_b)
-        maps = reduce_channels(channels, params["channel_reduce"], axis=channel_axis(params))
+        maps = reduce_channels(channels, params["channel_reduce"], axis=ctx.channel_axis)
         return Attribution(maps, outputs, used, channels=channels, extras={"completeness_gap": gap.astype(np.float32)})
 
 
@@ -144,8 +144,9 @@ class DeepLiftShap(DeepLift, schema=MethodSchema(
     Shrikumar, Greenside & Kundaje, ICML 2017.
     """
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        outputs, targets = self._outputs_and_targets(images, targets, params)
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        engine, images, params = ctx.engine, ctx.images, ctx.params
+        outputs, targets = ctx.outputs_and_targets()
         background = params["_background"]
         n, m = len(images), len(background)
         per_call = pair_rows(params["batch_size"])
@@ -156,13 +157,13 @@ class DeepLiftShap(DeepLift, schema=MethodSchema(
             pairs = np.arange(s.start, s.stop)
             image, ref = pairs // m, pairs % m
             x, r = images[image], background[ref]
-            grads, _, _, s_x, s_r = self._engine().propagation_gradients(x, t_all[image], params["score"], "rescale",
-                                                                         reference=r, max_pool=params["max_pool"])
+            grads, _, _, s_x, s_r = engine.propagation_gradients(x, t_all[image], params["score"], "rescale",
+                                                                 reference=r, max_pool=params["max_pool"])
             contribution = (x - r) * grads
             np.add.at(totals, image, contribution)
             np.add.at(gaps, image, contribution.reshape(len(pairs), -1).sum(axis=1, dtype=np.float64) - (s_x - s_r))
         channels = (totals / m).astype(np.float32)
-        maps = reduce_channels(channels, params["channel_reduce"], axis=channel_axis(params))
+        maps = reduce_channels(channels, params["channel_reduce"], axis=ctx.channel_axis)
         return Attribution(maps, outputs, targets, channels=channels,
                            extras={"completeness_gap": (gaps / m).astype(np.float32)})
 
@@ -223,9 +224,9 @@ class LRP(EngineExplainer, schema=MethodSchema(
 
     score_function_refusal = PROPAGATION_REFUSAL
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        engine = self._engine()
-        t_in = graph_targets(targets, len(images))
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        engine, images, params = ctx.engine, ctx.images, ctx.params
+        t_in = ctx.graph_targets()
         gamma = params["gamma"] if params["rule"] == "gamma" else 0.0
         parts = [engine.propagation_gradients(images[s], t_in[s], params["score"], "lrp", epsilon=params["epsilon"],
                                               gamma=gamma)
@@ -233,5 +234,5 @@ class LRP(EngineExplainer, schema=MethodSchema(
         grads, outputs, used, s_x = (np.concatenate([p[i] for p in parts]) for i in range(4))
         channels = (images * grads).astype(np.float32)
         gap = channels.reshape(len(images), -1).sum(axis=1, dtype=np.float64) - s_x
-        maps = reduce_channels(channels, params["channel_reduce"], axis=channel_axis(params))
+        maps = reduce_channels(channels, params["channel_reduce"], axis=ctx.channel_axis)
         return Attribution(maps, outputs, used, channels=channels, extras={"relevance_gap": gap.astype(np.float32)})

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
+from ..call_context import CallContext
 from ..catalogue import MethodSchema, Param, shared
 from ..catalogue.parts import SCORES, sample_forwards_floor
 from ..explainer import Attribution
 from ..kernels import ImageStreams, rise_cells, rise_masks, row_plan, segments
-from .base import EngineExplainer, image_size, row_groups, stream_masked_scores, uniform_rows
+from .base import EngineExplainer, row_groups, stream_masked_scores, uniform_rows
 
 __all__ = ["RISE"]
 
@@ -70,12 +69,13 @@ class RISE(EngineExplainer, schema=MethodSchema(
     Models", BMVC 2018.
     """
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        outputs, targets = self._outputs_and_targets(images, targets, params)
-        size = image_size(images, params["_spec"])
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        images, params = ctx.images, ctx.params
+        outputs, targets = ctx.outputs_and_targets()
+        size = ctx.image_size
         n, n_samples, g, p_keep = len(images), params["n_samples"], params["grid_size"], params["p_keep"]
         cells = np.array(rise_cells(size, (g, g)))
-        streams = ImageStreams(params["seed"], images, "masks", params["_spec"].layout)
+        streams = ImageStreams(params["seed"], images, "masks", ctx.layout)
         weighted = np.zeros((n, *size), np.float64)  # sum_j S_j M_j per image
         coverage = np.zeros((n, *size), np.float64)  # sum_j M_j per image
 
@@ -96,7 +96,7 @@ class RISE(EngineExplainer, schema=MethodSchema(
                 weighted[image] += np.einsum("r,rhw->hw", scores[part].astype(np.float64), masks[part])
                 coverage[image] += masks[part].sum(axis=0)
 
-        stream_masked_scores(self._engine(), images, n * n_samples, params["batch_size"], prepare, consume,
+        stream_masked_scores(ctx.engine, images, n * n_samples, params["batch_size"], prepare, consume,
                              fill=params["_baseline"], targets=targets, score=params["score"])
         maps = np.divide(weighted, coverage, out=np.zeros_like(weighted), where=coverage > 0)
         return Attribution(maps.astype(np.float32), outputs, targets)

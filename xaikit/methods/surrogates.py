@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..call_context import CallContext
 from ..catalogue import MethodSchema, Param, shared
 from ..catalogue.parts import SCORES, SEGMENT_PARAMS, sample_forwards_floor
 from ..explainer import Attribution
@@ -62,9 +63,9 @@ class _SegmentSurrogate(EngineExplainer):
         """Values of the segments per image, and the result's extras."""
         raise NotImplementedError
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        engine, spec = self._engine(), params["_spec"]
-        full, outputs, targets_used = self._target_scores(images, targets, params)
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        engine, spec, images, params = ctx.engine, ctx.spec, ctx.images, ctx.params
+        full, outputs, targets_used = self._target_scores(ctx)
         # the score with every segment removed: the baseline image
         empty = engine.class_scores(params["_baseline"][None], params["score"])[0][targets_used]
         labels = image_segments(to_layout(images, spec.layout, "NHWC"), params["segmentation"], params["n_segments"],
@@ -74,7 +75,7 @@ class _SegmentSurrogate(EngineExplainer):
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         moments = [WeightedMoments(m) for m in ms]
         enumerates = [self._enumerates(m, params) for m in ms]
-        streams = ImageStreams(params["seed"], images, "masks", params["_spec"].layout)
+        streams = ImageStreams(params["seed"], images, "masks", spec.layout)
         state: dict[int, Any] = {}
 
         def coalitions(i: int, samples: np.ndarray) -> np.ndarray:
