@@ -235,6 +235,8 @@ API_MODULES: list[tuple[str, str]] = [
     ("xaikit.preprocessing", "Preprocessing schemes, their inverses for display, Keras' own `preprocess_input`."),
     ("xaikit.io", "Reading images from files and folders."),
     ("xaikit.registry", "Backend plugins: discovery through entry points, what is installed."),
+    ("xaikit.call_context", "What a method's `_attribute` receives: the call's images, targets, resolved parameters, "
+                            "model description and engine, built once per call (writing a backend)."),
     ("xaikit.metrics", "Quality metrics of attribution maps."),
     ("xaikit.targets", "Targets beyond a class index: score functions and ready-made targets (segmentation "
                        "regions, embeddings, regression, multi-label)."),

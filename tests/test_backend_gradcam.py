@@ -153,3 +153,29 @@ def test_cam_options_do_not_depend_on_the_batch_and_name_their_limits(model, tor
         library(model, torch_images, "gradcam", layer=["bn_relu", "conv_b"], relu=False)
     with pytest.raises(InputError, match="distinct layers"):
         xk.explain(model, torch_images, method="gradcam", backend="torch", layer=["conv_b", "conv_b"])
+
+
+def test_eigengradcam_is_the_library_eigengradcam(torch, model, torch_images):
+    """pytorch-grad-cam's EigenGradCAM (``get_2d_projection(grads * activations)``, rectified, min-max scaled,
+    resized, scaled again) is the native map's lobe on the side of the library's SVD sign, scaled as it scales."""
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    from xaikit.kernels import resize_maps
+
+    cam = grad_cam.EigenGradCAM(model=model, target_layers=[model.conv_b])
+    try:
+        theirs = cam(input_tensor=torch.from_numpy(torch_images.copy()),
+                     targets=[ClassifierOutputTarget(t) for t in TARGETS])
+    finally:
+        cam.activations_and_grads.release()
+        model.zero_grad(set_to_none=True)
+    kw = {"layer": "conv_b", "targets": TARGETS, "score": "probability", "backend": "torch"}
+    signed = xk.explain(model, torch_images, method="eigengradcam", relu=False, **kw).layer_attributions
+    rectified = xk.explain(model, torch_images, method="eigengradcam", **kw).layer_attributions
+    np.testing.assert_array_equal(rectified, np.maximum(signed, 0))
+    size = torch_images.shape[2:]
+    lobes = [minmax(resize_maps(minmax(np.maximum(s * signed, 0)), size)) for s in (1.0, -1.0)]
+    errors = np.stack([np.abs(lobe - theirs).max(axis=(1, 2)) for lobe in lobes])  # (sign, image)
+    assert np.all(errors.min(axis=0) < 2e-5), errors
+    best = np.where(errors[0] <= errors[1], lobes[0].T, lobes[1].T).T
+    assert np.all(correlations(best, theirs) >= 0.999)

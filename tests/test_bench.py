@@ -123,7 +123,7 @@ def test_builtin_suites_parse():
 @pytest.mark.parametrize("text, message", [
     ("[suite]\nname = 1\n", "name must be a string"),
     ("[suite]\nn_images = \"ten\"\n", "n_images must be an integer"),
-    ("[suite]\nn_images = 0\n", "n_images must be >= 1"),
+    ("[suite]\nn_images = 0\n", "n_images must be an integer >= 1"),
     ("[speed]\nrepeat = 3\n", "Did you mean 'repeats'"),
     ("[sweet]\nname = 'x'\n", "unknown key(s) 'sweet'"),
     ("[metrics]\nenabled = ['deletion', 'accuracy']\n", "unknown metric(s) ['accuracy']"),
@@ -403,6 +403,16 @@ def test_cli_bench_quick(tmp_path):
     assert result.exit_code == 0, result.output
     assert "| shapes_cnn4 | gradcam |" in result.stdout
     assert (out / "report.html").is_file() and (out / "results.jsonl").is_file()
+    # the suites' default align = true: every library ran the method's definition, and says what it set
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    aligned = {(r["method"], r["backend"]): r["result"]["aligned"] for r in records if r["kind"] == "explain"}
+    assert {"layer", "relu", "score"} <= set(aligned["gradcam", "tf-explain"]["params"])
+    assert not aligned["gradcam", "tf-explain"]["limits"]
+    assert "score" in aligned["vanilla_gradients", "tf-explain"]["params"]
+    agreement = next(r["result"] for r in records if r["kind"] == "agreement")
+    names, rho = agreement["names"], np.array(agreement["matrices"]["spearman"])
+    for method in ("gradcam", "vanilla_gradients"):  # the same definition computed by two libraries
+        assert rho[names.index(f"{method} (tensorflow)"), names.index(f"{method} (tf-explain)")] >= 0.95, method
 
     bad = _write(tmp_path, "[[models]]\nzoo = 'shapes_cnn4'\n[[methods]]\nmethod = 'gradcam'\nbackends = ['nosuch']\n")
     result = CliRunner().invoke(main, ["bench", str(bad), "-o", str(tmp_path / "bad")])
@@ -533,14 +543,14 @@ def test_range_dependent_parameters_follow_the_preprocessing(tmp_path):
     expected = {"scale255": (0.5, 0.15), "tf": (0.0, 0.3), "caffe": (get_scheme("caffe").forward(grey)[0, 0, 0], 38.25)}
     for scheme, (baseline, noise) in expected.items():
         pm = SimpleNamespace(scheme=scheme, images=np.zeros((1, 8, 8, 3), np.float32), channels=3)
-        occ = runner._params_for_run(pm, Pair("m", "occlusion", "occlusion", "tensorflow", dict(occlusion.params)))
+        occ = runner.params_for_run(pm, Pair("m", "occlusion", "occlusion", "tensorflow", dict(occlusion.params)))
         np.testing.assert_allclose(occ["baseline"], baseline, rtol=1e-6)
-        sg = runner._params_for_run(pm, Pair("m", "smoothgrad", "smoothgrad", "tf-explain",
+        sg = runner.params_for_run(pm, Pair("m", "smoothgrad", "smoothgrad", "tf-explain",
                                              {**smoothgrad.params, **smoothgrad.backend_params["tf-explain"]}))
         assert sg["noise_std"] == pytest.approx(noise)
     # on the zoo's [0, 1] images the values are the ones the suite always used: finished cells stay valid
     pm = SimpleNamespace(scheme="scale255", images=np.zeros((1, 8, 8, 3), np.float32), channels=3)
-    occ = runner._params_for_run(pm, Pair("m", "occlusion", "occlusion", "tensorflow", dict(occlusion.params)))
+    occ = runner.params_for_run(pm, Pair("m", "occlusion", "occlusion", "tensorflow", dict(occlusion.params)))
     assert type(occ["baseline"]) is float and occ["baseline"] == 0.5
 
 

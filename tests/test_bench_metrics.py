@@ -46,7 +46,7 @@ def test_default_and_named_metrics(tmp_path):
 
 @pytest.mark.parametrize("extra, message", [
     ("[metrics.road]\nfractions = [10, 20]\n", "fractions must be a non-empty array of numbers in (0, 1)"),
-    ("[metrics.road]\norder = 'random'\n", "order must be \"morf\" or \"lerf\""),
+    ("[metrics.road]\norder = 'random'\n", "order must be one of 'morf', 'lerf'"),
     ("[metrics.infidelity]\nnoise_std = 0\n", "noise_std must be > 0"),
     ("[metrics.max_sensitivity]\nn_samples = 0\n", "n_samples must be an integer >= 1"),
     ("[metrics.faithfulness_correlation]\nbaseline = 'grey'\n", "baseline must be one of zero, blur, mean"),

@@ -116,7 +116,7 @@ def test_a_store_of_another_run_is_refused_unless_overwritten(image_folder, tmp_
 
 
 def test_the_reader_reads_at_most_prefetch_chunks_ahead():
-    from xaikit.bulk import _Reader
+    from xaikit.bulk.threads import ChunkReader as _Reader
 
     loaded, consumed = [], []
     lock = threading.Lock()
@@ -138,7 +138,7 @@ def test_the_reader_reads_at_most_prefetch_chunks_ahead():
 
 
 def test_the_writer_writes_in_order_boundedly_and_raises_a_write_error():
-    from xaikit.bulk import _Writer
+    from xaikit.bulk.threads import ChunkWriter as _Writer
 
     written: list[int] = []
     gate = threading.Event()
@@ -193,7 +193,7 @@ def test_chunks_explained_before_a_failing_chunk_are_written_and_kept(tmp_path, 
 
     bad = pixels.copy()
     bad[4:] = 0
-    monkeypatch.setattr(bulk, "explain_chunk", failing)
+    monkeypatch.setattr(bulk.schedule, "explain_chunk", failing)  # where the schedule finds it
     with pytest.raises(RuntimeError, match="chunk 2 .*bad chunk"):
         explain_to_zarr("zoo:shapes_cnn4", bad, tmp_path / "m.zarr", method="gradcam", chunk_size=2)
     store = open_zarr(tmp_path / "m.zarr")

@@ -191,6 +191,27 @@ def test_score_cam_and_eigen_cam_on_token_layers_agree_with_pytorch_grad_cam():
     assert abs(corr(native.layer_attributions, adapter.layer_attributions)) >= 0.99  # the library's sign is arbitrary
 
 
+def test_score_cam_on_a_coarse_token_grid_differs_from_pytorch_grad_cam_only_by_its_mask_upsampling(vit, monkeypatch):
+    """A 4x4 token grid upsampled 8x: the library's masks (align_corners=True) against the native half-pixel ones
+    (the authors' code) are the whole difference, and compare(align=True) names it (docs/methods/scorecam.md)."""
+    pytest.importorskip("pytorch_grad_cam")
+    from xaikit.alignment import align_params
+    from xaikit.methods import cam_free
+
+    x = np.random.default_rng(3).random((1, 3, 32, 32), dtype=np.float32)
+    adapter = xk.explain(vit, x, "scorecam", batch_size=64, backend="pytorch-grad-cam")
+
+    def align_corners(maps, size):  # torch.nn.UpsamplingBilinear2d, the library's
+        t = torch.from_numpy(np.ascontiguousarray(maps, np.float32))[:, None]
+        return torch.nn.functional.interpolate(t, size=size, mode="bilinear", align_corners=True)[:, 0].numpy()
+
+    monkeypatch.setattr(cam_free, "upsample_bilinear", align_corners)
+    native = xk.explain(vit, x, "scorecam", batch_size=64, targets=adapter.targets)
+    assert corr(native.layer_attributions, adapter.layer_attributions) >= 0.9999
+    limits = align_params(vit, x, "scorecam", "pytorch-grad-cam").limits
+    assert any("align_corners=True" in limit for limit in limits)
+
+
 def test_captum_reads_token_and_channels_last_layers_as_maps(vit, swin, image32, image64):
     pytest.importorskip("captum")
     for model, x, layer in [(vit, image32, None), (swin, image64, "features.5")]:

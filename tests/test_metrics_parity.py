@@ -427,3 +427,47 @@ def test_efficient_mprt_matches_quantus_on_its_weights():
     ours = M.efficient_mprt(explain, randomizer, X_NHWC, Y, n_bins=bins, seed=SEED, batch_size=1)
     np.testing.assert_allclose(ours.values, ref, rtol=1e-9)
     assert torch.equal(randomizer.model[0].weight, MODEL[0].weight)      # restored
+
+
+def test_random_logit_is_quantus_with_xaikits_ssim_on_the_same_other_classes(monkeypatch):
+    """Quantus draws the other class from NumPy's global generator: replay xaikit's draw into it. Its comparison
+    then differs only by the similarity: given xaikit's SSIM (on the maps reshaped back to H x W) the values are
+    equal; its default is scikit-image's SSIM of each map flattened to one row of H*W values (docs/evaluation.md)."""
+    from skimage.metrics import structural_similarity
+
+    from xaikit.metrics.agreement import ssim
+
+    ours = M.random_logit(explain_fn, X_NHWC, Y, K, attributions=A, seed=SEED)
+    other = np.asarray(ours.params["other_targets"])
+    assert (other != Y).all()
+    index = np.where(other < Y, other, other - 1)  # the position of the other class among the classes but y
+    monkeypatch.setattr(np.random, "randint", lambda *args, **kwargs: index.copy())
+
+    def xaikit_ssim(a, b, batched=True, **kwargs):
+        return list(ssim(a.reshape(-1, H, W), b.reshape(-1, H, W)))
+
+    ref = run(quantus.RandomLogit(disable_warnings=True, normalise=False, abs=False, num_classes=K,
+                                  similarity_func=xaikit_ssim), explain_func=quantus_explain)
+    np.testing.assert_allclose(ours.values, ref, rtol=0, atol=1e-6)  # SSIM values; float32 and float64 maps
+    default = run(q(quantus.RandomLogit, num_classes=K), explain_func=quantus_explain)
+    off = explain_fn(X_NHWC, other)
+    flat = [structural_similarity(a.ravel(), b.ravel(), data_range=float(np.ptp(np.concatenate([a.ravel(),
+                                                                                                 b.ravel()]))))
+            for a, b in zip(A, off)]
+    np.testing.assert_allclose(default, flat, rtol=0, atol=1e-6)
+
+
+def test_completeness_gap_is_what_quantus_compares_with_zero():
+    """Quantus's Completeness is ``sum(a) == f(x) - f(baseline)`` (exact float equality); xaikit returns the gap.
+    Attributions summing to the float32 score change: Quantus says complete and the gap is float32 rounding
+    (xaikit subtracts the scores in float64); random maps: Quantus says not complete and the gap is the miss."""
+    scores = predict(X_NHWC)[np.arange(N), Y]
+    zero = predict(np.zeros_like(X_NHWC))[np.arange(N), Y]
+    exact = np.zeros((N, H, W), np.float32)
+    exact[:, 0, 0] = scores - zero  # float32 arithmetic, as Quantus's
+    gap = M.completeness(predict, X_NHWC, exact, Y, baseline=0.0, score="output").values
+    assert (run(q(quantus.Completeness, perturb_baseline=0.0), a=exact) == 1).all()
+    np.testing.assert_allclose(gap, 0.0, atol=1e-6 * np.abs(scores).max())
+    gap = M.completeness(predict, X_NHWC, A, Y, baseline=0.0, score="output").values
+    assert (run(q(quantus.Completeness, perturb_baseline=0.0), a=A) == 0).all()
+    np.testing.assert_allclose(gap, A.sum(axis=(1, 2)) - (scores - zero).astype(np.float64), rtol=1e-6)

@@ -58,10 +58,10 @@ RUNNER = textwrap.dedent("""
         return compute
 
     for i in range(n):
-        record = runner._cell(f"cell{i}", f"cell {i}", cell(i), {"kind": "fake"})
+        record = runner.cell(f"cell{i}", f"cell {i}", cell(i), {"kind": "fake"})
         assert record["result"]["value"] == i, record
         if i % 3 == 0:
-            assert runner._arrays(f"cell{i}")["attributions"][0, 0, 0] == i
+            assert runner.arrays(f"cell{i}")["attributions"][0, 0, 0] == i
     print(json.dumps({"computed": runner.results.computed, "reused": runner.results.reused}))
 """)
 
@@ -149,15 +149,15 @@ def test_a_damaged_side_file_is_recomputed_and_logged(tmp_path):
         calls.append(1)
         return {"value": 2}, {"attributions": np.full((2, 5, 5), 2, np.float32)}
 
-    record = runner._cell("k", "m · gradcam · explain", compute, {"kind": "explain"})
+    record = runner.cell("k", "m · gradcam · explain", compute, {"kind": "explain"})
     assert calls == [1] and record["result"]["value"] == 2 and runner.results.computed == 1
-    np.testing.assert_array_equal(runner._arrays("k")["attributions"], np.full((2, 5, 5), 2, np.float32))
+    np.testing.assert_array_equal(runner.arrays("k")["attributions"], np.full((2, 5, 5), 2, np.float32))
     assert any("stored maps were damaged" in line and "truncated" in line for line in logs)
     assert any("damaged" in note for note in runner.results.notes)
     assert "cell k: damaged side file" in (tmp_path / ResultStore.LOG).read_text()
 
     again = _Runner(None, tmp_path, reuse=True, log=logs.append, progress=False)  # repaired: reused from now on
-    assert again._cell("k", "m · gradcam · explain", compute, {"kind": "explain"})["result"]["value"] == 2
+    assert again.cell("k", "m · gradcam · explain", compute, {"kind": "explain"})["result"]["value"] == 2
     assert calls == [1] and again.results.reused == 1
 
 

@@ -1,9 +1,13 @@
 """timm and Hugging Face ``transformers`` image classifiers (small configs, random weights, no downloads) through the
 native torch backend and the Captum and pytorch-grad-cam adapters.
 
-The CAM layers are named explicitly: layers whose outputs are maps today (a convolution stage; the patch embedding of
-the transformers). Token layers of ViT/DeiT/Swin as CAM maps, and the default CAM layer of these models, are another
-branch's work (issue 18, items 1 and 2); docs/architectures.md shows the defaults as they are.
+``test_native_and_both_adapters`` names its CAM layer: a convolution stage, or the transformers' patch embedding (a
+channels-first map in every model). ``test_default_cam_layer_through_both_adapters`` uses the transformers' default
+CAM layer, a token layer read as a map (issue 18 item 2: ``layer_layout`` ``tokens:1``,
+``tokens:2`` for DeiT's distillation token, Swin's ``(N, h, w, C)`` or Hugging Face's ``(N, T, C)`` tokens),
+passed to pytorch-grad-cam as the equivalent ``reshape_transform`` and to Captum as a grid module. The token-layer
+rules themselves are tested on torchvision's ViT and Swin in tests/test_layer_layouts.py; the default layer of every
+architecture is listed in docs/architectures.md (``python docs/architectures.py``).
 """
 
 from __future__ import annotations
@@ -65,6 +69,17 @@ def _r(a, b):
     a, b = a.ravel(), b.ravel()
     assert a.std() > 0 and b.std() > 0, "a constant map"
     return float(np.corrcoef(a, b)[0, 1])
+
+
+def test_default_cam_layer_through_both_adapters(case, request):
+    if not request.node.callspec.params["case"].endswith(("vit", "deit", "swin")):
+        pytest.skip("a convolution stage: test_native_and_both_adapters")
+    model = case[0]
+    native = xk.explain(model, X, "gradcam")
+    assert native.layer_attributions.shape[1] * native.layer_attributions.shape[2] > 1
+    for backend, kw in (("pytorch-grad-cam", {}), ("captum", {"relu": True})):
+        other = xk.explain(model, X, "gradcam", backend=backend, **kw)
+        assert other.layer == native.layer and _r(other.attributions, native.attributions) > 0.99, backend
 
 
 def test_native_and_both_adapters(case):

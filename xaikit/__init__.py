@@ -13,6 +13,7 @@ first use (see :mod:`xaikit.registry`).
 
 from __future__ import annotations
 
+from . import methods  # noqa: F401 - the methods declared with their classes join the catalogue
 from ._api import activations, explain, get_explainer, get_extractor
 from .catalogue import METHODS
 from .compare import Comparison, compare

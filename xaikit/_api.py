@@ -71,24 +71,14 @@ def get_explainer(model: Any, method: str, *, backend: str = "auto", preprocess:
                          "xaikit.activations(model, images, layers=...) or xaikit.get_extractor(model)")
     name = _resolve_backend(model, method, backend)
     cls = get_method_class(method, name)
-    valid = cls.param_names()
-    unknown = [p for p in params if p not in valid]
-    if unknown:
-        raise InputError(f"{method!r} ({name}) has no parameter(s) {', '.join(map(repr, unknown))}; "
-                         f"its parameters are: {', '.join(valid)}")
+    cls.check_param_names(params)  # before the values are converted
     return cls(model, **input_values(model, params, preprocess))
 
 
 def get_extractor(model: Any, *, backend: str = "auto", **params: Any) -> ActivationExtractor:
     """Build the activation extractor of ``backend`` for ``model``."""
     name = _resolve_backend(model, "activations", backend)
-    cls = get_method_class("activations", name)
-    valid = cls.param_names()
-    unknown = [p for p in params if p not in valid]
-    if unknown:
-        raise InputError(f"activations ({name}) has no parameter(s) {', '.join(map(repr, unknown))}; "
-                         f"its parameters are: {', '.join(valid)}")
-    return cls(model, **params)
+    return get_method_class("activations", name)(model, **params)
 
 
 def explain(model: Any, images: Any, method: str = "gradcam", *, targets: Any = None, backend: str = "auto",

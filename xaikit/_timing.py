@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .catalogue import METHODS, get_method
+from .catalogue import MethodIds, get_method
 
 __all__ = [
     "STREAMED_METHODS",
@@ -49,7 +49,7 @@ TIMING_KEY = "timing"
 WARMUPS = ("auto", "cheap", "full", "batch")
 #: Methods that stream many model passes per image (samples, steps, occlusion windows): the
 #: catalogue's methods with a cheap warm-up (:attr:`xaikit.catalogue.MethodSchema.warmup`).
-STREAMED_METHODS = tuple(m for m, schema in METHODS.items() if schema.warmup)
+STREAMED_METHODS = MethodIds(lambda schema: bool(schema.warmup))
 
 
 def cheap_params(method: str, params: dict[str, Any], image_size: tuple[int, int]) -> dict[str, Any]:

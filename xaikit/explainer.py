@@ -10,8 +10,10 @@ of the :class:`~xaikit.Explanation`. A backend implements:
     The model's :class:`~xaikit.ModelSpec` for these images (its model services do it).
 ``_predict(images, batch_size)``
     The model's outputs for a batch, in chunks of ``batch_size``.
-``_attribute(images, targets, params)``
-    The method itself; returns an :class:`Attribution`.
+``_attribute(ctx)``
+    The method itself, given the call's :class:`~xaikit.call_context.CallContext` (images,
+    targets, resolved parameters, the model's description, the engine, outputs on
+    demand); returns an :class:`Attribution`.
 
 Native backends get the last two from the core's method implementations
 (:mod:`xaikit.methods`) on their :class:`~xaikit.engine.Engine`; adapters of a library
@@ -28,12 +30,13 @@ import functools
 import inspect
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
+from .call_context import CallContext, call_scope
 from .catalogue import COMMON_PARAMS, MethodSchema, Param, get_method, param_table, shared
 from .errors import DegenerateMapWarning, InputError, ModelError, XaikitError
 from .explanation import PREVIEW_IMAGES, Activations, Explanation, RankedExplanations, describe_array
@@ -56,6 +59,7 @@ from .validation import as_numpy, check_images, check_positive_int
 __all__ = [
     "ActivationExtractor",
     "Attribution",
+    "CallContext",
     "Explainer",
     "ModelSpec",
     "SCORES",
@@ -120,10 +124,7 @@ class _Configurable:
 
     def __init__(self, model: Any, **params: Any) -> None:
         table = self.param_table()
-        unknown = [name for name in params if name not in table]
-        if unknown:
-            raise InputError(f"{self._label()} has no parameter(s) {', '.join(map(repr, unknown))}; its parameters "
-                             f"are: {', '.join(table)}")
+        self.check_param_names(params)
         self.model = model
         for name, p in table.items():
             setattr(self, name, params.get(name, p.default))
@@ -144,6 +145,19 @@ class _Configurable:
         return list(cls.param_table())
 
     @classmethod
+    def check_param_names(cls, names: Iterable[str]) -> None:
+        """Raise :class:`~xaikit.InputError` naming the parameters this class does not take, and those it does.
+
+        The one check of parameter names: the constructor, :meth:`set_params` and
+        :func:`xaikit.get_explainer` use it.
+        """
+        table = cls.param_table()
+        unknown = [name for name in names if name not in table]
+        if unknown:
+            raise InputError(f"{cls._label()} has no parameter(s) {', '.join(map(repr, unknown))}; its parameters "
+                             f"are: {', '.join(table)}")
+
+    @classmethod
     def _label(cls) -> str:
         return f"{cls.method!r} ({getattr(cls, 'backend', '?')})"
 
@@ -153,10 +167,8 @@ class _Configurable:
 
     def set_params(self, **params: Any) -> _Configurable:
         """Change parameters; unknown names raise with the list of valid ones."""
-        valid = self.param_names()
+        self.check_param_names(params)
         for name, value in params.items():
-            if name not in valid:
-                raise InputError(f"{type(self).__name__} has no parameter {name!r}; parameters: {', '.join(valid)}")
             setattr(self, name, value)
         return self
 
@@ -278,17 +290,27 @@ class Explainer(_Described, abc.ABC):
 
     # ------------------------------------------------------------ backend hooks
     def _call_scope(self) -> contextlib.AbstractContextManager[Any]:
-        """Entered around one ``explain`` call, after the output selection: what is looked up once per call
-        (a native backend pins its engine, :class:`xaikit.methods.base.EngineExplainer`). None here."""
-        return contextlib.nullcontext()
+        """Entered around one ``explain`` call, after the output selection: within it, what a backend looks up
+        about the model (its engine, its view) is found once (:func:`xaikit.call_context.once_per_call`)."""
+        return call_scope()
 
     @abc.abstractmethod
     def _predict(self, images: np.ndarray, batch_size: int) -> np.ndarray:
         """Model outputs ``(N, K)`` for validated images."""
 
     @abc.abstractmethod
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        """Compute the method. ``targets`` None means the predicted classes."""
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        """Compute the method for one call's :class:`~xaikit.call_context.CallContext` (``ctx.targets`` None means
+        the predicted classes: :meth:`CallContext.targets_for`)."""
+
+    def _call_engine(self) -> Any:
+        """The engine the call's context carries (:attr:`CallContext.engine`); None here (an adapter)."""
+        return None
+
+    def _context(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any],
+                 spec: ModelSpec) -> CallContext:
+        """The call's context, built once per call (inside :meth:`_call_scope`)."""
+        return CallContext(images, targets, params, spec, engine=self._call_engine(), predict=self._predict)
 
     def _default_score(self, spec: ModelSpec) -> str | None:
         """What ``score=None`` means: ``None`` is the core's rule (:func:`~xaikit.spec.resolve_score`).
@@ -393,7 +415,7 @@ class Explainer(_Described, abc.ABC):
         if resolved.function is not None:  # the engines and adapters take it where they take the score
             params["score"] = resolved.function
         with auto_progress(f"{self.method} ({self.backend})", progress):
-            result = self._attribute(x, resolved.classes, params)
+            result = self._attribute(self._context(x, resolved.classes, params, spec))
         return self._assemble(x, spec, params, result, start, target=resolved.description)
 
     def explain_ranked(self, images: Any, k: int = 2, *, class_names: Any = None,
@@ -425,12 +447,13 @@ class Explainer(_Described, abc.ABC):
         _check_outputs(outputs, self)
         ranked = top_k_classes(outputs, spec, k)
         with auto_progress(f"{self.method} ({self.backend}), top {k} classes", progress):
-            results = self._attribute_ranked(x, ranked, params)
+            results = self._attribute_ranked(self._context(x, None, params, spec), ranked)
         return RankedExplanations([self._assemble(x, spec, {**params, "rank": r, "ranked_outputs": k}, res, start)
                                    for r, res in enumerate(results)], class_names)
 
-    def _attribute_ranked(self, images: np.ndarray, ranked: np.ndarray, params: dict[str, Any]) -> list[Attribution]:
-        return [self._attribute(images, ranked[:, r], params) for r in range(ranked.shape[1])]
+    def _attribute_ranked(self, ctx: CallContext, ranked: np.ndarray) -> list[Attribution]:
+        """One :class:`Attribution` per rank: ``ranked`` ``(N, k)`` are the classes, highest first."""
+        return [self._attribute(ctx.with_targets(ranked[:, r])) for r in range(ranked.shape[1])]
 
     # ----------------------------------------------------------------- assembly
     def _assemble(self, x: np.ndarray, spec: ModelSpec, params: dict[str, Any], result: Attribution,

@@ -190,7 +190,7 @@ class SanityCheck:
                  for label, v in self.mean().items()}
         final = ", ".join(f"{label}: {v:.2f}" for label, v in means.items())
         return (f"SanityCheck({self.mode}, {len(self.targets)} image(s), {len(self.layers)} layer(s) from "
-                f"{self.layers[0] if self.layers else '-'!r}; |Spearman| after the last step: {final})")
+                f"{self.layers[0] if self.layers else '-'!r}; Spearman rho of |maps| after the last step: {final})")
 
     def _repr_html_(self) -> str:
         from .viz.notebook import sanity_html

@@ -304,7 +304,8 @@ def targets_or_predicted(targets: np.ndarray | None, outputs: np.ndarray, spec: 
     """The classes to explain: ``targets`` as int64, or each image's predicted class when ``targets`` is None.
 
     The one place of the rule "no target given: explain the prediction"; every method
-    and adapter resolves its targets here after :func:`xaikit.targets.resolve_targets`.
+    and adapter resolves its targets here, through its call's context
+    (:meth:`xaikit.call_context.CallContext.targets_for`), after :func:`xaikit.targets.resolve_targets`.
     """
     if targets is None:
         return predicted_classes(outputs, spec)

@@ -25,7 +25,8 @@ are what pytorch-grad-cam's and Captum's users write by hand:
 
 :func:`resolve_targets` is the core's one rule for what ``targets=`` means; every
 method and adapter goes through it (:meth:`xaikit.Explainer.explain`) and through
-:func:`xaikit.spec.targets_or_predicted` for "the predicted class when none was given".
+:meth:`xaikit.call_context.CallContext.targets_for` for "the predicted class when none was
+given".
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from xaikit_torch.adapters import (
 )
 
 from xaikit.catalogue import SHARED
-from xaikit.explainer import ActivationExtractor, Explainer, ModelSpec, targets_or_predicted
+from xaikit.explainer import ActivationExtractor, Explainer, ModelSpec
 from xaikit.kernels import chunks
 
 __all__ = ["CaptumExplainer", "CaptumExtractorBase", "SEED", "captum_call"]
@@ -65,11 +65,6 @@ class CaptumExplainer(TorchModelMixin, Explainer):
 
     def _forward(self, images: np.ndarray, score: str) -> ScoreModel:
         return ScoreModel(self.model, score, tuple(images.shape[1:]))
-
-    def _outputs_and_targets(self, images: np.ndarray, targets: np.ndarray | None,
-                             batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-        outputs = self._predict(images, batch_size)
-        return outputs, targets_or_predicted(targets, outputs, self._describe(images))
 
     def _chunked(self, images: np.ndarray, targets: np.ndarray, size: int,
                  call: Callable[[Any, list[int]], Any]) -> np.ndarray:

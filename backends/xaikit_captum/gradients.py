@@ -21,7 +21,7 @@ from xaikit_torch.adapters import to_tensor
 
 from xaikit.catalogue import SHARED, Param
 from xaikit.errors import InputError
-from xaikit.explainer import Attribution, ModelSpec
+from xaikit.explainer import Attribution, CallContext, ModelSpec
 from xaikit.kernels import chunks, reduce_channels
 
 from ._base import SEED, CaptumExplainer
@@ -43,8 +43,9 @@ class _PixelAttribution(CaptumExplainer):
     def _kwargs(self, params: dict[str, Any]) -> dict[str, Any]:
         return {}
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        outputs, targets = self._outputs_and_targets(images, targets, params["batch_size"])
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        images, params = ctx.images, ctx.params
+        outputs, targets = ctx.outputs_and_targets()
         algorithm = self._attribution(self._forward(images, params["score"]))
         kwargs = self._kwargs(params)
         channels = self._chunked(images, targets, params["batch_size"],
@@ -178,8 +179,9 @@ class CaptumIntegratedGradients(CaptumExplainer):
                              "integration='gausslegendre'")
         return params
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        outputs, targets = self._outputs_and_targets(images, targets, params["batch_size"])
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        images, params = ctx.images, ctx.params
+        outputs, targets = ctx.outputs_and_targets()
         ig = IntegratedGradients(self._forward(images, params["score"]))
         base = params["_baseline"]
         per_image = base.ndim == images.ndim  # one reference per image ("blur", an (N, ...) array)
@@ -236,8 +238,9 @@ class _NoiseTunnel(CaptumExplainer):
             params["noise_std"] = None  # not what ran: the per-image stdevs come from noise
         return params
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        outputs, targets = self._outputs_and_targets(images, targets, params["batch_size"])
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        images, params = ctx.images, ctx.params
+        outputs, targets = ctx.outputs_and_targets()
         tunnel = NoiseTunnel(Saliency(self._forward(images, params["score"])))
         stdevs = params["_stdevs"]
         channels = self._per_image(
@@ -362,8 +365,9 @@ class CaptumGradientShap(CaptumExplainer):
         "seed": SEED,
     }
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        outputs, targets = self._outputs_and_targets(images, targets, params["batch_size"])
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        images, params = ctx.images, ctx.params
+        outputs, targets = ctx.outputs_and_targets()
         forward = self._forward(images, params["score"])
         background = params["_background"]
         explainer = GradientShap(forward)

@@ -9,7 +9,7 @@ from captum.attr import GuidedGradCam, LayerActivation, LayerGradCam
 from xaikit_torch.adapters import as_numpy, layer_map, module_of, to_tensor
 
 from xaikit.catalogue import SHARED, Param
-from xaikit.explainer import Attribution
+from xaikit.explainer import Attribution, CallContext
 from xaikit.kernels import chunks, reduce_channels
 
 from ._base import CaptumExplainer, CaptumExtractorBase, captum_call
@@ -45,8 +45,9 @@ class CaptumLayerGradCam(CaptumExplainer):
                                                                 "the signed map); True is the paper's definition."),
                      "eigen_smooth": None, "aug_smooth": None}  # pytorch-grad-cam's options: not Captum's
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        outputs, targets = self._outputs_and_targets(images, targets, params["batch_size"])
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        images, params = ctx.images, ctx.params
+        outputs, targets = ctx.outputs_and_targets()
         forward = self._forward(images, params["score"])
 
         def call(x: Any, t: list[int]) -> Any:
@@ -86,8 +87,9 @@ class CaptumGuidedGradCam(CaptumExplainer):
     }
     aligned_params = {"interpolate_mode": "bilinear"}
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        outputs, targets = self._outputs_and_targets(images, targets, params["batch_size"])
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        images, params = ctx.images, ctx.params
+        outputs, targets = ctx.outputs_and_targets()
         forward = self._forward(images, params["score"])
         mode = params["interpolate_mode"]
 

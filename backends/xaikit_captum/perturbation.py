@@ -11,7 +11,7 @@ from xaikit_torch.adapters import to_tensor
 
 from xaikit.catalogue import SHARED, Param
 from xaikit.errors import InputError
-from xaikit.explainer import Attribution, ModelSpec
+from xaikit.explainer import Attribution, CallContext, ModelSpec
 from xaikit.kernels import image_segments, to_layout
 from xaikit.methods.occlusion import resolve_windows
 
@@ -52,8 +52,9 @@ class CaptumOcclusion(CaptumExplainer):
     def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
         return resolve_windows(super()._resolve_params(images, spec), images, spec)
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        outputs, targets = self._outputs_and_targets(images, targets, params["batch_size"])
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        images, params = ctx.images, ctx.params
+        outputs, targets = ctx.outputs_and_targets()
         occlusion = Occlusion(self._forward(images, params["score"]))
         c = images.shape[1]
         window, stride = (c, *params["patch_size"]), (c, *params["stride"])
@@ -75,8 +76,9 @@ class _Surrogate(CaptumExplainer):
     def _check_segments(self, labels: list[np.ndarray]) -> None:
         """Refuse segmentations the library cannot fit (before it fails with its own error)."""
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        outputs, targets = self._outputs_and_targets(images, targets, params["batch_size"])
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        images, params = ctx.images, ctx.params
+        outputs, targets = ctx.outputs_and_targets()
         algorithm = self._algorithm(self._forward(images, params["score"]), params)
         labels = image_segments(to_layout(images, "NCHW", "NHWC"), params["segmentation"], params["n_segments"],
                                 params["compactness"])
@@ -180,9 +182,10 @@ class CaptumLime(_Surrogate):
         "seed": SEED,
     }
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        params = ctx.params
         try:
-            return super()._attribute(images, targets, params)
+            return super()._attribute(ctx)
         except ValueError as exc:  # scikit-learn refuses a fit whose sample weights are all 0
             if "non-zero" not in str(exc):
                 raise

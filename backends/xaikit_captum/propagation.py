@@ -13,7 +13,7 @@ from xaikit_torch.engine import engine_for
 
 from xaikit.catalogue import Param
 from xaikit.errors import InputError, ModelError
-from xaikit.explainer import Attribution, ModelSpec
+from xaikit.explainer import Attribution, CallContext, ModelSpec
 from xaikit.kernels import reduce_channels
 from xaikit.methods.propagation import PROPAGATION_REFUSAL
 
@@ -44,8 +44,9 @@ class CaptumDeepLift(CaptumExplainer):
     param_changes = {"max_pool": None}
     score_function_refusal = PROPAGATION_REFUSAL
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        outputs, targets = self._outputs_and_targets(images, targets, params["batch_size"])
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        images, params = ctx.images, ctx.params
+        outputs, targets = ctx.outputs_and_targets()
         algorithm = DeepLift(self._forward(images, params["score"]))
         baseline = to_tensor(params["_baseline"][None], self.model)
         deltas = []
@@ -72,8 +73,9 @@ class CaptumDeepLiftShap(CaptumExplainer):
     param_changes = {"max_pool": None}
     score_function_refusal = PROPAGATION_REFUSAL
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        outputs, targets = self._outputs_and_targets(images, targets, params["batch_size"])
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        images, params = ctx.images, ctx.params
+        outputs, targets = ctx.outputs_and_targets()
         algorithm = DeepLiftShap(self._forward(images, params["score"]))
         if len(params["_background"]) < 2:  # Captum asserts it deep inside, with the whole tensor in the message
             raise InputError("Captum's DeepLiftShap needs a background of at least 2 images; pass more, or use "
@@ -131,8 +133,9 @@ class CaptumLRP(CaptumExplainer):
                 rules.append((module, EpsilonRule(epsilon=params["epsilon"])))
         return rules
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        outputs, targets = self._outputs_and_targets(images, targets, params["batch_size"])
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        images, params = ctx.images, ctx.params
+        outputs, targets = ctx.outputs_and_targets()
         forward = self._forward(images, params["score"])
         engine = engine_for(self.model)
         probe = engine.view.probe(tuple(int(s) for s in images.shape[1:]))
@@ -169,8 +172,9 @@ class CaptumLayerConductance(CaptumExplainer):
                              "riemann_trapezoid is the native layer_conductance's k/steps.", choices=CAPTUM_RULES),
     }
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        outputs, targets = self._outputs_and_targets(images, targets, params["batch_size"])
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        images, params = ctx.images, ctx.params
+        outputs, targets = ctx.outputs_and_targets()
         forward = self._forward(images, params["score"])
         baseline = to_tensor(params["_baseline"][None], self.model)
 

@@ -36,7 +36,7 @@ from xaikit_torch.adapters import (
 
 from xaikit.catalogue import SHARED, Param
 from xaikit.errors import InputError, LayerError
-from xaikit.explainer import Attribution, Explainer, ModelSpec, targets_or_predicted
+from xaikit.explainer import Attribution, CallContext, Explainer, ModelSpec
 from xaikit.kernels import chunks
 
 __all__ = ["GradCAM", "GradCAMPlusPlus", "XGradCAM", "HiResCAM", "LayerCAM", "ScoreCAM", "AblationCAM", "EigenCAM",
@@ -145,10 +145,10 @@ class _LibraryCAM(TorchModelMixin, Explainer):
             params["min_max_scaled"] = True  # the library's output: each map min-max scaled, then averaged
         return params
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        images, params = ctx.images, ctx.params
         batch_size = params["batch_size"]
-        outputs = self._predict(images, batch_size)
-        targets = targets_or_predicted(targets, outputs, self._describe(images))
+        outputs, targets = ctx.outputs_and_targets()
         function = params["score"] if callable(params["score"]) else None
         forward = ScoreModel(self.model, None if function else params["score"], tuple(images.shape[1:]))
         several = isinstance(params["layer"], list)
@@ -259,12 +259,20 @@ class ScoreCAM(_PerChannel, GradCAM):
     The library upsamples with ``torch.nn.UpsamplingBilinear2d`` (``align_corners=True``),
     the native ``scorecam`` with xaikit's half-pixel bilinear resize: they agree exactly
     where the layer has the input's resolution (tested), and differ by that convention
-    elsewhere. It scores ``batch_size`` masked images per pass (``cam.batch_size``; the
-    library's default 16) and draws a tqdm progress bar per image on stderr.
+    elsewhere -- much where the layer sums to 0 over its channels, as a transformer's
+    LayerNorm at initialisation (docs/methods/scorecam.md). It scores ``batch_size``
+    masked images per pass (``cam.batch_size``; the library's default 16) and draws a
+    tqdm progress bar per image on stderr.
     """
 
     method = "scorecam"
     library_class = "ScoreCAM"
+    align_limits = ("pytorch-grad-cam upsamples the masks with align_corners=True (torch.nn.UpsamplingBilinear2d), "
+                    "the definition (the authors' code) with half-pixel centres: identical on a layer at the input's "
+                    "resolution, different masks and scores on a coarser one; where the layer sums to 0 over its "
+                    "channels (a LayerNorm at initialisation: the equal part of the softmax weights cancels) the maps "
+                    "differ much (a narrow ViT with random weights: r = 0.67, and 1 - 1e-9 with the library's "
+                    "upsampling; docs/methods/scorecam.md)",)
 
 
 class AblationCAM(_PerChannel, GradCAM):

@@ -13,7 +13,7 @@ import tensorflow as tf
 from xaikit_tensorflow.adapters import KerasModelMixin, versions
 
 from xaikit.errors import LayerError
-from xaikit.explainer import Attribution, ModelSpec, targets_or_predicted
+from xaikit.explainer import Attribution, CallContext, ModelSpec
 from xaikit.kernels import GLOBAL_RNG_LOCK, chunks, reduce_channels
 
 from ._common import ShapExpectedGradientsBase
@@ -143,17 +143,15 @@ class KerasShapExpectedGradients(KerasModelMixin, ShapExpectedGradientsBase):
         return layer
 
     # ------------------------------------------------------------------ method
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        outputs = self._predict(images, params["batch_size"])
-        targets = targets_or_predicted(targets, outputs, self._view().spec)
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        outputs, targets = ctx.outputs_and_targets()
         # One output per image, chosen by us: shap's "custom" rank order takes an (N, 1) index array.
-        return self._run(images, params, outputs, ranked_outputs=np.asarray(targets, np.int64)[:, None],
+        return self._run(ctx.images, ctx.params, outputs, ranked_outputs=np.asarray(targets, np.int64)[:, None],
                          order="custom")[0]
 
-    def _attribute_ranked(self, images: np.ndarray, ranked: np.ndarray, params: dict[str, Any]) -> list[Attribution]:
+    def _attribute_ranked(self, ctx: CallContext, ranked: np.ndarray) -> list[Attribution]:
         # shap ranks the outputs itself (ranked_outputs=k); its indexes become the targets.
-        outputs = self._predict(images, params["batch_size"])
-        return self._run(images, params, outputs, ranked_outputs=int(ranked.shape[1]), order="max")
+        return self._run(ctx.images, ctx.params, ctx.outputs, ranked_outputs=int(ranked.shape[1]), order="max")
 
     # --------------------------------------------------------------- plumbing
     def _prepare(self, params: dict[str, Any], hwc: tuple[int, ...]) -> _Prepared:

@@ -14,7 +14,7 @@ import shap
 
 from xaikit.catalogue import Param
 from xaikit.errors import InputError
-from xaikit.explainer import Attribution, Explainer, ModelSpec, targets_or_predicted
+from xaikit.explainer import Attribution, CallContext, Explainer, ModelSpec
 from xaikit.kernels import GLOBAL_RNG_LOCK, chunks, image_seeds, to_layout
 from xaikit.registry import services_for
 
@@ -107,7 +107,6 @@ class ShapPartition(Explainer):
 
     def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
         params = super()._resolve_params(images, spec)
-        params["_spec"] = spec
         height, width = spec.image_size if None not in spec.image_size else images.shape[-2:]
         if params["blur_size"] is None:
             params["blur_size"] = [max(1, int(height) // 4), max(1, int(width) // 4)]
@@ -126,11 +125,10 @@ class ShapPartition(Explainer):
             value = kind
         return shap.maskers.Image(value, hwc)
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        services, spec = self._services(), params["_spec"]
-        batch_size, score, layout = params["batch_size"], params["score"], spec.layout
-        outputs = self._predict(images, batch_size)
-        targets = targets_or_predicted(targets, outputs, spec)
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        services, images, params = self._services(), ctx.images, ctx.params
+        batch_size, score, layout = params["batch_size"], params["score"], ctx.layout
+        outputs, targets = ctx.outputs_and_targets()
 
         def scores(batch_hwc: np.ndarray) -> np.ndarray:
             x = to_layout(np.asarray(batch_hwc, np.float32), "NHWC", layout)

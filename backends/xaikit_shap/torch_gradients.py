@@ -21,7 +21,7 @@ from xaikit_torch.adapters import (
 )
 
 from xaikit.errors import LayerError
-from xaikit.explainer import Attribution, ModelSpec, targets_or_predicted
+from xaikit.explainer import Attribution, CallContext, ModelSpec
 from xaikit.kernels import chunks, reduce_channels
 
 from ._common import ShapExpectedGradientsBase
@@ -126,9 +126,9 @@ class TorchShapExpectedGradients(TorchModelMixin, ShapExpectedGradientsBase):
         bg_mean = self._scores(full, bg_space, params["batch_size"]).mean(axis=0)
         return image_shape, x_space, bg_space, self._scores(full, x_space, params["batch_size"]), bg_mean
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        outputs = self._predict(images, params["batch_size"])
-        targets = targets_or_predicted(targets, outputs, self._describe(images))
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        images, params = ctx.images, ctx.params
+        outputs, targets = ctx.outputs_and_targets()
         image_shape, x_space, bg_space, x_scores, bg_mean = self._prepare(images, params)
         seed = params["seed"] if params["seed"] is not None else int(np.random.SeedSequence().entropy % (2**32))
         params["seed"] = seed
@@ -148,8 +148,8 @@ class TorchShapExpectedGradients(TorchModelMixin, ShapExpectedGradientsBase):
                 values.append(normalize_shap_values(raw, n_images=1, feature_shape=x_space.shape[1:], n_outputs=1)[0])
         return self._finish(np.concatenate(values), targets, outputs, params, x_scores, bg_mean)
 
-    def _attribute_ranked(self, images: np.ndarray, ranked: np.ndarray, params: dict[str, Any]) -> list[Attribution]:
-        outputs = self._predict(images, params["batch_size"])
+    def _attribute_ranked(self, ctx: CallContext, ranked: np.ndarray) -> list[Attribution]:
+        images, params, outputs = ctx.images, ctx.params, ctx.outputs
         image_shape, x_space, bg_space, x_scores, bg_mean = self._prepare(images, params)
         seed = params["seed"] if params["seed"] is not None else int(np.random.SeedSequence().entropy % (2**32))
         params["seed"] = seed

@@ -34,6 +34,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from xaikit.call_context import once_per_call
 from xaikit.errors import InputError, LayerError, ModelError
 from xaikit.kernels import chunks, layout_from_shape
 from xaikit.layer_layout import LayerLayout, decide_layout
@@ -130,7 +131,15 @@ def model_view(model: Any) -> KerasModelView:
 
     The view is rebuilt when the model's structure changed since it was made (see
     :func:`_fingerprint`); weights may change freely (compiled functions read them live).
+    Within one ``explain`` call the structure is checked once (:func:`xaikit.call_context.once_per_call`),
+    once the model is built (a subclassed model built by the call's first pass gets its new view).
     """
+    if isinstance(model, keras.Model) and not model.built:
+        return _find_view(model)
+    return once_per_call("keras_view", model, lambda: _find_view(model))
+
+
+def _find_view(model: Any) -> KerasModelView:
     with _TRACE_LOCK:
         try:
             view = _VIEWS.get(model)

@@ -9,7 +9,7 @@ import numpy as np
 from xaikit_tensorflow.adapters import KerasModelMixin, versions
 
 from xaikit.catalogue import SHARED, Param
-from xaikit.explainer import ActivationExtractor, Explainer, ModelSpec, targets_or_predicted
+from xaikit.explainer import ActivationExtractor, Explainer, ModelSpec
 from xaikit.kernels import chunks, reduce_channels
 
 from ._graph import TFExplainGraph, tfexplain_graph
@@ -63,11 +63,6 @@ class TFXExplainer(KerasModelMixin, Explainer):
     def _graph(self, score: str) -> TFExplainGraph:
         """The replayed graph whose output is ``score`` (``"logit"``, or the model's output)."""
         return tfexplain_graph(self._view(), "logit" if score == "logit" else "output")
-
-    def _outputs_and_targets(self, images: np.ndarray, targets: np.ndarray | None,
-                             batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-        outputs = self._predict(images, batch_size)
-        return outputs, targets_or_predicted(targets, outputs, self._view().spec)
 
 
 class TFXExtractorBase(KerasModelMixin, ActivationExtractor):

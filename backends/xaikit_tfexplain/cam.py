@@ -12,7 +12,7 @@ from xaikit_tensorflow.adapters import KerasModelView
 
 from xaikit.catalogue import SHARED, Param
 from xaikit.errors import LayerError, ModelError
-from xaikit.explainer import Attribution, ModelSpec
+from xaikit.explainer import Attribution, CallContext, ModelSpec
 
 from ._base import TFXExplainer, by_target, chunks
 
@@ -112,12 +112,13 @@ class TFXGradCAM(TFXExplainer):
                              "on them. Pass guided=False (the paper's gradient), or use backend='tensorflow'.")
         return params
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        images, params = ctx.images, ctx.params
         graph = self._graph(params["score"])
         layer = params["layer"]
         graph.tensor_of(layer, "Grad-CAM")  # a clear error for shared layers / subclassed internals
-        outputs, targets = self._outputs_and_targets(images, targets, params["batch_size"])
-        h, w, k = self._view().describe(tuple(images.shape[1:])).layer(layer).output_shape
+        outputs, targets = ctx.outputs_and_targets()
+        h, w, k = ctx.spec.layer(layer).output_shape
         maps = np.zeros((len(images), h, w), np.float32)
         weights = np.zeros((len(images), k), np.float32)
         for c, indices in by_target(targets):

@@ -13,7 +13,7 @@ from tf_explain.core.vanilla_gradients import ACTIVATION_LAYER_CLASSES, VanillaG
 
 from xaikit.catalogue import SHARED, Param
 from xaikit.errors import InputError
-from xaikit.explainer import Attribution, ModelSpec
+from xaikit.explainer import Attribution, CallContext, ModelSpec
 
 from ._base import ABS_SUM, TFXExplainer, by_target, chunks, probability_name, reduce_channels, score_param
 
@@ -65,9 +65,10 @@ class TFXVanillaGradients(TFXExplainer):
             return "logit"
         return probability_name(spec)
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        images, params = ctx.images, ctx.params
         graph = self._graph(params["score"])
-        outputs, targets = self._outputs_and_targets(images, targets, params["batch_size"])
+        outputs, targets = ctx.outputs_and_targets()
         channels = np.zeros(images.shape, np.float32)
         for c, indices in by_target(targets):
             for s in chunks(len(indices), params["batch_size"]):
@@ -178,9 +179,10 @@ class TFXSmoothGrad(TFXExplainer):
         params["images_per_call"] = max(1, params["batch_size"] // params["n_samples"])
         return params
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        images, params = ctx.images, ctx.params
         graph = self._graph("probability")
-        outputs, targets = self._outputs_and_targets(images, targets, params["batch_size"])
+        outputs, targets = ctx.outputs_and_targets()
         n, hwc = params["n_samples"], images.shape[1:]
         rng = np.random.RandomState(params["seed"])
         channels = np.zeros(images.shape, np.float32)
@@ -258,9 +260,10 @@ class TFXIntegratedGradients(TFXExplainer):
         params["images_per_call"] = max(1, params["batch_size"] // params["steps"])
         return params
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        images, params = ctx.images, ctx.params
         graph = self._graph(params["score"])
-        outputs, targets = self._outputs_and_targets(images, targets, params["batch_size"])
+        outputs, targets = ctx.outputs_and_targets()
         steps, baseline = params["steps"], params["_baseline"]
         channels = np.zeros(images.shape, np.float32)
         for c, indices in by_target(targets):

@@ -11,7 +11,7 @@ from tf_explain.utils.image import apply_grey_patch
 
 from xaikit.catalogue import SHARED, Param
 from xaikit.errors import InputError
-from xaikit.explainer import Attribution, ModelSpec
+from xaikit.explainer import Attribution, CallContext, ModelSpec
 from xaikit.progress import report as report_progress
 
 from ._base import TFXExplainer, chunks, probability_name, score_param
@@ -126,9 +126,10 @@ class TFXOcclusion(TFXExplainer):
         params["n_windows"] = int(np.prod(tfexplain_grid(height, width, patch)))
         return params
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        images, params = ctx.images, ctx.params
         graph = self._graph("probability")
-        outputs, targets = self._outputs_and_targets(images, targets, params["batch_size"])
+        outputs, targets = ctx.outputs_and_targets()
         n, height, width = images.shape[:3]
         patch = params["patch_size"][0]
         grid_h, grid_w = tfexplain_grid(height, width, patch)

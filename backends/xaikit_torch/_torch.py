@@ -45,6 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from xaikit.call_context import once_per_call
 from xaikit.errors import InputError, LayerError, ModelError, XaikitError
 from xaikit.layer_layout import LayerLayout, decide_layout
 from xaikit.outputs import describe_returned
@@ -69,7 +70,15 @@ def _structure(model: nn.Module) -> tuple[Any, ...]:
 
 
 def model_view(model: Any) -> TorchModelView:
-    """The (cached) view of ``model``; :class:`ModelError` if it is not a usable ``nn.Module``."""
+    """The (cached) view of ``model``; :class:`ModelError` if it is not a usable ``nn.Module``.
+
+    Within one ``explain`` call the module tree is walked once: every later look-up of the call returns the view
+    its first one found (:func:`xaikit.call_context.once_per_call`).
+    """
+    return once_per_call("torch_view", model, lambda: _find_view(model))
+
+
+def _find_view(model: Any) -> TorchModelView:
     if not isinstance(model, nn.Module):
         raise ModelError(f"xaikit's torch backend explains torch.nn.Module objects; got {type(model).__name__}. "
                          "Wrap a plain function in an nn.Module, or pick the backend for your framework.")

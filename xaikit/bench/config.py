@@ -64,6 +64,11 @@ backends of one entry measures the implementations, not their defaults; the entr
 own values. Each row records what it ran and, in ``aligned.limits``, what its library
 cannot express. ``align = false`` runs every library with its own defaults.
 
+The tables are read by :mod:`.toml_tables` (typed keys; counts and named options checked
+by the catalogue's parameter checks, :class:`xaikit.catalogue.Param`, as method
+parameters are) and the metrics' ranges by :mod:`.metric_checks`; this module reads the
+sections and checks them against each other (ids, labels, backends).
+
 Relative paths are resolved against the folder of the configuration file. Python 3.11+
 reads TOML with :mod:`tomllib`; Python 3.10 needs ``tomli`` (``pip install tomli``).
 """
@@ -71,13 +76,12 @@ reads TOML with :mod:`tomllib`; Python 3.10 needs ``tomli`` (``pip install tomli
 from __future__ import annotations
 
 import copy
-import numbers
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import MissingDependencyError
+from .metric_checks import check_metric
 from .suite import (
     CAUSAL_METRICS,
     CONTROLS,
@@ -97,6 +101,17 @@ from .suite import (
     ModelEntry,
     SpeedConfig,
     SuiteConfig,
+)
+from .toml_tables import (
+    TableReader,
+    checked,
+    choice,
+    count,
+    params_table,
+    resolve_path,
+    strings,
+    toml_module,
+    toml_param_value,
 )
 
 __all__ = [
@@ -122,174 +137,24 @@ __all__ = [
 ]
 
 
-class _Reader:
-    """Reads one TOML table, remembering where it is for error messages."""
-
-    def __init__(self, data: Any, where: str, origin: str) -> None:
-        if not isinstance(data, Mapping):
-            raise ConfigError(f"{origin}: {where} must be a table (key = value pairs); got {_kind(data)}.")
-        self.data = dict(data)
-        self.where = where
-        self.origin = origin
-        self.used: set[str] = set()
-
-    def error(self, message: str) -> ConfigError:
-        return ConfigError(f"{self.origin}: {self.where}: {message}")
-
-    def get(self, key: str, types: type | tuple[type, ...], default: Any = None, *, required: bool = False) -> Any:
-        self.used.add(key)
-        if key not in self.data:
-            if required:
-                raise self.error(f"missing required key {key!r}.")
-            return default
-        value = self.data[key]
-        if not _is(value, types):
-            raise self.error(f"{key} must be {_describe(types)}; got {_kind(value)} {value!r}.")
-        return value
-
-    def finish(self, valid: Sequence[str]) -> None:
-        unknown = [k for k in self.data if k not in valid]
-        if unknown:
-            hint = ""
-            close = [v for v in valid for u in unknown if _close(u, v)]
-            if close:
-                hint = f" Did you mean {', '.join(repr(c) for c in dict.fromkeys(close))}?"
-            raise self.error(f"unknown key(s) {', '.join(repr(u) for u in unknown)}; valid keys: "
-                             f"{', '.join(valid)}.{hint}")
-
-
-def _close(a: str, b: str) -> bool:
-    """Typos: same letters give or take one, or one is a prefix of the other."""
-    a, b = a.lower(), b.lower()
-    if a == b:
-        return False
-    if a.startswith(b) or b.startswith(a):
-        return True
-    if abs(len(a) - len(b)) > 1:
-        return False
-    # one edit apart
-    i = 0
-    while i < min(len(a), len(b)) and a[i] == b[i]:
-        i += 1
-    return a[i + 1:] == b[i + 1:] or a[i + 1:] == b[i:] or a[i:] == b[i + 1:]
-
-
-def _is(value: Any, types: type | tuple[type, ...]) -> bool:
-    types = types if isinstance(types, tuple) else (types,)
-    if isinstance(value, bool) and bool not in types:
-        return False
-    if float in types and isinstance(value, numbers.Real):
-        return True
-    return isinstance(value, types)
-
-
-def _describe(types: type | tuple[type, ...]) -> str:
-    names = {bool: "true/false", int: "an integer", float: "a number", numbers.Real: "a number", str: "a string",
-             list: "an array", dict: "a table"}
-    types = types if isinstance(types, tuple) else (types,)
-    return " or ".join(names.get(t, t.__name__) for t in types)
-
-
-def _kind(value: Any) -> str:
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array",
-            dict: "a table"}.get(type(value), type(value).__name__)
-
-
-def _strings(reader: _Reader, key: str, default: Any, *, allow_all: bool = False) -> tuple[str, ...] | None:
-    value = reader.get(key, (list, str), default)
-    if value is None:
-        return None
-    if isinstance(value, str):
-        if allow_all and value == "all":
-            return None
-        if allow_all:
-            raise reader.error(f"{key} must be \"all\" or an array of names; got {value!r}.")
-        value = [value]
-    if not all(isinstance(v, str) and v for v in value):
-        raise reader.error(f"{key} must be an array of non-empty strings; got {value!r}.")
-    return tuple(value)
-
-
-def _positive(reader: _Reader, key: str, value: Any, *, minimum: float = 1) -> Any:
-    if value is not None and value < minimum:
-        raise reader.error(f"{key} must be >= {minimum}; got {value}.")
-    return value
-
-
-def _resolve_path(value: str | None, base: Path | None) -> str | None:
-    if value is None or base is None:
-        return value
-    p = Path(os.path.expanduser(value))
-    return str(p if p.is_absolute() else (base / p))
-
-
-def _params_table(reader: _Reader, key: str) -> dict[str, Any]:
-    value = reader.get(key, dict, {})
-    out = {}
-    for name, v in value.items():
-        out[str(name)] = toml_param_value(v, f"{reader.where}.{key}.{name}", reader.origin)
-    return out
-
-
-#: Tables that stand for a value in the model's input units, resolved per model (module docstring).
-INPUT_REFS = ("pixel", "range_fraction")
-
-
-def toml_param_value(value: Any, where: str, origin: str) -> Any:
-    """A method parameter from TOML: arrays become tuples (patch sizes), tables are layer references
-    (``index``, ``input_of``) or values in the model's input units (``pixel``, ``range_fraction``)."""
-    if isinstance(value, dict):
-        keys = set(value)
-        if keys == {"input_of"} or keys == {"index"}:
-            (k, v), = value.items()
-            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-                raise ConfigError(f"{origin}: {where}: {k} must be a layer index >= 0; got {v!r}.")
-            return {k: v}
-        if keys == {"pixel"}:
-            from ..preprocessing import PIXEL_KEYWORDS
-
-            v = value["pixel"]
-            number = isinstance(v, numbers.Real) and not isinstance(v, bool)
-            if not ((isinstance(v, str) and v.lower() in PIXEL_KEYWORDS) or (number and 0 <= v <= 255)):
-                raise ConfigError(f"{origin}: {where}: pixel must be {', '.join(map(repr, PIXEL_KEYWORDS))} or a "
-                                  f"value in [0, 255]; got {v!r}.")
-            return {"pixel": v.lower() if isinstance(v, str) else float(v)}
-        if keys == {"range_fraction"}:
-            v = value["range_fraction"]
-            if not isinstance(v, numbers.Real) or isinstance(v, bool) or not 0 <= v < float("inf"):
-                raise ConfigError(f"{origin}: {where}: range_fraction must be a number >= 0; got {v!r}.")
-            return {"range_fraction": float(v)}
-        raise ConfigError(f"{origin}: {where}: a table value is a layer reference, {{ index = I }} (model.layers[I]) "
-                          f"or {{ input_of = I }} (the layer feeding model.layers[I], as SHAP's "
-                          f"model.layers[I].input), or a value in the model's input units, {{ pixel = \"grey\" }} or "
-                          f"{{ range_fraction = F }}; got keys {sorted(keys)}.")
-    if isinstance(value, list):
-        return tuple(value)
-    return value
-
-
-# --------------------------------------------------------------------------- sections
 def _suite(data: Mapping[str, Any], origin: str, base: Path | None) -> dict[str, Any]:
-    r = _Reader(data.get("suite", {}), "[suite]", origin)
+    r = TableReader(data.get("suite", {}), "[suite]", origin)
     out: dict[str, Any] = {}
     out["name"] = r.get("name", str, None)
     out["description"] = r.get("description", str, "")
-    out["seed"] = _positive(r, "seed", r.get("seed", int, 0), minimum=0)
-    out["n_images"] = _positive(r, "n_images", r.get("n_images", int, 16))
-    out["batch_size"] = _positive(r, "batch_size", r.get("batch_size", int, 32))
+    out["seed"] = checked(r, count("seed", 0), r.get("seed", int, 0))
+    out["n_images"] = checked(r, count("n_images"), r.get("n_images", int, 16))
+    out["batch_size"] = checked(r, count("batch_size"), r.get("batch_size", int, 32))
     bg = r.get("background", (int, str), 32)
-    out["background"] = _positive(r, "background", bg) if isinstance(bg, int) else _resolve_path(bg, base)
-    controls = _strings(r, "controls", list(CONTROLS))
+    out["background"] = checked(r, count("background"), bg) if isinstance(bg, int) else resolve_path(bg, base)
+    controls = strings(r, "controls", list(CONTROLS))
     bad = [c for c in controls or () if c not in CONTROLS]
     if bad:
         raise r.error(f"unknown control(s) {bad}; controls: {', '.join(CONTROLS)} (or [] for none).")
     out["controls"] = controls or ()
-    mt = r.get("map_transform", str, "auto")
-    if mt not in MAP_TRANSFORMS:
-        raise r.error(f"map_transform must be one of {', '.join(MAP_TRANSFORMS)}; got {mt!r}.")
-    out["map_transform"] = mt
-    out["pool"] = _positive(r, "pool", r.get("pool", int, 256))
-    notes = _strings(r, "notes", [])
+    out["map_transform"] = checked(r, choice("map_transform", MAP_TRANSFORMS), r.get("map_transform", str, "auto"))
+    out["pool"] = checked(r, count("pool"), r.get("pool", int, 256))
+    notes = strings(r, "notes", [])
     out["notes"] = notes or ()
     out["align"] = r.get("align", bool, True)
     r.finish(["name", "description", "seed", "n_images", "batch_size", "background", "controls", "map_transform",
@@ -298,15 +163,13 @@ def _suite(data: Mapping[str, Any], origin: str, base: Path | None) -> dict[str,
 
 
 def _speed(data: Mapping[str, Any], origin: str) -> SpeedConfig:
-    r = _Reader(data.get("speed", {}), "[speed]", origin)
+    r = TableReader(data.get("speed", {}), "[speed]", origin)
     d = SpeedConfig()
-    repeats = _positive(r, "repeats", r.get("repeats", int, d.repeats))
+    repeats = checked(r, count("repeats"), r.get("repeats", int, d.repeats))
     max_seconds = r.get("max_seconds", float, d.max_seconds)
     if max_seconds <= 0:
         raise r.error(f"max_seconds must be > 0; got {max_seconds}.")
-    warmup = r.get("warmup", str, d.warmup)
-    if warmup not in WARMUPS:
-        raise r.error(f"warmup must be one of {', '.join(WARMUPS)}; got {warmup!r}.")
+    warmup = checked(r, choice("warmup", WARMUPS), r.get("warmup", str, d.warmup))
     floor = r.get("floor", bool, d.floor)
     sizes = r.get("floor_batch_sizes", list, list(d.floor_batch_sizes))
     if not sizes or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in sizes):
@@ -322,92 +185,28 @@ def _speed(data: Mapping[str, Any], origin: str) -> SpeedConfig:
 
 
 def _metrics(data: Mapping[str, Any], origin: str) -> MetricsConfig:
-    r = _Reader(data.get("metrics", {}), "[metrics]", origin)
-    enabled = _strings(r, "enabled", list(DEFAULT_METRICS))
+    r = TableReader(data.get("metrics", {}), "[metrics]", origin)
+    enabled = strings(r, "enabled", list(DEFAULT_METRICS))
     bad = [m for m in enabled or () if m not in METRICS]
     if bad:
         raise r.error(f"unknown metric(s) {bad}; metrics: {', '.join(METRICS)}.")
-    score = r.get("score", str, "probability")
-    if score not in METRIC_SCORES:
-        raise r.error(f"score must be one of {', '.join(METRIC_SCORES)}; got {score!r}.")
+    score = checked(r, choice("score", METRIC_SCORES), r.get("score", str, "probability"))
     params = copy.deepcopy(METRIC_DEFAULTS)
     for metric in METRICS:
         if metric not in r.data:
             continue
         r.used.add(metric)
-        sub = _Reader(r.data[metric], f"[metrics.{metric}]", origin)
+        sub = TableReader(r.data[metric], f"[metrics.{metric}]", origin)
         spec = METRIC_PARAM_TYPES[metric]
         for key, types in spec.items():
             value = sub.get(key, types, None)
             if value is not None:
                 params[metric][key] = value
         sub.finish(list(spec))
-        _check_metric(sub, metric, params[metric])
+        check_metric(sub, metric, params[metric])
     r.finish(["enabled", "score", *METRICS])
     order = [m for m in METRICS if m in (enabled or ())]
     return MetricsConfig(tuple(order), score, params)
-
-
-def _check_metric(r: _Reader, metric: str, p: dict[str, Any]) -> None:
-    if metric in ("deletion", "insertion"):
-        if p["steps"] < 2:
-            raise r.error(f"steps must be >= 2 (the curve includes 0 % and 100 %); got {p['steps']}.")
-        if isinstance(p["substrate"], str) and p["substrate"] not in ("zero", "blur", "mean"):
-            raise r.error(f"substrate must be \"zero\", \"blur\", \"mean\" or a number; got {p['substrate']!r}.")
-    if metric == "mu_fidelity":
-        if not 0 < p["subset_percent"] < 1:
-            raise r.error(f"subset_percent must be in (0, 1); got {p['subset_percent']}.")
-        if p["n_samples"] < 2:
-            raise r.error(f"n_samples must be >= 2; got {p['n_samples']}.")
-        g = p["grid_size"]
-        if isinstance(g, list):
-            if len(g) != 2 or not all(isinstance(v, int) and v >= 1 for v in g):
-                raise r.error(f"grid_size must be an integer or [rows, columns]; got {g!r}.")
-            p["grid_size"] = tuple(g)
-        if isinstance(p["baseline"], str) and p["baseline"] not in ("zero", "blur", "mean"):
-            raise r.error(f"baseline must be \"zero\", \"blur\", \"mean\" or a number; got {p['baseline']!r}.")
-    if metric == "randomisation":
-        if p["n_images"] < 1:
-            raise r.error(f"n_images must be >= 1; got {p['n_images']}.")
-        if p["mode"] not in ("cascading", "independent"):
-            raise r.error(f"mode must be \"cascading\" or \"independent\"; got {p['mode']!r}.")
-        if "layers" in p:
-            if not all(isinstance(v, str) for v in p["layers"]):
-                raise r.error("layers must be an array of layer names (top first).")
-            p["layers"] = tuple(p["layers"])
-    _check_family_metric(r, metric, p)
-    if metric == "agreement" and not 0 < p["fraction"] <= 1:
-        raise r.error(f"fraction must be in (0, 1]; got {p['fraction']}.")
-    if metric == "pointing_game" and p["tolerance"] < 0:
-        raise r.error(f"tolerance must be >= 0 pixels; got {p['tolerance']}.")
-
-
-def _check_family_metric(r: _Reader, metric: str, p: dict[str, Any]) -> None:
-    """The ranges of the parameters of the metric families (xaikit.metrics.faithfulness, road, robustness...)."""
-    for key in ("subset_size", "n_samples", "features_in_step", "patch_size", "regions", "k"):
-        if key in p and p[key] < 1:
-            raise r.error(f"{key} must be an integer >= 1; got {p[key]}.")
-    for key in ("noise_std", "radius"):
-        if key in p and not p[key] > 0:
-            raise r.error(f"{key} must be > 0 (in the model's input units); got {p[key]}.")
-    if "noise" in p and p["noise"] < 0:
-        raise r.error(f"noise must be >= 0; got {p['noise']}.")
-    if "eps" in p and not 0 <= p["eps"] < 1:
-        raise r.error(f"eps must be in [0, 1) (a fraction of the largest magnitude); got {p['eps']}.")
-    if metric == "road":
-        fr = p["fractions"]
-        if not fr or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) and 0 < v < 1 for v in fr):
-            raise r.error(f"fractions must be a non-empty array of numbers in (0, 1) (0.1 = 10 %); got {fr!r}.")
-        if p["order"] not in ("morf", "lerf"):
-            raise r.error(f"order must be \"morf\" or \"lerf\"; got {p['order']!r}.")
-    if metric == "sensitivity_n" and (not p["sizes"] or not all(isinstance(v, int) and v >= 1 for v in p["sizes"])):
-        raise r.error(f"sizes must be a non-empty array of subset sizes (integers >= 1); got {p['sizes']!r}.")
-    if metric == "region_perturbation" and p["order"] not in ("morf", "lerf", "random"):
-        raise r.error(f"order must be \"morf\", \"lerf\" or \"random\"; got {p['order']!r}.")
-    baseline = p.get("baseline")
-    allowed = ("zero", "blur", "mean", "uniform") if metric == "monotonicity_correlation" else ("zero", "blur", "mean")
-    if isinstance(baseline, str) and baseline not in allowed:
-        raise r.error(f"baseline must be one of {', '.join(allowed)} or a number; got {baseline!r}.")
 
 
 _MODEL_KEYS = ["id", "zoo", "path", "arch", "weights", "input_size", "classes", "images", "masks", "preprocess",
@@ -415,7 +214,7 @@ _MODEL_KEYS = ["id", "zoo", "path", "arch", "weights", "input_size", "classes", 
 
 
 def _model(data: Any, index: int, origin: str, base: Path | None) -> ModelEntry:
-    r = _Reader(data, f"[[models]] #{index + 1}", origin)
+    r = TableReader(data, f"[[models]] #{index + 1}", origin)
     zoo = r.get("zoo", str)
     path = r.get("path", str)
     arch = r.get("arch", str)
@@ -438,7 +237,7 @@ def _model(data: Any, index: int, origin: str, base: Path | None) -> ModelEntry:
         if len(size) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size):
             raise r.error(f"input_size must be [height, width]; got {size!r}.")
         size = (int(size[0]), int(size[1]))
-    classes = _positive(r, "classes", r.get("classes", int))
+    classes = checked(r, count("classes"), r.get("classes", int))
     images = r.get("images", str)
     if path is not None and images is None:
         raise r.error(f"path = {path!r} needs images = \"FOLDER\": the images to explain (preprocessed with "
@@ -449,28 +248,26 @@ def _model(data: Any, index: int, origin: str, base: Path | None) -> ModelEntry:
     preprocess = r.get("preprocess", str)
     labels = r.get("labels", str)
     quality = r.get("quality", bool, True)
-    n_images = _positive(r, "n_images", r.get("n_images", int))
+    n_images = checked(r, count("n_images"), r.get("n_images", int))
     bg = r.get("background", (int, str))
     params_raw = r.get("params", dict, {})
     params: dict[str, dict[str, Any]] = {}
     for key, value in params_raw.items():
-        sub = _Reader(value, f"[[models]] #{index + 1} params.{key}", origin)
+        sub = TableReader(value, f"[[models]] #{index + 1} params.{key}", origin)
         params[str(key)] = {str(k): toml_param_value(v, f"{sub.where}.{k}", origin) for k, v in sub.data.items()}
     unsafe = r.get("unsafe", bool, False)
-    framework = r.get("framework", str)
-    if framework is not None and framework not in ("keras", "torch"):
-        raise r.error(f"framework must be \"keras\" or \"torch\"; got {framework!r}.")
+    framework = checked(r, choice("framework", ("keras", "torch")), r.get("framework", str))
     default_id = (zoo + (f"@{framework}" if framework not in (None, "keras") else "")) if zoo else (
         arch or Path(path or "model").stem)
     mid = r.get("id", str, default_id)
     r.finish(_MODEL_KEYS)
-    base_images = images if images in (None, "synthetic") else _resolve_path(images, base)
+    base_images = images if images in (None, "synthetic") else resolve_path(images, base)
     return ModelEntry(
-        id=mid, zoo=zoo, path=_resolve_path(path, base), arch=arch,
-        weights=weights if weights is None or weights.lower() in ("none", "imagenet") else _resolve_path(weights, base),
-        input_size=size, classes=classes, images=base_images, masks=_resolve_path(masks, base),
-        preprocess=preprocess, labels=_resolve_path(labels, base), quality=quality, params=params,
-        n_images=n_images, background=bg if not isinstance(bg, str) else _resolve_path(bg, base), unsafe=unsafe,
+        id=mid, zoo=zoo, path=resolve_path(path, base), arch=arch,
+        weights=weights if weights is None or weights.lower() in ("none", "imagenet") else resolve_path(weights, base),
+        input_size=size, classes=classes, images=base_images, masks=resolve_path(masks, base),
+        preprocess=preprocess, labels=resolve_path(labels, base), quality=quality, params=params,
+        n_images=n_images, background=bg if not isinstance(bg, str) else resolve_path(bg, base), unsafe=unsafe,
         framework=framework)
 
 
@@ -480,7 +277,7 @@ _METHOD_KEYS = ["method", "label", "backends", "params", "backend_params", "mode
 def _method(data: Any, index: int, origin: str) -> MethodEntry:
     from ..catalogue import METHODS
 
-    r = _Reader(data, f"[[methods]] #{index + 1}", origin)
+    r = TableReader(data, f"[[methods]] #{index + 1}", origin)
     method = r.get("method", str, required=True)
     if method not in METHODS:
         raise r.error(f"unknown method {method!r}; methods: {', '.join(m for m in METHODS if m != 'activations')}.")
@@ -489,18 +286,18 @@ def _method(data: Any, index: int, origin: str) -> MethodEntry:
                       "methods.")
     r.where = f"[[methods]] #{index + 1} ({method})"
     label = r.get("label", str, method)
-    backends = _strings(r, "backends", "all", allow_all=True)
-    params = _params_table(r, "params")
+    backends = strings(r, "backends", "all", allow_all=True)
+    params = params_table(r, "params")
     bp_raw = r.get("backend_params", dict, {})
     backend_params = {}
     for name, value in bp_raw.items():
-        sub = _Reader(value, f"{r.where} backend_params.{name}", origin)
+        sub = TableReader(value, f"{r.where} backend_params.{name}", origin)
         backend_params[str(name)] = {str(k): toml_param_value(v, f"{sub.where}.{k}", origin)
                                      for k, v in sub.data.items()}
         if backends is not None and name not in backends:
             raise r.error(f"backend_params has an entry for {name!r}, which is not in backends {list(backends)}.")
-    models = _strings(r, "models", None)
-    ranked = _positive(r, "ranked_outputs", r.get("ranked_outputs", int))
+    models = strings(r, "models", None)
+    ranked = checked(r, count("ranked_outputs"), r.get("ranked_outputs", int))
     r.finish(_METHOD_KEYS)
     if "targets" in params:
         raise r.error("targets is not a method parameter here: every method explains each image's predicted class "
@@ -540,7 +337,7 @@ def parse_config(data: Mapping[str, Any], *, origin: str = "<config>", base: str
     default_name
         Suite name when ``[suite] name`` is not given.
     """
-    top = _Reader(data, "top level", origin)
+    top = TableReader(data, "top level", origin)
     top.finish(["suite", "speed", "metrics", "models", "methods"])
     base_path = Path(base) if base is not None else None
     suite = _suite(data, origin, base_path)
@@ -583,25 +380,13 @@ def parse_config(data: Mapping[str, Any], *, origin: str = "<config>", base: str
     return config
 
 
-def _toml() -> Any:
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10
-        try:
-            import tomli as tomllib  # type: ignore[no-redef]
-        except ImportError:
-            raise MissingDependencyError("reading benchmark configurations on Python 3.10 needs tomli: "
-                                         "pip install tomli (Python 3.11+ has tomllib built in)") from None
-    return tomllib
-
-
 def load_config(path: str | os.PathLike[str]) -> SuiteConfig:
     """Read a TOML suite file; relative paths in it are relative to its folder."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"{p}: no such configuration file" + (" (it is a folder)" if p.is_dir() else "")
                           + f"; built-in suites: {', '.join(builtin_suites())}.")
-    tomllib = _toml()
+    tomllib = toml_module()
     try:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .findings import findings
 from .intervals import LEVEL, N_BOOT
 from .summary import (
     COLUMNS,
@@ -22,7 +23,6 @@ from .summary import (
     agreement_matrices,
     backend_parity,
     causal_scores_text,
-    findings,
     finite_number,
     fmt_cell,
     fmt_interval,
@@ -396,36 +396,53 @@ def html_report(results: Any, figures: dict[str, list[tuple[str, str, bytes]]]) 
     for item in figures.get("all", []):
         parts.append(_figure_html(item))
     for i, mr in enumerate(results.models):
-        parts.append(f"<h2 id='m-{i}'>{_e(mr.id)}</h2><p>{_e(model_line(mr))}</p>")
-        if not mr.entry.quality:
-            parts.append("<div class='callout'>This model has random weights (<code>weights = \"none\"</code>): "
-                         "its maps and any quality number would be meaningless, so only speed is reported.</div>")
-        found = findings(results, mr)
-        if found:
-            parts.append("<div class='callout good'><b>What the numbers say</b> <span class='muted'>(heuristic "
-                         "reading; thresholds in the text)</span><ul>" + "".join(f"<li>{_e(f)}</li>" for f in found)
-                         + "</ul></div>")
-        items = figures.get(mr.id, [])
-        by_prefix = {name.split("_", 1)[0]: (name, cap, data) for name, cap, data in items}
-        if "metrics" in by_prefix:
-            parts.append("<h3>Quality across images</h3>" + _figure_html(by_prefix["metrics"]))
-        if "curves" in by_prefix:
-            parts.append(_figure_html(by_prefix["curves"]))
-        if "compare" in by_prefix:
-            parts.append("<h3>The maps</h3>" + _figure_html(by_prefix["compare"]))
-        parts.append(_metric_agreement_html(mr, int(cfg.seed)))
-        sanity = _sanity_table(mr)
-        if sanity:
-            parts.append("<h3>Sanity check: model-parameter randomisation</h3>" + sanity)
-        if "sanity" in by_prefix:
-            parts.append(_figure_html(by_prefix["sanity"]))
-        parts.append(_parity_table(mr))
-        if "agreement" in by_prefix:
-            parts.append("<h3>Agreement between methods</h3>" + _figure_html(by_prefix["agreement"]))
-        parts.append(_matrix_table(mr))
-        parts.append(_speed_table(mr))
-        if "speed" in by_prefix:
-            parts.append(_figure_html(by_prefix["speed"]))
+        parts += _model_section(results, i, mr, figures.get(mr.id, []))
+    parts += _notes_html(results)
+    parts.append(_config_html(results))
+    parts.append(f"</main><script>{_JS}</script></body></html>")
+    return "\n".join(p for p in parts if p)
+
+
+def _model_section(results: Any, i: int, mr: Any, items: list[tuple[str, str, bytes]]) -> list[str]:
+    """The section of model ``mr`` (the ``i``-th): its findings, figures and tables."""
+    cfg = results.config
+    parts = []
+    parts.append(f"<h2 id='m-{i}'>{_e(mr.id)}</h2><p>{_e(model_line(mr))}</p>")
+    if not mr.entry.quality:
+        parts.append("<div class='callout'>This model has random weights (<code>weights = \"none\"</code>): "
+                     "its maps and any quality number would be meaningless, so only speed is reported.</div>")
+    found = findings(results, mr)
+    if found:
+        parts.append("<div class='callout good'><b>What the numbers say</b> <span class='muted'>(heuristic "
+                     "reading; thresholds in the text)</span><ul>" + "".join(f"<li>{_e(f)}</li>" for f in found)
+                     + "</ul></div>")
+    by_prefix = {name.split("_", 1)[0]: (name, cap, data) for name, cap, data in items}
+    if "metrics" in by_prefix:
+        parts.append("<h3>Quality across images</h3>" + _figure_html(by_prefix["metrics"]))
+    if "curves" in by_prefix:
+        parts.append(_figure_html(by_prefix["curves"]))
+    if "compare" in by_prefix:
+        parts.append("<h3>The maps</h3>" + _figure_html(by_prefix["compare"]))
+    parts.append(_metric_agreement_html(mr, int(cfg.seed)))
+    sanity = _sanity_table(mr)
+    if sanity:
+        parts.append("<h3>Sanity check: model-parameter randomisation</h3>" + sanity)
+    if "sanity" in by_prefix:
+        parts.append(_figure_html(by_prefix["sanity"]))
+    parts.append(_parity_table(mr))
+    if "agreement" in by_prefix:
+        parts.append("<h3>Agreement between methods</h3>" + _figure_html(by_prefix["agreement"]))
+    parts.append(_matrix_table(mr))
+    parts.append(_speed_table(mr))
+    if "speed" in by_prefix:
+        parts.append(_figure_html(by_prefix["speed"]))
+    return parts
+
+
+def _notes_html(results: Any) -> list[str]:
+    """The notes of the run and of the suite, and the failures with their tracebacks."""
+    cfg = results.config
+    parts = []
     parts.append("<h2 id='notes'>Notes</h2>")
     notes = list(results.notes) + list(cfg.notes)
     if notes:
@@ -440,12 +457,17 @@ def html_report(results: Any, figures: dict[str, list[tuple[str, str, bytes]]]) 
         parts.append("</ul>")
     if not notes and not results.errors:
         parts.append("<p class='muted'>No failures, nothing skipped.</p>")
+    return parts
+
+
+def _config_html(results: Any) -> str:
+    """The platform, versions, results store and the suite's configuration."""
+    cfg, env = results.config, results.environment
     versions = ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items())
-    parts.append(f"<h2 id='config'>Configuration and environment</h2><p class='muted'>{_e(env.get('platform'))}; "
-                 f"{_e(versions)}; memory from {_e(env.get('memory_source'))}. Results store: "
-                 f"<code>{_e(Path(results.store.path).name)}</code> ({len(results.store)} cells); re-running the "
-                 "same command reuses every finished cell.</p>"
-                 f"<details><summary>Suite configuration ({_e(cfg.source)})</summary><pre>{_e(_config_text(cfg))}</pre>"
-                 "</details>")
-    parts.append(f"</main><script>{_JS}</script></body></html>")
-    return "\n".join(p for p in parts if p)
+    return (f"<h2 id='config'>Configuration and environment</h2><p class='muted'>{_e(env.get('platform'))}; "
+            f"{_e(versions)}; memory from {_e(env.get('memory_source'))}. Results store: "
+            f"<code>{_e(Path(results.store.path).name)}</code> ({len(results.store)} cells); re-running the "
+            "same command reuses every finished cell.</p>"
+            f"<details><summary>Suite configuration ({_e(cfg.source)})</summary><pre>{_e(_config_text(cfg))}</pre>"
+            "</details>")
+

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..atomic_files import atomic_write_bytes, atomic_write_text
 from ..execution import json_ready
+from .findings import findings
 from .intervals import LEVEL
 from .metric_agreement import metric_agreement
 from .plots import (
@@ -48,7 +49,6 @@ from .summary import (
     backend_parity,
     causal_scores_text,
     cross_framework_rows,
-    findings,
     fmt_number,
     markdown_table,
     model_line,
@@ -61,6 +61,7 @@ __all__ = ["COLUMNS", "GLOSSARY", "Column", "findings", "markdown_report", "mark
 
 
 def markdown_report(results: Any) -> str:
+    """The report of ``results`` in Markdown (``report.md``)."""
     cfg = results.config
     env = results.environment
     rows = summary_rows(results)
@@ -99,42 +100,7 @@ def markdown_report(results: Any) -> str:
                    "recorded in its results and explained on its backend page."), "",
                   markdown_table(across, CROSS_FRAMEWORK_COLUMNS), ""]
     for mr in results.models:
-        lines += [f"## {mr.id}", "", model_line(mr), ""]
-        found = findings(results, mr)
-        if found:
-            lines += ["### What the numbers say", ""] + [f"- {f}" for f in found] + [""]
-        lines += _metric_agreement_lines(mr, int(cfg.seed))
-        srows = [r for r in mr.rows if r.randomisation]
-        if srows:
-            lines += ["### Sanity check (cascading randomisation)", "",
-                      ("| method | backend | ρ top layer | ρ all layers | SSIM all layers | constant maps | "
-                      "reading |"), "|---|---|---:|---:|---:|---:|---|"]
-            for r in srows:
-                rd = r.randomisation
-                lines.append(f"| {r.label} | {r.backend} | {fmt_number(rd.get('top_spearman_abs'))} | "
-                             f"{fmt_number(rd.get('final_spearman_abs'))} | {fmt_number(rd.get('final_ssim'))} | "
-                             f"{rd.get('nan_final', 0)}/{rd.get('n_images')} | {sanity_verdict(rd, r.control)} |")
-            lines.append("")
-        parity = backend_parity(mr)
-        if parity:
-            lines += ["### Agreement between backends (same method)", "",
-                      "| method | backends | Spearman | Spearman of abs | top-10% IoU | SSIM | definitions |",
-                      "|---|---|---:|---:|---:|---:|---|"]
-            for p in parity:
-                lines.append(f"| {p['label']} | {p['a']} vs {p['b']} | {fmt_number(p.get('spearman'))} | "
-                             f"{fmt_number(p.get('spearman_abs'))} | {fmt_number(p.get('topk_iou'))} | "
-                             f"{fmt_number(p.get('ssim'))} | "
-                             f"{p.get('definitions', '')} |")
-            lines.append("")
-        names, mats = agreement_matrices(mr)
-        if names and "spearman_abs" in mats:
-            m = mats["spearman_abs"]
-            short = [n.replace(" (tensorflow)", " (tf)").replace(" (control)", "*") for n in names]
-            lines += ["### Agreement between methods (Spearman ρ of |maps|)", "",
-                      "| | " + " | ".join(short) + " |", "|---|" + "---:|" * len(names)]
-            for i, n in enumerate(short):
-                lines.append(f"| {n} | " + " | ".join(fmt_number(v, 2) for v in m[i]) + " |")
-            lines += ["", "(tf) = tensorflow backend, * = control", ""]
+        lines += _model_lines(results, mr)
     notes = list(results.notes) + list(cfg.notes)
     if notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
@@ -145,6 +111,54 @@ def markdown_report(results: Any) -> str:
             lines.append(f"- {where}: {e['error']}")
         lines.append("")
     return "\n".join(lines)
+
+
+def _model_lines(results: Any, mr: Any) -> list[str]:
+    """The section of model ``mr``: findings, metric agreement, sanity check, backend and method agreement."""
+    lines = [f"## {mr.id}", "", model_line(mr), ""]
+    found = findings(results, mr)
+    if found:
+        lines += ["### What the numbers say", ""] + [f"- {f}" for f in found] + [""]
+    lines += _metric_agreement_lines(mr, int(results.config.seed))
+    lines += _sanity_lines(mr)
+    parity = backend_parity(mr)
+    if parity:
+        lines += ["### Agreement between backends (same method)", "",
+                  "| method | backends | Spearman | Spearman of abs | top-10% IoU | SSIM | definitions |",
+                  "|---|---|---:|---:|---:|---:|---|"]
+        for p in parity:
+            lines.append(f"| {p['label']} | {p['a']} vs {p['b']} | {fmt_number(p.get('spearman'))} | "
+                         f"{fmt_number(p.get('spearman_abs'))} | {fmt_number(p.get('topk_iou'))} | "
+                         f"{fmt_number(p.get('ssim'))} | "
+                         f"{p.get('definitions', '')} |")
+        lines.append("")
+    names, mats = agreement_matrices(mr)
+    if names and "spearman_abs" in mats:
+        m = mats["spearman_abs"]
+        short = [n.replace(" (tensorflow)", " (tf)").replace(" (control)", "*") for n in names]
+        lines += ["### Agreement between methods (Spearman ρ of |maps|)", "",
+                  "| | " + " | ".join(short) + " |", "|---|" + "---:|" * len(names)]
+        for i, n in enumerate(short):
+            lines.append(f"| {n} | " + " | ".join(fmt_number(v, 2) for v in m[i]) + " |")
+        lines += ["", "(tf) = tensorflow backend, * = control", ""]
+    return lines
+
+
+def _sanity_lines(mr: Any) -> list[str]:
+    """The cascading randomisation table of the rows that ran it (none: no lines)."""
+    srows = [r for r in mr.rows if r.randomisation]
+    if not srows:
+        return []
+    lines = ["### Sanity check (cascading randomisation)", "",
+             ("| method | backend | ρ top layer | ρ all layers | SSIM all layers | constant maps | "
+              "reading |"), "|---|---|---:|---:|---:|---:|---|"]
+    for r in srows:
+        rd = r.randomisation
+        lines.append(f"| {r.label} | {r.backend} | {fmt_number(rd.get('top_spearman_abs'))} | "
+                     f"{fmt_number(rd.get('final_spearman_abs'))} | {fmt_number(rd.get('final_ssim'))} | "
+                     f"{rd.get('nan_final', 0)}/{rd.get('n_images')} | {sanity_verdict(rd, r.control)} |")
+    lines.append("")
+    return lines
 
 
 def _ci(t: Any) -> str:

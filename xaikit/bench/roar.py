@@ -85,27 +85,7 @@ def run_remove_and_retrain(fit_factory: Callable[..., Any], fit_kwargs: Mapping[
     say = log or (lambda s: None)
     results = ResultStore(store)
     fit_kwargs = dict(fit_kwargs)
-    code = code_digest("xaikit.metrics.roar", "xaikit.metrics.deletion", fit_factory.__module__)
-    data = {"train_images": ("roar-train", setup.train_images), "train_labels": ("roar-train-labels",
-                                                                                  setup.train_labels),
-            "test_images": ("roar-test", setup.test_images), "test_labels": ("roar-test-labels", setup.test_labels)}
-    data = {name: (f"{label}-{array_digest(value)}", value) for name, (label, value) in data.items()}
-    common = {"kind": "roar", "data": {name: key for name, (key, _) in data.items()},
-              "fit": f"{fit_factory.__module__}.{fit_factory.__qualname__}", "fit_kwargs": fit_kwargs,
-              "fill": setup.fill.tolist(), "code": code}
-    cells: list[tuple[str, int, int, dict[str, Any], Task]] = []   # (method, fraction index, seed index, spec, task)
-    for s, seed in enumerate(setup.seeds):
-        spec = {**common, "method": NO_REMOVAL, "fraction": 0.0, "seed": seed}
-        cells.append((NO_REMOVAL, -1, s, spec, _task(data, None, 0.0, seed, setup, fit_factory, fit_kwargs)))
-    for name, (train_maps, test_maps) in setup.maps.items():
-        shared = {**data, "train_maps": (f"maps-{array_digest(train_maps)}", train_maps),
-                  "test_maps": (f"maps-{array_digest(test_maps)}", test_maps)}
-        for f, fraction in enumerate(setup.fractions):
-            for s, seed in enumerate(setup.seeds):
-                spec = {**common, "method": name, "maps": [shared["train_maps"][0], shared["test_maps"][0]],
-                        "fraction": float(fraction), "seed": seed}
-                cells.append((name, f, s, spec, _task(shared, None, float(fraction), seed, setup, fit_factory,
-                                                      fit_kwargs)))
+    cells = _roar_cells(setup, fit_factory, fit_kwargs)
     keys = [cell_key(spec) for *_, spec, _ in cells]
     accuracy = np.full((len(setup.maps), setup.fractions.size, len(setup.seeds)), np.nan)
     baseline = np.full(len(setup.seeds), np.nan)
@@ -159,6 +139,34 @@ def run_remove_and_retrain(fit_factory: Callable[..., Any], fit_kwargs: Mapping[
                               "n_train": len(setup.train_images), "n_test": len(setup.test_images),
                               "engine": described, "computed": len(todo), "reused": len(cells) - len(todo),
                               "store": str(results.folder), "cell_keys": keys})
+
+
+def _roar_cells(setup: Any, fit_factory: Callable[..., Any],
+               fit_kwargs: dict[str, Any]) -> list[tuple[str, int, int, dict[str, Any], Task]]:
+    """``(method, fraction index, seed index, spec, task)`` of every retraining: the baselines, then each map set's
+    fractions and seeds (the spec is what the cell's key is made of)."""
+    code = code_digest("xaikit.metrics.roar", "xaikit.metrics.deletion", fit_factory.__module__)
+    data = {"train_images": ("roar-train", setup.train_images), "train_labels": ("roar-train-labels",
+                                                                                  setup.train_labels),
+            "test_images": ("roar-test", setup.test_images), "test_labels": ("roar-test-labels", setup.test_labels)}
+    data = {name: (f"{label}-{array_digest(value)}", value) for name, (label, value) in data.items()}
+    common = {"kind": "roar", "data": {name: key for name, (key, _) in data.items()},
+              "fit": f"{fit_factory.__module__}.{fit_factory.__qualname__}", "fit_kwargs": fit_kwargs,
+              "fill": setup.fill.tolist(), "code": code}
+    cells: list[tuple[str, int, int, dict[str, Any], Task]] = []   # (method, fraction index, seed index, spec, task)
+    for s, seed in enumerate(setup.seeds):
+        spec = {**common, "method": NO_REMOVAL, "fraction": 0.0, "seed": seed}
+        cells.append((NO_REMOVAL, -1, s, spec, _task(data, None, 0.0, seed, setup, fit_factory, fit_kwargs)))
+    for name, (train_maps, test_maps) in setup.maps.items():
+        shared = {**data, "train_maps": (f"maps-{array_digest(train_maps)}", train_maps),
+                  "test_maps": (f"maps-{array_digest(test_maps)}", test_maps)}
+        for f, fraction in enumerate(setup.fractions):
+            for s, seed in enumerate(setup.seeds):
+                spec = {**common, "method": name, "maps": [shared["train_maps"][0], shared["test_maps"][0]],
+                        "fraction": float(fraction), "seed": seed}
+                cells.append((name, f, s, spec, _task(shared, None, float(fraction), seed, setup, fit_factory,
+                                                      fit_kwargs)))
+    return cells
 
 
 def _task(shared: dict[str, tuple[str, Any]], model: None, fraction: float, seed: int, setup: Any,

@@ -202,11 +202,88 @@ def _labels_file(path: str | None) -> list[str] | None:
     return [labels.name(k) for k in range(max(labels) + 1)] if len(labels) else None
 
 
+@dataclass
+class _Drawn:
+    """A model's seeded sample: its input (NHWC, preprocessed), display pixels, names, labels and masks."""
+
+    x: np.ndarray
+    display: np.ndarray
+    names: list[str]
+    preprocess: str
+    labels: np.ndarray | None = None
+    masks: np.ndarray | None = None
+    has_mask: np.ndarray | None = None
+
+
+def _zoo_sample(entry: ModelEntry, n: int, seed: int, pool: int) -> _Drawn:
+    """``n`` of the first ``pool`` test images of a zoo model (already in [0, 1]), with labels and masks."""
+    from .. import zoo as zoo_module
+
+    data = zoo_module.load_data(entry.zoo, "test", n=max(pool, n))  # type: ignore[arg-type]
+    idx = _seeded_choice(len(data), n, seed)
+    pixels01 = np.asarray(data.images[idx], np.float32)
+    drawn = _Drawn(pixels01, pixels01, [f"{entry.zoo}:test[{i}]" for i in idx],
+                   "scale255 (zoo data, already in [0, 1])", labels=data.labels[idx])
+    if data.masks is not None:
+        drawn.masks = data.masks[idx]
+        drawn.has_mask = drawn.masks.reshape(len(idx), -1).any(axis=1)
+    return drawn
+
+
+def _file_sample(entry: ModelEntry, opened: Any, size: tuple[int, int], channels: int, n: int, seed: int) -> _Drawn:
+    """``n`` images of the entry's folder (or synthetic shapes), preprocessed by the entry's scheme."""
+    from ..preprocessing import get_scheme
+
+    scheme_name = entry.preprocess or opened.default_preprocess or opened.family or "none"
+    scheme = get_scheme(scheme_name)
+    masks = has_mask = None
+    if entry.images == "synthetic":
+        from ..datasets import make_shapes
+
+        data = make_shapes(n, size=size, seed=seed)
+        pixels = data.images * np.float32(255.0)
+        if channels == 1:
+            pixels = pixels.mean(axis=-1, keepdims=True)
+        names = [f"synthetic[{i}]" for i in range(n)]
+        masks, has_mask = data.masks, data.masks.reshape(n, -1).any(axis=1)
+    else:
+        from ..io import find_images, load_images
+
+        paths = find_images(entry.images)  # type: ignore[arg-type]
+        idx = _seeded_choice(len(paths), n, seed)
+        chosen = [paths[i] for i in idx]
+        pixels, _ = load_images(chosen, size=size, channels=channels)
+        names = [p.name for p in chosen]
+        if entry.masks is not None:
+            masks, has_mask = _load_masks(entry.masks, chosen, size)
+            if not has_mask.any():
+                raise ConfigError(f"model {entry.id!r}: no mask in {entry.masks} matches the sampled images by "
+                                  f"file name (e.g. {chosen[0].stem}.png); masks are matched by file stem")
+    x = scheme.forward(np.asarray(pixels, np.float32))
+    display = np.clip(np.asarray(pixels, np.float32) / 255.0, 0, 1)
+    return _Drawn(x, display, names, scheme_name, masks=masks, has_mask=has_mask)
+
+
+def _model_info(entry: ModelEntry, opened: Any, spec: Any, size: tuple[int, int], channels: int, n_params: int,
+                drawn: _Drawn, n: int, targets: np.ndarray) -> dict[str, Any]:
+    """What the report says of the model: description, shapes, parameters, accuracy on the sample and on test."""
+    from .. import zoo as zoo_module
+
+    info = {"description": zoo_module.model_info(entry.zoo).description if entry.zoo else opened.source,
+            "input_shape": [size[0], size[1], channels], "layout": spec.layout, "framework": spec.framework,
+            "n_outputs": spec.n_outputs, "output_activation": spec.output_activation,
+            "n_params": n_params, "n_images": n, "masks": drawn.masks is not None}
+    if drawn.labels is not None:
+        info["sample_accuracy"] = float(np.mean(targets == drawn.labels))
+    if entry.zoo is not None:
+        record = zoo_module.training_record(entry.zoo)
+        info["test_accuracy"] = None if record is None else record.get("test_accuracy")
+    return info
+
+
 def prepare_model(entry: ModelEntry, *, n_images: int, seed: int, pool: int, batch_size: int) -> PreparedModel:
     """Load ``entry``'s model and draw its seeded sample of images (and masks), in the model's layout."""
-    from .. import zoo as zoo_module
     from ..kernels import to_layout
-    from ..preprocessing import get_scheme
     from ..spec import resolve_score
 
     opened = _open(entry, seed)
@@ -219,52 +296,14 @@ def prepare_model(entry: ModelEntry, *, n_images: int, seed: int, pool: int, bat
     size = (int(h), int(w))
     channels = int(opened.channels or 3)
     n = int(entry.n_images or n_images)
-    labels = masks = has_mask = None
-    names: list[str]
     if entry.zoo is not None and entry.images is None:
-        data = zoo_module.load_data(entry.zoo, "test", n=max(pool, n))
-        idx = _seeded_choice(len(data), n, seed)
-        pixels01 = np.asarray(data.images[idx], np.float32)
-        x, display = pixels01, pixels01
-        labels = data.labels[idx]
-        if data.masks is not None:
-            masks = data.masks[idx]
-            has_mask = masks.reshape(len(idx), -1).any(axis=1)
-        names = [f"{entry.zoo}:test[{i}]" for i in idx]
-        preprocess = "scale255 (zoo data, already in [0, 1])"
-        scheme_name = None
+        drawn = _zoo_sample(entry, n, seed, pool)
     else:
-        scheme_name = entry.preprocess or opened.default_preprocess or opened.family or "none"
-        scheme = get_scheme(scheme_name)
-        if entry.images == "synthetic":
-            from ..datasets import make_shapes
-
-            data = make_shapes(n, size=size, seed=seed)
-            pixels = data.images * np.float32(255.0)
-            if channels == 1:
-                pixels = pixels.mean(axis=-1, keepdims=True)
-            names = [f"synthetic[{i}]" for i in range(n)]
-            masks, has_mask = data.masks, data.masks.reshape(n, -1).any(axis=1)
-            labels = None
-        else:
-            from ..io import find_images, load_images
-
-            paths = find_images(entry.images)  # type: ignore[arg-type]
-            idx = _seeded_choice(len(paths), n, seed)
-            chosen = [paths[i] for i in idx]
-            pixels, _ = load_images(chosen, size=size, channels=channels)
-            names = [p.name for p in chosen]
-            if entry.masks is not None:
-                masks, has_mask = _load_masks(entry.masks, chosen, size)
-                if not has_mask.any():
-                    raise ConfigError(f"model {entry.id!r}: no mask in {entry.masks} matches the sampled images by "
-                                      f"file name (e.g. {chosen[0].stem}.png); masks are matched by file stem")
-        x = scheme.forward(np.asarray(pixels, np.float32))
-        display = np.clip(np.asarray(pixels, np.float32) / 255.0, 0, 1)
-        preprocess = scheme.name
+        drawn = _file_sample(entry, opened, size, channels, n, seed)
+    display = drawn.display
     if display.shape[-1] == 1:
         display = np.repeat(display, 3, axis=-1)
-    x = to_layout(np.asarray(x, np.float32), "NHWC", opened.layout)
+    x = to_layout(np.asarray(drawn.x, np.float32), "NHWC", opened.layout)
     spec = services.describe(model, x[:1])
     if not spec.classifier:
         raise ConfigError(f"model {entry.id!r} returns (N, {', '.join(map(str, spec.output_shape or ()))}), not "
@@ -275,23 +314,15 @@ def prepare_model(entry: ModelEntry, *, n_images: int, seed: int, pool: int, bat
     scores = services.class_scores(model, x, "probability" if spec.output_activation in ("softmax", "sigmoid")
                                    else None, batch_size)
     targets = np.argmax(scores, axis=1).astype(np.int64)
-    class_names = opened.class_names or _labels_file(entry.labels)
+    masks = drawn.masks
     sample_sha = array_digest(x) + (array_digest(masks) if masks is not None else "")
     n_params = services.parameter_count(model)
-    info = {"description": zoo_module.model_info(entry.zoo).description if entry.zoo else opened.source,
-            "input_shape": [size[0], size[1], channels], "layout": spec.layout, "framework": spec.framework,
-            "n_outputs": spec.n_outputs, "output_activation": spec.output_activation,
-            "n_params": n_params, "n_images": len(x), "masks": masks is not None}
-    if labels is not None:
-        info["sample_accuracy"] = float(np.mean(targets == labels))
-    if entry.zoo is not None:
-        record = zoo_module.training_record(entry.zoo)
-        info["test_accuracy"] = None if record is None else record.get("test_accuracy")
     return PreparedModel(
         entry=entry, model=model, model_id=entry.source, weights_sha=weights_digest(model),
-        n_params=n_params, images=x, display=display, names=names, masks=masks, has_mask=has_mask, targets=targets,
-        labels=labels, class_names=class_names, preprocess=preprocess if scheme_name is None else scheme_name,
-        sample_sha=sample_sha, default_score=resolve_score(None, spec), seed=seed, info=info, services=services,
+        n_params=n_params, images=x, display=display, names=drawn.names, masks=masks, has_mask=drawn.has_mask,
+        targets=targets, labels=drawn.labels, class_names=opened.class_names or _labels_file(entry.labels),
+        preprocess=drawn.preprocess, sample_sha=sample_sha, default_score=resolve_score(None, spec), seed=seed,
+        info=_model_info(entry, opened, spec, size, channels, n_params, drawn, len(x), targets), services=services,
         layout=spec.layout)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from .params import Param
 
-__all__ = ["MethodSchema", "FloorPlan", "PASS_KINDS", "CAPABILITIES", "VIEWS"]
+__all__ = ["MethodSchema", "FloorPlan", "FloorContext", "ExampleImages", "PASS_KINDS", "CAPABILITIES", "VIEWS"]
 
 #: The kinds of pass a floor is made of (see :mod:`xaikit.bench.floor`).
 PASS_KINDS = ("forward", "forward_backward_input", "forward_backward_layer", "head_forward_backward")
@@ -76,6 +76,13 @@ class FloorContext:
 
 
 @dataclass(frozen=True)
+class ExampleImages:
+    """In :attr:`MethodSchema.example_params`: the caller's background images (the first ``rows``; all if None)."""
+
+    rows: int | None = None
+
+
+@dataclass(frozen=True)
 class MethodSchema:
     """One method of the catalogue.
 
@@ -115,6 +122,11 @@ class MethodSchema:
         Whether the core implements it on engine primitives (:mod:`xaikit.methods`), so
         that every native backend whose capabilities cover ``needs`` offers it. False for a
         method only a library's adapter computes (shap's ``partition_shap``).
+    example_params : mapping
+        Small but non-trivial settings on the test CNN (layers ``conv_a``, ``bn_relu``,
+        ``pool_a``, ``conv_b``; images of a few pixels): what the contract tests of every
+        framework run (:meth:`examples`). An :class:`ExampleImages` stands for the caller's
+        background images.
     """
 
     id: str
@@ -132,6 +144,7 @@ class MethodSchema:
     warmup: Mapping[str, Any] = field(default_factory=dict)
     formula: str = ""
     core: bool = True
+    example_params: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         unknown = set(self.needs) - set(CAPABILITIES)
@@ -142,6 +155,11 @@ class MethodSchema:
     def random(self) -> bool:
         """Whether the method draws random numbers (takes a ``seed``)."""
         return any(p.name == "seed" for p in self.params)
+
+    def examples(self, background: Any = None) -> dict[str, Any]:
+        """:attr:`example_params` with ``background`` (images) in place of each :class:`ExampleImages`."""
+        return {name: (background if value.rows is None else background[:value.rows])
+                if isinstance(value, ExampleImages) else value for name, value in self.example_params.items()}
 
     def param(self, name: str) -> Param:
         for p in self.params:

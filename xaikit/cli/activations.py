@@ -71,8 +71,6 @@ def activations_command(**o: Any) -> None:
       xaikit activations --zoo shapes_cnn4 --layers conv2d,conv2d_1 --per-layer -o acts.png
     """
     from .. import get_extractor
-    from ..viz.activation_figures import activation_pages
-    from ..viz.save import save_figure
 
     default_output(o, "activations", *(() if o["per_layer"] else ("save_npz",)))
     # with --per-layer, -o only names the pictures (checked once the layers are known, before any work)
@@ -124,31 +122,40 @@ def activations_command(**o: Any) -> None:
     if skipped:
         st.log(f"not drawn (no spatial feature map): {', '.join(skipped)}")
     if o["output"] is not None:
-        if not spatial:
-            raise InputError(f"none of the layers {acts.layers} has a spatial (h, w, C) output to draw; choose "
-                             "convolution or pooling layers")
-        out = Path(o["output"])
-        cap = o["max_channels"] or None
-        title = o["title"] or f"activations · {st.loaded.source} · {src.names[index]} · preprocess {st.scheme.name}"
-        pages = activation_pages(one, spatial, image_index=0, images_per_row=o["images_per_row"], cmap=o["cmap"],
-                                 mode=o["mode"], max_channels=cap, layers_per_page=o["layers_per_page"],
-                                 per_layer=o["per_layer"], dpi=o["dpi"], title=title,
-                                 more_hint="--max-channels 0 draws all")
-        capped = [name for name in spatial if cap is not None and one[name].shape[-1] > cap]
-        if capped:
-            st.log(f"note: {len(capped)} layer(s) have more than {cap} channels ({', '.join(capped[:4])}"
-                   f"{', ...' if len(capped) > 4 else ''}); the first {cap} of each are drawn. --max-channels N draws "
-                   "more (0: all, over more pages).")
-        for key, fig in pages:
-            path = _picture_path(out, key if (o["per_layer"] or len(pages) > 1) else None)
-            save_figure(fig, path, dpi=o["dpi"], overwrite=o["overwrite"])
-            st.log(f"wrote {path}")
-        if len(pages) > 1 and not o["per_layer"]:
-            st.log(f"{len(spatial)} layers drawn on {len(pages)} pages (--layers-per-page {o['layers_per_page']}; "
-                   "--layers NAMES draws chosen layers)")
+        _draw(o, st, one, spatial, acts.layers, src.names[index])
     if o["save_npz"] is not None:
         acts.save(o["save_npz"], overwrite=o["overwrite"])
         st.log(f"wrote {o['save_npz']}")
+
+
+def _draw(o: dict[str, Any], st: Any, one: dict[str, np.ndarray], spatial: list[str], layers: list[str],
+          image_name: str) -> None:
+    """The pages of the feature maps of one image (``one``: layer -> ``(1, h, w, C)``) into ``-o``."""
+    from ..viz.activation_figures import activation_pages
+    from ..viz.save import save_figure
+
+    if not spatial:
+        raise InputError(f"none of the layers {layers} has a spatial (h, w, C) output to draw; choose "
+                         "convolution or pooling layers")
+    out = Path(o["output"])
+    cap = o["max_channels"] or None
+    title = o["title"] or f"activations · {st.loaded.source} · {image_name} · preprocess {st.scheme.name}"
+    pages = activation_pages(one, spatial, image_index=0, images_per_row=o["images_per_row"], cmap=o["cmap"],
+                             mode=o["mode"], max_channels=cap, layers_per_page=o["layers_per_page"],
+                             per_layer=o["per_layer"], dpi=o["dpi"], title=title,
+                             more_hint="--max-channels 0 draws all")
+    capped = [name for name in spatial if cap is not None and one[name].shape[-1] > cap]
+    if capped:
+        st.log(f"note: {len(capped)} layer(s) have more than {cap} channels ({', '.join(capped[:4])}"
+               f"{', ...' if len(capped) > 4 else ''}); the first {cap} of each are drawn. --max-channels N draws "
+               "more (0: all, over more pages).")
+    for key, fig in pages:
+        path = _picture_path(out, key if (o["per_layer"] or len(pages) > 1) else None)
+        save_figure(fig, path, dpi=o["dpi"], overwrite=o["overwrite"])
+        st.log(f"wrote {path}")
+    if len(pages) > 1 and not o["per_layer"]:
+        st.log(f"{len(spatial)} layers drawn on {len(pages)} pages (--layers-per-page {o['layers_per_page']}; "
+               "--layers NAMES draws chosen layers)")
 
 
 def _picture_path(out: Path, key: str | None) -> Path:

@@ -133,9 +133,6 @@ def compare_command(**o: Any) -> None:
           --patch-size 8 --param occlusion:tf-explain.baseline=0.5 --markdown cmp.md
     """
     from .. import compare
-    from ..binding import get_method_class
-    from ..viz.compare import compare_figure
-    from ..viz.save import save_figure
 
     default_output(o, "compare", "markdown")
     check_outputs({"-o": o["output"], "--markdown": o["markdown"]}, o["overwrite"])
@@ -160,16 +157,7 @@ def compare_command(**o: Any) -> None:
     first = next(chunks)
     common = method_params({**o, "extra_params": common_items}, st, first[1],
                            bool_names=bool_param_names(method_classes(pairs)))
-    accepted = {p: set(get_method_class(*p).param_names()) for p in pairs}
-    unused = [k for k in common if not any(k in names for names in accepted.values())]
-    if unused:
-        raise InputError(f"no pair takes {', '.join(map(repr, unused))}; parameters of the pairs: "
-                         + "; ".join(f"{m}:{b}: {', '.join(sorted(v))}" for (m, b), v in accepted.items()))
-    if any("seed" in names for names in accepted.values()) and common.get("seed") is None:
-        from ..validation import check_seed
-
-        common["seed"] = check_seed(None)
-        st.log(f"seed: {common['seed']} (drawn; pass --seed {common['seed']} to repeat this run)")
+    _check_common(common, pairs, st)
     totals: dict[str, list[Any]] = {}
     shown: dict[str, list[Any]] = {}
     tables, display, alignment = [], [], None
@@ -198,18 +186,43 @@ def compare_command(**o: Any) -> None:
         atomic_write_text(o["markdown"], report, overwrite=o["overwrite"])
         st.log(f"wrote {o['markdown']}")
     if o["output"] is not None:
-        from .._timing import warmup_seconds
+        _draw(o, st, src, np.concatenate(display), shown, totals, show)
 
-        columns = {label: concat_explanations(parts) for label, parts in shown.items()}
-        times = {label: sum(e.elapsed for e in parts) / n for label, parts in totals.items()}
-        first_calls = {label: warmup_seconds(parts[0]) for label, parts in totals.items()}
-        fig = compare_figure(np.concatenate(display), columns, class_names=st.labels, view=o["view"],
-                             normalize=o["normalize"], times=times, first_calls=first_calls,
-                             colormap=o["colormap"], alpha=o["alpha"], image_range=(0.0, 255.0),
-                             row_labels=row_labels(src.names[:show]),
-                             title=o["title"] or figure_title(st, "comparison", show, n))
-        save_figure(fig, o["output"], dpi=o["dpi"], overwrite=o["overwrite"])
-        st.log(f"wrote {o['output']}")
+
+def _check_common(common: dict[str, Any], pairs: list[tuple[str, str]], st: Any) -> None:
+    """Refuse a parameter no pair takes; draw (and log) a seed when a pair takes one and none was given."""
+    from ..binding import get_method_class
+
+    accepted = {p: set(get_method_class(*p).param_names()) for p in pairs}
+    unused = [k for k in common if not any(k in names for names in accepted.values())]
+    if unused:
+        raise InputError(f"no pair takes {', '.join(map(repr, unused))}; parameters of the pairs: "
+                         + "; ".join(f"{m}:{b}: {', '.join(sorted(v))}" for (m, b), v in accepted.items()))
+    if any("seed" in names for names in accepted.values()) and common.get("seed") is None:
+        from ..validation import check_seed
+
+        common["seed"] = check_seed(None)
+        st.log(f"seed: {common['seed']} (drawn; pass --seed {common['seed']} to repeat this run)")
+
+
+def _draw(o: dict[str, Any], st: Any, src: Any, display: np.ndarray, shown: dict[str, list[Any]],
+          totals: dict[str, list[Any]], show: int) -> None:
+    """The comparison figure of the images shown into ``-o``, with each pair's time over all the images."""
+    from .._timing import warmup_seconds
+    from ..viz.compare import compare_figure
+    from ..viz.save import save_figure
+
+    n = len(src)
+    columns = {label: concat_explanations(parts) for label, parts in shown.items()}
+    times = {label: sum(e.elapsed for e in parts) / n for label, parts in totals.items()}
+    first_calls = {label: warmup_seconds(parts[0]) for label, parts in totals.items()}
+    fig = compare_figure(display, columns, class_names=st.labels, view=o["view"],
+                         normalize=o["normalize"], times=times, first_calls=first_calls,
+                         colormap=o["colormap"], alpha=o["alpha"], image_range=(0.0, 255.0),
+                         row_labels=row_labels(src.names[:show]),
+                         title=o["title"] or figure_title(st, "comparison", show, n))
+    save_figure(fig, o["output"], dpi=o["dpi"], overwrite=o["overwrite"])
+    st.log(f"wrote {o['output']}")
 
 
 class _Light:

@@ -118,20 +118,13 @@ def explain_command(**o: Any) -> None:
       xaikit explain --zoo shapes_cnn4 --images 'val/*.png' --method smoothgrad --out maps.zarr --engine ray
     """
     from .. import METHODS, get_explainer
-    from ..viz.compare import compare_figure
-    from ..viz.save import save_figure
 
     ranked = o["ranked_outputs"]
     if o["zarr_out"] is not None:
         return _bulk(o)
     if o["engine"] != "local" or o["address"] or o["workers"] or o["maps_dtype"] != "float32":
         raise InputError("--engine, --address, --workers and --dtype run a bulk explanation: add --out MAPS.zarr")
-    default_output(o, o["method"], "save_npz")
-    npz_paths = _npz_paths(o["save_npz"], ranked)
-    outputs: dict[str, Path | None] = {"-o": o["output"], "--save-npz": None}
-    for r, path in enumerate(npz_paths):
-        outputs["--save-npz" + (f" (rank {r + 1})" if ranked else "")] = path
-    check_outputs(outputs, o["overwrite"])
+    npz_paths = _checked_outputs(o, ranked)
     method = o["method"]
     if method == "activations":
         raise InputError("feature maps are drawn by `xaikit activations`; `explain` takes an attribution method: "
@@ -160,56 +153,83 @@ def explain_command(**o: Any) -> None:
     bools = bool_param_names(method_classes([(method, backend)]))
     explainer = get_explainer(st.model, method, backend=backend, **method_params(o, st, first[1], bool_names=bools))
     ensure_seed(explainer, st.log)
-    k = ranked or 1
-    keep_all = bool(npz_paths)
-    parts: list[list[Any]] = [[] for _ in range(k)]
-    shown_parts: list[list[Any]] = [[] for _ in range(k)]
-    display: list[np.ndarray] = []
     bar = progress(n, o["quiet"], method)
     with bar:
-        for s, pixels in [first, *chunks]:
-            x = st.to_input(pixels)
-            if ranked:
-                exps = explainer.explain_ranked(x, ranked)
-            else:
-                t = targets[s] if isinstance(targets, list) else targets
-                exps = [explainer.explain(x, t)]
-            room = show - sum(len(d) for d in display)
-            if room > 0:
-                display.append(st.to_display(x[:room], pixels[:room]))
-            for r, exp in enumerate(exps):
-                if keep_all:
-                    parts[r].append(exp)
-                if room > 0:
-                    shown_parts[r].append(exp[:room])
-            for i in range(len(x)):
-                explained = ", ".join((f"rank {r + 1} " if ranked else "") + describe(st.labels, int(e.targets[i]))
-                                      for r, e in enumerate(exps))
-                if exps[0].target is not None:  # a score function: no class
-                    explained = exps[0].target
-                predicted = int(exps[0].predictions[i])
-                emit(bar, f"{src.names[s.start + i]}\tpredicted "
-                          f"{describe(st.labels, predicted) if predicted >= 0 else '-'}\texplained {explained}")
-            bar.update(len(x))
+        parts, shown_parts, display = _explain_chunks(explainer, st, src, [first, *chunks], targets, ranked, show,
+                                                      bool(npz_paths), bar)
     head = concat_explanations(shown_parts[0])
     st.log(f"{method} ({head.backend}): score {head.score}" + (f", layer {head.layer}" if head.layer else "")
            + f"; {format_params(head.params)}")
     if o["output"] is not None:
-        label = f"{method} ({head.backend})"
-        columns = {(f"{label} rank {r + 1}" if ranked else label): concat_explanations(p)
-                   for r, p in enumerate(shown_parts)}
-        fig = compare_figure(np.concatenate(display), columns, class_names=st.labels, view=o["view"],
-                             normalize=o["normalize"],
-                             colormap=o["colormap"], alpha=o["alpha"], image_range=(0.0, 255.0),
-                             row_labels=row_labels(src.names[:show]),
-                             title=o["title"] or figure_title(st, label + (f", layer {head.layer}" if head.layer
-                                                                           else ""), show, n))
-        save_figure(fig, o["output"], dpi=o["dpi"], overwrite=o["overwrite"])
-        st.log(f"wrote {o['output']}")
+        _draw(o, st, src, np.concatenate(display), shown_parts, f"{method} ({head.backend})", head.layer, ranked,
+              show)
     for r, path in enumerate(npz_paths):
         exp = with_provenance(concat_explanations(parts[r]), st, src.names, "explain")
         exp.save(path, overwrite=o["overwrite"])
         st.log(f"wrote {path}")
+
+
+def _checked_outputs(o: dict[str, Any], ranked: int | None) -> list[Path]:
+    """The ``--save-npz`` files (one per rank), after checking every output may be written."""
+    default_output(o, o["method"], "save_npz")
+    npz_paths = _npz_paths(o["save_npz"], ranked)
+    outputs: dict[str, Path | None] = {"-o": o["output"], "--save-npz": None}
+    for r, path in enumerate(npz_paths):
+        outputs["--save-npz" + (f" (rank {r + 1})" if ranked else "")] = path
+    check_outputs(outputs, o["overwrite"])
+    return npz_paths
+
+
+def _explain_chunks(explainer: Any, st: Any, src: Any, chunks: Any, targets: Any, ranked: int | None, show: int,
+                    keep_all: bool, bar: Any) -> tuple[list[list[Any]], list[list[Any]], list[np.ndarray]]:
+    """Explain the chunks, printing one line per image: every rank's explanations (``keep_all``), those of the
+    first ``show`` images, and those images for display."""
+    k = ranked or 1
+    parts: list[list[Any]] = [[] for _ in range(k)]
+    shown_parts: list[list[Any]] = [[] for _ in range(k)]
+    display: list[np.ndarray] = []
+    for s, pixels in chunks:
+        x = st.to_input(pixels)
+        if ranked:
+            exps = explainer.explain_ranked(x, ranked)
+        else:
+            t = targets[s] if isinstance(targets, list) else targets
+            exps = [explainer.explain(x, t)]
+        room = show - sum(len(d) for d in display)
+        if room > 0:
+            display.append(st.to_display(x[:room], pixels[:room]))
+        for r, exp in enumerate(exps):
+            if keep_all:
+                parts[r].append(exp)
+            if room > 0:
+                shown_parts[r].append(exp[:room])
+        for i in range(len(x)):
+            explained = ", ".join((f"rank {r + 1} " if ranked else "") + describe(st.labels, int(e.targets[i]))
+                                  for r, e in enumerate(exps))
+            if exps[0].target is not None:  # a score function: no class
+                explained = exps[0].target
+            predicted = int(exps[0].predictions[i])
+            emit(bar, f"{src.names[s.start + i]}\tpredicted "
+                      f"{describe(st.labels, predicted) if predicted >= 0 else '-'}\texplained {explained}")
+        bar.update(len(x))
+    return parts, shown_parts, display
+
+
+def _draw(o: dict[str, Any], st: Any, src: Any, display: np.ndarray, shown_parts: list[list[Any]], label: str,
+          layer: str | None, ranked: int | None, show: int) -> None:
+    """The comparison figure of the images shown (one column per rank) into ``-o``."""
+    from ..viz.compare import compare_figure
+    from ..viz.save import save_figure
+
+    columns = {(f"{label} rank {r + 1}" if ranked else label): concat_explanations(p)
+               for r, p in enumerate(shown_parts)}
+    fig = compare_figure(display, columns, class_names=st.labels, view=o["view"], normalize=o["normalize"],
+                         colormap=o["colormap"], alpha=o["alpha"], image_range=(0.0, 255.0),
+                         row_labels=row_labels(src.names[:show]),
+                         title=o["title"] or figure_title(st, label + (f", layer {layer}" if layer else ""), show,
+                                                          len(src)))
+    save_figure(fig, o["output"], dpi=o["dpi"], overwrite=o["overwrite"])
+    st.log(f"wrote {o['output']}")
 
 
 def _region(o: dict[str, Any]) -> Any:

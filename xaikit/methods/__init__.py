@@ -1,4 +1,9 @@
-"""The methods, written once on the engine primitives; and the catalogue's names.
+"""The methods, written once on the engine primitives, each declared with its schema; and the catalogue's names.
+
+Adding a method: its kernel if any (:mod:`xaikit.kernels`), its class with its
+:class:`~xaikit.catalogue.MethodSchema` (``schema=``, with ``example_params`` for the tests) in
+a module imported here, and its docs page (``docs/methods/<id>.md``, listed in ``mkdocs.yml``
+and ``docs/methods/index.md``; ``tests/test_method_declarations.py`` checks them).
 
 Every native backend offers the method classes here, bound to its engine by the
 registry (:func:`xaikit.binding.get_method_class`), for every method whose catalogue
@@ -8,7 +13,7 @@ shap, ...) bring their own classes.
 
 from __future__ import annotations
 
-from ..catalogue import ATTENTION_METHODS, ATTRIBUTION_METHODS, METHODS
+from ..catalogue import ATTENTION_METHODS, ATTRIBUTION_METHODS, IMPLEMENTATIONS, METHODS, MethodIds
 from ..catalogue import MethodSchema as MethodInfo
 from .attention import AttentionRollout, GenericAttention
 from .base import EngineExplainer, EngineExtractor
@@ -63,41 +68,11 @@ __all__ = [
     "XGradCAM",
 ]
 
-#: method id -> the core class computing it on an engine.
-IMPLEMENTATIONS: dict[str, type] = {
-    "activations": EngineExtractor,
-    "occlusion": Occlusion,
-    "gradcam": GradCAM,
-    "gradcam++": GradCAMPlusPlus,
-    "vanilla_gradients": VanillaGradients,
-    "gradient_x_input": GradientXInput,
-    "smoothgrad": SmoothGrad,
-    "integrated_gradients": IntegratedGradients,
-    "expected_gradients": ExpectedGradients,
-    "xgradcam": XGradCAM,
-    "hirescam": HiResCAM,
-    "layercam": LayerCAM,
-    "scorecam": ScoreCAM,
-    "ablationcam": AblationCAM,
-    "eigencam": EigenCAM,
-    "guided_backprop": GuidedBackprop,
-    "deconvnet": Deconvnet,
-    "guided_gradcam": GuidedGradCAM,
-    "vargrad": VarGrad,
-    "squaregrad": SquareGrad,
-    "rise": RISE,
-    "kernel_shap": KernelSHAP,
-    "lime": LIME,
-    "sobol": Sobol,
-    "attention_rollout": AttentionRollout,
-    "generic_attention": GenericAttention,
-    "deeplift": DeepLift,
-    "deepliftshap": DeepLiftShap,
-    "lrp": LRP,
-    "layer_conductance": LayerConductance,
-}
+# IMPLEMENTATIONS (method id -> the core class computing it on an engine) is filled by the classes above: each
+# declares its method with its schema (``class GradCAM(EngineExplainer, schema=MethodSchema("gradcam", ...))``, see
+# :mod:`xaikit.methods.base`).
 
 #: The attribution methods written here that apply to any model (every native backend computes them); the
 #: catalogue's others are the attention methods (transformers only, :data:`ATTENTION_METHODS`) and those only a
 #: library's adapter computes (``MethodSchema.core`` False: shap's ``partition_shap``).
-CORE_METHODS: tuple[str, ...] = tuple(m for m in ATTRIBUTION_METHODS if METHODS[m].core and m not in ATTENTION_METHODS)
+CORE_METHODS: MethodIds = MethodIds(lambda s: s.kind == "attribution" and s.core and "attention" not in s.needs)

@@ -12,10 +12,13 @@ from typing import Any
 
 import numpy as np
 
+from ..call_context import CallContext
+from ..catalogue import MethodSchema, Param
+from ..catalogue.parts import ATTENTION, attention_pass_floor
 from ..explainer import Attribution
 from ..kernels import chunks
 from ..kernels.attention import attention_rollout, generic_attention_relevance, patch_grid
-from .base import EngineExplainer, graph_targets, image_size
+from .base import EngineExplainer
 
 __all__ = ["AttentionRollout", "GenericAttention"]
 
@@ -29,10 +32,10 @@ class _AttentionMethod(EngineExplainer):
                    params: dict[str, Any]) -> np.ndarray:
         raise NotImplementedError
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        engine = self._engine()
-        size = image_size(images, params["_spec"])
-        t_in = graph_targets(targets, len(images))
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        engine, images, params = ctx.engine, ctx.images, ctx.params
+        size = ctx.image_size
+        t_in = ctx.graph_targets()
         maps, outputs, used = [], [], []
         for s in chunks(len(images), params["batch_size"]):
             attentions, gradients, out, t_used = engine.attention(images[s], t_in[s], params["score"],
@@ -47,7 +50,20 @@ class _AttentionMethod(EngineExplainer):
                            np.concatenate(used).astype(np.int64), at_layer=True)
 
 
-class AttentionRollout(_AttentionMethod):
+class AttentionRollout(_AttentionMethod, schema=MethodSchema(
+        "attention_rollout", "Attention rollout",
+        "The class token's attention to the image patches through every block: the product of the blocks' "
+        "head-fused attention matrices, each mixed half and half with the identity for the residual connection; "
+        "class-agnostic. Transformers exposing attention weights only.",
+        "Abnar & Zuidema, 'Quantifying Attention Flow in Transformers', ACL 2020.",
+        signed=False, cost="1 forward pass",
+        params=(Param("head_fusion", "choice", "mean", "How the heads' attention weights are combined per block: "
+                      "their 'mean' (the paper's), 'max' or 'min'.", choices=("mean", "max", "min")),
+                Param("discard_ratio", "float", 0.0, "Fraction of each block's fused attention weights (the lowest) "
+                      "set to 0 before the rollout (never the class token's attention to itself).",
+                      low=0.0, high=0.99)),
+        needs=ATTENTION, view="positive", floor_fn=attention_pass_floor(False),
+        formula="R = prod_l norm(0.5 fuse_h(A_l) + 0.5 I),  map = R[cls, patches]")):
     """Attention rollout: the class token's attention to the patches, rolled out through every block.
 
     Per block the heads' weights are fused (``head_fusion``), the lowest
@@ -74,14 +90,22 @@ class AttentionRollout(_AttentionMethod):
     Abnar & Zuidema, "Quantifying Attention Flow in Transformers", ACL 2020.
     """
 
-    method = "attention_rollout"
-
     def _relevance(self, attentions: list[np.ndarray], gradients: list[np.ndarray] | None,
                    params: dict[str, Any]) -> np.ndarray:
         return attention_rollout(attentions, params["head_fusion"], params["discard_ratio"])
 
 
-class GenericAttention(_AttentionMethod):
+class GenericAttention(_AttentionMethod, schema=MethodSchema(
+        "generic_attention", "Generic attention explainability (gradient-weighted attention)",
+        "Relevance propagated through the blocks' attention: each block's attention weighted by the target "
+        "score's gradient with respect to it, rectified and averaged over heads, updates R <- R + A R from R = I; "
+        "the class token's row over the patches. Transformers exposing attention weights only.",
+        "Chefer, Gur & Wolf, 'Generic Attention-model Explainability for Interpreting Bi-Modal and "
+        "Encoder-Decoder Transformers', ICCV 2021.",
+        signed=False, cost="1 forward + 1 backward pass (to the attention weights)",
+        needs=ATTENTION | {"gradients"}, view="positive", floor_fn=attention_pass_floor(True),
+        formula="A~_l = mean_h (dS_t/dA_l * A_l)^+,  R_l = R_{l-1} + A~_l R_{l-1},  R_0 = I,  "
+                "map = R_L[cls, patches]")):
     """Chefer et al.'s generic attention explainability for self-attention (ViT).
 
     From :math:`R = I`, each block's attention :math:`A` weighted by the target score's
@@ -103,7 +127,6 @@ class GenericAttention(_AttentionMethod):
     and Encoder-Decoder Transformers", ICCV 2021.
     """
 
-    method = "generic_attention"
     needs_gradients = True
 
     def _relevance(self, attentions: list[np.ndarray], gradients: list[np.ndarray] | None,

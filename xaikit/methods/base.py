@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 
+from ..call_context import CallContext, once_per_call
+from ..catalogue import MethodSchema, declare
 from ..engine import Engine
 from ..explainer import ActivationExtractor, Explainer
 from ..kernels import ImageStreams, chunks, segments, stream_rows
-from ..spec import ModelSpec, targets_or_predicted
+from ..spec import ModelSpec
 
-__all__ = ["EngineExplainer", "EngineExtractor", "graph_targets", "image_size", "row_groups", "stream_masked_scores",
+__all__ = ["EngineExplainer", "EngineExtractor", "image_size", "row_groups", "stream_masked_scores",
            "stream_sums", "uniform_rows"]
 
 
@@ -38,16 +38,6 @@ def uniform_rows(streams: ImageStreams, used: np.ndarray, seg: np.ndarray, per_r
     return out
 
 
-def graph_targets(targets: np.ndarray | None, n: int) -> np.ndarray:
-    """int32 targets for engine primitives, ``-1`` meaning "the predicted class"."""
-    return np.full(n, -1, np.int32) if targets is None else targets.astype(np.int32)
-
-
-#: The engine of the call running in this thread (or task), ``[model, engine or None]``, filled by the call's first
-#: look-up; see :meth:`_EngineBound._call_scope`. A context variable: each thread sees its own calls only.
-_CALL_ENGINE: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar("xaikit_call_engine", default=None)
-
-
 class _EngineBound:
     """What every class bound to a native backend shares: its engine, the description, versions."""
 
@@ -55,24 +45,20 @@ class _EngineBound:
     engine_factory: ClassVar[Callable[[Any], Engine]]
     model: Any
 
-    def _engine(self) -> Engine:
-        pinned = _CALL_ENGINE.get()
-        if pinned is None or pinned[0] is not self.model:
-            return type(self).engine_factory(self.model)
-        if pinned[1] is None:
-            pinned[1] = type(self).engine_factory(self.model)
-        return pinned[1]
+    def __init_subclass__(cls, schema: MethodSchema | str | None = None, **kwargs: Any) -> None:
+        """A method is declared once, by its class: ``class EigenGradCAM(HiResCAM, schema=MethodSchema(...))``
+        makes the class the core's implementation of that method and puts the schema in the catalogue
+        (:func:`xaikit.catalogue.declare`); ``schema="activations"`` names a schema of the catalogue's
+        :data:`~xaikit.catalogue.ENTRIES`."""
+        if schema is not None:
+            cls.method = declare(schema, cls)  # type: ignore[attr-defined]
+        super().__init_subclass__(**kwargs)
 
-    @contextlib.contextmanager
-    def _call_scope(self) -> Iterator[None]:
-        """Look the engine up once per call: the model's view (its structure checked against the model's
-        layers, :func:`xaikit_tensorflow._keras.model_view`) is found by the call's first step, and every
-        later step of the call uses that engine."""
-        token = _CALL_ENGINE.set([self.model, None])
-        try:
-            yield
-        finally:
-            _CALL_ENGINE.reset(token)
+    def _engine(self) -> Engine:
+        """The model's engine, looked up once per call (:func:`xaikit.call_context.once_per_call`): the model's view
+        (its structure checked against the model's layers) is found by the call's first step, and every later step
+        of the call uses that engine."""
+        return once_per_call("engine", self.model, lambda: type(self).engine_factory(self.model))
 
     def _describe(self, images: np.ndarray) -> ModelSpec:
         return self._engine().describe(tuple(images.shape[1:]))
@@ -85,12 +71,13 @@ class _EngineBound:
 
 
 class EngineExplainer(_EngineBound, Explainer):
-    """An attribution method written once on the engine primitives (:mod:`xaikit.engine`)."""
+    """An attribution method written once on the engine primitives (:mod:`xaikit.engine`).
 
-    def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
-        params = super()._resolve_params(images, spec)
-        params["_spec"] = spec
-        return params
+    Its ``_attribute(ctx)`` finds the call's engine in ``ctx.engine`` (looked up once per call).
+    """
+
+    def _call_engine(self) -> Engine:
+        return self._engine()
 
     def _resolve_layer(self, layer: Any, spec: ModelSpec, images: np.ndarray) -> str | None:
         return super()._resolve_layer(self._engine().layer_name(layer), spec, images)
@@ -99,23 +86,16 @@ class EngineExplainer(_EngineBound, Explainer):
         engine = self._engine()
         return np.concatenate([engine.predict(images[s]) for s in chunks(len(images), batch_size)])
 
-    def _outputs_and_targets(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]
-                             ) -> tuple[np.ndarray, np.ndarray]:
-        """Model outputs and the targets (the predicted classes when ``targets`` is None)."""
-        outputs = self._predict(images, params["batch_size"])
-        return outputs, targets_or_predicted(targets, outputs, params["_spec"])
-
-    def _target_scores(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(score of the target, outputs, targets used)`` per image, in chunks."""
-        engine = self._engine()
-        t_in = graph_targets(targets, len(images))
-        parts = [engine.target_scores(images[s], t_in[s], params["score"])
+    @staticmethod
+    def _target_scores(ctx: CallContext) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(score of the target, outputs, targets used)`` per image, in chunks (one engine pass)."""
+        t_in, images, params = ctx.graph_targets(), ctx.images, ctx.params
+        parts = [ctx.engine.target_scores(images[s], t_in[s], params["score"])
                  for s in chunks(len(images), params["batch_size"])]
         return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
 
 
-class EngineExtractor(_EngineBound, ActivationExtractor):
+class EngineExtractor(_EngineBound, ActivationExtractor, schema="activations"):
     """Activation extraction on the engine: the chosen layers' outputs, one pass per chunk."""
 
     def _selection(self) -> Any:

@@ -1,17 +1,29 @@
 """Class activation maps from a layer's gradients, written once on the engine's layer gradients.
 
 Grad-CAM, Grad-CAM++, XGrad-CAM, HiResCAM and LayerCAM differ only in the weights of the
-activations (:mod:`xaikit.kernels.cam`); Guided Grad-CAM multiplies Grad-CAM by guided
-backpropagation.
+activations (:mod:`xaikit.kernels.cam`); Eigen-Grad-CAM projects HiResCAM's weighted
+activations on their first principal component; Guided Grad-CAM multiplies Grad-CAM by
+guided backpropagation.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 
+from ..call_context import CallContext
+from ..catalogue import MethodSchema, shared
+from ..catalogue.parts import (
+    GRAD_CAM_PARAMS,
+    GRADCAM_PAPER,
+    GUIDED,
+    LAYERS,
+    guided_gradcam_floor,
+    layer_gradients_floor,
+)
 from ..errors import InputError
 from ..explainer import Attribution, ModelSpec
 from ..kernels import (
@@ -28,12 +40,20 @@ from ..kernels import (
     weighted_cam,
     xgradcam_weights,
 )
-from .base import EngineExplainer, graph_targets, image_size
+from .base import EngineExplainer
 
-__all__ = ["GradCAM", "GradCAMPlusPlus", "XGradCAM", "HiResCAM", "LayerCAM", "GuidedGradCAM"]
+__all__ = ["GradCAM", "GradCAMPlusPlus", "XGradCAM", "HiResCAM", "LayerCAM", "EigenGradCAM", "GuidedGradCAM"]
 
 
-class GradCAM(EngineExplainer):
+class GradCAM(EngineExplainer, schema=MethodSchema(
+        "gradcam", "Grad-CAM",
+        "ReLU of the feature maps of a layer weighted by the spatial mean of the target score's "
+        "gradient with respect to them, upsampled to the input.",
+        GRADCAM_PAPER,
+        signed=False, cost="1 forward + 1 backward pass (down to the layer)", params=GRAD_CAM_PARAMS,
+        needs=LAYERS, layer="auto", view="positive", floor_fn=layer_gradients_floor,
+        formula="L = ReLU(sum_k a_k A^k),  a_k = mean_ij dS_t/dA^k_ij",
+        example_params={"layer": "bn_relu"})):
     """Grad-CAM: feature maps weighted by their mean gradient, rectified.
 
     :math:`L^c = \\mathrm{ReLU}(\\sum_k \\alpha_k^c A^k)` with
@@ -74,12 +94,14 @@ class GradCAM(EngineExplainer):
     Gradient-based Localization", ICCV 2017.
     """
 
-    method = "gradcam"
     #: ``(activations, gradients) -> weights``, ``(N, C)`` or ``(N, h, w, C)`` (channels-last arrays).
     channel_weights: ClassVar[Callable[[np.ndarray, np.ndarray], np.ndarray]] = staticmethod(gradcam_weights)
 
     #: Whether ``layer`` may name several layers and ``eigen_smooth`` / ``aug_smooth`` apply (not guided Grad-CAM).
     several_layers: ClassVar[bool] = True
+    #: Whether the weighted activations are always projected on their first principal component (Eigen-Grad-CAM's
+    #: definition) rather than only with ``eigen_smooth=True``.
+    eigen_projection: ClassVar[bool] = False
 
     def _resolve_layer(self, layer: Any, spec: ModelSpec, images: np.ndarray) -> Any:
         if not (self.several_layers and isinstance(layer, (list, tuple))):
@@ -94,14 +116,14 @@ class GradCAM(EngineExplainer):
         layer = params.get("layer")
         return " + ".join(layer) if isinstance(layer, list) else layer
 
-    def _layer_cams(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any], relu: bool,
-                    layer: str | None = None, layout: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _layer_cams(self, ctx: CallContext, relu: bool, layer: str | None = None, layout: Any = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(maps at layer resolution, outputs, targets used)`` of one layer, one engine pass per chunk."""
-        engine = self._engine()
+        engine, images, params = ctx.engine, ctx.images, ctx.params
         layer = params["layer"] if layer is None else layer
         layout = params["_layout"] if layout is None else layout
-        eigen = bool(params.get("eigen_smooth", False))
-        t_in = graph_targets(targets, len(images))
+        eigen = type(self).eigen_projection or bool(params.get("eigen_smooth", False))
+        t_in = ctx.graph_targets()
         weights_of = type(self).channel_weights
         maps, outputs, used = [], [], []
         for s in chunks(len(images), params["batch_size"]):
@@ -111,42 +133,52 @@ class GradCAM(EngineExplainer):
             used.append(t)
         return np.concatenate(maps), np.concatenate(outputs), np.concatenate(used)
 
-    def _input_cams(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _input_cams(self, ctx: CallContext) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Maps at input resolution to be averaged (several layers, augmentations), as pytorch-grad-cam computes
         them: each layer's map min-max scaled (:func:`~xaikit.kernels.scale_layer_maps`) at its resolution,
         upsampled, and the layers' maps averaged."""
-        size = image_size(images, params["_spec"])
+        size, params = ctx.image_size, ctx.params
         several = isinstance(params["layer"], list)
         layers = zip(params["layer"], params["_layouts"]) if several else [(params["layer"], params["_layout"])]
-        total = np.zeros((len(images), *size), np.float64)
+        total = np.zeros((ctx.n, *size), np.float64)
         for layer, layout in layers:
-            maps, outputs, used = self._layer_cams(images, targets, params, params["relu"], layer, layout)
+            maps, outputs, used = self._layer_cams(ctx, params["relu"], layer, layout)
             total += resize_maps(scale_layer_maps(maps, signed=not params["relu"]), size, interpolation="bilinear")
-            targets = used if targets is None else targets  # every layer explains the first layer's classes
+            if ctx.targets is None:  # every layer explains the first layer's classes
+                ctx = ctx.with_targets(used)
         return (total / (len(params["layer"]) if several else 1)).astype(np.float32), outputs, used
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        params = ctx.params
         if not isinstance(params["layer"], list) and not params.get("aug_smooth", False):
-            maps, outputs, used = self._layer_cams(images, targets, params, params["relu"])
+            maps, outputs, used = self._layer_cams(ctx, params["relu"])
             return Attribution(maps, outputs, used, at_layer=True)
-        maps, outputs, used = self._input_cams(images, targets, params)
+        maps, outputs, used = self._input_cams(ctx)
         if not params.get("aug_smooth", False):
             return Attribution(maps, outputs, used)
         # test-time augmentation: the classes of the image itself; each augmented image's map scaled again as the
         # library scales it (its aggregate_multi_layers), flipped back; the mean of the 6
-        fixed = used if targets is None else targets
-        width_axis = 2 if params["_spec"].layout == "NHWC" else 3
+        fixed = used if ctx.targets is None else ctx.targets
+        width_axis = 2 if ctx.layout == "NHWC" else 3
         total = np.zeros(maps.shape, np.float64)
         for flip, factor in CAM_AUGMENTATIONS:
             augmented = maps if not flip and factor == 1.0 else \
-                self._input_cams(augment_images(images, flip, factor, width_axis), fixed, params)[0]
+                self._input_cams(dataclasses.replace(ctx, images=augment_images(ctx.images, flip, factor, width_axis),
+                                                     targets=fixed))[0]
             scaled = scale_layer_maps(augmented, signed=not params["relu"])
             total += scaled[:, :, ::-1] if flip else scaled
         return Attribution((total / len(CAM_AUGMENTATIONS)).astype(np.float32), outputs, used)
 
 
-class GradCAMPlusPlus(GradCAM):
+class GradCAMPlusPlus(GradCAM, schema=MethodSchema(
+        "gradcam++", "Grad-CAM++",
+        "Grad-CAM with per-location weights from second and third powers of the gradient "
+        "(the closed form for an exponential score).",
+        "Chattopadhay et al., 'Grad-CAM++: Generalized Gradient-based Visual Explanations for "
+        "Deep Convolutional Networks', WACV 2018.",
+        signed=False, cost="1 forward + 1 backward pass (down to the layer)", params=GRAD_CAM_PARAMS,
+        needs=LAYERS, layer="auto", view="positive", floor_fn=layer_gradients_floor,
+        formula="w_k = sum_ij alpha_ij ReLU(g_ij),  alpha_ij = g^2 / (2 g^2 + sum_ab A_ab g^3)")):
     """Grad-CAM++: per-location weights from the second and third powers of the gradient.
 
     :math:`w_k^c = \\sum_{ij} \\alpha^{kc}_{ij} \\mathrm{ReLU}(\\partial S_c/\\partial A^k_{ij})`,
@@ -160,11 +192,18 @@ class GradCAMPlusPlus(GradCAM):
     Deep Convolutional Networks", WACV 2018.
     """
 
-    method = "gradcam++"
     channel_weights = staticmethod(gradcam_plus_plus_weights)
 
 
-class XGradCAM(GradCAM):
+class XGradCAM(GradCAM, schema=MethodSchema(
+        "xgradcam", "XGrad-CAM",
+        "Grad-CAM with each channel's gradient averaged over the locations with the channel's normalised "
+        "activations as weights.",
+        "Fu et al., 'Axiom-based Grad-CAM: Towards Accurate Visualization and Explanation of CNNs', BMVC 2020.",
+        signed=False, cost="1 forward + 1 backward pass (down to the layer)", params=GRAD_CAM_PARAMS,
+        needs=LAYERS, layer="auto", view="positive", floor_fn=layer_gradients_floor,
+        formula="L = ReLU(sum_k w_k A^k),  w_k = sum_ij (A^k_ij / sum_ab A^k_ab) dS_t/dA^k_ij",
+        example_params={"layer": "bn_relu"})):
     """XGrad-CAM: each channel's gradient averaged with the channel's normalised activations as weights.
 
     :math:`w_k = \\sum_{ij} \\frac{A^k_{ij}}{\\sum_{ab} A^k_{ab}} \\frac{\\partial S_c}{\\partial A^k_{ij}}`,
@@ -178,11 +217,18 @@ class XGradCAM(GradCAM):
     CNNs", BMVC 2020.
     """
 
-    method = "xgradcam"
     channel_weights = staticmethod(xgradcam_weights)
 
 
-class HiResCAM(GradCAM):
+class HiResCAM(GradCAM, schema=MethodSchema(
+        "hirescam", "HiResCAM",
+        "Feature maps multiplied element-wise by the target score's gradient (no spatial averaging), summed "
+        "over channels, rectified.",
+        "Draelos & Carin, 'Use HiResCAM instead of Grad-CAM for faithful explanations of convolutional neural "
+        "networks', 2020 (arXiv:2011.08891).",
+        signed=False, cost="1 forward + 1 backward pass (down to the layer)", params=GRAD_CAM_PARAMS,
+        needs=LAYERS, layer="auto", view="positive", floor_fn=layer_gradients_floor,
+        formula="L = ReLU(sum_k dS_t/dA^k * A^k)")):
     """HiResCAM: activations times the gradient location by location, summed over channels.
 
     :math:`L = \\mathrm{ReLU}(\\sum_k \\frac{\\partial S_c}{\\partial A^k} \\odot A^k)`. Where the
@@ -196,11 +242,19 @@ class HiResCAM(GradCAM):
     convolutional neural networks", 2020, arXiv:2011.08891.
     """
 
-    method = "hirescam"
     channel_weights = staticmethod(hirescam_weights)
 
 
-class LayerCAM(GradCAM):
+class LayerCAM(GradCAM, schema=MethodSchema(
+        "layercam", "LayerCAM",
+        "Feature maps multiplied element-wise by the positive part of the target score's gradient, summed "
+        "over channels, rectified.",
+        "Jiang et al., 'LayerCAM: Exploring Hierarchical Class Activation Maps for Localization', IEEE "
+        "Transactions on Image Processing 30, 2021.",
+        signed=False, cost="1 forward + 1 backward pass (down to the layer)", params=GRAD_CAM_PARAMS,
+        needs=LAYERS, layer="auto", view="positive", floor_fn=layer_gradients_floor,
+        formula="L = ReLU(sum_k ReLU(dS_t/dA^k) * A^k)",
+        example_params={"layer": "conv_b"})):
     """LayerCAM: activations times the positive part of the gradient, location by location.
 
     :math:`L = \\mathrm{ReLU}(\\sum_k \\mathrm{ReLU}(\\frac{\\partial S_c}{\\partial A^k}) \\odot A^k)`,
@@ -213,11 +267,48 @@ class LayerCAM(GradCAM):
     Localization", IEEE Transactions on Image Processing 30, 2021.
     """
 
-    method = "layercam"
     channel_weights = staticmethod(layercam_weights)
 
 
-class GuidedGradCAM(GradCAM):
+class EigenGradCAM(HiResCAM, schema=MethodSchema(
+        "eigengradcam", "Eigen-Grad-CAM",
+        "Feature maps multiplied element-wise by the target score's gradient, projected on their first principal "
+        "component (centred over locations; the sign agreeing with the channel sum), rectified.",
+        "Muhammad & Yeasin, 'Eigen-CAM: Class Activation Map using Principal Components', IJCNN 2020; "
+        "Gildenblat et al., pytorch-grad-cam's EigenGradCAM (github.com/jacobgil/pytorch-grad-cam).",
+        signed=False, cost="1 forward + 1 backward pass (down to the layer)",
+        params=shared("layer", "layer_layout", "relu", "aug_smooth"), needs=LAYERS, layer="auto", view="positive",
+        floor_fn=layer_gradients_floor,
+        formula="L = ReLU(M_c v_1),  M = dS_t/dA * A (hw x C) centred over locations,  v_1 its first right "
+                "singular vector",
+        example_params={"layer": "conv_b"})):
+    """Eigen-Grad-CAM: HiResCAM's gradient-weighted activations projected on their first principal component.
+
+    :math:`L = \\mathrm{ReLU}(M_c v_1)` with :math:`M = \\frac{\\partial S_c}{\\partial A} \\odot A` as an
+    ``(hw, C)`` matrix centred over locations and :math:`v_1` its first right singular vector
+    (:func:`~xaikit.kernels.principal_projection`, whose sign makes the map agree with the channel sum,
+    i.e. with HiResCAM's map): HiResCAM with ``eigen_smooth`` always on. Unlike Eigen-CAM it depends on the
+    class. pytorch-grad-cam's ``EigenGradCAM`` keeps whatever sign its SVD returns. Parameters as
+    :class:`GradCAM`, without ``eigen_smooth`` (the definition).
+
+    References
+    ----------
+    Muhammad & Yeasin, "Eigen-CAM: Class Activation Map using Principal Components", IJCNN 2020;
+    pytorch-grad-cam's ``EigenGradCAM``.
+    """
+
+    eigen_projection = True
+
+
+class GuidedGradCAM(GradCAM, schema=MethodSchema(
+        "guided_gradcam", "Guided Grad-CAM",
+        "Guided backpropagation multiplied pixel by pixel by the Grad-CAM map upsampled to the input.",
+        GRADCAM_PAPER,
+        signed=True, cost="2 forward + 2 backward passes (one down to the layer)",
+        params=shared("layer", "layer_layout", "channel_reduce"), needs=LAYERS | GUIDED, layer="auto",
+        view="magnitude",
+        floor_fn=guided_gradcam_floor, formula="A = guided_backprop(x) * up(Grad-CAM)",
+        example_params={"layer": "bn_relu"})):
     """Guided Grad-CAM: guided backpropagation times the upsampled Grad-CAM map, pixel by pixel.
 
     :math:`A = \\mathrm{GB}(x) \\odot \\mathrm{up}(L^c_{\\text{Grad-CAM}})`, per input channel
@@ -243,14 +334,13 @@ class GuidedGradCAM(GradCAM):
     Gradient-based Localization", ICCV 2017.
     """
 
-    method = "guided_gradcam"
     channel_weights = staticmethod(gradcam_weights)
     several_layers = False
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        engine, spec = self._engine(), params["_spec"]
-        cams, outputs, used = self._layer_cams(images, targets, params, relu=True)
-        upsampled = resize_maps(cams, image_size(images, spec), interpolation="bilinear")
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        engine, spec, images, params = ctx.engine, ctx.spec, ctx.images, ctx.params
+        cams, outputs, used = self._layer_cams(ctx, relu=True)
+        upsampled = resize_maps(cams, ctx.image_size, interpolation="bilinear")
         t_used = used.astype(np.int32)
         guided = []
         for s in chunks(len(images), params["batch_size"]):

@@ -13,6 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from ..call_context import CallContext
+from ..catalogue import MethodSchema
+from ..catalogue.parts import ACTIVATIONS, CAM_PARAMS, activations_floor, channel_forwards_floor
 from ..explainer import Attribution
 from ..kernels import (
     ablation_weights,
@@ -24,8 +27,8 @@ from ..kernels import (
     upsample_bilinear,
     weighted_cam,
 )
-from ..spec import ModelSpec, targets_or_predicted
-from .base import EngineExplainer, image_size, stream_masked_scores
+from ..spec import ModelSpec
+from .base import EngineExplainer, stream_masked_scores
 
 __all__ = ["ScoreCAM", "AblationCAM", "EigenCAM"]
 
@@ -38,23 +41,31 @@ class _ActivationCAM(EngineExplainer):
         params["n_channels"] = spec.layer_channels(params["layer"])  # the floor counts passes by it
         return params
 
-    def _cam(self, images: np.ndarray, features: np.ndarray, scores: np.ndarray, targets: np.ndarray,
-             params: dict[str, Any]) -> np.ndarray:
+    def _cam(self, ctx: CallContext, features: np.ndarray, scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
         """The unrectified map ``(N, h, w)`` from the activations ``features`` (channels-last) and class scores."""
         raise NotImplementedError
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        engine = self._engine()
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        engine, images, params = ctx.engine, ctx.images, ctx.params
         parts = [engine.probe(images[s], params["score"], params["layer"], layout=params["_layout"])
                  for s in chunks(len(images), params["batch_size"])]
         outputs, scores, features = (np.concatenate([p[i] for p in parts]) for i in range(3))
-        targets = targets_or_predicted(targets, outputs, params["_spec"])
-        cam = self._cam(images, features, scores, targets, params)
+        targets = ctx.targets_for(outputs)
+        cam = self._cam(ctx, features, scores, targets)
         maps = np.maximum(cam, 0.0) if params["relu"] else cam
         return Attribution(maps.astype(np.float32), outputs, targets, at_layer=True)
 
 
-class ScoreCAM(_ActivationCAM):
+class ScoreCAM(_ActivationCAM, schema=MethodSchema(
+        "scorecam", "Score-CAM",
+        "Feature maps weighted by the softmax over channels of the target score of the image masked by each "
+        "channel's upsampled, min-max normalised activation; no gradients.",
+        "Wang et al., 'Score-CAM: Score-Weighted Visual Explanations for Convolutional Neural Networks', "
+        "CVPR Workshops 2020.",
+        signed=False, cost="1 + number of channels forward passes", params=CAM_PARAMS,
+        needs=ACTIVATIONS, layer="auto", view="positive", floor_fn=channel_forwards_floor("masked images"),
+        formula="L = ReLU(sum_k a_k A^k),  a = softmax_k S_t(x * s(up(A^k))),  s = min-max",
+        example_params={"layer": "bn_relu"})):
     """Score-CAM: activations weighted by the scores of the image masked by each channel.
 
     Each channel's activation map is upsampled bilinearly to the input, scaled to [0, 1]
@@ -86,12 +97,10 @@ class ScoreCAM(_ActivationCAM):
     Networks", CVPR Workshops 2020.
     """
 
-    method = "scorecam"
-
-    def _cam(self, images: np.ndarray, features: np.ndarray, scores: np.ndarray, targets: np.ndarray,
-             params: dict[str, Any]) -> np.ndarray:
+    def _cam(self, ctx: CallContext, features: np.ndarray, scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        images, params = ctx.images, ctx.params
         n, _, _, c = features.shape
-        size = image_size(images, params["_spec"])
+        size = ctx.image_size
         masked = np.empty(n * c, np.float64)  # row i * c + k: image i masked by channel k
 
         def prepare(rows: slice) -> tuple[np.ndarray, np.ndarray, None]:
@@ -104,12 +113,22 @@ class ScoreCAM(_ActivationCAM):
         def consume(rows: slice, index: np.ndarray, state: None, scores: np.ndarray) -> None:
             masked[rows] = scores
 
-        stream_masked_scores(self._engine(), images, n * c, params["batch_size"], prepare, consume,
+        stream_masked_scores(ctx.engine, images, n * c, params["batch_size"], prepare, consume,
                              fill=np.zeros(images.shape[1:], np.float32), targets=targets, score=params["score"])
         return weighted_cam(features, scorecam_weights(masked.reshape(n, c)), relu=False)
 
 
-class AblationCAM(_ActivationCAM):
+class AblationCAM(_ActivationCAM, schema=MethodSchema(
+        "ablationcam", "Ablation-CAM",
+        "Feature maps weighted by the relative drop of the target score when each channel is set to zero "
+        "(the model above the layer run once per channel); no gradients.",
+        "Desai & Ramaswamy, 'Ablation-CAM: Visual Explanations for Deep Convolutional Network via "
+        "Gradient-free Localization', WACV 2020.",
+        signed=False, cost="1 forward pass + number of channels forward passes above the layer",
+        params=CAM_PARAMS, needs=frozenset({"scores", "layers", "head"}), layer="auto", view="positive",
+        floor_fn=channel_forwards_floor("ablated channels, counted as whole forward passes: an upper bound"),
+        formula="L = ReLU(sum_k w_k A^k),  w_k = (y - y_k) / y,  y_k = S_t with A^k = 0",
+        example_params={"layer": "bn_relu"})):
     """Ablation-CAM: activations weighted by the relative drop of the score when each channel is zeroed.
 
     :math:`w_k = (y - y_k) / y` with :math:`y` the target score and :math:`y_k` the score
@@ -140,17 +159,14 @@ class AblationCAM(_ActivationCAM):
     via Gradient-free Localization", WACV 2020.
     """
 
-    method = "ablationcam"
-
     def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
         params = super()._resolve_params(images, spec)
         params["_layout"].check_writable("Ablation-CAM")  # the ablated maps go back into the model
         self._engine().check_head(params["layer"])  # fail before any work if the model cannot be split there
         return params
 
-    def _cam(self, images: np.ndarray, features: np.ndarray, scores: np.ndarray, targets: np.ndarray,
-             params: dict[str, Any]) -> np.ndarray:
-        engine = self._engine()
+    def _cam(self, ctx: CallContext, features: np.ndarray, scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        engine, params = ctx.engine, ctx.params
         n, _, _, c = features.shape
         t_all = targets.astype(np.int32)
         ablated_scores = np.empty(n * c, np.float64)  # row i * c + k: image i with channel k zeroed
@@ -174,7 +190,14 @@ class AblationCAM(_ActivationCAM):
         return weighted_cam(features, ablation_weights(y, ablated_scores.reshape(n, c)), relu=False)
 
 
-class EigenCAM(_ActivationCAM):
+class EigenCAM(_ActivationCAM, schema=MethodSchema(
+        "eigencam", "Eigen-CAM",
+        "Projection of a layer's activations on their first principal component (class-agnostic: the "
+        "target is recorded, not used), rectified.",
+        "Muhammad & Yeasin, 'Eigen-CAM: Class Activation Map using Principal Components', IJCNN 2020.",
+        signed=False, cost="1 forward pass (down to the layer)", params=CAM_PARAMS,
+        needs=ACTIVATIONS, layer="auto", view="positive", floor_fn=activations_floor,
+        formula="L = ReLU(A_c v_1),  A_c = activations (hw x C) centred,  v_1 its first right singular vector")):
     """Eigen-CAM: the activations projected on their first principal component.
 
     The layer's ``(h w, C)`` activations, centred over locations, are projected on their
@@ -201,8 +224,5 @@ class EigenCAM(_ActivationCAM):
     IJCNN 2020.
     """
 
-    method = "eigencam"
-
-    def _cam(self, images: np.ndarray, features: np.ndarray, scores: np.ndarray, targets: np.ndarray,
-             params: dict[str, Any]) -> np.ndarray:
+    def _cam(self, ctx: CallContext, features: np.ndarray, scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
         return principal_projection(features)

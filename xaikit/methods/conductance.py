@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
+from ..call_context import CallContext
+from ..catalogue import MethodSchema, shared
+from ..catalogue.parts import LAYERS, conductance_floor
 from ..explainer import Attribution
 from ..kernels import chunks
 from .base import EngineExplainer
@@ -13,7 +14,17 @@ from .base import EngineExplainer
 __all__ = ["LayerConductance"]
 
 
-class LayerConductance(EngineExplainer):
+class LayerConductance(EngineExplainer, schema=MethodSchema(
+        "layer_conductance", "Layer conductance",
+        "The flow of integrated gradients through each unit of a layer: the target score's gradient at the layer "
+        "times the change of the unit's activation, summed along the path from the baseline; summed over the "
+        "channels, upsampled to the input.",
+        "Dhamdhere, Sundararajan & Yan, 'How Important Is a Neuron?', ICLR 2019 (arXiv:1805.12233).",
+        signed=True, cost="steps + 1 forward + backward passes (down to the layer)",
+        params=shared("layer", "layer_layout", "steps", "baseline"), needs=LAYERS, layer="auto",
+        floor_fn=conductance_floor, warmup={"steps": 1},
+        formula="C_y = sum_k dS_t/dy (p_k) * (y(p_{k+1}) - y(p_k)),  p_k = b + k/steps (x - b),  map = sum_c C_y",
+        example_params={"layer": "pool_a", "steps": 3})):
     """Conductance of each unit of a layer: the flow of integrated gradients through it.
 
     For a unit :math:`y` of the layer, :math:`\\int_0^1 \\frac{\\partial S_t}{\\partial y}(p(\\alpha))
@@ -46,12 +57,10 @@ class LayerConductance(EngineExplainer):
     Dhamdhere, Sundararajan & Yan, "How Important Is a Neuron?", ICLR 2019 (arXiv:1805.12233, 2018).
     """
 
-    method = "layer_conductance"
-
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        engine = self._engine()
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        engine, images, params = ctx.engine, ctx.images, ctx.params
         baseline = params["_baseline"]
-        s_x, outputs, used = self._target_scores(images, targets, params)
+        s_x, outputs, used = self._target_scores(ctx)
         s_b = engine.class_scores(baseline[None], params["score"])[0, used]
         steps, layer, layout = params["steps"], params["layer"], params.get("_layout")
         alphas = np.arange(steps + 1, dtype=np.float64) / steps

@@ -3,15 +3,18 @@ backpropagation and deconvnet."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
+from ..call_context import CallContext
+from ..catalogue import MethodSchema
+from ..catalogue.parts import GRADIENTS, GUIDED, PIXEL_PARAMS, input_gradients_floor
 from ..explainer import Attribution
 from ..kernels import chunks, reduce_channels
-from .base import EngineExplainer, graph_targets
+from .base import EngineExplainer
 
-__all__ = ["VanillaGradients", "GradientXInput", "GuidedBackprop", "Deconvnet", "channel_axis", "relu_rule_message"]
+__all__ = ["VanillaGradients", "GradientXInput", "GuidedBackprop", "Deconvnet", "relu_rule_message"]
 
 
 def relu_rule_message(model: str, rule: str, what: str) -> str:
@@ -27,12 +30,13 @@ def relu_rule_message(model: str, rule: str, what: str) -> str:
             "vanilla_gradients. Use vanilla_gradients, integrated_gradients or smoothgrad on this model.")
 
 
-def channel_axis(params: dict[str, Any]) -> int:
-    """The channel axis of a batch in the model's layout (3 for NHWC, 1 for NCHW)."""
-    return params["_spec"].channel_axis
-
-
-class VanillaGradients(EngineExplainer):
+class VanillaGradients(EngineExplainer, schema=MethodSchema(
+        "vanilla_gradients", "Vanilla gradients (saliency)",
+        "Gradient of the target score with respect to the input pixels.",
+        "Simonyan, Vedaldi & Zisserman, 'Deep Inside Convolutional Networks: Visualising Image "
+        "Classification Models and Saliency Maps', ICLR workshop 2014.",
+        signed=True, cost="1 forward + 1 backward pass", params=PIXEL_PARAMS, needs=GRADIENTS, view="magnitude",
+        floor_fn=input_gradients_floor(None), formula="A = dS_t/dx")):
     """Gradient of the target score with respect to the input pixels.
 
     Parameters
@@ -53,14 +57,13 @@ class VanillaGradients(EngineExplainer):
     Classification Models and Saliency Maps", ICLR workshop 2014.
     """
 
-    method = "vanilla_gradients"
     times_input: ClassVar[bool] = False
     #: How ReLUs pass gradients back (:meth:`xaikit.engine.Engine.input_gradients`).
     rule: ClassVar[str] = "plain"
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        engine = self._engine()
-        t_in = graph_targets(targets, len(images))
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        engine, images, params = ctx.engine, ctx.images, ctx.params
+        t_in = ctx.graph_targets()
         grads, outputs, used = [], [], []
         rule = {} if self.rule == "plain" else {"rule": self.rule}
         for s in chunks(len(images), params["batch_size"]):
@@ -71,11 +74,17 @@ class VanillaGradients(EngineExplainer):
         channels = grads[0] if len(grads) == 1 else np.concatenate(grads)
         if self.times_input:
             channels = channels * images
-        maps = reduce_channels(channels, params["channel_reduce"], axis=channel_axis(params))
+        maps = reduce_channels(channels, params["channel_reduce"], axis=ctx.channel_axis)
         return Attribution(maps, np.concatenate(outputs), np.concatenate(used), channels=channels)
 
 
-class GradientXInput(VanillaGradients):
+class GradientXInput(VanillaGradients, schema=MethodSchema(
+        "gradient_x_input", "Gradient x input",
+        "Input multiplied element-wise by the gradient of the target score.",
+        "Shrikumar et al., 'Not Just a Black Box: Learning Important Features Through Propagating "
+        "Activation Differences', 2016 (arXiv:1605.01713).",
+        signed=True, cost="1 forward + 1 backward pass", params=PIXEL_PARAMS, needs=GRADIENTS,
+        floor_fn=input_gradients_floor(None), formula="A = x * dS_t/dx")):
     """Input times the gradient of the target score, element-wise.
 
     Parameters are those of :class:`VanillaGradients`.
@@ -86,11 +95,16 @@ class GradientXInput(VanillaGradients):
     Propagating Activation Differences", 2016, arXiv:1605.01713.
     """
 
-    method = "gradient_x_input"
     times_input = True
 
 
-class GuidedBackprop(VanillaGradients):
+class GuidedBackprop(VanillaGradients, schema=MethodSchema(
+        "guided_backprop", "Guided backpropagation",
+        "Gradient of the target score at the input with every ReLU passing back only positive gradients at "
+        "positive inputs.",
+        "Springenberg et al., 'Striving for Simplicity: The All Convolutional Net', ICLR workshop 2015.",
+        signed=True, cost="1 forward + 1 backward pass", params=PIXEL_PARAMS, needs=GUIDED, view="magnitude",
+        floor_fn=input_gradients_floor(None), formula="R_l = 1[z_l > 0] * 1[R_{l+1} > 0] * R_{l+1} at every ReLU")):
     """Guided backpropagation: the input gradient with every ReLU passing back only positive gradients
     at positive inputs.
 
@@ -114,11 +128,16 @@ class GuidedBackprop(VanillaGradients):
     workshop 2015.
     """
 
-    method = "guided_backprop"
     rule = "guided"
 
 
-class Deconvnet(VanillaGradients):
+class Deconvnet(VanillaGradients, schema=MethodSchema(
+        "deconvnet", "Deconvnet",
+        "Backward pass of the target score to the input in which every ReLU passes back the ReLU of the "
+        "gradient, whatever its input.",
+        "Zeiler & Fergus, 'Visualizing and Understanding Convolutional Networks', ECCV 2014.",
+        signed=True, cost="1 forward + 1 backward pass", params=PIXEL_PARAMS, needs=GUIDED, view="magnitude",
+        floor_fn=input_gradients_floor(None), formula="R_l = ReLU(R_{l+1}) at every ReLU")):
     """Deconvnet: the backward pass in which every ReLU passes back the ReLU of the gradient.
 
     At every ReLU the backward pass computes :math:`R_l = \\max(R_{l+1}, 0)`, whatever
@@ -137,5 +156,4 @@ class Deconvnet(VanillaGradients):
     Zeiler & Fergus, "Visualizing and Understanding Convolutional Networks", ECCV 2014.
     """
 
-    method = "deconvnet"
     rule = "deconvnet"

@@ -6,6 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from ..call_context import CallContext
+from ..catalogue import MethodSchema, shared
+from ..catalogue.parts import occlusion_floor
 from ..errors import InputError
 from ..explainer import Attribution
 from ..kernels import accumulate_windows, patch_windows, row_plan, segments, stream_rows
@@ -36,7 +39,16 @@ def resolve_windows(params: dict[str, Any], images: np.ndarray, spec: ModelSpec)
     return params
 
 
-class Occlusion(EngineExplainer):
+class Occlusion(EngineExplainer, schema=MethodSchema(
+        "occlusion", "Occlusion sensitivity",
+        "Drop of the target score when a patch of the image is replaced by a baseline value; "
+        "each pixel gets the mean drop of the patches covering it.",
+        "Zeiler & Fergus, 'Visualizing and Understanding Convolutional Networks', ECCV 2014.",
+        signed=True, cost="1 + number of patches forward passes",
+        params=shared("patch_size", "stride", "baseline"), needs=frozenset({"scores"}),
+        floor_fn=occlusion_floor, warmup={"patch_size": "image", "stride": None},
+        formula="A(p) = mean over patches P containing p of [S_t(x) - S_t(x with P set to the baseline)]",
+        example_params={"patch_size": 4, "stride": 3})):
     """Occlusion sensitivity: how much the target score drops when a patch is covered.
 
     Every window of ``patch_size`` moved by ``stride`` is replaced by ``baseline``; the
@@ -64,14 +76,12 @@ class Occlusion(EngineExplainer):
     Zeiler & Fergus, "Visualizing and Understanding Convolutional Networks", ECCV 2014.
     """
 
-    method = "occlusion"
-
     def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
         return resolve_windows(super()._resolve_params(images, spec), images, spec)
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        engine = self._engine()
-        base_scores, outputs, targets_used = self._target_scores(images, targets, params)
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        engine, images, params = ctx.engine, ctx.images, ctx.params
+        base_scores, outputs, targets_used = self._target_scores(ctx)
         windows, baseline, score = params["_windows"], params["_baseline"], params["score"]
         n, p = len(images), len(windows)
         drops = np.empty(n * p, np.float64)  # drop of image i, window w at row i * p + w
@@ -90,5 +100,5 @@ class Occlusion(EngineExplainer):
             drops[rows] = base_scores[prepared[0]] - scores
 
         stream_rows(n * p, params["batch_size"], prepare, compute, consume, context=engine.thread_context())
-        maps = accumulate_windows(drops.reshape(n, p), windows, image_size(images, params["_spec"]))
+        maps = accumulate_windows(drops.reshape(n, p), windows, ctx.image_size)
         return Attribution(maps, outputs, targets_used)

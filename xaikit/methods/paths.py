@@ -14,12 +14,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..call_context import CallContext
+from ..catalogue import ExampleImages, MethodSchema, Param, shared
+from ..catalogue.parts import GRADIENTS, NOISE_PARAMS, expected_gradients_floor, input_gradients_floor
 from ..errors import InputError, ModelError
 from ..explainer import Attribution
 from ..kernels import ImageStreams, chunks, integration_points, reduce_channels, row_plan, segments
-from ..spec import ModelSpec, targets_or_predicted
+from ..spec import ModelSpec
 from .base import EngineExplainer, row_groups, stream_sums
-from .gradients import channel_axis
 
 __all__ = ["SmoothGrad", "VarGrad", "SquareGrad", "IntegratedGradients", "ExpectedGradients"]
 
@@ -38,7 +40,16 @@ def _draw_rows(streams: ImageStreams, used: np.ndarray, seg: np.ndarray, shape: 
     return out
 
 
-class SmoothGrad(EngineExplainer):
+class SmoothGrad(EngineExplainer, schema=MethodSchema(
+        "smoothgrad", "SmoothGrad",
+        "Mean gradient of the target score over n copies of the image with Gaussian noise "
+        "(standard deviation = noise x the image's value range).",
+        "Smilkov et al., 'SmoothGrad: removing noise by adding noise', 2017 (arXiv:1706.03825).",
+        signed=True, cost="n_samples forward + backward passes",
+        params=shared("n_samples", "noise", "seed", "channel_reduce"), needs=GRADIENTS, view="magnitude",
+        floor_fn=input_gradients_floor("n_samples"), warmup={"n_samples": 2},
+        formula="A = 1/n sum_j dS_t/dx (x + e_j),  e_j ~ N(0, (noise * (max x - min x))^2)",
+        example_params={"n_samples": 6, "seed": 3})):
     """Mean gradient over noisy copies of each image.
 
     For image :math:`x`, :math:`\\frac{1}{n}\\sum_j \\nabla S_t(x + \\epsilon_j)` with
@@ -64,7 +75,6 @@ class SmoothGrad(EngineExplainer):
     Smilkov et al., "SmoothGrad: removing noise by adding noise", 2017, arXiv:1706.03825.
     """
 
-    method = "smoothgrad"
     #: Whether the statistic needs the sum of squared gradients too.
     second_moment: ClassVar[bool] = False
 
@@ -73,16 +83,16 @@ class SmoothGrad(EngineExplainer):
         """The statistic of the gradients over the noisy copies, from their mean (and mean square)."""
         return mean
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        engine = self._engine()
-        outputs, targets = self._outputs_and_targets(images, targets, params)
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        engine, images, params = ctx.engine, ctx.images, ctx.params
+        outputs, targets = ctx.outputs_and_targets()
         n, n_samples, shape = len(images), params["n_samples"], tuple(images.shape[1:])
         flat = images.reshape(n, -1)
         sigma = params["noise"] * (flat.max(axis=1).astype(np.float64) - flat.min(axis=1))
         if not np.all(sigma <= np.finfo(np.float32).max):
             raise InputError(f"noise={params['noise']:g} times the images' value range overflows float32 (sigma up to "
                              f"{sigma.max():.3g}); noise is a fraction of the range: use a value such as 0.15.")
-        layout = params["_spec"].layout
+        layout = ctx.layout
         streams = ImageStreams(params["seed"], images, "noise", layout)
         t_all = targets.astype(np.int32)
         zero = np.zeros((1, *shape), np.float32)
@@ -101,11 +111,20 @@ class SmoothGrad(EngineExplainer):
         else:
             channels = self.statistic(sums[0] / n_samples, None)
         channels = channels.astype(np.float32)
-        maps = reduce_channels(channels, params["channel_reduce"], axis=channel_axis(params))
+        maps = reduce_channels(channels, params["channel_reduce"], axis=ctx.channel_axis)
         return Attribution(maps, outputs, targets, channels=channels)
 
 
-class VarGrad(SmoothGrad):
+class VarGrad(SmoothGrad, schema=MethodSchema(
+        "vargrad", "VarGrad",
+        "Variance of the target score's gradient over n copies of the image with Gaussian noise (SmoothGrad's "
+        "samples, another statistic).",
+        "Adebayo et al., 'Sanity Checks for Saliency Maps', NeurIPS 2018; Adebayo et al., 'Local Explanation "
+        "Methods for Deep Neural Networks Lack Sensitivity to Parameter Values', ICLR workshop 2018.",
+        signed=False, cost="n_samples forward + backward passes", params=NOISE_PARAMS, needs=GRADIENTS, view="positive",
+        floor_fn=input_gradients_floor("n_samples"), warmup={"n_samples": 2},
+        formula="A = 1/n sum_j g_j^2 - (1/n sum_j g_j)^2,  g_j = dS_t/dx (x + e_j)",
+        example_params={"n_samples": 5, "seed": 3})):
     """Variance of the gradient over noisy copies of each image: SmoothGrad's samples, another statistic.
 
     :math:`\\frac{1}{n}\\sum_j g_j^2 - \\big(\\frac{1}{n}\\sum_j g_j\\big)^2` with
@@ -129,7 +148,6 @@ class VarGrad(SmoothGrad):
     Values", ICLR workshop 2018.
     """
 
-    method = "vargrad"
     second_moment = True
 
     @staticmethod
@@ -137,7 +155,15 @@ class VarGrad(SmoothGrad):
         return np.maximum(mean_square - mean * mean, 0.0)  # rounding can leave -1e-9 where the variance is 0
 
 
-class SquareGrad(SmoothGrad):
+class SquareGrad(SmoothGrad, schema=MethodSchema(
+        "squaregrad", "SquareGrad",
+        "Mean of the squared gradient of the target score over n copies of the image with Gaussian noise "
+        "(SmoothGrad's samples, another statistic).",
+        "Hooker et al., 'A Benchmark for Interpretability Methods in Deep Neural Networks', NeurIPS 2019.",
+        signed=False, cost="n_samples forward + backward passes", params=NOISE_PARAMS, needs=GRADIENTS, view="positive",
+        floor_fn=input_gradients_floor("n_samples"), warmup={"n_samples": 2},
+        formula="A = 1/n sum_j g_j^2,  g_j = dS_t/dx (x + e_j)",
+        example_params={"n_samples": 5, "seed": 3})):
     """Mean of the squared gradient over noisy copies of each image (SmoothGrad squared).
 
     :math:`\\frac{1}{n}\\sum_j (\\nabla S_t(x + \\epsilon_j))^2` per input value, then reduced
@@ -157,7 +183,6 @@ class SquareGrad(SmoothGrad):
     NeurIPS 2019.
     """
 
-    method = "squaregrad"
     second_moment = True
 
     @staticmethod
@@ -165,7 +190,16 @@ class SquareGrad(SmoothGrad):
         return mean_square
 
 
-class IntegratedGradients(EngineExplainer):
+class IntegratedGradients(EngineExplainer, schema=MethodSchema(
+        "integrated_gradients", "Integrated gradients",
+        "(x - baseline) times the path integral of the gradient along the straight line from "
+        "the baseline to x, approximated with `steps` points.",
+        "Sundararajan, Taly & Yan, 'Axiomatic Attribution for Deep Networks', ICML 2017.",
+        signed=True, cost="steps forward + backward passes",
+        params=shared("steps", "baseline", "integration", "channel_reduce"), needs=GRADIENTS,
+        floor_fn=input_gradients_floor("steps"), warmup={"steps": 2},
+        formula="A = (x - b) * integral_0^1 dS_t/dx (b + a (x - b)) da",
+        example_params={"steps": 8})):
     """Integrated gradients along the straight path from a baseline.
 
     :math:`(x - b) \\odot \\int_0^1 \\nabla S_t(b + \\alpha (x - b))\\, d\\alpha`,
@@ -194,7 +228,6 @@ class IntegratedGradients(EngineExplainer):
     Sundararajan, Taly & Yan, "Axiomatic Attribution for Deep Networks", ICML 2017.
     """
 
-    method = "integrated_gradients"
     per_image_baseline = True
 
     def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
@@ -202,12 +235,12 @@ class IntegratedGradients(EngineExplainer):
         integration_points(params["steps"], params["integration"], np.zeros(0))  # validates the pair
         return params
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        engine = self._engine()
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        engine, images, params = ctx.engine, ctx.images, ctx.params
         shape = tuple(images.shape[1:])
         baseline = params["_baseline"]
         per_image = baseline.ndim == images.ndim  # one reference per image ("blur", an (N, ...) array)
-        s_x, outputs, targets_used = self._target_scores(images, targets, params)
+        s_x, outputs, targets_used = self._target_scores(ctx)
         steps, n, rule = params["steps"], len(images), params["integration"]
         if per_image:
             s_b = np.concatenate([engine.class_scores(baseline[s], params["score"])
@@ -231,7 +264,7 @@ class IntegratedGradients(EngineExplainer):
             self._check_baseline(baseline if per_image else baseline[None], t_all, params)
         channels = ((images - baseline) * total).astype(np.float32)
         gap = channels.reshape(n, -1).sum(axis=1, dtype=np.float64) - (s_x - s_b)
-        maps = reduce_channels(channels, params["channel_reduce"], axis=channel_axis(params))
+        maps = reduce_channels(channels, params["channel_reduce"], axis=ctx.channel_axis)
         return Attribution(maps, outputs, targets_used, channels=channels,
                            extras={"completeness_gap": gap.astype(np.float32)})
 
@@ -252,7 +285,21 @@ class IntegratedGradients(EngineExplainer):
                              "baseline=0.1, a per-channel mean or a blurred image.")
 
 
-class ExpectedGradients(EngineExplainer):
+class ExpectedGradients(EngineExplainer, schema=MethodSchema(
+        "expected_gradients", "Expected gradients (SHAP GradientExplainer)",
+        "Expectation over background samples r and t ~ U(0, 1) of grad f(r + t (x - r)) * (x - r), "
+        "estimated with n_samples draws, at the input or at a layer.",
+        "Erion et al., 'Improving performance of deep learning models with axiomatic attribution "
+        "priors and expected gradients', Nature Machine Intelligence 2021; Lundberg & Lee, "
+        "'A Unified Approach to Interpreting Model Predictions', NeurIPS 2017.",
+        signed=True, cost="n_samples forward + backward passes (above the layer)",
+        params=(*shared("background", "n_samples", "local_smoothing", "seed", n_samples=200),
+                Param("layer", "layer", None, "Explain at this layer's output instead of the input.",
+                      nullable="the input"),
+                *shared("completeness", "channel_reduce")),
+        needs=GRADIENTS, layer="optional", floor_fn=expected_gradients_floor, warmup={"n_samples": 2},
+        formula="A = E_{r, u} [ dS_t/dx (r + u (x~ - r)) * (x~ - r) ],  x~ = x + N(0, local_smoothing^2)",
+        example_params={"background": ExampleImages(), "n_samples": 12, "seed": 4})):
     """Expected gradients, as SHAP's GradientExplainer computes them.
 
     For image :math:`x` and target score :math:`S_t`,
@@ -302,16 +349,14 @@ class ExpectedGradients(EngineExplainer):
     Lundberg & Lee, "A Unified Approach to Interpreting Model Predictions", NeurIPS 2017.
     """
 
-    method = "expected_gradients"
-
     def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
         params = super()._resolve_params(images, spec)
         if params["layer"] is not None:
             self._engine().check_head(params["layer"])  # fail early if the model cannot be split there
         return params
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        return self._attribute_ranked(images, None if targets is None else targets[:, None], params)[0]
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        return self._attribute_ranked(ctx, None if ctx.targets is None else ctx.targets[:, None])[0]
 
     def _probe(self, x: np.ndarray, params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         engine, bs = self._engine(), params["batch_size"]
@@ -319,13 +364,12 @@ class ExpectedGradients(EngineExplainer):
         features = None if params["layer"] is None else np.concatenate([p[2] for p in parts])
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), features
 
-    def _attribute_ranked(self, images: np.ndarray, ranked: np.ndarray | None,
-                          params: dict[str, Any]) -> list[Attribution]:
-        engine = self._engine()
+    def _attribute_ranked(self, ctx: CallContext, ranked: np.ndarray | None) -> list[Attribution]:
+        engine, images, params = ctx.engine, ctx.images, ctx.params
         batch_size, layer = params["batch_size"], params["layer"]
         outputs, scores_x, features_x = self._probe(images, params)
-        if ranked is None:
-            ranked = targets_or_predicted(None, outputs, params["_spec"])[:, None]
+        if ranked is None:  # the predicted classes (ctx.targets is None)
+            ranked = ctx.targets_for(outputs)[:, None]
         background = params["_background"]
         # What the background gives (its scores; its activations at the layer) depends only
         # on the background and the weights: computed once, reused while neither changes.
@@ -339,7 +383,7 @@ class ExpectedGradients(EngineExplainer):
             scores_bg, bg_space = engine.memo(key, lambda: self._probe(background, params)[1:])
         shape = tuple(x_space.shape[1:])
         n, k, n_samples = len(images), ranked.shape[1], params["n_samples"]
-        layout = params["_spec"].layout
+        layout = ctx.layout
         references = ImageStreams(params["seed"], images, "references", layout)
         positions = ImageStreams(params["seed"], images, "positions", layout)
         smoothing_noise = ImageStreams(params["seed"], images, "smoothing", layout)
@@ -366,7 +410,7 @@ class ExpectedGradients(EngineExplainer):
                              layer=layer, times_delta=True)
         s_x = np.take_along_axis(scores_x, ranked, axis=1)
         s_bg = None if scores_bg is None else scores_bg.mean(axis=0)[ranked]
-        axis = -1 if layer is not None else channel_axis(params)
+        axis = -1 if layer is not None else ctx.channel_axis
         results = []
         for r in range(k):
             channels = (totals[r] / n_samples).astype(np.float32)

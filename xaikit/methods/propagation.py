@@ -13,10 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from ..call_context import CallContext
+from ..catalogue import ExampleImages, MethodSchema, Param, shared
+from ..catalogue.parts import MAX_POOL, PROPAGATION, input_gradients_floor, reference_pairs_floor
 from ..explainer import Attribution
 from ..kernels import chunks, reduce_channels
-from .base import EngineExplainer, graph_targets
-from .gradients import channel_axis
+from .base import EngineExplainer
 
 __all__ = ["DeepLift", "DeepLiftShap", "LRP", "PROPAGATION_REFUSAL", "pair_rows"]
 
@@ -33,7 +35,19 @@ def pair_rows(batch_size: int) -> int:
     return max(1, batch_size // 2)
 
 
-class DeepLift(EngineExplainer):
+class DeepLift(EngineExplainer, schema=MethodSchema(
+        "deeplift", "DeepLift (rescale rule)",
+        "(x - baseline) times the backward pass in which every nonlinearity passes back the ratio of its output and "
+        "input differences between the image and the baseline (max pooling: Captum's rule); sums to "
+        "S_t(x) - S_t(baseline).",
+        "Shrikumar, Greenside & Kundaje, 'Learning Important Features Through Propagating Activation Differences', "
+        "ICML 2017.",
+        signed=True, cost="1 forward + 1 backward pass of 2 rows (image and baseline)",
+        params=(*shared("baseline"), MAX_POOL, *shared("channel_reduce")), needs=PROPAGATION,
+        floor_fn=reference_pairs_floor,
+        formula="A = (x - b) * m,  m = dS_t/dx with f'(z) replaced by (f(z) - f(z_b)) / (z - z_b) at every "
+                "nonlinearity f",
+        example_params={"baseline": 0.2})):
     """DeepLift with the rescale rule: :math:`(x - x_0) \\odot` the gradient in which every nonlinearity passes back
     the ratio of its output and input differences from the reference.
 
@@ -71,7 +85,6 @@ class DeepLift(EngineExplainer):
     gradient-based attribution methods for deep neural networks", ICLR 2018.
     """
 
-    method = "deeplift"
     score_function_refusal = PROPAGATION_REFUSAL
 
     def _multipliers(self, images: np.ndarray, references: np.ndarray, targets: np.ndarray, params: dict[str, Any]
@@ -83,18 +96,28 @@ class DeepLift(EngineExplainer):
                  for s in chunks(len(images), pair_rows(params["batch_size"]))]
         return tuple(np.concatenate([p[i] for p in parts]) for i in range(5))
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        images, params = ctx.images, ctx.params
         baseline = params["_baseline"]
         references = np.broadcast_to(baseline, images.shape)
-        grads, outputs, used, s_x, s_b = self._multipliers(images, references, graph_targets(targets, len(images)),
-                                                           params)
+        grads, outputs, used, s_x, s_b = self._multipliers(images, references, ctx.graph_targets(), params)
         channels = ((images - baseline) * grads).astype(np.float32)
         gap = channels.reshape(len(images), -1).sum(axis=1, dtype=np.float64) - (s_x - s_b)
-        maps = reduce_channels(channels, params["channel_reduce"], axis=channel_axis(params))
+        maps = reduce_channels(channels, params["channel_reduce"], axis=ctx.channel_axis)
         return Attribution(maps, outputs, used, channels=channels, extras={"completeness_gap": gap.astype(np.float32)})
 
 
-class DeepLiftShap(DeepLift):
+class DeepLiftShap(DeepLift, schema=MethodSchema(
+        "deepliftshap", "DeepLiftShap",
+        "DeepLift averaged over a background of reference images; sums to S_t(x) minus the mean score of the "
+        "background.",
+        "Lundberg & Lee, 'A Unified Approach to Interpreting Model Predictions', NeurIPS 2017; Shrikumar, Greenside "
+        "& Kundaje, ICML 2017.",
+        signed=True, cost="1 forward + 1 backward pass of 2 rows per background image",
+        params=(*shared("background"), MAX_POOL, *shared("channel_reduce")), needs=PROPAGATION,
+        floor_fn=reference_pairs_floor,
+        formula="A = 1/m sum_j (x - r_j) * m(x, r_j),  m = DeepLift's multipliers for reference r_j",
+        example_params={"background": ExampleImages(2)})):
     """DeepLiftShap: DeepLift averaged over a background of reference images.
 
     :math:`\\frac{1}{m}\\sum_j (x - r_j) \\odot m(x, r_j)`, :math:`m(x, r_j)` being DeepLift's
@@ -121,10 +144,9 @@ class DeepLiftShap(DeepLift):
     Shrikumar, Greenside & Kundaje, ICML 2017.
     """
 
-    method = "deepliftshap"
-
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        outputs, targets = self._outputs_and_targets(images, targets, params)
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        engine, images, params = ctx.engine, ctx.images, ctx.params
+        outputs, targets = ctx.outputs_and_targets()
         background = params["_background"]
         n, m = len(images), len(background)
         per_call = pair_rows(params["batch_size"])
@@ -135,18 +157,37 @@ class DeepLiftShap(DeepLift):
             pairs = np.arange(s.start, s.stop)
             image, ref = pairs // m, pairs % m
             x, r = images[image], background[ref]
-            grads, _, _, s_x, s_r = self._engine().propagation_gradients(x, t_all[image], params["score"], "rescale",
-                                                                         reference=r, max_pool=params["max_pool"])
+            grads, _, _, s_x, s_r = engine.propagation_gradients(x, t_all[image], params["score"], "rescale",
+                                                                 reference=r, max_pool=params["max_pool"])
             contribution = (x - r) * grads
             np.add.at(totals, image, contribution)
             np.add.at(gaps, image, contribution.reshape(len(pairs), -1).sum(axis=1, dtype=np.float64) - (s_x - s_r))
         channels = (totals / m).astype(np.float32)
-        maps = reduce_channels(channels, params["channel_reduce"], axis=channel_axis(params))
+        maps = reduce_channels(channels, params["channel_reduce"], axis=ctx.channel_axis)
         return Attribution(maps, outputs, targets, channels=channels,
                            extras={"completeness_gap": (gaps / m).astype(np.float32)})
 
 
-class LRP(EngineExplainer):
+class LRP(EngineExplainer, schema=MethodSchema(
+        "lrp", "Layer-wise relevance propagation (epsilon / gamma rules)",
+        "The target score propagated back as relevance layer by layer: each convolution, dense, pooling and "
+        "batch-norm layer passes back a * J^T (R / (z + epsilon sign z)), the gamma rule with weights "
+        "W + gamma W+ in convolution and dense layers; ReLU CNNs.",
+        "Bach et al., 'On Pixel-Wise Explanations for Non-Linear Classifier Decisions by Layer-Wise Relevance "
+        "Propagation', PLOS ONE 2015; Montavon et al., 'Layer-Wise Relevance Propagation: An Overview', 2019.",
+        signed=True, cost="1 forward + 1 backward pass",
+        params=(Param("rule", "choice", "epsilon", "'epsilon' (every layer: LRP-epsilon) or 'gamma' (convolution "
+                      "and dense layers with weights W + gamma W+; pooling and batch norm: epsilon).",
+                      choices=("epsilon", "gamma")),
+                Param("epsilon", "float", 1e-9, "Stabiliser added to every layer's outputs, with their sign "
+                      "(Captum's default 1e-9; larger values absorb weak and contradictory relevance).",
+                      low=0.0, low_open=True),
+                Param("gamma", "float", 0.25, "Weight of the positive weights under rule='gamma'.", low=0.0),
+                *shared("channel_reduce")),
+        needs=PROPAGATION, floor_fn=input_gradients_floor(None),
+        formula="R_a = a * J'^T (R_z / (z' + epsilon sign z')),  z' = z (epsilon) or with W + gamma W+ (gamma),  "
+                "A = R_x",
+        example_params={"rule": "gamma", "gamma": 0.5})):
     """Layer-wise relevance propagation with the epsilon or the gamma rule, on ReLU networks.
 
     The target score is the relevance of the output; each convolution, dense, pooling and
@@ -181,12 +222,11 @@ class LRP(EngineExplainer):
     "Layer-Wise Relevance Propagation: An Overview", in Explainable AI, LNCS 11700, 2019.
     """
 
-    method = "lrp"
     score_function_refusal = PROPAGATION_REFUSAL
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        engine = self._engine()
-        t_in = graph_targets(targets, len(images))
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        engine, images, params = ctx.engine, ctx.images, ctx.params
+        t_in = ctx.graph_targets()
         gamma = params["gamma"] if params["rule"] == "gamma" else 0.0
         parts = [engine.propagation_gradients(images[s], t_in[s], params["score"], "lrp", epsilon=params["epsilon"],
                                               gamma=gamma)
@@ -194,5 +234,5 @@ class LRP(EngineExplainer):
         grads, outputs, used, s_x = (np.concatenate([p[i] for p in parts]) for i in range(4))
         channels = (images * grads).astype(np.float32)
         gap = channels.reshape(len(images), -1).sum(axis=1, dtype=np.float64) - s_x
-        maps = reduce_channels(channels, params["channel_reduce"], axis=channel_axis(params))
+        maps = reduce_channels(channels, params["channel_reduce"], axis=ctx.channel_axis)
         return Attribution(maps, outputs, used, channels=channels, extras={"relevance_gap": gap.astype(np.float32)})

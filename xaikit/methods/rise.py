@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
+from ..call_context import CallContext
+from ..catalogue import MethodSchema, Param, shared
+from ..catalogue.parts import SCORES, sample_forwards_floor
 from ..explainer import Attribution
 from ..kernels import ImageStreams, rise_cells, rise_masks, row_plan, segments
-from .base import EngineExplainer, image_size, row_groups, stream_masked_scores, uniform_rows
+from .base import EngineExplainer, row_groups, stream_masked_scores, uniform_rows
 
 __all__ = ["RISE"]
 
 
-class RISE(EngineExplainer):
+class RISE(EngineExplainer, schema=MethodSchema(
+        "rise", "RISE",
+        "Mean of the target score over random smooth masks, each pixel weighted by how much the masks keep it.",
+        "Petsiuk, Das & Saenko, 'RISE: Randomized Input Sampling for Explanation of Black-box Models', BMVC 2018.",
+        signed=True, cost="1 + n_samples forward passes",
+        params=(*shared("n_samples", "grid_size", n_samples=4000),
+                Param("p_keep", "float", 0.5, "Probability that a cell of the coarse grid is kept (not masked).",
+                      low=0.0, high=1.0, low_open=True),
+                *shared("baseline", "seed")),
+        needs=SCORES, floor_fn=sample_forwards_floor(lambda p: p["n_samples"], "masked images"),
+        warmup={"n_samples": 2},
+        formula="A(p) = sum_j S_t(x * M_j + b * (1 - M_j)) M_j(p) / sum_j M_j(p)",
+        example_params={"n_samples": 24, "grid_size": 3, "seed": 3})):
     """RISE: the mean target score over random masks, each pixel weighted by how much the masks keep it.
 
     Each mask is a ``grid_size x grid_size`` grid of cells kept with probability
@@ -56,14 +69,13 @@ class RISE(EngineExplainer):
     Models", BMVC 2018.
     """
 
-    method = "rise"
-
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        outputs, targets = self._outputs_and_targets(images, targets, params)
-        size = image_size(images, params["_spec"])
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        images, params = ctx.images, ctx.params
+        outputs, targets = ctx.outputs_and_targets()
+        size = ctx.image_size
         n, n_samples, g, p_keep = len(images), params["n_samples"], params["grid_size"], params["p_keep"]
         cells = np.array(rise_cells(size, (g, g)))
-        streams = ImageStreams(params["seed"], images, "masks", params["_spec"].layout)
+        streams = ImageStreams(params["seed"], images, "masks", ctx.layout)
         weighted = np.zeros((n, *size), np.float64)  # sum_j S_j M_j per image
         coverage = np.zeros((n, *size), np.float64)  # sum_j M_j per image
 
@@ -84,7 +96,7 @@ class RISE(EngineExplainer):
                 weighted[image] += np.einsum("r,rhw->hw", scores[part].astype(np.float64), masks[part])
                 coverage[image] += masks[part].sum(axis=0)
 
-        stream_masked_scores(self._engine(), images, n * n_samples, params["batch_size"], prepare, consume,
+        stream_masked_scores(ctx.engine, images, n * n_samples, params["batch_size"], prepare, consume,
                              fill=params["_baseline"], targets=targets, score=params["score"])
         maps = np.divide(weighted, coverage, out=np.zeros_like(weighted), where=coverage > 0)
         return Attribution(maps.astype(np.float32), outputs, targets)

@@ -6,15 +6,32 @@ from typing import Any
 
 import numpy as np
 
+from ..call_context import CallContext
+from ..catalogue import MethodSchema, Param, shared
+from ..catalogue.parts import SCORES, sample_forwards_floor, sobol_row_count
 from ..explainer import Attribution
 from ..kernels import coalition_masks, grid_segments, jansen_total_indices, row_plan, sobol_designs, sobol_rows
 from ..spec import ModelSpec
-from .base import EngineExplainer, image_size, stream_masked_scores
+from .base import EngineExplainer, stream_masked_scores
 
 __all__ = ["Sobol"]
 
 
-class Sobol(EngineExplainer):
+class Sobol(EngineExplainer, schema=MethodSchema(
+        "sobol", "Sobol attribution",
+        "Total-order Sobol indices of the cells of a grid for the target score, the image multiplied cell by "
+        "cell by quasi-Monte Carlo masks (Jansen's estimator).",
+        "Fel et al., 'Look at the Variance! Efficient Black-box Explanations with Sobol-based Sensitivity "
+        "Analysis', NeurIPS 2021.",
+        signed=False, cost="1 + n_designs x (grid_size^2 + 1) forward passes",
+        params=(*shared("grid_size", grid_size=8),
+                Param("n_designs", "int", 32, "Quasi-Monte Carlo designs (a power of two); the model runs "
+                      "n_designs x (grid_size^2 + 1) times per image.", low=2),
+                *shared("baseline")),
+        needs=SCORES, view="positive", floor_fn=sample_forwards_floor(sobol_row_count, "masked images"),
+        warmup={"n_designs": 2, "grid_size": 1},
+        formula="S_Ti = sum_n (f(A_n) - f(C_i,n))^2 / (2 N Var f(A)),  f(M) = S_t(x * up(M) + b * (1 - up(M)))",
+        example_params={"grid_size": 2, "n_designs": 4})):
     """Sobol attribution: how much of the target score's variance each cell of a grid accounts for, interactions
     included (total-order Sobol indices).
 
@@ -55,19 +72,18 @@ class Sobol(EngineExplainer):
     Sensitivity Analysis", NeurIPS 2021.
     """
 
-    method = "sobol"
-
     def _resolve_params(self, images: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
         params = super()._resolve_params(images, spec)
         g = params["grid_size"]
         params["_designs"] = sobol_designs(g * g, params["n_designs"])  # checks n_designs before any work
         return params
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        outputs, targets = self._outputs_and_targets(images, targets, params)
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        images, params = ctx.images, ctx.params
+        outputs, targets = ctx.outputs_and_targets()
         g, n_designs = params["grid_size"], params["n_designs"]
         a, b = params["_designs"]
-        labels = grid_segments(image_size(images, params["_spec"]), (g, g))
+        labels = grid_segments(ctx.image_size, (g, g))
         n, per_image = len(images), n_designs * (g * g + 1)
         scores = np.empty(n * per_image, np.float64)  # row i * per_image + r: image i, design row r
 
@@ -78,7 +94,7 @@ class Sobol(EngineExplainer):
         def consume(rows: slice, index: np.ndarray, state: None, values: np.ndarray) -> None:
             scores[rows] = values
 
-        stream_masked_scores(self._engine(), images, n * per_image, params["batch_size"], prepare, consume,
+        stream_masked_scores(ctx.engine, images, n * per_image, params["batch_size"], prepare, consume,
                              fill=params["_baseline"], targets=targets, score=params["score"])
         indices = np.stack([jansen_total_indices(s, n_designs) for s in scores.reshape(n, per_image)])
         return Attribution(indices.reshape(n, g, g).astype(np.float32), outputs, targets, at_layer=True)

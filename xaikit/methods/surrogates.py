@@ -15,6 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from ..call_context import CallContext
+from ..catalogue import MethodSchema, Param, shared
+from ..catalogue.parts import SCORES, SEGMENT_PARAMS, sample_forwards_floor
 from ..explainer import Attribution
 from ..kernels import (
     ImageStreams,
@@ -60,9 +63,9 @@ class _SegmentSurrogate(EngineExplainer):
         """Values of the segments per image, and the result's extras."""
         raise NotImplementedError
 
-    def _attribute(self, images: np.ndarray, targets: np.ndarray | None, params: dict[str, Any]) -> Attribution:
-        engine, spec = self._engine(), params["_spec"]
-        full, outputs, targets_used = self._target_scores(images, targets, params)
+    def _attribute(self, ctx: CallContext) -> Attribution:
+        engine, spec, images, params = ctx.engine, ctx.spec, ctx.images, ctx.params
+        full, outputs, targets_used = self._target_scores(ctx)
         # the score with every segment removed: the baseline image
         empty = engine.class_scores(params["_baseline"][None], params["score"])[0][targets_used]
         labels = image_segments(to_layout(images, spec.layout, "NHWC"), params["segmentation"], params["n_segments"],
@@ -72,7 +75,7 @@ class _SegmentSurrogate(EngineExplainer):
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         moments = [WeightedMoments(m) for m in ms]
         enumerates = [self._enumerates(m, params) for m in ms]
-        streams = ImageStreams(params["seed"], images, "masks", params["_spec"].layout)
+        streams = ImageStreams(params["seed"], images, "masks", spec.layout)
         state: dict[int, Any] = {}
 
         def coalitions(i: int, samples: np.ndarray) -> np.ndarray:
@@ -106,7 +109,18 @@ class _SegmentSurrogate(EngineExplainer):
         """Samples known without a model pass (LIME's whole image), added before streaming."""
 
 
-class KernelSHAP(_SegmentSurrogate):
+class KernelSHAP(_SegmentSurrogate, schema=MethodSchema(
+        "kernel_shap", "KernelSHAP (superpixels)",
+        "Shapley values of the image's segments for the target score (a removed segment takes the baseline), "
+        "estimated by weighted least squares on coalitions sampled from the Shapley kernel, exact when every "
+        "coalition fits in n_samples.",
+        "Lundberg & Lee, 'A Unified Approach to Interpreting Model Predictions', NeurIPS 2017.",
+        signed=True, cost="2 + n_samples forward passes (fewer when every coalition is evaluated)",
+        params=(*shared("n_samples", n_samples=1000), *SEGMENT_PARAMS, *shared("seed")),
+        needs=SCORES, floor_fn=sample_forwards_floor(lambda p: p["n_samples"], "coalitions", extra=2),
+        warmup={"n_samples": 2},
+        formula="phi = argmin sum_z pi(z) (S_t(z) - S_t(0) - z . phi)^2  s.t. sum phi = S_t(1) - S_t(0)",
+        example_params={"n_samples": 30, "n_segments": 10, "seed": 3})):
     """KernelSHAP on segments: the Shapley values of the image's segments for the target score.
 
     The game: a coalition :math:`z \\in \\{0, 1\\}^M` of segments scores
@@ -150,8 +164,6 @@ class KernelSHAP(_SegmentSurrogate):
     Lundberg & Lee, "A Unified Approach to Interpreting Model Predictions", NeurIPS 2017.
     """
 
-    method = "kernel_shap"
-
     def _rows(self, m: int, params: dict[str, Any]) -> int:
         if m < 2:
             return 0  # one segment takes the whole gain
@@ -182,7 +194,25 @@ class KernelSHAP(_SegmentSurrogate):
         return values, {"base_value": empty.astype(np.float32)}
 
 
-class LIME(_SegmentSurrogate):
+class LIME(_SegmentSurrogate, schema=MethodSchema(
+        "lime", "LIME (superpixels)",
+        "Coefficients of a weighted ridge regression of the target score on random coalitions of the image's "
+        "segments (a removed segment takes the baseline), weighted by an exponential kernel on the cosine "
+        "distance to the whole image.",
+        "Ribeiro, Singh & Guestrin, '\"Why Should I Trust You?\": Explaining the Predictions of Any "
+        "Classifier', KDD 2016.",
+        signed=True, cost="n_samples forward passes (the first sample is the image itself)",
+        params=(*shared("n_samples", n_samples=1000), *SEGMENT_PARAMS,
+                Param("kernel_width", "float", 0.25, "Width of the exponential kernel on the cosine distance "
+                      "between a coalition and the whole image (lime_image's 0.25).", low=0.0, low_open=True),
+                Param("ridge_alpha", "float", 1.0, "Ridge penalty of the surrogate linear model (lime's "
+                      "Ridge(alpha=1)); 0 is ordinary weighted least squares.", low=0.0),
+                *shared("seed")),
+        needs=SCORES, floor_fn=sample_forwards_floor(lambda p: p["n_samples"] - 1, "coalitions"),
+        warmup={"n_samples": 2},
+        formula="A = coefficients of Ridge(ridge_alpha) fitted to (z_j, S_t(z_j)) with weights "
+                "sqrt(exp(-d(z_j, 1)^2 / kernel_width^2)),  d = cosine distance",
+        example_params={"n_samples": 30, "n_segments": 10, "seed": 3})):
     """LIME on segments: a weighted ridge regression of the target score on random coalitions of segments.
 
     As ``lime_image`` builds it: ``n_samples`` coalitions, the first the whole image and
@@ -216,8 +246,6 @@ class LIME(_SegmentSurrogate):
     Ribeiro, Singh & Guestrin, "'Why Should I Trust You?': Explaining the Predictions of
     Any Classifier", KDD 2016.
     """
-
-    method = "lime"
 
     def _rows(self, m: int, params: dict[str, Any]) -> int:
         return params["n_samples"] - 1  # the first coalition is the whole image, scored already

@@ -222,9 +222,9 @@ def random_logit(explain_fn: ExplainFn, images: Any, targets: Any, n_classes: in
     class-sensitive method gives dissimilar maps: lower is better.
 
     Quantus: ``quantus.RandomLogit(num_classes=n_classes)`` compares with
-    ``skimage.metrics.structural_similarity`` of the raw maps (data range from their
-    values) and draws :math:`t'` from NumPy's global generator; it therefore differs in
-    scale from this value, which is invariant to an affine change of either map.
+    ``skimage.metrics.structural_similarity`` of the raw maps flattened to one row each
+    (a 1-D SSIM, data range from their values) and draws :math:`t'` from NumPy's global
+    generator; given this function's SSIM and the same :math:`t'` it returns this value.
 
     Parameters
     ----------

@@ -35,9 +35,10 @@ from .._display import has_negative_values, map_offset
 from .._timing import steady_seconds_per_image, warmup_seconds
 from ..catalogue import METHODS
 from ..errors import InputError
-from .overlay import Undo, check_maps, get_colormap, overlay, to_display_rgb
-from .signed import signed_colormap, signed_rgb
-from .text import class_name, fit_text, text_width, wrap_label
+from .compare_layout import CompareLayout, compare_layout
+from .overlay import Undo, check_maps, overlay, to_display_rgb
+from .signed import signed_rgb
+from .text import class_name, fit_text, text_width
 
 __all__ = [
     "map_cells",
@@ -209,13 +210,6 @@ def _time_texts(cols: list[tuple[str, Any]], times: Mapping[str, float] | None,
     return out
 
 
-def _time_lines(text: str, width_in: float, fontsize: float) -> str:
-    """The time text on one line if it fits, else its ``" · "``-separated parts on lines of their own."""
-    if text_width(text, fontsize, bold=True) <= width_in:
-        return text
-    return "\n".join(fit_text(part, width_in, fontsize, bold=True) for part in text.split(" · "))
-
-
 def _cell_note(m: np.ndarray, offset: float, centered: bool) -> str:
     """What a cell title adds about its map: the median it is drawn against, or that it is constant."""
     if float(m.max()) == float(m.min()):
@@ -301,10 +295,40 @@ def compare_figure(images: Any, explanations: Any, *, class_names: Any = None, v
         ``N * len(explanations)`` map axes (plus the image column and colour-legend
         axes), not registered with pyplot.
     """
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
 
+    cols, rgb, views, row_labels = _prepare(images, explanations, view, normalize, row_labels, time_in, image_range,
+                                            undo)
+    n, h, w = rgb.shape[:3]
+    time_texts = _time_texts(cols, times, first_calls) if time_in else [None] * len(cols)
+    # ---- render every cell first (errors before any figure exists)
+    cells, offsets = [], []
+    plain = images is None  # no image underneath: the map itself
+    for (_, e), v in zip(cols, views, strict=True):
+        cell, med = map_cells(rgb, e.attributions, v, plain=plain, colormap=colormap, alpha=alpha, blend=blend,
+                              percentile=percentile, signed_percentile=signed_percentile, signed_cmap=signed_cmap,
+                              image_alpha=image_alpha)
+        cells.append(cell)
+        offsets.append(med)
+    lay = compare_layout([label for label, _ in cols], views, time_texts, time_in, n=n, h=h, w=w, plain=plain,
+                         title=title, cell_inches=cell_inches, max_width=max_width, colormap=colormap,
+                         percentile=percentile, signed_cmap=signed_cmap, signed_percentile=signed_percentile)
+    fig = Figure(figsize=(lay.fig_w, lay.fig_h))
+    for j, text in enumerate(lay.headers):
+        fig.text((lay.column_x(j) + lay.cell_w / 2) / lay.fig_w, 1.0 - (lay.header_h - 0.04) / lay.fig_h, text,
+                 ha="center", va="bottom", fontsize=lay.head_fs, fontweight="bold" if j >= lay.first_col else "normal",
+                 linespacing=1.15)
+    texts = [t.split("/img")[0] if time_in == "cell" and t else None for t in time_texts]
+    _draw_rows(fig, lay, rgb, cols, cells, offsets, views, row_labels, texts, class_names)
+    _draw_legends(fig, lay)
+    if title:
+        fig.text(0.5, 1.0 - 0.08 / lay.fig_h, title, ha="center", va="top", fontsize=lay.head_fs + 2.5)
+    return fig
+
+
+def _prepare(images: Any, explanations: Any, view: Any, normalize: str, row_labels: Sequence[str] | None,
+             time_in: str | None, image_range: tuple[float, float] | str, undo: Undo) -> tuple[Any, ...]:
+    """``(columns, rgb, views, row labels)`` of :func:`compare_figure`'s arguments, checked."""
     cols = _as_columns(explanations)
     if images is None:
         n, h, w = cols[0][1].attributions.shape
@@ -333,114 +357,62 @@ def compare_figure(images: Any, explanations: Any, *, class_names: Any = None, v
             raise InputError(f"row_labels must have one entry per image ({n}); got {len(row_labels)}")
     else:
         row_labels = [f"#{i}" for i in range(n)]
-    time_texts = _time_texts(cols, times, first_calls) if time_in else [None] * len(cols)
+    return cols, rgb, views, row_labels
 
-    # ---- render every cell first (errors before any figure exists)
-    cells, offsets = [], []
-    plain = images is None  # no image underneath: the map itself
-    for (_, e), v in zip(cols, views, strict=True):
-        cell, med = map_cells(rgb, e.attributions, v, plain=plain, colormap=colormap, alpha=alpha, blend=blend,
-                              percentile=percentile, signed_percentile=signed_percentile, signed_cmap=signed_cmap,
-                              image_alpha=image_alpha)
-        cells.append(cell)
-        offsets.append(med)
 
-    # ---- geometry, in inches
-    first_col = 0 if plain else 1
-    n_cols = len(cols) + first_col
-    left, right, wgap = 0.32, 0.08, 0.06
-    if cell_inches is None:
-        cell_w = min(2.2, (max_width - left - right - (n_cols - 1) * wgap) / n_cols)
-        cell_w = max(cell_w, 1.0)
-    else:
-        cell_w = float(cell_inches)
-    cell_h = cell_w * h / w
-    head_fs = 8.5 if cell_w >= 1.7 else 7.5
-    cell_fs = 7.5 if cell_w >= 1.7 else 6.5
-    cell_title_h = cell_fs * 1.6 / 72
-    row_gap = 0.05
-    # column headers: label (two lines at most), time, how the maps are drawn
-    room = cell_w - 0.12  # a clear gap between neighbouring headers
-    headers = ["image"] * first_col
-    for c, (label, _) in enumerate(cols):
-        lines = [wrap_label(label, room, head_fs)]
-        if time_texts[c] and time_in == "header":
-            lines.append(_time_lines(time_texts[c], room, head_fs))
-        lines.append(fit_text(views[c].text, room, head_fs, bold=True))
-        headers.append("\n".join(lines))
-    header_lines = max(h.count("\n") + 1 for h in headers)
-    header_h = (header_lines + 0.6) * 1.2 * head_fs / 72 + 0.12 + (0.35 if title else 0.0)
-    fig_w = left + n_cols * cell_w + (n_cols - 1) * wgap + right
-    # colour legends (how every map was scaled), drawn at the bottom
-    legends = []
-    overlay_modes = sorted({v.text for v in views if v.kind == "overlay"})
-    if overlay_modes:
-        legends.append(("overlay", get_colormap(colormap), (0.0, 1.0),
-                        f"overlay, per map: {', '.join(overlay_modes)} scaled to [0, 1] (P{percentile:g})"))
-    if any(v.kind == "signed" for v in views):
-        what = "a − median" if any(v.centered for v in views if v.kind == "signed") else "a"
-        legends.append(("signed", signed_colormap(signed_cmap, background=1.0), (-1.0, 1.0),
-                        (f"signed, per map: v / s, v = {what}, s = P{signed_percentile:g} of |v|; red for the "
-                        "target, blue against")))
-    width_each = min(3.6, (fig_w - 0.6) / max(len(legends), 1) - 0.4)
-    legend_texts = [wrap_label(text, width_each + 0.3, cell_fs - 0.5, bold=False, lines=4)
-                    for *_, text in legends]
-    legend_lines = max((t.count("\n") + 1 for t in legend_texts), default=0)
-    legend_h = 0.45 + legend_lines * 1.25 * (cell_fs - 0.5) / 72
-    fig_h = header_h + n * (cell_title_h + cell_h + row_gap) + legend_h
-    fig = Figure(figsize=(fig_w, fig_h))
-
-    def box(x_in: float, y_top_in: float, w_in: float, h_in: float) -> list[float]:
-        return [x_in / fig_w, 1.0 - (y_top_in + h_in) / fig_h, w_in / fig_w, h_in / fig_h]
-
-    for j, text in enumerate(headers):
-        x = left + j * (cell_w + wgap)
-        fig.text((x + cell_w / 2) / fig_w, 1.0 - (header_h - 0.04) / fig_h, text, ha="center", va="bottom",
-                 fontsize=head_fs, fontweight="bold" if j >= first_col else "normal", linespacing=1.15)
-
+def _draw_rows(fig: Any, lay: CompareLayout, rgb: np.ndarray, cols: list[tuple[str, Any]], cells: list[np.ndarray],
+               offsets: list[np.ndarray], views: list[View], row_labels: list[str], cell_times: list[str | None],
+               class_names: Any) -> None:
+    """Each row: its label, the image (titled with the prediction) and the maps (titled with their class)."""
     preds = [np.asarray(e.predictions) for _, e in cols]
     agree = np.all([np.array_equal(preds[0], p) for p in preds])
-    for i in range(n):
-        y = header_h + i * (cell_title_h + cell_h + row_gap) + cell_title_h
-        fig.text(0.5 * left / fig_w, 1.0 - (y + cell_h / 2) / fig_h, row_labels[i], ha="center", va="center",
-                 rotation=90, fontsize=cell_fs, color="0.35")
-        for j in range(n_cols):
-            ax = fig.add_axes(box(left + j * (cell_w + wgap), y, cell_w, cell_h))
+    room, cell_fs = lay.room, lay.cell_fs
+    for i in range(len(rgb)):
+        y = lay.row_y(i)
+        fig.text(0.5 * lay.left / lay.fig_w, 1.0 - (y + lay.cell_h / 2) / lay.fig_h, row_labels[i], ha="center",
+                 va="center", rotation=90, fontsize=cell_fs, color="0.35")
+        for j in range(lay.n_cols):
+            ax = fig.add_axes(lay.box(lay.column_x(j), y, lay.cell_w, lay.cell_h))
             ax.set_axis_off()
-            if j < first_col:
+            if j < lay.first_col:
                 ax.imshow(rgb[i], interpolation="antialiased")
                 if agree and int(preds[0][i]) >= 0:  # -1: not a classifier (a segmentation model)
                     ax.set_title(fit_text(f"pred: {class_name(class_names, int(preds[0][i]))}", room, cell_fs),
                                  fontsize=cell_fs, pad=2, color="0.25")
                 continue
-            c = j - first_col
-            label, e = cols[c]
+            c = j - lay.first_col
+            e = cols[c][1]
             ax.imshow(cells[c][i], interpolation="antialiased")
             target = int(e.targets[i])
             suffix = " (≠ pred)" if int(e.predictions[i]) != target and e.target is None else ""
             suffix += _cell_note(e.attributions[i], float(offsets[c][i]), views[c].centered)
-            if time_in == "cell" and time_texts[c]:
-                suffix += f" · {time_texts[c].split('/img')[0]}"
+            if cell_times[c]:
+                suffix += f" · {cell_times[c]}"
             name_room = max(0.3, room - text_width(suffix, cell_fs))
             name = class_name(class_names, target) if e.target is None else e.target  # or the score function
             ax.set_title(fit_text(name, name_room, cell_fs) + suffix, fontsize=cell_fs, pad=2)
 
-    if legends:
-        total = len(legends) * width_each + (len(legends) - 1) * 0.6
-        x0 = (fig_w - total) / 2
-        for k, ((kind, cmap, (lo, hi), _), text) in enumerate(zip(legends, legend_texts, strict=True)):
-            cax = fig.add_axes(box(x0 + k * (width_each + 0.6), fig_h - legend_h + 0.12, width_each, 0.1))
-            cb = fig.colorbar(ScalarMappable(norm=Normalize(lo, hi), cmap=cmap), cax=cax, orientation="horizontal")
-            if kind == "signed":
-                cb.set_ticks([-1, 0, 1], labels=["−s", "0", "+s"])
-            else:
-                cb.set_ticks([0, 0.5, 1], labels=["0", "0.5", "1"])
-            cb.ax.tick_params(labelsize=cell_fs - 0.5, length=2, pad=1)
-            cb.outline.set_visible(False)
-            cb.set_label(text, fontsize=cell_fs - 0.5, labelpad=2, linespacing=1.1)
-    if title:
-        fig.text(0.5, 1.0 - 0.08 / fig_h, title, ha="center", va="top", fontsize=head_fs + 2.5)
-    return fig
+
+def _draw_legends(fig: Any, lay: CompareLayout) -> None:
+    """The colour legends, centred at the bottom."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    if not lay.legends:
+        return
+    cell_fs, width_each = lay.cell_fs, lay.width_each
+    total = len(lay.legends) * width_each + (len(lay.legends) - 1) * 0.6
+    x0 = (lay.fig_w - total) / 2
+    for k, ((kind, cmap, (lo, hi), _), text) in enumerate(zip(lay.legends, lay.legend_texts, strict=True)):
+        cax = fig.add_axes(lay.box(x0 + k * (width_each + 0.6), lay.fig_h - lay.legend_h + 0.12, width_each, 0.1))
+        cb = fig.colorbar(ScalarMappable(norm=Normalize(lo, hi), cmap=cmap), cax=cax, orientation="horizontal")
+        if kind == "signed":
+            cb.set_ticks([-1, 0, 1], labels=["−s", "0", "+s"])
+        else:
+            cb.set_ticks([0, 0.5, 1], labels=["0", "0.5", "1"])
+        cb.ax.tick_params(labelsize=cell_fs - 0.5, length=2, pad=1)
+        cb.outline.set_visible(False)
+        cb.set_label(text, fontsize=cell_fs - 0.5, labelpad=2, linespacing=1.1)
 
 
 def first_images_figure(images: Any, explanations: Mapping[str, Any], max_images: int | None = None,

@@ -10,6 +10,7 @@ mid-grey); drawn channel by channel (one block of ``c_in`` tiles per filter) or,
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -113,11 +114,7 @@ def filter_grid(weights: Any, *, layout: str = "auto", normalize: str = "global"
     -------
     matplotlib.figure.Figure
     """
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.collections import PatchCollection
-    from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
-    from matplotlib.patches import Rectangle
 
     w = _check_weights(weights)
     kh, kw, c_in, c_out = w.shape
@@ -134,6 +131,52 @@ def filter_grid(weights: Any, *, layout: str = "auto", normalize: str = "global"
     scaled, value_range = normalize_filters(w, normalize)
     nf = min(c_out, max_filters)
     nc = c_in if layout == "rgb" else min(c_in, max_channels)
+    cmap_obj = get_colormap(cmap)
+    m = _mosaic(scaled, layout, nf, nc, tiles_per_row, pixel, cmap_obj)
+
+    px_per_inch = 100.0
+    H, W = m.image.shape[:2]
+    fig_w = min(16.0, max(4.5, W / px_per_inch + 1.2))
+    img_w_in = fig_w - 1.2
+    fig_h = H / W * img_w_in + 1.4
+    fig = Figure(figsize=(fig_w, fig_h), layout="constrained")
+    ax = fig.add_subplot()
+    _draw_mosaic(ax, m, layout)
+    fontsize = 8
+    capped = []
+    if c_out > nf:
+        capped.append(f"first {nf} of {c_out} filters (max_filters={max_filters})")
+    if layout == "channels" and c_in > nc:
+        capped.append(f"first {nc} of {c_in} input channels (max_channels={max_channels})")
+    head = title or f"filters {kh}×{kw}×{c_in}×{c_out} (kh×kw×c_in×c_out)"
+    sub = _notes(normalize, layout, m.blocks_per_row, c_in, nc)
+    if capped:
+        sub += "\nshowing " + " and ".join(capped)
+    ax.set_title(f"{head}\n{sub}", fontsize=fontsize + 1, loc="left")
+    if layout == "channels" and value_range is not None:
+        _weight_colorbar(fig, ax, value_range, cmap_obj, fontsize)
+    return fig
+
+
+@dataclass
+class _Mosaic:
+    """The filters' tiles in one image (pixels), and where each filter and tile is."""
+
+    image: np.ndarray
+    label_pos: list[tuple[int, int]]  # top left of each filter's block
+    frames: list[tuple[int, int]]  # top left of each tile
+    tile_h: int
+    tile_w: int
+    inner_gap: int
+    block_w: int
+    blocks_per_row: int
+    nc: int
+
+
+def _mosaic(scaled: np.ndarray, layout: str, nf: int, nc: int, tiles_per_row: int, pixel: int,
+            cmap_obj: Any) -> _Mosaic:
+    """The first ``nf`` filters of ``scaled`` (in [0, 1]) as tiles of ``pixel`` screen pixels per weight."""
+    kh, kw = scaled.shape[:2]
     block_tiles = 1 if layout == "rgb" else nc
     blocks_per_row = max(1, tiles_per_row // block_tiles)
     blocks_per_row = min(blocks_per_row, nf)
@@ -147,7 +190,6 @@ def filter_grid(weights: Any, *, layout: str = "auto", normalize: str = "global"
     H = block_rows * (tile_h + label_h) + (block_rows - 1) * inner_gap
     W = blocks_per_row * block_w + (blocks_per_row - 1) * outer_gap
     mosaic = np.ones((H, W, 3), dtype=np.float32)
-    cmap_obj = get_colormap(cmap)
     label_pos, frames = [], []
     for j in range(nf):
         br, bc = divmod(j, blocks_per_row)
@@ -164,37 +206,42 @@ def filter_grid(weights: Any, *, layout: str = "auto", normalize: str = "global"
                 xs = x0 + ci * (tile_w + inner_gap)
                 mosaic[y0:y0 + tile_h, xs:xs + tile_w] = cmap_obj(tile)[..., :3]
                 frames.append((xs, y0))
+    return _Mosaic(mosaic, label_pos, frames, tile_h, tile_w, inner_gap, block_w, blocks_per_row, nc)
 
-    px_per_inch = 100.0
-    fig_w = min(16.0, max(4.5, W / px_per_inch + 1.2))
-    img_w_in = fig_w - 1.2
-    fig_h = H / W * img_w_in + 1.4
-    fig = Figure(figsize=(fig_w, fig_h), layout="constrained")
-    ax = fig.add_subplot()
-    ax.imshow(mosaic, interpolation="nearest")
+
+def _draw_mosaic(ax: Any, m: _Mosaic, layout: str, fontsize: int = 8) -> None:
+    """The mosaic with hairline frames, and the filters' numbers (or filter and channel ticks)."""
+    from matplotlib.collections import PatchCollection
+    from matplotlib.patches import Rectangle
+
+    ax.imshow(m.image, interpolation="nearest")
     # hairline frames: tiles stay distinct from the white background even where they are white
-    ax.add_collection(PatchCollection([Rectangle((x - 0.5, y - 0.5), tile_w, tile_h) for x, y in frames],
+    ax.add_collection(PatchCollection([Rectangle((x - 0.5, y - 0.5), m.tile_w, m.tile_h) for x, y in m.frames],
                                       facecolor="none", edgecolor="0.7", linewidth=0.4))
     for spine in ax.spines.values():
         spine.set_visible(False)
-    fontsize = 8
-    if blocks_per_row > 1:
+    if m.blocks_per_row > 1:
         ax.set_xticks([])
         ax.set_yticks([])
-        for j, (x0, y0) in enumerate(label_pos):
-            ax.text(x0 + block_w / 2 - 0.5, y0 - 1.5, f"{j}", ha="center", va="bottom", fontsize=fontsize - 1,
+        for j, (x0, y0) in enumerate(m.label_pos):
+            ax.text(x0 + m.block_w / 2 - 0.5, y0 - 1.5, f"{j}", ha="center", va="bottom", fontsize=fontsize - 1,
                     color="0.3")
+        return
+    ax.set_yticks([y0 + (m.tile_h - 1) / 2 for _, y0 in m.label_pos],
+                  labels=[f"filter {j}" for j in range(len(m.label_pos))])
+    if layout == "channels":
+        ax.set_xticks([ci * (m.tile_w + m.inner_gap) + (m.tile_w - 1) / 2 for ci in range(m.nc)],
+                      labels=[str(ci) for ci in range(m.nc)])
+        ax.set_xlabel("input channel", fontsize=fontsize, color="0.3")
+        ax.xaxis.set_ticks_position("top")
+        ax.xaxis.set_label_position("top")
     else:
-        ax.set_yticks([y0 + (tile_h - 1) / 2 for _, y0 in label_pos], labels=[f"filter {j}" for j in range(nf)])
-        if layout == "channels":
-            ax.set_xticks([ci * (tile_w + inner_gap) + (tile_w - 1) / 2 for ci in range(nc)],
-                          labels=[str(ci) for ci in range(nc)])
-            ax.set_xlabel("input channel", fontsize=fontsize, color="0.3")
-            ax.xaxis.set_ticks_position("top")
-            ax.xaxis.set_label_position("top")
-        else:
-            ax.set_xticks([])
-        ax.tick_params(length=0, labelsize=fontsize - 1, colors="0.3")
+        ax.set_xticks([])
+    ax.tick_params(length=0, labelsize=fontsize - 1, colors="0.3")
+
+
+def _notes(normalize: str, layout: str, blocks_per_row: int, c_in: int, nc: int) -> str:
+    """The subtitle: how the weights were scaled and how a filter's tiles read."""
     norm_txt = {"global": "global min-max over the kernel (seed 001)",
                 "filter": "min-max per filter (not comparable across filters)",
                 "symmetric": "symmetric: zero = mid-grey, ±max|w| at the ends"}[normalize]
@@ -203,23 +250,19 @@ def filter_grid(weights: Any, *, layout: str = "auto", normalize: str = "global"
         notes.append("RGB: input channels 0, 1, 2 shown as R, G, B")
     elif blocks_per_row > 1 and c_in > 1:
         notes.append(f"each filter = {nc} input channels left to right")
-    capped = []
-    if c_out > nf:
-        capped.append(f"first {nf} of {c_out} filters (max_filters={max_filters})")
-    if layout == "channels" and c_in > nc:
-        capped.append(f"first {nc} of {c_in} input channels (max_channels={max_channels})")
-    head = title or f"filters {kh}×{kw}×{c_in}×{c_out} (kh×kw×c_in×c_out)"
-    sub = "; ".join(notes)
-    if capped:
-        sub += "\nshowing " + " and ".join(capped)
-    ax.set_title(f"{head}\n{sub}", fontsize=fontsize + 1, loc="left")
-    if layout == "channels" and value_range is not None:
-        sm = ScalarMappable(norm=Normalize(*value_range), cmap=cmap_obj)
-        cb = fig.colorbar(sm, ax=ax, orientation="horizontal", shrink=0.4, aspect=40, pad=0.02)
-        lo, hi = value_range
-        ticks = [lo, 0.0, hi] if lo < 0 < hi else [lo, hi]
-        cb.set_ticks(ticks, labels=[f"{t:.3g}".replace("-", "\u2212") for t in ticks])
-        cb.set_label("weight", fontsize=fontsize)
-        cb.ax.tick_params(labelsize=fontsize - 1)
-        cb.outline.set_visible(False)
-    return fig
+    return "; ".join(notes)
+
+
+def _weight_colorbar(fig: Any, ax: Any, value_range: tuple[float, float], cmap_obj: Any, fontsize: int) -> None:
+    """A colorbar in weight units under the mosaic (zero marked when the range spans it)."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    sm = ScalarMappable(norm=Normalize(*value_range), cmap=cmap_obj)
+    cb = fig.colorbar(sm, ax=ax, orientation="horizontal", shrink=0.4, aspect=40, pad=0.02)
+    lo, hi = value_range
+    ticks = [lo, 0.0, hi] if lo < 0 < hi else [lo, hi]
+    cb.set_ticks(ticks, labels=[f"{t:.3g}".replace("-", "\u2212") for t in ticks])
+    cb.set_label("weight", fontsize=fontsize)
+    cb.ax.tick_params(labelsize=fontsize - 1)
+    cb.outline.set_visible(False)

@@ -16,6 +16,7 @@ image's edges.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -118,9 +119,58 @@ def randomisation_grid(check: Any, image_index: int = 0, *, images: Any = None,
     cells = {label: normalize_maps(check.maps(label)[columns, image_index], "abs", percentile=percentile)
              for label in labels}
 
-    # ---- geometry, in inches
-    cell = float(cell_inches)
-    h, w = rgb.shape[1:3]
+    lay = _grid_layout(labels, [steps[c] for c in columns], n, rgb.shape[1:3], float(cell_inches))
+    fig = Figure(figsize=(lay.fig_w, lay.fig_h))
+    for j, text in enumerate(lay.heads):
+        x = lay.column_x(j) + lay.cell / 2
+        fig.text(x / lay.fig_w, 1.0 - (lay.title_h + lay.header_h - 0.04) / lay.fig_h, text, ha="center", va="bottom",
+                 fontsize=lay.head_fs, fontweight="bold", color="0.2" if j else "0.4", linespacing=1.1)
+    target = int(check.targets[image_index])
+    for i, label in enumerate(labels):
+        _draw_row(fig, lay, check, label, i, columns, cells[label], image_index,
+                  rgb[image_index], class_name(class_names, target), colormap)
+    _draw_titles(fig, lay, check, image_index, len(shown), class_name(class_names, target), title, percentile)
+    return fig
+
+
+@dataclass
+class _GridLayout:
+    """Sizes of the randomisation grid, in inches (y from the top)."""
+
+    cell: float
+    cell_h: float
+    fs: float
+    head_fs: float
+    label_w: float
+    gap: float
+    row_gap: float
+    cell_title_h: float
+    n_cols: int
+    title_h: float
+    heads: list[str]
+    header_h: float
+    caption_lines: int
+    caption_h: float
+    fig_w: float
+    fig_h: float
+
+    def box(self, x_in: float, y_top_in: float, w_in: float, h_in: float) -> list[float]:
+        """``[left, bottom, width, height]`` in figure fractions of a box given in inches from the top left."""
+        return [x_in / self.fig_w, 1.0 - (y_top_in + h_in) / self.fig_h, w_in / self.fig_w, h_in / self.fig_h]
+
+    def column_x(self, j: int) -> float:
+        """The left edge of column ``j`` (0: the image)."""
+        return self.label_w + j * (self.cell + self.gap)
+
+    def row_y(self, i: int) -> float:
+        """The top of row ``i``'s cells (below their titles)."""
+        return self.title_h + self.header_h + i * (self.cell_title_h + self.cell_h + self.row_gap) + self.cell_title_h
+
+
+def _grid_layout(labels: list[str], step_names: list[str], n: int, size: tuple[int, int],
+                 cell: float) -> _GridLayout:
+    """The layout of rows ``labels`` by the image and the steps ``step_names``, cells ``cell`` inches wide."""
+    h, w = size
     cell_h = cell * h / w
     fs = 7.5 if cell >= 0.9 else 6.5
     head_fs = fs + 0.5
@@ -129,66 +179,69 @@ def randomisation_grid(check: Any, image_index: int = 0, *, images: Any = None,
     label_w = min(max(label_w, 1.3), 2.6)
     gap, row_gap = 0.06, 0.08
     cell_title_h = fs * 1.5 / 72
-    n_cols = 1 + len(columns)
+    n_cols = 1 + len(step_names)
     title_h = 0.5
-    heads = ["image", *(break_name(steps[c], cell - 0.04, head_fs, bold=True) for c in columns)]
+    heads = ["image", *(break_name(name, cell - 0.04, head_fs, bold=True) for name in step_names)]
     header_h = (max(h.count("\n") for h in heads) + 2.4) * 1.15 * head_fs / 72 + 0.06
     caption_lines = 3
     caption_h = caption_lines * 1.3 * fs / 72 + 0.2
     fig_w = label_w + n_cols * cell + (n_cols - 1) * gap + 0.1
     fig_h = title_h + header_h + len(labels) * (cell_title_h + cell_h + row_gap) + caption_h
-    fig = Figure(figsize=(fig_w, fig_h))
+    return _GridLayout(cell, cell_h, fs, head_fs, label_w, gap, row_gap, cell_title_h, n_cols, title_h, heads,
+                       header_h, caption_lines, caption_h, fig_w, fig_h)
 
-    def box(x_in: float, y_top_in: float, w_in: float, h_in: float) -> list[float]:
-        return [x_in / fig_w, 1.0 - (y_top_in + h_in) / fig_h, w_in / fig_w, h_in / fig_h]
 
-    for j, text in enumerate(heads):
-        x = label_w + j * (cell + gap) + cell / 2
-        fig.text(x / fig_w, 1.0 - (title_h + header_h - 0.04) / fig_h, text, ha="center", va="bottom",
-                 fontsize=head_fs, fontweight="bold", color="0.2" if j else "0.4", linespacing=1.1)
-    target = int(check.targets[image_index])
-    for i, label in enumerate(labels):
-        res = check.results[label]
-        y = title_h + header_h + i * (cell_title_h + cell_h + row_gap) + cell_title_h
-        control = check.rows[label].get("method") is None
-        final = res.mean()["spearman_abs"][-1]
-        counted = int(check.valid_counts(label)[-1])
-        value = "—" if np.isnan(final) else _number(final)
-        if counted < n:
-            value += f" ({counted}/{n})"
-        fig.text((label_w - 0.12) / fig_w, 1.0 - (y + cell_h / 2 - 0.02) / fig_h,
-                 fit_text(label, label_w - 0.15, head_fs, bold=True), ha="right", va="bottom", fontsize=head_fs,
-                 fontweight="bold", color="0.35" if control else "black")
-        fig.text((label_w - 0.12) / fig_w, 1.0 - (y + cell_h / 2 + 0.02) / fig_h,
-                 f"last step: mean ρ {value}", ha="right", va="top", fontsize=fs, color="0.3")
-        for j in range(n_cols):
-            ax = fig.add_axes(box(label_w + j * (cell + gap), y, cell, cell_h))
-            ax.set_axis_off()
-            if j == 0:
-                ax.imshow(rgb[image_index], interpolation="nearest")
-                if i == 0:
-                    ax.set_title(fit_text(class_name(class_names, target), cell, fs), fontsize=fs, pad=2, color="0.3")
-                continue
-            c = columns[j - 1]
-            m = cells[label][j - 1]
-            ax.imshow(colorize(m[None], colormap)[0], interpolation="nearest")
-            raw = check.maps(label)[c, image_index]
-            if float(raw.max()) == float(raw.min()):
-                note = "constant"
-            elif c == 0:
-                note = ""
-            else:
-                rho = float(res.spearman_abs[c - 1, image_index])
-                note = "ρ —" if np.isnan(rho) else f"ρ {_number(rho)}"
-            if note:
-                ax.set_title(note, fontsize=fs, pad=2, color="0.3")
+def _draw_row(fig: Any, lay: _GridLayout, check: Any, label: str, i: int, columns: list[int], cells: np.ndarray,
+              image_index: int, image: np.ndarray, target_name: str, colormap: Any) -> None:
+    """Row ``i``: the method's label and last-step mean ρ, the image (first row: titled), its maps titled with ρ."""
+    n = len(check.targets)
+    res = check.results[label]
+    y = lay.row_y(i)
+    control = check.rows[label].get("method") is None
+    final = res.mean()["spearman_abs"][-1]
+    counted = int(check.valid_counts(label)[-1])
+    value = "—" if np.isnan(final) else _number(final)
+    if counted < n:
+        value += f" ({counted}/{n})"
+    fig.text((lay.label_w - 0.12) / lay.fig_w, 1.0 - (y + lay.cell_h / 2 - 0.02) / lay.fig_h,
+             fit_text(label, lay.label_w - 0.15, lay.head_fs, bold=True), ha="right", va="bottom",
+             fontsize=lay.head_fs, fontweight="bold", color="0.35" if control else "black")
+    fig.text((lay.label_w - 0.12) / lay.fig_w, 1.0 - (y + lay.cell_h / 2 + 0.02) / lay.fig_h,
+             f"last step: mean ρ {value}", ha="right", va="top", fontsize=lay.fs, color="0.3")
+    for j in range(lay.n_cols):
+        ax = fig.add_axes(lay.box(lay.column_x(j), y, lay.cell, lay.cell_h))
+        ax.set_axis_off()
+        if j == 0:
+            ax.imshow(image, interpolation="nearest")
+            if i == 0:
+                ax.set_title(fit_text(target_name, lay.cell, lay.fs), fontsize=lay.fs, pad=2, color="0.3")
+            continue
+        c = columns[j - 1]
+        ax.imshow(colorize(cells[j - 1][None], colormap)[0], interpolation="nearest")
+        raw = check.maps(label)[c, image_index]
+        if float(raw.max()) == float(raw.min()):
+            note = "constant"
+        elif c == 0:
+            note = ""
+        else:
+            rho = float(res.spearman_abs[c - 1, image_index])
+            note = "ρ —" if np.isnan(rho) else f"ρ {_number(rho)}"
+        if note:
+            ax.set_title(note, fontsize=lay.fs, pad=2, color="0.3")
+
+
+def _draw_titles(fig: Any, lay: _GridLayout, check: Any, image_index: int, n_shown: int, target_name: str,
+                 title: str | None, percentile: float) -> None:
+    """The title, the subtitle (how the layers were re-initialised) and the caption (how to read a cell)."""
+    n = len(check.targets)
+    fs, head_fs, fig_w, fig_h = lay.fs, lay.head_fs, lay.fig_w, lay.fig_h
     how = "cumulatively from the output down" if check.mode == "cascading" else "one at a time"
     if title is None:
         title = (f"Model-parameter randomisation (Adebayo et al. 2018): image #{image_index}, "
-                 f"explaining {class_name(class_names, target)}")
-    left_out = len(check.layers) - len(shown)
+                 f"explaining {target_name}")
+    left_out = len(check.layers) - n_shown
     subtitle = f"layers re-initialised {how}, seed {check.seed}" + (
-        f"; {len(shown)} of {len(check.layers)} steps drawn" if left_out else "")
+        f"; {n_shown} of {len(check.layers)} steps drawn" if left_out else "")
     fig.text(0.5, 1.0 - 0.1 / fig_h, fit_text(title, fig_w - 0.2, head_fs + 1.5), ha="center", va="top",
              fontsize=head_fs + 1.5)
     fig.text(0.5, 1.0 - 0.33 / fig_h, fit_text(subtitle, fig_w - 0.2, fs), ha="center", va="top", fontsize=fs,
@@ -197,7 +250,6 @@ def randomisation_grid(check: Any, image_index: int = 0, *, images: Any = None,
                "compare shapes, not brightness). ρ: Spearman rank correlation of |map| with the original map of "
                f"this image ('constant': no rank correlation). Left: the mean ρ over the {n} checked image(s) at "
                "the last step ((k/N): only k images had a non-constant map).")
-    fig.text(0.5, (caption_h - 0.08) / fig_h, wrap_label(caption, fig_w - 0.6, fs, bold=False, lines=caption_lines),
+    fig.text(0.5, (lay.caption_h - 0.08) / fig_h,
+             wrap_label(caption, fig_w - 0.6, fs, bold=False, lines=lay.caption_lines),
              ha="center", va="top", fontsize=fs, color="0.3", linespacing=1.3)
-    return fig
-

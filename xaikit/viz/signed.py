@@ -152,6 +152,44 @@ def _format_value(x: float) -> str:
     return f"{x:.3g}".replace("-", "\u2212")
 
 
+def _centred(maps: Any, center: str, label: str) -> tuple[Any, np.ndarray | None, str]:
+    """``(maps, medians, label)``: maps offset by a near-constant (or all, ``center="median"``) minus their medians."""
+    if center not in ("auto", "median", "none"):
+        raise InputError(f"center must be 'auto', 'median' or 'none'; got {center!r}")
+    medians = None
+    if center != "none":
+        arr = np.asarray(as_numpy(maps), dtype=np.float32)
+        if center == "median" or any(map_offset(m) != 0 for m in arr):
+            medians = np.median(arr.reshape(len(arr), -1), axis=1).astype(np.float32)
+            maps = arr - medians[:, None, None]
+            label = f"{label} − median"
+    return maps, medians, label
+
+
+def _row_colorbar(fig: Any, cax: Any, s: Any, cmap: Any, label: str) -> None:
+    """A row's vertical colorbar from ``-s`` to ``s``."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    cb = fig.colorbar(ScalarMappable(norm=Normalize(-s, s), cmap=cmap), cax=cax)
+    cb.set_ticks([-s, 0, s], labels=[_format_value(-s), "0", _format_value(s)])
+    cb.ax.tick_params(labelsize=7)
+    cb.outline.set_visible(False)
+    cb.set_label(label, fontsize=8)
+
+
+def _shared_colorbar(fig: Any, cax: Any, s: float, cmap: Any, label: str, how: str) -> None:
+    """The horizontal colorbar under all rows, from ``-s`` to ``s`` (``how``: where ``s`` comes from)."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    cb = fig.colorbar(ScalarMappable(norm=Normalize(-s, s), cmap=cmap), cax=cax, orientation="horizontal")
+    cb.set_ticks([-s, -s / 2, 0, s / 2, s], labels=[_format_value(t) for t in (-s, -s / 2, 0, s / 2, s)])
+    cb.ax.tick_params(labelsize=7)
+    cb.outline.set_visible(False)
+    cb.set_label(f"{label}; s = {_format_value(s)} ({how})", fontsize=8)
+
+
 def signed_figure(images: Any, maps: Any, *, percentile: float = 99.9, scale: Any = "image", cmap: Any = "shap",
                   image_alpha: float = 0.35, image_range: tuple[float, float] | str = "auto", undo: Undo = None,
                   show_image: bool = True, titles: Any = None, label: str | None = None,
@@ -188,8 +226,6 @@ def signed_figure(images: Any, maps: Any, *, percentile: float = 99.9, scale: An
         Not registered with pyplot (nothing to close); save it with
         :func:`xaikit.viz.save_figure` or display it in a notebook.
     """
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
 
     suptitle = None
@@ -199,15 +235,7 @@ def signed_figure(images: Any, maps: Any, *, percentile: float = 99.9, scale: An
         suptitle = f"{exp.method} ({exp.backend})"
         label = label or f"attribution ({exp.score})"
     label = label or "attribution"
-    if center not in ("auto", "median", "none"):
-        raise InputError(f"center must be 'auto', 'median' or 'none'; got {center!r}")
-    medians = None
-    if center != "none":
-        arr = np.asarray(as_numpy(maps), dtype=np.float32)
-        if center == "median" or any(map_offset(m) != 0 for m in arr):
-            medians = np.median(arr.reshape(len(arr), -1), axis=1).astype(np.float32)
-            maps = arr - medians[:, None, None]
-            label = f"{label} − median"
+    maps, medians, label = _centred(maps, center, label)
     rgb_images = None
     if show_image:
         from .overlay import to_display_rgb
@@ -223,6 +251,7 @@ def signed_figure(images: Any, maps: Any, *, percentile: float = 99.9, scale: An
         if len(titles) != n:
             raise InputError(f"titles must have one entry per image ({n}); got {len(titles)}")
     shared = bool(np.all(scales == scales[0])) and not (isinstance(scale, str) and scale == "image" and n > 1)
+    # ---- layout: the figure's size and grid (a colorbar per row, or one shared underneath)
     ncols = 2 if show_image else 1
     panel_h = cell_size * h / w
     cbar_w = 0.9  # inches for a per-row vertical colorbar
@@ -233,6 +262,7 @@ def signed_figure(images: Any, maps: Any, *, percentile: float = 99.9, scale: An
     widths = [1.0] * ncols + ([0.06] if not shared else [])
     gs = fig.add_gridspec(n + (1 if shared else 0), ncols + (0 if shared else 1), width_ratios=widths,
                           height_ratios=[panel_h] * n + ([0.12] if shared else []))
+    # ---- drawing
     cbar_cmap = signed_colormap(cmap, background=1.0)
     for i in range(n):
         col = 0
@@ -251,23 +281,10 @@ def signed_figure(images: Any, maps: Any, *, percentile: float = 99.9, scale: An
             ax.set_title(f"{what}s = {_format_value(float(scales[i]))} (P{percentile:g} of |a|)", fontsize=8,
                          color="0.3")
         if not shared:
-            cax = fig.add_subplot(gs[i, ncols])
-            sm = ScalarMappable(norm=Normalize(-scales[i], scales[i]), cmap=cbar_cmap)
-            cb = fig.colorbar(sm, cax=cax)
-            cb.set_ticks([-scales[i], 0, scales[i]], labels=[_format_value(-scales[i]), "0", _format_value(scales[i])])
-            cb.ax.tick_params(labelsize=7)
-            cb.outline.set_visible(False)
-            cb.set_label(label, fontsize=8)
+            _row_colorbar(fig, fig.add_subplot(gs[i, ncols]), scales[i], cbar_cmap, label)
     if shared:
-        cax = fig.add_subplot(gs[n, :])
-        s = float(scales[0])
-        sm = ScalarMappable(norm=Normalize(-s, s), cmap=cbar_cmap)
-        cb = fig.colorbar(sm, cax=cax, orientation="horizontal")
-        cb.set_ticks([-s, -s / 2, 0, s / 2, s], labels=[_format_value(t) for t in (-s, -s / 2, 0, s / 2, s)])
-        cb.ax.tick_params(labelsize=7)
-        cb.outline.set_visible(False)
         how = f"P{percentile:g} of |a| over all images" if isinstance(scale, str) else "given scale"
-        cb.set_label(f"{label}; s = {_format_value(s)} ({how})", fontsize=8)
+        _shared_colorbar(fig, fig.add_subplot(gs[n, :]), float(scales[0]), cbar_cmap, label, how)
     fig.supxlabel("red: evidence for the target (raises its score), blue: evidence against; "
                   "opacity grows with |a| / s, zero shows the grey image", fontsize=7.5, color="0.35")
     if suptitle:

@@ -1,0 +1,174 @@
+"""The schedule of a bulk run: chunks read ahead, handed to an executor, collected and written, in a bounded flow.
+
+A chunk finished by an earlier run is kept when its images hash as they did then; the
+others (and the changed ones) are submitted while the executor has room, and each
+result is handed to the writer thread as it comes back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .source import ImageSource, image_hashes
+from .store import BulkStore
+from .task import explain_chunk
+from .threads import ChunkReader, ChunkWriter
+
+__all__ = ["ChunkJob", "RunTally", "run_chunks"]
+
+
+@dataclass
+class ChunkJob:
+    """What every chunk's task takes besides its pixels.
+
+    Attributes
+    ----------
+    method, backend : str
+        The method and the backend that runs it.
+    params : dict
+        The method's parameters as run (a random method's seed included).
+    targets : None, int or ndarray
+        The class(es) explained: None (predicted), one, or one per image of the run.
+    forward : callable
+        Pixels ``(n, H, W, C)`` in [0, 255] -> the model's input (preprocessed, in its layout).
+    """
+
+    method: str
+    backend: str
+    params: dict[str, Any]
+    targets: Any
+    forward: Callable[[np.ndarray], np.ndarray]
+
+    def arguments(self, pixels: np.ndarray, s: slice) -> dict[str, Any]:
+        """The keyword arguments of :func:`~xaikit.bulk.task.explain_chunk` for the images ``s``."""
+        t = self.targets[s] if isinstance(self.targets, np.ndarray) else self.targets
+        return {"images": self.forward(pixels), "method": self.method, "backend": self.backend,
+                "params": self.params, "targets": t}
+
+
+@dataclass
+class RunTally:
+    """What a run did, as :func:`run_chunks` counted it (the times are ``time.perf_counter()``)."""
+
+    n: int
+    engine: dict[str, Any]
+    start: float
+    end: float = 0.0
+    finished: int = 0
+    computed: int = 0
+    reused: int = 0
+    images_computed: int = 0
+    changed: list[str] = field(default_factory=list)
+    first: tuple[float, int] | None = None  # (time, images) when the first chunk was explained
+
+
+def chunk_slices(n: int, chunk_size: int) -> list[tuple[int, slice]]:
+    """``(i, images of chunk i)`` of ``n`` images in chunks of ``chunk_size``."""
+    n_chunks = (n + chunk_size - 1) // chunk_size
+    return [(i, slice(i * chunk_size, min((i + 1) * chunk_size, n))) for i in range(n_chunks)]
+
+
+class _Schedule:
+    """One run's flow of chunks: submitted while the executor has room, collected, handed to the writer."""
+
+    def __init__(self, runner: Any, ref: Any, job: ChunkJob, store: BulkStore, source: ImageSource,
+                 tally: RunTally, progress: Callable[[int, int], None] | None) -> None:
+        self.runner, self.ref, self.job, self.store, self.source = runner, ref, job, store, source
+        self.tally, self.progress = tally, progress
+        self.pending: dict[int, tuple[slice, np.ndarray]] = {}
+        self.writer = ChunkWriter(store.writer(tally.engine))
+
+    def report(self) -> None:
+        if self.progress is not None:
+            self.progress(self.tally.finished, self.tally.n)
+
+    def kept(self, i: int, s: slice, hashes: np.ndarray) -> bool:
+        """Whether chunk ``i`` was finished earlier from these very pixels (then it counts as reused)."""
+        if not self.store.done[i]:
+            return False
+        same = self.store.known[s] == hashes
+        if same.all():
+            self.tally.reused += 1
+            self.tally.finished += s.stop - s.start
+            self.report()
+            return True
+        self.tally.changed += [self.source.names[s.start + j] for j in np.flatnonzero(~same)]
+        return False
+
+    def submit(self, i: int, s: slice, pixels: np.ndarray, hashes: np.ndarray) -> None:
+        from ..execution import Task
+
+        while not self.runner.has_room():
+            self.collect()
+        self.runner.submit(Task(explain_chunk, self.ref, {}, self.job.arguments(pixels, s)), i)
+        self.pending[i] = (s, hashes)
+
+    def collect(self) -> None:
+        i, outcome = self.runner.next_done()
+        s, hashes = self.pending.pop(i)
+        if outcome.error is not None:
+            raise RuntimeError(f"chunk {i} (images {s.start}..{s.stop - 1}) failed: {outcome.error}\n"
+                               f"{outcome.traceback or ''}")
+        self.writer.put(i, s, {**outcome.arrays, "image_hashes": hashes}, outcome.result)
+        tally = self.tally
+        tally.finished += s.stop - s.start
+        tally.images_computed += s.stop - s.start
+        tally.computed += 1
+        if tally.first is None:
+            tally.first = (time.perf_counter(), s.stop - s.start)
+        self.report()
+
+    def run(self, reader: ChunkReader) -> None:
+        """Every chunk of ``reader`` kept or computed and written; what was computed is written even on an error."""
+        try:
+            for i, s, (pixels, hashes) in reader:
+                if not self.kept(i, s, hashes):
+                    self.submit(i, s, pixels, hashes)
+            while self.pending:
+                self.collect()
+        except BaseException:
+            self.writer.close(check=False)  # what was computed is written, even when a later chunk failed
+            raise
+        self.writer.close()
+
+
+def run_chunks(engine: Any, ref: Any, model: Any, job: ChunkJob, store: BulkStore, source: ImageSource, *,
+               chunk_size: int, prefetch: int, address: str | None = None, workers: int | None = None,
+               progress: Callable[[int, int], None] | None = None) -> RunTally:
+    """Run every chunk of ``source`` into ``store`` on the executor ``engine`` (given one, it is left open).
+
+    ``model`` (an :class:`~xaikit.execution.OpenModel`) is handed to the executor as
+    ``ref``. Chunks to compute are read first, those finished earlier after (to check
+    their images). The tally's times run from the executor ready to it closed.
+    """
+    from ..execution import Executor, get_executor
+
+    owned = not isinstance(engine, Executor)
+    runner = get_executor(engine, address=address, workers=workers)
+    runner.adopt(ref, model)
+    tally = RunTally(len(source), runner.describe(), time.perf_counter())
+    schedule = _Schedule(runner, ref, job, store, source, tally, progress)
+    schedule.report()
+
+    def load_hashed(s: slice) -> tuple[np.ndarray, np.ndarray]:  # in the reader thread
+        pixels = source.load(s)
+        return pixels, image_hashes(pixels)
+
+    chunks = chunk_slices(len(source), chunk_size)
+    reader = ChunkReader(load_hashed, [c for c in chunks if not store.done[c[0]]]
+                         + [c for c in chunks if store.done[c[0]]], prefetch)
+    try:
+        schedule.run(reader)
+    finally:
+        reader.close()
+        if owned:
+            runner.close()
+        else:
+            runner.release(ref)
+    tally.end = time.perf_counter()
+    return tally
