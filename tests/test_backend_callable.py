@@ -501,3 +501,24 @@ def test_onnx_external_weights_load_from_any_working_directory(tiny_cnn, tmp_pat
     with pytest.raises(FileFormatError, match="external weights") as info:
         OnnxModel(path)
     assert str(path) in str(info.value)
+
+
+def test_workers_open_an_onnx_file_with_external_weights_where_it_is(tiny_cnn, tmp_path):
+    """Regression: bulk and bench cells on Ray failed on every chunk with such a file: the worker opened the file's
+    bytes shipped alone to a temporary folder, without the weights file beside it. A worker that reads the driver's
+    file (same contents) opens it in place; one that cannot (another machine) still gets the shipped copy."""
+    from xaikit.execution import ModelRef, open_ref, weights_digest
+    from xaikit.models import open_model
+
+    onnx = pytest.importorskip("onnx")
+    inline = onnx_cnn(tiny_cnn, tmp_path / "inline.onnx")
+    path = tmp_path / "external.onnx"
+    onnx.save(onnx.load(str(inline)), str(path), save_as_external_data=True, location="weights.bin",
+              size_threshold=0)
+    for file in (path, inline):
+        ref = ModelRef.build({"path": str(file)}, weights_digest(open_model(path=str(file)).model))
+        assert ref.data == file.read_bytes()  # shipped with the tasks
+        assert open_ref(ref).services.fingerprint(open_ref(ref).model)[:16] == ref.fingerprint
+    ref = ModelRef.build({"path": str(inline)}, weights_digest(open_model(path=str(inline)).model))
+    inline.unlink()  # a worker without the driver's file opens the copy shipped with the reference
+    assert open_ref(ref).services.fingerprint(open_ref(ref).model)[:16] == ref.fingerprint

@@ -437,3 +437,30 @@ def test_agreement_table():
         agreement_table(maps, metrics=["pearson"])
     with pytest.raises(InputError, match="at least two"):
         agreement_table({"a": a})
+
+
+def test_a_predict_writing_into_its_images_changes_neither_them_nor_the_values():
+    """Regression: ``images -= 0.5`` inside ``predict`` changed the caller's images (a batch was a view of them) and
+    pixel flipping's values (its cumulative copies were changed between steps: -181 against 584)."""
+    from xaikit.metrics import faithfulness_correlation, pixel_flipping, region_perturbation, road
+
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 1, (2, 6, 6, 3)).astype(np.float32)
+    maps = rng.uniform(0, 1, (2, 6, 6)).astype(np.float32)
+    weights = rng.normal(size=(6 * 6 * 3, 3)).astype(np.float32)
+
+    def writing(v):
+        v -= 0.5
+        return v.reshape(len(v), -1) @ weights
+
+    def reading(v):
+        return (v - 0.5).reshape(len(v), -1) @ weights
+
+    for metric, params in [(pixel_flipping, {"features_in_step": 6}), (deletion, {"steps": 4}),
+                           (faithfulness_correlation, {"subset_size": 4, "n_samples": 5, "seed": 0}),
+                           (region_perturbation, {"patch_size": 3}), (road, {"fractions": [0.2, 0.5], "seed": 0})]:
+        given = images.copy()
+        got = metric(writing, given, maps, [0, 1], **params)
+        expected = metric(reading, images, maps, [0, 1], **params)
+        np.testing.assert_array_equal(given, images, err_msg=metric.__name__)
+        np.testing.assert_allclose(got.values, expected.values, rtol=1e-6, err_msg=metric.__name__)

@@ -180,6 +180,31 @@ def test_channels_first_keras_models_are_read_channels_first():
         declare_layout(first, None)
 
 
+def test_channels_first_keras_models_on_the_tf_explain_and_shap_adapters():
+    """Regression: tf-explain's functions read (N, C, H, W) images as (N, H, W, C): (N, C, H) maps (a RuntimeError
+    of the core), a raw broadcasting ValueError (Grad-CAM), a CAM of the wrong axes on a channels-first layer; shap's
+    expected gradients reduced the channels over the last axis. tf-explain is refused by name, shap reduces the
+    model's channel axis."""
+    pytest.importorskip("tf_explain")
+    pytest.importorskip("shap")
+    conv, dense = keras.layers.Conv2D(2, 3, activation="relu", name="c1"), keras.layers.Dense(3, name="pred")
+    pooled = keras.layers.GlobalAveragePooling2D()
+    last_in, first_in = keras.Input((8, 8, 3)), keras.Input((3, 8, 8))
+    last = keras.Model(last_in, dense(pooled(conv(last_in))))
+    first = keras.Model(first_in, dense(pooled(conv(keras.layers.Permute((2, 3, 1))(first_in)))))
+    x = IMAGES[:2, :8, :8]
+    x_first = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    for method in ("vanilla_gradients", "gradcam"):
+        with pytest.raises(InputError, match=r"tf-explain reads images channels last.*backend='tensorflow'"):
+            xk.explain(first, x_first, method=method, backend="tf-explain", targets=0)
+    params = {"background": BACKGROUND[:2, :8, :8], "n_samples": 4, "seed": 0}
+    b = xk.explain(last, x, method="expected_gradients", backend="shap", targets=[0, 1], **params)
+    params["background"] = np.ascontiguousarray(params["background"].transpose(0, 3, 1, 2))
+    a = xk.explain(first, x_first, method="expected_gradients", backend="shap", targets=[0, 1], **params)
+    assert a.layout == "NCHW" and a.attributions.shape == (2, 8, 8)
+    np.testing.assert_allclose(a.attributions, b.attributions, rtol=1e-5, atol=1e-6)
+
+
 def test_permuted_filters_are_seen_by_the_reuse_fingerprint():
     """Regression: the fingerprint (per-variable sum and sum of squares) missed permuted filters, so expected
     gradients reused the old background terms (maps off by 2.59, stale completeness gaps)."""

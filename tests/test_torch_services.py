@@ -248,6 +248,24 @@ def test_a_forward_writing_into_its_input_changes_neither_it_nor_the_maps(torch,
         np.testing.assert_allclose(got.attributions, expected.attributions, rtol=1e-6, atol=1e-7, err_msg=method)
 
 
+def test_the_input_invariance_check_leaves_the_images_of_a_forward_writing_into_its_input(torch, torch_cnn_custom,
+                                                                                         torch_images):
+    """Regression: the check's search for the first layer ran the model on a tensor sharing the caller's images'
+    memory: ``x.sub_(0.5)`` in forward changed the caller's tensor (and NumPy array)."""
+
+    class Shifted(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = torch_cnn_custom
+
+        def forward(self, x):
+            return self.net(x.sub_(0.5))
+
+    for given in (torch.from_numpy(torch_images[:1].copy()), torch_images[:1].copy()):
+        xk.input_invariance_check(Shifted().eval(), given, "vanilla_gradients")
+        np.testing.assert_array_equal(np.asarray(given), torch_images[:1])
+
+
 def test_description_without_images(torch_cnn):
     from xaikit_torch.engine import engine_for
 

@@ -211,6 +211,8 @@ class KerasShapExpectedGradients(KerasModelMixin, ShapExpectedGradientsBase):
         if indexes is None or indexes.shape != (n, k):  # pragma: no cover - split_shap_result checks the rank
             raise RuntimeError(f"shap returned output indexes of shape {getattr(indexes, 'shape', None)}, not {(n, k)}")
         s_x = np.concatenate([prepared.scores(x_space[s]).numpy() for s in chunks(n, batch_size)]).astype(np.float64)
+        # the channel axis: the model's at the input ((N, C, H, W) for a channels-first model), last at a layer
+        axis = 1 if layer is None and self._describe(images).layout == "NCHW" else -1
         results = []
         for r in range(k):
             targets = indexes[:, r]
@@ -218,7 +220,7 @@ class KerasShapExpectedGradients(KerasModelMixin, ShapExpectedGradientsBase):
             gap = channels.reshape(n, -1).sum(axis=1) - (s_x[np.arange(n), targets]
                                                           - prepared.background_mean_scores[targets])
             channels = channels.astype(np.float32)
-            maps = reduce_channels(channels, params["channel_reduce"])
+            maps = reduce_channels(channels, params["channel_reduce"], axis=axis)
             results.append(Attribution(maps, outputs, targets.astype(np.int64), at_layer=layer is not None,
                                        channels=channels, extras={"completeness_gap": gap.astype(np.float32)}))
         return results

@@ -9,6 +9,7 @@ import numpy as np
 from xaikit_tensorflow.adapters import KerasModelMixin, versions
 
 from xaikit.catalogue import SHARED, Param
+from xaikit.errors import InputError
 from xaikit.explainer import ActivationExtractor, Explainer, ModelSpec
 from xaikit.kernels import chunks, reduce_channels
 
@@ -55,6 +56,22 @@ class TFXExplainer(KerasModelMixin, Explainer):
 
     def _info(self) -> dict[str, Any]:
         return versions("tf-explain")
+
+    def _describe(self, images: np.ndarray) -> ModelSpec:
+        """The native description; a model taking channels-first images is refused.
+
+        tf-explain's functions read every image and activation as Keras' ``(N, H, W, C)``
+        (occlusion's patches and Grad-CAM's resize on axes 1-2, channel reductions on the
+        last axis): on ``(N, C, H, W)`` images they gave ``(N, C, H)`` maps or failed.
+        """
+        spec = super()._describe(images)
+        if spec.layout != "NHWC":
+            shape = tuple(images.shape[1:])
+            raise InputError(f"tf-explain reads images channels last (N, H, W, C), but this Keras model takes them "
+                             f"channels first (its input {shape} is read as C x H x W): its maps would be of the "
+                             "wrong axes. Use backend='tensorflow' (every layout), or, if the input is in fact "
+                             "channels last, say so with xaikit_tensorflow.declare_layout(model, 'NHWC').")
+        return spec
 
     def _default_score(self, spec: ModelSpec) -> str | None:
         """What tf-explain differentiates when ``score`` is None (its ``model.output``)."""

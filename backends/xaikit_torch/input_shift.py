@@ -35,7 +35,7 @@ def first_layer(model: nn.Module, images: Any) -> tuple[str, nn.Module]:
         x = torch.as_tensor(np.asarray(images[:1]), dtype=reference.dtype if reference is not None else None,
                             device=reference.device if reference is not None else None)
         with torch.no_grad():
-            model(x)
+            model(x.clone())  # a private copy: the tensor shares the caller's images' memory
     finally:
         for handle in handles:
             handle.remove()

@@ -56,7 +56,10 @@ class ModelRef:
         machine, an architecture initialised differently) refuses to run.
     data : bytes or None
         The contents of a model *file*, shipped with the reference so that workers on
-        other machines need no shared file system (written to a temporary file there).
+        other machines need no shared file system (written to a temporary file there;
+        a worker that can read the driver's file with these contents opens it in place,
+        so that the files it names beside it, such as an ONNX model's external weights,
+        are found).
         Model folders (SavedModel) are not shipped: their path must be readable by the
         workers.
     """
@@ -151,7 +154,7 @@ def open_ref(ref: ModelRef) -> OpenModel:
     from ..models import open_model
 
     spec = dict(ref.spec)
-    if ref.data is not None:
+    if ref.data is not None and not _same_file(Path(str(spec["path"])), ref.data):
         if not _TEMP_DIR:
             _TEMP_DIR.append(tempfile.mkdtemp(prefix="xaikit-models-"))
         local = Path(_TEMP_DIR[0]) / ref.key / Path(str(spec["path"])).name
@@ -170,6 +173,19 @@ def open_ref(ref: ModelRef) -> OpenModel:
                              "same files and versions on every node, or give a model file rather than a folder so "
                              "that it is shipped with the tasks)")
     return OpenModel(opened.model, opened.services, opened.layout)
+
+
+def _same_file(path: Path, data: bytes) -> bool:
+    """Whether ``path`` is readable here and holds ``data``: the file the driver shipped, opened where it is.
+
+    Opened in place, a model file finds the files beside it that it names (an ONNX
+    model's external weights); the shipped copy, written alone to a temporary folder,
+    is for workers that cannot read the driver's file (another machine).
+    """
+    try:
+        return path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False
 
 
 def execute(task: Task, model: OpenModel | None, shared: dict[str, Any]) -> Outcome:

@@ -34,6 +34,7 @@ __all__ = [
     "describe_fill",
     "fill_rows",
     "predict_scores",
+    "predicted",
     "resolve_targets",
     "resolve_fill",
     "rankdata",
@@ -184,7 +185,7 @@ def predict_scores(predict: Predict, images: np.ndarray, columns: np.ndarray | N
     n = len(images)
     outs: list[np.ndarray] = []
     for start, stop in chunks(n, batch_size):
-        out = check_outputs(predict(images[start:stop]), stop - start)
+        out = predicted(predict, images[start:stop], stop - start)
         if columns is not None:
             out = take_columns(out, columns[start:stop])
         outs.append(out)
@@ -204,7 +205,7 @@ def score_jobs(predict: Predict, n_jobs: int, build: Callable[[np.ndarray], np.n
     for start, stop in chunks(n_jobs, batch_size):
         jobs = np.arange(start, stop)
         batch = np.asarray(build(jobs)).astype(np.float32, copy=False)
-        out[start:stop] = take_columns(check_outputs(predict(batch), stop - start), columns[jobs])
+        out[start:stop] = take_columns(predicted(predict, batch, stop - start), columns[jobs])
     return out
 
 
@@ -216,6 +217,16 @@ def stream(seed: int, *key: int) -> np.random.Generator:
     replayed exactly (the parity tests replay them in Quantus and Captum).
     """
     return np.random.default_rng([seed, *key])
+
+
+def predicted(predict: Predict, batch: np.ndarray, n: int) -> np.ndarray:
+    """``check_outputs(predict(batch), n)`` with ``predict`` given a private copy of ``batch``.
+
+    A function writing into its input (``images -= 0.5``) then changes neither the
+    caller's images (a batch may be a view of them) nor the rows a metric perturbs
+    further (pixel flipping's cumulative copies), so the scores do not depend on it.
+    """
+    return check_outputs(predict(np.array(batch, copy=True)), n)
 
 
 def check_outputs(out: Any, n: int) -> np.ndarray:

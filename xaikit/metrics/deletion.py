@@ -18,11 +18,11 @@ from ._common import (
     MetricResult,
     Predict,
     check_maps,
-    check_outputs,
     check_score_label,
     chunks,
     describe_fill,
     fill_rows,
+    predicted,
     resolve_fill,
     resolve_targets,
     take_columns,
@@ -173,7 +173,7 @@ def _causal_curve(mode: str, predict: Predict, images: Any, attributions: Any, t
             batch = np.where(changed, fill_rows(fill, rows), x[rows])
         else:
             batch = np.where(changed, x[rows], fill_rows(fill, rows))
-        out = check_outputs(predict(batch.astype(np.float32, copy=False)), stop - start)
+        out = predicted(predict, batch.astype(np.float32, copy=False), stop - start)
         flat_curves[start:stop] = take_columns(out, t[rows])
 
     fractions = counts / n_pixels

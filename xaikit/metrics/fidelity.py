@@ -14,11 +14,11 @@ from ._common import (
     Predict,
     check_fraction,
     check_maps,
-    check_outputs,
     check_score_label,
     chunks,
     describe_fill,
     fill_rows,
+    predicted,
     resolve_fill,
     resolve_targets,
     rowwise_pearson,
@@ -132,7 +132,7 @@ def mu_fidelity(predict: Predict, images: Any, attributions: Any, targets: Any =
         rows, samples = pairs // n_samples, pairs % n_samples
         removed = subsets[samples][:, cells][..., None]  # (b, H, W, 1)
         batch = np.where(removed, fill_rows(fill, rows), x[rows]).astype(np.float32, copy=False)
-        flat[start:stop] = take_columns(check_outputs(predict(batch), stop - start), t[rows])
+        flat[start:stop] = take_columns(predicted(predict, batch, stop - start), t[rows])
 
     drops = base[:, None] - perturbed
     values = rowwise_pearson(attribution_sums, drops)

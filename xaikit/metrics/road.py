@@ -21,9 +21,9 @@ from ._common import (
     MetricResult,
     Predict,
     check_maps,
-    check_outputs,
     check_score_label,
     chunks,
+    predicted,
     resolve_targets,
     stream,
 )
@@ -190,7 +190,7 @@ def road(predict: Predict, images: Any, attributions: Any, targets: Any = None, 
             i, k = divmod(job, p)
             removed = (ranks[i] < counts[k]).reshape(h, w)
             batch[b] = noisy_linear_imputation(x[i], removed, noise=float(noise), rng=stream(seed, i, k))
-        out = check_outputs(predict(batch), stop - start)
+        out = predicted(predict, batch, stop - start)
         rows = np.arange(start, stop) // p
         curves[start:stop] = out[np.arange(stop - start), t[rows]]
         correct[start:stop] = (np.argmax(out, axis=1) == t[rows]).astype(np.float64)

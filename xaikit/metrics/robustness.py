@@ -245,14 +245,14 @@ def relative_output_stability(explain_fn: ExplainFn, images: Any, targets: Any, 
     ``predict`` (``predict(images (n, H, W, C)) -> (n, K)``, keyword-only) and ``explain_fn``
     receive at most ``batch_size`` images at once.
     """
-    from ._common import check_outputs
+    from ._common import predicted
 
     x = check_images(images)
-    h_x = np.concatenate([check_outputs(predict(x[a:b]), b - a) for a, b in chunks(len(x), batch_size)])
+    h_x = np.concatenate([predicted(predict, x[a:b], b - a) for a, b in chunks(len(x), batch_size)])
 
     def ratio(a: np.ndarray, b: np.ndarray, delta: np.ndarray, rows: np.ndarray) -> np.ndarray:
         perturbed = (x[rows] + delta.reshape(x[rows].shape)).astype(np.float32)
-        h = check_outputs(predict(perturbed), len(rows))
+        h = predicted(predict, perturbed, len(rows))
         den = np.linalg.norm(h_x[rows] - h, axis=1)
         return _relative(a, b, eps_min) / np.maximum(den, eps_min)
 
