@@ -19,7 +19,8 @@ import xaikit as xk
 grad_cam = pytest.importorskip("pytorch_grad_cam")
 TARGETS = [1, 2, 3]
 CLASSES = {"gradcam": "GradCAM", "gradcam++": "GradCAMPlusPlus", "xgradcam": "XGradCAM", "hirescam": "HiResCAM",
-           "layercam": "LayerCAM", "scorecam": "ScoreCAM", "ablationcam": "AblationCAM", "eigencam": "EigenCAM"}
+           "layercam": "LayerCAM", "scorecam": "ScoreCAM", "ablationcam": "AblationCAM", "eigencam": "EigenCAM",
+           "eigengradcam": "EigenGradCAM"}
 
 
 @pytest.fixture(scope="module")
@@ -92,9 +93,11 @@ def test_gradcam_weights_are_the_mean_gradients(model, torch_images):
     assert exp.extras["weights"].shape == (3, 6)
 
 
-def test_eigencam_either_orientation_of_native(model, torch_images):
-    exp = library(model, torch_images, "eigencam", layer="conv_b", relu=False)
-    ref = xk.explain(model, torch_images, method="eigencam", backend="torch", layer="conv_b", relu=False)
+@pytest.mark.parametrize("method", ["eigencam", "eigengradcam"])
+def test_eigen_cams_either_orientation_of_native(model, torch_images, method):
+    exp = library(model, torch_images, method, layer="conv_b", relu=False, targets=TARGETS)
+    ref = xk.explain(model, torch_images, method=method, backend="torch", layer="conv_b", relu=False, targets=TARGETS,
+                     score=exp.score)
     for ours, theirs in zip(exp.layer_attributions, ref.layer_attributions):
         scale = np.abs(theirs).max()
         assert min(np.abs(ours - theirs).max(), np.abs(ours + theirs).max()) < 1e-4 * scale

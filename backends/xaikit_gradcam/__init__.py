@@ -26,6 +26,7 @@ BACKEND = BackendSpec(
         "scorecam": f"{_M}:ScoreCAM",
         "ablationcam": f"{_M}:AblationCAM",
         "eigencam": f"{_M}:EigenCAM",
+        "eigengradcam": f"{_M}:EigenGradCAM",
     },
     requires=("torch", "pytorch_grad_cam"),
     extra="torch",

@@ -316,3 +316,19 @@ class EigenCAM(GradCAM):
     library_class = "EigenCAM"
     several_layers = False
     param_changes = {"layer": _LAYER, "relu": _RELU}
+
+
+class EigenGradCAM(GradCAM):
+    """pytorch-grad-cam's ``EigenGradCAM``: the projection of the gradient-weighted activations
+    :math:`g \\odot A` on their first right singular vector (``get_2d_projection``), rectified.
+
+    The library keeps the orientation ``np.linalg.svd`` happens to return, so its map may
+    be the other lobe of the native ``eigengradcam``'s (which follows the channel sum):
+    compare either orientation (tested). The projection is the definition, so
+    ``eigen_smooth`` does not apply.
+    """
+
+    method = "eigengradcam"
+    library_class = "EigenGradCAM"
+    several_layers = False
+    param_changes = {"layer": _LAYER, "relu": _RELU}

@@ -15,7 +15,8 @@ import numpy as np
 __all__ = ["parity_table", "main"]
 
 _CLASSES = {"gradcam": "GradCAM", "gradcam++": "GradCAMPlusPlus", "xgradcam": "XGradCAM", "hirescam": "HiResCAM",
-            "layercam": "LayerCAM", "scorecam": "ScoreCAM", "ablationcam": "AblationCAM", "eigencam": "EigenCAM"}
+            "layercam": "LayerCAM", "scorecam": "ScoreCAM", "ablationcam": "AblationCAM", "eigencam": "EigenCAM",
+            "eigengradcam": "EigenGradCAM"}
 
 
 def _minmax(maps: np.ndarray) -> np.ndarray:
@@ -38,9 +39,9 @@ def parity_table(model: Any, images: np.ndarray, targets: list[int], *, layer: s
     for method, name in _CLASSES.items():
         ours = xk.explain(model, images, method, backend="pytorch-grad-cam", layer=layer, targets=targets)
         native = xk.explain(model, images, method, backend="torch", layer=layer, targets=targets, score=ours.score,
-                            **({"relu": False} if method == "eigencam" else {}))
+                            **({"relu": False} if method in ("eigencam", "eigengradcam") else {}))
         a, b = ours.layer_attributions.astype(np.float64), native.layer_attributions.astype(np.float64)
-        if method == "eigencam":  # the library keeps the SVD's orientation, image by image: the closer one
+        if method in ("eigencam", "eigengradcam"):  # the SVD keeps its orientation per image: the closer one
             b = np.stack([max((np.maximum(s * bi, 0) for s in (1, -1)), key=lambda c: -np.abs(c - ai).max())
                           for ai, bi in zip(a, b)])
         vs_native = float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
