@@ -20,13 +20,13 @@ Layers a rule cannot go through are refused by name (:func:`check_layers`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import keras
 import tensorflow as tf
 
 from xaikit.errors import ModelError
+from xaikit.methods.propagation import PropagationRule
 
 __all__ = ["PropagationRule", "check_layers", "patch_layers"]
 
@@ -47,18 +47,6 @@ _LINEAR_ONLY = ("Rescaling", "Add", "Subtract", "Average", "Concatenate", "UpSam
                 "SeparableConv2D")
 
 
-@dataclass(frozen=True)
-class PropagationRule:
-    """A modified backward pass: ``"rescale"`` (DeepLift) or ``"lrp"``; see the module docstring."""
-
-    kind: str
-    epsilon: float = 1e-9
-    gamma: float = 0.0
-    max_pool: str = "rescale"
-
-    @property
-    def name(self) -> str:
-        return "DeepLift" if self.kind == "rescale" else "LRP"
 
 
 def _function_name(function: Any) -> str:

@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -39,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from xaikit.errors import ModelError
+from xaikit.methods.propagation import PropagationRule
 
 __all__ = ["PropagationRule", "check_modules", "propagation_hooks"]
 
@@ -58,20 +58,6 @@ _PASS = (nn.Flatten, nn.Unflatten, nn.Identity, nn.modules.dropout._DropoutNd, n
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
 
-@dataclass(frozen=True)
-class PropagationRule:
-    """A modified backward pass: ``"rescale"`` (DeepLift, on a batch of images then references) or ``"lrp"``."""
-
-    kind: str
-    epsilon: float = 1e-9
-    gamma: float = 0.0
-    max_pool: str = "rescale"
-
-    @property
-    def name(self) -> str:
-        if self.kind == "rescale":
-            return "DeepLift"
-        return "LRP"
 
 
 def _handled(module: nn.Module, rule: PropagationRule) -> bool:

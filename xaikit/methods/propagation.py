@@ -9,6 +9,7 @@ as the other gradient methods do.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,9 +21,29 @@ from ..explainer import Attribution
 from ..kernels import chunks, reduce_channels
 from .base import EngineExplainer
 
-__all__ = ["DeepLift", "DeepLiftShap", "LRP", "PROPAGATION_REFUSAL", "pair_rows"]
+__all__ = ["DeepLift", "DeepLiftShap", "LRP", "PROPAGATION_REFUSAL", "PropagationRule", "pair_rows"]
 
 #: Why DeepLift and LRP take class targets only.
+@dataclass(frozen=True)
+class PropagationRule:
+    """A modified backward pass, as the engines' ``propagation_gradients`` put it in place layer by layer.
+
+    ``kind``: ``"rescale"`` (DeepLift's rescale rule, on a batch of images then references) or ``"lrp"``
+    (epsilon rule, or gamma on convolutions and dense layers where ``gamma > 0``); ``max_pool``:
+    ``"rescale"`` or ``"gradient"`` (Captum's behaviour where a ReLU feeds a max pool).
+    """
+
+    kind: str
+    epsilon: float = 1e-9
+    gamma: float = 0.0
+    max_pool: str = "rescale"
+
+    @property
+    def name(self) -> str:
+        """``"DeepLift"`` or ``"LRP"``, for messages."""
+        return "DeepLift" if self.kind == "rescale" else "LRP"
+
+
 PROPAGATION_REFUSAL = ("DeepLift and LRP propagate a class's score back through the model's layers with their own "
                        "rules, and a score function is computed from the model's output after its final activation, "
                        "which they have no rule for. Explain a class (targets=int or a list of ints), or use "
