@@ -110,7 +110,7 @@ def test_an_adapter_walks_the_torch_module_tree_once_per_call(monkeypatch):
     """Regression: a Captum call walked the module tree 7 times (description, layer, prediction, the forward handed
     to the library, the tensors, the library call), pytorch-grad-cam's 9, shap's expected gradients 18."""
     torch = pytest.importorskip("torch")
-    import xaikit_torch._torch as view_module
+    import xaikit_torch.views as view_module
     from xaikit_torch.adapters import ScoreModel, TorchModelMixin, library_call, module_of, to_tensor
 
     from xaikit.explainer import Attribution, Explainer

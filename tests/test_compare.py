@@ -88,7 +88,7 @@ NATIVE = ["occlusion", "gradcam", "gradcam++", "vanilla_gradients", "gradient_x_
 def test_cheap_warm_up_compiles_what_the_timed_call_runs(keras, method, background):
     """Even the cheapest warm-up (one image, 2 samples / 2 steps / one window) compiles everything the timed
     call runs: it traces nothing, so no tracing lands in its time (a fresh model: nothing compiled before)."""
-    from xaikit_tensorflow._keras import model_view
+    from xaikit_tensorflow.views import model_view
 
     from xaikit._timing import warm_up
 

@@ -72,15 +72,16 @@ def test_the_relu_check_sees_the_models_relus_while_another_pass_has_patched_the
     """Regression (a CI run): guided backpropagation in one thread patches every ReLU activation for the time of
     its pass; the ReLU check of another thread then found none and refused the model ("no ReLU activation"), and
     the view's fingerprint changed, rebuilding the view around the patched activations."""
-    from xaikit_tensorflow._keras import _Capture, _fingerprint, model_view
+    from xaikit_tensorflow.hooks import Capture
+    from xaikit_tensorflow.views import model_view, structure_fingerprint
 
     model = fused_softmax_cnn()
     view = model_view(model)
-    before = _fingerprint(model)
-    with view._hooks(_Capture(wanted=frozenset()), "guided"):
+    before = structure_fingerprint(model)
+    with view._hooks(Capture(wanted=frozenset()), "guided"):
         assert model.get_layer("c1").activation is not keras.activations.relu  # patched for this pass
         view.check_relus("guided")
-        assert _fingerprint(model) == before
+        assert structure_fingerprint(model) == before
         assert model_view(model) is view
 
 

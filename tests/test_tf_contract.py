@@ -151,7 +151,7 @@ def test_non_square_image_keeps_its_orientation(keras):
 
 
 def test_compiled_functions_are_reused_and_chunks_are_bounded(functional_cnn, images, background, monkeypatch):
-    from xaikit_tensorflow import _keras
+    from xaikit_tensorflow import _keras, views
 
     sizes: list[int] = []
     original = _keras.KerasModelView.compiled
@@ -169,7 +169,7 @@ def test_compiled_functions_are_reused_and_chunks_are_bounded(functional_cnn, im
         return wrapper
 
     monkeypatch.setattr(_keras.KerasModelView, "compiled", recording)
-    view = _keras.model_view(functional_cnn)
+    view = views.model_view(functional_cnn)
     for method, params in [("smoothgrad", {"n_samples": 20, "seed": 0}), ("occlusion", {"patch_size": 3}),
                            ("integrated_gradients", {"steps": 11}),
                            ("expected_gradients", {"background": background, "n_samples": 9, "seed": 0})]:
@@ -183,7 +183,7 @@ def test_compiled_functions_are_reused_and_chunks_are_bounded(functional_cnn, im
 
 
 def test_gradcam_repeated_calls_do_not_retrace(functional_cnn, images):
-    from xaikit_tensorflow._keras import model_view
+    from xaikit_tensorflow.views import model_view
 
     explainer = xk.get_explainer(functional_cnn, "gradcam", layer="conv_b")
     explainer.explain(images[:1])

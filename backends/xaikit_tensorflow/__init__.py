@@ -29,8 +29,8 @@ BACKEND = BackendSpec(
 
 def declare_layout(model, layout):
     """State how ``model`` takes a batch (``"NHWC"``, ``"NCHW"``; None: read from its input shape); see
-    :func:`._keras.declare_layout`."""
-    from ._keras import declare_layout as declare
+    :func:`.declared_layouts.declare_layout`."""
+    from .declared_layouts import declare_layout as declare
 
     declare(model, layout)
 

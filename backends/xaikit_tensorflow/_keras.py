@@ -1,19 +1,18 @@
 """How the native backend sees a Keras 3 model.
 
-One :class:`KerasModelView` per model (cached weakly, so a model that goes away takes
-its view and compiled functions with it). It answers, without the caller caring
-whether the model is Functional, Sequential (even one never called symbolically),
-nested, or subclassed:
+A :class:`KerasModelView` per model (cached per structure: :func:`.views.model_view`)
+answers, without the caller caring whether the model is Functional, Sequential (even
+one never called symbolically), nested, or subclassed:
 
 - what the model takes and returns, given the images (:meth:`KerasModelView.describe`);
 - the outputs of any named layer and the pre-activation of the last layer (the logit),
-  by wrapping ``layer.call`` *while a function is being traced*: the wrapper is
-  removed right after, so the user's model is left as it was and the compiled graph
-  has the capture baked in;
+  by wrapping ``layer.call`` *while a function is being traced* (:mod:`.hooks`): the
+  wrapper is removed right after, so the user's model is left as it was and the
+  compiled graph has the capture baked in;
 - the part of the model above a layer (``head``), for methods that feed modified
   activations (expected gradients at a layer);
 - compiled ``tf.function`` s, built once per (method, layer, score, input shape) and
-  reused across calls and explainers.
+  reused across calls and explainers (:mod:`.compiled`).
 
 Inference mode is always used (``training=False``): BatchNorm uses its moving
 statistics and Dropout is off.
@@ -22,168 +21,28 @@ statistics and Dropout is off.
 from __future__ import annotations
 
 import contextlib
-import logging
 import re
-import threading
 import weakref
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from xaikit.call_context import once_per_call
 from xaikit.errors import InputError, LayerError, ModelError
-from xaikit.kernels import chunks, layout_from_shape
+from xaikit.kernels import layout_from_shape
 from xaikit.layer_layout import LayerLayout, decide_layout
 from xaikit.methods.gradients import relu_rule_message
 from xaikit.spec import LayerInfo, ModelSpec
 from xaikit.targets import check_score_values, not_differentiable_error
 
-from .propagation import check_layers, patch_layers
+from .compiled import CompiledFunctions, traced_error, unsupported_here
+from .declared_layouts import declared_layout
+from .hooks import Capture, forward_hooks, relu_layers, unwrapped
+from .layer_kinds import activation_name, index_layers, is_container, layer_kind, model_kind
+from .propagation import check_layers
 
-__all__ = ["KerasModelView", "declare_layout", "device_scope", "model_view", "model_kind", "chunks", "layer_kind"]
-
-_VIEWS: weakref.WeakKeyDictionary[Any, KerasModelView] = weakref.WeakKeyDictionary()
-#: Layouts stated with :func:`declare_layout`, per model object.
-_DECLARED: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
-# Wrapping layer.call (and layer.activation) is process-global state on the user's layers:
-# tracing is serialised, and so is everything that reads that state (building a view),
-# so no thread ever sees another thread's wrappers.
-_TRACE_LOCK = threading.RLock()
-
-_CONV_TYPES = ("Conv1D", "Conv2D", "Conv3D", "SeparableConv1D", "SeparableConv2D", "DepthwiseConv1D",
-               "DepthwiseConv2D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")
-_POOL_TYPES = ("MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D",
-               "AveragePooling3D")
-_KNOWN_ACTIVATIONS = ("softmax", "sigmoid", "linear")
-_KINDS = {
-    "activation": ("Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "Softmax", "ThresholdedReLU"),
-    "norm": ("BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization"),
-    "global_pool": ("GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
-                    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D"),
-    "dense": ("Dense", "EinsumDense"),
-    "flatten": ("Flatten",),
-    "dropout": ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianDropout",
-                "AlphaDropout", "GaussianNoise"),
-    "reshape": ("Reshape", "Permute", "Cropping2D", "ZeroPadding2D", "UpSampling2D"),
-}
-
-
-def layer_kind(layer: Any) -> str:
-    """The :class:`xaikit.spec.LayerInfo` kind of a Keras layer."""
-    if isinstance(layer, keras.Model):
-        return "container"
-    name = type(layer).__name__
-    if name in _CONV_TYPES:
-        return "conv"
-    if name in _POOL_TYPES:
-        return "pool"
-    for kind, names in _KINDS.items():
-        if name in names:
-            return kind
-    return "other"
-
-
-def _fingerprint(model: Any) -> tuple[Any, ...]:
-    """What a view depends on: the layers (recursively) and their activations, by identity.
-
-    Adding, removing or replacing a layer, or setting a layer's ``activation`` (the usual
-    "remove the softmax" trick), changes it, so a cached view (and its compiled functions)
-    is rebuilt instead of silently running the old graph.
-    """
-    out: list[Any] = [model.built, _DECLARED.get(model)]
-
-    def walk(container: Any) -> None:
-        for layer in getattr(container, "layers", ()):
-            out.append((id(layer), id(_unwrapped(layer.__dict__.get("activation")))))
-            if isinstance(layer, keras.Model):
-                walk(layer)
-
-    walk(model)
-    return tuple(out)
-
-
-def declare_layout(model: Any, layout: str | None) -> None:
-    """State how ``model`` takes a batch: ``"NHWC"``, ``"NCHW"``, or None (read from its input shape).
-
-    Without it, a model whose declared input shape says channels first (``(3, 224, 224)``:
-    the first axis has 1, 3 or 4 entries and the last does not, the callable backend's
-    rule) takes ``(N, C, H, W)`` batches, and any other one Keras' convention,
-    ``(N, H, W, C)``.
-    """
-    from xaikit.kernels import LAYOUTS
-
-    if layout is not None and layout not in LAYOUTS:
-        raise InputError(f"layout must be one of {', '.join(map(repr, LAYOUTS))} or None (read from the model's "
-                         f"input shape); got {layout!r}")
-    with _TRACE_LOCK:
-        if layout is None:
-            _DECLARED.pop(model, None)
-        else:
-            _DECLARED[model] = layout
-
-
-def model_view(model: Any) -> KerasModelView:
-    """Return the (cached) view of ``model``; raise :class:`ModelError` if unsupported.
-
-    The view is rebuilt when the model's structure changed since it was made (see
-    :func:`_fingerprint`); weights may change freely (compiled functions read them live).
-    Within one ``explain`` call the structure is checked once (:func:`xaikit.call_context.once_per_call`),
-    once the model is built (a subclassed model built by the call's first pass gets its new view).
-    """
-    if isinstance(model, keras.Model) and not model.built:
-        return _find_view(model)
-    return once_per_call("keras_view", model, lambda: _find_view(model))
-
-
-def _find_view(model: Any) -> KerasModelView:
-    with _TRACE_LOCK:
-        try:
-            view = _VIEWS.get(model)
-        except TypeError:
-            view = None
-        fingerprint = _fingerprint(model) if isinstance(model, keras.Model) else None
-        if view is None or view.fingerprint != fingerprint:
-            view = KerasModelView(model)
-            view.fingerprint = fingerprint
-            _VIEWS[model] = view
-        return view
-
-
-def _activation_name(fn: Any) -> str:
-    if fn is None:
-        return "linear"
-    name = getattr(fn, "__name__", None) or type(fn).__name__
-    return name if name in _KNOWN_ACTIVATIONS else "other"
-
-
-def _is_container(layer: Any) -> bool:
-    return isinstance(layer, keras.Model)
-
-
-def model_kind(model: Any) -> str:
-    """``"sequential"``, ``"functional"`` (a graph of layers) or ``"subclassed"``."""
-    if isinstance(model, keras.Sequential):
-        return "sequential"
-    try:
-        from keras.src.models.functional import Functional
-    except ImportError:  # pragma: no cover - private path moved
-        graph = hasattr(model, "_run_through_graph") and getattr(model, "outputs", None)
-        return "functional" if graph else "subclassed"
-    return "functional" if isinstance(model, Functional) else "subclassed"
-
-
-@dataclass
-class _Capture:
-    """Tensors recorded while tracing one forward pass."""
-
-    wanted: frozenset[str]
-    outputs: dict[str, Any] = field(default_factory=dict)
-    logits: Any = None
-    calls: dict[str, int] = field(default_factory=dict)
+__all__ = ["KerasModelView"]
 
 
 #: What TensorFlow takes as a name scope: a model or layer named otherwise cannot run inside a ``tf.function``.
@@ -209,7 +68,7 @@ def _check_scope_names(model: Any, layers: dict[str, Any]) -> None:
                          f"too. Rename them before explaining ({rename}), or when building the model.")
 
 
-class KerasModelView:
+class KerasModelView(CompiledFunctions):
     """A Keras 3 model seen by the native backend; see the module docstring."""
 
     def __init__(self, model: Any) -> None:
@@ -228,10 +87,10 @@ class KerasModelView:
         self._model_ref = weakref.ref(model)
         self.name = model.name
         self.kind = model_kind(model)
-        self.layers = self._index_layers(model)
+        self.layers = index_layers(model)
         _check_scope_names(model, self.layers)
         self.input_shape = self._input_shape(model)
-        self.layout = _DECLARED.get(model) or self._layout_from_structure()
+        self.layout = declared_layout(model) or self._layout_from_structure()
         self.final_layer, self.output_activation, self.final_mode = self._final(model)
         self._functions: dict[tuple[Any, ...], Callable[..., Any]] = {}
         self._shape_cache: dict[tuple[int, ...], tuple[dict[str, tuple[int | None, ...]], dict[str, int]]] = {}
@@ -354,29 +213,6 @@ class KerasModelView:
                                layouts[n] if isinstance(layouts.get(n), LayerLayout) else None,
                                layouts[n] if isinstance(layouts.get(n), str) else "") for n in order)
 
-    @staticmethod
-    def _index_layers(model: Any) -> dict[str, Any]:
-        found: list[tuple[str, Any]] = []
-
-        def walk(container: Any, prefix: str) -> None:
-            for layer in container.layers:
-                if isinstance(layer, keras.layers.InputLayer):
-                    continue
-                found.append((prefix + layer.name, layer))
-                if _is_container(layer):
-                    walk(layer, prefix + layer.name + "/")
-
-        walk(model, "")
-        # Plain names when unique (the usual case); nested paths stay available too.
-        counts: dict[str, int] = {}
-        for path, _ in found:
-            counts[path.rsplit("/", 1)[-1]] = counts.get(path.rsplit("/", 1)[-1], 0) + 1
-        index: dict[str, Any] = {}
-        for path, layer in found:
-            short = path.rsplit("/", 1)[-1]
-            index[short if counts[short] == 1 else path] = layer
-        return index
-
     def _input_shape(self, model: Any) -> tuple[int | None, int | None, int | None]:
         shape = None
         inputs = getattr(model, "inputs", None) if self.kind != "subclassed" else None
@@ -410,7 +246,7 @@ class KerasModelView:
                                  "(N, K) output of class scores: say which with output= (its index or its layer's "
                                  "name; command line: --model-output).")
             layer = outputs[0]._keras_history.operation
-        while layer is not None and _is_container(layer):  # a nested model produces the output
+        while layer is not None and is_container(layer):  # a nested model produces the output
             kind = model_kind(layer)
             if kind == "sequential" and layer.layers:
                 layer = layer.layers[-1]
@@ -423,10 +259,10 @@ class KerasModelView:
         if isinstance(layer, keras.layers.Softmax):
             return layer, "softmax", "input"
         if isinstance(layer, keras.layers.Activation):
-            name = _activation_name(_unwrapped(layer.activation))
+            name = activation_name(unwrapped(layer.activation))
             return layer, (name if name != "other" else "unknown"), ("input" if name != "other" else "none")
         if hasattr(layer, "activation"):
-            name = _activation_name(_unwrapped(layer.activation))
+            name = activation_name(unwrapped(layer.activation))
             if name == "other":
                 return layer, "unknown", "none"
             return layer, name, "swap"
@@ -451,12 +287,12 @@ class KerasModelView:
         hwc = tuple(hwc)
         if hwc in self._shape_cache:
             return self._shape_cache[hwc]
-        capture = _Capture(wanted=frozenset(self.layers))
+        capture = Capture(wanted=frozenset(self.layers))
         try:
             with self._hooks(capture):
                 out = self.model(tf.zeros((1, *hwc), tf.float32), training=False)
         except tf.errors.UnimplementedError as exc:
-            raise ModelError(_unsupported_here(self, exc)) from None
+            raise ModelError(unsupported_here(self, exc)) from None
         except (ValueError, TypeError, tf.errors.InvalidArgumentError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             order = "channels last" if self.layout == "NHWC" else "channels first"
@@ -471,114 +307,20 @@ class KerasModelView:
         return self._shape_cache[hwc]
 
     # ------------------------------------------------------------------- hooks
-    @contextlib.contextmanager
-    def _hooks(self, capture: _Capture, relu_rule: str | None = None, propagation: Any = None) -> Iterator[_Capture]:
-        """Record the wanted layers' outputs (and the final layer's logit) during one forward pass.
-
-        Only the thread that installs the hooks records anything: another thread calling
-        the same model meanwhile (the user's ``predict``, another library) goes through the
-        wrappers unchanged and gets exactly the model's usual outputs. The logit of a layer
-        with a built-in activation is read by wrapping ``layer.activation`` in a recorder
-        that returns the activation's usual result, so that layer's output never changes.
-
-        ``relu_rule`` (``"guided"`` or ``"deconvnet"``) replaces the backward pass of every
-        ReLU -- a ``relu`` activation of any layer, an ``Activation("relu")`` or a plain
-        ``ReLU`` layer -- in the owner thread only; forward values are unchanged.
-        ``propagation`` (a :class:`.propagation.PropagationRule`) gives the layers DeepLift's
-        or LRP's backward passes the same way.
-        """
-        patched: list[tuple[Any, str, Any]] = []  # (object, attribute, previous instance value)
-        owner = threading.get_ident()
-
-        def patch(obj: Any, attribute: str, value: Any) -> None:
-            if not any(o is obj and a == attribute for o, a, _ in patched):
-                patched.append((obj, attribute, obj.__dict__.get(attribute, _MISSING)))
-            setattr(obj, attribute, value)
-
-        def wrap_capture(name: str, layer: Any) -> None:
-            original = layer.call
-
-            def call(*args: Any, **kwargs: Any) -> Any:
-                out = original(*args, **kwargs)
-                if threading.get_ident() == owner:
-                    capture.outputs[name] = out
-                    capture.calls[name] = capture.calls.get(name, 0) + 1
-                return out
-
-            patch(layer, "call", call)
-
-        layer = self.final_layer
-        with _TRACE_LOCK:
-            try:
-                if layer is not None and self.final_mode == "input":  # Softmax / Activation layer: its input
-                    original = layer.call
-
-                    def final_call(inputs: Any, *args: Any, **kwargs: Any) -> Any:
-                        if threading.get_ident() == owner:
-                            capture.logits = inputs
-                        return original(inputs, *args, **kwargs)
-
-                    patch(layer, "call", final_call)
-                elif layer is not None and self.final_mode == "swap":  # Dense(..., activation=softmax) etc.
-                    activation = layer.activation
-
-                    def recorder(z: Any) -> Any:
-                        if threading.get_ident() == owner:
-                            capture.logits = z
-                        return activation(z) if activation is not None else z
-
-                    recorder.__wrapped__ = activation  # type: ignore[attr-defined]
-
-                    patch(layer, "activation", recorder)
-                if relu_rule is not None:
-                    self._patch_relus(relu_rule, owner, patch)
-                if propagation is not None:
-                    patch_layers(self.layers, propagation, self.final_layer, self.final_mode, _is_container,
-                                 lambda new, original: _owner_only(new, original, owner), patch)
-                for name in capture.wanted:  # after the final layer: its capture records the activated output
-                    wrap_capture(name, self.layers[name])
-                yield capture
-            finally:
-                for obj, attribute, previous in reversed(patched):
-                    if previous is _MISSING:
-                        obj.__dict__.pop(attribute, None)
-                    else:
-                        obj.__dict__[attribute] = previous
-
-    def _relu_layers(self) -> list[Any]:
-        """The layers whose ReLU a modified backward rule reaches (a ``relu`` activation, a plain ``ReLU`` layer)."""
-        found = []
-        for layer in self.layers.values():
-            if _is_container(layer):
-                continue
-            activation = _unwrapped(layer.__dict__.get("activation", getattr(layer, "activation", None)))
-            if (activation is not None and getattr(activation, "__name__", "") == "relu") or (
-                    type(layer).__name__ == "ReLU" and not getattr(layer, "negative_slope", 0)
-                    and getattr(layer, "max_value", None) is None and not getattr(layer, "threshold", 0)):
-                found.append(layer)
-        return found
+    def _hooks(self, capture: Capture, relu_rule: str | None = None,
+               propagation: Any = None) -> contextlib.AbstractContextManager[Capture]:
+        """Record the wanted layers' outputs (and the final layer's logit) during one forward pass: see
+        :func:`.hooks.forward_hooks`."""
+        return forward_hooks(self.layers, self.final_layer, self.final_mode, capture, relu_rule, propagation)
 
     def check_relus(self, rule: str) -> None:
         """Raise :class:`ModelError` when ``rule`` (guided, deconvnet) would reach no ReLU (plain gradients)."""
-        if not self._relu_layers():
+        if not relu_layers(self.layers):
             raise ModelError(relu_rule_message(self.name, rule, "ReLU activation or ReLU layer"))
-
-    def _patch_relus(self, rule: str, owner: int, patch: Callable[[Any, str, Any], None]) -> None:
-        """Give every ReLU of the model the backward pass of ``rule`` (in the owner thread)."""
-        relu = _modified_relu(rule)
-        for layer in self.layers.values():
-            if _is_container(layer):
-                continue
-            activation = _unwrapped(layer.__dict__.get("activation", getattr(layer, "activation", None)))
-            if activation is not None and getattr(activation, "__name__", "") == "relu":
-                patch(layer, "activation", _owner_only(relu, activation, owner))
-            elif type(layer).__name__ == "ReLU" and not getattr(layer, "negative_slope", 0) \
-                    and getattr(layer, "max_value", None) is None and not getattr(layer, "threshold", 0):
-                patch(layer, "call", _owner_only(relu, layer.call, owner))
 
     def check_propagation(self, rule: Any, score: Any) -> None:
         """Raise :class:`ModelError` naming the layers DeepLift's / LRP's ``rule`` cannot go through."""
-        check_layers(self.layers, self.name, rule, self.final_layer, self.final_mode, score, _is_container)
+        check_layers(self.layers, self.name, rule, self.final_layer, self.final_mode, score, is_container)
 
     def check_channels_last(self, layer: str) -> None:
         """Layer tensors cross the engine boundary channels-last: a ``channels_first`` layer is refused by name."""
@@ -588,9 +330,9 @@ class KerasModelView:
                              "layer (after a Permute((2, 3, 1))) or a method at the input.")
 
     def forward(self, x: Any, capture: Sequence[str] = (), relu_rule: str | None = None,
-                propagation: Any = None) -> _Capture:
+                propagation: Any = None) -> Capture:
         """Run the model on ``x`` (inside a traced function), recording layers and logits."""
-        cap = _Capture(wanted=frozenset(capture))
+        cap = Capture(wanted=frozenset(capture))
         with self._hooks(cap, relu_rule, propagation):
             cap.outputs["__output__"] = self.model(x, training=False)
         for name in capture:
@@ -603,7 +345,7 @@ class KerasModelView:
         return cap
 
     # ------------------------------------------------------------------ scores
-    def class_scores(self, cap: _Capture, score: Any) -> Any:
+    def class_scores(self, cap: Capture, score: Any) -> Any:
         """``(N, n_classes)`` scores to explain, per ``score`` (see xaikit.explainer.resolve_score).
 
         A score function (:mod:`xaikit.targets`) gives one column: the function of the raw
@@ -634,83 +376,12 @@ class KerasModelView:
             return tf.concat([-out, out], axis=1)
         return out
 
-    def predicted(self, cap: _Capture) -> Any:
+    def predicted(self, cap: Capture) -> Any:
         """Predicted class per row, the rule of xaikit.explainer.predicted_classes."""
         out = tf.cast(cap.outputs["__output__"], tf.float32)
         if self.spec.binary:
             return tf.cast(out[:, 0] > self.spec.binary_threshold, tf.int32)
         return tf.argmax(out, axis=1, output_type=tf.int32)
-
-    # -------------------------------------------------------------- functions
-    def compiled(self, key: tuple[Any, ...], build: Callable[[], Callable[..., Any]],
-                 signature: Sequence[tf.TensorSpec]) -> Callable[..., Any]:
-        """A tf.function for ``key``, built once; traces are counted in ``trace_counts``."""
-        fn = self._functions.get(key)
-        if fn is None:
-            python_fn = build()
-            counts = self.trace_counts
-
-            def xaikit_compiled_function(*args: Any) -> Any:
-                counts[key] = counts.get(key, 0) + 1
-                with _TRACE_LOCK:
-                    return python_fn(*args)
-
-            traced = tf.function(xaikit_compiled_function, input_signature=list(signature))
-            # The concrete function of the (one) signature, per device scope of the caller: calling it
-            # directly skips tf.function's dispatch (binding, canonicalising, cache look-up), which costs
-            # as much as a small model's pass (0.7 of 1.7 ms per call on a trivial function here).
-            concrete: dict[str | None, Any] = {}
-
-            def fn(*args: Any) -> Any:
-                device = device_scope()
-                call = concrete.get(device)
-                if call is None:
-                    call = concrete.setdefault(device, traced.get_concrete_function())
-                try:
-                    return call(*args)
-                except tf.errors.UnimplementedError as exc:  # an operation this device lacks (named)
-                    raise ModelError(_unsupported_here(self, exc)) from None
-
-            self._functions[key] = fn
-        return fn
-
-    def weights_fingerprint(self) -> str:
-        """A 64-bit FarmHash per weight (of its serialised bytes: dtype, shape, values), combined.
-
-        Computed in one compiled function next to the weights (no copy to the host):
-        about 4.5 ns per parameter here (VGG16's 138 M: 0.6 s, the zoo models: ~1 ms),
-        far less than the forward passes it lets :meth:`xaikit.engine.Engine.memo` skip.
-        Any change of any value changes it (permuted filters included).
-        """
-        variables = list(self.model.weights)
-
-        def build() -> Callable[..., Any]:
-            def fn() -> Any:
-                if not variables:
-                    return tf.zeros([0], tf.int64)
-                return tf.stack([tf.strings.to_hash_bucket_fast(
-                    tf.io.serialize_tensor(v.value if hasattr(v, "value") else v), 2**62) for v in variables])
-            return fn
-
-        hashes = self.compiled(("weights_fingerprint", len(variables)), build, [])().numpy()
-        import hashlib
-
-        return hashlib.blake2b(hashes.tobytes(), digest_size=16).hexdigest()
-
-    def image_spec(self, hwc: tuple[int, int, int]) -> tf.TensorSpec:
-        return tf.TensorSpec((None, *hwc), tf.float32)
-
-    def predict(self, x: np.ndarray, batch_size: int) -> np.ndarray:
-        """Model outputs ``(N, K)`` as float32, computed in chunks."""
-        hwc = tuple(x.shape[1:])
-
-        def build() -> Callable[..., Any]:
-            def fn(images: Any) -> Any:
-                return tf.cast(self.model(images, training=False), tf.float32)
-            return fn
-
-        fn = self.compiled(("predict", hwc), build, [self.image_spec(hwc)])
-        return np.concatenate([fn(x[s]).numpy() for s in chunks(len(x), batch_size)], axis=0)
 
     # ------------------------------------------------------------------- heads
     def head(self, layer: str) -> Callable[[Any], Any]:
@@ -754,97 +425,10 @@ class KerasModelView:
         self._heads[layer] = run
         return run
 
-    def run_head(self, layer: str, a: Any) -> _Capture:
+    def run_head(self, layer: str, a: Any) -> Capture:
         """Run the head above ``layer`` on activations ``a``, recording the logit."""
         run = self.head(layer)
-        cap = _Capture(wanted=frozenset())
+        cap = Capture(wanted=frozenset())
         with self._hooks(cap):
             cap.outputs["__output__"] = run(a)
         return cap
-
-
-def device_scope() -> str | None:
-    """The device of the caller's ``tf.device`` scope, if any (TensorFlow has no public getter)."""
-    try:
-        from tensorflow.python.eager import context
-
-        return context.context().device_name or None
-    except Exception:  # noqa: BLE001  # pragma: no cover - private API moved
-        return None
-
-
-def traced_error(exc: Exception) -> Exception:
-    """``exc``, marked so that autograph re-raises it as it is from a traced function (not as a StagingError)."""
-    exc.ag_pass_through = True  # type: ignore[attr-defined]
-    exc.__dict__.pop("ag_error_metadata", None)  # attached on the way up through converted code
-    return exc
-
-
-def _unsupported_here(view: KerasModelView, exc: Exception) -> str:
-    """What to do about an operation TensorFlow does not implement on this device (channels-first convolutions
-    on a CPU)."""
-    first = next((line for line in str(exc).strip().splitlines() if line.strip()), type(exc).__name__)
-    channels_first = [name for name, layer in view.layers.items()
-                      if getattr(layer, "data_format", None) == "channels_first"]
-    why = (f": its layer(s) {', '.join(map(repr, channels_first[:4]))} compute channels first (data_format="
-           "'channels_first'), which TensorFlow implements for convolutions and pooling on a GPU only. Run it on a "
-           "GPU, or rebuild it channels last (data_format='channels_last', with a Permute((2, 3, 1)) after a "
-           "channels-first input)" if channels_first else "")
-    return (f"TensorFlow cannot run model {view.name!r} on this device{why} (TensorFlow: {first[:300]})")
-
-
-def _modified_relu(rule: str) -> Callable[[Any], Any]:
-    """ReLU whose backward pass follows ``rule``: ``guided`` (positive gradients at positive inputs) or
-    ``deconvnet`` (positive gradients, whatever the input)."""
-
-    @tf.custom_gradient
-    def relu(z: Any) -> Any:
-        def grad(dy: Any) -> Any:
-            positive = tf.cast(dy > 0, dy.dtype)
-            return dy * positive * tf.cast(z > 0, dy.dtype) if rule == "guided" else dy * positive
-        return tf.nn.relu(z), grad
-
-    return relu
-
-
-def _owner_only(replacement: Callable[[Any], Any], original: Callable[..., Any], owner: int) -> Callable[..., Any]:
-    """``replacement`` in the thread that installed it, ``original`` in any other."""
-
-    def call(z: Any, *args: Any, **kwargs: Any) -> Any:
-        if threading.get_ident() == owner:
-            return replacement(z)
-        return original(z, *args, **kwargs)
-
-    call.__wrapped__ = original  # type: ignore[attr-defined]
-    return call
-
-
-def _unwrapped(function: Any) -> Any:
-    """``function`` as the model defines it: another thread's pass may have wrapped it for the time of its call."""
-    while callable(function) and getattr(function, "__wrapped__", None) is not None:
-        function = function.__wrapped__
-    return function
-
-
-class _OwnRetracingWarnings(logging.Filter):
-    """Drop TensorFlow's "frequent retracing" warning about xaikit's own compiled functions.
-
-    TensorFlow counts traces per Python code object, and every xaikit kernel shares the
-    code of ``xaikit_compiled_function``; each kernel is traced once per input shape (the
-    trace counts are in :attr:`KerasModelView.trace_counts` and tested), so the warning is
-    a false alarm. Warnings about any other function pass through.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        return not ("triggered tf.function retracing" in message and "xaikit_compiled_function" in message)
-
-
-logging.getLogger("tensorflow").addFilter(_OwnRetracingWarnings())
-
-
-class _Missing:
-    pass
-
-
-_MISSING = _Missing()

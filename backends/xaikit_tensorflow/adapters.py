@@ -22,8 +22,10 @@ import numpy as np
 from xaikit.kernels import chunks
 from xaikit.spec import ModelSpec
 
-from ._keras import KerasModelView, model_kind, model_view
+from ._keras import KerasModelView
 from .engine import engine_for, versions
+from .layer_kinds import model_kind
+from .views import model_view
 
 __all__ = ["KerasModelMixin", "KerasModelView", "model_kind", "model_view", "versions"]
 

@@ -22,8 +22,10 @@ from xaikit.layer_layout import LayerLayout
 from xaikit.spec import ModelSpec
 from xaikit.targets import not_differentiable_error
 
-from ._keras import KerasModelView, device_scope, model_view, traced_error
+from ._keras import KerasModelView
+from .compiled import device_scope, traced_error
 from .propagation import PropagationRule
+from .views import model_view
 
 __all__ = ["KerasEngine", "engine_for", "versions"]
 

@@ -19,7 +19,7 @@ import keras
 from xaikit.errors import InputError, ModelError
 from xaikit.outputs import check_output, describe_returned, select_output
 
-from ._keras import model_kind
+from .layer_kinds import model_kind
 
 __all__ = ["with_output"]
 

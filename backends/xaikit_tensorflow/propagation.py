@@ -3,7 +3,7 @@
 The rules are those of the PyTorch backend (:mod:`xaikit_torch.propagation`, where they
 are described); here they are put in place while a function is traced, by replacing a
 layer's ``activation`` or ``call`` for the owner thread (as guided backpropagation's
-ReLUs are: :meth:`xaikit_tensorflow._keras.KerasModelView._hooks`).
+ReLUs are: :func:`xaikit_tensorflow.hooks.forward_hooks`).
 
 - DeepLift: the batch holds the images, then their references. Every elementwise
   activation (a ``relu``, ``leaky_relu``, ``elu``, ``sigmoid``, ``tanh`` or ``softplus``

@@ -1,8 +1,8 @@
 """How the native backend sees a ``torch.nn.Module``.
 
 One :class:`TorchModelView` per model (cached weakly, rebuilt when the module tree
-changes). It answers, for any module -- ``nn.Sequential``, a torchvision network, a
-subclass with its own ``forward`` --:
+changes: :func:`.views.model_view`). It answers, for any module -- ``nn.Sequential``,
+a torchvision network, a subclass with its own ``forward`` --:
 
 - what the model takes and returns (:meth:`TorchModelView.describe`): one forward pass
   of a zero image with a forward hook on every module gives each module's output shape,
@@ -12,9 +12,9 @@ subclass with its own ``forward`` --:
   kind comes from :func:`.layer_kinds.layer_kind`;
 - the output of any module, its gradient, and the logit (the input of a final
   ``nn.Softmax`` / ``nn.Sigmoid`` / ``nn.LogSoftmax``), through forward hooks that live
-  for one pass (:meth:`TorchModelView.hooks`);
-- the model above a layer (:meth:`TorchModelView.run_head`): the rest of an
-  ``nn.Sequential``, or, for any other architecture, a forward pass whose hook *replaces*
+  for one pass (:func:`.hooks.pass_hooks`);
+- the model above a layer (:meth:`TorchModelView.run_head`, :mod:`.heads`): the rest
+  of an ``nn.Sequential``, or, for any other architecture, a forward pass whose hook *replaces*
   the layer's output by the given activations.
 
 **No state changes.** Every pass runs in eval mode, put back module by module
@@ -38,109 +38,31 @@ import threading
 import weakref
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from xaikit.call_context import once_per_call
 from xaikit.errors import InputError, LayerError, ModelError, XaikitError
 from xaikit.layer_layout import LayerLayout, decide_layout
 from xaikit.outputs import describe_returned
 from xaikit.spec import LayerInfo, ModelSpec
 
+from .heads import Heads
+from .hooks import pass_hooks
 from .layer_kinds import layer_kind, layout_hint
 from .passes import EvalScope, OutOfPlaceActivations, PassState, check_layer_calls, grad_mode_kept, pass_gate
+from .shape_probe import ShapeProbe, holds_tensor
 
-__all__ = ["ShapeProbe", "TorchModelView", "model_view"]
-
-_VIEWS: weakref.WeakKeyDictionary[nn.Module, TorchModelView] = weakref.WeakKeyDictionary()
-_VIEWS_LOCK = threading.Lock()
+__all__ = ["TorchModelView", "as_numpy"]
 
 #: Final modules whose input is the logit, and the output activation they stand for.
 _FINAL_ACTIVATIONS: tuple[tuple[type, str], ...] = ((nn.Softmax, "softmax"), (nn.LogSoftmax, "softmax"),
                                                     (nn.Sigmoid, "sigmoid"))
 
 
-def _structure(model: nn.Module) -> tuple[Any, ...]:
-    """What a view depends on: the module tree, by identity (replacing a module rebuilds the view)."""
-    return tuple((name, id(module)) for name, module in model.named_modules())
-
-
-def model_view(model: Any) -> TorchModelView:
-    """The (cached) view of ``model``; :class:`ModelError` if it is not a usable ``nn.Module``.
-
-    Within one ``explain`` call the module tree is walked once: every later look-up of the call returns the view
-    its first one found (:func:`xaikit.call_context.once_per_call`).
-    """
-    return once_per_call("torch_view", model, lambda: _find_view(model))
-
-
-def _find_view(model: Any) -> TorchModelView:
-    if not isinstance(model, nn.Module):
-        raise ModelError(f"xaikit's torch backend explains torch.nn.Module objects; got {type(model).__name__}. "
-                         "Wrap a plain function in an nn.Module, or pick the backend for your framework.")
-    # A library call holding the model alone may have swapped a module of it (pytorch-grad-cam's AblationCAM
-    # puts its ablation layer in place of the target layer): read the module tree only when no such call runs,
-    # else a view of the swapped model would be cached and its hooks put on a module that is taken out again.
-    with pass_gate(model).shared():
-        structure = _structure(model)
-        with _VIEWS_LOCK:
-            view = _VIEWS.get(model)
-            if view is None or view.structure != structure:
-                view = TorchModelView(model, structure)
-                _VIEWS[model] = view
-            return view
-
-
-def _holds_tensor(values: tuple[Any, ...]) -> bool:
-    """Whether a module's call arguments hold a tensor (directly or in a tuple, list or dict)."""
-    for value in values:
-        if isinstance(value, torch.Tensor):
-            return True
-        if isinstance(value, (tuple, list)) and _holds_tensor(tuple(value)):
-            return True
-        if isinstance(value, dict) and _holds_tensor(tuple(value.values())):
-            return True
-    return False
-
-
-@dataclass(frozen=True)
-class ShapeProbe:
-    """What one described forward pass found out (per image shape)."""
-
-    shapes: dict[str, tuple[int, ...] | None]
-    calls: dict[str, int]
-    order: tuple[str, ...]
-    n_outputs: int
-    final: str | None
-    output_activation: str
-    logit_is_input: bool
-    log_probabilities: bool
-    output_shape: tuple[int, ...] | None = None  # one image's output when it is not (K,) class scores
-
-
-class _ModifiedReLU(torch.autograd.Function):
-    """ReLU whose backward pass is guided backpropagation's or the deconvnet's."""
-
-    @staticmethod
-    def forward(ctx: Any, z: torch.Tensor, guided: bool) -> torch.Tensor:  # type: ignore[override]
-        ctx.save_for_backward(z)
-        ctx.guided = guided
-        return z.clamp(min=0)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
-        (z,) = ctx.saved_tensors
-        out = grad.clamp(min=0)  # positive gradients only (both rules)
-        if ctx.guided:
-            out = out * (z > 0).to(out.dtype)  # ... at positive inputs only
-        return out, None
-
-
-class TorchModelView:
+class TorchModelView(Heads):
     """A ``torch.nn.Module`` as the native backend sees it; see the module docstring."""
 
     def __init__(self, model: nn.Module, structure: tuple[Any, ...]) -> None:
@@ -391,7 +313,7 @@ class TorchModelView:
                 shapes.pop(name, None)  # finish order: the last call counts
                 # a module called without a tensor (Hugging Face Swin's relative position bias, a table of
                 # parameters) computes nothing from the image: its (1, ...) output is not a per-image map
-                from_image = _holds_tensor(inputs) or _holds_tensor(tuple(kwargs.values()))
+                from_image = holds_tensor(inputs) or holds_tensor(tuple(kwargs.values()))
                 per_image = from_image and isinstance(output, torch.Tensor) and output.ndim >= 1 and \
                     output.shape[0] == 1
                 shapes[name] = tuple(output.shape[1:]) if per_image else None  # (windows, ...) rows: not per image
@@ -497,75 +419,12 @@ class TorchModelView:
                 torch.set_grad_enabled(grad):
             yield
 
-    @contextlib.contextmanager
     def hooks(self, state: PassState, capture: Sequence[str] = (), *, grad: bool = False,
               replace: tuple[str, torch.Tensor] | None = None, final: str | None = None,
-              relu_rule: str | None = None) -> Iterator[PassState]:
-        """Forward hooks for one pass, removed on leaving (also on errors).
-
-        ``capture``: record these modules' outputs in ``state.outputs`` (a copy; with
-        ``grad`` a leaf requiring grad, of which another copy goes on through the model,
-        and autograd is switched on from there: the part below the layer builds no
-        graph). ``replace``: the module's output becomes the given tensor (autograd on
-        from there). ``final``: the module whose input is the logit. ``relu_rule``
-        (``"guided"``, ``"deconvnet"``): every ``nn.ReLU`` module's output is recomputed
-        from its input by a function with that backward pass (in-place ReLUs are run out
-        of place meanwhile, so their input survives); a functional ``F.relu`` inside a
-        ``forward`` cannot be reached and keeps its gradient (Captum has the same limit).
-        """
-        handles = []
-
-        def capturing(name: str) -> Callable[..., Any]:
-            def hook(_: nn.Module, inputs: tuple[Any, ...], output: Any) -> Any:
-                if not state.mine():
-                    return None
-                state.calls[name] = state.calls.get(name, 0) + 1
-                if not isinstance(output, torch.Tensor):
-                    raise LayerError(f"layer {name!r} returns a {type(output).__name__}, not a tensor; pick a module "
-                                     "that returns one tensor")
-                copy = output.detach().clone()
-                if not grad:
-                    state.outputs[name] = copy
-                    return None
-                torch.set_grad_enabled(True)
-                state.outputs[name] = copy.requires_grad_(True)
-                return copy.clone()
-            return hook
-
-        def replacing(name: str, value: torch.Tensor) -> Callable[..., Any]:
-            def hook(_: nn.Module, inputs: tuple[Any, ...], output: Any) -> Any:
-                if not state.mine():
-                    return None
-                state.calls[name] = state.calls.get(name, 0) + 1
-                torch.set_grad_enabled(grad)
-                return value.clone()
-            return hook
-
-        def logit(_: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
-            if state.mine():
-                state.logits = inputs[0]
-
-        def modified_relu(_: nn.Module, inputs: tuple[Any, ...], output: Any) -> Any:
-            if not state.mine():
-                return None
-            return _ModifiedReLU.apply(inputs[0], relu_rule == "guided")
-
-        try:
-            if relu_rule is not None:
-                for module in self.modules.values():
-                    if isinstance(module, nn.ReLU):
-                        handles.append(module.register_forward_hook(modified_relu))
-                handles.append(self.out_of_place.relus())
-            if final is not None:
-                handles.append(self.modules[final].register_forward_hook(logit))
-            for name in capture:
-                handles.append(self._hookable(name).register_forward_hook(capturing(name)))
-            if replace is not None:
-                handles.append(self._hookable(replace[0]).register_forward_hook(replacing(*replace)))
-            yield state
-        finally:
-            for handle in handles:
-                handle.remove()
+              relu_rule: str | None = None) -> contextlib.AbstractContextManager[PassState]:
+        """Forward hooks for one pass, removed on leaving (also on errors): see :func:`.hooks.pass_hooks`."""
+        return pass_hooks(self.modules, self.out_of_place, self._hookable, state, capture, grad=grad,
+                          replace=replace, final=final, relu_rule=relu_rule)
 
     def forward(self, x: torch.Tensor, probe: ShapeProbe, capture: Sequence[str] = (), *, grad: bool = False,
                 relu_rule: str | None = None) -> PassState:
@@ -583,123 +442,6 @@ class TorchModelView:
                             relu_rule=relu_rule):
                 state.outputs["__output__"] = self.call(x)
         check_layer_calls(state, capture)
-        return state
-
-    # ------------------------------------------------------------------- heads
-    def sequential_rest(self, layer: str) -> tuple[nn.Module, ...] | None:
-        """The modules that run after ``layer`` when every module above it is a plain ``nn.Sequential``.
-
-        ``None`` when the model is not such a chain (then :meth:`run_head` replaces the
-        layer's output in a full forward pass).
-        """
-        if layer in self._heads:
-            return self._heads[layer]
-        parts = layer.split(".")
-        chain: list[tuple[nn.Module, str]] = []
-        container: nn.Module = self.model
-        rest: tuple[nn.Module, ...] | None = ()
-        for part in parts:
-            if not (isinstance(container, nn.Sequential) and type(container).forward is nn.Sequential.forward):
-                rest = None
-                break
-            chain.append((container, part))
-            container = container._modules[part]
-        if rest is not None:
-            collected: list[nn.Module] = []
-            for parent, part in reversed(chain):
-                names = list(parent._modules)
-                collected += [parent._modules[n] for n in names[names.index(part) + 1:]]
-            rest = tuple(collected)
-        self._heads[layer] = rest
-        return rest
-
-    def check_head(self, layer: str) -> None:
-        """Raise :class:`LayerError` unless the output depends on the input only through ``layer``.
-
-        A chain of ``nn.Sequential`` is cut by any of its children. Otherwise the output
-        is computed with the layer's output replaced by a tensor requiring grad and the
-        input requiring grad too: if autograd links the output to the input, another path
-        bypasses the layer (a residual connection) and the part above it cannot be run
-        on activations alone.
-        """
-        self.module(layer)
-        if layer in self._one_row_below or self.sequential_rest(layer) is not None:
-            return  # checked before, or a chain
-        described = [(shape, probe) for shape, probe in self._probes.items() if probe.calls.get(layer)]
-        if not described:
-            raise LayerError(f"layer {layer!r} did not run when model {self.name!r} was described with images; pick a "
-                             "module on the path from input to output")
-        image_shape, probe = described[-1]
-        shape = probe.shapes.get(layer)
-        if probe.calls[layer] != 1 or shape is None:
-            raise LayerError(f"layer {layer!r} ran {probe.calls[layer]} times in one forward pass or returns no single "
-                             "tensor; methods that feed activations at a layer need a layer that runs once")
-        with self.running(grad=True):
-            x = torch.zeros((1, *image_shape), device=self.device, dtype=self.dtype, requires_grad=True)
-            a = torch.zeros((1, *shape), device=self.device, dtype=self.dtype, requires_grad=True)
-            state = PassState()
-            with self.hooks(state, replace=(layer, a), grad=True):
-                out = self.call(x)
-            linked = torch.autograd.grad(out.sum(), [x, a], allow_unused=True)
-        if linked[0] is not None:
-            raise LayerError(f"the model above layer {layer!r} cannot be computed from that layer's output alone "
-                             "(another path bypasses it, e.g. a residual connection). Pick a layer that cuts the "
-                             "network in two, such as a block output.")
-        if linked[1] is None:
-            raise LayerError(f"the output of model {self.name!r} does not depend on layer {layer!r}")
-        self._one_row_below[layer] = self._one_row_suffices(layer, shape, image_shape)
-
-    def _one_row_suffices(self, layer: str, shape: tuple[int, ...], image_shape: tuple[int, ...]) -> bool:
-        """Whether the part below ``layer`` may run on one zero image whatever the batch above it.
-
-        Checked once per layer: the head's outputs for two different rows of activations
-        must be the same with one and with two zero images below (a model that reads the
-        batch size at its input and reshapes with it above the layer fails this, and then
-        runs the full batch below).
-        """
-        generator = torch.Generator().manual_seed(0)  # not the global RNG
-        rows = torch.randn((2, *shape), generator=generator).to(device=self.device, dtype=self.dtype)
-        try:
-            with self.running(grad=False):
-                full = self._replaced_pass(layer, rows, image_shape, 2, None).outputs["__output__"]
-                small = self._replaced_pass(layer, rows, image_shape, 1, None).outputs["__output__"]
-            return bool(small.shape == full.shape and torch.allclose(small, full, rtol=1e-5, atol=1e-6))
-        except (RuntimeError, ValueError, TypeError, IndexError):
-            return False
-
-    def _replaced_pass(self, layer: str, a: torch.Tensor, image_shape: tuple[int, ...], rows: int,
-                       final: str | None) -> PassState:
-        state = PassState()
-        grad = torch.is_grad_enabled()
-        with grad_mode_kept():
-            torch.set_grad_enabled(False)  # the part below the layer builds no graph
-            with self.hooks(state, replace=(layer, a), grad=grad, final=final):
-                x = torch.zeros((rows, *image_shape), device=a.device, dtype=self.dtype)
-                state.outputs["__output__"] = self.call(x)
-        check_layer_calls(state, [layer])
-        return state
-
-    def run_head(self, layer: str, a: torch.Tensor, probe: ShapeProbe, image_shape: tuple[int, ...]) -> PassState:
-        """The model above ``layer`` on activations ``a`` (channels first), recording the logit.
-
-        ``nn.Sequential`` chains run the modules after the layer. Any other model runs a
-        forward pass on zero images in which a hook replaces the layer's output by ``a``
-        (:meth:`check_head` made sure the output does not depend on those images). The
-        part below the layer runs without autograd, on one image when
-        :meth:`check_head` found that enough (else on as many as ``a`` has rows): its
-        cost is then one image's pass through that part per call, not the batch's.
-        """
-        rest = self.sequential_rest(layer)
-        final = probe.final if probe.logit_is_input else None
-        if rest is None:
-            rows = 1 if self._one_row_below.get(layer) else a.shape[0]
-            return self._replaced_pass(layer, a, image_shape, rows, final)
-        state = PassState()
-        with self.hooks(state, final=final):
-            out = a
-            for module in rest:
-                out = module(out)
-        state.outputs["__output__"] = out
         return state
 
     # ------------------------------------------------------------- fingerprint

@@ -46,9 +46,10 @@ from xaikit.kernels import GLOBAL_RNG_LOCK, chunks, image_seeds
 from xaikit.layer_layout import LayerLayout
 from xaikit.spec import ModelSpec
 
-from ._torch import as_numpy, model_view
+from ._torch import as_numpy
 from .engine import TorchEngine, engine_for, function_scores, versions
 from .passes import PassState, pass_gate
+from .views import model_view
 
 __all__ = ["HeadModel", "LayerMap", "ScoreModel", "TorchModelMixin", "as_numpy", "function_scores", "layer_map",
            "library_call", "library_score", "library_seeds", "module_of", "reshape_transform", "seeded", "to_tensor",

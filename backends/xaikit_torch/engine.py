@@ -33,10 +33,12 @@ from xaikit.methods.gradients import relu_rule_message
 from xaikit.spec import ModelSpec
 from xaikit.targets import check_score_values, not_differentiable_error
 
-from ._torch import ShapeProbe, TorchModelView, as_numpy, model_view
+from ._torch import TorchModelView, as_numpy
 from .attention import attention_modules, capture_attention
 from .passes import PassState
 from .propagation import PropagationRule, check_modules, propagation_hooks
+from .shape_probe import ShapeProbe
+from .views import model_view
 
 __all__ = ["TorchEngine", "engine_for", "function_scores", "versions"]
 
