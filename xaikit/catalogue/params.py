@@ -6,6 +6,12 @@ method and backend that takes it; a backend whose library means something else d
 its own parameter under another name (tf-explain's absolute ``noise_std`` is not the
 native ``noise``, a fraction of the image's range).
 
+A parameter's values are a small object, its :attr:`Param.constraint`
+(:mod:`xaikit.catalogue.constraints`: a range, options, a layer, a baseline, ...), made from
+the declaration's kind, bounds and choices; it checks a value, describes the values in
+words and gives a valid and an invalid example (for the tests). The :class:`Param` adds
+what None means and where to look for other values.
+
 Validation of context-free parameters happens here (:meth:`Param.check`); parameters that
 need the model or the images (a layer, a baseline, a background) are checked by the
 explainer template with the model's description (:mod:`xaikit.explainer`).
