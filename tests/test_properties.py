@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 import xaikit as xk
 from xaikit.binding import get_method_class
 from xaikit.catalogue import ATTENTION_METHODS, Param
+from xaikit.catalogue.constraints import Constraint
 from xaikit.errors import XaikitError
 from xaikit.registry import available_backends, list_methods
 
@@ -104,27 +105,28 @@ VALID_SIZE = 8
 def value_strategy(p: Param, shape: tuple[int, int, int], channels: int, framework: str,
                    valid_only: bool = False) -> st.SearchStrategy:
     """``(value, valid)``: valid values of a parameter, and (unless ``valid_only``) odd ones the explainer must
-    accept or refuse cleanly."""
-    odd = st.sampled_from([None, "text", -1, 0, 1.5, float("nan"), [1, 2, 3], True, 2**70])
-    if p.kind == "int":
-        low = int(p.low) if p.low is not None else 0
-        valid = st.integers(low, min(low + 3, int(p.high) if p.high is not None else low + 3))
+    accept or refuse cleanly (among them the parameter's own invalid example, :mod:`xaikit.catalogue.constraints`)."""
+    c = p.constraint
+    odd = st.sampled_from([None, "text", -1, 0, 1.5, float("nan"), [1, 2, 3], True, 2**70, c.invalid_example()])
+    if p.kind == "int":  # a few integers from the range's valid example up
+        low = c.valid_example()
+        valid = st.integers(low, low + 3).filter(lambda v: _accepts(c, v))
     elif p.kind == "float":  # a few points of the range (not its subnormal edge: a documented numerical refusal)
-        low = float(p.low) if p.low is not None else -1.0
-        points = [low + d for d in (0.0, 0.1, 0.5, 1.0) if not (d == 0.0 and p.low_open)]
-        valid = st.sampled_from([v for v in points if p.high is None or v <= p.high] or [p.default])
+        start = c.low if c.low is not None else -1.0
+        valid = st.sampled_from([v for v in (start + d for d in (0.0, 0.1, 0.5, 1.0)) if _accepts(c, v)]
+                                or [p.default])
     elif p.kind == "bool":
         valid = st.booleans()
     elif p.kind in ("choice", "score"):  # a black box returning probabilities has no logit
-        choices = [v for v in p.choices if not (framework == "numpy" and v == "logit")]
+        choices = [v for v in c.choices if not (framework == "numpy" and v == "logit")]
         valid = st.sampled_from(choices + ([None] if p.nullable else []))
     elif p.kind == "pair":  # from 2: a 1-pixel patch on a valid image is 64 passes, too slow for this budget
         valid = st.one_of(st.integers(2, 4), st.tuples(st.integers(2, 4), st.integers(2, 4)))
     elif p.kind == "seed":
         valid = st.one_of(st.none(), st.integers(0, 2**31))
     elif p.kind == "layer":
-        valid = st.sampled_from([None, "conv"])
-        odd = st.sampled_from(["gap", "nope", 3])  # a layer without a spatial output, no such layer
+        valid = st.sampled_from([c.valid_example(), "conv"])
+        odd = st.sampled_from(["gap", c.invalid_example(), 3])  # a layer without a spatial output, no such layer
     elif p.kind == "baseline":  # shape: one image in the model's layout
         valid = st.one_of(st.floats(-1, 1), st.just(np.zeros(channels, np.float32)), st.just(np.zeros(shape)))
     elif p.kind == "images":
@@ -136,6 +138,15 @@ def value_strategy(p: Param, shape: tuple[int, int, int], channels: int, framewo
     if valid_only:
         return valid.filter(lambda pair: pair[1])
     return st.one_of(valid, valid, valid, odd.map(lambda v: (v, False)))  # mostly valid values
+
+
+def _accepts(constraint: Constraint, value: object) -> bool:
+    """Whether ``constraint.check`` takes ``value``."""
+    try:
+        constraint.check(value)
+    except XaikitError:
+        return False
+    return True
 
 
 def _stride_fits(params: dict, table: dict) -> bool:

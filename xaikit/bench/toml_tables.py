@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..catalogue import Param
+from ..catalogue.constraints import Range
 from ..errors import InputError, MissingDependencyError
 from .suite import ConfigError
 
@@ -27,7 +28,11 @@ _TOML_INT_LIMIT = float(2**63)
 
 
 def count(name: str, minimum: int = 1, why: str = "") -> Param:
-    """The check of an integer setting ``name`` >= ``minimum`` (``why``: a sentence added to a refusal)."""
+    """The check of an integer setting ``name`` >= ``minimum`` (``why``: a sentence added to a refusal).
+
+    Its :attr:`~xaikit.catalogue.Param.constraint` is a :class:`~xaikit.catalogue.constraints.Range`, as a
+    method's integer parameters (:func:`choice`'s an :class:`~xaikit.catalogue.constraints.Options`).
+    """
     return Param(name, "int", None, why, low=minimum, high=_TOML_INT_LIMIT, hint=why)
 
 
@@ -160,9 +165,10 @@ def toml_param_value(value: Any, where: str, origin: str) -> Any:
         keys = set(value)
         if keys == {"input_of"} or keys == {"index"}:
             (k, v), = value.items()
-            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-                raise ConfigError(f"{origin}: {where}: {k} must be a layer index >= 0; got {v!r}.")
-            return {k: v}
+            try:  # a layer index: the catalogue's integer range
+                return {k: Range(k, 0, integer=True).check(v)}
+            except InputError as exc:
+                raise ConfigError(f"{origin}: {where}: {exc} (a layer index: model.layers[I])") from None
         if keys == {"pixel"}:
             from ..preprocessing import PIXEL_KEYWORDS
 

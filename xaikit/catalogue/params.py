@@ -6,6 +6,12 @@ method and backend that takes it; a backend whose library means something else d
 its own parameter under another name (tf-explain's absolute ``noise_std`` is not the
 native ``noise``, a fraction of the image's range).
 
+A parameter's values are a small object, its :attr:`Param.constraint`
+(:mod:`xaikit.catalogue.constraints`: a range, options, a layer, a baseline, ...), made from
+the declaration's kind, bounds and choices; it checks a value, describes the values in
+words and gives a valid and an invalid example (for the tests). The :class:`Param` adds
+what None means and where to look for other values.
+
 Validation of context-free parameters happens here (:meth:`Param.check`); parameters that
 need the model or the images (a layer, a baseline, a background) are checked by the
 explainer template with the model's description (:mod:`xaikit.explainer`).
@@ -13,18 +19,15 @@ explainer template with the model's description (:mod:`xaikit.explainer`).
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-import numpy as np
-
 from ..errors import InputError
-from ..outputs import check_output
-from ..validation import MAX_INT, check_bool, check_choice, check_pair, check_positive_int, check_seed
+from ..validation import check_seed
+from .constraints import Baseline, Constraint, Flag, Images, LayerRef, Options, OutputRef, Pair, Range, Seed, Text
 
-__all__ = ["Param", "KINDS", "SHARED", "shared", "param_table"]
+__all__ = ["Param", "KINDS", "SHARED", "constraint_of", "shared", "param_table"]
 
 #: What a parameter holds. ``layer``, ``baseline`` and ``images`` are checked against the
 #: model and the images by the explainer; the others by :meth:`Param.check`.
@@ -56,6 +59,10 @@ class Param:
         If set, the parameter must be given; the message says what to pass.
     hint : str
         Appended to the message of a refused value (where else to find other values).
+    constraint : Constraint
+        What the values are, made from ``kind``, the bounds and the choices
+        (:mod:`xaikit.catalogue.constraints`): it checks, describes itself and gives a valid
+        and an invalid example.
     """
 
     name: str
@@ -69,26 +76,23 @@ class Param:
     nullable: str | None = None
     required: str | None = None
     hint: str = ""
+    constraint: Constraint = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:  # pragma: no cover - a catalogue bug
             raise ValueError(f"parameter {self.name!r}: unknown kind {self.kind!r}")
+        object.__setattr__(self, "constraint", constraint_of(self))
 
     def with_default(self, default: Any, doc: str | None = None) -> Param:
         """The same parameter with another default (a backend whose library defaults differently)."""
         return replace(self, default=default, doc=self.doc if doc is None else doc)
 
     # ------------------------------------------------------------------ checks
-    def _range_text(self) -> str:
-        parts = []
-        if self.low is not None:
-            parts.append(f"{'>' if self.low_open else '>='} {self.low:g}")
-        if self.high is not None:
-            parts.append(f"<= {self.high:g}")
-        return " and ".join(parts)
-
     def check(self, value: Any) -> Any:
         """The validated value of a context-free parameter (``None`` passes where allowed).
+
+        The value is checked by :attr:`constraint` (layers, baselines and images pass
+        through: the explainer checks them with the model).
 
         Raises
         ------
@@ -111,59 +115,28 @@ class Param:
             if self.required is not None:
                 raise InputError(self.required)
             raise InputError(f"{self.name} cannot be None; it takes {self.describe_type()}.")
-        kind = self.kind
-        if kind == "int":
-            minimum = int(self.low) if self.low is not None else -MAX_INT
-            maximum = int(self.high) if self.high is not None else MAX_INT
-            return check_positive_int(self.name, value, minimum=minimum, maximum=maximum)
-        if kind == "float":
-            return self._check_float(value)
-        if kind == "bool":
-            return check_bool(self.name, value)
-        if kind in ("choice", "score"):
-            if not isinstance(value, str):
-                raise InputError(f"{self.name} must be one of {', '.join(map(repr, self.choices))}; got {value!r} "
-                                 f"({type(value).__name__}).")
-            return check_choice(self.name, value, self.choices)
-        if kind == "pair":
-            return list(check_pair(self.name, value))
-        if kind == "seed":
-            return check_seed(value)
-        if kind == "output":
-            return check_output(value)
-        if kind == "str":
-            if not isinstance(value, str):
-                raise InputError(f"{self.name} must be a string; got {value!r} ({type(value).__name__}).")
-            return value
-        return value  # layer, layers, baseline, images: checked with the model by the explainer
-
-    def _check_float(self, value: Any) -> float:
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-            raise InputError(f"{self.name} must be a number {self._range_text()}; got {value!r} "
-                             f"({type(value).__name__}).".replace("  ", " "))
-        out = float(value)
-        if not np.isfinite(out) or abs(out) > float(np.finfo(np.float32).max):
-            raise InputError(f"{self.name} must be a finite number (within float32's range, as the model computes "
-                             f"in float32); got {value!r}.")
-        if (self.low is not None and (out < self.low or (self.low_open and out == self.low))) or (
-                self.high is not None and out > self.high):
-            raise InputError(f"{self.name} must be a finite number {self._range_text()}; got {out:g}.")
-        return out
+        return self.constraint.check(value)
 
     def describe_type(self) -> str:
         """The accepted values in words (for messages and docs)."""
-        text = {
-            "int": "an integer", "float": "a number", "bool": "True or False",
-            "choice": "one of " + ", ".join(map(repr, self.choices)),
-            "score": "one of " + ", ".join(map(repr, self.choices)),
-            "pair": "an int or an (height, width) pair of ints", "seed": "an integer >= 0",
-            "layer": "a layer name", "layers": "layer names or a selection such as 'first:8'",
-            "baseline": "a number, a per-channel array or an image", "images": "a batch of images",
-            "str": "a string", "output": "an index or a key / attribute name such as 'logits'",
-        }[self.kind]
-        bounds = self._range_text() if self.kind in ("int", "float") else ""
-        text = f"{text} {bounds}".strip()
+        text = self.constraint.describe()
         return f"{text}, or None ({self.nullable})" if self.nullable else text
+
+
+def constraint_of(p: Param) -> Constraint:
+    """The constraint a parameter's declaration (kind, bounds, choices) stands for."""
+    kind, name = p.kind, p.name
+    if kind in ("int", "float"):
+        return Range(name, p.low, p.high, integer=kind == "int", low_open=p.low_open)
+    if kind in ("choice", "score"):
+        return Options(name, p.choices)
+    if kind in ("layer", "layers"):
+        return LayerRef(name, several=kind == "layers")
+    return _BY_KIND[kind](name)
+
+
+_BY_KIND: dict[str, type[Constraint]] = {"bool": Flag, "pair": Pair, "seed": Seed, "output": OutputRef, "str": Text,
+                                         "baseline": Baseline, "images": Images}
 
 
 def _p(name: str, kind: str, default: Any, doc: str, **kw: Any) -> Param:
