@@ -110,36 +110,38 @@ def _plain_vjp(fn: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor, cota
     return g
 
 
-class _Rescale(torch.autograd.Function):
-    """Elementwise activation with DeepLift's rescale multiplier (the batch: images, then references)."""
+def _divided(numerator: torch.Tensor, plain: torch.Tensor, dz: torch.Tensor) -> torch.Tensor:
+    """``numerator / dz``, or the plain gradient where the input difference counts as zero (Captum's rule)."""
+    small = dz.abs() < RESCALE_EPS
+    return torch.where(small, plain, numerator / torch.where(small, torch.ones_like(dz), dz))
+
+
+class _PairRule(torch.autograd.Function):
+    """A module's output kept as computed, its backward pass one of DeepLift's rules on the batch (images, then
+    references): subclasses give ``backward``."""
 
     @staticmethod
     def forward(ctx: Any, z: torch.Tensor, y: torch.Tensor, fn: Any) -> torch.Tensor:  # type: ignore[override]
         ctx.save_for_backward(z, y)
         ctx.fn = fn
         return y.detach().clone()
+
+
+class _Rescale(_PairRule):
+    """Elementwise activation with DeepLift's rescale multiplier (the batch: images, then references)."""
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # type: ignore[override]
         z, y = ctx.saved_tensors
         half = z.shape[0] // 2
         g = grad[:half]
-        dz, dy = z[:half] - z[half:], y[:half] - y[half:]
-        plain = _plain_vjp(ctx.fn, z[:half], g)
-        small = dz.abs() < RESCALE_EPS
-        new = torch.where(small, plain, g * dy / torch.where(small, torch.ones_like(dz), dz))
+        new = _divided(g * (y[:half] - y[half:]), _plain_vjp(ctx.fn, z[:half], g), z[:half] - z[half:])
         return torch.cat([new, torch.zeros_like(new)]), None, None
 
 
-class _RescaleMax(torch.autograd.Function):
+class _RescaleMax(_PairRule):
     """Max pooling with Captum's DeepLift rule: the output difference goes back to the image's maxima (its part above
     the reference's output) and to the reference's maxima (the rest), divided by the input difference."""
-
-    @staticmethod
-    def forward(ctx: Any, z: torch.Tensor, y: torch.Tensor, fn: Any) -> torch.Tensor:  # type: ignore[override]
-        ctx.save_for_backward(z, y)
-        ctx.fn = fn
-        return y.detach().clone()
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # type: ignore[override]
@@ -149,11 +151,7 @@ class _RescaleMax(torch.autograd.Function):
         y_x, y_0 = y[:half], y[half:]
         top = torch.maximum(y_x, y_0)
         routed = _plain_vjp(ctx.fn, z, torch.cat([g * (top - y_0), g * (y_x - top)]))
-        numerator = routed[:half] + routed[half:]
-        dz = z[:half] - z[half:]
-        plain = _plain_vjp(ctx.fn, z[:half], g)
-        small = dz.abs() < RESCALE_EPS
-        new = torch.where(small, plain, numerator / torch.where(small, torch.ones_like(dz), dz))
+        new = _divided(routed[:half] + routed[half:], _plain_vjp(ctx.fn, z[:half], g), z[:half] - z[half:])
         return torch.cat([new, torch.zeros_like(new)]), None, None
 
 
