@@ -139,6 +139,45 @@ def test_bulk_explanation_on_ray_equals_the_local_one(engine, tmp_path):
     assert json.dumps(b.attrs["xaikit_bulk"]["run"]["params"]) == json.dumps(a.attrs["xaikit_bulk"]["run"]["params"])
 
 
+def test_ray_workers_decode_the_files_themselves_and_equal_the_driver_decoding(engine, tmp_path):
+    """Only file names travel to the workers (decode='auto' on one machine) and every array equals a local run's."""
+    import cv2
+
+    from xaikit import zoo
+    from xaikit.bulk import explain_to_zarr, open_zarr
+    from xaikit.errors import InputError
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i, image in enumerate(zoo.load_data("shapes_cnn4", "test", n=6).images):
+        cv2.imwrite(str(folder / f"img{i:02d}.png"), np.round(image[..., ::-1] * 255).astype(np.uint8))
+    kwargs = {"method": "gradcam", "chunk_size": 6}  # one chunk: one worker opens the model
+    local = explain_to_zarr("zoo:shapes_cnn4", folder, tmp_path / "local.zarr", **kwargs)
+    names = explain_to_zarr("zoo:shapes_cnn4", folder, tmp_path / "names.zarr", engine=engine, **kwargs)
+    pixels = explain_to_zarr("zoo:shapes_cnn4", folder, tmp_path / "pixels.zarr", engine=engine, decode="driver",
+                             **kwargs)
+    assert local.traffic == {} and names.traffic["decode"] == "workers" and pixels.traffic["decode"] == "driver"
+    image_bytes = 64 * 64 * 3 * 4  # a float32 model input
+    assert pixels.traffic["to_workers"] >= image_bytes > 100 * names.traffic["to_workers"] > 0
+    back = 64 * 64 * 4 + 4 * 4 + 8 + 8  # a float32 map, 4 float32 outputs, the target and the prediction (int64)
+    assert pixels.traffic["from_workers"] == back
+    assert names.traffic["from_workers"] == back + 8, "and the image's hash (uint64), computed where it was read"
+    a = open_zarr(tmp_path / "local.zarr")
+    for other in ("names.zarr", "pixels.zarr"):
+        b = open_zarr(tmp_path / other)
+        for name in ("maps", "targets", "predictions", "outputs", "done", "image_hashes"):
+            np.testing.assert_array_equal(a[name][:], b[name][:], err_msg=f"{other} {name}")
+    again = explain_to_zarr("zoo:shapes_cnn4", folder, tmp_path / "names.zarr", engine=engine, **kwargs)
+    assert (again.computed, again.reused) == (0, 1), "a resumed store checks the hashes the workers computed"
+    with pytest.raises(InputError, match="decode='workers' is for a remote executor"):
+        explain_to_zarr("zoo:shapes_cnn4", folder, tmp_path / "x.zarr", decode="workers", **kwargs)
+    with pytest.raises(InputError, match="the images are an array"):
+        explain_to_zarr("zoo:shapes_cnn4", np.zeros((2, 64, 64, 3), np.float32), tmp_path / "y.zarr", engine=engine,
+                        decode="workers", **kwargs)
+    with pytest.raises(InputError, match="decode must be one of"):
+        explain_to_zarr("zoo:shapes_cnn4", folder, tmp_path / "z.zarr", decode="gpu", **kwargs)
+
+
 def test_roar_cells_on_ray_give_the_local_accuracies(engine, tmp_path):
     from test_roar_torch import tiny_roar_inputs
     from xaikit_torch.zoo.roar import make_fit

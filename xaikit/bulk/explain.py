@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import InputError
 from .plan import plan_run
-from .schedule import ChunkJob, run_chunks
+from .schedule import DECODE_CHOICES, ChunkJob, run_chunks
 from .source import image_source, open_bulk_model
 from .store import MAP_DTYPES, BulkStore, create_store, locked_store, resumable_store, zarr_module
 from .summary import BulkResult, summarise
@@ -23,7 +23,8 @@ def explain_to_zarr(model: Any, images: Any, out: str | os.PathLike[str], method
                     workers: int | None = None, framework: str | None = None, overwrite: bool = False,
                     progress: Callable[[int, int], None] | None = None, names: Sequence[str] | None = None,
                     to_grey: bool = False, source: dict[str, Any] | None = None,
-                    log: Callable[[str], None] | None = None, dtype: str = "float32", **params: Any) -> BulkResult:
+                    log: Callable[[str], None] | None = None, dtype: str = "float32", decode: str = "auto",
+                    **params: Any) -> BulkResult:
     """Explain every image of ``images`` with ``method`` into the Zarr store ``out`` (resuming it).
 
     Parameters
@@ -72,6 +73,12 @@ def explain_to_zarr(model: Any, images: Any, out: str | os.PathLike[str], method
         The maps' dtype, ``"float32"`` (default) or ``"float16"`` (half the bytes; each
         value within :data:`FLOAT16_RELATIVE_ERROR` of it relative to its magnitude, see
         the module's docstring). Outputs stay float32.
+    decode
+        Where image files are decoded: ``"auto"`` (default: by the Ray workers when they
+        run on this machine, only the file names travel to them; else here),
+        ``"driver"`` (here, the pixels travel) or ``"workers"`` (a cluster whose workers
+        read the same files, on a shared disk). The result's ``traffic`` says what
+        travelled.
     **params
         The method's parameters. A random method without ``seed`` gets one drawn on the
         first run and recorded; resuming uses it.
@@ -83,7 +90,7 @@ def explain_to_zarr(model: Any, images: Any, out: str | os.PathLike[str], method
     from ..execution import ModelRef, OpenModel, json_ready
 
     zarr = zarr_module()
-    _check_arguments(chunk_size, prefetch, dtype)
+    _check_arguments(chunk_size, prefetch, dtype, decode)
     opened, ref = open_bulk_model(model, framework, source)
     if ref is None and not (isinstance(engine, str) and engine == "local"):
         raise InputError("the Ray engine opens the model on its workers: give a model file, 'zoo:NAME' or "
@@ -105,14 +112,16 @@ def explain_to_zarr(model: Any, images: Any, out: str | os.PathLike[str], method
             ref = ModelRef(f"object:{plan.fingerprint}", {}, plan.fingerprint)
         tally = run_chunks(engine, ref, OpenModel(opened.model, opened.services, plan.layout), job, store,
                            images_in, chunk_size=chunk_size, prefetch=prefetch, address=address, workers=workers,
-                           progress=progress)
+                           progress=progress, decode=decode)
         return summarise(out_path, len(store.done), tally, log)
     finally:
         lock.release()
 
 
-def _check_arguments(chunk_size: int, prefetch: int, dtype: str) -> None:
-    """Refuse a chunk size or prefetch below 1 and a dtype a store cannot hold."""
+def _check_arguments(chunk_size: int, prefetch: int, dtype: str, decode: str) -> None:
+    """Refuse a chunk size or prefetch below 1, a dtype a store cannot hold and an unknown ``decode``."""
+    if decode not in DECODE_CHOICES:
+        raise InputError(f"decode must be one of {', '.join(map(repr, DECODE_CHOICES))}; got {decode!r}")
     if chunk_size < 1 or prefetch < 1:
         raise InputError(f"chunk_size and prefetch must be >= 1; got {chunk_size} and {prefetch}")
     if dtype not in MAP_DTYPES:

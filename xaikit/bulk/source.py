@@ -5,7 +5,7 @@ from __future__ import annotations
 import glob
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,8 @@ import numpy as np
 
 from ..errors import InputError, MissingDependencyError
 
-__all__ = ["ImageSource", "find_bulk_images", "image_hashes", "image_source", "open_bulk_model", "read_pixels"]
+__all__ = ["ImageFiles", "ImageSource", "find_bulk_images", "image_hashes", "image_source", "open_bulk_model",
+           "read_pixels"]
 
 
 def image_hashes(pixels: np.ndarray) -> np.ndarray:
@@ -59,12 +60,46 @@ def read_pixels(paths: list[Path], size: tuple[int, int], channels: int, to_grey
     return np.ascontiguousarray(rgb[..., :1])
 
 
+@dataclass(frozen=True)
+class ImageFiles:
+    """Image files as plain data that any process can read: what a Ray worker decodes itself.
+
+    Attributes
+    ----------
+    paths : tuple of str
+        The files, in the run's order.
+    size : (int, int)
+        Height and width every image is resized to.
+    channels : int
+        The model's channels (1 or 3).
+    to_grey : bool
+        Convert colour files for a 1-channel model (else a colour file is an error).
+    """
+
+    paths: tuple[str, ...]
+    size: tuple[int, int]
+    channels: int
+    to_grey: bool
+
+    def part(self, s: slice) -> ImageFiles:
+        """The files ``s`` of these."""
+        return replace(self, paths=self.paths[s])
+
+    def read(self, s: slice = slice(None)) -> np.ndarray:
+        """Pixels ``(n, H, W, C)`` in [0, 255] of the files ``s``."""
+        return read_pixels([Path(p) for p in self.paths[s]], self.size, self.channels, self.to_grey)
+
+
 @dataclass
 class ImageSource:
-    """The images of a run: their names and ``load(slice) -> pixels (n, H, W, C)`` in [0, 255]."""
+    """The images of a run: their names, ``load(slice) -> pixels (n, H, W, C)`` in [0, 255], and their files.
+
+    ``files`` is None for images given as an array.
+    """
 
     names: list[str]
     load: Callable[[slice], np.ndarray]
+    files: ImageFiles | None = None
 
     def __len__(self) -> int:
         return len(self.names)
@@ -90,11 +125,8 @@ def image_source(images: Any, names: Sequence[str] | None, opened: Any, to_grey:
     h, w = opened.input_size
     channels = opened.channels
     size = (h, w) if h and w else load_images(paths[:1], channels=channels)[0].shape[1:3]
-
-    def load_files(s: slice) -> np.ndarray:
-        return read_pixels(paths[s], tuple(size), channels, to_grey)
-
-    return ImageSource([str(p) for p in paths], load_files)
+    files = ImageFiles(tuple(str(p) for p in paths), (int(size[0]), int(size[1])), int(channels), bool(to_grey))
+    return ImageSource(list(files.paths), files.read, files)
 
 
 def open_bulk_model(model: Any, framework: str | None, source: dict[str, Any] | None) -> tuple[Any, Any]:

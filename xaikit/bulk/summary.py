@@ -24,9 +24,6 @@ class BulkResult:
         Images and chunks of the store.
     computed, reused : int
         Chunks computed by this call, and kept from an earlier (interrupted) one.
-    changed : list of str
-        Images of chunks kept from an earlier run whose pixels changed since (same
-        names, other content): their chunks were computed again (counted in ``computed``).
     seconds : float
         Wall time of the run, from handing the model to the engine to the last chunk
         written (opening the model and creating the store come before it).
@@ -40,6 +37,15 @@ class BulkResult:
     steady_images_per_second : float
         The streaming rate once started: images after the first chunk per second after
         it (0 with a single computed chunk). This is the rate a long run approaches.
+    changed : list of str
+        Images of chunks kept from an earlier run whose pixels changed since (same
+        names, other content): their chunks were computed again (counted in ``computed``).
+    traffic : dict
+        On a remote executor (Ray): what travelled per computed image, in bytes --
+        ``to_workers`` (pixels, or file names when the workers decode: ``decode``) and
+        ``from_workers`` (maps, targets, predictions, outputs) -- counted from the
+        arrays and names handed over, without the serialisation's small framing. Empty
+        for the local executor (nothing is copied).
     """
 
     path: Path
@@ -53,6 +59,7 @@ class BulkResult:
     startup_seconds: float = 0.0
     steady_images_per_second: float = 0.0
     changed: list[str] = field(default_factory=list)
+    traffic: dict[str, Any] = field(default_factory=dict)
 
 
 def summarise(out: Path, n_chunks: int, tally: RunTally, log: Callable[[str], None] | None) -> BulkResult:
@@ -68,5 +75,9 @@ def summarise(out: Path, n_chunks: int, tally: RunTally, log: Callable[[str], No
     steady = ((tally.images_computed - first[1]) / (end - first[0])
               if first and tally.computed > 1 and end > first[0] else 0.0)
     rate = tally.images_computed / seconds if tally.images_computed and seconds > 0 else 0.0
+    traffic: dict[str, Any] = {}
+    if tally.remote and tally.images_computed:
+        traffic = {"decode": tally.decode, "to_workers": tally.bytes_sent / tally.images_computed,
+                   "from_workers": tally.bytes_received / tally.images_computed}
     return BulkResult(out, tally.n, n_chunks, tally.computed, tally.reused, seconds, rate, tally.engine,
-                      startup_seconds=startup, steady_images_per_second=steady, changed=changed)
+                      startup_seconds=startup, steady_images_per_second=steady, changed=changed, traffic=traffic)

@@ -1,12 +1,21 @@
-"""The task of a bulk run: explain one chunk of images (on whichever executor runs it)."""
+"""The tasks of a bulk run: explain one chunk of images (on whichever executor runs it).
+
+:func:`explain_chunk` takes the chunk's model inputs, read and preprocessed by the driver;
+:func:`explain_files_chunk` takes the chunk's file names and reads them where it runs (a
+Ray worker decodes its own images, and only names travel to it).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-__all__ = ["explain_chunk"]
+from ..errors import InputError
+from .source import ImageFiles, image_hashes
+
+__all__ = ["explain_chunk", "explain_files_chunk"]
 
 
 def explain_chunk(model: Any, *, images: np.ndarray, method: str, backend: str, params: dict[str, Any],
@@ -23,3 +32,21 @@ def explain_chunk(model: Any, *, images: np.ndarray, method: str, backend: str, 
     result = {"elapsed": exp.elapsed, "params": exp.params, "score": exp.score, "layer": exp.layer}
     return result, {"maps": exp.attributions, "targets": exp.targets, "predictions": exp.predictions,
                     "outputs": exp.outputs}
+
+
+def explain_files_chunk(model: Any, *, files: ImageFiles, forward: Callable[[np.ndarray], np.ndarray], method: str,
+                        backend: str, params: dict[str, Any],
+                        targets: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Read the chunk's ``files`` here, then :func:`explain_chunk`; the arrays add the images' hashes.
+
+    ``forward`` turns the pixels into the model's input (the run's preprocessing and
+    layout), as the driver would have.
+    """
+    try:
+        pixels = files.read()
+    except (InputError, OSError) as exc:
+        raise InputError(f"{exc} -- read where this task ran: with images on a disk the workers cannot "
+                         "read, decode them on the driver (decode='driver', --decode driver)") from exc
+    result, arrays = explain_chunk(model, images=forward(pixels), method=method, backend=backend, params=params,
+                                   targets=targets)
+    return result, {**arrays, "image_hashes": image_hashes(pixels)}

@@ -102,6 +102,10 @@ def _npz_paths(path: Path | None, ranked: int | None) -> list[Path]:
 @click.option("--dtype", "maps_dtype", type=click.Choice(["float32", "float16"]), default="float32", show_default=True,
               help="With --out: the maps' dtype in the store. float16 halves the bytes; each value is within 2^-11 of "
                    "it relative to its magnitude (2^-25 absolute below 6.1e-5); a map beyond +-65504 is an error.")
+@click.option("--decode", type=click.Choice(["auto", "driver", "workers"]), default="auto", show_default=True,
+              help="With --out on Ray: where image files are decoded. auto: by the workers when Ray runs on this "
+                   "machine (only file names travel to them); driver: here (the pixels travel); workers: a cluster "
+                   "whose workers read the same files (a shared disk).")
 @engine_options
 @figure_options
 @output_options
@@ -122,8 +126,9 @@ def explain_command(**o: Any) -> None:
     ranked = o["ranked_outputs"]
     if o["zarr_out"] is not None:
         return _bulk(o)
-    if o["engine"] != "local" or o["address"] or o["workers"] or o["maps_dtype"] != "float32":
-        raise InputError("--engine, --address, --workers and --dtype run a bulk explanation: add --out MAPS.zarr")
+    if o["engine"] != "local" or o["address"] or o["workers"] or o["maps_dtype"] != "float32" or o["decode"] != "auto":
+        raise InputError("--engine, --address, --workers, --dtype and --decode run a bulk explanation: add --out "
+                         "MAPS.zarr")
     npz_paths = _checked_outputs(o, ranked)
     method = o["method"]
     if method == "activations":
@@ -304,7 +309,7 @@ def _bulk(o: dict[str, Any]) -> None:
                                  backend=backend, preprocess=scheme.name, chunk_size=o["chunk_size"],
                                  engine=o["engine"], address=o["address"], workers=o["workers"],
                                  overwrite=o["overwrite"], progress=progress, to_grey=o["to_grey"], source=spec,
-                                 log=log, dtype=o["maps_dtype"], **params)
+                                 log=log, dtype=o["maps_dtype"], decode=o["decode"], **params)
     except KeyboardInterrupt:
         if bar is not None:
             bar.__exit__(None, None, None)
@@ -321,4 +326,7 @@ def _bulk(o: dict[str, Any]) -> None:
         + f"), {result.images_per_second:.1f} images/s on "
         f"{result.engine.get('engine')}"
         + (f" ({result.steady_images_per_second:.1f} images/s after a start-up of {result.startup_seconds:.1f} s)"
-           if result.steady_images_per_second else ""))
+           if result.steady_images_per_second else "")
+        + (f"; per image {result.traffic['to_workers'] / 1024:.1f} KiB to the workers (images decoded on the "
+           f"{result.traffic['decode']}), {result.traffic['from_workers'] / 1024:.1f} KiB back"
+           if result.traffic else ""))

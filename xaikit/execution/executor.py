@@ -25,6 +25,8 @@ class Executor(ABC):
     """
 
     name = "executor"
+    #: Whether tasks run in other processes (their arguments and results are copied there and back).
+    remote = False
 
     @property
     @abstractmethod

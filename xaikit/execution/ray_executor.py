@@ -94,6 +94,7 @@ class RayExecutor(Executor):
     """
 
     name = "ray"
+    remote = True
 
     def __init__(self, address: str | None = None, *, workers: int | None = None, cpus_per_worker: float = 1.0,
                  gpus_per_worker: float = 0.0, depth: int = 2) -> None:
