@@ -9,8 +9,10 @@ Cases (ratios measured in one run; ``xaikit speed --only engine`` / ``--only bul
     start-up (first run minus second) is reported apart.
 ``bulk``
     2,000 zoo images (PNG files) explained into a Zarr store with Grad-CAM and SmoothGrad:
-    local engine, Ray with 1 and 2 workers, against one ``explain`` call on the same
-    images in memory (pixels already decoded, explainer traced). Two ratios: the whole
+    local engine, Ray with 1 and 2 workers (the workers decode the files; and again with
+    the driver decoding and sending the pixels), against one ``explain`` call on the same
+    images in memory (pixels already decoded, explainer traced). The bytes per image that
+    travelled to and from the workers are in each Ray run's detail. Two ratios: the whole
     run's (with its start-up: engine, explainer build and tracing, first chunk) and the
     steady streaming rate after the first chunk, which a long run approaches.
 ``bulk_memory``
@@ -146,15 +148,21 @@ def _bulk_case(case: Any) -> dict[str, Any]:
             try:
                 warm = explain_to_zarr(f"zoo:{BULK_MODEL}", folder, Path(tmp) / f"rw{workers}.zarr", case.method,
                                        chunk_size=chunk, engine=engine, **stored, **params)
-                res = explain_to_zarr(f"zoo:{BULK_MODEL}", folder, Path(tmp) / f"r{workers}.zarr", case.method,
-                                      chunk_size=chunk, engine=engine, **stored, **params)
+                runs = {f"ray-{workers}": explain_to_zarr(f"zoo:{BULK_MODEL}", folder, Path(tmp) / f"r{workers}.zarr",
+                                                          case.method, chunk_size=chunk, engine=engine, **stored,
+                                                          **params)}
+                # the same with the pixels decoded by the driver and sent (what a cluster without a shared disk does)
+                runs[f"ray-{workers}-driver-decodes"] = explain_to_zarr(
+                    f"zoo:{BULK_MODEL}", folder, Path(tmp) / f"rd{workers}.zarr", case.method, chunk_size=chunk,
+                    engine=engine, decode="driver", **stored, **params)
             finally:
                 engine.close()
                 ray.shutdown()
-            out[f"ray-{workers}"] = res.images_per_second
-            steady[f"ray-{workers}"] = res.steady_images_per_second
-            detail[f"ray-{workers}"] = {"ray_init": init, "first_run_seconds": warm.seconds, "seconds": res.seconds,
-                                        "startup_seconds": res.startup_seconds}
+            for name, res in runs.items():
+                out[name] = res.images_per_second
+                steady[name] = res.steady_images_per_second
+                detail[name] = {"ray_init": init, "first_run_seconds": warm.seconds, "seconds": res.seconds,
+                                "startup_seconds": res.startup_seconds, "traffic": res.traffic}
         maps_mb = sum(f.stat().st_size for f in (Path(tmp) / "local.zarr" / "maps").rglob("*") if f.is_file()) / 2**20
         shutil.rmtree(folder, ignore_errors=True)
     seconds = {k: 1.0 / v for k, v in out.items()}  # seconds per image
@@ -225,6 +233,13 @@ def distributed_summary(records: list[dict[str, Any]]) -> list[str]:
                              f"{startup:.2f} s) | {c['n']} | {sp['local']:.0f} | {sp['ray-1']:.0f} | "
                              f"{sp['ray-2']:.0f} | "
                              + ", ".join(f"{k} {x:.2f}x" for k, x in v["steady_ratio"].items()) + " |")
+            moved = {k: d["traffic"] for k, d in v["detail"].items() if d.get("traffic")}
+            if moved:
+                lines.append(f"| bulk {c['method']}{as_f16} bytes per image to / from the Ray workers | {c['n']} | - | "
+                             + " | ".join(f"{moved[k]['to_workers']:.0f} / {moved[k]['from_workers']:.0f}"
+                                          if k in moved else "-" for k in ("ray-1", "ray-2"))
+                             + " | " + ", ".join(f"{k}: {t['to_workers']:.0f} / {t['from_workers']:.0f} (decoded on "
+                                                 f"the {t['decode']})" for k, t in moved.items()) + " |")
         elif c["kind"] == "bulk_memory":
             p = v["peaks"]
             peaks = " / ".join(f"{x['peak_mb']:.0f}" for x in p.values())
