@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import subprocess
 import sys
@@ -255,7 +256,7 @@ def test_broken_plugin_is_a_warning_and_missing_dependency_names_the_extra(monke
                                 requires=("surely_not_installed_module_xyz",), extra="fake")
     eps = [_FakeEntryPoint("broken", "broken_pkg:BACKEND", error=ImportError("boom")),
            _FakeEntryPoint("fake", "fake_pkg:BACKEND", obj=spec)]
-    monkeypatch.setattr(registry.importlib.metadata, "entry_points", lambda group: eps)
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: eps)  # what xaikit.plugins reads
     registry.refresh()
     try:
         with warnings.catch_warnings(record=True) as caught:

@@ -1,18 +1,17 @@
-"""The result types shared by every method and backend.
+"""The result type of every method and backend: :class:`Explanation` (and :class:`RankedExplanations`).
 
 :class:`Explanation` holds attribution maps and everything needed to interpret or
-reproduce them; :class:`Activations` holds feature maps. Both are plain NumPy
-containers: no framework object is kept, so results can be saved, compared across
-backends and loaded on a machine without TensorFlow.
+reproduce them; :class:`~xaikit.activations.Activations` (re-exported here) holds feature
+maps. Both are plain NumPy containers: no framework object is kept, so results can be
+saved, compared across backends and loaded on a machine without TensorFlow. Their file
+format's rules are in :mod:`xaikit.result_format`, their pictures in :mod:`xaikit.viz`.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import math
 import os
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -27,9 +26,18 @@ from ._display import (
     map_offset,
     normalize_maps,
 )
-from ._npz import DEFAULT_MAX_BYTES, ArrayChecks, ArraysInMemory, NpzReader
+from ._npz import DEFAULT_MAX_BYTES, NpzReader
+from .activations import Activations
 from .atomic_files import atomic_write_bytes
-from .errors import InputError
+from .result_format import (
+    FORMAT_VERSION,
+    before_saving,
+    check_explanation,
+    describe_array,
+    meta_bytes,
+    saved_extra,
+    to_jsonable,
+)
 
 __all__ = [
     "NORMALIZE_MODES",
@@ -42,40 +50,12 @@ __all__ = [
     "has_negative_values",
     "map_offset",
     "normalize_maps",
+    "describe_array",
     "to_jsonable",
 ]
 
-FORMAT_VERSION = 1
-
 #: Images an :class:`Explanation` keeps for its notebook display (:attr:`Explanation.preview_images`).
 PREVIEW_IMAGES = 4
-def describe_array(value: np.ndarray) -> Any:
-    """How a result records an array parameter: its values if it has at most 16, else
-    ``{"array_shape", "dtype", "sha256_16", "mean"}``. Backends that need a key for the
-    array (e.g. to reuse work done on a background) use this record, so the array is
-    hashed once per call."""
-    if value.size <= 16:
-        return value.tolist()
-    import hashlib
-
-    digest = hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()[:16]
-    return {"array_shape": list(value.shape), "dtype": str(value.dtype), "sha256_16": digest,
-            "mean": float(np.mean(value)) if np.issubdtype(value.dtype, np.number) else None}
-
-
-def to_jsonable(value: Any) -> Any:
-    """Convert parameter values to JSON; arrays are summarised (shape, dtype, checksum)."""
-    if isinstance(value, Mapping):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return describe_array(value)
-    if isinstance(value, np.generic):
-        return value.item()
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return repr(value)
 
 
 @dataclass(frozen=True, eq=False)
@@ -275,7 +255,7 @@ class Explanation:
         the outputs' classes). Only ``load``'s memory bound is not checked: a file larger
         than ``max_bytes`` loads with a larger ``max_bytes``.
         """
-        extras = {key: _saved_extra(path, key, value) for key, value in self.extras.items()}
+        extras = {key: saved_extra(path, key, value) for key, value in self.extras.items()}
         arrays: dict[str, np.ndarray] = {
             "attributions": self.attributions,
             "targets": self.targets,
@@ -301,8 +281,8 @@ class Explanation:
             "layout": self.layout,
             "target": self.target,
         }
-        arrays["__meta__"] = _meta_bytes(meta)
-        _check_explanation(_before_saving(path, "Explanation", arrays), json.loads(arrays["__meta__"].tobytes()))
+        arrays["__meta__"] = meta_bytes(meta)
+        check_explanation(before_saving(path, "Explanation", arrays), json.loads(arrays["__meta__"].tobytes()))
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **arrays)
         return atomic_write_bytes(path, buffer.getvalue(), overwrite=overwrite)
@@ -332,7 +312,7 @@ class Explanation:
         """
         with NpzReader(path, what="xaikit Explanation file", max_bytes=max_bytes) as npz:
             meta = npz.read_json("__meta__")
-            fields = _check_explanation(npz, meta)
+            fields = check_explanation(npz, meta)
             optional = {name: npz.read(name) if name in npz else None
                         for name in ("layer_attributions", "channel_attributions")}
             return cls(
@@ -384,234 +364,3 @@ class RankedExplanations(list):  # type: ignore[type-arg]
         from .viz.notebook import ranked_html
 
         return ranked_html(self)
-
-
-# --------------------------------------------------------------------------- the file format's rules
-def _meta_bytes(meta: dict[str, Any]) -> np.ndarray:
-    """The metadata as stored: JSON (NaN and infinities as JavaScript writes them) in a uint8 array."""
-    return np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
-
-
-def _before_saving(path: str | os.PathLike[str], kind: str, arrays: dict[str, np.ndarray]) -> ArraysInMemory:
-    """The arrays about to be written to ``path``, checked as loading will check them (an InputError if not)."""
-    def error(problem: str) -> InputError:
-        return InputError(f"this {kind} cannot be saved to {path}: {problem} (load() would refuse the file; "
-                          f"a file holds arrays of numbers or booleans and JSON metadata: fix the field, e.g. with "
-                          f"dataclasses.replace)")
-
-    return ArraysInMemory(arrays, error)
-
-
-def _saved_extra(path: str | os.PathLike[str], key: Any, value: Any) -> np.ndarray:
-    """``np.asarray(value)`` of an extra about to be saved; an InputError if it is not one array or its name would
-    not come back (a zip member's name ends at a NUL character; a name that is not a string comes back as one)."""
-    if not isinstance(key, str) or "\x00" in key:
-        raise InputError(f"this Explanation cannot be saved to {path}: its extras name {key!r} would not be read "
-                         "back as it is; name extras with strings without NUL characters")
-    try:
-        return np.asarray(value)
-    except ValueError as exc:  # ragged lists
-        raise InputError(f"this Explanation cannot be saved to {path}: its extras {key!r} is not an array of "
-                         f"numbers ({exc})") from None
-
-
-def _check_explanation(src: ArrayChecks, meta: Any) -> dict[str, Any]:
-    """The rules of an Explanation file, on a file being read or arrays being written; its metadata fields.
-
-    ``src`` names the arrays and their headers; ``meta`` is the metadata as read back
-    from its JSON. Raises ``src.error(problem)`` at the first rule broken.
-    """
-    _check_meta_record(src, meta, "xaikit.Explanation")
-    fields = _meta_fields(src, meta, method=str, backend=str, params=dict, elapsed=(int, float),
-                          score=str, layer=(str, type(None)), info=(dict, type(None)), target=(str, type(None)))
-    target = fields["target"]  # a score function's description; None: class indices
-    n = src.require("attributions", ndim=3, dtype=np.float32).shape[0]
-    out_shape = _require_rows(src, "outputs", n, kinds="f", ndim=None if target is not None else 2)
-    if len(out_shape) < 2:
-        raise src.error(f"the array 'outputs' has shape {out_shape}; it must be (N, K) or (N, ...)")
-    n_out = out_shape[1]
-    for name in ("targets", "predictions"):
-        _require_rows(src, name, n, kinds="iu", ndim=1)
-    if "layer_attributions" in src:
-        _require_rows(src, "layer_attributions", n, kinds="f", ndim=3, dtype=np.float32)
-    if "channel_attributions" in src:
-        _require_rows(src, "channel_attributions", n, kinds="f", ndim=4, dtype=np.float32)
-    for name in src.headers:
-        if name.startswith("extras/"):
-            src.require(name)
-    n_classes = 2 if n_out == 1 else n_out
-    # A score function's targets are not class indices (-1); a non-classifier's predictions neither.
-    checked = ("targets", "predictions") if target is None else ("predictions",) if len(out_shape) == 2 else ()
-    for name in checked:
-        values = src.read(name)
-        if values.size and (values.min() < 0 or values.max() >= n_classes):
-            raise src.error(f"the {name} must be class indices in [0, {n_classes}) for outputs of width "
-                            f"{n_out}; got values from {values.min()} to {values.max()}")
-    fields["elapsed"] = float(fields["elapsed"])
-    fields["info"] = fields["info"] or {}
-    fields["layout"] = _layout(src, meta)
-    return fields
-
-
-def _layout(npz: ArrayChecks, meta: dict[str, Any]) -> str:
-    """The layout a file records (files written before layouts existed are channels last)."""
-    layout = meta.get("layout", "NHWC")
-    if layout not in ("NHWC", "NCHW"):
-        raise npz.error(f"its metadata 'layout' must be 'NHWC' or 'NCHW'; got {layout!r}")
-    return layout
-
-
-def _check_meta_record(npz: ArrayChecks, meta: Any, kind: str) -> dict[str, Any]:
-    """``meta`` (the ``__meta__`` JSON of a file), checked to describe a ``kind`` this version reads."""
-    if not isinstance(meta, dict) or "format" not in meta:
-        raise npz.error("its metadata is not an xaikit metadata record")
-    if meta["format"] != kind:
-        raise npz.error(f"it holds {meta['format']!r}, not {kind!r}")
-    version = meta.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise npz.error(f"its format_version is {version!r}; expected a positive integer")
-    if version > FORMAT_VERSION:
-        raise npz.error(f"it was written in format version {version} by a newer xaikit; this one reads up to "
-                        f"{FORMAT_VERSION}: upgrade xaikit")
-    return meta
-
-
-def _meta_fields(npz: ArrayChecks, meta: dict[str, Any], **types: Any) -> dict[str, Any]:
-    """``meta[name]`` for each name, checked against its type(s); a type tuple with NoneType makes it optional."""
-    out = {}
-    for name, kinds in types.items():
-        kinds = kinds if isinstance(kinds, tuple) else (kinds,)
-        value = meta.get(name)
-        if name not in meta and type(None) not in kinds:
-            raise npz.error(f"its metadata has no {name!r}")
-        if not isinstance(value, kinds) or isinstance(value, bool):
-            wanted = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
-            raise npz.error(f"its metadata {name!r} is {type(value).__name__} {str(value)[:60]!r}; expected {wanted}")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise npz.error(f"its metadata {name!r} is {value}; expected a finite number")
-        out[name] = value
-    return out
-
-
-def _require_rows(npz: ArrayChecks, name: str, n: int | None, **kwargs: Any) -> tuple[int, ...]:
-    """The shape of ``name`` (checked as by :meth:`ArrayChecks.require`), which must have ``n`` rows (if given)."""
-    shape = npz.require(name, **kwargs).shape
-    if n is not None and shape[0] != n:
-        raise npz.error(f"the array {name!r} has {shape[0]} rows for {n} images (shape {shape})")
-    return shape
-
-
-class Activations(Mapping[str, np.ndarray]):
-    """Feature maps of chosen layers: an ordered mapping ``layer name -> (N, h, w, C)``.
-
-    Layers come in model order. Values are float32 arrays; layers whose output is not
-    spatial (Dense, Flatten) are kept with their own shape ``(N, ...)`` only if asked
-    for by name.
-
-    Attributes
-    ----------
-    backend : str
-    elapsed : float
-        Seconds spent extracting.
-    params : dict
-        Effective parameters (``layers``, ``batch_size``).
-    outputs : numpy.ndarray or None
-        Model outputs for the images, when the backend computed them on the way.
-    layout : str
-        ``"NHWC"`` (Keras: maps ``(N, h, w, C)``) or ``"NCHW"`` (PyTorch: ``(N, C, h, w)``):
-        the model's own layout, kept so that the maps are what the framework gives.
-    """
-
-    def __init__(self, maps: Mapping[str, np.ndarray], *, backend: str, elapsed: float,
-                 params: Mapping[str, Any] | None = None, outputs: np.ndarray | None = None,
-                 info: Mapping[str, Any] | None = None, layout: str = "NHWC") -> None:
-        self._maps = {str(k): np.asarray(v, dtype=np.float32) for k, v in maps.items()}
-        self.backend = backend
-        self.elapsed = float(elapsed)
-        self.params = to_jsonable(dict(params or {}))
-        self.outputs = outputs
-        self.info = to_jsonable(dict(info or {}))
-        self.layout = layout
-
-    def __getitem__(self, layer: str) -> np.ndarray:
-        try:
-            return self._maps[layer]
-        except KeyError:
-            raise KeyError(f"no activations for layer {layer!r}; available: {list(self._maps)}") from None
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._maps)
-
-    def __len__(self) -> int:
-        return len(self._maps)
-
-    @property
-    def layers(self) -> list[str]:
-        """Layer names in model order."""
-        return list(self._maps)
-
-    def __repr__(self) -> str:
-        shapes = ", ".join(f"{k}: {v.shape}" for k, v in list(self._maps.items())[:6])
-        more = ", ..." if len(self._maps) > 6 else ""
-        return f"Activations(backend={self.backend!r}, {{{shapes}{more}}})"
-
-    def plot(self, *, image_index: int = 0, layers: str | list[str] | None = None, max_channels: int | None = 32,
-             **kwargs: Any) -> Any:
-        """Every spatial layer's channels (at most ``max_channels`` each) for one image, as a matplotlib Figure.
-
-        See :func:`xaikit.viz.activation_grid` for the keyword arguments; for many layers
-        or channels, :func:`xaikit.viz.activation_pages` splits the picture into pages.
-        """
-        from .viz.activation_figures import activation_grid
-
-        return activation_grid(self, layers, image_index=image_index, max_channels=max_channels, **kwargs)
-
-    def _repr_html_(self) -> str:
-        from .viz.notebook import activations_html
-
-        return activations_html(self)
-
-    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
-        """Write to ``.npz`` atomically (layer order kept in the metadata).
-
-        What :meth:`load` would refuse is refused here first (an
-        :class:`~xaikit.errors.InputError`), before anything is written.
-        """
-        arrays = {f"layer/{i}": v for i, v in enumerate(self._maps.values())}
-        if self.outputs is not None:
-            arrays["outputs"] = np.asarray(self.outputs)
-        meta = {"format": "xaikit.Activations", "format_version": FORMAT_VERSION, "layers": list(self._maps),
-                "backend": self.backend, "elapsed": self.elapsed, "params": to_jsonable(self.params),
-                "info": to_jsonable(self.info), "layout": self.layout}
-        arrays["__meta__"] = _meta_bytes(meta)
-        _check_activations(_before_saving(path, "Activations", arrays), json.loads(arrays["__meta__"].tobytes()))
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, **arrays)
-        return atomic_write_bytes(path, buffer.getvalue(), overwrite=overwrite)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str], *, max_bytes: int | None = DEFAULT_MAX_BYTES) -> Activations:
-        """Read a file written by :meth:`save`; checked as :meth:`Explanation.load` checks its files."""
-        with NpzReader(path, what="xaikit Activations file", max_bytes=max_bytes) as npz:
-            meta = npz.read_json("__meta__")
-            fields = _check_activations(npz, meta)
-            maps = {name: npz.read(f"layer/{i}") for i, name in enumerate(fields.pop("layers"))}
-            outputs = npz.read("outputs") if "outputs" in npz else None
-        return cls(maps, outputs=outputs, **fields)
-
-
-def _check_activations(src: ArrayChecks, meta: Any) -> dict[str, Any]:
-    """The rules of an Activations file (as :func:`_check_explanation`); its metadata fields."""
-    _check_meta_record(src, meta, "xaikit.Activations")
-    fields = _meta_fields(src, meta, layers=list, backend=str, elapsed=(int, float), params=dict,
-                          info=(dict, type(None)))
-    layers = fields["layers"]
-    if not all(isinstance(name, str) for name in layers) or len(set(layers)) != len(layers):
-        raise src.error("its metadata 'layers' must be a list of distinct layer names")
-    shapes = [src.require(f"layer/{i}", dtype=np.float32).shape for i in range(len(layers))]
-    if any(not shape for shape in shapes) or len({shape[0] for shape in shapes}) > 1:
-        raise src.error(f"the layer arrays must be (N, ...) with the same N; got shapes {shapes[:8]}")
-    if "outputs" in src:
-        _require_rows(src, "outputs", shapes[0][0] if shapes else None, kinds="f", ndim=2)
-    fields["layout"] = _layout(src, meta)
-    return fields

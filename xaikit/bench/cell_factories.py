@@ -29,8 +29,9 @@ QUALITY_MAP_METRICS = tuple(m for m in METRICS if m not in ("randomisation", "ag
 
 
 #: Core modules whose code shapes every explanation (validation, targets, upsampling).
-_CORE = ("xaikit.explainer", "xaikit.explanation", "xaikit.kernels", "xaikit.methods", "xaikit.catalogue",
-         "xaikit.spec", "xaikit.engine", "xaikit.validation", "xaikit._api")
+_CORE = ("xaikit.explainer", "xaikit.configurable", "xaikit.described", "xaikit.param_resolution",
+         "xaikit.result_checks", "xaikit.explanation", "xaikit.result_format", "xaikit.kernels", "xaikit.methods",
+         "xaikit.catalogue", "xaikit.spec", "xaikit.engine", "xaikit.validation", "xaikit._api")
 
 
 def backend_code(backend: str) -> str:
