@@ -13,11 +13,19 @@ Pages hold placeholders that this hook replaces while the site is built:
     The parameters of one method in every backend that implements it, with their
     defaults and meanings, from the method catalogue (:mod:`xaikit.catalogue`) and each
     adapter's declared differences.
+``<!-- xaikit:methods-index -->``
+    The index of the methods (``docs/methods/index.md``): one row per method, from its schema's
+    :class:`~xaikit.catalogue.DocsEntry` (what it computes, its passes, its paper) and its sign.
 ``<!-- xaikit:method-table -->``
     Which backend implements which method, from the catalogue and the registered backends
     (a native backend offers every method its engine's capabilities cover).
 ``<!-- xaikit:gallery -->``
     The gallery, from ``docs/gallery.py`` (each picture with the command that made it).
+
+The navigation's Methods section is generated too (:func:`on_config`): ``mkdocs.yml`` lists only
+``methods/index.md`` there, and the hook adds one entry per method of the catalogue, titled with its
+schema's ``DocsEntry.label``, in :data:`METHODS_ORDER`. A method is thus documented by its page,
+``docs/methods/<id>.md`` (:func:`method_page`), and its schema, nothing else.
 
 A placeholder that cannot be filled (an unknown method, a parameter without a glossary
 entry) raises, so ``mkdocs build --strict`` fails rather than publishing a stale page.
@@ -37,7 +45,13 @@ from typing import Any
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 
-# ----------------------------------------------------------------------------- entry point
+# ----------------------------------------------------------------------------- entry points
+
+
+def on_config(config: Any, **kwargs: Any) -> Any:
+    """The navigation's Methods section: ``methods/index.md``, then every method's page (:func:`methods_nav`)."""
+    fill_methods_nav(config["nav"])
+    return config
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any, **kwargs: Any) -> str:
@@ -50,6 +64,7 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any, **kwargs
     markdown = markdown.replace("<!-- xaikit:api -->", api_reference())
     markdown = markdown.replace("<!-- xaikit:gallery -->", gallery())
     markdown = markdown.replace("<!-- xaikit:method-table -->", method_table())
+    markdown = markdown.replace("<!-- xaikit:methods-index -->", methods_index())
     markdown = re.sub(r"<!-- xaikit:params ([\w+\-]+) -->", lambda m: method_parameters(m.group(1)), markdown)
     left = re.findall(r"<!-- xaikit:[^>]*-->", markdown)
     if left:
@@ -395,6 +410,66 @@ def method_parameters(method: str) -> str:
 def method_page(method: str) -> str:
     """The docs page of a method id (``gradcam++`` -> ``gradcam-plus-plus.md``)."""
     return method.replace("++", "-plus-plus").replace("_", "-") + ".md"
+
+
+#: The order of the methods' pages in the navigation and of their rows in the index, as they were listed by hand;
+#: a method not named here comes after them, in catalogue order (:data:`xaikit.catalogue.METHODS`).
+METHODS_ORDER: tuple[str, ...] = (
+    "activations", "occlusion", "gradcam", "gradcam++", "vanilla_gradients", "gradient_x_input", "smoothgrad",
+    "integrated_gradients", "expected_gradients", "xgradcam", "hirescam", "layercam", "scorecam", "ablationcam",
+    "eigencam", "eigengradcam", "guided_backprop", "deconvnet", "guided_gradcam", "deeplift", "deepliftshap", "lrp",
+    "layer_conductance", "vargrad", "squaregrad", "rise", "kernel_shap", "lime", "sobol", "attention_rollout",
+    "generic_attention", "partition_shap",
+)
+
+
+def documented_methods() -> list[tuple[str, Any]]:
+    """``(id, DocsEntry)`` of every method of the catalogue in :data:`METHODS_ORDER`; a method without its
+    ``DocsEntry`` or its page raises."""
+    import xaikit  # noqa: F401 - the methods declared with their classes join the catalogue
+    from xaikit.catalogue import METHODS
+
+    rank = {m: i for i, m in enumerate(METHODS_ORDER)}
+    ordered = sorted(METHODS, key=lambda m: rank.get(m, len(rank)))  # stable: catalogue order after the list
+    out = []
+    for method in ordered:
+        schema = METHODS[method]
+        if schema.docs is None:
+            raise ValueError(f"method {method!r} has no docs=DocsEntry(label, computes, passes, paper) in its "
+                             "MethodSchema (its navigation title and its row of docs/methods/index.md)")
+        page = method_page(method)
+        if not (DOCS / "methods" / page).is_file():
+            raise ValueError(f"method {method!r} has no page docs/methods/{page}")
+        out.append((method, schema.docs))
+    return out
+
+
+def methods_nav() -> list[dict[str, str]]:
+    """The navigation entries of the methods' pages, ``{label: "methods/<page>"}``, after ``methods/index.md``."""
+    return [{entry.label: f"methods/{method_page(method)}"} for method, entry in documented_methods()]
+
+
+def fill_methods_nav(nav: list[Any]) -> None:
+    """Complete the ``Methods`` section of ``nav`` (``mkdocs.yml``'s, holding only ``methods/index.md``) with
+    :func:`methods_nav`."""
+    sections = [item["Methods"] for item in nav if isinstance(item, dict) and "Methods" in item]
+    if len(sections) != 1 or sections[0] != ["methods/index.md"]:
+        raise ValueError("mkdocs.yml: the nav needs one 'Methods' section holding only methods/index.md; the "
+                         "methods' pages are added from the catalogue by docs/hooks.py")
+    sections[0].extend(methods_nav())
+
+
+def methods_index() -> str:
+    """The table of ``docs/methods/index.md``: a row per method (links relative to ``docs/methods/``)."""
+    from xaikit.catalogue import METHODS
+
+    rows = ["| id | what it computes | model passes per image (native) | signed | paper |", "|---|---|---|---|---|"]
+    for method, entry in documented_methods():
+        schema = METHODS[method]
+        signed = "—" if schema.kind != "attribution" else ("yes" if schema.signed else "no")
+        rows.append(f"| [`{method}`]({method_page(method)}) | {entry.computes} | {entry.passes} | {signed} | "
+                    f"{entry.paper} |")
+    return "\n".join(rows) + "\n"
 
 
 def method_table() -> str:

@@ -120,6 +120,24 @@ def test_builtin_suites_parse():
     assert {repr(m.params.get("layer")) for m in eg} == {"{'input_of': 7}", "{'input_of': 14}"}
 
 
+def test_every_other_method_entry():
+    """``method = "*"``: at its place, every CNN attribution method the other entries do not name (a method added
+    to the catalogue joins such a suite with no edit)."""
+    from xaikit.catalogue import ATTENTION_METHODS, ATTRIBUTION_METHODS
+
+    models = [{"zoo": "shapes_cnn4"}]
+    cfg = parse_config({"models": models, "methods": [{"method": "rise", "params": {"n_samples": 8}},
+                                                      {"method": "*"}, {"method": "gradcam"}]})
+    others = [m for m in ATTRIBUTION_METHODS if m not in ATTENTION_METHODS and m not in ("rise", "gradcam")]
+    assert [m.method for m in cfg.methods] == ["rise", *others, "gradcam"]
+    assert cfg.methods[0].params == {"n_samples": 8}
+    assert cfg.methods[1].params == {} and cfg.methods[1].label == others[0]
+    with pytest.raises(ConfigError, match="may be given once"):
+        parse_config({"models": models, "methods": [{"method": "*"}, {"method": "*"}]})
+    with pytest.raises(ConfigError, match="unknown key"):
+        parse_config({"models": models, "methods": [{"method": "*", "params": {"seed": 1}}]})
+
+
 @pytest.mark.parametrize("text, message", [
     ("[suite]\nname = 1\n", "name must be a string"),
     ("[suite]\nn_images = \"ten\"\n", "n_images must be an integer"),

@@ -46,6 +46,9 @@ unknown name raises :class:`ConfigError` naming the file, the table and the fix.
     method = "occlusion"
     params = { patch_size = 8, baseline = { pixel = "grey" } }   # grey in every model's input units
 
+    [[methods]]
+    method = "*"              # every other method of the catalogue (attention methods apart), with its defaults
+
 Values that depend on the model's input range are given in pixels and follow each
 model's preprocessing (:func:`xaikit.preprocessing.pixel_input`), so one suite fits
 [0, 1], [-1, 1] and caffe inputs alike:
@@ -306,6 +309,33 @@ def _method(data: Any, index: int, origin: str) -> MethodEntry:
     return MethodEntry(method, label, backends, params, backend_params, models, ranked)
 
 
+#: The ``method`` of a ``[[methods]]`` entry standing for every other method of the catalogue that applies to CNNs.
+EVERY_OTHER = "*"
+
+
+def _methods(raw: list[Any], origin: str) -> tuple[MethodEntry, ...]:
+    """The ``[[methods]]`` entries; ``method = "*"`` stands, at its place, for every attribution method of the
+    catalogue the other entries do not name, transformers' attention methods apart, in catalogue order, with their
+    defaults (a suite of every method needs no edit when a method is added)."""
+    from ..catalogue import ATTENTION_METHODS, ATTRIBUTION_METHODS
+
+    every = [i for i, m in enumerate(raw) if isinstance(m, Mapping) and m.get("method") == EVERY_OTHER]
+    parsed = {i: _method(m, i, origin) for i, m in enumerate(raw) if i not in every}
+    named = {entry.method for entry in parsed.values()}
+    entries: list[MethodEntry] = []
+    for i, data in enumerate(raw):
+        if i in parsed:
+            entries.append(parsed[i])
+            continue
+        r = TableReader(data, f"[[methods]] #{i + 1} ({EVERY_OTHER})", origin)
+        r.get("method", str, required=True)
+        r.finish(["method"])
+        if len(every) > 1:
+            raise r.error(f"method = \"{EVERY_OTHER}\" (every other method) may be given once.")
+        entries += [MethodEntry(m, m) for m in ATTRIBUTION_METHODS if m not in ATTENTION_METHODS and m not in named]
+    return tuple(entries)
+
+
 def _check_backends(config: SuiteConfig, origin: str) -> None:
     """Backend names must be registered (installed or not: a missing one is skipped with a note)."""
     from ..registry import discover_backends
@@ -356,7 +386,7 @@ def parse_config(data: Mapping[str, Any], *, origin: str = "<config>", base: str
     if not isinstance(methods_raw, list) or not methods_raw:
         raise ConfigError(f"{origin}: no methods: add at least one [[methods]] table, e.g.\n\n"
                           "[[methods]]\nmethod = \"gradcam\"")
-    methods = tuple(_method(m, i, origin) for i, m in enumerate(methods_raw))
+    methods = _methods(methods_raw, origin)
     labels = [m.label for m in methods]
     dup = sorted({lab for lab in labels if labels.count(lab) > 1})
     if dup:

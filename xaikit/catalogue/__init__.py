@@ -27,13 +27,14 @@ from typing import Any, overload
 from ..errors import UnknownNameError
 from .entries import CATALOGUE_ORDER, ENTRIES
 from .params import KINDS, SHARED, Param, param_table, shared
-from .schema import CAPABILITIES, PASS_KINDS, VIEWS, ExampleImages, FloorPlan, MethodSchema
+from .schema import CAPABILITIES, PASS_KINDS, VIEWS, DocsEntry, ExampleImages, FloorPlan, MethodSchema
 
 __all__ = [
     "ATTENTION_METHODS",
     "ATTRIBUTION_METHODS",
     "CAPABILITIES",
     "COMMON_PARAMS",
+    "DocsEntry",
     "ENTRIES",
     "ExampleImages",
     "FloorPlan",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .params import Param, shared
 from .parts import SCORES, activations_floor, sample_forwards_floor
-from .schema import MethodSchema
+from .schema import DocsEntry, MethodSchema
 
 __all__ = ["ENTRIES", "CATALOGUE_ORDER"]
 
@@ -24,7 +24,8 @@ ENTRIES: tuple[MethodSchema, ...] = (
         "Zeiler & Fergus, 'Visualizing and Understanding Convolutional Networks', ECCV 2014; "
         "Chollet, 'Deep Learning with Python', 2017, sec. 5.4.1.",
         signed=True, cost="1 forward pass", kind="activations", params=shared("layers"),
-        needs=frozenset({"scores", "layers"}), floor_fn=activations_floor),
+        needs=frozenset({"scores", "layers"}), floor_fn=activations_floor,
+        docs=DocsEntry("Activations", "outputs of chosen layers", "1 forward", "Zeiler & Fergus 2014")),
     MethodSchema(
         "partition_shap", "Partition SHAP (shap's Partition explainer with an image masker)",
         "Owen values of a hierarchy of image regions for the target score: shap's Partition explainer splits the "
@@ -44,7 +45,10 @@ ENTRIES: tuple[MethodSchema, ...] = (
         needs=SCORES, core=False, floor_fn=sample_forwards_floor(lambda p: p["max_evals"], "masked images", extra=0),
         warmup={"max_evals": 3},
         formula="phi = Owen values of the game v(S) = S_t(x with the regions outside S masked), over shap's "
-                "binary partition tree of the pixels"),
+                "binary partition tree of the pixels",
+        docs=DocsEntry("Partition SHAP",
+                       "Owen values of a hierarchy of image regions (shap's Partition explainer; `shap` backend only)",
+                       "`max_evals` forward", "Lundberg & Lee 2017")),
 )
 
 #: How :data:`xaikit.catalogue.METHODS` lists the methods it knew when they were declared here (their docs, ``xaikit

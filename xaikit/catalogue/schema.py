@@ -14,7 +14,8 @@ from typing import Any
 
 from .params import Param
 
-__all__ = ["MethodSchema", "FloorPlan", "FloorContext", "ExampleImages", "PASS_KINDS", "CAPABILITIES", "VIEWS"]
+__all__ = ["MethodSchema", "DocsEntry", "FloorPlan", "FloorContext", "ExampleImages", "PASS_KINDS", "CAPABILITIES",
+           "VIEWS"]
 
 #: The kinds of pass a floor is made of (see :mod:`xaikit.bench.floor`).
 PASS_KINDS = ("forward", "forward_backward_input", "forward_backward_layer", "head_forward_backward")
@@ -83,6 +84,29 @@ class ExampleImages:
 
 
 @dataclass(frozen=True)
+class DocsEntry:
+    """How the docs list a method (in :attr:`MethodSchema.docs`): its navigation label and its row of the
+    methods' index (``docs/methods/index.md``), both generated from the catalogue by ``docs/hooks.py``.
+
+    Attributes
+    ----------
+    label : str
+        Its title in the site's navigation (``"Grad-CAM"``).
+    computes : str
+        What it computes, in a few words (``"feature maps weighted by their mean gradient, ReLU"``).
+    passes : str
+        The model passes per image of the native implementation, in short (``"1 forward + 1 backward"``).
+    paper : str
+        The paper, in short (``"Selvaraju et al. 2017"``).
+    """
+
+    label: str
+    computes: str
+    passes: str
+    paper: str
+
+
+@dataclass(frozen=True)
 class MethodSchema:
     """One method of the catalogue.
 
@@ -127,6 +151,9 @@ class MethodSchema:
         ``pool_a``, ``conv_b``; images of a few pixels): what the contract tests of every
         framework run (:meth:`examples`). An :class:`ExampleImages` stands for the caller's
         background images.
+    docs : DocsEntry or None
+        Its navigation label and its row of the docs' methods index (every method of the catalogue has one; the
+        docs build fails without).
     """
 
     id: str
@@ -145,6 +172,7 @@ class MethodSchema:
     formula: str = ""
     core: bool = True
     example_params: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    docs: DocsEntry | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         unknown = set(self.needs) - set(CAPABILITIES)

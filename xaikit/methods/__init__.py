@@ -1,9 +1,10 @@
 """The methods, written once on the engine primitives, each declared with its schema; and the catalogue's names.
 
 Adding a method: its kernel if any (:mod:`xaikit.kernels`), its class with its
-:class:`~xaikit.catalogue.MethodSchema` (``schema=``, with ``example_params`` for the tests) in
-a module imported here, and its docs page (``docs/methods/<id>.md``, listed in ``mkdocs.yml``
-and ``docs/methods/index.md``; ``tests/test_method_declarations.py`` checks them).
+:class:`~xaikit.catalogue.MethodSchema` (``schema=``, with ``example_params`` for the tests and
+``docs=DocsEntry(...)`` for the docs' navigation and index, which ``docs/hooks.py`` generates) in
+a module imported here, and its docs page (``docs/methods/<id>.md``); ``tests/test_method_declarations.py``
+checks them.
 
 Every native backend offers the method classes here, bound to its engine by the
 registry (:func:`xaikit.binding.get_method_class`), for every method whose catalogue

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..call_context import CallContext
-from ..catalogue import MethodSchema, Param
+from ..catalogue import DocsEntry, MethodSchema, Param
 from ..catalogue.parts import ATTENTION, attention_pass_floor
 from ..explainer import Attribution
 from ..kernels import chunks
@@ -63,7 +63,9 @@ class AttentionRollout(_AttentionMethod, schema=MethodSchema(
                       "set to 0 before the rollout (never the class token's attention to itself).",
                       low=0.0, high=0.99)),
         needs=ATTENTION, view="positive", floor_fn=attention_pass_floor(False),
-        formula="R = prod_l norm(0.5 fuse_h(A_l) + 0.5 I),  map = R[cls, patches]")):
+        formula="R = prod_l norm(0.5 fuse_h(A_l) + 0.5 I),  map = R[cls, patches]",
+        docs=DocsEntry("Attention rollout", "class token's attention to the patches through every block (transformers)",
+                       "1 forward", "Abnar & Zuidema 2020"))):
     """Attention rollout: the class token's attention to the patches, rolled out through every block.
 
     Per block the heads' weights are fused (``head_fusion``), the lowest
@@ -105,7 +107,10 @@ class GenericAttention(_AttentionMethod, schema=MethodSchema(
         signed=False, cost="1 forward + 1 backward pass (to the attention weights)",
         needs=ATTENTION | {"gradients"}, view="positive", floor_fn=attention_pass_floor(True),
         formula="A~_l = mean_h (dS_t/dA_l * A_l)^+,  R_l = R_{l-1} + A~_l R_{l-1},  R_0 = I,  "
-                "map = R_L[cls, patches]")):
+                "map = R_L[cls, patches]",
+        docs=DocsEntry("Generic attention explainability",
+                       "gradient-weighted attention propagated through the blocks (transformers)",
+                       "1 forward + 1 backward", "Chefer et al. 2021"))):
     """Chefer et al.'s generic attention explainability for self-attention (ViT).
 
     From :math:`R = I`, each block's attention :math:`A` weighted by the target score's

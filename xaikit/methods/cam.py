@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..call_context import CallContext
-from ..catalogue import MethodSchema, shared
+from ..catalogue import DocsEntry, MethodSchema, shared
 from ..catalogue.parts import (
     GRAD_CAM_PARAMS,
     GRADCAM_PAPER,
@@ -53,7 +53,9 @@ class GradCAM(EngineExplainer, schema=MethodSchema(
         signed=False, cost="1 forward + 1 backward pass (down to the layer)", params=GRAD_CAM_PARAMS,
         needs=LAYERS, layer="auto", view="positive", floor_fn=layer_gradients_floor,
         formula="L = ReLU(sum_k a_k A^k),  a_k = mean_ij dS_t/dA^k_ij",
-        example_params={"layer": "bn_relu"})):
+        example_params={"layer": "bn_relu"},
+        docs=DocsEntry("Grad-CAM", "feature maps weighted by their mean gradient, ReLU",
+                       "1 forward + 1 backward", "Selvaraju et al. 2017"))):
     """Grad-CAM: feature maps weighted by their mean gradient, rectified.
 
     :math:`L^c = \\mathrm{ReLU}(\\sum_k \\alpha_k^c A^k)` with
@@ -178,7 +180,9 @@ class GradCAMPlusPlus(GradCAM, schema=MethodSchema(
         "Deep Convolutional Networks', WACV 2018.",
         signed=False, cost="1 forward + 1 backward pass (down to the layer)", params=GRAD_CAM_PARAMS,
         needs=LAYERS, layer="auto", view="positive", floor_fn=layer_gradients_floor,
-        formula="w_k = sum_ij alpha_ij ReLU(g_ij),  alpha_ij = g^2 / (2 g^2 + sum_ab A_ab g^3)")):
+        formula="w_k = sum_ij alpha_ij ReLU(g_ij),  alpha_ij = g^2 / (2 g^2 + sum_ab A_ab g^3)",
+        docs=DocsEntry("Grad-CAM++", "Grad-CAM with higher-order pixel weights",
+                       "1 forward + 1 backward", "Chattopadhay et al. 2018"))):
     """Grad-CAM++: per-location weights from the second and third powers of the gradient.
 
     :math:`w_k^c = \\sum_{ij} \\alpha^{kc}_{ij} \\mathrm{ReLU}(\\partial S_c/\\partial A^k_{ij})`,
@@ -203,7 +207,9 @@ class XGradCAM(GradCAM, schema=MethodSchema(
         signed=False, cost="1 forward + 1 backward pass (down to the layer)", params=GRAD_CAM_PARAMS,
         needs=LAYERS, layer="auto", view="positive", floor_fn=layer_gradients_floor,
         formula="L = ReLU(sum_k w_k A^k),  w_k = sum_ij (A^k_ij / sum_ab A^k_ab) dS_t/dA^k_ij",
-        example_params={"layer": "bn_relu"})):
+        example_params={"layer": "bn_relu"},
+        docs=DocsEntry("XGrad-CAM", "Grad-CAM with activation-weighted gradient averages",
+                       "1 forward + 1 backward", "Fu et al. 2020"))):
     """XGrad-CAM: each channel's gradient averaged with the channel's normalised activations as weights.
 
     :math:`w_k = \\sum_{ij} \\frac{A^k_{ij}}{\\sum_{ab} A^k_{ab}} \\frac{\\partial S_c}{\\partial A^k_{ij}}`,
@@ -228,7 +234,9 @@ class HiResCAM(GradCAM, schema=MethodSchema(
         "networks', 2020 (arXiv:2011.08891).",
         signed=False, cost="1 forward + 1 backward pass (down to the layer)", params=GRAD_CAM_PARAMS,
         needs=LAYERS, layer="auto", view="positive", floor_fn=layer_gradients_floor,
-        formula="L = ReLU(sum_k dS_t/dA^k * A^k)")):
+        formula="L = ReLU(sum_k dS_t/dA^k * A^k)",
+        docs=DocsEntry("HiResCAM", "activations × gradient, location by location",
+                       "1 forward + 1 backward", "Draelos & Carin 2020"))):
     """HiResCAM: activations times the gradient location by location, summed over channels.
 
     :math:`L = \\mathrm{ReLU}(\\sum_k \\frac{\\partial S_c}{\\partial A^k} \\odot A^k)`. Where the
@@ -254,7 +262,9 @@ class LayerCAM(GradCAM, schema=MethodSchema(
         signed=False, cost="1 forward + 1 backward pass (down to the layer)", params=GRAD_CAM_PARAMS,
         needs=LAYERS, layer="auto", view="positive", floor_fn=layer_gradients_floor,
         formula="L = ReLU(sum_k ReLU(dS_t/dA^k) * A^k)",
-        example_params={"layer": "conv_b"})):
+        example_params={"layer": "conv_b"},
+        docs=DocsEntry("LayerCAM", "activations × positive gradient, location by location",
+                       "1 forward + 1 backward", "Jiang et al. 2021"))):
     """LayerCAM: activations times the positive part of the gradient, location by location.
 
     :math:`L = \\mathrm{ReLU}(\\sum_k \\mathrm{ReLU}(\\frac{\\partial S_c}{\\partial A^k}) \\odot A^k)`,
@@ -281,7 +291,9 @@ class EigenGradCAM(HiResCAM, schema=MethodSchema(
         floor_fn=layer_gradients_floor,
         formula="L = ReLU(M_c v_1),  M = dS_t/dA * A (hw x C) centred over locations,  v_1 its first right "
                 "singular vector",
-        example_params={"layer": "conv_b"})):
+        example_params={"layer": "conv_b"},
+        docs=DocsEntry("Eigen-Grad-CAM", "first principal component of the gradient-weighted activations",
+                       "1 forward + 1 backward", "Muhammad & Yeasin 2020"))):
     """Eigen-Grad-CAM: HiResCAM's gradient-weighted activations projected on their first principal component.
 
     :math:`L = \\mathrm{ReLU}(M_c v_1)` with :math:`M = \\frac{\\partial S_c}{\\partial A} \\odot A` as an
@@ -308,7 +320,9 @@ class GuidedGradCAM(GradCAM, schema=MethodSchema(
         params=shared("layer", "layer_layout", "channel_reduce"), needs=LAYERS | GUIDED, layer="auto",
         view="magnitude",
         floor_fn=guided_gradcam_floor, formula="A = guided_backprop(x) * up(Grad-CAM)",
-        example_params={"layer": "bn_relu"})):
+        example_params={"layer": "bn_relu"},
+        docs=DocsEntry("Guided Grad-CAM", "guided backpropagation × upsampled Grad-CAM",
+                       "2 forward + 2 backward", "Selvaraju et al. 2017"))):
     """Guided Grad-CAM: guided backpropagation times the upsampled Grad-CAM map, pixel by pixel.
 
     :math:`A = \\mathrm{GB}(x) \\odot \\mathrm{up}(L^c_{\\text{Grad-CAM}})`, per input channel

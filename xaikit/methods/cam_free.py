@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..call_context import CallContext
-from ..catalogue import MethodSchema
+from ..catalogue import DocsEntry, MethodSchema
 from ..catalogue.parts import ACTIVATIONS, CAM_PARAMS, activations_floor, channel_forwards_floor
 from ..explainer import Attribution
 from ..kernels import (
@@ -65,7 +65,9 @@ class ScoreCAM(_ActivationCAM, schema=MethodSchema(
         signed=False, cost="1 + number of channels forward passes", params=CAM_PARAMS,
         needs=ACTIVATIONS, layer="auto", view="positive", floor_fn=channel_forwards_floor("masked images"),
         formula="L = ReLU(sum_k a_k A^k),  a = softmax_k S_t(x * s(up(A^k))),  s = min-max",
-        example_params={"layer": "bn_relu"})):
+        example_params={"layer": "bn_relu"},
+        docs=DocsEntry("Score-CAM", "activations weighted by the scores of channel-masked images",
+                       "1 + channels forward", "Wang et al. 2020"))):
     """Score-CAM: activations weighted by the scores of the image masked by each channel.
 
     Each channel's activation map is upsampled bilinearly to the input, scaled to [0, 1]
@@ -128,7 +130,9 @@ class AblationCAM(_ActivationCAM, schema=MethodSchema(
         params=CAM_PARAMS, needs=frozenset({"scores", "layers", "head"}), layer="auto", view="positive",
         floor_fn=channel_forwards_floor("ablated channels, counted as whole forward passes: an upper bound"),
         formula="L = ReLU(sum_k w_k A^k),  w_k = (y - y_k) / y,  y_k = S_t with A^k = 0",
-        example_params={"layer": "bn_relu"})):
+        example_params={"layer": "bn_relu"},
+        docs=DocsEntry("Ablation-CAM", "activations weighted by the score drop when a channel is zeroed",
+                       "1 + channels forward (above the layer)", "Desai & Ramaswamy 2020"))):
     """Ablation-CAM: activations weighted by the relative drop of the score when each channel is zeroed.
 
     :math:`w_k = (y - y_k) / y` with :math:`y` the target score and :math:`y_k` the score
@@ -197,7 +201,9 @@ class EigenCAM(_ActivationCAM, schema=MethodSchema(
         "Muhammad & Yeasin, 'Eigen-CAM: Class Activation Map using Principal Components', IJCNN 2020.",
         signed=False, cost="1 forward pass (down to the layer)", params=CAM_PARAMS,
         needs=ACTIVATIONS, layer="auto", view="positive", floor_fn=activations_floor,
-        formula="L = ReLU(A_c v_1),  A_c = activations (hw x C) centred,  v_1 its first right singular vector")):
+        formula="L = ReLU(A_c v_1),  A_c = activations (hw x C) centred,  v_1 its first right singular vector",
+        docs=DocsEntry("Eigen-CAM", "first principal component of the activations",
+                       "1 forward", "Muhammad & Yeasin 2020"))):
     """Eigen-CAM: the activations projected on their first principal component.
 
     The layer's ``(h w, C)`` activations, centred over locations, are projected on their

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..call_context import CallContext
-from ..catalogue import MethodSchema, shared
+from ..catalogue import DocsEntry, MethodSchema, shared
 from ..catalogue.parts import LAYERS, conductance_floor
 from ..explainer import Attribution
 from ..kernels import chunks
@@ -24,7 +24,9 @@ class LayerConductance(EngineExplainer, schema=MethodSchema(
         params=shared("layer", "layer_layout", "steps", "baseline"), needs=LAYERS, layer="auto",
         floor_fn=conductance_floor, warmup={"steps": 1},
         formula="C_y = sum_k dS_t/dy (p_k) * (y(p_{k+1}) - y(p_k)),  p_k = b + k/steps (x - b),  map = sum_c C_y",
-        example_params={"layer": "pool_a", "steps": 3})):
+        example_params={"layer": "pool_a", "steps": 3},
+        docs=DocsEntry("Layer conductance", "integrated gradients' flow through each unit of a layer",
+                       "`steps` + 1 forward + backward (to the layer)", "Dhamdhere et al. 2018"))):
     """Conductance of each unit of a layer: the flow of integrated gradients through it.
 
     For a unit :math:`y` of the layer, :math:`\\int_0^1 \\frac{\\partial S_t}{\\partial y}(p(\\alpha))

@@ -8,7 +8,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..call_context import CallContext
-from ..catalogue import MethodSchema
+from ..catalogue import DocsEntry, MethodSchema
 from ..catalogue.parts import GRADIENTS, GUIDED, PIXEL_PARAMS, input_gradients_floor
 from ..explainer import Attribution
 from ..kernels import chunks, reduce_channels
@@ -36,7 +36,9 @@ class VanillaGradients(EngineExplainer, schema=MethodSchema(
         "Simonyan, Vedaldi & Zisserman, 'Deep Inside Convolutional Networks: Visualising Image "
         "Classification Models and Saliency Maps', ICLR workshop 2014.",
         signed=True, cost="1 forward + 1 backward pass", params=PIXEL_PARAMS, needs=GRADIENTS, view="magnitude",
-        floor_fn=input_gradients_floor(None), formula="A = dS_t/dx")):
+        floor_fn=input_gradients_floor(None), formula="A = dS_t/dx",
+        docs=DocsEntry("Vanilla gradients", "gradient of the score w.r.t. the pixels",
+                       "1 forward + 1 backward", "Simonyan et al. 2014"))):
     """Gradient of the target score with respect to the input pixels.
 
     Parameters
@@ -84,7 +86,8 @@ class GradientXInput(VanillaGradients, schema=MethodSchema(
         "Shrikumar et al., 'Not Just a Black Box: Learning Important Features Through Propagating "
         "Activation Differences', 2016 (arXiv:1605.01713).",
         signed=True, cost="1 forward + 1 backward pass", params=PIXEL_PARAMS, needs=GRADIENTS,
-        floor_fn=input_gradients_floor(None), formula="A = x * dS_t/dx")):
+        floor_fn=input_gradients_floor(None), formula="A = x * dS_t/dx",
+        docs=DocsEntry("Gradient × input", "input × gradient", "1 forward + 1 backward", "Shrikumar et al. 2016"))):
     """Input times the gradient of the target score, element-wise.
 
     Parameters are those of :class:`VanillaGradients`.
@@ -104,7 +107,9 @@ class GuidedBackprop(VanillaGradients, schema=MethodSchema(
         "positive inputs.",
         "Springenberg et al., 'Striving for Simplicity: The All Convolutional Net', ICLR workshop 2015.",
         signed=True, cost="1 forward + 1 backward pass", params=PIXEL_PARAMS, needs=GUIDED, view="magnitude",
-        floor_fn=input_gradients_floor(None), formula="R_l = 1[z_l > 0] * 1[R_{l+1} > 0] * R_{l+1} at every ReLU")):
+        floor_fn=input_gradients_floor(None), formula="R_l = 1[z_l > 0] * 1[R_{l+1} > 0] * R_{l+1} at every ReLU",
+        docs=DocsEntry("Guided backpropagation", "gradient through ReLUs passing only positive gradients",
+                       "1 forward + 1 backward", "Springenberg et al. 2015"))):
     """Guided backpropagation: the input gradient with every ReLU passing back only positive gradients
     at positive inputs.
 
@@ -137,7 +142,9 @@ class Deconvnet(VanillaGradients, schema=MethodSchema(
         "gradient, whatever its input.",
         "Zeiler & Fergus, 'Visualizing and Understanding Convolutional Networks', ECCV 2014.",
         signed=True, cost="1 forward + 1 backward pass", params=PIXEL_PARAMS, needs=GUIDED, view="magnitude",
-        floor_fn=input_gradients_floor(None), formula="R_l = ReLU(R_{l+1}) at every ReLU")):
+        floor_fn=input_gradients_floor(None), formula="R_l = ReLU(R_{l+1}) at every ReLU",
+        docs=DocsEntry("Deconvnet", "backward pass through ReLUs of the gradient",
+                       "1 forward + 1 backward", "Zeiler & Fergus 2014"))):
     """Deconvnet: the backward pass in which every ReLU passes back the ReLU of the gradient.
 
     At every ReLU the backward pass computes :math:`R_l = \\max(R_{l+1}, 0)`, whatever

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..call_context import CallContext
-from ..catalogue import MethodSchema, shared
+from ..catalogue import DocsEntry, MethodSchema, shared
 from ..catalogue.parts import occlusion_floor
 from ..errors import InputError
 from ..explainer import Attribution
@@ -48,7 +48,9 @@ class Occlusion(EngineExplainer, schema=MethodSchema(
         params=shared("patch_size", "stride", "baseline"), needs=frozenset({"scores"}),
         floor_fn=occlusion_floor, warmup={"patch_size": "image", "stride": None},
         formula="A(p) = mean over patches P containing p of [S_t(x) - S_t(x with P set to the baseline)]",
-        example_params={"patch_size": 4, "stride": 3})):
+        example_params={"patch_size": 4, "stride": 3},
+        docs=DocsEntry("Occlusion", "score drop when a patch is covered",
+                       "1 + number of windows forward", "Zeiler & Fergus 2014"))):
     """Occlusion sensitivity: how much the target score drops when a patch is covered.
 
     Every window of ``patch_size`` moved by ``stride`` is replaced by ``baseline``; the

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..call_context import CallContext
-from ..catalogue import ExampleImages, MethodSchema, Param, shared
+from ..catalogue import DocsEntry, ExampleImages, MethodSchema, Param, shared
 from ..catalogue.parts import GRADIENTS, NOISE_PARAMS, expected_gradients_floor, input_gradients_floor
 from ..errors import InputError, ModelError
 from ..explainer import Attribution
@@ -49,7 +49,9 @@ class SmoothGrad(EngineExplainer, schema=MethodSchema(
         params=shared("n_samples", "noise", "seed", "channel_reduce"), needs=GRADIENTS, view="magnitude",
         floor_fn=input_gradients_floor("n_samples"), warmup={"n_samples": 2},
         formula="A = 1/n sum_j dS_t/dx (x + e_j),  e_j ~ N(0, (noise * (max x - min x))^2)",
-        example_params={"n_samples": 6, "seed": 3})):
+        example_params={"n_samples": 6, "seed": 3},
+        docs=DocsEntry("SmoothGrad", "mean gradient over noisy copies",
+                       "`n_samples` forward + backward", "Smilkov et al. 2017"))):
     """Mean gradient over noisy copies of each image.
 
     For image :math:`x`, :math:`\\frac{1}{n}\\sum_j \\nabla S_t(x + \\epsilon_j)` with
@@ -124,7 +126,9 @@ class VarGrad(SmoothGrad, schema=MethodSchema(
         signed=False, cost="n_samples forward + backward passes", params=NOISE_PARAMS, needs=GRADIENTS, view="positive",
         floor_fn=input_gradients_floor("n_samples"), warmup={"n_samples": 2},
         formula="A = 1/n sum_j g_j^2 - (1/n sum_j g_j)^2,  g_j = dS_t/dx (x + e_j)",
-        example_params={"n_samples": 5, "seed": 3})):
+        example_params={"n_samples": 5, "seed": 3},
+        docs=DocsEntry("VarGrad", "variance of the gradient over noisy copies",
+                       "`n_samples` forward + backward", "Adebayo et al. 2018"))):
     """Variance of the gradient over noisy copies of each image: SmoothGrad's samples, another statistic.
 
     :math:`\\frac{1}{n}\\sum_j g_j^2 - \\big(\\frac{1}{n}\\sum_j g_j\\big)^2` with
@@ -163,7 +167,9 @@ class SquareGrad(SmoothGrad, schema=MethodSchema(
         signed=False, cost="n_samples forward + backward passes", params=NOISE_PARAMS, needs=GRADIENTS, view="positive",
         floor_fn=input_gradients_floor("n_samples"), warmup={"n_samples": 2},
         formula="A = 1/n sum_j g_j^2,  g_j = dS_t/dx (x + e_j)",
-        example_params={"n_samples": 5, "seed": 3})):
+        example_params={"n_samples": 5, "seed": 3},
+        docs=DocsEntry("SquareGrad", "mean squared gradient over noisy copies",
+                       "`n_samples` forward + backward", "Hooker et al. 2019"))):
     """Mean of the squared gradient over noisy copies of each image (SmoothGrad squared).
 
     :math:`\\frac{1}{n}\\sum_j (\\nabla S_t(x + \\epsilon_j))^2` per input value, then reduced
@@ -199,7 +205,9 @@ class IntegratedGradients(EngineExplainer, schema=MethodSchema(
         params=shared("steps", "baseline", "integration", "channel_reduce"), needs=GRADIENTS,
         floor_fn=input_gradients_floor("steps"), warmup={"steps": 2},
         formula="A = (x - b) * integral_0^1 dS_t/dx (b + a (x - b)) da",
-        example_params={"steps": 8})):
+        example_params={"steps": 8},
+        docs=DocsEntry("Integrated gradients", "path integral of gradients from a baseline",
+                       "`steps` forward + backward", "Sundararajan et al. 2017"))):
     """Integrated gradients along the straight path from a baseline.
 
     :math:`(x - b) \\odot \\int_0^1 \\nabla S_t(b + \\alpha (x - b))\\, d\\alpha`,
@@ -299,7 +307,9 @@ class ExpectedGradients(EngineExplainer, schema=MethodSchema(
                 *shared("completeness", "channel_reduce")),
         needs=GRADIENTS, layer="optional", floor_fn=expected_gradients_floor, warmup={"n_samples": 2},
         formula="A = E_{r, u} [ dS_t/dx (r + u (x~ - r)) * (x~ - r) ],  x~ = x + N(0, local_smoothing^2)",
-        example_params={"background": ExampleImages(), "n_samples": 12, "seed": 4})):
+        example_params={"background": ExampleImages(), "n_samples": 12, "seed": 4},
+        docs=DocsEntry("Expected gradients", "integrated gradients averaged over a background (SHAP)",
+                       "`n_samples` forward + backward (above the layer)", "Erion et al. 2021"))):
     """Expected gradients, as SHAP's GradientExplainer computes them.
 
     For image :math:`x` and target score :math:`S_t`,

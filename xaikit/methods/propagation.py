@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..call_context import CallContext
-from ..catalogue import ExampleImages, MethodSchema, Param, shared
+from ..catalogue import DocsEntry, ExampleImages, MethodSchema, Param, shared
 from ..catalogue.parts import MAX_POOL, PROPAGATION, input_gradients_floor, reference_pairs_floor
 from ..explainer import Attribution
 from ..kernels import chunks, reduce_channels
@@ -68,7 +68,9 @@ class DeepLift(EngineExplainer, schema=MethodSchema(
         floor_fn=reference_pairs_floor,
         formula="A = (x - b) * m,  m = dS_t/dx with f'(z) replaced by (f(z) - f(z_b)) / (z - z_b) at every "
                 "nonlinearity f",
-        example_params={"baseline": 0.2})):
+        example_params={"baseline": 0.2},
+        docs=DocsEntry("DeepLift", "(x − baseline) × gradient with activations rescaled by their differences",
+                       "1 forward + 1 backward of 2 rows", "Shrikumar et al. 2017"))):
     """DeepLift with the rescale rule: :math:`(x - x_0) \\odot` the gradient in which every nonlinearity passes back
     the ratio of its output and input differences from the reference.
 
@@ -138,7 +140,9 @@ class DeepLiftShap(DeepLift, schema=MethodSchema(
         params=(*shared("background"), MAX_POOL, *shared("channel_reduce")), needs=PROPAGATION,
         floor_fn=reference_pairs_floor,
         formula="A = 1/m sum_j (x - r_j) * m(x, r_j),  m = DeepLift's multipliers for reference r_j",
-        example_params={"background": ExampleImages(2)})):
+        example_params={"background": ExampleImages(2)},
+        docs=DocsEntry("DeepLiftShap", "DeepLift averaged over background references",
+                       "1 forward + 1 backward of 2 rows per reference", "Lundberg & Lee 2017"))):
     """DeepLiftShap: DeepLift averaged over a background of reference images.
 
     :math:`\\frac{1}{m}\\sum_j (x - r_j) \\odot m(x, r_j)`, :math:`m(x, r_j)` being DeepLift's
@@ -208,7 +212,9 @@ class LRP(EngineExplainer, schema=MethodSchema(
         needs=PROPAGATION, floor_fn=input_gradients_floor(None),
         formula="R_a = a * J'^T (R_z / (z' + epsilon sign z')),  z' = z (epsilon) or with W + gamma W+ (gamma),  "
                 "A = R_x",
-        example_params={"rule": "gamma", "gamma": 0.5})):
+        example_params={"rule": "gamma", "gamma": 0.5},
+        docs=DocsEntry("LRP", "relevance propagated layer by layer (epsilon / gamma rules)",
+                       "1 forward + 1 backward", "Bach et al. 2015"))):
     """Layer-wise relevance propagation with the epsilon or the gamma rule, on ReLU networks.
 
     The target score is the relevance of the output; each convolution, dense, pooling and

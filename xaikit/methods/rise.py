@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..call_context import CallContext
-from ..catalogue import MethodSchema, Param, shared
+from ..catalogue import DocsEntry, MethodSchema, Param, shared
 from ..catalogue.parts import SCORES, sample_forwards_floor
 from ..explainer import Attribution
 from ..kernels import ImageStreams, rise_cells, rise_masks, row_plan, segments
@@ -26,7 +26,9 @@ class RISE(EngineExplainer, schema=MethodSchema(
         needs=SCORES, floor_fn=sample_forwards_floor(lambda p: p["n_samples"], "masked images"),
         warmup={"n_samples": 2},
         formula="A(p) = sum_j S_t(x * M_j + b * (1 - M_j)) M_j(p) / sum_j M_j(p)",
-        example_params={"n_samples": 24, "grid_size": 3, "seed": 3})):
+        example_params={"n_samples": 24, "grid_size": 3, "seed": 3},
+        docs=DocsEntry("RISE", "mean score over random smooth masks, per pixel",
+                       "1 + `n_samples` forward", "Petsiuk et al. 2018"))):
     """RISE: the mean target score over random masks, each pixel weighted by how much the masks keep it.
 
     Each mask is a ``grid_size x grid_size`` grid of cells kept with probability

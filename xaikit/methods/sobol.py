@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..call_context import CallContext
-from ..catalogue import MethodSchema, Param, shared
+from ..catalogue import DocsEntry, MethodSchema, Param, shared
 from ..catalogue.parts import SCORES, sample_forwards_floor, sobol_row_count
 from ..explainer import Attribution
 from ..kernels import coalition_masks, grid_segments, jansen_total_indices, row_plan, sobol_designs, sobol_rows
@@ -31,7 +31,9 @@ class Sobol(EngineExplainer, schema=MethodSchema(
         needs=SCORES, view="positive", floor_fn=sample_forwards_floor(sobol_row_count, "masked images"),
         warmup={"n_designs": 2, "grid_size": 1},
         formula="S_Ti = sum_n (f(A_n) - f(C_i,n))^2 / (2 N Var f(A)),  f(M) = S_t(x * up(M) + b * (1 - up(M)))",
-        example_params={"grid_size": 2, "n_designs": 4})):
+        example_params={"grid_size": 2, "n_designs": 4},
+        docs=DocsEntry("Sobol attribution", "total-order Sobol indices of grid cells",
+                       "1 + `n_designs` (grid² + 1) forward", "Fel et al. 2021"))):
     """Sobol attribution: how much of the target score's variance each cell of a grid accounts for, interactions
     included (total-order Sobol indices).
 

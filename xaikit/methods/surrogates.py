@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..call_context import CallContext
-from ..catalogue import MethodSchema, Param, shared
+from ..catalogue import DocsEntry, MethodSchema, Param, shared
 from ..catalogue.parts import SCORES, SEGMENT_PARAMS, sample_forwards_floor
 from ..explainer import Attribution
 from ..kernels import (
@@ -120,7 +120,9 @@ class KernelSHAP(_SegmentSurrogate, schema=MethodSchema(
         needs=SCORES, floor_fn=sample_forwards_floor(lambda p: p["n_samples"], "coalitions", extra=2),
         warmup={"n_samples": 2},
         formula="phi = argmin sum_z pi(z) (S_t(z) - S_t(0) - z . phi)^2  s.t. sum phi = S_t(1) - S_t(0)",
-        example_params={"n_samples": 30, "n_segments": 10, "seed": 3})):
+        example_params={"n_samples": 30, "n_segments": 10, "seed": 3},
+        docs=DocsEntry("KernelSHAP", "Shapley values of superpixels (weighted least squares)",
+                       "2 + `n_samples` forward", "Lundberg & Lee 2017"))):
     """KernelSHAP on segments: the Shapley values of the image's segments for the target score.
 
     The game: a coalition :math:`z \\in \\{0, 1\\}^M` of segments scores
@@ -212,7 +214,9 @@ class LIME(_SegmentSurrogate, schema=MethodSchema(
         warmup={"n_samples": 2},
         formula="A = coefficients of Ridge(ridge_alpha) fitted to (z_j, S_t(z_j)) with weights "
                 "sqrt(exp(-d(z_j, 1)^2 / kernel_width^2)),  d = cosine distance",
-        example_params={"n_samples": 30, "n_segments": 10, "seed": 3})):
+        example_params={"n_samples": 30, "n_segments": 10, "seed": 3},
+        docs=DocsEntry("LIME", "ridge regression of the score on superpixel coalitions",
+                       "`n_samples` forward", "Ribeiro et al. 2016"))):
     """LIME on segments: a weighted ridge regression of the target score on random coalitions of segments.
 
     As ``lime_image`` builds it: ``n_samples`` coalitions, the first the whole image and
