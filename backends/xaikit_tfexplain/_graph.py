@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,84 +98,22 @@ class TFExplainGraph:
         self.score = score
         self.name = view.name
         self._copies: list[tuple[Any, Any]] = []  # (original final layer, its linear copy)
-        captured: dict[str, Any] = {}
-        calls: dict[str, int] = {}
-        opaque: dict[str, str] = {}
-        names = {id(layer): name for name, layer in view.layers.items()}
-        logit: list[Any] = []
-        final, mode = view.final_layer, view.final_mode
         want_logit = score == "logit" and view.output_activation != "linear"
+        final, mode = view.final_layer, view.final_mode
         if want_logit and (final is None or mode not in ("input", "swap")):  # pragma: no cover - resolve_score guards
             raise ModelError(f"the logit of model {view.name!r} is not reachable")
-
-        def call(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            if isinstance(op, keras.Model) and model_kind(op) in ("sequential", "functional") and len(args) == 1 \
-                    and not kwargs:
-                out = run(op, args[0])
-            else:
-                if isinstance(op, keras.Model):  # subclassed (or unusual) container: called as one operation
-                    for name, layer in view.layers.items():
-                        if _contains(op, layer):
-                            opaque.setdefault(name, op.name)
-                if want_logit and op is final:
-                    if mode == "input":
-                        logit.append(args[0])
-                    else:
-                        logit.append(self._linear_copy(op)(*args, **kwargs))
-                out = op(*args, **kwargs)
-            name = names.get(id(op))
-            if name is not None:
-                captured[name] = out
-                calls[name] = calls.get(name, 0) + 1
-            return out
-
-        def run(container: Any, x: Any) -> Any:
-            kind = model_kind(container)
-            if kind == "sequential":
-                for layer in container.layers:
-                    if not isinstance(layer, keras.layers.InputLayer):
-                        x = call(layer, (x,), {})
-                return x
-            if kind == "functional":
-                out = container._run_through_graph(
-                    x, operation_fn=lambda op: (lambda *a, **k: call(op, a, k)))
-                return out[0] if isinstance(out, (list, tuple)) and len(out) == 1 else out
-            return call(container, (x,), {})
-
+        replay = _Replay(view, want_logit, self._linear_copy)
         h, w, c = view.input_shape
         inp = keras.Input((h, w, c), name="xaikit_tfexplain_input")
-        try:
-            with _LOCK:
-                out = run(view.model, inp)
-        except (ModelError, LayerError):
-            raise
-        except Exception as exc:  # noqa: BLE001 - any failure to rebuild the graph becomes one message
-            raise ModelError(
-                f"the 'tf-explain' backend could not rebuild model {view.name!r} as a Keras graph "
-                f"({type(exc).__name__}: {exc}). tf-explain only works on models it can call on a symbolic "
-                "keras.Input (it builds keras.Model(model.inputs, ...) sub-models); use backend='tensorflow', which "
-                "runs the model eagerly/compiled instead.") from None
-        if want_logit and not logit:
-            raise ModelError(f"the last layer of model {view.name!r} sits inside a subclassed model, so its "
-                             "pre-activation has no tensor in a Keras graph; use score='probability' (or "
-                             "backend='tensorflow').")
-        if view.spec.binary:
-            if want_logit:
-                z = logit[-1]
-                scores = keras.ops.concatenate([-z, z], axis=1)
-            elif view.spec.output_activation == "sigmoid":
-                scores = keras.ops.concatenate([1.0 - out, out], axis=1)
-            else:  # a single logit output
-                scores = keras.ops.concatenate([-out, out], axis=1)
-        else:
-            scores = logit[-1] if want_logit else out
+        out = _replayed(view, replay, inp)
+        scores = _scores(view, replay, out)
         self.inputs = inp
         self.input = inp
         self.output = scores
         self.outputs = [scores]
-        self.calls = calls
-        self.opaque = opaque
-        self.layers = [LayerRef(name, captured[name]) for name in view.layers if name in captured]
+        self.calls = replay.calls
+        self.opaque = replay.opaque
+        self.layers = [LayerRef(name, replay.captured[name]) for name in view.layers if name in replay.captured]
         self._by_name = {ref.name: ref for ref in self.layers}
         self.model = keras.Model(inp, scores, name=f"{view.name}_tfexplain_{score}")
 
@@ -217,6 +156,96 @@ class TFExplainGraph:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.model(*args, **kwargs)
+
+
+class _Replay:
+    """One replay of a user's model on a new ``keras.Input``: every leaf layer called on the new graph's tensors.
+
+    Records, per layer of the view (by xaikit's name), its tensor in the new graph
+    (``captured``, the last call's) and how often it ran (``calls``); the layers hidden
+    in a subclassed model (``opaque``: layer name -> that model's name); and, when
+    ``want_logit``, the pre-activation of the final layer (``logit``: its input for
+    ``final_mode="input"``, else the output of ``linear_copy(final)`` on its inputs).
+    """
+
+    def __init__(self, view: KerasModelView, want_logit: bool, linear_copy: Callable[[Any], Any]) -> None:
+        self.view = view
+        self.want_logit = want_logit
+        self.linear_copy = linear_copy
+        self.names = {id(layer): name for name, layer in view.layers.items()}
+        self.final, self.mode = view.final_layer, view.final_mode
+        self.captured: dict[str, Any] = {}
+        self.calls: dict[str, int] = {}
+        self.opaque: dict[str, str] = {}
+        self.logit: list[Any] = []
+
+    def call(self, op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """``op(*args, **kwargs)`` in the new graph (a Sequential/Functional model is entered), recorded."""
+        if isinstance(op, keras.Model) and model_kind(op) in ("sequential", "functional") and len(args) == 1 \
+                and not kwargs:
+            out = self.run(op, args[0])
+        else:
+            if isinstance(op, keras.Model):  # subclassed (or unusual) container: called as one operation
+                for name, layer in self.view.layers.items():
+                    if _contains(op, layer):
+                        self.opaque.setdefault(name, op.name)
+            if self.want_logit and op is self.final:
+                if self.mode == "input":
+                    self.logit.append(args[0])
+                else:
+                    self.logit.append(self.linear_copy(op)(*args, **kwargs))
+            out = op(*args, **kwargs)
+        name = self.names.get(id(op))
+        if name is not None:
+            self.captured[name] = out
+            self.calls[name] = self.calls.get(name, 0) + 1
+        return out
+
+    def run(self, container: Any, x: Any) -> Any:
+        """``container`` on ``x``: a Sequential's layers in order, a Functional's node graph, else one call."""
+        kind = model_kind(container)
+        if kind == "sequential":
+            for layer in container.layers:
+                if not isinstance(layer, keras.layers.InputLayer):
+                    x = self.call(layer, (x,), {})
+            return x
+        if kind == "functional":
+            out = container._run_through_graph(
+                x, operation_fn=lambda op: (lambda *a, **k: self.call(op, a, k)))
+            return out[0] if isinstance(out, (list, tuple)) and len(out) == 1 else out
+        return self.call(container, (x,), {})
+
+
+def _replayed(view: KerasModelView, replay: _Replay, inp: Any) -> Any:
+    """The user's model replayed on ``inp``; any failure but xaikit's own becomes one :class:`ModelError`."""
+    try:
+        with _LOCK:
+            out = replay.run(view.model, inp)
+    except (ModelError, LayerError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure to rebuild the graph becomes one message
+        raise ModelError(
+            f"the 'tf-explain' backend could not rebuild model {view.name!r} as a Keras graph "
+            f"({type(exc).__name__}: {exc}). tf-explain only works on models it can call on a symbolic "
+            "keras.Input (it builds keras.Model(model.inputs, ...) sub-models); use backend='tensorflow', which "
+            "runs the model eagerly/compiled instead.") from None
+    if replay.want_logit and not replay.logit:
+        raise ModelError(f"the last layer of model {view.name!r} sits inside a subclassed model, so its "
+                         "pre-activation has no tensor in a Keras graph; use score='probability' (or "
+                         "backend='tensorflow').")
+    return out
+
+
+def _scores(view: KerasModelView, replay: _Replay, out: Any) -> Any:
+    """The graph's ``(N, n_classes)`` scores: ``out`` or the logit; a single-output binary model gets two columns."""
+    if view.spec.binary:
+        if replay.want_logit:
+            z = replay.logit[-1]
+            return keras.ops.concatenate([-z, z], axis=1)
+        if view.spec.output_activation == "sigmoid":
+            return keras.ops.concatenate([1.0 - out, out], axis=1)
+        return keras.ops.concatenate([-out, out], axis=1)  # a single logit output
+    return replay.logit[-1] if replay.want_logit else out
 
 
 def _contains(container: Any, layer: Any) -> bool:

@@ -442,11 +442,6 @@ def function_scores(fn: Any, out: torch.Tensor) -> torch.Tensor:
     return value.float()
 
 
-def _channels_last(tensor: torch.Tensor) -> torch.Tensor:
-    """``(N, C, h, w)`` -> ``(N, h, w, C)``: layer tensors cross the engine boundary channels-last."""
-    return tensor.permute(0, 2, 3, 1) if tensor.ndim == 4 else tensor
-
-
 def _from_map(maps: torch.Tensor, layout: LayerLayout) -> torch.Tensor:
     """Maps ``(N, h, w, C)`` -> the layer's own layout (differentiable; :meth:`LayerLayout.from_map` on tensors)."""
     layout.check_writable("a method running the model above the layer")

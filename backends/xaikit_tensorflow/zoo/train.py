@@ -74,26 +74,46 @@ def _predicted(outputs: np.ndarray, entry: ZooModel) -> np.ndarray:
 
 def train_model(entry: ZooModel, out_dir: Path, *, epochs: int | None = None, verbose: int = 2) -> dict[str, Any]:
     """Train one zoo model from its recipe, write ``.keras`` + ``.json``, return the metadata."""
-    import keras
-    import tensorflow as tf
-
-    from .architectures import BUILDERS
-
     hp = dict(entry.training)
     if epochs is not None:
         hp["epochs"] = int(epochs)
-    seed = int(hp["seed"])
-    keras.utils.set_random_seed(seed)  # Python, NumPy and TensorFlow seeds
-    tf.config.experimental.enable_op_determinism()
+    _fix_seeds(int(hp["seed"]))
 
     start = time.perf_counter()
     train, test = load_data(entry.name, "train"), load_data(entry.name, "test")
-    data_seconds = time.perf_counter() - start
+    seconds = {"data": time.perf_counter() - start}
+    model, history, seconds["train"] = _fit(entry, hp, train, verbose)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model_path = out_dir / f"{entry.name}.keras"
+    clean = _save_uncompiled(entry, model, model_path)
+    accuracy = _test_accuracy(entry, model_path, test)
+    meta = _metadata(entry, hp, accuracy, n_test=len(test), n_train=len(train), history=history, clean=clean,
+                     model_path=model_path, seconds=seconds)
+    atomic_write_text(out_dir / f"{entry.name}.json", json.dumps(meta, indent=2) + "\n")
+    for path in (model_path, out_dir / f"{entry.name}.json"):
+        _make_readable(path)
+    return meta
+
+
+def _fix_seeds(seed: int) -> None:
+    """Python's, NumPy's and TensorFlow's seeds, and TensorFlow's deterministic ops (process-global)."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)  # Python, NumPy and TensorFlow seeds
+    tf.config.experimental.enable_op_determinism()
+
+
+def _fit(entry: ZooModel, hp: dict[str, Any], train: Any, verbose: int) -> tuple[Any, dict[str, list[float]], float]:
+    """The model built from its architecture, compiled and trained: ``(model, history, seconds)``."""
+    import keras
+
+    from .architectures import BUILDERS
+
     sigmoid = entry.output_activation == "sigmoid"
     y_train = train.labels.astype(np.float32)[:, None] if sigmoid else train.labels
-
-    builder = BUILDERS[entry.architecture]
-    model = builder(entry.input_shape, entry.n_outputs)
+    model = BUILDERS[entry.architecture](entry.input_shape, entry.n_outputs)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=hp["learning_rate"]),
         loss="binary_crossentropy" if sigmoid else "sparse_categorical_crossentropy",
@@ -102,23 +122,39 @@ def train_model(entry: ZooModel, out_dir: Path, *, epochs: int | None = None, ve
     start = time.perf_counter()
     history = model.fit(train.images, y_train, batch_size=hp["batch_size"], epochs=hp["epochs"], shuffle=True,
                         verbose=verbose)
-    train_seconds = time.perf_counter() - start
+    return model, history.history, time.perf_counter() - start
 
-    # Save without optimizer state: a fresh, uncompiled copy of the same architecture.
-    clean = builder(entry.input_shape, entry.n_outputs)
+
+def _save_uncompiled(entry: ZooModel, model: Any, path: Path) -> Any:
+    """Save without optimizer state: a fresh, uncompiled copy of the same architecture (returned)."""
+    from .architectures import BUILDERS
+
+    clean = BUILDERS[entry.architecture](entry.input_shape, entry.n_outputs)
     clean.set_weights(model.get_weights())
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model_path = out_dir / f"{entry.name}.keras"
-    _save_keras(clean, model_path)
+    _save_keras(clean, path)
+    return clean
 
-    # Evaluate the file as users will get it: reloaded with safe mode on.
-    reloaded = keras.saving.load_model(model_path, compile=False, safe_mode=True)
+
+def _test_accuracy(entry: ZooModel, path: Path, test: Any) -> dict[str, Any]:
+    """Accuracy on the test set, overall (``"all"``) and per class name (``"per_class"``).
+
+    The file is evaluated as users will get it: reloaded with safe mode on.
+    """
+    import keras
+
+    reloaded = keras.saving.load_model(path, compile=False, safe_mode=True)
     outputs = reloaded.predict(test.images, batch_size=256, verbose=0)
-    test_accuracy = float(np.mean(_predicted(outputs, entry) == test.labels))
+    overall = float(np.mean(_predicted(outputs, entry) == test.labels))
     per_class = {name: float(np.mean(_predicted(outputs, entry)[test.labels == c] == c))
                  for c, name in enumerate(entry.class_names)}
+    return {"all": overall, "per_class": per_class}
 
-    meta = {
+
+def _metadata(entry: ZooModel, hp: dict[str, Any], accuracy: dict[str, Any], *, n_test: int, n_train: int,
+              history: dict[str, list[float]], clean: Any, model_path: Path, seconds: dict[str, float]
+              ) -> dict[str, Any]:
+    """The ``<name>.json`` written beside the weights."""
+    return {
         "format": "xaikit.zoo.model",
         "name": entry.name,
         "description": entry.description,
@@ -129,31 +165,35 @@ def train_model(entry: ZooModel, out_dir: Path, *, epochs: int | None = None, ve
         "class_names": list(entry.class_names),
         "output_activation": entry.output_activation,
         "n_outputs": entry.n_outputs,
-        "test_accuracy": round(test_accuracy, 4),
-        "test_accuracy_per_class": {k: round(v, 4) for k, v in per_class.items()},
-        "n_test": len(test),
-        "n_train": len(train),
+        "test_accuracy": round(accuracy["all"], 4),
+        "test_accuracy_per_class": {k: round(v, 4) for k, v in accuracy["per_class"].items()},
+        "n_test": n_test,
+        "n_train": n_train,
         "training": hp,
-        "history": {k: [round(float(v), 4) for v in vals] for k, vals in history.history.items()},
+        "history": {k: [round(float(v), 4) for v in vals] for k, vals in history.items()},
         "n_params": int(clean.count_params()),
         "file_bytes": model_path.stat().st_size,
         "weights_sha256": weights_sha256(clean),
         "deterministic_ops": True,
-        "seconds": {"data": round(data_seconds, 1), "train": round(train_seconds, 1)},
+        "seconds": {"data": round(seconds["data"], 1), "train": round(seconds["train"], 1)},
         "command": f"python -m xaikit_tensorflow.zoo.train --model {entry.name}",
-        "versions": {
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "opencv": __import__("cv2").__version__,
-        },
+        "versions": _versions(),
         "platform": platform.platform(),
     }
-    atomic_write_text(out_dir / f"{entry.name}.json", json.dumps(meta, indent=2) + "\n")
-    for path in (model_path, out_dir / f"{entry.name}.json"):
-        _make_readable(path)
-    return meta
+
+
+def _versions() -> dict[str, str]:
+    """The versions of the software that trained the model."""
+    import keras
+    import tensorflow as tf
+
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "opencv": __import__("cv2").__version__,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
