@@ -1,5 +1,6 @@
 """Helpers shared by the metrics: validation of maps and masks, scoring through a
-``predict`` callable in bounded chunks, fills (substrates / baselines), rankings.
+``predict`` callable (and explaining through an ``explain_fn``) in bounded chunks, fills
+(substrates / baselines), rankings.
 
 Nothing here imports a deep-learning framework; OpenCV is imported where it is used.
 """
@@ -19,6 +20,7 @@ from ..kernels import gaussian_blur
 from ..validation import as_numpy, check_choice, check_images, check_positive_int, check_targets
 
 __all__ = [
+    "ExplainFn",
     "Predict",
     "MetricResult",
     "PerturbationSetup",
@@ -32,6 +34,7 @@ __all__ = [
     "check_outputs",
     "chunks",
     "describe_fill",
+    "explained_maps",
     "fill_rows",
     "predict_scores",
     "predicted",
@@ -48,6 +51,9 @@ __all__ = [
 
 #: ``predict(images (n, H, W, C) float32) -> scores (n, K)``
 Predict = Callable[[np.ndarray], Any]
+
+#: ``explain_fn(images (n, H, W, C), targets (n,)) -> (n, H, W)`` maps (or anything with ``.attributions``)
+ExplainFn = Callable[[np.ndarray, np.ndarray], Any]
 
 #: Named fills accepted for a deletion/insertion substrate or a MuFidelity baseline.
 FILLS = ("zero", "blur", "mean")
@@ -173,6 +179,20 @@ def chunks(total: int, size: int) -> Iterator[tuple[int, int]]:
     """``(start, stop)`` pairs covering ``range(total)`` in pieces of at most ``size``."""
     for start in range(0, total, size):
         yield start, min(start + size, total)
+
+
+def explained_maps(explain_fn: ExplainFn, images: np.ndarray, targets: np.ndarray, batch_size: int,
+                   size: tuple[int, int]) -> np.ndarray:
+    """``explain_fn``'s checked ``(n, H, W)`` maps of ``images`` for ``targets``, at most ``batch_size`` at a time.
+
+    A result with an ``attributions`` attribute (an :class:`~xaikit.Explanation`) gives those;
+    ``size`` is the ``(H, W)`` the maps must have.
+    """
+    out = []
+    for start, stop in chunks(len(images), batch_size):
+        res = explain_fn(images[start:stop], targets[start:stop])
+        out.append(check_maps(getattr(res, "attributions", res), name="explain_fn output", n=stop - start, size=size))
+    return np.concatenate(out)
 
 
 def predict_scores(predict: Predict, images: np.ndarray, columns: np.ndarray | None = None,

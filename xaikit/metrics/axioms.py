@@ -162,7 +162,7 @@ def input_invariance(explain_fn: Any, shifted_explain_fn: Any, images: Any, targ
 
     from ..errors import InputError
     from ..validation import check_images, check_positive_int, check_targets
-    from ._common import check_maps, chunks
+    from ._common import check_maps, explained_maps
 
     x = check_images(images)
     n, h, w, _ = x.shape
@@ -175,12 +175,7 @@ def input_invariance(explain_fn: Any, shifted_explain_fn: Any, images: Any, targ
     batch_size = check_positive_int("batch_size", batch_size)
 
     def maps(fn: Any, images: np.ndarray) -> np.ndarray:
-        out = []
-        for start, stop in chunks(n, batch_size):
-            res = fn(images[start:stop], t[start:stop])
-            out.append(check_maps(getattr(res, "attributions", res), name="explain_fn output", n=stop - start,
-                                  size=(h, w)).astype(np.float64))
-        return np.concatenate(out)
+        return explained_maps(fn, images, t, batch_size, (h, w)).astype(np.float64)
 
     original = maps(explain_fn, x) if attributions is None else check_maps(attributions, n=n, size=(h, w))
     flat = np.asarray(original, np.float64).reshape(n, -1)

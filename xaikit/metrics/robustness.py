@@ -18,12 +18,10 @@ import numpy as np
 
 from ..errors import InputError
 from ..validation import check_choice, check_images, check_positive_int, check_seed, check_targets
-from ._common import MetricResult, check_maps, chunks, stream
+from ._common import ExplainFn, MetricResult, check_maps, chunks, explained_maps, stream
 
 __all__ = ["avg_sensitivity", "continuity", "continuity_shifts", "local_lipschitz_estimate", "max_sensitivity",
            "perturbation", "relative_input_stability", "relative_output_stability", "translate"]
-
-ExplainFn = Callable[[np.ndarray, np.ndarray], Any]
 
 
 def perturbation(kind: str, scale: float, seed: int, image: int, sample: int, shape: tuple[int, ...]) -> np.ndarray:
@@ -36,12 +34,7 @@ def perturbation(kind: str, scale: float, seed: int, image: int, sample: int, sh
 
 def _maps(explain_fn: ExplainFn, images: np.ndarray, targets: np.ndarray, batch_size: int,
           size: tuple[int, int]) -> np.ndarray:
-    out = []
-    for start, stop in chunks(len(images), batch_size):
-        res = explain_fn(images[start:stop], targets[start:stop])
-        out.append(check_maps(getattr(res, "attributions", res), name="explain_fn output", n=stop - start,
-                              size=size).astype(np.float64))
-    return np.concatenate(out)
+    return explained_maps(explain_fn, images, targets, batch_size, size).astype(np.float64)
 
 
 def _ratios(explain_fn: ExplainFn, images: Any, targets: Any, attributions: Any, *, kind: str, scale: float,
