@@ -67,7 +67,7 @@ class ImageFiles:
     Attributes
     ----------
     paths : tuple of str
-        The files, in the run's order.
+        The files (absolute), in the run's order.
     size : (int, int)
         Height and width every image is resized to.
     channels : int
@@ -125,8 +125,10 @@ def image_source(images: Any, names: Sequence[str] | None, opened: Any, to_grey:
     h, w = opened.input_size
     channels = opened.channels
     size = (h, w) if h and w else load_images(paths[:1], channels=channels)[0].shape[1:3]
-    files = ImageFiles(tuple(str(p) for p in paths), (int(size[0]), int(size[1])), int(channels), bool(to_grey))
-    return ImageSource(list(files.paths), files.read, files)
+    # absolute paths: a worker's working directory is not the driver's; the names stay as given
+    files = ImageFiles(tuple(str(Path(p).absolute()) for p in paths), (int(size[0]), int(size[1])), int(channels),
+                       bool(to_grey))
+    return ImageSource([str(p) for p in paths], files.read, files)
 
 
 def open_bulk_model(model: Any, framework: str | None, source: dict[str, Any] | None) -> tuple[Any, Any]:
