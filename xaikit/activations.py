@@ -6,8 +6,6 @@ the rules of :mod:`xaikit.result_format`.
 
 from __future__ import annotations
 
-import io
-import json
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -16,8 +14,7 @@ from typing import Any
 import numpy as np
 
 from ._npz import DEFAULT_MAX_BYTES, NpzReader
-from .atomic_files import atomic_write_bytes
-from .result_format import FORMAT_VERSION, before_saving, check_activations, meta_bytes, to_jsonable
+from .result_format import FORMAT_VERSION, check_activations, to_jsonable, write_checked_npz
 
 __all__ = ["Activations"]
 
@@ -104,11 +101,7 @@ class Activations(Mapping[str, np.ndarray]):
         meta = {"format": "xaikit.Activations", "format_version": FORMAT_VERSION, "layers": list(self._maps),
                 "backend": self.backend, "elapsed": self.elapsed, "params": to_jsonable(self.params),
                 "info": to_jsonable(self.info), "layout": self.layout}
-        arrays["__meta__"] = meta_bytes(meta)
-        check_activations(before_saving(path, "Activations", arrays), json.loads(arrays["__meta__"].tobytes()))
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, **arrays)
-        return atomic_write_bytes(path, buffer.getvalue(), overwrite=overwrite)
+        return write_checked_npz(path, "Activations", arrays, meta, check_activations, overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, max_bytes: int | None = DEFAULT_MAX_BYTES) -> Activations:

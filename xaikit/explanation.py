@@ -9,8 +9,6 @@ format's rules are in :mod:`xaikit.result_format`, their pictures in :mod:`xaiki
 
 from __future__ import annotations
 
-import io
-import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,15 +26,13 @@ from ._display import (
 )
 from ._npz import DEFAULT_MAX_BYTES, NpzReader
 from .activations import Activations
-from .atomic_files import atomic_write_bytes
 from .result_format import (
     FORMAT_VERSION,
-    before_saving,
     check_explanation,
     describe_array,
-    meta_bytes,
     saved_extra,
     to_jsonable,
+    write_checked_npz,
 )
 
 __all__ = [
@@ -281,11 +277,7 @@ class Explanation:
             "layout": self.layout,
             "target": self.target,
         }
-        arrays["__meta__"] = meta_bytes(meta)
-        check_explanation(before_saving(path, "Explanation", arrays), json.loads(arrays["__meta__"].tobytes()))
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, **arrays)
-        return atomic_write_bytes(path, buffer.getvalue(), overwrite=overwrite)
+        return write_checked_npz(path, "Explanation", arrays, meta, check_explanation, overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, max_bytes: int | None = DEFAULT_MAX_BYTES) -> Explanation:

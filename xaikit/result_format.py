@@ -8,10 +8,12 @@ and, before anything is written, on the arrays being saved, so what ``save`` wri
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,6 +30,7 @@ __all__ = [
     "meta_bytes",
     "saved_extra",
     "to_jsonable",
+    "write_checked_npz",
 ]
 
 FORMAT_VERSION = 1
@@ -75,6 +78,19 @@ def before_saving(path: str | os.PathLike[str], kind: str, arrays: dict[str, np.
                           f"dataclasses.replace)")
 
     return ArraysInMemory(arrays, error)
+
+
+def write_checked_npz(path: str | os.PathLike[str], kind: str, arrays: dict[str, np.ndarray], meta: dict[str, Any],
+                      check: Callable[[ArrayChecks, Any], Any], *, overwrite: bool) -> Path:
+    """Write ``arrays`` and ``meta`` to the ``.npz`` file ``path`` atomically, once ``check`` (what loading
+    checks) accepts them; ``kind`` names the result in the error."""
+    from .atomic_files import atomic_write_bytes
+
+    arrays = {**arrays, "__meta__": meta_bytes(meta)}
+    check(before_saving(path, kind, arrays), json.loads(arrays["__meta__"].tobytes()))
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return atomic_write_bytes(path, buffer.getvalue(), overwrite=overwrite)
 
 
 def saved_extra(path: str | os.PathLike[str], key: Any, value: Any) -> np.ndarray:

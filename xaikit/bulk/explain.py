@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import InputError
 from .plan import plan_run
-from .schedule import DECODE_CHOICES, ChunkJob, run_chunks
+from .schedule import ChunkJob, check_decode, run_chunks
 from .source import image_source, open_bulk_model
 from .store import MAP_DTYPES, BulkStore, create_store, locked_store, resumable_store, zarr_module
 from .summary import BulkResult, summarise
@@ -120,8 +120,7 @@ def explain_to_zarr(model: Any, images: Any, out: str | os.PathLike[str], method
 
 def _check_arguments(chunk_size: int, prefetch: int, dtype: str, decode: str) -> None:
     """Refuse a chunk size or prefetch below 1, a dtype a store cannot hold and an unknown ``decode``."""
-    if decode not in DECODE_CHOICES:
-        raise InputError(f"decode must be one of {', '.join(map(repr, DECODE_CHOICES))}; got {decode!r}")
+    check_decode(decode)
     if chunk_size < 1 or prefetch < 1:
         raise InputError(f"chunk_size and prefetch must be >= 1; got {chunk_size} and {prefetch}")
     if dtype not in MAP_DTYPES:

@@ -22,7 +22,7 @@ from .store import BulkStore
 from .task import explain_chunk, explain_files_chunk
 from .threads import ChunkReader, ChunkWriter
 
-__all__ = ["DECODE_CHOICES", "ChunkJob", "RunTally", "decode_on_workers", "payload_bytes", "run_chunks"]
+__all__ = ["DECODE_CHOICES", "ChunkJob", "RunTally", "check_decode", "decode_on_workers", "payload_bytes", "run_chunks"]
 
 #: Where image files are decoded: ``"auto"`` (on the workers of a remote executor that runs
 #: on one machine, else on the driver), ``"driver"`` or ``"workers"`` (a cluster whose
@@ -52,17 +52,18 @@ class ChunkJob:
     targets: Any
     forward: Callable[[np.ndarray], np.ndarray]
 
+    def _explained(self, s: slice) -> dict[str, Any]:
+        """The method, backend, parameters and targets of the images ``s``."""
+        t = self.targets[s] if isinstance(self.targets, np.ndarray) else self.targets
+        return {"method": self.method, "backend": self.backend, "params": self.params, "targets": t}
+
     def arguments(self, pixels: np.ndarray, s: slice) -> dict[str, Any]:
         """The keyword arguments of :func:`~xaikit.bulk.task.explain_chunk` for the images ``s``."""
-        t = self.targets[s] if isinstance(self.targets, np.ndarray) else self.targets
-        return {"images": self.forward(pixels), "method": self.method, "backend": self.backend,
-                "params": self.params, "targets": t}
+        return {"images": self.forward(pixels), **self._explained(s)}
 
     def file_arguments(self, files: ImageFiles, s: slice) -> dict[str, Any]:
         """The keyword arguments of :func:`~xaikit.bulk.task.explain_files_chunk` for the files ``s``."""
-        t = self.targets[s] if isinstance(self.targets, np.ndarray) else self.targets
-        return {"files": files.part(s), "forward": self.forward, "method": self.method, "backend": self.backend,
-                "params": self.params, "targets": t}
+        return {"files": files.part(s), "forward": self.forward, **self._explained(s)}
 
 
 @dataclass
@@ -104,10 +105,15 @@ def payload_bytes(value: Any) -> int:
     return 0
 
 
-def decode_on_workers(decode: str, runner: Any, source: ImageSource) -> bool:
-    """Whether the executor's tasks decode the image files themselves (see :data:`DECODE_CHOICES`)."""
+def check_decode(decode: str) -> None:
+    """Refuse a ``decode`` not in :data:`DECODE_CHOICES`."""
     if decode not in DECODE_CHOICES:
         raise InputError(f"decode must be one of {', '.join(map(repr, DECODE_CHOICES))}; got {decode!r}")
+
+
+def decode_on_workers(decode: str, runner: Any, source: ImageSource) -> bool:
+    """Whether the executor's tasks decode the image files themselves (see :data:`DECODE_CHOICES`)."""
+    check_decode(decode)
     if decode == "driver":
         return False
     if decode == "workers":
