@@ -21,16 +21,47 @@ def tiny_roar_inputs(n_train: int = 32, n_test: int = 16):
     return fit_kwargs, (train.images, train.labels, test.images, test.labels), maps
 
 
-def test_quick_roar_on_digits_trains_and_tabulates(tmp_path):
-    from xaikit_torch.zoo.roar import run_roar
+def test_quick_roar_on_digits_trains_and_tabulates(tmp_path, monkeypatch):
+    from xaikit_torch.zoo import roar
 
-    result = run_roar("digits_bn", methods=("gradcam",), fractions=(0.5,), seeds=(0,), n_train=64, n_test=32,
-                      epochs=1, store=tmp_path / "cells")
+    result = roar.run_roar("digits_bn", methods=("gradcam",), fractions=(0.5,), seeds=(0,), n_train=64, n_test=32,
+                           epochs=1, store=tmp_path / "cells")
     assert result.methods == ("gradcam", "random") and result.accuracy.shape == (2, 1, 1)
     assert np.all((result.accuracy >= 0) & (result.accuracy <= 1)) and 0 <= result.baseline[0] <= 1
     assert result.params["n_train"] == 64 and result.params["model"] == "digits_bn"
     assert result.params["computed"] == 3 and result.params["engine"]["engine"] == "local"
+    assert result.params["init"] == "torch"
     assert "| gradcam |" in result.table()
+    assert len(list((tmp_path / "cells" / "maps").glob("gradcam-*.npy"))) == 2   # train and test maps kept
+
+    def no_maps(*args, **kwargs):
+        raise AssertionError("a restarted run recomputed maps it had kept")
+
+    monkeypatch.setattr(roar, "method_maps", no_maps)
+    again = roar.run_roar("digits_bn", methods=("gradcam",), fractions=(0.5,), seeds=(0,), n_train=64, n_test=32,
+                          epochs=1, store=tmp_path / "cells")
+    assert again.params["computed"] == 0
+    np.testing.assert_array_equal(again.accuracy, result.accuracy)
+    with pytest.raises(AssertionError, match="recomputed"):   # other images: other maps, not the kept ones
+        roar.run_roar("digits_bn", methods=("gradcam",), fractions=(0.5,), seeds=(0,), n_train=48, n_test=32,
+                      epochs=1, store=tmp_path / "cells")
+
+
+def test_retrainings_start_from_keras_initial_weights():
+    import torch
+    from xaikit_torch.zoo.architectures import cnn4, keras_initialise
+
+    torch.manual_seed(0)
+    model = keras_initialise(cnn4((3, 64, 64), 4))
+    conv = model.conv2d_1.layer                                  # 32 -> 64 channels, 3 x 3
+    limit = np.sqrt(6 / (32 * 9 + 64 * 9))                       # Glorot-uniform's bound, Keras' fans
+    weights = conv.weight.detach().numpy()
+    assert np.abs(weights).max() <= limit and np.abs(weights).max() > 0.99 * limit
+    np.testing.assert_allclose(weights.var(), limit ** 2 / 3, rtol=0.05)   # 18,432 draws: 1 % spread
+    dense = model.dense.layer
+    limit = np.sqrt(6 / (dense.in_features + dense.out_features))
+    assert np.abs(dense.weight.detach().numpy()).max() <= limit
+    assert all(not m.bias.detach().any() for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)))
 
 
 def test_a_stopped_roar_resumes_without_redoing_its_finished_cells(tmp_path):

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from xaikit.errors import InputError
 
-__all__ = ["BUILDERS", "Activated", "cnn4", "conv_bn_leaky"]
+__all__ = ["BUILDERS", "Activated", "cnn4", "conv_bn_leaky", "keras_initialise"]
 
 
 class Activated(nn.Module):
@@ -114,6 +114,30 @@ def conv_bn_leaky(input_shape: tuple[int, int, int] = (1, 32, 32), n_classes: in
         ("dense_1", Activated(nn.Linear(dense_units, n_classes), nn.Softmax(dim=1))),
     ]
     return nn.Sequential(OrderedDict(stack))
+
+
+def keras_initialise(model: nn.Module) -> nn.Module:
+    """Give ``model`` Keras' initial weights: Glorot-uniform kernels, zero biases (in place).
+
+    The twins are filled with the converted Keras weights when they explain; a twin
+    *trained from scratch* (ROAR's retrainings) should start as the Keras model did, not
+    from PyTorch's defaults (Kaiming-uniform with ``a = sqrt(5)``, a variance of
+    ``1 / (3 fan_in)``, and uniform biases). Glorot & Bengio (2010) scale the variance to
+    ``2 / (fan_in + fan_out)``; through four ReLU convolutions without BatchNorm
+    (``cnn4``) PyTorch's smaller start left many retrainings at chance. BatchNorm layers
+    keep scale 1 and offset 0, as in both frameworks.
+
+    Returns
+    -------
+    torch.nn.Module
+        ``model`` itself.
+    """
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(module.weight)  # Keras' fans: (in, out) x the kernel's area
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+    return model
 
 
 BUILDERS = {"cnn4": cnn4, "conv_bn_leaky": conv_bn_leaky}

@@ -35,17 +35,30 @@ _NOISY = {"smoothgrad", "squaregrad", "vargrad"}
 
 
 def make_fit(architecture: str, input_shape: tuple[int, int, int], n_classes: int, *, epochs: int = 5,
-             batch_size: int = 64, learning_rate: float = 1e-3) -> Callable[[np.ndarray, np.ndarray, int], Any]:
-    """``fit(images NHWC, labels, seed) -> predict``: the zoo architecture trained from scratch."""
+             batch_size: int = 64, learning_rate: float = 1e-3,
+             init: str = "torch") -> Callable[[np.ndarray, np.ndarray, int], Any]:
+    """``fit(images NHWC, labels, seed) -> predict``: the zoo architecture trained from scratch.
+
+    ``init="torch"`` (default, what the docs' tables used) keeps PyTorch's initial weights,
+    with which ``cnn4`` often stays at chance on the shapes; ``"keras"`` starts from Keras'
+    initial weights, as the shipped model did
+    (:func:`~xaikit_torch.zoo.architectures.keras_initialise`).
+    """
     import torch
 
-    from .architectures import BUILDERS
+    from xaikit.validation import check_choice
+
+    from .architectures import BUILDERS, keras_initialise
+
+    check_choice("init", init, ("keras", "torch"))
 
     h, w, c = input_shape
 
     def fit(images: np.ndarray, labels: np.ndarray, seed: int) -> Callable[[np.ndarray], np.ndarray]:
         torch.manual_seed(seed)
         model = BUILDERS[architecture]((c, h, w), n_classes)
+        if init == "keras":
+            keras_initialise(model)
         for module in model.modules():  # the twins' BatchNorm keeps Keras' slow running statistics (momentum
             if isinstance(module, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):  # 0.01): a short training
                 module.momentum = None                                           # needs the plain average
@@ -93,17 +106,45 @@ def method_maps(model: Any, images: np.ndarray, targets: np.ndarray, method: str
     return np.abs(maps) if method in ("vanilla_gradients", "smoothgrad") else maps
 
 
+def _kept_maps(folder: Path | None, model: Any, images: np.ndarray, targets: np.ndarray, method: str,
+               n_samples: int) -> np.ndarray:
+    """:func:`method_maps`, kept in ``folder`` (when given) under a key of everything they depend on.
+
+    The key hashes the images, targets, model weights, method, samples and the code of
+    xaikit and this backend, so a restarted run reuses the maps (shapes: 27 min of them)
+    only when they would come out the same.
+    """
+    if folder is None:
+        return method_maps(model, images, targets, method, n_samples=n_samples)
+    from xaikit.atomic_files import atomic_path
+    from xaikit.execution import array_digest, cell_key, code_digest
+    from xaikit.execution.tasks import weights_digest
+
+    key = cell_key({"kind": "roar_maps", "method": method, "n_samples": n_samples if method in _NOISY else None,
+                    "images": array_digest(images), "targets": array_digest(targets),
+                    "weights": weights_digest(model), "code": code_digest("xaikit", "xaikit_torch")})
+    path = folder / f"{method}-{key}.npy"
+    if path.is_file():
+        return np.load(path, allow_pickle=False)
+    maps = method_maps(model, images, targets, method, n_samples=n_samples)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, maps, allow_pickle=False)
+    return maps
+
+
 def run_roar(name: str, *, methods: Sequence[str] = DEFAULT_METHODS, fractions: Sequence[float] = (0.1, 0.3, 0.5,
              0.7, 0.9), seeds: Sequence[int] = (0, 1), n_train: int | None = None, n_test: int | None = None,
              epochs: int = 5, n_samples: int = 16, log: Callable[[str], None] | None = None,
              store: str | Path | None = None, engine: str = "local", address: str | None = None,
-             workers: int | None = None) -> Any:
+             workers: int | None = None, init: str = "torch") -> Any:
     """ROAR for zoo model ``name`` (a softmax classifier: ``digits_bn`` or ``shapes_cnn4``).
 
     With ``store`` (a folder), every retraining is a cell of the bench's results store run
     by ``engine`` (``"local"`` or ``"ray"``, :func:`xaikit.bench.roar.run_remove_and_retrain`):
-    a stopped run started again with the same folder skips the finished cells. Without
-    it, the retrainings run here one after the other and nothing is kept.
+    a stopped run started again with the same folder skips the finished cells and reuses
+    the maps kept in its ``maps`` subfolder. Without it, the retrainings run here one
+    after the other and nothing is kept. ``init`` picks the retrainings' initial weights
+    (:func:`make_fit`).
     """
     from xaikit.metrics.roar import remove_and_retrain
     from xaikit.zoo import load_data, load_model, model_info
@@ -114,13 +155,14 @@ def run_roar(name: str, *, methods: Sequence[str] = DEFAULT_METHODS, fractions: 
     model = load_model(name, framework="torch")
     start = time.perf_counter()
     maps = {}
+    map_folder = None if store is None else Path(store) / "maps"
     for method in methods:
-        maps[method] = (method_maps(model, train.images, train.labels, method, n_samples=n_samples),
-                        method_maps(model, test.images, test.labels, method, n_samples=n_samples))
+        maps[method] = tuple(_kept_maps(map_folder, model, split.images, split.labels, method, n_samples)
+                             for split in (train, test))
         say(f"maps of {method}: {time.perf_counter() - start:.0f} s")
     map_seconds = time.perf_counter() - start
     fit_kwargs = {"architecture": entry.architecture, "input_shape": tuple(entry.input_shape),
-                  "n_classes": entry.n_outputs, "epochs": epochs}
+                  "n_classes": entry.n_outputs, "epochs": epochs, "init": init}
     if store is not None:
         from xaikit.bench.roar import run_remove_and_retrain
 
@@ -135,7 +177,7 @@ def run_roar(name: str, *, methods: Sequence[str] = DEFAULT_METHODS, fractions: 
                              "(a folder; a stopped run resumes from it)")
         result = remove_and_retrain(make_fit(**fit_kwargs), train.images, train.labels, test.images, test.labels,
                                     maps, fractions=fractions, seeds=seeds, log=say)
-    result.params.update(model=name, epochs=epochs, n_samples=n_samples, map_seconds=map_seconds)
+    result.params.update(model=name, epochs=epochs, n_samples=n_samples, map_seconds=map_seconds, init=init)
     return result
 
 
@@ -157,13 +199,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="run the retrainings here (local) or in parallel on Ray workers")
     parser.add_argument("--address", default=None, help="Ray cluster to join (default: start Ray here)")
     parser.add_argument("--workers", type=int, default=None, help="Ray workers (default: the CPUs)")
+    parser.add_argument("--init", choices=["keras", "torch"], default="torch",
+                        help="initial weights of each retraining: Keras' (as the shipped model was trained; "
+                             "default) or PyTorch's defaults")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     result = run_roar(args.model, methods=args.methods, fractions=args.fractions, seeds=args.seeds,
                       n_train=args.n_train, n_test=args.n_test, epochs=args.epochs, n_samples=args.n_samples,
                       log=lambda s: print(s, file=sys.stderr, flush=True),
                       store=args.store or Path(f"xaikit-roar-{args.model}"), engine=args.engine,
-                      address=args.address, workers=args.workers)
+                      address=args.address, workers=args.workers, init=args.init)
     seconds = time.perf_counter() - start
     text = (f"ROAR on {args.model}: test accuracy after removing the top fraction of pixels and retraining "
             f"(mean ± half the range over seeds {args.seeds}; {result.params['n_train']} training and "
