@@ -162,6 +162,10 @@ def test_ray_workers_decode_the_files_themselves_and_equal_the_driver_decoding(e
     back = 64 * 64 * 4 + 4 * 4 + 8 + 8  # a float32 map, 4 float32 outputs, the target and the prediction (int64)
     assert pixels.traffic["from_workers"] == back
     assert names.traffic["from_workers"] == back + 8, "and the image's hash (uint64), computed where it was read"
+    half = explain_to_zarr("zoo:shapes_cnn4", folder, tmp_path / "half.zarr", engine=engine, dtype="float16", **kwargs)
+    assert half.traffic["from_workers"] == back + 8 - 64 * 64 * 2, "float16 maps are converted on the workers"
+    np.testing.assert_array_equal(open_zarr(tmp_path / "half.zarr")["maps"][:],
+                                  open_zarr(tmp_path / "local.zarr")["maps"][:].astype(np.float16))
     a = open_zarr(tmp_path / "local.zarr")
     for other in ("names.zarr", "pixels.zarr"):
         b = open_zarr(tmp_path / other)

@@ -107,7 +107,7 @@ def explain_to_zarr(model: Any, images: Any, out: str | os.PathLike[str], method
                                 chunk_size=chunk_size, dtype=dtype,
                                 attrs=plan.store_attrs(opened, ref, images_in, chunk_size))
         store = BulkStore.open(root, dtype)
-        job = ChunkJob(method, plan.backend, plan.run_params(store.info), plan.targets, plan.forward)
+        job = ChunkJob(method, plan.backend, plan.run_params(store.info), plan.targets, plan.forward, store.dtype)
         if ref is None:
             ref = ModelRef(f"object:{plan.fingerprint}", {}, plan.fingerprint)
         tally = run_chunks(engine, ref, OpenModel(opened.model, opened.services, plan.layout), job, store,

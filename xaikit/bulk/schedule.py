@@ -44,6 +44,9 @@ class ChunkJob:
         The class(es) explained: None (predicted), one, or one per image of the run.
     forward : callable
         Pixels ``(n, H, W, C)`` in [0, 255] -> the model's input (preprocessed, in its layout).
+    dtype : str
+        The store's map dtype; the task converts its maps to it where it runs, so float16
+        maps travel back from a Ray worker at half the bytes.
     """
 
     method: str
@@ -51,11 +54,13 @@ class ChunkJob:
     params: dict[str, Any]
     targets: Any
     forward: Callable[[np.ndarray], np.ndarray]
+    dtype: str = "float32"
 
     def _explained(self, s: slice) -> dict[str, Any]:
         """The method, backend, parameters and targets of the images ``s``."""
         t = self.targets[s] if isinstance(self.targets, np.ndarray) else self.targets
-        return {"method": self.method, "backend": self.backend, "params": self.params, "targets": t}
+        return {"method": self.method, "backend": self.backend, "params": self.params, "targets": t,
+                "dtype": self.dtype}
 
     def arguments(self, pixels: np.ndarray, s: slice) -> dict[str, Any]:
         """The keyword arguments of :func:`~xaikit.bulk.task.explain_chunk` for the images ``s``."""
