@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -27,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DEFAULT_METHODS", "make_fit", "method_maps", "run_roar"]
+__all__ = ["DEFAULT_METHODS", "LEARNERS", "cnn4_bn_gap", "make_fit", "method_maps", "run_roar"]
 
 #: The methods of Hooker et al.'s comparison available here (SmoothGrad-squared is SquareGrad).
 DEFAULT_METHODS = ("vanilla_gradients", "gradcam", "smoothgrad", "squaregrad", "vargrad")
@@ -35,14 +36,29 @@ _NOISY = {"smoothgrad", "squaregrad", "vargrad"}
 
 
 def make_fit(architecture: str, input_shape: tuple[int, int, int], n_classes: int, *, epochs: int = 5,
-             batch_size: int = 64, learning_rate: float = 1e-3,
-             init: str = "torch") -> Callable[[np.ndarray, np.ndarray, int], Any]:
-    """``fit(images NHWC, labels, seed) -> predict``: the zoo architecture trained from scratch.
+             batch_size: int = 64, learning_rate: float = 1e-3, init: str = "torch", learner: str = "same",
+             schedule: str = "constant") -> Callable[[np.ndarray, np.ndarray, int], Any]:
+    """``fit(images NHWC, labels, seed) -> predict``: a classifier trained from scratch with Adam.
 
-    ``init="torch"`` (default, what the docs' tables used) keeps PyTorch's initial weights,
-    with which ``cnn4`` often stays at chance on the shapes; ``"keras"`` starts from Keras'
-    initial weights, as the shipped model did
-    (:func:`~xaikit_torch.zoo.architectures.keras_initialise`).
+    Parameters
+    ----------
+    architecture, input_shape, n_classes
+        The zoo model's architecture (:data:`~xaikit_torch.zoo.architectures.BUILDERS`),
+        ``(H, W, C)`` and classes.
+    epochs, batch_size, learning_rate
+        Adam's passes over the training set, minibatch and (peak) learning rate.
+    init : {"torch", "keras"}
+        ``"torch"`` (default, what the digits table used) keeps PyTorch's initial weights,
+        with which ``cnn4`` often stays at chance on the shapes; ``"keras"`` starts from
+        Keras' initial weights, as the shipped model did
+        (:func:`~xaikit_torch.zoo.architectures.keras_initialise`).
+    learner : {"same", "cnn4_bn_gap"}
+        ``"same"`` retrains the zoo model's own architecture, as Hooker et al. do;
+        ``"cnn4_bn_gap"`` retrains :func:`cnn4_bn_gap` instead (for the shapes, where the
+        plain ``cnn4`` does not train reliably on degraded images).
+    schedule : {"constant", "one_cycle"}
+        The learning rate: constant, or Smith & Topin's (2019) one-cycle schedule peaking at
+        ``learning_rate`` (PyTorch's ``OneCycleLR``).
     """
     import torch
 
@@ -51,18 +67,25 @@ def make_fit(architecture: str, input_shape: tuple[int, int, int], n_classes: in
     from .architectures import BUILDERS, keras_initialise
 
     check_choice("init", init, ("keras", "torch"))
+    check_choice("learner", learner, ("same", *LEARNERS))
+    check_choice("schedule", schedule, ("constant", "one_cycle"))
+    build = BUILDERS[architecture] if learner == "same" else LEARNERS[learner]
 
     h, w, c = input_shape
 
     def fit(images: np.ndarray, labels: np.ndarray, seed: int) -> Callable[[np.ndarray], np.ndarray]:
         torch.manual_seed(seed)
-        model = BUILDERS[architecture]((c, h, w), n_classes)
+        model = build((c, h, w), n_classes)
         if init == "keras":
             keras_initialise(model)
-        for module in model.modules():  # the twins' BatchNorm keeps Keras' slow running statistics (momentum
-            if isinstance(module, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):  # 0.01): a short training
-                module.momentum = None                                           # needs the plain average
+        if learner == "same":   # the twins' BatchNorm keeps Keras' slow running statistics (momentum 0.01): a
+            for module in model.modules():             # short training needs the plain average (cnn4_bn_gap
+                if isinstance(module, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):   # keeps PyTorch's 0.1)
+                    module.momentum = None
         optimiser = torch.optim.Adam(model.parameters(), lr=learning_rate)
+        steps = epochs * math.ceil(len(images) / batch_size)
+        scheduler = (torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=learning_rate, total_steps=steps)
+                     if schedule == "one_cycle" else None)
         x = torch.from_numpy(np.ascontiguousarray(np.moveaxis(images, -1, 1), dtype=np.float32))
         y = torch.from_numpy(np.asarray(labels, np.int64))
         order = torch.Generator().manual_seed(seed)
@@ -76,6 +99,8 @@ def make_fit(architecture: str, input_shape: tuple[int, int, int], n_classes: in
                 loss = torch.nn.functional.nll_loss(torch.log(probabilities.clamp_min(1e-12)), y[idx])
                 loss.backward()
                 optimiser.step()
+                if scheduler is not None:
+                    scheduler.step()
         model.eval()
 
         def predict(batch: np.ndarray) -> np.ndarray:
@@ -86,6 +111,41 @@ def make_fit(architecture: str, input_shape: tuple[int, int, int], n_classes: in
         return predict
 
     return fit
+
+
+def cnn4_bn_gap(input_shape: tuple[int, int, int] = (3, 64, 64), n_classes: int = 4) -> Any:
+    """``cnn4``'s four convolution blocks with BatchNorm, and a global-average-pooling head: a learner for ROAR.
+
+    Each block is a 3x3 convolution (no bias), BatchNorm (Ioffe & Szegedy 2015), ReLU and 2x2
+    max pooling, with ``cnn4``'s 32, 64, 128 and 128 filters; the head averages the last
+    feature maps over space (Lin et al. 2014) into one softmax layer. Not a twin of a Keras
+    model: on the shapes, the plain ``cnn4`` stays at chance for its first epochs, and short
+    retrainings on degraded images often never leave it, whatever the seed or the initial
+    weights; this learner leaves chance within the first epoch.
+
+    ``input_shape`` is ``(C, H, W)``; ends in a softmax, as the zoo's architectures do.
+    """
+    from collections import OrderedDict
+
+    from torch import nn
+
+    from xaikit.errors import InputError
+
+    channels = int(input_shape[0])
+    if int(n_classes) < 2:
+        raise InputError(f"cnn4_bn_gap builds a softmax classifier: n_classes must be >= 2; got {n_classes}")
+    stack: list[tuple[str, nn.Module]] = []
+    for i, filters in enumerate((32, 64, 128, 128)):
+        stack += [(f"conv{i}", nn.Conv2d(channels, filters, 3, bias=False)), (f"norm{i}", nn.BatchNorm2d(filters)),
+                  (f"relu{i}", nn.ReLU()), (f"pool{i}", nn.MaxPool2d(2))]
+        channels = filters
+    stack += [("average", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()),
+              ("logits", nn.Linear(channels, int(n_classes))), ("softmax", nn.Softmax(dim=1))]
+    return nn.Sequential(OrderedDict(stack))
+
+
+#: Learners ROAR can retrain instead of the zoo model's own architecture (``learner=``).
+LEARNERS: dict[str, Callable[..., Any]] = {"cnn4_bn_gap": cnn4_bn_gap}
 
 
 def method_maps(model: Any, images: np.ndarray, targets: np.ndarray, method: str, *, n_samples: int = 16,
@@ -136,15 +196,16 @@ def run_roar(name: str, *, methods: Sequence[str] = DEFAULT_METHODS, fractions: 
              0.7, 0.9), seeds: Sequence[int] = (0, 1), n_train: int | None = None, n_test: int | None = None,
              epochs: int = 5, n_samples: int = 16, log: Callable[[str], None] | None = None,
              store: str | Path | None = None, engine: str = "local", address: str | None = None,
-             workers: int | None = None, init: str = "torch") -> Any:
+             workers: int | None = None, init: str = "torch", learner: str = "same",
+             schedule: str = "constant", learning_rate: float = 1e-3, batch_size: int = 64) -> Any:
     """ROAR for zoo model ``name`` (a softmax classifier: ``digits_bn`` or ``shapes_cnn4``).
 
     With ``store`` (a folder), every retraining is a cell of the bench's results store run
     by ``engine`` (``"local"`` or ``"ray"``, :func:`xaikit.bench.roar.run_remove_and_retrain`):
     a stopped run started again with the same folder skips the finished cells and reuses
     the maps kept in its ``maps`` subfolder. Without it, the retrainings run here one
-    after the other and nothing is kept. ``init`` picks the retrainings' initial weights
-    (:func:`make_fit`).
+    after the other and nothing is kept. ``init``, ``learner``, ``schedule``,
+    ``learning_rate`` and ``batch_size`` set the retrainings (:func:`make_fit`).
     """
     from xaikit.metrics.roar import remove_and_retrain
     from xaikit.zoo import load_data, load_model, model_info
@@ -162,7 +223,8 @@ def run_roar(name: str, *, methods: Sequence[str] = DEFAULT_METHODS, fractions: 
         say(f"maps of {method}: {time.perf_counter() - start:.0f} s")
     map_seconds = time.perf_counter() - start
     fit_kwargs = {"architecture": entry.architecture, "input_shape": tuple(entry.input_shape),
-                  "n_classes": entry.n_outputs, "epochs": epochs, "init": init}
+                  "n_classes": entry.n_outputs, "epochs": epochs, "init": init, "batch_size": batch_size,
+                  "learning_rate": learning_rate, "learner": learner, "schedule": schedule}
     if store is not None:
         from xaikit.bench.roar import run_remove_and_retrain
 
@@ -177,7 +239,8 @@ def run_roar(name: str, *, methods: Sequence[str] = DEFAULT_METHODS, fractions: 
                              "(a folder; a stopped run resumes from it)")
         result = remove_and_retrain(make_fit(**fit_kwargs), train.images, train.labels, test.images, test.labels,
                                     maps, fractions=fractions, seeds=seeds, log=say)
-    result.params.update(model=name, epochs=epochs, n_samples=n_samples, map_seconds=map_seconds, init=init)
+    result.params.update(model=name, epochs=epochs, n_samples=n_samples, map_seconds=map_seconds, init=init,
+                         learner=learner, schedule=schedule, learning_rate=learning_rate, batch_size=batch_size)
     return result
 
 
@@ -200,19 +263,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--address", default=None, help="Ray cluster to join (default: start Ray here)")
     parser.add_argument("--workers", type=int, default=None, help="Ray workers (default: the CPUs)")
     parser.add_argument("--init", choices=["keras", "torch"], default="torch",
-                        help="initial weights of each retraining: Keras' (as the shipped model was trained; "
-                             "default) or PyTorch's defaults")
+                        help="initial weights of each retraining: PyTorch's defaults (default) or Keras' (as the "
+                             "shipped model was trained)")
+    parser.add_argument("--learner", choices=["same", "cnn4_bn_gap"], default="same",
+                        help="what each retraining trains: the zoo model's architecture (same, default) or "
+                             "cnn4 with BatchNorm and a global-average-pooling head (the shapes)")
+    parser.add_argument("--schedule", choices=["constant", "one_cycle"], default="constant",
+                        help="learning rate: constant (default) or one cycle peaking at --learning-rate")
+    parser.add_argument("--learning-rate", type=float, default=1e-3, help="Adam's (peak) learning rate")
+    parser.add_argument("--batch-size", type=int, default=64, help="minibatch of the retrainings (default 64)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     result = run_roar(args.model, methods=args.methods, fractions=args.fractions, seeds=args.seeds,
                       n_train=args.n_train, n_test=args.n_test, epochs=args.epochs, n_samples=args.n_samples,
                       log=lambda s: print(s, file=sys.stderr, flush=True),
                       store=args.store or Path(f"xaikit-roar-{args.model}"), engine=args.engine,
-                      address=args.address, workers=args.workers, init=args.init)
+                      address=args.address, workers=args.workers, init=args.init, learner=args.learner,
+                      schedule=args.schedule, learning_rate=args.learning_rate, batch_size=args.batch_size)
     seconds = time.perf_counter() - start
     text = (f"ROAR on {args.model}: test accuracy after removing the top fraction of pixels and retraining "
             f"(mean ± half the range over seeds {args.seeds}; {result.params['n_train']} training and "
-            f"{result.params['n_test']} test images, {args.epochs} epochs; {seconds:.0f} s)\n\n{result.table()}\n")
+            f"{result.params['n_test']} test images, {args.epochs} epochs, learner {args.learner}, {args.schedule} "
+            f"learning rate {args.learning_rate:g}, batch {args.batch_size}; {seconds:.0f} s)\n\n{result.table()}\n")
     print(text)
     if args.out is not None:
         from xaikit.atomic_files import atomic_write_text
