@@ -122,7 +122,9 @@ def test_occlusion_is_native_with_the_same_windows(model, torch_images, patch, s
     kw = {"patch_size": patch, "stride": stride, "baseline": 0.5, "targets": TARGETS}
     exp = captum(model, torch_images, "occlusion", batch_size=7, **kw)
     ref = native(model, torch_images, "occlusion", score="probability", **kw)
-    close(exp.attributions, ref.attributions, rtol=1e-4)
+    # each value is p(image) - p(occluded): the round-off of two probabilities (<= 1), up to an ulp of each
+    # (2.98e-8 seen when another batch composition took another kernel), not a fraction of the map's scale
+    np.testing.assert_allclose(exp.attributions, ref.attributions, rtol=1e-4, atol=4 * np.finfo(np.float32).eps)
     np.testing.assert_array_equal(exp.channel_attributions[:, 0], exp.channel_attributions[:, 2])
 
 
