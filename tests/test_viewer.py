@@ -282,8 +282,11 @@ def test_cli_view_serves_until_ctrl_c_and_exports(stores, tmp_path):
     result = CliRunner().invoke(main, ["view", str(tmp_path / "empty")])
     assert result.exit_code == 3 and "bench results folder (with summary.json)" in result.output
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # a suite started in the background (`cmd &`, nohup) inherits SIGINT ignored, and so would the server, whose
+    # Python then never raises KeyboardInterrupt: give the child the default disposition, as a terminal would
     proc = subprocess.Popen([sys.executable, "-m", "xaikit", "view", str(stores / "occ.zarr"), "--no-browser"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         line = proc.stdout.readline()
         assert line.startswith("xaikit view: http://127.0.0.1:"), line + proc.stderr.read()
