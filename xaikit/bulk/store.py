@@ -67,7 +67,12 @@ def _maps_codec() -> Any:
 
 
 def maps_as(maps: np.ndarray, dtype: str) -> np.ndarray:
-    """``maps`` in the store's ``dtype``; float16 refuses values beyond its range (they would become infinite)."""
+    """``maps`` in the store's ``dtype``; float16 refuses values beyond its range (they would become infinite).
+
+    Maps already in ``dtype`` (converted by the task, where it ran) are returned as they are.
+    """
+    if maps.dtype == np.dtype(dtype):
+        return maps
     if dtype == "float32":
         return np.asarray(maps, np.float32)
     largest = float(np.finfo(np.float16).max)

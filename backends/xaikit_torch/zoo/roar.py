@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--init", choices=["keras", "torch"], default="torch",
                         help="initial weights of each retraining: PyTorch's defaults (default) or Keras' (as the "
                              "shipped model was trained)")
-    parser.add_argument("--learner", choices=["same", "cnn4_bn_gap"], default="same",
+    parser.add_argument("--learner", choices=["same", *LEARNERS], default="same",
                         help="what each retraining trains: the zoo model's architecture (same, default) or "
                              "cnn4 with BatchNorm and a global-average-pooling head (the shapes)")
     parser.add_argument("--schedule", choices=["constant", "one_cycle"], default="constant",
