@@ -303,3 +303,51 @@ def test_roar_removing_the_informative_pixels_falls_to_chance_random_does_not():
     np.testing.assert_array_equal(degraded[:, 2:4, 2:4, 0], 0.25)
     np.testing.assert_array_equal(np.delete(degraded.reshape(2, -1), [18, 19, 26, 27], axis=1),
                                   np.delete(images[:2].reshape(2, -1), [18, 19, 26, 27], axis=1))
+
+
+def test_roar_with_a_mean_fill_leaks_the_class_through_the_holes_outline_imputation_does_not():
+    # A dark background with one bright 2x2 object whose place is the class. A map that marks the object
+    # is perfect, yet filling it with the (grey) training mean leaves a grey square where the object was:
+    # the retrained model reads the class off the hole (Rong et al. 2022). Noisy linear imputation fills the
+    # hole with the dark surroundings, and the class is gone.
+    from xaikit.metrics.roar import degrade, remove_and_retrain
+
+    rng = np.random.default_rng(0)
+    n, size = 240, 8
+    labels = rng.integers(0, 2, n)
+    images = rng.normal(0.0, 0.01, (n, size, size, 1)).astype(np.float32)
+    places = [(slice(1, 3), slice(1, 3)), (slice(5, 7), slice(5, 7))]
+    oracle = 0.01 * rng.random((n, size, size))
+    for i, label in enumerate(labels):
+        images[(i, *places[label], 0)] += 0.9
+        oracle[(i, *places[label])] += 1.0
+
+    def fit(x, y, seed):   # ridge regression, trained from scratch in closed form
+        design = np.c_[x.reshape(len(x), -1), np.ones(len(x))]
+        w = np.linalg.solve(design.T @ design + 1e-3 * np.eye(design.shape[1]), design.T @ np.eye(2)[y])
+        return lambda z: np.c_[z.reshape(len(z), -1), np.ones(len(z))] @ w
+
+    half, maps = n // 2, {"oracle": (oracle[:n // 2], oracle[n // 2:])}
+    kwargs = {"fractions": (4 / 64,), "seeds": (0,)}
+    mean = remove_and_retrain(fit, images[:half], labels[:half], images[half:], labels[half:], maps, **kwargs)
+    imputed = remove_and_retrain(fit, images[:half], labels[:half], images[half:], labels[half:], maps,
+                                 removal="noisy_linear", **kwargs)
+    assert mean.baseline[0] == 1.0 and imputed.baseline[0] == 1.0
+    assert mean.accuracy[0, 0, 0] > 0.95                   # the grey square tells the class
+    assert imputed.accuracy[0, 0, 0] < 0.7                 # the imputed hole does not
+    assert imputed.params["removal"] == "noisy_linear" and mean.params["removal"] == "mean"
+
+    # the imputed pixels take the surroundings' value (noise 0: exactly, on a constant image); the kept ones stay
+    flat = np.full((1, size, size, 1), 0.25, np.float32)
+    filled = degrade(flat, oracle[:1], 4 / 64, np.array([0.9], np.float32), removal="noisy_linear", noise=0.0)
+    np.testing.assert_allclose(filled, flat, atol=1e-6)
+    # the noise of image i comes from default_rng([*stream_key, i]): the same whatever the batch size
+    a = degrade(images[:5], oracle[:5], 0.5, np.zeros(1, np.float32), removal="noisy_linear", stream_key=(3, 0))
+    b = degrade(images[:5], oracle[:5], 0.5, np.zeros(1, np.float32), removal="noisy_linear", stream_key=(3, 0),
+                batch_size=2)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, degrade(images[:5], oracle[:5], 0.5, np.zeros(1, np.float32),
+                                         removal="noisy_linear", stream_key=(4, 0)))
+    with pytest.raises(InputError, match="removal"):
+        remove_and_retrain(fit, images[:half], labels[:half], images[half:], labels[half:], maps,
+                           removal="blur", **kwargs)

@@ -117,3 +117,22 @@ def test_a_stopped_roar_resumes_without_redoing_its_finished_cells(tmp_path):
     assert again.params["computed"] == 0
     np.testing.assert_array_equal(again.accuracy, result.accuracy)
     np.testing.assert_array_equal(again.baseline, result.baseline)
+
+
+def test_imputed_roar_cells_share_the_stores_baselines_and_equal_the_direct_run(tmp_path):
+    from xaikit_torch.zoo.roar import make_fit
+
+    from xaikit.bench.roar import run_remove_and_retrain
+    from xaikit.metrics.roar import remove_and_retrain
+
+    fit_kwargs, data, maps = tiny_roar_inputs(n_train=16, n_test=8)
+    kwargs = {"fractions": (0.5,), "seeds": (0,)}
+    mean = run_remove_and_retrain(make_fit, fit_kwargs, *data, maps, store=tmp_path, **kwargs)
+    imputed = run_remove_and_retrain(make_fit, fit_kwargs, *data, maps, store=tmp_path, removal="noisy_linear",
+                                     **kwargs)
+    assert (imputed.params["reused"], imputed.params["computed"]) == (1, 2)   # the baseline removes nothing
+    assert imputed.params["removal"] == "noisy_linear"
+    assert set(imputed.params["cell_keys"][1:]).isdisjoint(mean.params["cell_keys"])
+    direct = remove_and_retrain(make_fit(**fit_kwargs), *data, maps, removal="noisy_linear", **kwargs)
+    np.testing.assert_array_equal(imputed.accuracy, direct.accuracy)
+    np.testing.assert_array_equal(imputed.baseline, direct.baseline)

@@ -35,11 +35,15 @@ NO_REMOVAL = "(no removal)"
 def roar_cell(model: None, *, train_images: np.ndarray, train_labels: np.ndarray, test_images: np.ndarray,
               test_labels: np.ndarray, train_maps: np.ndarray | None = None, test_maps: np.ndarray | None = None,
               fraction: float, seed: int, fill: list[float], fit_factory: Callable[..., Any],
-              fit_kwargs: dict[str, Any], batch_size: int) -> tuple[dict[str, Any], None]:
-    """One retraining (a task's function): ``fit_factory(**fit_kwargs)`` builds the ``fit`` callable here."""
+              fit_kwargs: dict[str, Any], batch_size: int, removal: str = "mean", noise: float = 0.01,
+              noise_seed: int = 0) -> tuple[dict[str, Any], None]:
+    """One retraining (a task's function): ``fit_factory(**fit_kwargs)`` builds the ``fit`` callable here, and the
+    images are degraded here (:func:`~xaikit.metrics.roar.retrained_accuracy`), so a worker receives the maps, not
+    one degraded copy of the data per cell."""
     fit = fit_factory(**fit_kwargs)
     accuracy = retrained_accuracy(fit, train_images, train_labels, test_images, test_labels, train_maps, test_maps,
-                                  fraction, seed, np.asarray(fill, np.float32), batch_size=batch_size)
+                                  fraction, seed, np.asarray(fill, np.float32), removal=removal, noise=noise,
+                                  noise_seed=noise_seed, batch_size=batch_size)
     return {"accuracy": accuracy}, None
 
 
@@ -47,7 +51,8 @@ def run_remove_and_retrain(fit_factory: Callable[..., Any], fit_kwargs: Mapping[
                            train_labels: Any, test_images: Any, test_labels: Any,
                            maps: Mapping[str, tuple[Any, Any]], *, store: str | os.PathLike[str],
                            fractions: Sequence[float] = (0.1, 0.3, 0.5, 0.7, 0.9), seeds: Sequence[int] = (0, 1),
-                           random_seed: int = 0, batch_size: int = 256, engine: str | Executor = "local",
+                           random_seed: int = 0, batch_size: int = 256, removal: str = "mean",
+                           noise: float = 0.01, engine: str | Executor = "local",
                            address: str | None = None, workers: int | None = None,
                            log: Callable[[str], None] | None = None) -> RoarResult:
     """:func:`xaikit.metrics.roar.remove_and_retrain` with every retraining a resumable task of an executor.
@@ -60,7 +65,7 @@ def run_remove_and_retrain(fit_factory: Callable[..., Any], fit_kwargs: Mapping[
         :func:`xaikit_torch.zoo.roar.make_fit`). Its module's code is part of the cells' keys.
     fit_kwargs : mapping
         Plain data: the architecture, input shape, classes, epochs...
-    train_images, train_labels, test_images, test_labels, maps, fractions, seeds, random_seed, batch_size
+    train_images, train_labels, test_images, test_labels, maps, fractions, seeds, random_seed, batch_size, removal, noise
         As in :func:`~xaikit.metrics.roar.remove_and_retrain`.
     store : path
         The results folder (:class:`~xaikit.execution.ResultStore`): finished cells found
@@ -81,7 +86,8 @@ def run_remove_and_retrain(fit_factory: Callable[..., Any], fit_kwargs: Mapping[
         Some cells failed (the finished ones are kept: run again to retry only those).
     """
     setup = prepare_roar(train_images, train_labels, test_images, test_labels, maps, fractions=fractions,
-                         seeds=seeds, random_seed=random_seed, batch_size=batch_size)
+                         seeds=seeds, random_seed=random_seed, batch_size=batch_size, removal=removal,
+                         noise=noise)
     say = log or (lambda s: None)
     results = ResultStore(store)
     fit_kwargs = dict(fit_kwargs)
@@ -136,6 +142,7 @@ def run_remove_and_retrain(fit_factory: Callable[..., Any], fit_kwargs: Mapping[
     return RoarResult(methods=names, fractions=setup.fractions, seeds=setup.seeds, accuracy=accuracy,
                       baseline=baseline, seconds=time.perf_counter() - start,
                       params={"fill": setup.fill.tolist(), "random_seed": setup.random_seed,
+                              "removal": setup.removal, "noise": setup.noise,
                               "n_train": len(setup.train_images), "n_test": len(setup.test_images),
                               "engine": described, "computed": len(todo), "reused": len(cells) - len(todo),
                               "store": str(results.folder), "cell_keys": keys})
@@ -145,7 +152,8 @@ def _roar_cells(setup: Any, fit_factory: Callable[..., Any],
                fit_kwargs: dict[str, Any]) -> list[tuple[str, int, int, dict[str, Any], Task]]:
     """``(method, fraction index, seed index, spec, task)`` of every retraining: the baselines, then each map set's
     fractions and seeds (the spec is what the cell's key is made of)."""
-    code = code_digest("xaikit.metrics.roar", "xaikit.metrics.deletion", fit_factory.__module__)
+    code = code_digest("xaikit.metrics.roar", "xaikit.metrics.deletion", "xaikit.metrics.road",
+                       fit_factory.__module__)
     data = {"train_images": ("roar-train", setup.train_images), "train_labels": ("roar-train-labels",
                                                                                   setup.train_labels),
             "test_images": ("roar-test", setup.test_images), "test_labels": ("roar-test-labels", setup.test_labels)}
@@ -154,23 +162,24 @@ def _roar_cells(setup: Any, fit_factory: Callable[..., Any],
               "fit": f"{fit_factory.__module__}.{fit_factory.__qualname__}", "fit_kwargs": fit_kwargs,
               "fill": setup.fill.tolist(), "code": code}
     cells: list[tuple[str, int, int, dict[str, Any], Task]] = []   # (method, fraction index, seed index, spec, task)
-    for s, seed in enumerate(setup.seeds):
+    removal = {"removal": setup.removal, "noise": setup.noise, "noise_seed": setup.random_seed}
+    for s, seed in enumerate(setup.seeds):   # nothing removed: one cell for both removals
         spec = {**common, "method": NO_REMOVAL, "fraction": 0.0, "seed": seed}
-        cells.append((NO_REMOVAL, -1, s, spec, _task(data, None, 0.0, seed, setup, fit_factory, fit_kwargs)))
+        cells.append((NO_REMOVAL, -1, s, spec, _task(data, None, 0.0, seed, setup, fit_factory, fit_kwargs, {})))
     for name, (train_maps, test_maps) in setup.maps.items():
         shared = {**data, "train_maps": (f"maps-{array_digest(train_maps)}", train_maps),
                   "test_maps": (f"maps-{array_digest(test_maps)}", test_maps)}
         for f, fraction in enumerate(setup.fractions):
             for s, seed in enumerate(setup.seeds):
                 spec = {**common, "method": name, "maps": [shared["train_maps"][0], shared["test_maps"][0]],
-                        "fraction": float(fraction), "seed": seed}
+                        "fraction": float(fraction), "seed": seed, **removal}
                 cells.append((name, f, s, spec, _task(shared, None, float(fraction), seed, setup, fit_factory,
-                                                      fit_kwargs)))
+                                                      fit_kwargs, removal)))
     return cells
 
 
 def _task(shared: dict[str, tuple[str, Any]], model: None, fraction: float, seed: int, setup: Any,
-          fit_factory: Callable[..., Any], fit_kwargs: dict[str, Any]) -> Task:
+          fit_factory: Callable[..., Any], fit_kwargs: dict[str, Any], removal: dict[str, Any]) -> Task:
     return Task(roar_cell, model, shared, {"fraction": fraction, "seed": int(seed), "fill": setup.fill.tolist(),
                                            "fit_factory": fit_factory, "fit_kwargs": fit_kwargs,
-                                           "batch_size": setup.batch_size})
+                                           "batch_size": setup.batch_size, **removal})

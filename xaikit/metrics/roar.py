@@ -20,45 +20,75 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..validation import check_images, check_positive_int
+from ..validation import check_choice, check_images, check_positive_int
 from ._common import check_maps, chunks
 from .deletion import pixel_ranks
+from .road import noisy_linear_imputation
 
-__all__ = ["RoarResult", "RoarSetup", "degrade", "prepare_roar", "remove_and_retrain", "retrained_accuracy"]
+__all__ = ["REMOVALS", "RoarResult", "RoarSetup", "degrade", "prepare_roar", "remove_and_retrain", "retrained_accuracy"]
+
+#: How the removed pixels are filled: the training set's per-channel mean (Hooker et al.) or
+#: noisy linear imputation from their surroundings (Rong et al.'s ROAD, applied to ROAR).
+REMOVALS = ("mean", "noisy_linear")
 
 Fit = Callable[[np.ndarray, np.ndarray, int], Callable[[np.ndarray], Any]]
 
 
 def degrade(images: np.ndarray, maps: np.ndarray, fraction: float, fill: np.ndarray, *,
+            removal: str = "mean", noise: float = 0.01, stream_key: Sequence[int] = (0,),
             batch_size: int = 256) -> np.ndarray:
-    """A copy of ``images`` whose ``round(fraction * H * W)`` top-ranked pixels (all channels) are ``fill``.
+    """A copy of ``images`` whose ``round(fraction * H * W)`` top-ranked pixels (all channels) are removed.
 
-    ``fill`` is one value per channel ``(C,)`` (Hooker et al. use the per-channel mean of
-    the training set). Ties are broken in row-major order (:func:`~.deletion.pixel_ranks`).
-    The ranking is computed ``batch_size`` images at a time.
+    ``removal="mean"`` sets them to ``fill``, one value per channel ``(C,)`` (Hooker et al.
+    use the per-channel mean of the training set). ``removal="noisy_linear"`` fills them
+    by :func:`~.road.noisy_linear_imputation` from the kept pixels around them, plus
+    Gaussian noise of standard deviation ``noise`` (input units) drawn for image ``i``
+    from ``np.random.default_rng([*stream_key, i])``: the hole then takes the colour of
+    its surroundings, so its outline no longer tells the retrained model where the
+    method pointed (Rong et al., ICML 2022). Ties are broken in row-major order
+    (:func:`~.deletion.pixel_ranks`). The ranking is computed ``batch_size`` images at a time.
     """
+    removal = check_choice("removal", removal, REMOVALS)
     n, h, w, _ = images.shape
     k = round(float(fraction) * h * w)
     out = np.array(images, dtype=np.float32, copy=True)
+    key = [int(part) for part in stream_key]
     for start, stop in chunks(n, batch_size):
         removed = (pixel_ranks(maps[start:stop]) < k).reshape(stop - start, h, w)
-        block = out[start:stop]                      # a view: the assignment fills ``out``
-        block[removed] = np.asarray(fill, np.float32).reshape(-1)   # (C,) broadcast over the removed pixels
+        if removal == "mean":
+            block = out[start:stop]                      # a view: the assignment fills ``out``
+            block[removed] = np.asarray(fill, np.float32).reshape(-1)   # (C,) broadcast over the removed pixels
+            continue
+        for j, i in enumerate(range(start, stop)):
+            out[i] = noisy_linear_imputation(out[i], removed[j], noise=float(noise),
+                                             rng=np.random.default_rng([*key, i]))
     return out
 
 
 def retrained_accuracy(fit: Fit, train_images: np.ndarray, train_labels: np.ndarray, test_images: np.ndarray,
                        test_labels: np.ndarray, train_maps: np.ndarray | None, test_maps: np.ndarray | None,
-                       fraction: float, seed: int, fill: np.ndarray, *, batch_size: int = 256) -> float:
+                       fraction: float, seed: int, fill: np.ndarray, *, removal: str = "mean", noise: float = 0.01,
+                       noise_seed: int = 0, batch_size: int = 256) -> float:
     """One ROAR cell: the test accuracy of a model trained from scratch (``fit(..., seed)``) on degraded images.
 
-    The top ``fraction`` of every training and test image's pixels by its map are set to
-    ``fill`` (:func:`degrade`); ``train_maps=None`` (with ``fraction`` ignored) trains on the
-    unmodified images (the accuracy without removal). Inputs are checked by the caller.
+    The top ``fraction`` of every training and test image's pixels by its map are removed
+    (:func:`degrade` with ``removal``: set to ``fill``, or imputed with noise of standard
+    deviation ``noise`` drawn from ``default_rng([noise_seed, 0, i])`` for training image
+    ``i`` and ``[noise_seed, 1, i]`` for test image ``i``); ``train_maps=None`` (with
+    ``fraction`` ignored) trains on the unmodified images (the accuracy without removal).
+    Inputs are checked by the caller.
     """
     if train_maps is not None and test_maps is not None:
-        train_images = degrade(train_images, train_maps, fraction, fill, batch_size=batch_size)
-        test_images = degrade(test_images, test_maps, fraction, fill, batch_size=batch_size)
+        train_images = degrade(train_images, train_maps, fraction, fill, removal=removal, noise=noise,
+                               stream_key=(noise_seed, 0), batch_size=batch_size)
+        test_images = degrade(test_images, test_maps, fraction, fill, removal=removal, noise=noise,
+                              stream_key=(noise_seed, 1), batch_size=batch_size)
+    return _trained_accuracy(fit, train_images, train_labels, test_images, test_labels, seed, batch_size)
+
+
+def _trained_accuracy(fit: Fit, train_images: np.ndarray, train_labels: np.ndarray, test_images: np.ndarray,
+                      test_labels: np.ndarray, seed: int, batch_size: int) -> float:
+    """Test accuracy of ``fit(train_images, train_labels, seed)``, scored ``batch_size`` images at a time."""
     predict = fit(train_images, train_labels, int(seed))
     hits = 0
     for a, b in chunks(len(test_images), batch_size):
@@ -125,13 +155,16 @@ class RoarSetup:
     fractions: np.ndarray
     seeds: tuple[int, ...]
     fill: np.ndarray                                  # (C,) per-channel mean of the training images
-    random_seed: int
+    random_seed: int                                  # of the random maps and of the imputation noise
     batch_size: int
+    removal: str = "mean"                             # one of REMOVALS
+    noise: float = 0.01                               # imputation noise (input units), with removal="noisy_linear"
 
 
 def prepare_roar(train_images: Any, train_labels: Any, test_images: Any, test_labels: Any,
                  maps: Mapping[str, tuple[Any, Any]], *, fractions: Sequence[float], seeds: Sequence[int],
-                 random_seed: int = 0, batch_size: int = 256) -> RoarSetup:
+                 random_seed: int = 0, batch_size: int = 256, removal: str = "mean",
+                 noise: float = 0.01) -> RoarSetup:
     """Images, labels, maps, fractions and seeds of :func:`remove_and_retrain` checked; the random maps and the
     fill added."""
     from .controls import random_maps
@@ -147,6 +180,9 @@ def prepare_roar(train_images: Any, train_labels: Any, test_images: Any, test_la
     if not seeds:
         raise InputError("seeds must list at least one training seed.")
     batch_size = check_positive_int("batch_size", batch_size)
+    removal = check_choice("removal", removal, REMOVALS)
+    if not isinstance(noise, (int, float, np.floating)) or isinstance(noise, bool) or not noise >= 0:
+        raise InputError(f"noise must be a number >= 0 (the imputation noise's standard deviation); got {noise!r}.")
     size = x_train.shape[1:3]
     checked = {name: (check_maps(a, name=f"{name} train maps", n=len(x_train), size=size),
                       check_maps(b, name=f"{name} test maps", n=len(x_test), size=size)) for name, (a, b) in
@@ -154,18 +190,22 @@ def prepare_roar(train_images: Any, train_labels: Any, test_images: Any, test_la
     if "random" not in checked:
         checked["random"] = (random_maps(x_train, random_seed), random_maps(x_test, random_seed + 1))
     fill = x_train.mean(axis=(0, 1, 2), dtype=np.float64).astype(np.float32)
-    return RoarSetup(x_train, y_train, x_test, y_test, checked, fr, seeds, fill, int(random_seed), batch_size)
+    return RoarSetup(x_train, y_train, x_test, y_test, checked, fr, seeds, fill, int(random_seed), batch_size,
+                     removal, float(noise))
 
 
 def remove_and_retrain(fit: Fit, train_images: Any, train_labels: Any, test_images: Any, test_labels: Any,
                        maps: Mapping[str, tuple[Any, Any]], *, fractions: Sequence[float] = (0.1, 0.3, 0.5, 0.7, 0.9),
                        seeds: Sequence[int] = (0, 1), random_seed: int = 0, batch_size: int = 256,
+                       removal: str = "mean", noise: float = 0.01,
                        log: Callable[[str], None] | None = None) -> RoarResult:
     r"""Remove and retrain (Hooker et al., NeurIPS 2019).
 
     For every method, fraction :math:`t` and seed: the top :math:`t` of the pixels of
-    every training and test image (ranked by the method's map of that image) are set to
-    the per-channel mean of the training images, a model is trained from scratch on the
+    every training and test image (ranked by the method's map of that image) are removed
+    -- set to the per-channel mean of the training images (``removal="mean"``, the
+    paper's choice) or filled from their surroundings by noisy linear imputation
+    (``removal="noisy_linear"``, Rong et al. 2022) -- a model is trained from scratch on the
     degraded training set with ``fit(images, labels, seed)``, and its accuracy measured on
     the degraded test set. A ``"random"`` ranking (uniform noise maps, seeded by
     ``random_seed``) is added as the reference, and the accuracy without removal is
@@ -187,9 +227,19 @@ def remove_and_retrain(fit: Fit, train_images: Any, train_labels: Any, test_imag
     seeds : sequence of int
         Training seeds (their spread is the interval of the table).
     random_seed : int
-        Seed of the random maps.
+        Seed of the random maps and of the imputation noise.
     batch_size : int
         Images ranked and scored at a time.
+    removal : {"mean", "noisy_linear"}
+        How removed pixels are filled. With the mean, the outline of the removed region
+        stays visible and can itself carry the class (a bright object's silhouette at 90 %
+        removal): the retrained model then reads the *ranking*, not the image, and a
+        method looks worse than random because it is informative (Rong et al. 2022).
+        Imputation fills the hole with its surroundings' colour and so hides the outline;
+        it costs one sparse solve per image and fraction (scipy).
+    noise : float
+        Standard deviation of the imputation noise in input units (the paper's 0.01 on
+        [0, 1] images); ignored with ``removal="mean"``.
     log : callable or None
         Called with one line per retraining.
 
@@ -198,7 +248,7 @@ def remove_and_retrain(fit: Fit, train_images: Any, train_labels: Any, test_imag
     RoarResult
     """
     setup = prepare_roar(train_images, train_labels, test_images, test_labels, maps, fractions=fractions,
-                         seeds=seeds, random_seed=random_seed, batch_size=batch_size)
+                         seeds=seeds, random_seed=random_seed, batch_size=batch_size, removal=removal, noise=noise)
     x_train, y_train, x_test, y_test = setup.train_images, setup.train_labels, setup.test_images, setup.test_labels
     checked, fr, seeds, fill, batch_size = setup.maps, setup.fractions, setup.seeds, setup.fill, setup.batch_size
     say = log or (lambda s: None)
@@ -206,18 +256,21 @@ def remove_and_retrain(fit: Fit, train_images: Any, train_labels: Any, test_imag
     import time
 
     start = time.perf_counter()
-    baseline = np.array([retrained_accuracy(fit, x_train, y_train, x_test, y_test, None, None, 0.0, s, fill,
-                                            batch_size=batch_size) for s in seeds])
+    baseline = np.array([_trained_accuracy(fit, x_train, y_train, x_test, y_test, s, batch_size) for s in seeds])
     say(f"no removal: accuracy {baseline.mean():.3f}")
     names = tuple(checked)
     acc = np.empty((len(names), fr.size, len(seeds)))
     for m, name in enumerate(names):
         for f, fraction in enumerate(fr):
-            for s, seed in enumerate(seeds):
-                acc[m, f, s] = retrained_accuracy(fit, x_train, y_train, x_test, y_test, *checked[name], fraction,
-                                                  seed, fill, batch_size=batch_size)
+            train_maps, test_maps = checked[name]
+            removed = {"removal": setup.removal, "noise": setup.noise, "batch_size": batch_size}
+            degraded_train = degrade(x_train, train_maps, fraction, fill, stream_key=(setup.random_seed, 0), **removed)
+            degraded_test = degrade(x_test, test_maps, fraction, fill, stream_key=(setup.random_seed, 1), **removed)
+            for s, seed in enumerate(seeds):   # the images are degraded once for all seeds
+                acc[m, f, s] = _trained_accuracy(fit, degraded_train, y_train, degraded_test, y_test, seed,
+                                                 batch_size)
             say(f"{name} {fraction:.0%}: accuracy {acc[m, f].mean():.3f}")
     return RoarResult(methods=names, fractions=fr, seeds=seeds, accuracy=acc, baseline=baseline,
                       seconds=time.perf_counter() - start,
                       params={"fill": fill.tolist(), "random_seed": random_seed, "n_train": len(x_train),
-                              "n_test": len(x_test)})
+                              "n_test": len(x_test), "removal": setup.removal, "noise": setup.noise})

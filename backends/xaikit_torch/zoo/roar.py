@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from xaikit.metrics.roar import REMOVALS
+
 __all__ = ["DEFAULT_METHODS", "LEARNERS", "cnn4_bn_gap", "make_fit", "method_maps", "run_roar"]
 
 #: The methods of Hooker et al.'s comparison available here (SmoothGrad-squared is SquareGrad).
@@ -197,7 +199,8 @@ def run_roar(name: str, *, methods: Sequence[str] = DEFAULT_METHODS, fractions: 
              epochs: int = 5, n_samples: int = 16, log: Callable[[str], None] | None = None,
              store: str | Path | None = None, engine: str = "local", address: str | None = None,
              workers: int | None = None, init: str = "torch", learner: str = "same",
-             schedule: str = "constant", learning_rate: float = 1e-3, batch_size: int = 64) -> Any:
+             schedule: str = "constant", learning_rate: float = 1e-3, batch_size: int = 64,
+             removal: str = "mean", noise: float = 0.01) -> Any:
     """ROAR for zoo model ``name`` (a softmax classifier: ``digits_bn`` or ``shapes_cnn4``).
 
     With ``store`` (a folder), every retraining is a cell of the bench's results store run
@@ -205,7 +208,9 @@ def run_roar(name: str, *, methods: Sequence[str] = DEFAULT_METHODS, fractions: 
     a stopped run started again with the same folder skips the finished cells and reuses
     the maps kept in its ``maps`` subfolder. Without it, the retrainings run here one
     after the other and nothing is kept. ``init``, ``learner``, ``schedule``,
-    ``learning_rate`` and ``batch_size`` set the retrainings (:func:`make_fit`).
+    ``learning_rate`` and ``batch_size`` set the retrainings (:func:`make_fit`); ``removal``
+    and ``noise`` how the removed pixels are filled
+    (:func:`xaikit.metrics.roar.remove_and_retrain`).
     """
     from xaikit.metrics.roar import remove_and_retrain
     from xaikit.zoo import load_data, load_model, model_info
@@ -230,7 +235,7 @@ def run_roar(name: str, *, methods: Sequence[str] = DEFAULT_METHODS, fractions: 
 
         result = run_remove_and_retrain(make_fit, fit_kwargs, train.images, train.labels, test.images, test.labels,
                                         maps, store=store, fractions=fractions, seeds=seeds, engine=engine,
-                                        address=address, workers=workers, log=say)
+                                        address=address, workers=workers, log=say, removal=removal, noise=noise)
     else:
         if engine != "local":
             from xaikit.errors import InputError
@@ -238,8 +243,9 @@ def run_roar(name: str, *, methods: Sequence[str] = DEFAULT_METHODS, fractions: 
             raise InputError(f"engine={engine!r} runs the retrainings as cells of a results store: give store= "
                              "(a folder; a stopped run resumes from it)")
         result = remove_and_retrain(make_fit(**fit_kwargs), train.images, train.labels, test.images, test.labels,
-                                    maps, fractions=fractions, seeds=seeds, log=say)
+                                    maps, fractions=fractions, seeds=seeds, log=say, removal=removal, noise=noise)
     result.params.update(model=name, epochs=epochs, n_samples=n_samples, map_seconds=map_seconds, init=init,
+                         removal=removal, noise=noise,
                          learner=learner, schedule=schedule, learning_rate=learning_rate, batch_size=batch_size)
     return result
 
@@ -272,6 +278,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="learning rate: constant (default) or one cycle peaking at --learning-rate")
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="Adam's (peak) learning rate")
     parser.add_argument("--batch-size", type=int, default=64, help="minibatch of the retrainings (default 64)")
+    parser.add_argument("--removal", choices=list(REMOVALS), default="mean",
+                        help="fill the removed pixels with the training set's channel means (mean, Hooker et al.) "
+                             "or by noisy linear imputation from their surroundings (noisy_linear, Rong et al.: "
+                             "the hole's outline no longer shows the class)")
+    parser.add_argument("--noise", type=float, default=0.01,
+                        help="standard deviation of the imputation noise, in input units (default 0.01)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     result = run_roar(args.model, methods=args.methods, fractions=args.fractions, seeds=args.seeds,
@@ -279,12 +291,13 @@ def main(argv: list[str] | None = None) -> int:
                       log=lambda s: print(s, file=sys.stderr, flush=True),
                       store=args.store or Path(f"xaikit-roar-{args.model}"), engine=args.engine,
                       address=args.address, workers=args.workers, init=args.init, learner=args.learner,
-                      schedule=args.schedule, learning_rate=args.learning_rate, batch_size=args.batch_size)
+                      schedule=args.schedule, learning_rate=args.learning_rate, batch_size=args.batch_size,
+                      removal=args.removal, noise=args.noise)
     seconds = time.perf_counter() - start
     text = (f"ROAR on {args.model}: test accuracy after removing the top fraction of pixels and retraining "
             f"(mean ± half the range over seeds {args.seeds}; {result.params['n_train']} training and "
             f"{result.params['n_test']} test images, {args.epochs} epochs, learner {args.learner}, {args.schedule} "
-            f"learning rate {args.learning_rate:g}, batch {args.batch_size}; {seconds:.0f} s)\n\n{result.table()}\n")
+            f"learning rate {args.learning_rate:g}, batch {args.batch_size}, removal {args.removal}; {seconds:.0f} s)\n\n{result.table()}\n")
     print(text)
     if args.out is not None:
         from xaikit.atomic_files import atomic_write_text
