@@ -65,8 +65,10 @@ def run_remove_and_retrain(fit_factory: Callable[..., Any], fit_kwargs: Mapping[
         :func:`xaikit_torch.zoo.roar.make_fit`). Its module's code is part of the cells' keys.
     fit_kwargs : mapping
         Plain data: the architecture, input shape, classes, epochs...
-    train_images, train_labels, test_images, test_labels, maps, fractions, seeds, random_seed, batch_size, removal, noise
+    train_images, train_labels, test_images, test_labels, maps, fractions, seeds, random_seed, batch_size
         As in :func:`~xaikit.metrics.roar.remove_and_retrain`.
+    removal, noise
+        As there: how the removed pixels are filled.
     store : path
         The results folder (:class:`~xaikit.execution.ResultStore`): finished cells found
         there are reused, new ones appended as they finish.

@@ -297,7 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     text = (f"ROAR on {args.model}: test accuracy after removing the top fraction of pixels and retraining "
             f"(mean ± half the range over seeds {args.seeds}; {result.params['n_train']} training and "
             f"{result.params['n_test']} test images, {args.epochs} epochs, learner {args.learner}, {args.schedule} "
-            f"learning rate {args.learning_rate:g}, batch {args.batch_size}, removal {args.removal}; {seconds:.0f} s)\n\n{result.table()}\n")
+            f"learning rate {args.learning_rate:g}, batch {args.batch_size}, removal {args.removal}; "
+            f"{seconds:.0f} s)\n\n{result.table()}\n")
     print(text)
     if args.out is not None:
         from xaikit.atomic_files import atomic_write_text
