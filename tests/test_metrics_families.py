@@ -351,3 +351,42 @@ def test_roar_with_a_mean_fill_leaks_the_class_through_the_holes_outline_imputat
     with pytest.raises(InputError, match="removal"):
         remove_and_retrain(fit, images[:half], labels[:half], images[half:], labels[half:], maps,
                            removal="blur", **kwargs)
+    for bad in (-0.1, float("inf"), "0.01", True):
+        with pytest.raises(InputError, match="noise must be a finite number"):
+            remove_and_retrain(fit, images[:half], labels[:half], images[half:], labels[half:], maps,
+                               removal="noisy_linear", noise=bad, **kwargs)
+
+
+def test_roar_imputation_noise_differs_between_training_and_test_images_and_from_the_random_maps():
+    from xaikit.metrics.controls import random_maps
+    from xaikit.metrics.roar import imputation_stream_key, remove_and_retrain, retrained_accuracy
+
+    images = np.full((4, 6, 6, 1), 0.5, np.float32)
+    maps = np.random.default_rng(1).random((4, 6, 6))
+    seen = {}
+
+    def fit(x, y, seed):   # keeps what it was trained on and what it is asked to score
+        seen["train"] = x
+
+        def predict(z):
+            seen["test"] = z
+            return np.zeros((len(z), 2))
+        return predict
+
+    labels = np.zeros(4, np.int64)
+    retrained_accuracy(fit, images, labels, images, labels, maps, maps, 0.5, 0, np.zeros(1, np.float32),
+                       removal="noisy_linear", noise=0.1, noise_seed=7)
+    removed = seen["train"] != 0.5
+    assert removed.sum() == 4 * 18                                     # the same pixels removed in both
+    assert not np.allclose(seen["train"], seen["test"])                # but not the same noise
+    # on a constant image the imputed value is the constant plus the noise: the noise is readable
+    noise = seen["train"][0, ..., 0][removed[0, ..., 0]] - 0.5
+    drawn = np.random.default_rng([*imputation_stream_key(7, "train"), 0]).standard_normal(18) * 0.1
+    np.testing.assert_allclose(np.sort(noise), np.sort(drawn), atol=1e-6)
+    replayed_random_map = np.random.default_rng([7, 0]).standard_normal(18) * 0.1
+    assert not np.allclose(np.sort(noise), np.sort(replayed_random_map))   # apart from random_maps' stream [7, 0]
+    assert random_maps(images[:1], 7).shape == (1, 6, 6)
+
+    res = remove_and_retrain(fit, images, labels, images, labels, {"m": (maps, maps)}, fractions=(0.5,), seeds=(0,),
+                             removal="noisy_linear", random_seed=7)
+    assert res.params["random_seed"] == 7 and res.params["noise"] == 0.01

@@ -126,7 +126,7 @@ def test_imputed_roar_cells_share_the_stores_baselines_and_equal_the_direct_run(
     from xaikit.metrics.roar import remove_and_retrain
 
     fit_kwargs, data, maps = tiny_roar_inputs(n_train=16, n_test=8)
-    kwargs = {"fractions": (0.5,), "seeds": (0,)}
+    kwargs = {"fractions": (0.5,), "seeds": (0,), "random_seed": 3}   # not the default: the noise's seed travels
     mean = run_remove_and_retrain(make_fit, fit_kwargs, *data, maps, store=tmp_path, **kwargs)
     imputed = run_remove_and_retrain(make_fit, fit_kwargs, *data, maps, store=tmp_path, removal="noisy_linear",
                                      **kwargs)
@@ -136,3 +136,8 @@ def test_imputed_roar_cells_share_the_stores_baselines_and_equal_the_direct_run(
     direct = remove_and_retrain(make_fit(**fit_kwargs), *data, maps, removal="noisy_linear", **kwargs)
     np.testing.assert_array_equal(imputed.accuracy, direct.accuracy)
     np.testing.assert_array_equal(imputed.baseline, direct.baseline)
+    noisier = run_remove_and_retrain(make_fit, fit_kwargs, *data, maps, store=tmp_path, removal="noisy_linear",
+                                     noise=0.02, **kwargs)
+    assert noisier.params["computed"] == 2                              # the noise is in the imputed cells' keys
+    again = run_remove_and_retrain(make_fit, fit_kwargs, *data, maps, store=tmp_path, noise=0.02, **kwargs)
+    assert again.params["computed"] == 0                                # and not in the mean-filled ones'

@@ -6,7 +6,9 @@ this process; ``ray``: in parallel on Ray workers) and stored as one record of a
 :class:`~xaikit.execution.ResultStore` as soon as it finishes. A run that is stopped (Ctrl-C, a
 lost node, ``kill``) and started again with the same folder and inputs skips the
 finished cells: a cell's key is a hash of the data, its maps, the fraction, the seed,
-the fit's name and arguments, and the code that computes it (:func:`~xaikit.execution.code_digest`).
+how the pixels are removed (and the imputation's noise and its seed), the fit's name and
+arguments, and the code that computes it (:func:`~xaikit.execution.code_digest`); the
+cells that remove nothing are shared by both removals.
 
 >>> from xaikit.bench.roar import run_remove_and_retrain
 >>> res = run_remove_and_retrain(make_fit, {"epochs": 5}, x_train, y_train, x_test, y_test, maps,
@@ -37,9 +39,27 @@ def roar_cell(model: None, *, train_images: np.ndarray, train_labels: np.ndarray
               fraction: float, seed: int, fill: list[float], fit_factory: Callable[..., Any],
               fit_kwargs: dict[str, Any], batch_size: int, removal: str = "mean", noise: float = 0.01,
               noise_seed: int = 0) -> tuple[dict[str, Any], None]:
-    """One retraining (a task's function): ``fit_factory(**fit_kwargs)`` builds the ``fit`` callable here, and the
-    images are degraded here (:func:`~xaikit.metrics.roar.retrained_accuracy`), so a worker receives the maps, not
-    one degraded copy of the data per cell."""
+    """One retraining (a task's function): :func:`~xaikit.metrics.roar.retrained_accuracy` run where the task runs.
+
+    ``fit_factory(**fit_kwargs)`` builds the ``fit`` callable here, and the images are
+    degraded here, so a worker receives the maps, not one degraded copy of the data per cell.
+
+    Parameters
+    ----------
+    model : None
+        Unused (a task's model slot: ROAR trains its own).
+    train_images, train_labels, test_images, test_labels, train_maps, test_maps, fraction, seed, fill
+        As in :func:`~xaikit.metrics.roar.retrained_accuracy` (maps ``None``: nothing removed).
+    fit_factory, fit_kwargs
+        As in :func:`run_remove_and_retrain`.
+    batch_size, removal, noise, noise_seed
+        As in :func:`~xaikit.metrics.roar.retrained_accuracy`.
+
+    Returns
+    -------
+    tuple
+        ``({"accuracy": float}, None)``.
+    """
     fit = fit_factory(**fit_kwargs)
     accuracy = retrained_accuracy(fit, train_images, train_labels, test_images, test_labels, train_maps, test_maps,
                                   fraction, seed, np.asarray(fill, np.float32), removal=removal, noise=noise,
@@ -164,7 +184,9 @@ def _roar_cells(setup: Any, fit_factory: Callable[..., Any],
               "fit": f"{fit_factory.__module__}.{fit_factory.__qualname__}", "fit_kwargs": fit_kwargs,
               "fill": setup.fill.tolist(), "code": code}
     cells: list[tuple[str, int, int, dict[str, Any], Task]] = []   # (method, fraction index, seed index, spec, task)
-    removal = {"removal": setup.removal, "noise": setup.noise, "noise_seed": setup.random_seed}
+    removal = {"removal": setup.removal}
+    if setup.removal == "noisy_linear":   # the noise changes nothing with the mean fill: not in those cells' keys
+        removal.update(noise=setup.noise, noise_seed=setup.random_seed)
     for s, seed in enumerate(setup.seeds):   # nothing removed: one cell for both removals
         spec = {**common, "method": NO_REMOVAL, "fraction": 0.0, "seed": seed}
         cells.append((NO_REMOVAL, -1, s, spec, _task(data, None, 0.0, seed, setup, fit_factory, fit_kwargs, {})))

@@ -20,22 +20,46 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..validation import check_choice, check_images, check_positive_int
+from ..validation import check_choice, check_images, check_positive_int, check_seed
 from ._common import check_maps, chunks
 from .deletion import pixel_ranks
 from .road import noisy_linear_imputation
 
-__all__ = ["REMOVALS", "RoarResult", "RoarSetup", "degrade", "prepare_roar", "remove_and_retrain", "retrained_accuracy"]
+__all__ = ["REMOVALS", "RoarResult", "RoarSetup", "check_noise", "degrade", "imputation_stream_key", "prepare_roar",
+           "remove_and_retrain", "retrained_accuracy"]
 
 #: How the removed pixels are filled: the training set's per-channel mean (Hooker et al.) or
 #: noisy linear imputation from their surroundings (Rong et al.'s ROAD, applied to ROAR).
 REMOVALS = ("mean", "noisy_linear")
 
+# Tags the imputation noise's streams apart from the random maps' (``default_rng([seed, i])``): NumPy
+# ignores trailing zeros of a seed list, so an untagged ``[seed, 0, 0]`` would replay ``[seed, 0]``.
+_IMPUTATION_TAG = 0x524F4144   # "ROAD"
+
 Fit = Callable[[np.ndarray, np.ndarray, int], Callable[[np.ndarray], Any]]
 
 
+def imputation_stream_key(noise_seed: int, split: str) -> tuple[int, int, int]:
+    """The ``stream_key`` of :func:`degrade` for the ``"train"`` or ``"test"`` images of a ROAR run.
+
+    Image ``i`` of the split draws its imputation noise from
+    ``default_rng([noise_seed, tag, 1 or 2, i])``: independent of the batch size, different
+    for training and test images, and apart from the random maps' streams.
+    """
+    return (int(noise_seed), _IMPUTATION_TAG, {"train": 1, "test": 2}[split])
+
+
+def check_noise(noise: Any) -> float:
+    """``noise`` as a float, or an :class:`InputError` unless it is a finite number >= 0."""
+    if isinstance(noise, (bool, np.bool_)) or not isinstance(noise, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(noise) or noise < 0:
+        raise InputError(f"noise must be a finite number >= 0 (the imputation noise's standard deviation, in the "
+                         f"images' units: 0.01 is Rong et al.'s for images in [0, 1]); got {noise!r}.")
+    return float(noise)
+
+
 def degrade(images: np.ndarray, maps: np.ndarray, fraction: float, fill: np.ndarray, *,
-            removal: str = "mean", noise: float = 0.01, stream_key: Sequence[int] = (0,),
+            removal: str = "mean", noise: float = 0.01, stream_key: Sequence[int] = (0, _IMPUTATION_TAG),
             batch_size: int = 256) -> np.ndarray:
     """A copy of ``images`` whose ``round(fraction * H * W)`` top-ranked pixels (all channels) are removed.
 
@@ -43,12 +67,17 @@ def degrade(images: np.ndarray, maps: np.ndarray, fraction: float, fill: np.ndar
     use the per-channel mean of the training set). ``removal="noisy_linear"`` fills them
     by :func:`~.road.noisy_linear_imputation` from the kept pixels around them, plus
     Gaussian noise of standard deviation ``noise`` (input units) drawn for image ``i``
-    from ``np.random.default_rng([*stream_key, i])``: the hole then takes the colour of
-    its surroundings, so its outline no longer tells the retrained model where the
-    method pointed (Rong et al., ICML 2022). Ties are broken in row-major order
-    (:func:`~.deletion.pixel_ranks`). The ranking is computed ``batch_size`` images at a time.
+    from ``np.random.default_rng([*stream_key, i])`` (:func:`imputation_stream_key`): the
+    hole takes the colour of its surroundings, which *reduces* how much its outline tells
+    a model about where the method pointed (Rong et al., ICML 2022) -- it does not remove
+    it: a smooth region with faint white noise can still be told apart by a model trained
+    on such images. ROAD (:func:`~.road.road`) counts ``floor(fraction * H * W)`` pixels,
+    so at a fraction whose count is not whole the two remove one pixel apart. Ties are
+    broken in row-major order (:func:`~.deletion.pixel_ranks`). The ranking is computed
+    ``batch_size`` images at a time.
     """
     removal = check_choice("removal", removal, REMOVALS)
+    noise = check_noise(noise)
     n, h, w, _ = images.shape
     k = round(float(fraction) * h * w)
     out = np.array(images, dtype=np.float32, copy=True)
@@ -60,8 +89,7 @@ def degrade(images: np.ndarray, maps: np.ndarray, fraction: float, fill: np.ndar
             block[removed] = np.asarray(fill, np.float32).reshape(-1)   # (C,) broadcast over the removed pixels
             continue
         for j, i in enumerate(range(start, stop)):
-            out[i] = noisy_linear_imputation(out[i], removed[j], noise=float(noise),
-                                             rng=np.random.default_rng([*key, i]))
+            out[i] = noisy_linear_imputation(out[i], removed[j], noise=noise, rng=np.random.default_rng([*key, i]))
     return out
 
 
@@ -73,16 +101,16 @@ def retrained_accuracy(fit: Fit, train_images: np.ndarray, train_labels: np.ndar
 
     The top ``fraction`` of every training and test image's pixels by its map are removed
     (:func:`degrade` with ``removal``: set to ``fill``, or imputed with noise of standard
-    deviation ``noise`` drawn from ``default_rng([noise_seed, 0, i])`` for training image
-    ``i`` and ``[noise_seed, 1, i]`` for test image ``i``); ``train_maps=None`` (with
+    deviation ``noise`` drawn from the streams of :func:`imputation_stream_key`
+    ``(noise_seed, "train")`` and ``(noise_seed, "test")``); ``train_maps=None`` (with
     ``fraction`` ignored) trains on the unmodified images (the accuracy without removal).
     Inputs are checked by the caller.
     """
     if train_maps is not None and test_maps is not None:
         train_images = degrade(train_images, train_maps, fraction, fill, removal=removal, noise=noise,
-                               stream_key=(noise_seed, 0), batch_size=batch_size)
+                               stream_key=imputation_stream_key(noise_seed, "train"), batch_size=batch_size)
         test_images = degrade(test_images, test_maps, fraction, fill, removal=removal, noise=noise,
-                              stream_key=(noise_seed, 1), batch_size=batch_size)
+                              stream_key=imputation_stream_key(noise_seed, "test"), batch_size=batch_size)
     return _trained_accuracy(fit, train_images, train_labels, test_images, test_labels, seed, batch_size)
 
 
@@ -181,8 +209,8 @@ def prepare_roar(train_images: Any, train_labels: Any, test_images: Any, test_la
         raise InputError("seeds must list at least one training seed.")
     batch_size = check_positive_int("batch_size", batch_size)
     removal = check_choice("removal", removal, REMOVALS)
-    if not isinstance(noise, (int, float, np.floating)) or isinstance(noise, bool) or not noise >= 0:
-        raise InputError(f"noise must be a number >= 0 (the imputation noise's standard deviation); got {noise!r}.")
+    noise = check_noise(noise)
+    random_seed = check_seed(random_seed)
     size = x_train.shape[1:3]
     checked = {name: (check_maps(a, name=f"{name} train maps", n=len(x_train), size=size),
                       check_maps(b, name=f"{name} test maps", n=len(x_test), size=size)) for name, (a, b) in
@@ -235,11 +263,16 @@ def remove_and_retrain(fit: Fit, train_images: Any, train_labels: Any, test_imag
         stays visible and can itself carry the class (a bright object's silhouette at 90 %
         removal): the retrained model then reads the *ranking*, not the image, and a
         method looks worse than random because it is informative (Rong et al. 2022).
-        Imputation fills the hole with its surroundings' colour and so hides the outline;
-        it costs one sparse solve per image and fraction (scipy).
+        Imputation fills the hole with its surroundings' colour and so reduces what the
+        outline gives away (it does not remove it: a retrained model can still learn to spot
+        smooth, faintly noisy regions); it costs one sparse solve per image and fraction
+        (scipy). The random baseline changes meaning with it: random pixels imputed from
+        their neighbours are a mild blur plus noise, not scattered grey dots.
     noise : float
         Standard deviation of the imputation noise in input units (the paper's 0.01 on
-        [0, 1] images); ignored with ``removal="mean"``.
+        [0, 1] images); ignored with ``removal="mean"``. The noise is drawn once per image
+        from ``random_seed`` (:func:`imputation_stream_key`), the same for every training
+        seed, method and fraction: the table's range is over training seeds only.
     log : callable or None
         Called with one line per retraining.
 
@@ -264,8 +297,10 @@ def remove_and_retrain(fit: Fit, train_images: Any, train_labels: Any, test_imag
         for f, fraction in enumerate(fr):
             train_maps, test_maps = checked[name]
             removed = {"removal": setup.removal, "noise": setup.noise, "batch_size": batch_size}
-            degraded_train = degrade(x_train, train_maps, fraction, fill, stream_key=(setup.random_seed, 0), **removed)
-            degraded_test = degrade(x_test, test_maps, fraction, fill, stream_key=(setup.random_seed, 1), **removed)
+            degraded_train = degrade(x_train, train_maps, fraction, fill,
+                                     stream_key=imputation_stream_key(setup.random_seed, "train"), **removed)
+            degraded_test = degrade(x_test, test_maps, fraction, fill,
+                                    stream_key=imputation_stream_key(setup.random_seed, "test"), **removed)
             for s, seed in enumerate(seeds):   # the images are degraded once for all seeds
                 acc[m, f, s] = _trained_accuracy(fit, degraded_train, y_train, degraded_test, y_test, seed,
                                                  batch_size)

@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from xaikit.metrics.roar import REMOVALS
+from xaikit.metrics.roar import REMOVALS, check_noise
+from xaikit.validation import check_choice
 
 __all__ = ["DEFAULT_METHODS", "LEARNERS", "cnn4_bn_gap", "make_fit", "method_maps", "run_roar"]
 
@@ -216,6 +217,7 @@ def run_roar(name: str, *, methods: Sequence[str] = DEFAULT_METHODS, fractions: 
     from xaikit.zoo import load_data, load_model, model_info
 
     say = log or (lambda s: None)
+    removal, noise = check_choice("removal", removal, REMOVALS), check_noise(noise)   # before minutes of maps
     entry = model_info(name)
     train, test = load_data(name, "train", n_train), load_data(name, "test", n_test)
     model = load_model(name, framework="torch")
@@ -281,9 +283,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--removal", choices=list(REMOVALS), default="mean",
                         help="fill the removed pixels with the training set's channel means (mean, Hooker et al.) "
                              "or by noisy linear imputation from their surroundings (noisy_linear, Rong et al.: "
-                             "the hole's outline no longer shows the class)")
+                             "the hole's outline shows less of the class)")
     parser.add_argument("--noise", type=float, default=0.01,
-                        help="standard deviation of the imputation noise, in input units (default 0.01)")
+                        help="standard deviation of the imputation noise, in the images' units (default 0.01, "
+                             "Rong et al.'s for images in [0, 1]: the zoo's datasets)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     result = run_roar(args.model, methods=args.methods, fractions=args.fractions, seeds=args.seeds,
