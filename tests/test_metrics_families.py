@@ -351,8 +351,9 @@ def test_roar_with_a_mean_fill_leaks_the_class_through_the_holes_outline_imputat
     with pytest.raises(InputError, match="removal"):
         remove_and_retrain(fit, images[:half], labels[:half], images[half:], labels[half:], maps,
                            removal="blur", **kwargs)
-    for bad in (-0.1, float("inf"), "0.01", True):
-        with pytest.raises(InputError, match="noise must be a finite number"):
+    for bad, message in ((-0.1, "a finite number >= 0"), (float("inf"), "a finite number >= 0"), ("0.01", "a number"),
+                         (True, "a number")):
+        with pytest.raises(InputError, match=f"noise must be {message}"):
             remove_and_retrain(fit, images[:half], labels[:half], images[half:], labels[half:], maps,
                                removal="noisy_linear", noise=bad, **kwargs)
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, MissingDependencyError
-from ..validation import check_choice, check_images, check_positive_int, check_seed
+from ..validation import check_choice, check_images, check_nonnegative_float, check_positive_int, check_seed
 from ._common import (
     MetricResult,
     Predict,
@@ -176,8 +176,7 @@ def road(predict: Predict, images: Any, attributions: Any, targets: Any = None, 
     fr = np.asarray(fractions, dtype=np.float64).reshape(-1)
     if fr.size == 0 or not np.all((fr > 0) & (fr < 1)):
         raise InputError(f"fractions must be a non-empty sequence of numbers in (0, 1); got {fractions!r}.")
-    if not isinstance(noise, (int, float, np.floating)) or isinstance(noise, bool) or not noise >= 0:
-        raise InputError(f"noise must be a number >= 0; got {noise!r}.")
+    noise = check_nonnegative_float("noise", noise)
     t, _ = resolve_targets(predict, x, targets, batch_size=batch_size)
     counts = np.floor(np.round(fr * h * w, 9)).astype(np.int64)
     ranks = pixel_ranks(maps if order == "morf" else -maps)

@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..validation import check_choice, check_images, check_positive_int, check_seed
+from ..validation import check_choice, check_images, check_nonnegative_float, check_positive_int, check_seed
 from ._common import check_maps, chunks
 from .deletion import pixel_ranks
 from .road import noisy_linear_imputation
 
-__all__ = ["REMOVALS", "RoarResult", "RoarSetup", "check_noise", "degrade", "imputation_stream_key", "prepare_roar",
+__all__ = ["REMOVALS", "RoarResult", "RoarSetup", "degrade", "imputation_stream_key", "prepare_roar",
            "remove_and_retrain", "retrained_accuracy"]
 
 #: How the removed pixels are filled: the training set's per-channel mean (Hooker et al.) or
@@ -49,15 +49,6 @@ def imputation_stream_key(noise_seed: int, split: str) -> tuple[int, int, int]:
     return (int(noise_seed), _IMPUTATION_TAG, {"train": 1, "test": 2}[split])
 
 
-def check_noise(noise: Any) -> float:
-    """``noise`` as a float, or an :class:`InputError` unless it is a finite number >= 0."""
-    if isinstance(noise, (bool, np.bool_)) or not isinstance(noise, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(noise) or noise < 0:
-        raise InputError(f"noise must be a finite number >= 0 (the imputation noise's standard deviation, in the "
-                         f"images' units: 0.01 is Rong et al.'s for images in [0, 1]); got {noise!r}.")
-    return float(noise)
-
-
 def degrade(images: np.ndarray, maps: np.ndarray, fraction: float, fill: np.ndarray, *,
             removal: str = "mean", noise: float = 0.01, stream_key: Sequence[int] = (0, _IMPUTATION_TAG),
             batch_size: int = 256) -> np.ndarray:
@@ -77,7 +68,7 @@ def degrade(images: np.ndarray, maps: np.ndarray, fraction: float, fill: np.ndar
     ``batch_size`` images at a time.
     """
     removal = check_choice("removal", removal, REMOVALS)
-    noise = check_noise(noise)
+    noise = check_nonnegative_float("noise", noise)
     n, h, w, _ = images.shape
     k = round(float(fraction) * h * w)
     out = np.array(images, dtype=np.float32, copy=True)
@@ -107,11 +98,18 @@ def retrained_accuracy(fit: Fit, train_images: np.ndarray, train_labels: np.ndar
     Inputs are checked by the caller.
     """
     if train_maps is not None and test_maps is not None:
-        train_images = degrade(train_images, train_maps, fraction, fill, removal=removal, noise=noise,
-                               stream_key=imputation_stream_key(noise_seed, "train"), batch_size=batch_size)
-        test_images = degrade(test_images, test_maps, fraction, fill, removal=removal, noise=noise,
-                              stream_key=imputation_stream_key(noise_seed, "test"), batch_size=batch_size)
+        train_images, test_images = _degraded_sets(train_images, test_images, train_maps, test_maps, fraction, fill,
+                                                   removal, noise, noise_seed, batch_size)
     return _trained_accuracy(fit, train_images, train_labels, test_images, test_labels, seed, batch_size)
+
+
+def _degraded_sets(train_images: np.ndarray, test_images: np.ndarray, train_maps: np.ndarray, test_maps: np.ndarray,
+                   fraction: float, fill: np.ndarray, removal: str, noise: float, noise_seed: int,
+                   batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The training and test images degraded at ``fraction`` (:func:`degrade`), each with its own noise streams."""
+    return tuple(degrade(images, maps, fraction, fill, removal=removal, noise=noise,   # type: ignore[return-value]
+                         stream_key=imputation_stream_key(noise_seed, split), batch_size=batch_size)
+                 for images, maps, split in ((train_images, train_maps, "train"), (test_images, test_maps, "test")))
 
 
 def _trained_accuracy(fit: Fit, train_images: np.ndarray, train_labels: np.ndarray, test_images: np.ndarray,
@@ -209,7 +207,7 @@ def prepare_roar(train_images: Any, train_labels: Any, test_images: Any, test_la
         raise InputError("seeds must list at least one training seed.")
     batch_size = check_positive_int("batch_size", batch_size)
     removal = check_choice("removal", removal, REMOVALS)
-    noise = check_noise(noise)
+    noise = check_nonnegative_float("noise", noise)
     random_seed = check_seed(random_seed)
     size = x_train.shape[1:3]
     checked = {name: (check_maps(a, name=f"{name} train maps", n=len(x_train), size=size),
@@ -295,12 +293,8 @@ def remove_and_retrain(fit: Fit, train_images: Any, train_labels: Any, test_imag
     acc = np.empty((len(names), fr.size, len(seeds)))
     for m, name in enumerate(names):
         for f, fraction in enumerate(fr):
-            train_maps, test_maps = checked[name]
-            removed = {"removal": setup.removal, "noise": setup.noise, "batch_size": batch_size}
-            degraded_train = degrade(x_train, train_maps, fraction, fill,
-                                     stream_key=imputation_stream_key(setup.random_seed, "train"), **removed)
-            degraded_test = degrade(x_test, test_maps, fraction, fill,
-                                    stream_key=imputation_stream_key(setup.random_seed, "test"), **removed)
+            degraded_train, degraded_test = _degraded_sets(x_train, x_test, *checked[name], fraction, fill,
+                                                           setup.removal, setup.noise, setup.random_seed, batch_size)
             for s, seed in enumerate(seeds):   # the images are degraded once for all seeds
                 acc[m, f, s] = _trained_accuracy(fit, degraded_train, y_train, degraded_test, y_test, seed,
                                                  batch_size)

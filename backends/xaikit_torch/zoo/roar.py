@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from xaikit.metrics.roar import REMOVALS, check_noise
-from xaikit.validation import check_choice
+from xaikit.metrics.roar import REMOVALS
+from xaikit.validation import check_choice, check_nonnegative_float
 
 __all__ = ["DEFAULT_METHODS", "LEARNERS", "cnn4_bn_gap", "make_fit", "method_maps", "run_roar"]
 
@@ -217,7 +217,8 @@ def run_roar(name: str, *, methods: Sequence[str] = DEFAULT_METHODS, fractions: 
     from xaikit.zoo import load_data, load_model, model_info
 
     say = log or (lambda s: None)
-    removal, noise = check_choice("removal", removal, REMOVALS), check_noise(noise)   # before minutes of maps
+    removal = check_choice("removal", removal, REMOVALS)   # checked before minutes of maps
+    noise = check_nonnegative_float("noise", noise)
     entry = model_info(name)
     train, test = load_data(name, "train", n_train), load_data(name, "test", n_test)
     model = load_model(name, framework="torch")
